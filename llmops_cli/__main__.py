@@ -1,0 +1,137 @@
+"""Entry point and the one error boundary around the Typer app."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llmops_cli.cli.session import Session
+
+_state: dict[str, Any] = {"verbosity": 0, "session": None}
+
+
+def set_verbosity(v: int) -> None:
+    _state["verbosity"] = v
+
+
+def set_session(s: Session) -> None:
+    _state["session"] = s
+
+
+def _wants_verbose(argv: list[str]) -> bool:
+    if _state["verbosity"]:
+        return True
+    for a in argv:
+        if a == "--":
+            break
+        if a == "--verbose" or (a.startswith("-") and not a.startswith("--") and "v" in a[1:] and a[1:].isalpha()):
+            return True
+    return False
+
+
+def _log_dir() -> str:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "llmops", "logs")
+
+
+def _write_crash_log(text: str) -> str | None:
+    import time
+
+    try:
+        d = _log_dir()
+        os.makedirs(d, exist_ok=True)
+        path = os.path.join(d, f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log")
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(path, 0o600)
+        return path
+    except OSError:
+        return None
+
+
+def _error_line(message: str) -> None:
+    no_color = "NO_COLOR" in os.environ or not sys.stderr.isatty()
+    prefix = "error:" if no_color else "\x1b[31merror:\x1b[0m"
+    sys.stderr.write(f"{prefix} {message}\n")
+    sys.stderr.flush()
+
+
+def _emit_error_envelope(code: str, message: str, status: str = "error") -> None:
+    session = _state.get("session")
+    if session is None or not getattr(session, "machine", False):
+        return
+    try:
+        session.emit(None, status=status, errors=[{"code": code, "message": message}])
+    except Exception:  # noqa: BLE001 - never let the boundary itself fail
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return (and exit with) an ExitCode."""
+    from llmops_cli.errors import ExitCode, LlmopsError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    _state["verbosity"] = 0
+    _state["session"] = None
+    code: int
+    try:
+        from typer.main import get_command
+
+        from llmops_cli.cli.app import app
+
+        command = get_command(app)
+        rv = command.main(args=args, prog_name="llmops", standalone_mode=False)
+        code = int(rv) if isinstance(rv, int) else 0
+    except LlmopsError as e:
+        if _wants_verbose(args):
+            traceback.print_exc()
+        _emit_error_envelope(e.code, str(e))
+        _error_line(str(e))
+        code = int(e.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("\ninterrupted\n")
+        code = int(ExitCode.INTERRUPTED)
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except Exception as e:  # noqa: BLE001 - the one boundary
+        code = _handle_other(e, args)
+    sys.stdout.flush()
+    return code
+
+
+def _handle_other(e: Exception, args: list[str]) -> int:
+    from llmops_cli.errors import ExitCode
+
+    # Typer's bundled click raises these in non-standalone mode; they carry their own exit code and text.
+    exit_code = getattr(e, "exit_code", None)
+    if hasattr(e, "show") and isinstance(exit_code, int):
+        if exit_code == 0:
+            return 0
+        e.show()  # type: ignore[attr-defined]
+        return int(ExitCode.USAGE) if exit_code == 2 else exit_code
+    if type(e).__name__ == "Abort":
+        sys.stderr.write("aborted\n")
+        return int(ExitCode.INTERRUPTED)
+    if type(e).__name__ == "Exit":
+        return int(getattr(e, "exit_code", 0))
+    tb = traceback.format_exc()
+    if _wants_verbose(args):
+        sys.stderr.write(tb)
+    log = _write_crash_log(tb)
+    where = f"; traceback in {log}" if log else ""
+    _emit_error_envelope("bug", f"unexpected error: {e!r}", status="bug")
+    _error_line(
+        f"unexpected error ({type(e).__name__}: {e}){where}. This is a bug in llmops: please report it with that file."
+    )
+    return int(ExitCode.BUG)
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

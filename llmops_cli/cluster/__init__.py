@@ -1,0 +1,1 @@
+"""Bootstrap a cluster: host facts, a pure plan of idempotent steps, and their application."""

@@ -1,0 +1,303 @@
+"""The llmops.yaml model. Every field has a default, so a user with no file gets a working laptop setup.
+
+Rules for this module: models are frozen and forbid unknown keys; string fields that end up in Kubernetes
+objects are constrained here (DNS labels, label values, URLs), so renderers never see a value that could
+change the structure of what they emit.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+# RFC 1123 subdomain, also accepts IPv4 literals.
+HOSTNAME = r"^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$"
+# Kubernetes quantity (e.g. 10Gi, 500m, 2).
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+# Hugging Face style model id: org/name, or a local path under the cache.
+MODEL_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$"
+K3S_VERSION = r"^v[0-9]+\.[0-9]+\.[0-9]+\+k3s[0-9]+$"
+LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
+DURATION = r"^[0-9]+(ms|s|m|h|d|w|y)$"
+
+DnsLabel = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
+Hostname = Annotated[str, Field(pattern=HOSTNAME, min_length=1, max_length=253)]
+Quantity = Annotated[str, Field(pattern=QUANTITY)]
+Duration = Annotated[str, Field(pattern=DURATION)]
+LabelValue = Annotated[str, Field(pattern=LABEL_VALUE, max_length=63)]
+
+# What each pattern means, in words, for error messages.
+PATTERN_HELP: dict[str, str] = {
+    DNS_LABEL: "a DNS label: lowercase letters, digits and '-', starting and ending alphanumeric, <= 63 chars",
+    HOSTNAME: "a hostname or IPv4 address",
+    QUANTITY: "a Kubernetes quantity such as 10Gi, 512Mi or 2",
+    MODEL_ID: "a model id such as org/name (letters, digits, '.', '_', '-')",
+    K3S_VERSION: "a k3s release such as v1.33.5+k3s1",
+    DURATION: "a duration such as 30s, 15m, 7d",
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+def _check_labels(v: dict[str, str]) -> dict[str, str]:
+    for key, value in v.items():
+        if not re.fullmatch(LABEL_KEY, key) or len(key) > 253:
+            raise ValueError(f"{key!r} is not a valid Kubernetes label key")
+        if not re.fullmatch(LABEL_VALUE, value) or len(value) > 63:
+            raise ValueError(f"{value!r} (label {key}) is not a valid Kubernetes label value")
+    return v
+
+
+# --------------------------------------------------------------------------------------------- cluster
+K3sComponent = Literal["traefik", "servicelb", "local-storage", "metrics-server", "coredns"]
+
+
+class ClusterSettings(_Model):
+    """The k3s cluster llmops installs or adopts."""
+
+    name: DnsLabel = Field("llmops", description="Cluster name; the kubeconfig context is llmops-<name>.")
+    k3s_version: str = Field(
+        "v1.33.5+k3s1", pattern=K3S_VERSION, description="Pinned k3s release (INSTALL_K3S_VERSION)."
+    )
+    node_ip: str | None = Field(None, description="Address k3s advertises; auto-detected when empty.")
+    tls_san: list[Hostname] = Field(default_factory=list, description="Extra names/IPs in the API cert.")
+    disable: list[K3sComponent] = Field(
+        default_factory=lambda: ["traefik"], description="Packaged k3s components to disable."
+    )
+    node_labels: dict[str, str] = Field(default_factory=dict, description="Labels set on the node.")
+    registry_mirror: str | None = Field(
+        None, pattern=r"^https?://[^\s\"'{}]+$", description="Mirror for docker.io (registries.yaml)."
+    )
+    switch_context: bool = Field(False, description="Make llmops-<name> the current kubeconfig context.")
+
+    @field_validator("node_ip")
+    @classmethod
+    def _ip(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(v)
+        except ValueError as e:
+            raise ValueError(f"{v!r} is not an IP address") from e
+        return v
+
+    @field_validator("node_labels")
+    @classmethod
+    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_labels(v)
+
+    @property
+    def context_name(self) -> str:
+        return f"llmops-{self.name}"
+
+
+# --------------------------------------------------------------------------------------------- gpu
+class GpuSettings(_Model):
+    """NVIDIA GPU support."""
+
+    mode: Literal["auto", "on", "off"] = Field(
+        "auto", description="auto: use a GPU when nvidia-smi finds one; on: require one; off: CPU only."
+    )
+    share: int = Field(1, ge=1, le=64, description="Time-slicing replicas per GPU (1 = no sharing).")
+    dcgm_exporter: bool = Field(False, description="Deploy the DCGM exporter for GPU metrics.")
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml11_bool(cls, v: object) -> object:
+        # YAML 1.1 reads `mode: off` as False and `on` as True; accept what the user meant.
+        if v is True:
+            return "on"
+        if v is False:
+            return "off"
+        return v
+
+    install_toolkit: bool = Field(
+        False, description="Install the NVIDIA container toolkit when missing (else print the commands)."
+    )
+
+
+# --------------------------------------------------------------------------------------------- gitops
+class GitOpsSettings(_Model):
+    """Where Argo CD reads the rendered tree from."""
+
+    repo_url: str | None = Field(
+        None,
+        pattern=r"^(https://[^\s\"'{}]+|ssh://[^\s\"'{}]+|git@[A-Za-z0-9.-]+:[^\s\"'{}]+)$",
+        description="Remote Git repository; empty = local mode (an in-cluster Git server).",
+    )
+    branch: str = Field("main", pattern=r"^[A-Za-z0-9._/-]{1,200}$", description="Branch Argo CD tracks.")
+    path: str = Field("manifests", pattern=r"^[A-Za-z0-9._/-]{1,200}$", description="Tree root in the repo.")
+    token_env: str = Field(
+        "LLMOPS_GIT_TOKEN", pattern=r"^[A-Z_][A-Z0-9_]*$", description="Env var holding an HTTPS token."
+    )
+    ssh_key_file: str | None = Field(None, description="Deploy key for an SSH repo URL.")
+
+    @property
+    def local(self) -> bool:
+        return self.repo_url is None
+
+
+# --------------------------------------------------------------------------------------------- environments
+class HostSpec(_Model):
+    """A remote machine reached over SSH."""
+
+    address: Hostname
+    user: str = Field("root", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    port: int = Field(22, ge=1, le=65535)
+    role: Literal["server", "agent"] = "server"
+    ssh_key: str | None = None
+    gpu: bool | None = Field(None, description="Force GPU on/off for this host; None = detect.")
+
+
+class EnvironmentSettings(_Model):
+    """One deployment environment."""
+
+    profile: Literal["dev", "prod"] = Field("dev", description="Sizing profile: laptop (dev) or cloud (prod).")
+    hosts: list[HostSpec] = Field(default_factory=list, description="Remote hosts; empty = this machine.")
+    domain: Hostname | None = Field(None, description="Base domain for ingress hostnames.")
+    requires_evidence: bool = Field(False, description="Promotion needs a passing governance bundle.")
+
+    @property
+    def remote(self) -> bool:
+        return bool(self.hosts)
+
+
+def _default_environments() -> dict[str, EnvironmentSettings]:
+    return {
+        "dev": EnvironmentSettings(profile="dev"),
+        "prod": EnvironmentSettings(profile="prod", requires_evidence=True),
+    }
+
+
+# --------------------------------------------------------------------------------------------- stacks
+class VllmSettings(_Model):
+    enabled: bool = True
+    model: str = Field(
+        "Qwen/Qwen2.5-0.5B-Instruct", pattern=MODEL_ID, description="Hugging Face model id to serve."
+    )
+    served_model_name: str | None = Field(
+        None, pattern=DNS_LABEL, max_length=63, description="API model name; derived from model when empty."
+    )
+    backend: Literal["auto", "gpu", "cpu", "simulator"] = Field(
+        "auto", description="auto: gpu when a GPU is present, else simulator."
+    )
+    max_model_len: int = Field(4096, ge=128, le=1_048_576)
+    gpu_memory_utilization: float = Field(0.90, gt=0.0, le=1.0)
+    max_num_seqs: int = Field(64, ge=1, le=4096)
+    hf_token_secret: str | None = Field(
+        None, pattern=DNS_LABEL, description="Secret (key HF_TOKEN) for gated models."
+    )
+    cache_size: Quantity = Field("20Gi", description="PVC size for the model cache.")
+    extra_args: list[str] = Field(default_factory=list, description="Extra vLLM CLI arguments.")
+
+    @field_validator("extra_args")
+    @classmethod
+    def _args(cls, v: list[str]) -> list[str]:
+        for a in v:
+            if not re.fullmatch(r"--[a-z0-9][a-z0-9-]*(=[^\s\"']*)?|[^\s\"'-][^\s\"']*", a):
+                raise ValueError(f"{a!r} is not a plain CLI argument (no spaces or quotes)")
+        return v
+
+    @property
+    def name(self) -> str:
+        """The served model name, derived once from the model id and reused everywhere."""
+        if self.served_model_name:
+            return self.served_model_name
+        base = self.model.rsplit("/", 1)[-1].lower()
+        slug = re.sub(r"[^a-z0-9]+", "-", base).strip("-")[:63].rstrip("-")
+        return slug or "model"
+
+
+class GatewaySettings(_Model):
+    enabled: bool = True
+    policies_file: str = Field("policies/gateway.yaml", description="Gateway policy file.")
+    replicas: int | None = Field(None, ge=1, le=100, description="Replicas; profile default when empty.")
+    provider: Literal["http", "litellm"] = Field("http", description="Upstream adapter (PAC_LLM_PROVIDER).")
+
+
+class PgvectorSettings(_Model):
+    enabled: bool = True
+    database: str = Field("llmops", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    schema_name: str = Field("rag", alias="schema", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    storage: Quantity = "10Gi"
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, populate_by_name=True)
+
+
+class SloSettings(_Model):
+    ttft_p95_seconds: float = Field(2.0, gt=0)
+    e2e_p95_seconds: float = Field(30.0, gt=0)
+    gateway_5xx_ratio: float = Field(0.05, gt=0, le=1)
+
+
+class ObservabilitySettings(_Model):
+    enabled: bool = True
+    grafana: bool = True
+    loki: bool = True
+    retention: Duration = "7d"
+    slo: SloSettings = Field(default_factory=SloSettings)
+
+
+class StacksSettings(_Model):
+    vllm: VllmSettings = Field(default_factory=VllmSettings)
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    pgvector: PgvectorSettings = Field(default_factory=PgvectorSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+
+
+# --------------------------------------------------------------------------------------------- governance
+class GovernanceInputs(_Model):
+    data: str | None = Field(None, description="Dataset (CSV, Parquet or JSONL).")
+    label: str | None = None
+    prediction: str | None = None
+    score: str | None = None
+    sensitive: list[str] = Field(default_factory=list)
+    privileged: dict[str, str] = Field(default_factory=dict, description="attribute -> privileged value")
+    positive: str | None = Field(None, description="Positive label value when labels are not 0/1.")
+    model: str | None = Field(None, description="Model metadata YAML.")
+    risk_register: str | None = None
+    ai_act: str | None = Field(None, description="EU AI Act classification answers YAML.")
+    data_card: str | None = Field(None, description="Dataset provenance YAML for the data card.")
+
+
+class GovernanceSettings(_Model):
+    policies_dir: str = "policies"
+    evidence_dir: str = "evidence"
+    min_group_size: int = Field(30, ge=1)
+    inputs: GovernanceInputs = Field(default_factory=GovernanceInputs)
+
+
+# --------------------------------------------------------------------------------------------- root
+class Settings(_Model):
+    """llmops.yaml."""
+
+    version: Literal[1] = Field(1, description="Schema version of this file.")
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    gpu: GpuSettings = Field(default_factory=GpuSettings)
+    gitops: GitOpsSettings = Field(default_factory=GitOpsSettings)
+    environments: dict[str, EnvironmentSettings] = Field(default_factory=_default_environments)
+    stacks: StacksSettings = Field(default_factory=StacksSettings)
+    governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
+
+    @field_validator("environments")
+    @classmethod
+    def _env_names(cls, v: dict[str, EnvironmentSettings]) -> dict[str, EnvironmentSettings]:
+        if not v:
+            raise ValueError("at least one environment is needed")
+        for name in v:
+            if not re.fullmatch(DNS_LABEL, name):
+                raise ValueError(f"environment name {name!r} must be a DNS label (a-z, 0-9, '-')")
+        return v
+
+    @model_validator(mode="after")
+    def _gpu_backend(self) -> Settings:
+        if self.gpu.mode == "off" and self.stacks.vllm.backend == "gpu":
+            raise ValueError("stacks.vllm.backend is 'gpu' but gpu.mode is 'off'; choose one")
+        return self

@@ -1,0 +1,1 @@
+"""Host checks for `llmops doctor`."""

@@ -1,0 +1,1 @@
+"""The Policy Gateway: an OpenAI-compatible, policy-enforcing proxy."""

@@ -1,0 +1,1 @@
+"""Governance as code: stages, CEL policies and hashed evidence bundles."""

@@ -1,0 +1,1 @@
+"""Promotion to remote environments behind the governance gate."""

@@ -1,0 +1,1 @@
+"""Render Settings into the GitOps tree Argo CD syncs."""
