@@ -65,7 +65,7 @@ def _emit_error_envelope(code: str, message: str, status: str = "error") -> None
         return
     try:
         session.emit(None, status=status, errors=[{"code": code, "message": message}])
-    except Exception:  # noqa: BLE001 - never let the boundary itself fail
+    except Exception:
         pass
 
 
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         code = int(ExitCode.INTERRUPTED)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    except Exception as e:  # noqa: BLE001 - the one boundary
+    except Exception as e:
         code = _handle_other(e, args)
     sys.stdout.flush()
     return code

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from llmops_cli.errors import CommandFailed, ToolMissing
 
@@ -49,24 +50,26 @@ def run(
     from plumbum import ProcessExecutionError, ProcessTimedOut, local
     from plumbum.commands.processes import CommandNotFound
 
+    cmd: Any
     try:
         cmd = local[argv[0]][list(argv[1:])]
     except CommandNotFound as e:
         raise ToolMissing(argv[0], INSTALL_HINTS.get(argv[0], f"install {argv[0]}")) from e
-    kwargs: dict[str, object] = {"retcode": None, "timeout": timeout}
+    kwargs: dict[str, Any] = {"retcode": None, "timeout": timeout}
     if input is not None:
-        kwargs["stdin"] = input
+        cmd = cmd << input
     try:
         if cwd is not None or env is not None:
             with local.cwd(cwd or local.cwd), local.env(**dict(env or {})):
-                code, out, err = cmd.run(**kwargs)
+                code, out, err = cmd.run((), **kwargs)
         else:
-            code, out, err = cmd.run(**kwargs)
+            code, out, err = cmd.run((), **kwargs)
     except ProcessTimedOut as e:
         raise CommandFailed(argv, -1, "", f"timed out after {timeout}s") from e
     except ProcessExecutionError as e:  # pragma: no cover - retcode=None means plumbum does not raise it
         code, out, err = e.retcode, e.stdout, e.stderr
-    result = ProcResult(tuple(argv), int(code if code is not None else -1), out or "", err or "")
+    rc: int = code if isinstance(code, int) else -1
+    result = ProcResult(tuple(argv), rc, str(out or ""), str(err or ""))
     if check and not result.ok:
         raise CommandFailed(argv, result.returncode, result.stdout, result.stderr)
     return result

@@ -61,7 +61,9 @@ def root(
             "Env: LLMOPS_CONFIG.",
         ),
     ] = None,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, show_default=False, help="More output; tracebacks.")] = 0,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, show_default=False, help="More output; tracebacks.")
+    ] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and data.")] = False,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colours (also NO_COLOR).")] = False,
     _version: Annotated[

@@ -20,7 +20,10 @@ QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 # Hugging Face style model id: org/name, or a local path under the cache.
 MODEL_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$"
 K3S_VERSION = r"^v[0-9]+\.[0-9]+\.[0-9]+\+k3s[0-9]+$"
-LABEL_KEY = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+LABEL_KEY = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
 LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
 DURATION = r"^[0-9]+(ms|s|m|h|d|w|y)$"
 
@@ -68,7 +71,7 @@ class ClusterSettings(_Model):
     node_ip: str | None = Field(None, description="Address k3s advertises; auto-detected when empty.")
     tls_san: list[Hostname] = Field(default_factory=list, description="Extra names/IPs in the API cert.")
     disable: list[K3sComponent] = Field(
-        default_factory=lambda: ["traefik"], description="Packaged k3s components to disable."
+        default_factory=lambda: list[K3sComponent](["traefik"]), description="Packaged k3s components to disable."
     )
     node_labels: dict[str, str] = Field(default_factory=dict, description="Labels set on the node.")
     registry_mirror: str | None = Field(

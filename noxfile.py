@@ -1,0 +1,98 @@
+"""Developer sessions. `nox` runs lint, types, imports and tests; `nox -s tests` is the README's test command.
+
+Sessions:
+  tests    the whole suite (unit + integration against real local servers)
+  lint     ruff
+  types    mypy on llmops_cli
+  imports  import-linter: the layers of ARCHITECTURE.md
+  scan     checkov on the rendered tree (own venv: checkov pins many packages)
+  e2e      opt-in end-to-end on a real Linux host (installs k3s!): nox -s e2e
+  bench    every benchmarks/*.py script, figures beside their baselines
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["lint", "types", "imports", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.default_venv_backend = "venv"
+
+ROOT = Path(__file__).parent
+PY = "3.11"
+
+
+def _system_deps(session: nox.Session) -> None:
+    """Install the system packages integration tests use (apt, when root on Debian/Ubuntu)."""
+    script = ROOT / ".ci" / "system-deps.sh"
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        session.run("bash", str(script), external=True)
+    else:
+        session.log("not root or no apt-get: integration tests needing missing tools will be skipped")
+
+
+@nox.session(python=PY)
+def tests(session: nox.Session) -> None:
+    """Run the whole test suite."""
+    _system_deps(session)
+    session.install("-e", ".[test]")
+    # Tests that scan the rendered tree find checkov (its own venv) through CHECKOV_BIN.
+    session.run("pytest", *(session.posargs or ["tests"]), env={"CHECKOV_BIN": str(_checkov(session))})
+
+
+@nox.session(python=PY)
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", "llmops_cli", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session(python=PY)
+def types(session: nox.Session) -> None:
+    session.install("-e", ".[dev]")
+    session.run("mypy", "llmops_cli")
+
+
+@nox.session(python=PY)
+def imports(session: nox.Session) -> None:
+    session.install("-e", ".", "import-linter>=2.0")
+    session.run("lint-imports")
+
+
+def _checkov(session: nox.Session) -> Path:
+    """checkov lives in its own venv (it pins many packages); return its executable."""
+    venv = ROOT / ".nox" / "_checkov"
+    exe = venv / "bin" / "checkov"
+    if not exe.exists():
+        session.run("python3", "-m", "venv", str(venv), external=True)
+        session.run(str(venv / "bin" / "pip"), "install", "-q", "checkov", external=True)
+    return exe
+
+
+@nox.session(python=PY)
+def scan(session: nox.Session) -> None:
+    """checkov over the rendered tree: no failed check except skips annotated on the object."""
+    exe = _checkov(session)
+    session.install("-e", ".")
+    out = Path(session.create_tmp()) / "rendered"
+    session.run("llmops", "render", "--all", "--out", str(out), "--force")
+    session.run(str(exe), "-d", str(out), "--framework", "kubernetes", "--compact", "--quiet",
+                "--skip-download", external=True)
+
+
+@nox.session(python=PY)
+def e2e(session: nox.Session) -> None:
+    """End-to-end on a real Linux host: llmops up, status, down. Needs root or sudo and the internet."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "tests/e2e", "--with-e2e", "-v", *session.posargs)
+
+
+@nox.session(python=PY)
+def bench(session: nox.Session) -> None:
+    session.install("-e", ".[test]")
+    for script in sorted((ROOT / "benchmarks").glob("*.py")):
+        session.log(f"== {script.name}")
+        session.run("python", str(script), *session.posargs)

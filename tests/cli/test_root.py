@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmops_cli.errors import ExitCode
+from tests.helpers import run_cli
+
+GROUPS = ["init", "config", "doctor", "up", "status", "down", "render", "verify", "govern", "gateway", "promote"]
+
+
+def test_help_lists_every_group_with_a_description_and_exit_codes() -> None:
+    r = run_cli("--help")
+    assert r.exit_code == 0, r.output
+    for name in GROUPS:
+        line = next((ln for ln in r.stdout.splitlines() if ln.strip().startswith(name + " ")), None)
+        assert line is not None, f"{name} missing from --help"
+        assert len(line.split(None, 1)[1]) > 10
+    assert "Exit codes: 0 ok" in r.stdout
+    assert "4 policy violations" in r.stdout and "130 interrupted" in r.stdout
+
+
+def test_version() -> None:
+    from llmops_cli import __version__
+
+    r = run_cli("--version")
+    assert r.exit_code == 0
+    assert r.stdout.strip() == f"llmops {__version__}"
+
+
+def test_version_command_json_envelope() -> None:
+    r = run_cli("version", "--all", "-o", "json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["llmops_result_version"] == "1"
+    assert doc["command"] == "version"
+    assert doc["status"] == "ok" and doc["errors"] == []
+    assert doc["data"]["pins"]["k3s"].startswith("v1.")
+
+
+def test_unknown_command_is_usage_error() -> None:
+    r = run_cli("frobnicate")
+    assert r.exit_code == ExitCode.USAGE
+    assert "No such command" in r.stderr
+
+
+def test_bad_option_value_is_usage_error() -> None:
+    r = run_cli("config", "show", "-o", "xml")
+    assert r.exit_code == ExitCode.USAGE
+    assert "Traceback" not in r.output
+
+
+def test_exit_codes_enum_matches_the_docs() -> None:
+    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 4, 130]
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    for c in ExitCode:
+        assert f"| {int(c)} " in readme
+
+
+@pytest.fixture
+def crashing_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    import llmops_cli.cli.config as cfg
+    from llmops_cli.config import load
+
+    def boom(*a: object, **k: object) -> None:
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(load, "load_settings", boom)
+    assert cfg  # imported so the patched loader is used by `config show`
+
+
+def test_unexpected_exception_exits_3_with_a_log_file(crashing_command: None, hermetic_env: Path) -> None:
+    r = run_cli("config", "show")
+    assert r.exit_code == ExitCode.BUG
+    assert "Traceback" not in r.output
+    assert "kaboom" in r.stderr
+    log = r.stderr.split("traceback in ", 1)[1].split(". This is a bug", 1)[0]
+    text = Path(log).read_text()
+    assert "Traceback" in text and "RuntimeError: kaboom" in text
+    assert str(hermetic_env) in log
+
+
+def test_verbose_shows_the_traceback(crashing_command: None) -> None:
+    r = run_cli("-v", "config", "show")
+    assert r.exit_code == ExitCode.BUG
+    assert "Traceback" in r.stderr
+
+
+def test_config_error_is_one_line_and_verbose_adds_traceback(workdir: Path) -> None:
+    (workdir / "llmops.yaml").write_text("gpu:\n  mode: sometimes\n")
+    r = run_cli("config", "show")
+    assert r.exit_code == ExitCode.USAGE
+    assert r.stderr.count("\n") == 1
+    assert r.stderr.startswith("error: llmops.yaml:2:9: gpu.mode: expected 'auto', 'on' or 'off'")
+    rv = run_cli("-v", "config", "show")
+    assert rv.exit_code == ExitCode.USAGE and "Traceback" in rv.stderr
+
+
+def test_error_envelope_on_stdout_with_json_output(workdir: Path) -> None:
+    (workdir / "llmops.yaml").write_text("gpu: [\n")
+    r = run_cli("config", "show", "-o", "json")
+    assert r.exit_code == ExitCode.USAGE
+    doc = json.loads(r.stdout)
+    assert doc["status"] == "error"
+    assert doc["errors"][0]["code"] == "config"
+    assert "llmops.yaml:" in doc["errors"][0]["message"]
+
+
+def test_not_available_commands_exit_1() -> None:
+    r = run_cli("promote")
+    assert r.exit_code in (ExitCode.ERROR, ExitCode.USAGE)
+    assert "Traceback" not in r.output
+
+
+def test_llmops_config_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = tmp_path / "other.yaml"
+    p.write_text("cluster:\n  name: fromenv\n")
+    monkeypatch.setenv("LLMOPS_CONFIG", str(p))
+    r = run_cli("config", "show", "-o", "json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["data"]["settings"]["cluster"]["name"] == "fromenv"
+
+
+def test_importing_the_cli_loads_no_heavy_library() -> None:
+    heavy = ["kubernetes", "jinja2", "httpx", "numpy", "pandas", "plumbum", "questionary", "pydantic",
+             "yaml", "starlette", "uvicorn", "rich", "celpy", "pyarrow"]
+    code = (
+        "import sys, llmops_cli.cli.app, llmops_cli.__main__; "
+        f"print([m for m in {heavy!r} if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[2])
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_python_dash_m_entry_point(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "llmops_cli", "--version"], capture_output=True, text=True,
+                         cwd=Path(__file__).parents[2])
+    assert out.returncode == 0 and out.stdout.startswith("llmops ")

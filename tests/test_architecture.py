@@ -1,0 +1,32 @@
+"""The layers of ARCHITECTURE.md, enforced: import-linter contracts in pyproject.toml."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_import_contracts_hold() -> None:
+    exe = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
+    out = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT),
+                         "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "broken" not in out.stdout.lower() or "0 broken" in out.stdout.lower()
+
+
+def test_core_modules_do_not_import_the_cli_stack() -> None:
+    offenders = []
+    for f in (ROOT / "llmops_cli").rglob("*.py"):
+        rel = f.relative_to(ROOT / "llmops_cli")
+        if rel.parts[0] == "cli" or rel.name == "__main__.py":  # the CLI and its entry point
+            continue
+        for line in f.read_text().splitlines():
+            s = line.strip()
+            if s.startswith(("import typer", "from typer", "import rich", "from rich", "import questionary",
+                             "from questionary", "import click", "from click")):
+                offenders.append(f"{f.relative_to(ROOT)}: {s}")
+    assert offenders == []
