@@ -63,10 +63,10 @@ def _emit_error_envelope(code: str, message: str, status: str = "error") -> None
     session = _state.get("session")
     if session is None or not getattr(session, "machine", False):
         return
-    try:
+    import contextlib
+
+    with contextlib.suppress(Exception):  # never let the boundary itself fail
         session.emit(None, status=status, errors=[{"code": code, "message": message}])
-    except Exception:
-        pass
 
 
 def main(argv: list[str] | None = None) -> int:
