@@ -665,7 +665,9 @@ def stack_pgvector(ctx: Ctx) -> Files:
         "checkov_skips": dict(COMMON_SKIPS),
     }
     files: Files = {}
-    _add(files, "pgvector", render_objects("pgvector/pgvector.yaml.j2", pg=pg))
+    _add(files, "pgvector", render_objects(
+        "pgvector/pgvector.yaml.j2", pg=pg, monitoring_namespace=names.MONITORING_NAMESPACE
+    ))
     if ctx.settings.stacks.observability.enabled:
         _add(files, "pgvector", render_objects("pgvector/servicemonitor.yaml.j2", pg=pg))
     _add(files, "apps", _app(ctx, "pgvector", names.APPS_NAMESPACE, WAVE_DATA, path=tree_path(ctx, "pgvector")))
