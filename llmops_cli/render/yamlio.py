@@ -23,13 +23,41 @@ def _escape(ch: re.Match[str]) -> str:
     return f"\\u{cp:04x}" if cp <= 0xFFFF else f"\\U{cp:08x}"
 
 
+def _float(x: float) -> str:
+    if x != x or x in (float("inf"), float("-inf")):
+        raise LlmopsError(f"cannot render {x!r} as YAML", code="bug")
+    text = repr(x)
+    mantissa, e, exp = text.partition("e")
+    # YAML 1.1 (PyYAML, Argo CD's Go parser) needs a dot in the mantissa to read a float: 5e-324 is a string.
+    if "." not in mantissa:
+        mantissa += ".0"
+    return mantissa + e + exp
+
+
+def _flow(value: Any) -> str:
+    if isinstance(value, str):
+        return _NOT_PRINTABLE.sub(_escape, json.dumps(value, ensure_ascii=False))
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _float(value)
+    if isinstance(value, dict):
+        items = sorted(value.items(), key=lambda kv: str(kv[0]))
+        return "{" + ", ".join(f"{_flow(str(k))}: {_flow(v)}" for k, v in items) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    raise LlmopsError(f"cannot render value {value!r} ({type(value).__name__}) as YAML", code="bug")
+
+
 def yaml_value(value: Any) -> str:
-    """One value as YAML flow text that parses back to exactly ``value`` (the ``y`` template filter)."""
-    try:
-        text = json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False)
-    except (TypeError, ValueError) as e:
-        raise LlmopsError(f"cannot render value {value!r} as YAML: {e}", code="bug") from e
-    return _NOT_PRINTABLE.sub(_escape, text)
+    """One value as YAML flow text that parses back to exactly ``value`` (the ``y`` template filter).
+
+    Strings become double-quoted scalars with every non-printable character escaped, so nothing a user
+    types can end the scalar, start a key or open a document.
+    """
+    return _flow(value)
 
 
 @cache
