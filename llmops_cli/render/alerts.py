@@ -54,7 +54,8 @@ def rule_groups(settings: Settings, *, gpu: bool) -> list[dict[str, Any]]:
                         "5m",
                         "critical",
                         "vLLM is down",
-                        f"No healthy scrape of {job} in {ns} for 5 minutes: the model endpoint is unavailable.",
+                        f"No healthy scrape of {job} in {ns} for 5 minutes: "
+                        "the model endpoint is unavailable.",
                     ),
                     _alert(
                         "VllmTtftP95AboveSlo",
@@ -80,8 +81,8 @@ def rule_groups(settings: Settings, *, gpu: bool) -> list[dict[str, Any]]:
                         "10m",
                         "warning",
                         "vLLM KV cache saturated",
-                        f"KV cache usage of {model} is above 95% with requests waiting: add capacity or lower "
-                        "max_num_seqs.",
+                        f"KV cache usage of {model} is above 95% with requests waiting: "
+                        "add capacity or lower max_num_seqs.",
                     ),
                 ],
             }
@@ -118,21 +119,21 @@ def rule_groups(settings: Settings, *, gpu: bool) -> list[dict[str, Any]]:
     gpu_m = GPU_METRICS
     if gpu and settings.gpu.dcgm_exporter:
         groups.append(
-        {
-            "name": "llmops-gpu",
-            "rules": [
-                _alert(
-                    "GpuMemoryHigh",
-                    f"max by (Hostname, gpu) ({gpu_m.memory_used} / ({gpu_m.memory_used} + {gpu_m.memory_free}))"
-                    " > 0.95",
-                    "10m",
-                    "warning",
-                    "GPU memory almost full",
-                    "A GPU has used more than 95% of its memory for 10 minutes.",
-                ),
-            ],
-        }
-    )
+            {
+                "name": "llmops-gpu",
+                "rules": [
+                    _alert(
+                        "GpuMemoryHigh",
+                        f"max by (Hostname, gpu) ({gpu_m.memory_used} / "
+                        f"({gpu_m.memory_used} + {gpu_m.memory_free})) > 0.95",
+                        "10m",
+                        "warning",
+                        "GPU memory almost full",
+                        "A GPU has used more than 95% of its memory for 10 minutes.",
+                    ),
+                ],
+            }
+        )
     if stacks.pgvector.enabled:
         groups.append(
             {

@@ -37,8 +37,12 @@ def _panel(pid: int, title: str, exprs: list[tuple[str, str]], unit: str, x: int
     }
 
 
-def _dashboard(uid: str, title: str, panels: list[tuple[str, list[tuple[str, str]], str]],
-               extra_vars: list[dict[str, Any]] | None = None) -> Dashboard:
+def _dashboard(
+    uid: str,
+    title: str,
+    panels: list[tuple[str, list[tuple[str, str]], str]],
+    extra_vars: list[dict[str, Any]] | None = None,
+) -> Dashboard:
     built = [
         _panel(i + 1, t, exprs, unit, (i % 2) * 12, (i // 2) * 8) for i, (t, exprs, unit) in enumerate(panels)
     ]
@@ -93,7 +97,10 @@ def dashboards(settings: Settings, *, gpu: bool) -> list[Dashboard]:
                     ("End-to-end request latency", quantiles(m.e2e_latency), "s"),
                     (
                         "Requests running / waiting",
-                        [("running", f"sum({m.running}{{{sel}}})"), ("waiting", f"sum({m.waiting}{{{sel}}})")],
+                        [
+                            ("running", f"sum({m.running}{{{sel}}})"),
+                            ("waiting", f"sum({m.waiting}{{{sel}}})"),
+                        ],
                         "short",
                     ),
                     ("KV cache usage", [("usage", f"max({m.kv_cache_usage}{{{sel}}})")], "percentunit"),
@@ -117,22 +124,39 @@ def dashboards(settings: Settings, *, gpu: bool) -> list[Dashboard]:
                 "llmops-gateway",
                 "Policy Gateway",
                 [
-                    ("Requests by status", [("{{code}}", f"sum by (code) (rate({g.requests}{{{gsel}}}[5m]))")],
-                     "reqps"),
+                    (
+                        "Requests by status",
+                        [("{{code}}", f"sum by (code) (rate({g.requests}{{{gsel}}}[5m]))")],
+                        "reqps",
+                    ),
                     (
                         "5xx ratio",
-                        [("5xx", f'sum(rate({g.requests}{{{gsel},code=~"5.."}}[5m])) '
-                                 f"/ sum(rate({g.requests}{{{gsel}}}[5m]))")],
+                        [
+                            (
+                                "5xx",
+                                f'sum(rate({g.requests}{{{gsel},code=~"5.."}}[5m])) '
+                                f"/ sum(rate({g.requests}{{{gsel}}}[5m]))",
+                            )
+                        ],
                         "percentunit",
                     ),
                     (
                         "Latency",
-                        [(f"p{q}", f"histogram_quantile({q / 100}, sum by (le) "
-                                   f"(rate({g.latency}_bucket{{{gsel}}}[5m])))") for q in (50, 95, 99)],
+                        [
+                            (
+                                f"p{q}",
+                                f"histogram_quantile({q / 100}, sum by (le) "
+                                f"(rate({g.latency}_bucket{{{gsel}}}[5m])))",
+                            )
+                            for q in (50, 95, 99)
+                        ],
                         "s",
                     ),
-                    ("Tokens per second", [("{{direction}}", f"sum by (direction) "
-                                                            f"(rate({g.tokens}{{{gsel}}}[1m]))")], "short"),
+                    (
+                        "Tokens per second",
+                        [("{{direction}}", f"sum by (direction) (rate({g.tokens}{{{gsel}}}[1m]))")],
+                        "short",
+                    ),
                 ],
             )
         )
@@ -141,20 +165,38 @@ def dashboards(settings: Settings, *, gpu: bool) -> list[Dashboard]:
                 "llmops-governance",
                 "Governance risk KPIs",
                 [
-                    ("Policy violations by policy", [("{{policy}}", f"sum by (policy) "
-                                                                  f"(increase({g.violations}{{{gsel}}}[1h]))")],
-                     "short"),
-                    ("Violations by action", [("{{action}}", f"sum by (action) "
-                                                             f"(rate({g.violations}{{{gsel}}}[5m]))")], "short"),
+                    (
+                        "Policy violations by policy",
+                        [("{{policy}}", f"sum by (policy) (increase({g.violations}{{{gsel}}}[1h]))")],
+                        "short",
+                    ),
+                    (
+                        "Violations by action",
+                        [("{{action}}", f"sum by (action) (rate({g.violations}{{{gsel}}}[5m]))")],
+                        "short",
+                    ),
                     (
                         "Blocked request ratio",
-                        [("blocked", f'sum(rate({g.requests}{{{gsel},code=~"4.."}}[5m])) '
-                                     f"/ sum(rate({g.requests}{{{gsel}}}[5m]))")],
+                        [
+                            (
+                                "blocked",
+                                f'sum(rate({g.requests}{{{gsel},code=~"4.."}}[5m])) '
+                                f"/ sum(rate({g.requests}{{{gsel}}}[5m]))",
+                            )
+                        ],
                         "percentunit",
                     ),
-                    ("Violations per 1k requests", [("rate", f"1000 * sum(rate({g.violations}{{{gsel}}}[1h])) "
-                                                             f"/ sum(rate({g.requests}{{{gsel}}}[1h]))")],
-                     "short"),
+                    (
+                        "Violations per 1k requests",
+                        [
+                            (
+                                "rate",
+                                f"1000 * sum(rate({g.violations}{{{gsel}}}[1h])) "
+                                f"/ sum(rate({g.requests}{{{gsel}}}[1h]))",
+                            )
+                        ],
+                        "short",
+                    ),
                 ],
             )
         )
@@ -165,12 +207,20 @@ def dashboards(settings: Settings, *, gpu: bool) -> list[Dashboard]:
                 "llmops-gpu",
                 "GPU",
                 [
-                    ("GPU utilization", [("{{Hostname}} gpu {{gpu}}", f"avg by (Hostname, gpu) ({gm.utilization})")],
-                     "percent"),
+                    (
+                        "GPU utilization",
+                        [("{{Hostname}} gpu {{gpu}}", f"avg by (Hostname, gpu) ({gm.utilization})")],
+                        "percent",
+                    ),
                     (
                         "GPU memory used",
-                        [("{{Hostname}} gpu {{gpu}}", f"max by (Hostname, gpu) ({gm.memory_used} / "
-                                                      f"({gm.memory_used} + {gm.memory_free}))")],
+                        [
+                            (
+                                "{{Hostname}} gpu {{gpu}}",
+                                f"max by (Hostname, gpu) ({gm.memory_used} / "
+                                f"({gm.memory_used} + {gm.memory_free}))",
+                            )
+                        ],
                         "percentunit",
                     ),
                 ],
@@ -183,8 +233,11 @@ def dashboards(settings: Settings, *, gpu: bool) -> list[Dashboard]:
                 "pgvector",
                 [
                     ("PostgreSQL up", [("up", f'max({PG_UP}{{namespace="{ns}"}})')], "short"),
-                    ("Connections", [("{{datname}}", f'sum by (datname) ({PG_CONNECTIONS}{{namespace="{ns}"}})')],
-                     "short"),
+                    (
+                        "Connections",
+                        [("{{datname}}", f'sum by (datname) ({PG_CONNECTIONS}{{namespace="{ns}"}})')],
+                        "short",
+                    ),
                 ],
             )
         )

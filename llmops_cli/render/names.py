@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Final
 
+# ruff: noqa: S105 - these are the *names* of Secrets and their keys, never secret values
+
 # ---------------------------------------------------------------- namespaces
 ARGOCD_NAMESPACE: Final = "argocd"
 SYSTEM_NAMESPACE: Final = "llmops-system"  # the in-cluster Git server (local GitOps mode)
@@ -17,7 +19,9 @@ GPU_NAMESPACE: Final = "nvidia-device-plugin"
 # ---------------------------------------------------------------- secrets (created by `up`, never in Git)
 PGVECTOR_SECRET: Final = "llmops-pgvector"  # keys: username, password (in APPS_NAMESPACE)
 GATEWAY_SECRET: Final = "llmops-gateway"  # key: admin-key (in APPS_NAMESPACE)
-GRAFANA_ADMIN_SECRET: Final = "llmops-grafana-admin"  # keys: admin-user, admin-password (MONITORING_NAMESPACE)
+GRAFANA_ADMIN_SECRET: Final = (
+    "llmops-grafana-admin"  # keys: admin-user, admin-password (MONITORING_NAMESPACE)
+)
 PGVECTOR_SECRET_USER_KEY: Final = "username"
 PGVECTOR_SECRET_PASSWORD_KEY: Final = "password"
 GATEWAY_SECRET_ADMIN_KEY: Final = "admin-key"
@@ -36,7 +40,9 @@ GIT_SERVER_HTTP_PORT: Final = 23232  # Soft Serve's HTTP port in the pod
 GIT_REPO_NAME: Final = "llmops"
 # Argo CD reads the tree from here when gitops.repo_url is empty; `up` seeds it with `git push`
 # (through a port-forward to the Service) from the rendered tree.
-LOCAL_GIT_URL: Final = f"http://{GIT_SERVER_NAME}.{SYSTEM_NAMESPACE}.svc:{GIT_SERVER_PORT}/{GIT_REPO_NAME}.git"
+LOCAL_GIT_URL: Final = (
+    f"http://{GIT_SERVER_NAME}.{SYSTEM_NAMESPACE}.svc:{GIT_SERVER_PORT}/{GIT_REPO_NAME}.git"
+)
 
 # ---------------------------------------------------------------- workloads
 GATEWAY_NAME: Final = "policy-gateway"

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmops_cli import versions as versions_view
 from llmops_cli.config.model import Settings
 from llmops_cli.errors import UsageError
-from llmops_cli import versions as versions_view
 from llmops_cli.render import names
 from llmops_cli.render.engine import render_objects, render_text
 
@@ -277,8 +277,12 @@ def stack_k3s(ctx: Ctx) -> Files:
 def time_slicing_config(share: int) -> str:
     from llmops_cli.render.yamlio import dump
 
-    return dump({"version": "v1", "sharing": {"timeSlicing": {"resources": [
-        {"name": "nvidia.com/gpu", "replicas": share}]}}})
+    return dump(
+        {
+            "version": "v1",
+            "sharing": {"timeSlicing": {"resources": [{"name": "nvidia.com/gpu", "replicas": share}]}},
+        }
+    )
 
 
 def gpu_smoke_job_obj(settings: Settings, namespace: str = names.APPS_NAMESPACE) -> dict[str, Any]:
@@ -313,8 +317,11 @@ def stack_gpu(ctx: Ctx) -> Files:
             "nodeAffinity": {
                 "requiredDuringSchedulingIgnoredDuringExecution": {
                     "nodeSelectorTerms": [
-                        {"matchExpressions": [
-                            {"key": "nvidia.com/gpu.present", "operator": "In", "values": ["true"]}]}
+                        {
+                            "matchExpressions": [
+                                {"key": "nvidia.com/gpu.present", "operator": "In", "values": ["true"]}
+                            ]
+                        }
                     ]
                 }
             }
@@ -325,23 +332,43 @@ def stack_gpu(ctx: Ctx) -> Files:
     if gpu.share > 1:
         values["config"] = {"map": {"default": time_slicing_config(gpu.share)}, "default": "default"}
     files: Files = {}
-    _add(files, "apps", _app(
-        ctx, "nvidia-device-plugin", names.GPU_NAMESPACE, WAVE_OPERATORS,
-        chart={"repo": versions_view.NVIDIA_DEVICE_PLUGIN_CHART_REPO, "name": "nvidia-device-plugin",
-               "version": versions_view.NVIDIA_DEVICE_PLUGIN_VERSION},
-        values=values,
-    ))
-    if gpu.dcgm_exporter:
-        _add(files, "apps", _app(
-            ctx, "dcgm-exporter", names.GPU_NAMESPACE, WAVE_OPERATORS,
-            chart={"repo": versions_view.DCGM_EXPORTER_CHART_REPO, "name": "dcgm-exporter",
-                   "version": versions_view.DCGM_EXPORTER_VERSION},
-            values={
-                "runtimeClassName": "nvidia",
-                "nodeSelector": {"nvidia.com/gpu.present": "true"},
-                "serviceMonitor": {"enabled": ctx.settings.stacks.observability.enabled},
+    _add(
+        files,
+        "apps",
+        _app(
+            ctx,
+            "nvidia-device-plugin",
+            names.GPU_NAMESPACE,
+            WAVE_OPERATORS,
+            chart={
+                "repo": versions_view.NVIDIA_DEVICE_PLUGIN_CHART_REPO,
+                "name": "nvidia-device-plugin",
+                "version": versions_view.NVIDIA_DEVICE_PLUGIN_VERSION,
             },
-        ))
+            values=values,
+        ),
+    )
+    if gpu.dcgm_exporter:
+        _add(
+            files,
+            "apps",
+            _app(
+                ctx,
+                "dcgm-exporter",
+                names.GPU_NAMESPACE,
+                WAVE_OPERATORS,
+                chart={
+                    "repo": versions_view.DCGM_EXPORTER_CHART_REPO,
+                    "name": "dcgm-exporter",
+                    "version": versions_view.DCGM_EXPORTER_VERSION,
+                },
+                values={
+                    "runtimeClassName": "nvidia",
+                    "nodeSelector": {"nvidia.com/gpu.present": "true"},
+                    "serviceMonitor": {"enabled": ctx.settings.stacks.observability.enabled},
+                },
+            ),
+        )
     _add(files, "gpu", [gpu_smoke_job_obj(ctx.settings)])
     return files
 
@@ -365,7 +392,11 @@ def argocd_values(ctx: Ctx) -> dict[str, Any]:
 
 
 def _argocd_chart() -> dict[str, str]:
-    return {"repo": versions_view.ARGOCD_CHART_REPO, "name": "argo-cd", "version": versions_view.ARGOCD_CHART_VERSION}
+    return {
+        "repo": versions_view.ARGOCD_CHART_REPO,
+        "name": "argo-cd",
+        "version": versions_view.ARGOCD_CHART_VERSION,
+    }
 
 
 def _namespaces(ctx: Ctx) -> list[dict[str, Any]]:
@@ -390,8 +421,14 @@ def _namespaces(ctx: Ctx) -> list[dict[str, Any]]:
 
 
 def _destinations(ctx: Ctx) -> list[str]:
-    dest = [names.ARGOCD_NAMESPACE, names.APPS_NAMESPACE, names.SYSTEM_NAMESPACE, names.MONITORING_NAMESPACE,
-            names.GPU_NAMESPACE, "kube-system"]
+    dest = [
+        names.ARGOCD_NAMESPACE,
+        names.APPS_NAMESPACE,
+        names.SYSTEM_NAMESPACE,
+        names.MONITORING_NAMESPACE,
+        names.GPU_NAMESPACE,
+        "kube-system",
+    ]
     return sorted(dest)
 
 
@@ -462,7 +499,9 @@ def bootstrap_list(ctx: Ctx) -> list[dict[str, Any]]:
         destinations=_destinations(ctx),
         cluster_resources=CLUSTER_RESOURCES,
     )
-    root = _app(ctx, names.root_app_name(ctx.env), names.ARGOCD_NAMESPACE, WAVE_CRDS, path=tree_path(ctx, "apps"))
+    root = _app(
+        ctx, names.root_app_name(ctx.env), names.ARGOCD_NAMESPACE, WAVE_CRDS, path=tree_path(ctx, "apps")
+    )
     objs += root
     return objs
 
@@ -470,10 +509,19 @@ def bootstrap_list(ctx: Ctx) -> list[dict[str, Any]]:
 def stack_argocd(ctx: Ctx) -> Files:
     files: Files = {}
     _add(files, "bootstrap", bootstrap_list(ctx))
-    _add(files, "apps", _app(
-        ctx, names.ARGOCD_RELEASE, names.ARGOCD_NAMESPACE, WAVE_OPERATORS,
-        chart=_argocd_chart(), values=argocd_values(ctx), server_side=True,
-    ))
+    _add(
+        files,
+        "apps",
+        _app(
+            ctx,
+            names.ARGOCD_RELEASE,
+            names.ARGOCD_NAMESPACE,
+            WAVE_OPERATORS,
+            chart=_argocd_chart(),
+            values=argocd_values(ctx),
+            server_side=True,
+        ),
+    )
     return files
 
 
@@ -491,15 +539,24 @@ def _vllm_view(ctx: Ctx) -> dict[str, Any]:
     svc = names.vllm_service_name(served)
     backend = ctx.backend
     selector = {"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": svc}
-    labels = {**ctx.app_labels("vllm", "inference"), "app.kubernetes.io/instance": svc,
-              "llmops.dev/served-model-name": served, "llmops.dev/backend": backend}
+    labels = {
+        **ctx.app_labels("vllm", "inference"),
+        "app.kubernetes.io/instance": svc,
+        "llmops.dev/served-model-name": served,
+        "llmops.dev/backend": backend,
+    }
     common = [
-        "--port", str(names.VLLM_PORT),
-        "--served-model-name", served,
-        "--max-model-len", str(v.max_model_len),
-        "--max-num-seqs", str(v.max_num_seqs),
+        "--port",
+        str(names.VLLM_PORT),
+        "--served-model-name",
+        served,
+        "--max-model-len",
+        str(v.max_model_len),
+        "--max-num-seqs",
+        str(v.max_num_seqs),
     ]
-    env: list[dict[str, Any]] = [{"name": "HOME", "value": "/tmp"}]
+    # /tmp is the pod's own emptyDir (the root filesystem is read-only).
+    env: list[dict[str, Any]] = [{"name": "HOME", "value": "/tmp"}]  # noqa: S108
     command: list[str] | None = None
     if backend == "simulator":
         args = ["--model", v.model, *common, "--mode", "random"]
@@ -518,10 +575,10 @@ def _vllm_view(ctx: Ctx) -> dict[str, Any]:
             env.append({"name": "VLLM_CPU_KVCACHE_SPACE", "value": "4"})
         # The images' entrypoint is the OpenAI server; set it explicitly so args are the whole story.
         command = ["vllm", "serve"]
-    mounts = [
+    mounts: list[dict[str, Any]] = [
         {"name": "cache", "mountPath": "/models-cache"},
-        {"name": "tmp", "mountPath": "/tmp"},
-        {"name": "dshm", "mountPath": "/dev/shm"},
+        {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir in the container
+        {"name": "dshm", "mountPath": "/dev/shm"},  # noqa: S108 - PyTorch IPC needs a large /dev/shm
     ]
     volumes: list[dict[str, Any]] = [
         {"name": "cache", "persistentVolumeClaim": {"claimName": f"{svc}-cache"}},
@@ -615,10 +672,15 @@ def stack_gateway(ctx: Ctx) -> Files:
     objs = render_objects(
         "gateway/gateway.yaml.j2",
         gw=gw,
-        vllm={"svc": names.vllm_service_name(ctx.settings.stacks.vllm.name), "namespace": names.APPS_NAMESPACE,
-              "port": names.VLLM_PORT,
-              "selector": {"app.kubernetes.io/name": "vllm",
-                           "app.kubernetes.io/instance": names.vllm_service_name(ctx.settings.stacks.vllm.name)}},
+        vllm={
+            "svc": names.vllm_service_name(ctx.settings.stacks.vllm.name),
+            "namespace": names.APPS_NAMESPACE,
+            "port": names.VLLM_PORT,
+            "selector": {
+                "app.kubernetes.io/name": "vllm",
+                "app.kubernetes.io/instance": names.vllm_service_name(ctx.settings.stacks.vllm.name),
+            },
+        },
         monitoring_namespace=names.MONITORING_NAMESPACE,
     )
     if not ctx.settings.stacks.vllm.enabled:
@@ -665,12 +727,16 @@ def stack_pgvector(ctx: Ctx) -> Files:
         "checkov_skips": dict(COMMON_SKIPS),
     }
     files: Files = {}
-    _add(files, "pgvector", render_objects(
-        "pgvector/pgvector.yaml.j2", pg=pg, monitoring_namespace=names.MONITORING_NAMESPACE
-    ))
+    _add(
+        files,
+        "pgvector",
+        render_objects("pgvector/pgvector.yaml.j2", pg=pg, monitoring_namespace=names.MONITORING_NAMESPACE),
+    )
     if ctx.settings.stacks.observability.enabled:
         _add(files, "pgvector", render_objects("pgvector/servicemonitor.yaml.j2", pg=pg))
-    _add(files, "apps", _app(ctx, "pgvector", names.APPS_NAMESPACE, WAVE_DATA, path=tree_path(ctx, "pgvector")))
+    _add(
+        files, "apps", _app(ctx, "pgvector", names.APPS_NAMESPACE, WAVE_DATA, path=tree_path(ctx, "pgvector"))
+    )
     return files
 
 
@@ -697,10 +763,14 @@ def kube_prometheus_values(ctx: Ctx) -> dict[str, Any]:
                 "podMonitorSelectorNilUsesHelmValues": False,
                 "ruleSelectorNilUsesHelmValues": False,
                 "resources": _res_values(p.prometheus),
-                "storageSpec": {"volumeClaimTemplate": {"spec": {
-                    "accessModes": ["ReadWriteOnce"],
-                    "resources": {"requests": {"storage": p.prometheus_storage}},
-                }}},
+                "storageSpec": {
+                    "volumeClaimTemplate": {
+                        "spec": {
+                            "accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": p.prometheus_storage}},
+                        }
+                    }
+                },
             }
         },
         "grafana": {
@@ -711,10 +781,18 @@ def kube_prometheus_values(ctx: Ctx) -> dict[str, Any]:
                 "passwordKey": names.GRAFANA_SECRET_PASSWORD_KEY,
             },
             "sidecar": {
-                "dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1",
-                               "searchNamespace": "ALL"},
-                "datasources": {"enabled": True, "label": "grafana_datasource", "labelValue": "1",
-                                "defaultDatasourceEnabled": False},
+                "dashboards": {
+                    "enabled": True,
+                    "label": "grafana_dashboard",
+                    "labelValue": "1",
+                    "searchNamespace": "ALL",
+                },
+                "datasources": {
+                    "enabled": True,
+                    "label": "grafana_datasource",
+                    "labelValue": "1",
+                    "defaultDatasourceEnabled": False,
+                },
             },
         },
     }
@@ -729,10 +807,17 @@ def loki_values(ctx: Ctx) -> dict[str, Any]:
             "auth_enabled": False,
             "commonConfig": {"replication_factor": 1},
             "storage": {"type": "filesystem"},
-            "schemaConfig": {"configs": [{
-                "from": "2024-04-01", "store": "tsdb", "object_store": "filesystem", "schema": "v13",
-                "index": {"prefix": "loki_index_", "period": "24h"},
-            }]},
+            "schemaConfig": {
+                "configs": [
+                    {
+                        "from": "2024-04-01",
+                        "store": "tsdb",
+                        "object_store": "filesystem",
+                        "schema": "v13",
+                        "index": {"prefix": "loki_index_", "period": "24h"},
+                    }
+                ]
+            },
             "limits_config": {"retention_period": obs.retention},
             "compactor": {"retention_enabled": True, "delete_request_store": "filesystem"},
         },
@@ -768,8 +853,14 @@ def datasources_text(ctx: Ctx) -> str:
     from llmops_cli.render.yamlio import dump
 
     sources: list[dict[str, Any]] = [
-        {"name": "Prometheus", "uid": "prometheus", "type": "prometheus", "access": "proxy",
-         "url": PROMETHEUS_URL, "isDefault": True},
+        {
+            "name": "Prometheus",
+            "uid": "prometheus",
+            "type": "prometheus",
+            "access": "proxy",
+            "url": PROMETHEUS_URL,
+            "isDefault": True,
+        },
     ]
     if ctx.settings.stacks.observability.loki:
         sources.append({"name": "Loki", "uid": "loki", "type": "loki", "access": "proxy", "url": LOKI_URL})
@@ -786,43 +877,102 @@ def stack_observability(ctx: Ctx) -> Files:
     ns = names.MONITORING_NAMESPACE
     files: Files = {}
     pc = versions_view.PROMETHEUS_COMMUNITY_REPO
-    _add(files, "apps", _app(
-        ctx, "prometheus-operator-crds", ns, WAVE_CRDS,
-        chart={"repo": pc, "name": "prometheus-operator-crds",
-               "version": versions_view.PROMETHEUS_OPERATOR_CRDS_VERSION},
-        server_side=True,
-    ))
-    _add(files, "apps", _app(
-        ctx, "kube-prometheus-stack", ns, WAVE_OPERATORS,
-        chart={"repo": pc, "name": "kube-prometheus-stack", "version": versions_view.KUBE_PROMETHEUS_STACK_VERSION},
-        values=kube_prometheus_values(ctx), server_side=True,
-    ))
+    _add(
+        files,
+        "apps",
+        _app(
+            ctx,
+            "prometheus-operator-crds",
+            ns,
+            WAVE_CRDS,
+            chart={
+                "repo": pc,
+                "name": "prometheus-operator-crds",
+                "version": versions_view.PROMETHEUS_OPERATOR_CRDS_VERSION,
+            },
+            server_side=True,
+        ),
+    )
+    _add(
+        files,
+        "apps",
+        _app(
+            ctx,
+            "kube-prometheus-stack",
+            ns,
+            WAVE_OPERATORS,
+            chart={
+                "repo": pc,
+                "name": "kube-prometheus-stack",
+                "version": versions_view.KUBE_PROMETHEUS_STACK_VERSION,
+            },
+            values=kube_prometheus_values(ctx),
+            server_side=True,
+        ),
+    )
     if obs.loki:
-        _add(files, "apps", _app(
-            ctx, "loki", ns, WAVE_OPERATORS,
-            chart={"repo": versions_view.GRAFANA_REPO, "name": "loki", "version": versions_view.LOKI_VERSION},
-            values=loki_values(ctx),
-        ))
-        _add(files, "apps", _app(
-            ctx, "alloy", ns, WAVE_OPERATORS,
-            chart={"repo": versions_view.GRAFANA_REPO, "name": "alloy", "version": versions_view.ALLOY_VERSION},
-            values=alloy_values(ctx),
-        ))
+        _add(
+            files,
+            "apps",
+            _app(
+                ctx,
+                "loki",
+                ns,
+                WAVE_OPERATORS,
+                chart={
+                    "repo": versions_view.GRAFANA_REPO,
+                    "name": "loki",
+                    "version": versions_view.LOKI_VERSION,
+                },
+                values=loki_values(ctx),
+            ),
+        )
+        _add(
+            files,
+            "apps",
+            _app(
+                ctx,
+                "alloy",
+                ns,
+                WAVE_OPERATORS,
+                chart={
+                    "repo": versions_view.GRAFANA_REPO,
+                    "name": "alloy",
+                    "version": versions_view.ALLOY_VERSION,
+                },
+                values=alloy_values(ctx),
+            ),
+        )
     labels = ctx.app_labels("llmops-observability", "observability")
     if obs.grafana:
-        _add(files, "observability", render_objects(
-            "observability/datasources.yaml.j2", namespace=ns, labels=labels, datasources_text=datasources_text(ctx)
-        ))
+        _add(
+            files,
+            "observability",
+            render_objects(
+                "observability/datasources.yaml.j2",
+                namespace=ns,
+                labels=labels,
+                datasources_text=datasources_text(ctx),
+            ),
+        )
         for d in dashboards(ctx.settings, gpu=ctx.gpu):
-            _add(files, "observability", render_objects(
-                "observability/dashboard.yaml.j2", namespace=ns, labels=labels, dashboard=d
-            ))
+            _add(
+                files,
+                "observability",
+                render_objects("observability/dashboard.yaml.j2", namespace=ns, labels=labels, dashboard=d),
+            )
     groups = rule_groups(ctx.settings, gpu=ctx.gpu)
     for g in groups:
-        _add(files, "observability", render_objects(
-            "observability/prometheusrule.yaml.j2", namespace=ns, labels=labels,
-            rule={"name": g["name"], "groups": [g]},
-        ))
+        _add(
+            files,
+            "observability",
+            render_objects(
+                "observability/prometheusrule.yaml.j2",
+                namespace=ns,
+                labels=labels,
+                rule={"name": g["name"], "groups": [g]},
+            ),
+        )
     _add(files, "apps", _app(ctx, "observability", ns, WAVE_APPS, path=tree_path(ctx, "observability")))
     return files
 

@@ -64,18 +64,26 @@ CASES: dict[str, tuple[str, list[dict], list[dict], dict[str, str]]] = {
     ),
     "VllmKvCacheSaturated": (
         "15m",
-        [{"series": f"vllm:kv_cache_usage_perc{{{MODEL}}}", "values": "0.99x20"},
-         {"series": f"vllm:num_requests_waiting{{{MODEL}}}", "values": "3x20"}],
-        [{"series": f"vllm:kv_cache_usage_perc{{{MODEL}}}", "values": "0.5x20"},
-         {"series": f"vllm:num_requests_waiting{{{MODEL}}}", "values": "3x20"}],
+        [
+            {"series": f"vllm:kv_cache_usage_perc{{{MODEL}}}", "values": "0.99x20"},
+            {"series": f"vllm:num_requests_waiting{{{MODEL}}}", "values": "3x20"},
+        ],
+        [
+            {"series": f"vllm:kv_cache_usage_perc{{{MODEL}}}", "values": "0.5x20"},
+            {"series": f"vllm:num_requests_waiting{{{MODEL}}}", "values": "3x20"},
+        ],
         {},
     ),
     "GatewayHigh5xxRate": (
         "15m",
-        [{"series": f'pac_requests_total{{{NS},code="500"}}', "values": "0+10x20"},
-         {"series": f'pac_requests_total{{{NS},code="200"}}', "values": "0+10x20"}],
-        [{"series": f'pac_requests_total{{{NS},code="500"}}', "values": "0+0x20"},
-         {"series": f'pac_requests_total{{{NS},code="200"}}', "values": "0+10x20"}],
+        [
+            {"series": f'pac_requests_total{{{NS},code="500"}}', "values": "0+10x20"},
+            {"series": f'pac_requests_total{{{NS},code="200"}}', "values": "0+10x20"},
+        ],
+        [
+            {"series": f'pac_requests_total{{{NS},code="500"}}', "values": "0+0x20"},
+            {"series": f'pac_requests_total{{{NS},code="200"}}', "values": "0+10x20"},
+        ],
         {},
     ),
     "PolicyViolationSpike": (
@@ -87,10 +95,14 @@ CASES: dict[str, tuple[str, list[dict], list[dict], dict[str, str]]] = {
     ),
     "GpuMemoryHigh": (
         "15m",
-        [{"series": 'DCGM_FI_DEV_FB_USED{Hostname="n1",gpu="0"}', "values": "79000x20"},
-         {"series": 'DCGM_FI_DEV_FB_FREE{Hostname="n1",gpu="0"}', "values": "1000x20"}],
-        [{"series": 'DCGM_FI_DEV_FB_USED{Hostname="n1",gpu="0"}', "values": "40000x20"},
-         {"series": 'DCGM_FI_DEV_FB_FREE{Hostname="n1",gpu="0"}', "values": "40000x20"}],
+        [
+            {"series": 'DCGM_FI_DEV_FB_USED{Hostname="n1",gpu="0"}', "values": "79000x20"},
+            {"series": 'DCGM_FI_DEV_FB_FREE{Hostname="n1",gpu="0"}', "values": "1000x20"},
+        ],
+        [
+            {"series": 'DCGM_FI_DEV_FB_USED{Hostname="n1",gpu="0"}', "values": "40000x20"},
+            {"series": 'DCGM_FI_DEV_FB_FREE{Hostname="n1",gpu="0"}', "values": "40000x20"},
+        ],
         {"Hostname": "n1", "gpu": "0"},
     ),
     "PgvectorDown": (
@@ -128,14 +140,23 @@ def test_promtool_unit_test_fires_and_stays_quiet(alert, tmp_path):
         "rule_files": [rules.name],
         "evaluation_interval": "1m",
         "tests": [
-            {"name": f"{alert} fires", "interval": "1m", "input_series": firing,
-             "alert_rule_test": [{"eval_time": eval_time, "alertname": alert, "exp_alerts": [expected]}]},
-            {"name": f"{alert} stays quiet", "interval": "1m", "input_series": healthy,
-             "alert_rule_test": [{"eval_time": eval_time, "alertname": alert, "exp_alerts": []}]},
+            {
+                "name": f"{alert} fires",
+                "interval": "1m",
+                "input_series": firing,
+                "alert_rule_test": [{"eval_time": eval_time, "alertname": alert, "exp_alerts": [expected]}],
+            },
+            {
+                "name": f"{alert} stays quiet",
+                "interval": "1m",
+                "input_series": healthy,
+                "alert_rule_test": [{"eval_time": eval_time, "alertname": alert, "exp_alerts": []}],
+            },
         ],
     }
     tfile = tmp_path / "test.yaml"
     tfile.write_text(yaml.safe_dump(tests, sort_keys=False))
-    r = subprocess.run([promtool, "test", "rules", tfile.name], capture_output=True, text=True, timeout=60,
-                       cwd=tmp_path)
+    r = subprocess.run(
+        [promtool, "test", "rules", tfile.name], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
     assert r.returncode == 0, r.stdout + r.stderr

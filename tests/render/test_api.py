@@ -18,7 +18,10 @@ def test_bootstrap_objects_come_in_apply_order():
     assert kinds.index("Deployment") > kinds.index("HelmChart")  # the git server after Argo CD's install
     assert kinds[-2:] == ["AppProject", "Application"]
     assert {o["metadata"]["name"] for o in objs if o["kind"] == "Namespace"} >= {
-        names.ARGOCD_NAMESPACE, names.APPS_NAMESPACE, names.SYSTEM_NAMESPACE}
+        names.ARGOCD_NAMESPACE,
+        names.APPS_NAMESPACE,
+        names.SYSTEM_NAMESPACE,
+    }
     root = objs[-1]
     assert root["metadata"]["name"] == "llmops-dev"
     assert root["spec"]["source"]["repoURL"] == names.LOCAL_GIT_URL
@@ -48,7 +51,8 @@ def test_local_git_server_is_reachable_at_local_git_url():
     assert svc["metadata"]["namespace"] == names.SYSTEM_NAMESPACE
     assert svc["spec"]["ports"][0]["port"] == names.GIT_SERVER_PORT
     assert names.LOCAL_GIT_URL.startswith(
-        f"http://{names.GIT_SERVER_NAME}.{names.SYSTEM_NAMESPACE}.svc:{names.GIT_SERVER_PORT}/")
+        f"http://{names.GIT_SERVER_NAME}.{names.SYSTEM_NAMESPACE}.svc:{names.GIT_SERVER_PORT}/"
+    )
     deploy = next(o for o in objs if o["kind"] == "Deployment")
     pod = deploy["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -56,8 +60,13 @@ def test_local_git_server_is_reachable_at_local_git_url():
 
 
 def test_k3s_config_drop_in():
-    s = settings(cluster={"tls_san": ["api.example.com", "10.200.0.2"], "node_labels": {"tier": "edge"},
-                          "disable": ["traefik", "servicelb"]})
+    s = settings(
+        cluster={
+            "tls_san": ["api.example.com", "10.200.0.2"],
+            "node_labels": {"tier": "edge"},
+            "disable": ["traefik", "servicelb"],
+        }
+    )
     text = k3s_config(s, gpu=True, node_ip="10.200.0.2")
     assert text.startswith(names.HEADER_MARK)
     cfg = yaml.safe_load(text)

@@ -34,9 +34,21 @@ def test_checkov_passes_on_every_environment(tmp_path):
     }
     _write(tmp_path, trees)
     r = subprocess.run(
-        [checkov, "-d", str(tmp_path), "--framework", "kubernetes", "--compact", "--quiet", "--skip-download",
-         "-o", "json"],
-        capture_output=True, text=True, timeout=240,
+        [
+            checkov,
+            "-d",
+            str(tmp_path),
+            "--framework",
+            "kubernetes",
+            "--compact",
+            "--quiet",
+            "--skip-download",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     report = json.loads(r.stdout)
     reports = report if isinstance(report, list) else [report]

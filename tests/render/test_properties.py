@@ -17,7 +17,7 @@ from llmops_cli.render.yamlio import load_all, yaml_value
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 nasty = st.text(
-    alphabet=st.sampled_from(list("aZ09-_./:@ \t\n\"'{}[]#&*!|>%`,?\\") + ["\u2028", "\x85", "é", "😀", "\x00"]),
+    alphabet=st.sampled_from([*"aZ09-_./:@ \t\n\"'{}[]#&*!|>%`,?\\", "\u2028", "\x85", "é", "😀", "\x00"]),
     max_size=40,
 ) | st.text(max_size=30)
 
@@ -46,8 +46,16 @@ def _objs(tree: dict[str, str]) -> dict[str, Any]:
     return {p: yaml.safe_load(t) for p, t in tree.items()}
 
 
-@given(value=st.one_of(st.text(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-                       st.booleans(), st.none(), st.lists(st.text(max_size=5), max_size=3)))
+@given(
+    value=st.one_of(
+        st.text(),
+        st.integers(),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.booleans(),
+        st.none(),
+        st.lists(st.text(max_size=5), max_size=3),
+    )
+)
 @SETTINGS
 def test_the_y_filter_round_trips_any_value(value):
     doc = f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  v: {yaml_value(value)}\n"
@@ -110,16 +118,22 @@ def test_repo_url_is_preserved_or_rejected(suffix):
     assert set(objs) == {p for p in BASE if "llmops-git" not in p and "llmops-system" not in p}
 
 
-@pytest.mark.parametrize("evil", [
-    'x"\nkind: Secret',
-    "x\n---\napiVersion: v1\nkind: Secret",
-    "{a: b}",
-    "x: y",
-    "'",
-])
+@pytest.mark.parametrize(
+    "evil",
+    [
+        'x"\nkind: Secret',
+        "x\n---\napiVersion: v1\nkind: Secret",
+        "{a: b}",
+        "x: y",
+        "'",
+    ],
+)
 def test_injection_attempts_in_free_text_stay_one_value(evil):
     # extra_args are validated; the repo URL pattern forbids quotes, braces and whitespace
-    for overrides in ({"stacks": {"vllm": {"extra_args": [evil]}}}, {"gitops": {"repo_url": "https://h/" + evil}}):
+    for overrides in (
+        {"stacks": {"vllm": {"extra_args": [evil]}}},
+        {"gitops": {"repo_url": "https://h/" + evil}},
+    ):
         tree = _render(overrides)
         if tree is not None:
             assert all("kind: Secret" not in t for t in tree.values())

@@ -67,8 +67,15 @@ def test_dev_defaults_suit_a_laptop_without_gpu():
 def test_gpu_backend_args_come_from_settings():
     s = settings(
         gpu={"mode": "on"},
-        stacks={"vllm": {"model": "org/My-Model_7B", "max_model_len": 8192, "gpu_memory_utilization": 0.85,
-                         "max_num_seqs": 32, "extra_args": ["--enforce-eager"]}},
+        stacks={
+            "vllm": {
+                "model": "org/My-Model_7B",
+                "max_model_len": 8192,
+                "gpu_memory_utilization": 0.85,
+                "max_num_seqs": 32,
+                "extra_args": ["--enforce-eager"],
+            }
+        },
     )
     objs = objects(render_environment(s, "dev"))
     deploy = _one(objs, "Deployment", "vllm-my-model-7b")
@@ -137,8 +144,13 @@ def test_prod_has_replicas_pdb_hpa_and_bigger_storage():
     hpa = _one(prod, "HorizontalPodAutoscaler", names.GATEWAY_NAME)
     assert hpa["spec"]["minReplicas"] == 2 and hpa["spec"]["maxReplicas"] > 2
     assert not _kind(dev, "PodDisruptionBudget") and not _kind(dev, "HorizontalPodAutoscaler")
-    kps = lambda objs: _one(objs, "Application", "kube-prometheus-stack")["spec"]["source"]["helm"]["valuesObject"]  # noqa: E731
-    storage = lambda v: v["prometheus"]["prometheusSpec"]["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]  # noqa: E731
+
+    def kps(objs: dict) -> dict:
+        return _one(objs, "Application", "kube-prometheus-stack")["spec"]["source"]["helm"]["valuesObject"]
+
+    def storage(v: dict) -> dict:
+        return v["prometheus"]["prometheusSpec"]["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]
+
     assert storage(kps(dev))["requests"]["storage"] == "5Gi"
     assert storage(kps(prod))["requests"]["storage"] == "50Gi"
 
@@ -159,8 +171,10 @@ def test_gateway_wiring():
 
     assert cm["data"]["gateway.yaml"] == (policies_dir() / "gateway.yaml").read_text()
     np = _one(objs, "NetworkPolicy", "vllm-qwen2-5-0-5b-instruct-from-gateway")
-    assert np["spec"]["podSelector"]["matchLabels"] == _one(objs, "Deployment", "vllm-qwen2-5-0-5b-instruct")[
-        "spec"]["selector"]["matchLabels"]
+    assert (
+        np["spec"]["podSelector"]["matchLabels"]
+        == _one(objs, "Deployment", "vllm-qwen2-5-0-5b-instruct")["spec"]["selector"]["matchLabels"]
+    )
     froms = np["spec"]["ingress"][0]["from"]
     assert {"podSelector": {"matchLabels": deploy["spec"]["selector"]["matchLabels"]}} in froms
     assert _one(objs, "ServiceMonitor", names.GATEWAY_NAME)["spec"]["endpoints"][0]["path"] == "/metrics"
@@ -217,7 +231,10 @@ def test_argocd_bootstrap_and_app_of_apps():
     helmchart = _one(objs, "HelmChart", names.ARGOCD_RELEASE)
     assert self_app["spec"]["source"]["chart"] == helmchart["spec"]["chart"] == "argo-cd"
     assert self_app["spec"]["source"]["targetRevision"] == helmchart["spec"]["version"]
-    assert yaml.safe_load(helmchart["spec"]["valuesContent"]) == self_app["spec"]["source"]["helm"]["valuesObject"]
+    assert (
+        yaml.safe_load(helmchart["spec"]["valuesContent"])
+        == self_app["spec"]["source"]["helm"]["valuesObject"]
+    )
     project = _one(objs, "AppProject", names.PROJECT)
     assert names.LOCAL_GIT_URL in project["spec"]["sourceRepos"]
     assert "*" not in project["spec"]["sourceRepos"]
@@ -226,20 +243,30 @@ def test_argocd_bootstrap_and_app_of_apps():
 
 def test_sync_waves_order_crds_operators_data_apps():
     objs = objects(default_tree("dev"))
-    wave = {a["metadata"]["name"]: int(a["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
-            for a in _kind(objs, "Application")}
+    wave = {
+        a["metadata"]["name"]: int(a["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
+        for a in _kind(objs, "Application")
+    }
     assert wave["prometheus-operator-crds"] < wave["kube-prometheus-stack"] < wave["pgvector"] < wave["vllm"]
     assert wave["pgvector"] < wave["gateway"] and wave["loki"] < wave["observability"]
 
 
 def test_remote_repo_url_replaces_the_local_git_server():
-    s = settings(gitops={"repo_url": "https://git.example.com/org/platform.git", "branch": "release",
-                         "path": "deploy/tree"})
+    s = settings(
+        gitops={
+            "repo_url": "https://git.example.com/org/platform.git",
+            "branch": "release",
+            "path": "deploy/tree",
+        }
+    )
     tree = render_environment(s, "prod")
     objs = objects(tree)
     root = _one(objs, "Application", "llmops-prod")
-    assert root["spec"]["source"] == {"repoURL": "https://git.example.com/org/platform.git",
-                                      "targetRevision": "release", "path": "deploy/tree/prod/apps"}
+    assert root["spec"]["source"] == {
+        "repoURL": "https://git.example.com/org/platform.git",
+        "targetRevision": "release",
+        "path": "deploy/tree/prod/apps",
+    }
     assert not any("llmops-git" in p for p in tree)
 
 
@@ -249,8 +276,14 @@ def test_gpu_stack_device_plugin_time_slicing_and_dcgm():
     plugin = _one(objs, "Application", "nvidia-device-plugin")["spec"]["source"]
     values = plugin["helm"]["valuesObject"]
     assert values["runtimeClassName"] == "nvidia"
-    term = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
-    assert term[0]["matchExpressions"][0] == {"key": "nvidia.com/gpu.present", "operator": "In", "values": ["true"]}
+    term = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
+    assert term[0]["matchExpressions"][0] == {
+        "key": "nvidia.com/gpu.present",
+        "operator": "In",
+        "values": ["true"],
+    }
     slicing = yaml.safe_load(values["config"]["map"]["default"])
     assert slicing["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": 4}]
     _one(objs, "Application", "dcgm-exporter")
@@ -259,22 +292,27 @@ def test_gpu_stack_device_plugin_time_slicing_and_dcgm():
     assert "nvidia.com/gpu.present=true" in k3s["node-label"]
     assert k3s["tls-san"] == ["k3s.example.com"]
     assert yaml.safe_load(tree["k3s/registries.yaml"]) == {
-        "mirrors": {"docker.io": {"endpoint": ["https://mirror.example.com"]}}}
+        "mirrors": {"docker.io": {"endpoint": ["https://mirror.example.com"]}}
+    }
 
 
 def test_stack_filter_and_disabled_stacks():
     only = render_environment(settings(), "dev", stacks=["vllm"])
     assert only and all(p.startswith(("vllm/", "apps/application-vllm")) for p in only)
-    off = render_environment(settings(stacks={"pgvector": {"enabled": False},
-                                              "observability": {"enabled": False}}), "dev")
+    off = render_environment(
+        settings(stacks={"pgvector": {"enabled": False}, "observability": {"enabled": False}}), "dev"
+    )
     assert not any(p.startswith(("pgvector/", "observability/")) for p in off)
     assert not any("ServiceMonitor" in t for t in off.values())
 
 
-@pytest.mark.parametrize(("kwargs", "needle"), [
-    ({"env": "staging"}, "known environments: dev, prod"),
-    ({"env": "dev", "stacks": ["nope"]}, "known stacks: " + ", ".join(STACKS)),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"env": "staging"}, "known environments: dev, prod"),
+        ({"env": "dev", "stacks": ["nope"]}, "known stacks: " + ", ".join(STACKS)),
+    ],
+)
 def test_unknown_env_or_stack_is_a_usage_error(kwargs, needle):
     with pytest.raises(UsageError) as e:
         render_environment(settings(), **kwargs)

@@ -57,6 +57,10 @@ def test_custom_resources_match_their_crd_schema(variant, tree):
 
 
 def test_crd_schemas_reject_unknown_fields():
-    app = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": {"name": "x"},
-           "spec": {"project": "p", "destination": {}, "syncPolicy": {"automatic": {}}}}
+    app = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Application",
+        "metadata": {"name": "x"},
+        "spec": {"project": "p", "destination": {}, "syncPolicy": {"automatic": {}}},
+    }
     assert list(jsonschema.Draft202012Validator(crd_schema("Application")).iter_errors(app))
