@@ -662,7 +662,6 @@ def stack_gateway(ctx: Ctx) -> Files:
         "provider": gs.provider,
         "policy_text": policy,
         "policy_sha": hashlib.sha256(policy.encode("utf-8")).hexdigest(),
-        "secret": names.GATEWAY_SECRET,
         "resources": _res(ctx.profile.gateway),
         "pdb": ctx.profile.pdb,
         "hpa": hpa,
