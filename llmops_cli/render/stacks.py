@@ -209,6 +209,7 @@ def _app(
     values: dict[str, Any] | None = None,
     server_side: bool = False,
     ignore_differences: list[dict[str, Any]] | None = None,
+    cascade: bool = True,
 ) -> list[dict[str, Any]]:
     sync = ["CreateNamespace=true"]
     if server_side:
@@ -223,6 +224,7 @@ def _app(
         "helm_values": values or {},
         "sync_options": sync,
         "ignore_differences": ignore_differences or [],
+        "cascade": cascade,
     }
     return render_objects(
         "argocd/application.yaml.j2",
@@ -520,6 +522,8 @@ def stack_argocd(ctx: Ctx) -> Files:
             chart=_argocd_chart(),
             values=argocd_values(ctx),
             server_side=True,
+            # Never cascade: deleting this Application must not uninstall Argo CD itself.
+            cascade=False,
         ),
     )
     return files
