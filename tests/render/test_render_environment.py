@@ -138,12 +138,16 @@ def test_hf_token_secret_is_referenced_not_rendered():
 
 def test_prod_has_replicas_pdb_hpa_and_bigger_storage():
     dev, prod = objects(default_tree("dev")), objects(default_tree("prod"))
-    assert _one(prod, "Deployment", names.GATEWAY_NAME)["spec"]["replicas"] == 2
+    # under an HPA the Deployment leaves replicas to the autoscaler (else Argo CD and the HPA fight)
+    assert "replicas" not in _one(prod, "Deployment", names.GATEWAY_NAME)["spec"]
     assert _one(dev, "Deployment", names.GATEWAY_NAME)["spec"]["replicas"] == 1
     assert _one(prod, "PodDisruptionBudget", names.GATEWAY_NAME)["spec"]["minAvailable"] == 1
     hpa = _one(prod, "HorizontalPodAutoscaler", names.GATEWAY_NAME)
     assert hpa["spec"]["minReplicas"] == 2 and hpa["spec"]["maxReplicas"] > 2
     assert not _kind(dev, "PodDisruptionBudget") and not _kind(dev, "HorizontalPodAutoscaler")
+    fixed = objects(render_environment(settings(stacks={"gateway": {"replicas": 3}}), "prod"))
+    hpa3 = _one(fixed, "HorizontalPodAutoscaler", names.GATEWAY_NAME)["spec"]
+    assert hpa3["minReplicas"] == 3 and hpa3["maxReplicas"] >= 3
 
     def kps(objs: dict) -> dict:
         return _one(objs, "Application", "kube-prometheus-stack")["spec"]["source"]["helm"]["valuesObject"]
