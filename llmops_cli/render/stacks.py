@@ -212,6 +212,9 @@ def _app(
     cascade: bool = True,
 ) -> list[dict[str, Any]]:
     sync = ["CreateNamespace=true"]
+    if path is not None:
+        # ServiceMonitor/PrometheusRule CRDs may still be arriving on a first sync.
+        sync.append("SkipDryRunOnMissingResource=true")
     if server_side:
         sync.append("ServerSideApply=true")
     app = {
@@ -376,13 +379,33 @@ def stack_gpu(ctx: Ctx) -> Files:
 
 
 # ------------------------------------------------------------------------------------------ argocd
+APPLICATION_HEALTH_LUA = """hs = {}
+hs.status = "Progressing"
+hs.message = ""
+if obj.status ~= nil and obj.status.health ~= nil then
+  hs.status = obj.status.health.status
+  if obj.status.health.message ~= nil then
+    hs.message = obj.status.health.message
+  end
+end
+return hs
+"""
+
+
 def argocd_values(ctx: Ctx) -> dict[str, Any]:
     replicas = ctx.profile.argocd_replicas
     return {
         "global": {"logging": {"format": "json"}},
         "configs": {
             "params": {"server.insecure": True},
-            "cm": {"application.resourceTrackingMethod": "annotation", "admin.enabled": True},
+            "cm": {
+                "application.resourceTrackingMethod": "annotation",
+                "admin.enabled": True,
+                # Argo CD >= 1.8 no longer assesses child Applications' health, so sync waves in an
+                # app-of-apps would not wait for CRDs/operators to be ready. This restores it (Argo CD docs,
+                # "Sync Phases and Waves" / app-of-apps health).
+                "resource.customizations.health.argoproj.io_Application": APPLICATION_HEALTH_LUA,
+            },
         },
         "dex": {"enabled": False},
         "notifications": {"enabled": False},
