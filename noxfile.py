@@ -76,10 +76,7 @@ def _checkov(session: nox.Session) -> Path:
 def scan(session: nox.Session) -> None:
     """checkov over the rendered tree: no failed check except skips annotated on the object."""
     exe = _checkov(session)
-    session.install("-e", ".")
-    out = Path(session.create_tmp()) / "rendered"
-    session.run("llmops", "render", "--all", "--out", str(out), "--force")
-    session.run(str(exe), "-d", str(out), "--framework", "kubernetes", "--compact", "--quiet",
+    session.run(str(exe), "-d", "manifests", "--framework", "kubernetes", "--compact", "--quiet",
                 "--skip-download", external=True)
 
 
