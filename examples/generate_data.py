@@ -32,10 +32,33 @@ def main() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     with OUT.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["applicant_id", "age", "sex", "ethnicity", "income", "credit_score", "approved", "predicted", "score"])
+        w.writerow(
+            [
+                "applicant_id",
+                "age",
+                "sex",
+                "ethnicity",
+                "income",
+                "credit_score",
+                "approved",
+                "predicted",
+                "score",
+            ]
+        )
         for i in range(ROWS):
-            w.writerow([f"A{i + 1:05d}", int(age[i]), sex[i], ethnicity[i], int(income[i]), int(credit[i]),
-                        int(approved[i]), int(predicted[i]), f"{score[i]:.4f}"])
+            w.writerow(
+                [
+                    f"A{i + 1:05d}",
+                    int(age[i]),
+                    sex[i],
+                    ethnicity[i],
+                    int(income[i]),
+                    int(credit[i]),
+                    int(approved[i]),
+                    int(predicted[i]),
+                    f"{score[i]:.4f}",
+                ]
+            )
 
 
 if __name__ == "__main__":

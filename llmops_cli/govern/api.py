@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from llmops_cli.errors import InputError
 from llmops_cli.govern.stages import StageResult
-from llmops_cli.reporting import NullReporter, Reporter
+from llmops_cli.reporting import NullReporter, Reporter, Status
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,7 +46,7 @@ class GovernInputs:
     seed: int = 0
 
     def rel(self, path: Path) -> str:
-        """A path as recorded in artefacts: relative to the project when inside it (stable across machines)."""
+        """A path as recorded in artefacts: project-relative when inside the project (stable across hosts)."""
         if _inside(path, self.project_dir):
             return Path(os.path.relpath(path.resolve(), self.project_dir.resolve())).as_posix()
         return str(path)
@@ -123,7 +123,9 @@ def inputs_from_settings(gov: GovernanceSettings, project_dir: Path, **overrides
 
 def _need(value: Any, what: str, flag: str, setting: str) -> Any:
     if value in (None, (), ""):
-        raise InputError(f"no {what} given", hint=f"pass {flag} or set governance.inputs.{setting} in llmops.yaml")
+        raise InputError(
+            f"no {what} given", hint=f"pass {flag} or set governance.inputs.{setting} in llmops.yaml"
+        )
     return value
 
 
@@ -173,7 +175,11 @@ def data_card(inputs: GovernInputs, df: pd.DataFrame | None = None) -> StageResu
     frame = df if df is not None else load_dataset(inputs)
     assert inputs.data is not None
     return run_data_card(
-        frame, meta, data_file=inputs.rel(inputs.data), sha256=sha256_file(inputs.data), sensitive=inputs.sensitive
+        frame,
+        meta,
+        data_file=inputs.rel(inputs.data),
+        sha256=sha256_file(inputs.data),
+        sensitive=inputs.sensitive,
     )
 
 
@@ -217,7 +223,7 @@ def _policies(inputs: GovernInputs) -> PolicySet:
 
 
 def display_path(inputs: GovernInputs, path: Path) -> str:
-    """How an input is named in artefacts: project-relative, ``llmops:…`` for packaged defaults, else as given."""
+    """Name of an input in artefacts: project-relative, ``llmops:…`` for packaged defaults, else as given."""
     if not _inside(path, inputs.project_dir):
         from llmops_cli.resources import policies_dir
 
@@ -255,7 +261,8 @@ class CheckReport:
 STAGE_NEEDS = {
     "data_quality": "a dataset (governance.inputs.data or --data)",
     "data_card": "a dataset (governance.inputs.data or --data)",
-    "bias": "a dataset with label, prediction and sensitive columns (governance.inputs.data/label/prediction/sensitive)",
+    "bias": "a dataset with label, prediction and sensitive columns "
+    "(governance.inputs.data, label, prediction, sensitive)",
     "model_card": "model metadata (governance.inputs.model or --model)",
     "risk": "a risk register (governance.inputs.risk_register or --register)",
 }
@@ -301,7 +308,8 @@ def run_check(
     for rule in policies.rules:
         if rule.stage not in stages:
             raise InputError(
-                f"rule {rule.id!r} ({rule.where}) needs the {rule.stage} stage, which needs {STAGE_NEEDS[rule.stage]}",
+                f"rule {rule.id!r} ({rule.where}) needs the {rule.stage} stage, "
+                f"which needs {STAGE_NEEDS[rule.stage]}",
                 hint="add the input, or remove the rule from the policy file",
             )
     for name in stages:
@@ -311,13 +319,17 @@ def run_check(
     results = evaluate(policies, {k: v.metrics for k, v in stages.items()})
     failed = [r for r in results if r.failed(fail_on)]
     for r in results:
-        status = "ok" if r.outcome == "pass" else ("fail" if r.failed(fail_on) else "warn")
-        rep.step(r.id, status, r.detail or (r.message if r.outcome != "pass" else ""))
+        shown: Status = "ok" if r.outcome == "pass" else ("fail" if r.failed(fail_on) else "warn")
+        rep.step(r.id, shown, r.detail or (r.message if r.outcome != "pass" else ""))
     status: Literal["pass", "fail"] = "fail" if failed else "pass"
     res_dicts = [r.as_dict() for r in results]
     passed = sum(1 for r in results if r.outcome == "pass")
-    counts = {"total": len(results), "passed": passed, "failed": len(failed),
-              "warnings": len(results) - passed - len(failed)}
+    counts = {
+        "total": len(results),
+        "passed": passed,
+        "failed": len(failed),
+        "warnings": len(results) - passed - len(failed),
+    }
     model_id = {"name": meta.name, "version": meta.version}
 
     governance = {"status": status, **{k: counts[k] for k in ("passed", "failed", "warnings")}}

@@ -76,7 +76,8 @@ def build_manifest(
         "policy": dict(policy),
         "inputs": {k: dict(v) for k, v in sorted(inputs.items())},
         "artefacts": {
-            name: {"sha256": sha256_bytes(data), "bytes": len(data)} for name, data in sorted(artefacts.items())
+            name: {"sha256": sha256_bytes(data), "bytes": len(data)}
+            for name, data in sorted(artefacts.items())
         },
     }
 
@@ -90,7 +91,7 @@ def write_bundle(target: Path, artefacts: Mapping[str, bytes], manifest: Mapping
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     old: Path | None = None
     try:
-        os.chmod(tmp, 0o755)
+        tmp.chmod(0o755)  # a bundle is meant to be world-readable
         files = {**artefacts, MANIFEST: canonical_json(manifest).encode("utf-8")}
         for name, data in sorted(files.items()):
             with open(tmp / name, "wb") as fh:
@@ -99,12 +100,12 @@ def write_bundle(target: Path, artefacts: Mapping[str, bytes], manifest: Mapping
                 os.fsync(fh.fileno())
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-            os.rename(target, old / "bundle")
-        os.rename(tmp, target)
+            target.rename(old / "bundle")
+        tmp.rename(target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         if old is not None and (old / "bundle").exists() and not target.exists():
-            os.rename(old / "bundle", target)  # put the previous bundle back
+            (old / "bundle").rename(target)  # put the previous bundle back
         raise
     finally:
         if old is not None:
@@ -125,7 +126,9 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.changed or self.missing or self.unexpected or self.inputs_changed or self.inputs_missing)
+        return not (
+            self.changed or self.missing or self.unexpected or self.inputs_changed or self.inputs_missing
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -158,13 +161,17 @@ class VerifyReport:
 def read_manifest(bundle: Path) -> dict[str, Any]:
     path = bundle / MANIFEST
     if not bundle.is_dir():
-        raise InputError(f"{bundle}: not an evidence bundle folder", hint="pass <evidence-dir>/<model>/<version>")
+        raise InputError(
+            f"{bundle}: not an evidence bundle folder", hint="pass <evidence-dir>/<model>/<version>"
+        )
     if not path.is_file():
         raise InputError(f"{path}: manifest not found", hint="pass a folder written by `llmops govern check`")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise EvidenceMismatch(f"{path}: manifest is not valid JSON ({e})", hint="the bundle was modified") from e
+        raise EvidenceMismatch(
+            f"{path}: manifest is not valid JSON ({e})", hint="the bundle was modified"
+        ) from e
     if not isinstance(data, dict) or not isinstance(data.get("artefacts"), dict):
         raise EvidenceMismatch(f"{path}: manifest has no artefact list", hint="the bundle was modified")
     return data

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from llmops_cli.errors import ConfigError
 from llmops_cli.govern.io import YamlDoc, read_yaml, sha256_bytes
 
 Severity = Literal["error", "warning"]
@@ -161,9 +160,7 @@ def _known_controls() -> set[str]:
     return control_ids()
 
 
-def _load_rule(
-    doc: YamlDoc, i: int, raw: Any, schemas: Mapping[str, Any], known_controls: set[str]
-) -> Rule:
+def _load_rule(doc: YamlDoc, i: int, raw: Any, schemas: Mapping[str, Any], known_controls: set[str]) -> Rule:
     at = ("rules", str(i))
     if not isinstance(raw, dict):
         raise doc.error("each rule must be a mapping with id, stage, expr, severity, message", *at)
@@ -184,7 +181,9 @@ def _load_rule(
         raise doc.error(f"severity must be 'error' or 'warning', got {severity!r}", *at, "severity")
     controls = raw.get("controls", [])
     if not isinstance(controls, list) or not all(isinstance(c, str) for c in controls):
-        raise doc.error("controls must be a list of framework IDs such as 'nist-ai-rmf:MEASURE 2.11'", *at, "controls")
+        raise doc.error(
+            "controls must be a list of framework IDs such as 'nist-ai-rmf:MEASURE 2.11'", *at, "controls"
+        )
     for j, c in enumerate(controls):
         if c not in known_controls:
             raise doc.error(
@@ -192,7 +191,7 @@ def _load_rule(
                 *at,
                 "controls",
                 str(j),
-                hint="use framework:ID from `nist-ai-rmf`, `iso-42001`, `sg-genai` or `eu-ai-act` (policies/README.md)",
+                hint="write framework:ID (nist-ai-rmf, iso-42001, sg-genai, eu-ai-act): policies/README.md",
             )
     program, paths = compile_expr(raw["expr"], stage, schemas[stage], doc, at)
     line = doc.line(*at, "id") or doc.line(*at) or 0
@@ -254,7 +253,9 @@ def _check_path(path: tuple[str, ...], schema: Mapping[str, Any]) -> str | None:
             node = node["*"]
         else:
             known = ", ".join(k for k in node if k != "*")
-            return f"stage '{path[0]}' does not produce metric {'.'.join(path[: depth + 1])!r}; known: {known}"
+            return (
+                f"stage '{path[0]}' does not produce metric {'.'.join(path[: depth + 1])!r}; known: {known}"
+            )
     return None
 
 
@@ -291,8 +292,10 @@ def _metric_paths(tree: Any) -> list[tuple[str, ...]]:
             found.append(c)
         for i, child in enumerate(node.children):
             # the first child of member_dot / member_index is the same chain; other children start fresh
-            continues = node.data in ("member_dot", "member_index", "member") and i == 0 and (
-                c is not None or inside_chain
+            continues = (
+                node.data in ("member_dot", "member_index", "member")
+                and i == 0
+                and (c is not None or inside_chain)
             )
             visit(child, continues)
 
@@ -436,7 +439,7 @@ def _lookup(metrics: Any, path: Sequence[str]) -> Any:
 
 def _eval_reason(e: Any, values: Mapping[str, Any]) -> str:
     nulls = [k for k, v in values.items() if v is None]
-    args = getattr(e, "args", ())
+    args: tuple[Any, ...] = tuple(getattr(e, "args", ()))
     what = str(args[0]) if args else str(e)
     if what == "no such key" and len(args) > 2:
         return f"cannot evaluate: no such key {_plain_key(args[2])}"

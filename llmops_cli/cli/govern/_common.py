@@ -15,37 +15,59 @@ if TYPE_CHECKING:
 
 ProjectOpt = Annotated[
     Path | None,
-    typer.Option("--project", metavar="DIR", help="Project folder holding llmops.yaml (default: --config / ./llmops.yaml)."),
+    typer.Option(
+        "--project",
+        metavar="DIR",
+        help="Project folder holding llmops.yaml (default: --config / ./llmops.yaml).",
+    ),
 ]
-DataOpt = Annotated[Path | None, typer.Option("--data", metavar="FILE", help="Dataset: .csv, .parquet or .jsonl.")]
+DataOpt = Annotated[
+    Path | None, typer.Option("--data", metavar="FILE", help="Dataset: .csv, .parquet or .jsonl.")
+]
 LabelOpt = Annotated[str | None, typer.Option("--label", metavar="COL", help="Column with the true label.")]
-PredictionOpt = Annotated[str | None, typer.Option("--prediction", metavar="COL", help="Column with the model's prediction.")]
-ScoreOpt = Annotated[str | None, typer.Option("--score", metavar="COL", help="Column with the model's score (optional).")]
+PredictionOpt = Annotated[
+    str | None, typer.Option("--prediction", metavar="COL", help="Column with the model's prediction.")
+]
+ScoreOpt = Annotated[
+    str | None, typer.Option("--score", metavar="COL", help="Column with the model's score (optional).")
+]
 SensitiveOpt = Annotated[
-    list[str] | None, typer.Option("--sensitive", metavar="COL", help="Sensitive attribute column (repeatable).")
+    list[str] | None,
+    typer.Option("--sensitive", metavar="COL", help="Sensitive attribute column (repeatable)."),
 ]
 PrivilegedOpt = Annotated[
     list[str] | None,
-    typer.Option("--privileged", metavar="COL=VALUE", help="Privileged group for AIF360's signed metrics (repeatable)."),
+    typer.Option(
+        "--privileged", metavar="COL=VALUE", help="Privileged group for AIF360's signed metrics (repeatable)."
+    ),
 ]
 PositiveOpt = Annotated[
-    str | None, typer.Option("--positive", metavar="VALUE", help="Positive label value when labels are not 0/1.")
+    str | None,
+    typer.Option("--positive", metavar="VALUE", help="Positive label value when labels are not 0/1."),
 ]
 MinGroupOpt = Annotated[
-    int | None, typer.Option("--min-group-size", metavar="N", min=1, help="Smaller groups are reported as insufficient.")
+    int | None,
+    typer.Option("--min-group-size", metavar="N", min=1, help="Smaller groups are reported as insufficient."),
 ]
 BootstrapOpt = Annotated[
-    int | None, typer.Option("--bootstrap", metavar="N", min=0, help="Bootstrap resamples for confidence intervals.")
+    int | None,
+    typer.Option("--bootstrap", metavar="N", min=0, help="Bootstrap resamples for confidence intervals."),
 ]
-SeedOpt = Annotated[int | None, typer.Option("--seed", metavar="S", min=0, help="Bootstrap seed (reproducible intervals).")]
+SeedOpt = Annotated[
+    int | None, typer.Option("--seed", metavar="S", min=0, help="Bootstrap seed (reproducible intervals).")
+]
 ModelOpt = Annotated[Path | None, typer.Option("--model", metavar="FILE", help="Model metadata YAML.")]
 RegisterOpt = Annotated[Path | None, typer.Option("--register", metavar="FILE", help="Risk register YAML.")]
-AiActOpt = Annotated[Path | None, typer.Option("--ai-act", metavar="FILE", help="EU AI Act classification answers YAML.")]
+AiActOpt = Annotated[
+    Path | None, typer.Option("--ai-act", metavar="FILE", help="EU AI Act classification answers YAML.")
+]
 DataCardOpt = Annotated[
-    Path | None, typer.Option("--data-card", metavar="FILE", help="Dataset metadata YAML (provenance, schema).")
+    Path | None,
+    typer.Option("--data-card", metavar="FILE", help="Dataset metadata YAML (provenance, schema)."),
 ]
 PoliciesOpt = Annotated[
-    Path | None, typer.Option("--policies", metavar="PATH", help="Policy file, or a folder holding governance.yaml.")
+    Path | None,
+    typer.Option("--policies", metavar="PATH", help="Policy file, or a folder holding governance.yaml."),
 ]
 
 
@@ -65,9 +87,13 @@ def resolve_inputs(session: Session, project: Path | None, **overrides: Any) -> 
     }
     if project is not None:
         if not project.is_dir():
-            raise InputError(f"{project}: project folder not found", hint="pass the folder holding llmops.yaml")
+            raise InputError(
+                f"{project}: project folder not found", hint="pass the folder holding llmops.yaml"
+            )
         cfg = project / "llmops.yaml"
-        loaded = load_settings(cfg if cfg.is_file() else None, environ=session.environ, flags=flags, explicit=False)
+        loaded = load_settings(
+            cfg if cfg.is_file() else None, environ=session.environ, flags=flags, explicit=False
+        )
         base = project
     else:
         loaded = session.loaded(**flags)

@@ -27,13 +27,13 @@ def emit_stage(session: Session, result: StageResult, markdown: str | None) -> N
 def check_outcome(session: Session, report: CheckReport, junit: Path | None) -> None:
     from llmops_cli.errors import PolicyViolation
     from llmops_cli.fsutil import atomic_write
-    from llmops_cli.govern.reports.github import annotations, append_step_summary, in_github_actions
+    from llmops_cli.govern.reports.github import append_step_summary, in_github_actions, workflow_commands
 
     if junit is not None:
         atomic_write(junit, report.junit_xml)
     if in_github_actions(session.environ):
         stream = sys.stderr if session.machine else sys.stdout
-        for line in annotations([r.as_dict() for r in report.results], report.fail_on):
+        for line in workflow_commands([r.as_dict() for r in report.results], report.fail_on):
             stream.write(line + "\n")
         stream.flush()
         append_step_summary(session.environ, report.summary_markdown)

@@ -36,8 +36,17 @@ def command(
     session = get_session(ctx)
     session.start("govern bias-scan", output)
     inputs, _ = c.resolve_inputs(
-        session, project, data=data, label=label, prediction=prediction, sensitive=sensitive,
-        privileged=privileged, positive=positive, min_group_size=min_group_size, bootstrap=bootstrap, seed=seed,
+        session,
+        project,
+        data=data,
+        label=label,
+        prediction=prediction,
+        sensitive=sensitive,
+        privileged=privileged,
+        positive=positive,
+        min_group_size=min_group_size,
+        bootstrap=bootstrap,
+        seed=seed,
     )
     result = bias_scan(inputs)
     emit_stage(session, result, result.artefacts.get("bias.md"))

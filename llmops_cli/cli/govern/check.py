@@ -16,11 +16,19 @@ def command(
     ctx: typer.Context,
     project: c.ProjectOpt = None,
     evidence_dir: Annotated[
-        Path | None, typer.Option("--evidence-dir", metavar="DIR", help="Where bundles go (default: governance.evidence_dir).")
+        Path | None,
+        typer.Option(
+            "--evidence-dir", metavar="DIR", help="Where bundles go (default: governance.evidence_dir)."
+        ),
     ] = None,
-    junit: Annotated[Path | None, typer.Option("--junit", metavar="FILE", help="Also write JUnit XML here.")] = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", metavar="FILE", help="Also write JUnit XML here.")
+    ] = None,
     fail_on: Annotated[
-        str | None, typer.Option("--fail-on", metavar="error|warning", help="Lowest severity that fails (default: error).")
+        str | None,
+        typer.Option(
+            "--fail-on", metavar="error|warning", help="Lowest severity that fails (default: error)."
+        ),
     ] = None,
     data: c.DataOpt = None,
     model: c.ModelOpt = None,
@@ -46,9 +54,23 @@ def command(
     session.start("govern check", output)
     if fail_on not in (None, "error", "warning"):
         raise UsageError(f"--fail-on {fail_on!r}: expected 'error' or 'warning'")
-    inputs, settings = c.resolve_inputs(session, project, data=data, model=model, risk_register=register,
-                                        ai_act=ai_act, policies=policies, bootstrap=bootstrap, seed=seed)
+    inputs, settings = c.resolve_inputs(
+        session,
+        project,
+        data=data,
+        model=model,
+        risk_register=register,
+        ai_act=ai_act,
+        policies=policies,
+        bootstrap=bootstrap,
+        seed=seed,
+    )
     evidence = evidence_dir or inputs.project_dir / settings.governance.evidence_dir
-    report = run_check(inputs, evidence_dir=evidence, fail_on=fail_on or settings.governance.fail_on,  # type: ignore[arg-type]
-                       environ=session.environ, reporter=None if session.machine else session.reporter())
+    report = run_check(
+        inputs,
+        evidence_dir=evidence,
+        fail_on=fail_on or settings.governance.fail_on,  # type: ignore[arg-type]
+        environ=session.environ,
+        reporter=None if session.machine else session.reporter(),
+    )
     check_outcome(session, report, junit)

@@ -13,10 +13,14 @@ from llmops_cli.cli.session import get_session
 
 def command(
     ctx: typer.Context,
-    bundle: Annotated[Path, typer.Argument(metavar="BUNDLE", help="Bundle folder: <evidence-dir>/<model>/<version>.")],
+    bundle: Annotated[
+        Path, typer.Argument(metavar="BUNDLE", help="Bundle folder: <evidence-dir>/<model>/<version>.")
+    ],
     project: Annotated[
         Path | None,
-        typer.Option("--project", metavar="DIR", help="Also re-hash the inputs recorded in the manifest, from DIR."),
+        typer.Option(
+            "--project", metavar="DIR", help="Also re-hash the inputs recorded in the manifest, from DIR."
+        ),
     ] = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
@@ -34,9 +38,15 @@ def command(
     report = verify(bundle, project)
     if not report.ok:
         if session.machine:
-            session.emit(report.as_dict(), status="fail", errors=[{"code": "evidence_mismatch", "message": report.problem()}])
+            session.emit(
+                report.as_dict(),
+                status="fail",
+                errors=[{"code": "evidence_mismatch", "message": report.problem()}],
+            )
             raise typer.Exit(1)
-        raise EvidenceMismatch(f"{bundle}: {report.problem()}", hint="re-run `llmops govern check` or restore the files")
+        raise EvidenceMismatch(
+            f"{bundle}: {report.problem()}", hint="re-run `llmops govern check` or restore the files"
+        )
     if session.machine:
         session.emit(report.as_dict())
     else:

@@ -18,7 +18,7 @@ def _escape_prop(s: str) -> str:
     return _escape_data(s).replace(":", "%3A").replace(",", "%2C")
 
 
-def annotations(results: Sequence[Mapping[str, Any]], fail_on: str = "error") -> list[str]:
+def workflow_commands(results: Sequence[Mapping[str, Any]], fail_on: str = "error") -> list[str]:
     """One workflow command per rule that did not pass, pointing at the rule in the policy file."""
     lines = []
     for r in results:
@@ -26,7 +26,9 @@ def annotations(results: Sequence[Mapping[str, Any]], fail_on: str = "error") ->
             continue
         level = "error" if r["severity"] == "error" or fail_on == "warning" else "warning"
         text = r["message"] + (f" ({r['detail']})" if r["detail"] else "")
-        props = f"file={_escape_prop(r['file'])},line={r['line']},title={_escape_prop('governance: ' + r['id'])}"
+        props = (
+            f"file={_escape_prop(r['file'])},line={r['line']},title={_escape_prop('governance: ' + r['id'])}"
+        )
         lines.append(f"::{level} {props}::{_escape_data(text)}")
     return lines
 

@@ -9,11 +9,18 @@ from typing import Any
 def junit_xml(suite: str, results: Sequence[Mapping[str, Any]], fail_on: str = "error") -> str:
     import xml.etree.ElementTree as ET
 
-    failed = [r for r in results if r["outcome"] != "pass" and (r["severity"] == "error" or fail_on == "warning")]
+    failed = [
+        r for r in results if r["outcome"] != "pass" and (r["severity"] == "error" or fail_on == "warning")
+    ]
     errors = [r for r in failed if r["outcome"] == "error"]
     root = ET.Element(
-        "testsuites", {"name": "llmops govern", "tests": str(len(results)), "failures": str(len(failed) - len(errors)),
-                       "errors": str(len(errors))}
+        "testsuites",
+        {
+            "name": "llmops govern",
+            "tests": str(len(results)),
+            "failures": str(len(failed) - len(errors)),
+            "errors": str(len(errors)),
+        },
     )
     ts = ET.SubElement(
         root,
@@ -31,8 +38,13 @@ def junit_xml(suite: str, results: Sequence[Mapping[str, Any]], fail_on: str = "
         tc = ET.SubElement(
             ts,
             "testcase",
-            {"classname": f"governance.{r['stage']}", "name": r["id"], "file": r["file"], "line": str(r["line"]),
-             "time": "0"},
+            {
+                "classname": f"governance.{r['stage']}",
+                "name": r["id"],
+                "file": r["file"],
+                "line": str(r["line"]),
+                "time": "0",
+            },
         )
         values = ", ".join(f"{k}={v!r}" for k, v in r["values"].items())
         body = f"{r['expr']}\n{values}\n{r['detail']}".strip()

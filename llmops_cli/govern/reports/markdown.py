@@ -53,12 +53,14 @@ def bias_markdown(m: Mapping[str, Any]) -> str:
     lines = [
         "# Bias scan",
         "",
-        f"Rows: {m['rows']} · positive rate: {num(m['positive_rate'])} · minimum group size: {m['min_group_size']}",
+        f"Rows: {m['rows']} · positive rate: {num(m['positive_rate'])} · "
+        f"minimum group size: {m['min_group_size']}",
     ]
     if "bootstrap" in m:
         b = m["bootstrap"]
         lines.append(
-            f"Bootstrap: {b['resamples']} resamples, seed {b['seed']}, {num(b['confidence'] * 100, 0)}% intervals"
+            f"Bootstrap: {b['resamples']} resamples, seed {b['seed']}, "
+            f"{num(b['confidence'] * 100, 0)}% intervals"
         )
     for name in m["attributes"]:
         a = m[name]
@@ -78,7 +80,10 @@ def bias_markdown(m: Mapping[str, Any]) -> str:
             metric_rows.append([k, num(a[k]), interval])
         lines.append(table(["metric", "value", "interval"], metric_rows))
         if a.get("privileged") is not None:
-            lines += ["", f"Privileged group: `{a['privileged']}` (signed metrics: unprivileged − privileged)."]
+            lines += [
+                "",
+                f"Privileged group: `{a['privileged']}` (signed metrics: unprivileged − privileged).",
+            ]
         if a["insufficient_groups"]:
             lines += [
                 "",
@@ -177,7 +182,8 @@ def risk_markdown(m: Mapping[str, Any]) -> str:
     lines = [
         "# Risk scorecard",
         "",
-        f"Risks: {m['count']} · max inherent: {m['max_inherent']} · max residual: {num(m['max_residual'], 2)} · "
+        f"Risks: {m['count']} · max inherent: {m['max_inherent']} · "
+        f"max residual: {num(m['max_residual'], 2)} · "
         f"unmitigated: {m['unmitigated_count']}",
         "",
         "## EU AI Act classification",
@@ -200,23 +206,40 @@ def risk_markdown(m: Mapping[str, Any]) -> str:
     for rid, r in m["risks"].items():
         grid.setdefault((r["impact"], r["likelihood"]), []).append(rid)
     header = ["impact \\ likelihood", *(str(i) for i in range(1, 6))]
-    rows = [[str(imp), *(", ".join(grid.get((imp, lik), [])) or "·" for lik in range(1, 6))] for imp in range(5, 0, -1)]
+    rows = [
+        [str(imp), *(", ".join(grid.get((imp, lik), [])) or "·" for lik in range(1, 6))]
+        for imp in range(5, 0, -1)
+    ]
     lines.append(table(header, rows))
     lines += ["", "## Risks", ""]
     rrows = [
-        [rid, r["title"], r["category"], r["impact"], r["likelihood"], r["inherent"], num(r["residual"], 2),
-         r["level"], r["owner"] or "unowned"]
+        [
+            rid,
+            r["title"],
+            r["category"],
+            r["impact"],
+            r["likelihood"],
+            r["inherent"],
+            num(r["residual"], 2),
+            r["level"],
+            r["owner"] or "unowned",
+        ]
         for rid, r in m["risks"].items()
     ]
     lines.append(
-        table(["id", "title", "category", "impact", "likelihood", "inherent", "residual", "level", "owner"], rrows)
+        table(
+            ["id", "title", "category", "impact", "likelihood", "inherent", "residual", "level", "owner"],
+            rrows,
+        )
     )
     lines += ["", "## Controls and framework mapping", ""]
     crows = []
     for rid, r in m["risks"].items():
         crows.append([rid, "(risk)", "", _mapped(r["frameworks"])])
         for c in r["controls"]:
-            crows.append([rid, f"{c['id']}: {c['title']}", num(c["effectiveness"], 2), _mapped(c["frameworks"])])
+            crows.append(
+                [rid, f"{c['id']}: {c['title']}", num(c["effectiveness"], 2), _mapped(c["frameworks"])]
+            )
     lines.append(table(["risk", "control", "effectiveness", "mapping"], crows))
     return "\n".join(lines) + "\n"
 
@@ -247,8 +270,11 @@ def model_card_markdown(doc: Mapping[str, Any]) -> str:
         "",
         table(
             ["field", "value"],
-            [["owner", d.get("owner") or "not provided"], ["licence", d.get("licence") or "not provided"],
-             ["version", d["version"]]],
+            [
+                ["owner", d.get("owner") or "not provided"],
+                ["licence", d.get("licence") or "not provided"],
+                ["version", d["version"]],
+            ],
         ),
         "",
         text_block(d.get("description")),
@@ -271,7 +297,10 @@ def model_card_markdown(doc: Mapping[str, Any]) -> str:
     ]
     if doc.get("data_card"):
         dc = doc["data_card"]
-        lines += ["", f"Data card: [data_card.md](data_card.md) ({dc['rows']} rows, sha256 `{dc['sha256']}`)."]
+        lines += [
+            "",
+            f"Data card: [data_card.md](data_card.md) ({dc['rows']} rows, sha256 `{dc['sha256']}`).",
+        ]
     lines += ["", "## Metrics", "", text_block(doc.get("metrics"))]
     if doc.get("fairness"):
         lines += ["", "## Fairness", ""]
@@ -293,7 +322,8 @@ def model_card_markdown(doc: Mapping[str, Any]) -> str:
         "",
         "## Governance status",
         "",
-        f"Card completeness: {'complete' if comp['complete'] else 'missing ' + ', '.join(comp['missing_required'])}.",
+        "Card completeness: "
+        + ("complete." if comp["complete"] else "missing " + ", ".join(comp["missing_required"]) + "."),
     ]
     if gov:
         lines.append(
@@ -316,14 +346,19 @@ def summary_markdown(
     lines = [
         f"# Governance check: {model['name']} {model['version']}",
         "",
-        f"**{status.upper()}**: {counts['passed']} passed, {counts['failed']} failed, {counts['warnings']} warnings "
+        f"**{status.upper()}**: {counts['passed']} passed, {counts['failed']} failed, "
+        f"{counts['warnings']} warnings "
         f"(failing on: {fail_on}).",
         "",
     ]
     rows = []
     for r in results:
         outcome = r["outcome"]
-        icon = ICON["pass"] if outcome == "pass" else (ICON["warn"] if _is_warning(r, fail_on) else ICON[outcome])
+        icon = (
+            ICON["pass"]
+            if outcome == "pass"
+            else (ICON["warn"] if _is_warning(r, fail_on) else ICON[outcome])
+        )
         values = ", ".join(f"{k} = {num(v)}" for k, v in r["values"].items())
         rows.append([icon, r["id"], r["severity"], r["stage"], f"`{r['expr']}`", values or r["detail"]])
     lines.append(table(["", "rule", "severity", "stage", "expression", "values"], rows))

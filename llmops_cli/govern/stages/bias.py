@@ -1,9 +1,9 @@
 """Bias scan from per-group confusion counts.
 
-One pass over the rows builds a (groups × 4) table of confusion counts per sensitive attribute (``np.bincount``
-over ``group_code * 4 + label * 2 + prediction``). Every metric is a function of that table, so the cost of
-the metrics, and of each bootstrap resample (multinomial draws of the four cells per group), does not depend on
-the number of rows.
+One pass over the rows builds a (groups × 4) table of confusion counts per sensitive attribute
+(``np.bincount`` over ``group_code * 4 + label * 2 + prediction``). Every metric is a function of that table,
+so the cost of the metrics, and of each bootstrap resample (multinomial draws of the four cells per group),
+does not depend on the number of rows.
 
 Definitions follow Fairlearn (``fairlearn.metrics``): differences are max − min over groups, ratios min / max,
 equalized odds is the larger of the TPR and FPR differences, and a rate whose denominator is zero is 0 (as
@@ -94,7 +94,9 @@ class BiasData:
 
 
 # ----------------------------------------------------------------------------------------- preparing inputs
-def binary_column(series: pd.Series, positive: str | None, *, column: str, role: str, source: str) -> np.ndarray:
+def binary_column(
+    series: pd.Series, positive: str | None, *, column: str, role: str, source: str
+) -> np.ndarray:
     """0/1 int8 array; ``positive`` names the positive value when the column is not already 0/1."""
     import numpy as np
     import pandas as pd
@@ -114,7 +116,8 @@ def binary_column(series: pd.Series, positive: str | None, *, column: str, role:
                 num = float(positive)
             except ValueError:
                 raise InputError(
-                    f"{source}: --positive {positive!r} is not a number but {role} column {column!r} is numeric",
+                    f"{source}: --positive {positive!r} is not a number, "
+                    f"but {role} column {column!r} is numeric",
                     hint="give the positive value as it appears in the data",
                 ) from None
             return (series.to_numpy(dtype=float) == num).astype(np.int8)
@@ -156,7 +159,8 @@ def encode_groups(series: pd.Series, *, column: str, source: str) -> tuple[np.nd
     if len(labels) < 2:
         only = labels[0] if labels else "(none)"
         raise InputError(
-            f"{source}: sensitive column {column!r} has a single value ({only!r}); a bias scan needs two or more groups",
+            f"{source}: sensitive column {column!r} has a single value ({only!r}); "
+            "a bias scan needs two or more groups",
             hint="choose another --sensitive column",
         )
     return codes, labels
@@ -174,16 +178,21 @@ def prepare(df: pd.DataFrame, cfg: BiasConfig, *, source: str) -> BiasData:
     from llmops_cli.govern.io import require_columns
 
     if not cfg.sensitive:
-        raise InputError("no sensitive attribute given", hint="pass --sensitive COLUMN (or governance.inputs.sensitive)")
+        raise InputError(
+            "no sensitive attribute given", hint="pass --sensitive COLUMN (or governance.inputs.sensitive)"
+        )
     require_columns(source, list(df.columns), [cfg.label, cfg.prediction, *cfg.sensitive])
     for attr in cfg.privileged:
         if attr not in cfg.sensitive:
             raise InputError(
-                f"--privileged names {attr!r}, which is not a sensitive attribute ({', '.join(cfg.sensitive)})",
+                f"--privileged names {attr!r}, "
+                f"which is not a sensitive attribute ({', '.join(cfg.sensitive)})",
                 hint="use --privileged COLUMN=VALUE with one of the --sensitive columns",
             )
     y = binary_column(df[cfg.label], cfg.positive, column=cfg.label, role="label", source=source)
-    p = binary_column(df[cfg.prediction], cfg.positive, column=cfg.prediction, role="prediction", source=source)
+    p = binary_column(
+        df[cfg.prediction], cfg.positive, column=cfg.prediction, role="prediction", source=source
+    )
     cell = y.astype("int64") * 2 + p
     attributes: list[Attribute] = []
     for col in dict.fromkeys(cfg.sensitive):

@@ -13,7 +13,15 @@ from llmops_cli.govern.stages.data_quality import COLUMN_TYPES, ColumnSpec
 if TYPE_CHECKING:
     import pandas as pd
 
-PROVENANCE_FIELDS = ("name", "description", "source", "licence", "collection_period", "consent", "preprocessing")
+PROVENANCE_FIELDS = (
+    "name",
+    "description",
+    "source",
+    "licence",
+    "collection_period",
+    "consent",
+    "preprocessing",
+)
 META_KEYS = (*PROVENANCE_FIELDS, "license", "sensitive_attributes", "schema", "version")
 COLUMN_KEYS = ("type", "min", "max", "allowed", "required", "description")
 TOP_VALUES = 5
@@ -28,8 +36,17 @@ METRICS_SCHEMA: dict[str, Any] = {
     "missing_fields": None,
     "missing_field_count": None,
     "complete": None,
-    "column_stats": {"*": {"type": None, "missing": None, "unique": None, "min": None, "max": None,
-                           "mean": None, "top": None}},
+    "column_stats": {
+        "*": {
+            "type": None,
+            "missing": None,
+            "unique": None,
+            "min": None,
+            "max": None,
+            "mean": None,
+            "top": None,
+        }
+    },
 }
 
 

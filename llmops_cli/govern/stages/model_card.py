@@ -66,7 +66,11 @@ def load_model_meta(path: Path) -> ModelMeta:
     for key in ("name", "version"):
         value = data.get(key)
         if value is None or str(value).strip() == "":
-            raise doc.error(f"required field {key!r} is missing", key, hint="the evidence bundle is filed under name/version")
+            raise doc.error(
+                f"required field {key!r} is missing",
+                key,
+                hint="the evidence bundle is filed under name/version",
+            )
         if not re.fullmatch(SAFE_SEGMENT, str(value)):
             raise doc.error(
                 f"{key} {value!r} must be letters, digits, '.', '_', '+' or '-' (it names a folder)", key
@@ -145,7 +149,13 @@ def model_card_document(
     if data_quality is not None:
         doc["data_quality"] = {
             k: data_quality.get(k)
-            for k in ("rows", "max_missing_ratio", "duplicate_ratio", "pii_column_count", "schema_violation_count")
+            for k in (
+                "rows",
+                "max_missing_ratio",
+                "duplicate_ratio",
+                "pii_column_count",
+                "schema_violation_count",
+            )
         }
     if bias is not None:
         from llmops_cli.govern.stages.bias import ATTRIBUTE_METRICS, PRIVILEGED_METRICS

@@ -18,7 +18,17 @@ from llmops_cli.govern.io import YamlDoc, read_yaml
 from llmops_cli.govern.stages import StageResult
 
 EFFECTIVENESS = {"none": 0.0, "low": 0.25, "medium": 0.5, "high": 0.75}
-RISK_KEYS = ("id", "title", "description", "category", "impact", "likelihood", "owner", "controls", "frameworks")
+RISK_KEYS = (
+    "id",
+    "title",
+    "description",
+    "category",
+    "impact",
+    "likelihood",
+    "owner",
+    "controls",
+    "frameworks",
+)
 CONTROL_KEYS = ("id", "title", "description", "effectiveness", "owner", "frameworks")
 ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 LEVELS = (("low", 5.0), ("medium", 10.0), ("high", 15.0), ("critical", 26.0))
@@ -33,8 +43,18 @@ METRICS_SCHEMA: dict[str, Any] = {
     "risks": {
         "*": {
             k: None
-            for k in ("title", "category", "impact", "likelihood", "inherent", "residual", "level", "owner",
-                      "frameworks", "controls")
+            for k in (
+                "title",
+                "category",
+                "impact",
+                "likelihood",
+                "inherent",
+                "residual",
+                "level",
+                "owner",
+                "frameworks",
+                "controls",
+            )
         }
     },
     "ai_act": {
@@ -120,7 +140,9 @@ def load_register(path: Path) -> list[Risk]:
         owner = item.get("owner")
         if owner is not None and not isinstance(owner, str):
             raise doc.error("owner must be text", *at, "owner")
-        frameworks = _merge(categories[category], _frameworks(doc, item.get("frameworks"), (*at, "frameworks")))
+        frameworks = _merge(
+            categories[category], _frameworks(doc, item.get("frameworks"), (*at, "frameworks"))
+        )
         controls_raw = item.get("controls") or []
         if not isinstance(controls_raw, list):
             raise doc.error("controls must be a list", *at, "controls")
@@ -144,8 +166,17 @@ def load_register(path: Path) -> list[Risk]:
             controls.append(Control(cid, ctitle, eff, cowner, cfw))
         desc = item.get("description")
         risks.append(
-            Risk(rid, title, category, impact, likelihood, owner, tuple(controls), frameworks,
-                 str(desc) if desc is not None else None)
+            Risk(
+                rid,
+                title,
+                category,
+                impact,
+                likelihood,
+                owner,
+                tuple(controls),
+                frameworks,
+                str(desc) if desc is not None else None,
+            )
         )
     return risks
 
@@ -193,17 +224,23 @@ def _frameworks(doc: YamlDoc, raw: Any, at: tuple[str, ...]) -> dict[str, list[s
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise doc.error(f"expected a mapping of framework -> IDs ({', '.join(mappings.RISK_FRAMEWORKS)})", *at)
+        raise doc.error(
+            f"expected a mapping of framework -> IDs ({', '.join(mappings.RISK_FRAMEWORKS)})", *at
+        )
     out: dict[str, list[str]] = {}
     for fw, ids in raw.items():
         if fw not in mappings.FRAMEWORKS:
-            raise doc.error(f"unknown framework {fw!r}; frameworks: {', '.join(mappings.FRAMEWORKS)}", *at, str(fw))
+            raise doc.error(
+                f"unknown framework {fw!r}; frameworks: {', '.join(mappings.FRAMEWORKS)}", *at, str(fw)
+            )
         if not isinstance(ids, list):
             raise doc.error("expected a list of IDs", *at, str(fw))
         known = mappings.titles(fw)
         for k, cid in enumerate(ids):
             if str(cid) not in known:
-                raise doc.error(f"unknown {fw} ID {cid!r}", *at, str(fw), str(k), hint="see llmops_cli/govern/data/")
+                raise doc.error(
+                    f"unknown {fw} ID {cid!r}", *at, str(fw), str(k), hint="see llmops_cli/govern/data/"
+                )
         out[fw] = [str(c) for c in ids]
     return out
 
@@ -263,17 +300,23 @@ def classify_ai_act(path: Path | None) -> dict[str, Any]:
             obligations.append(_ob("prohibited", f"prohibited_practices.{key}", entry, dates["prohibitions"]))
     if annex_i:
         obligations.append(
-            _ob("high-risk", "annex_i_safety_component",
+            _ob(
+                "high-risk",
+                "annex_i_safety_component",
                 {"article": "Art. 6(1)", "title": "Safety component of an Annex I product"},
-                dates["high_risk_annex_i"])
+                dates["high_risk_annex_i"],
+            )
         )
     if area is not None:
         entry = act["annex_iii_areas"][area]
         if derogation and not profiling:
             obligations.append(
-                _ob("minimal", "annex_iii_derogation",
+                _ob(
+                    "minimal",
+                    "annex_iii_derogation",
                     {"article": "Art. 6(3)", "title": f"{entry['title']}: derogation, no significant risk"},
-                    dates["high_risk_annex_iii"])
+                    dates["high_risk_annex_iii"],
+                )
             )
         else:
             art = {"article": f"Art. 6(2), {entry['article']}", "title": entry["title"]}
@@ -284,9 +327,12 @@ def classify_ai_act(path: Path | None) -> dict[str, Any]:
             obligations.append(_ob("transparency", f"transparency.{key}", entry, dates["transparency"]))
     if gpai:
         obligations.append(
-            _ob("gpai", "general_purpose_ai",
+            _ob(
+                "gpai",
+                "general_purpose_ai",
                 {"article": "Art. 53", "title": "Provider of a general-purpose AI model"},
-                dates["general_purpose_ai"])
+                dates["general_purpose_ai"],
+            )
         )
     order = ("prohibited", "high-risk", "transparency")
     decided = next((o for cls in order for o in obligations if o["class"] == cls), None)
@@ -310,7 +356,13 @@ def classify_ai_act(path: Path | None) -> dict[str, Any]:
 
 
 def _ob(cls: str, rule: str, entry: dict[str, Any], date: str) -> dict[str, Any]:
-    return {"class": cls, "rule": rule, "article": entry["article"], "title": entry["title"], "applies_from": date}
+    return {
+        "class": cls,
+        "rule": rule,
+        "article": entry["article"],
+        "title": entry["title"],
+        "applies_from": date,
+    }
 
 
 def _bool(doc: YamlDoc, key: str) -> bool:
@@ -333,7 +385,9 @@ def _bool_map(doc: YamlDoc, key: str, known: dict[str, Any], *, require_all: boo
         missing = [k for k in known if k not in raw]
         if missing:
             raise doc.error(
-                f"unanswered: {', '.join(missing)}", key, hint="answer every prohibited-practice question with true or false"
+                f"unanswered: {', '.join(missing)}",
+                key,
+                hint="answer every prohibited-practice question with true or false",
             )
     return {k: bool(raw.get(k, False)) for k in known}
 
