@@ -168,8 +168,11 @@ def _load_rule(doc: YamlDoc, i: int, raw: Any, schemas: Mapping[str, Any], known
         if key not in RULE_KEYS:
             raise doc.error(f"unknown key {key!r}; known keys: {', '.join(RULE_KEYS)}", *at, str(key))
     for key in ("id", "stage", "expr", "message"):
-        if not isinstance(raw.get(key), str) or not raw[key].strip():
-            raise doc.error(f"required field {key!r} is missing or not a string", *at, key)
+        value = raw.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise doc.error(f"required field {key!r} is missing", *at, key)
+        if not isinstance(value, str):
+            raise doc.error(f"{key} must be text, got {value!r}", *at, key, hint="put the value in quotes")
     rid = raw["id"]
     if not re.fullmatch(RULE_ID, rid):
         raise doc.error(f"rule id {rid!r} must be lowercase letters, digits, '.', '_' or '-'", *at, "id")
@@ -394,10 +397,10 @@ def evaluate(policies: PolicySet, metrics: Mapping[str, Mapping[str, Any]]) -> l
             try:
                 value = rule.program.evaluate({rule.stage: activations[rule.stage]})
             except celpy.CELEvalError as e:
-                outcome, detail = "error", _eval_reason(e, values)
+                outcome, detail = "error", _eval_reason(e, metrics[rule.stage], rule.paths)
             else:
                 if isinstance(value, celpy.CELEvalError):
-                    outcome, detail = "error", _eval_reason(value, values)
+                    outcome, detail = "error", _eval_reason(value, metrics[rule.stage], rule.paths)
                 elif isinstance(value, celpy.celtypes.BoolType):
                     outcome = "pass" if bool(value) else "fail"
                 else:
@@ -420,7 +423,6 @@ def evaluate(policies: PolicySet, metrics: Mapping[str, Mapping[str, Any]]) -> l
     return results
 
 
-_MISSING = object()
 
 
 def _lookup(metrics: Any, path: Sequence[str]) -> Any:
@@ -437,18 +439,28 @@ def _lookup(metrics: Any, path: Sequence[str]) -> Any:
     return cur
 
 
-def _eval_reason(e: Any, values: Mapping[str, Any]) -> str:
-    nulls = [k for k, v in values.items() if v is None]
-    args: tuple[Any, ...] = tuple(getattr(e, "args", ()))
-    what = str(args[0]) if args else str(e)
-    if what == "no such key" and len(args) > 2:
-        return f"cannot evaluate: no such key {_plain_key(args[2])}"
+def _eval_reason(e: Any, metrics: Mapping[str, Any], paths: Sequence[tuple[str, ...]]) -> str:
+    for path in paths:
+        cur: Any = metrics
+        for depth, part in enumerate(path[1:], start=1):
+            if part == "*" or not isinstance(cur, Mapping):
+                break
+            if part not in cur:
+                where = ".".join(path[:depth])
+                known = ", ".join(sorted(str(k) for k in cur)[:12])
+                return f"cannot evaluate: {where} has no {part!r} (has: {known})"
+            cur = cur[part]
+    nulls = [".".join(p) for p in paths if _lookup(metrics, p[1:]) is None and _exists(metrics, p[1:])]
     if nulls:
         return f"cannot evaluate: {', '.join(nulls)} not available (too few groups, or input missing)"
-    return f"cannot evaluate: {what}"
+    args: tuple[Any, ...] = tuple(getattr(e, "args", ()))
+    return f"cannot evaluate: {args[0] if args else e}"
 
 
-def _plain_key(args: Any) -> str:
-    if isinstance(args, tuple) and args:
-        return repr(str(args[0]))
-    return repr(str(args))
+def _exists(metrics: Any, path: Sequence[str]) -> bool:
+    cur = metrics
+    for part in path:
+        if not isinstance(cur, Mapping) or part not in cur:
+            return False
+        cur = cur[part]
+    return cur is None
