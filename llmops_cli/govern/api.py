@@ -118,6 +118,9 @@ def inputs_from_settings(gov: GovernanceSettings, project_dir: Path, **overrides
             if key == "policies" and value.is_dir():
                 value = value / POLICY_FILE
         given[key] = value
+    if "sensitive" in given and "privileged" not in given:
+        # privileged groups from llmops.yaml only apply to the attributes still scanned
+        given["privileged"] = {k: v for k, v in base.privileged.items() if k in given["sensitive"]}
     return replace(base, **given)
 
 
@@ -186,6 +189,7 @@ def data_card(inputs: GovernInputs, df: pd.DataFrame | None = None) -> StageResu
 def bias_scan(inputs: GovernInputs, df: pd.DataFrame | None = None) -> StageResult:
     from llmops_cli.govern.stages.bias import run_bias
 
+    _need(inputs.data, "dataset", "--data", "data")
     cfg = _bias_config(inputs)
     cols = [cfg.label, cfg.prediction, *cfg.sensitive]
     frame = df if df is not None else load_dataset(inputs, cols)

@@ -11,12 +11,16 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
+def copy_example(tmp_path: Path) -> Path:
     """A private copy of examples/ (without any evidence written by earlier runs)."""
     dest = tmp_path / "project"
     shutil.copytree(EXAMPLES, dest, ignore=shutil.ignore_patterns("evidence", "__pycache__"))
     return dest
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return copy_example(tmp_path)
 
 
 def scored_frame(rows: int = 3000, seed: int = 0):

@@ -59,7 +59,9 @@ def fairlearn_groups(df: pd.DataFrame, label: str, pred: str, features) -> pd.Da
         "fnr": false_negative_rate,
         "precision": lambda y, p: precision_score(y, p, zero_division=0),
     }
-    return MetricFrame(metrics=metrics, y_true=df[label], y_pred=df[pred], sensitive_features=features).by_group
+    return MetricFrame(
+        metrics=metrics, y_true=df[label], y_pred=df[pred], sensitive_features=features
+    ).by_group
 
 
 def run(df: pd.DataFrame, **kw) -> dict:
@@ -91,6 +93,7 @@ def test_equals_fairlearn_on_synthetic_data_including_intersections() -> None:
 )
 def test_property_equals_fairlearn(rows: int, groups: int, seed: int, p_pos: float, p_sel: float) -> None:
     rng = np.random.default_rng(seed)
+    rows = max(rows, groups)
     g = rng.integers(0, groups, size=rows)
     g[:groups] = np.arange(groups)  # every group present
     df = pd.DataFrame(
