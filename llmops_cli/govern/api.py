@@ -156,6 +156,7 @@ def _bias_config(inputs: GovernInputs) -> Any:
         privileged=dict(inputs.privileged),
         positive=inputs.positive,
         min_group_size=inputs.min_group_size,
+        score=inputs.score,
         bootstrap=inputs.bootstrap,
         seed=inputs.seed,
     )
@@ -191,7 +192,7 @@ def bias_scan(inputs: GovernInputs, df: pd.DataFrame | None = None) -> StageResu
 
     _need(inputs.data, "dataset", "--data", "data")
     cfg = _bias_config(inputs)
-    cols = [cfg.label, cfg.prediction, *cfg.sensitive]
+    cols = [cfg.label, cfg.prediction, *cfg.sensitive, *([cfg.score] if cfg.score else [])]
     frame = df if df is not None else load_dataset(inputs, cols)
     assert inputs.data is not None
     return run_bias(frame, cfg, source=str(inputs.data))

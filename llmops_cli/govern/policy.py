@@ -423,8 +423,6 @@ def evaluate(policies: PolicySet, metrics: Mapping[str, Mapping[str, Any]]) -> l
     return results
 
 
-
-
 def _lookup(metrics: Any, path: Sequence[str]) -> Any:
     cur = metrics
     for part in path:

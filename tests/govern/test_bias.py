@@ -239,3 +239,13 @@ def test_missing_group_values_form_their_own_group() -> None:
 def test_unknown_privileged_value_lists_groups() -> None:
     with pytest.raises(InputError, match="groups are female, male"):
         run(scored_frame(100), privileged={"sex": "other"})
+
+
+def test_score_column_gives_mean_score_per_group() -> None:
+    df = scored_frame(400, seed=8)
+    out = run(df, score="score", min_group_size=1, sensitive=("sex",))
+    for g, v in out["sex"]["groups"].items():
+        assert abs(v["mean_score"] - df[df.sex == g].score.mean()) <= TOL
+    df["score"] = df["sex"]
+    with pytest.raises(InputError, match="score column 'score' is not numeric"):
+        run(df, score="score")

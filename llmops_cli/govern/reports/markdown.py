@@ -65,11 +65,12 @@ def bias_markdown(m: Mapping[str, Any]) -> str:
     for name in m["attributes"]:
         a = m[name]
         lines += ["", f"## {' × '.join(a['columns'])}", ""]
+        extra = ["mean_score"] if any("mean_score" in v for v in a["groups"].values()) else []
         rows = [
-            [g, *(num(v[k]) for k in GROUP_METRICS), "" if v["sufficient"] else "insufficient"]
+            [g, *(num(v[k]) for k in (*GROUP_METRICS, *extra)), "" if v["sufficient"] else "insufficient"]
             for g, v in a["groups"].items()
         ]
-        lines.append(table(["group", *GROUP_METRICS, "note"], rows))
+        lines.append(table(["group", *GROUP_METRICS, *extra, "note"], rows))
         lines.append("")
         metric_rows = []
         for k in (*ATTRIBUTE_METRICS, *PRIVILEGED_METRICS):

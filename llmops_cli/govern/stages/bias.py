@@ -44,7 +44,7 @@ _ATTR: dict[str, Any] = {
     "columns": None,
     "privileged": None,
     "sufficient": None,
-    "groups": {"*": {**{m: None for m in GROUP_METRICS}, "sufficient": None}},
+    "groups": {"*": {**{m: None for m in GROUP_METRICS}, "sufficient": None, "mean_score": None}},
     "insufficient_groups": None,
     "ci": _CI,
 }
@@ -67,6 +67,7 @@ class BiasConfig:
     privileged: Mapping[str, str] = field(default_factory=dict)
     positive: str | None = None
     min_group_size: int = 30
+    score: str | None = None
     bootstrap: int = 0
     seed: int = 0
     confidence: float = 0.95
@@ -87,6 +88,7 @@ class Attribute:
 class BiasData:
     cell: np.ndarray  # label * 2 + prediction, per row (0 TN, 1 FP, 2 FN, 3 TP)
     attributes: list[Attribute]
+    score: np.ndarray | None = None  # the model's score per row, when given
 
     @property
     def rows(self) -> int:
@@ -181,7 +183,8 @@ def prepare(df: pd.DataFrame, cfg: BiasConfig, *, source: str) -> BiasData:
         raise InputError(
             "no sensitive attribute given", hint="pass --sensitive COLUMN (or governance.inputs.sensitive)"
         )
-    require_columns(source, list(df.columns), [cfg.label, cfg.prediction, *cfg.sensitive])
+    wanted = [cfg.label, cfg.prediction, *cfg.sensitive, *([cfg.score] if cfg.score else [])]
+    require_columns(source, list(df.columns), wanted)
     for attr in cfg.privileged:
         if attr not in cfg.sensitive:
             raise InputError(
@@ -203,7 +206,22 @@ def prepare(df: pd.DataFrame, cfg: BiasConfig, *, source: str) -> BiasData:
         for i, a in enumerate(singles):
             for b in singles[i + 1 :]:
                 attributes.append(intersect(a, b))
-    return BiasData(cell, attributes)
+    return BiasData(cell, attributes, score_column(df[cfg.score], cfg.score, source) if cfg.score else None)
+
+
+def score_column(series: pd.Series, column: str, source: str) -> np.ndarray:
+    import pandas as pd
+
+    if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        raise InputError(
+            f"{source}: score column {column!r} is not numeric", hint="give the model's score column"
+        )
+    if series.isna().any():
+        raise InputError(
+            f"{source}: score column {column!r} has {int(series.isna().sum())} missing (NaN) value(s)",
+            hint="fill or drop those rows",
+        )
+    return series.to_numpy(dtype="float64")
 
 
 def intersect(a: Attribute, b: Attribute) -> Attribute:
@@ -309,6 +327,11 @@ def scan(data: BiasData, cfg: BiasConfig) -> dict[str, Any]:
             )
         counts = confusion_counts(attr.codes, len(attr.labels), data.cell)
         out[attr.name] = attribute_metrics(attr, counts, cfg, rng)
+        if data.score is not None:
+            sums = np.bincount(attr.codes, weights=data.score, minlength=len(attr.labels))
+            n = counts.sum(axis=1)
+            for g, label in enumerate(attr.labels):
+                out[attr.name]["groups"][label]["mean_score"] = float(sums[g] / n[g]) if n[g] else 0.0
     out["worst"] = _worst([out[a.name] for a in data.attributes if len(a.columns) == 1])
     return out
 
