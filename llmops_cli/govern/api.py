@@ -288,7 +288,7 @@ def run_check(
     from llmops_cli.govern.policy import evaluate
     from llmops_cli.govern.reports.jsonout import canonical_json
     from llmops_cli.govern.reports.junit import junit_xml
-    from llmops_cli.govern.reports.markdown import model_card_markdown, summary_markdown
+    from llmops_cli.govern.reports.markdown import model_card_markdown, num, summary_markdown
     from llmops_cli.govern.stages.model_card import model_card_document
 
     env = os.environ if environ is None else environ
@@ -325,7 +325,9 @@ def run_check(
     failed = [r for r in results if r.failed(fail_on)]
     for r in results:
         shown: Status = "ok" if r.outcome == "pass" else ("fail" if r.failed(fail_on) else "warn")
-        rep.step(r.id, shown, r.detail or (r.message if r.outcome != "pass" else ""))
+        values = ", ".join(f"{k.split('.', 1)[1]} = {num(v)}" for k, v in r.values.items())
+        note = values if r.outcome == "pass" else f"{r.message} {r.detail or values}".strip()
+        rep.step(r.id, shown, note)
     status: Literal["pass", "fail"] = "fail" if failed else "pass"
     res_dicts = [r.as_dict() for r in results]
     passed = sum(1 for r in results if r.outcome == "pass")

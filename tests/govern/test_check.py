@@ -202,3 +202,16 @@ def test_flags_override_settings_and_privileged_parsing(project: Path) -> None:
     assert i.policies == project / "governance.yaml"
     with pytest.raises(InputError, match="COLUMN=VALUE"):
         inputs_for(project, privileged=["sex"])
+
+
+def test_personal_data_in_the_dataset_fails_the_default_policy(project: Path) -> None:
+    import pandas as pd
+
+    data = project / "data" / "loans.csv"
+    df = pd.read_csv(data)
+    df["email"] = [f"applicant{i}@example.com" for i in range(len(df))]
+    df.to_csv(data, index=False)
+    report = check(project)
+    outcomes = {r.id: r.outcome for r in report.results}
+    assert report.status == "fail" and outcomes["no-personal-data"] == "fail"
+    assert json.loads((report.bundle / "data_quality.json").read_text())["pii_columns"] == {"email": "email"}
