@@ -20,6 +20,13 @@ def num(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
+def compact(v: Any) -> str:
+    """A statistic: whole numbers without decimals, others to 4 significant decimals."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return num(v)
+
+
 def cell(v: Any) -> str:
     """A table cell: text with pipes and newlines escaped."""
     if isinstance(v, list):
@@ -119,8 +126,9 @@ def data_quality_markdown(m: Mapping[str, Any]) -> str:
     missing = [(c, r) for c, r in m["missing_ratio"].items() if r > 0]
     if missing:
         lines += ["", "## Missing values", "", table(["column", "missing ratio"], missing)]
-    if m["out_of_range"]:
-        lines += ["", "## Out of range", "", table(["column", "rows"], sorted(m["out_of_range"].items()))]
+    bad = sorted((c, n) for c, n in m["out_of_range"].items() if n)
+    if bad:
+        lines += ["", "## Out of range", "", table(["column", "rows"], bad)]
     return "\n".join(lines) + "\n"
 
 
@@ -158,7 +166,7 @@ def data_card_markdown(m: Mapping[str, Any]) -> str:
     rows = []
     for col, s in m["column_stats"].items():
         if "mean" in s:
-            summary = f"min {num(s['min'])}, max {num(s['max'])}, mean {num(s['mean'])}"
+            summary = f"min {compact(s['min'])}, max {compact(s['max'])}, mean {compact(s['mean'])}"
         else:
             summary = ", ".join(f"{k} ({v})" for k, v in s.get("top", {}).items())
         rows.append([col, s["type"], s["missing"], s["unique"], summary])
