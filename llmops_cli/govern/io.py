@@ -66,7 +66,21 @@ def read_table(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame
     if columns is not None:
         require_columns(path, table.column_names, columns)
         table = table.select(list(dict.fromkeys(columns)))
-    return table.to_pandas()
+    nested = [f.name for f in table.schema if pa.types.is_nested(f.type)]
+    df = table.to_pandas()
+    for name in nested:  # lists / objects (JSONL, Parquet) as canonical JSON text: hashable, comparable
+        df[name] = df[name].map(_json_text)
+    return df
+
+
+def _json_text(value: Any) -> Any:
+    import json
+
+    if value is None:
+        return None
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _read_arrow(path: Path, kind: str) -> Any:

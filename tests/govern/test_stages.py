@@ -172,3 +172,13 @@ def test_read_table_bad_files(tmp_path: Path, name: str, content: str, needle: s
 def test_read_table_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="dataset not found"):
         read_table(tmp_path / "nope.csv")
+
+
+def test_nested_jsonl_values_become_json_text(tmp_path: Path) -> None:
+    p = tmp_path / "t.jsonl"
+    p.write_text(
+        '{"a": 1, "tags": ["x", "y"], "meta": {"k": 1}}\n{"a": 1, "tags": ["x", "y"], "meta": {"k": 1}}\n'
+    )
+    df = read_table(p)
+    assert df["tags"].tolist() == ['["x", "y"]', '["x", "y"]'] and df["meta"][0] == '{"k": 1}'
+    assert run_data_quality(df, DataQualityConfig()).metrics["duplicate_rows"] == 1
