@@ -249,3 +249,14 @@ def test_score_column_gives_mean_score_per_group() -> None:
     df["score"] = df["sex"]
     with pytest.raises(InputError, match="score column 'score' is not numeric"):
         run(df, score="score")
+
+
+def test_signed_metrics_pool_only_sufficient_groups() -> None:
+    df = scored_frame(3000, seed=9)
+    out = run(df, privileged={"race": "a"}, sensitive=("race",), min_group_size=200)["race"]
+    small = set(out["insufficient_groups"])
+    assert small and "a" not in small
+    priv, unpriv = df[df.race == "a"], df[(df.race != "a") & ~df.race.isin(small)]
+    assert abs(out["statistical_parity_difference"] - (unpriv.pred.mean() - priv.pred.mean())) <= TOL
+    out = run(df, privileged={"race": "d"}, sensitive=("race",), min_group_size=200)["race"]
+    assert out["privileged"] == "d" and out["disparate_impact"] is None  # "d" itself is too small

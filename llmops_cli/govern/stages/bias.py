@@ -8,7 +8,8 @@ does not depend on the number of rows.
 Definitions follow Fairlearn (``fairlearn.metrics``): differences are max − min over groups, ratios min / max,
 equalized odds is the larger of the TPR and FPR differences, and a rate whose denominator is zero is 0 (as
 sklearn's ``confusion_matrix(normalize="true")`` gives). The signed variants follow AIF360's
-``ClassificationMetric``: unprivileged (all rows outside the privileged group) minus privileged.
+``ClassificationMetric``: unprivileged (the other groups, pooled) minus privileged. Groups under the minimum
+size take part in neither.
 """
 
 from __future__ import annotations
@@ -361,14 +362,20 @@ def attribute_metrics(
     else:
         res.update(dict.fromkeys(ATTRIBUTE_METRICS))
     priv_idx = _privileged_index(attr, cfg)
+    others = None
     if priv_idx is not None:
         res["privileged"] = attr.labels[priv_idx]
-        others = np.ones(len(attr.labels), dtype=bool)
+        # The unprivileged side pools the other sufficient groups: small groups are never mixed in.
+        others = ok.copy()
         others[priv_idx] = False
-        s = signed_disparities(counts[priv_idx], counts[others].sum(axis=0))
-        res.update({k: _finite(float(v)) for k, v in s.items()})
+        if ok[priv_idx] and others.any():
+            s = signed_disparities(counts[priv_idx], counts[others].sum(axis=0))
+            res.update({k: _finite(float(v)) for k, v in s.items()})
+        else:
+            res.update(dict.fromkeys(PRIVILEGED_METRICS))
+            priv_idx = None
     if rng is not None and cfg.bootstrap:
-        res["ci"] = _bootstrap(counts, ok, priv_idx, cfg, rng, res["sufficient"])
+        res["ci"] = _bootstrap(counts, ok, priv_idx, others, cfg, rng, res["sufficient"])
     return res
 
 
@@ -388,6 +395,7 @@ def _bootstrap(
     counts: np.ndarray,
     ok: np.ndarray,
     priv_idx: int | None,
+    others: np.ndarray | None,
     cfg: BiasConfig,
     rng: np.random.Generator,
     sufficient: bool,
@@ -399,9 +407,7 @@ def _bootstrap(
     metrics: dict[str, np.ndarray] = {}
     if sufficient:
         metrics.update(disparities({k: v[:, ok] for k, v in group_rates(draws).items()}))
-    if priv_idx is not None:
-        others = np.ones(counts.shape[0], dtype=bool)
-        others[priv_idx] = False
+    if priv_idx is not None and others is not None:
         metrics.update(signed_disparities(draws[:, priv_idx], draws[:, others].sum(axis=1)))
     ci: dict[str, Any] = {}
     for name, values in metrics.items():
