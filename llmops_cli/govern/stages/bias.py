@@ -340,7 +340,6 @@ def scan(data: BiasData, cfg: BiasConfig) -> dict[str, Any]:
 def attribute_metrics(
     attr: Attribute, counts: np.ndarray, cfg: BiasConfig, rng: np.random.Generator | None
 ) -> dict[str, Any]:
-    import numpy as np
 
     rates = group_rates(counts)
     ok = counts.sum(axis=1) >= cfg.min_group_size
