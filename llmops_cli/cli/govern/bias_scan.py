@@ -27,6 +27,8 @@ def command(
     """Compute per-group rates and fairness metrics, with optional bootstrap intervals.
 
     Examples:
+
+    \b
       llmops govern bias-scan --data scored.csv --label y --prediction y_hat --sensitive sex --sensitive race
       llmops govern bias-scan --data scored.parquet --label income --positive '>50K' --prediction pred \\
           --sensitive sex --privileged sex=Male --bootstrap 1000 --seed 7 -o json

@@ -42,6 +42,8 @@ def command(
     """Judge the model against the governance policies and write a hashed evidence bundle.
 
     Examples:
+
+    \b
       llmops govern check
       llmops govern check --project examples --evidence-dir /tmp/evidence --junit governance.xml
       llmops govern check --fail-on warning -o json

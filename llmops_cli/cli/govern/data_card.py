@@ -20,6 +20,8 @@ def command(
     """Write a data card (provenance and statistics) as Markdown, or JSON with -o json.
 
     Examples:
+
+    \b
       llmops govern data-card --data data/loans.csv --data-card data/loans.dataset.yaml > DATA_CARD.md
       llmops govern data-card -o json
     """

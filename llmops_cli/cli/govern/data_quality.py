@@ -21,6 +21,8 @@ def command(
     """Check a dataset against its declared schema and for missing values, duplicates and personal data.
 
     Examples:
+
+    \b
       llmops govern data-quality --data data/loans.csv --label approved
       llmops govern data-quality --data data/loans.csv --data-card data/loans.dataset.yaml -o json
     """

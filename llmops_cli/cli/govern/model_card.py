@@ -19,6 +19,8 @@ def command(
     """Write a model card with Hugging Face front matter and list missing required fields.
 
     Examples:
+
+    \b
       llmops govern model-card --model model.yaml > MODEL_CARD.md
       llmops govern model-card -o json
     """

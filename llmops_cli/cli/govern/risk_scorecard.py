@@ -19,6 +19,8 @@ def command(
     """Score the risk register, map it to NIST/ISO/Singapore frameworks and classify it under the EU AI Act.
 
     Examples:
+
+    \b
       llmops govern risk-scorecard --register risk_register.yaml --ai-act ai_act.yaml
       llmops govern risk-scorecard -o json
     """

@@ -27,6 +27,8 @@ def command(
     """Recompute an evidence bundle's hashes and fail naming any file that changed.
 
     Examples:
+
+    \b
       llmops govern verify evidence/credit-model/1.2.0
       llmops govern verify evidence/credit-model/1.2.0 --project . -o json
     """
