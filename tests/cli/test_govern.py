@@ -279,3 +279,26 @@ def test_risk_scorecard(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert d["ai_act"]["article"] == "Art. 6(2), Annex III(5)"
     r = run_cli("govern", "risk-scorecard")
     assert "## Heat map" in r.stdout
+
+
+def test_settings_fail_on_and_bootstrap_flag_reach_check(project: Path) -> None:
+    (project / "policies").mkdir()
+    (project / "policies" / "governance.yaml").write_text(
+        "rules:\n  - id: more-data\n    stage: data_quality\n    expr: data_quality.rows > 1000000\n"
+        "    severity: warning\n    message: more data wanted\n"
+    )
+    text = (project / "llmops.yaml").read_text().replace("  seed: 7\n", "  seed: 7\n  fail_on: warning\n")
+    (project / "llmops.yaml").write_text(text)
+    r = run_cli(
+        "govern", "check", "--project", str(project), "--bootstrap", "20", "--seed", "5", "-o", "json"
+    )
+    assert r.exit_code == 4, r.output
+    assert envelope(r.stdout)["data"]["fail_on"] == "warning"
+    bias = json.loads(project.joinpath(*BUNDLE, "bias.json").read_text())
+    assert bias["bootstrap"] == {"confidence": 0.95, "resamples": 20, "seed": 5}
+
+
+def test_check_uses_config_flag_and_its_folder(project: Path, workdir: Path) -> None:
+    r = run_cli("--config", str(project / "llmops.yaml"), "govern", "check", "-o", "json")
+    assert r.exit_code == 0, r.output
+    assert envelope(r.stdout)["data"]["bundle"] == str(project.joinpath(*BUNDLE))
