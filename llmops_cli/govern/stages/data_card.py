@@ -117,8 +117,7 @@ def _schema(doc: YamlDoc) -> dict[str, ColumnSpec]:
 def column_stats(df: pd.DataFrame) -> dict[str, Any]:
     import pandas as pd
 
-    from llmops_cli.govern.stages.bias import _group_label
-    from llmops_cli.govern.stages.data_quality import _dtype_name
+    from llmops_cli.govern.stages.data_quality import _dtype_name, value_counts
 
     stats: dict[str, Any] = {}
     for c in df.columns:
@@ -131,9 +130,9 @@ def column_stats(df: pd.DataFrame) -> dict[str, Any]:
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) and s.notna().any():
             row.update(min=float(s.min()), max=float(s.max()), mean=float(s.mean()))
         else:
-            counts = s.dropna().map(_group_label).value_counts()
-            top = sorted(counts.items(), key=lambda kv: (-int(kv[1]), str(kv[0])))[:TOP_VALUES]
-            row["top"] = {str(k): int(v) for k, v in top}
+            counts = value_counts(s)
+            top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_VALUES]
+            row["top"] = dict(top)
         stats[str(c)] = row
     return stats
 

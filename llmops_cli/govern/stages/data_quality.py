@@ -175,12 +175,21 @@ def _as_number(s: pd.Series) -> pd.Series:
     return pd.to_numeric(s, errors="coerce")
 
 
-def label_balance(s: pd.Series, positive: str | None) -> dict[str, Any]:
+def value_counts(s: pd.Series) -> dict[str, int]:
+    """Non-missing values (as group labels: 1.0 reads '1') and their counts; one hash pass over the rows."""
     from llmops_cli.govern.stages.bias import _group_label
 
-    counts = s.dropna().map(_group_label).value_counts()
-    total = int(counts.sum()) or 1
-    classes = {str(k): int(v) / total for k, v in sorted(counts.items())}
+    out: dict[str, int] = {}
+    for k, v in s.value_counts(dropna=True).items():
+        label = _group_label(k)
+        out[label] = out.get(label, 0) + int(v)
+    return out
+
+
+def label_balance(s: pd.Series, positive: str | None) -> dict[str, Any]:
+    counts = value_counts(s)
+    total = sum(counts.values()) or 1
+    classes = {k: v / total for k, v in sorted(counts.items())}
     pos_key = positive if positive is not None else ("1" if "1" in classes else None)
     out: dict[str, Any] = {
         "classes": classes,
