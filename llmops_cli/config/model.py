@@ -275,6 +275,9 @@ class GovernanceSettings(_Model):
     evidence_dir: str = "evidence"
     min_group_size: int = Field(30, ge=1)
     inputs: GovernanceInputs = Field(default_factory=GovernanceInputs)
+    bootstrap: int = Field(0, ge=0, le=100_000, description="Bootstrap resamples for bias intervals (0 = none).")
+    seed: int = Field(0, ge=0, description="Random seed of the bootstrap (same seed, same intervals).")
+    fail_on: Literal["error", "warning"] = Field("error", description="Lowest rule severity that fails a check.")
 
 
 # --------------------------------------------------------------------------------------------- root

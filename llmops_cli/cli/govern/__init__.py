@@ -1,14 +1,31 @@
-"""`llmops govern`: not available in this version yet."""
+"""`llmops govern`: governance as code (data quality, data card, bias, model card, risk, policies, evidence).
+
+Explicit registration; each command lives in its own module and imports numpy/pandas/celpy only when run.
+"""
 
 from __future__ import annotations
 
 import typer
 
-from llmops_cli.errors import NotAvailableYet
+from llmops_cli.cli.govern import (
+    bias_scan,
+    check,
+    data_card,
+    data_quality,
+    model_card,
+    risk_scorecard,
+    verify,
+)
 
-app = typer.Typer(no_args_is_help=True)
+app = typer.Typer(
+    no_args_is_help=True,
+    help="Governance as code: data, bias, model card, risk, policies.",
+)
 
-
-@app.callback(invoke_without_command=True)
-def _group() -> None:
-    raise NotAvailableYet("`llmops govern` is not available yet in this version", hint="see the README roadmap")
+app.command("check")(check.command)
+app.command("verify")(verify.command)
+app.command("data-quality")(data_quality.command)
+app.command("data-card")(data_card.command)
+app.command("bias-scan")(bias_scan.command)
+app.command("model-card")(model_card.command)
+app.command("risk-scorecard")(risk_scorecard.command)

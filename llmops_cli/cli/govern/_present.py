@@ -1,0 +1,62 @@
+"""How `llmops govern` prints results: data to stdout, people's text to stderr, GitHub annotations in CI."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from llmops_cli.cli.output import write_stdout
+from llmops_cli.cli.session import Session
+
+if TYPE_CHECKING:
+    from llmops_cli.govern.api import CheckReport
+    from llmops_cli.govern.stages import StageResult
+
+
+def emit_stage(session: Session, result: StageResult, markdown: str | None) -> None:
+    """-o json/yaml: the stage's metrics in an envelope; text: its Markdown on stdout."""
+    if session.machine:
+        session.emit(result.metrics)
+    elif markdown is not None:
+        write_stdout(markdown)
+
+
+def check_outcome(session: Session, report: CheckReport, junit: Path | None) -> None:
+    from llmops_cli.errors import PolicyViolation
+    from llmops_cli.fsutil import atomic_write
+    from llmops_cli.govern.reports.github import append_step_summary, in_github_actions, workflow_commands
+
+    if junit is not None:
+        atomic_write(junit, report.junit_xml)
+    if in_github_actions(session.environ):
+        stream = sys.stderr if session.machine else sys.stdout
+        for line in workflow_commands([r.as_dict() for r in report.results], report.fail_on):
+            stream.write(line + "\n")
+        stream.flush()
+        append_step_summary(session.environ, report.summary_markdown)
+    failed = [r for r in report.results if r.failed(report.fail_on)]  # type: ignore[arg-type]
+    if session.machine:
+        errors = [{"code": "policy_violation", "message": f"{r.id}: {r.message}"} for r in failed]
+        session.emit(report.as_dict(), status="ok" if report.status == "pass" else "fail", errors=errors)
+        if failed:
+            raise typer.Exit(4)
+        return
+    n = report.counts
+    session.info(
+        f"{report.status.upper()}: {n['passed']} passed, {n['failed']} failed, {n['warnings']} warnings · "
+        f"evidence: {report.bundle}"
+    )
+    if failed:
+        raise PolicyViolation(
+            f"{len(failed)} governance rule(s) failed: {', '.join(r.id for r in failed)}",
+            hint=f"see {report.bundle / 'summary.md'}",
+        )
+
+
+def data_text(data: Any) -> str:
+    import json
+
+    return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"

@@ -1,0 +1,152 @@
+"""Read tables (CSV, Parquet, JSONL) and YAML metadata files, turning every failure into an InputError.
+
+Tables are read with pyarrow (multi-threaded CSV parser) and handed on as pandas DataFrames; the bias math
+works on numpy arrays taken from them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llmops_cli.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TABLE_TYPES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    try:
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror or e}") from e
+    return h.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def table_kind(path: Path) -> str:
+    kind = TABLE_TYPES.get(path.suffix.lower())
+    if kind is None:
+        raise InputError(
+            f"{path}: unknown file type {path.suffix or '(no extension)'!r}",
+            hint="use a .csv, .parquet or .jsonl file",
+        )
+    return kind
+
+
+def read_table(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Load a dataset; with ``columns`` only those are read (and each must exist)."""
+    kind = table_kind(path)
+    if not path.is_file():
+        raise InputError(f"{path}: dataset not found", hint="check governance.inputs.data or --data")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty", hint="export the dataset again")
+    import pyarrow as pa
+
+    try:
+        table = _read_arrow(path, kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(
+            f"{path}: cannot read as {kind.upper()}: {first}", hint="check the file format"
+        ) from e
+    if table.num_rows == 0:
+        raise InputError(f"{path}: the file has no data rows", hint="export the dataset again")
+    if columns is not None:
+        require_columns(path, table.column_names, columns)
+        table = table.select(list(dict.fromkeys(columns)))
+    nested = [f.name for f in table.schema if pa.types.is_nested(f.type)]
+    df = table.to_pandas()
+    for name in nested:  # lists / objects (JSONL, Parquet) as canonical JSON text: hashable, comparable
+        df[name] = df[name].map(_json_text)
+    return df
+
+
+def _json_text(value: Any) -> Any:
+    import json
+
+    if value is None:
+        return None
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _read_arrow(path: Path, kind: str) -> Any:
+    if kind == "csv":
+        import pyarrow.csv as pcsv
+
+        return pcsv.read_csv(path, read_options=pcsv.ReadOptions(use_threads=True))
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path)
+    import pyarrow.json as pjson
+
+    return pjson.read_json(path)
+
+
+def require_columns(path: Path | str, available: Sequence[str], wanted: Sequence[str]) -> None:
+    missing = [c for c in wanted if c not in available]
+    if missing:
+        names = ", ".join(repr(c) for c in missing)
+        raise InputError(
+            f"{path}: missing column(s) {names}; available: {', '.join(available)}",
+            hint="fix the column name in llmops.yaml or the flag",
+        )
+
+
+# ----------------------------------------------------------------------------------------- YAML files
+@dataclass(frozen=True)
+class YamlDoc:
+    """A parsed YAML mapping with line marks, for errors that name file:line and the field."""
+
+    path: Path
+    data: dict[str, Any]
+    values: dict[tuple[str, ...], Any]
+    keys: dict[tuple[str, ...], Any]
+    text: str
+
+    def line(self, *path: str) -> int | None:
+        """Line of the value at ``path`` (or of its nearest parent)."""
+        p = tuple(str(x) for x in path)
+        for i in range(len(p), -1, -1):
+            mark = self.keys.get(p[:i]) or self.values.get(p[:i])
+            if mark is not None:
+                return int(mark.line)
+        return None
+
+    def error(self, message: str, *path: str, hint: str | None = None) -> ConfigError:
+        dotted = ".".join(str(x) for x in path) or None
+        return ConfigError(message, file=str(self.path), line=self.line(*path), path=dotted, hint=hint)
+
+
+def read_yaml(path: Path, what: str) -> YamlDoc:
+    """Parse a YAML mapping file (model metadata, risk register, answers, policies)."""
+    from llmops_cli.config.load import parse_yaml
+
+    if not path.is_file():
+        raise InputError(f"{path}: {what} not found", hint="check the path in llmops.yaml or the flag")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read {what}: {e}") from e
+    data, values, keys = parse_yaml(text, str(path))
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"expected a mapping at the top level of the {what}, got {type(data).__name__}",
+            file=str(path),
+            line=1,
+        )
+    return YamlDoc(path, data, values, keys, text)

@@ -1,0 +1,464 @@
+"""Governance policies: YAML rules whose conditions are CEL expressions over one stage's metrics.
+
+A rule that reads a metric its stage cannot produce is a load-time error naming file:line, so a typo never
+evaluates to a silent ``false``. Evaluation errors at check time (a missing attribute, a metric that is null
+because too few groups were large enough) make the rule fail closed, with the reason in its message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from llmops_cli.govern.io import YamlDoc, read_yaml, sha256_bytes
+
+Severity = Literal["error", "warning"]
+Outcome = Literal["pass", "fail", "error"]
+RULE_ID = r"^[a-z0-9][a-z0-9._-]{0,79}$"
+RULE_KEYS = ("id", "stage", "expr", "severity", "controls", "message", "description")
+TOP_KEYS = ("version", "model_card", "rules")
+MACROS = {"all", "exists", "exists_one", "map", "filter"}
+
+
+def stage_schemas() -> dict[str, dict[str, Any]]:
+    """Stage name -> the shape of its metrics (nested dicts; ``"*"`` matches any key; None is a leaf)."""
+    from llmops_cli.govern.stages import bias, data_card, data_quality, model_card, risk
+
+    return {
+        "data_quality": data_quality.METRICS_SCHEMA,
+        "data_card": data_card.METRICS_SCHEMA,
+        "bias": bias.METRICS_SCHEMA,
+        "model_card": model_card.METRICS_SCHEMA,
+        "risk": risk.METRICS_SCHEMA,
+    }
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    stage: str
+    expr: str
+    severity: Severity
+    controls: tuple[str, ...]
+    message: str
+    file: str
+    line: int
+    paths: tuple[tuple[str, ...], ...]  # metric paths the expression reads (for reports)
+    program: Any = field(compare=False, repr=False)
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    file: Path
+    sha256: str
+    rules: tuple[Rule, ...]
+    model_card_required: tuple[str, ...]
+
+    @property
+    def stages(self) -> set[str]:
+        return {r.stage for r in self.rules}
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    id: str
+    stage: str
+    severity: Severity
+    outcome: Outcome
+    expr: str
+    message: str
+    detail: str
+    controls: tuple[str, ...]
+    values: dict[str, Any]
+    file: str
+    line: int
+
+    def failed(self, fail_on: Severity = "error") -> bool:
+        if self.outcome == "pass":
+            return False
+        return self.severity == "error" or fail_on == "warning"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "stage": self.stage,
+            "severity": self.severity,
+            "outcome": self.outcome,
+            "expr": self.expr,
+            "message": self.message,
+            "detail": self.detail,
+            "controls": list(self.controls),
+            "values": self.values,
+            "file": self.file,
+            "line": self.line,
+        }
+
+
+# ----------------------------------------------------------------------------------------- loading
+def load_policies(path: Path, *, display_name: str | None = None) -> PolicySet:
+    """Parse and check ``governance.yaml``; every problem is a ConfigError with file:line and the field."""
+    doc = read_yaml(path, "governance policy file")
+    name = display_name or str(path)
+    doc = YamlDoc(Path(name), doc.data, doc.values, doc.keys, doc.text)
+    for key in doc.data:
+        if key not in TOP_KEYS:
+            raise doc.error(f"unknown key {key!r}; known keys: {', '.join(TOP_KEYS)}", str(key))
+    if doc.data.get("version", 1) != 1:
+        raise doc.error("unsupported policy file version (expected 1)", "version")
+    required = _model_card_required(doc)
+    raw_rules = doc.data.get("rules")
+    if not isinstance(raw_rules, list) or not raw_rules:
+        raise doc.error("expected a non-empty list of rules", "rules", hint="see policies/README.md")
+    schemas = stage_schemas()
+    known_controls = _known_controls()
+    rules: list[Rule] = []
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(raw_rules):
+        rule = _load_rule(doc, i, raw, schemas, known_controls)
+        if rule.id in seen:
+            raise doc.error(
+                f"duplicate rule id {rule.id!r} (first at line {seen[rule.id]})", "rules", str(i), "id"
+            )
+        seen[rule.id] = rule.line
+        rules.append(rule)
+    return PolicySet(path, sha256_bytes(doc.text.encode("utf-8")), tuple(rules), required)
+
+
+def _model_card_required(doc: YamlDoc) -> tuple[str, ...]:
+    from llmops_cli.govern.stages.model_card import CARD_FIELDS
+
+    section = doc.data.get("model_card") or {}
+    if not isinstance(section, dict):
+        raise doc.error("expected a mapping", "model_card")
+    for key in section:
+        if key != "required_fields":
+            raise doc.error(f"unknown key {key!r}; known keys: required_fields", "model_card", str(key))
+    fields = section.get("required_fields", [])
+    if not isinstance(fields, list):
+        raise doc.error("expected a list of model-card field names", "model_card", "required_fields")
+    for j, f in enumerate(fields):
+        if f not in CARD_FIELDS:
+            raise doc.error(
+                f"unknown model-card field {f!r}; known fields: {', '.join(CARD_FIELDS)}",
+                "model_card",
+                "required_fields",
+                str(j),
+            )
+    return tuple(fields)
+
+
+def _known_controls() -> set[str]:
+    from llmops_cli.govern.mappings import control_ids
+
+    return control_ids()
+
+
+def _load_rule(doc: YamlDoc, i: int, raw: Any, schemas: Mapping[str, Any], known_controls: set[str]) -> Rule:
+    at = ("rules", str(i))
+    if not isinstance(raw, dict):
+        raise doc.error("each rule must be a mapping with id, stage, expr, severity, message", *at)
+    for key in raw:
+        if key not in RULE_KEYS:
+            raise doc.error(f"unknown key {key!r}; known keys: {', '.join(RULE_KEYS)}", *at, str(key))
+    for key in ("id", "stage", "expr", "message"):
+        value = raw.get(key)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise doc.error(f"required field {key!r} is missing", *at, key)
+        if not isinstance(value, str):
+            raise doc.error(f"{key} must be text, got {value!r}", *at, key, hint="put the value in quotes")
+    rid = raw["id"]
+    if not re.fullmatch(RULE_ID, rid):
+        raise doc.error(f"rule id {rid!r} must be lowercase letters, digits, '.', '_' or '-'", *at, "id")
+    stage = raw["stage"]
+    if stage not in schemas:
+        raise doc.error(f"unknown stage {stage!r}; stages: {', '.join(schemas)}", *at, "stage")
+    severity = raw.get("severity", "error")
+    if severity not in ("error", "warning"):
+        raise doc.error(f"severity must be 'error' or 'warning', got {severity!r}", *at, "severity")
+    controls = raw.get("controls", [])
+    if not isinstance(controls, list) or not all(isinstance(c, str) for c in controls):
+        raise doc.error(
+            "controls must be a list of framework IDs such as 'nist-ai-rmf:MEASURE 2.11'", *at, "controls"
+        )
+    for j, c in enumerate(controls):
+        if c not in known_controls:
+            raise doc.error(
+                f"unknown control {c!r}",
+                *at,
+                "controls",
+                str(j),
+                hint="write framework:ID (nist-ai-rmf, iso-42001, sg-genai, eu-ai-act): policies/README.md",
+            )
+    program, paths = compile_expr(raw["expr"], stage, schemas[stage], doc, at)
+    line = doc.line(*at, "id") or doc.line(*at) or 0
+    return Rule(
+        id=rid,
+        stage=stage,
+        expr=raw["expr"].strip(),
+        severity=severity,
+        controls=tuple(controls),
+        message=raw["message"].strip(),
+        file=str(doc.path),
+        line=line,
+        paths=tuple(paths),
+        program=program,
+    )
+
+
+# ----------------------------------------------------------------------------------------- CEL
+def compile_expr(
+    expr: str, stage: str, schema: Mapping[str, Any], doc: YamlDoc, at: Sequence[str]
+) -> tuple[Any, list[tuple[str, ...]]]:
+    import celpy
+
+    env = celpy.Environment()
+    try:
+        ast = env.compile(expr)
+    except celpy.CELParseError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "syntax error"
+        raise doc.error(f"invalid CEL expression: {first}", *at, "expr") from e
+    paths = _metric_paths(ast)
+    bound = _macro_variables(ast)
+    for path in paths:
+        root = path[0]
+        if root in bound:
+            continue
+        if root != stage:
+            raise doc.error(
+                f"expression reads {root!r}, but a '{stage}' rule can only read '{stage}.…' metrics",
+                *at,
+                "expr",
+            )
+        problem = _check_path(path, schema)
+        if problem:
+            raise doc.error(problem, *at, "expr", hint="see policies/README.md for each stage's metrics")
+    program = env.program(ast, functions=_numeric_functions())
+    return program, [p for p in paths if p[0] not in bound]
+
+
+def _check_path(path: tuple[str, ...], schema: Mapping[str, Any]) -> str | None:
+    node: Any = schema
+    for depth, part in enumerate(path[1:], start=1):
+        if node is None:
+            return f"metric {'.'.join(path[:depth])} has no field {part!r}"
+        if part == "*":  # a dynamic index: anything below may exist
+            return None
+        if part in node:
+            node = node[part]
+        elif "*" in node:
+            node = node["*"]
+        else:
+            known = ", ".join(k for k in node if k != "*")
+            return (
+                f"stage '{path[0]}' does not produce metric {'.'.join(path[: depth + 1])!r}; known: {known}"
+            )
+    return None
+
+
+def _metric_paths(tree: Any) -> list[tuple[str, ...]]:
+    """Maximal member chains rooted at an identifier: ``bias.sex.demographic_parity_ratio`` etc."""
+    found: list[tuple[str, ...]] = []
+
+    def chain(node: Any) -> tuple[str, ...] | None:
+        if not hasattr(node, "data"):
+            return None
+        if node.data == "member" and len(node.children) == 1:
+            return chain(node.children[0])
+        if node.data == "primary" and len(node.children) == 1:
+            child = node.children[0]
+            if hasattr(child, "data") and child.data == "ident":
+                return (str(child.children[0]),)
+            return None
+        if node.data == "member_dot":
+            base = chain(node.children[0])
+            return (*base, str(node.children[1])) if base else None
+        if node.data == "member_index":
+            base = chain(node.children[0])
+            if not base:
+                return None
+            key = _string_literal(node.children[1])
+            return (*base, key if key is not None else "*")
+        return None
+
+    def visit(node: Any, inside_chain: bool) -> None:
+        if not hasattr(node, "data"):
+            return
+        c = chain(node) if node.data in ("member_dot", "member_index", "primary") else None
+        if c is not None and not inside_chain:
+            found.append(c)
+        for i, child in enumerate(node.children):
+            # the first child of member_dot / member_index is the same chain; other children start fresh
+            continues = (
+                node.data in ("member_dot", "member_index", "member")
+                and i == 0
+                and (c is not None or inside_chain)
+            )
+            visit(child, continues)
+
+    visit(tree, False)
+    return found
+
+
+def _string_literal(node: Any) -> str | None:
+    """The value of an index expression when it is a plain string literal."""
+    import ast as pyast
+
+    cur = node
+    while hasattr(cur, "data") and cur.data != "literal" and len(cur.children) == 1:
+        cur = cur.children[0]
+    if hasattr(cur, "data") and cur.data == "literal":
+        tok = str(cur.children[0])
+        if tok[:1] in ("'", '"'):
+            try:
+                value = pyast.literal_eval(tok)
+            except (ValueError, SyntaxError):
+                return None
+            return value if isinstance(value, str) else None
+    return None
+
+
+def _macro_variables(tree: Any) -> set[str]:
+    names: set[str] = set()
+
+    def visit(node: Any) -> None:
+        if not hasattr(node, "data"):
+            return
+        if node.data == "member_dot_arg" and len(node.children) >= 3 and str(node.children[1]) in MACROS:
+            args = node.children[2]
+            first = args.children[0] if hasattr(args, "children") and args.children else None
+            c = _metric_paths(first) if first is not None else []
+            if c and len(c[0]) == 1:
+                names.add(c[0][0])
+        for child in node.children:
+            visit(child)
+
+    visit(tree)
+    return names
+
+
+def _numeric_functions() -> dict[str, Any]:
+    """Comparisons that accept int against double (CEL's heterogeneous numeric comparison)."""
+    import operator
+
+    from celpy import celtypes
+    from celpy.evaluation import boolean
+
+    numeric = (celtypes.IntType, celtypes.UintType, celtypes.DoubleType)
+
+    def make(op: Any) -> Any:
+        def compare(a: Any, b: Any) -> Any:
+            if (
+                isinstance(a, numeric)
+                and isinstance(b, numeric)
+                and type(a) is not type(b)
+                and not isinstance(a, celtypes.BoolType)
+                and not isinstance(b, celtypes.BoolType)
+            ):
+                return celtypes.BoolType(op(float(a), float(b)))
+            return boolean(op)(a, b)
+
+        return compare
+
+    return {
+        "_<_": make(operator.lt),
+        "_<=_": make(operator.le),
+        "_>_": make(operator.gt),
+        "_>=_": make(operator.ge),
+        "_==_": make(operator.eq),
+        "_!=_": make(operator.ne),
+    }
+
+
+# ----------------------------------------------------------------------------------------- evaluation
+def evaluate(policies: PolicySet, metrics: Mapping[str, Mapping[str, Any]]) -> list[RuleResult]:
+    """Evaluate every rule against its stage's metrics; stages missing from ``metrics`` are an error."""
+    import logging
+
+    import celpy
+
+    # cel-python logs every evaluation error at ERROR level; the rule result carries the reason instead.
+    logging.getLogger("celpy").setLevel(logging.CRITICAL)
+    activations = {stage: celpy.json_to_cel(dict(m)) for stage, m in metrics.items()}
+    results: list[RuleResult] = []
+    for rule in policies.rules:
+        values = {".".join(p): _lookup(metrics.get(rule.stage, {}), p[1:]) for p in rule.paths}
+        outcome: Outcome
+        detail = ""
+        if rule.stage not in activations:
+            outcome, detail = "error", f"stage '{rule.stage}' did not run"
+        else:
+            try:
+                value = rule.program.evaluate({rule.stage: activations[rule.stage]})
+            except celpy.CELEvalError as e:
+                outcome, detail = "error", _eval_reason(e, metrics[rule.stage], rule.paths)
+            else:
+                if isinstance(value, celpy.CELEvalError):
+                    outcome, detail = "error", _eval_reason(value, metrics[rule.stage], rule.paths)
+                elif isinstance(value, celpy.celtypes.BoolType):
+                    outcome = "pass" if bool(value) else "fail"
+                else:
+                    outcome, detail = "error", f"expression gave {type(value).__name__}, not true/false"
+        results.append(
+            RuleResult(
+                id=rule.id,
+                stage=rule.stage,
+                severity=rule.severity,
+                outcome=outcome,
+                expr=rule.expr,
+                message=rule.message,
+                detail=detail,
+                controls=rule.controls,
+                values=values,
+                file=rule.file,
+                line=rule.line,
+            )
+        )
+    return results
+
+
+def _lookup(metrics: Any, path: Sequence[str]) -> Any:
+    cur = metrics
+    for part in path:
+        if part == "*":
+            return None
+        if isinstance(cur, Mapping) and part in cur:
+            cur = cur[part]
+        else:
+            return None
+    if isinstance(cur, Mapping):
+        return None  # a whole sub-tree: not useful in a one-line report
+    return cur
+
+
+def _eval_reason(e: Any, metrics: Mapping[str, Any], paths: Sequence[tuple[str, ...]]) -> str:
+    for path in paths:
+        cur: Any = metrics
+        for depth, part in enumerate(path[1:], start=1):
+            if part == "*" or not isinstance(cur, Mapping):
+                break
+            if part not in cur:
+                where = ".".join(path[:depth])
+                known = ", ".join(sorted(str(k) for k in cur)[:12])
+                return f"cannot evaluate: {where} has no {part!r} (has: {known})"
+            cur = cur[part]
+    nulls = [".".join(p) for p in paths if _lookup(metrics, p[1:]) is None and _exists(metrics, p[1:])]
+    if nulls:
+        return f"cannot evaluate: {', '.join(nulls)} not available (too few groups, or input missing)"
+    args: tuple[Any, ...] = tuple(getattr(e, "args", ()))
+    return f"cannot evaluate: {args[0] if args else e}"
+
+
+def _exists(metrics: Any, path: Sequence[str]) -> bool:
+    cur = metrics
+    for part in path:
+        if not isinstance(cur, Mapping) or part not in cur:
+            return False
+        cur = cur[part]
+    return cur is None

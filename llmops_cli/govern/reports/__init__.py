@@ -1,0 +1,1 @@
+"""Renderers for governance results: Markdown, JUnit XML, canonical JSON, GitHub Actions output."""

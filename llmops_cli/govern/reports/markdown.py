@@ -1,0 +1,394 @@
+"""Markdown artefacts. Deterministic: fixed float formatting, sorted where order is not meaningful."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from llmops_cli.govern import mappings
+
+
+def num(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def compact(v: Any) -> str:
+    """A statistic: whole numbers without decimals, others to 4 significant decimals."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return num(v)
+
+
+def cell(v: Any) -> str:
+    """A table cell: text with pipes and newlines escaped."""
+    if isinstance(v, list):
+        v = ", ".join(str(x) for x in v)
+    elif isinstance(v, dict):
+        v = ", ".join(f"{k}: {x}" for k, x in v.items())
+    text = num(v) if not isinstance(v, str) else v
+    return text.replace("|", "\\|").replace("\n", " ").strip()
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def text_block(v: Any) -> str:
+    if v is None or v == "" or v == []:
+        return "_Not provided._"
+    if isinstance(v, list):
+        return "\n".join(f"- {x}" for x in v)
+    if isinstance(v, dict):
+        return "\n".join(f"- **{k}**: {x}" for k, x in v.items())
+    return str(v).strip()
+
+
+# ----------------------------------------------------------------------------------------- bias
+def bias_markdown(m: Mapping[str, Any]) -> str:
+    from llmops_cli.govern.stages.bias import ATTRIBUTE_METRICS, GROUP_METRICS, PRIVILEGED_METRICS
+
+    lines = [
+        "# Bias scan",
+        "",
+        f"Rows: {m['rows']} · positive rate: {num(m['positive_rate'])} · "
+        f"minimum group size: {m['min_group_size']}",
+    ]
+    if "bootstrap" in m:
+        b = m["bootstrap"]
+        lines.append(
+            f"Bootstrap: {b['resamples']} resamples, seed {b['seed']}, "
+            f"{num(b['confidence'] * 100, 0)}% intervals"
+        )
+    for name in m["attributes"]:
+        a = m[name]
+        lines += ["", f"## {' × '.join(a['columns'])}", ""]
+        extra = ["mean_score"] if any("mean_score" in v for v in a["groups"].values()) else []
+        rows = [
+            [g, *(num(v[k]) for k in (*GROUP_METRICS, *extra)), "" if v["sufficient"] else "insufficient"]
+            for g, v in a["groups"].items()
+        ]
+        lines.append(table(["group", *GROUP_METRICS, *extra, "note"], rows))
+        lines.append("")
+        metric_rows = []
+        for k in (*ATTRIBUTE_METRICS, *PRIVILEGED_METRICS):
+            if k not in a:
+                continue
+            ci = a.get("ci", {}).get(k)
+            interval = f"[{num(ci['low'])}, {num(ci['high'])}]" if ci else ""
+            metric_rows.append([k, num(a[k]), interval])
+        lines.append(table(["metric", "value", "interval"], metric_rows))
+        if a.get("privileged") is not None:
+            lines += [
+                "",
+                f"Privileged group: `{a['privileged']}` (signed metrics: unprivileged − privileged).",
+            ]
+        if a["insufficient_groups"]:
+            lines += [
+                "",
+                f"Groups under {m['min_group_size']} rows, left out of the disparities: "
+                + ", ".join(f"`{g}`" for g in a["insufficient_groups"]),
+            ]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------- data quality
+def data_quality_markdown(m: Mapping[str, Any]) -> str:
+    lines = [
+        "# Data quality",
+        "",
+        table(
+            ["check", "value"],
+            [
+                ["rows", m["rows"]],
+                ["columns", m["columns"]],
+                ["max missing ratio", m["max_missing_ratio"]],
+                ["duplicate rows", m["duplicate_rows"]],
+                ["constant columns", m["constant_columns"] or "none"],
+                ["schema violations", m["schema_violations"] or "none"],
+                ["out-of-range values", m["out_of_range_total"]],
+                ["personal data columns", m["pii_columns"] or "none"],
+            ],
+        ),
+    ]
+    if "label_balance" in m:
+        lb = m["label_balance"]
+        lines += ["", "## Label balance", "", table(["class", "share"], sorted(lb["classes"].items()))]
+    missing = [(c, r) for c, r in m["missing_ratio"].items() if r > 0]
+    if missing:
+        lines += ["", "## Missing values", "", table(["column", "missing ratio"], missing)]
+    bad = sorted((c, n) for c, n in m["out_of_range"].items() if n)
+    if bad:
+        lines += ["", "## Out of range", "", table(["column", "rows"], bad)]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------- data card
+def data_card_markdown(m: Mapping[str, Any]) -> str:
+    lines = [
+        f"# Data card: {m['name']}",
+        "",
+        text_block(m.get("description")),
+        "",
+        "## Provenance",
+        "",
+        table(
+            ["field", "value"],
+            [
+                ["source", m.get("source") or "not provided"],
+                ["licence", m.get("licence") or "not provided"],
+                ["collection period", m.get("collection_period") or "not provided"],
+                ["consent", m.get("consent") or "not provided"],
+                ["file", m["file"]],
+                ["sha256", f"`{m['sha256']}`"],
+                ["rows", m["rows"]],
+                ["columns", len(m["columns"])],
+                ["sensitive attributes", m["sensitive_attributes"] or "none declared"],
+            ],
+        ),
+        "",
+        "## Preprocessing",
+        "",
+        text_block(m.get("preprocessing")),
+        "",
+        "## Columns",
+        "",
+    ]
+    rows = []
+    for col, s in m["column_stats"].items():
+        if "mean" in s:
+            summary = f"min {compact(s['min'])}, max {compact(s['max'])}, mean {compact(s['mean'])}"
+        else:
+            summary = ", ".join(f"{k} ({v})" for k, v in s.get("top", {}).items())
+        rows.append([col, s["type"], s["missing"], s["unique"], summary])
+    lines.append(table(["column", "type", "missing", "unique", "summary"], rows))
+    if m["missing_fields"]:
+        lines += ["", "Missing provenance fields: " + ", ".join(m["missing_fields"])]
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------- risk
+def _mapped(frameworks: Mapping[str, Sequence[str]]) -> str:
+    parts = []
+    for fw in mappings.RISK_FRAMEWORKS:
+        ids = frameworks.get(fw) or []
+        if ids:
+            parts.append(f"{fw}: {', '.join(ids)}")
+    return "; ".join(parts)
+
+
+def risk_markdown(m: Mapping[str, Any]) -> str:
+    act = m["ai_act"]
+    lines = [
+        "# Risk scorecard",
+        "",
+        f"Risks: {m['count']} · max inherent: {m['max_inherent']} · "
+        f"max residual: {num(m['max_residual'], 2)} · "
+        f"unmitigated: {m['unmitigated_count']}",
+        "",
+        "## EU AI Act classification",
+        "",
+        f"**{act['classification']}**"
+        + (f": decided by `{act['rule']}` ({act['article']})" if act.get("rule") else ""),
+    ]
+    if act.get("applies_from"):
+        lines.append(f"Obligations apply from {act['applies_from']}.")
+    if act.get("obligations"):
+        lines += [
+            "",
+            table(
+                ["class", "rule", "article", "applies from"],
+                [[o["class"], o["rule"], o["article"], o["applies_from"]] for o in act["obligations"]],
+            ),
+        ]
+    lines += ["", "## Heat map (inherent: impact × likelihood)", ""]
+    grid: dict[tuple[int, int], list[str]] = {}
+    for rid, r in m["risks"].items():
+        grid.setdefault((r["impact"], r["likelihood"]), []).append(rid)
+    header = ["impact \\ likelihood", *(str(i) for i in range(1, 6))]
+    rows = [
+        [str(imp), *(", ".join(grid.get((imp, lik), [])) or "·" for lik in range(1, 6))]
+        for imp in range(5, 0, -1)
+    ]
+    lines.append(table(header, rows))
+    lines += ["", "## Risks", ""]
+    rrows = [
+        [
+            rid,
+            r["title"],
+            r["category"],
+            r["impact"],
+            r["likelihood"],
+            r["inherent"],
+            num(r["residual"], 2),
+            r["level"],
+            r["owner"] or "unowned",
+        ]
+        for rid, r in m["risks"].items()
+    ]
+    lines.append(
+        table(
+            ["id", "title", "category", "impact", "likelihood", "inherent", "residual", "level", "owner"],
+            rrows,
+        )
+    )
+    lines += ["", "## Controls and framework mapping", ""]
+    crows = []
+    for rid, r in m["risks"].items():
+        crows.append([rid, "(risk)", "", _mapped(r["frameworks"])])
+        for c in r["controls"]:
+            crows.append(
+                [rid, f"{c['id']}: {c['title']}", num(c["effectiveness"], 2), _mapped(c["frameworks"])]
+            )
+    lines.append(table(["risk", "control", "effectiveness", "mapping"], crows))
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------- model card
+def model_card_markdown(doc: Mapping[str, Any]) -> str:
+    import yaml
+
+    d = doc["model_details"]
+    front: dict[str, Any] = {"model_name": d["name"], "model_version": d["version"]}
+    if d.get("licence"):
+        front["license"] = str(d["licence"]).lower()
+    if d.get("tags"):
+        front["tags"] = list(d["tags"]) if isinstance(d["tags"], list) else [d["tags"]]
+    if doc.get("data_card"):
+        front["datasets"] = [doc["data_card"]["name"]]
+    gov = doc.get("governance") or {}
+    if gov:
+        front["governance_status"] = gov.get("status")
+    lines = [
+        "---",
+        yaml.safe_dump(front, sort_keys=True, allow_unicode=True).strip(),
+        "---",
+        "",
+        f"# Model card: {d['name']} {d['version']}",
+        "",
+        "## Model details",
+        "",
+        table(
+            ["field", "value"],
+            [
+                ["owner", d.get("owner") or "not provided"],
+                ["licence", d.get("licence") or "not provided"],
+                ["version", d["version"]],
+            ],
+        ),
+        "",
+        text_block(d.get("description")),
+        "",
+        "## Intended use",
+        "",
+        text_block(doc.get("intended_use")),
+        "",
+        "## Out-of-scope use",
+        "",
+        text_block(doc.get("out_of_scope_use")),
+        "",
+        "## Training data",
+        "",
+        text_block(doc.get("training_data")),
+        "",
+        "## Evaluation data",
+        "",
+        text_block(doc.get("evaluation_data")),
+    ]
+    if doc.get("data_card"):
+        dc = doc["data_card"]
+        lines += [
+            "",
+            f"Data card: [data_card.md](data_card.md) ({dc['rows']} rows, sha256 `{dc['sha256']}`).",
+        ]
+    lines += ["", "## Metrics", "", text_block(doc.get("metrics"))]
+    if doc.get("fairness"):
+        lines += ["", "## Fairness", ""]
+        metric_names = sorted({k for v in doc["fairness"].values() for k in v})
+        rows = [[attr, *(num(v.get(k)) for k in metric_names)] for attr, v in doc["fairness"].items()]
+        lines.append(table(["attribute", *metric_names], rows))
+    lines += [
+        "",
+        "## Limitations",
+        "",
+        text_block(doc.get("limitations")),
+        "",
+        "## Ethical considerations",
+        "",
+        text_block(doc.get("ethical_considerations")),
+    ]
+    comp = doc["completeness"]
+    lines += [
+        "",
+        "## Governance status",
+        "",
+        "Card completeness: "
+        + ("complete." if comp["complete"] else "missing " + ", ".join(comp["missing_required"]) + "."),
+    ]
+    if gov:
+        lines.append(
+            f"Policy check: **{gov['status']}** ({gov['passed']} passed, {gov['failed']} failed, "
+            f"{gov['warnings']} warnings). See [summary.md](summary.md)."
+        )
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------- summary
+ICON = {"pass": "✅", "fail": "❌", "error": "⛔", "warn": "⚠️"}
+
+
+def summary_markdown(
+    model: Mapping[str, str], results: Sequence[Mapping[str, Any]], status: str, fail_on: str
+) -> str:
+    from llmops_cli.govern import mappings as mp
+
+    counts = _counts(results, fail_on)
+    lines = [
+        f"# Governance check: {model['name']} {model['version']}",
+        "",
+        f"**{status.upper()}**: {counts['passed']} passed, {counts['failed']} failed, "
+        f"{counts['warnings']} warnings "
+        f"(failing on: {fail_on}).",
+        "",
+    ]
+    rows = []
+    for r in results:
+        outcome = r["outcome"]
+        icon = (
+            ICON["pass"]
+            if outcome == "pass"
+            else (ICON["warn"] if _is_warning(r, fail_on) else ICON[outcome])
+        )
+        values = ", ".join(f"{k} = {num(v)}" for k, v in r["values"].items())
+        rows.append([icon, r["id"], r["severity"], r["stage"], f"`{r['expr']}`", values or r["detail"]])
+    lines.append(table(["", "rule", "severity", "stage", "expression", "values"], rows))
+    failing = [r for r in results if r["outcome"] != "pass"]
+    if failing:
+        lines += ["", "## Findings", ""]
+        for r in failing:
+            extra = f" ({r['detail']})" if r["detail"] else ""
+            lines.append(f"- **{r['id']}** ({r['severity']}): {r['message']}{extra}")
+    controls = sorted({c for r in results for c in r["controls"]})
+    if controls:
+        lines += ["", "## Controls evidenced", ""]
+        lines.append(table(["control", "title"], [[c, mp.title_of(c)] for c in controls]))
+    return "\n".join(lines) + "\n"
+
+
+def _is_warning(r: Mapping[str, Any], fail_on: str) -> bool:
+    return r["outcome"] != "pass" and r["severity"] == "warning" and fail_on != "warning"
+
+
+def _counts(results: Sequence[Mapping[str, Any]], fail_on: str) -> dict[str, int]:
+    passed = sum(1 for r in results if r["outcome"] == "pass")
+    warnings = sum(1 for r in results if _is_warning(r, fail_on))
+    return {"passed": passed, "warnings": warnings, "failed": len(results) - passed - warnings}

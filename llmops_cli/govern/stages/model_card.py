@@ -1,0 +1,169 @@
+"""Model card: Markdown with Hugging Face model-card YAML front matter, plus JSON, and a completeness check
+against the fields the policy file requires."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmops_cli.govern.io import read_yaml
+from llmops_cli.govern.stages import StageResult
+
+CARD_FIELDS = (
+    "name",
+    "version",
+    "owner",
+    "description",
+    "intended_use",
+    "out_of_scope_use",
+    "training_data",
+    "evaluation_data",
+    "metrics",
+    "limitations",
+    "ethical_considerations",
+    "licence",
+    "tags",
+)
+TEXT_OR_LIST = ("intended_use", "out_of_scope_use", "limitations", "ethical_considerations", "tags")
+# Bundle paths use name/version: keep them to safe path segments.
+SAFE_SEGMENT = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"
+
+METRICS_SCHEMA: dict[str, Any] = {
+    "name": None,
+    "version": None,
+    "present_fields": None,
+    "required_fields": None,
+    "missing_required": None,
+    "missing_count": None,
+    "complete": None,
+}
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    fields: dict[str, Any]
+    file: Path
+
+    @property
+    def name(self) -> str:
+        return str(self.fields["name"])
+
+    @property
+    def version(self) -> str:
+        return str(self.fields["version"])
+
+
+def load_model_meta(path: Path) -> ModelMeta:
+    doc = read_yaml(path, "model metadata")
+    data = dict(doc.data)
+    if "license" in data and "licence" not in data:
+        data["licence"] = data.pop("license")
+    for key in data:
+        if key not in CARD_FIELDS:
+            raise doc.error(f"unknown key {key!r}; known keys: {', '.join(CARD_FIELDS)}", str(key))
+    for key in ("name", "version"):
+        value = data.get(key)
+        if value is None or str(value).strip() == "":
+            raise doc.error(
+                f"required field {key!r} is missing",
+                key,
+                hint="the evidence bundle is filed under name/version",
+            )
+        if not re.fullmatch(SAFE_SEGMENT, str(value)):
+            raise doc.error(
+                f"{key} {value!r} must be letters, digits, '.', '_', '+' or '-' (it names a folder)", key
+            )
+    for key in TEXT_OR_LIST:
+        v = data.get(key)
+        if v is not None and not isinstance(v, (str, list)):
+            raise doc.error("expected text or a list of text", key)
+    for key in ("training_data", "evaluation_data", "metrics"):
+        v = data.get(key)
+        if v is not None and not isinstance(v, (str, dict, list)):
+            raise doc.error("expected text, a mapping or a list", key)
+    return ModelMeta(data, path)
+
+
+def _present(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, (str, list, dict)):
+        return bool(value.strip() if isinstance(value, str) else value)
+    return True
+
+
+def run_model_card(meta: ModelMeta, required: tuple[str, ...]) -> StageResult:
+    """Completeness metrics; the Markdown is rendered once the governance status is known."""
+    present = [f for f in CARD_FIELDS if _present(meta.fields.get(f))]
+    missing = [f for f in required if f not in present]
+    metrics = {
+        "name": meta.name,
+        "version": meta.version,
+        "present_fields": present,
+        "required_fields": list(required),
+        "missing_required": missing,
+        "missing_count": len(missing),
+        "complete": not missing,
+    }
+    return StageResult("model_card", metrics)
+
+
+def model_card_document(
+    meta: ModelMeta,
+    card_metrics: dict[str, Any],
+    *,
+    data_card: dict[str, Any] | None = None,
+    bias: dict[str, Any] | None = None,
+    data_quality: dict[str, Any] | None = None,
+    governance: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The model card as data (model_card.json); the Markdown is rendered from this."""
+    f = meta.fields
+    doc: dict[str, Any] = {
+        "model_details": {
+            "name": meta.name,
+            "version": meta.version,
+            "owner": f.get("owner"),
+            "description": f.get("description"),
+            "licence": f.get("licence"),
+            "tags": f.get("tags") or [],
+        },
+        "intended_use": f.get("intended_use"),
+        "out_of_scope_use": f.get("out_of_scope_use"),
+        "training_data": f.get("training_data"),
+        "evaluation_data": f.get("evaluation_data"),
+        "metrics": f.get("metrics"),
+        "limitations": f.get("limitations"),
+        "ethical_considerations": f.get("ethical_considerations"),
+        "completeness": card_metrics,
+    }
+    if data_card is not None:
+        doc["data_card"] = {
+            "file": "data_card.md",
+            "name": data_card.get("name"),
+            "sha256": data_card.get("sha256"),
+            "rows": data_card.get("rows"),
+        }
+    if data_quality is not None:
+        doc["data_quality"] = {
+            k: data_quality.get(k)
+            for k in (
+                "rows",
+                "max_missing_ratio",
+                "duplicate_ratio",
+                "pii_column_count",
+                "schema_violation_count",
+            )
+        }
+    if bias is not None:
+        from llmops_cli.govern.stages.bias import ATTRIBUTE_METRICS, PRIVILEGED_METRICS
+
+        doc["fairness"] = {
+            name: {m: bias[name].get(m) for m in (*ATTRIBUTE_METRICS, *PRIVILEGED_METRICS) if m in bias[name]}
+            for name in bias.get("attributes", [])
+        }
+    if governance is not None:
+        doc["governance"] = governance
+    return doc

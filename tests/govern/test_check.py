@@ -1,0 +1,217 @@
+"""`run_check` and evidence bundles: stages, rules, manifest, atomic writes, determinism, verify."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from llmops_cli.config.load import load_settings
+from llmops_cli.errors import ConfigError, InputError
+from llmops_cli.govern.api import GovernInputs, inputs_from_settings, run_check, verify
+from llmops_cli.govern.evidence import MANIFEST, EvidenceMismatch, read_manifest, write_bundle
+from llmops_cli.govern.io import sha256_file
+
+ARTEFACTS = {
+    "bias.json",
+    "bias.md",
+    "data_card.json",
+    "data_card.md",
+    "data_quality.json",
+    "data_quality.md",
+    "junit.xml",
+    "model_card.json",
+    "model_card.md",
+    "results.json",
+    "risk.json",
+    "risk_scorecard.md",
+    "summary.md",
+}
+
+
+def inputs_for(project: Path, **overrides) -> GovernInputs:
+    loaded = load_settings(project / "llmops.yaml", environ={})
+    return inputs_from_settings(loaded.settings.governance, project, **overrides)
+
+
+def check(project: Path, **kw):
+    env = kw.pop("environ", {"SOURCE_DATE_EPOCH": "1700000000"})
+    return run_check(
+        inputs_for(project, **kw.pop("overrides", {})), evidence_dir=project / "evidence", environ=env, **kw
+    )
+
+
+def test_example_project_passes_and_writes_the_bundle(project: Path) -> None:
+    report = check(project)
+    assert report.status == "pass", [r for r in report.results if r.outcome != "pass"]
+    bundle = project / "evidence" / "credit-approval" / "1.2.0"
+    assert report.bundle == bundle
+    assert {p.name for p in bundle.iterdir()} == ARTEFACTS | {MANIFEST}
+    m = read_manifest(bundle)
+    assert set(m["artefacts"]) == ARTEFACTS
+    for name, entry in m["artefacts"].items():
+        assert entry["sha256"] == sha256_file(bundle / name)
+    assert m["inputs"]["data"] == {
+        "file": "data/loans.csv",
+        "sha256": sha256_file(project / "data/loans.csv"),
+    }
+    assert set(m["inputs"]) == {"data", "data_card", "model", "risk_register", "ai_act"}
+    assert m["policy"]["file"] == "llmops:policies/governance.yaml"
+    assert m["created_at"] == "2023-11-14T22:13:20Z"
+    assert m["status"] == "pass" and m["rules"]["total"] == 13
+    assert "llmops_version" in m and "git_commit" in m
+    assert not [p for p in bundle.parent.iterdir() if p.name.startswith(".")]  # no temp folders left
+
+
+def test_same_inputs_give_byte_identical_artefacts(project: Path) -> None:
+    first = check(project, environ={"SOURCE_DATE_EPOCH": "1"}).bundle
+    before = {p.name: p.read_bytes() for p in first.iterdir()}
+    second = check(project, environ={"SOURCE_DATE_EPOCH": "2"}).bundle
+    after = {p.name: p.read_bytes() for p in second.iterdir()}
+    assert before.keys() == after.keys()
+    for name in before:
+        if name != MANIFEST:
+            assert before[name] == after[name], name
+    m1, m2 = json.loads(before[MANIFEST]), json.loads(after[MANIFEST])
+    assert m1.pop("created_at") != m2.pop("created_at")
+    assert m1 == m2
+
+
+def test_failing_error_rule_fails_the_check(project: Path) -> None:
+    policies = project / "policies"
+    policies.mkdir()
+    (policies / "governance.yaml").write_text(
+        "rules:\n"
+        "  - id: strict-parity\n    stage: bias\n    expr: bias.sex.demographic_parity_ratio >= 0.99\n"
+        "    severity: error\n    message: parity\n"
+        "  - id: soft\n    stage: data_quality\n    expr: data_quality.rows > 1000000\n"
+        "    severity: warning\n    message: more data\n"
+    )
+    report = check(project)
+    assert report.status == "fail"
+    assert [(r.id, r.outcome, r.failed("error")) for r in report.results] == [
+        ("strict-parity", "fail", True),
+        ("soft", "fail", False),
+    ]
+    assert report.counts == {"total": 2, "passed": 0, "failed": 1, "warnings": 1}
+    m = read_manifest(report.bundle)
+    assert m["status"] == "fail" and m["policy"]["file"] == "policies/governance.yaml"
+    summary = (report.bundle / "summary.md").read_text()
+    assert "**FAIL**" in summary and "strict-parity" in summary
+
+
+def test_fail_on_warning(project: Path) -> None:
+    policies = project / "policies"
+    policies.mkdir()
+    (policies / "governance.yaml").write_text(
+        "rules:\n  - id: soft\n    stage: data_quality\n    expr: data_quality.rows > 1000000\n"
+        "    severity: warning\n    message: more data\n"
+    )
+    assert check(project).status == "pass"
+    assert check(project, fail_on="warning").status == "fail"
+
+
+def test_rule_needing_a_missing_input_is_bad_input_and_writes_nothing(project: Path) -> None:
+    cfg = yaml.safe_load((project / "llmops.yaml").read_text())
+    del cfg["governance"]["inputs"]["risk_register"]
+    (project / "llmops.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(
+        InputError, match=r"rule 'max-residual-risk' \(llmops:policies/governance.yaml:\d+\) needs"
+    ):
+        check(project)
+    assert not (project / "evidence").exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "needle"),
+    [
+        ("data/loans.csv", "", "the file is empty"),
+        (
+            "risk_register.yaml",
+            "risks:\n  - id: R1\n    title: t\n    category: fairness\n    impact: 9\n",
+            "risk_register.yaml:5: risks.0.impact: impact must be a whole number from 1 to 5",
+        ),
+        ("model.yaml", "name: m\n", "model.yaml:1: version: required field 'version' is missing"),
+        (
+            "ai_act.yaml",
+            "prohibited_practices: {social_scoring: false}\n",
+            "unanswered: subliminal_manipulation",
+        ),
+    ],
+)
+def test_bad_inputs_leave_the_evidence_dir_untouched(
+    project: Path, path: str, text: str, needle: str
+) -> None:
+    old = check(project).bundle
+    before = {p.name: p.read_bytes() for p in old.iterdir()}
+    (project / path).write_text(text)
+    with pytest.raises((InputError, ConfigError)) as e:
+        check(project)
+    assert needle in str(e.value)
+    assert {p.name: p.read_bytes() for p in old.iterdir()} == before
+    assert sorted(p.name for p in old.parent.iterdir()) == ["1.2.0"]
+
+
+def test_verify_detects_changed_missing_and_extra_files(project: Path) -> None:
+    bundle = check(project).bundle
+    assert verify(bundle).ok
+    assert verify(bundle, project).inputs_checked == 6
+    (bundle / "bias.json").write_text("{}\n")
+    (bundle / "summary.md").unlink()
+    (bundle / "extra.txt").write_text("x")
+    report = verify(bundle)
+    assert (
+        report.changed == ["bias.json"]
+        and report.missing == ["summary.md"]
+        and report.unexpected == ["extra.txt"]
+    )
+    assert "changed: bias.json" in report.problem()
+
+
+def test_verify_detects_changed_inputs(project: Path) -> None:
+    bundle = check(project).bundle
+    with (project / "model.yaml").open("a") as fh:
+        fh.write("# edited\n")
+    assert verify(bundle, project).inputs_changed == ["model (model.yaml)"]
+
+
+def test_verify_rejects_non_bundles(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="manifest not found"):
+        verify(tmp_path)
+    (tmp_path / MANIFEST).write_text("{not json")
+    with pytest.raises(EvidenceMismatch):
+        verify(tmp_path)
+
+
+def test_write_bundle_replaces_atomically_and_cleans_up_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "m" / "1"
+    write_bundle(target, {"a.txt": b"1"}, {"artefacts": {}})
+    write_bundle(target, {"b.txt": b"2"}, {"artefacts": {}})
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt", MANIFEST]
+    with pytest.raises(ValueError, match="bad artefact name"):
+        write_bundle(target, {"../evil": b"x"}, {"artefacts": {}})
+    assert sorted(p.name for p in target.parent.iterdir()) == ["1"]
+
+
+def test_flags_override_settings_and_privileged_parsing(project: Path) -> None:
+    i = inputs_for(project, sensitive=["sex"], privileged=["sex=female"], bootstrap=0, policies=project)
+    assert i.sensitive == ("sex",) and dict(i.privileged) == {"sex": "female"}
+    assert i.bootstrap == 0 and i.seed == 7  # a flag of 0 is given; seed comes from llmops.yaml
+    assert i.policies == project / "governance.yaml"
+    with pytest.raises(InputError, match="COLUMN=VALUE"):
+        inputs_for(project, privileged=["sex"])
+
+
+def test_personal_data_in_the_dataset_fails_the_default_policy(project: Path) -> None:
+    import pandas as pd
+
+    data = project / "data" / "loans.csv"
+    df = pd.read_csv(data)
+    df["email"] = [f"applicant{i}@example.com" for i in range(len(df))]
+    df.to_csv(data, index=False)
+    report = check(project)
+    outcomes = {r.id: r.outcome for r in report.results}
+    assert report.status == "fail" and outcomes["no-personal-data"] == "fail"
+    assert json.loads((report.bundle / "data_quality.json").read_text())["pii_columns"] == {"email": "email"}
