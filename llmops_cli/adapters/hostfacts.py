@@ -26,6 +26,47 @@ PORTS = (6443, 10250, 80, 443)
 OTHER_KUBERNETES = ("kind", "k3d", "minikube", "microk8s", "kubelet")
 
 
+NVIDIA_REPO = "https://nvidia.github.io/libnvidia-container"
+NVIDIA_KEYRING = "/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg"
+
+# The exact commands of NVIDIA's install guide (docs.nvidia.com/datacenter/cloud-native/container-toolkit/
+# latest/install-guide.html), printed for people to run themselves.
+TOOLKIT_INSTALL_DOCS: dict[str, list[str]] = {
+    "apt": [
+        f"curl -fsSL {NVIDIA_REPO}/gpgkey | sudo gpg --dearmor -o {NVIDIA_KEYRING}",
+        f"curl -s -L {NVIDIA_REPO}/stable/deb/nvidia-container-toolkit.list | "
+        f"sed 's#deb https://#deb [signed-by={NVIDIA_KEYRING}] https://#g' | "
+        "sudo tee /etc/apt/sources.list.d/nvidia-container-toolkit.list",
+        "sudo apt-get update",
+        "sudo apt-get install -y nvidia-container-toolkit",
+    ],
+    "dnf": [
+        f"curl -s -L {NVIDIA_REPO}/stable/rpm/nvidia-container-toolkit.repo | "
+        "sudo tee /etc/yum.repos.d/nvidia-container-toolkit.repo",
+        "sudo dnf install -y nvidia-container-toolkit",
+    ],
+    "zypper": [
+        f"sudo zypper ar {NVIDIA_REPO}/stable/rpm/nvidia-container-toolkit.repo",
+        "sudo zypper --gpg-auto-import-keys install -y nvidia-container-toolkit",
+    ],
+}
+
+
+def toolkit_commands(package_manager: str | None) -> list[str]:
+    return TOOLKIT_INSTALL_DOCS.get(package_manager or "", [])
+
+
+def toolkit_hint(package_manager: str | None) -> str:
+    cmds = toolkit_commands(package_manager)
+    if not cmds:
+        return (
+            "install the NVIDIA container toolkit for your distribution "
+            "(https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html)"
+        )
+    return "install it with:\n    " + "\n    ".join(cmds) + "\n  or re-run with --install-toolkit"
+
+
+
 @dataclass(frozen=True)
 class GpuInfo:
     name: str

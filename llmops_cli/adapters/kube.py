@@ -159,8 +159,10 @@ class Kube:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        read_only: bool = False,
     ) -> None:
         self.t = transport
+        self.read_only = read_only
         self.timeout = timeout
         self.clock = clock
         self.sleep = sleep
@@ -239,8 +241,15 @@ class Kube:
             p += f"/{quote(name, safe='')}"
         return p
 
+    def _guard(self, what: str) -> None:
+        if self.read_only:
+            from llmops_cli.adapters.hosts import DryRunViolation
+
+            raise DryRunViolation(what)
+
     # ------------------------------------------------------------------ verbs
     def apply(self, obj: Mapping[str, Any], *, force: bool = True) -> dict[str, Any]:
+        self._guard(f"apply {_ident(obj)}")
         meta = obj.get("metadata") or {}
         path = self.path(obj["apiVersion"], obj["kind"], meta["name"], meta.get("namespace"))
         query = {"fieldManager": FIELD_MANAGER}
@@ -292,6 +301,7 @@ class Kube:
         self, api_version: str, kind: str, name: str, namespace: str | None = None, *, propagation: str = "Foreground"
     ) -> bool:
         """Delete; return False when it was already gone."""
+        self._guard(f"delete {kind}/{name}")
         try:
             path = self.path(api_version, kind, name, namespace)
         except NotFound:
@@ -303,6 +313,7 @@ class Kube:
     def merge_patch(
         self, api_version: str, kind: str, name: str, patch: Mapping[str, Any], namespace: str | None = None
     ) -> dict[str, Any]:
+        self._guard(f"patch {kind}/{name}")
         path = self.path(api_version, kind, name, namespace)
         what = f"{kind}/{name}"
         result: dict[str, Any] = self._call(
