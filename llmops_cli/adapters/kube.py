@@ -113,7 +113,7 @@ class Transport:
         path: str,
         *,
         query: Mapping[str, str] | None = None,
-        body: str | None = None,
+        body: Any = None,
         content_type: str | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     ) -> tuple[int, bytes]:
@@ -184,9 +184,12 @@ class Kube:
         content_type: str | None = None,
         ok404: bool = False,
     ) -> Any:
-        payload = None if body is None else (body if isinstance(body, str) else json.dumps(body))
-        if payload is not None and content_type is None:
+        payload: Any = body
+        if body is not None and content_type is None:
+            # The client's transport serialises dicts itself for plain JSON.
             content_type = "application/json"
+        elif body is not None and not isinstance(body, str) and not (content_type or "").endswith("json"):
+            payload = json.dumps(body)
         status, data = self.t.request(
             method, path, query=query, body=payload, content_type=content_type, timeout=self.timeout
         )
