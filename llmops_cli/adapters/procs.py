@@ -55,7 +55,7 @@ def run(
         raise ToolMissing(argv[0], INSTALL_HINTS.get(argv[0], f"install {argv[0]}")) from e
     kwargs: dict[str, object] = {"retcode": None, "timeout": timeout}
     if input is not None:
-        kwargs["stdin"] = input
+        cmd = cmd << input  # plumbum feeds the text on stdin (run(stdin=...) wants a file)
     try:
         if cwd is not None or env is not None:
             with local.cwd(cwd or local.cwd), local.env(**dict(env or {})):

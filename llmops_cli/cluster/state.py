@@ -35,7 +35,10 @@ class State:
 
     @classmethod
     def load(cls, cluster: str, environ: Mapping[str, str] | None = None) -> State:
-        path = state_dir(environ) / f"{cluster}.json"
+        return cls.from_path(state_dir(environ) / f"{cluster}.json")
+
+    @classmethod
+    def from_path(cls, path: Path) -> State:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:

@@ -239,7 +239,10 @@ def _allocatable(ctx: StepContext) -> int | None:
         count = int(str(value))
     except ValueError:
         return None
-    return count if count > 0 else None
+    if count <= 0:
+        return None
+    ctx.results["gpu_allocatable"] = count
+    return count
 
 
 def cluster_steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpOptions) -> list[Step]:
@@ -255,11 +258,10 @@ def cluster_steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, opti
             ]
             return lines or ["no NVIDIA device plugin pod is running: check its Argo CD Application"]
 
-        count = kube.wait_until(
+        kube.wait_until(
             lambda: _allocatable(ctx), timeout=min(ALLOCATABLE_TIMEOUT, ctx.options.timeout),
             what=f"{RESOURCE} to be allocatable", describe=describe,
         )
-        ctx.results["gpu_allocatable"] = count
 
     out = [
         Step(

@@ -68,9 +68,10 @@ def _poll(ctx: StepContext, ns: str, expected: set[str]) -> list[dict[str, Any]]
         sync, health = app_state(app)
         ctx.reporter.progress(app["metadata"]["name"], f"{sync}/{health}")
     names = {a["metadata"]["name"] for a in apps}
-    if not expected <= names or not apps:
+    if not expected <= names or not apps or not all(is_healthy(a) for a in apps):
         return None
-    return apps if all(is_healthy(a) for a in apps) else None
+    ctx.results["applications"] = {a["metadata"]["name"]: "/".join(app_state(a)) for a in apps}
+    return apps
 
 
 def steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpOptions) -> list[Step]:
@@ -80,7 +81,7 @@ def steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpO
 
     def wait(ctx: StepContext) -> None:
         kube = ctx.kube()
-        apps = kube.wait_until(
+        kube.wait_until(
             lambda: _poll(ctx, ns, expected),
             timeout=ctx.options.timeout,
             what="Argo CD Applications to be Synced and Healthy",
@@ -88,7 +89,6 @@ def steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpO
             or [f"the Applications {', '.join(sorted(expected))} do not exist in namespace {ns}"],
             interval=5.0,
         )
-        ctx.results["applications"] = {a["metadata"]["name"]: "/".join(app_state(a)) for a in apps}
 
     return [
         Step(
