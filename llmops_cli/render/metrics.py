@@ -1,0 +1,78 @@
+"""The one metric-name map: what the pinned vLLM (and the inference simulator) and our gateway export.
+
+vLLM renames metrics between releases (v0.10 replaced ``vllm:gpu_cache_usage_perc`` with
+``vllm:kv_cache_usage_perc``; v0.11 added ``vllm:inter_token_latency_seconds`` in place of
+``vllm:time_per_output_token_seconds``). Dashboards and alert rules are generated from this map only, so a
+vLLM bump is one edit here plus ``llmops render --all``.
+"""
+
+from __future__ import annotations
+
+# ruff: noqa: S106 - "token" here is an LLM token counter, not a credential
+from dataclasses import dataclass
+
+from llmops_cli.versions import VLLM_VERSION
+
+
+@dataclass(frozen=True)
+class VllmMetrics:
+    version: str
+    model_label: str  # label carrying --served-model-name
+    ttft: str  # histogram, seconds
+    inter_token_latency: str  # histogram, seconds
+    e2e_latency: str  # histogram, seconds
+    running: str  # gauge
+    waiting: str  # gauge
+    kv_cache_usage: str  # gauge, 0..1
+    prompt_tokens: str  # counter
+    generation_tokens: str  # counter
+
+
+VLLM_METRICS: dict[str, VllmMetrics] = {
+    "v0.11.0": VllmMetrics(
+        version="v0.11.0",
+        model_label="model_name",
+        ttft="vllm:time_to_first_token_seconds",
+        inter_token_latency="vllm:inter_token_latency_seconds",
+        e2e_latency="vllm:e2e_request_latency_seconds",
+        running="vllm:num_requests_running",
+        waiting="vllm:num_requests_waiting",
+        kv_cache_usage="vllm:kv_cache_usage_perc",
+        prompt_tokens="vllm:prompt_tokens_total",
+        generation_tokens="vllm:generation_tokens_total",
+    ),
+}
+
+
+def vllm_metrics() -> VllmMetrics:
+    """Metric names of the pinned vLLM version."""
+    return VLLM_METRICS[VLLM_VERSION]
+
+
+@dataclass(frozen=True)
+class GatewayMetrics:
+    """What `llmops gateway serve` exports on /metrics (the gateway's contract with dashboards/alerts)."""
+
+    requests: str = "pac_requests_total"  # counter; labels: code, model
+    latency: str = "pac_request_duration_seconds"  # histogram; labels: model
+    violations: str = "pac_policy_violations_total"  # counter; labels: policy, action
+    tokens: str = "pac_tokens_total"  # counter; labels: direction (prompt|completion), model
+
+
+GATEWAY_METRICS = GatewayMetrics()
+
+
+@dataclass(frozen=True)
+class GpuMetrics:
+    """DCGM exporter fields."""
+
+    utilization: str = "DCGM_FI_DEV_GPU_UTIL"
+    memory_used: str = "DCGM_FI_DEV_FB_USED"  # MiB
+    memory_free: str = "DCGM_FI_DEV_FB_FREE"  # MiB
+
+
+GPU_METRICS = GpuMetrics()
+
+# postgres_exporter
+PG_UP = "pg_up"
+PG_CONNECTIONS = "pg_stat_database_numbackends"

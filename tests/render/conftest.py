@@ -1,0 +1,51 @@
+"""Shared rendering fixtures: default Settings, and trees rendered once per session (rendering is pure)."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import yaml
+
+from llmops_cli.config.model import Settings
+
+
+def settings(**overrides: Any) -> Settings:
+    return Settings.model_validate(overrides)
+
+
+@cache
+def default_tree(env: str, gpu: bool | None = None) -> dict[str, str]:
+    from llmops_cli.render.api import render_environment
+
+    return render_environment(Settings(), env, gpu=gpu)
+
+
+@cache
+def gpu_full_settings() -> Settings:
+    return settings(
+        gpu={"mode": "on", "share": 4, "dcgm_exporter": True},
+        cluster={"registry_mirror": "https://mirror.example.com", "tls_san": ["k3s.example.com"]},
+        stacks={"vllm": {"hf_token_secret": "hf-token"}},
+    )
+
+
+@cache
+def gpu_tree(env: str) -> dict[str, str]:
+    from llmops_cli.render.api import render_environment
+
+    return render_environment(gpu_full_settings(), env)
+
+
+def objects(tree: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Kubernetes objects of a tree by path (host files under k3s/ are left out)."""
+    return {p: yaml.safe_load(t) for p, t in tree.items() if not p.startswith("k3s/")}
+
+
+def all_variants() -> list[tuple[str, dict[str, str]]]:
+    return [
+        ("dev", default_tree("dev")),
+        ("prod", default_tree("prod")),
+        ("dev-gpu", gpu_tree("dev")),
+        ("prod-gpu", gpu_tree("prod")),
+    ]

@@ -1,0 +1,325 @@
+"""render_environment: structure, determinism, stacks, environments and backends."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from llmops_cli.errors import UsageError
+from llmops_cli.render import names
+from llmops_cli.render.api import render_environment
+from llmops_cli.render.stacks import STACKS
+from llmops_cli.versions import INFERENCE_SIM_IMAGE, VLLM_CPU_IMAGE, VLLM_IMAGE
+
+from .conftest import default_tree, gpu_tree, objects, settings
+
+
+def _kind(objs: dict, kind: str) -> list[dict]:
+    return [o for o in objs.values() if o["kind"] == kind]
+
+
+def _one(objs: dict, kind: str, name: str | None = None) -> dict:
+    found = [o for o in _kind(objs, kind) if name is None or o["metadata"]["name"] == name]
+    assert len(found) == 1, (kind, name, [o["metadata"]["name"] for o in _kind(objs, kind)])
+    return found[0]
+
+
+def _container(deploy: dict, name: str | None = None) -> dict:
+    cs = deploy["spec"]["template"]["spec"]["containers"]
+    return cs[0] if name is None else next(c for c in cs if c["name"] == name)
+
+
+def test_rendering_twice_gives_byte_identical_files():
+    a = render_environment(settings(), "prod")
+    b = render_environment(settings(), "prod")
+    assert a == b
+    assert list(a) == sorted(a)
+
+
+def test_every_file_has_the_header_and_one_object_named_after_it():
+    for path, text in default_tree("dev").items():
+        assert text.startswith(names.HEADER_MARK + "\n"), path
+        if path.startswith("k3s/"):
+            continue
+        docs = list(yaml.safe_load_all(text))
+        assert len(docs) == 1, path
+        obj = docs[0]
+        assert path.endswith(f"/{obj['kind'].lower()}-{obj['metadata']['name']}.yaml")
+
+
+def test_no_secret_is_ever_rendered():
+    for _, text in [*default_tree("dev").items(), *gpu_tree("prod").items()]:
+        if "kind:" in text:
+            assert "kind: Secret\n" not in text
+
+
+def test_dev_defaults_suit_a_laptop_without_gpu():
+    objs = objects(default_tree("dev"))
+    deploy = _one(objs, "Deployment", "vllm-qwen2-5-0-5b-instruct")
+    c = _container(deploy)
+    assert c["image"] == INFERENCE_SIM_IMAGE
+    assert "nvidia.com/gpu" not in c["resources"]["limits"]
+    assert "runtimeClassName" not in deploy["spec"]["template"]["spec"]
+    assert not any(p.startswith("gpu/") for p in default_tree("dev"))
+    assert "default-runtime" not in default_tree("dev")["k3s/50-llmops.yaml"]
+
+
+def test_gpu_backend_args_come_from_settings():
+    s = settings(
+        gpu={"mode": "on"},
+        stacks={
+            "vllm": {
+                "model": "org/My-Model_7B",
+                "max_model_len": 8192,
+                "gpu_memory_utilization": 0.85,
+                "max_num_seqs": 32,
+                "extra_args": ["--enforce-eager"],
+            }
+        },
+    )
+    objs = objects(render_environment(s, "dev"))
+    deploy = _one(objs, "Deployment", "vllm-my-model-7b")
+    spec = deploy["spec"]["template"]["spec"]
+    c = _container(deploy)
+    assert c["image"] == VLLM_IMAGE
+    assert c["command"] == ["vllm", "serve"]
+    args = c["args"]
+    pairs = dict(zip(args[::2], args[1::2], strict=False))
+    assert pairs["--model"] == "org/My-Model_7B"
+    assert pairs["--served-model-name"] == "my-model-7b"
+    assert pairs["--max-model-len"] == "8192"
+    assert pairs["--gpu-memory-utilization"] == "0.85"
+    assert pairs["--max-num-seqs"] == "32"
+    assert args[-1] == "--enforce-eager"
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert spec["runtimeClassName"] == "nvidia"
+    assert c["startupProbe"]["httpGet"]["path"] == "/health"
+    assert c["startupProbe"]["failureThreshold"] * c["startupProbe"]["periodSeconds"] >= 1200
+    assert {"readinessProbe", "livenessProbe"} <= set(c)
+    vols = {v["name"]: v for v in spec["volumes"]}
+    assert vols["dshm"]["emptyDir"]["medium"] == "Memory"
+    assert vols["cache"]["persistentVolumeClaim"]["claimName"] == "vllm-my-model-7b-cache"
+    # the served name is reused for labels, Service, ServiceMonitor and the dashboard
+    assert deploy["metadata"]["labels"]["llmops.dev/served-model-name"] == "my-model-7b"
+    svc = _one(objs, "Service", "vllm-my-model-7b")
+    assert svc["spec"]["selector"] == deploy["spec"]["selector"]["matchLabels"]
+    _one(objs, "ServiceMonitor", "vllm-my-model-7b")
+    dash = _one(objs, "ConfigMap", "dashboard-llmops-vllm")
+    assert '"query": "my-model-7b"' in dash["data"]["llmops-vllm.json"]
+
+
+def test_gpu_override_keyword_beats_gpu_mode():
+    on = objects(render_environment(settings(), "dev", gpu=True))
+    assert _container(_one(on, "Deployment", "vllm-qwen2-5-0-5b-instruct"))["image"] == VLLM_IMAGE
+    off = objects(render_environment(settings(gpu={"mode": "on"}), "dev", gpu=False))
+    assert _container(_one(off, "Deployment", "vllm-qwen2-5-0-5b-instruct"))["image"] == INFERENCE_SIM_IMAGE
+
+
+def test_an_environment_host_with_a_gpu_turns_auto_on():
+    s = settings(environments={"edge": {"hosts": [{"address": "10.200.0.2", "gpu": True}]}})
+    tree = render_environment(s, "edge")
+    assert "gpu/job-llmops-gpu-smoke.yaml" in tree
+
+
+def test_cpu_backend_uses_the_cpu_image_without_gpu():
+    objs = objects(render_environment(settings(stacks={"vllm": {"backend": "cpu"}}), "dev"))
+    c = _container(_one(objs, "Deployment", "vllm-qwen2-5-0-5b-instruct"))
+    assert c["image"] == VLLM_CPU_IMAGE
+    assert "--gpu-memory-utilization" not in c["args"]
+    assert "nvidia.com/gpu" not in c["resources"]["limits"]
+
+
+def test_hf_token_secret_is_referenced_not_rendered():
+    objs = objects(gpu_tree("dev"))
+    deploy = _one(objs, "Deployment", "vllm-qwen2-5-0-5b-instruct")
+    vols = {v["name"]: v for v in deploy["spec"]["template"]["spec"]["volumes"]}
+    assert vols["hf-token"]["secret"]["secretName"] == "hf-token"
+
+
+def test_prod_has_replicas_pdb_hpa_and_bigger_storage():
+    dev, prod = objects(default_tree("dev")), objects(default_tree("prod"))
+    assert _one(prod, "Deployment", names.GATEWAY_NAME)["spec"]["replicas"] == 2
+    assert _one(dev, "Deployment", names.GATEWAY_NAME)["spec"]["replicas"] == 1
+    assert _one(prod, "PodDisruptionBudget", names.GATEWAY_NAME)["spec"]["minAvailable"] == 1
+    hpa = _one(prod, "HorizontalPodAutoscaler", names.GATEWAY_NAME)
+    assert hpa["spec"]["minReplicas"] == 2 and hpa["spec"]["maxReplicas"] > 2
+    assert not _kind(dev, "PodDisruptionBudget") and not _kind(dev, "HorizontalPodAutoscaler")
+
+    def kps(objs: dict) -> dict:
+        return _one(objs, "Application", "kube-prometheus-stack")["spec"]["source"]["helm"]["valuesObject"]
+
+    def storage(v: dict) -> dict:
+        return v["prometheus"]["prometheusSpec"]["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]
+
+    assert storage(kps(dev))["requests"]["storage"] == "5Gi"
+    assert storage(kps(prod))["requests"]["storage"] == "50Gi"
+
+
+def test_gateway_wiring():
+    objs = objects(default_tree("dev"))
+    deploy = _one(objs, "Deployment", names.GATEWAY_NAME)
+    c = _container(deploy)
+    assert c["image"].startswith("ghcr.io/llmops/policy-gateway:")
+    assert c["command"] == ["llmops", "gateway", "serve"]
+    env = {e["name"]: e["value"] for e in c["env"]}
+    assert env["PAC_UPSTREAM_URL"] == "http://vllm-qwen2-5-0-5b-instruct.llmops.svc:8000"
+    assert env["PAC_LLM_PROVIDER"] == "http"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    cm = _one(objs, "ConfigMap", "policy-gateway-policies")
+    from llmops_cli.resources import policies_dir
+
+    assert cm["data"]["gateway.yaml"] == (policies_dir() / "gateway.yaml").read_text()
+    np = _one(objs, "NetworkPolicy", "vllm-qwen2-5-0-5b-instruct-from-gateway")
+    assert (
+        np["spec"]["podSelector"]["matchLabels"]
+        == _one(objs, "Deployment", "vllm-qwen2-5-0-5b-instruct")["spec"]["selector"]["matchLabels"]
+    )
+    froms = np["spec"]["ingress"][0]["from"]
+    assert {"podSelector": {"matchLabels": deploy["spec"]["selector"]["matchLabels"]}} in froms
+    assert _one(objs, "ServiceMonitor", names.GATEWAY_NAME)["spec"]["endpoints"][0]["path"] == "/metrics"
+
+
+def test_pgvector_init_sql_and_secret_reference():
+    s = settings(stacks={"pgvector": {"database": "vectors", "schema": "docs", "storage": "25Gi"}})
+    objs = objects(render_environment(s, "dev"))
+    sql = _one(objs, "ConfigMap", "pgvector-init")["data"]["10-llmops.sql"]
+    assert "CREATE EXTENSION IF NOT EXISTS vector;" in sql
+    assert 'CREATE SCHEMA IF NOT EXISTS "docs";' in sql
+    sts = _one(objs, "StatefulSet", "pgvector")
+    assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "25Gi"
+    vols = {v["name"]: v for v in sts["spec"]["template"]["spec"]["volumes"]}
+    assert vols["credentials"]["secret"]["secretName"] == names.PGVECTOR_SECRET
+    pg = _container(sts, "postgres")
+    env = {e["name"]: e.get("value") for e in pg["env"]}
+    assert env["POSTGRES_DB"] == "vectors"
+    assert env["POSTGRES_PASSWORD_FILE"].startswith(f"/var/run/secrets/{names.PGVECTOR_SECRET}/")
+    assert pg["image"].startswith("docker.io/pgvector/pgvector:")
+
+
+def test_every_container_is_non_root_with_limits():
+    for variant, tree in [("dev", default_tree("dev")), ("prod-gpu", gpu_tree("prod"))]:
+        for path, obj in objects(tree).items():
+            if obj["kind"] not in {"Deployment", "StatefulSet", "Job"}:
+                continue
+            pod = obj["spec"]["template"]["spec"]
+            assert pod["securityContext"]["runAsNonRoot"] is True, (variant, path)
+            assert pod["securityContext"]["runAsUser"] >= 10000
+            for c in pod["containers"]:
+                assert c["securityContext"]["allowPrivilegeEscalation"] is False
+                assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
+                assert {"cpu", "memory"} <= set(c["resources"]["limits"]), (variant, path)
+
+
+def test_argocd_bootstrap_and_app_of_apps():
+    tree = default_tree("dev")
+    objs = objects(tree)
+    root = _one(objs, "Application", "llmops-dev")
+    assert root["spec"]["source"]["repoURL"] == names.LOCAL_GIT_URL
+    assert root["spec"]["source"]["path"] == "manifests/dev/apps"
+    for app in _kind(objs, "Application"):
+        sp = app["spec"]["syncPolicy"]
+        assert sp["automated"] == {"prune": True, "selfHeal": True}
+        assert sp["retry"]["backoff"]["factor"] == 2
+        assert app["spec"]["project"] == names.PROJECT
+    # every child app lives in apps/ and the path ones point at a folder of this tree
+    for path, app in objs.items():
+        if path.startswith("apps/") and "path" in app["spec"]["source"]:
+            folder = app["spec"]["source"]["path"].removeprefix("manifests/dev/")
+            assert any(p.startswith(folder + "/") for p in tree), folder
+    self_app = _one(objs, "Application", names.ARGOCD_RELEASE)
+    helmchart = _one(objs, "HelmChart", names.ARGOCD_RELEASE)
+    assert self_app["spec"]["source"]["chart"] == helmchart["spec"]["chart"] == "argo-cd"
+    assert self_app["spec"]["source"]["targetRevision"] == helmchart["spec"]["version"]
+    assert (
+        yaml.safe_load(helmchart["spec"]["valuesContent"])
+        == self_app["spec"]["source"]["helm"]["valuesObject"]
+    )
+    project = _one(objs, "AppProject", names.PROJECT)
+    assert names.LOCAL_GIT_URL in project["spec"]["sourceRepos"]
+    assert "*" not in project["spec"]["sourceRepos"]
+    assert {d["namespace"] for d in project["spec"]["destinations"]} >= {"llmops", "monitoring", "argocd"}
+
+
+def test_sync_waves_order_crds_operators_data_apps():
+    objs = objects(default_tree("dev"))
+    wave = {
+        a["metadata"]["name"]: int(a["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])
+        for a in _kind(objs, "Application")
+    }
+    assert wave["prometheus-operator-crds"] < wave["kube-prometheus-stack"] < wave["pgvector"] < wave["vllm"]
+    assert wave["pgvector"] < wave["gateway"] and wave["loki"] < wave["observability"]
+
+
+def test_remote_repo_url_replaces_the_local_git_server():
+    s = settings(
+        gitops={
+            "repo_url": "https://git.example.com/org/platform.git",
+            "branch": "release",
+            "path": "deploy/tree",
+        }
+    )
+    tree = render_environment(s, "prod")
+    objs = objects(tree)
+    root = _one(objs, "Application", "llmops-prod")
+    assert root["spec"]["source"] == {
+        "repoURL": "https://git.example.com/org/platform.git",
+        "targetRevision": "release",
+        "path": "deploy/tree/prod/apps",
+    }
+    assert not any("llmops-git" in p for p in tree)
+
+
+def test_gpu_stack_device_plugin_time_slicing_and_dcgm():
+    tree = gpu_tree("dev")
+    objs = objects(tree)
+    plugin = _one(objs, "Application", "nvidia-device-plugin")["spec"]["source"]
+    values = plugin["helm"]["valuesObject"]
+    assert values["runtimeClassName"] == "nvidia"
+    term = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
+        "nodeSelectorTerms"
+    ]
+    assert term[0]["matchExpressions"][0] == {
+        "key": "nvidia.com/gpu.present",
+        "operator": "In",
+        "values": ["true"],
+    }
+    slicing = yaml.safe_load(values["config"]["map"]["default"])
+    assert slicing["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": 4}]
+    _one(objs, "Application", "dcgm-exporter")
+    k3s = yaml.safe_load(tree["k3s/50-llmops.yaml"])
+    assert k3s["default-runtime"] == "nvidia"
+    assert "nvidia.com/gpu.present=true" in k3s["node-label"]
+    assert k3s["tls-san"] == ["k3s.example.com"]
+    assert yaml.safe_load(tree["k3s/registries.yaml"]) == {
+        "mirrors": {"docker.io": {"endpoint": ["https://mirror.example.com"]}}
+    }
+
+
+def test_stack_filter_and_disabled_stacks():
+    only = render_environment(settings(), "dev", stacks=["vllm"])
+    assert only and all(p.startswith(("vllm/", "apps/application-vllm")) for p in only)
+    off = render_environment(
+        settings(stacks={"pgvector": {"enabled": False}, "observability": {"enabled": False}}), "dev"
+    )
+    assert not any(p.startswith(("pgvector/", "observability/")) for p in off)
+    assert not any("ServiceMonitor" in t for t in off.values())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"env": "staging"}, "known environments: dev, prod"),
+        ({"env": "dev", "stacks": ["nope"]}, "known stacks: " + ", ".join(STACKS)),
+    ],
+)
+def test_unknown_env_or_stack_is_a_usage_error(kwargs, needle):
+    with pytest.raises(UsageError) as e:
+        render_environment(settings(), **kwargs)
+    assert needle in str(e.value)
+
+
+def test_user_defined_environment_renders():
+    s = settings(environments={"staging": {"profile": "prod"}})
+    tree = render_environment(s, "staging")
+    assert "bootstrap/application-llmops-staging.yaml" in tree
