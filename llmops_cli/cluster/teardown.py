@@ -61,8 +61,9 @@ def _remove_platform(kube: Kube, settings: Settings, env: str, keep_data: bool, 
                                           for a in kube.list(app, "Application", ns)])
         report.removed.append(f"Application {root} (cascade)")
     kube.delete(app, "Application", names.ARGOCD_RELEASE, ns)
-    if kube.delete("helm.cattle.io/v1", "HelmChart", names.ARGOCD_RELEASE, ns):
-        report.removed.append(f"HelmChart {ns}/{names.ARGOCD_RELEASE} (Argo CD)")
+    for chart_ns in ("kube-system", ns):  # where render puts the HelmChart; k3s's controller uninstalls it
+        if kube.delete("helm.cattle.io/v1", "HelmChart", names.ARGOCD_RELEASE, chart_ns):
+            report.removed.append(f"HelmChart {chart_ns}/{names.ARGOCD_RELEASE} (Argo CD)")
     for dns in [ns, names.GPU_NAMESPACE, *data_namespaces]:
         if keep_data and dns in data_namespaces:
             report.kept.append(f"namespace {dns} (generated secrets and data)")

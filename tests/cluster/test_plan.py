@@ -145,3 +145,13 @@ def test_every_mutating_step_has_changes_text_and_waits_are_not_recorded() -> No
         assert s.changes and s.description
         if s.id.startswith("wait_"):
             assert not s.mutating and not s.record
+
+
+def test_install_on_a_host_without_init_system_is_known_to_fail() -> None:
+    from dataclasses import replace
+
+    facts = replace(make_facts(), init_system="none", container=True)
+    step = build_plan(Settings(), facts, make_inputs()).step("install_k3s")
+    assert "no systemd or OpenRC on this host (this is a container)" in (step.will_fail or "")
+    adopted = build_plan(Settings(), replace(facts, k3s=make_facts(k3s=PINNED).k3s), make_inputs())
+    assert adopted.step("install_k3s").will_fail is None

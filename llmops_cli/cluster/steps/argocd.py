@@ -54,6 +54,13 @@ def _ready_workloads(ctx: StepContext, ns: str) -> list[str] | None:
     return names
 
 
+def _helmchart(bootstrap: tuple[dict[str, Any], ...]) -> tuple[str, str]:
+    for o in bootstrap:
+        if o.get("kind") == "HelmChart":
+            return o["metadata"]["name"], o["metadata"].get("namespace", "kube-system")
+    return "argo-cd", "kube-system"
+
+
 def _describe_workloads(ctx: StepContext, ns: str) -> list[str]:
     kube = ctx.kube()
     lines = []
@@ -71,7 +78,9 @@ def _describe_workloads(ctx: StepContext, ns: str) -> list[str]:
                 lines += [f"    {e}" for e in kube.events_for(ns, d["metadata"]["name"], kind, limit=3)]
     if not lines:
         lines.append(f"no Argo CD workloads in namespace {ns} yet; the HelmChart install job may be failing:")
-        lines += [f"    {e}" for e in kube.events_for("kube-system", "helm-install-argocd", limit=3)]
+        chart, chart_ns = _helmchart(ctx.inputs.bootstrap)
+        # k3s's Helm controller runs the install as Job helm-install-<chart> in the HelmChart's namespace.
+        lines += [f"    {e}" for e in kube.events_for(chart_ns, f"helm-install-{chart}", limit=3)]
     return lines
 
 

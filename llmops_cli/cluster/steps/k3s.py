@@ -148,16 +148,23 @@ def steps(
             apply=apply,
             verify=verify,
             fingerprint=fingerprint(pinned, bool(airgap)),
+            will_fail=None if facts.k3s.installed else _install_blocker(facts),
         )
     )
 
     def no_restart_pending(ctx: StepContext) -> bool:
-        return not ctx.state.flags.get(RESTART_FLAG, False)
+        # The flag is set by the write step (and survives a crash in the state file); before that step has
+        # run (a dry run), a drop-in that differs from ours means a restart is coming.
+        if ctx.state.flags.get(RESTART_FLAG, False):
+            return False
+        return ctx.host.read_text(K3S_DROPIN, privileged=True) == inputs.k3s_config
 
     def do_restart(ctx: StepContext) -> None:
         restart_k3s(ctx)
         ctx.state.set_flag(RESTART_FLAG, False)
 
+    if not facts.k3s.installed:
+        return out  # a fresh install starts k3s with the drop-in already in place
     out.append(
         Step(
             id="restart_k3s_on_config_change",
@@ -171,6 +178,16 @@ def steps(
         )
     )
     return out
+
+
+def _install_blocker(facts: HostFacts) -> str | None:
+    """Why the installer cannot work on this host, known from the facts alone."""
+    if facts.init_system not in ("systemd", "openrc"):
+        where = " (this is a container)" if facts.container else ""
+        return f"no systemd or OpenRC on this host{where}: the k3s installer cannot set up its service"
+    if facts.arch not in ("x86_64", "aarch64", "arm64", "armv7l"):
+        return f"k3s has no build for {facts.arch}"
+    return None
 
 
 def node_ready(ctx: StepContext) -> list[dict[str, Any]] | None:

@@ -48,7 +48,7 @@ def steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpO
             id="merge_kubeconfig",
             phase="kubeconfig",
             description=f"merge context {name} into the user's kubeconfig",
-            changes="the user's kubeconfig (KUBECONFIG or ~/.kube/config): replace clusters/users/contexts named {name} (locked, atomic, mode 600)"
+            changes=f"the user's kubeconfig (KUBECONFIG or ~/.kube/config): replace clusters/users/contexts named {name} (locked, atomic, mode 600)"
             + ("; make it the current context" if switch else "; current context unchanged"),
             check=check,
             apply=apply,
