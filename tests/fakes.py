@@ -47,8 +47,15 @@ class FakeHost:
         readonly: bool = False,
     ) -> ProcResult:
         argv = list(argv)
-        self.calls.append(("run", " ".join(argv), "priv" if privileged else "", "ro" if readonly else "rw",
-                           ",".join(f"{k}={v}" for k, v in sorted((env or {}).items()))))
+        self.calls.append(
+            (
+                "run",
+                " ".join(argv),
+                "priv" if privileged else "",
+                "ro" if readonly else "rw",
+                ",".join(f"{k}={v}" for k, v in sorted((env or {}).items())),
+            )
+        )
         if self.on_run:
             self.on_run(self, argv)
         line = " ".join(argv)
@@ -123,14 +130,23 @@ class FakeKube:
         self._tick()
         return live
 
-    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
         self.calls.append(("get", kind, namespace or "", name))
         self._tick()
         obj = self.objects.get(_key(api_version, kind, name, namespace))
         return copy.deepcopy(obj) if obj else None
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None, *, label_selector: str | None = None,
-             field_selector: str | None = None) -> list[dict[str, Any]]:
+    def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> list[dict[str, Any]]:
         self.calls.append(("list", kind, namespace or ""))
         self._tick()
         out = []
@@ -145,8 +161,15 @@ class FakeKube:
             out.append(copy.deepcopy(obj))
         return out
 
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None, *,
-               propagation: str = "Foreground") -> bool:
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation: str = "Foreground",
+    ) -> bool:
         if self.read_only:
             from llmops_cli.adapters.hosts import DryRunViolation
 
@@ -154,8 +177,9 @@ class FakeKube:
         self.calls.append(("delete", kind, namespace or "", name))
         return self.objects.pop(_key(api_version, kind, name, namespace), None) is not None
 
-    def merge_patch(self, api_version: str, kind: str, name: str, patch: Mapping[str, Any],
-                    namespace: str | None = None) -> dict[str, Any]:
+    def merge_patch(
+        self, api_version: str, kind: str, name: str, patch: Mapping[str, Any], namespace: str | None = None
+    ) -> dict[str, Any]:
         if self.read_only:
             from llmops_cli.adapters.hosts import DryRunViolation
 
@@ -171,8 +195,15 @@ class FakeKube:
     def events_for(self, namespace: str, name: str, kind: str | None = None, limit: int = 5) -> list[str]:
         return [f"BackOff: {kind or ''} {name} is not happy"]
 
-    def wait_until(self, probe: Callable[[], Any], *, timeout: float, what: str, interval: float = 2.0,
-                   describe: Callable[[], Any] | None = None) -> Any:
+    def wait_until(
+        self,
+        probe: Callable[[], Any],
+        *,
+        timeout: float,
+        what: str,
+        interval: float = 2.0,
+        describe: Callable[[], Any] | None = None,
+    ) -> Any:
         from llmops_cli.errors import WaitTimeout
 
         start = self.now
@@ -182,7 +213,9 @@ class FakeKube:
                 return value
             if self.now - start >= timeout:
                 lines = list(describe()) if describe else []
-                raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what}\n  " + "\n  ".join(lines))
+                raise WaitTimeout(
+                    f"timed out after {timeout:.0f}s waiting for {what}\n  " + "\n  ".join(lines)
+                )
             self.now += interval
 
     def mutations(self) -> list[tuple[str, ...]]:

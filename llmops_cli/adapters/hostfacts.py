@@ -1,6 +1,6 @@
 """What a host is: OS, kernel, cgroups, resources, ports, k3s, other Kubernetes, NVIDIA driver and toolkit.
 
-Facts are gathered through a :class:`~llmops_cli.adapters.hosts.Host` with read-only commands only, so the same
+Facts are gathered through a :class:`~llmops_cli.adapters.hosts.Host` with read-only commands, so the same
 code describes this machine and an SSH host, and is safe in ``--dry-run``. Every parser is a pure function of
 the command's text (tested against outputs of real machines in ``tests/adapters/fixtures``).
 """
@@ -64,7 +64,6 @@ def toolkit_hint(package_manager: str | None) -> str:
             "(https://docs.nvidia.com/datacenter/cloud-native/container-toolkit/latest/install-guide.html)"
         )
     return "install it with:\n    " + "\n    ".join(cmds) + "\n  or re-run with --install-toolkit"
-
 
 
 @dataclass(frozen=True)
@@ -286,7 +285,9 @@ def gather_nvidia(host: Host) -> NvidiaFacts:
     try:
         gpus = parse_nvidia_smi_query(out)
     except ValueError as e:
-        return NvidiaFacts(smi_present=True, error=str(e), toolkit_version=toolkit_version, runtime_path=runtime)
+        return NvidiaFacts(
+            smi_present=True, error=str(e), toolkit_version=toolkit_version, runtime_path=runtime
+        )
     _, header, _ = _cmd(host, ["nvidia-smi"])
     driver, cuda = parse_nvidia_smi_header(header)
     return NvidiaFacts(
@@ -310,7 +311,9 @@ def gather_k3s(host: Host, init_system: str) -> K3sFacts:
         if init_system == "systemd":
             running = _cmd(host, ["systemctl", "is-active", "--quiet", "k3s"])[0]
         else:
-            running = _cmd(host, ["pgrep", "-x", "k3s-server"])[0] or _cmd(host, ["pgrep", "-f", "k3s server"])[0]
+            running = (
+                _cmd(host, ["pgrep", "-x", "k3s-server"])[0] or _cmd(host, ["pgrep", "-f", "k3s server"])[0]
+            )
     dropin = None
     containerd = ""
     try:

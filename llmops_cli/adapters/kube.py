@@ -5,11 +5,12 @@
   apply --server-side --force-conflicts`` would).
 - Every request has a timeout; 403/404/409 and connection failures become :class:`ClusterError` subclasses
   with a message for people, never an ``ApiException``.
-- ``wait_until`` polls (no watches: they hang behind proxies and complicate timeouts) with an injectable clock.
+- ``wait_until`` polls (no watches: they hang behind proxies, complicate timeouts) with an injectable clock.
 """
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -132,10 +133,16 @@ class Transport:
             data = resp.read()
         except ApiException as e:
             if e.status:
-                return int(e.status), (e.body or b"") if isinstance(e.body, bytes) else str(e.body or "").encode()
+                return int(e.status), (e.body or b"") if isinstance(e.body, bytes) else str(
+                    e.body or ""
+                ).encode()
             raise Unreachable(f"cannot reach the Kubernetes API at {self.host}: {e.reason}") from e
         except (urllib3.exceptions.HTTPError, OSError) as e:
-            kind = "timed out" if "timed out" in str(e).lower() or "timeout" in type(e).__name__.lower() else "failed"
+            kind = (
+                "timed out"
+                if "timed out" in str(e).lower() or "timeout" in type(e).__name__.lower()
+                else "failed"
+            )
             raise Unreachable(
                 f"request to the Kubernetes API at {self.host} {kind}: {method} {path}",
                 hint="is k3s running? check `systemctl status k3s` and `llmops doctor`",
@@ -150,7 +157,7 @@ def _ident(obj: Mapping[str, Any]) -> str:
 
 
 class Kube:
-    """A small, typed-enough client for what llmops does: apply, get, list, delete, patch labels, logs, waits."""
+    """A small client for what llmops does: apply, get, list, delete, patch, logs, waits."""
 
     def __init__(
         self,
@@ -212,7 +219,9 @@ class Kube:
                 hint="the kubeconfig credentials lack permission; re-run `llmops up` to refresh context",
             )
         if status == 422:
-            raise ClusterError(f"the API server rejected {what}{detail}", hint="this is likely a bug in llmops")
+            raise ClusterError(
+                f"the API server rejected {what}{detail}", hint="this is likely a bug in llmops"
+            )
         raise ClusterError(f"{method} {what} failed with HTTP {status}{detail}")
 
     def resource(self, api_version: str, kind: str) -> ResourceType:
@@ -267,7 +276,9 @@ class Kube:
             content_type="application/apply-patch+yaml",
         )
 
-    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
         what = f"{kind}/{name}" + (f" in namespace {namespace}" if namespace else "")
         try:
@@ -301,7 +312,13 @@ class Kube:
         return list((data or {}).get("items", []))
 
     def delete(
-        self, api_version: str, kind: str, name: str, namespace: str | None = None, *, propagation: str = "Foreground"
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation: str = "Foreground",
     ) -> bool:
         """Delete; return False when it was already gone."""
         self._guard(f"delete {kind}/{name}")
@@ -326,14 +343,14 @@ class Kube:
 
     def logs(self, pod: str, namespace: str, *, tail: int = 50) -> str:
         path = self.path("v1", "Pod", pod, namespace) + "/log"
-        status, data = self.t.request(
-            "GET", path, query={"tailLines": str(tail)}, timeout=self.timeout
-        )
+        status, data = self.t.request("GET", path, query={"tailLines": str(tail)}, timeout=self.timeout)
         if status >= 300:
             raise ClusterError(f"cannot read logs of pod {pod}: HTTP {status} {_status_message(data)}")
         return data.decode("utf-8", "replace")
 
-    def events_for(self, namespace: str, name: str, kind: str | None = None, limit: int = 5) -> list[str]:
+    def events_for(
+        self, namespace: str, name: str, kind: str | None = None, limit: int = 5
+    ) -> builtins.list[str]:
         """The newest events about one object, as 'Reason: message' lines."""
         sel = f"involvedObject.name={name}" + (f",involvedObject.kind={kind}" if kind else "")
         try:

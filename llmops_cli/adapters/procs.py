@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from llmops_cli.errors import CommandFailed, ToolMissing
 
@@ -50,10 +51,10 @@ def run(
     from plumbum.commands.processes import CommandNotFound
 
     try:
-        cmd = local[argv[0]][list(argv[1:])]
+        cmd: Any = local[argv[0]][list(argv[1:])]
     except CommandNotFound as e:
         raise ToolMissing(argv[0], INSTALL_HINTS.get(argv[0], f"install {argv[0]}")) from e
-    kwargs: dict[str, object] = {"retcode": None, "timeout": timeout}
+    kwargs: dict[str, Any] = {"retcode": None, "timeout": timeout}
     if input is not None:
         cmd = cmd << input  # plumbum feeds the text on stdin (run(stdin=...) wants a file)
     try:
@@ -65,7 +66,7 @@ def run(
     except ProcessTimedOut as e:
         raise CommandFailed(argv, -1, "", f"timed out after {timeout}s") from e
     except ProcessExecutionError as e:  # pragma: no cover - retcode=None means plumbum does not raise it
-        code, out, err = e.retcode, e.stdout, e.stderr
+        code, out, err = e.retcode, e.stdout, e.stderr  # type: ignore[assignment]
     result = ProcResult(tuple(argv), int(code if code is not None else -1), out or "", err or "")
     if check and not result.ok:
         raise CommandFailed(argv, result.returncode, result.stdout, result.stderr)

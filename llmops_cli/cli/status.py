@@ -28,8 +28,11 @@ def command(ctx: typer.Context, output: OutputOpt = OutputFormat.text) -> None:
     else:
         out = session.out
         for n in report.nodes:
-            out.print(f"node {n['name']}: {'Ready' if n['ready'] else 'NotReady'} {n['version']} "
-                      f"gpu={n['gpu_allocatable']}", markup=False)
+            out.print(
+                f"node {n['name']}: {'Ready' if n['ready'] else 'NotReady'} {n['version']} "
+                f"gpu={n['gpu_allocatable']}",
+                markup=False,
+            )
         for a in report.applications:
             out.print(f"app  {a['name']:<28} {a['sync']}/{a['health']}", markup=False)
         for e in report.endpoints:

@@ -13,8 +13,12 @@ from llmops_cli.cli.session import get_session
 
 def command(
     ctx: typer.Context,
-    env: Annotated[str | None, typer.Option("--env", "-e", help="Environment to sync (default: dev).")] = None,
-    timeout: Annotated[float, typer.Option("--timeout", metavar="S", help="Seconds to wait for the push.")] = 300.0,
+    env: Annotated[
+        str | None, typer.Option("--env", "-e", help="Environment to sync (default: dev).")
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", metavar="S", help="Seconds to wait for the push.")
+    ] = 300.0,
     sudo_password_stdin: SudoStdinOpt = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
@@ -33,9 +37,19 @@ def command(
     session.start("sync", output)
     settings = session.settings()
     host = local_host(session, password_stdin=sudo_password_stdin)
-    factory = user_kube_factory(settings.cluster.context_name, session.environ, fallback=k3s_kube_factory(host))
-    data = sync(settings, host=host, facts=gather_facts(host), kube_factory=factory, env=env,
-                reporter=session.reporter(), environ=session.environ, timeout=timeout)
+    factory = user_kube_factory(
+        settings.cluster.context_name, session.environ, fallback=k3s_kube_factory(host)
+    )
+    data = sync(
+        settings,
+        host=host,
+        facts=gather_facts(host),
+        kube_factory=factory,
+        env=env,
+        reporter=session.reporter(),
+        environ=session.environ,
+        timeout=timeout,
+    )
     if session.machine:
         session.emit(data)
     else:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from llmops_cli.errors import LlmopsError
+from llmops_cli.reporting import Status
 
 if TYPE_CHECKING:
     from llmops_cli.cluster.context import StepContext
@@ -104,9 +105,6 @@ def apply_plan(plan: Plan, ctx: StepContext) -> RunResult:
                 reporter.step(step.description, "ok", "already done")
                 result.steps.append({"id": step.id, "status": "ok", "seconds": 0.0})
                 continue
-            if step.will_fail:
-                # Known up front, but re-checked above: the host may have changed since planning.
-                pass
             reporter.step(step.description, "running")
             step.apply(ctx)
             if step.verify is not None:
@@ -118,7 +116,7 @@ def apply_plan(plan: Plan, ctx: StepContext) -> RunResult:
         if step.record:
             ctx.state.mark_done(step.id, step.fingerprint)
         seconds = time.monotonic() - t0
-        status = "changed" if step.mutating else "ok"
+        status: Status = "changed" if step.mutating else "ok"
         result.changed += int(step.mutating)
         reporter.step(step.description, status, f"{seconds:.1f}s")
         result.steps.append({"id": step.id, "status": status, "seconds": round(seconds, 2)})

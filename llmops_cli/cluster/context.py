@@ -19,9 +19,7 @@ if TYPE_CHECKING:
     from llmops_cli.reporting import Reporter
 
 
-def k3s_kube_factory(
-    host: Host, *, server: str | None = None, read_only: bool = False
-) -> Callable[[], Kube]:
+def k3s_kube_factory(host: Host, *, server: str | None = None, read_only: bool = False) -> Callable[[], Kube]:
     """Build a client from k3s's own admin kubeconfig on ``host`` (read as root: it is mode 0600)."""
 
     def build() -> Kube:
@@ -75,7 +73,7 @@ class StepContext:
 def user_kube_factory(
     context_name: str, environ: Mapping[str, str], *, fallback: Callable[[], Kube] | None = None
 ) -> Callable[[], Kube]:
-    """A client from the user's kubeconfig context ``llmops-<cluster>``; else ``fallback`` (k3s.yaml as root)."""
+    """A client from the user's kubeconfig context ``llmops-<cluster>``, else ``fallback`` (k3s.yaml)."""
 
     def build() -> Kube:
         from llmops_cli.adapters import kubeconfig

@@ -117,7 +117,9 @@ def decide_gpu(settings: Settings, facts: HostFacts) -> bool:
     return facts.nvidia.has_gpu
 
 
-def build_plan(settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpOptions | None = None) -> Plan:
+def build_plan(
+    settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpOptions | None = None
+) -> Plan:
     from llmops_cli.cluster.steps import argocd, gitops, gpu, k3s, kubeconfig, secrets, waits
 
     options = options or UpOptions()

@@ -39,7 +39,9 @@ class StatusReport:
         }
 
 
-def _endpoint(kube: Kube, label: str, namespace: str, selector: str | None, name: str | None) -> dict[str, Any]:
+def _endpoint(
+    kube: Kube, label: str, namespace: str, selector: str | None, name: str | None
+) -> dict[str, Any]:
     services = (
         [s for s in [kube.get("v1", "Service", name, namespace)] if s]
         if name
@@ -69,12 +71,14 @@ def collect_status(kube: Kube, settings: Settings, *, context: str) -> StatusRep
         conds = {c.get("type"): c.get("status") for c in st.get("conditions", [])}
         ready = conds.get("Ready") == "True"
         gpus = (st.get("allocatable") or {}).get(GPU_RESOURCE)
-        report.nodes.append({
-            "name": n["metadata"]["name"],
-            "ready": ready,
-            "version": (st.get("nodeInfo") or {}).get("kubeletVersion"),
-            "gpu_allocatable": int(gpus) if gpus and str(gpus).isdigit() else 0,
-        })
+        report.nodes.append(
+            {
+                "name": n["metadata"]["name"],
+                "ready": ready,
+                "version": (st.get("nodeInfo") or {}).get("kubeletVersion"),
+                "gpu_allocatable": int(gpus) if gpus and str(gpus).isdigit() else 0,
+            }
+        )
         if not ready:
             report.problems.append(f"node {n['metadata']['name']} is not Ready")
     if not report.nodes:
@@ -88,7 +92,9 @@ def collect_status(kube: Kube, settings: Settings, *, context: str) -> StatusRep
         if not is_healthy(a):
             report.problems.append(f"Application {a['metadata']['name']} is {sync}/{health}")
     if not apps:
-        report.problems.append(f"no Argo CD Applications in namespace {names.ARGOCD_NAMESPACE}: run `llmops up`")
+        report.problems.append(
+            f"no Argo CD Applications in namespace {names.ARGOCD_NAMESPACE}: run `llmops up`"
+        )
     report.endpoints = [
         _endpoint(kube, "gateway", names.APPS_NAMESPACE, None, names.GATEWAY_NAME),
         _endpoint(kube, "grafana", names.MONITORING_NAMESPACE, "app.kubernetes.io/name=grafana", None),

@@ -46,8 +46,15 @@ def sync(
     env_name = resolve_env(settings, env)
     inputs = render_inputs(settings, facts, env_name, renderer=renderer)
     ctx = StepContext(
-        host=host, settings=settings, facts=facts, inputs=inputs, options=UpOptions(timeout=timeout),
-        reporter=reporter, state=State.memory(), kube_factory=kube_factory, environ=dict(environ),
+        host=host,
+        settings=settings,
+        facts=facts,
+        inputs=inputs,
+        options=UpOptions(timeout=timeout),
+        reporter=reporter,
+        state=State.memory(),
+        kube_factory=kube_factory,
+        environ=dict(environ),
     )
     configmap, job = seed_objects(settings, inputs)
     reporter.phase("sync")

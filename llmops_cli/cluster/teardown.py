@@ -29,8 +29,15 @@ class DownReport:
         return {"removed": self.removed, "kept": self.kept, "warnings": self.warnings}
 
 
-def _remove_platform(kube: Kube, settings: Settings, env: str, keep_data: bool, reporter: Reporter,
-                     report: DownReport, timeout: float) -> None:
+def _remove_platform(
+    kube: Kube,
+    settings: Settings,
+    env: str,
+    keep_data: bool,
+    reporter: Reporter,
+    report: DownReport,
+    timeout: float,
+) -> None:
     from llmops_cli.render import names
 
     ns = names.ARGOCD_NAMESPACE
@@ -40,8 +47,13 @@ def _remove_platform(kube: Kube, settings: Settings, env: str, keep_data: bool, 
     if keep_data:
         for dns in data_namespaces:
             for pvc in kube.list("v1", "PersistentVolumeClaim", dns):
-                kube.merge_patch("v1", "PersistentVolumeClaim", pvc["metadata"]["name"],
-                                 {"metadata": {"annotations": KEEP_ON_DELETE}}, dns)
+                kube.merge_patch(
+                    "v1",
+                    "PersistentVolumeClaim",
+                    pvc["metadata"]["name"],
+                    {"metadata": {"annotations": KEEP_ON_DELETE}},
+                    dns,
+                )
                 report.kept.append(f"PersistentVolumeClaim {dns}/{pvc['metadata']['name']}")
     # Argo CD manages itself through a child Application: orphan it, or the cascade would delete the
     # controller that has to finish the cascade.
@@ -53,12 +65,20 @@ def _remove_platform(kube: Kube, settings: Settings, env: str, keep_data: bool, 
         kube.delete(app, "Application", root, ns, propagation="Foreground")
 
         def gone() -> bool | None:
-            remaining = [a for a in kube.list(app, "Application", ns) if a["metadata"]["name"] != names.ARGOCD_RELEASE]
+            remaining = [
+                a for a in kube.list(app, "Application", ns) if a["metadata"]["name"] != names.ARGOCD_RELEASE
+            ]
             return True if not remaining else None
 
-        kube.wait_until(gone, timeout=timeout, what="Argo CD to remove the platform's Applications",
-                        describe=lambda: [f"Application {a['metadata']['name']} still present"
-                                          for a in kube.list(app, "Application", ns)])
+        kube.wait_until(
+            gone,
+            timeout=timeout,
+            what="Argo CD to remove the platform's Applications",
+            describe=lambda: [
+                f"Application {a['metadata']['name']} still present"
+                for a in kube.list(app, "Application", ns)
+            ],
+        )
         report.removed.append(f"Application {root} (cascade)")
     kube.delete(app, "Application", names.ARGOCD_RELEASE, ns)
     for chart_ns in ("kube-system", ns):  # where render puts the HelmChart; k3s's controller uninstalls it
@@ -90,7 +110,8 @@ def down(
 
     if keep_data and uninstall_k3s:
         raise UsageError(
-            "--keep-data and --uninstall-k3s conflict: k3s's uninstall script deletes /var/lib/rancher (all volumes)",
+            "--keep-data and --uninstall-k3s conflict: k3s's uninstall script deletes /var/lib/rancher "
+            "(all volumes)",
             hint="drop one of the two flags",
         )
     report = DownReport()
@@ -119,5 +140,3 @@ def down(
     reporter.step(f"remove kubeconfig context {name}", "changed")
     State.load(settings.cluster.name, environ).clear()
     return report
-
-

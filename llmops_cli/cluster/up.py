@@ -7,30 +7,40 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from llmops_cli.cluster.plan import AirgapBundle, Plan, PlanInputs, SecretSpec, UpOptions, build_plan, decide_gpu
+from llmops_cli.cluster.plan import (
+    AirgapBundle,
+    Plan,
+    PlanInputs,
+    SecretSpec,
+    UpOptions,
+    build_plan,
+    decide_gpu,
+)
 from llmops_cli.errors import InputError, UsageError
 
 if TYPE_CHECKING:
     from llmops_cli.adapters.hosts import Host
     from llmops_cli.cluster.apply import PlannedStep, RunResult
-    from llmops_cli.reporting import Reporter
     from llmops_cli.cluster.context import StepContext
     from llmops_cli.cluster.facts import HostFacts
     from llmops_cli.config.model import Settings
+    from llmops_cli.reporting import Reporter
 
 
 class Renderer(Protocol):
     """The render package's public functions `up` needs (``llmops_cli.render.api``)."""
 
-    def render_environment(self, settings: Settings, env: str, *, stacks: list[str] | None = None,
-                           gpu: bool | None = None) -> dict[str, str]: ...
+    def render_environment(
+        self, settings: Settings, env: str, *, stacks: list[str] | None = None, gpu: bool | None = None
+    ) -> dict[str, str]: ...
 
     def k3s_config(self, settings: Settings, *, gpu: bool, node_ip: str | None = None) -> str: ...
 
     def k3s_registries(self, settings: Settings) -> str | None: ...
 
-    def bootstrap_objects(self, settings: Settings, env: str, *, repo_url: str,
-                          gpu: bool | None = None) -> list[dict[str, Any]]: ...
+    def bootstrap_objects(
+        self, settings: Settings, env: str, *, repo_url: str, gpu: bool | None = None
+    ) -> list[dict[str, Any]]: ...
 
     def gpu_smoke_job(self, settings: Settings) -> dict[str, Any]: ...
 
@@ -48,17 +58,25 @@ def platform_secrets(settings: Settings) -> tuple[SecretSpec, ...]:
     out = []
     stacks = settings.stacks
     if stacks.pgvector.enabled:
-        out.append(SecretSpec(
-            names.PGVECTOR_SECRET, names.APPS_NAMESPACE, (names.PGVECTOR_SECRET_PASSWORD_KEY,),
-            fixed=((names.PGVECTOR_SECRET_USER_KEY, "llmops"),),
-        ))
+        out.append(
+            SecretSpec(
+                names.PGVECTOR_SECRET,
+                names.APPS_NAMESPACE,
+                (names.PGVECTOR_SECRET_PASSWORD_KEY,),
+                fixed=((names.PGVECTOR_SECRET_USER_KEY, "llmops"),),
+            )
+        )
     if stacks.gateway.enabled:
         out.append(SecretSpec(names.GATEWAY_SECRET, names.APPS_NAMESPACE, (names.GATEWAY_SECRET_ADMIN_KEY,)))
     if stacks.observability.enabled and stacks.observability.grafana:
-        out.append(SecretSpec(
-            names.GRAFANA_ADMIN_SECRET, names.MONITORING_NAMESPACE, (names.GRAFANA_SECRET_PASSWORD_KEY,),
-            fixed=((names.GRAFANA_SECRET_USER_KEY, "admin"),),
-        ))
+        out.append(
+            SecretSpec(
+                names.GRAFANA_ADMIN_SECRET,
+                names.MONITORING_NAMESPACE,
+                (names.GRAFANA_SECRET_PASSWORD_KEY,),
+                fixed=((names.GRAFANA_SECRET_USER_KEY, "admin"),),
+            )
+        )
     return tuple(out)
 
 
@@ -80,7 +98,8 @@ def resolve_env(settings: Settings, env: str | None) -> str:
         return "dev" if "dev" in local else (local[0] if local else next(iter(settings.environments)))
     if env not in settings.environments:
         raise UsageError(
-            f"unknown environment {env!r}", hint=f"environments in llmops.yaml: {', '.join(settings.environments)}"
+            f"unknown environment {env!r}",
+            hint=f"environments in llmops.yaml: {', '.join(settings.environments)}",
         )
     return env
 
@@ -111,7 +130,9 @@ def inspect_airgap_bundle(path: str | Path) -> AirgapBundle:
         raise InputError(f"--airgap-bundle {root}: not a directory")
     binary = root / "k3s"
     installer = root / "install.sh"
-    images = tuple(sorted(p for p in root.iterdir() if p.name.startswith("k3s-airgap-images") and p.is_file()))
+    images = tuple(
+        sorted(p for p in root.iterdir() if p.name.startswith("k3s-airgap-images") and p.is_file())
+    )
     missing = [str(p.name) for p in (binary, installer) if not p.is_file()]
     if not images:
         missing.append("k3s-airgap-images-<arch>.tar[.zst|.gz]")
@@ -124,7 +145,7 @@ def inspect_airgap_bundle(path: str | Path) -> AirgapBundle:
 
 
 def repo_credentials(settings: Settings, environ: Mapping[str, str]) -> tuple[str | None, str | None]:
-    """(HTTPS token, SSH private key) for a remote repo; read from the environment / key file, never config."""
+    """(HTTPS token, SSH private key) for a remote repo: from the environment / key file, never config."""
     token = environ.get(settings.gitops.token_env) or None
     key = None
     if settings.gitops.ssh_key_file:
@@ -195,7 +216,9 @@ def run_up(plan: Plan, ctx: StepContext) -> UpReport:
             secrets["argocd admin password"] = pw
     else:
         notes.append("passwords are not printed: re-run with --show-password to see them")
-    return UpReport(plan=plan, dry_run=False, run=run, notes=notes, results=dict(ctx.results), secrets=secrets)
+    return UpReport(
+        plan=plan, dry_run=False, run=run, notes=notes, results=dict(ctx.results), secrets=secrets
+    )
 
 
 def read_secrets(ctx: StepContext) -> dict[str, str]:

@@ -43,8 +43,16 @@ class Requirements:
     breakdown: tuple[tuple[str, float, int], ...]  # (what, cpu, memory MiB)
 
 
-_UNITS = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "Ti": 1024**2, "K": 1000 / 1024**2 * 1024, "M": 1000**2 / 1024**2,
-          "G": 1000**3 / 1024**2, "T": 1000**4 / 1024**2}
+_UNITS = {
+    "Ki": 1 / 1024,
+    "Mi": 1,
+    "Gi": 1024,
+    "Ti": 1024**2,
+    "K": 1000 / 1024**2 * 1024,
+    "M": 1000**2 / 1024**2,
+    "G": 1000**3 / 1024**2,
+    "T": 1000**4 / 1024**2,
+}
 
 
 def quantity_mib(q: str) -> int:
@@ -93,7 +101,9 @@ def check_os(f: HostFacts) -> CheckResult:
         return CheckResult("os", "fail", f"{f.os_pretty} on {f.arch}", "k3s supports x86_64 and arm64")
     if f.package_manager is None:
         return CheckResult(
-            "os", "warn", f"{f.os_pretty} on {f.arch} (untested distribution)",
+            "os",
+            "warn",
+            f"{f.os_pretty} on {f.arch} (untested distribution)",
             "llmops is tested on Debian, Ubuntu, RHEL/Fedora and SUSE",
         )
     return CheckResult("os", "ok", f"{f.os_pretty} on {f.arch}")
@@ -111,14 +121,18 @@ def check_kernel(f: HostFacts) -> CheckResult:
 def check_cgroups(f: HostFacts) -> CheckResult:
     if not f.cgroup_v2:
         return CheckResult(
-            "cgroups", "warn", "cgroup v1 (k3s still runs; v1 support is deprecated)",
+            "cgroups",
+            "warn",
+            "cgroup v1 (k3s still runs; v1 support is deprecated)",
             "boot with systemd.unified_cgroup_hierarchy=1",
         )
     if "memory" not in f.cgroup_controllers:
         return CheckResult(
-            "cgroups", "fail", "cgroup v2 without the memory controller "
+            "cgroups",
+            "fail",
+            "cgroup v2 without the memory controller "
             f"(controllers: {' '.join(f.cgroup_controllers) or 'none delegated'})",
-            "enable it (cgroup_enable=memory on Raspberry Pi; on a container host delegate it to this container)",
+            "enable it (cgroup_enable=memory on Raspberry Pi; in a container, delegate it to the container)",
         )
     return CheckResult("cgroups", "ok", "cgroup v2 with the memory controller")
 
@@ -127,34 +141,55 @@ def check_resources(f: HostFacts, req: Requirements) -> list[CheckResult]:
     out = []
     detail = ", ".join(f"{w} {c:g}" for w, c, _ in req.breakdown)
     if f.cpus < K3S_CPU:
-        out.append(CheckResult("cpu", "fail", f"{f.cpus} CPU; k3s alone needs {K3S_CPU:g}", "use a bigger machine"))
+        out.append(
+            CheckResult("cpu", "fail", f"{f.cpus} CPU; k3s alone needs {K3S_CPU:g}", "use a bigger machine")
+        )
     elif f.cpus < req.cpu:
-        out.append(CheckResult(
-            "cpu", "warn", f"{f.cpus} CPU; the enabled stacks request {req.cpu:g} ({detail})",
-            "disable stacks in llmops.yaml or expect Pending pods",
-        ))
+        out.append(
+            CheckResult(
+                "cpu",
+                "warn",
+                f"{f.cpus} CPU; the enabled stacks request {req.cpu:g} ({detail})",
+                "disable stacks in llmops.yaml or expect Pending pods",
+            )
+        )
     else:
         out.append(CheckResult("cpu", "ok", f"{f.cpus} CPU (stacks request {req.cpu:g})"))
     mem_detail = ", ".join(f"{w} {m} MiB" for w, _, m in req.breakdown)
     if f.memory_mib < K3S_MEM_MIB:
-        out.append(CheckResult(
-            "memory", "fail", f"{f.memory_mib} MiB RAM; k3s alone needs {K3S_MEM_MIB} MiB", "add memory"
-        ))
+        out.append(
+            CheckResult(
+                "memory", "fail", f"{f.memory_mib} MiB RAM; k3s alone needs {K3S_MEM_MIB} MiB", "add memory"
+            )
+        )
     elif f.memory_mib < req.memory_mib:
-        out.append(CheckResult(
-            "memory", "warn", f"{f.memory_mib} MiB RAM; the enabled stacks request {req.memory_mib} MiB "
-            f"({mem_detail})", "disable stacks in llmops.yaml (e.g. stacks.observability.enabled: false)",
-        ))
+        out.append(
+            CheckResult(
+                "memory",
+                "warn",
+                f"{f.memory_mib} MiB RAM; the enabled stacks request {req.memory_mib} MiB ({mem_detail})",
+                "disable stacks in llmops.yaml (e.g. stacks.observability.enabled: false)",
+            )
+        )
     else:
-        out.append(CheckResult("memory", "ok", f"{f.memory_mib} MiB RAM (stacks request {req.memory_mib} MiB)"))
+        out.append(
+            CheckResult("memory", "ok", f"{f.memory_mib} MiB RAM (stacks request {req.memory_mib} MiB)")
+        )
     if f.disk_free_mib < req.disk_mib:
-        out.append(CheckResult(
-            "disk", "fail" if f.disk_free_mib < K3S_DISK_MIB else "warn",
-            f"{f.disk_free_mib // 1024} GiB free; k3s, images and volumes need about {req.disk_mib // 1024} GiB",
-            "free space under /var/lib/rancher",
-        ))
+        out.append(
+            CheckResult(
+                "disk",
+                "fail" if f.disk_free_mib < K3S_DISK_MIB else "warn",
+                f"{f.disk_free_mib // 1024} GiB free; k3s, images, volumes need ~{req.disk_mib // 1024} GiB",
+                "free space under /var/lib/rancher",
+            )
+        )
     else:
-        out.append(CheckResult("disk", "ok", f"{f.disk_free_mib // 1024} GiB free (need ~{req.disk_mib // 1024} GiB)"))
+        out.append(
+            CheckResult(
+                "disk", "ok", f"{f.disk_free_mib // 1024} GiB free (need ~{req.disk_mib // 1024} GiB)"
+            )
+        )
     return out
 
 
@@ -165,7 +200,9 @@ def check_ports(f: HostFacts) -> CheckResult:
     if f.k3s.running:
         return CheckResult("ports", "ok", f"ports {', '.join(map(str, busy))} in use by the running k3s")
     return CheckResult(
-        "ports", "fail", f"ports {', '.join(map(str, busy))} are already in use",
+        "ports",
+        "fail",
+        f"ports {', '.join(map(str, busy))} are already in use",
         "stop what listens there (`ss -ltnp`), or another Kubernetes is running",
     )
 
@@ -173,7 +210,9 @@ def check_ports(f: HostFacts) -> CheckResult:
 def check_swap(f: HostFacts) -> CheckResult:
     if f.swap_mib > 0:
         return CheckResult(
-            "swap", "warn", f"{f.swap_mib} MiB swap is on (pods may be slow under memory pressure)",
+            "swap",
+            "warn",
+            f"{f.swap_mib} MiB swap is on (pods may be slow under memory pressure)",
             "`swapoff -a` for predictable memory limits",
         )
     return CheckResult("swap", "ok", "swap is off")
@@ -183,7 +222,9 @@ def check_init(f: HostFacts) -> CheckResult:
     if f.init_system in ("systemd", "openrc"):
         return CheckResult("init", "ok", f"{f.init_system} (k3s runs as a service)")
     return CheckResult(
-        "init", "fail", "no systemd or OpenRC: the k3s installer cannot set up its service"
+        "init",
+        "fail",
+        "no systemd or OpenRC: the k3s installer cannot set up its service"
         + (" (this is a container)" if f.container else ""),
         "run llmops up on a Linux host or VM with systemd",
     )
@@ -209,11 +250,17 @@ def check_k3s(f: HostFacts, settings: Settings) -> CheckResult:
     state = "running" if k.running else "installed but not running"
     if k.version and k.version != pinned:
         return CheckResult(
-            "k3s", "warn", f"k3s {k.version} {state}; llmops pins {pinned} and will adopt it as is",
+            "k3s",
+            "warn",
+            f"k3s {k.version} {state}; llmops pins {pinned} and will adopt it as is",
             "`llmops down --uninstall-k3s` then `llmops up` to move to the pinned version",
         )
-    return CheckResult("k3s", "ok" if k.running else "warn", f"k3s {k.version or '(unknown version)'} {state}",
-                       "" if k.running else "start it: systemctl start k3s")
+    return CheckResult(
+        "k3s",
+        "ok" if k.running else "warn",
+        f"k3s {k.version or '(unknown version)'} {state}",
+        "" if k.running else "start it: systemctl start k3s",
+    )
 
 
 def check_other_kubernetes(f: HostFacts) -> CheckResult:
@@ -221,9 +268,11 @@ def check_other_kubernetes(f: HostFacts) -> CheckResult:
         return CheckResult("other-kubernetes", "ok", "no kind, k3d, minikube or kubelet found")
     running = [o for o in f.other_kubernetes if "running" in o]
     return CheckResult(
-        "other-kubernetes", "fail" if running else "warn",
+        "other-kubernetes",
+        "fail" if running else "warn",
         "found " + ", ".join(f.other_kubernetes),
-        "stop the other cluster first: it competes for ports 6443/10250/80/443" if running
+        "stop the other cluster first: it competes for ports 6443/10250/80/443"
+        if running
         else "installed but not running; fine as long as it stays stopped",
     )
 
@@ -236,33 +285,50 @@ def check_nvidia(f: HostFacts, settings: Settings) -> list[CheckResult]:
     out: list[CheckResult] = []
     if not nv.smi_present:
         status: CheckStatus = "fail" if mode == "on" else "skip"
-        out.append(CheckResult(
-            "nvidia", status, "no NVIDIA driver (nvidia-smi not found)" + ("" if mode == "on" else ": CPU mode"),
-            "install the NVIDIA driver, or set gpu.mode: off" if mode == "on" else "",
-        ))
+        out.append(
+            CheckResult(
+                "nvidia",
+                status,
+                "no NVIDIA driver (nvidia-smi not found)" + ("" if mode == "on" else ": CPU mode"),
+                "install the NVIDIA driver, or set gpu.mode: off" if mode == "on" else "",
+            )
+        )
         return out
     if nv.error or not nv.gpus:
-        out.append(CheckResult(
-            "nvidia", "fail" if mode == "on" else "warn",
-            f"nvidia-smi is installed but fails: {nv.error or 'no GPU listed'}",
-            "check the driver matches the kernel (reboot after a driver update); `nvidia-smi` must work",
-        ))
+        out.append(
+            CheckResult(
+                "nvidia",
+                "fail" if mode == "on" else "warn",
+                f"nvidia-smi is installed but fails: {nv.error or 'no GPU listed'}",
+                "check the driver matches the kernel (reboot after a driver update); `nvidia-smi` must work",
+            )
+        )
         return out
     gpus = "; ".join(f"{g.name} ({g.memory_mib} MiB)" for g in nv.gpus)
-    out.append(CheckResult(
-        "nvidia", "ok", f"driver {nv.driver_version}, CUDA {nv.cuda_version or '?'}: {len(nv.gpus)} GPU(s): {gpus}"
-    ))
+    out.append(
+        CheckResult(
+            "nvidia",
+            "ok",
+            f"driver {nv.driver_version}, CUDA {nv.cuda_version or '?'}: {len(nv.gpus)} GPU(s): {gpus}",
+        )
+    )
     if nv.toolkit_present:
-        out.append(CheckResult(
-            "nvidia-toolkit", "ok", f"NVIDIA container toolkit {nv.toolkit_version or ''} ({nv.runtime_path})".replace(
-                "  ", " ")
-        ))
+        out.append(
+            CheckResult(
+                "nvidia-toolkit",
+                "ok",
+                f"NVIDIA container toolkit {nv.toolkit_version or ''} ({nv.runtime_path})".replace("  ", " "),
+            )
+        )
     else:
-        out.append(CheckResult(
-            "nvidia-toolkit", "warn" if settings.gpu.install_toolkit else "fail",
-            "NVIDIA container toolkit missing (nvidia-container-runtime not on PATH)",
-            toolkit_hint(f.package_manager),
-        ))
+        out.append(
+            CheckResult(
+                "nvidia-toolkit",
+                "warn" if settings.gpu.install_toolkit else "fail",
+                "NVIDIA container toolkit missing (nvidia-container-runtime not on PATH)",
+                toolkit_hint(f.package_manager),
+            )
+        )
     return out
 
 
@@ -276,7 +342,9 @@ def check_kubeconfig(f: HostFacts, settings: Settings, environ: Mapping[str, str
     try:
         entry = kubeconfig.find_context(name, environ)
     except LlmopsError as e:
-        return CheckResult("kubeconfig", "fail", f"cannot parse the kubeconfig: {e}", "fix or move the file away")
+        return CheckResult(
+            "kubeconfig", "fail", f"cannot parse the kubeconfig: {e}", "fix or move the file away"
+        )
     if entry is None:
         if f.k3s.installed:
             return CheckResult("kubeconfig", "warn", f"no context {name} in {where}", "`llmops up` merges it")
@@ -284,7 +352,9 @@ def check_kubeconfig(f: HostFacts, settings: Settings, environ: Mapping[str, str
     return CheckResult("kubeconfig", "ok", f"context {name} present in {where}")
 
 
-def run_checks(facts: HostFacts, settings: Settings, environ: Mapping[str, str], *, gpu: bool) -> list[CheckResult]:
+def run_checks(
+    facts: HostFacts, settings: Settings, environ: Mapping[str, str], *, gpu: bool
+) -> list[CheckResult]:
     out = [
         check_os(facts),
         check_kernel(facts),
@@ -300,10 +370,14 @@ def run_checks(facts: HostFacts, settings: Settings, environ: Mapping[str, str],
         check_kubeconfig(facts, settings, environ),
     ]
     if facts.container:
-        out.append(CheckResult(
-            "container", "warn", "llmops is running inside a container",
-            "k3s needs a real host or VM (privileged containers are not supported by `llmops up`)",
-        ))
+        out.append(
+            CheckResult(
+                "container",
+                "warn",
+                "llmops is running inside a container",
+                "k3s needs a real host or VM (privileged containers are not supported by `llmops up`)",
+            )
+        )
     return out
 
 

@@ -11,6 +11,7 @@ from llmops_cli.adapters.hosts import DryRunHost, LocalHost, Sudo
 from tests.fakes import FakeHost, ok
 
 FIX = Path(__file__).parent / "fixtures"
+NVIDIA_RUNTIME = '[plugins."io.containerd.cri.v1.runtime".containerd.runtimes."nvidia"]\n'
 
 
 @pytest.mark.parametrize(
@@ -20,7 +21,10 @@ FIX = Path(__file__).parent / "fixtures"
         ("query-h100.csv", [("NVIDIA H100 80GB HBM3", 81559, "570.86.15")]),
         ("query-t4.csv", [("Tesla T4", 15360, "460.32.03")]),
         ("query-rtx4090.csv", [("NVIDIA GeForce RTX 4090", 24564, "550.90.12")]),
-        ("query-mixed.csv", [("NVIDIA L4", 23034, "535.183.01"), ("NVIDIA A100 80GB PCIe", 81920, "535.183.01")]),
+        (
+            "query-mixed.csv",
+            [("NVIDIA L4", 23034, "535.183.01"), ("NVIDIA A100 80GB PCIe", 81920, "535.183.01")],
+        ),
     ],
 )
 def test_parse_nvidia_smi_query(fixture: str, expected: list[tuple[str, int, str]]) -> None:
@@ -31,7 +35,7 @@ def test_parse_nvidia_smi_query(fixture: str, expected: list[tuple[str, int, str
 def test_parse_nvidia_smi_query_rejects_garbage() -> None:
     with pytest.raises(ValueError, match="unexpected"):
         hf.parse_nvidia_smi_query("No devices were found\n")
-    with pytest.raises(ValueError, match="memory.total"):
+    with pytest.raises(ValueError, match=r"memory\.total"):
         hf.parse_nvidia_smi_query("Tesla T4, [N/A], 460.32.03\n")
 
 
@@ -53,7 +57,9 @@ def test_parse_nvidia_smi_header(fixture: str, driver: str, cuda: str) -> None:
 
 
 def test_parse_versions() -> None:
-    assert hf.parse_k3s_version("k3s version v1.33.5+k3s1 (a1b2c3d4)\ngo version go1.24.6\n") == "v1.33.5+k3s1"
+    assert (
+        hf.parse_k3s_version("k3s version v1.33.5+k3s1 (a1b2c3d4)\ngo version go1.24.6\n") == "v1.33.5+k3s1"
+    )
     assert hf.parse_k3s_version("garbage") is None
     assert hf.parse_nvidia_ctk_version((FIX / "nvidia-ctk-version.txt").read_text()) == "1.17.8"
 
@@ -74,7 +80,10 @@ def test_parse_proc_files() -> None:
 
 
 def test_containerd_nvidia_detection() -> None:
-    v3 = '[plugins."io.containerd.cri.v1.runtime".containerd.runtimes."nvidia"]\n  runtime_type = "io.containerd.runc.v2"\n'
+    v3 = (
+        '[plugins."io.containerd.cri.v1.runtime".containerd.runtimes."nvidia"]\n'
+        '  runtime_type = "io.containerd.runc.v2"\n'
+    )
     v2 = '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes."nvidia"]\n'
     runc_only = '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]\n'
     assert hf.containerd_has_nvidia(v3) and hf.containerd_has_nvidia(v2)
@@ -84,22 +93,34 @@ def test_containerd_nvidia_detection() -> None:
 def gpu_host() -> FakeHost:
     return FakeHost(
         files={
-            "/etc/os-release": 'PRETTY_NAME="Ubuntu 24.04.1 LTS"\nID=ubuntu\nID_LIKE=debian\nVERSION_ID="24.04"\n',
+            "/etc/os-release": 'PRETTY_NAME="Ubuntu 24.04.1 LTS"\nID=ubuntu\nID_LIKE=debian\n',
             "/proc/meminfo": "MemTotal: 65536000 kB\n",
             "/sys/fs/cgroup/cgroup.controllers": "cpuset cpu io memory hugetlb pids rdma misc\n",
             "/proc/swaps": "Filename Type Size Used Priority\n",
             "/run/systemd/system/.keep": "",
             hf.K3S_BIN: "",
-            hf.K3S_CONTAINERD_CONFIG: '[plugins."io.containerd.cri.v1.runtime".containerd.runtimes."nvidia"]\n',
+            hf.K3S_CONTAINERD_CONFIG: NVIDIA_RUNTIME,
         },
-        tools={"uname", "nproc", "hostname", "df", "ps", "ip", "nvidia-smi", "nvidia-ctk", "nvidia-container-runtime",
-               "systemctl"},
+        tools={
+            "uname",
+            "nproc",
+            "hostname",
+            "df",
+            "ps",
+            "ip",
+            "nvidia-smi",
+            "nvidia-ctk",
+            "nvidia-container-runtime",
+            "systemctl",
+        },
         responses={
             "uname -m": ok("x86_64\n"),
             "uname -r": ok("6.8.0-45-generic\n"),
             "hostname": ok("gpu-box\n"),
             "nproc": ok("16\n"),
-            "df -Pk /": ok("Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/x 1000 10 524288000 1% /\n"),
+            "df -Pk /": ok(
+                "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/x 1000 10 524288000 1% /\n"
+            ),
             "nvidia-smi --query-gpu*": ok((FIX / "query-rtx4090.csv").read_text()),
             "nvidia-smi": ok((FIX / "nvidia-smi-header-580-a100.txt").read_text()),
             "nvidia-ctk --version": ok((FIX / "nvidia-ctk-version.txt").read_text()),
@@ -113,7 +134,13 @@ def gpu_host() -> FakeHost:
 def test_gather_facts_of_a_gpu_laptop() -> None:
     host = gpu_host()
     f = hf.gather_facts(DryRunHost(host))
-    assert (f.os_id, f.package_manager, f.arch, f.cpus, f.memory_mib) == ("ubuntu", "apt", "x86_64", 16, 64000)
+    assert (f.os_id, f.package_manager, f.arch, f.cpus, f.memory_mib) == (
+        "ubuntu",
+        "apt",
+        "x86_64",
+        16,
+        64000,
+    )
     assert f.cgroup_v2 and "memory" in f.cgroup_controllers
     assert f.init_system == "systemd" and f.node_ip == "192.168.1.23" and f.disk_free_mib == 512000
     assert f.k3s.installed and f.k3s.running and f.k3s.version == "v1.32.1+k3s1" and f.k3s.containerd_nvidia
@@ -125,8 +152,12 @@ def test_gather_facts_of_a_gpu_laptop() -> None:
 
 def test_gather_facts_nvidia_smi_failing() -> None:
     host = gpu_host()
-    host.responses = {"nvidia-smi*": ok("", "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA "
-                                        "driver.", code=9), **host.responses}
+    host.responses = {
+        "nvidia-smi*": ok(
+            "", "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.", code=9
+        ),
+        **host.responses,
+    }
     nv = hf.gather_nvidia(host)
     assert nv.smi_present and not nv.has_gpu and "couldn't communicate" in (nv.error or "")
 

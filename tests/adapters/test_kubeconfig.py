@@ -1,4 +1,4 @@
-"""kubeconfig merge: collisions, stale entries, permissions, concurrent writers, KUBECONFIG with several files."""
+"""kubeconfig merge: collisions, stale entries, permissions, concurrent writers, multi-file KUBECONFIG."""
 
 from __future__ import annotations
 
@@ -210,7 +210,9 @@ def _merge_in_child(cfg: Path, name: str, timeout: float) -> None:
 def _child_merge(cfg: str, name: str, timeout: float, q) -> None:  # type: ignore[no-untyped-def]
     kc.LOCK_TIMEOUT_S = timeout
     try:
-        kc.merge_context(kc.entry_from_k3s(k3s_yaml(name), f"llmops-{name}"), environ={"KUBECONFIG": cfg, "HOME": "/"})
+        kc.merge_context(
+            kc.entry_from_k3s(k3s_yaml(name), f"llmops-{name}"), environ={"KUBECONFIG": cfg, "HOME": "/"}
+        )
         q.put("")
     except kc.KubeconfigError as e:
         q.put(e.message)

@@ -16,7 +16,7 @@ class FakeRenderer:
 
     def k3s_config(self, settings, *, gpu, node_ip=None):  # type: ignore[no-untyped-def]
         CALLS.append(("k3s_config", gpu))
-        return "write-kubeconfig-mode: \"0600\"\n" + ("default-runtime: nvidia\n" if gpu else "")
+        return 'write-kubeconfig-mode: "0600"\n' + ("default-runtime: nvidia\n" if gpu else "")
 
     def k3s_registries(self, settings):  # type: ignore[no-untyped-def]
         return None

@@ -20,8 +20,19 @@ def test_doctor_json_envelope() -> None:
     env = json.loads(r.stdout)
     assert env["llmops_result_version"] == "1" and env["command"] == "doctor"
     names = [c["name"] for c in env["data"]["checks"]]
-    assert {"os", "kernel", "cgroups", "cpu", "memory", "disk", "ports", "swap", "k3s", "nvidia", "kubeconfig"} <= set(
-        names)
+    assert {
+        "os",
+        "kernel",
+        "cgroups",
+        "cpu",
+        "memory",
+        "disk",
+        "ports",
+        "swap",
+        "k3s",
+        "nvidia",
+        "kubeconfig",
+    } <= set(names)
     failed = any(c["status"] == "fail" for c in env["data"]["checks"])
     assert env["data"]["ok"] is not failed and r.exit_code == (1 if failed else 0)
     assert env["status"] == ("error" if failed else "ok")

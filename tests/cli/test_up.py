@@ -31,9 +31,15 @@ def test_dry_run_prints_the_full_plan_and_changes_nothing(fake_render: None, gpu
     assert r.exit_code == 0, r.output
     assert snapshot() == before
     assert "dry run: nothing was changed" in r.stderr
-    for step in ("install k3s", "write the llmops k3s config drop-in", "merge context llmops-llmops",
-                 "install Argo CD", "push the rendered tree", "apply the AppProject and root Application",
-                 "wait for every Argo CD Application"):
+    for step in (
+        "install k3s",
+        "write the llmops k3s config drop-in",
+        "merge context llmops-llmops",
+        "install Argo CD",
+        "push the rendered tree",
+        "apply the AppProject and root Application",
+        "wait for every Argo CD Application",
+    ):
         assert step in r.stdout, step
     assert ("check the NVIDIA driver" in r.stdout) is (gpu == "on")
     assert ("run the GPU smoke Job" in r.stdout) is (gpu == "on")
@@ -73,8 +79,21 @@ def test_flags_reach_the_core(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     bundle.mkdir()
     for name in ("k3s", "install.sh", "k3s-airgap-images-amd64.tar.zst"):
         (bundle / name).write_text("x")
-    r = run_cli("up", "--yes", "--gpu", "off", "--timeout", "42", "--env", "prod", "--install-toolkit",
-                "--switch-context", "--show-password", "--airgap-bundle", str(bundle))
+    r = run_cli(
+        "up",
+        "--yes",
+        "--gpu",
+        "off",
+        "--timeout",
+        "42",
+        "--env",
+        "prod",
+        "--install-toolkit",
+        "--switch-context",
+        "--show-password",
+        "--airgap-bundle",
+        str(bundle),
+    )
     assert r.exit_code == 0, r.output
     s = seen["settings"]
     assert s.gpu.mode == "off" and s.gpu.install_toolkit and s.cluster.switch_context

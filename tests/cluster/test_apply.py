@@ -20,17 +20,25 @@ from llmops_cli.config.model import Settings
 from llmops_cli.errors import LlmopsError, WaitTimeout
 from llmops_cli.reporting import RecordingReporter
 from tests.cluster.conftest import Cluster, make_facts, make_inputs
+from tests.fakes import ok
 
 PINNED = Settings().cluster.k3s_version
+IMAGES = "k3s-airgap-images-amd64.tar.zst"
 
 
 def context(cluster: Cluster, settings: Settings, facts, inputs, options=None, *, dry=False, state=None):  # type: ignore[no-untyped-def]
     return StepContext(
         host=DryRunHost(cluster.host) if dry else cluster.host,
-        settings=settings, facts=facts, inputs=inputs, options=options or UpOptions(timeout=60),
-        reporter=RecordingReporter(), state=state or State.memory(), kube_factory=cluster.kube_factory(),
+        settings=settings,
+        facts=facts,
+        inputs=inputs,
+        options=options or UpOptions(timeout=60),
+        reporter=RecordingReporter(),
+        state=state or State.memory(),
+        kube_factory=cluster.kube_factory(),
         environ={"KUBECONFIG": str(Path.home() / ".kube" / "config"), "HOME": str(Path.home())},
-        dry_run=dry, sleep=lambda s: None,
+        dry_run=dry,
+        sleep=lambda s: None,
     )
 
 
@@ -43,11 +51,11 @@ def up_once(cluster: Cluster, settings: Settings, facts, inputs, state: State, o
 def test_fresh_cpu_host_full_run(settings: Settings, tmp_path: Path) -> None:
     cluster = Cluster()
     state = State(tmp_path / "state.json")
-    report, ctx = up_once(cluster, settings, make_facts(), make_inputs(), state)
+    report, _ctx = up_once(cluster, settings, make_facts(), make_inputs(), state)
     host_changes = [c[:2] for c in cluster.host.mutations()]
     assert host_changes == [
         ("write", hf.K3S_DROPIN),
-        ("run", "mktemp /tmp/k3s-install.XXXXXX"),
+        ("run", "mktemp -t k3s-install.XXXXXX"),
         ("run", "curl -sfL --proto =https --tlsv1.2 --retry 3 -o /tmp/k3s-install.abc123 https://get.k3s.io"),
         ("run", "sh /tmp/k3s-install.abc123"),
         ("run", "rm -f /tmp/k3s-install.abc123"),
@@ -58,7 +66,9 @@ def test_fresh_cpu_host_full_run(settings: Settings, tmp_path: Path) -> None:
     applied = [c[1:] for c in cluster.kube.calls if c[0] == "apply"]
     kinds = [a[0] for a in applied]
     # namespaces + secrets first, then Argo CD, git seed, project and root app last.
-    assert kinds.index("HelmChart") < kinds.index("Job") < kinds.index("AppProject") < kinds.index("Application")
+    assert (
+        kinds.index("HelmChart") < kinds.index("Job") < kinds.index("AppProject") < kinds.index("Application")
+    )
     assert ("Secret", "llmops", "llmops-pgvector") in applied
     # Secrets: generated, distinct, never in the state file or the report unless asked.
     pg = cluster.kube.objects[("v1", "Secret", "llmops", "llmops-pgvector")]["stringData"]
@@ -106,9 +116,13 @@ def test_failed_up_resumes_where_it_stopped(settings: Settings, tmp_path: Path) 
     cluster.app_health = "Healthy"
     cluster.host.calls.clear()
     cluster.kube.calls.clear()
-    report, ctx = up_once(cluster, settings, make_facts(k3s=PINNED), make_inputs(),
-                          State.from_path(tmp_path / "state.json"))
-    assert ("info", "resuming: the previous run stopped at step wait_applications_healthy") in ctx.reporter.events
+    report, ctx = up_once(
+        cluster, settings, make_facts(k3s=PINNED), make_inputs(), State.from_path(tmp_path / "state.json")
+    )
+    assert (
+        "info",
+        "resuming: the previous run stopped at step wait_applications_healthy",
+    ) in ctx.reporter.events
     assert cluster.installs == 1 and cluster.host.mutations() == []
     assert cluster.kube.mutations() == []
     assert report.results["applications"] == {"llmops-dev": "Synced/Healthy"}
@@ -130,13 +144,20 @@ def test_changed_dropin_on_existing_k3s_restarts_it(settings: Settings) -> None:
 def test_gpu_host_full_run(tmp_path: Path) -> None:
     settings = Settings.model_validate({"gpu": {"mode": "on"}})
     cluster = Cluster(gpu=True)
-    report, ctx = up_once(cluster, settings, make_facts(gpu=True, toolkit=True), make_inputs(gpu=True),
-                          State(tmp_path / "s.json"))
+    report, _ctx = up_once(
+        cluster,
+        settings,
+        make_facts(gpu=True, toolkit=True),
+        make_inputs(gpu=True),
+        State(tmp_path / "s.json"),
+    )
     node = cluster.kube.objects[("v1", "Node", "", "laptop")]
     assert node["metadata"]["labels"]["nvidia.com/gpu.present"] == "true"
     assert report.results["gpu_allocatable"] == 1
     assert report.results["gpu_smoke"] == "GPU 0: NVIDIA GeForce RTX 4090 (UUID: GPU-1234)"
-    assert ("Job", "nvidia-device-plugin", "llmops-gpu-smoke") in [c[1:] for c in cluster.kube.calls if c[0] == "apply"]
+    assert ("Job", "nvidia-device-plugin", "llmops-gpu-smoke") in [
+        c[1:] for c in cluster.kube.calls if c[0] == "apply"
+    ]
 
 
 def test_gpu_runtime_not_detected_fails_clearly() -> None:
@@ -168,23 +189,31 @@ def test_install_toolkit_runs_argv_commands(tmp_path: Path) -> None:
     settings = Settings.model_validate({"gpu": {"mode": "on", "install_toolkit": True}})
     cluster = Cluster(gpu=True)
     cluster.host.tools.discard("nvidia-container-runtime")
-    cluster.host.responses["mktemp /tmp/nvidia-gpgkey*"] = cluster.host.responses["mktemp *"]
+    cluster.host.responses["mktemp -t nvidia-gpgkey*"] = ok("/tmp/nvidia-gpgkey.abc\n")
     facts = make_facts(gpu=True, toolkit=False)
     up_once(cluster, settings, facts, make_inputs(gpu=True), State.memory())
     runs = [c[1] for c in cluster.host.calls if c[0] == "run" and c[3] == "rw"]
     assert "apt-get install -y nvidia-container-toolkit" in runs
     assert not any("|" in r for r in runs)  # no shell pipelines
-    assert runs.index("apt-get install -y nvidia-container-toolkit") < runs.index("sh /tmp/k3s-install.abc123")
+    assert runs.index("apt-get install -y nvidia-container-toolkit") < runs.index(
+        "sh /tmp/k3s-install.abc123"
+    )
 
 
 def test_airgap_install(tmp_path: Path) -> None:
     cluster = Cluster()
-    bundle = AirgapBundle(tmp_path, tmp_path / "k3s", tmp_path / "install.sh",
-                          (tmp_path / "k3s-airgap-images-amd64.tar.zst",))
-    up_once(cluster, Settings(), make_facts(), make_inputs(), State.memory(), UpOptions(airgap=bundle, timeout=60))
+    bundle = AirgapBundle(
+        tmp_path, tmp_path / "k3s", tmp_path / "install.sh", (tmp_path / "k3s-airgap-images-amd64.tar.zst",)
+    )
+    up_once(
+        cluster, Settings(), make_facts(), make_inputs(), State.memory(), UpOptions(airgap=bundle, timeout=60)
+    )
     runs = [(c[1], c[4]) for c in cluster.host.calls if c[0] == "run" and c[3] == "rw"]
     assert runs[:3] == [
-        (f"install -D -m 0644 {tmp_path}/k3s-airgap-images-amd64.tar.zst {hf.K3S_IMAGES_DIR}/k3s-airgap-images-amd64.tar.zst", ""),
+        (
+            f"install -D -m 0644 {tmp_path}/{IMAGES} {hf.K3S_IMAGES_DIR}/{IMAGES}",
+            "",
+        ),
         (f"install -D -m 0755 {tmp_path}/k3s {hf.K3S_BIN}", ""),
         (f"sh {tmp_path}/install.sh", f"INSTALL_K3S_SKIP_DOWNLOAD=true,INSTALL_K3S_VERSION={PINNED}"),
     ]
@@ -201,7 +230,9 @@ def test_dry_run_never_changes_anything(gpu: bool) -> None:
     plan = build_plan(settings, facts, inputs)
     applied: list[str] = []
     # Any apply reaching a step in a dry run would be recorded here.
-    steps = tuple(type(s)(**{**s.__dict__, "apply": lambda ctx, i=s.id: applied.append(i)}) for s in plan.steps)
+    steps = tuple(
+        type(s)(**{**s.__dict__, "apply": lambda ctx, i=s.id: applied.append(i)}) for s in plan.steps
+    )
     plan = type(plan)(steps=steps, gpu=plan.gpu, warnings=plan.warnings, summary=plan.summary)
     ctx = context(cluster, settings, facts, inputs, dry=True)
     rows = describe_plan(plan, ctx)
@@ -222,22 +253,36 @@ def test_dry_run_on_a_healthy_platform_says_done(tmp_path: Path) -> None:
     cluster.kube.read_only = True
     cluster.host.calls.clear()
     facts = make_facts(k3s=PINNED)
-    report = describe_up(build_plan(settings, facts, make_inputs()), context(cluster, settings, facts, make_inputs(),
-                                                                           dry=True, state=state))
+    report = describe_up(
+        build_plan(settings, facts, make_inputs()),
+        context(cluster, settings, facts, make_inputs(), dry=True, state=state),
+    )
     assert {p.status for p in report.planned} == {"done"}
     assert cluster.host.mutations() == []
 
 
 def test_existing_secret_is_kept(settings: Settings) -> None:
     cluster = Cluster(k3s_installed=True)
-    cluster.kube.put({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "llmops-gateway", "namespace": "llmops"},
-                      "data": {"admin-key": "b2xk"}})
+    cluster.kube.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "llmops-gateway", "namespace": "llmops"},
+            "data": {"admin-key": "b2xk"},
+        }
+    )
     up_once(cluster, settings, make_facts(k3s=PINNED), make_inputs(), State.memory())
     assert cluster.kube.objects[("v1", "Secret", "llmops", "llmops-gateway")]["data"] == {"admin-key": "b2xk"}
 
 
 def test_show_password_reads_back_secrets(settings: Settings) -> None:
     cluster = Cluster()
-    report, _ = up_once(cluster, settings, make_facts(), make_inputs(), State.memory(),
-                        UpOptions(show_password=True, timeout=60))
+    report, _ = up_once(
+        cluster,
+        settings,
+        make_facts(),
+        make_inputs(),
+        State.memory(),
+        UpOptions(show_password=True, timeout=60),
+    )
     assert report.secrets["argocd admin password"] == "argo-pw"

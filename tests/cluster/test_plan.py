@@ -14,28 +14,55 @@ from llmops_cli.errors import LlmopsError
 from tests.cluster.conftest import make_facts, make_inputs
 
 PINNED = Settings().cluster.k3s_version
-GPU_STEPS = {"check_nvidia_driver", "install_container_toolkit", "enable_nvidia_runtime", "label_gpu_node",
-             "wait_gpu_allocatable", "run_gpu_smoke_job"}
-ORDER = ["check_nvidia_driver", "install_container_toolkit", "write_k3s_config", "write_k3s_registries",
-         "install_k3s", "restart_k3s_on_config_change", "enable_nvidia_runtime", "wait_node_ready", "label_gpu_node",
-         "merge_kubeconfig", "create_secret_llmops_llmops-pgvector", "create_secret_llmops_llmops-gateway",
-         "create_secret_monitoring_llmops-grafana-admin", "apply_argocd_install", "wait_argocd_ready",
-         "seed_local_git", "create_repo_secret", "apply_root_application", "wait_applications_healthy",
-         "wait_gpu_allocatable", "run_gpu_smoke_job"]
-BUNDLE = AirgapBundle(Path("/b"), Path("/b/k3s"), Path("/b/install.sh"), (Path("/b/k3s-airgap-images-amd64.tar.zst"),))
+GPU_STEPS = {
+    "check_nvidia_driver",
+    "install_container_toolkit",
+    "enable_nvidia_runtime",
+    "label_gpu_node",
+    "wait_gpu_allocatable",
+    "run_gpu_smoke_job",
+}
+ORDER = [
+    "check_nvidia_driver",
+    "install_container_toolkit",
+    "write_k3s_config",
+    "write_k3s_registries",
+    "install_k3s",
+    "restart_k3s_on_config_change",
+    "enable_nvidia_runtime",
+    "wait_node_ready",
+    "label_gpu_node",
+    "merge_kubeconfig",
+    "create_secret_llmops_llmops-pgvector",
+    "create_secret_llmops_llmops-gateway",
+    "create_secret_monitoring_llmops-grafana-admin",
+    "apply_argocd_install",
+    "wait_argocd_ready",
+    "seed_local_git",
+    "create_repo_secret",
+    "apply_root_application",
+    "wait_applications_healthy",
+    "wait_gpu_allocatable",
+    "run_gpu_smoke_job",
+]
+BUNDLE = AirgapBundle(
+    Path("/b"), Path("/b/k3s"), Path("/b/install.sh"), (Path("/b/k3s-airgap-images-amd64.tar.zst"),)
+)
 
 
 def gpu_settings(mode: str, install_toolkit: bool = False) -> Settings:
     return Settings.model_validate({"gpu": {"mode": mode, "install_toolkit": install_toolkit}})
 
 
-MATRIX = list(itertools.product(
-    [False, True],  # GPU present
-    [False, True],  # toolkit present
-    [None, PINNED, "v1.30.4+k3s1"],  # k3s
-    [True, False],  # root
-    [False, True],  # airgap
-))
+MATRIX = list(
+    itertools.product(
+        [False, True],  # GPU present
+        [False, True],  # toolkit present
+        [None, PINNED, "v1.30.4+k3s1"],  # k3s
+        [True, False],  # root
+        [False, True],  # airgap
+    )
+)
 
 
 @pytest.mark.parametrize(("gpu", "toolkit", "k3s", "root", "airgap"), MATRIX)
@@ -67,7 +94,9 @@ def test_plan_matrix(gpu: bool, toolkit: bool, k3s: str | None, root: bool, airg
     assert plan.summary["gpu"] is gpu and plan.summary["airgap"] == ("/b" if airgap else None)
     # Pure: same inputs, same plan.
     again = build_plan(settings, facts, make_inputs(gpu=gpu), UpOptions(airgap=BUNDLE if airgap else None))
-    assert [(s.id, s.changes, s.fingerprint) for s in again.steps] == [(s.id, s.changes, s.fingerprint) for s in plan.steps]
+    assert [(s.id, s.changes, s.fingerprint) for s in again.steps] == [
+        (s.id, s.changes, s.fingerprint) for s in plan.steps
+    ]
 
 
 def test_gpu_on_without_gpu_plans_the_gpu_steps_and_says_the_driver_step_fails() -> None:
@@ -81,11 +110,14 @@ def test_gpu_off_ignores_a_present_gpu() -> None:
     assert not plan.gpu and not GPU_STEPS & set(plan.ids())
 
 
-@pytest.mark.parametrize(("distro", "needle"), [
-    ("ubuntu", "sudo apt-get install -y nvidia-container-toolkit"),
-    ("fedora", "sudo dnf install -y nvidia-container-toolkit"),
-    ("opensuse-leap", "sudo zypper --gpg-auto-import-keys install -y nvidia-container-toolkit"),
-])
+@pytest.mark.parametrize(
+    ("distro", "needle"),
+    [
+        ("ubuntu", "sudo apt-get install -y nvidia-container-toolkit"),
+        ("fedora", "sudo dnf install -y nvidia-container-toolkit"),
+        ("opensuse-leap", "sudo zypper --gpg-auto-import-keys install -y nvidia-container-toolkit"),
+    ],
+)
 def test_missing_toolkit_prints_the_distro_commands(distro: str, needle: str) -> None:
     plan = build_plan(gpu_settings("auto"), make_facts(gpu=True, distro=distro), make_inputs(gpu=True))
     step = plan.step("install_container_toolkit")
@@ -99,8 +131,9 @@ def test_install_toolkit_flag_turns_it_into_a_change() -> None:
 
 
 def test_unknown_distro_cannot_install_the_toolkit() -> None:
-    plan = build_plan(gpu_settings("auto", install_toolkit=True), make_facts(gpu=True, distro="arch"),
-                      make_inputs(gpu=True))
+    plan = build_plan(
+        gpu_settings("auto", install_toolkit=True), make_facts(gpu=True, distro="arch"), make_inputs(gpu=True)
+    )
     assert "no known package manager" in (plan.step("install_container_toolkit").will_fail or "")
 
 
@@ -115,8 +148,10 @@ def test_remote_gitops_with_token_creates_a_repo_secret_and_no_git_server() -> N
     inputs = make_inputs(remote="https://github.com/acme/platform.git")
     plan = build_plan(settings, make_facts(), inputs, UpOptions(git_token="ghp_x"))
     assert "create_repo_secret" in plan.ids() and "seed_local_git" not in plan.ids()
-    assert "ghp_x" not in repr(plan.step("create_repo_secret")) and "HTTPS token" in plan.step(
-        "create_repo_secret").description
+    assert (
+        "ghp_x" not in repr(plan.step("create_repo_secret"))
+        and "HTTPS token" in plan.step("create_repo_secret").description
+    )
 
 
 def test_remote_https_without_token_warns_public() -> None:
@@ -134,8 +169,12 @@ def test_remote_ssh_without_key_is_an_error() -> None:
 
 def test_remote_ssh_with_key() -> None:
     settings = Settings.model_validate({"gitops": {"repo_url": "git@github.com:acme/platform.git"}})
-    plan = build_plan(settings, make_facts(), make_inputs(remote="git@github.com:acme/platform.git"),
-                      UpOptions(ssh_key="-----BEGIN OPENSSH PRIVATE KEY-----\n"))
+    plan = build_plan(
+        settings,
+        make_facts(),
+        make_inputs(remote="git@github.com:acme/platform.git"),
+        UpOptions(ssh_key="-----BEGIN OPENSSH PRIVATE KEY-----\n"),
+    )
     assert "SSH deploy key" in plan.step("create_repo_secret").description
 
 

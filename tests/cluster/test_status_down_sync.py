@@ -17,9 +17,8 @@ from llmops_cli.config.model import Settings
 from llmops_cli.errors import ClusterError, UsageError
 from llmops_cli.reporting import RecordingReporter
 from tests.cli.fake_render import FakeRenderer
-from tests.cluster.conftest import K3S_YAML, Cluster, make_facts
+from tests.cluster.conftest import K3S_YAML, Cluster, make_facts, make_inputs
 from tests.cluster.test_apply import up_once
-from tests.cluster.conftest import make_inputs
 
 
 def healthy_cluster(tmp_path: Path) -> tuple[Cluster, dict[str, str]]:
@@ -31,8 +30,14 @@ def healthy_cluster(tmp_path: Path) -> tuple[Cluster, dict[str, str]]:
 
 def test_status_healthy(tmp_path: Path) -> None:
     cluster, _ = healthy_cluster(tmp_path)
-    cluster.kube.put({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "policy-gateway", "namespace": "llmops"},
-                      "spec": {"ports": [{"port": 8080}]}})
+    cluster.kube.put(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "policy-gateway", "namespace": "llmops"},
+            "spec": {"ports": [{"port": 8080}]},
+        }
+    )
     report = collect_status(cluster.kube, Settings(), context="llmops-llmops")
     assert report.healthy, report.problems
     d = report.to_dict()
@@ -56,11 +61,25 @@ def test_down_removes_platform_context_and_state(tmp_path: Path) -> None:
     cluster, env = healthy_cluster(tmp_path)
     state = State.load("llmops", env)
     state.mark_done("x", "y")
-    cluster.kube.put({"apiVersion": "helm.cattle.io/v1", "kind": "HelmChart",
-                      "metadata": {"name": "argo-cd", "namespace": "kube-system"}})
+    cluster.kube.put(
+        {
+            "apiVersion": "helm.cattle.io/v1",
+            "kind": "HelmChart",
+            "metadata": {"name": "argo-cd", "namespace": "kube-system"},
+        }
+    )
     assert kc.find_context("llmops-llmops", env) is not None
-    report = down(Settings(), host=cluster.host, kube_factory=lambda: cluster.kube, env="dev", keep_data=False,
-                  uninstall_k3s=False, reporter=RecordingReporter(), environ=env, timeout=30)
+    report = down(
+        Settings(),
+        host=cluster.host,
+        kube_factory=lambda: cluster.kube,
+        env="dev",
+        keep_data=False,
+        uninstall_k3s=False,
+        reporter=RecordingReporter(),
+        environ=env,
+        timeout=30,
+    )
     calls = cluster.kube.calls
     assert ("patch", "Application", "argocd", "llmops-dev") in calls  # cascade finalizer set first
     assert ("delete", "Application", "argocd", "llmops-dev") in calls
@@ -73,10 +92,24 @@ def test_down_removes_platform_context_and_state(tmp_path: Path) -> None:
 
 def test_down_keep_data_keeps_volumes_and_secrets(tmp_path: Path) -> None:
     cluster, env = healthy_cluster(tmp_path)
-    cluster.kube.put({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                      "metadata": {"name": "pgdata", "namespace": "llmops"}})
-    report = down(Settings(), host=cluster.host, kube_factory=lambda: cluster.kube, env="dev", keep_data=True,
-                  uninstall_k3s=False, reporter=RecordingReporter(), environ=env, timeout=30)
+    cluster.kube.put(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "pgdata", "namespace": "llmops"},
+        }
+    )
+    report = down(
+        Settings(),
+        host=cluster.host,
+        kube_factory=lambda: cluster.kube,
+        env="dev",
+        keep_data=True,
+        uninstall_k3s=False,
+        reporter=RecordingReporter(),
+        environ=env,
+        timeout=30,
+    )
     pvc = cluster.kube.objects[("v1", "PersistentVolumeClaim", "llmops", "pgdata")]
     assert pvc["metadata"]["annotations"]["argocd.argoproj.io/sync-options"] == "Delete=false"
     assert ("delete", "Namespace", "", "llmops") not in cluster.kube.calls
@@ -89,39 +122,78 @@ def test_down_uninstall_k3s_runs_the_script_even_when_the_cluster_is_gone(tmp_pa
     def unreachable():  # type: ignore[no-untyped-def]
         raise ClusterError("connection refused", code="unreachable")
 
-    report = down(Settings(), host=cluster.host, kube_factory=unreachable, env="dev", keep_data=False,
-                  uninstall_k3s=True, reporter=RecordingReporter(), environ={"HOME": str(tmp_path)})
+    report = down(
+        Settings(),
+        host=cluster.host,
+        kube_factory=unreachable,
+        env="dev",
+        keep_data=False,
+        uninstall_k3s=True,
+        reporter=RecordingReporter(),
+        environ={"HOME": str(tmp_path)},
+    )
     assert ("run", hf.K3S_UNINSTALL, "priv") in [c[:3] for c in cluster.host.calls]
     assert report.warnings and "connection refused" in report.warnings[0]
 
 
 def test_down_keep_data_and_uninstall_conflict() -> None:
     with pytest.raises(UsageError, match="conflict"):
-        down(Settings(), host=Cluster().host, kube_factory=lambda: None, env="dev", keep_data=True,  # type: ignore[arg-type,return-value]
-             uninstall_k3s=True, reporter=RecordingReporter(), environ={})
+        down(
+            Settings(),
+            host=Cluster().host,
+            kube_factory=lambda: None,
+            env="dev",
+            keep_data=True,  # type: ignore[arg-type,return-value]
+            uninstall_k3s=True,
+            reporter=RecordingReporter(),
+            environ={},
+        )
 
 
 def test_sync_pushes_only_when_the_tree_changed(tmp_path: Path) -> None:
     cluster, env = healthy_cluster(tmp_path)
     facts = make_facts(k3s=Settings().cluster.k3s_version)
     cluster.kube.calls.clear()
-    out = sync(Settings(), host=cluster.host, facts=facts, kube_factory=lambda: cluster.kube, env=None,
-               reporter=RecordingReporter(), environ=env, renderer=FakeRenderer())
+    out = sync(
+        Settings(),
+        host=cluster.host,
+        facts=facts,
+        kube_factory=lambda: cluster.kube,
+        env=None,
+        reporter=RecordingReporter(),
+        environ=env,
+        renderer=FakeRenderer(),
+    )
     # FakeRenderer's tree differs from the one `up` pushed: a new seed Job runs.
     assert out["changed"] is True
     assert ("apply", "ConfigMap", "llmops-system", "llmops-git-seed") in cluster.kube.calls
     assert ("delete", "Job", "llmops-system", "llmops-git-seed") in cluster.kube.calls
     cluster.kube.calls.clear()
-    again = sync(Settings(), host=cluster.host, facts=facts, kube_factory=lambda: cluster.kube, env=None,
-                 reporter=RecordingReporter(), environ=env, renderer=FakeRenderer())
+    again = sync(
+        Settings(),
+        host=cluster.host,
+        facts=facts,
+        kube_factory=lambda: cluster.kube,
+        env=None,
+        reporter=RecordingReporter(),
+        environ=env,
+        renderer=FakeRenderer(),
+    )
     assert again["changed"] is False and cluster.kube.mutations() == []
 
 
 def test_sync_in_remote_mode_says_what_to_do() -> None:
     settings = Settings.model_validate({"gitops": {"repo_url": "https://github.com/acme/p.git"}})
     with pytest.raises(UsageError, match="commit and push"):
-        sync(settings, host=Cluster().host, facts=make_facts(), kube_factory=lambda: None, env=None,  # type: ignore[arg-type,return-value]
-             reporter=RecordingReporter(), environ={})
+        sync(
+            settings,
+            host=Cluster().host,
+            facts=make_facts(),
+            kube_factory=lambda: None,
+            env=None,  # type: ignore[arg-type,return-value]
+            reporter=RecordingReporter(),
+            environ={},
+        )
 
 
 def test_k3s_yaml_fixture_is_valid() -> None:

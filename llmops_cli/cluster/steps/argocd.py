@@ -1,5 +1,5 @@
 """Argo CD: apply the rendered bootstrap (namespaces + the pinned argo-cd chart as a k3s HelmChart), wait for
-its workloads, then the AppProject, the Application that lets Argo CD manage itself, and the root Application."""
+its workloads, then the AppProject and the root Application (app of apps)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
 """Where Argo CD reads the tree from.
 
 **Remote mode** (``gitops.repo_url`` set): an Argo CD repository Secret with an HTTPS token from the
-environment (``gitops.token_env``) or an SSH deploy key (``gitops.ssh_key_file``); a public HTTPS repo needs none.
+environment (``gitops.token_env``) or an SSH deploy key (``gitops.ssh_key_file``); a public repo needs none.
 
-**Local mode** (no remote, the default on a laptop): an in-cluster Git server (Soft Serve, part of the rendered
+**Local mode** (no remote, the default on a laptop): an in-cluster Git server (Soft Serve, in the rendered
 bootstrap), so no hosted service is needed. The rendered ``manifests/<env>/`` tree travels as a gzip'd tarball
-in a ConfigMap; a Job in the server's namespace unpacks it, commits it on top of the previous commit and pushes
-it over the in-cluster Service. ``llmops sync`` re-renders and runs the same push; Argo CD picks up the commit.
+in a ConfigMap; a Job in the server's namespace unpacks it, commits it on top of the previous commit, pushes
+it over the in-cluster Service. ``llmops sync`` re-renders and runs the same push; Argo CD follows.
 """
 
 from __future__ import annotations
@@ -116,7 +116,6 @@ def seed_objects(settings: Settings, inputs: PlanInputs) -> tuple[dict[str, Any]
         "metadata": {"name": SEED_NAME, **meta},
         "spec": {
             "backoffLimit": 6,  # retried while the Git server is still starting
-            "ttlSecondsAfterFinished": None,
             "template": {
                 "metadata": {"labels": dict(LABELS)},
                 "spec": {
@@ -134,7 +133,7 @@ def seed_objects(settings: Settings, inputs: PlanInputs) -> tuple[dict[str, Any]
                             "image": inputs.git_client_image,
                             "command": ["/bin/sh", "-c", SEED_SCRIPT],
                             "env": [
-                                {"name": "HOME", "value": "/tmp"},
+                                {"name": "HOME", "value": "/tmp"},  # noqa: S108 - a path inside the pod (an emptyDir)
                                 {"name": "REPO_URL", "value": inputs.repo_url},
                                 {"name": "BRANCH", "value": settings.gitops.branch},
                                 {"name": "SEED_HASH", "value": seed_hash},
@@ -146,7 +145,7 @@ def seed_objects(settings: Settings, inputs: PlanInputs) -> tuple[dict[str, Any]
                             "securityContext": drop_all,
                             "volumeMounts": [
                                 {"name": "seed", "mountPath": "/seed", "readOnly": True},
-                                {"name": "tmp", "mountPath": "/tmp"},
+                                {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - the pod's own emptyDir
                             ],
                         }
                     ],
@@ -158,7 +157,7 @@ def seed_objects(settings: Settings, inputs: PlanInputs) -> tuple[dict[str, Any]
             },
         },
     }
-    del job["spec"]["ttlSecondsAfterFinished"]  # keep the finished Job: it is the record of the last seed
+    # No ttlSecondsAfterFinished: the finished Job (with its seed hash) is the record of the last push.
     return configmap, job
 
 
@@ -167,9 +166,9 @@ def seeded(ctx: StepContext, job: dict[str, Any]) -> bool:
     live = ctx.kube().get("batch/v1", "Job", meta["name"], meta["namespace"])
     if live is None:
         return False
-    same = ((live.get("metadata") or {}).get("annotations") or {}).get(SEED_HASH_ANNOTATION) == meta["annotations"][
-        SEED_HASH_ANNOTATION
-    ]
+    same = ((live.get("metadata") or {}).get("annotations") or {}).get(SEED_HASH_ANNOTATION) == meta[
+        "annotations"
+    ][SEED_HASH_ANNOTATION]
     return same and bool((live.get("status") or {}).get("succeeded"))
 
 
@@ -186,11 +185,13 @@ def push_tree(ctx: StepContext, configmap: dict[str, Any], job: dict[str, Any]) 
         lambda: _server_available(ctx, ns, svc),
         timeout=min(SERVER_READY_TIMEOUT, ctx.options.timeout),
         what=f"the local Git server {ns}/{svc}",
-        describe=lambda: [
-            f"pod {p['metadata']['name']}: {(p.get('status') or {}).get('phase')}"
-            for p in kube.list("v1", "Pod", ns)
-        ]
-        + kube.events_for(ns, svc, "Deployment"),
+        describe=lambda: (
+            [
+                f"pod {p['metadata']['name']}: {(p.get('status') or {}).get('phase')}"
+                for p in kube.list("v1", "Pod", ns)
+            ]
+            + kube.events_for(ns, svc, "Deployment")
+        ),
     )
     kube.apply(configmap)
     name = job["metadata"]["name"]
@@ -205,9 +206,12 @@ def push_tree(ctx: StepContext, configmap: dict[str, Any], job: dict[str, Any]) 
     def finished() -> dict[str, Any] | None:
         live = kube.get("batch/v1", "Job", name, ns) or {}
         st = live.get("status") or {}
-        return live if st.get("succeeded") or any(
-            c.get("type") == "Failed" and c.get("status") == "True" for c in st.get("conditions", [])
-        ) else None
+        return (
+            live
+            if st.get("succeeded")
+            or any(c.get("type") == "Failed" and c.get("status") == "True" for c in st.get("conditions", []))
+            else None
+        )
 
     def pod_log() -> str:
         pods = kube.list("v1", "Pod", ns, label_selector=f"job-name={name}")
@@ -221,7 +225,9 @@ def push_tree(ctx: StepContext, configmap: dict[str, Any], job: dict[str, Any]) 
     )
     log = pod_log()
     if not (done.get("status") or {}).get("succeeded"):
-        raise LlmopsError(f"pushing the tree to the local Git server failed: {log.strip()[-400:]}", code="git_seed")
+        raise LlmopsError(
+            f"pushing the tree to the local Git server failed: {log.strip()[-400:]}", code="git_seed"
+        )
     return log.strip().splitlines()[-1] if log.strip() else ""
 
 
@@ -246,7 +252,9 @@ def local_steps(settings: Settings, inputs: PlanInputs) -> list[Step]:
     ]
 
 
-def repo_secret(settings: Settings, inputs: PlanInputs, options: UpOptions, namespace: str) -> dict[str, Any] | None:
+def repo_secret(
+    settings: Settings, inputs: PlanInputs, options: UpOptions, namespace: str
+) -> dict[str, Any] | None:
     url = inputs.repo_url
     data: dict[str, str] = {"type": "git", "url": url}
     if url.startswith("https://"):
@@ -263,7 +271,10 @@ def repo_secret(settings: Settings, inputs: PlanInputs, options: UpOptions, name
         "metadata": {
             "name": "llmops-repo",
             "namespace": namespace,
-            "labels": {"argocd.argoproj.io/secret-type": "repository", "app.kubernetes.io/managed-by": "llmops"},
+            "labels": {
+                "argocd.argoproj.io/secret-type": "repository",
+                "app.kubernetes.io/managed-by": "llmops",
+            },
         },
         "type": "Opaque",
         "stringData": data,

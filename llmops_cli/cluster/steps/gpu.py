@@ -8,12 +8,16 @@ from typing import TYPE_CHECKING, Any
 
 from llmops_cli.adapters.hostfacts import (
     K3S_CONTAINERD_CONFIG,
-    NVIDIA_REPO as _REPO,
-    NVIDIA_KEYRING as _KEYRING,
     containerd_has_nvidia,
     parse_nvidia_smi_query,
     toolkit_commands,
     toolkit_hint,
+)
+from llmops_cli.adapters.hostfacts import (
+    NVIDIA_KEYRING as _KEYRING,
+)
+from llmops_cli.adapters.hostfacts import (
+    NVIDIA_REPO as _REPO,
 )
 from llmops_cli.cluster.plan import PlanInputs, Step, UpOptions, fingerprint
 from llmops_cli.cluster.steps.k3s import restart_k3s
@@ -30,12 +34,13 @@ RUNTIME_DETECT_TIMEOUT = 120.0
 ALLOCATABLE_TIMEOUT = 600.0
 SMOKE_TIMEOUT = 600.0
 
+
 def _install_toolkit(ctx: StepContext) -> None:
     """The same recipe as :data:`TOOLKIT_INSTALL_DOCS`, as argument lists (no pipes, no shell)."""
     pm = ctx.facts.package_manager
     host = ctx.host
     if pm == "apt":
-        tmp = host.run(["mktemp", "/tmp/nvidia-gpgkey.XXXXXX"]).stdout.strip()
+        tmp = host.run(["mktemp", "-t", "nvidia-gpgkey.XXXXXX"]).stdout.strip()
         try:
             host.run(["curl", "-fsSL", "-o", tmp, f"{_REPO}/gpgkey"], timeout=120)
             host.run(["gpg", "--batch", "--yes", "--dearmor", "-o", _KEYRING, tmp], privileged=True)
@@ -51,14 +56,23 @@ def _install_toolkit(ctx: StepContext) -> None:
         host.run(["apt-get", "install", "-y", "nvidia-container-toolkit"], privileged=True, timeout=900)
     elif pm == "dnf":
         host.run(
-            ["curl", "-fsSL", "-o", "/etc/yum.repos.d/nvidia-container-toolkit.repo",
-             f"{_REPO}/stable/rpm/nvidia-container-toolkit.repo"],
+            [
+                "curl",
+                "-fsSL",
+                "-o",
+                "/etc/yum.repos.d/nvidia-container-toolkit.repo",
+                f"{_REPO}/stable/rpm/nvidia-container-toolkit.repo",
+            ],
             privileged=True,
             timeout=120,
         )
         host.run(["dnf", "install", "-y", "nvidia-container-toolkit"], privileged=True, timeout=900)
     elif pm == "zypper":
-        host.run(["zypper", "ar", f"{_REPO}/stable/rpm/nvidia-container-toolkit.repo"], privileged=True, check=False)
+        host.run(
+            ["zypper", "ar", f"{_REPO}/stable/rpm/nvidia-container-toolkit.repo"],
+            privileged=True,
+            check=False,
+        )
         host.run(
             ["zypper", "--gpg-auto-import-keys", "install", "-y", "nvidia-container-toolkit"],
             privileged=True,
@@ -130,12 +144,15 @@ def pre_steps(
     if not nv.toolkit_present and not install:
         toolkit_fail = "the NVIDIA container toolkit is missing: " + toolkit_hint(pm)
     elif not nv.toolkit_present and pm is None:
-        toolkit_fail = f"no known package manager on {facts.os_pretty} to install the NVIDIA container toolkit"
+        toolkit_fail = (
+            f"no known package manager on {facts.os_pretty} to install the NVIDIA container toolkit"
+        )
 
     def apply_toolkit(ctx: StepContext) -> None:
         if not ctx.settings.gpu.install_toolkit:
             raise LlmopsError(
-                "the NVIDIA container toolkit is missing", hint=toolkit_hint(ctx.facts.package_manager),
+                "the NVIDIA container toolkit is missing",
+                hint=toolkit_hint(ctx.facts.package_manager),
                 code="toolkit_missing",
             )
         _install_toolkit(ctx)
@@ -205,7 +222,10 @@ def _this_node(ctx: StepContext) -> dict[str, Any]:
     nodes = ctx.kube().list("v1", "Node")
     for n in nodes:
         labels = n["metadata"].get("labels") or {}
-        if labels.get("kubernetes.io/hostname") == ctx.facts.hostname or n["metadata"]["name"] == ctx.facts.hostname:
+        if (
+            labels.get("kubernetes.io/hostname") == ctx.facts.hostname
+            or n["metadata"]["name"] == ctx.facts.hostname
+        ):
             return n
     if len(nodes) == 1:
         return nodes[0]
@@ -218,7 +238,9 @@ def node_steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, options
 
     def label(ctx: StepContext) -> None:
         node = _this_node(ctx)
-        ctx.kube().merge_patch("v1", "Node", node["metadata"]["name"], {"metadata": {"labels": {GPU_LABEL: "true"}}})
+        ctx.kube().merge_patch(
+            "v1", "Node", node["metadata"]["name"], {"metadata": {"labels": {GPU_LABEL: "true"}}}
+        )
 
     return [
         Step(
@@ -259,8 +281,10 @@ def cluster_steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, opti
             return lines or ["no NVIDIA device plugin pod is running: check its Argo CD Application"]
 
         kube.wait_until(
-            lambda: _allocatable(ctx), timeout=min(ALLOCATABLE_TIMEOUT, ctx.options.timeout),
-            what=f"{RESOURCE} to be allocatable", describe=describe,
+            lambda: _allocatable(ctx),
+            timeout=min(ALLOCATABLE_TIMEOUT, ctx.options.timeout),
+            what=f"{RESOURCE} to be allocatable",
+            describe=describe,
         )
 
     out = [
@@ -282,7 +306,7 @@ def cluster_steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, opti
                 id="run_gpu_smoke_job",
                 phase="gpu",
                 description="run the GPU smoke Job (nvidia-smi in a pod)",
-                changes=f"Job {job['metadata'].get('namespace', '')}/{job['metadata']['name']} (replaced each run)",
+                changes=f"Job {job['metadata'].get('namespace', '')}/{job['metadata']['name']} (replaced)",
                 check=None,
                 apply=lambda ctx: run_smoke_job(ctx, job),
                 fingerprint=fingerprint(job),
@@ -299,7 +323,8 @@ def run_smoke_job(ctx: StepContext, job: dict[str, Any]) -> None:
     if kube.delete("batch/v1", "Job", name, ns, propagation="Background"):
         kube.wait_until(
             lambda: True if kube.get("batch/v1", "Job", name, ns) is None else None,
-            timeout=120, what=f"the old Job {name} to go away",
+            timeout=120,
+            what=f"the old Job {name} to go away",
         )
     kube.apply(job)
 
@@ -314,7 +339,9 @@ def run_smoke_job(ctx: StepContext, job: dict[str, Any]) -> None:
             for p in kube.list("v1", "Pod", ns, label_selector=f"job-name={name}")
         ]
 
-    done = kube.wait_until(finished, timeout=min(SMOKE_TIMEOUT, ctx.options.timeout), what=f"Job {name}", describe=describe)
+    done = kube.wait_until(
+        finished, timeout=min(SMOKE_TIMEOUT, ctx.options.timeout), what=f"Job {name}", describe=describe
+    )
     pods = kube.list("v1", "Pod", ns, label_selector=f"job-name={name}")
     log = kube.logs(pods[-1]["metadata"]["name"], ns) if pods else ""
     if (done.get("status") or {}).get("failed"):

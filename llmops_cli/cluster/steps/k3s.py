@@ -75,7 +75,7 @@ def installer_env(settings: Settings, *, airgap: bool) -> dict[str, str]:
 
 
 def _install_online(ctx: StepContext) -> None:
-    tmp = ctx.host.run(["mktemp", "/tmp/k3s-install.XXXXXX"]).stdout.strip()
+    tmp = ctx.host.run(["mktemp", "-t", "k3s-install.XXXXXX"]).stdout.strip()
     try:
         # Downloaded to a file and run as an argv: never `curl | sh`.
         ctx.host.run(
@@ -93,10 +93,15 @@ def _install_airgap(ctx: StepContext) -> None:
     bundle = ctx.options.airgap
     assert bundle is not None
     for image in bundle.images:
-        ctx.host.run(["install", "-D", "-m", "0644", str(image), f"{K3S_IMAGES_DIR}/{image.name}"], privileged=True)
+        ctx.host.run(
+            ["install", "-D", "-m", "0644", str(image), f"{K3S_IMAGES_DIR}/{image.name}"], privileged=True
+        )
     ctx.host.run(["install", "-D", "-m", "0755", str(bundle.k3s_binary), K3S_BIN], privileged=True)
     ctx.host.run(
-        ["sh", str(bundle.installer)], privileged=True, env=installer_env(ctx.settings, airgap=True), timeout=900
+        ["sh", str(bundle.installer)],
+        privileged=True,
+        env=installer_env(ctx.settings, airgap=True),
+        timeout=900,
     )
     ctx.state.set_flag(RESTART_FLAG, False)
     ctx.reset_kube()
@@ -105,10 +110,16 @@ def _install_airgap(ctx: StepContext) -> None:
 def steps(
     settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpOptions, warnings: list[str]
 ) -> list[Step]:
-    out = [_write_file_step("write_k3s_config", K3S_DROPIN, inputs.k3s_config, "the llmops k3s config drop-in", 0o600)]
+    out = [
+        _write_file_step(
+            "write_k3s_config", K3S_DROPIN, inputs.k3s_config, "the llmops k3s config drop-in", 0o600
+        )
+    ]
     if inputs.k3s_registries is not None:
         out.append(
-            _write_file_step("write_k3s_registries", K3S_REGISTRIES, inputs.k3s_registries, "registries.yaml", 0o600)
+            _write_file_step(
+                "write_k3s_registries", K3S_REGISTRIES, inputs.k3s_registries, "registries.yaml", 0o600
+            )
         )
     pinned = settings.cluster.k3s_version
     if facts.k3s.installed:
@@ -123,7 +134,8 @@ def steps(
     airgap = options.airgap
     if airgap is not None:
         changes = (
-            f"copy {airgap.k3s_binary} to {K3S_BIN}, {len(airgap.images)} image tarball(s) to {K3S_IMAGES_DIR}/, "
+            f"copy {airgap.k3s_binary} to {K3S_BIN}, {len(airgap.images)} image tarball(s) to "
+            f"{K3S_IMAGES_DIR}/, "
             f"run {airgap.installer} with INSTALL_K3S_SKIP_DOWNLOAD=true INSTALL_K3S_VERSION={pinned}"
         )
         apply = _install_airgap
@@ -136,7 +148,9 @@ def steps(
 
     def verify(ctx: StepContext) -> None:
         if not ctx.host.exists(K3S_BIN):
-            raise LlmopsError(f"the k3s installer finished but {K3S_BIN} is missing", hint="see the output above")
+            raise LlmopsError(
+                f"the k3s installer finished but {K3S_BIN} is missing", hint="see the output above"
+            )
 
     out.append(
         Step(
@@ -210,11 +224,15 @@ def ready_steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, option
             for n in kube.list("v1", "Node"):
                 for c in (n.get("status") or {}).get("conditions", []):
                     if c.get("type") == "Ready":
-                        lines.append(f"node {n['metadata']['name']}: Ready={c.get('status')} {c.get('message', '')}")
+                        lines.append(
+                            f"node {n['metadata']['name']}: Ready={c.get('status')} {c.get('message', '')}"
+                        )
             return lines or ["no node has registered yet: check `journalctl -u k3s`"]
 
         nodes = kube.wait_until(
-            lambda: node_ready(ctx), timeout=min(NODE_READY_TIMEOUT, ctx.options.timeout), what="the k3s node to be Ready",
+            lambda: node_ready(ctx),
+            timeout=min(NODE_READY_TIMEOUT, ctx.options.timeout),
+            what="the k3s node to be Ready",
             describe=describe,
         )
         ctx.results["nodes"] = [n["metadata"]["name"] for n in nodes]

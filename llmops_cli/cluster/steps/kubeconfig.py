@@ -40,7 +40,11 @@ def steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpO
         ctx.results["kubeconfig"] = str(path)
         ctx.notes.append(
             f"kubeconfig: context {name} in {path}"
-            + ("" if switch else f" (use it with `kubectl --context {name}` or `kubectl config use-context {name}`)")
+            + (
+                ""
+                if switch
+                else f" (use it with `kubectl --context {name}` or `kubectl config use-context {name}`)"
+            )
         )
 
     return [
@@ -48,7 +52,8 @@ def steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpO
             id="merge_kubeconfig",
             phase="kubeconfig",
             description=f"merge context {name} into the user's kubeconfig",
-            changes=f"the user's kubeconfig (KUBECONFIG or ~/.kube/config): replace clusters/users/contexts named {name} (locked, atomic, mode 600)"
+            changes=f"the user's kubeconfig (KUBECONFIG or ~/.kube/config): replace clusters/users/contexts "
+            f"named {name} (locked, atomic, mode 600)"
             + ("; make it the current context" if switch else "; current context unchanged"),
             check=check,
             apply=apply,

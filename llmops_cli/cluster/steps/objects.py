@@ -1,4 +1,4 @@
-"""Apply rendered objects idempotently: server-side apply plus an annotation with the hash of what was applied,
+"""Apply rendered objects idempotently: server-side apply plus an annotation with the hash of what was sent,
 so "already done?" is one GET per object."""
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def _step(spec: SecretSpec) -> Step:
         id=f"create_secret_{spec.namespace}_{spec.name}",
         phase="secrets",
         description=f"create Secret {spec.namespace}/{spec.name}",
-        changes=f"Secret {spec.namespace}/{spec.name} with generated {', '.join(spec.keys)} (kept if it exists)",
+        changes=f"Secret {spec.namespace}/{spec.name} with generated {', '.join(spec.keys)} (kept if there)",
         check=lambda ctx: _exists(ctx, spec),
         apply=apply,
         verify=lambda ctx: None if _exists(ctx, spec) else _missing(spec),

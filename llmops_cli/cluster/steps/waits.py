@@ -39,7 +39,7 @@ def describe_apps(kube: Kube, apps: list[dict[str, Any]], limit: int = 8) -> lis
         lines.append(f"Application {name}: {sync}/{health}" + (f" ({msg})" if msg else ""))
         for c in st.get("conditions") or []:
             lines.append(f"    condition {c.get('type')}: {c.get('message', '').strip()}")
-        op = (st.get("operationState") or {})
+        op = st.get("operationState") or {}
         if op.get("phase") in ("Failed", "Error"):
             lines.append(f"    last sync {op.get('phase')}: {op.get('message', '').strip()}")
         shown = 0
@@ -58,7 +58,9 @@ def describe_apps(kube: Kube, apps: list[dict[str, Any]], limit: int = 8) -> lis
                 + (f" ({rmsg})" if rmsg else "")
             )
             if r.get("namespace"):
-                lines += [f"      {e}" for e in kube.events_for(r["namespace"], r["name"], r.get("kind"), limit=2)]
+                lines += [
+                    f"      {e}" for e in kube.events_for(r["namespace"], r["name"], r.get("kind"), limit=2)
+                ]
     return lines
 
 
@@ -85,8 +87,10 @@ def steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpO
             lambda: _poll(ctx, ns, expected),
             timeout=ctx.options.timeout,
             what="Argo CD Applications to be Synced and Healthy",
-            describe=lambda: describe_apps(kube, kube.list("argoproj.io/v1alpha1", "Application", ns))
-            or [f"the Applications {', '.join(sorted(expected))} do not exist in namespace {ns}"],
+            describe=lambda: (
+                describe_apps(kube, kube.list("argoproj.io/v1alpha1", "Application", ns))
+                or [f"the Applications {', '.join(sorted(expected))} do not exist in namespace {ns}"]
+            ),
             interval=5.0,
         )
 
