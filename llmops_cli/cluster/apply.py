@@ -105,6 +105,9 @@ def apply_plan(plan: Plan, ctx: StepContext) -> RunResult:
                 reporter.step(step.description, "ok", "already done")
                 result.steps.append({"id": step.id, "status": "ok", "seconds": 0.0})
                 continue
+            if step.will_fail:
+                # Known from the facts and confirmed by the check just now: stop before changing anything.
+                raise LlmopsError(step.will_fail, code="preflight", hint="`llmops doctor` lists every problem")
             reporter.step(step.description, "running")
             step.apply(ctx)
             if step.verify is not None:

@@ -110,3 +110,20 @@ def test_bad_airgap_bundle_is_a_usage_error(tmp_path: Path) -> None:
 def test_unknown_env_is_a_usage_error(fake_render: None) -> None:
     r = run_cli("up", "--dry-run", "--env", "nope")
     assert r.exit_code == 2 and "unknown environment 'nope'" in r.stderr
+
+
+@pytest.mark.parametrize("gpu", ["on", "off"])
+def test_dry_run_with_the_real_renderer(gpu: str) -> None:
+    """Integration: the real render package feeds the plan; the printed plan names the rendered objects."""
+    before = snapshot()
+    r = run_cli("up", "--dry-run", "--gpu", gpu, "-o", "json")
+    assert r.exit_code == 0, r.output
+    assert snapshot() == before
+    data = json.loads(r.stdout)["data"]
+    steps = {s["id"]: s for s in data["steps"]}
+    assert "HelmChart/kube-system/argo-cd" in steps["apply_argocd_install"]["changes"]
+    assert "Application/argocd/llmops-dev" in steps["apply_root_application"]["changes"]
+    assert "manifests/dev" in steps["seed_local_git"]["changes"]
+    assert ("run_gpu_smoke_job" in steps) is (gpu == "on")
+    assert {"create_secret_llmops_llmops-pgvector", "create_secret_llmops_llmops-gateway",
+            "create_secret_monitoring_llmops-grafana-admin"} <= set(steps)

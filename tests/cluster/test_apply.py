@@ -286,3 +286,17 @@ def test_show_password_reads_back_secrets(settings: Settings) -> None:
         UpOptions(show_password=True, timeout=60),
     )
     assert report.secrets["argocd admin password"] == "argo-pw"
+
+
+def test_preflight_failure_stops_before_any_change() -> None:
+    from dataclasses import replace
+
+    cluster = Cluster()
+    facts = replace(make_facts(), init_system="none", container=True)
+    ctx = context(cluster, Settings(), facts, make_inputs())
+    with pytest.raises(LlmopsError, match="no systemd or OpenRC") as e:
+        apply_plan(build_plan(Settings(), facts, make_inputs()), ctx)
+    assert e.value.code == "preflight"
+    # The drop-in step ran (harmless, idempotent); the installer never did.
+    assert not any("get.k3s.io" in c[1] or c[1].startswith("sh ") for c in cluster.host.calls if c[0] == "run")
+    assert ctx.state.failed == "install_k3s"
