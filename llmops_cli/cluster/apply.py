@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from llmops_cli.cluster.context import StepContext
     from llmops_cli.cluster.plan import Plan, Step
 
+PREFLIGHT_HINT = "`llmops doctor` lists every problem"
 PlannedStatus = Literal["done", "todo", "pending", "will-fail"]
 
 
@@ -78,6 +79,20 @@ def _planned(step: Step, status: PlannedStatus, detail: str) -> PlannedStep:
     return PlannedStep(step.id, step.phase, step.description, step.changes, status, detail, step.mutating)
 
 
+def _preflight(plan: Plan, ctx: StepContext) -> None:
+    """Stop before the first change when a step is known to fail on this host (and is not done already)."""
+    for step in plan.steps:
+        if not step.will_fail:
+            continue
+        try:
+            done = _is_done(step, ctx)
+        except LlmopsError:
+            done = False
+        if not done:
+            ctx.state.mark_failed(step.id)
+            raise LlmopsError(step.will_fail, code="preflight", hint=PREFLIGHT_HINT)
+
+
 def apply_plan(plan: Plan, ctx: StepContext) -> RunResult:
     """Execute ``plan``; a failure records the step and re-raises, so the next run resumes there."""
     if ctx.dry_run:
@@ -87,6 +102,7 @@ def apply_plan(plan: Plan, ctx: StepContext) -> RunResult:
         reporter.warn(w)
     if ctx.state.failed:
         reporter.info(f"resuming: the previous run stopped at step {ctx.state.failed}")
+    _preflight(plan, ctx)
     result = RunResult()
     started = time.monotonic()
     phase: str | None = None
@@ -107,7 +123,7 @@ def apply_plan(plan: Plan, ctx: StepContext) -> RunResult:
                 continue
             if step.will_fail:
                 # Known from the facts and confirmed by the check just now: stop before changing anything.
-                raise LlmopsError(step.will_fail, code="preflight", hint="`llmops doctor` lists every problem")
+                raise LlmopsError(step.will_fail, code="preflight", hint=PREFLIGHT_HINT)
             reporter.step(step.description, "running")
             step.apply(ctx)
             if step.verify is not None:

@@ -125,5 +125,8 @@ def test_dry_run_with_the_real_renderer(gpu: str) -> None:
     assert "Application/argocd/llmops-dev" in steps["apply_root_application"]["changes"]
     assert "manifests/dev" in steps["seed_local_git"]["changes"]
     assert ("run_gpu_smoke_job" in steps) is (gpu == "on")
-    assert {"create_secret_llmops_llmops-pgvector", "create_secret_llmops_llmops-gateway",
-            "create_secret_monitoring_llmops-grafana-admin"} <= set(steps)
+    assert {
+        "create_secret_llmops_llmops-pgvector",
+        "create_secret_llmops_llmops-gateway",
+        "create_secret_monitoring_llmops-grafana-admin",
+    } <= set(steps)
