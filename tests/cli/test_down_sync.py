@@ -47,3 +47,39 @@ def test_sync_remote_mode_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> N
 def test_sync_is_registered() -> None:
     r = run_cli("--help")
     assert "sync" in r.stdout
+
+
+def test_sudo_password_stdin_reaches_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmops_cli.adapters import hosts
+    from llmops_cli.cluster import teardown
+
+    providers = []
+
+    def fake_detect(provider):  # type: ignore[no-untyped-def]
+        providers.append(provider)
+        return hosts.Sudo("password", provider)
+
+    prefixes = []
+
+    def fake_down(settings, **kw):  # type: ignore[no-untyped-def]
+        prefixes.append(kw["host"].sudo.prefix())  # what a privileged step would run with
+        return teardown.DownReport()
+
+    monkeypatch.setattr(hosts, "detect_sudo", fake_detect)
+    monkeypatch.setattr(teardown, "down", fake_down)
+    r = run_cli("down", "--yes", "--sudo-password-stdin", input="hunter2\n")
+    assert r.exit_code == 0, r.output
+    assert providers[0] is not None
+    assert prefixes == [(["sudo", "-S", "-p", "", "--"], "hunter2\n")]
+    assert "hunter2" not in r.output
+
+
+def test_without_tty_no_password_prompt_is_set_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmops_cli.adapters import hosts
+    from llmops_cli.cluster import teardown
+
+    providers = []
+    monkeypatch.setattr(hosts, "detect_sudo", lambda p: providers.append(p) or hosts.Sudo("password", p))
+    monkeypatch.setattr(teardown, "down", lambda settings, **kw: teardown.DownReport())
+    assert run_cli("down", "--yes").exit_code == 0
+    assert providers == [None]  # a step needing the password then fails naming --sudo-password-stdin

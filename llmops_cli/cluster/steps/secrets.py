@@ -42,7 +42,9 @@ def _exists(ctx: StepContext, spec: SecretSpec) -> bool:
 def _step(spec: SecretSpec) -> Step:
     def apply(ctx: StepContext) -> None:
         kube = ctx.kube()
-        kube.apply(namespace_object(spec.namespace))
+        if kube.get("v1", "Namespace", spec.namespace) is None:
+            # Only when missing: re-applying it here would drop fields the bootstrap apply owns.
+            kube.apply(namespace_object(spec.namespace))
         values = {k: generate() for k in spec.keys}
         kube.apply(secret_object(spec, values))
         for k, v in values.items():
