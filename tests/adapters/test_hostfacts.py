@@ -166,3 +166,47 @@ def test_gather_facts_on_this_machine_is_read_only_and_honest() -> None:
     f = hf.gather_facts(DryRunHost(LocalHost(Sudo("root"))))
     assert f.arch != "unknown" and f.cpus >= 1 and f.memory_mib > 0 and f.kernel != "unknown"
     assert f.nvidia.has_gpu == bool(hf.gather_nvidia(LocalHost(Sudo("root"))).gpus)
+
+
+def test_gather_facts_of_the_h100_lab_machine() -> None:
+    """A real capture (see fixtures/README.md): GPU and driver found, toolkit and systemd missing."""
+    host = FakeHost(
+        files={
+            "/etc/os-release": (FIX / "h100-lab-os-release.txt").read_text(),
+            "/sys/fs/cgroup/cgroup.controllers": "cpuset cpu io memory hugetlb pids\n",
+            "/proc/meminfo": "MemTotal:       131072000 kB\n",
+        },
+        tools={"uname", "nproc", "nvidia-smi"},
+        responses={
+            "uname -m": ok("x86_64\n"),
+            "uname -r": ok("6.18.44-fc-v657-gpu\n"),
+            "nproc": ok("16\n"),
+            "nvidia-smi --query-gpu*": ok((FIX / "h100-lab-query.csv").read_text()),
+            "nvidia-smi": ok((FIX / "h100-lab-nvidia-smi.txt").read_text()),
+        },
+    )
+    f = hf.gather_facts(DryRunHost(host))
+    assert f.nvidia.gpus == (hf.GpuInfo("NVIDIA H100 80GB HBM3", 81559, "580.159.04"),)
+    assert (f.nvidia.driver_version, f.nvidia.cuda_version) == ("580.159.04", "13.0")
+    assert not f.nvidia.toolkit_present and f.nvidia.toolkit_version is None
+    assert f.init_system == "none" and f.cgroup_v2 and f.package_manager == "apt"
+    assert f.os_pretty == "Ubuntu 24.04.3 LTS" and f.cpus == 16
+
+
+def test_doctor_verdict_for_the_h100_lab_machine() -> None:
+    from llmops_cli.config.model import Settings
+    from llmops_cli.doctor.checks import run_checks
+
+    host = FakeHost(
+        files={"/etc/os-release": (FIX / "h100-lab-os-release.txt").read_text()},
+        tools={"nvidia-smi"},
+        responses={
+            "nvidia-smi --query-gpu*": ok((FIX / "h100-lab-query.csv").read_text()),
+            "nvidia-smi": ok((FIX / "h100-lab-nvidia-smi.txt").read_text()),
+        },
+    )
+    facts = hf.gather_facts(DryRunHost(host))
+    results = {r.name: r for r in run_checks(facts, Settings(), {}, gpu=True)}
+    assert results["nvidia"].status == "ok" and "NVIDIA H100 80GB HBM3 (81559 MiB)" in results["nvidia"].message
+    assert results["nvidia-toolkit"].status == "fail"
+    assert "sudo apt-get install -y nvidia-container-toolkit" in results["nvidia-toolkit"].hint
