@@ -8,7 +8,7 @@ import pytest
 
 from llmops_cli.adapters import hostfacts as hf
 from llmops_cli.adapters.hosts import DryRunHost, LocalHost, Sudo
-from tests.fakes import FakeHost, ok
+from tests.cluster.fakes import FakeHost, ok
 
 FIX = Path(__file__).parent / "fixtures"
 NVIDIA_RUNTIME = '[plugins."io.containerd.cri.v1.runtime".containerd.runtimes."nvidia"]\n'

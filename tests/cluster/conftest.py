@@ -12,7 +12,7 @@ from llmops_cli.adapters import hostfacts as hf
 from llmops_cli.adapters.hostfacts import GpuInfo, HostFacts, K3sFacts, NvidiaFacts
 from llmops_cli.cluster.plan import PlanInputs, SecretSpec
 from llmops_cli.config.model import Settings
-from tests.fakes import FakeHost, FakeKube, ok
+from tests.cluster.fakes import FakeHost, FakeKube, ok
 
 LOCAL_URL = "http://llmops-git.llmops-system.svc:80/llmops.git"
 K3S_YAML = """apiVersion: v1

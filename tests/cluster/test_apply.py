@@ -20,7 +20,7 @@ from llmops_cli.config.model import Settings
 from llmops_cli.errors import LlmopsError, WaitTimeout
 from llmops_cli.reporting import RecordingReporter
 from tests.cluster.conftest import Cluster, make_facts, make_inputs
-from tests.fakes import ok
+from tests.cluster.fakes import ok
 
 PINNED = Settings().cluster.k3s_version
 IMAGES = "k3s-airgap-images-amd64.tar.zst"
