@@ -330,7 +330,7 @@ def gather_k3s(host: Host, init_system: str) -> K3sFacts:
     )
 
 
-def gather_facts(host: Host, *, sudo_mode: str | None = None, disk_path: str = "/") -> HostFacts:
+def gather_facts(host: Host, *, sudo_mode: str | None = None, disk_path: str = "/var/lib") -> HostFacts:
     """Describe ``host`` with read-only probes. Missing tools simply leave a fact empty."""
     osr = parse_os_release(_read(host, "/etc/os-release"))
     _, arch, _ = _cmd(host, ["uname", "-m"])
@@ -339,7 +339,8 @@ def gather_facts(host: Host, *, sudo_mode: str | None = None, disk_path: str = "
     _, nproc, _ = _cmd(host, ["nproc"])
     mem = parse_meminfo(_read(host, "/proc/meminfo"))
     disk_free = 0
-    ok, df, _ = _cmd(host, ["df", "-Pk", disk_path])
+    # k3s keeps images and volumes under /var/lib/rancher: measure the filesystem that will hold it.
+    ok, df, _ = _cmd(host, ["df", "-Pk", disk_path if host.exists(disk_path) else "/"])
     if ok:
         rows = df.strip().splitlines()
         if len(rows) >= 2 and len(rows[-1].split()) >= 4:

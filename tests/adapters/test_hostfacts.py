@@ -118,7 +118,7 @@ def gpu_host() -> FakeHost:
             "uname -r": ok("6.8.0-45-generic\n"),
             "hostname": ok("gpu-box\n"),
             "nproc": ok("16\n"),
-            "df -Pk /": ok(
+            "df -Pk *": ok(
                 "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/x 1000 10 524288000 1% /\n"
             ),
             "nvidia-smi --query-gpu*": ok((FIX / "query-rtx4090.csv").read_text()),
