@@ -222,6 +222,16 @@ def parse_listening_ports(text: str) -> set[int]:
     return ports
 
 
+def parse_proc_cgroups(text: str) -> tuple[str, ...]:
+    """cgroup v1 controllers that are enabled and mounted (hierarchy != 0) from /proc/cgroups."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and not line.startswith("#") and parts[1] != "0" and parts[3] == "1":
+            out.append(parts[0])
+    return tuple(out)
+
+
 def parse_swaps(text: str) -> int:
     """Total swap in MiB from /proc/swaps."""
     total_kib = 0
@@ -345,8 +355,12 @@ def gather_facts(host: Host, *, sudo_mode: str | None = None, disk_path: str = "
         rows = df.strip().splitlines()
         if len(rows) >= 2 and len(rows[-1].split()) >= 4:
             disk_free = int(rows[-1].split()[3]) // 1024
-    controllers_text = _read(host, "/sys/fs/cgroup/cgroup.controllers")
     cgroup_v2 = host.exists("/sys/fs/cgroup/cgroup.controllers")
+    controllers = (
+        tuple(_read(host, "/sys/fs/cgroup/cgroup.controllers").split())
+        if cgroup_v2
+        else parse_proc_cgroups(_read(host, "/proc/cgroups"))
+    )
     ports = parse_listening_ports(_read(host, "/proc/net/tcp")) | parse_listening_ports(
         _read(host, "/proc/net/tcp6")
     )
@@ -386,7 +400,7 @@ def gather_facts(host: Host, *, sudo_mode: str | None = None, disk_path: str = "
         disk_free_mib=disk_free,
         swap_mib=parse_swaps(_read(host, "/proc/swaps")),
         cgroup_v2=cgroup_v2,
-        cgroup_controllers=tuple(controllers_text.split()),
+        cgroup_controllers=controllers,
         ports_in_use=tuple(sorted(p for p in ports if p in PORTS)),
         other_kubernetes=tuple(others),
         node_ip=parse_route_src(route),

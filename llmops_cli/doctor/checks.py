@@ -120,11 +120,18 @@ def check_kernel(f: HostFacts) -> CheckResult:
 
 def check_cgroups(f: HostFacts) -> CheckResult:
     if not f.cgroup_v2:
+        if "memory" not in f.cgroup_controllers:
+            return CheckResult(
+                "cgroups",
+                "fail",
+                "cgroup v1 without the memory controller",
+                "enable it (cgroup_enable=memory cgroup_memory=1 on the kernel command line)",
+            )
         return CheckResult(
             "cgroups",
             "warn",
-            "cgroup v1 (k3s still runs; v1 support is deprecated)",
-            "boot with systemd.unified_cgroup_hierarchy=1",
+            "cgroup v1 with the memory controller (k3s runs; cgroup v1 support is deprecated)",
+            "boot with systemd.unified_cgroup_hierarchy=1 for cgroup v2",
         )
     if "memory" not in f.cgroup_controllers:
         return CheckResult(

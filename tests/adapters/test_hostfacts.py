@@ -76,6 +76,10 @@ def test_parse_proc_files() -> None:
     assert hf.parse_listening_ports(tcp) == {6667}
     swaps = "Filename Type Size Used Priority\n/swapfile file 2097148 0 -2\n"
     assert hf.parse_swaps(swaps) == 2047
+    cgroups = (
+        "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpu\t1\t1\t1\nmemory\t4\t13\t1\nnet_cls\t0\t1\t1\n"
+    )
+    assert hf.parse_proc_cgroups(cgroups) == ("cpu", "memory")
     assert hf.parse_route_src("1.1.1.1 via 10.0.0.1 dev eth0 src 10.0.0.5 uid 0\n    cache\n") == "10.0.0.5"
 
 

@@ -30,7 +30,8 @@ def test_a_good_laptop_passes() -> None:
     [
         ({"arch": "riscv64"}, "os", "fail", "riscv64"),
         ({"kernel": "4.4.0"}, "kernel", "fail", "older than 4.15"),
-        ({"cgroup_v2": False}, "cgroups", "warn", "cgroup v1"),
+        ({"cgroup_v2": False}, "cgroups", "warn", "cgroup v1 with the memory controller"),
+        ({"cgroup_v2": False, "cgroup_controllers": ("cpu",)}, "cgroups", "fail", "v1 without the memory"),
         ({"cgroup_controllers": ("cpu", "pids")}, "cgroups", "fail", "without the memory controller"),
         ({"cpus": 1}, "cpu", "fail", "k3s alone needs 2"),
         ({"cpus": 2}, "cpu", "warn", "the enabled stacks request"),
