@@ -3,21 +3,16 @@
 
 from __future__ import annotations
 
-import shlex
 from typing import TYPE_CHECKING, Any
 
 from llmops_cli.adapters.hostfacts import (
     K3S_CONTAINERD_CONFIG,
+    NVIDIANVIDIA_KEYRING,
+    NVIDIANVIDIA_REPO,
     containerd_has_nvidia,
     parse_nvidia_smi_query,
     toolkit_commands,
     toolkit_hint,
-)
-from llmops_cli.adapters.hostfacts import (
-    NVIDIA_KEYRING as _KEYRING,
-)
-from llmops_cli.adapters.hostfacts import (
-    NVIDIA_REPO as _REPO,
 )
 from llmops_cli.cluster.plan import PlanInputs, Step, UpOptions, fingerprint
 from llmops_cli.cluster.steps.k3s import restart_k3s
@@ -36,20 +31,20 @@ SMOKE_TIMEOUT = 600.0
 
 
 def _install_toolkit(ctx: StepContext) -> None:
-    """The same recipe as :data:`TOOLKIT_INSTALL_DOCS`, as argument lists (no pipes, no shell)."""
+    """The same recipe as :data:`~llmops_cli.adapters.hostfacts.TOOLKIT_INSTALL_DOCS`, as argument lists (no pipes, no shell)."""
     pm = ctx.facts.package_manager
     host = ctx.host
     if pm == "apt":
         tmp = host.run(["mktemp", "-t", "nvidia-gpgkey.XXXXXX"]).stdout.strip()
         try:
-            host.run(["curl", "-fsSL", "-o", tmp, f"{_REPO}/gpgkey"], timeout=120)
-            host.run(["gpg", "--batch", "--yes", "--dearmor", "-o", _KEYRING, tmp], privileged=True)
+            host.run(["curl", "-fsSL", "-o", tmp, f"{NVIDIA_REPO}/gpgkey"], timeout=120)
+            host.run(["gpg", "--batch", "--yes", "--dearmor", "-o", NVIDIA_KEYRING, tmp], privileged=True)
         finally:
             host.run(["rm", "-f", tmp], check=False)
         # Upstream's list holds exactly this line; written directly instead of piping it through sed.
         host.write_text(
             "/etc/apt/sources.list.d/nvidia-container-toolkit.list",
-            f"deb [signed-by={_KEYRING}] {_REPO}/stable/deb/$(ARCH) /\n",
+            f"deb [signed-by={NVIDIA_KEYRING}] {NVIDIA_REPO}/stable/deb/$(ARCH) /\n",
             privileged=True,
         )
         host.run(["apt-get", "update"], privileged=True, timeout=600)
@@ -61,7 +56,7 @@ def _install_toolkit(ctx: StepContext) -> None:
                 "-fsSL",
                 "-o",
                 "/etc/yum.repos.d/nvidia-container-toolkit.repo",
-                f"{_REPO}/stable/rpm/nvidia-container-toolkit.repo",
+                f"{NVIDIA_REPO}/stable/rpm/nvidia-container-toolkit.repo",
             ],
             privileged=True,
             timeout=120,
@@ -69,7 +64,7 @@ def _install_toolkit(ctx: StepContext) -> None:
         host.run(["dnf", "install", "-y", "nvidia-container-toolkit"], privileged=True, timeout=900)
     elif pm == "zypper":
         host.run(
-            ["zypper", "ar", f"{_REPO}/stable/rpm/nvidia-container-toolkit.repo"],
+            ["zypper", "ar", f"{NVIDIA_REPO}/stable/rpm/nvidia-container-toolkit.repo"],
             privileged=True,
             check=False,
         )
@@ -349,7 +344,3 @@ def run_smoke_job(ctx: StepContext, job: dict[str, Any]) -> None:
     line = next((ln.strip() for ln in log.splitlines() if "NVIDIA" in ln or "GPU" in ln), log.strip()[:200])
     ctx.results["gpu_smoke"] = line
     ctx.reporter.info(f"nvidia-smi in a pod: {line}")
-
-
-def shell_join(argv: list[str]) -> str:
-    return shlex.join(argv)
