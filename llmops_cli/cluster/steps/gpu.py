@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from llmops_cli.adapters.hostfacts import (
     K3S_CONTAINERD_CONFIG,
-    NVIDIANVIDIA_KEYRING,
-    NVIDIANVIDIA_REPO,
+    NVIDIA_KEYRING,
+    NVIDIA_REPO,
     containerd_has_nvidia,
     parse_nvidia_smi_query,
     toolkit_commands,
@@ -31,7 +31,7 @@ SMOKE_TIMEOUT = 600.0
 
 
 def _install_toolkit(ctx: StepContext) -> None:
-    """The same recipe as :data:`~llmops_cli.adapters.hostfacts.TOOLKIT_INSTALL_DOCS`, as argument lists (no pipes, no shell)."""
+    """NVIDIA's install recipe (``TOOLKIT_INSTALL_DOCS``) as argument lists: no pipes, no shell."""
     pm = ctx.facts.package_manager
     host = ctx.host
     if pm == "apt":
