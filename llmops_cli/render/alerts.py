@@ -95,7 +95,7 @@ def rule_groups(settings: Settings, *, gpu: bool) -> list[dict[str, Any]]:
                 "rules": [
                     _alert(
                         "GatewayHigh5xxRate",
-                        f'sum(rate({g.requests}{{namespace="{ns}",code=~"5.."}}[5m])) '
+                        f'sum(rate({g.requests}{{namespace="{ns}",{g.status_label}=~"5.."}}[5m])) '
                         f'/ sum(rate({g.requests}{{namespace="{ns}"}}[5m])) > {_num(slo.gateway_5xx_ratio)}',
                         "5m",
                         "critical",

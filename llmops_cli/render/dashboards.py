@@ -126,7 +126,7 @@ def dashboards(settings: Settings, *, gpu: bool) -> list[Dashboard]:
                 [
                     (
                         "Requests by status",
-                        [("{{code}}", f"sum by (code) (rate({g.requests}{{{gsel}}}[5m]))")],
+                        [("{{status}}", f"sum by (status) (rate({g.requests}{{{gsel}}}[5m]))")],
                         "reqps",
                     ),
                     (
@@ -167,7 +167,7 @@ def dashboards(settings: Settings, *, gpu: bool) -> list[Dashboard]:
                 [
                     (
                         "Policy violations by policy",
-                        [("{{policy}}", f"sum by (policy) (increase({g.violations}{{{gsel}}}[1h]))")],
+                        [("{{rule}}", f"sum by (rule) (increase({g.violations}{{{gsel}}}[1h]))")],
                         "short",
                     ),
                     (

@@ -53,10 +53,14 @@ def vllm_metrics() -> VllmMetrics:
 class GatewayMetrics:
     """What `llmops gateway serve` exports on /metrics (the gateway's contract with dashboards/alerts)."""
 
-    requests: str = "pac_requests_total"  # counter; labels: code, model
-    latency: str = "pac_request_duration_seconds"  # histogram; labels: model
-    violations: str = "pac_policy_violations_total"  # counter; labels: policy, action
-    tokens: str = "pac_tokens_total"  # counter; labels: direction (prompt|completion), model
+    requests: str = "llmops_gateway_requests_total"  # counter; labels: route, model, status
+    status_label: str = "status"  # the HTTP status code
+    latency: str = "llmops_gateway_request_duration_seconds"  # histogram; labels: route
+    ttft: str = "llmops_gateway_time_to_first_token_seconds"  # histogram; labels: route
+    # One increment per policy decision (redact, deny, log, flag, clamp...): a triggered policy.
+    violations: str = "llmops_gateway_policy_decisions_total"  # counter; labels: rule, action
+    rule_label: str = "rule"
+    tokens: str = "llmops_gateway_tokens_total"  # counter; labels: direction (in|out), model
 
 
 GATEWAY_METRICS = GatewayMetrics()

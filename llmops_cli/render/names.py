@@ -18,7 +18,9 @@ GPU_NAMESPACE: Final = "nvidia-device-plugin"
 
 # ---------------------------------------------------------------- secrets (created by `up`, never in Git)
 PGVECTOR_SECRET: Final = "llmops-pgvector"  # keys: username, password (in APPS_NAMESPACE)
-GATEWAY_SECRET: Final = "llmops-gateway"  # key: admin-key (in APPS_NAMESPACE)
+# Reserved for the gateway's admin key (key: admin-key, APPS_NAMESPACE). The gateway reads API-key hashes
+# from its policy file today, so no rendered object mounts it yet.
+GATEWAY_SECRET: Final = "llmops-gateway"
 GRAFANA_ADMIN_SECRET: Final = (
     "llmops-grafana-admin"  # keys: admin-user, admin-password (MONITORING_NAMESPACE)
 )

@@ -209,8 +209,12 @@ def _app(
     values: dict[str, Any] | None = None,
     server_side: bool = False,
     ignore_differences: list[dict[str, Any]] | None = None,
+    cascade: bool = True,
 ) -> list[dict[str, Any]]:
     sync = ["CreateNamespace=true"]
+    if path is not None:
+        # ServiceMonitor/PrometheusRule CRDs may still be arriving on a first sync.
+        sync.append("SkipDryRunOnMissingResource=true")
     if server_side:
         sync.append("ServerSideApply=true")
     app = {
@@ -223,6 +227,7 @@ def _app(
         "helm_values": values or {},
         "sync_options": sync,
         "ignore_differences": ignore_differences or [],
+        "cascade": cascade,
     }
     return render_objects(
         "argocd/application.yaml.j2",
@@ -374,13 +379,33 @@ def stack_gpu(ctx: Ctx) -> Files:
 
 
 # ------------------------------------------------------------------------------------------ argocd
+APPLICATION_HEALTH_LUA = """hs = {}
+hs.status = "Progressing"
+hs.message = ""
+if obj.status ~= nil and obj.status.health ~= nil then
+  hs.status = obj.status.health.status
+  if obj.status.health.message ~= nil then
+    hs.message = obj.status.health.message
+  end
+end
+return hs
+"""
+
+
 def argocd_values(ctx: Ctx) -> dict[str, Any]:
     replicas = ctx.profile.argocd_replicas
     return {
         "global": {"logging": {"format": "json"}},
         "configs": {
             "params": {"server.insecure": True},
-            "cm": {"application.resourceTrackingMethod": "annotation", "admin.enabled": True},
+            "cm": {
+                "application.resourceTrackingMethod": "annotation",
+                "admin.enabled": True,
+                # Argo CD >= 1.8 no longer assesses child Applications' health, so sync waves in an
+                # app-of-apps would not wait for CRDs/operators to be ready. This restores it (Argo CD docs,
+                # "Sync Phases and Waves" / app-of-apps health).
+                "resource.customizations.health.argoproj.io_Application": APPLICATION_HEALTH_LUA,
+            },
         },
         "dex": {"enabled": False},
         "notifications": {"enabled": False},
@@ -520,6 +545,8 @@ def stack_argocd(ctx: Ctx) -> Files:
             chart=_argocd_chart(),
             values=argocd_values(ctx),
             server_side=True,
+            # Never cascade: deleting this Application must not uninstall Argo CD itself.
+            cascade=False,
         ),
     )
     return files
@@ -662,7 +689,6 @@ def stack_gateway(ctx: Ctx) -> Files:
         "provider": gs.provider,
         "policy_text": policy,
         "policy_sha": hashlib.sha256(policy.encode("utf-8")).hexdigest(),
-        "secret": names.GATEWAY_SECRET,
         "resources": _res(ctx.profile.gateway),
         "pdb": ctx.profile.pdb,
         "hpa": hpa,

@@ -14,8 +14,11 @@ from typing import Any
 
 from llmops_cli.errors import LlmopsError
 
-# Characters YAML allows unescaped in a double-quoted scalar (the YAML 1.1 printable set PyYAML checks).
-_NOT_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Characters safe unescaped in a double-quoted scalar: YAML's printable set minus the characters a YAML 1.1
+# reader folds as line breaks (NEL, LS, PS) and the BOM. Everything else is written as an escape.
+_NOT_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
 
 
 def _escape(ch: re.Match[str]) -> str:

@@ -77,20 +77,30 @@ CASES: dict[str, tuple[str, list[dict], list[dict], dict[str, str]]] = {
     "GatewayHigh5xxRate": (
         "15m",
         [
-            {"series": f'pac_requests_total{{{NS},code="500"}}', "values": "0+10x20"},
-            {"series": f'pac_requests_total{{{NS},code="200"}}', "values": "0+10x20"},
+            {"series": f'llmops_gateway_requests_total{{{NS},status="500"}}', "values": "0+10x20"},
+            {"series": f'llmops_gateway_requests_total{{{NS},status="200"}}', "values": "0+10x20"},
         ],
         [
-            {"series": f'pac_requests_total{{{NS},code="500"}}', "values": "0+0x20"},
-            {"series": f'pac_requests_total{{{NS},code="200"}}', "values": "0+10x20"},
+            {"series": f'llmops_gateway_requests_total{{{NS},status="500"}}', "values": "0+0x20"},
+            {"series": f'llmops_gateway_requests_total{{{NS},status="200"}}', "values": "0+10x20"},
         ],
         {},
     ),
     "PolicyViolationSpike": (
         "70m",
-        [{"series": f'pac_policy_violations_total{{{NS},policy="pii"}}', "values": "0+1x60 160+100x20"}],
+        [
+            {
+                "series": f'llmops_gateway_policy_decisions_total{{{NS},rule="pii.email",action="redact"}}',
+                "values": "0+1x60 160+100x20",
+            }
+        ],
         # a steady high rate is not a spike
-        [{"series": f'pac_policy_violations_total{{{NS},policy="pii"}}', "values": "0+100x80"}],
+        [
+            {
+                "series": f'llmops_gateway_policy_decisions_total{{{NS},rule="pii.email",action="redact"}}',
+                "values": "0+100x80",
+            }
+        ],
         {},
     ),
     "GpuMemoryHigh": (

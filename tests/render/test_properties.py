@@ -46,17 +46,17 @@ def _objs(tree: dict[str, str]) -> dict[str, Any]:
     return {p: yaml.safe_load(t) for p, t in tree.items()}
 
 
-@given(
-    value=st.one_of(
-        st.text(),
-        st.integers(),
-        st.floats(allow_nan=False, allow_infinity=False),
-        st.booleans(),
-        st.none(),
-        st.lists(st.text(max_size=5), max_size=3),
-    )
+JSONISH = st.recursive(
+    st.one_of(
+        st.text(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.none()
+    ),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
 )
-@SETTINGS
+
+
+@given(value=JSONISH)
+@settings(max_examples=300, deadline=None)
 def test_the_y_filter_round_trips_any_value(value):
     doc = f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  v: {yaml_value(value)}\n"
     (obj,) = load_all(doc, "test")
@@ -137,3 +137,12 @@ def test_injection_attempts_in_free_text_stay_one_value(evil):
         tree = _render(overrides)
         if tree is not None:
             assert all("kind: Secret" not in t for t in tree.values())
+
+
+@given(value=st.text())
+@settings(max_examples=300, deadline=None)
+def test_the_output_dumper_round_trips_any_string(value):
+    from llmops_cli.render.yamlio import dump
+
+    obj = {"kind": "ConfigMap", "data": {"v": value, "multi": value + "\n" + value}}
+    assert yaml.safe_load(dump(obj)) == obj

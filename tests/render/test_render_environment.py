@@ -138,12 +138,16 @@ def test_hf_token_secret_is_referenced_not_rendered():
 
 def test_prod_has_replicas_pdb_hpa_and_bigger_storage():
     dev, prod = objects(default_tree("dev")), objects(default_tree("prod"))
-    assert _one(prod, "Deployment", names.GATEWAY_NAME)["spec"]["replicas"] == 2
+    # under an HPA the Deployment leaves replicas to the autoscaler (else Argo CD and the HPA fight)
+    assert "replicas" not in _one(prod, "Deployment", names.GATEWAY_NAME)["spec"]
     assert _one(dev, "Deployment", names.GATEWAY_NAME)["spec"]["replicas"] == 1
     assert _one(prod, "PodDisruptionBudget", names.GATEWAY_NAME)["spec"]["minAvailable"] == 1
     hpa = _one(prod, "HorizontalPodAutoscaler", names.GATEWAY_NAME)
     assert hpa["spec"]["minReplicas"] == 2 and hpa["spec"]["maxReplicas"] > 2
     assert not _kind(dev, "PodDisruptionBudget") and not _kind(dev, "HorizontalPodAutoscaler")
+    fixed = objects(render_environment(settings(stacks={"gateway": {"replicas": 3}}), "prod"))
+    hpa3 = _one(fixed, "HorizontalPodAutoscaler", names.GATEWAY_NAME)["spec"]
+    assert hpa3["minReplicas"] == 3 and hpa3["maxReplicas"] >= 3
 
     def kps(objs: dict) -> dict:
         return _one(objs, "Application", "kube-prometheus-stack")["spec"]["source"]["helm"]["valuesObject"]
@@ -249,6 +253,11 @@ def test_sync_waves_order_crds_operators_data_apps():
     }
     assert wave["prometheus-operator-crds"] < wave["kube-prometheus-stack"] < wave["pgvector"] < wave["vllm"]
     assert wave["pgvector"] < wave["gateway"] and wave["loki"] < wave["observability"]
+    # waves only wait for child Applications when Argo CD assesses their health
+    cm = _one(objs, "Application", names.ARGOCD_RELEASE)["spec"]["source"]["helm"]["valuesObject"]["configs"][
+        "cm"
+    ]
+    assert "obj.status.health.status" in cm["resource.customizations.health.argoproj.io_Application"]
 
 
 def test_remote_repo_url_replaces_the_local_git_server():
