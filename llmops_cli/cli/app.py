@@ -17,6 +17,7 @@ from llmops_cli.cli import (
     promote,
     render,
     status,
+    sync,
     up,
     verify,
     version,
@@ -88,6 +89,7 @@ app.command("doctor", help="Check this host for k3s, GPU and platform readiness.
 app.command("up", help="Install k3s, GPU support and Argo CD, then deploy the platform.")(up.command)
 app.command("status", help="Show nodes, GPUs, Argo CD applications and endpoints.")(status.command)
 app.command("down", help="Remove the platform (and optionally k3s) from this host.")(down.command)
+app.command("sync", help="Push the re-rendered tree to the in-cluster Git server.")(sync.command)
 app.command("render", help="Render the platform as a GitOps tree (manifests/<env>/...).")(render.command)
 app.command("verify", help="Check config, policies and the rendered tree offline, as CI would.")(verify.command)
 app.add_typer(govern.app, name="govern", help="Governance as code: data, bias, model card, risk, policies.")

@@ -1,9 +1,67 @@
-"""`llmops down`: not available in this version yet."""
+"""`llmops down`: remove the platform (and optionally k3s) from this host."""
 
 from __future__ import annotations
 
-from llmops_cli.errors import NotAvailableYet
+from typing import Annotated
+
+import typer
+
+from llmops_cli.cli.hostopts import SudoStdinOpt
+from llmops_cli.cli.output import OutputFormat, OutputOpt
+from llmops_cli.cli.session import get_session
 
 
-def command() -> None:
-    raise NotAvailableYet("`llmops down` is not available yet in this version", hint="see the README roadmap")
+def command(
+    ctx: typer.Context,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask first.")] = False,
+    keep_data: Annotated[
+        bool, typer.Option("--keep-data", help="Keep volumes and generated secrets.")
+    ] = False,
+    uninstall_k3s: Annotated[
+        bool, typer.Option("--uninstall-k3s", help="Also run k3s-uninstall.sh.")
+    ] = False,
+    env: Annotated[
+        str | None, typer.Option("--env", "-e", help="Environment to remove (default: dev).")
+    ] = None,
+    sudo_password_stdin: SudoStdinOpt = False,
+    output: OutputOpt = OutputFormat.text,
+) -> None:
+    """Remove the platform (root Application with cascade) and the kubeconfig context; optionally k3s.
+
+    Examples:
+      llmops down
+      llmops down --yes --keep-data
+      llmops down --yes --uninstall-k3s
+    """
+    from llmops_cli.cli.hostopts import confirm, local_host
+    from llmops_cli.cluster.context import k3s_kube_factory, user_kube_factory
+    from llmops_cli.cluster.teardown import down
+    from llmops_cli.cluster.up import resolve_env
+
+    session = get_session(ctx)
+    session.start("down", output)
+    settings = session.settings()
+    env_name = resolve_env(settings, env)
+    what = "the llmops platform" + (" and k3s (all its data)" if uninstall_k3s else "")
+    confirm(session, f"Remove {what} from this machine?", yes=yes)
+    host = local_host(session, password_stdin=sudo_password_stdin)
+    factory = user_kube_factory(
+        settings.cluster.context_name, session.environ, fallback=k3s_kube_factory(host)
+    )
+    report = down(
+        settings,
+        host=host,
+        kube_factory=factory,
+        env=env_name,
+        keep_data=keep_data,
+        uninstall_k3s=uninstall_k3s,
+        reporter=session.reporter(),
+        environ=session.environ,
+    )
+    if session.machine:
+        session.emit(report.to_dict())
+    else:
+        for r in report.removed:
+            session.info(f"removed {r}")
+        for k in report.kept:
+            session.info(f"kept {k}")

@@ -1,1 +1,1 @@
-"""Host checks for `llmops doctor`."""
+"""Host readiness checks (`llmops doctor`)."""

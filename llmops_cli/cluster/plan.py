@@ -1,0 +1,157 @@
+"""The plan `up` executes: ordered, idempotent steps, each ``check`` (already done?) → ``apply`` → ``verify``.
+
+:func:`build_plan` is pure: Settings, host facts and the rendered inputs in, a :class:`Plan` out. It reads no
+file and touches no host, so ``--dry-run`` and the tests see exactly what ``up`` would run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llmops_cli.cluster.context import StepContext
+    from llmops_cli.cluster.facts import HostFacts
+    from llmops_cli.config.model import Settings
+
+StepFn = Callable[["StepContext"], None]
+CheckFn = Callable[["StepContext"], bool]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One idempotent unit of work.
+
+    ``check`` returns True when the step's effect is already in place; ``None`` means nothing on the host can
+    tell (a restart, a smoke test), so the state file decides. ``mutating=False`` steps only read and wait.
+    ``fingerprint`` changes when what the step would write changes, so a recorded step reruns after an edit.
+    """
+
+    id: str
+    phase: str
+    description: str
+    changes: str
+    apply: StepFn
+    check: CheckFn | None = None
+    verify: StepFn | None = None
+    mutating: bool = True
+    record: bool = True
+    fingerprint: str = ""
+    will_fail: str | None = None  # known up front: the reason this step cannot succeed on this host
+
+
+@dataclass(frozen=True)
+class AirgapBundle:
+    """A folder with the k3s binary, the images tarball(s) and install.sh (checked before planning)."""
+
+    path: Path
+    k3s_binary: Path
+    installer: Path
+    images: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    """A generated secret: created once at `up`, never in Git, never printed unless asked."""
+
+    name: str
+    namespace: str
+    keys: tuple[str, ...]
+    fixed: tuple[tuple[str, str], ...] = ()  # non-secret companion keys (e.g. a username)
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """Everything rendered for this run; data only, so tests inject it directly."""
+
+    env: str
+    k3s_config: str
+    k3s_registries: str | None
+    bootstrap: tuple[dict[str, Any], ...]
+    repo_url: str
+    smoke_job: dict[str, Any] | None = None
+    tree: Mapping[str, str] | None = None  # manifests/<env>/ files, for the local Git server
+    secrets: tuple[SecretSpec, ...] = ()
+    git_client_image: str = "docker.io/charmbracelet/soft-serve:v0.10.0"  # any pinned image with git and tar
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    timeout: float = 900.0
+    airgap: AirgapBundle | None = None
+    show_password: bool = False
+    git_token: str | None = field(default=None, repr=False)
+    git_username: str = "x-access-token"
+    ssh_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[Step, ...]
+    gpu: bool
+    warnings: tuple[str, ...] = ()
+    summary: Mapping[str, Any] = field(default_factory=dict)
+
+    def ids(self) -> list[str]:
+        return [s.id for s in self.steps]
+
+    def step(self, step_id: str) -> Step:
+        return next(s for s in self.steps if s.id == step_id)
+
+
+def fingerprint(*parts: Any) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def decide_gpu(settings: Settings, facts: HostFacts) -> bool:
+    """auto: a GPU when nvidia-smi lists one; on: always (a missing GPU fails the driver step); off: never."""
+    if settings.gpu.mode == "on":
+        return True
+    if settings.gpu.mode == "off":
+        return False
+    return facts.nvidia.has_gpu
+
+
+def build_plan(
+    settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpOptions | None = None
+) -> Plan:
+    from llmops_cli.cluster.steps import argocd, gitops, gpu, k3s, kubeconfig, secrets, waits
+
+    options = options or UpOptions()
+    use_gpu = decide_gpu(settings, facts)
+    warnings: list[str] = []
+    steps: list[Step] = []
+    if use_gpu:
+        steps += gpu.pre_steps(settings, facts, inputs, options, warnings)
+    steps += k3s.steps(settings, facts, inputs, options, warnings)
+    if use_gpu:
+        steps += gpu.host_steps(settings, facts, inputs, options, warnings)
+    steps += k3s.ready_steps(settings, facts, inputs, options)
+    if use_gpu:
+        steps += gpu.node_steps(settings, facts, inputs, options)
+    steps += kubeconfig.steps(settings, facts, inputs, options)
+    steps += secrets.steps(settings, facts, inputs, options)
+    steps += argocd.install_steps(settings, facts, inputs, options)
+    steps += gitops.steps(settings, facts, inputs, options, warnings)
+    steps += argocd.root_steps(settings, facts, inputs, options)
+    steps += waits.steps(settings, facts, inputs, options)
+    if use_gpu:
+        steps += gpu.cluster_steps(settings, facts, inputs, options)
+    ids = [s.id for s in steps]
+    if len(ids) != len(set(ids)):  # pragma: no cover - a programming error
+        raise AssertionError(f"duplicate step ids: {ids}")
+    summary = {
+        "cluster": settings.cluster.name,
+        "environment": inputs.env,
+        "k3s_version": settings.cluster.k3s_version,
+        "gpu": use_gpu,
+        "gitops": "local" if settings.gitops.local else "remote",
+        "repo_url": inputs.repo_url,
+        "airgap": str(options.airgap.path) if options.airgap else None,
+    }
+    return Plan(steps=tuple(steps), gpu=use_gpu, warnings=tuple(warnings), summary=summary)

@@ -1,0 +1,67 @@
+"""`llmops sync`: hand later changes of the rendered tree to Argo CD.
+
+Local GitOps mode: re-render the environment and push it to the in-cluster Git server (the same Job `up`
+runs). Remote mode: Argo CD follows the remote repository, so this only says what to push.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from llmops_cli.errors import UsageError
+
+if TYPE_CHECKING:
+    from llmops_cli.adapters.hosts import Host
+    from llmops_cli.adapters.kube import Kube
+    from llmops_cli.cluster.facts import HostFacts
+    from llmops_cli.cluster.up import Renderer
+    from llmops_cli.config.model import Settings
+    from llmops_cli.reporting import Reporter
+
+
+def sync(
+    settings: Settings,
+    *,
+    host: Host,
+    facts: HostFacts,
+    kube_factory: Callable[[], Kube],
+    env: str | None,
+    reporter: Reporter,
+    environ: Mapping[str, str],
+    renderer: Renderer | None = None,
+    timeout: float = 300.0,
+) -> dict[str, Any]:
+    from llmops_cli.cluster.context import StepContext
+    from llmops_cli.cluster.plan import UpOptions
+    from llmops_cli.cluster.state import State
+    from llmops_cli.cluster.steps.gitops import push_tree, seed_objects, seeded
+    from llmops_cli.cluster.up import render_inputs, resolve_env
+
+    if not settings.gitops.local:
+        raise UsageError(
+            f"gitops.repo_url is {settings.gitops.repo_url}: Argo CD follows that repository",
+            hint="run `llmops render`, then commit and push the manifests/ tree there",
+        )
+    env_name = resolve_env(settings, env)
+    inputs = render_inputs(settings, facts, env_name, renderer=renderer)
+    ctx = StepContext(
+        host=host,
+        settings=settings,
+        facts=facts,
+        inputs=inputs,
+        options=UpOptions(timeout=timeout),
+        reporter=reporter,
+        state=State.memory(),
+        kube_factory=kube_factory,
+        environ=dict(environ),
+    )
+    configmap, job = seed_objects(settings, inputs)
+    reporter.phase("sync")
+    if seeded(ctx, job):
+        reporter.step("push the rendered tree", "ok", "already up to date")
+        return {"environment": env_name, "changed": False, "files": len(inputs.tree or {})}
+    reporter.step("push the rendered tree", "running")
+    commit = push_tree(ctx, configmap, job)
+    reporter.step("push the rendered tree", "changed", commit[:12])
+    return {"environment": env_name, "changed": True, "commit": commit, "files": len(inputs.tree or {})}

@@ -1,0 +1,392 @@
+"""Host readiness checks for `llmops up`: each is ok / warn / fail / skip with a hint for the fix.
+
+Pure functions of :class:`HostFacts`, Settings and the kubeconfig state, so every verdict is testable with
+made-up facts, and `llmops doctor` reports exactly what the facts say about the real machine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from llmops_cli.adapters.hostfacts import PORTS, HostFacts, toolkit_hint
+
+if TYPE_CHECKING:
+    from llmops_cli.config.model import Settings
+
+CheckStatus = Literal["ok", "warn", "fail", "skip"]
+SUPPORTED_ARCH = ("x86_64", "aarch64", "arm64")
+MIN_KERNEL = (4, 15)
+K3S_CPU = 2.0
+K3S_MEM_MIB = 2048
+K3S_DISK_MIB = 10 * 1024
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: CheckStatus
+    message: str
+    hint: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Requirements:
+    cpu: float
+    memory_mib: int
+    disk_mib: int
+    breakdown: tuple[tuple[str, float, int], ...]  # (what, cpu, memory MiB)
+
+
+_UNITS = {
+    "Ki": 1 / 1024,
+    "Mi": 1,
+    "Gi": 1024,
+    "Ti": 1024**2,
+    "K": 1000 / 1024**2 * 1024,
+    "M": 1000**2 / 1024**2,
+    "G": 1000**3 / 1024**2,
+    "T": 1000**4 / 1024**2,
+}
+
+
+def quantity_mib(q: str) -> int:
+    m = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", q)
+    if not m:
+        return 0
+    n, unit = float(m.group(1)), m.group(2)
+    if unit == "":
+        return int(n / 1024**2)
+    return int(n * _UNITS.get(unit, 0))
+
+
+def requirements(settings: Settings, *, gpu: bool) -> Requirements:
+    """What the enabled stacks request (the rendered requests of the dev profile, rounded up)."""
+    s = settings.stacks
+    parts: list[tuple[str, float, int]] = [("k3s", K3S_CPU, K3S_MEM_MIB), ("Argo CD", 0.5, 768)]
+    disk = K3S_DISK_MIB
+    if s.vllm.enabled:
+        if gpu:
+            parts.append(("vLLM (GPU)", 2.0, 8192))
+        else:
+            parts.append(("vLLM simulator", 0.25, 256))
+        disk += quantity_mib(s.vllm.cache_size) if gpu else 0
+    if s.gateway.enabled:
+        parts.append(("gateway", 0.25, 256))
+    if s.pgvector.enabled:
+        parts.append(("pgvector", 0.25, 512))
+        disk += quantity_mib(s.pgvector.storage)
+    if s.observability.enabled:
+        parts.append(("observability", 0.75, 1536))
+    return Requirements(
+        cpu=sum(p[1] for p in parts),
+        memory_mib=sum(p[2] for p in parts),
+        disk_mib=disk,
+        breakdown=tuple(parts),
+    )
+
+
+def _kernel_tuple(kernel: str) -> tuple[int, int] | None:
+    m = re.match(r"(\d+)\.(\d+)", kernel)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def check_os(f: HostFacts) -> CheckResult:
+    if f.arch not in SUPPORTED_ARCH:
+        return CheckResult("os", "fail", f"{f.os_pretty} on {f.arch}", "k3s supports x86_64 and arm64")
+    if f.package_manager is None:
+        return CheckResult(
+            "os",
+            "warn",
+            f"{f.os_pretty} on {f.arch} (untested distribution)",
+            "llmops is tested on Debian, Ubuntu, RHEL/Fedora and SUSE",
+        )
+    return CheckResult("os", "ok", f"{f.os_pretty} on {f.arch}")
+
+
+def check_kernel(f: HostFacts) -> CheckResult:
+    kv = _kernel_tuple(f.kernel)
+    if kv is None:
+        return CheckResult("kernel", "warn", f"cannot read the kernel version ({f.kernel})")
+    if kv < MIN_KERNEL:
+        return CheckResult("kernel", "fail", f"kernel {f.kernel} is older than 4.15", "upgrade the kernel")
+    return CheckResult("kernel", "ok", f"kernel {f.kernel}")
+
+
+def check_cgroups(f: HostFacts) -> CheckResult:
+    if not f.cgroup_v2:
+        if "memory" not in f.cgroup_controllers:
+            return CheckResult(
+                "cgroups",
+                "fail",
+                "cgroup v1 without the memory controller",
+                "enable it (cgroup_enable=memory cgroup_memory=1 on the kernel command line)",
+            )
+        return CheckResult(
+            "cgroups",
+            "warn",
+            "cgroup v1 with the memory controller (k3s runs; cgroup v1 support is deprecated)",
+            "boot with systemd.unified_cgroup_hierarchy=1 for cgroup v2",
+        )
+    if "memory" not in f.cgroup_controllers:
+        return CheckResult(
+            "cgroups",
+            "fail",
+            "cgroup v2 without the memory controller "
+            f"(controllers: {' '.join(f.cgroup_controllers) or 'none delegated'})",
+            "enable it (cgroup_enable=memory on Raspberry Pi; in a container, delegate it to the container)",
+        )
+    return CheckResult("cgroups", "ok", "cgroup v2 with the memory controller")
+
+
+def check_resources(f: HostFacts, req: Requirements) -> list[CheckResult]:
+    out = []
+    detail = ", ".join(f"{w} {c:g}" for w, c, _ in req.breakdown)
+    if f.cpus < K3S_CPU:
+        out.append(
+            CheckResult("cpu", "fail", f"{f.cpus} CPU; k3s alone needs {K3S_CPU:g}", "use a bigger machine")
+        )
+    elif f.cpus < req.cpu:
+        out.append(
+            CheckResult(
+                "cpu",
+                "warn",
+                f"{f.cpus} CPU; the enabled stacks request {req.cpu:g} ({detail})",
+                "disable stacks in llmops.yaml or expect Pending pods",
+            )
+        )
+    else:
+        out.append(CheckResult("cpu", "ok", f"{f.cpus} CPU (stacks request {req.cpu:g})"))
+    mem_detail = ", ".join(f"{w} {m} MiB" for w, _, m in req.breakdown)
+    if f.memory_mib < K3S_MEM_MIB:
+        out.append(
+            CheckResult(
+                "memory", "fail", f"{f.memory_mib} MiB RAM; k3s alone needs {K3S_MEM_MIB} MiB", "add memory"
+            )
+        )
+    elif f.memory_mib < req.memory_mib:
+        out.append(
+            CheckResult(
+                "memory",
+                "warn",
+                f"{f.memory_mib} MiB RAM; the enabled stacks request {req.memory_mib} MiB ({mem_detail})",
+                "disable stacks in llmops.yaml (e.g. stacks.observability.enabled: false)",
+            )
+        )
+    else:
+        out.append(
+            CheckResult("memory", "ok", f"{f.memory_mib} MiB RAM (stacks request {req.memory_mib} MiB)")
+        )
+    if f.disk_free_mib < req.disk_mib:
+        out.append(
+            CheckResult(
+                "disk",
+                "fail" if f.disk_free_mib < K3S_DISK_MIB else "warn",
+                f"{f.disk_free_mib // 1024} GiB free; k3s, images, volumes need ~{req.disk_mib // 1024} GiB",
+                "free space under /var/lib/rancher",
+            )
+        )
+    else:
+        out.append(
+            CheckResult(
+                "disk", "ok", f"{f.disk_free_mib // 1024} GiB free (need ~{req.disk_mib // 1024} GiB)"
+            )
+        )
+    return out
+
+
+def check_ports(f: HostFacts) -> CheckResult:
+    busy = [p for p in PORTS if p in f.ports_in_use]
+    if not busy:
+        return CheckResult("ports", "ok", f"ports {', '.join(map(str, PORTS))} are free")
+    if f.k3s.running:
+        return CheckResult("ports", "ok", f"ports {', '.join(map(str, busy))} in use by the running k3s")
+    return CheckResult(
+        "ports",
+        "fail",
+        f"ports {', '.join(map(str, busy))} are already in use",
+        "stop what listens there (`ss -ltnp`), or another Kubernetes is running",
+    )
+
+
+def check_swap(f: HostFacts) -> CheckResult:
+    if f.swap_mib > 0:
+        return CheckResult(
+            "swap",
+            "warn",
+            f"{f.swap_mib} MiB swap is on (pods may be slow under memory pressure)",
+            "`swapoff -a` for predictable memory limits",
+        )
+    return CheckResult("swap", "ok", "swap is off")
+
+
+def check_init(f: HostFacts) -> CheckResult:
+    if f.init_system in ("systemd", "openrc"):
+        return CheckResult("init", "ok", f"{f.init_system} (k3s runs as a service)")
+    return CheckResult(
+        "init",
+        "fail",
+        "no systemd or OpenRC: the k3s installer cannot set up its service"
+        + (" (this is a container)" if f.container else ""),
+        "run llmops up on a Linux host or VM with systemd",
+    )
+
+
+def check_privileges(f: HostFacts) -> CheckResult:
+    if f.is_root:
+        return CheckResult("privileges", "ok", "running as root")
+    if f.sudo == "passwordless":
+        return CheckResult("privileges", "ok", "passwordless sudo")
+    if f.sudo == "password":
+        return CheckResult(
+            "privileges", "ok", "sudo with a password (asked once; no TTY: --sudo-password-stdin)"
+        )
+    return CheckResult("privileges", "fail", "not root and sudo is unavailable", "run llmops as root")
+
+
+def check_k3s(f: HostFacts, settings: Settings) -> CheckResult:
+    k = f.k3s
+    pinned = settings.cluster.k3s_version
+    if not k.installed:
+        return CheckResult("k3s", "ok", f"not installed; `llmops up` installs {pinned}")
+    state = "running" if k.running else "installed but not running"
+    if k.version and k.version != pinned:
+        return CheckResult(
+            "k3s",
+            "warn",
+            f"k3s {k.version} {state}; llmops pins {pinned} and will adopt it as is",
+            "`llmops down --uninstall-k3s` then `llmops up` to move to the pinned version",
+        )
+    return CheckResult(
+        "k3s",
+        "ok" if k.running else "warn",
+        f"k3s {k.version or '(unknown version)'} {state}",
+        "" if k.running else "start it: systemctl start k3s",
+    )
+
+
+def check_other_kubernetes(f: HostFacts) -> CheckResult:
+    if not f.other_kubernetes:
+        return CheckResult("other-kubernetes", "ok", "no kind, k3d, minikube or kubelet found")
+    running = [o for o in f.other_kubernetes if "running" in o]
+    return CheckResult(
+        "other-kubernetes",
+        "fail" if running else "warn",
+        "found " + ", ".join(f.other_kubernetes),
+        "stop the other cluster first: it competes for ports 6443/10250/80/443"
+        if running
+        else "installed but not running; fine as long as it stays stopped",
+    )
+
+
+def check_nvidia(f: HostFacts, settings: Settings) -> list[CheckResult]:
+    nv = f.nvidia
+    mode = settings.gpu.mode
+    if mode == "off":
+        return [CheckResult("nvidia", "skip", "gpu.mode is off: CPU only")]
+    out: list[CheckResult] = []
+    if not nv.smi_present:
+        status: CheckStatus = "fail" if mode == "on" else "skip"
+        out.append(
+            CheckResult(
+                "nvidia",
+                status,
+                "no NVIDIA driver (nvidia-smi not found)" + ("" if mode == "on" else ": CPU mode"),
+                "install the NVIDIA driver, or set gpu.mode: off" if mode == "on" else "",
+            )
+        )
+        return out
+    if nv.error or not nv.gpus:
+        out.append(
+            CheckResult(
+                "nvidia",
+                "fail" if mode == "on" else "warn",
+                f"nvidia-smi is installed but fails: {nv.error or 'no GPU listed'}",
+                "check the driver matches the kernel (reboot after a driver update); `nvidia-smi` must work",
+            )
+        )
+        return out
+    gpus = "; ".join(f"{g.name} ({g.memory_mib} MiB)" for g in nv.gpus)
+    out.append(
+        CheckResult(
+            "nvidia",
+            "ok",
+            f"driver {nv.driver_version}, CUDA {nv.cuda_version or '?'}: {len(nv.gpus)} GPU(s): {gpus}",
+        )
+    )
+    if nv.toolkit_present:
+        out.append(
+            CheckResult(
+                "nvidia-toolkit",
+                "ok",
+                f"NVIDIA container toolkit {nv.toolkit_version or ''} ({nv.runtime_path})".replace("  ", " "),
+            )
+        )
+    else:
+        out.append(
+            CheckResult(
+                "nvidia-toolkit",
+                "warn" if settings.gpu.install_toolkit else "fail",
+                "NVIDIA container toolkit missing (nvidia-container-runtime not on PATH)",
+                toolkit_hint(f.package_manager),
+            )
+        )
+    return out
+
+
+def check_kubeconfig(f: HostFacts, settings: Settings, environ: Mapping[str, str]) -> CheckResult:
+    from llmops_cli.adapters import kubeconfig
+    from llmops_cli.errors import LlmopsError
+
+    name = settings.cluster.context_name
+    paths = kubeconfig.kubeconfig_paths(environ)
+    where = ":".join(str(p) for p in paths)
+    try:
+        entry = kubeconfig.find_context(name, environ)
+    except LlmopsError as e:
+        return CheckResult(
+            "kubeconfig", "fail", f"cannot parse the kubeconfig: {e}", "fix or move the file away"
+        )
+    if entry is None:
+        if f.k3s.installed:
+            return CheckResult("kubeconfig", "warn", f"no context {name} in {where}", "`llmops up` merges it")
+        return CheckResult("kubeconfig", "ok", f"no context {name} yet in {where} (`llmops up` adds it)")
+    return CheckResult("kubeconfig", "ok", f"context {name} present in {where}")
+
+
+def run_checks(
+    facts: HostFacts, settings: Settings, environ: Mapping[str, str], *, gpu: bool
+) -> list[CheckResult]:
+    out = [
+        check_os(facts),
+        check_kernel(facts),
+        check_init(facts),
+        check_privileges(facts),
+        check_cgroups(facts),
+        *check_resources(facts, requirements(settings, gpu=gpu)),
+        check_ports(facts),
+        check_swap(facts),
+        check_k3s(facts, settings),
+        check_other_kubernetes(facts),
+        *check_nvidia(facts, settings),
+        check_kubeconfig(facts, settings, environ),
+    ]
+    if facts.container:
+        out.append(
+            CheckResult(
+                "container",
+                "warn",
+                "llmops is running inside a container",
+                "k3s needs a real host or VM (privileged containers are not supported by `llmops up`)",
+            )
+        )
+    return out
+
+
+def failed(results: list[CheckResult]) -> bool:
+    return any(r.status == "fail" for r in results)

@@ -1,0 +1,196 @@
+"""build_plan over a matrix of host facts: GPU or not, toolkit or not, k3s absent/present/other version,
+root or not, airgap or not, local or remote GitOps."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from llmops_cli.cluster.plan import AirgapBundle, UpOptions, build_plan
+from llmops_cli.config.model import Settings
+from llmops_cli.errors import LlmopsError
+from tests.cluster.conftest import make_facts, make_inputs
+
+PINNED = Settings().cluster.k3s_version
+GPU_STEPS = {
+    "check_nvidia_driver",
+    "install_container_toolkit",
+    "enable_nvidia_runtime",
+    "label_gpu_node",
+    "wait_gpu_allocatable",
+    "run_gpu_smoke_job",
+}
+ORDER = [
+    "check_nvidia_driver",
+    "install_container_toolkit",
+    "write_k3s_config",
+    "write_k3s_registries",
+    "install_k3s",
+    "restart_k3s_on_config_change",
+    "enable_nvidia_runtime",
+    "wait_node_ready",
+    "label_gpu_node",
+    "merge_kubeconfig",
+    "create_secret_llmops_llmops-pgvector",
+    "create_secret_llmops_llmops-gateway",
+    "create_secret_monitoring_llmops-grafana-admin",
+    "apply_argocd_install",
+    "wait_argocd_ready",
+    "seed_local_git",
+    "create_repo_secret",
+    "apply_root_application",
+    "wait_applications_healthy",
+    "wait_gpu_allocatable",
+    "run_gpu_smoke_job",
+]
+BUNDLE = AirgapBundle(
+    Path("/b"), Path("/b/k3s"), Path("/b/install.sh"), (Path("/b/k3s-airgap-images-amd64.tar.zst"),)
+)
+
+
+def gpu_settings(mode: str, install_toolkit: bool = False) -> Settings:
+    return Settings.model_validate({"gpu": {"mode": mode, "install_toolkit": install_toolkit}})
+
+
+MATRIX = list(
+    itertools.product(
+        [False, True],  # GPU present
+        [False, True],  # toolkit present
+        [None, PINNED, "v1.30.4+k3s1"],  # k3s
+        [True, False],  # root
+        [False, True],  # airgap
+    )
+)
+
+
+@pytest.mark.parametrize(("gpu", "toolkit", "k3s", "root", "airgap"), MATRIX)
+def test_plan_matrix(gpu: bool, toolkit: bool, k3s: str | None, root: bool, airgap: bool) -> None:
+    settings = gpu_settings("auto")
+    facts = make_facts(gpu=gpu, toolkit=toolkit, k3s=k3s, root=root)
+    plan = build_plan(settings, facts, make_inputs(gpu=gpu), UpOptions(airgap=BUNDLE if airgap else None))
+    ids = plan.ids()
+    # Order is fixed; GPU steps only with a GPU (gpu.mode auto).
+    assert ids == [i for i in ORDER if i in ids]
+    assert plan.gpu is gpu
+    assert bool(GPU_STEPS & set(ids)) is gpu
+    if gpu:
+        assert GPU_STEPS <= set(ids)
+    install = plan.step("install_k3s")
+    if k3s is None:
+        assert f"INSTALL_K3S_VERSION={PINNED}" in install.changes
+        assert ("INSTALL_K3S_SKIP_DOWNLOAD=true" in install.changes) is airgap
+        assert ("get.k3s.io" in install.changes) is not airgap
+    else:
+        assert install.description.startswith(f"adopt existing k3s {k3s}")
+    mismatch = [w for w in plan.warnings if "already installed" in w]
+    assert bool(mismatch) is (k3s not in (None, PINNED))
+    if mismatch:
+        assert k3s in mismatch[0] and PINNED in mismatch[0]
+    toolkit_step = plan.steps[ids.index("install_container_toolkit")] if gpu else None
+    if toolkit_step is not None:
+        assert (toolkit_step.will_fail is None) is toolkit
+    assert plan.summary["gpu"] is gpu and plan.summary["airgap"] == ("/b" if airgap else None)
+    # Pure: same inputs, same plan.
+    again = build_plan(settings, facts, make_inputs(gpu=gpu), UpOptions(airgap=BUNDLE if airgap else None))
+    assert [(s.id, s.changes, s.fingerprint) for s in again.steps] == [
+        (s.id, s.changes, s.fingerprint) for s in plan.steps
+    ]
+
+
+def test_gpu_on_without_gpu_plans_the_gpu_steps_and_says_the_driver_step_fails() -> None:
+    plan = build_plan(gpu_settings("on"), make_facts(gpu=False), make_inputs(gpu=True))
+    assert plan.gpu and GPU_STEPS <= set(plan.ids())
+    assert "nvidia-smi is not installed" in (plan.step("check_nvidia_driver").will_fail or "")
+
+
+def test_gpu_off_ignores_a_present_gpu() -> None:
+    plan = build_plan(gpu_settings("off"), make_facts(gpu=True, toolkit=True), make_inputs())
+    assert not plan.gpu and not GPU_STEPS & set(plan.ids())
+
+
+@pytest.mark.parametrize(
+    ("distro", "needle"),
+    [
+        ("ubuntu", "sudo apt-get install -y nvidia-container-toolkit"),
+        ("fedora", "sudo dnf install -y nvidia-container-toolkit"),
+        ("opensuse-leap", "sudo zypper --gpg-auto-import-keys install -y nvidia-container-toolkit"),
+    ],
+)
+def test_missing_toolkit_prints_the_distro_commands(distro: str, needle: str) -> None:
+    plan = build_plan(gpu_settings("auto"), make_facts(gpu=True, distro=distro), make_inputs(gpu=True))
+    step = plan.step("install_container_toolkit")
+    assert needle in (step.will_fail or "") and "--install-toolkit" in (step.will_fail or "")
+
+
+def test_install_toolkit_flag_turns_it_into_a_change() -> None:
+    plan = build_plan(gpu_settings("auto", install_toolkit=True), make_facts(gpu=True), make_inputs(gpu=True))
+    step = plan.step("install_container_toolkit")
+    assert step.will_fail is None and "apt-get install -y nvidia-container-toolkit" in step.changes
+
+
+def test_unknown_distro_cannot_install_the_toolkit() -> None:
+    plan = build_plan(
+        gpu_settings("auto", install_toolkit=True), make_facts(gpu=True, distro="arch"), make_inputs(gpu=True)
+    )
+    assert "no known package manager" in (plan.step("install_container_toolkit").will_fail or "")
+
+
+def test_registries_step_only_with_a_mirror() -> None:
+    assert "write_k3s_registries" not in build_plan(Settings(), make_facts(), make_inputs()).ids()
+    plan = build_plan(Settings(), make_facts(), make_inputs(registries="mirrors: {}\n"))
+    assert "write_k3s_registries" in plan.ids()
+
+
+def test_remote_gitops_with_token_creates_a_repo_secret_and_no_git_server() -> None:
+    settings = Settings.model_validate({"gitops": {"repo_url": "https://github.com/acme/platform.git"}})
+    inputs = make_inputs(remote="https://github.com/acme/platform.git")
+    plan = build_plan(settings, make_facts(), inputs, UpOptions(git_token="ghp_x"))
+    assert "create_repo_secret" in plan.ids() and "seed_local_git" not in plan.ids()
+    assert (
+        "ghp_x" not in repr(plan.step("create_repo_secret"))
+        and "HTTPS token" in plan.step("create_repo_secret").description
+    )
+
+
+def test_remote_https_without_token_warns_public() -> None:
+    settings = Settings.model_validate({"gitops": {"repo_url": "https://github.com/acme/platform.git"}})
+    plan = build_plan(settings, make_facts(), make_inputs(remote="https://github.com/acme/platform.git"))
+    assert "create_repo_secret" not in plan.ids()
+    assert any("LLMOPS_GIT_TOKEN" in w for w in plan.warnings)
+
+
+def test_remote_ssh_without_key_is_an_error() -> None:
+    settings = Settings.model_validate({"gitops": {"repo_url": "git@github.com:acme/platform.git"}})
+    with pytest.raises(LlmopsError, match="no deploy key"):
+        build_plan(settings, make_facts(), make_inputs(remote="git@github.com:acme/platform.git"))
+
+
+def test_remote_ssh_with_key() -> None:
+    settings = Settings.model_validate({"gitops": {"repo_url": "git@github.com:acme/platform.git"}})
+    plan = build_plan(
+        settings,
+        make_facts(),
+        make_inputs(remote="git@github.com:acme/platform.git"),
+        UpOptions(ssh_key="-----BEGIN OPENSSH PRIVATE KEY-----\n"),
+    )
+    assert "SSH deploy key" in plan.step("create_repo_secret").description
+
+
+def test_every_mutating_step_has_changes_text_and_waits_are_not_recorded() -> None:
+    plan = build_plan(gpu_settings("on"), make_facts(gpu=True, toolkit=True), make_inputs(gpu=True))
+    for s in plan.steps:
+        assert s.changes and s.description
+        if s.id.startswith("wait_"):
+            assert not s.mutating and not s.record
+
+
+def test_install_on_a_host_without_init_system_is_known_to_fail() -> None:
+    from dataclasses import replace
+
+    facts = replace(make_facts(), init_system="none", container=True)
+    step = build_plan(Settings(), facts, make_inputs()).step("install_k3s")
+    assert "no systemd or OpenRC on this host (this is a container)" in (step.will_fail or "")
+    adopted = build_plan(Settings(), replace(facts, k3s=make_facts(k3s=PINNED).k3s), make_inputs())
+    assert adopted.step("install_k3s").will_fail is None
