@@ -50,3 +50,39 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty project directory as the current directory."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def no_changes_to_this_machine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test never changes the machine it runs on through LocalHost, unless marked ``real_host``.
+
+    Read-only commands (``readonly=True``) and files under the temp dir stay allowed, so doctor and the
+    adapter tests still run for real.
+    """
+    if request.node.get_closest_marker("real_host"):
+        return
+    import tempfile
+
+    from llmops_cli.adapters import hosts
+
+    tmp_roots = (tempfile.gettempdir(), str(request.config._tmp_path_factory.getbasetemp()))  # type: ignore[attr-defined]
+    orig_run, orig_write, orig_remove = hosts.LocalHost.run, hosts.LocalHost.write_text, hosts.LocalHost.remove
+
+    def run(self, argv, **kw):  # type: ignore[no-untyped-def]
+        if not kw.get("readonly"):
+            raise AssertionError(f"test would change this machine: {list(argv)} (mark it real_host if intended)")
+        return orig_run(self, argv, **kw)
+
+    def write_text(self, path, text, **kw):  # type: ignore[no-untyped-def]
+        if not str(path).startswith(tmp_roots):
+            raise AssertionError(f"test would write {path} on this machine (mark it real_host if intended)")
+        return orig_write(self, path, text, **kw)
+
+    def remove(self, path, **kw):  # type: ignore[no-untyped-def]
+        if not str(path).startswith(tmp_roots):
+            raise AssertionError(f"test would remove {path} on this machine (mark it real_host if intended)")
+        return orig_remove(self, path, **kw)
+
+    monkeypatch.setattr(hosts.LocalHost, "run", run)
+    monkeypatch.setattr(hosts.LocalHost, "write_text", write_text)
+    monkeypatch.setattr(hosts.LocalHost, "remove", remove)

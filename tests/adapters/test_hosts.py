@@ -12,6 +12,9 @@ from llmops_cli.adapters.hosts import DryRunHost, DryRunViolation, LocalHost, Su
 from llmops_cli.adapters.procs import ProcResult
 from llmops_cli.errors import CommandFailed, LlmopsError
 
+# LocalHost itself is under test: its commands here are harmless (echo, sh -c exit N) or go to a faked procs.run.
+pytestmark = pytest.mark.real_host
+
 
 def test_run_real_command_and_failure() -> None:
     host = LocalHost(Sudo("root"))
