@@ -35,10 +35,24 @@ def _system_deps(session: nox.Session) -> None:
         session.log("not root or no apt-get: integration tests needing missing tools will be skipped")
 
 
+def _fairness_wheel(session: nox.Session) -> None:
+    """Real-data bias tests use the Adult/German/COMPAS CSVs inside the fairness==0.1.8 wheel. Its metadata is
+    not standard-compliant, so only pip < 24.1 downloads it; done once into .cache/fairness."""
+    dest = ROOT / ".cache" / "fairness"
+    if any(dest.glob("fairness-0.1.8-*.whl")):
+        return
+    venv = ROOT / ".nox" / "_oldpip"
+    session.run("python3", "-m", "venv", str(venv), external=True)
+    session.run(str(venv / "bin" / "pip"), "install", "-q", "pip<24.1", external=True)
+    session.run(str(venv / "bin" / "pip"), "download", "-q", "--no-deps", "fairness==0.1.8", "-d", str(dest),
+                external=True)
+
+
 @nox.session(python=PY)
 def tests(session: nox.Session) -> None:
     """Run the whole test suite."""
     _system_deps(session)
+    _fairness_wheel(session)
     session.install("-e", ".[test]")
     # Tests that scan the rendered tree find checkov (its own venv) through CHECKOV_BIN.
     session.run("pytest", *(session.posargs or ["tests"]), env={"CHECKOV_BIN": str(_checkov(session))})
