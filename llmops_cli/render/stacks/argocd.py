@@ -1,0 +1,192 @@
+"""The argocd stack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmops_cli import versions as versions_view
+from llmops_cli.render import names
+from llmops_cli.render.engine import render_objects
+from llmops_cli.render.stacks.common import (
+    COMMON_SKIPS,
+    WAVE_CRDS,
+    WAVE_OPERATORS,
+    Ctx,
+    Files,
+    _add,
+    _app,
+    _res,
+    tree_path,
+)
+
+APPLICATION_HEALTH_LUA = """hs = {}
+hs.status = "Progressing"
+hs.message = ""
+if obj.status ~= nil and obj.status.health ~= nil then
+  hs.status = obj.status.health.status
+  if obj.status.health.message ~= nil then
+    hs.message = obj.status.health.message
+  end
+end
+return hs
+"""
+
+
+def argocd_values(ctx: Ctx) -> dict[str, Any]:
+    replicas = ctx.profile.argocd_replicas
+    return {
+        "global": {"logging": {"format": "json"}},
+        "configs": {
+            "params": {"server.insecure": True},
+            "cm": {
+                "application.resourceTrackingMethod": "annotation",
+                "admin.enabled": True,
+                # Argo CD >= 1.8 no longer assesses child Applications' health, so sync waves in an
+                # app-of-apps would not wait for CRDs/operators to be ready. This restores it (Argo CD docs,
+                # "Sync Phases and Waves" / app-of-apps health).
+                "resource.customizations.health.argoproj.io_Application": APPLICATION_HEALTH_LUA,
+            },
+        },
+        "dex": {"enabled": False},
+        "notifications": {"enabled": False},
+        "controller": {"replicas": 1},
+        "server": {"replicas": replicas},
+        "repoServer": {"replicas": replicas},
+        "applicationSet": {"replicas": 1},
+    }
+
+
+def _argocd_chart() -> dict[str, str]:
+    return {
+        "repo": versions_view.ARGOCD_CHART_REPO,
+        "name": "argo-cd",
+        "version": versions_view.ARGOCD_CHART_VERSION,
+    }
+
+
+def _namespaces(ctx: Ctx) -> list[dict[str, Any]]:
+    psa = {
+        names.ARGOCD_NAMESPACE: "baseline",
+        names.SYSTEM_NAMESPACE: "restricted",
+        names.APPS_NAMESPACE: "restricted",
+        names.MONITORING_NAMESPACE: "privileged",  # node-exporter needs host namespaces
+        names.GPU_NAMESPACE: "privileged",  # the device plugin talks to the kubelet socket
+    }
+    wanted = [names.ARGOCD_NAMESPACE, names.APPS_NAMESPACE]
+    if ctx.settings.gitops.local:
+        wanted.append(names.SYSTEM_NAMESPACE)
+    if ctx.settings.stacks.observability.enabled:
+        wanted.append(names.MONITORING_NAMESPACE)
+    if ctx.gpu:
+        wanted.append(names.GPU_NAMESPACE)
+    nss = [
+        {"name": ns, "labels": {**ctx.labels, "pod-security.kubernetes.io/enforce": psa[ns]}} for ns in wanted
+    ]
+    return render_objects("argocd/namespaces.yaml.j2", namespaces=nss)
+
+
+def _destinations(ctx: Ctx) -> list[str]:
+    dest = [
+        names.ARGOCD_NAMESPACE,
+        names.APPS_NAMESPACE,
+        names.SYSTEM_NAMESPACE,
+        names.MONITORING_NAMESPACE,
+        names.GPU_NAMESPACE,
+        "kube-system",
+    ]
+    return sorted(dest)
+
+
+CLUSTER_RESOURCES: list[tuple[str, str]] = [
+    ("", "Namespace"),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    ("rbac.authorization.k8s.io", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
+    ("scheduling.k8s.io", "PriorityClass"),
+    ("node.k8s.io", "RuntimeClass"),
+]
+
+
+def _chart_repos(ctx: Ctx) -> list[str]:
+    repos = {versions_view.ARGOCD_CHART_REPO}
+    if ctx.gpu:
+        repos.add(versions_view.NVIDIA_DEVICE_PLUGIN_CHART_REPO)
+        if ctx.settings.gpu.dcgm_exporter:
+            repos.add(versions_view.DCGM_EXPORTER_CHART_REPO)
+    if ctx.settings.stacks.observability.enabled:
+        repos.add(versions_view.PROMETHEUS_COMMUNITY_REPO)
+        repos.add(versions_view.GRAFANA_REPO)
+    return sorted(repos)
+
+
+def git_server_objects(ctx: Ctx) -> list[dict[str, Any]]:
+    labels = ctx.app_labels(names.GIT_SERVER_NAME, "gitops")
+    git = {
+        "name": names.GIT_SERVER_NAME,
+        "namespace": names.SYSTEM_NAMESPACE,
+        "argocd_namespace": names.ARGOCD_NAMESPACE,
+        "labels": labels,
+        "selector": {"app.kubernetes.io/name": names.GIT_SERVER_NAME},
+        "uid": 10001,
+        "image": versions_view.SOFT_SERVE_IMAGE,
+        "http_port": names.GIT_SERVER_HTTP_PORT,
+        "port": names.GIT_SERVER_PORT,
+        "public_url": f"http://{names.GIT_SERVER_NAME}.{names.SYSTEM_NAMESPACE}.svc:{names.GIT_SERVER_PORT}",
+        "resources": _res(ctx.profile.git),
+        "checkov_skips": dict(COMMON_SKIPS),
+    }
+    return render_objects("argocd/git-server.yaml.j2", git=git)
+
+
+def bootstrap_list(ctx: Ctx) -> list[dict[str, Any]]:
+    """What `up` applies, in order: namespaces, Argo CD (HelmChart), Git server, AppProject, root app."""
+    from llmops_cli.render.yamlio import dump
+
+    objs = _namespaces(ctx)
+    objs += render_objects(
+        "argocd/helmchart.yaml.j2",
+        release=names.ARGOCD_RELEASE,
+        namespace=names.ARGOCD_NAMESPACE,
+        chart=_argocd_chart(),
+        values_text=dump(argocd_values(ctx)),
+        labels=ctx.labels,
+    )
+    if ctx.settings.gitops.local:
+        objs += git_server_objects(ctx)
+    objs += render_objects(
+        "argocd/appproject.yaml.j2",
+        project=names.PROJECT,
+        namespace=names.ARGOCD_NAMESPACE,
+        labels=ctx.labels,
+        source_repos=sorted({ctx.repo_url, *_chart_repos(ctx)}),
+        destinations=_destinations(ctx),
+        cluster_resources=CLUSTER_RESOURCES,
+    )
+    root = _app(
+        ctx, names.root_app_name(ctx.env), names.ARGOCD_NAMESPACE, WAVE_CRDS, path=tree_path(ctx, "apps")
+    )
+    objs += root
+    return objs
+
+
+def stack_argocd(ctx: Ctx) -> Files:
+    files: Files = {}
+    _add(files, "bootstrap", bootstrap_list(ctx))
+    _add(
+        files,
+        "apps",
+        _app(
+            ctx,
+            names.ARGOCD_RELEASE,
+            names.ARGOCD_NAMESPACE,
+            WAVE_OPERATORS,
+            chart=_argocd_chart(),
+            values=argocd_values(ctx),
+            server_side=True,
+            # Never cascade: deleting this Application must not uninstall Argo CD itself.
+            cascade=False,
+        ),
+    )
+    return files

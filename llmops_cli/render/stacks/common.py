@@ -1,0 +1,232 @@
+"""Shared by every stack: sync waves, checkov skips, sizing profiles, the render context, file helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmops_cli.config.model import Settings
+from llmops_cli.errors import UsageError
+from llmops_cli.render import names
+from llmops_cli.render.engine import render_objects
+
+STACKS: tuple[str, ...] = ("k3s", "gpu", "argocd", "vllm", "gateway", "pgvector", "observability")
+
+WAVE_CRDS = -2
+WAVE_OPERATORS = -1
+WAVE_DATA = 0
+WAVE_APPS = 1
+
+# checkov skips written on the object, each with its reason (`nox -s scan` must pass without others).
+COMMON_SKIPS = {
+    "checkov.io/skip1": "CKV_K8S_43=images are pinned by tag in llmops_cli/versions.py (one place to bump)",
+    "checkov.io/skip2": "CKV_K8S_15=pinned tags never move; IfNotPresent lets a laptop restart pods offline",
+}
+
+
+# ------------------------------------------------------------------------------------------ profiles
+@dataclass(frozen=True)
+class Res:
+    cpu: str
+    memory: str
+    limit_cpu: str
+    limit_memory: str
+    extra_limits: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def limits(self) -> dict[str, Any]:
+        return {"cpu": self.limit_cpu, "memory": self.limit_memory, **self.extra_limits}
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    gateway_replicas: int
+    gateway: Res
+    gateway_hpa: dict[str, int] | None
+    pdb: bool
+    vllm: dict[str, Res]  # per backend
+    shm: str
+    pgvector: Res
+    exporter: Res
+    git: Res
+    prometheus_storage: str
+    prometheus: Res
+    loki_storage: str
+    loki: Res
+    argocd_replicas: int
+
+
+PROFILES: dict[str, Profile] = {
+    "dev": Profile(
+        name="dev",
+        gateway_replicas=1,
+        gateway=Res("100m", "128Mi", "500m", "256Mi"),
+        gateway_hpa=None,
+        pdb=False,
+        vllm={
+            "simulator": Res("50m", "64Mi", "500m", "256Mi"),
+            "cpu": Res("2", "8Gi", "4", "12Gi"),
+            "gpu": Res("2", "12Gi", "8", "24Gi", {"nvidia.com/gpu": 1}),
+        },
+        shm="1Gi",
+        pgvector=Res("100m", "256Mi", "1", "1Gi"),
+        exporter=Res("20m", "32Mi", "200m", "128Mi"),
+        git=Res("20m", "32Mi", "500m", "256Mi"),
+        prometheus_storage="5Gi",
+        prometheus=Res("200m", "512Mi", "1", "2Gi"),
+        loki_storage="5Gi",
+        loki=Res("100m", "256Mi", "1", "1Gi"),
+        argocd_replicas=1,
+    ),
+    "prod": Profile(
+        name="prod",
+        gateway_replicas=2,
+        gateway=Res("250m", "256Mi", "2", "1Gi"),
+        gateway_hpa={"min": 2, "max": 6, "cpu": 70},
+        pdb=True,
+        vllm={
+            "simulator": Res("100m", "128Mi", "1", "512Mi"),
+            "cpu": Res("4", "16Gi", "8", "32Gi"),
+            "gpu": Res("4", "32Gi", "16", "64Gi", {"nvidia.com/gpu": 1}),
+        },
+        shm="8Gi",
+        pgvector=Res("500m", "1Gi", "2", "4Gi"),
+        exporter=Res("50m", "64Mi", "500m", "256Mi"),
+        git=Res("50m", "64Mi", "1", "512Mi"),
+        prometheus_storage="50Gi",
+        prometheus=Res("500m", "2Gi", "2", "8Gi"),
+        loki_storage="50Gi",
+        loki=Res("250m", "512Mi", "2", "4Gi"),
+        argocd_replicas=2,
+    ),
+}
+
+
+# ------------------------------------------------------------------------------------------ context
+@dataclass(frozen=True)
+class Ctx:
+    settings: Settings
+    env: str
+    profile: Profile
+    gpu: bool
+    backend: str  # gpu | cpu | simulator
+    repo_url: str
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {
+            "app.kubernetes.io/part-of": "llmops",
+            "app.kubernetes.io/managed-by": "llmops",
+            "llmops.dev/environment": self.env,
+        }
+
+    def app_labels(self, name: str, component: str) -> dict[str, str]:
+        return {**self.labels, "app.kubernetes.io/name": name, "app.kubernetes.io/component": component}
+
+
+def resolve_gpu(settings: Settings, env: str, gpu: bool | None) -> bool:
+    """Whether the environment has a GPU. Render is pure (no host facts), so ``gpu.mode: auto`` means
+    "no GPU" unless an environment host says ``gpu: true``; `up` passes what nvidia-smi found."""
+    if gpu is not None:
+        return gpu
+    if settings.gpu.mode != "auto":
+        return settings.gpu.mode == "on"
+    return any(h.gpu for h in settings.environments[env].hosts)
+
+
+def resolve_backend(settings: Settings, gpu: bool) -> str:
+    """``backend: auto`` serves the model with vLLM on a GPU, else with the inference simulator."""
+    backend = settings.stacks.vllm.backend
+    if backend == "auto":
+        return "gpu" if gpu else "simulator"
+    return backend
+
+
+def make_ctx(settings: Settings, env: str, *, gpu: bool | None = None, repo_url: str | None = None) -> Ctx:
+    if env not in settings.environments:
+        known = ", ".join(sorted(settings.environments))
+        raise UsageError(f"unknown environment {env!r}", hint=f"known environments: {known}")
+    has_gpu = resolve_gpu(settings, env, gpu)
+    return Ctx(
+        settings=settings,
+        env=env,
+        profile=PROFILES[settings.environments[env].profile],
+        gpu=has_gpu,
+        backend=resolve_backend(settings, has_gpu),
+        repo_url=repo_url or settings.gitops.repo_url or names.LOCAL_GIT_URL,
+    )
+
+
+# ------------------------------------------------------------------------------------------ files
+Files = dict[str, Any]  # relative path -> object (dict) or text (str, a host file)
+
+
+def _obj_path(folder: str, obj: dict[str, Any]) -> str:
+    return f"{folder}/{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
+
+
+def _add(files: Files, folder: str, objs: list[dict[str, Any]]) -> None:
+    for obj in objs:
+        path = _obj_path(folder, obj)
+        if path in files:
+            raise UsageError(f"two rendered objects share the file {path}", hint="rename one of them")
+        files[path] = obj
+
+
+def _res(r: Res) -> dict[str, Any]:
+    return {"cpu": r.cpu, "memory": r.memory, "limits": r.limits}
+
+
+def _res_values(r: Res) -> dict[str, Any]:
+    """Resources in the shape Helm charts take."""
+    return {"requests": {"cpu": r.cpu, "memory": r.memory}, "limits": r.limits}
+
+
+def _app(
+    ctx: Ctx,
+    name: str,
+    namespace: str,
+    wave: int,
+    *,
+    path: str | None = None,
+    chart: dict[str, str] | None = None,
+    values: dict[str, Any] | None = None,
+    server_side: bool = False,
+    ignore_differences: list[dict[str, Any]] | None = None,
+    cascade: bool = True,
+) -> list[dict[str, Any]]:
+    sync = ["CreateNamespace=true"]
+    if path is not None:
+        # ServiceMonitor/PrometheusRule CRDs may still be arriving on a first sync.
+        sync.append("SkipDryRunOnMissingResource=true")
+    if server_side:
+        sync.append("ServerSideApply=true")
+    app = {
+        "name": name,
+        "namespace": namespace,
+        "wave": wave,
+        "path": path,
+        "chart": chart,
+        "release": name,
+        "helm_values": values or {},
+        "sync_options": sync,
+        "ignore_differences": ignore_differences or [],
+        "cascade": cascade,
+    }
+    return render_objects(
+        "argocd/application.yaml.j2",
+        app=app,
+        argocd_namespace=names.ARGOCD_NAMESPACE,
+        project=names.PROJECT,
+        repo_url=ctx.repo_url,
+        branch=ctx.settings.gitops.branch,
+        labels=ctx.labels,
+    )
+
+
+def tree_path(ctx: Ctx, folder: str) -> str:
+    """Path of an environment folder inside the Git repository Argo CD reads."""
+    return f"{ctx.settings.gitops.path}/{ctx.env}/{folder}"
+
+

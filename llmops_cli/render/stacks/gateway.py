@@ -1,0 +1,76 @@
+"""The gateway stack."""
+
+from __future__ import annotations
+
+import hashlib
+
+from llmops_cli import versions as versions_view
+from llmops_cli.config.model import Settings
+from llmops_cli.render import names
+from llmops_cli.render.engine import render_objects
+from llmops_cli.render.stacks.common import COMMON_SKIPS, WAVE_APPS, Ctx, Files, _add, _app, _res, tree_path
+
+PLACEHOLDER_POLICY = "version: 1\n"
+
+
+def gateway_policy_text(settings: Settings) -> str:
+    """The gateway policy file shipped with llmops (policies/gateway.yaml), verbatim."""
+    from llmops_cli.resources import policies_dir
+
+    try:
+        path = policies_dir() / "gateway.yaml"
+        return path.read_text(encoding="utf-8")
+    except (FileNotFoundError, OSError):
+        return PLACEHOLDER_POLICY
+
+
+def stack_gateway(ctx: Ctx) -> Files:
+    gs = ctx.settings.stacks.gateway
+    if not gs.enabled:
+        return {}
+    policy = gateway_policy_text(ctx.settings)
+    selector = {"app.kubernetes.io/name": names.GATEWAY_NAME}
+    hpa = ctx.profile.gateway_hpa
+    replicas = gs.replicas or ctx.profile.gateway_replicas
+    if hpa and gs.replicas:
+        hpa = {**hpa, "min": gs.replicas, "max": max(hpa["max"], gs.replicas)}
+    gw = {
+        "name": names.GATEWAY_NAME,
+        "namespace": names.APPS_NAMESPACE,
+        "labels": ctx.app_labels(names.GATEWAY_NAME, "gateway"),
+        "selector": selector,
+        "uid": 10001,
+        "image": versions_view.GATEWAY_IMAGE,
+        "port": names.GATEWAY_PORT,
+        "replicas": replicas,
+        "upstream_url": names.vllm_url(ctx.settings.stacks.vllm.name),
+        "provider": gs.provider,
+        "policy_text": policy,
+        "policy_sha": hashlib.sha256(policy.encode("utf-8")).hexdigest(),
+        "resources": _res(ctx.profile.gateway),
+        "pdb": ctx.profile.pdb,
+        "hpa": hpa,
+        "checkov_skips": dict(COMMON_SKIPS),
+    }
+    files: Files = {}
+    objs = render_objects(
+        "gateway/gateway.yaml.j2",
+        gw=gw,
+        vllm={
+            "svc": names.vllm_service_name(ctx.settings.stacks.vllm.name),
+            "namespace": names.APPS_NAMESPACE,
+            "port": names.VLLM_PORT,
+            "selector": {
+                "app.kubernetes.io/name": "vllm",
+                "app.kubernetes.io/instance": names.vllm_service_name(ctx.settings.stacks.vllm.name),
+            },
+        },
+        monitoring_namespace=names.MONITORING_NAMESPACE,
+    )
+    if not ctx.settings.stacks.vllm.enabled:
+        objs = [o for o in objs if o["kind"] != "NetworkPolicy"]
+    _add(files, "gateway", objs)
+    if ctx.settings.stacks.observability.enabled:
+        _add(files, "gateway", render_objects("gateway/servicemonitor.yaml.j2", gw=gw))
+    _add(files, "apps", _app(ctx, "gateway", names.APPS_NAMESPACE, WAVE_APPS, path=tree_path(ctx, "gateway")))
+    return files

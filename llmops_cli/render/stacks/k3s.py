@@ -1,0 +1,39 @@
+"""The k3s stack."""
+
+from __future__ import annotations
+
+from llmops_cli.config.model import Settings
+from llmops_cli.render.engine import render_text
+from llmops_cli.render.stacks.common import Ctx, Files
+
+
+def k3s_config_text(settings: Settings, *, gpu: bool, node_ip: str | None) -> str:
+    cluster = settings.cluster
+    labels = dict(cluster.node_labels)
+    if gpu:
+        # The device plugin's node affinity selects nodes with this label.
+        labels["nvidia.com/gpu.present"] = "true"
+    return render_text(
+        "k3s/config.yaml.j2",
+        k3s={
+            "tls_san": list(cluster.tls_san),
+            "node_ip": node_ip or cluster.node_ip,
+            "node_labels": [f"{k}={v}" for k, v in sorted(labels.items())],
+            "disable": list(cluster.disable),
+            "gpu": gpu,
+        },
+    )
+
+
+def k3s_registries_text(settings: Settings) -> str | None:
+    if not settings.cluster.registry_mirror:
+        return None
+    return render_text("k3s/registries.yaml.j2", k3s={"registry_mirror": settings.cluster.registry_mirror})
+
+
+def stack_k3s(ctx: Ctx) -> Files:
+    files: Files = {"k3s/50-llmops.yaml": k3s_config_text(ctx.settings, gpu=ctx.gpu, node_ip=None)}
+    reg = k3s_registries_text(ctx.settings)
+    if reg is not None:
+        files["k3s/registries.yaml"] = reg
+    return files

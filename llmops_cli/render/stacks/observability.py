@@ -1,0 +1,255 @@
+"""The observability stack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmops_cli import versions as versions_view
+from llmops_cli.render import names
+from llmops_cli.render.engine import render_objects
+from llmops_cli.render.stacks.common import (
+    WAVE_APPS,
+    WAVE_CRDS,
+    WAVE_OPERATORS,
+    Ctx,
+    Files,
+    _add,
+    _app,
+    _res_values,
+    tree_path,
+)
+
+PROMETHEUS_URL = f"http://kube-prometheus-stack-prometheus.{names.MONITORING_NAMESPACE}.svc:9090"
+LOKI_URL = f"http://loki.{names.MONITORING_NAMESPACE}.svc:3100"
+
+
+def kube_prometheus_values(ctx: Ctx) -> dict[str, Any]:
+    obs = ctx.settings.stacks.observability
+    p = ctx.profile
+    return {
+        "fullnameOverride": "kube-prometheus-stack",
+        "crds": {"enabled": False},  # installed by the prometheus-operator-crds Application (wave CRDs)
+        # k3s runs these inside the k3s process: nothing to scrape separately.
+        "kubeEtcd": {"enabled": False},
+        "kubeControllerManager": {"enabled": False},
+        "kubeScheduler": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+        "prometheus": {
+            "prometheusSpec": {
+                "retention": obs.retention,
+                "serviceMonitorSelectorNilUsesHelmValues": False,
+                "podMonitorSelectorNilUsesHelmValues": False,
+                "ruleSelectorNilUsesHelmValues": False,
+                "resources": _res_values(p.prometheus),
+                "storageSpec": {
+                    "volumeClaimTemplate": {
+                        "spec": {
+                            "accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": p.prometheus_storage}},
+                        }
+                    }
+                },
+            }
+        },
+        "grafana": {
+            "enabled": obs.grafana,
+            "admin": {
+                "existingSecret": names.GRAFANA_ADMIN_SECRET,
+                "userKey": names.GRAFANA_SECRET_USER_KEY,
+                "passwordKey": names.GRAFANA_SECRET_PASSWORD_KEY,
+            },
+            "sidecar": {
+                "dashboards": {
+                    "enabled": True,
+                    "label": "grafana_dashboard",
+                    "labelValue": "1",
+                    "searchNamespace": "ALL",
+                },
+                "datasources": {
+                    "enabled": True,
+                    "label": "grafana_datasource",
+                    "labelValue": "1",
+                    "defaultDatasourceEnabled": False,
+                },
+            },
+        },
+    }
+
+
+def loki_values(ctx: Ctx) -> dict[str, Any]:
+    obs = ctx.settings.stacks.observability
+    p = ctx.profile
+    return {
+        "deploymentMode": "SingleBinary",
+        "loki": {
+            "auth_enabled": False,
+            "commonConfig": {"replication_factor": 1},
+            "storage": {"type": "filesystem"},
+            "schemaConfig": {
+                "configs": [
+                    {
+                        "from": "2024-04-01",
+                        "store": "tsdb",
+                        "object_store": "filesystem",
+                        "schema": "v13",
+                        "index": {"prefix": "loki_index_", "period": "24h"},
+                    }
+                ]
+            },
+            "limits_config": {"retention_period": obs.retention},
+            "compactor": {"retention_enabled": True, "delete_request_store": "filesystem"},
+        },
+        "singleBinary": {
+            "replicas": 1,
+            "persistence": {"size": p.loki_storage},
+            "resources": _res_values(p.loki),
+        },
+        "backend": {"replicas": 0},
+        "read": {"replicas": 0},
+        "write": {"replicas": 0},
+        "gateway": {"enabled": False},
+        "chunksCache": {"enabled": False},
+        "resultsCache": {"enabled": False},
+        "lokiCanary": {"enabled": False},
+        "test": {"enabled": False},
+        "minio": {"enabled": False},
+    }
+
+
+def alloy_values(ctx: Ctx) -> dict[str, Any]:
+    from llmops_cli.resources import templates_dir
+
+    river = (templates_dir() / "observability" / "alloy.river").read_text(encoding="utf-8")
+    river = river.replace("LOKI_PUSH_URL", f"{LOKI_URL}/loki/api/v1/push")
+    return {
+        "controller": {"type": "daemonset"},
+        "alloy": {"configMap": {"create": True, "content": river}, "mounts": {"varlog": False}},
+    }
+
+
+def datasources_text(ctx: Ctx) -> str:
+    from llmops_cli.render.yamlio import dump
+
+    sources: list[dict[str, Any]] = [
+        {
+            "name": "Prometheus",
+            "uid": "prometheus",
+            "type": "prometheus",
+            "access": "proxy",
+            "url": PROMETHEUS_URL,
+            "isDefault": True,
+        },
+    ]
+    if ctx.settings.stacks.observability.loki:
+        sources.append({"name": "Loki", "uid": "loki", "type": "loki", "access": "proxy", "url": LOKI_URL})
+    return dump({"apiVersion": 1, "datasources": sources})
+
+
+def stack_observability(ctx: Ctx) -> Files:
+    from llmops_cli.render.alerts import rule_groups
+    from llmops_cli.render.dashboards import dashboards
+
+    obs = ctx.settings.stacks.observability
+    if not obs.enabled:
+        return {}
+    ns = names.MONITORING_NAMESPACE
+    files: Files = {}
+    pc = versions_view.PROMETHEUS_COMMUNITY_REPO
+    _add(
+        files,
+        "apps",
+        _app(
+            ctx,
+            "prometheus-operator-crds",
+            ns,
+            WAVE_CRDS,
+            chart={
+                "repo": pc,
+                "name": "prometheus-operator-crds",
+                "version": versions_view.PROMETHEUS_OPERATOR_CRDS_VERSION,
+            },
+            server_side=True,
+        ),
+    )
+    _add(
+        files,
+        "apps",
+        _app(
+            ctx,
+            "kube-prometheus-stack",
+            ns,
+            WAVE_OPERATORS,
+            chart={
+                "repo": pc,
+                "name": "kube-prometheus-stack",
+                "version": versions_view.KUBE_PROMETHEUS_STACK_VERSION,
+            },
+            values=kube_prometheus_values(ctx),
+            server_side=True,
+        ),
+    )
+    if obs.loki:
+        _add(
+            files,
+            "apps",
+            _app(
+                ctx,
+                "loki",
+                ns,
+                WAVE_OPERATORS,
+                chart={
+                    "repo": versions_view.GRAFANA_REPO,
+                    "name": "loki",
+                    "version": versions_view.LOKI_VERSION,
+                },
+                values=loki_values(ctx),
+            ),
+        )
+        _add(
+            files,
+            "apps",
+            _app(
+                ctx,
+                "alloy",
+                ns,
+                WAVE_OPERATORS,
+                chart={
+                    "repo": versions_view.GRAFANA_REPO,
+                    "name": "alloy",
+                    "version": versions_view.ALLOY_VERSION,
+                },
+                values=alloy_values(ctx),
+            ),
+        )
+    labels = ctx.app_labels("llmops-observability", "observability")
+    if obs.grafana:
+        _add(
+            files,
+            "observability",
+            render_objects(
+                "observability/datasources.yaml.j2",
+                namespace=ns,
+                labels=labels,
+                datasources_text=datasources_text(ctx),
+            ),
+        )
+        for d in dashboards(ctx.settings, gpu=ctx.gpu):
+            _add(
+                files,
+                "observability",
+                render_objects("observability/dashboard.yaml.j2", namespace=ns, labels=labels, dashboard=d),
+            )
+    groups = rule_groups(ctx.settings, gpu=ctx.gpu)
+    for g in groups:
+        _add(
+            files,
+            "observability",
+            render_objects(
+                "observability/prometheusrule.yaml.j2",
+                namespace=ns,
+                labels=labels,
+                rule={"name": g["name"], "groups": [g]},
+            ),
+        )
+    _add(files, "apps", _app(ctx, "observability", ns, WAVE_APPS, path=tree_path(ctx, "observability")))
+    return files

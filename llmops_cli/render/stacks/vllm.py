@@ -1,0 +1,107 @@
+"""The vllm stack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmops_cli import versions as versions_view
+from llmops_cli.render import names
+from llmops_cli.render.engine import render_objects
+from llmops_cli.render.stacks.common import COMMON_SKIPS, WAVE_APPS, Ctx, Files, _add, _app, _res, tree_path
+
+IMAGES = {
+    "gpu": versions_view.VLLM_IMAGE,
+    "cpu": versions_view.VLLM_CPU_IMAGE,
+    "simulator": versions_view.INFERENCE_SIM_IMAGE,
+}
+
+
+def _vllm_view(ctx: Ctx) -> dict[str, Any]:
+    v = ctx.settings.stacks.vllm
+    served = v.name
+    svc = names.vllm_service_name(served)
+    backend = ctx.backend
+    selector = {"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": svc}
+    labels = {
+        **ctx.app_labels("vllm", "inference"),
+        "app.kubernetes.io/instance": svc,
+        "llmops.dev/served-model-name": served,
+        "llmops.dev/backend": backend,
+    }
+    common = [
+        "--port",
+        str(names.VLLM_PORT),
+        "--served-model-name",
+        served,
+        "--max-model-len",
+        str(v.max_model_len),
+        "--max-num-seqs",
+        str(v.max_num_seqs),
+    ]
+    # /tmp is the pod's own emptyDir (the root filesystem is read-only).
+    env: list[dict[str, Any]] = [{"name": "HOME", "value": "/tmp"}]  # noqa: S108
+    command: list[str] | None = None
+    if backend == "simulator":
+        args = ["--model", v.model, *common, "--mode", "random"]
+    else:
+        args = ["--model", v.model, *common]
+        if backend == "gpu":
+            args += ["--gpu-memory-utilization", f"{v.gpu_memory_utilization:g}"]
+        args += list(v.extra_args)
+        env += [
+            {"name": "HF_HOME", "value": "/models-cache/huggingface"},
+            {"name": "VLLM_CACHE_ROOT", "value": "/models-cache/vllm"},
+            {"name": "XDG_CACHE_HOME", "value": "/models-cache/xdg"},
+            {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
+        ]
+        if backend == "cpu":
+            env.append({"name": "VLLM_CPU_KVCACHE_SPACE", "value": "4"})
+        # The images' entrypoint is the OpenAI server; set it explicitly so args are the whole story.
+        command = ["vllm", "serve"]
+    mounts: list[dict[str, Any]] = [
+        {"name": "cache", "mountPath": "/models-cache"},
+        {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir in the container
+        {"name": "dshm", "mountPath": "/dev/shm"},  # noqa: S108 - PyTorch IPC needs a large /dev/shm
+    ]
+    volumes: list[dict[str, Any]] = [
+        {"name": "cache", "persistentVolumeClaim": {"claimName": f"{svc}-cache"}},
+        {"name": "tmp", "emptyDir": {}},
+        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": ctx.profile.shm}},
+    ]
+    if v.hf_token_secret and backend != "simulator":
+        env.append({"name": "HF_TOKEN_PATH", "value": f"/var/run/secrets/huggingface/{names.HF_TOKEN_KEY}"})
+        mounts.append({"name": "hf-token", "mountPath": "/var/run/secrets/huggingface", "readOnly": True})
+        volumes.append({"name": "hf-token", "secret": {"secretName": v.hf_token_secret}})
+    return {
+        "svc": svc,
+        "namespace": names.APPS_NAMESPACE,
+        "labels": labels,
+        "selector": selector,
+        "uid": 10001,
+        "gpu": backend == "gpu",
+        "image": IMAGES[backend],
+        "command": command,
+        "args": args,
+        "env": env,
+        "port": names.VLLM_PORT,
+        "replicas": 1,
+        "cache_size": v.cache_size,
+        # 10 s x 180 = 30 minutes to download and load a model before liveness applies.
+        "startup_failure_threshold": 180 if backend != "simulator" else 30,
+        "resources": _res(ctx.profile.vllm[backend]),
+        "volume_mounts": mounts,
+        "volumes": volumes,
+        "checkov_skips": dict(COMMON_SKIPS),
+    }
+
+
+def stack_vllm(ctx: Ctx) -> Files:
+    if not ctx.settings.stacks.vllm.enabled:
+        return {}
+    view = _vllm_view(ctx)
+    files: Files = {}
+    _add(files, "vllm", render_objects("vllm/deployment.yaml.j2", vllm=view))
+    if ctx.settings.stacks.observability.enabled:
+        _add(files, "vllm", render_objects("vllm/servicemonitor.yaml.j2", vllm=view))
+    _add(files, "apps", _app(ctx, "vllm", names.APPS_NAMESPACE, WAVE_APPS, path=tree_path(ctx, "vllm")))
+    return files
