@@ -5,11 +5,17 @@ The schema is documented in ``policies/gateway.schema.md``; keep the two in step
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-Action = Literal["redact", "deny", "log", "off"]
+
+def _off(v: Any) -> Any:
+    # YAML 1.1 reads a bare `off` as false; accept it as the action it was meant to be.
+    return "off" if v is False else v
+
+
+Action = Annotated[Literal["redact", "deny", "log", "off"], BeforeValidator(_off)]
 DETECTORS = ("email", "phone", "credit_card", "iban", "us_ssn", "ip_address", "secret")
 
 
@@ -84,7 +90,7 @@ class BlockedPattern(_Model):
 
 
 class InjectionPolicy(_Model):
-    action: Literal["flag", "deny", "off"] = "flag"
+    action: Annotated[Literal["flag", "deny", "off"], BeforeValidator(_off)] = "flag"
     # Heuristic hits needed before the action applies.
     threshold: int = Field(1, ge=1)
 

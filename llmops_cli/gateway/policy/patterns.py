@@ -1,6 +1,7 @@
 """Blocked patterns, matched after Unicode normalisation so look-alikes and invisible characters do not
 slip past: NFKC (full-width and compatibility forms fold to ASCII), case folding, zero-width and soft-hyphen
-characters removed, runs of whitespace collapsed to one space.
+characters removed, runs of whitespace collapsed (to one newline where they contain one, else one space; the
+blocked-pattern matcher also treats newlines as spaces, the injection heuristics use line starts).
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ from collections.abc import Sequence
 from llmops_cli.gateway.policy.model import BlockedPattern
 
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u180e\u034f"))
-_WS = re.compile(r"\s+")
+_NL = re.compile(r"\s*\n\s*")
+_WS = re.compile(r"[^\S\n]+")
 
 
 def normalise(text: str) -> str:
-    if text.isascii():
-        return _WS.sub(" ", text.lower())
-    s = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).casefold()
-    return _WS.sub(" ", s)
+    s = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).translate(_INVISIBLE).casefold()
+    return _WS.sub(" ", _NL.sub("\n", s))
 
 
 class BlockedMatcher:
@@ -36,7 +36,7 @@ class BlockedMatcher:
         """The id of the first blocked pattern found, or None."""
         if self._re is None:
             return None
-        m = self._re.search(normalised)
+        m = self._re.search(normalised.replace("\n", " "))
         if m is None:
             return None
         return self.ids[int((m.lastgroup or "p0")[1:])]

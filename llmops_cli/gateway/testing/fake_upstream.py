@@ -5,8 +5,8 @@ Behaviour is configured on :class:`FakeConfig` or per request through the model 
 * ``latency`` seconds before answering; ``chunk_chars`` characters per streamed chunk, ``chunk_delay`` between
   chunks; ``split_bytes`` > 0 writes the SSE byte stream in pieces of that size, so events straddle network
   reads; ``reply`` is the completion text (default: ``"You said: " + the last user message``).
-* model ``fault:500`` (any status), ``fault:hang`` (never answers), ``fault:midstream`` (stream dies after two
-  chunks), ``fault:badjson`` (invalid JSON body / event), ``fault:reset`` (connection closed, no response).
+* model ``fault:500`` (any status), ``fault:hang`` (never answers), ``fault:midstream`` (stream ends after two
+  chunks, without ``[DONE]``), ``fault:badjson`` (invalid JSON body / event), ``fault:reset`` (connection closed, no response).
 
 Every request body is recorded (``received``), and streams the client abandoned are counted (``cancelled``).
 """
@@ -157,8 +157,6 @@ class FakeUpstream:
                 if self.config.chunk_delay and i:
                     await asyncio.sleep(self.config.chunk_delay)
                 await send({"type": "http.response.body", "body": w, "more_body": True})
-            if fault == "midstream":
-                raise RuntimeError("fake upstream died mid-stream")
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             self.completed_streams += 1
         except (asyncio.CancelledError, OSError):
