@@ -196,7 +196,7 @@ async def test_midstream_failure_sends_error_event_then_closes(client: httpx.Asy
     assert r.status_code == 200
     last = r.text.strip().split("\n\n")[-1]
     assert json.loads(last[6:])["error"]["type"] == "upstream_error"
-    assert "[DONE]" not in r.text
+    assert "data: [DONE]" not in r.text
     r = await client.post("/v1/chat/completions", json={**chat("x", stream=True), "model": "fault:500"})
     assert r.status_code == 502
 

@@ -146,22 +146,36 @@ class FakeUpstream:
             events = events[:3]
         if fault == "badjson":
             events = [*events[:2], b"data: {oops\n\n"]
-        try:
-            if self.config.split_bytes > 0:
-                blob = b"".join(events)
-                k = self.config.split_bytes
-                writes = [blob[i : i + k] for i in range(0, len(blob), k)]
-            else:
-                writes = events
+        if self.config.split_bytes > 0:
+            blob = b"".join(events)
+            k = self.config.split_bytes
+            writes = [blob[i : i + k] for i in range(0, len(blob), k)]
+        else:
+            writes = events
+
+        async def pump() -> None:
             for i, w in enumerate(writes):
                 if self.config.chunk_delay and i:
                     await asyncio.sleep(self.config.chunk_delay)
                 await send({"type": "http.response.body", "body": w, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        async def disconnected() -> None:
+            # Like vLLM: notice the client going away and stop generating.
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        task, watch = asyncio.ensure_future(pump()), asyncio.ensure_future(disconnected())
+        done, _ = await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            watch.cancel()
+            task.result()
             self.completed_streams += 1
-        except (asyncio.CancelledError, OSError):
-            self.cancelled += 1
-            raise
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        self.cancelled += 1
 
 
 def _ev(obj: dict[str, Any]) -> bytes:
