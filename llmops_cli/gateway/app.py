@@ -96,8 +96,15 @@ class Ctx:
 
 
 class GatewayApp:
-    def __init__(self, policy: PolicyHolder | CompiledPolicy, adapter: Adapter, *, audit: AuditLog | None = None,
-                 metrics: Metrics | None = None, reload_interval: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        policy: PolicyHolder | CompiledPolicy,
+        adapter: Adapter,
+        *,
+        audit: AuditLog | None = None,
+        metrics: Metrics | None = None,
+        reload_interval: float = 0.0,
+    ) -> None:
         self.holder = policy if isinstance(policy, PolicyHolder) else PolicyHolder(policy)
         self.adapter = adapter
         self.audit = audit or AuditLog(None)
@@ -150,20 +157,31 @@ class GatewayApp:
         route = POST_ROUTES.get(path)
         if route is not None:
             if method != "POST":
-                return await _respond(send, 405, error_body("Method not allowed.", "invalid_request_error",
-                                                            "method_not_allowed"))  # fmt: skip
+                return await _respond(
+                    send,
+                    405,
+                    error_body("Method not allowed.", "invalid_request_error", "method_not_allowed"),
+                )
             return await self._post(scope, receive, send, path, *route)
         if method not in ("GET", "HEAD"):
             if path in ("/healthz", "/readyz", "/metrics", "/v1/models", "/openapi.json"):
-                return await _respond(send, 405, error_body("Method not allowed.", "invalid_request_error",
-                                                            "method_not_allowed"))  # fmt: skip
+                return await _respond(
+                    send,
+                    405,
+                    error_body("Method not allowed.", "invalid_request_error", "method_not_allowed"),
+                )
             return await _respond(send, 404, error_body("Not found.", "invalid_request_error", "not_found"))
         if path == "/healthz":
             return await _respond(send, 200, b'{"status":"ok"}')
         if path == "/readyz":
             ok = await self._ready()
-            body = orjson.dumps({"status": "ok" if ok else "unavailable", "policy": self.holder.current.source,
-                                 "policy_error": self.holder.last_error})  # fmt: skip
+            body = orjson.dumps(
+                {
+                    "status": "ok" if ok else "unavailable",
+                    "policy": self.holder.current.source,
+                    "policy_error": self.holder.last_error,
+                }
+            )
             return await _respond(send, 200 if ok else 503, body)
         if path == "/metrics":
             self.metrics.in_flight.set(self.in_flight)
@@ -195,23 +213,40 @@ class GatewayApp:
             self.metrics.upstream_errors.labels(e.kind).inc()
             return await _respond(send, e.status, error_body(str(e), "upstream_error", e.kind))
         if up.status != 200:
-            return await _respond(send, 502, error_body("Upstream error listing models.", "upstream_error",
-                                                        f"upstream_{up.status}"))  # fmt: skip
+            return await _respond(
+                send,
+                502,
+                error_body("Upstream error listing models.", "upstream_error", f"upstream_{up.status}"),
+            )
         try:
             payload = orjson.loads(up.body)
             from llmops_cli.gateway.policy.engine import _model_ok
 
             allowed = policy.policy.limits.models
-            payload["data"] = [m for m in payload.get("data") or [] if isinstance(m, dict)
-                               and _model_ok(allowed, str(m.get("id")))
-                               and (key is None or _model_ok(key.models, str(m.get("id"))))]  # fmt: skip
+            payload["data"] = [
+                m
+                for m in payload.get("data") or []
+                if isinstance(m, dict)
+                and _model_ok(allowed, str(m.get("id")))
+                and (key is None or _model_ok(key.models, str(m.get("id"))))
+            ]
         except (orjson.JSONDecodeError, AttributeError, TypeError):
-            return await _respond(send, 502, error_body("Upstream sent invalid JSON.", "upstream_error", "protocol"))
+            return await _respond(
+                send, 502, error_body("Upstream sent invalid JSON.", "upstream_error", "protocol")
+            )
         return await _respond(send, 200, orjson.dumps(payload))
 
     # ------------------------------------------------------------------ POST routes
-    async def _post(self, scope: Scope, receive: Receive, send: Send, path: str, route: str, upstream_path: str,
-                    forced_stream: bool | None) -> None:  # fmt: skip
+    async def _post(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        path: str,
+        route: str,
+        upstream_path: str,
+        forced_stream: bool | None,
+    ) -> None:
         headers = _headers(scope)
         rid = headers.get(b"x-request-id") or ""
         if not (0 < len(rid) <= 64 and _RID.fullmatch(rid)):
@@ -220,8 +255,13 @@ class GatewayApp:
         policy = self.holder.current  # one policy for the whole request, even across a reload
         if self.in_flight >= policy.policy.limits.max_concurrency:
             ctx.status = 503
-            await _respond(send, 503, error_body("The gateway is at capacity; retry shortly.", "overloaded_error",
-                                                 "overloaded"), rid=rid, extra=[(b"retry-after", b"1")])  # fmt: skip
+            await _respond(
+                send,
+                503,
+                error_body("The gateway is at capacity; retry shortly.", "overloaded_error", "overloaded"),
+                rid=rid,
+                extra=[(b"retry-after", b"1")],
+            )
             return self._finish(ctx, policy)
         self.in_flight += 1
         reserved = 0
@@ -251,25 +291,36 @@ class GatewayApp:
                 )
                 if reason is not None:
                     reserved = 0
-                    raise Denied(429, reason, f"Rate limit exceeded ({reason}).", err_type="rate_limit_error",
-                                 retry_after=retry, decisions=[Decision(f"limit:{reason}", "deny")])  # fmt: skip
+                    raise Denied(
+                        429,
+                        reason,
+                        f"Rate limit exceeded ({reason}).",
+                        err_type="rate_limit_error",
+                        retry_after=retry,
+                        decisions=[Decision(f"limit:{reason}", "deny")],
+                    )
             except Denied as d:
                 ctx.status = d.status
                 ctx.decisions = [*ctx.decisions, *d.decisions]
                 ctx.error = d.code
-                extra = [(b"retry-after", str(max(1, round(d.retry_after))).encode())] if d.retry_after else None
-                await _respond(send, d.status, error_body(d.message, d.err_type, d.code), rid=rid, extra=extra)
+                extra = (
+                    [(b"retry-after", str(max(1, round(d.retry_after))).encode())] if d.retry_after else None
+                )
+                await _respond(
+                    send, d.status, error_body(d.message, d.err_type, d.code), rid=rid, extra=extra
+                )
                 return
             client_usage = False
             if stream:
                 opts = obj.get("stream_options")
                 client_usage = isinstance(opts, dict) and opts.get("include_usage") is True
-                # Ask for the usage chunk so tokens are reconciled exactly; dropped again unless the client asked.
+                # Ask for the usage chunk so tokens reconcile exactly; dropped again unless the client asked.
                 obj["stream_options"] = {**(opts if isinstance(opts, dict) else {}), "include_usage": True}
             out = orjson.dumps(obj)
             if stream:
-                await self._with_disconnect(receive, self._stream(send, ctx, policy, route, upstream_path, out,
-                                                                  client_usage))  # fmt: skip
+                await self._with_disconnect(
+                    receive, self._stream(send, ctx, policy, route, upstream_path, out, client_usage)
+                )
             else:
                 await self._unary(send, ctx, policy, route, upstream_path, out)
         finally:
@@ -279,10 +330,16 @@ class GatewayApp:
                 self.limiter.reconcile(key_id or "-", reserved, used)
             self._finish(ctx, policy)
 
-    async def _read_json(self, headers: dict[bytes, str], receive: Receive, policy: CompiledPolicy) -> dict[str, Any]:
+    async def _read_json(
+        self, headers: dict[bytes, str], receive: Receive, policy: CompiledPolicy
+    ) -> dict[str, Any]:
         limit = policy.policy.limits.max_body_bytes
-        too_big = Denied(400, "body_too_large", f"The request body exceeds {limit} bytes.",
-                         decisions=[Decision("max_body_bytes", "deny")])  # fmt: skip
+        too_big = Denied(
+            400,
+            "body_too_large",
+            f"The request body exceeds {limit} bytes.",
+            decisions=[Decision("max_body_bytes", "deny")],
+        )
         declared = headers.get(b"content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise too_big
@@ -337,8 +394,9 @@ class GatewayApp:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
-    async def _unary(self, send: Send, ctx: Ctx, policy: CompiledPolicy, route: str, upstream_path: str,
-                     out: bytes) -> None:  # fmt: skip
+    async def _unary(
+        self, send: Send, ctx: Ctx, policy: CompiledPolicy, route: str, upstream_path: str, out: bytes
+    ) -> None:
         try:
             up = await self.adapter.request("POST", upstream_path, out)
         except UpstreamError as e:
@@ -347,13 +405,20 @@ class GatewayApp:
         if up.status >= 500:
             self.metrics.upstream_errors.labels(f"http_{up.status}").inc()
             ctx.status = 502
-            return await _respond(send, 502, error_body(f"Upstream answered {up.status}.", "upstream_error",
-                                                        "upstream_error"), rid=ctx.request_id)  # fmt: skip
+            return await _respond(
+                send,
+                502,
+                error_body(f"Upstream answered {up.status}.", "upstream_error", "upstream_error"),
+                rid=ctx.request_id,
+            )
         if up.status != 200:
             ctx.status = up.status
             ok_json = up.content_type.startswith("application/json")
-            body = up.body if ok_json else error_body(f"Upstream answered {up.status}.", "upstream_error",
-                                                      "upstream_error")  # fmt: skip
+            body = (
+                up.body
+                if ok_json
+                else error_body(f"Upstream answered {up.status}.", "upstream_error", "upstream_error")
+            )
             return await _respond(send, up.status, body, rid=ctx.request_id)
         try:
             payload = orjson.loads(up.body)
@@ -362,12 +427,18 @@ class GatewayApp:
             changed = policy.redact_output(route, payload, ctx.decisions)
         except Denied as d:
             ctx.status, ctx.error = d.status, d.code
-            return await _respond(send, d.status, error_body(d.message, d.err_type, d.code), rid=ctx.request_id)
+            return await _respond(
+                send, d.status, error_body(d.message, d.err_type, d.code), rid=ctx.request_id
+            )
         except (orjson.JSONDecodeError, TypeError, AttributeError):
             self.metrics.upstream_errors.labels("protocol").inc()
             ctx.status = 502
-            return await _respond(send, 502, error_body("Upstream sent an invalid response.", "upstream_error",
-                                                        "protocol"), rid=ctx.request_id)  # fmt: skip
+            return await _respond(
+                send,
+                502,
+                error_body("Upstream sent an invalid response.", "upstream_error", "protocol"),
+                rid=ctx.request_id,
+            )
         _usage(ctx, payload.get("usage"))
         for choice in payload.get("choices") or ():
             if isinstance(choice, dict):
@@ -381,11 +452,20 @@ class GatewayApp:
     async def _upstream_failed(self, send: Send, ctx: Ctx, e: UpstreamError) -> None:
         self.metrics.upstream_errors.labels(e.kind).inc()
         ctx.status, ctx.error = e.status, f"upstream_{e.kind}"
-        await _respond(send, e.status, error_body(str(e), "upstream_error", f"upstream_{e.kind}"),
-                       rid=ctx.request_id)  # fmt: skip
+        await _respond(
+            send, e.status, error_body(str(e), "upstream_error", f"upstream_{e.kind}"), rid=ctx.request_id
+        )
 
-    async def _stream(self, send: Send, ctx: Ctx, policy: CompiledPolicy, route: str, upstream_path: str,
-                      out: bytes, client_usage: bool) -> None:  # fmt: skip
+    async def _stream(
+        self,
+        send: Send,
+        ctx: Ctx,
+        policy: CompiledPolicy,
+        route: str,
+        upstream_path: str,
+        out: bytes,
+        client_usage: bool,
+    ) -> None:
         field = "content" if route == "chat" else "text"
         started = False
         holds: dict[int, HoldBack] = {}
@@ -400,13 +480,24 @@ class GatewayApp:
                     if up.status >= 500:
                         self.metrics.upstream_errors.labels(f"http_{up.status}").inc()
                         ctx.status = 502
-                        body = error_body(f"Upstream answered {up.status}.", "upstream_error", "upstream_error")
+                        body = error_body(
+                            f"Upstream answered {up.status}.", "upstream_error", "upstream_error"
+                        )
                     else:
                         ctx.status = up.status
                     return await _respond(send, ctx.status, body, rid=ctx.request_id)
-                await send({"type": "http.response.start", "status": 200, "headers": [
-                    (b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
-                    (b"x-accel-buffering", b"no"), (b"x-request-id", ctx.request_id.encode())]})  # fmt: skip
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [
+                            (b"content-type", b"text/event-stream"),
+                            (b"cache-control", b"no-cache"),
+                            (b"x-accel-buffering", b"no"),
+                            (b"x-request-id", ctx.request_id.encode()),
+                        ],
+                    }
+                )
                 started = True
                 ctx.status = 200
                 parser = SSEParser()
@@ -452,8 +543,11 @@ class GatewayApp:
                 self.metrics.upstream_errors.labels(kind).inc()
                 status = e.status if isinstance(e, UpstreamError) else 502
                 ctx.error = f"upstream_{kind}"
-                err = error_body(str(e) if isinstance(e, UpstreamError) else "Upstream sent an invalid event.",
-                                 "upstream_error", f"upstream_{kind}")  # fmt: skip
+                err = error_body(
+                    str(e) if isinstance(e, UpstreamError) else "Upstream sent an invalid event.",
+                    "upstream_error",
+                    f"upstream_{kind}",
+                )
             if not started:
                 ctx.status = status
                 return await _respond(send, status, err, rid=ctx.request_id)
@@ -464,8 +558,15 @@ class GatewayApp:
             ctx.status = 499
             raise
 
-    def _filter_chunk(self, chunk: dict[str, Any], holds: dict[int, HoldBack], policy: CompiledPolicy, ctx: Ctx,
-                      field: str, client_usage: bool) -> bytes | None:  # fmt: skip
+    def _filter_chunk(
+        self,
+        chunk: dict[str, Any],
+        holds: dict[int, HoldBack],
+        policy: CompiledPolicy,
+        ctx: Ctx,
+        field: str,
+        client_usage: bool,
+    ) -> bytes | None:
         """Apply output policies to one chunk; None when nothing in it is left to send yet."""
         usage = chunk.get("usage")
         choices = chunk.get("choices")
@@ -495,8 +596,11 @@ class GatewayApp:
             if released:
                 ctx.completion_parts.append(released)
                 keep = True
-            elif any(v not in (None, "", [], {}) for k, v in (holder or {}).items() if k != field) or \
-                    choice.get("finish_reason") or choice.get("logprobs"):  # fmt: skip
+            elif (
+                any(v not in (None, "", [], {}) for k, v in (holder or {}).items() if k != field)
+                or choice.get("finish_reason")
+                or choice.get("logprobs")
+            ):
                 keep = True
         if not keep and not (client_usage and usage):
             return None
@@ -506,7 +610,9 @@ class GatewayApp:
     def _finish(self, ctx: Ctx, policy: CompiledPolicy) -> None:
         elapsed = time.perf_counter() - ctx.t0
         m = self.metrics
-        model = m.model_label(ctx.model) if ctx.status == 200 else (m.model_label(ctx.model) if ctx.model else "")
+        model = (
+            m.model_label(ctx.model) if ctx.status == 200 else (m.model_label(ctx.model) if ctx.model else "")
+        )
         m.requests.labels(ctx.route, model, str(ctx.status)).inc()
         m.duration.labels(ctx.route).observe(elapsed)
         if ctx.prompt_tokens and ctx.status == 200:
@@ -560,17 +666,29 @@ def _has_text(chunk: dict[str, Any], field: str) -> bool:
 def _tail_chunk(template: dict[str, Any], rest: dict[int, str], route: str, field: str) -> dict[str, Any]:
     choices = []
     for i, text in rest.items():
-        choices.append({"index": i, "delta": {field: text}, "finish_reason": None} if route == "chat"
-                       else {"index": i, "text": text, "finish_reason": None})  # fmt: skip
-    return {k: template[k] for k in ("id", "object", "created", "model") if k in template} | {"choices": choices}
+        choices.append(
+            {"index": i, "delta": {field: text}, "finish_reason": None}
+            if route == "chat"
+            else {"index": i, "text": text, "finish_reason": None}
+        )
+    return {k: template[k] for k in ("id", "object", "created", "model") if k in template} | {
+        "choices": choices
+    }
 
 
 def _headers(scope: Scope) -> dict[bytes, str]:
     return {k: v.decode("latin-1") for k, v in scope["headers"]}
 
 
-async def _respond(send: Send, status: int, body: bytes, content_type: bytes = JSON, *, rid: str | None = None,
-                   extra: list[tuple[bytes, bytes]] | None = None) -> None:  # fmt: skip
+async def _respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes = JSON,
+    *,
+    rid: str | None = None,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
     if rid:
         headers.append((b"x-request-id", rid.encode()))

@@ -16,23 +16,45 @@ class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
         p = "llmops_gateway_"
-        self.requests = Counter(p + "requests_total", "Requests by route, model and status.",
-                                ["route", "model", "status"], registry=r)  # fmt: skip
-        self.duration = Histogram(p + "request_duration_seconds", "Request duration.", ["route"],
-                                  buckets=_LATENCY, registry=r)  # fmt: skip
-        self.ttft = Histogram(p + "time_to_first_token_seconds", "Time to the first streamed token.", ["route"],
-                              buckets=_LATENCY, registry=r)  # fmt: skip
-        self.gap = Histogram(p + "inter_chunk_seconds", "Gap between streamed chunks sent.", ["route"],
-                             buckets=_GAP, registry=r)  # fmt: skip
-        self.tokens = Counter(p + "tokens_total", "Tokens in (prompt) and out (completion).",
-                              ["direction", "model"], registry=r)  # fmt: skip
-        self.decisions = Counter(p + "policy_decisions_total", "Policy decisions by rule and action.",
-                                 ["rule", "action"], registry=r)  # fmt: skip
-        self.upstream_errors = Counter(p + "upstream_errors_total", "Upstream failures by kind.", ["kind"],
-                                       registry=r)  # fmt: skip
+        self.requests = Counter(
+            p + "requests_total",
+            "Requests by route, model and status.",
+            ["route", "model", "status"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            p + "request_duration_seconds", "Request duration.", ["route"], buckets=_LATENCY, registry=r
+        )
+        self.ttft = Histogram(
+            p + "time_to_first_token_seconds",
+            "Time to the first streamed token.",
+            ["route"],
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.gap = Histogram(
+            p + "inter_chunk_seconds",
+            "Gap between streamed chunks sent.",
+            ["route"],
+            buckets=_GAP,
+            registry=r,
+        )
+        self.tokens = Counter(
+            p + "tokens_total", "Tokens in (prompt) and out (completion).", ["direction", "model"], registry=r
+        )
+        self.decisions = Counter(
+            p + "policy_decisions_total",
+            "Policy decisions by rule and action.",
+            ["rule", "action"],
+            registry=r,
+        )
+        self.upstream_errors = Counter(
+            p + "upstream_errors_total", "Upstream failures by kind.", ["kind"], registry=r
+        )
         self.in_flight = Gauge(p + "in_flight_requests", "Requests being served.", registry=r)
-        self.policy_reloads = Counter(p + "policy_reloads_total", "Policy reloads by result.", ["result"],
-                                      registry=r)  # fmt: skip
+        self.policy_reloads = Counter(
+            p + "policy_reloads_total", "Policy reloads by result.", ["result"], registry=r
+        )
         self._models: set[str] = set()
 
     def model_label(self, model: str | None) -> str:

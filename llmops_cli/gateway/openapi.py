@@ -49,7 +49,10 @@ _CHAT = {
 _COMPLETION = {
     "type": "object",
     "required": ["model", "prompt"],
-    "properties": {**_COMMON, "prompt": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}},
+    "properties": {
+        **_COMMON,
+        "prompt": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+    },
 }
 _EMBED = {
     "type": "object",
@@ -62,9 +65,18 @@ _EMBED = {
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    desc = {400: "Bad request or content policy", 401: "Missing or invalid key", 403: "Model not allowed",
-            429: "Rate limited", 502: "Upstream failed", 503: "At capacity", 504: "Upstream timed out"}  # fmt: skip
-    return {str(c): {"description": desc[c], "content": {"application/json": {"schema": _ERROR}}} for c in codes}
+    desc = {
+        400: "Bad request or content policy",
+        401: "Missing or invalid key",
+        403: "Model not allowed",
+        429: "Rate limited",
+        502: "Upstream failed",
+        503: "At capacity",
+        504: "Upstream timed out",
+    }
+    return {
+        str(c): {"description": desc[c], "content": {"application/json": {"schema": _ERROR}}} for c in codes
+    }
 
 
 def _post(summary: str, schema: dict[str, Any], sse: bool) -> dict[str, Any]:
@@ -76,8 +88,10 @@ def _post(summary: str, schema: dict[str, Any], sse: bool) -> dict[str, Any]:
             "summary": summary,
             "security": [{"bearer": []}],
             "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
-            "responses": {"200": {"description": "OK", "content": ok},
-                          **_errors(400, 401, 403, 429, 502, 503, 504)},  # fmt: skip
+            "responses": {
+                "200": {"description": "OK", "content": ok},
+                **_errors(400, 401, 403, 429, 502, 503, 504),
+            },
         }
     }
 

@@ -22,8 +22,12 @@ from llmops_cli.gateway.settings import ENV, GatewayServerSettings
 
 def build_app(settings: GatewayServerSettings) -> GatewayApp:
     holder = PolicyHolder.from_file(settings.policy_file)
-    return create_app(holder, build_adapter(settings), audit=AuditLog(settings.audit_log),
-                      reload_interval=settings.reload_interval)  # fmt: skip
+    return create_app(
+        holder,
+        build_adapter(settings),
+        audit=AuditLog(settings.audit_log),
+        reload_interval=settings.reload_interval,
+    )
 
 
 def app_from_env() -> GatewayApp:
@@ -64,8 +68,15 @@ def serve(settings: GatewayServerSettings) -> None:
     check(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = settings.model_copy(update={"policy_file": str(Path(settings.policy_file).resolve())})
-    common: dict[str, Any] = dict(host=settings.host, port=settings.port, access_log=False, log_level="info",
-                                  timeout_graceful_shutdown=30, lifespan="on", **_fast_loop())  # fmt: skip
+    common: dict[str, Any] = dict(
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_level="info",
+        timeout_graceful_shutdown=30,
+        lifespan="on",
+        **_fast_loop(),
+    )
     if settings.workers > 1:
         export_env(settings)
         uvicorn.run("llmops_cli.gateway.serve:app_from_env", factory=True, workers=settings.workers, **common)

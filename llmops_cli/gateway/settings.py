@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -40,7 +41,9 @@ class GatewayServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=64)
-    reload_interval: float = Field(2.0, ge=0, description="Seconds between policy-file change checks; 0 = off.")
+    reload_interval: float = Field(
+        2.0, ge=0, description="Seconds between policy-file change checks; 0 = off."
+    )
     max_connections: int = Field(512, ge=1)
 
     @classmethod
@@ -54,8 +57,11 @@ class GatewayServerSettings(BaseModel):
             err = e.errors(include_url=False)[0]
             field = str(err["loc"][0]) if err["loc"] else ""
             src = ENV.get(field, field)
-            raise ConfigError(f"{err['msg']}, got {err.get('input')!r}", path=src,
-                              hint="fix the flag or environment variable") from e  # fmt: skip
+            raise ConfigError(
+                f"{err['msg']}, got {err.get('input')!r}",
+                path=src,
+                hint="fix the flag or environment variable",
+            ) from e
 
 
 def resolve_policy_file(flag: str | None, environ: Mapping[str, str], configured: str | None) -> str:
@@ -65,7 +71,7 @@ def resolve_policy_file(flag: str | None, environ: Mapping[str, str], configured
         return flag
     if environ.get(ENV["policy_file"]):
         return environ[ENV["policy_file"]]
-    if configured and os.path.exists(configured):
+    if configured and Path(configured).exists():
         return configured
     from llmops_cli.resources import policies_dir
 

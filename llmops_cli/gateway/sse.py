@@ -23,7 +23,7 @@ class Event:
 
 
 class SSEParser:
-    """Feed bytes as they arrive; get the events completed so far. Memory is bounded by ``max_event_bytes``."""
+    """Feed bytes as they arrive; get the events completed so far. Memory is bounded (``max_event_bytes``)."""
 
     def __init__(self, max_event_bytes: int = 1 << 20) -> None:
         self._buf = b""

@@ -27,8 +27,15 @@ def test_keys_create_prints_key_once_and_stores_hash(policy: Path) -> None:
     assert "created key team-a" in r.stderr
     r = run_cli("gateway", "keys", "list", "--policies", str(policy), "-o", "json")
     data = json.loads(r.stdout)["data"]
-    assert data == [{"id": "team-a", "name": "team-a", "models": ["llama-*", "qwen"], "created": data[0]["created"],
-                     "revoked": False}]  # fmt: skip
+    assert data == [
+        {
+            "id": "team-a",
+            "name": "team-a",
+            "models": ["llama-*", "qwen"],
+            "created": data[0]["created"],
+            "revoked": False,
+        }
+    ]
     assert key not in r.stdout
     r = run_cli("gateway", "keys", "revoke", "team-a", "--policies", str(policy))
     assert r.exit_code == 0, r.output
@@ -67,12 +74,31 @@ def test_serve_flags_override_env(policy: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("PAC_UPSTREAM_URL", "http://from-env:8000")
     monkeypatch.setenv("PAC_LLM_PROVIDER", "http")
     monkeypatch.setenv("PAC_PORT", "9999")
-    r = run_cli("gateway", "serve", "--policies", str(policy), "--host", "0.0.0.0", "--workers", "2",
-                "--upstream", "http://flag:8000/v1", "--audit-log", "/tmp/a.jsonl")  # fmt: skip
+    r = run_cli(
+        "gateway",
+        "serve",
+        "--policies",
+        str(policy),
+        "--host",
+        "0.0.0.0",
+        "--workers",
+        "2",
+        "--upstream",
+        "http://flag:8000/v1",
+        "--audit-log",
+        "/tmp/a.jsonl",
+    )
     assert r.exit_code == 0, r.output
     s = seen["s"]
     assert (s.upstream_url, s.host, s.port, s.workers, s.policy_file, s.provider, s.audit_log) == (
-        "http://flag:8000/v1", "0.0.0.0", 9999, 2, str(policy), "http", "/tmp/a.jsonl")  # fmt: skip
+        "http://flag:8000/v1",
+        "0.0.0.0",
+        9999,
+        2,
+        str(policy),
+        "http",
+        "/tmp/a.jsonl",
+    )
 
 
 def test_serve_defaults_to_the_shipped_policy(monkeypatch: pytest.MonkeyPatch, workdir: Path) -> None:

@@ -30,8 +30,14 @@ def _free_port() -> int:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "llmops_cli", *args], env=env, capture_output=True, text=True,
-                          timeout=60, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "llmops_cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -42,16 +48,37 @@ def fake() -> Iterator[tuple[FakeUpstream, str]]:
 
 
 @pytest.fixture
-def served(tmp_path: Path, fake: tuple[FakeUpstream, str]) -> Iterator[tuple[subprocess.Popen[str], str, Path, str]]:
+def served(
+    tmp_path: Path, fake: tuple[FakeUpstream, str]
+) -> Iterator[tuple[subprocess.Popen[str], str, Path, str]]:
     policy = tmp_path / "gateway.yaml"
     policy.write_text(SHIPPED.read_text())
     key = _cli("gateway", "keys", "create", "demo", "--policies", str(policy)).stdout.strip()
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PAC_UPSTREAM_URL": fake[1] + "/v1", "PAC_RELOAD_INTERVAL": "0",
-           "PAC_AUDIT_LOG": str(tmp_path / "audit.jsonl")}  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "llmops_cli", "gateway", "serve", "--policies", str(policy),
-                             "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)  # fmt: skip
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PAC_UPSTREAM_URL": fake[1] + "/v1",
+        "PAC_RELOAD_INTERVAL": "0",
+        "PAC_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llmops_cli",
+            "gateway",
+            "serve",
+            "--policies",
+            str(policy),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while True:
@@ -76,24 +103,31 @@ def served(tmp_path: Path, fake: tuple[FakeUpstream, str]) -> Iterator[tuple[sub
 
 
 def test_serve_answers_openai_client_with_redacted_output(served: tuple, fake: tuple) -> None:
-    proc, url, policy, key = served
+    _, url, policy, key = served
     fake[0].config.reply = "Card 4242 4242 4242 4242 belongs to joe@example.net."
     client = openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0)
     r = client.chat.completions.create(model="fake-model", messages=[{"role": "user", "content": "hi"}])
     assert r.choices[0].message.content == "Card [REDACTED:CREDIT_CARD] belongs to [REDACTED:EMAIL]."
-    text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
-        model="fake-model", messages=[{"role": "user", "content": "hi"}], stream=True) if c.choices)  # fmt: skip
+    text = "".join(
+        c.choices[0].delta.content or ""
+        for c in client.chat.completions.create(
+            model="fake-model", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        if c.choices
+    )
     assert text == "Card [REDACTED:CREDIT_CARD] belongs to [REDACTED:EMAIL]."
     audit = (policy.parent / "audit.jsonl").read_text()
     assert audit.count('"key_id":"demo"') == 2 and "joe@example.net" not in audit
 
 
 def test_sighup_reloads_keys_and_sigterm_drains_streams(served: tuple, fake: tuple) -> None:
-    proc, url, policy, key = served
+    proc, url, policy, _ = served
     new_key = _cli("gateway", "keys", "create", "late", "--policies", str(policy)).stdout.strip()
     h = {"authorization": f"Bearer {new_key}"}
     body = {"model": "fake-model", "messages": [{"role": "user", "content": "x"}]}
-    assert httpx.post(url + "/v1/chat/completions", json=body, headers=h).status_code == 401  # not reloaded yet
+    assert (
+        httpx.post(url + "/v1/chat/completions", json=body, headers=h).status_code == 401
+    )  # not reloaded yet
     proc.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 10
     while httpx.post(url + "/v1/chat/completions", json=body, headers=h).status_code != 200:
@@ -102,8 +136,10 @@ def test_sighup_reloads_keys_and_sigterm_drains_streams(served: tuple, fake: tup
     # A slow stream is in flight when SIGTERM arrives: it finishes before the process exits.
     fake[0].config.reply = "slow " * 40
     fake[0].config.chunk_delay = 0.05
-    with httpx.Client(timeout=30) as c, c.stream("POST", url + "/v1/chat/completions",
-                                                  json={**body, "stream": True}, headers=h) as r:  # fmt: skip
+    with (
+        httpx.Client(timeout=30) as c,
+        c.stream("POST", url + "/v1/chat/completions", json={**body, "stream": True}, headers=h) as r,
+    ):
         chunks = r.iter_text()
         first = next(chunks)
         proc.send_signal(signal.SIGTERM)

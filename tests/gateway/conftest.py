@@ -53,7 +53,9 @@ def make_client(fake: FakeUpstream, tmp_path: Path) -> Callable[..., Any]:
     """Build an in-process client for a gateway with the given policy (text) in front of ``fake``."""
     clients: list[httpx.AsyncClient] = []
 
-    def build(text: str | None = None, *, timeout: float = 5.0, audit: str | None = None) -> httpx.AsyncClient:
+    def build(
+        text: str | None = None, *, timeout: float = 5.0, audit: str | None = None
+    ) -> httpx.AsyncClient:
         adapter = HttpAdapter("http://upstream", transport=httpx.ASGITransport(fake), timeout=timeout)
         app = create_app(compiled(text), adapter, audit=AuditLog(audit))
         c = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw", headers=AUTH)

@@ -8,8 +8,14 @@ from llmops_cli.gateway.stream import HoldBack
 
 from .conftest import compiled
 
-SECRETS = ["jane.doe@example.com", "4111 1111 1111 1111", "DE89 3704 0044 0532 0130 00", "123-45-6789",
-           "+1 415 555 0100", "sk-proj-abcdefghijklmnopqrstuvwxyz0123"]  # fmt: skip
+SECRETS = [
+    "jane.doe@example.com",
+    "4111 1111 1111 1111",
+    "DE89 3704 0044 0532 0130 00",
+    "123-45-6789",
+    "+1 415 555 0100",
+    "sk-proj-abcdefghijklmnopqrstuvwxyz0123",
+]
 
 
 def run(text: str, cuts: list[int]) -> tuple[list[str], list[Decision]]:
@@ -54,7 +60,16 @@ def test_window_bounds_buffer_and_releases_clean_text() -> None:
 
 
 def test_no_output_rules_means_no_holdback() -> None:
-    text = "\n".join(["version: 1", "auth: {required: false}", "content:", "  pii:", "    output: "
-                      "{email: off, phone: off, credit_card: off, iban: off, us_ssn: off, ip_address: off, secret: off}"])  # fmt: skip
+    text = "\n".join(
+        [
+            "version: 1",
+            "auth: {required: false}",
+            "content:",
+            "  pii:",
+            "    output: "
+            "{email: off, phone: off, credit_card: off, iban: off, us_ssn: off, ip_address: off,"
+            " secret: off}",
+        ]
+    )
     hb = HoldBack(compiled(text), [])
     assert hb.push("a@b.io") == "a@b.io"

@@ -45,8 +45,10 @@ def test_second_key_same_name_gets_unique_id_and_revoke(policy: Path) -> None:
 
 def test_block_list_and_missing_section(tmp_path: Path) -> None:
     p = tmp_path / "g.yaml"
-    p.write_text("version: 1\nauth:\n  required: true\n  keys:\n    - id: old\n      name: old\n"
-                 f"      hash: {hash_key('x')}\n# trailing comment\nlimits:\n  max_messages: 5\n")
+    p.write_text(
+        "version: 1\nauth:\n  required: true\n  keys:\n    - id: old\n      name: old\n"
+        f"      hash: {hash_key('x')}\n# trailing comment\nlimits:\n  max_messages: 5\n"
+    )
     create_key(p, "new")
     assert [k.id for k in list_keys(p)] == ["old", "new"]
     assert load_policy(p).limits.max_messages == 5

@@ -25,7 +25,12 @@ def test_blocked_literal_survives_obfuscation(variant: str) -> None:
 
 
 def test_blocked_regex_and_miss() -> None:
-    m = BlockedMatcher([BlockedPattern(id="a", pattern="alpha"), BlockedPattern(id="ticket", pattern=r"tkt-\d{4}", regex=True)])
+    m = BlockedMatcher(
+        [
+            BlockedPattern(id="a", pattern="alpha"),
+            BlockedPattern(id="ticket", pattern=r"tkt-\d{4}", regex=True),
+        ]
+    )
     assert m.search(normalise("see TKT-1234")) == "ticket"
     assert m.search(normalise("nothing here")) is None
     assert BlockedMatcher([]).search("x") is None

@@ -24,7 +24,11 @@ def test_shipped_policy_requires_keys_and_redacts_everything_both_ways() -> None
         ("version: 1\nlimits:\n  max_tokens:\n    action: cut\n", "x.yaml:4:", "limits.max_tokens.action"),
         ("content:\n  pii:\n    input: {email: hide}\n", "x.yaml:3:20", "content.pii.input.email"),
         ("auth:\n  keys:\n    - {id: a1b, name: n, hash: md5:x}\n", "x.yaml:3:", "auth.keys.0.hash"),
-        ("content:\n  blocked_patterns:\n    - {id: x, pattern: '(', regex: true}\n", "x.yaml:3:", "invalid regular"),
+        (
+            "content:\n  blocked_patterns:\n    - {id: x, pattern: '(', regex: true}\n",
+            "x.yaml:3:",
+            "invalid regular",
+        ),
         ("a: 1\na: 2\n", "x.yaml:2:", "duplicate key"),
         ("version: 2\n", "x.yaml:1:", "version"),
     ],

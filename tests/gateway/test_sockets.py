@@ -40,21 +40,28 @@ def policy_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def gateway(upstream: str, policy_file: Path) -> Iterator[tuple[str, GatewayApp]]:
-    app = create_app(PolicyHolder.from_file(policy_file), HttpAdapter(upstream + "/v1", timeout=1.0),
-                     reload_interval=0.05)  # fmt: skip
+    app = create_app(
+        PolicyHolder.from_file(policy_file), HttpAdapter(upstream + "/v1", timeout=1.0), reload_interval=0.05
+    )
     with serve_in_thread(app) as url:
         yield url, app
 
 
-def test_openai_client_non_streaming_and_streaming(gateway: tuple[str, GatewayApp], fake: FakeUpstream) -> None:
+def test_openai_client_non_streaming_and_streaming(
+    gateway: tuple[str, GatewayApp], fake: FakeUpstream
+) -> None:
     url, _ = gateway
     client = openai.OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0)
     fake.config.reply = "Write to alice@example.org or call +1 212 555 0199."
     resp = client.chat.completions.create(model="fake-model", messages=[{"role": "user", "content": "hi"}])
     assert resp.choices[0].message.content == "Write to [REDACTED:EMAIL] or call [REDACTED:PHONE]."
     parts = []
-    stream = client.chat.completions.create(model="fake-model", messages=[{"role": "user", "content": "hi"}],
-                                            stream=True, stream_options={"include_usage": True})  # fmt: skip
+    stream = client.chat.completions.create(
+        model="fake-model",
+        messages=[{"role": "user", "content": "hi"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
     usage = None
     for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:
@@ -69,8 +76,11 @@ def test_openai_client_non_streaming_and_streaming(gateway: tuple[str, GatewayAp
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=url + "/v1", api_key="wrong", max_retries=0).models.list()
     # The openai client's extra_body reaches the gateway, which strips it before the upstream.
-    client.chat.completions.create(model="fake-model", messages=[{"role": "user", "content": "x"}],
-                                   extra_body={"api_base": "http://evil.example"})  # fmt: skip
+    client.chat.completions.create(
+        model="fake-model",
+        messages=[{"role": "user", "content": "x"}],
+        extra_body={"api_base": "http://evil.example"},
+    )
     assert b"evil" not in fake.received[-1][1]
 
 
@@ -88,7 +98,10 @@ def test_upstream_refused() -> None:
     from .conftest import compiled
 
     app = create_app(compiled(), HttpAdapter("http://127.0.0.1:9", timeout=1.0))
-    with serve_in_thread(app) as url, httpx.Client(base_url=url, headers={"authorization": f"Bearer {KEY}"}) as c:
+    with (
+        serve_in_thread(app) as url,
+        httpx.Client(base_url=url, headers={"authorization": f"Bearer {KEY}"}) as c,
+    ):
         r = c.post("/v1/chat/completions", json=chat("x"))
         assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_connect"
         r = c.post("/v1/chat/completions", json=chat("x", stream=True))
@@ -96,7 +109,9 @@ def test_upstream_refused() -> None:
         assert c.get("/readyz").status_code == 503
 
 
-def test_client_disconnect_cancels_upstream_stream(gateway: tuple[str, GatewayApp], fake: FakeUpstream) -> None:
+def test_client_disconnect_cancels_upstream_stream(
+    gateway: tuple[str, GatewayApp], fake: FakeUpstream
+) -> None:
     url, app = gateway
     fake.config.reply = "word " * 400
     fake.config.chunk_delay = 0.01

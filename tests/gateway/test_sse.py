@@ -22,8 +22,10 @@ def test_incomplete_event_waits_for_blank_line() -> None:
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=30), max_size=8),
-       st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=20))
+@given(
+    st.lists(st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=30), max_size=8),
+    st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=20),
+)
 def test_events_independent_of_network_splits(payloads: list[str], cuts: list[int]) -> None:
     blob = b"".join(encode(p) for p in payloads) + DONE
     p = SSEParser()

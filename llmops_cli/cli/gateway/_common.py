@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,9 +11,13 @@ from llmops_cli.cli.session import Session
 
 PoliciesOpt = Annotated[
     str | None,
-    typer.Option("--policies", "-p", metavar="FILE",
-                 help="Gateway policy file (env PAC_POLICY_FILE; default: stacks.gateway.policies_file)."),
-]  # fmt: skip
+    typer.Option(
+        "--policies",
+        "-p",
+        metavar="FILE",
+        help="Gateway policy file (env PAC_POLICY_FILE; default: stacks.gateway.policies_file).",
+    ),
+]
 
 
 def policy_file(session: Session, flag: str | None, *, for_write: bool = False) -> str:
@@ -21,9 +25,16 @@ def policy_file(session: Session, flag: str | None, *, for_write: bool = False) 
 
     configured = str(session.loaded().resolve(session.settings().stacks.gateway.policies_file))
     path = resolve_policy_file(flag, session.environ, configured)
-    if for_write and not flag and not session.environ.get("PAC_POLICY_FILE") and not os.path.exists(configured):
+    if (
+        for_write
+        and not flag
+        and not session.environ.get("PAC_POLICY_FILE")
+        and not Path(configured).exists()
+    ):
         from llmops_cli.errors import InputError
 
-        raise InputError(f"{configured}: policy file not found",
-                         hint="run `llmops init`, copy the shipped policies/gateway.yaml, or pass --policies FILE")  # fmt: skip
+        raise InputError(
+            f"{configured}: policy file not found",
+            hint="run `llmops init`, copy the shipped policies/gateway.yaml, or pass --policies FILE",
+        )
     return path

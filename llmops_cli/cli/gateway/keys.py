@@ -17,8 +17,12 @@ app = typer.Typer(no_args_is_help=True, help="Create, list and revoke gateway AP
 def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Who or what the key is for.")],
-    models: Annotated[str | None, typer.Option("--models", metavar="M,...",
-                      help="Models the key may use (fnmatch patterns; default all).")] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(
+            "--models", metavar="M,...", help="Models the key may use (fnmatch patterns; default all)."
+        ),
+    ] = None,
     policies: PoliciesOpt = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
@@ -34,14 +38,21 @@ def create(
     session.start("gateway keys create", output)
     wanted = [m.strip() for m in models.split(",") if m.strip()] if models else None
     created = create_key(policy_file(session, policies, for_write=True), name, wanted)
-    data = {"id": created.id, "name": created.name, "key": created.key, "models": created.models,
-            "file": created.file}  # fmt: skip
+    data = {
+        "id": created.id,
+        "name": created.name,
+        "key": created.key,
+        "models": created.models,
+        "file": created.file,
+    }
     if session.machine:
         session.emit(data)
         return
     write_stdout(created.key + "\n")
-    session.info(f"created key {created.id} for {name!r} (models: {', '.join(created.models)}) in {created.file}; "
-                 "it is shown only once. Reload the gateway (SIGHUP) if it does not watch the file.")  # fmt: skip
+    session.info(
+        f"created key {created.id} for {name!r} (models: {', '.join(created.models)}) in {created.file}; "
+        "it is shown only once. Reload the gateway (SIGHUP) if it does not watch the file."
+    )
 
 
 @app.command("list")
@@ -57,16 +68,20 @@ def list_(ctx: typer.Context, policies: PoliciesOpt = None, output: OutputOpt = 
     session = get_session(ctx)
     session.start("gateway keys list", output)
     keys = list_keys(policy_file(session, policies))
-    rows = [{"id": k.id, "name": k.name, "models": k.models, "created": k.created,
-             "revoked": k.revoked} for k in keys]  # fmt: skip
+    rows = [
+        {"id": k.id, "name": k.name, "models": k.models, "created": k.created, "revoked": k.revoked}
+        for k in keys
+    ]
     if session.machine:
         session.emit(rows)
         return
     if not rows:
         session.info("no keys; create one with `llmops gateway keys create NAME`")
         return
-    lines = [f"{r['id']:<28} {'revoked' if r['revoked'] else 'active':<8} {','.join(r['models']):<20} {r['name']}"
-             for r in rows]  # fmt: skip
+    lines = [
+        f"{k.id:<28} {'revoked' if k.revoked else 'active':<8} {','.join(k.models):<20} {k.name}"
+        for k in keys
+    ]
     write_stdout("\n".join([f"{'ID':<28} {'STATE':<8} {'MODELS':<20} NAME", *lines]) + "\n")
 
 

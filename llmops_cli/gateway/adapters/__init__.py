@@ -50,9 +50,14 @@ def build_adapter(settings: GatewayServerSettings) -> Adapter:
     if settings.provider == "litellm":
         from llmops_cli.gateway.adapters.litellm import LiteLLMAdapter
 
-        return LiteLLMAdapter(settings.upstream_url, api_key=settings.upstream_api_key,
-                              timeout=settings.upstream_timeout)  # fmt: skip
+        return LiteLLMAdapter(
+            settings.upstream_url, api_key=settings.upstream_api_key, timeout=settings.upstream_timeout
+        )
     from llmops_cli.gateway.adapters.http import HttpAdapter
 
-    return HttpAdapter(settings.upstream_url, api_key=settings.upstream_api_key, timeout=settings.upstream_timeout,
-                       max_connections=settings.max_connections)  # fmt: skip
+    return HttpAdapter(
+        settings.upstream_url,
+        api_key=settings.upstream_api_key,
+        timeout=settings.upstream_timeout,
+        max_connections=settings.max_connections,
+    )

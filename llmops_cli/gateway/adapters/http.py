@@ -39,8 +39,15 @@ class _Stream:
 
 
 class HttpAdapter:
-    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 60.0,
-                 max_connections: int = 512, transport: Any = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        max_connections: int = 512,
+        transport: Any = None,
+    ) -> None:
         headers = {"content-type": "application/json", "accept-encoding": "identity"}
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
@@ -66,12 +73,15 @@ class HttpAdapter:
             resp = await self.client.request(method, self._url(path), content=body)
         except httpx.HTTPError as e:
             raise _translate(e) from e
-        return UpstreamResponse(resp.status_code, resp.content, resp.headers.get("content-type", "application/json"))
+        return UpstreamResponse(
+            resp.status_code, resp.content, resp.headers.get("content-type", "application/json")
+        )
 
     @asynccontextmanager
     async def stream(self, path: str, body: bytes) -> AsyncIterator[_Stream]:
-        req = self.client.build_request("POST", self._url(path), content=body,
-                                        headers={"accept": "text/event-stream"})  # fmt: skip
+        req = self.client.build_request(
+            "POST", self._url(path), content=body, headers={"accept": "text/event-stream"}
+        )
         try:
             resp = await self.client.send(req, stream=True)
         except httpx.HTTPError as e:
@@ -79,7 +89,9 @@ class HttpAdapter:
         try:
             yield _Stream(resp)
         finally:
-            await resp.aclose()  # on cancel too: closes the upstream connection, so the model stops generating
+            await (
+                resp.aclose()
+            )  # on cancel too: closes the upstream connection, so the model stops generating
 
     async def ready(self) -> bool:
         try:

@@ -92,7 +92,9 @@ class LiteLLMAdapter:
         except Exception as e:
             status = getattr(e, "status_code", None)
             if isinstance(status, int) and 400 <= status < 500:
-                err = {"error": {"message": str(e), "type": "invalid_request_error", "param": None, "code": None}}
+                err = {
+                    "error": {"message": str(e), "type": "invalid_request_error", "param": None, "code": None}
+                }
                 return UpstreamResponse(status, orjson.dumps(err))
             raise _translate(e) from e
         return UpstreamResponse(200, _dump(resp))

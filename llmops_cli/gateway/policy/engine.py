@@ -19,9 +19,22 @@ from llmops_cli.gateway.policy.patterns import BlockedMatcher, normalise
 
 # Fields a client might use to steer the upstream (LiteLLM's `api_base` leak): never forwarded.
 UPSTREAM_OVERRIDE_FIELDS = frozenset(
-    {"api_base", "base_url", "api_key", "api_version", "custom_llm_provider", "extra_headers", "organization",
-     "azure_endpoint", "aws_region_name", "vertex_project", "upstream", "proxy", "litellm_params"}
-)  # fmt: skip
+    {
+        "api_base",
+        "base_url",
+        "api_key",
+        "api_version",
+        "custom_llm_provider",
+        "extra_headers",
+        "organization",
+        "azure_endpoint",
+        "aws_region_name",
+        "vertex_project",
+        "upstream",
+        "proxy",
+        "litellm_params",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -34,8 +47,16 @@ class Decision:
 class Denied(Exception):
     """A policy refused the request: HTTP status, OpenAI error type and a stable reason code."""
 
-    def __init__(self, status: int, code: str, message: str, *, err_type: str = "invalid_request_error",
-                 retry_after: float | None = None, decisions: list[Decision] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        err_type: str = "invalid_request_error",
+        retry_after: float | None = None,
+        decisions: list[Decision] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -75,12 +96,18 @@ class CompiledPolicy:
             token = x_api_key.strip()
         if token is None:
             if self.policy.auth.required:
-                raise Denied(401, "missing_api_key", "Missing API key: send `Authorization: Bearer <key>`.",
-                             err_type="authentication_error")  # fmt: skip
+                raise Denied(
+                    401,
+                    "missing_api_key",
+                    "Missing API key: send `Authorization: Bearer <key>`.",
+                    err_type="authentication_error",
+                )
             return None
         key = self.keys.lookup(token)
         if key is None:
-            raise Denied(401, "invalid_api_key", "Invalid or revoked API key.", err_type="authentication_error")
+            raise Denied(
+                401, "invalid_api_key", "Invalid or revoked API key.", err_type="authentication_error"
+            )
         return key
 
     # ------------------------------------------------------------------ request
@@ -92,8 +119,13 @@ class CompiledPolicy:
         if not isinstance(model, str) or not model:
             raise Denied(400, "missing_model", "`model` is required and must be a string.")
         if not _model_ok(lim.models, model) or (key is not None and not _model_ok(key.models, model)):
-            raise Denied(403, "model_not_allowed", f"Model {model!r} is not allowed for this key.",
-                         err_type="permission_error", decisions=[Decision("model_allowlist", "deny", model)])  # fmt: skip
+            raise Denied(
+                403,
+                "model_not_allowed",
+                f"Model {model!r} is not allowed for this key.",
+                err_type="permission_error",
+                decisions=[Decision("model_allowlist", "deny", model)],
+            )
         stripped = sorted(UPSTREAM_OVERRIDE_FIELDS.intersection(body))
         for name in stripped:
             del body[name]
@@ -104,8 +136,12 @@ class CompiledPolicy:
             if not isinstance(msgs, list) or not msgs:
                 raise Denied(400, "invalid_messages", "`messages` must be a non-empty list.")
             if len(msgs) > lim.max_messages:
-                raise Denied(400, "too_many_messages", f"At most {lim.max_messages} messages are allowed.",
-                             decisions=[Decision("max_messages", "deny", str(len(msgs)))])  # fmt: skip
+                raise Denied(
+                    400,
+                    "too_many_messages",
+                    f"At most {lim.max_messages} messages are allowed.",
+                    decisions=[Decision("max_messages", "deny", str(len(msgs)))],
+                )
         if route != "embeddings":
             self._cap_max_tokens(body, decisions)
         self._check_content(route, body, decisions)
@@ -121,8 +157,12 @@ class CompiledPolicy:
                 raise Denied(400, "invalid_max_tokens", f"`{field}` must be a positive integer.")
             if mt.cap is not None and v > mt.cap:
                 if mt.action == "reject":
-                    raise Denied(400, "max_tokens_exceeded", f"`{field}` may be at most {mt.cap}.",
-                                 decisions=[Decision("max_tokens", "deny", str(v))])  # fmt: skip
+                    raise Denied(
+                        400,
+                        "max_tokens_exceeded",
+                        f"`{field}` may be at most {mt.cap}.",
+                        decisions=[Decision("max_tokens", "deny", str(v))],
+                    )
                 body[field] = mt.cap
                 decisions.append(Decision("max_tokens", "clamp", f"{v}->{mt.cap}"))
 
@@ -142,8 +182,9 @@ class CompiledPolicy:
         hit = self.blocked.search(joined)
         if hit is not None:
             d = Decision(f"blocked_pattern:{hit}", "deny")
-            raise Denied(400, "blocked_content", "The request contains blocked content.",
-                         decisions=[*decisions, d])  # fmt: skip
+            raise Denied(
+                400, "blocked_content", "The request contains blocked content.", decisions=[*decisions, d]
+            )
         inj = self.policy.content.injection
         if inj.action != "off":
             fired: set[str] = set()
@@ -153,8 +194,12 @@ class CompiledPolicy:
             if len(fired) >= inj.threshold:
                 ds = [Decision(f"injection:{name}", inj.action) for name in sorted(fired)]
                 if inj.action == "deny":
-                    raise Denied(400, "prompt_injection", "The request looks like a prompt injection.",
-                                 decisions=[*decisions, *ds])  # fmt: skip
+                    raise Denied(
+                        400,
+                        "prompt_injection",
+                        "The request looks like a prompt injection.",
+                        decisions=[*decisions, *ds],
+                    )
                 decisions.extend(ds)
         if self.pii_in:
             for _, get, put in texts:
@@ -174,9 +219,12 @@ class CompiledPolicy:
             act = actions[f.kind]
             decisions.append(Decision(f"pii.{direction}.{f.kind}", act))
             if act == "deny":
-                raise Denied(400, "content_policy_violation",
-                             f"The {direction} contains personal data ({f.kind}) that this gateway does not allow.",
-                             decisions=decisions)  # fmt: skip
+                raise Denied(
+                    400,
+                    "content_policy_violation",
+                    f"The {direction} contains personal data ({f.kind}) that this gateway does not allow.",
+                    decisions=decisions,
+                )
             if act == "redact":
                 redact.append(f)
         return pii.redact(text, redact) if redact else text

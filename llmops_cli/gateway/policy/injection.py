@@ -16,12 +16,20 @@ HEURISTICS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r".{0,20}\b(?:instructions?|prompts?|rules|directions|guidelines|context)\b"
         ),
     ),
-    ("reveal_system_prompt", re.compile(r"\b(?:reveal|print|show|repeat|output|leak)\b.{0,30}\bsystem prompt\b")),
-    ("role_hijack", re.compile(r"\byou are now\b|\bact as (?:an? )?(?:unrestricted|unfiltered|jailbroken)\b")),
+    (
+        "reveal_system_prompt",
+        re.compile(r"\b(?:reveal|print|show|repeat|output|leak)\b.{0,30}\bsystem prompt\b"),
+    ),
+    (
+        "role_hijack",
+        re.compile(r"\byou are now\b|\bact as (?:an? )?(?:unrestricted|unfiltered|jailbroken)\b"),
+    ),
     ("jailbreak_persona", re.compile(r"\b(?:dan mode|developer mode|jailbreak|do anything now)\b")),
     (
         "fake_role_marker",
-        re.compile(r"<\|im_start\|>|<\|system\|>|\[/?inst\]|^\s*#{2,}\s*system\s*:|(?:^|\n)\s*system\s*:", re.M),
+        re.compile(
+            r"<\|im_start\|>|<\|system\|>|\[/?inst\]|^\s*#{2,}\s*system\s*:|(?:^|\n)\s*system\s*:", re.M
+        ),
     ),
 )
 

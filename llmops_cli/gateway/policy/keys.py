@@ -1,8 +1,9 @@
 """API keys: generate, hash, look up, and edit the ``auth.keys`` list of a policy file in place.
 
-Keys are ``llmops-<32 random bytes, urlsafe>``; only ``sha256:<hex>`` of the whole key is stored. A fast hash is
-right here (unlike passwords) because the secret has 256 bits of entropy. The file is edited textually at the
-YAML node positions so comments and layout elsewhere survive; the result is re-validated before it is written.
+Keys are ``llmops-<32 random bytes, urlsafe>``; only ``sha256:<hex>`` of the whole key is stored. A fast
+hash is right here (unlike passwords) because the secret has 256 bits of entropy. The file is edited
+textually at the YAML node positions so comments and layout elsewhere survive; the result is re-validated
+before it is written.
 """
 
 from __future__ import annotations
@@ -89,7 +90,9 @@ def _add_entry(text: str, filename: str, entry: dict[str, Any]) -> str:
     keys = _child(auth, "keys")
     if keys is None:
         if auth.flow_style:
-            raise ConfigError("write auth as a block mapping to add keys", file=filename, line=auth.start_mark.line + 1)
+            raise ConfigError(
+                "write auth as a block mapping to add keys", file=filename, line=auth.start_mark.line + 1
+            )
         first_key = auth.value[0][0] if auth.value else None
         indent = " " * (first_key.start_mark.column if first_key else 2)
         at = auth.end_mark.index
@@ -106,7 +109,7 @@ def _add_entry(text: str, filename: str, entry: dict[str, Any]) -> str:
         indent = " " * (key_node.start_mark.column + 2)
         items = [_flow(_node_to_dict(v)) for v in keys.value] + [_flow(entry)]
         block = "".join(f"\n{indent}- {it}" for it in items)
-        return text[: keys.start_mark.index] .rstrip(" ") + block + text[keys.end_mark.index :]
+        return text[: keys.start_mark.index].rstrip(" ") + block + text[keys.end_mark.index :]
     last = keys.value[-1]
     indent = " " * (last.start_mark.column - 2)
     at = last.end_mark.index
@@ -144,7 +147,9 @@ def _replace_entry(text: str, filename: str, key_id: str, entry: dict[str, Any])
                     while end > item.start_mark.index and text[end - 1] in " \n":
                         end -= 1
                 return text[: item.start_mark.index] + replacement + text[end:]
-    raise InputError(f"no key with id {key_id!r} in {filename}", hint="list them with `llmops gateway keys list`")
+    raise InputError(
+        f"no key with id {key_id!r} in {filename}", hint="list them with `llmops gateway keys list`"
+    )
 
 
 def _write(path: Path, text: str) -> Policy:
@@ -193,7 +198,9 @@ def revoke_key(path: str | os.PathLike[str], key_id: str) -> ApiKey:
     policy = parse_policy(text, str(p))
     match = [k for k in policy.auth.keys if k.id == key_id]
     if not match:
-        raise InputError(f"no key with id {key_id!r} in {p}", hint="list them with `llmops gateway keys list`")
+        raise InputError(
+            f"no key with id {key_id!r} in {p}", hint="list them with `llmops gateway keys list`"
+        )
     entry = match[0].model_dump(exclude_none=True)
     entry["revoked"] = True
     new = _write(p, _replace_entry(text, str(p), key_id, entry))

@@ -75,7 +75,7 @@ class PiiActions(_Model):
     iban: Action = "redact"
     us_ssn: Action = "redact"
     ip_address: Action = "redact"
-    secret: Action = "redact"
+    secret: Action = "redact"  # noqa: S105 - a detector name, not a credential
 
 
 class PiiPolicy(_Model):

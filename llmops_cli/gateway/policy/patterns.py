@@ -12,13 +12,19 @@ from collections.abc import Sequence
 
 from llmops_cli.gateway.policy.model import BlockedPattern
 
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u180e\u034f"))
+_INVISIBLE = dict.fromkeys(
+    map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u180e\u034f")
+)
 _NL = re.compile(r"\s*\n\s*")
 _WS = re.compile(r"[^\S\n]+")
 
 
 def normalise(text: str) -> str:
-    s = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).translate(_INVISIBLE).casefold()
+    s = (
+        text.lower()
+        if text.isascii()
+        else unicodedata.normalize("NFKC", text).translate(_INVISIBLE).casefold()
+    )
     return _WS.sub(" ", _NL.sub("\n", s))
 
 
@@ -28,7 +34,8 @@ class BlockedMatcher:
     def __init__(self, patterns: Sequence[BlockedPattern]) -> None:
         self.ids = [p.id for p in patterns]
         parts = [
-            f"(?P<p{i}>{p.pattern if p.regex else re.escape(normalise(p.pattern))})" for i, p in enumerate(patterns)
+            f"(?P<p{i}>{p.pattern if p.regex else re.escape(normalise(p.pattern))})"
+            for i, p in enumerate(patterns)
         ]
         self._re = re.compile("|".join(parts)) if parts else None
 

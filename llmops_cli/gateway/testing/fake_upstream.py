@@ -6,7 +6,8 @@ Behaviour is configured on :class:`FakeConfig` or per request through the model 
   chunks; ``split_bytes`` > 0 writes the SSE byte stream in pieces of that size, so events straddle network
   reads; ``reply`` is the completion text (default: ``"You said: " + the last user message``).
 * model ``fault:500`` (any status), ``fault:hang`` (never answers), ``fault:midstream`` (stream ends after two
-  chunks, without ``[DONE]``), ``fault:badjson`` (invalid JSON body / event), ``fault:reset`` (connection closed, no response).
+  chunks, without ``[DONE]``), ``fault:badjson`` (invalid JSON body / event), ``fault:reset``
+  (connection closed, no response).
 
 Every request body is recorded (``received``), and streams the client abandoned are counted (``cancelled``).
 """
@@ -46,8 +47,9 @@ class FakeUpstream:
     completed_streams: int = 0
     record: bool = True
 
-    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]],
-                       send: Send) -> None:  # fmt: skip
+    async def __call__(
+        self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]], send: Send
+    ) -> None:
         if scope["type"] == "lifespan":
             while True:
                 msg = await receive()
@@ -60,8 +62,8 @@ class FakeUpstream:
             return
         path = scope["path"].removeprefix("/v1")
         if scope["method"] == "GET" and path == "/models":
-            data = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.config.models]
-            return await _json(send, 200, {"object": "list", "data": data})
+            listing = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.config.models]
+            return await _json(send, 200, {"object": "list", "data": listing})
         body = b""
         while True:
             msg = await receive()
@@ -90,10 +92,20 @@ class FakeUpstream:
         if path == "/embeddings":
             inputs = req.get("input")
             items = inputs if isinstance(inputs, list) else [inputs]
-            data = [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, float(len(str(x)))]}
-                    for i, x in enumerate(items)]  # fmt: skip
-            return await _json(send, 200, {"object": "list", "data": data, "model": model,
-                                           "usage": {"prompt_tokens": 3, "total_tokens": 3}})  # fmt: skip
+            data: list[dict[str, Any]] = [
+                {"object": "embedding", "index": i, "embedding": [0.1, 0.2, float(len(str(x)))]}
+                for i, x in enumerate(items)
+            ]
+            return await _json(
+                send,
+                200,
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": model,
+                    "usage": {"prompt_tokens": 3, "total_tokens": 3},
+                },
+            )
         chat = path == "/chat/completions"
         text = self._reply(req, chat)
         if req.get("stream"):
@@ -101,12 +113,22 @@ class FakeUpstream:
         msg_or_text: dict[str, Any] = (
             {"message": {"role": "assistant", "content": text}} if chat else {"text": text}
         )
-        return await _json(send, 200, {
-            "id": "cmpl-fake", "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
-            "model": model, "choices": [{"index": 0, **msg_or_text, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 5, "completion_tokens": len(text) // 4 + 1,
-                      "total_tokens": 5 + len(text) // 4 + 1},
-        })  # fmt: skip
+        return await _json(
+            send,
+            200,
+            {
+                "id": "cmpl-fake",
+                "object": "chat.completion" if chat else "text_completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, **msg_or_text, "finish_reason": "stop"}],
+                "usage": {
+                    "prompt_tokens": 5,
+                    "completion_tokens": len(text) // 4 + 1,
+                    "total_tokens": 5 + len(text) // 4 + 1,
+                },
+            },
+        )
 
     def _reply(self, req: dict[str, Any], chat: bool) -> str:
         if self.config.reply is not None:
@@ -118,18 +140,38 @@ class FakeUpstream:
             last = req.get("prompt")
         return f"You said: {last if isinstance(last, str) else orjson.dumps(last).decode()}"
 
-    async def _stream(self, send: Send, receive: Callable[[], Awaitable[dict[str, Any]]], req: dict[str, Any],
-                      model: str, text: str, chat: bool) -> None:  # fmt: skip
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"text/event-stream")]})  # fmt: skip
+    async def _stream(
+        self,
+        send: Send,
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        req: dict[str, Any],
+        model: str,
+        text: str,
+        chat: bool,
+    ) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
         obj = "chat.completion.chunk" if chat else "text_completion"
         base = {"id": "cmpl-fake", "object": obj, "created": int(time.time()), "model": model}
         n = max(1, self.config.chunk_chars)
         pieces = [text[i : i + n] for i in range(0, len(text), n)]
         events: list[bytes] = []
         if chat:
-            events.append(_ev({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                                     "finish_reason": None}]}))  # fmt: skip
+            events.append(
+                _ev(
+                    {
+                        **base,
+                        "choices": [
+                            {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+                        ],
+                    }
+                )
+            )
         for p in pieces:
             choice = {"index": 0, "delta": {"content": p}} if chat else {"index": 0, "text": p}
             events.append(_ev({**base, "choices": [{**choice, "finish_reason": None}]}))
@@ -138,8 +180,15 @@ class FakeUpstream:
         opts = req.get("stream_options")
         if isinstance(opts, dict) and opts.get("include_usage"):
             ct = len(text) // 4 + 1
-            events.append(_ev({**base, "choices": [],
-                               "usage": {"prompt_tokens": 5, "completion_tokens": ct, "total_tokens": 5 + ct}}))  # fmt: skip
+            events.append(
+                _ev(
+                    {
+                        **base,
+                        "choices": [],
+                        "usage": {"prompt_tokens": 5, "completion_tokens": ct, "total_tokens": 5 + ct},
+                    }
+                )
+            )
         events.append(b"data: [DONE]\n\n")
         fault = model[6:] if model.startswith("fault:") else ""
         if fault == "midstream":
@@ -187,8 +236,13 @@ async def _json(send: Send, status: int, obj: Any) -> None:
 
 
 async def _raw(send: Send, status: int, body: bytes, ctype: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]})  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -202,9 +256,10 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, **uvicorn_
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5, **uvicorn_kwargs)
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5, **uvicorn_kwargs
+    )
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -232,8 +287,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--chunk-delay", type=float, default=0.0)
     ap.add_argument("--reply", default=None)
     a = ap.parse_args(argv)
-    fake = FakeUpstream(FakeConfig(latency=a.latency, chunk_chars=a.chunk_chars, chunk_delay=a.chunk_delay,
-                                   reply=a.reply), record=False)  # fmt: skip
+    fake = FakeUpstream(
+        FakeConfig(latency=a.latency, chunk_chars=a.chunk_chars, chunk_delay=a.chunk_delay, reply=a.reply),
+        record=False,
+    )
     uvicorn.run(fake, host=a.host, port=a.port, log_level="warning", access_log=False)
 
 
