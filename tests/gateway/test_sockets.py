@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from llmops_cli.gateway.adapters.http import HttpAdapter
+from llmops_cli.gateway.adapters.pool import PooledHttpAdapter
 from llmops_cli.gateway.app import GatewayApp, create_app
 from llmops_cli.gateway.reload import PolicyHolder
 from llmops_cli.gateway.testing.fake_upstream import FakeConfig, FakeUpstream, serve_in_thread
@@ -38,11 +39,15 @@ def policy_file(tmp_path: Path) -> Path:
     return p
 
 
-@pytest.fixture
-def gateway(upstream: str, policy_file: Path) -> Iterator[tuple[str, GatewayApp]]:
-    app = create_app(
-        PolicyHolder.from_file(policy_file), HttpAdapter(upstream + "/v1", timeout=1.0), reload_interval=0.05
-    )
+ADAPTERS = {"pooled": PooledHttpAdapter, "httpx": HttpAdapter}
+
+
+@pytest.fixture(params=["pooled", "httpx"])
+def gateway(
+    upstream: str, policy_file: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, GatewayApp]]:
+    adapter = ADAPTERS[request.param](upstream + "/v1", timeout=1.0)
+    app = create_app(PolicyHolder.from_file(policy_file), adapter, reload_interval=0.05)
     with serve_in_thread(app) as url:
         yield url, app
 
@@ -94,10 +99,11 @@ def test_upstream_timeout_and_reset(gateway: tuple[str, GatewayApp]) -> None:
         assert c.get("/readyz").status_code == 200
 
 
-def test_upstream_refused() -> None:
+@pytest.mark.parametrize("adapter", ["pooled", "httpx"])
+def test_upstream_refused(adapter: str) -> None:
     from .conftest import compiled
 
-    app = create_app(compiled(), HttpAdapter("http://127.0.0.1:9", timeout=1.0))
+    app = create_app(compiled(), ADAPTERS[adapter]("http://127.0.0.1:9", timeout=1.0))
     with (
         serve_in_thread(app) as url,
         httpx.Client(base_url=url, headers={"authorization": f"Bearer {KEY}"}) as c,

@@ -53,6 +53,15 @@ def build_adapter(settings: GatewayServerSettings) -> Adapter:
         return LiteLLMAdapter(
             settings.upstream_url, api_key=settings.upstream_api_key, timeout=settings.upstream_timeout
         )
+    if settings.upstream_url.startswith("http://"):
+        from llmops_cli.gateway.adapters.pool import PooledHttpAdapter
+
+        return PooledHttpAdapter(
+            settings.upstream_url,
+            api_key=settings.upstream_api_key,
+            timeout=settings.upstream_timeout,
+            max_connections=settings.max_connections,
+        )
     from llmops_cli.gateway.adapters.http import HttpAdapter
 
     return HttpAdapter(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -52,11 +53,18 @@ class HttpAdapter:
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
         self.base_url = base_url.rstrip("/")
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        if transport is None:
+            # TCP_NODELAY: h11 writes headers and body separately; with Nagle on, the body waits for the
+            # upstream's delayed ACK (milliseconds per request).
+            transport = httpx.AsyncHTTPTransport(
+                limits=limits, socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+            )
         self.client = httpx.AsyncClient(
             base_url=self.base_url,
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            limits=limits,
             transport=transport,
             follow_redirects=False,
             trust_env=False,  # never route model traffic through a proxy picked up from the environment
