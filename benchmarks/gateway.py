@@ -14,7 +14,7 @@ Figures:
 The policy is the shipped ``policies/gateway.yaml`` plus one benchmark key whose per-key limits are raised
 (the default 600 requests/min would otherwise answer 429 from the first second).
 
-Usage: python benchmarks/gateway.py [--soak 60] [--quick] [--litellm-python /path/to/venv/bin/python]
+Usage: python benchmarks/gateway.py [--soak 60] [--quick] [--litellm-bin /path/to/venv/bin/litellm]
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ REPLY = (
     "within two minutes, the change was rolled back at 09:31, and the backlog drained by 09:50. No data was "
     "lost. Follow-up: add a canary stage for queue configuration changes."
 )
+LITELLM_KEY = "sk-benchmark-0123456789abcdef0123456789abcdef"
 CORE_LOAD, CORE_GATEWAY = 0, 1
 _CONTENT = re.compile(rb'"(?:content|text)":"[^"]')
 
@@ -220,12 +221,12 @@ async def open_loop(port: int, raw: bytes, rate: float, seconds: float, pool: in
 
 # ------------------------------------------------------------------------------------------ processes
 class Stack:
-    def __init__(self, policy_override: str | None = None, litellm_python: str | None = None) -> None:
+    def __init__(self, policy_override: str | None = None, litellm_bin: str | None = None) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="llmops-bench-"))
         self.procs: list[subprocess.Popen[bytes]] = []
         self.up_port = _free_port()
         self.gw_port = _free_port()
-        self.litellm_python = litellm_python
+        self.litellm_bin = litellm_bin
         self.litellm_port: int | None = None
 
     def start(self) -> None:
@@ -280,7 +281,7 @@ class Stack:
         self.procs.append(gw)
         self.gateway_pid = gw.pid
         _wait_http(self.gw_port, gw)
-        if self.litellm_python:
+        if self.litellm_bin:
             self._start_litellm()
 
     def _start_litellm(self) -> None:
@@ -290,12 +291,11 @@ class Stack:
             "model_list:\n  - model_name: fake-model\n    litellm_params:\n      model: openai/fake-model\n"
             f"      api_base: http://127.0.0.1:{self.up_port}/v1\n      api_key: x\n"
         )
-        env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR"}
+        env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR",
+               "LITELLM_MASTER_KEY": LITELLM_KEY}
         p = subprocess.Popen(
             [
-                self.litellm_python,
-                "-m",
-                "litellm",
+                self.litellm_bin,
                 "--config",
                 str(cfg),
                 "--host",
@@ -332,14 +332,14 @@ def _row(label: str, direct: float, via: float, unit: str = "ms") -> str:
 async def run(args: argparse.Namespace) -> int:
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {CORE_LOAD % (os.cpu_count() or 1)})
-    stack = Stack(litellm_python=args.litellm_python)
+    stack = Stack(litellm_bin=args.litellm_bin)
     stack.start()
     try:
         chat = {"model": "fake-model", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 128}
         stream = {**chat, "stream": True}
         targets = {"direct": (stack.up_port, None), "gateway": (stack.gw_port, KEY)}
         if stack.litellm_port:
-            targets["litellm"] = (stack.litellm_port, "x")
+            targets["litellm"] = (stack.litellm_port, LITELLM_KEY)
         n_total = 1000 if args.quick else 4000
         print(
             f"cores: load generator + fake upstream on {CORE_LOAD}, gateway on {CORE_GATEWAY}; "
@@ -433,7 +433,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--soak", type=float, default=60.0, help="memory soak length in seconds (default 60)")
     ap.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
-    ap.add_argument("--litellm-python", default=None, help="python of a venv with litellm[proxy] to compare")
+    ap.add_argument("--litellm-bin", default=None, help="`litellm` executable of a venv with litellm[proxy]")
     args = ap.parse_args()
     try:
         import uvloop
