@@ -291,8 +291,12 @@ class Stack:
             "model_list:\n  - model_name: fake-model\n    litellm_params:\n      model: openai/fake-model\n"
             f"      api_base: http://127.0.0.1:{self.up_port}/v1\n      api_key: x\n"
         )
-        env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR",
-               "LITELLM_MASTER_KEY": LITELLM_KEY}
+        env = {
+            **os.environ,
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "LITELLM_LOG": "ERROR",
+            "LITELLM_MASTER_KEY": LITELLM_KEY,
+        }
         p = subprocess.Popen(
             [
                 self.litellm_bin,

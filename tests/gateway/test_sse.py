@@ -23,7 +23,12 @@ def test_incomplete_event_waits_for_blank_line() -> None:
 
 @settings(max_examples=80, deadline=None)
 @given(
-    st.lists(st.text(alphabet=st.characters(blacklist_characters="\r\n"), max_size=30), max_size=8),
+    st.lists(
+        st.text(
+            alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=30
+        ),
+        max_size=8,
+    ),
     st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=20),
 )
 def test_events_independent_of_network_splits(payloads: list[str], cuts: list[int]) -> None:
@@ -37,7 +42,7 @@ def test_events_independent_of_network_splits(payloads: list[str], cuts: list[in
         got += [e.data for e in p.feed(blob[pos : pos + n])]
         pos += n
         i += 1
-    assert got == [*[x for x in payloads], "[DONE]"] or got == [*payloads, "[DONE]"]
+    assert got == [*payloads, "[DONE]"]
 
 
 def test_encode_json() -> None:

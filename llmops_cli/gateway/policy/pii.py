@@ -174,6 +174,7 @@ DETECTORS: tuple[Detector, ...] = (
     ),
 )
 KINDS = tuple(d.kind for d in DETECTORS)
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,7 @@ def find(text: str, kinds: Iterable[str] | None = None) -> list[Finding]:
     wanted = set(KINDS if kinds is None else kinds)
     found: list[Finding] = []
     claimed: list[tuple[int, int]] = []
-    has_digit = any(c.isdigit() for c in text)
+    has_digit = _DIGIT.search(text) is not None
     for det in DETECTORS:
         if det.kind not in wanted:
             continue
