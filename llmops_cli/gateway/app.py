@@ -28,7 +28,7 @@ from llmops_cli.gateway.adapters import Adapter, UpstreamError
 from llmops_cli.gateway.audit import AuditLog, text_hash
 from llmops_cli.gateway.metrics import Metrics
 from llmops_cli.gateway.openapi import OPENAPI
-from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied, _texts
+from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied, _model_ok, _texts
 from llmops_cli.gateway.policy.limits import Limiter
 from llmops_cli.gateway.reload import PolicyHolder
 from llmops_cli.gateway.sse import DONE, SSEParser, encode_json
@@ -220,8 +220,6 @@ class GatewayApp:
             )
         try:
             payload = orjson.loads(up.body)
-            from llmops_cli.gateway.policy.engine import _model_ok
-
             allowed = policy.policy.limits.models
             payload["data"] = [
                 m
@@ -319,10 +317,12 @@ class GatewayApp:
             out = orjson.dumps(obj)
             if stream:
                 await self._with_disconnect(
-                    receive, self._stream(send, ctx, policy, route, upstream_path, out, client_usage)
+                    receive, self._stream(send, ctx, policy, route, upstream_path, out, client_usage), ctx
                 )
             else:
-                await self._unary(send, ctx, policy, route, upstream_path, out)
+                await self._with_disconnect(
+                    receive, self._unary(send, ctx, policy, route, upstream_path, out), ctx
+                )
         finally:
             self.in_flight -= 1
             if reserved:
@@ -369,7 +369,7 @@ class GatewayApp:
             raise Denied(400, "invalid_json", "The request body contains invalid Unicode.") from e
         return obj
 
-    async def _with_disconnect(self, receive: Receive, work: Awaitable[None]) -> None:
+    async def _with_disconnect(self, receive: Receive, work: Awaitable[None], ctx: Ctx) -> None:
         """Run ``work``; if the client disconnects first, cancel it (which closes the upstream request)."""
         task = asyncio.ensure_future(work)
 
@@ -393,6 +393,7 @@ class GatewayApp:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        ctx.status, ctx.error = 499, "client_disconnected"
 
     async def _unary(
         self, send: Send, ctx: Ctx, policy: CompiledPolicy, route: str, upstream_path: str, out: bytes

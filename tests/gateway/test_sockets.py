@@ -162,3 +162,20 @@ def test_policy_reload_on_file_change_keeps_serving(
                 break
         assert codes[-1] == 403 and set(codes) <= {200, 403}
         assert 'llmops_gateway_policy_reloads_total{result="ok"} 1.0' in c.get("/metrics").text
+
+
+def test_client_disconnect_cancels_unary_upstream_request(
+    gateway: tuple[str, GatewayApp], fake: FakeUpstream
+) -> None:
+    url, app = gateway
+    fake.config.latency = 3.0
+    t0 = time.monotonic()
+    with httpx.Client(base_url=url, headers={"authorization": f"Bearer {KEY}"}, timeout=0.3) as c:
+        with pytest.raises(httpx.ReadTimeout):
+            c.post("/v1/chat/completions", json=chat("x"))
+    deadline = time.monotonic() + 2
+    while app.in_flight and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert app.in_flight == 0 and time.monotonic() - t0 < 2.5  # not waiting out the upstream's 3 s
+    metrics = httpx.get(url + "/metrics").text
+    assert 'route="/v1/chat/completions",status="499"} 1.0' in metrics
