@@ -56,9 +56,20 @@ def llama_url() -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
-    cmd = [SERVER_PYTHON, "-m", "llama_cpp.server", "--model", str(_gguf()), "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", "2048"]  # fmt: skip
-    log = open(os.environ.get("LLAMACPP_LOG", os.devnull), "wb")  # noqa: SIM115
+    cmd = [
+        SERVER_PYTHON,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(_gguf()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+    ]
+    log = open(os.environ.get("LLAMACPP_LOG", os.devnull), "wb")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120
@@ -79,6 +90,7 @@ def llama_url() -> Iterator[str]:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
 
 
 def test_real_model_through_gateway(llama_url: str) -> None:
