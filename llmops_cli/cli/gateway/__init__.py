@@ -1,14 +1,11 @@
-"""`llmops gateway`: not available in this version yet."""
+"""`llmops gateway serve|keys`: run and manage the Policy Gateway."""
 
 from __future__ import annotations
 
 import typer
 
-from llmops_cli.errors import NotAvailableYet
+from llmops_cli.cli.gateway import keys, serve
 
-app = typer.Typer(no_args_is_help=True)
-
-
-@app.callback(invoke_without_command=True)
-def _group() -> None:
-    raise NotAvailableYet("`llmops gateway` is not available yet in this version", hint="see the README roadmap")
+app = typer.Typer(no_args_is_help=True, help="Run and manage the Policy Gateway (OpenAI-compatible proxy).")
+app.command("serve", help="Serve the OpenAI-compatible, policy-enforcing gateway.")(serve.command)
+app.add_typer(keys.app, name="keys", help="Create, list and revoke gateway API keys.")

@@ -1,0 +1,466 @@
+"""Policy Gateway overhead: the fake upstream directly vs through `llmops gateway serve` (default policy).
+
+One run, same machine. The fake upstream and the load generator share core 0; the gateway (one worker) runs
+alone on core 1 (``os.sched_setaffinity``). Everything binds 127.0.0.1. The load generator is a minimal
+HTTP/1.1 keep-alive client on raw asyncio streams (uvloop when installed), so it is not the bottleneck the way
+a general-purpose client would be.
+
+Figures:
+  1. closed loop, 100 concurrent connections: p50/p99 latency direct vs gateway, non-streaming and
+     streaming (time to first token), and the added latency; also at concurrency 1 (pure per-request cost);
+  2. open loop at increasing fixed rates: the highest rate one worker holds with p99 <= 50 ms;
+  3. memory soak at a fixed rate for --soak seconds: gateway RSS growth after warm-up.
+
+The policy is the shipped ``policies/gateway.yaml`` plus one benchmark key whose per-key limits are raised
+(the default 600 requests/min would otherwise answer 429 from the first second).
+
+Usage: python benchmarks/gateway.py [--soak 60] [--quick] [--litellm-bin /path/to/venv/bin/litellm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from llmops_cli.gateway.policy.keys import hash_key  # noqa: E402
+
+KEY = "llmops-benchmark-key-0000000000000000000000000000000000000"
+PROMPT = (
+    "Summarise the attached incident report for the on-call channel. The reporter can be reached at "
+    "ops.lead@example.com; keep it under five sentences and do not include customer identifiers."
+)
+REPLY = (
+    "The incident began at 09:12 when the ingestion queue stalled after a configuration push. Alerts fired "
+    "within two minutes, the change was rolled back at 09:31, and the backlog drained by 09:50. No data was "
+    "lost. Follow-up: add a canary stage for queue configuration changes."
+)
+LITELLM_KEY = "sk-benchmark-0123456789abcdef0123456789abcdef"
+CORE_LOAD, CORE_GATEWAY = 0, 1
+_CONTENT = re.compile(rb'"(?:content|text)":"[^"]')
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _pin(core: int):  # type: ignore[no-untyped-def]
+    def fn() -> None:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, {core % os.cpu_count()})  # type: ignore[operator]
+
+    return fn
+
+
+def _wait_http(port: int, proc: subprocess.Popen[bytes], path: str = "/healthz", timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited: {proc.args}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+                if s.recv(64).startswith(b"HTTP/1.1"):
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{proc.args} did not start")
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ load generator
+@dataclass
+class Result:
+    latencies: list[float]
+    ttfts: list[float]
+    errors: int
+    elapsed: float
+
+    def pct(self, q: float, ttft: bool = False) -> float:
+        xs = sorted(self.ttfts if ttft else self.latencies)
+        if not xs:
+            return float("nan")
+        return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+
+class Conn:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.r, self.w = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Conn:
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        return cls(r, w)
+
+    async def request(self, raw: bytes) -> tuple[int, float | None]:
+        """Send one request; read the whole response. Returns (status, ttft seconds for streams)."""
+        t0 = time.perf_counter()
+        self.w.write(raw)
+        head = await self.r.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        lower = head.lower()
+        ttft = None
+        if b"transfer-encoding: chunked" in lower:
+            while True:
+                size = int((await self.r.readuntil(b"\r\n")).strip().split(b";")[0], 16)
+                if size == 0:
+                    await self.r.readuntil(b"\r\n")
+                    break
+                data = await self.r.readexactly(size + 2)
+                if ttft is None and _CONTENT.search(data):
+                    ttft = time.perf_counter() - t0
+        else:
+            m = re.search(rb"content-length: (\d+)", lower)
+            await self.r.readexactly(int(m.group(1)) if m else 0)
+        return status, ttft
+
+    def close(self) -> None:
+        self.w.close()
+
+
+def build_request(path: str, body: dict[str, object], key: str | None) -> bytes:
+    payload = json.dumps(body).encode()
+    auth = f"Authorization: Bearer {key}\r\n" if key else ""
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{auth}"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    ).encode() + payload
+
+
+async def closed_loop(port: int, raw: bytes, concurrency: int, total: int, max_s: float) -> Result:
+    conns = await asyncio.gather(*(Conn.open(port) for _ in range(concurrency)))
+    lat: list[float] = []
+    ttfts: list[float] = []
+    errors = 0
+    remaining = total
+    deadline = time.perf_counter() + max_s
+
+    async def worker(c: Conn) -> None:
+        nonlocal remaining, errors
+        while remaining > 0 and time.perf_counter() < deadline:
+            remaining -= 1
+            t0 = time.perf_counter()
+            status, ttft = await c.request(raw)
+            if status != 200:
+                errors += 1
+                continue
+            lat.append(time.perf_counter() - t0)
+            if ttft is not None:
+                ttfts.append(ttft)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in conns))
+    elapsed = time.perf_counter() - t0
+    for c in conns:
+        c.close()
+    return Result(lat, ttfts, errors, elapsed)
+
+
+async def open_loop(port: int, raw: bytes, rate: float, seconds: float, pool: int = 256) -> Result:
+    """Requests start on a fixed schedule; waiting for a free connection counts in the latency."""
+    conns: asyncio.Queue[Conn] = asyncio.Queue()
+    for c in await asyncio.gather(*(Conn.open(port) for _ in range(pool))):
+        conns.put_nowait(c)
+    lat: list[float] = []
+    errors = 0
+    n = int(rate * seconds)
+    start = time.perf_counter()
+    tasks = []
+
+    async def one(scheduled: float) -> None:
+        nonlocal errors
+        c = await conns.get()
+        try:
+            status, _ = await c.request(raw)
+        finally:
+            conns.put_nowait(c)
+        if status != 200:
+            errors += 1
+        else:
+            lat.append(time.perf_counter() - scheduled)
+
+    for i in range(n):
+        at = start + i / rate
+        delay = at - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.ensure_future(one(at)))
+    _, pending = await asyncio.wait(tasks, timeout=seconds + 30)
+    for t in pending:  # the target fell too far behind: count what never finished as errors
+        t.cancel()
+    errors += len(pending)
+    elapsed = time.perf_counter() - start
+    while not conns.empty():
+        conns.get_nowait().close()
+    return Result(lat, [], errors, elapsed)
+
+
+# ------------------------------------------------------------------------------------------ processes
+class Stack:
+    def __init__(self, policy_override: str | None = None, litellm_bin: str | None = None) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="llmops-bench-"))
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.up_port = _free_port()
+        self.gw_port = _free_port()
+        self.litellm_bin = litellm_bin
+        self.litellm_port: int | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        up = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llmops_cli.gateway.testing.fake_upstream",
+                "--port",
+                str(self.up_port),
+                "--chunk-chars",
+                "4",
+                "--reply",
+                REPLY,
+            ],
+            env=env,
+            preexec_fn=_pin(CORE_LOAD),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.procs.append(up)
+        _wait_http(self.up_port, up, "/v1/models")
+        policy = (ROOT / "policies" / "gateway.yaml").read_text()
+        bench_key = (
+            f'  keys:\n    - {{id: bench, name: bench, hash: "{hash_key(KEY)}", '
+            "requests_per_minute: 100000000, tokens_per_minute: 100000000000}"
+        )
+        (self.tmp / "gateway.yaml").write_text(policy.replace("  keys: []", bench_key))
+        gw_env = {
+            **env,
+            "PAC_UPSTREAM_URL": f"http://127.0.0.1:{self.up_port}/v1",
+            "PAC_AUDIT_LOG": str(self.tmp / "audit.jsonl"),
+        }
+        gw = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llmops_cli",
+                "gateway",
+                "serve",
+                "--policies",
+                str(self.tmp / "gateway.yaml"),
+                "--port",
+                str(self.gw_port),
+            ],
+            env=gw_env,
+            preexec_fn=_pin(CORE_GATEWAY),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.procs.append(gw)
+        self.gateway_pid = gw.pid
+        _wait_http(self.gw_port, gw)
+        if self.litellm_bin:
+            self._start_litellm()
+
+    def _start_litellm(self) -> None:
+        self.litellm_port = _free_port()
+        cfg = self.tmp / "litellm.yaml"
+        cfg.write_text(
+            "model_list:\n  - model_name: fake-model\n    litellm_params:\n      model: openai/fake-model\n"
+            f"      api_base: http://127.0.0.1:{self.up_port}/v1\n      api_key: x\n"
+        )
+        env = {
+            **os.environ,
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "LITELLM_LOG": "ERROR",
+            "LITELLM_MASTER_KEY": LITELLM_KEY,
+        }
+        p = subprocess.Popen(
+            [
+                self.litellm_bin,
+                "--config",
+                str(cfg),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.litellm_port),
+                "--num_workers",
+                "1",
+            ],  # type: ignore[list-item]
+            env=env,
+            preexec_fn=_pin(CORE_GATEWAY),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.procs.append(p)
+        _wait_http(self.litellm_port, p, "/health/liveliness", timeout=120)
+
+    def stop(self) -> None:
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+# ------------------------------------------------------------------------------------------ main
+def _row(label: str, direct: float, via: float, unit: str = "ms") -> str:
+    return f"  {label:<34} {direct:>9.2f} {via:>11.2f} {via - direct:>+10.2f} {unit}"
+
+
+async def run(args: argparse.Namespace) -> int:
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, {CORE_LOAD % (os.cpu_count() or 1)})
+    stack = Stack(litellm_bin=args.litellm_bin)
+    stack.start()
+    try:
+        chat = {"model": "fake-model", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 128}
+        stream = {**chat, "stream": True}
+        targets = {"direct": (stack.up_port, None), "gateway": (stack.gw_port, KEY)}
+        if stack.litellm_port:
+            targets["litellm"] = (stack.litellm_port, LITELLM_KEY)
+        if args.soak_only:
+            await _soak(stack, args, chat, stream, args.soak_rate or 750.0)
+            return 0
+        n_total = 1000 if args.quick else 4000
+        print(
+            f"cores: load generator + fake upstream on {CORE_LOAD}, gateway on {CORE_GATEWAY}; "
+            f"python {sys.version.split()[0]}; cpus {os.cpu_count()}"
+        )
+        results: dict[tuple[str, str, int], Result] = {}
+        for name, (port, key) in targets.items():
+            for kind, body in (("unary", chat), ("stream", stream)):
+                raw = build_request("/v1/chat/completions", body, key)
+                await closed_loop(port, raw, 20, 200, 10)  # warm-up
+                for conc in (1, 100):
+                    total = 400 if conc == 1 else n_total
+                    results[(name, kind, conc)] = await closed_loop(port, raw, conc, total, 30)
+        print("\n== closed loop: latency (ms), direct vs through the gateway ==")
+        print(f"  {'':<34} {'direct':>9} {'gateway':>11} {'added':>10}")
+        for conc in (1, 100):
+            d, g = results[("direct", "unary", conc)], results[("gateway", "unary", conc)]
+            print(_row(f"non-streaming p50 @ {conc} conc", d.pct(0.5), g.pct(0.5)))
+            print(_row(f"non-streaming p99 @ {conc} conc", d.pct(0.99), g.pct(0.99)))
+            d, g = results[("direct", "stream", conc)], results[("gateway", "stream", conc)]
+            print(_row(f"streaming TTFT p50 @ {conc} conc", d.pct(0.5, True), g.pct(0.5, True)))
+            print(_row(f"streaming TTFT p99 @ {conc} conc", d.pct(0.99, True), g.pct(0.99, True)))
+            print(_row(f"streaming total p50 @ {conc} conc", d.pct(0.5), g.pct(0.5)))
+        for conc in (1, 100):
+            d, g = results[("direct", "unary", conc)], results[("gateway", "unary", conc)]
+            print(_row(f"throughput non-streaming @ {conc} conc", d.rate, g.rate, "req/s"))
+        errs = sum(r.errors for r in results.values())
+        print(f"  errors (non-200): {errs}")
+        if "litellm" in targets:
+            print("\n== LiteLLM proxy (1 worker, same core as the gateway), for comparison ==")
+            for conc in (1, 100):
+                lu, ls = results[("litellm", "unary", conc)], results[("litellm", "stream", conc)]
+                print(
+                    f"  @ {conc} conc: non-streaming p50 {lu.pct(0.5):.2f} p99 {lu.pct(0.99):.2f} ms, "
+                    f"{lu.rate:.0f} req/s; streaming TTFT p50 {ls.pct(0.5, True):.2f} ms"
+                )
+
+        print("\n== open loop: highest rate one gateway worker holds with p99 <= 50 ms (non-streaming) ==")
+        raw = build_request("/v1/chat/completions", chat, KEY)
+        best = 0.0
+        rates = [250, 500, 750, 1000, 1250, 1500, 1750, 2000, 2500, 3000]
+        for rate in rates:
+            res = await open_loop(stack.gw_port, raw, rate, 3 if args.quick else 5)
+            ok = res.pct(0.99) <= 50 and res.errors == 0
+            print(
+                f"  {rate:>5} req/s offered: achieved {res.rate:>7.0f} req/s, p50 {res.pct(0.5):6.2f} ms, "
+                f"p99 {res.pct(0.99):7.2f} ms, errors {res.errors} {'ok' if ok else 'FAIL'}"
+            )
+            if not ok:
+                break
+            best = rate
+        direct_best = 0.0
+        for rate in rates:
+            res = await open_loop(stack.up_port, raw, rate, 3 if args.quick else 5)
+            if res.pct(0.99) > 50 or res.errors:
+                break
+            direct_best = rate
+        print(
+            f"  gateway holds {best:.0f} req/s (fake upstream alone holds {direct_best:.0f} req/s on core 0, "
+            "so a cap at the upstream's rate is the upstream's, not the gateway's)"
+        )
+
+        await _soak(stack, args, chat, stream, args.soak_rate or max(100.0, best * 0.5))
+        return 0
+    finally:
+        stack.stop()
+
+
+async def _soak(
+    stack: Stack, args: argparse.Namespace, chat: dict[str, object], stream: dict[str, object], rate: float
+) -> None:
+    soak_rate = rate
+    raw = build_request("/v1/chat/completions", chat, KEY)
+    print(f"\n== memory soak: {args.soak:.0f} s at {soak_rate:.0f} req/s (alternating unary / streaming) ==")
+    raws = [raw, build_request("/v1/chat/completions", stream, KEY)]
+    samples: list[tuple[float, int]] = []
+    t_end = time.monotonic() + args.soak
+    i = 0
+    step = max(5.0, args.soak / 12)
+    while time.monotonic() < t_end:
+        seconds = min(step, t_end - time.monotonic())
+        if seconds < 1:
+            break
+        await open_loop(stack.gw_port, raws[i % 2], soak_rate, seconds, pool=64)
+        samples.append((args.soak - (t_end - time.monotonic()), _rss_kib(stack.gateway_pid)))
+        i += 1
+    if len(samples) >= 3:
+        base = samples[1][1]  # after the first interval: pools, caches and histograms are warm
+        last = samples[-1][1]
+        growth = (last - base) / base * 100
+        print("  RSS (MiB): " + ", ".join(f"{t:.0f}s={kib / 1024:.1f}" for t, kib in samples))
+        print(f"  growth after warm-up: {growth:+.1f} % (target < 10 %)")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--soak", type=float, default=60.0, help="memory soak length in seconds (default 60)")
+    ap.add_argument("--soak-only", action="store_true", help="only the memory soak")
+    ap.add_argument("--soak-rate", type=float, default=None, help="soak request rate (default: half the max)")
+    ap.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
+    ap.add_argument("--litellm-bin", default=None, help="`litellm` executable of a venv with litellm[proxy]")
+    args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

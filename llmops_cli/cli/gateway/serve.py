@@ -1,0 +1,72 @@
+"""`llmops gateway serve`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from llmops_cli.cli.gateway._common import PoliciesOpt, policy_file
+from llmops_cli.cli.session import get_session
+
+
+def command(
+    ctx: typer.Context,
+    policies: PoliciesOpt = None,
+    upstream: Annotated[
+        str | None,
+        typer.Option(
+            "--upstream", metavar="URL", help="OpenAI-compatible upstream base URL (env PAC_UPSTREAM_URL)."
+        ),
+    ] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider",
+            metavar="http|litellm",
+            help="Upstream adapter (env PAC_LLM_PROVIDER; default http).",
+        ),
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Bind address (env PAC_HOST; default 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port (env PAC_PORT; default 8080).")] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Worker processes (env PAC_WORKERS).")
+    ] = None,
+    audit_log: Annotated[
+        str | None,
+        typer.Option(
+            "--audit-log",
+            metavar="FILE",
+            help="JSON-lines audit log: a file, or - for stdout (env PAC_AUDIT_LOG).",
+        ),
+    ] = None,
+) -> None:
+    """Serve the OpenAI-compatible, policy-enforcing gateway in front of an upstream model server.
+
+    Examples:
+      llmops gateway serve --upstream http://127.0.0.1:8000/v1
+      PAC_UPSTREAM_URL=http://vllm:8000 llmops gateway serve --host 0.0.0.0 --policies /etc/llmops/gw.yaml
+    """
+    from llmops_cli.gateway.serve import serve
+    from llmops_cli.gateway.settings import GatewayServerSettings
+
+    session = get_session(ctx)
+    session.start("gateway serve")
+    env_provider = session.environ.get("PAC_LLM_PROVIDER")
+    settings = GatewayServerSettings.from_env(
+        session.environ,
+        policy_file=policy_file(session, policies),
+        upstream_url=upstream,
+        host=host,
+        port=port,
+        workers=workers,
+        audit_log=audit_log,
+        provider=provider or (None if env_provider else session.settings().stacks.gateway.provider),
+    )
+    session.info(
+        f"gateway: {settings.provider} → {settings.upstream_url}, policy {settings.policy_file}, "
+        f"listening on http://{settings.host}:{settings.port}"
+    )
+    serve(settings)

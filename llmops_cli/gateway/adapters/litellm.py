@@ -1,0 +1,118 @@
+"""In-process LiteLLM client (``PAC_LLM_PROVIDER=litellm``), imported only when selected.
+
+The upstream base URL is passed from server configuration on every call, so a client's ``api_base`` never
+reaches LiteLLM (the engine strips it before this point too). Responses are turned into the same bytes and
+SSE events the ``http`` adapter produces, so the output policies run identically.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+
+from llmops_cli.errors import ToolMissing
+from llmops_cli.gateway.adapters import UpstreamError, UpstreamResponse
+
+
+def import_litellm() -> Any:
+    # LiteLLM downloads a model cost map at import unless told to use its bundled copy.
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    try:
+        import litellm
+    except ImportError as e:
+        raise ToolMissing("litellm", "pip install litellm, or set PAC_LLM_PROVIDER=http") from e
+    return litellm
+
+
+def _dump(obj: Any) -> bytes:
+    if hasattr(obj, "model_dump"):
+        obj = obj.model_dump(exclude_none=True)
+    return orjson.dumps(obj)
+
+
+class _Stream:
+    status = 200
+
+    def __init__(self, chunks: Any) -> None:
+        self._chunks = chunks
+
+    async def aiter_raw(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._chunks:
+                yield b"data: " + _dump(chunk) + b"\n\n"
+        except Exception as e:
+            raise _translate(e) from e
+        yield b"data: [DONE]\n\n"
+
+    async def aread(self) -> bytes:
+        return b""
+
+
+def _translate(e: Exception) -> UpstreamError:
+    name = type(e).__name__
+    if "Timeout" in name:
+        return UpstreamError("timeout", f"upstream timed out ({name})")
+    if "Connection" in name:
+        return UpstreamError("connect", "upstream refused or unreachable")
+    return UpstreamError("protocol", f"upstream failed: {name}")
+
+
+class LiteLLMAdapter:
+    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 60.0) -> None:
+        self.litellm = import_litellm()
+        self.base_url = base_url.rstrip("/")
+        if not self.base_url.endswith("/v1"):
+            self.base_url += "/v1"
+        self.api_key = api_key or "unused"
+        self.timeout = timeout
+
+    def _common(self, body: dict[str, Any]) -> dict[str, Any]:
+        args = dict(body)
+        args["model"] = f"openai/{body['model']}"
+        args["api_base"] = self.base_url
+        args["api_key"] = self.api_key
+        args["timeout"] = self.timeout
+        return args
+
+    async def request(self, method: str, path: str, body: bytes | None = None) -> UpstreamResponse:
+        if method == "GET":
+            return UpstreamResponse(200, b'{"object":"list","data":[]}')
+        args = self._common(orjson.loads(body or b"{}"))
+        try:
+            if path.endswith("/chat/completions"):
+                resp = await self.litellm.acompletion(**args)
+            elif path.endswith("/embeddings"):
+                resp = await self.litellm.aembedding(**args)
+            else:
+                resp = await self.litellm.atext_completion(**args)
+        except Exception as e:
+            status = getattr(e, "status_code", None)
+            if isinstance(status, int) and 400 <= status < 500:
+                err = {
+                    "error": {"message": str(e), "type": "invalid_request_error", "param": None, "code": None}
+                }
+                return UpstreamResponse(status, orjson.dumps(err))
+            raise _translate(e) from e
+        return UpstreamResponse(200, _dump(resp))
+
+    @asynccontextmanager
+    async def stream(self, path: str, body: bytes) -> AsyncIterator[_Stream]:
+        args = self._common(orjson.loads(body))
+        try:
+            if path.endswith("/chat/completions"):
+                chunks = await self.litellm.acompletion(**args)
+            else:
+                chunks = await self.litellm.atext_completion(**args)
+        except Exception as e:
+            raise _translate(e) from e
+        yield _Stream(chunks)
+
+    async def ready(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None

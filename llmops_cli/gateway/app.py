@@ -1,0 +1,704 @@
+"""The gateway as a plain ASGI application.
+
+A raw ASGI app rather than Starlette: the gateway has eight fixed routes and no need for request objects,
+middleware stacks or background tasks, and skipping them keeps per-request overhead to what the policies cost
+(measured in ``benchmarks/gateway.py``).
+
+Request path: concurrency gate → auth → body size → strict parse (once) → input policies → rate limits →
+adapter → output policies (a hold-back window on streams) → audit + metrics. The body sent upstream is the
+serialisation of the object the policies checked, never the raw request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from llmops_cli.gateway.adapters import Adapter, UpstreamError
+from llmops_cli.gateway.audit import AuditLog, text_hash
+from llmops_cli.gateway.metrics import Metrics
+from llmops_cli.gateway.openapi import OPENAPI
+from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied, _model_ok, _texts
+from llmops_cli.gateway.policy.limits import Limiter
+from llmops_cli.gateway.reload import PolicyHolder
+from llmops_cli.gateway.sse import DONE, SSEParser, encode_json
+from llmops_cli.gateway.stream import HoldBack
+
+log = logging.getLogger("llmops.gateway")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+# path → (route kind for the policies, upstream path, forced stream flag)
+POST_ROUTES: dict[str, tuple[str, str, bool | None]] = {
+    "/v1/chat/completions": ("chat", "/v1/chat/completions", None),
+    "/v1/completions": ("completions", "/v1/completions", None),
+    "/v1/embeddings": ("embeddings", "/v1/embeddings", False),
+    "/proxy/completion": ("chat", "/v1/chat/completions", False),
+    "/proxy/completion/stream": ("chat", "/v1/chat/completions", True),
+}
+JSON = b"application/json"
+_RID = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def strict_loads(raw: bytes) -> Any:
+    """JSON with duplicate keys rejected, case variants included (``model`` and ``Model``), and no NaN."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out = dict(items)
+        if len(out) != len(items) or len({k.casefold() for k in out}) != len(out):
+            seen: set[str] = set()
+            for k, _ in items:
+                if k.casefold() in seen:
+                    raise ValueError(f"duplicate key {k!r}")
+                seen.add(k.casefold())
+        return out
+
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not valid JSON")
+
+    return json.loads(raw, object_pairs_hook=pairs, parse_constant=no_constants)
+
+
+def error_body(message: str, err_type: str, code: str, param: str | None = None) -> bytes:
+    return orjson.dumps({"error": {"message": message, "type": err_type, "param": param, "code": code}})
+
+
+@dataclass
+class Ctx:
+    """Everything one request records for the audit log and metrics."""
+
+    request_id: str
+    route: str
+    t0: float
+    key_id: str | None = None
+    model: str | None = None
+    status: int = 0
+    upstream_status: int | None = None
+    decisions: list[Decision] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    prompt_text: str = ""
+    completion_parts: list[str] = field(default_factory=list)
+    ttft: float | None = None
+    error: str | None = None
+
+
+class GatewayApp:
+    def __init__(
+        self,
+        policy: PolicyHolder | CompiledPolicy,
+        adapter: Adapter,
+        *,
+        audit: AuditLog | None = None,
+        metrics: Metrics | None = None,
+        reload_interval: float = 0.0,
+    ) -> None:
+        self.holder = policy if isinstance(policy, PolicyHolder) else PolicyHolder(policy)
+        self.adapter = adapter
+        self.audit = audit or AuditLog(None)
+        self.metrics = metrics or Metrics()
+        self.limiter = Limiter()
+        self.reload_interval = reload_interval
+        self.in_flight = 0
+        self._ready_cache: tuple[float, bool] = (0.0, False)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------------ ASGI
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                await self.startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _reloaded(self, ok: bool) -> None:
+        self.metrics.policy_reloads.labels("ok" if ok else "error").inc()
+
+    async def startup(self) -> None:
+        self.holder.install_sighup(self._reloaded)
+        if self.reload_interval > 0 and self.holder.path is not None:
+            self._tasks.append(asyncio.create_task(self.holder.watch(self.reload_interval, self._reloaded)))
+
+    async def shutdown(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        await self.adapter.close()
+        self.audit.close()
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
+        method = scope["method"]
+        route = POST_ROUTES.get(path)
+        if route is not None:
+            if method != "POST":
+                return await _respond(
+                    send,
+                    405,
+                    error_body("Method not allowed.", "invalid_request_error", "method_not_allowed"),
+                )
+            return await self._post(scope, receive, send, path, *route)
+        if method not in ("GET", "HEAD"):
+            if path in ("/healthz", "/readyz", "/metrics", "/v1/models", "/openapi.json"):
+                return await _respond(
+                    send,
+                    405,
+                    error_body("Method not allowed.", "invalid_request_error", "method_not_allowed"),
+                )
+            return await _respond(send, 404, error_body("Not found.", "invalid_request_error", "not_found"))
+        if path == "/healthz":
+            return await _respond(send, 200, b'{"status":"ok"}')
+        if path == "/readyz":
+            ok = await self._ready()
+            body = orjson.dumps(
+                {
+                    "status": "ok" if ok else "unavailable",
+                    "policy": self.holder.current.source,
+                    "policy_error": self.holder.last_error,
+                }
+            )
+            return await _respond(send, 200 if ok else 503, body)
+        if path == "/metrics":
+            self.metrics.in_flight.set(self.in_flight)
+            return await _respond(send, 200, self.metrics.render(), self.metrics.content_type.encode())
+        if path == "/openapi.json":
+            return await _respond(send, 200, OPENAPI)
+        if path == "/v1/models":
+            return await self._models(scope, send)
+        return await _respond(send, 404, error_body("Not found.", "invalid_request_error", "not_found"))
+
+    async def _ready(self) -> bool:
+        now = time.monotonic()
+        at, ok = self._ready_cache
+        if now - at < 1.0:
+            return ok
+        ok = await self.adapter.ready()
+        self._ready_cache = (now, ok)
+        return ok
+
+    async def _models(self, scope: Scope, send: Send) -> None:
+        policy = self.holder.current
+        headers = _headers(scope)
+        try:
+            key = policy.authenticate(headers.get(b"authorization"), headers.get(b"x-api-key"))
+            up = await self.adapter.request("GET", "/v1/models")
+        except Denied as d:
+            return await _respond(send, d.status, error_body(d.message, d.err_type, d.code))
+        except UpstreamError as e:
+            self.metrics.upstream_errors.labels(e.kind).inc()
+            return await _respond(send, e.status, error_body(str(e), "upstream_error", e.kind))
+        if up.status != 200:
+            return await _respond(
+                send,
+                502,
+                error_body("Upstream error listing models.", "upstream_error", f"upstream_{up.status}"),
+            )
+        try:
+            payload = orjson.loads(up.body)
+            allowed = policy.policy.limits.models
+            payload["data"] = [
+                m
+                for m in payload.get("data") or []
+                if isinstance(m, dict)
+                and _model_ok(allowed, str(m.get("id")))
+                and (key is None or _model_ok(key.models, str(m.get("id"))))
+            ]
+        except (orjson.JSONDecodeError, AttributeError, TypeError):
+            return await _respond(
+                send, 502, error_body("Upstream sent invalid JSON.", "upstream_error", "protocol")
+            )
+        return await _respond(send, 200, orjson.dumps(payload))
+
+    # ------------------------------------------------------------------ POST routes
+    async def _post(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        path: str,
+        route: str,
+        upstream_path: str,
+        forced_stream: bool | None,
+    ) -> None:
+        headers = _headers(scope)
+        rid = headers.get(b"x-request-id") or ""
+        if not (0 < len(rid) <= 64 and _RID.fullmatch(rid)):
+            rid = uuid.uuid4().hex
+        ctx = Ctx(rid, path, time.perf_counter())
+        policy = self.holder.current  # one policy for the whole request, even across a reload
+        if self.in_flight >= policy.policy.limits.max_concurrency:
+            ctx.status = 503
+            await _respond(
+                send,
+                503,
+                error_body("The gateway is at capacity; retry shortly.", "overloaded_error", "overloaded"),
+                rid=rid,
+                extra=[(b"retry-after", b"1")],
+            )
+            return self._finish(ctx, policy)
+        self.in_flight += 1
+        reserved = 0
+        key_id = None
+        try:
+            try:
+                key = policy.authenticate(headers.get(b"authorization"), headers.get(b"x-api-key"))
+                key_id = ctx.key_id = key.id if key is not None else None
+                obj = await self._read_json(headers, receive, policy)
+                if forced_stream is not None:
+                    obj["stream"] = forced_stream
+                stream = obj.get("stream", False)
+                if not isinstance(stream, bool):
+                    raise Denied(400, "invalid_stream", "`stream` must be a boolean.")
+                ctx.model = obj.get("model") if isinstance(obj.get("model"), str) else None
+                ctx.decisions = policy.check_request(route, obj, key)
+                texts = [get() for _, get, _ in _texts(route, obj)]
+                ctx.prompt_text = "\n".join(texts)
+                ctx.prompt_tokens = sum(len(t) for t in texts) // 4 + 1
+                reserved = ctx.prompt_tokens + (policy.max_tokens(obj) if route != "embeddings" else 0)
+                lim = policy.policy.limits
+                reason, retry = self.limiter.admit(
+                    key_id or "-",
+                    key.requests_per_minute if key and key.requests_per_minute else lim.requests_per_minute,
+                    key.tokens_per_minute if key and key.tokens_per_minute else lim.tokens_per_minute,
+                    reserved,
+                )
+                if reason is not None:
+                    reserved = 0
+                    raise Denied(
+                        429,
+                        reason,
+                        f"Rate limit exceeded ({reason}).",
+                        err_type="rate_limit_error",
+                        retry_after=retry,
+                        decisions=[Decision(f"limit:{reason}", "deny")],
+                    )
+            except Denied as d:
+                ctx.status = d.status
+                ctx.decisions = [*ctx.decisions, *d.decisions]
+                ctx.error = d.code
+                extra = (
+                    [(b"retry-after", str(max(1, round(d.retry_after))).encode())] if d.retry_after else None
+                )
+                await _respond(
+                    send, d.status, error_body(d.message, d.err_type, d.code), rid=rid, extra=extra
+                )
+                return
+            client_usage = False
+            if stream:
+                opts = obj.get("stream_options")
+                client_usage = isinstance(opts, dict) and opts.get("include_usage") is True
+                # Ask for the usage chunk so tokens reconcile exactly; dropped again unless the client asked.
+                obj["stream_options"] = {**(opts if isinstance(opts, dict) else {}), "include_usage": True}
+            out = orjson.dumps(obj)
+            if stream:
+                await self._with_disconnect(
+                    receive, self._stream(send, ctx, policy, route, upstream_path, out, client_usage), ctx
+                )
+            else:
+                await self._with_disconnect(
+                    receive, self._unary(send, ctx, policy, route, upstream_path, out), ctx
+                )
+        finally:
+            self.in_flight -= 1
+            if reserved:
+                used = ctx.prompt_tokens + ctx.completion_tokens
+                self.limiter.reconcile(key_id or "-", reserved, used)
+            self._finish(ctx, policy)
+
+    async def _read_json(
+        self, headers: dict[bytes, str], receive: Receive, policy: CompiledPolicy
+    ) -> dict[str, Any]:
+        limit = policy.policy.limits.max_body_bytes
+        too_big = Denied(
+            400,
+            "body_too_large",
+            f"The request body exceeds {limit} bytes.",
+            decisions=[Decision("max_body_bytes", "deny")],
+        )
+        declared = headers.get(b"content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise too_big
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            msg = await receive()
+            if msg["type"] == "http.disconnect":
+                raise Denied(499, "client_closed", "Client closed the request.")
+            part = msg.get("body", b"")
+            size += len(part)
+            if size > limit:
+                raise too_big
+            chunks.append(part)
+            if not msg.get("more_body"):
+                break
+        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        try:
+            obj = strict_loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
+            raise Denied(400, "invalid_json", f"The request body is not valid JSON: {e}") from e
+        if not isinstance(obj, dict):
+            raise Denied(400, "invalid_json", "The request body must be a JSON object.")
+        try:
+            orjson.dumps(obj)  # lone surrogates and other unencodable text
+        except orjson.JSONEncodeError as e:
+            raise Denied(400, "invalid_json", "The request body contains invalid Unicode.") from e
+        return obj
+
+    async def _with_disconnect(self, receive: Receive, work: Awaitable[None], ctx: Ctx) -> None:
+        """Run ``work``; if the client disconnects first, cancel it (which closes the upstream request)."""
+        task = asyncio.ensure_future(work)
+
+        async def watch() -> None:
+            while True:
+                msg = await receive()
+                if msg["type"] == "http.disconnect":
+                    return
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            watcher.cancel()
+            raise
+        if task in done:
+            watcher.cancel()
+            task.result()
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        ctx.status, ctx.error = 499, "client_disconnected"
+
+    async def _unary(
+        self, send: Send, ctx: Ctx, policy: CompiledPolicy, route: str, upstream_path: str, out: bytes
+    ) -> None:
+        try:
+            up = await self.adapter.request("POST", upstream_path, out)
+        except UpstreamError as e:
+            return await self._upstream_failed(send, ctx, e)
+        ctx.upstream_status = up.status
+        if up.status >= 500:
+            self.metrics.upstream_errors.labels(f"http_{up.status}").inc()
+            ctx.status = 502
+            return await _respond(
+                send,
+                502,
+                error_body(f"Upstream answered {up.status}.", "upstream_error", "upstream_error"),
+                rid=ctx.request_id,
+            )
+        if up.status != 200:
+            ctx.status = up.status
+            ok_json = up.content_type.startswith("application/json")
+            body = (
+                up.body
+                if ok_json
+                else error_body(f"Upstream answered {up.status}.", "upstream_error", "upstream_error")
+            )
+            return await _respond(send, up.status, body, rid=ctx.request_id)
+        try:
+            payload = orjson.loads(up.body)
+            if not isinstance(payload, dict):
+                raise TypeError("not an object")
+            changed = policy.redact_output(route, payload, ctx.decisions)
+        except Denied as d:
+            ctx.status, ctx.error = d.status, d.code
+            return await _respond(
+                send, d.status, error_body(d.message, d.err_type, d.code), rid=ctx.request_id
+            )
+        except (orjson.JSONDecodeError, TypeError, AttributeError):
+            self.metrics.upstream_errors.labels("protocol").inc()
+            ctx.status = 502
+            return await _respond(
+                send,
+                502,
+                error_body("Upstream sent an invalid response.", "upstream_error", "protocol"),
+                rid=ctx.request_id,
+            )
+        _usage(ctx, payload.get("usage"))
+        for choice in payload.get("choices") or ():
+            if isinstance(choice, dict):
+                msg = choice.get("message")
+                text = msg.get("content") if isinstance(msg, dict) else choice.get("text")
+                if isinstance(text, str):
+                    ctx.completion_parts.append(text)
+        ctx.status = 200
+        await _respond(send, 200, orjson.dumps(payload) if changed else up.body, rid=ctx.request_id)
+
+    async def _upstream_failed(self, send: Send, ctx: Ctx, e: UpstreamError) -> None:
+        self.metrics.upstream_errors.labels(e.kind).inc()
+        ctx.status, ctx.error = e.status, f"upstream_{e.kind}"
+        await _respond(
+            send, e.status, error_body(str(e), "upstream_error", f"upstream_{e.kind}"), rid=ctx.request_id
+        )
+
+    async def _stream(
+        self,
+        send: Send,
+        ctx: Ctx,
+        policy: CompiledPolicy,
+        route: str,
+        upstream_path: str,
+        out: bytes,
+        client_usage: bool,
+    ) -> None:
+        field = "content" if route == "chat" else "text"
+        started = False
+        holds: dict[int, HoldBack] = {}
+        last_sent = 0.0
+        m_gap = self.metrics.gap.labels(ctx.route)
+        template: dict[str, Any] | None = None
+        try:
+            async with self.adapter.stream(upstream_path, out) as up:
+                ctx.upstream_status = up.status
+                if up.status != 200:
+                    body = await up.aread()
+                    if up.status >= 500:
+                        self.metrics.upstream_errors.labels(f"http_{up.status}").inc()
+                        ctx.status = 502
+                        body = error_body(
+                            f"Upstream answered {up.status}.", "upstream_error", "upstream_error"
+                        )
+                    else:
+                        ctx.status = up.status
+                    return await _respond(send, ctx.status, body, rid=ctx.request_id)
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [
+                            (b"content-type", b"text/event-stream"),
+                            (b"cache-control", b"no-cache"),
+                            (b"x-accel-buffering", b"no"),
+                            (b"x-request-id", ctx.request_id.encode()),
+                        ],
+                    }
+                )
+                started = True
+                ctx.status = 200
+                parser = SSEParser()
+                done = False
+                async for raw in up.aiter_raw():
+                    for ev in parser.feed(raw):
+                        if ev.data == "[DONE]":
+                            done = True
+                            break
+                        chunk = orjson.loads(ev.data)
+                        if not isinstance(chunk, dict):
+                            raise UpstreamError("protocol", "upstream sent a non-object event")
+                        if "error" in chunk:
+                            raise UpstreamError("protocol", "upstream reported an error mid-stream")
+                        template = template or chunk
+                        payload = self._filter_chunk(chunk, holds, policy, ctx, field, client_usage)
+                        if payload is None:
+                            continue
+                        now = time.perf_counter()
+                        if ctx.ttft is None and _has_text(chunk, field):
+                            ctx.ttft = now - ctx.t0
+                            self.metrics.ttft.labels(ctx.route).observe(ctx.ttft)
+                        elif last_sent:
+                            m_gap.observe(now - last_sent)
+                        last_sent = now
+                        await send({"type": "http.response.body", "body": payload, "more_body": True})
+                    if done:
+                        break
+                if not done:
+                    raise UpstreamError("protocol", "upstream closed the stream before [DONE]")
+                # Choices that never sent finish_reason still hold text: release it before [DONE].
+                rest = {i: h.flush() for i, h in holds.items() if h.pending}
+                if rest and template is not None:
+                    tail = _tail_chunk(template, rest, route, field)
+                    ctx.completion_parts.extend(rest.values())
+                    await send({"type": "http.response.body", "body": encode_json(tail), "more_body": True})
+                await send({"type": "http.response.body", "body": DONE, "more_body": False})
+        except (UpstreamError, Denied, orjson.JSONDecodeError, ValueError) as e:
+            if isinstance(e, Denied):
+                ctx.error, status, err = e.code, e.status, error_body(e.message, e.err_type, e.code)
+            else:
+                kind = e.kind if isinstance(e, UpstreamError) else "protocol"
+                self.metrics.upstream_errors.labels(kind).inc()
+                status = e.status if isinstance(e, UpstreamError) else 502
+                ctx.error = f"upstream_{kind}"
+                err = error_body(
+                    str(e) if isinstance(e, UpstreamError) else "Upstream sent an invalid event.",
+                    "upstream_error",
+                    f"upstream_{kind}",
+                )
+            if not started:
+                ctx.status = status
+                return await _respond(send, status, err, rid=ctx.request_id)
+            # Headers are gone: an SSE error event, then close (no [DONE]).
+            await send({"type": "http.response.body", "body": b"data: " + err + b"\n\n", "more_body": False})
+        except asyncio.CancelledError:
+            ctx.error = "client_disconnected"
+            ctx.status = 499
+            raise
+
+    def _filter_chunk(
+        self,
+        chunk: dict[str, Any],
+        holds: dict[int, HoldBack],
+        policy: CompiledPolicy,
+        ctx: Ctx,
+        field: str,
+        client_usage: bool,
+    ) -> bytes | None:
+        """Apply output policies to one chunk; None when nothing in it is left to send yet."""
+        usage = chunk.get("usage")
+        choices = chunk.get("choices")
+        if usage:
+            _usage(ctx, usage)
+            if not choices and not client_usage:
+                return None
+            if not client_usage:
+                chunk.pop("usage", None)
+        if not isinstance(choices, list):
+            return orjson.dumps(chunk)
+        keep = False
+        for choice in choices:
+            if not isinstance(choice, dict):
+                continue
+            idx = choice.get("index", 0)
+            holder = choice.get("delta") if field == "content" else choice
+            text = holder.get(field) if isinstance(holder, dict) else None
+            hb = holds.get(idx) if isinstance(idx, int) else None
+            if hb is None:
+                hb = holds[idx if isinstance(idx, int) else 0] = HoldBack(policy, ctx.decisions)
+            released = hb.push(text) if isinstance(text, str) and text else ""
+            if choice.get("finish_reason"):
+                released += hb.flush()
+            if isinstance(holder, dict) and (isinstance(text, str) or released):
+                holder[field] = released
+            if released:
+                ctx.completion_parts.append(released)
+                keep = True
+            elif (
+                any(v not in (None, "", [], {}) for k, v in (holder or {}).items() if k != field)
+                or choice.get("finish_reason")
+                or choice.get("logprobs")
+            ):
+                keep = True
+        if not keep and not (client_usage and usage):
+            return None
+        return encode_json(chunk)
+
+    # ------------------------------------------------------------------ audit + metrics
+    def _finish(self, ctx: Ctx, policy: CompiledPolicy) -> None:
+        elapsed = time.perf_counter() - ctx.t0
+        m = self.metrics
+        model = (
+            m.model_label(ctx.model) if ctx.status == 200 else (m.model_label(ctx.model) if ctx.model else "")
+        )
+        m.requests.labels(ctx.route, model, str(ctx.status)).inc()
+        m.duration.labels(ctx.route).observe(elapsed)
+        if ctx.prompt_tokens and ctx.status == 200:
+            m.tokens.labels("in", model).inc(ctx.prompt_tokens)
+        if ctx.completion_tokens:
+            m.tokens.labels("out", model).inc(ctx.completion_tokens)
+        for d in ctx.decisions:
+            m.decisions.labels(d.rule, d.action).inc()
+        if not self.audit.enabled:
+            return
+        completion = "".join(ctx.completion_parts)
+        rec: dict[str, Any] = {
+            "request_id": ctx.request_id,
+            "key_id": ctx.key_id,
+            "model": ctx.model,
+            "route": ctx.route,
+            "status": ctx.status,
+            "upstream_status": ctx.upstream_status,
+            "decisions": [{"rule": d.rule, "action": d.action} for d in ctx.decisions],
+            "tokens": {"prompt": ctx.prompt_tokens, "completion": ctx.completion_tokens},
+            "latency_ms": round(elapsed * 1000, 3),
+            "ttft_ms": round(ctx.ttft * 1000, 3) if ctx.ttft is not None else None,
+            "error": ctx.error,
+        }
+        if policy.policy.audit.store_text:
+            rec["prompt"] = ctx.prompt_text  # already redacted by the input policies
+            rec["completion"] = completion
+        else:
+            rec["prompt_sha256"] = text_hash(ctx.prompt_text) if ctx.prompt_text else None
+            rec["completion_sha256"] = text_hash(completion) if completion else None
+        self.audit.write(rec)
+
+
+def _usage(ctx: Ctx, usage: Any) -> None:
+    if isinstance(usage, dict):
+        pt, ct = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        if isinstance(pt, int):
+            ctx.prompt_tokens = pt
+        if isinstance(ct, int):
+            ctx.completion_tokens = ct
+
+
+def _has_text(chunk: dict[str, Any], field: str) -> bool:
+    for c in chunk.get("choices") or ():
+        holder = c.get("delta") if field == "content" else c
+        if isinstance(holder, dict) and holder.get(field):
+            return True
+    return False
+
+
+def _tail_chunk(template: dict[str, Any], rest: dict[int, str], route: str, field: str) -> dict[str, Any]:
+    choices = []
+    for i, text in rest.items():
+        choices.append(
+            {"index": i, "delta": {field: text}, "finish_reason": None}
+            if route == "chat"
+            else {"index": i, "text": text, "finish_reason": None}
+        )
+    return {k: template[k] for k in ("id", "object", "created", "model") if k in template} | {
+        "choices": choices
+    }
+
+
+def _headers(scope: Scope) -> dict[bytes, str]:
+    return {k: v.decode("latin-1") for k, v in scope["headers"]}
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes = JSON,
+    *,
+    rid: str | None = None,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    if rid:
+        headers.append((b"x-request-id", rid.encode()))
+    if extra:
+        headers.extend(extra)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(policy: PolicyHolder | CompiledPolicy, adapter: Adapter, **kwargs: Any) -> GatewayApp:
+    """The gateway ASGI app for a policy (or a reloadable holder) and an upstream adapter."""
+    return GatewayApp(policy, adapter, **kwargs)

@@ -1,0 +1,72 @@
+"""Prometheus metrics of one gateway worker, on a registry of its own (one per app instance)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+_LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_GAP = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+_MAX_MODELS = 64
+
+
+class Metrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        p = "llmops_gateway_"
+        self.requests = Counter(
+            p + "requests_total",
+            "Requests by route, model and status.",
+            ["route", "model", "status"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            p + "request_duration_seconds", "Request duration.", ["route"], buckets=_LATENCY, registry=r
+        )
+        self.ttft = Histogram(
+            p + "time_to_first_token_seconds",
+            "Time to the first streamed token.",
+            ["route"],
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.gap = Histogram(
+            p + "inter_chunk_seconds",
+            "Gap between streamed chunks sent.",
+            ["route"],
+            buckets=_GAP,
+            registry=r,
+        )
+        self.tokens = Counter(
+            p + "tokens_total", "Tokens in (prompt) and out (completion).", ["direction", "model"], registry=r
+        )
+        self.decisions = Counter(
+            p + "policy_decisions_total",
+            "Policy decisions by rule and action.",
+            ["rule", "action"],
+            registry=r,
+        )
+        self.upstream_errors = Counter(
+            p + "upstream_errors_total", "Upstream failures by kind.", ["kind"], registry=r
+        )
+        self.in_flight = Gauge(p + "in_flight_requests", "Requests being served.", registry=r)
+        self.policy_reloads = Counter(
+            p + "policy_reloads_total", "Policy reloads by result.", ["result"], registry=r
+        )
+        self._models: set[str] = set()
+
+    def model_label(self, model: str | None) -> str:
+        """Bound label cardinality: the first 64 model names, then `other`."""
+        if not model:
+            return ""
+        if model in self._models:
+            return model
+        if len(self._models) < _MAX_MODELS:
+            self._models.add(model)
+            return model
+        return "other"
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

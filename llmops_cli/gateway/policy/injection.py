@@ -1,0 +1,39 @@
+"""Prompt-injection heuristics over normalised text of user, tool and function messages.
+
+These are cheap signals (phrases that try to override instructions, fake role markers, requests for the
+system prompt), not a classifier: the policy decides whether a hit is flagged in the audit log or denied.
+"""
+
+from __future__ import annotations
+
+import re
+
+HEURISTICS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "override_instructions",
+        re.compile(
+            r"\b(?:ignore|disregard|forget|override|bypass)\b.{0,40}\b(?:previous|prior|above|earlier|all|your|system)\b"
+            r".{0,20}\b(?:instructions?|prompts?|rules|directions|guidelines|context)\b"
+        ),
+    ),
+    (
+        "reveal_system_prompt",
+        re.compile(r"\b(?:reveal|print|show|repeat|output|leak)\b.{0,30}\bsystem prompt\b"),
+    ),
+    (
+        "role_hijack",
+        re.compile(r"\byou are now\b|\bact as (?:an? )?(?:unrestricted|unfiltered|jailbroken)\b"),
+    ),
+    ("jailbreak_persona", re.compile(r"\b(?:dan mode|developer mode|jailbreak|do anything now)\b")),
+    (
+        "fake_role_marker",
+        re.compile(
+            r"<\|im_start\|>|<\|system\|>|\[/?inst\]|^\s*#{2,}\s*system\s*:|(?:^|\n)\s*system\s*:", re.M
+        ),
+    ),
+)
+
+
+def detect(normalised: str) -> list[str]:
+    """Names of the heuristics that fire on already-normalised text."""
+    return [name for name, rx in HEURISTICS if rx.search(normalised)]

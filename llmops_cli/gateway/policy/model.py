@@ -1,0 +1,118 @@
+"""The gateway policy (``policies/gateway.yaml``) as a frozen pydantic model.
+
+The schema is documented in ``policies/gateway.schema.md``; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+
+def _off(v: Any) -> Any:
+    # YAML 1.1 reads a bare `off` as false; accept it as the action it was meant to be.
+    return "off" if v is False else v
+
+
+Action = Annotated[Literal["redact", "deny", "log", "off"], BeforeValidator(_off)]
+DETECTORS = ("email", "phone", "credit_card", "iban", "us_ssn", "ip_address", "secret")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ApiKey(_Model):
+    """One API key: only its SHA-256 hash is stored (keys are 256-bit random, so a fast hash is safe)."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{2,40}$")
+    name: str = Field(min_length=1, max_length=100)
+    hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    models: list[str] = Field(default_factory=lambda: ["*"])
+    created: str | None = None
+    revoked: bool = False
+    requests_per_minute: int | None = Field(None, ge=1)
+    tokens_per_minute: int | None = Field(None, ge=1)
+
+
+class AuthPolicy(_Model):
+    required: bool = True
+    keys: list[ApiKey] = Field(default_factory=list)
+
+    @field_validator("keys")
+    @classmethod
+    def _unique_ids(cls, keys: list[ApiKey]) -> list[ApiKey]:
+        seen: set[str] = set()
+        for k in keys:
+            if k.id in seen:
+                raise ValueError(f"duplicate key id {k.id!r}")
+            seen.add(k.id)
+        return keys
+
+
+class MaxTokensPolicy(_Model):
+    cap: int | None = Field(4096, ge=1)
+    action: Literal["clamp", "reject"] = "clamp"
+    # Reserved from the tokens-per-minute bucket when a request does not say max_tokens.
+    default: int = Field(256, ge=1)
+
+
+class LimitsPolicy(_Model):
+    requests_per_minute: int | None = Field(600, ge=1)
+    tokens_per_minute: int | None = Field(200_000, ge=1)
+    max_body_bytes: int = Field(1_048_576, ge=256)
+    max_messages: int = Field(256, ge=1)
+    max_tokens: MaxTokensPolicy = Field(default_factory=MaxTokensPolicy)
+    models: list[str] = Field(default_factory=lambda: ["*"], description="Model allowlist (fnmatch).")
+    max_concurrency: int = Field(512, ge=1, description="In-flight requests per worker before 503.")
+
+
+class PiiActions(_Model):
+    email: Action = "redact"
+    phone: Action = "redact"
+    credit_card: Action = "redact"
+    iban: Action = "redact"
+    us_ssn: Action = "redact"
+    ip_address: Action = "redact"
+    secret: Action = "redact"  # noqa: S105 - a detector name, not a credential
+
+
+class PiiPolicy(_Model):
+    input: PiiActions = Field(default_factory=PiiActions)
+    output: PiiActions = Field(default_factory=PiiActions)
+
+
+class BlockedPattern(_Model):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    pattern: str = Field(min_length=1)
+    regex: bool = False
+
+
+class InjectionPolicy(_Model):
+    action: Annotated[Literal["flag", "deny", "off"], BeforeValidator(_off)] = "flag"
+    # Heuristic hits needed before the action applies.
+    threshold: int = Field(1, ge=1)
+
+
+class ContentPolicy(_Model):
+    pii: PiiPolicy = Field(default_factory=PiiPolicy)
+    blocked_patterns: list[BlockedPattern] = Field(default_factory=list)
+    injection: InjectionPolicy = Field(default_factory=InjectionPolicy)
+
+
+class StreamPolicy(_Model):
+    holdback_chars: int = Field(64, ge=8, le=4096)
+
+
+class AuditPolicy(_Model):
+    store_text: bool = Field(False, description="Store prompts/completions (redacted) instead of hashes.")
+
+
+class Policy(_Model):
+    version: Literal[1] = 1
+    auth: AuthPolicy = Field(default_factory=AuthPolicy)
+    limits: LimitsPolicy = Field(default_factory=LimitsPolicy)
+    content: ContentPolicy = Field(default_factory=ContentPolicy)
+    streams: StreamPolicy = Field(default_factory=StreamPolicy)
+    audit: AuditPolicy = Field(default_factory=AuditPolicy)

@@ -1,0 +1,84 @@
+"""Build the gateway from server settings and run it with uvicorn (uvloop + httptools when installed).
+
+With ``--workers N`` uvicorn starts N processes, each calling :func:`app_from_env`; the CLI exports the
+effective settings as ``PAC_*`` variables first so every worker sees the same configuration. Each worker
+keeps its own rate-limit buckets and metrics (scrape every pod/worker; limits are per worker).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from llmops_cli.gateway.adapters import build_adapter
+from llmops_cli.gateway.app import GatewayApp, create_app
+from llmops_cli.gateway.audit import AuditLog
+from llmops_cli.gateway.reload import PolicyHolder
+from llmops_cli.gateway.settings import ENV, GatewayServerSettings
+
+
+def build_app(settings: GatewayServerSettings) -> GatewayApp:
+    holder = PolicyHolder.from_file(settings.policy_file)
+    return create_app(
+        holder,
+        build_adapter(settings),
+        audit=AuditLog(settings.audit_log),
+        reload_interval=settings.reload_interval,
+    )
+
+
+def app_from_env() -> GatewayApp:
+    """uvicorn factory for worker processes."""
+    return build_app(GatewayServerSettings.from_env())
+
+
+def export_env(settings: GatewayServerSettings) -> None:
+    for name, var in ENV.items():
+        value = getattr(settings, name)
+        if value is not None:
+            os.environ[var] = str(value)
+
+
+def _fast_loop() -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    if importlib.util.find_spec("uvloop"):
+        opts["loop"] = "uvloop"
+    if importlib.util.find_spec("httptools"):
+        opts["http"] = "httptools"
+    return opts
+
+
+def check(settings: GatewayServerSettings) -> PolicyHolder:
+    """Validate what serving needs before any socket opens (policy file; the LiteLLM import when selected)."""
+    holder = PolicyHolder.from_file(settings.policy_file)
+    if settings.provider == "litellm":
+        from llmops_cli.gateway.adapters.litellm import import_litellm
+
+        import_litellm()
+    return holder
+
+
+def serve(settings: GatewayServerSettings) -> None:
+    """Run until SIGINT/SIGTERM; in-flight requests and streams drain for up to 30 s."""
+    import uvicorn
+
+    check(settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings.model_copy(update={"policy_file": str(Path(settings.policy_file).resolve())})
+    common: dict[str, Any] = dict(
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_level="info",
+        timeout_graceful_shutdown=30,
+        lifespan="on",
+        **_fast_loop(),
+    )
+    if settings.workers > 1:
+        export_env(settings)
+        uvicorn.run("llmops_cli.gateway.serve:app_from_env", factory=True, workers=settings.workers, **common)
+    else:
+        uvicorn.run(build_app(settings), **common)

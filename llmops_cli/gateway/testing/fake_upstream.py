@@ -1,0 +1,298 @@
+"""A fake OpenAI-compatible upstream (a stand-in for vLLM) for tests and ``benchmarks/gateway.py``.
+
+Behaviour is configured on :class:`FakeConfig` or per request through the model name:
+
+* ``latency`` seconds before answering; ``chunk_chars`` characters per streamed chunk, ``chunk_delay`` between
+  chunks; ``split_bytes`` > 0 writes the SSE byte stream in pieces of that size, so events straddle network
+  reads; ``reply`` is the completion text (default: ``"You said: " + the last user message``).
+* model ``fault:500`` (any status), ``fault:hang`` (never answers), ``fault:midstream`` (stream ends after two
+  chunks, without ``[DONE]``), ``fault:badjson`` (invalid JSON body / event), ``fault:reset``
+  (connection closed, no response).
+
+Every request body is recorded (``received``), and streams the client abandoned are counted (``cancelled``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class FakeConfig:
+    latency: float = 0.0
+    chunk_chars: int = 4
+    chunk_delay: float = 0.0
+    split_bytes: int = 0
+    reply: str | None = None
+    models: tuple[str, ...] = ("fake-model", "other-model")
+
+
+@dataclass
+class FakeUpstream:
+    config: FakeConfig = field(default_factory=FakeConfig)
+    received: deque[tuple[str, bytes]] = field(default_factory=lambda: deque(maxlen=1000))
+    cancelled: int = 0
+    completed_streams: int = 0
+    record: bool = True
+
+    async def __call__(
+        self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]], send: Send
+    ) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        path = scope["path"].removeprefix("/v1")
+        if scope["method"] == "GET" and path == "/models":
+            listing = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.config.models]
+            return await _json(send, 200, {"object": "list", "data": listing})
+        body = b""
+        while True:
+            msg = await receive()
+            body += msg.get("body", b"")
+            if not msg.get("more_body"):
+                break
+        if self.record:
+            self.received.append((scope["path"], body))
+        try:
+            req = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return await _json(send, 400, {"error": {"message": "bad json", "type": "invalid_request_error"}})
+        model = str(req.get("model", ""))
+        if self.config.latency:
+            await asyncio.sleep(self.config.latency)
+        if model.startswith("fault:"):
+            fault = model[6:]
+            if fault.isdigit():
+                return await _json(send, int(fault), {"error": {"message": "fault", "type": "server_error"}})
+            if fault == "hang":
+                await asyncio.sleep(3600)
+            if fault == "reset":
+                raise RuntimeError("fake upstream reset")  # uvicorn closes the connection
+            if fault == "badjson" and not req.get("stream"):
+                return await _raw(send, 200, b"{not json", b"application/json")
+        if path == "/embeddings":
+            inputs = req.get("input")
+            items = inputs if isinstance(inputs, list) else [inputs]
+            data: list[dict[str, Any]] = [
+                {"object": "embedding", "index": i, "embedding": [0.1, 0.2, float(len(str(x)))]}
+                for i, x in enumerate(items)
+            ]
+            return await _json(
+                send,
+                200,
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": model,
+                    "usage": {"prompt_tokens": 3, "total_tokens": 3},
+                },
+            )
+        chat = path == "/chat/completions"
+        text = self._reply(req, chat)
+        if req.get("stream"):
+            return await self._stream(send, receive, req, model, text, chat)
+        msg_or_text: dict[str, Any] = (
+            {"message": {"role": "assistant", "content": text}} if chat else {"text": text}
+        )
+        return await _json(
+            send,
+            200,
+            {
+                "id": "cmpl-fake",
+                "object": "chat.completion" if chat else "text_completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, **msg_or_text, "finish_reason": "stop"}],
+                "usage": {
+                    "prompt_tokens": 5,
+                    "completion_tokens": len(text) // 4 + 1,
+                    "total_tokens": 5 + len(text) // 4 + 1,
+                },
+            },
+        )
+
+    def _reply(self, req: dict[str, Any], chat: bool) -> str:
+        if self.config.reply is not None:
+            return self.config.reply
+        if chat:
+            msgs = [m for m in req.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
+            last = msgs[-1].get("content") if msgs else ""
+        else:
+            last = req.get("prompt")
+        return f"You said: {last if isinstance(last, str) else orjson.dumps(last).decode()}"
+
+    async def _stream(
+        self,
+        send: Send,
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        req: dict[str, Any],
+        model: str,
+        text: str,
+        chat: bool,
+    ) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
+        obj = "chat.completion.chunk" if chat else "text_completion"
+        base = {"id": "cmpl-fake", "object": obj, "created": int(time.time()), "model": model}
+        n = max(1, self.config.chunk_chars)
+        pieces = [text[i : i + n] for i in range(0, len(text), n)]
+        events: list[bytes] = []
+        if chat:
+            events.append(
+                _ev(
+                    {
+                        **base,
+                        "choices": [
+                            {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+                        ],
+                    }
+                )
+            )
+        for p in pieces:
+            choice = {"index": 0, "delta": {"content": p}} if chat else {"index": 0, "text": p}
+            events.append(_ev({**base, "choices": [{**choice, "finish_reason": None}]}))
+        last: dict[str, Any] = {"index": 0, "delta": {}} if chat else {"index": 0, "text": ""}
+        events.append(_ev({**base, "choices": [{**last, "finish_reason": "stop"}]}))
+        opts = req.get("stream_options")
+        if isinstance(opts, dict) and opts.get("include_usage"):
+            ct = len(text) // 4 + 1
+            events.append(
+                _ev(
+                    {
+                        **base,
+                        "choices": [],
+                        "usage": {"prompt_tokens": 5, "completion_tokens": ct, "total_tokens": 5 + ct},
+                    }
+                )
+            )
+        events.append(b"data: [DONE]\n\n")
+        fault = model[6:] if model.startswith("fault:") else ""
+        if fault == "midstream":
+            events = events[:3]
+        if fault == "badjson":
+            events = [*events[:2], b"data: {oops\n\n"]
+        if self.config.split_bytes > 0:
+            blob = b"".join(events)
+            k = self.config.split_bytes
+            writes = [blob[i : i + k] for i in range(0, len(blob), k)]
+        else:
+            writes = events
+
+        async def pump() -> None:
+            for i, w in enumerate(writes):
+                if self.config.chunk_delay and i:
+                    await asyncio.sleep(self.config.chunk_delay)
+                await send({"type": "http.response.body", "body": w, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        async def disconnected() -> None:
+            # Like vLLM: notice the client going away and stop generating.
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        task, watch = asyncio.ensure_future(pump()), asyncio.ensure_future(disconnected())
+        done, _ = await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            watch.cancel()
+            task.result()
+            self.completed_streams += 1
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        self.cancelled += 1
+
+
+def _ev(obj: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+async def _json(send: Send, status: int, obj: Any) -> None:
+    await _raw(send, status, orjson.dumps(obj), b"application/json")
+
+
+async def _raw(send: Send, status: int, body: bytes, ctype: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, **uvicorn_kwargs: Any) -> Iterator[str]:
+    """Run an ASGI app with uvicorn on a background thread; yields its base URL (random port by default)."""
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5, **uvicorn_kwargs
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the fake upstream as a process (used by the benchmark)."""
+    import uvicorn
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=18000)
+    ap.add_argument("--latency", type=float, default=0.0)
+    ap.add_argument("--chunk-chars", type=int, default=4)
+    ap.add_argument("--chunk-delay", type=float, default=0.0)
+    ap.add_argument("--reply", default=None)
+    a = ap.parse_args(argv)
+    fake = FakeUpstream(
+        FakeConfig(latency=a.latency, chunk_chars=a.chunk_chars, chunk_delay=a.chunk_delay, reply=a.reply),
+        record=False,
+    )
+    uvicorn.run(fake, host=a.host, port=a.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""`llmops gateway serve` as a real process: the openai client, SIGHUP reload, graceful drain on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from llmops_cli.gateway.testing.fake_upstream import FakeConfig, FakeUpstream, serve_in_thread
+from tests.gateway.conftest import SHIPPED
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "llmops_cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[FakeUpstream, str]]:
+    f = FakeUpstream(FakeConfig(chunk_chars=5))
+    with serve_in_thread(f) as url:
+        yield f, url
+
+
+@pytest.fixture
+def served(
+    tmp_path: Path, fake: tuple[FakeUpstream, str]
+) -> Iterator[tuple[subprocess.Popen[str], str, Path, str]]:
+    policy = tmp_path / "gateway.yaml"
+    policy.write_text(SHIPPED.read_text())
+    key = _cli("gateway", "keys", "create", "demo", "--policies", str(policy)).stdout.strip()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PAC_UPSTREAM_URL": fake[1] + "/v1",
+        "PAC_RELOAD_INTERVAL": "0",
+        "PAC_AUDIT_LOG": str(tmp_path / "audit.jsonl"),
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llmops_cli",
+            "gateway",
+            "serve",
+            "--policies",
+            str(policy),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if httpx.get(url + "/healthz").status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise AssertionError(proc.communicate()[0])
+        time.sleep(0.1)
+    try:
+        yield proc, url, policy, key
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def test_serve_answers_openai_client_with_redacted_output(served: tuple, fake: tuple) -> None:
+    _, url, policy, key = served
+    fake[0].config.reply = "Card 4242 4242 4242 4242 belongs to joe@example.net."
+    client = openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0)
+    r = client.chat.completions.create(model="fake-model", messages=[{"role": "user", "content": "hi"}])
+    assert r.choices[0].message.content == "Card [REDACTED:CREDIT_CARD] belongs to [REDACTED:EMAIL]."
+    text = "".join(
+        c.choices[0].delta.content or ""
+        for c in client.chat.completions.create(
+            model="fake-model", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        if c.choices
+    )
+    assert text == "Card [REDACTED:CREDIT_CARD] belongs to [REDACTED:EMAIL]."
+    audit = (policy.parent / "audit.jsonl").read_text()
+    assert audit.count('"key_id":"demo"') == 2 and "joe@example.net" not in audit
+
+
+def test_sighup_reloads_keys_and_sigterm_drains_streams(served: tuple, fake: tuple) -> None:
+    proc, url, policy, _ = served
+    new_key = _cli("gateway", "keys", "create", "late", "--policies", str(policy)).stdout.strip()
+    h = {"authorization": f"Bearer {new_key}"}
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": "x"}]}
+    assert (
+        httpx.post(url + "/v1/chat/completions", json=body, headers=h).status_code == 401
+    )  # not reloaded yet
+    proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while httpx.post(url + "/v1/chat/completions", json=body, headers=h).status_code != 200:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    # A slow stream is in flight when SIGTERM arrives: it finishes before the process exits.
+    fake[0].config.reply = "slow " * 40
+    fake[0].config.chunk_delay = 0.05
+    with (
+        httpx.Client(timeout=30) as c,
+        c.stream("POST", url + "/v1/chat/completions", json={**body, "stream": True}, headers=h) as r,
+    ):
+        chunks = r.iter_text()
+        first = next(chunks)
+        proc.send_signal(signal.SIGTERM)
+        rest = "".join(chunks)
+    assert (first + rest).rstrip().endswith("data: [DONE]")
+    assert proc.wait(20) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after draining

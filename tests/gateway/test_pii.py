@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llmops_cli.gateway.policy import pii
+
+
+def kinds(text: str) -> list[str]:
+    return [f.kind for f in pii.find(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("write to jane.doe+x@mail.example.co.uk today", "email"),
+        ("card 4111 1111 1111 1111 exp", "credit_card"),
+        ("card 4111-1111-1111-1111", "credit_card"),
+        ("amex 378282246310005", "credit_card"),
+        ("IBAN DE89 3704 0044 0532 0130 00 please", "iban"),
+        ("iban GB82WEST12345698765432", "iban"),
+        ("ssn 123-45-6789", "us_ssn"),
+        ("host 192.168.10.4 is down", "ip_address"),
+        ("v6 2001:db8::8a2e:370:7334 here", "ip_address"),
+        ("call +1 415 555 0100 now", "phone"),
+        ("call (030) 1234567", "phone"),
+        ("key sk-proj-abcdefghijklmnopqrstuvwxyz123456", "secret"),
+        ("aws AKIAIOSFODNN7EXAMPLE", "secret"),
+        ("token ghp_" + "a" * 36, "secret"),
+    ],
+)
+def test_detects(text: str, kind: str) -> None:
+    assert kind in kinds(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "card 4111 1111 1111 1112",  # Luhn fails
+        "IBAN DE89 3704 0044 0532 0130 01",  # checksum fails
+        "version 1.2.3.4.5 and 999.1.1.1",  # not IPv4
+        "at 10:30:00 sharp",  # a time, not IPv6
+        "the year 2024 had 365 days",
+        "plain text without data",
+    ],
+)
+def test_rejects_lookalikes(text: str) -> None:
+    assert kinds(text) == []
+
+
+def test_never_issued_ssn_is_not_an_ssn() -> None:
+    assert "us_ssn" not in kinds("ssn 000-12-3456")
+
+
+def test_luhn_and_iban_checksums() -> None:
+    assert pii.luhn_ok("79927398713")
+    assert not pii.luhn_ok("79927398710")
+    assert pii.iban_ok("GB82 WEST 1234 5698 7654 32")
+    assert not pii.iban_ok("GB82 WEST 1234 5698 7654 33")
+    assert not pii.iban_ok("DE89370400440532013")  # wrong length for DE
+
+
+def test_redact_replaces_every_finding() -> None:
+    text = "mail a@b.io card 4111111111111111 ip 10.0.0.1"
+    out = pii.redact(text, pii.find(text))
+    assert out == "mail [REDACTED:EMAIL] card [REDACTED:CREDIT_CARD] ip [REDACTED:IP_ADDRESS]"
+
+
+def test_card_is_not_also_a_phone() -> None:
+    assert kinds("4111 1111 1111 1111") == ["credit_card"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(max_size=80), st.text(max_size=80))
+def test_email_found_anywhere(prefix: str, suffix: str) -> None:
+    text = f"{prefix} someone@example.org {suffix}"
+    out = pii.redact(text, pii.find(text))
+    assert "someone@example.org" not in out
