@@ -38,6 +38,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=21)
     args = ap.parse_args()
     env = dict(os.environ, NO_COLOR="1", PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    # An installed CLI runs from compiled .pyc files (pip writes them); let the warm-up run write ours too.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     cli = llmops_argv()
     cases = [
         ("python -c pass (baseline)", [sys.executable, "-c", "pass"]),

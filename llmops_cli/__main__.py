@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -87,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         code = int(rv) if isinstance(rv, int) else 0
     except LlmopsError as e:
         if _wants_verbose(args):
+            import traceback
+
             traceback.print_exc()
         _emit_error_envelope(e.code, str(e))
         _error_line(str(e))
@@ -117,6 +118,8 @@ def _handle_other(e: Exception, args: list[str]) -> int:
         return int(ExitCode.INTERRUPTED)
     if type(e).__name__ == "Exit":
         return int(getattr(e, "exit_code", 0))
+    import traceback
+
     tb = traceback.format_exc()
     if _wants_verbose(args):
         sys.stderr.write(tb)
