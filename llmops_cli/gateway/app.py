@@ -13,32 +13,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
 
 from llmops_cli.gateway.adapters import Adapter, UpstreamError
+from llmops_cli.gateway.asgi import (
+    Ctx,
+    Receive,
+    Scope,
+    Send,
+    _headers,
+    _respond,
+    _usage,
+    error_body,
+    strict_loads,
+)
 from llmops_cli.gateway.audit import AuditLog, text_hash
 from llmops_cli.gateway.metrics import Metrics
 from llmops_cli.gateway.openapi import OPENAPI
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied, _model_ok, _texts
 from llmops_cli.gateway.policy.limits import Limiter
 from llmops_cli.gateway.reload import PolicyHolder
-from llmops_cli.gateway.sse import DONE, SSEParser, encode_json
-from llmops_cli.gateway.stream import HoldBack
+from llmops_cli.gateway.streaming import StreamingMixin
 
 log = logging.getLogger("llmops.gateway")
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 # path → (route kind for the policies, upstream path, forced stream flag)
 POST_ROUTES: dict[str, tuple[str, str, bool | None]] = {
@@ -48,54 +52,10 @@ POST_ROUTES: dict[str, tuple[str, str, bool | None]] = {
     "/proxy/completion": ("chat", "/v1/chat/completions", False),
     "/proxy/completion/stream": ("chat", "/v1/chat/completions", True),
 }
-JSON = b"application/json"
 _RID = re.compile(r"[A-Za-z0-9._-]+")
 
 
-def strict_loads(raw: bytes) -> Any:
-    """JSON with duplicate keys rejected, case variants included (``model`` and ``Model``), and no NaN."""
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        out = dict(items)
-        if len(out) != len(items) or len({k.casefold() for k in out}) != len(out):
-            seen: set[str] = set()
-            for k, _ in items:
-                if k.casefold() in seen:
-                    raise ValueError(f"duplicate key {k!r}")
-                seen.add(k.casefold())
-        return out
-
-    def no_constants(name: str) -> Any:
-        raise ValueError(f"{name} is not valid JSON")
-
-    return json.loads(raw, object_pairs_hook=pairs, parse_constant=no_constants)
-
-
-def error_body(message: str, err_type: str, code: str, param: str | None = None) -> bytes:
-    return orjson.dumps({"error": {"message": message, "type": err_type, "param": param, "code": code}})
-
-
-@dataclass
-class Ctx:
-    """Everything one request records for the audit log and metrics."""
-
-    request_id: str
-    route: str
-    t0: float
-    key_id: str | None = None
-    model: str | None = None
-    status: int = 0
-    upstream_status: int | None = None
-    decisions: list[Decision] = field(default_factory=list)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    prompt_text: str = ""
-    completion_parts: list[str] = field(default_factory=list)
-    ttft: float | None = None
-    error: str | None = None
-
-
-class GatewayApp:
+class GatewayApp(StreamingMixin):
     def __init__(
         self,
         policy: PolicyHolder | CompiledPolicy,
@@ -457,157 +417,6 @@ class GatewayApp:
             send, e.status, error_body(str(e), "upstream_error", f"upstream_{e.kind}"), rid=ctx.request_id
         )
 
-    async def _stream(
-        self,
-        send: Send,
-        ctx: Ctx,
-        policy: CompiledPolicy,
-        route: str,
-        upstream_path: str,
-        out: bytes,
-        client_usage: bool,
-    ) -> None:
-        field = "content" if route == "chat" else "text"
-        started = False
-        holds: dict[int, HoldBack] = {}
-        last_sent = 0.0
-        m_gap = self.metrics.gap.labels(ctx.route)
-        template: dict[str, Any] | None = None
-        try:
-            async with self.adapter.stream(upstream_path, out) as up:
-                ctx.upstream_status = up.status
-                if up.status != 200:
-                    body = await up.aread()
-                    if up.status >= 500:
-                        self.metrics.upstream_errors.labels(f"http_{up.status}").inc()
-                        ctx.status = 502
-                        body = error_body(
-                            f"Upstream answered {up.status}.", "upstream_error", "upstream_error"
-                        )
-                    else:
-                        ctx.status = up.status
-                    return await _respond(send, ctx.status, body, rid=ctx.request_id)
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (b"content-type", b"text/event-stream"),
-                            (b"cache-control", b"no-cache"),
-                            (b"x-accel-buffering", b"no"),
-                            (b"x-request-id", ctx.request_id.encode()),
-                        ],
-                    }
-                )
-                started = True
-                ctx.status = 200
-                parser = SSEParser()
-                done = False
-                async for raw in up.aiter_raw():
-                    for ev in parser.feed(raw):
-                        if ev.data == "[DONE]":
-                            done = True
-                            break
-                        chunk = orjson.loads(ev.data)
-                        if not isinstance(chunk, dict):
-                            raise UpstreamError("protocol", "upstream sent a non-object event")
-                        if "error" in chunk:
-                            raise UpstreamError("protocol", "upstream reported an error mid-stream")
-                        template = template or chunk
-                        payload = self._filter_chunk(chunk, holds, policy, ctx, field, client_usage)
-                        if payload is None:
-                            continue
-                        now = time.perf_counter()
-                        if ctx.ttft is None and _has_text(chunk, field):
-                            ctx.ttft = now - ctx.t0
-                            self.metrics.ttft.labels(ctx.route).observe(ctx.ttft)
-                        elif last_sent:
-                            m_gap.observe(now - last_sent)
-                        last_sent = now
-                        await send({"type": "http.response.body", "body": payload, "more_body": True})
-                    if done:
-                        break
-                if not done:
-                    raise UpstreamError("protocol", "upstream closed the stream before [DONE]")
-                # Choices that never sent finish_reason still hold text: release it before [DONE].
-                rest = {i: h.flush() for i, h in holds.items() if h.pending}
-                if rest and template is not None:
-                    tail = _tail_chunk(template, rest, route, field)
-                    ctx.completion_parts.extend(rest.values())
-                    await send({"type": "http.response.body", "body": encode_json(tail), "more_body": True})
-                await send({"type": "http.response.body", "body": DONE, "more_body": False})
-        except (UpstreamError, Denied, orjson.JSONDecodeError, ValueError) as e:
-            if isinstance(e, Denied):
-                ctx.error, status, err = e.code, e.status, error_body(e.message, e.err_type, e.code)
-            else:
-                kind = e.kind if isinstance(e, UpstreamError) else "protocol"
-                self.metrics.upstream_errors.labels(kind).inc()
-                status = e.status if isinstance(e, UpstreamError) else 502
-                ctx.error = f"upstream_{kind}"
-                err = error_body(
-                    str(e) if isinstance(e, UpstreamError) else "Upstream sent an invalid event.",
-                    "upstream_error",
-                    f"upstream_{kind}",
-                )
-            if not started:
-                ctx.status = status
-                return await _respond(send, status, err, rid=ctx.request_id)
-            # Headers are gone: an SSE error event, then close (no [DONE]).
-            await send({"type": "http.response.body", "body": b"data: " + err + b"\n\n", "more_body": False})
-        except asyncio.CancelledError:
-            ctx.error = "client_disconnected"
-            ctx.status = 499
-            raise
-
-    def _filter_chunk(
-        self,
-        chunk: dict[str, Any],
-        holds: dict[int, HoldBack],
-        policy: CompiledPolicy,
-        ctx: Ctx,
-        field: str,
-        client_usage: bool,
-    ) -> bytes | None:
-        """Apply output policies to one chunk; None when nothing in it is left to send yet."""
-        usage = chunk.get("usage")
-        choices = chunk.get("choices")
-        if usage:
-            _usage(ctx, usage)
-            if not choices and not client_usage:
-                return None
-            if not client_usage:
-                chunk.pop("usage", None)
-        if not isinstance(choices, list):
-            return orjson.dumps(chunk)
-        keep = False
-        for choice in choices:
-            if not isinstance(choice, dict):
-                continue
-            idx = choice.get("index", 0)
-            holder = choice.get("delta") if field == "content" else choice
-            text = holder.get(field) if isinstance(holder, dict) else None
-            hb = holds.get(idx) if isinstance(idx, int) else None
-            if hb is None:
-                hb = holds[idx if isinstance(idx, int) else 0] = HoldBack(policy, ctx.decisions)
-            released = hb.push(text) if isinstance(text, str) and text else ""
-            if choice.get("finish_reason"):
-                released += hb.flush()
-            if isinstance(holder, dict) and (isinstance(text, str) or released):
-                holder[field] = released
-            if released:
-                ctx.completion_parts.append(released)
-                keep = True
-            elif (
-                any(v not in (None, "", [], {}) for k, v in (holder or {}).items() if k != field)
-                or choice.get("finish_reason")
-                or choice.get("logprobs")
-            ):
-                keep = True
-        if not keep and not (client_usage and usage):
-            return None
-        return encode_json(chunk)
-
-    # ------------------------------------------------------------------ audit + metrics
     def _finish(self, ctx: Ctx, policy: CompiledPolicy) -> None:
         elapsed = time.perf_counter() - ctx.t0
         m = self.metrics
@@ -645,58 +454,6 @@ class GatewayApp:
             rec["prompt_sha256"] = text_hash(ctx.prompt_text) if ctx.prompt_text else None
             rec["completion_sha256"] = text_hash(completion) if completion else None
         self.audit.write(rec)
-
-
-def _usage(ctx: Ctx, usage: Any) -> None:
-    if isinstance(usage, dict):
-        pt, ct = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        if isinstance(pt, int):
-            ctx.prompt_tokens = pt
-        if isinstance(ct, int):
-            ctx.completion_tokens = ct
-
-
-def _has_text(chunk: dict[str, Any], field: str) -> bool:
-    for c in chunk.get("choices") or ():
-        holder = c.get("delta") if field == "content" else c
-        if isinstance(holder, dict) and holder.get(field):
-            return True
-    return False
-
-
-def _tail_chunk(template: dict[str, Any], rest: dict[int, str], route: str, field: str) -> dict[str, Any]:
-    choices = []
-    for i, text in rest.items():
-        choices.append(
-            {"index": i, "delta": {field: text}, "finish_reason": None}
-            if route == "chat"
-            else {"index": i, "text": text, "finish_reason": None}
-        )
-    return {k: template[k] for k in ("id", "object", "created", "model") if k in template} | {
-        "choices": choices
-    }
-
-
-def _headers(scope: Scope) -> dict[bytes, str]:
-    return {k: v.decode("latin-1") for k, v in scope["headers"]}
-
-
-async def _respond(
-    send: Send,
-    status: int,
-    body: bytes,
-    content_type: bytes = JSON,
-    *,
-    rid: str | None = None,
-    extra: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-    if rid:
-        headers.append((b"x-request-id", rid.encode()))
-    if extra:
-        headers.extend(extra)
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 def create_app(policy: PolicyHolder | CompiledPolicy, adapter: Adapter, **kwargs: Any) -> GatewayApp:

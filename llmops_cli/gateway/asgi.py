@@ -1,0 +1,93 @@
+"""ASGI plumbing shared by the gateway's request handlers: types, strict JSON, the per-request context and
+plain responses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from llmops_cli.gateway.policy.engine import Decision
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+JSON = b"application/json"
+
+
+def strict_loads(raw: bytes) -> Any:
+    """JSON with duplicate keys rejected, case variants included (``model`` and ``Model``), and no NaN."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out = dict(items)
+        if len(out) != len(items) or len({k.casefold() for k in out}) != len(out):
+            seen: set[str] = set()
+            for k, _ in items:
+                if k.casefold() in seen:
+                    raise ValueError(f"duplicate key {k!r}")
+                seen.add(k.casefold())
+        return out
+
+    def no_constants(name: str) -> Any:
+        raise ValueError(f"{name} is not valid JSON")
+
+    return json.loads(raw, object_pairs_hook=pairs, parse_constant=no_constants)
+
+
+def error_body(message: str, err_type: str, code: str, param: str | None = None) -> bytes:
+    return orjson.dumps({"error": {"message": message, "type": err_type, "param": param, "code": code}})
+
+
+@dataclass
+class Ctx:
+    """Everything one request records for the audit log and metrics."""
+
+    request_id: str
+    route: str
+    t0: float
+    key_id: str | None = None
+    model: str | None = None
+    status: int = 0
+    upstream_status: int | None = None
+    decisions: list[Decision] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    prompt_text: str = ""
+    completion_parts: list[str] = field(default_factory=list)
+    ttft: float | None = None
+    error: str | None = None
+
+
+def _usage(ctx: Ctx, usage: Any) -> None:
+    if isinstance(usage, dict):
+        pt, ct = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        if isinstance(pt, int):
+            ctx.prompt_tokens = pt
+        if isinstance(ct, int):
+            ctx.completion_tokens = ct
+
+
+def _headers(scope: Scope) -> dict[bytes, str]:
+    return {k: v.decode("latin-1") for k, v in scope["headers"]}
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes = JSON,
+    *,
+    rid: str | None = None,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    if rid:
+        headers.append((b"x-request-id", rid.encode()))
+    if extra:
+        headers.extend(extra)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
