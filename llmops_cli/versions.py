@@ -41,6 +41,8 @@ INFERENCE_SIM_IMAGE = f"ghcr.io/llm-d/llm-d-inference-sim:{INFERENCE_SIM_VERSION
 PGVECTOR_IMAGE = "docker.io/pgvector/pgvector:0.8.1-pg17"
 POSTGRES_EXPORTER_IMAGE = "quay.io/prometheuscommunity/postgres-exporter:v0.18.1"
 SOFT_SERVE_IMAGE = "docker.io/charmbracelet/soft-serve:v0.10.0"
+# The local push Job: git, tar and an OpenSSH client (the soft-serve image has git but no ssh).
+GIT_CLIENT_IMAGE = "docker.io/alpine/git:v2.49.1"
 GATEWAY_IMAGE = f"ghcr.io/llmops/policy-gateway:{__version__}"
 
 PINS: dict[str, str] = {
@@ -62,5 +64,6 @@ PINS: dict[str, str] = {
     "pgvector image": PGVECTOR_IMAGE,
     "postgres exporter image": POSTGRES_EXPORTER_IMAGE,
     "git server image": SOFT_SERVE_IMAGE,
+    "git client image": GIT_CLIENT_IMAGE,
     "policy gateway image": GATEWAY_IMAGE,
 }

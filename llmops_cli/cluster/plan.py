@@ -65,6 +65,20 @@ class SecretSpec:
 
 
 @dataclass(frozen=True)
+class SshKeysSpec:
+    """The local Git server's SSH keys: a host key, the push Job's admin key pair and a ``known_hosts`` line
+    pinning the host key for ``host`` (``[<svc>.<ns>.svc]:<port>``). Created once at `up`, never rotated."""
+
+    name: str
+    namespace: str
+    host: str
+    host_key: str
+    admin_key: str
+    admin_pub: str
+    known_hosts: str
+
+
+@dataclass(frozen=True)
 class PlanInputs:
     """Everything rendered for this run; data only, so tests inject it directly."""
 
@@ -76,7 +90,8 @@ class PlanInputs:
     smoke_job: dict[str, Any] | None = None
     tree: Mapping[str, str] | None = None  # manifests/<env>/ files, for the local Git server
     secrets: tuple[SecretSpec, ...] = ()
-    git_client_image: str = "docker.io/charmbracelet/soft-serve:v0.10.0"  # any pinned image with git and tar
+    git_ssh: SshKeysSpec | None = None  # local GitOps mode only
+    git_client_image: str = "docker.io/alpine/git:v2.49.1"  # any pinned image with git, tar and ssh
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from llmops_cli.errors import UsageError
+from llmops_cli.errors import LlmopsError, UsageError
 
 if TYPE_CHECKING:
     from llmops_cli.adapters.hosts import Host
@@ -57,6 +57,13 @@ def sync(
         environ=dict(environ),
     )
     configmap, job = seed_objects(settings, inputs)
+    keys = inputs.git_ssh
+    if keys is not None and ctx.kube().get("v1", "Secret", keys.name, keys.namespace) is None:
+        raise LlmopsError(
+            f"the local Git server's SSH key Secret {keys.namespace}/{keys.name} is missing",
+            hint="run `llmops up` once: it creates the keys and updates the Git server",
+            code="git_seed",
+        )
     reporter.phase("sync")
     if seeded(ctx, job):
         reporter.step("push the rendered tree", "ok", "already up to date")

@@ -12,6 +12,7 @@ from llmops_cli.cluster.plan import (
     Plan,
     PlanInputs,
     SecretSpec,
+    SshKeysSpec,
     UpOptions,
     build_plan,
     decide_gpu,
@@ -80,6 +81,23 @@ def platform_secrets(settings: Settings) -> tuple[SecretSpec, ...]:
     return tuple(out)
 
 
+def local_git_ssh(settings: Settings) -> SshKeysSpec | None:
+    """The local Git server's SSH key Secret (local GitOps mode only; names shared with render)."""
+    from llmops_cli.render import names
+
+    if not settings.gitops.local:
+        return None
+    return SshKeysSpec(
+        name=names.GIT_SSH_SECRET,
+        namespace=names.SYSTEM_NAMESPACE,
+        host=names.git_ssh_host(),
+        host_key=names.GIT_SSH_HOST_KEY,
+        admin_key=names.GIT_SSH_ADMIN_KEY,
+        admin_pub=names.GIT_SSH_ADMIN_PUB,
+        known_hosts=names.GIT_SSH_KNOWN_HOSTS,
+    )
+
+
 def local_git_url() -> str:
     from llmops_cli.render import names
 
@@ -89,7 +107,7 @@ def local_git_url() -> str:
 def git_client_image() -> str:
     from llmops_cli import versions
 
-    return str(getattr(versions, "SOFT_SERVE_IMAGE", PlanInputs.git_client_image))
+    return versions.GIT_CLIENT_IMAGE
 
 
 def resolve_env(settings: Settings, env: str | None) -> str:
@@ -119,6 +137,7 @@ def render_inputs(
         smoke_job=r.gpu_smoke_job(settings) if gpu else None,
         tree=r.render_environment(settings, env, gpu=gpu) if settings.gitops.local else None,
         secrets=platform_secrets(settings),
+        git_ssh=local_git_ssh(settings),
         git_client_image=git_client_image(),
     )
 

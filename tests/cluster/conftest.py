@@ -10,7 +10,7 @@ import pytest
 
 from llmops_cli.adapters import hostfacts as hf
 from llmops_cli.adapters.hostfacts import GpuInfo, HostFacts, K3sFacts, NvidiaFacts
-from llmops_cli.cluster.plan import PlanInputs, SecretSpec
+from llmops_cli.cluster.plan import PlanInputs, SecretSpec, SshKeysSpec
 from llmops_cli.config.model import Settings
 from tests.cluster.fakes import FakeHost, FakeKube, ok
 
@@ -126,6 +126,17 @@ SECRETS = (
 )
 
 
+GIT_SSH = SshKeysSpec(
+    name="llmops-git-ssh",
+    namespace="llmops-system",
+    host="[llmops-git.llmops-system.svc]:23231",
+    host_key="ssh_host_ed25519_key",
+    admin_key="admin_ed25519",
+    admin_pub="admin_ed25519.pub",
+    known_hosts="known_hosts",
+)
+
+
 def make_inputs(*, gpu: bool = False, registries: str | None = None, remote: str | None = None) -> PlanInputs:
     url = remote or LOCAL_URL
     return PlanInputs(
@@ -137,6 +148,7 @@ def make_inputs(*, gpu: bool = False, registries: str | None = None, remote: str
         smoke_job=SMOKE_JOB if gpu else None,
         tree=None if remote else {"apps/root.yaml": "kind: List\n", "vllm/deploy.yaml": "kind: Deployment\n"},
         secrets=SECRETS,
+        git_ssh=None if remote else GIT_SSH,
     )
 
 

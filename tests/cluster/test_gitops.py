@@ -33,7 +33,8 @@ def test_seed_objects() -> None:
         assert "manifests/dev/apps/root.yaml" in tar.getnames()
     pod = job["spec"]["template"]["spec"]
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
-    assert env["REPO_URL"] == LOCAL_URL and env["BRANCH"] == "main"
+    # The push goes over SSH (an anonymous push only works while the repository does not exist).
+    assert env["REPO_URL"] == "ssh://llmops-git.llmops-system.svc:23231/llmops.git" and env["BRANCH"] == "main"
     assert env["SEED_HASH"] == cm["metadata"]["annotations"][gitops.SEED_HASH_ANNOTATION]
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["automountServiceAccountToken"] is False
     assert "$REPO_URL" in gitops.SEED_SCRIPT and LOCAL_URL not in gitops.SEED_SCRIPT  # nothing interpolated
@@ -44,6 +45,39 @@ def test_seed_objects() -> None:
     other = type(other)(**{**other.__dict__, "tree": {"apps/root.yaml": "changed\n"}})
     _, changed = gitops.seed_objects(Settings(), other)
     assert changed["metadata"]["annotations"] != job["metadata"]["annotations"]
+
+
+def test_push_job_authenticates_with_the_mounted_key_and_a_pinned_host_key() -> None:
+    _, job = gitops.seed_objects(Settings(), make_inputs())
+    pod = job["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["image"] == make_inputs().git_client_image
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "ssh-keys")
+    assert mount == {"name": "ssh-keys", "mountPath": "/keys", "readOnly": True}
+    volume = next(v for v in pod["volumes"] if v["name"] == "ssh-keys")
+    assert volume["secret"]["secretName"] == "llmops-git-ssh"
+    # Only the push key and known_hosts; never the server's host key.
+    assert {i["key"] for i in volume["secret"]["items"]} == {"admin_ed25519", "known_hosts"}
+    assert volume["secret"]["defaultMode"] == 0o440 and pod["securityContext"]["fsGroup"] == 65534
+    env = {e["name"]: e for e in container["env"]}
+    ssh = env["GIT_SSH_COMMAND"]["value"]
+    assert "-i /tmp/id" in ssh and "StrictHostKeyChecking=yes" in ssh
+    assert "UserKnownHostsFile=/keys/known_hosts" in ssh and "IdentitiesOnly=yes" in ssh
+    # No key material in the environment: values are plain strings, none of them a key; no secretKeyRef.
+    assert all(set(e) == {"name", "value"} for e in env.values())
+    assert not any("PRIVATE KEY" in e["value"] or "ssh-ed25519" in e["value"] for e in env.values())
+    # ssh refuses a group-readable key: the script copies it to /tmp with mode 600 before any git call.
+    script = gitops.SEED_SCRIPT
+    assert "cp /keys/id_ed25519 /tmp/id" in script and "chmod 600 /tmp/id" in script
+    assert script.index("chmod 600 /tmp/id") < script.index("git clone")
+    assert 'git push -q "$REPO_URL"' in script
+
+
+def test_seed_objects_need_the_ssh_key_secret() -> None:
+    from dataclasses import replace
+
+    with pytest.raises(LlmopsError, match="SSH key Secret"):
+        gitops.seed_objects(Settings(), replace(make_inputs(), git_ssh=None))
 
 
 def test_tree_too_large_for_a_configmap() -> None:

@@ -36,6 +36,7 @@ ORDER = [
     "create_secret_llmops_llmops-pgvector",
     "create_secret_llmops_llmops-gateway",
     "create_secret_monitoring_llmops-grafana-admin",
+    "create_ssh_keys_llmops-system_llmops-git-ssh",
     "apply_argocd_install",
     "wait_argocd_ready",
     "seed_local_git",

@@ -182,6 +182,26 @@ def test_sync_pushes_only_when_the_tree_changed(tmp_path: Path) -> None:
     assert again["changed"] is False and cluster.kube.mutations() == []
 
 
+def test_sync_without_the_ssh_key_secret_says_run_up(tmp_path: Path) -> None:
+    from llmops_cli.errors import LlmopsError
+
+    cluster, env = healthy_cluster(tmp_path)
+    del cluster.kube.objects[("v1", "Secret", "llmops-system", "llmops-git-ssh")]
+    cluster.kube.calls.clear()
+    with pytest.raises(LlmopsError, match="SSH key Secret") as e:
+        sync(
+            Settings(),
+            host=cluster.host,
+            facts=make_facts(k3s=Settings().cluster.k3s_version),
+            kube_factory=lambda: cluster.kube,
+            env=None,
+            reporter=RecordingReporter(),
+            environ=env,
+            renderer=FakeRenderer(),
+        )
+    assert "llmops up" in (e.value.hint or "") and cluster.kube.mutations() == []
+
+
 def test_sync_in_remote_mode_says_what_to_do() -> None:
     settings = Settings.model_validate({"gitops": {"repo_url": "https://github.com/acme/p.git"}})
     with pytest.raises(UsageError, match="commit and push"):

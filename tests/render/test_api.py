@@ -59,6 +59,43 @@ def test_local_git_server_is_reachable_at_local_git_url():
     assert pod["containers"][0]["ports"][0]["containerPort"] == names.GIT_SERVER_HTTP_PORT
 
 
+def test_local_git_server_takes_pushes_over_ssh_and_reads_anonymously():
+    objs = bootstrap_objects(settings(), "dev", repo_url=names.LOCAL_GIT_URL)
+    by_kind = {o["kind"]: o for o in objs if o["metadata"]["name"] == names.GIT_SERVER_NAME}
+    pod = by_kind["Deployment"]["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    env = {e["name"]: e["value"] for e in c["env"]}
+    # Argo CD reads anonymously; the push authenticates with the admin key (anonymous users only ever get
+    # read access to an existing repository in Soft Serve).
+    assert env["SOFT_SERVE_ANON_ACCESS"] == "read-only"
+    assert env["SOFT_SERVE_SSH_LISTEN_ADDR"] == f":{names.GIT_SERVER_SSH_PORT}"
+    assert env["SOFT_SERVE_SSH_KEY_PATH"] == f"/keys/{names.GIT_SSH_HOST_KEY}"
+    # A file path, not key text: the key stays out of the environment.
+    assert env["SOFT_SERVE_INITIAL_ADMIN_KEYS"] == f"/keys/{names.GIT_SSH_ADMIN_PUB}"
+    assert {"name": "ssh", "containerPort": names.GIT_SERVER_SSH_PORT} in c["ports"]
+    mount = next(m for m in c["volumeMounts"] if m["mountPath"] == "/keys")
+    assert mount["readOnly"] is True
+    vol = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert vol["secret"]["secretName"] == names.GIT_SSH_SECRET
+    assert {i["key"] for i in vol["secret"]["items"]} == {names.GIT_SSH_HOST_KEY, names.GIT_SSH_ADMIN_PUB}
+    svc_ports = {p["name"]: p for p in by_kind["Service"]["spec"]["ports"]}
+    assert svc_ports["ssh"]["port"] == names.GIT_SERVER_SSH_PORT and svc_ports["ssh"]["targetPort"] == "ssh"
+    assert svc_ports["http"]["port"] == names.GIT_SERVER_PORT
+    # SSH only from the server's own namespace (the push Job); HTTP from Argo CD's too.
+    rules = by_kind["NetworkPolicy"]["spec"]["ingress"]
+
+    def sources(port: int) -> set[str]:
+        return {
+            f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for r in rules
+            if any(p["port"] == port for p in r["ports"])
+            for f in r["from"]
+        }
+
+    assert sources(names.GIT_SERVER_SSH_PORT) == {names.SYSTEM_NAMESPACE}
+    assert sources(names.GIT_SERVER_HTTP_PORT) == {names.SYSTEM_NAMESPACE, names.ARGOCD_NAMESPACE}
+
+
 def test_k3s_config_drop_in():
     s = settings(
         cluster={

@@ -7,6 +7,11 @@ environment (``gitops.token_env``) or an SSH deploy key (``gitops.ssh_key_file``
 bootstrap), so no hosted service is needed. The rendered ``manifests/<env>/`` tree travels as a gzip'd tarball
 in a ConfigMap; a Job in the server's namespace unpacks it, commits it on top of the previous commit, pushes
 it over the in-cluster Service. ``llmops sync`` re-renders and runs the same push; Argo CD follows.
+
+The push goes over SSH with the admin key from the Secret `up` generates (``PlanInputs.git_ssh``), the
+server's host key pinned by ``known_hosts``: Soft Serve gives an anonymous user only read access to a
+repository that exists, whatever its anon-access setting (``AccessLevelForUser``, pkg/backend/user.go), so an
+anonymous push works only the first time. Argo CD keeps reading anonymously over HTTP.
 """
 
 from __future__ import annotations
@@ -36,10 +41,23 @@ SERVER_READY_TIMEOUT = 300.0
 SEED_TIMEOUT = 300.0
 LABELS = {"app.kubernetes.io/name": SEED_NAME, "app.kubernetes.io/managed-by": "llmops"}
 
+KEYS_DIR = "/keys"  # the push key and known_hosts, mounted read-only from the SSH key Secret
+ID_FILE = "id_ed25519"
+KNOWN_HOSTS_FILE = "known_hosts"
+# ssh refuses a private key others can read, and a Secret volume's files are group-readable (fsGroup): the
+# script copies the key to /tmp/id (0600) first. The host key is pinned: no trust-on-first-use.
+GIT_SSH_COMMAND = (
+    "ssh -i /tmp/id -o IdentitiesOnly=yes "
+    f"-o UserKnownHostsFile={KEYS_DIR}/{KNOWN_HOSTS_FILE} -o StrictHostKeyChecking=yes"
+)
+
 # Fixed script (nothing interpolated): URL, branch and hash come in through the environment. Keeps history:
 # clone, replace the tree, commit only when something changed, push.
 SEED_SCRIPT = """set -eu
 cd /tmp
+umask 077
+cp /keys/id_ed25519 /tmp/id
+chmod 600 /tmp/id
 if git clone -q "$REPO_URL" repo; then
   cd repo
   git checkout -q -B "$BRANCH"
@@ -82,6 +100,14 @@ def parse_local_url(url: str) -> tuple[str, str, int, str]:
     return labels[0], labels[1], parts.port or 80, parts.path.lstrip("/")
 
 
+def ssh_url(repo_url: str) -> str:
+    """The local Git server's SSH URL for the repository ``repo_url`` (its HTTP URL) names."""
+    from llmops_cli.render import names
+
+    svc, ns, _, path = parse_local_url(repo_url)
+    return f"ssh://{svc}.{ns}.svc:{names.GIT_SERVER_SSH_PORT}/{path}"
+
+
 def seed_objects(settings: Settings, inputs: PlanInputs) -> tuple[dict[str, Any], dict[str, Any]]:
     """(ConfigMap with the tree, Job that pushes it into the in-cluster Git server).
 
@@ -89,6 +115,9 @@ def seed_objects(settings: Settings, inputs: PlanInputs) -> tuple[dict[str, Any]
     so the same works on a remote host.
     """
     _, ns, _, _ = parse_local_url(inputs.repo_url)
+    if inputs.git_ssh is None:
+        raise LlmopsError("local GitOps mode without the Git server's SSH key Secret", code="bug")
+    keys = inputs.git_ssh
     seed = tree_tarball(inputs.tree or {}, f"{settings.gitops.path}/{inputs.env}")
     if len(seed) > MAX_SEED_BYTES:
         raise LlmopsError(
@@ -125,6 +154,7 @@ def seed_objects(settings: Settings, inputs: PlanInputs) -> tuple[dict[str, Any]
                         "runAsNonRoot": True,
                         "runAsUser": 65534,
                         "runAsGroup": 65534,
+                        "fsGroup": 65534,  # reads the key Secret's files (mode 0440)
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "containers": [
@@ -134,7 +164,8 @@ def seed_objects(settings: Settings, inputs: PlanInputs) -> tuple[dict[str, Any]
                             "command": ["/bin/sh", "-c", SEED_SCRIPT],
                             "env": [
                                 {"name": "HOME", "value": "/tmp"},  # noqa: S108 - a path inside the pod (an emptyDir)
-                                {"name": "REPO_URL", "value": inputs.repo_url},
+                                {"name": "REPO_URL", "value": ssh_url(inputs.repo_url)},
+                                {"name": "GIT_SSH_COMMAND", "value": GIT_SSH_COMMAND},
                                 {"name": "BRANCH", "value": settings.gitops.branch},
                                 {"name": "SEED_HASH", "value": seed_hash},
                             ],
@@ -146,12 +177,25 @@ def seed_objects(settings: Settings, inputs: PlanInputs) -> tuple[dict[str, Any]
                             "volumeMounts": [
                                 {"name": "seed", "mountPath": "/seed", "readOnly": True},
                                 {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - the pod's own emptyDir
+                                {"name": "ssh-keys", "mountPath": KEYS_DIR, "readOnly": True},
                             ],
                         }
                     ],
                     "volumes": [
                         {"name": "seed", "configMap": {"name": SEED_NAME}},
                         {"name": "tmp", "emptyDir": {}},
+                        {
+                            "name": "ssh-keys",
+                            "secret": {
+                                "secretName": keys.name,
+                                "defaultMode": 0o440,
+                                # Only what the push needs: never the server's host key.
+                                "items": [
+                                    {"key": keys.admin_key, "path": ID_FILE},
+                                    {"key": keys.known_hosts, "path": KNOWN_HOSTS_FILE},
+                                ],
+                            },
+                        },
                     ],
                 },
             },

@@ -1,13 +1,17 @@
 """Generated platform secrets (pgvector, gateway admin key, Grafana admin): created once, straight in the
 cluster. Never written to Git or to disk, never printed unless ``--show-password``; an existing Secret is
-kept, so re-running `up` never rotates a password behind a running database's back."""
+kept, so re-running `up` never rotates a password behind a running database's back.
+
+In local GitOps mode, also the in-cluster Git server's SSH keys (:func:`ssh_keys`): its host key, the push
+Job's admin key pair and a ``known_hosts`` line pinning the host key. Same rules, and never printed at all:
+rotating them would break the pinned host key and the server's admin key."""
 
 from __future__ import annotations
 
 import secrets as pysecrets
 from typing import TYPE_CHECKING, Any
 
-from llmops_cli.cluster.plan import PlanInputs, SecretSpec, Step, UpOptions, fingerprint
+from llmops_cli.cluster.plan import PlanInputs, SecretSpec, SshKeysSpec, Step, UpOptions, fingerprint
 
 if TYPE_CHECKING:
     from llmops_cli.cluster.context import StepContext
@@ -68,5 +72,78 @@ def _missing(spec: SecretSpec) -> None:
     raise ClusterError(f"Secret {spec.namespace}/{spec.name} is missing right after creating it")
 
 
+def _ed25519() -> tuple[str, str]:
+    """(OpenSSH private key, ``ssh-ed25519 AAAA...`` public key) of a fresh ed25519 key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    ).decode("ascii")
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode("ascii")
+    )
+    return private, public
+
+
+def ssh_keys(spec: SshKeysSpec) -> dict[str, str]:
+    """Fresh host key, admin key pair and ``known_hosts`` line for the Git server's Secret."""
+    host_private, host_public = _ed25519()
+    admin_private, admin_public = _ed25519()
+    return {
+        spec.host_key: host_private,
+        spec.admin_key: admin_private,
+        spec.admin_pub: f"{admin_public} llmops-push\n",
+        spec.known_hosts: f"{spec.host} {host_public}\n",
+    }
+
+
+def ssh_keys_object(spec: SshKeysSpec, values: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": dict(MANAGED_BY)},
+        "type": "Opaque",
+        "stringData": values,
+    }
+
+
+def _ssh_exists(ctx: StepContext, spec: SshKeysSpec) -> bool:
+    return ctx.kube().get("v1", "Secret", spec.name, spec.namespace) is not None
+
+
+def _ssh_step(spec: SshKeysSpec) -> Step:
+    def apply(ctx: StepContext) -> None:
+        kube = ctx.kube()
+        if kube.get("v1", "Namespace", spec.namespace) is None:
+            kube.apply(namespace_object(spec.namespace))
+        # Key material goes to the cluster only: not to ctx.secrets (printed), the state file or the log.
+        kube.apply(ssh_keys_object(spec, ssh_keys(spec)))
+
+    def verify(ctx: StepContext) -> None:
+        if not _ssh_exists(ctx, spec):
+            from llmops_cli.errors import ClusterError
+
+            raise ClusterError(f"Secret {spec.namespace}/{spec.name} is missing right after creating it")
+
+    return Step(
+        id=f"create_ssh_keys_{spec.namespace}_{spec.name}",
+        phase="secrets",
+        description=f"create Secret {spec.namespace}/{spec.name} (the local Git server's SSH keys)",
+        changes=f"Secret {spec.namespace}/{spec.name} with a generated ed25519 host key, push key pair and "
+        f"known_hosts for {spec.host} (kept if there)",
+        check=lambda ctx: _ssh_exists(ctx, spec),
+        apply=apply,
+        verify=verify,
+        fingerprint=fingerprint(spec.name, spec.namespace, spec.host),
+    )
+
+
 def steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpOptions) -> list[Step]:
-    return [_step(spec) for spec in inputs.secrets]
+    out = [_step(spec) for spec in inputs.secrets]
+    if settings.gitops.local and inputs.git_ssh is not None:
+        out.append(_ssh_step(inputs.git_ssh))
+    return out

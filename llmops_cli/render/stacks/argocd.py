@@ -121,6 +121,9 @@ def _chart_repos(ctx: Ctx) -> list[str]:
     return sorted(repos)
 
 
+GIT_KEYS_DIR = "/keys"  # the git server's SSH keys, mounted read-only from names.GIT_SSH_SECRET
+
+
 def git_server_objects(ctx: Ctx) -> list[dict[str, Any]]:
     labels = ctx.app_labels(names.GIT_SERVER_NAME, "gitops")
     git = {
@@ -134,6 +137,16 @@ def git_server_objects(ctx: Ctx) -> list[dict[str, Any]]:
         "http_port": names.GIT_SERVER_HTTP_PORT,
         "port": names.GIT_SERVER_PORT,
         "public_url": f"http://{names.GIT_SERVER_NAME}.{names.SYSTEM_NAMESPACE}.svc:{names.GIT_SERVER_PORT}",
+        "ssh_port": names.GIT_SERVER_SSH_PORT,
+        "ssh_public_url": (
+            f"ssh://{names.GIT_SERVER_NAME}.{names.SYSTEM_NAMESPACE}.svc:{names.GIT_SERVER_SSH_PORT}"
+        ),
+        "ssh_secret": names.GIT_SSH_SECRET,
+        "keys_dir": GIT_KEYS_DIR,
+        "host_key": names.GIT_SSH_HOST_KEY,
+        "admin_pub": names.GIT_SSH_ADMIN_PUB,
+        "host_key_path": f"{GIT_KEYS_DIR}/{names.GIT_SSH_HOST_KEY}",
+        "admin_pub_path": f"{GIT_KEYS_DIR}/{names.GIT_SSH_ADMIN_PUB}",
         "resources": _res(ctx.profile.git),
         "checkov_skips": dict(COMMON_SKIPS),
     }
