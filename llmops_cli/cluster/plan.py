@@ -73,6 +73,7 @@ class SshKeysSpec:
     namespace: str
     host: str
     host_key: str
+    host_pub: str
     admin_key: str
     admin_pub: str
     known_hosts: str

@@ -61,7 +61,7 @@ def sync(
     if keys is not None and ctx.kube().get("v1", "Secret", keys.name, keys.namespace) is None:
         raise LlmopsError(
             f"the local Git server's SSH key Secret {keys.namespace}/{keys.name} is missing",
-            hint="run `llmops up` once: it creates the keys and updates the Git server",
+            hint="run `llmops up` once: it creates the keys and updates the Git server (docs/laptop.md, Local mode)",
             code="git_seed",
         )
     reporter.phase("sync")

@@ -92,6 +92,7 @@ def local_git_ssh(settings: Settings) -> SshKeysSpec | None:
         namespace=names.SYSTEM_NAMESPACE,
         host=names.git_ssh_host(),
         host_key=names.GIT_SSH_HOST_KEY,
+        host_pub=names.GIT_SSH_HOST_PUB,
         admin_key=names.GIT_SSH_ADMIN_KEY,
         admin_pub=names.GIT_SSH_ADMIN_PUB,
         known_hosts=names.GIT_SSH_KNOWN_HOSTS,

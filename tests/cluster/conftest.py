@@ -131,6 +131,7 @@ GIT_SSH = SshKeysSpec(
     namespace="llmops-system",
     host="[llmops-git.llmops-system.svc]:23231",
     host_key="ssh_host_ed25519_key",
+    host_pub="ssh_host_ed25519_key.pub",
     admin_key="admin_ed25519",
     admin_pub="admin_ed25519.pub",
     known_hosts="known_hosts",

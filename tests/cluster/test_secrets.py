@@ -35,13 +35,19 @@ def _openssh_public(key: Ed25519PrivateKey) -> str:
 
 def test_ssh_keys_are_openssh_ed25519_and_known_hosts_pins_the_host_key() -> None:
     keys = secrets.ssh_keys(GIT_SSH)
-    assert set(keys) == {"ssh_host_ed25519_key", "admin_ed25519", "admin_ed25519.pub", "known_hosts"}
+    assert set(keys) == {
+        "ssh_host_ed25519_key",
+        "ssh_host_ed25519_key.pub",
+        "admin_ed25519",
+        "admin_ed25519.pub",
+        "known_hosts",
+    }
     host = _private(keys["ssh_host_ed25519_key"])
     admin = _private(keys["admin_ed25519"])
     # known_hosts: "[<svc>.<ns>.svc]:23231 ssh-ed25519 AAAA..." with the host key's public half.
     hostname, keytype, blob = keys["known_hosts"].strip().split(" ")
     assert hostname == "[llmops-git.llmops-system.svc]:23231" and keytype == "ssh-ed25519"
-    assert f"{keytype} {blob}" == _openssh_public(host)
+    assert f"{keytype} {blob}" == _openssh_public(host) == keys["ssh_host_ed25519_key.pub"].strip()
     assert isinstance(serialization.load_ssh_public_key(f"{keytype} {blob}".encode()), Ed25519PublicKey)
     # The admin public key (Soft Serve's initial admin key) is the push key's public half.
     assert keys["admin_ed25519.pub"].startswith(_openssh_public(admin) + " ")

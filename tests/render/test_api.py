@@ -77,7 +77,11 @@ def test_local_git_server_takes_pushes_over_ssh_and_reads_anonymously():
     assert mount["readOnly"] is True
     vol = next(v for v in pod["volumes"] if v["name"] == mount["name"])
     assert vol["secret"]["secretName"] == names.GIT_SSH_SECRET
-    assert {i["key"] for i in vol["secret"]["items"]} == {names.GIT_SSH_HOST_KEY, names.GIT_SSH_ADMIN_PUB}
+    assert {i["key"] for i in vol["secret"]["items"]} == {
+        names.GIT_SSH_HOST_KEY,
+        names.GIT_SSH_HOST_PUB,
+        names.GIT_SSH_ADMIN_PUB,
+    }
     svc_ports = {p["name"]: p for p in by_kind["Service"]["spec"]["ports"]}
     assert svc_ports["ssh"]["port"] == names.GIT_SERVER_SSH_PORT and svc_ports["ssh"]["targetPort"] == "ssh"
     assert svc_ports["http"]["port"] == names.GIT_SERVER_PORT

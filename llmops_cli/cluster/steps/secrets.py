@@ -95,6 +95,7 @@ def ssh_keys(spec: SshKeysSpec) -> dict[str, str]:
     admin_private, admin_public = _ed25519()
     return {
         spec.host_key: host_private,
+        spec.host_pub: f"{host_public}\n",
         spec.admin_key: admin_private,
         spec.admin_pub: f"{admin_public} llmops-push\n",
         spec.known_hosts: f"{spec.host} {host_public}\n",

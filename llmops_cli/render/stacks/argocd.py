@@ -144,6 +144,7 @@ def git_server_objects(ctx: Ctx) -> list[dict[str, Any]]:
         "ssh_secret": names.GIT_SSH_SECRET,
         "keys_dir": GIT_KEYS_DIR,
         "host_key": names.GIT_SSH_HOST_KEY,
+        "host_pub": names.GIT_SSH_HOST_PUB,
         "admin_pub": names.GIT_SSH_ADMIN_PUB,
         "host_key_path": f"{GIT_KEYS_DIR}/{names.GIT_SSH_HOST_KEY}",
         "admin_pub_path": f"{GIT_KEYS_DIR}/{names.GIT_SSH_ADMIN_PUB}",
