@@ -42,7 +42,7 @@ PGVECTOR_IMAGE = "docker.io/pgvector/pgvector:0.8.1-pg17"
 POSTGRES_EXPORTER_IMAGE = "quay.io/prometheuscommunity/postgres-exporter:v0.18.1"
 SOFT_SERVE_IMAGE = "docker.io/charmbracelet/soft-serve:v0.10.0"
 # The local push Job: git, tar and an OpenSSH client (the soft-serve image has git but no ssh).
-GIT_CLIENT_IMAGE = "docker.io/alpine/git:v2.49.1"
+GIT_CLIENT_IMAGE = "docker.io/alpine/git:v2.47.2"
 GATEWAY_IMAGE = f"ghcr.io/llmops/policy-gateway:{__version__}"
 
 PINS: dict[str, str] = {

@@ -92,7 +92,7 @@ class PlanInputs:
     tree: Mapping[str, str] | None = None  # manifests/<env>/ files, for the local Git server
     secrets: tuple[SecretSpec, ...] = ()
     git_ssh: SshKeysSpec | None = None  # local GitOps mode only
-    git_client_image: str = "docker.io/alpine/git:v2.49.1"  # any pinned image with git, tar and ssh
+    git_client_image: str = "docker.io/alpine/git:v2.47.2"  # any pinned image with git, tar and ssh
 
 
 @dataclass(frozen=True)
