@@ -39,7 +39,7 @@ def namespace_object(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(MANAGED_BY)}}
 
 
-def _exists(ctx: StepContext, spec: SecretSpec) -> bool:
+def _exists(ctx: StepContext, spec: SecretSpec | SshKeysSpec) -> bool:
     return ctx.kube().get("v1", "Secret", spec.name, spec.namespace) is not None
 
 
@@ -66,7 +66,7 @@ def _step(spec: SecretSpec) -> Step:
     )
 
 
-def _missing(spec: SecretSpec) -> None:
+def _missing(spec: SecretSpec | SshKeysSpec) -> None:
     from llmops_cli.errors import ClusterError
 
     raise ClusterError(f"Secret {spec.namespace}/{spec.name} is missing right after creating it")
@@ -112,10 +112,6 @@ def ssh_keys_object(spec: SshKeysSpec, values: dict[str, str]) -> dict[str, Any]
     }
 
 
-def _ssh_exists(ctx: StepContext, spec: SshKeysSpec) -> bool:
-    return ctx.kube().get("v1", "Secret", spec.name, spec.namespace) is not None
-
-
 def _ssh_step(spec: SshKeysSpec) -> Step:
     def apply(ctx: StepContext) -> None:
         kube = ctx.kube()
@@ -124,21 +120,15 @@ def _ssh_step(spec: SshKeysSpec) -> Step:
         # Key material goes to the cluster only: not to ctx.secrets (printed), the state file or the log.
         kube.apply(ssh_keys_object(spec, ssh_keys(spec)))
 
-    def verify(ctx: StepContext) -> None:
-        if not _ssh_exists(ctx, spec):
-            from llmops_cli.errors import ClusterError
-
-            raise ClusterError(f"Secret {spec.namespace}/{spec.name} is missing right after creating it")
-
     return Step(
         id=f"create_ssh_keys_{spec.namespace}_{spec.name}",
         phase="secrets",
         description=f"create Secret {spec.namespace}/{spec.name} (the local Git server's SSH keys)",
         changes=f"Secret {spec.namespace}/{spec.name} with a generated ed25519 host key, push key pair and "
         f"known_hosts for {spec.host} (kept if there)",
-        check=lambda ctx: _ssh_exists(ctx, spec),
+        check=lambda ctx: _exists(ctx, spec),
         apply=apply,
-        verify=verify,
+        verify=lambda ctx: None if _exists(ctx, spec) else _missing(spec),
         fingerprint=fingerprint(spec.name, spec.namespace, spec.host),
     )
 
