@@ -118,4 +118,5 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     for script in sorted((ROOT / "benchmarks").glob("*.py")):
         session.log(f"== {script.name}")
-        session.run("python", str(script), *session.posargs)
+        # Benchmarks reuse the tests' fakes and reference implementations (tests.*).
+        session.run("python", str(script), *session.posargs, env={"PYTHONPATH": str(ROOT)})

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tests.govern.conftest import fairlearn_metrics
+
 
 def synthetic(rows: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
@@ -37,24 +39,9 @@ def best(fn, repeat: int) -> tuple[float, object]:
 
 
 def fairlearn_scan(df: pd.DataFrame) -> dict:
-    from fairlearn.metrics import (
-        MetricFrame,
-        count,
-        false_negative_rate,
-        false_positive_rate,
-        selection_rate,
-        true_positive_rate,
-    )
-    from sklearn.metrics import precision_score
+    from fairlearn.metrics import MetricFrame
 
-    metrics = {
-        "count": count,
-        "selection_rate": selection_rate,
-        "tpr": true_positive_rate,
-        "fpr": false_positive_rate,
-        "fnr": false_negative_rate,
-        "precision": lambda y, p: precision_score(y, p, zero_division=0),
-    }
+    metrics = fairlearn_metrics()
     out = {}
     for name, feats in (("sex", df["sex"]), ("race", df["race"]), ("sex__race", df[["sex", "race"]])):
         mf = MetricFrame(metrics=metrics, y_true=df["label"], y_pred=df["pred"], sensitive_features=feats)

@@ -14,50 +14,17 @@ import time
 from pathlib import Path
 from tempfile import mkdtemp
 
-from llmops_cli.adapters.kube import Kube
-from llmops_cli.cluster.context import StepContext
-from llmops_cli.cluster.plan import UpOptions, build_plan
 from llmops_cli.cluster.state import State
 from llmops_cli.cluster.up import run_up
-from llmops_cli.config.model import Settings
-from llmops_cli.reporting import NullReporter
-from tests.cluster.apistub import Api, serve
-from tests.cluster.conftest import Cluster, make_facts, make_inputs
+from tests.cluster.apistub import Api, serve, up_over_http
+from tests.cluster.conftest import Cluster
 
 
 def run(api: Api, url: str, cluster: Cluster, state: State, home: str) -> tuple[float, int, int]:
-    settings = Settings()
-    facts = make_facts(k3s=settings.cluster.k3s_version) if cluster.installs else make_facts()
-    inputs = make_inputs()
-    kubeconfig = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "c", "cluster": {"server": url}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-    }
-    api.objects.setdefault(
-        ("nodes", "", "laptop"),
-        {
-            "metadata": {"name": "laptop", "labels": {"kubernetes.io/hostname": "laptop"}},
-            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
-        },
-    )
-    ctx = StepContext(
-        host=cluster.host,
-        settings=settings,
-        facts=facts,
-        inputs=inputs,
-        options=UpOptions(timeout=60),
-        reporter=NullReporter(),
-        state=state,
-        kube_factory=lambda: Kube.from_kubeconfig(kubeconfig, "x"),
-        environ={"KUBECONFIG": str(Path(home) / "config"), "HOME": home},
-        sleep=lambda s: None,
-    )
+    plan, ctx = up_over_http(api, url, cluster, state, Path(home), timeout=60)
     before = api.requests
     t0 = time.perf_counter()
-    report = run_up(build_plan(settings, facts, inputs), ctx)
+    report = run_up(plan, ctx)
     assert report.run is not None
     return time.perf_counter() - t0, api.requests - before, report.run.changed
 

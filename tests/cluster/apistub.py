@@ -9,6 +9,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, make_server
@@ -107,3 +108,49 @@ def serve() -> Iterator[tuple[Api, str]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def up_over_http(api: Api, url: str, cluster: Any, state: Any, home: Path, *, reporter: Any = None,
+                 timeout: float = 30.0) -> tuple[Any, Any]:
+    """(plan, context) for a whole `up` through the real Kube adapter against this stand-in, on a Ready node.
+
+    Shared by tests/cluster/test_up_against_api.py and benchmarks/up_noop.py, so the benchmark measures exactly
+    the path the test proves.
+    """
+    from llmops_cli.adapters.kube import Kube
+    from llmops_cli.cluster.context import StepContext
+    from llmops_cli.cluster.plan import UpOptions, build_plan
+    from llmops_cli.config.model import Settings
+    from llmops_cli.reporting import NullReporter
+    from tests.cluster.conftest import make_facts, make_inputs
+
+    settings = Settings()
+    facts = make_facts(k3s=settings.cluster.k3s_version) if cluster.installs else make_facts()
+    inputs = make_inputs()
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": url}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+    }
+    api.objects.setdefault(
+        ("nodes", "", "laptop"),
+        {
+            "metadata": {"name": "laptop", "labels": {"kubernetes.io/hostname": "laptop"}},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+        },
+    )
+    ctx = StepContext(
+        host=cluster.host,
+        settings=settings,
+        facts=facts,
+        inputs=inputs,
+        options=UpOptions(timeout=timeout),
+        reporter=reporter if reporter is not None else NullReporter(),
+        state=state,
+        kube_factory=lambda: Kube.from_kubeconfig(kubeconfig, "x", timeout=(2.0, 5.0)),
+        environ={"KUBECONFIG": str(Path(home) / "config"), "HOME": str(home)},
+        sleep=lambda s: None,
+    )
+    return build_plan(settings, facts, inputs), ctx

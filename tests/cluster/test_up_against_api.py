@@ -5,47 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llmops_cli.adapters.kube import Kube
-from llmops_cli.cluster.context import StepContext
-from llmops_cli.cluster.plan import UpOptions, build_plan
 from llmops_cli.cluster.state import State
 from llmops_cli.cluster.up import run_up
-from llmops_cli.config.model import Settings
 from llmops_cli.reporting import RecordingReporter
-from tests.cluster.apistub import Api, serve
-from tests.cluster.conftest import Cluster, make_facts, make_inputs
+from tests.cluster.apistub import Api, serve, up_over_http
+from tests.cluster.conftest import Cluster
 
 
 def up(api: Api, url: str, cluster: Cluster, state: State, home: Path):  # type: ignore[no-untyped-def]
-    settings = Settings()
-    facts = make_facts(k3s=settings.cluster.k3s_version) if cluster.installs else make_facts()
-    kubeconfig = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "c", "cluster": {"server": url}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-    }
-    api.objects.setdefault(
-        ("nodes", "", "laptop"),
-        {
-            "metadata": {"name": "laptop", "labels": {"kubernetes.io/hostname": "laptop"}},
-            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
-        },
-    )
-    ctx = StepContext(
-        host=cluster.host,
-        settings=settings,
-        facts=facts,
-        inputs=make_inputs(),
-        options=UpOptions(timeout=30),
-        reporter=RecordingReporter(),
-        state=state,
-        kube_factory=lambda: Kube.from_kubeconfig(kubeconfig, "x", timeout=(2.0, 5.0)),
-        environ={"KUBECONFIG": str(home / "config"), "HOME": str(home)},
-        sleep=lambda s: None,
-    )
-    return run_up(build_plan(settings, facts, make_inputs()), ctx)
+    plan, ctx = up_over_http(api, url, cluster, state, home, reporter=RecordingReporter())
+    return run_up(plan, ctx)
 
 
 def test_up_twice_over_http(tmp_path: Path) -> None:

@@ -34,3 +34,25 @@ def scored_frame(rows: int = 3000, seed: int = 0):
     flip = rng.random(rows) < np.where(sex == "female", 0.3, 0.15)
     pred = np.where(flip, 1 - y, y)
     return pd.DataFrame({"sex": sex, "race": race, "label": y, "pred": pred, "score": rng.random(rows)})
+
+
+def fairlearn_metrics() -> dict:
+    """The per-group metrics, as Fairlearn computes them: the reference both the equality tests and
+    benchmarks/govern_bias.py's baseline use."""
+    from fairlearn.metrics import (
+        count,
+        false_negative_rate,
+        false_positive_rate,
+        selection_rate,
+        true_positive_rate,
+    )
+    from sklearn.metrics import precision_score
+
+    return {
+        "count": count,
+        "selection_rate": selection_rate,
+        "tpr": true_positive_rate,
+        "fpr": false_positive_rate,
+        "fnr": false_negative_rate,
+        "precision": lambda y, p: precision_score(y, p, zero_division=0),
+    }

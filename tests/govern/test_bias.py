@@ -18,7 +18,7 @@ from llmops_cli.govern.stages.bias import (
     prepare,
     scan,
 )
-from tests.govern.conftest import scored_frame
+from tests.govern.conftest import fairlearn_metrics, scored_frame
 
 TOL = 1e-9
 
@@ -41,24 +41,9 @@ def fairlearn_reference(df: pd.DataFrame, label: str, pred: str, features) -> di
 
 
 def fairlearn_groups(df: pd.DataFrame, label: str, pred: str, features) -> pd.DataFrame:
-    from fairlearn.metrics import (
-        MetricFrame,
-        count,
-        false_negative_rate,
-        false_positive_rate,
-        selection_rate,
-        true_positive_rate,
-    )
-    from sklearn.metrics import precision_score
+    from fairlearn.metrics import MetricFrame
 
-    metrics = {
-        "count": count,
-        "selection_rate": selection_rate,
-        "tpr": true_positive_rate,
-        "fpr": false_positive_rate,
-        "fnr": false_negative_rate,
-        "precision": lambda y, p: precision_score(y, p, zero_division=0),
-    }
+    metrics = fairlearn_metrics()
     return MetricFrame(
         metrics=metrics, y_true=df[label], y_pred=df[pred], sensitive_features=features
     ).by_group
