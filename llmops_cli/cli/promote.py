@@ -6,4 +6,7 @@ from llmops_cli.errors import NotAvailableYet
 
 
 def command() -> None:
-    raise NotAvailableYet("`llmops promote` is not available yet in this version", hint="see the README roadmap")
+    raise NotAvailableYet(
+        "`llmops promote` is not available yet in this version",
+        hint="meanwhile run `llmops up` on each host of the environment",
+    )

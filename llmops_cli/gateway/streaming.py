@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -26,8 +27,7 @@ class StreamingMixin:
     audit: AuditLog
     metrics: Metrics
 
-    def _finish(self, ctx: Ctx, policy: CompiledPolicy) -> None:  # provided by GatewayApp
-        raise NotImplementedError
+    _finish: Callable[[Ctx, CompiledPolicy], None]  # GatewayApp's: audit + metrics at the end of a request
 
     async def _stream(
         self,
