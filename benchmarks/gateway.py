@@ -154,16 +154,24 @@ def build_request(path: str, body: dict[str, object], key: str | None) -> bytes:
     ).encode() + payload
 
 
-async def closed_loop(port: int, raw: bytes, concurrency: int, total: int, max_s: float) -> Result:
+async def closed_loop(
+    port: int, raw: bytes, concurrency: int, total: int, max_s: float, stagger: float = 0.0
+) -> Result:
+    """``concurrency`` clients, each sending its next request as soon as the last one is answered.
+
+    ``stagger``: client i starts i × stagger seconds late, so that against a slow upstream the clients do not
+    all arrive in the same instant and stay in lock-step (100 users do not click at once)."""
     conns = await asyncio.gather(*(Conn.open(port) for _ in range(concurrency)))
     lat: list[float] = []
     ttfts: list[float] = []
     errors = 0
     remaining = total
-    deadline = time.perf_counter() + max_s
+    deadline = time.perf_counter() + max_s + stagger * concurrency
 
-    async def worker(c: Conn) -> None:
+    async def worker(i: int, c: Conn) -> None:
         nonlocal remaining, errors
+        if stagger:
+            await asyncio.sleep(i * stagger)
         while remaining > 0 and time.perf_counter() < deadline:
             remaining -= 1
             t0 = time.perf_counter()
@@ -176,7 +184,7 @@ async def closed_loop(port: int, raw: bytes, concurrency: int, total: int, max_s
                 ttfts.append(ttft)
 
     t0 = time.perf_counter()
-    await asyncio.gather(*(worker(c) for c in conns))
+    await asyncio.gather(*(worker(i, c) for i, c in enumerate(conns)))
     elapsed = time.perf_counter() - t0
     for c in conns:
         c.close()
@@ -363,21 +371,78 @@ async def run(args: argparse.Namespace) -> int:
                 for conc in (1, 100):
                     total = 400 if conc == 1 else n_total
                     results[(name, kind, conc)] = await closed_loop(port, raw, conc, total, 30)
-        print("\n== closed loop: latency (ms), direct vs through the gateway ==")
+
+        print("\n== 1. cost per request: 1 client, zero-latency upstream (ms) ==")
         print(f"  {'':<34} {'direct':>9} {'gateway':>11} {'added':>10}")
-        for conc in (1, 100):
-            d, g = results[("direct", "unary", conc)], results[("gateway", "unary", conc)]
-            print(_row(f"non-streaming p50 @ {conc} conc", d.pct(0.5), g.pct(0.5)))
-            print(_row(f"non-streaming p99 @ {conc} conc", d.pct(0.99), g.pct(0.99)))
-            d, g = results[("direct", "stream", conc)], results[("gateway", "stream", conc)]
-            print(_row(f"streaming TTFT p50 @ {conc} conc", d.pct(0.5, True), g.pct(0.5, True)))
-            print(_row(f"streaming TTFT p99 @ {conc} conc", d.pct(0.99, True), g.pct(0.99, True)))
-            print(_row(f"streaming total p50 @ {conc} conc", d.pct(0.5), g.pct(0.5)))
-        for conc in (1, 100):
-            d, g = results[("direct", "unary", conc)], results[("gateway", "unary", conc)]
-            print(_row(f"throughput non-streaming @ {conc} conc", d.rate, g.rate, "req/s"))
+        d, g = results[("direct", "unary", 1)], results[("gateway", "unary", 1)]
+        print(_row("non-streaming p50", d.pct(0.5), g.pct(0.5)))
+        print(_row("non-streaming p99", d.pct(0.99), g.pct(0.99)))
+        d, g = results[("direct", "stream", 1)], results[("gateway", "stream", 1)]
+        print(_row("streaming TTFT p50", d.pct(0.5, True), g.pct(0.5, True)))
+        print(_row("streaming TTFT p99", d.pct(0.99, True), g.pct(0.99, True)))
+        print(_row("streaming total p50", d.pct(0.5), g.pct(0.5)))
+
+        print(
+            "\n== 2. 100 concurrent requests in flight, upstream answering after L ms (a model's minimum); "
+            "streams then send all chunks at once =="
+        )
+        print(
+            f"  {'L':>6} {'offered':>9}   {'direct p50/p99':>15} {'gateway p50/p99':>16} "
+            f"{'added p50/p99':>15}  {'TTFT added p50/p99':>19}"
+        )
+        secs = 3.0 if args.quick else 6.0
+        for lat_ms in args.latencies:
+            model = f"fake-model+{lat_ms:g}ms"
+            row: dict[tuple[str, str], Result] = {}
+            for name, (port, key) in (("direct", targets["direct"]), ("gateway", targets["gateway"])):
+                for kind, body in (("unary", chat), ("stream", stream)):
+                    raw = build_request("/v1/chat/completions", {**body, "model": model}, key)
+                    row[(name, kind)] = await closed_loop(port, raw, 100, 10**9, secs, stagger=lat_ms / 1000 / 100)
+            du, gu = row[("direct", "unary")], row[("gateway", "unary")]
+            ds, gs = row[("direct", "stream")], row[("gateway", "stream")]
+            print(
+                f"  {lat_ms:>4g}ms {100 / (lat_ms / 1000):>6.0f}/s   "
+                f"{du.pct(0.5):>7.2f}/{du.pct(0.99):<7.2f} {gu.pct(0.5):>8.2f}/{gu.pct(0.99):<7.2f} "
+                f"{gu.pct(0.5) - du.pct(0.5):>+7.2f}/{gu.pct(0.99) - du.pct(0.99):<+7.2f}  "
+                f"{gs.pct(0.5, True) - ds.pct(0.5, True):>+9.2f}/{gs.pct(0.99, True) - ds.pct(0.99, True):<+9.2f}"
+                f"  ({gu.rate:.0f} req/s, errors {gu.errors + gs.errors})"
+            )
+            results.update({(n, f"{k}@{lat_ms:g}", 100): r for (n, k), r in row.items()})
+        # Streams paced like a model (50 ms to the first chunk, then one 4-character chunk every 20 ms, i.e.
+        # 50 tokens/s): what the hold-back window costs in time to first token.
+        paced = {**stream, "model": "fake-model+50ms/20ms"}
+        stream_s = 0.05 + 0.02 * (len(REPLY) // 4 + 2)
+        pr = {}
+        for name, (port, key) in (("direct", targets["direct"]), ("gateway", targets["gateway"])):
+            raw = build_request("/v1/chat/completions", paced, key)
+            pr[name] = await closed_loop(
+                port, raw, 100, 10**9, 2 * stream_s if args.quick else 4 * stream_s, stagger=stream_s / 100
+            )
+        d, g = pr["direct"], pr["gateway"]
+        print(
+            f"  paced streams (50 ms, then a chunk every 20 ms), 100 in flight: TTFT p50 {d.pct(0.5, True):.2f} -> "
+            f"{g.pct(0.5, True):.2f} ms ({g.pct(0.5, True) - d.pct(0.5, True):+.2f}), p99 {d.pct(0.99, True):.2f} -> "
+            f"{g.pct(0.99, True):.2f} ms ({g.pct(0.99, True) - d.pct(0.99, True):+.2f}); "
+            f"{len(g.latencies)} streams, errors {d.errors + g.errors}"
+        )
+
+        print(
+            "\n== 3. saturation: 100 clients, zero-latency upstream (a throughput test: every request queues, "
+            "latency = 100 / throughput) =="
+        )
+        print(f"  {'':<34} {'direct':>9} {'gateway':>11} {'added':>10}")
+        d, g = results[("direct", "unary", 100)], results[("gateway", "unary", 100)]
+        print(_row("non-streaming p50", d.pct(0.5), g.pct(0.5)))
+        print(_row("non-streaming p99", d.pct(0.99), g.pct(0.99)))
+        d, g = results[("direct", "stream", 100)], results[("gateway", "stream", 100)]
+        print(_row("streaming TTFT p50", d.pct(0.5, True), g.pct(0.5, True)))
+        print(_row("streaming TTFT p99", d.pct(0.99, True), g.pct(0.99, True)))
+        d, g = results[("direct", "unary", 100)], results[("gateway", "unary", 100)]
+        print(_row("throughput non-streaming", d.rate, g.rate, "req/s"))
+        d, g = results[("direct", "stream", 100)], results[("gateway", "stream", 100)]
+        print(_row("throughput streaming", d.rate, g.rate, "streams/s"))
         errs = sum(r.errors for r in results.values())
-        print(f"  errors (non-200): {errs}")
+        print(f"  errors (non-200), all runs: {errs}")
         if "litellm" in targets:
             print("\n== LiteLLM proxy (1 worker, same core as the gateway), for comparison ==")
             for conc in (1, 100):
@@ -387,10 +452,10 @@ async def run(args: argparse.Namespace) -> int:
                     f"{lu.rate:.0f} req/s; streaming TTFT p50 {ls.pct(0.5, True):.2f} ms"
                 )
 
-        print("\n== open loop: highest rate one gateway worker holds with p99 <= 50 ms (non-streaming) ==")
+        print("\n== 4. open loop: highest rate one gateway worker holds with p99 <= 50 ms (non-streaming) ==")
         raw = build_request("/v1/chat/completions", chat, KEY)
         best = 0.0
-        rates = [250, 500, 750, 1000, 1250, 1500, 1750, 2000, 2500, 3000]
+        rates = [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 5000]
         for rate in rates:
             res = await open_loop(stack.gw_port, raw, rate, 3 if args.quick else 5)
             ok = res.pct(0.99) <= 50 and res.errors == 0
@@ -423,7 +488,7 @@ async def _soak(
 ) -> None:
     soak_rate = rate
     raw = build_request("/v1/chat/completions", chat, KEY)
-    print(f"\n== memory soak: {args.soak:.0f} s at {soak_rate:.0f} req/s (alternating unary / streaming) ==")
+    print(f"\n== 5. memory soak: {args.soak:.0f} s at {soak_rate:.0f} req/s (alternating unary / streaming) ==")
     raws = [raw, build_request("/v1/chat/completions", stream, KEY)]
     samples: list[tuple[float, int]] = []
     t_end = time.monotonic() + args.soak
@@ -450,6 +515,12 @@ def main() -> int:
     ap.add_argument("--soak-only", action="store_true", help="only the memory soak")
     ap.add_argument("--soak-rate", type=float, default=None, help="soak request rate (default: half the max)")
     ap.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
+    ap.add_argument(
+        "--latencies",
+        type=lambda v: [float(x) for x in v.split(",")],
+        default=[10.0, 25.0, 50.0, 100.0],
+        help="upstream latencies in ms for the 100-in-flight table (default 10,25,50,100)",
+    )
     ap.add_argument("--litellm-bin", default=None, help="`litellm` executable of a venv with litellm[proxy]")
     args = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]

@@ -19,23 +19,28 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 JSON = b"application/json"
 
 
+def _pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(items)
+    if len(out) != len(items) or len({k.casefold() for k in out}) != len(out):
+        seen: set[str] = set()
+        for k, _ in items:
+            if k.casefold() in seen:
+                raise ValueError(f"duplicate key {k!r}")
+            seen.add(k.casefold())
+    return out
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# Built once: constructing a decoder per request cost more than the parse of a typical body.
+_STRICT = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_no_constants)
+
+
 def strict_loads(raw: bytes) -> Any:
     """JSON with duplicate keys rejected, case variants included (``model`` and ``Model``), and no NaN."""
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        out = dict(items)
-        if len(out) != len(items) or len({k.casefold() for k in out}) != len(out):
-            seen: set[str] = set()
-            for k, _ in items:
-                if k.casefold() in seen:
-                    raise ValueError(f"duplicate key {k!r}")
-                seen.add(k.casefold())
-        return out
-
-    def no_constants(name: str) -> Any:
-        raise ValueError(f"{name} is not valid JSON")
-
-    return json.loads(raw, object_pairs_hook=pairs, parse_constant=no_constants)
+    return _STRICT.decode(raw.decode("utf-8"))
 
 
 def error_body(message: str, err_type: str, code: str, param: str | None = None) -> bytes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -56,6 +58,16 @@ class Metrics:
             p + "policy_reloads_total", "Policy reloads by result.", ["result"], registry=r
         )
         self._models: set[str] = set()
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def child(self, metric: Any, *values: str) -> Any:
+        """``metric.labels(*values)``, cached: ``labels`` validates and locks on every call, which showed up
+        in the per-request profile. Label values are bounded (routes, statuses, rule ids, 64 models)."""
+        key = (id(metric), values)
+        c = self._children.get(key)
+        if c is None:
+            c = self._children[key] = metric.labels(*values)
+        return c
 
     def model_label(self, model: str | None) -> str:
         """Bound label cardinality: the first 64 model names, then `other`."""

@@ -7,7 +7,7 @@ joined with ``\\n``; a single space after the colon is dropped; lines starting w
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 
@@ -15,8 +15,7 @@ _BOUNDARY = re.compile(rb"\r\n\r\n|\n\n|\r\r|\r\n\n|\n\r\n")
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     data: str
     event: str = "message"
     id: str | None = None
@@ -33,14 +32,19 @@ class SSEParser:
         buf = self._buf + chunk if self._buf else chunk
         events: list[Event] = []
         pos = 0
-        while True:
-            m = _BOUNDARY.search(buf, pos)
-            if m is None:
-                break
-            ev = _parse(buf[pos : m.start()])
-            if ev is not None:
-                events.append(ev)
-            pos = m.end()
+        if b"\r" not in buf:  # the common case (vLLM, OpenAI): LF only, mostly one `data:` line per event
+            while (end := buf.find(b"\n\n", pos)) >= 0:
+                raw = buf[pos:end]
+                if raw.startswith(b"data: ") and b"\n" not in raw:
+                    events.append(Event(raw[6:].decode("utf-8", errors="replace")))
+                elif (ev := _parse(raw)) is not None:
+                    events.append(ev)
+                pos = end + 2
+        else:
+            while (m := _BOUNDARY.search(buf, pos)) is not None:
+                if (ev := _parse(buf[pos : m.start()])) is not None:
+                    events.append(ev)
+                pos = m.end()
         self._buf = buf[pos:]
         if len(self._buf) > self.max_event_bytes:
             raise ValueError("SSE event exceeds the size limit")

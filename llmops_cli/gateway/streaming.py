@@ -43,8 +43,9 @@ class StreamingMixin:
         started = False
         holds: dict[int, HoldBack] = {}
         last_sent = 0.0
-        m_gap = self.metrics.gap.labels(ctx.route)
+        m_gap = self.metrics.child(self.metrics.gap, ctx.route)
         template: dict[str, Any] | None = None
+        pending: list[bytes] = []  # filtered events of the current network read, not yet written
         try:
             async with self.adapter.stream(upstream_path, out) as up:
                 ctx.upstream_status = up.status
@@ -76,6 +77,10 @@ class StreamingMixin:
                 parser = SSEParser()
                 done = False
                 async for raw in up.aiter_raw():
+                    # Events that arrived in one read leave in one write: nothing waits for later data. The
+                    # hold-back window is evaluated once per choice per read, at its last text in the read.
+                    first_text = False
+                    batch: list[dict[str, Any]] = []
                     for ev in parser.feed(raw):
                         if ev.data == "[DONE]":
                             done = True
@@ -86,17 +91,25 @@ class StreamingMixin:
                         if "error" in chunk:
                             raise UpstreamError("protocol", "upstream reported an error mid-stream")
                         template = template or chunk
-                        payload = self._filter_chunk(chunk, holds, policy, ctx, field, client_usage)
+                        batch.append(chunk)
+                    last = _last_text_events(batch, field) if len(batch) > 1 else None
+                    for j, chunk in enumerate(batch):
+                        payload = self._filter_chunk(chunk, holds, policy, ctx, field, client_usage, last, j)
                         if payload is None:
                             continue
+                        if ctx.ttft is None and not first_text and _has_text(chunk, field):
+                            first_text = True
+                        pending.append(payload)
+                    if pending:
                         now = time.perf_counter()
-                        if ctx.ttft is None and _has_text(chunk, field):
+                        if first_text:
                             ctx.ttft = now - ctx.t0
-                            self.metrics.ttft.labels(ctx.route).observe(ctx.ttft)
+                            self.metrics.child(self.metrics.ttft, ctx.route).observe(ctx.ttft)
                         elif last_sent:
                             m_gap.observe(now - last_sent)
                         last_sent = now
-                        await send({"type": "http.response.body", "body": payload, "more_body": True})
+                        body, pending = b"".join(pending), []
+                        await send({"type": "http.response.body", "body": body, "more_body": True})
                     if done:
                         break
                 if not done:
@@ -124,8 +137,9 @@ class StreamingMixin:
             if not started:
                 ctx.status = status
                 return await _respond(send, status, err, rid=ctx.request_id)
-            # Headers are gone: an SSE error event, then close (no [DONE]).
-            await send({"type": "http.response.body", "body": b"data: " + err + b"\n\n", "more_body": False})
+            # Headers are gone: what passed the policies so far, an SSE error event, then close (no [DONE]).
+            body = b"".join([*pending, b"data: ", err, b"\n\n"])
+            await send({"type": "http.response.body", "body": body, "more_body": False})
         except asyncio.CancelledError:
             ctx.error = "client_disconnected"
             ctx.status = 499
@@ -139,8 +153,14 @@ class StreamingMixin:
         ctx: Ctx,
         field: str,
         client_usage: bool,
+        last: dict[int, int] | None = None,
+        pos: int = 0,
     ) -> bytes | None:
-        """Apply output policies to one chunk; None when nothing in it is left to send yet."""
+        """Apply output policies to one chunk; None when nothing in it is left to send yet.
+
+        ``last`` maps a choice to the position of its last text-bearing chunk in the current read (``pos`` is
+        this chunk's): earlier text of that choice only joins the hold-back buffer, since it would leave in the
+        same write anyway."""
         usage = chunk.get("usage")
         choices = chunk.get("choices")
         if usage:
@@ -156,12 +176,16 @@ class StreamingMixin:
             if not isinstance(choice, dict):
                 continue
             idx = choice.get("index", 0)
+            idx = idx if isinstance(idx, int) else 0
             holder = choice.get("delta") if field == "content" else choice
             text = holder.get(field) if isinstance(holder, dict) else None
-            hb = holds.get(idx) if isinstance(idx, int) else None
+            hb = holds.get(idx)
             if hb is None:
-                hb = holds[idx if isinstance(idx, int) else 0] = HoldBack(policy, ctx.decisions)
-            released = hb.push(text) if isinstance(text, str) and text else ""
+                hb = holds[idx] = HoldBack(policy, ctx.decisions)
+            if isinstance(text, str) and text:
+                released = hb.push(text, evaluate=last is None or last.get(idx, pos) <= pos)
+            else:
+                released = ""
             if choice.get("finish_reason"):
                 released += hb.flush()
             if isinstance(holder, dict) and (isinstance(text, str) or released):
@@ -180,6 +204,20 @@ class StreamingMixin:
         return encode_json(chunk)
 
     # ------------------------------------------------------------------ audit + metrics
+
+def _last_text_events(batch: list[dict[str, Any]], field: str) -> dict[int, int]:
+    """For each choice index, the position in ``batch`` of the last chunk carrying text for it."""
+    last: dict[int, int] = {}
+    for j, chunk in enumerate(batch):
+        for c in chunk.get("choices") or ():
+            if not isinstance(c, dict):
+                continue
+            holder = c.get("delta") if field == "content" else c
+            if isinstance(holder, dict) and isinstance(holder.get(field), str) and holder[field]:
+                idx = c.get("index", 0)
+                last[idx if isinstance(idx, int) else 0] = j
+    return last
+
 
 def _has_text(chunk: dict[str, Any], field: str) -> bool:
     for c in chunk.get("choices") or ():

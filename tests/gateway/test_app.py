@@ -186,6 +186,19 @@ async def test_streaming_redacts_across_split_chunks(client: httpx.AsyncClient, 
     assert '"usage"' not in body  # the gateway asked upstream for usage; the client did not
 
 
+async def test_streaming_events_of_one_read_leave_together(client: httpx.AsyncClient, fake: Any) -> None:
+    reply = "Mail jane.roe@example.com or call +1 415 555 0100 today. " + "filler " * 10
+    fake.config.reply = reply
+    fake.config.chunk_chars = 3
+    fake.config.split_bytes = 1 << 20  # the whole stream in one write: usually one read at the gateway
+    r = await client.post("/v1/chat/completions", json=chat("hi", stream=True))
+    want = "Mail [REDACTED:EMAIL] or call [REDACTED:PHONE] today. " + "filler " * 10
+    assert sse_text(r.text) == want
+    content_events = [b for b in r.text.split("\n\n") if '"content":"' in b and '"content":""' not in b]
+    assert 1 <= len(content_events) < len(reply) // 3  # merged, not one per upstream chunk
+    assert r.text.endswith("data: [DONE]\n\n")
+
+
 async def test_streaming_usage_when_requested_and_proxy_routes(client: httpx.AsyncClient, fake: Any) -> None:
     r = await client.post(
         "/v1/chat/completions", json=chat("x", stream=True, stream_options={"include_usage": True})

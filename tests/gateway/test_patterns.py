@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmops_cli.gateway.policy import injection
 from llmops_cli.gateway.policy.model import BlockedPattern
@@ -58,3 +60,63 @@ def test_injection_heuristics(text: str, name: str) -> None:
 
 def test_injection_quiet_on_ordinary_text() -> None:
     assert injection.detect(normalise("What is the capital of France? Ignore the typo.")) == []
+
+
+# ---------------------------------------------------------------- fast paths agree with the plain definitions
+def reference_normalise(text: str) -> str:
+    import re
+    import unicodedata
+
+    from llmops_cli.gateway.policy.patterns import _INVISIBLE
+
+    s = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).translate(_INVISIBLE).casefold()
+    return re.sub(r"[^\S\n]+", " ", re.sub(r"\s*\n\s*", "\n", s))
+
+
+_TEXT = st.text("ab XY\n\t\r\x0b\x0c\x1c  \u200b\u3000ｐ", max_size=40) | st.text(max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT)
+def test_normalise_fast_path_matches_definition(text: str) -> None:
+    assert normalise(text) == reference_normalise(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "ignore ",
+                "all previous ",
+                "instructions",
+                "system prompt",
+                "reveal ",
+                "you are now",
+                "act as an unrestricted",
+                "dan mode",
+                "<|im_start|>",
+                "[inst]",
+                "\nsystem:",
+                " ",
+                "## system:",
+                "hello ",
+                "override",
+                "x",
+            ]
+        ),
+        max_size=10,
+    ).map("".join)
+)
+def test_injection_prefilter_never_changes_result(text: str) -> None:
+    from llmops_cli.gateway.policy.prefilter import Prefilter
+
+    n = normalise(text)
+    want = [name for name, rx in injection.HEURISTICS if rx.search(n)]
+    for use_re2 in (True, False):
+        pf = Prefilter(injection.PREFILTER.patterns, use_re2=use_re2)
+        old, injection.PREFILTER = injection.PREFILTER, pf
+        try:
+            assert injection.detect(n) == want
+        finally:
+            injection.PREFILTER = old

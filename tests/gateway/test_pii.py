@@ -18,6 +18,7 @@ def kinds(text: str) -> list[str]:
         ("card 4111 1111 1111 1111 exp", "credit_card"),
         ("card 4111-1111-1111-1111", "credit_card"),
         ("amex 378282246310005", "credit_card"),
+        ("card ٤١١١ ١١١١ ١١١١ ١١١١", "credit_card"),  # Arabic-Indic digits
         ("IBAN DE89 3704 0044 0532 0130 00 please", "iban"),
         ("iban GB82WEST12345698765432", "iban"),
         ("ssn 123-45-6789", "us_ssn"),
@@ -77,3 +78,81 @@ def test_email_found_anywhere(prefix: str, suffix: str) -> None:
     text = f"{prefix} someone@example.org {suffix}"
     out = pii.redact(text, pii.find(text))
     assert "someone@example.org" not in out
+
+
+# ---------------------------------------------------------------- prefilter: skipping never changes a result
+def reference_find(text: str) -> list[pii.Finding]:
+    """`find` without the prefilter: every detector's full pattern over the whole text."""
+    found: list[pii.Finding] = []
+    claimed: list[tuple[int, int]] = []
+    for det in pii.DETECTORS:
+        for m in det.regex.finditer(text):
+            s, e = m.span()
+            if any(s < ce and cs < e for cs, ce in claimed):
+                continue
+            if det.validate is not None and not det.validate(m.group()):
+                continue
+            claimed.append((s, e))
+            found.append(pii.Finding(det.kind, s, e))
+    return sorted(found, key=lambda f: f.start)
+
+
+SAMPLES = [
+    "jane.doe+x@mail.example.co.uk",
+    "4111 1111 1111 1111",
+    "378282246310005",
+    "DE89 3704 0044 0532 0130 00",
+    "GB82WEST12345698765432",
+    "123-45-6789",
+    "192.168.10.4",
+    "2001:db8::8a2e:370:7334",
+    "::1",
+    "fe80::1",
+    "+1 415 555 0100",
+    "(030) 1234567",
+    "sk-proj-abcdefghijklmnopqrstuvwxyz123456",
+    "AKIAIOSFODNN7EXAMPLE",
+    "ghp_" + "a" * 36,
+    "10:30:00",
+    "09:12",
+    "1.2.3.4.5",
+    "٣٣٣-٤٤-٥٥٥٥",
+    "ſK12 3456 7890 1234",
+    "-----BEGIN RSA PRIVATE KEY-----",
+    "eyJhbGciOiJI.eyJzdWIiOiIx.SflKxwRJSMeK",
+]
+_ALPHABET = "0123456789 .-()+:@_/abcefxzABKS\n\t٣ſK"
+texts = st.lists(st.one_of(st.text(_ALPHABET, max_size=12), st.sampled_from(SAMPLES)), max_size=8).map("".join)
+
+
+@pytest.fixture(params=["re2", "re"])
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    from llmops_cli.gateway.policy.prefilter import Prefilter
+
+    pf = Prefilter([d.pre for d in pii.DETECTORS], use_re2=request.param == "re2")
+    monkeypatch.setattr(pii, "PREFILTER", pf)
+    return str(request.param)
+
+
+def test_prefilter_uses_re2_when_installed() -> None:
+    assert pii.PREFILTER.engine == "re2"  # google-re2 is a dependency wherever a wheel exists
+
+
+@pytest.mark.parametrize("sample", SAMPLES)
+def test_prefilter_agrees_on_each_sample(engine: str, sample: str) -> None:
+    for text in (sample, f"x {sample} y", f"{sample}{sample}"):
+        assert pii.find(text) == reference_find(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=texts)
+def test_prefilter_never_changes_findings(text: str) -> None:
+    for use_re2 in (True, False):
+        from llmops_cli.gateway.policy.prefilter import Prefilter
+
+        pf = Prefilter([d.pre for d in pii.DETECTORS], use_re2=use_re2)
+        old, pii.PREFILTER = pii.PREFILTER, pf
+        try:
+            assert pii.find(text) == reference_find(text), pf.engine
+        finally:
+            pii.PREFILTER = old

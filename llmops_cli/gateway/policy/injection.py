@@ -2,11 +2,16 @@
 
 These are cheap signals (phrases that try to override instructions, fake role markers, requests for the
 system prompt), not a classifier: the policy decides whether a hit is flagged in the audit log or denied.
+
+Each heuristic has keywords, one of which every match contains; one prefilter pass finds which keywords occur
+and only those heuristics run their full pattern (most messages contain none).
 """
 
 from __future__ import annotations
 
 import re
+
+from llmops_cli.gateway.policy.prefilter import Prefilter
 
 HEURISTICS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
@@ -27,13 +32,22 @@ HEURISTICS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("jailbreak_persona", re.compile(r"\b(?:dan mode|developer mode|jailbreak|do anything now)\b")),
     (
         "fake_role_marker",
-        re.compile(
-            r"<\|im_start\|>|<\|system\|>|\[/?inst\]|^\s*#{2,}\s*system\s*:|(?:^|\n)\s*system\s*:", re.M
-        ),
+        re.compile(r"<\|im_start\|>|<\|system\|>|\[/?inst\]|^\s*#{2,}\s*system\s*:|(?:^|\n)\s*system\s*:", re.M),
     ),
 )
 
 
+KEYWORDS: dict[str, tuple[str, ...]] = {
+    "override_instructions": ("ignore", "disregard", "forget", "override", "bypass"),
+    "reveal_system_prompt": ("system prompt",),
+    "role_hijack": ("you are now", "act as "),
+    "jailbreak_persona": ("dan mode", "developer mode", "jailbreak", "do anything now"),
+    "fake_role_marker": ("<|im_start|>", "<|system|>", "[inst]", "[/inst]", "system"),
+}
+PREFILTER = Prefilter(["|".join(map(re.escape, KEYWORDS[name])) for name, _ in HEURISTICS])
+
+
 def detect(normalised: str) -> list[str]:
     """Names of the heuristics that fire on already-normalised text."""
-    return [name for name, rx in HEURISTICS if rx.search(normalised)]
+    hits = PREFILTER.hits(normalised)
+    return [name for i, (name, rx) in enumerate(HEURISTICS) if i in hits and rx.search(normalised)]

@@ -20,12 +20,16 @@ _WS = re.compile(r"[^\S\n]+")
 
 
 def normalise(text: str) -> str:
-    s = (
-        text.lower()
-        if text.isascii()
-        else unicodedata.normalize("NFKC", text).translate(_INVISIBLE).casefold()
-    )
-    return _WS.sub(" ", _NL.sub("\n", s))
+    if text.isascii():
+        s = text.lower()
+        # printable ASCII has no whitespace but the plain space: only double spaces need collapsing
+        if s.isprintable() and "  " not in s:
+            return s
+    else:
+        s = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).casefold()
+    if "\n" in s:
+        s = _NL.sub("\n", s)
+    return _WS.sub(" ", s)
 
 
 class BlockedMatcher:
@@ -34,8 +38,7 @@ class BlockedMatcher:
     def __init__(self, patterns: Sequence[BlockedPattern]) -> None:
         self.ids = [p.id for p in patterns]
         parts = [
-            f"(?P<p{i}>{p.pattern if p.regex else re.escape(normalise(p.pattern))})"
-            for i, p in enumerate(patterns)
+            f"(?P<p{i}>{p.pattern if p.regex else re.escape(normalise(p.pattern))})" for i, p in enumerate(patterns)
         ]
         self._re = re.compile("|".join(parts)) if parts else None
 

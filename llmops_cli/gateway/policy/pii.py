@@ -12,13 +12,15 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from llmops_cli.gateway.policy.prefilter import Prefilter
+
 PLACEHOLDER = "[REDACTED:{kind}]"
 
 
 def luhn_ok(digits: str) -> bool:
     total = 0
     for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
+        d = int(ch)  # any Unicode decimal digit, as `\d` matches them
         if i % 2:
             d *= 2
             if d > 9:
@@ -130,8 +132,14 @@ def _phone_ok(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Detector:
+    """``regex`` finds candidates, ``validate`` confirms them. ``pre`` is a cheaper necessary condition: every
+    candidate that validates contains a match of it. All ``pre`` patterns are checked in one pass
+    (:mod:`.prefilter`) and a detector runs only where its own hit; ``tests/gateway/test_pii.py`` checks that
+    this never changes a result."""
+
     kind: str
     regex: re.Pattern[str]
+    pre: str
     validate: Callable[[str], bool] | None = None
 
 
@@ -145,17 +153,30 @@ DETECTORS: tuple[Detector, ...] = (
             r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
             r"|-----BEGIN [A-Z ]*PRIVATE KEY-----)"
         ),
+        pre=r"sk-|AKIA|gh[pousr]_|github_pat_|xox[abposr]-|AIza|llmops-|hf_|glpat-|eyJ|-----BEGIN ",
     ),
-    Detector("email", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")),
+    Detector(
+        "email",
+        re.compile(r"[A-Za-z0-9._%+-]++@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+        pre=r"@",
+    ),
     Detector(
         "iban",
-        re.compile(
-            r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])", re.I
-        ),
-        iban_ok,
+        re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])", re.I),
+        validate=iban_ok,
+        pre=r"(?i)[a-z]{2}\d\d",
     ),
-    Detector("credit_card", re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"), _card_ok),
-    Detector("us_ssn", re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])")),
+    Detector(
+        "credit_card",
+        re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"),
+        validate=_card_ok,
+        pre=r"\d(?:[ -]?\d){12}",
+    ),
+    Detector(
+        "us_ssn",
+        re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])"),
+        pre=r"\d\d\d-\d\d-\d\d\d\d",
+    ),
     Detector(
         "ip_address",
         re.compile(
@@ -163,18 +184,20 @@ DETECTORS: tuple[Detector, ...] = (
             r"|(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,7}(?::|(?::[0-9A-Fa-f]{1,4}){1,7}|[0-9A-Fa-f]{1,4})(?![\w:])"
             r"|(?<![\w:])::(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4}(?![\w:])"
         ),
-        _ip_ok,
+        validate=_ip_ok,
+        # IPv4: four dotted numbers; IPv6: a valid address has two colons at most four hex digits apart
+        pre=r"\d\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]{0,4}:",
     ),
     Detector(
         "phone",
-        re.compile(
-            r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,5}(?:[ .-]?\d{2,5}){1,4}(?![\w])"
-        ),
-        _phone_ok,
+        re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,5}(?:[ .-]?\d{2,5}){1,4}(?![\w])"),
+        validate=_phone_ok,
+        # seven digits (the validator's minimum), at most two of ` .()-` between neighbours
+        pre=r"\d(?:[ .()-]{0,2}\d){6}",
     ),
 )
 KINDS = tuple(d.kind for d in DETECTORS)
-_DIGIT = re.compile(r"\d")
+PREFILTER = Prefilter([d.pre for d in DETECTORS])
 
 
 @dataclass(frozen=True)
@@ -186,16 +209,15 @@ class Finding:
 
 def find(text: str, kinds: Iterable[str] | None = None) -> list[Finding]:
     """All non-overlapping findings in ``text``, sorted by position."""
-    wanted = set(KINDS if kinds is None else kinds)
-    found: list[Finding] = []
+    hits = PREFILTER.hits(text)
+    if not hits:
+        return []
+    wanted = KINDS if kinds is None else kinds if isinstance(kinds, dict | set | frozenset) else set(kinds)
     claimed: list[tuple[int, int]] = []
-    has_digit = _DIGIT.search(text) is not None
-    for det in DETECTORS:
+    found: list[Finding] = []
+    for i in hits:
+        det = DETECTORS[i]
         if det.kind not in wanted:
-            continue
-        if not has_digit and det.kind in ("credit_card", "iban", "us_ssn", "phone"):
-            continue
-        if det.kind == "email" and "@" not in text:
             continue
         for m in det.regex.finditer(text):
             s, e = m.span()

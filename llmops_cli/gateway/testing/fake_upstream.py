@@ -2,9 +2,11 @@
 
 Behaviour is configured on :class:`FakeConfig` or per request through the model name:
 
-* ``latency`` seconds before answering; ``chunk_chars`` characters per streamed chunk, ``chunk_delay`` between
-  chunks; ``split_bytes`` > 0 writes the SSE byte stream in pieces of that size, so events straddle network
-  reads; ``reply`` is the completion text (default: ``"You said: " + the last user message``).
+* ``latency`` seconds before answering (a model name ending in ``+<N>ms``, e.g. ``fake-model+50ms``, adds N ms
+  for that request, and ``+<N>ms/<M>ms`` also streams a chunk every M ms); ``chunk_chars`` characters per
+  streamed chunk, ``chunk_delay`` between chunks; ``split_bytes`` > 0 writes the SSE byte stream in pieces of
+  that size, so events straddle network reads; ``reply`` is the completion text (default: ``"You said: "``
+  and the last user message).
 * model ``fault:500`` (any status), ``fault:hang`` (never answers), ``fault:midstream`` (stream ends after two
   chunks, without ``[DONE]``), ``fault:badjson`` (invalid JSON body / event), ``fault:reset``
   (connection closed, no response).
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import re
 import threading
 import time
 from collections import deque
@@ -77,8 +80,10 @@ class FakeUpstream:
         except orjson.JSONDecodeError:
             return await _json(send, 400, {"error": {"message": "bad json", "type": "invalid_request_error"}})
         model = str(req.get("model", ""))
-        if self.config.latency:
-            await asyncio.sleep(self.config.latency)
+        extra, chunk_delay = _model_timing(model)
+        latency = self.config.latency + extra
+        if latency:
+            await asyncio.sleep(latency)
         if model.startswith("fault:"):
             fault = model[6:]
             if fault.isdigit():
@@ -109,7 +114,8 @@ class FakeUpstream:
         chat = path == "/chat/completions"
         text = self._reply(req, chat)
         if req.get("stream"):
-            return await self._stream(send, receive, req, model, text, chat)
+            delay = self.config.chunk_delay if chunk_delay is None else chunk_delay
+            return await self._stream(send, receive, req, model, text, chat, delay)
         msg_or_text: dict[str, Any] = (
             {"message": {"role": "assistant", "content": text}} if chat else {"text": text}
         )
@@ -148,6 +154,7 @@ class FakeUpstream:
         model: str,
         text: str,
         chat: bool,
+        chunk_delay: float,
     ) -> None:
         await send(
             {
@@ -204,8 +211,8 @@ class FakeUpstream:
 
         async def pump() -> None:
             for i, w in enumerate(writes):
-                if self.config.chunk_delay and i:
-                    await asyncio.sleep(self.config.chunk_delay)
+                if chunk_delay and i:
+                    await asyncio.sleep(chunk_delay)
                 await send({"type": "http.response.body", "body": w, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -225,6 +232,18 @@ class FakeUpstream:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         self.cancelled += 1
+
+
+_TIMING_SUFFIX = re.compile(r"\+(\d+(?:\.\d+)?)ms(?:/(\d+(?:\.\d+)?)ms)?$")
+
+
+def _model_timing(model: str) -> tuple[float, float | None]:
+    """Timing asked for in the model name: ``fake-model+50ms`` answers 50 ms later; ``fake-model+50ms/20ms``
+    also streams one chunk every 20 ms (a model generating 50 tokens/s). Returns (latency, chunk delay)."""
+    m = _TIMING_SUFFIX.search(model)
+    if m is None:
+        return 0.0, None
+    return float(m.group(1)) / 1000, float(m.group(2)) / 1000 if m.group(2) else None
 
 
 def _ev(obj: dict[str, Any]) -> bytes:
