@@ -6,15 +6,21 @@ HTTP/1.1 keep-alive client on raw asyncio streams (uvloop when installed), so it
 a general-purpose client would be.
 
 Figures:
-  1. closed loop, 100 concurrent connections: p50/p99 latency direct vs gateway, non-streaming and
-     streaming (time to first token), and the added latency; also at concurrency 1 (pure per-request cost);
-  2. open loop at increasing fixed rates: the highest rate one worker holds with p99 <= 50 ms;
-  3. memory soak at a fixed rate for --soak seconds: gateway RSS growth after warm-up.
+  1. cost per request: 1 client, zero-latency upstream; added p50/p99, non-streaming and time to first token.
+  2. 100 concurrent requests in flight against an upstream that answers after L ms (10, 25, 50, 100 by
+     default; a model never answers faster), clients staggered so they do not arrive in lock-step; added
+     p50/p99 latency, and added time to first token on streams paced like a model (first chunk at L, then one
+     every 20 ms), which is where a hold-back window would show.
+  3. saturation: 100 clients against a zero-latency upstream. Every request queues, so latency is
+     100 / throughput (Little's law): this is a throughput comparison, not the gateway's added latency.
+  4. open loop at increasing fixed rates: the highest rate one worker holds with p99 <= 50 ms;
+  5. memory soak at a fixed rate for --soak seconds: gateway RSS growth after warm-up.
 
 The policy is the shipped ``policies/gateway.yaml`` plus one benchmark key whose per-key limits are raised
 (the default 600 requests/min would otherwise answer 429 from the first second).
 
-Usage: python benchmarks/gateway.py [--soak 60] [--quick] [--litellm-bin /path/to/venv/bin/litellm]
+Usage: python benchmarks/gateway.py [--soak 60] [--quick] [--latencies 10,25,50,100]
+                                   [--litellm-bin /path/to/venv/bin/litellm]
 """
 
 from __future__ import annotations
@@ -383,48 +389,38 @@ async def run(args: argparse.Namespace) -> int:
         print(_row("streaming total p50", d.pct(0.5), g.pct(0.5)))
 
         print(
-            "\n== 2. 100 concurrent requests in flight, upstream answering after L ms (a model's minimum); "
-            "streams then send all chunks at once =="
+            "\n== 2. 100 requests in flight; the upstream answers after L ms (a model's minimum). Non-streaming: "
+            "the whole answer at L. Streaming: the first chunk at L, then one every 20 ms (50 tokens/s) =="
         )
         print(
             f"  {'L':>6} {'offered':>9}   {'direct p50/p99':>15} {'gateway p50/p99':>16} "
-            f"{'added p50/p99':>15}  {'TTFT added p50/p99':>19}"
+            f"{'added p50/p99':>15}   {'TTFT direct':>11} {'TTFT added p50/p99':>19}"
         )
         secs = 3.0 if args.quick else 6.0
+        stream_s = 0.02 * (len(REPLY) // 4 + 2)  # chunks after the first, 20 ms apart
         for lat_ms in args.latencies:
-            model = f"fake-model+{lat_ms:g}ms"
             row: dict[tuple[str, str], Result] = {}
             for name, (port, key) in (("direct", targets["direct"]), ("gateway", targets["gateway"])):
-                for kind, body in (("unary", chat), ("stream", stream)):
-                    raw = build_request("/v1/chat/completions", {**body, "model": model}, key)
-                    row[(name, kind)] = await closed_loop(port, raw, 100, 10**9, secs, stagger=lat_ms / 1000 / 100)
+                await asyncio.sleep(0.5)  # let the previous run's connections close
+                raw = build_request("/v1/chat/completions", {**chat, "model": f"fake-model+{lat_ms:g}ms"}, key)
+                row[(name, "unary")] = await closed_loop(port, raw, 100, 10**9, secs, stagger=lat_ms / 1000 / 100)
+                paced = {**stream, "model": f"fake-model+{lat_ms:g}ms/20ms"}
+                raw = build_request("/v1/chat/completions", paced, key)
+                each = lat_ms / 1000 + stream_s
+                row[(name, "stream")] = await closed_loop(
+                    port, raw, 100, 10**9, max(secs, 3 * each), stagger=each / 100
+                )
             du, gu = row[("direct", "unary")], row[("gateway", "unary")]
             ds, gs = row[("direct", "stream")], row[("gateway", "stream")]
             print(
                 f"  {lat_ms:>4g}ms {100 / (lat_ms / 1000):>6.0f}/s   "
                 f"{du.pct(0.5):>7.2f}/{du.pct(0.99):<7.2f} {gu.pct(0.5):>8.2f}/{gu.pct(0.99):<7.2f} "
-                f"{gu.pct(0.5) - du.pct(0.5):>+7.2f}/{gu.pct(0.99) - du.pct(0.99):<+7.2f}  "
+                f"{gu.pct(0.5) - du.pct(0.5):>+7.2f}/{gu.pct(0.99) - du.pct(0.99):<+7.2f}   "
+                f"{ds.pct(0.5, True):>11.2f} "
                 f"{gs.pct(0.5, True) - ds.pct(0.5, True):>+9.2f}/{gs.pct(0.99, True) - ds.pct(0.99, True):<+9.2f}"
-                f"  ({gu.rate:.0f} req/s, errors {gu.errors + gs.errors})"
+                f" ({gu.rate:.0f} req/s, {len(gs.ttfts)} streams, errors {gu.errors + gs.errors})"
             )
             results.update({(n, f"{k}@{lat_ms:g}", 100): r for (n, k), r in row.items()})
-        # Streams paced like a model (50 ms to the first chunk, then one 4-character chunk every 20 ms, i.e.
-        # 50 tokens/s): what the hold-back window costs in time to first token.
-        paced = {**stream, "model": "fake-model+50ms/20ms"}
-        stream_s = 0.05 + 0.02 * (len(REPLY) // 4 + 2)
-        pr = {}
-        for name, (port, key) in (("direct", targets["direct"]), ("gateway", targets["gateway"])):
-            raw = build_request("/v1/chat/completions", paced, key)
-            pr[name] = await closed_loop(
-                port, raw, 100, 10**9, 2 * stream_s if args.quick else 4 * stream_s, stagger=stream_s / 100
-            )
-        d, g = pr["direct"], pr["gateway"]
-        print(
-            f"  paced streams (50 ms, then a chunk every 20 ms), 100 in flight: TTFT p50 {d.pct(0.5, True):.2f} -> "
-            f"{g.pct(0.5, True):.2f} ms ({g.pct(0.5, True) - d.pct(0.5, True):+.2f}), p99 {d.pct(0.99, True):.2f} -> "
-            f"{g.pct(0.99, True):.2f} ms ({g.pct(0.99, True) - d.pct(0.99, True):+.2f}); "
-            f"{len(g.latencies)} streams, errors {d.errors + g.errors}"
-        )
 
         print(
             "\n== 3. saturation: 100 clients, zero-latency upstream (a throughput test: every request queues, "
