@@ -245,6 +245,7 @@ class Stack:
         self.gw_port = _free_port()
         self.litellm_bin = litellm_bin
         self.litellm_port: int | None = None
+        self.litellm_proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -298,10 +299,10 @@ class Stack:
         self.procs.append(gw)
         self.gateway_pid = gw.pid
         _wait_http(self.gw_port, gw)
-        if self.litellm_bin:
-            self._start_litellm()
 
-    def _start_litellm(self) -> None:
+    def start_litellm(self) -> None:
+        """Started only for its own measurements and stopped after them: an idle LiteLLM proxy still runs
+        background tasks, which would steal time from the gateway's core."""
         self.litellm_port = _free_port()
         cfg = self.tmp / "litellm.yaml"
         cfg.write_text(
@@ -332,7 +333,18 @@ class Stack:
             stderr=subprocess.DEVNULL,
         )
         self.procs.append(p)
+        self.litellm_proc = p
         _wait_http(self.litellm_port, p, "/health/liveliness", timeout=120)
+
+    def stop_litellm(self) -> None:
+        p = self.litellm_proc
+        if p is None:
+            return
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
 
     def stop(self) -> None:
         for p in reversed(self.procs):
@@ -359,8 +371,6 @@ async def run(args: argparse.Namespace) -> int:
         chat = {"model": "fake-model", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 128}
         stream = {**chat, "stream": True}
         targets = {"direct": (stack.up_port, None), "gateway": (stack.gw_port, KEY)}
-        if stack.litellm_port:
-            targets["litellm"] = (stack.litellm_port, LITELLM_KEY)
         if args.soak_only:
             await _soak(stack, args, chat, stream, args.soak_rate or 750.0)
             return 0
@@ -439,8 +449,17 @@ async def run(args: argparse.Namespace) -> int:
         print(_row("throughput streaming", d.rate, g.rate, "streams/s"))
         errs = sum(r.errors for r in results.values())
         print(f"  errors (non-200), all runs: {errs}")
-        if "litellm" in targets:
-            print("\n== LiteLLM proxy (1 worker, same core as the gateway), for comparison ==")
+        if args.litellm_bin:
+            print("\n== LiteLLM proxy (1 worker, on the gateway's core), the same closed loops, for comparison ==")
+            stack.start_litellm()
+            for kind, body in (("unary", chat), ("stream", stream)):
+                raw = build_request("/v1/chat/completions", body, LITELLM_KEY)
+                assert stack.litellm_port is not None
+                await closed_loop(stack.litellm_port, raw, 20, 200, 10)  # warm-up
+                for conc in (1, 100):
+                    total = 400 if conc == 1 else n_total
+                    results[("litellm", kind, conc)] = await closed_loop(stack.litellm_port, raw, conc, total, 30)
+            stack.stop_litellm()
             for conc in (1, 100):
                 lu, ls = results[("litellm", "unary", conc)], results[("litellm", "stream", conc)]
                 print(

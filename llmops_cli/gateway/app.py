@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import re
 import secrets
@@ -98,6 +99,11 @@ class GatewayApp(StreamingMixin):
         self.metrics.policy_reloads.labels("ok" if ok else "error").inc()
 
     async def startup(self) -> None:
+        # Everything imported and built so far lives as long as the process: move it out of the collector's
+        # reach. A full collection over it took 8-10 ms on the benchmark machine, a p99 spike every few
+        # thousand requests; afterwards full collections only walk what requests allocate.
+        gc.collect()
+        gc.freeze()
         self.holder.install_sighup(self._reloaded)
         if self.reload_interval > 0 and self.holder.path is not None:
             self._tasks.append(asyncio.create_task(self.holder.watch(self.reload_interval, self._reloaded)))
