@@ -169,41 +169,51 @@ class StreamingMixin:
                 return None
             if not client_usage:
                 chunk.pop("usage", None)
-        if not isinstance(choices, list):
-            return orjson.dumps(chunk)
+        if type(choices) is not list:
+            return encode_json(chunk)
         keep = False
         for choice in choices:
-            if not isinstance(choice, dict):
+            if type(choice) is not dict:
                 continue
             idx = choice.get("index", 0)
-            idx = idx if isinstance(idx, int) else 0
+            if type(idx) is not int:
+                idx = 0
             holder = choice.get("delta") if field == "content" else choice
-            text = holder.get(field) if isinstance(holder, dict) else None
+            if type(holder) is not dict:
+                holder = None
+            text = holder.get(field) if holder is not None else None
             hb = holds.get(idx)
             if hb is None:
                 hb = holds[idx] = HoldBack(policy, ctx.decisions)
-            if isinstance(text, str) and text:
+            if type(text) is str and text:
                 released = hb.push(text, evaluate=last is None or last.get(idx, pos) <= pos)
             else:
                 released = ""
-            if choice.get("finish_reason"):
+            finish = choice.get("finish_reason")
+            if finish:
                 released += hb.flush()
-            if isinstance(holder, dict) and (isinstance(text, str) or released):
+            if holder is not None and (type(text) is str or released):
                 holder[field] = released
             if released:
                 ctx.completion_parts.append(released)
                 keep = True
-            elif (
-                any(v not in (None, "", [], {}) for k, v in (holder or {}).items() if k != field)
-                or choice.get("finish_reason")
-                or choice.get("logprobs")
-            ):
+            elif finish or choice.get("logprobs") or _has_other_fields(holder, field):
                 keep = True
         if not keep and not (client_usage and usage):
             return None
         return encode_json(chunk)
 
     # ------------------------------------------------------------------ audit + metrics
+
+def _has_other_fields(holder: dict[str, Any] | None, field: str) -> bool:
+    """Whether a delta (or choice) carries something besides its text: a role, tool calls, …"""
+    if holder is None:
+        return False
+    for k, v in holder.items():  # noqa: SIM110 - a plain loop: no generator per chunk on the hot path
+        if k != field and v is not None and v != "" and v != [] and v != {}:
+            return True
+    return False
+
 
 def _last_text_events(batch: list[dict[str, Any]], field: str) -> dict[int, int]:
     """For each choice index, the position in ``batch`` of the last chunk carrying text for it."""

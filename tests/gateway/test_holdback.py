@@ -86,6 +86,8 @@ def test_no_output_rules_means_no_holdback() -> None:
     )
     hb = HoldBack(compiled(text), [])
     assert hb.push("a@b.io") == "a@b.io"
+
+
 _WORDS = st.sampled_from(["the", "team", "at", "09:12", "call", "me", "on", "IBAN", "card", "2024.", "x-1", "ok,"])
 _PIECES = st.lists(st.one_of(_WORDS, st.sampled_from(MORE)), max_size=14)
 
@@ -116,3 +118,29 @@ def test_prose_leaves_word_by_word() -> None:
     assert hb.push(" Mail ops.lead@exa") == "off. Mail "
     assert hb.push("mple.com now") == "[REDACTED:EMAIL] "
     assert hb.flush() == "now"
+
+
+def test_usage_only_chunk_stays_an_sse_event() -> None:
+    """A provider's final usage chunk without `choices` is passed on framed as an SSE event, not raw JSON."""
+    from llmops_cli.gateway.asgi import Ctx
+    from llmops_cli.gateway.streaming import StreamingMixin
+
+    ctx = Ctx("r", "/v1/chat/completions", 0.0)
+    usage = {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}
+    chunk = {"id": "c", "object": "chat.completion.chunk", "usage": usage}
+    out = StreamingMixin._filter_chunk(StreamingMixin(), chunk, {}, compiled(), ctx, "content", True)
+    assert out is not None and out.startswith(b"data: {") and out.endswith(b"\n\n")
+    assert (ctx.prompt_tokens, ctx.completion_tokens) == (3, 5)
+    # Not asked for: dropped, still counted.
+    ctx2 = Ctx("r", "/v1/chat/completions", 0.0)
+    assert StreamingMixin._filter_chunk(StreamingMixin(), dict(chunk), {}, compiled(), ctx2, "content", False) is None
+    assert ctx2.completion_tokens == 5
+
+
+def test_malformed_delta_is_not_a_crash() -> None:
+    from llmops_cli.gateway.asgi import Ctx
+    from llmops_cli.gateway.streaming import StreamingMixin
+
+    ctx = Ctx("r", "/v1/chat/completions", 0.0)
+    chunk = {"choices": [{"index": "x", "delta": "not an object", "finish_reason": None}, 7]}
+    assert StreamingMixin._filter_chunk(StreamingMixin(), chunk, {}, compiled(), ctx, "content", False) is None
