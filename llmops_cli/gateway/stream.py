@@ -1,12 +1,12 @@
 """Output policies on streamed text through a bounded hold-back window.
 
 Each choice keeps back only the text that could still be, or become, personal data. After every push (the
-stream evaluates once per choice per network read) the detectors run over the held text, and the cut (how far text may leave) is the start of the earliest *live*
-run at the end: a suffix that a detector could still be matching when more text arrives (the start of an
-e-mail or a token, digits that may continue as a card, phone or IBAN, hex and colons of an IPv6 address, a
-``-----BEGIN`` key header). ``_LIVE`` is a deliberately loose superset of the prefixes of every detector's
-matches, so ordinary prose leaves as soon as a word is finished. Findings that straddle the cut move it back
-to their start.
+stream evaluates once per choice per network read) the detectors run over the held text, and the cut (how
+far text may leave) is the start of the earliest *live* run at the end: a suffix that a detector could still
+be matching when more text arrives (the start of an e-mail or a token, digits that may continue as a card,
+phone or IBAN, hex and colons of an IPv6 address, a ``-----BEGIN`` key header). ``_LIVE`` is a deliberately
+loose superset of the prefixes of every detector's matches, so ordinary prose leaves as soon as a word is
+finished. Findings that straddle the cut move it back to their start.
 
 The window bounds both latency and memory: the cut is never more than ``window`` characters behind the end,
 so any entity of at most ``window`` characters that starts in the released part is already complete in the
