@@ -79,7 +79,6 @@ class StreamingMixin:
                 async for raw in up.aiter_raw():
                     # Events that arrived in one read leave in one write: nothing waits for later data. The
                     # hold-back window is evaluated once per choice per read, at its last text in the read.
-                    first_text = False
                     batch: list[dict[str, Any]] = []
                     for ev in parser.feed(raw):
                         if ev.data == "[DONE]":
@@ -93,16 +92,14 @@ class StreamingMixin:
                         template = template or chunk
                         batch.append(chunk)
                     last = _last_text_events(batch, field) if len(batch) > 1 else None
+                    released_before = len(ctx.completion_parts)  # released text always goes into a payload
                     for j, chunk in enumerate(batch):
                         payload = self._filter_chunk(chunk, holds, policy, ctx, field, client_usage, last, j)
-                        if payload is None:
-                            continue
-                        if ctx.ttft is None and not first_text and _has_text(chunk, field):
-                            first_text = True
-                        pending.append(payload)
+                        if payload is not None:
+                            pending.append(payload)
                     if pending:
                         now = time.perf_counter()
-                        if first_text:
+                        if ctx.ttft is None and len(ctx.completion_parts) > released_before:
                             ctx.ttft = now - ctx.t0
                             self.metrics.child(self.metrics.ttft, ctx.route).observe(ctx.ttft)
                         elif last_sent:
@@ -173,15 +170,10 @@ class StreamingMixin:
             return encode_json(chunk)
         keep = False
         for choice in choices:
-            if type(choice) is not dict:
+            parts = _choice_text(choice, field)
+            if parts is None:
                 continue
-            idx = choice.get("index", 0)
-            if type(idx) is not int:
-                idx = 0
-            holder = choice.get("delta") if field == "content" else choice
-            if type(holder) is not dict:
-                holder = None
-            text = holder.get(field) if holder is not None else None
+            idx, holder, text = parts
             hb = holds.get(idx)
             if hb is None:
                 hb = holds[idx] = HoldBack(policy, ctx.decisions)
@@ -203,7 +195,18 @@ class StreamingMixin:
             return None
         return encode_json(chunk)
 
-    # ------------------------------------------------------------------ audit + metrics
+
+def _choice_text(choice: Any, field: str) -> tuple[int, dict[str, Any] | None, Any] | None:
+    """``(index, holder, text)`` of one streamed choice, where ``holder`` is the dict that carries ``field``
+    (the delta for chat, the choice itself for completions); None when the choice is not an object."""
+    if type(choice) is not dict:
+        return None
+    idx = choice.get("index", 0)
+    holder = choice.get("delta") if field == "content" else choice
+    if type(holder) is not dict:
+        holder = None
+    return (idx if type(idx) is int else 0), holder, (holder.get(field) if holder is not None else None)
+
 
 def _has_other_fields(holder: dict[str, Any] | None, field: str) -> bool:
     """Whether a delta (or choice) carries something besides its text: a role, tool calls, …"""
@@ -219,22 +222,12 @@ def _last_text_events(batch: list[dict[str, Any]], field: str) -> dict[int, int]
     """For each choice index, the position in ``batch`` of the last chunk carrying text for it."""
     last: dict[int, int] = {}
     for j, chunk in enumerate(batch):
-        for c in chunk.get("choices") or ():
-            if not isinstance(c, dict):
-                continue
-            holder = c.get("delta") if field == "content" else c
-            if isinstance(holder, dict) and isinstance(holder.get(field), str) and holder[field]:
-                idx = c.get("index", 0)
-                last[idx if isinstance(idx, int) else 0] = j
+        choices = chunk.get("choices")
+        for choice in choices if type(choices) is list else ():
+            parts = _choice_text(choice, field)
+            if parts is not None and type(parts[2]) is str and parts[2]:
+                last[parts[0]] = j
     return last
-
-
-def _has_text(chunk: dict[str, Any], field: str) -> bool:
-    for c in chunk.get("choices") or ():
-        holder = c.get("delta") if field == "content" else c
-        if isinstance(holder, dict) and holder.get(field):
-            return True
-    return False
 
 
 def _tail_chunk(template: dict[str, Any], rest: dict[int, str], route: str, field: str) -> dict[str, Any]:

@@ -10,7 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import OTHER_KEY, app_of, chat, policy_text, sse_text
+from llmops_cli.gateway.adapters.http import HttpAdapter
+from llmops_cli.gateway.app import create_app
+
+from .conftest import AUTH, OTHER_KEY, app_of, chat, compiled, policy_text, sse_text
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -197,6 +200,35 @@ async def test_streaming_events_of_one_read_leave_together(client: httpx.AsyncCl
     content_events = [b for b in r.text.split("\n\n") if '"content":"' in b and '"content":""' not in b]
     assert 1 <= len(content_events) < len(reply) // 3  # merged, not one per upstream chunk
     assert r.text.endswith("data: [DONE]\n\n")
+
+
+async def test_streaming_skips_a_choice_that_is_not_an_object() -> None:
+    """An upstream event with a malformed choice next to a good one: the good text goes through, no crash."""
+    events = [
+        {"id": "c", "choices": [7, {"index": 0, "delta": {"content": "hello "}, "finish_reason": None}]},
+        {"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+    ]
+    blob = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
+
+    async def upstream(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        head = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": head})
+        await send({"type": "http.response.body", "body": blob})
+
+    adapter = HttpAdapter("http://upstream", transport=httpx.ASGITransport(upstream), timeout=5)
+    app = create_app(compiled(), adapter)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw", headers=AUTH) as c:
+        r = await c.post("/v1/chat/completions", json=chat("hi", stream=True))
+    assert r.status_code == 200 and r.text.endswith("data: [DONE]\n\n")
+    texts = [
+        c["delta"].get("content", "")
+        for b in r.text.split("\n\n")
+        if b.startswith("data: {")
+        for c in json.loads(b[6:])["choices"]
+        if isinstance(c, dict)
+    ]
+    assert "".join(texts) == "hello "
 
 
 async def test_streaming_usage_when_requested_and_proxy_routes(client: httpx.AsyncClient, fake: Any) -> None:
