@@ -237,6 +237,39 @@ async def open_loop(port: int, raw: bytes, rate: float, seconds: float, pool: in
 
 
 # ------------------------------------------------------------------------------------------ processes
+def start_gateway(
+    tmp: Path,
+    upstream: str,
+    port: int,
+    procs: list[subprocess.Popen[bytes]],
+    *,
+    pin: int | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """`llmops gateway serve` on ``port`` in front of ``upstream``, with the shipped policy plus the benchmark
+    key (per-key limits raised: the default 600 requests/min would answer 429 from the first second); added to
+    ``procs`` and answering when this returns."""
+    policy = (ROOT / "policies" / "gateway.yaml").read_text()
+    bench_key = (
+        f'  keys:\n    - {{id: bench, name: bench, hash: "{hash_key(KEY)}", '
+        "requests_per_minute: 100000000, tokens_per_minute: 100000000000}"
+    )
+    (tmp / "gateway.yaml").write_text(policy.replace("  keys: []", bench_key))
+    gw = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "llmops_cli", "gateway", "serve", "--policies", str(tmp / "gateway.yaml")),
+            *("--upstream", upstream, "--port", str(port)),
+        ],
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        preexec_fn=_pin(pin) if pin is not None else None,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    procs.append(gw)
+    _wait_http(port, gw)
+    return gw
+
+
 class Stack:
     def __init__(self, policy_override: str | None = None, litellm_bin: str | None = None) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="llmops-bench-"))
@@ -268,37 +301,14 @@ class Stack:
         )
         self.procs.append(up)
         _wait_http(self.up_port, up, "/v1/models")
-        policy = (ROOT / "policies" / "gateway.yaml").read_text()
-        bench_key = (
-            f'  keys:\n    - {{id: bench, name: bench, hash: "{hash_key(KEY)}", '
-            "requests_per_minute: 100000000, tokens_per_minute: 100000000000}"
-        )
-        (self.tmp / "gateway.yaml").write_text(policy.replace("  keys: []", bench_key))
-        gw_env = {
-            **env,
-            "PAC_UPSTREAM_URL": f"http://127.0.0.1:{self.up_port}/v1",
-            "PAC_AUDIT_LOG": str(self.tmp / "audit.jsonl"),
-        }
-        gw = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "llmops_cli",
-                "gateway",
-                "serve",
-                "--policies",
-                str(self.tmp / "gateway.yaml"),
-                "--port",
-                str(self.gw_port),
-            ],
-            env=gw_env,
-            preexec_fn=_pin(CORE_GATEWAY),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.procs.append(gw)
-        self.gateway_pid = gw.pid
-        _wait_http(self.gw_port, gw)
+        self.gateway_pid = start_gateway(
+            self.tmp,
+            f"http://127.0.0.1:{self.up_port}/v1",
+            self.gw_port,
+            self.procs,
+            pin=CORE_GATEWAY,
+            env={"PAC_AUDIT_LOG": str(self.tmp / "audit.jsonl")},
+        ).pid
 
     def start_litellm(self) -> None:
         """Started only for its own measurements and stopped after them: an idle LiteLLM proxy still runs

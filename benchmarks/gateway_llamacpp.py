@@ -29,8 +29,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.gateway import KEY, _free_port, _wait_http  # noqa: E402
-from llmops_cli.gateway.policy.keys import hash_key  # noqa: E402
+from benchmarks.gateway import KEY, _free_port, _wait_http, start_gateway  # noqa: E402
 
 PROMPT = "Write two sentences about the sea."
 
@@ -93,21 +92,8 @@ def main() -> int:
         procs.append(llama)
         _wait_http(llama_port, llama, "/v1/models", timeout=180)
         upstream = f"http://127.0.0.1:{llama_port}/v1"
-        policy = (ROOT / "policies" / "gateway.yaml").read_text()
-        key_line = f'  keys:\n    - {{id: bench, name: bench, hash: "{hash_key(KEY)}"}}'
-        (tmp / "gateway.yaml").write_text(policy.replace("  keys: []", key_line))
         gw_port = _free_port()
-        gw = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "llmops_cli", "gateway", "serve"),
-                *("--policies", str(tmp / "gateway.yaml"), "--upstream", upstream, "--port", str(gw_port)),
-            ],
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        procs.append(gw)
-        _wait_http(gw_port, gw)
+        start_gateway(tmp, upstream, gw_port, procs)
         model = httpx.get(upstream + "/models", timeout=10).json()["data"][0]["id"]
         body: dict[str, object] = {
             "model": model,
