@@ -10,7 +10,8 @@ Figures:
   2. 100 concurrent requests in flight against an upstream that answers after L ms (10, 25, 50, 100 by
      default; a model never answers faster), clients staggered so they do not arrive in lock-step; added
      p50/p99 latency, and added time to first token on streams paced like a model (first chunk at L, then one
-     every 20 ms), which is where a hold-back window would show.
+     every 20 ms), which is where a hold-back window would show. Direct and gateway runs alternate for
+     --rounds rounds and their samples are pooled, so that drift of this shared machine falls on both sides.
   3. saturation: 100 clients against a zero-latency upstream. Every request queues, so latency is
      100 / throughput (Little's law): this is a throughput comparison, not the gateway's added latency.
   4. open loop at increasing fixed rates: the highest rate one worker holds with p99 <= 50 ms;
@@ -19,7 +20,8 @@ Figures:
 The policy is the shipped ``policies/gateway.yaml`` plus one benchmark key whose per-key limits are raised
 (the default 600 requests/min would otherwise answer 429 from the first second).
 
-Usage: python benchmarks/gateway.py [--soak 60] [--quick] [--latencies 10,25,50,100]
+Usage: python benchmarks/gateway.py [--soak 60] [--quick] [--latencies 10,25,50,100] [--rounds 2]
+                                   [--sections 1,2,3,4,5]
                                    [--litellm-bin /path/to/venv/bin/litellm]
 """
 
@@ -114,6 +116,15 @@ class Result:
     @property
     def rate(self) -> float:
         return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+    def merge(self, other: Result) -> Result:
+        """Both runs' samples together (the rate over both runs' time)."""
+        return Result(
+            self.latencies + other.latencies,
+            self.ttfts + other.ttfts,
+            self.errors + other.errors,
+            self.elapsed + other.elapsed,
+        )
 
 
 class Conn:
@@ -390,120 +401,155 @@ async def run(args: argparse.Namespace) -> int:
         chat = {"model": "fake-model", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 128}
         stream = {**chat, "stream": True}
         targets = {"direct": (stack.up_port, None), "gateway": (stack.gw_port, KEY)}
-        if args.soak_only:
-            await _soak(stack, args, chat, stream, args.soak_rate or 750.0)
-            return 0
+        sections = {5} if args.soak_only else args.sections
         n_total = 1000 if args.quick else 4000
         print(
             f"cores: load generator + fake upstream on {CORE_LOAD}, gateway on {CORE_GATEWAY}; "
             f"python {sys.version.split()[0]}; cpus {os.cpu_count()}"
         )
         results: dict[tuple[str, str, int], Result] = {}
-        for name, (port, key) in targets.items():
+        concs = [c for c, sec in ((1, 1), (100, 3)) if sec in sections]
+        for name, (port, key) in targets.items() if concs else ():
             for kind, body in (("unary", chat), ("stream", stream)):
                 raw = build_request("/v1/chat/completions", body, key)
                 await closed_loop(port, raw, 20, 200, 10)  # warm-up
-                for conc in (1, 100):
+                for conc in concs:
                     total = 400 if conc == 1 else n_total
                     results[(name, kind, conc)] = await closed_loop(port, raw, conc, total, 30)
 
-        print("\n== 1. cost per request: 1 client, zero-latency upstream (ms) ==")
-        _latency_table(results, 1)
-        d, g = results[("direct", "stream", 1)], results[("gateway", "stream", 1)]
-        print(_row("streaming total p50", d.pct(0.5), g.pct(0.5)))
-
-        print(
-            "\n== 2. 100 requests in flight; the upstream answers after L ms (a model's minimum). Non-streaming: "
-            "the whole answer at L. Streaming: the first chunk at L, then one every 20 ms (50 tokens/s) =="
-        )
-        print(
-            f"  {'L':>6} {'offered':>9}   {'direct p50/p99':>15} {'gateway p50/p99':>16} "
-            f"{'added p50/p99':>15}   {'TTFT direct':>11} {'TTFT added p50/p99':>19}"
-        )
-        secs = 3.0 if args.quick else 6.0
-        stream_s = 0.02 * (len(REPLY) // 4 + 2)  # chunks after the first, 20 ms apart
-        for lat_ms in args.latencies:
-            row: dict[tuple[str, str], Result] = {}
-            for name, (port, key) in (("direct", targets["direct"]), ("gateway", targets["gateway"])):
-                await asyncio.sleep(0.5)  # let the previous run's connections close
-                raw = build_request("/v1/chat/completions", {**chat, "model": f"fake-model+{lat_ms:g}ms"}, key)
-                row[(name, "unary")] = await closed_loop(port, raw, 100, 10**9, secs, stagger=lat_ms / 1000 / 100)
-                paced = {**stream, "model": f"fake-model+{lat_ms:g}ms/20ms"}
-                raw = build_request("/v1/chat/completions", paced, key)
-                each = lat_ms / 1000 + stream_s
-                row[(name, "stream")] = await closed_loop(
-                    port, raw, 100, 10**9, max(secs, 3 * each), stagger=each / 100
-                )
-            du, gu = row[("direct", "unary")], row[("gateway", "unary")]
-            ds, gs = row[("direct", "stream")], row[("gateway", "stream")]
-            print(
-                f"  {lat_ms:>4g}ms {100 / (lat_ms / 1000):>6.0f}/s   "
-                f"{du.pct(0.5):>7.2f}/{du.pct(0.99):<7.2f} {gu.pct(0.5):>8.2f}/{gu.pct(0.99):<7.2f} "
-                f"{gu.pct(0.5) - du.pct(0.5):>+7.2f}/{gu.pct(0.99) - du.pct(0.99):<+7.2f}   "
-                f"{ds.pct(0.5, True):>11.2f} "
-                f"{gs.pct(0.5, True) - ds.pct(0.5, True):>+9.2f}/{gs.pct(0.99, True) - ds.pct(0.99, True):<+9.2f}"
-                f" ({gu.rate:.0f} req/s, {len(gs.ttfts)} streams, errors {gu.errors + gs.errors})"
-            )
-            results.update({(n, f"{k}@{lat_ms:g}", 100): r for (n, k), r in row.items()})
-
-        print(
-            "\n== 3. saturation: 100 clients, zero-latency upstream (a throughput test: every request queues, "
-            "latency = 100 / throughput) =="
-        )
-        _latency_table(results, 100)
-        d, g = results[("direct", "unary", 100)], results[("gateway", "unary", 100)]
-        print(_row("throughput non-streaming", d.rate, g.rate, "req/s"))
-        d, g = results[("direct", "stream", 100)], results[("gateway", "stream", 100)]
-        print(_row("throughput streaming", d.rate, g.rate, "streams/s"))
-        errs = sum(r.errors for r in results.values())
-        print(f"  errors (non-200), all runs: {errs}")
-        if args.litellm_bin:
-            print("\n== LiteLLM proxy (1 worker, on the gateway's core), the same closed loops, for comparison ==")
-            stack.start_litellm()
-            for kind, body in (("unary", chat), ("stream", stream)):
-                raw = build_request("/v1/chat/completions", body, LITELLM_KEY)
-                assert stack.litellm_port is not None
-                await closed_loop(stack.litellm_port, raw, 20, 200, 10)  # warm-up
-                for conc in (1, 100):
-                    total = 400 if conc == 1 else n_total
-                    results[("litellm", kind, conc)] = await closed_loop(stack.litellm_port, raw, conc, total, 30)
-            stack.stop_litellm()
-            for conc in (1, 100):
-                lu, ls = results[("litellm", "unary", conc)], results[("litellm", "stream", conc)]
-                print(
-                    f"  @ {conc} conc: non-streaming p50 {lu.pct(0.5):.2f} p99 {lu.pct(0.99):.2f} ms, "
-                    f"{lu.rate:.0f} req/s; streaming TTFT p50 {ls.pct(0.5, True):.2f} ms"
-                )
-
-        print("\n== 4. open loop: highest rate one gateway worker holds with p99 <= 50 ms (non-streaming) ==")
-        raw = build_request("/v1/chat/completions", chat, KEY)
+        if 1 in sections:
+            print("\n== 1. cost per request: 1 client, zero-latency upstream (ms) ==")
+            _latency_table(results, 1)
+            d, g = results[("direct", "stream", 1)], results[("gateway", "stream", 1)]
+            print(_row("streaming total p50", d.pct(0.5), g.pct(0.5)))
+        if 2 in sections:
+            await _in_flight(args, targets, chat, stream)
         best = 0.0
-        rates = [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 5000]
-        for rate in rates:
-            res = await open_loop(stack.gw_port, raw, rate, 3 if args.quick else 5)
-            ok = res.pct(0.99) <= 50 and res.errors == 0
-            print(
-                f"  {rate:>5} req/s offered: achieved {res.rate:>7.0f} req/s, p50 {res.pct(0.5):6.2f} ms, "
-                f"p99 {res.pct(0.99):7.2f} ms, errors {res.errors} {'ok' if ok else 'FAIL'}"
-            )
-            if not ok:
-                break
-            best = rate
-        direct_best = 0.0
-        for rate in rates:
-            res = await open_loop(stack.up_port, raw, rate, 3 if args.quick else 5)
-            if res.pct(0.99) > 50 or res.errors:
-                break
-            direct_best = rate
-        print(
-            f"  gateway holds {best:.0f} req/s (fake upstream alone holds {direct_best:.0f} req/s on core 0, "
-            "so a cap at the upstream's rate is the upstream's, not the gateway's)"
-        )
-
-        await _soak(stack, args, chat, stream, args.soak_rate or max(100.0, best * 0.5))
+        if 3 in sections:
+            _saturation(results)
+        if args.litellm_bin and concs:
+            await _litellm(stack, results, concs, chat, stream, n_total)
+        if 4 in sections:
+            best = await _open_loop_max(stack, args)
+        if 5 in sections:
+            await _soak(stack, args, chat, stream, args.soak_rate or max(100.0, best * 0.5 or 750.0))
         return 0
     finally:
         stack.stop()
+
+
+async def _in_flight(
+    args: argparse.Namespace,
+    targets: dict[str, tuple[int, str | None]],
+    chat: dict[str, object],
+    stream: dict[str, object],
+) -> None:
+    print(
+        "\n== 2. 100 requests in flight; the upstream answers after L ms (a model's minimum). Non-streaming: "
+        "the whole answer at L. Streaming: the first chunk at L, then one every 20 ms (50 tokens/s) =="
+    )
+    print(
+        f"  {'L':>6} {'offered':>9}   {'direct p50/p99':>15} {'gateway p50/p99':>16} "
+        f"{'added p50/p99':>15}   {'TTFT direct':>11} {'TTFT added p50/p99':>19}"
+    )
+    secs = 3.0 if args.quick else 6.0
+    stream_s = 0.02 * (len(REPLY) // 4 + 2)  # chunks after the first, 20 ms apart
+    for lat_ms in args.latencies:
+        row: dict[tuple[str, str], Result] = {}
+        # Direct and gateway runs alternate for --rounds rounds and their samples are pooled, so a slow spell
+        # of this shared machine lands on both sides instead of deciding the difference.
+        for _ in range(args.rounds):
+            for name, (port, key) in (("direct", targets["direct"]), ("gateway", targets["gateway"])):
+                await asyncio.sleep(0.5)  # let the previous run's connections close
+                body = {**chat, "model": f"fake-model+{lat_ms:g}ms"}
+                raw = build_request("/v1/chat/completions", body, key)
+                res = await closed_loop(port, raw, 100, 10**9, secs, stagger=lat_ms / 1000 / 100)
+                row[(name, "unary")] = row[(name, "unary")].merge(res) if (name, "unary") in row else res
+                paced = {**stream, "model": f"fake-model+{lat_ms:g}ms/20ms"}
+                raw = build_request("/v1/chat/completions", paced, key)
+                each = lat_ms / 1000 + stream_s
+                res = await closed_loop(port, raw, 100, 10**9, max(secs, 3 * each), stagger=each / 100)
+                row[(name, "stream")] = row[(name, "stream")].merge(res) if (name, "stream") in row else res
+        du, gu = row[("direct", "unary")], row[("gateway", "unary")]
+        ds, gs = row[("direct", "stream")], row[("gateway", "stream")]
+        print(
+            f"  {lat_ms:>4g}ms {100 / (lat_ms / 1000):>6.0f}/s   "
+            f"{du.pct(0.5):>7.2f}/{du.pct(0.99):<7.2f} {gu.pct(0.5):>8.2f}/{gu.pct(0.99):<7.2f} "
+            f"{gu.pct(0.5) - du.pct(0.5):>+7.2f}/{gu.pct(0.99) - du.pct(0.99):<+7.2f}   "
+            f"{ds.pct(0.5, True):>11.2f} "
+            f"{gs.pct(0.5, True) - ds.pct(0.5, True):>+9.2f}/{gs.pct(0.99, True) - ds.pct(0.99, True):<+9.2f}"
+            f" ({gu.rate:.0f} req/s, {len(gs.ttfts)} streams, errors {gu.errors + gs.errors})"
+        )
+
+
+def _saturation(results: dict[tuple[str, str, int], Result]) -> None:
+    print(
+        "\n== 3. saturation: 100 clients, zero-latency upstream (a throughput test: every request queues, "
+        "latency = 100 / throughput) =="
+    )
+    _latency_table(results, 100)
+    d, g = results[("direct", "unary", 100)], results[("gateway", "unary", 100)]
+    print(_row("throughput non-streaming", d.rate, g.rate, "req/s"))
+    d, g = results[("direct", "stream", 100)], results[("gateway", "stream", 100)]
+    print(_row("throughput streaming", d.rate, g.rate, "streams/s"))
+    errs = sum(r.errors for r in results.values())
+    print(f"  errors (non-200), all runs: {errs}")
+
+
+async def _litellm(
+    stack: Stack,
+    results: dict[tuple[str, str, int], Result],
+    concs: list[int],
+    chat: dict[str, object],
+    stream: dict[str, object],
+    n_total: int,
+) -> None:
+    print("\n== LiteLLM proxy (1 worker, on the gateway's core), the same closed loops, for comparison ==")
+    stack.start_litellm()
+    assert stack.litellm_port is not None
+    for kind, body in (("unary", chat), ("stream", stream)):
+        raw = build_request("/v1/chat/completions", body, LITELLM_KEY)
+        await closed_loop(stack.litellm_port, raw, 20, 200, 10)  # warm-up
+        for conc in concs:
+            total = 400 if conc == 1 else n_total
+            results[("litellm", kind, conc)] = await closed_loop(stack.litellm_port, raw, conc, total, 30)
+    stack.stop_litellm()
+    for conc in concs:
+        lu, ls = results[("litellm", "unary", conc)], results[("litellm", "stream", conc)]
+        print(
+            f"  @ {conc} conc: non-streaming p50 {lu.pct(0.5):.2f} p99 {lu.pct(0.99):.2f} ms, "
+            f"{lu.rate:.0f} req/s; streaming TTFT p50 {ls.pct(0.5, True):.2f} ms"
+        )
+
+
+async def _open_loop_max(stack: Stack, args: argparse.Namespace) -> float:
+    """The highest fixed rate the gateway holds with p99 <= 50 ms and no errors."""
+    print("\n== 4. open loop: highest rate one gateway worker holds with p99 <= 50 ms (non-streaming) ==")
+    chat = {"model": "fake-model", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 128}
+    raw = build_request("/v1/chat/completions", chat, KEY)
+    best = 0.0
+    rates = [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 5000]
+    for rate in rates:
+        res = await open_loop(stack.gw_port, raw, rate, 3 if args.quick else 5)
+        ok = res.pct(0.99) <= 50 and res.errors == 0
+        print(
+            f"  {rate:>5} req/s offered: achieved {res.rate:>7.0f} req/s, p50 {res.pct(0.5):6.2f} ms, "
+            f"p99 {res.pct(0.99):7.2f} ms, errors {res.errors} {'ok' if ok else 'FAIL'}"
+        )
+        if not ok:
+            break
+        best = rate
+    direct_best = 0.0
+    for rate in rates:
+        res = await open_loop(stack.up_port, raw, rate, 3 if args.quick else 5)
+        if res.pct(0.99) > 50 or res.errors:
+            break
+        direct_best = rate
+    print(
+        f"  gateway holds {best:.0f} req/s (fake upstream alone holds {direct_best:.0f} req/s on core 0, "
+        "so a cap at the upstream's rate is the upstream's, not the gateway's)"
+    )
+    return best
 
 
 async def _soak(
@@ -535,7 +581,13 @@ async def _soak(
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--soak", type=float, default=60.0, help="memory soak length in seconds (default 60)")
-    ap.add_argument("--soak-only", action="store_true", help="only the memory soak")
+    ap.add_argument("--soak-only", action="store_true", help="only the memory soak (same as --sections 5)")
+    ap.add_argument(
+        "--sections",
+        type=lambda v: {int(x) for x in v.split(",")},
+        default={1, 2, 3, 4, 5},
+        help="which figures to measure, e.g. 2 or 1,3 (default all: 1,2,3,4,5)",
+    )
     ap.add_argument("--soak-rate", type=float, default=None, help="soak request rate (default: half the max)")
     ap.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
     ap.add_argument(
@@ -543,6 +595,12 @@ def main() -> int:
         type=lambda v: [float(x) for x in v.split(",")],
         default=[10.0, 25.0, 50.0, 100.0],
         help="upstream latencies in ms for the 100-in-flight table (default 10,25,50,100)",
+    )
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="alternating direct/gateway rounds per latency in the 100-in-flight table (default 2)",
     )
     ap.add_argument("--litellm-bin", default=None, help="`litellm` executable of a venv with litellm[proxy]")
     args = ap.parse_args()

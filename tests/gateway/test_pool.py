@@ -142,3 +142,60 @@ async def test_stream_back_pressure_and_cancel_closes_connection() -> None:
 async def test_only_plain_http() -> None:
     with pytest.raises(ValueError):
         PooledHttpAdapter("https://vllm:8000")
+
+
+async def test_stream_timeout_is_per_gap_between_chunks() -> None:
+    """``timeout`` bounds each silence, not the whole stream: chunks every 0.1 s keep a 0.3 s stream alive
+    for a second; then a silence of more than 0.3 s ends it with a timeout, and the connection is not reused."""
+
+    async def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await _read_request(r)
+        w.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for i in range(10):
+            w.write(b"2\r\n%02d\r\n" % i)
+            await w.drain()
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(10)  # stalls mid-stream
+
+    server, url = await _serve(handler)
+    a = PooledHttpAdapter(url, timeout=0.3)
+    got: list[bytes] = []
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    with pytest.raises(UpstreamError) as e:
+        async with a.stream("/v1/chat/completions", b"{}") as s:
+            async for chunk in s.aiter_raw():
+                got.append(chunk)
+    elapsed = loop.time() - t0
+    assert e.value.kind == "timeout" and e.value.status == 504
+    assert b"".join(got) == b"".join(b"%02d" % i for i in range(10))
+    assert 0.9 + 0.3 <= elapsed < 0.9 + 0.3 + 1.0
+    assert not a._idle
+    server.close()
+
+
+async def test_reused_connection_times_out_on_its_own_deadline() -> None:
+    """A keep-alive connection's timer was armed by an earlier request; a shorter wait on it (here the
+    adapter's timeout after a quick first answer) still ends on time."""
+    answered = 0
+
+    async def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        nonlocal answered
+        await _read_request(r)
+        w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+        await w.drain()
+        answered += 1
+        await _read_request(r)  # the second request on the same connection is never answered
+        await asyncio.sleep(10)
+
+    server, url = await _serve(handler)
+    a = PooledHttpAdapter(url, timeout=5.0)
+    assert (await a.request("POST", "/v1/completions", b"{}")).body == b"{}"
+    a.timeout = 0.2
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    with pytest.raises(UpstreamError) as e:
+        await a.request("POST", "/v1/completions", b"{}")
+    assert e.value.kind == "timeout" and 0.2 <= loop.time() - t0 < 1.5
+    assert answered == 1
+    server.close()

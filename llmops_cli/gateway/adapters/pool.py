@@ -29,48 +29,32 @@ _HIGH_WATER = 1 << 20
 _LOW_WATER = 1 << 16
 
 
-async def _done_within(fut: asyncio.Future[None], timeout: float) -> bool:
-    """Wait until ``fut`` is done or ``timeout`` passes, without cancelling it; True when it is done.
-
-    Cheaper than ``asyncio.wait_for(asyncio.shield(fut))``, which in Python 3.11 adds a shield future, a
-    task wrapper and callbacks on every response; this is on the path of every request and every chunk."""
-    if fut.done():
-        return True
-    loop = asyncio.get_running_loop()
-    waiter: asyncio.Future[None] = loop.create_future()
-
-    def wake(_: object = None) -> None:
-        if not waiter.done():
-            waiter.set_result(None)
-
-    fut.add_done_callback(wake)
-    timer = loop.call_later(timeout, wake)
-    try:
-        await waiter
-    finally:
-        timer.cancel()
-        fut.remove_done_callback(wake)
-    return fut.done()
-
-
 class _Conn(asyncio.Protocol):
+    """One keep-alive connection. The protocol callbacks record what arrived and wake the one task that uses
+    the connection through ``_waiter``; a single timer per connection enforces the timeouts (see ``_until``).
+    """
+
     def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.used = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._deadline = 0.0
         self._reset()
 
     def _reset(self) -> None:
         self.status = 0
         self.content_type = b"application/json"
-        self.headers_done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.headers_complete = False
         self.chunks: deque[bytes] = deque()
         self.buffered = 0
         self.complete = False
         self.got_bytes = False
         self.error: UpstreamError | None = None
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiter: asyncio.Future[bool] | None = None
         self._paused = False
 
     # ---------------------------------------------------------------- asyncio.Protocol
@@ -92,6 +76,7 @@ class _Conn(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._disarm()
         if not self.complete:
             self._fail(UpstreamError("protocol", "upstream closed the connection"))
 
@@ -102,8 +87,8 @@ class _Conn(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
-        if not self.headers_done.done():
-            self.headers_done.set_result(None)
+        self.headers_complete = True
+        self._wake()
 
     def on_body(self, body: bytes) -> None:
         self.chunks.append(body)
@@ -119,39 +104,89 @@ class _Conn(asyncio.Protocol):
             self.close()
         self._wake()
 
-    # ---------------------------------------------------------------- helpers
+    # ---------------------------------------------------------------- waiting
     def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(True)
 
+    async def _until(self, deadline: float) -> bool:
+        """Sleep until the connection has news (headers, body, the end, an error) or until ``deadline``
+        (``loop.time()``); False when the deadline passed.
+
+        The timer is armed once and outlives the wait: each wait only records its deadline, and the timer,
+        when it fires, either ends a wait that is past its deadline or re-arms itself for the current one. A
+        timer per wait (``asyncio.wait_for``) would create and cancel a timer handle, a task or future and
+        their callbacks for every streamed chunk, and cost an extra turn of the event loop before the
+        stream's task runs again."""
+        self._deadline = deadline
+        if self._timer is None or deadline < self._timer_at:
+            self._arm(deadline)
+        self._waiter = w = self.loop.create_future()
+        try:
+            return await w
+        finally:
+            self._waiter = None
+
+    def _arm(self, at: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_at(at, self._on_timer)
+        self._timer_at = at
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        w = self._waiter
+        if w is None or w.done():
+            return  # nobody is waiting: the next wait arms the timer again
+        if self.loop.time() >= self._deadline - 0.001:  # the loop's clock has millisecond resolution
+            w.set_result(False)
+        else:
+            self._arm(self._deadline)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # ---------------------------------------------------------------- helpers
     def _fail(self, err: UpstreamError) -> None:
         if self.error is None and not self.complete:
             self.error = err
-        if not self.headers_done.done():
-            self.headers_done.set_exception(err)
-            self.headers_done.exception()  # mark retrieved; callers re-raise self.error
         self._wake()
 
     def close(self) -> None:
         self.closed = True
+        self._disarm()
         if self.transport is not None:
             self.transport.close()
 
     def abort(self) -> None:
         self.closed = True
+        self._disarm()
         if self.transport is not None:
             self.transport.abort()
 
+    async def wait_headers(self, timeout: float) -> None:
+        """Until the response's status line and headers are in; raises UpstreamError (timeout, or what went
+        wrong on the connection)."""
+        deadline = self.loop.time() + timeout
+        while not self.headers_complete:
+            if self.error is not None:
+                raise self.error
+            if not await self._until(deadline):
+                raise UpstreamError("timeout", f"upstream did not answer within {timeout:g} s")
+
     async def next_chunk(self, timeout: float) -> bytes | None:
         """All body bytes received so far (several HTTP chunks of one network read come out as one piece, so
-        the SSE events they hold are handled together); None at the end of the response."""
+        the SSE events they hold are handled together); None at the end of the response. Raises UpstreamError
+        when nothing arrives for ``timeout`` seconds."""
         while not self.chunks:
             if self.complete:
                 return None
             if self.error is not None:
                 raise self.error
-            self._waiter = asyncio.get_running_loop().create_future()
-            if not await _done_within(self._waiter, timeout):
+            if not await self._until(self.loop.time() + timeout):
                 raise UpstreamError("timeout", "upstream stopped sending")
         if len(self.chunks) == 1:
             chunk = self.chunks.popleft()
@@ -247,19 +282,14 @@ class PooledHttpAdapter:
             assert conn.transport is not None
             conn.transport.write(req)
             try:
-                answered = await _done_within(conn.headers_done, self.timeout)
+                await conn.wait_headers(self.timeout)
+            except UpstreamError as e:
+                conn.abort()
+                if e.kind != "timeout" and reused and attempt == 0 and not conn.got_bytes:
+                    continue  # a stale keep-alive connection: retry once on a fresh one
+                raise
             except BaseException:
                 conn.abort()
-                raise
-            if not answered:
-                conn.abort()
-                raise UpstreamError("timeout", f"upstream did not answer within {self.timeout:g} s")
-            try:
-                conn.headers_done.result()  # raises the connection's UpstreamError
-            except UpstreamError:
-                conn.abort()
-                if reused and attempt == 0 and not conn.got_bytes:
-                    continue  # a stale keep-alive connection: retry once on a fresh one
                 raise
             return conn, reused
         raise UpstreamError("protocol", "upstream closed the connection")
