@@ -386,10 +386,9 @@ def _wake_cost(n: int = 200) -> tuple[float, float]:
     """Median µs of the gateway's request policy check (the default policy, the benchmark's prompt) run back
     to back, and run right after a 5 ms sleep. On a VM the second can be several times the first (caches and
     the core's state after an idle period); it is what each hop costs when the gateway is lightly loaded."""
-    from llmops_cli.gateway.policy.engine import CompiledPolicy
-    from llmops_cli.gateway.policy.loader import load_policy
+    from llmops_cli.gateway.reload import PolicyHolder
 
-    policy = CompiledPolicy(load_policy(ROOT / "policies" / "gateway.yaml"))
+    policy = PolicyHolder.from_file(ROOT / "policies" / "gateway.yaml").current
     body = json.dumps({"model": "fake-model", "messages": [{"role": "user", "content": PROMPT}]})
 
     def once() -> float:
@@ -428,7 +427,7 @@ async def run(args: argparse.Namespace) -> int:
         chat = {"model": "fake-model", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 128}
         stream = {**chat, "stream": True}
         targets = {"direct": (stack.up_port, None), "gateway": (stack.gw_port, KEY)}
-        sections = {5} if args.soak_only else args.sections
+        sections = args.sections
         n_total = 1000 if args.quick else 4000
         print(
             f"cores: load generator + fake upstream on {CORE_LOAD}, gateway on {CORE_GATEWAY}; "
@@ -462,7 +461,7 @@ async def run(args: argparse.Namespace) -> int:
         if args.litellm_bin and concs:
             await _litellm(stack, results, concs, chat, stream, n_total)
         if 4 in sections:
-            best = await _open_loop_max(stack, args)
+            best = await _open_loop_max(stack, args, chat)
         if 5 in sections:
             await _soak(stack, args, chat, stream, args.soak_rate or max(100.0, best * 0.5 or 750.0))
         return 0
@@ -487,7 +486,7 @@ async def _in_flight(
     secs = 3.0 if args.quick else 6.0
     stream_s = 0.02 * (len(REPLY) // 4 + 2)  # chunks after the first, 20 ms apart
     for lat_ms in args.latencies:
-        row: dict[tuple[str, str], Result] = {}
+        row = {(n, k): Result([], [], 0, 0.0) for n in ("direct", "gateway") for k in ("unary", "stream")}
         # Direct and gateway runs alternate for --rounds rounds and their samples are pooled, so a slow spell
         # of this shared machine lands on both sides instead of deciding the difference.
         for _ in range(args.rounds):
@@ -496,12 +495,12 @@ async def _in_flight(
                 body = {**chat, "model": f"fake-model+{lat_ms:g}ms"}
                 raw = build_request("/v1/chat/completions", body, key)
                 res = await closed_loop(port, raw, 100, 10**9, secs, stagger=lat_ms / 1000 / 100)
-                row[(name, "unary")] = row[(name, "unary")].merge(res) if (name, "unary") in row else res
+                row[(name, "unary")] = row[(name, "unary")].merge(res)
                 paced = {**stream, "model": f"fake-model+{lat_ms:g}ms/20ms"}
                 raw = build_request("/v1/chat/completions", paced, key)
                 each = lat_ms / 1000 + stream_s
                 res = await closed_loop(port, raw, 100, 10**9, max(secs, 3 * each), stagger=each / 100)
-                row[(name, "stream")] = row[(name, "stream")].merge(res) if (name, "stream") in row else res
+                row[(name, "stream")] = row[(name, "stream")].merge(res)
         du, gu = row[("direct", "unary")], row[("gateway", "unary")]
         ds, gs = row[("direct", "stream")], row[("gateway", "stream")]
         print(
@@ -554,10 +553,9 @@ async def _litellm(
         )
 
 
-async def _open_loop_max(stack: Stack, args: argparse.Namespace) -> float:
+async def _open_loop_max(stack: Stack, args: argparse.Namespace, chat: dict[str, object]) -> float:
     """The highest fixed rate the gateway holds with p99 <= 50 ms and no errors."""
     print("\n== 4. open loop: highest rate one gateway worker holds with p99 <= 50 ms (non-streaming) ==")
-    chat = {"model": "fake-model", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 128}
     raw = build_request("/v1/chat/completions", chat, KEY)
     best = 0.0
     rates = [500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 5000]
@@ -613,7 +611,6 @@ async def _soak(
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--soak", type=float, default=60.0, help="memory soak length in seconds (default 60)")
-    ap.add_argument("--soak-only", action="store_true", help="only the memory soak (same as --sections 5)")
     ap.add_argument(
         "--sections",
         type=lambda v: {int(x) for x in v.split(",")},

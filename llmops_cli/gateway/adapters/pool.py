@@ -39,7 +39,6 @@ class _Conn(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
-        self.used = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._deadline = 0.0
@@ -260,7 +259,7 @@ class PooledHttpAdapter:
             raise UpstreamError("connect", "upstream refused or unreachable") from e
         return conn
 
-    async def _send(self, method: str, path: str, body: bytes | None, accept: str) -> tuple[_Conn, bool]:
+    async def _send(self, method: str, path: str, body: bytes | None, accept: str) -> _Conn:
         """Write the request; return the connection once response headers are in."""
         payload = body or b""
         req = (
@@ -278,7 +277,6 @@ class PooledHttpAdapter:
             if conn is None:
                 conn = await self._connect()
             conn._reset()
-            conn.used = True
             assert conn.transport is not None
             conn.transport.write(req)
             try:
@@ -291,7 +289,7 @@ class PooledHttpAdapter:
             except BaseException:
                 conn.abort()
                 raise
-            return conn, reused
+            return conn
         raise UpstreamError("protocol", "upstream closed the connection")
 
     def _release(self, conn: _Conn) -> None:
@@ -302,7 +300,7 @@ class PooledHttpAdapter:
 
     async def request(self, method: str, path: str, body: bytes | None = None) -> UpstreamResponse:
         async with self._slots:
-            conn, _ = await self._send(method, path, body, "application/json")
+            conn = await self._send(method, path, body, "application/json")
             try:
                 parts = []
                 while True:
@@ -319,7 +317,7 @@ class PooledHttpAdapter:
     @asynccontextmanager
     async def stream(self, path: str, body: bytes) -> AsyncIterator[_Stream]:
         async with self._slots:
-            conn, _ = await self._send("POST", path, body, "text/event-stream")
+            conn = await self._send("POST", path, body, "text/event-stream")
             try:
                 yield _Stream(conn, self.timeout)
             except BaseException:
