@@ -18,7 +18,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any
 
 import orjson
@@ -112,8 +112,12 @@ class GatewayApp(StreamingMixin):
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await t
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # a background task that died must not fail the shutdown
+                log.exception("gateway background task failed")
         await self.adapter.close()
         self.audit.close()
 
@@ -274,6 +278,12 @@ class GatewayApp(StreamingMixin):
                     send, d.status, error_body(d.message, d.err_type, d.code), rid=rid, extra=extra
                 )
                 return
+            if route != "embeddings" and obj.get("max_tokens") is None:
+                cap = policy.policy.limits.max_tokens.cap
+                if cap is not None and obj.get("max_completion_tokens") is None:
+                    # Enforce the cap upstream too: without max_tokens, vLLM generates up to the context
+                    # length. (Set after admission: the reservation stays ``max_tokens.default``.)
+                    obj["max_tokens"] = cap
             client_usage = False
             if stream:
                 opts = obj.get("stream_options")
@@ -282,8 +292,12 @@ class GatewayApp(StreamingMixin):
                 obj["stream_options"] = {**(opts if isinstance(opts, dict) else {}), "include_usage": True}
             out = orjson.dumps(obj)
             if stream:
+                tracked = _TrackedSend(send)
                 await self._with_disconnect(
-                    receive, self._stream(send, ctx, policy, route, upstream_path, out, client_usage), ctx
+                    receive,
+                    self._stream(tracked, ctx, policy, route, upstream_path, out, client_usage),
+                    ctx,
+                    tracked,
                 )
             else:
                 await self._with_disconnect(
@@ -291,6 +305,11 @@ class GatewayApp(StreamingMixin):
                 )
         finally:
             self.in_flight -= 1
+            if not ctx.completion_tokens and ctx.completion_parts:
+                # No usage from the upstream (a stream cut short by the client or by an upstream failure, or
+                # an upstream that does not report it): charge and record what was released, estimated
+                # like the prompt.
+                ctx.completion_tokens = sum(map(len, ctx.completion_parts)) // 4 + 1
             if reserved:
                 used = ctx.prompt_tokens + ctx.completion_tokens
                 self.limiter.reconcile(key_id or "-", reserved, used)
@@ -338,10 +357,20 @@ class GatewayApp(StreamingMixin):
             raise Denied(400, "invalid_json", "The request body contains invalid Unicode.") from e
         return obj
 
-    async def _with_disconnect(self, receive: Receive, work: Coroutine[Any, Any, None], ctx: Ctx) -> None:
+    async def _with_disconnect(
+        self,
+        receive: Receive,
+        work: Coroutine[Any, Any, None],
+        ctx: Ctx,
+        tracked: _TrackedSend | None = None,
+    ) -> None:
         """Run ``work`` in this task; if the client disconnects first, cancel it (which closes the upstream
         request). A watcher task waits on ``receive``; the work itself is awaited directly rather than raced
-        with ``asyncio.wait``, which cost two extra tasks' worth of scheduling on every request."""
+        with ``asyncio.wait``, which cost two extra tasks' worth of scheduling on every request.
+
+        ASGI servers also answer ``receive`` with ``http.disconnect`` once the response is complete (uvicorn
+        does so at once): when ``work`` sends through ``tracked`` and the response has ended, that is no client
+        disconnect, and ``work`` (still releasing its upstream connection) runs on."""
         me = asyncio.current_task()
         assert me is not None
         disconnected = False
@@ -351,6 +380,8 @@ class GatewayApp(StreamingMixin):
             with contextlib.suppress(Exception):
                 while (await receive())["type"] != "http.disconnect":
                     pass
+                if tracked is not None and tracked.complete:
+                    return
                 disconnected = True
                 me.cancel()
 
@@ -396,13 +427,16 @@ class GatewayApp(StreamingMixin):
             payload = orjson.loads(up.body)
             if not isinstance(payload, dict):
                 raise TypeError("not an object")
-            changed = policy.redact_output(route, payload, ctx.decisions)
+            policy.redact_output(route, payload, ctx.decisions)
+            # Always the serialisation of the object the output policies checked, never the upstream's bytes:
+            # those may say more than the parsed object (a repeated key: only its last value was checked).
+            body = orjson.dumps(payload)
         except Denied as d:
             ctx.status, ctx.error = d.status, d.code
             return await _respond(
                 send, d.status, error_body(d.message, d.err_type, d.code), rid=ctx.request_id
             )
-        except (orjson.JSONDecodeError, TypeError, AttributeError):
+        except (orjson.JSONDecodeError, orjson.JSONEncodeError, TypeError, AttributeError):
             self.metrics.upstream_errors.labels("protocol").inc()
             ctx.status = 502
             return await _respond(
@@ -419,7 +453,7 @@ class GatewayApp(StreamingMixin):
                 if isinstance(text, str):
                     ctx.completion_parts.append(text)
         ctx.status = 200
-        await _respond(send, 200, orjson.dumps(payload) if changed else up.body, rid=ctx.request_id)
+        await _respond(send, 200, body, rid=ctx.request_id)
 
     async def _upstream_failed(self, send: Send, ctx: Ctx, e: UpstreamError) -> None:
         self.metrics.upstream_errors.labels(e.kind).inc()
@@ -431,9 +465,14 @@ class GatewayApp(StreamingMixin):
     def _finish(self, ctx: Ctx, policy: CompiledPolicy) -> None:
         elapsed = time.perf_counter() - ctx.t0
         m = self.metrics
-        model = (
-            m.model_label(ctx.model) if ctx.status == 200 else (m.model_label(ctx.model) if ctx.model else "")
-        )
+        # A model name takes one of the bounded label slots only once the upstream served it: names the
+        # allowlist refused, or the upstream did not know, are the client's free choice.
+        if not ctx.model:
+            model = ""
+        elif ctx.error == "model_not_allowed":
+            model = "denied"
+        else:
+            model = m.model_label(ctx.model, ctx.upstream_status == 200)
         m.child(m.requests, ctx.route, model, str(ctx.status)).inc()
         m.child(m.duration, ctx.route).observe(elapsed)
         if ctx.prompt_tokens and ctx.status == 200:
@@ -465,6 +504,22 @@ class GatewayApp(StreamingMixin):
             rec["prompt_sha256"] = text_hash(ctx.prompt_text) if ctx.prompt_text else None
             rec["completion_sha256"] = text_hash(completion) if completion else None
         self.audit.write(rec)
+
+
+class _TrackedSend:
+    """``send`` that notes when the response is complete (its last body message went out). A plain call that
+    returns ``send``'s awaitable: no extra coroutine per chunk."""
+
+    __slots__ = ("complete", "send")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.complete = False
+
+    def __call__(self, message: dict[str, Any]) -> Awaitable[None]:
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            self.complete = True
+        return self.send(message)
 
 
 def create_app(policy: PolicyHolder | CompiledPolicy, adapter: Adapter, **kwargs: Any) -> GatewayApp:

@@ -4,6 +4,7 @@ plain responses."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,12 +35,22 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if value in (math.inf, -math.inf):
+        # Checked as infinity but forwarded as `null`: refuse it, as NaN and Infinity are.
+        shown = literal if len(literal) <= 40 else literal[:37] + "..."
+        raise ValueError(f"number {shown} is out of range for a double")
+    return value
+
+
 # Built once: constructing a decoder per request cost more than the parse of a typical body.
-_STRICT = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_no_constants)
+_STRICT = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_no_constants, parse_float=_finite)
 
 
 def strict_loads(raw: bytes) -> Any:
-    """JSON with duplicate keys rejected, case variants included (``model`` and ``Model``), and no NaN."""
+    """JSON with duplicate keys rejected, case variants included (``model`` and ``Model``), and no NaN,
+    Infinity or number that overflows a double (``1e400``)."""
     return _STRICT.decode(raw.decode("utf-8"))
 
 

@@ -69,13 +69,15 @@ class Metrics:
             c = self._children[key] = metric.labels(*values)
         return c
 
-    def model_label(self, model: str | None) -> str:
-        """Bound label cardinality: the first 64 model names, then `other`."""
+    def model_label(self, model: str | None, new: bool = True) -> str:
+        """Bound label cardinality: the first 64 model names, then `other`. ``new=False``: a name without a
+        slot yet does not take one (the caller has not seen the model work: a denied or failed request, whose
+        model name the client chose freely)."""
         if not model:
             return ""
         if model in self._models:
             return model
-        if len(self._models) < _MAX_MODELS:
+        if new and len(self._models) < _MAX_MODELS:
             self._models.add(model)
             return model
         return "other"

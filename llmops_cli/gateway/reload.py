@@ -7,6 +7,7 @@ flight and never drops one. A policy that fails validation is logged and the pre
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -39,7 +40,8 @@ class PolicyHolder:
         return cls(CompiledPolicy(load_policy(path), str(path)), path)
 
     def reload(self) -> bool:
-        """Load the file again; True when the new policy is in force."""
+        """Load the file again; True when the new policy is in force. Never raises: whatever goes wrong (an
+        invalid policy, or a bug) is logged and recorded in ``last_error``, and the previous policy stays."""
         if self.path is None:
             return False
         self._stamp = _stamp(self.path)
@@ -49,6 +51,10 @@ class PolicyHolder:
             self.last_error = str(e)
             log.error("policy reload failed, keeping the previous policy: %s", e)
             return False
+        except Exception as e:  # a reload must never take the gateway (or its watcher) down
+            self.last_error = f"{self.path}: unexpected error: {type(e).__name__}: {e}"
+            log.exception("policy reload failed unexpectedly, keeping the previous policy")
+            return False
         self.last_error = None
         log.info("policy reloaded from %s", self.path)
         return True
@@ -56,26 +62,33 @@ class PolicyHolder:
     def changed(self) -> bool:
         return self.path is not None and _stamp(self.path) != self._stamp
 
+    def _reload_and_report(self, on_reload: object) -> None:
+        ok = self.reload()
+        if callable(on_reload):
+            try:
+                on_reload(ok)
+            except Exception:
+                log.exception("policy reload callback failed")
+
     async def watch(self, interval: float, on_reload: object = None) -> None:
-        """Poll the file every ``interval`` seconds (cheap stat; works on every filesystem)."""
+        """Poll the file every ``interval`` seconds (cheap stat; works on every filesystem). Runs until
+        cancelled: no error in a reload ends it."""
         while True:
             await asyncio.sleep(interval)
-            if self.changed():
-                ok = self.reload()
+            try:
+                if self.changed():
+                    self._reload_and_report(on_reload)
+            except Exception:  # keep watching
+                log.exception("policy file watch failed; still watching")
                 if callable(on_reload):
-                    on_reload(ok)
+                    with contextlib.suppress(Exception):
+                        on_reload(False)
 
     def install_sighup(self, on_reload: object = None) -> bool:
         """Reload on SIGHUP (main thread only; returns False where signals cannot be installed)."""
         try:
             loop = asyncio.get_running_loop()
-
-            def _hup() -> None:
-                ok = self.reload()
-                if callable(on_reload):
-                    on_reload(ok)
-
-            loop.add_signal_handler(signal.SIGHUP, _hup)
+            loop.add_signal_handler(signal.SIGHUP, self._reload_and_report, on_reload)
         except (RuntimeError, ValueError, NotImplementedError):
             return False
         return True

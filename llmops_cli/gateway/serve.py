@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from llmops_cli.errors import ConfigError
 from llmops_cli.gateway.adapters import build_adapter
 from llmops_cli.gateway.app import GatewayApp, create_app
 from llmops_cli.gateway.audit import AuditLog
@@ -51,9 +52,26 @@ def _fast_loop() -> dict[str, Any]:
     return opts
 
 
+def check_audit_log(target: str | None) -> None:
+    """The audit log file can be opened for appending (created when missing); ConfigError naming it if not."""
+    if not target or target == "-":
+        return
+    try:
+        with open(target, "ab"):
+            pass
+    except OSError as e:
+        raise ConfigError(
+            f"cannot write the audit log {target}: {e.strerror or e}",
+            hint="create its directory or fix its permissions, or choose another file with --audit-log or "
+            "PAC_AUDIT_LOG; - writes to stdout",
+        ) from e
+
+
 def check(settings: GatewayServerSettings) -> PolicyHolder:
-    """Validate what serving needs before any socket opens (policy file; the LiteLLM import when selected)."""
+    """Validate what serving needs before any socket opens (policy file, audit log; the LiteLLM import when
+    selected)."""
     holder = PolicyHolder.from_file(settings.policy_file)
+    check_audit_log(settings.audit_log)
     if settings.provider == "litellm":
         from llmops_cli.gateway.adapters.litellm import import_litellm
 

@@ -2,6 +2,20 @@
 
 Split from ``app.py``; ``GatewayApp`` mixes this in. Output policies run on event boundaries (never on network
 reads), and nothing redacted leaves before the window has seen the whole match.
+
+Every streamed text goes through its own hold-back window: the content (or completions ``text``) of each
+choice, and, when output PII policies are on, each choice's ``reasoning_content``/``reasoning`` and
+``refusal`` deltas, the ``arguments`` of each of its tool calls (keyed by choice index and tool-call index)
+and of a legacy ``function_call``. Arguments are JSON text and pass through
+:class:`~llmops_cli.gateway.policy.engine.JsonEscapes` so that redaction keeps them valid JSON. What a
+choice's side windows still hold leaves in its ``finish_reason`` chunk (or in the tail chunk before
+``[DONE]``). Only content drives TTFT and the completion text.
+
+Token ``logprobs`` are set to null in every streamed chunk while any output PII detector is set to
+``redact`` or ``deny``: a chunk's logprobs spell out its tokens when they arrive, before the window has
+decided what of that text may leave. (A non-streamed choice loses them only when a redaction changed it.)
+Per chunk of a plain content stream, all this costs a ``len()`` of the delta, one key lookup in it and the
+choice's ``logprobs`` lookup.
 """
 
 from __future__ import annotations
@@ -17,9 +31,39 @@ from llmops_cli.gateway.adapters import Adapter, UpstreamError
 from llmops_cli.gateway.asgi import Ctx, Send, _respond, _usage, error_body
 from llmops_cli.gateway.audit import AuditLog
 from llmops_cli.gateway.metrics import Metrics
-from llmops_cli.gateway.policy.engine import CompiledPolicy, Denied
+from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied, JsonEscapes
 from llmops_cli.gateway.sse import DONE, SSEParser, encode_json
 from llmops_cli.gateway.stream import HoldBack
+
+
+class _JsonHold:
+    """A hold-back window over streamed JSON text (tool-call arguments): escapes are masked before the window
+    sees them and restored as text leaves (see ``JsonEscapes``)."""
+
+    __slots__ = ("hb", "js")
+
+    def __init__(self, policy: CompiledPolicy, decisions: list[Decision]) -> None:
+        self.hb = HoldBack(policy, decisions)
+        self.js = JsonEscapes()
+
+    @property
+    def pending(self) -> str:
+        return self.hb.pending + self.js.carry
+
+    def push(self, text: str, *, evaluate: bool = True) -> str:
+        return self.js.unmask(self.hb.push(self.js.mask(text), evaluate=evaluate))
+
+    def flush(self) -> str:
+        out = self.js.unmask(self.hb.flush()) + self.js.carry
+        self.js.carry = ""
+        return out
+
+
+# A choice's windows: content under the choice index; the side texts under (index, delta field) or
+# (index, "tool_calls", tool-call index).
+HoldKey = int | tuple[int, str] | tuple[int, str, int]
+Holds = dict[HoldKey, HoldBack | _JsonHold]
+_DELTA_TEXTS = ("reasoning_content", "reasoning", "refusal")
 
 
 class StreamingMixin:
@@ -41,7 +85,7 @@ class StreamingMixin:
     ) -> None:
         field = "content" if route == "chat" else "text"
         started = False
-        holds: dict[int, HoldBack] = {}
+        holds: Holds = {}
         last_sent = 0.0
         m_gap = self.metrics.child(self.metrics.gap, ctx.route)
         template: dict[str, Any] | None = None
@@ -115,7 +159,7 @@ class StreamingMixin:
                 rest = {i: h.flush() for i, h in holds.items() if h.pending}
                 if rest and template is not None:
                     tail = _tail_chunk(template, rest, route, field)
-                    ctx.completion_parts.extend(rest.values())
+                    ctx.completion_parts.extend(t for i, t in rest.items() if type(i) is int)
                     await send({"type": "http.response.body", "body": encode_json(tail), "more_body": True})
                 await send({"type": "http.response.body", "body": DONE, "more_body": False})
         except (UpstreamError, Denied, orjson.JSONDecodeError, ValueError) as e:
@@ -145,7 +189,7 @@ class StreamingMixin:
     def _filter_chunk(
         self,
         chunk: dict[str, Any],
-        holds: dict[int, HoldBack],
+        holds: Holds,
         policy: CompiledPolicy,
         ctx: Ctx,
         field: str,
@@ -186,14 +230,108 @@ class StreamingMixin:
                 released += hb.flush()
             if holder is not None and (type(text) is str or released):
                 holder[field] = released
+            # Other texts of a chat delta (tool-call arguments, reasoning, refusal) through their own windows. A
+            # delta of content alone (nearly every chunk) costs a len() and one lookup here.
+            if (
+                (finish or (holder is not None and (len(holder) != 1 or field not in holder)))
+                and field == "content"
+                and policy.pii_out
+            ):
+                holder = _filter_side_texts(choice, holder, idx, holds, policy, ctx.decisions, bool(finish))
+            lp = choice.get("logprobs")
+            if lp is not None and policy.strip_logprobs:
+                choice["logprobs"] = lp = None
             if released:
                 ctx.completion_parts.append(released)
                 keep = True
-            elif finish or choice.get("logprobs") or _has_other_fields(holder, field):
+            elif finish or lp or _has_other_fields(holder, field):
                 keep = True
         if not keep and not (client_usage and usage):
             return None
         return encode_json(chunk)
+
+
+def _side_hold(holds: Holds, key: HoldKey, policy: CompiledPolicy, decisions: list[Decision], json: bool) -> Any:
+    h = holds.get(key)
+    if h is None:
+        h = holds[key] = _JsonHold(policy, decisions) if json else HoldBack(policy, decisions)
+    return h
+
+
+def _filter_side_texts(
+    choice: dict[str, Any],
+    delta: dict[str, Any] | None,
+    idx: int,
+    holds: Holds,
+    policy: CompiledPolicy,
+    decisions: list[Decision],
+    finish: bool,
+) -> dict[str, Any] | None:
+    """Pass a chat delta's texts other than ``content`` through their windows, in place; at ``finish``, add
+    what the choice's side windows still hold. Returns the delta (created when text must go out in it)."""
+    if delta is not None:
+        for name in _DELTA_TEXTS:
+            v = delta.get(name)
+            if type(v) is str and v:
+                delta[name] = _side_hold(holds, (idx, name), policy, decisions, False).push(v)
+        calls = delta.get("tool_calls")
+        if type(calls) is list:
+            kept = []
+            for call in calls:
+                fn = call.get("function") if type(call) is dict else None
+                if type(fn) is dict and type(fn.get("arguments")) is str:
+                    if fn["arguments"]:
+                        t = call.get("index", 0)
+                        key = (idx, "tool_calls", t if type(t) is int else 0)
+                        fn["arguments"] = _side_hold(holds, key, policy, decisions, True).push(fn["arguments"])
+                    if not fn["arguments"] and len(fn) == 1 and call.keys() <= {"index", "function"}:
+                        continue  # all of it is held back: nothing to send
+                kept.append(call)
+            if len(kept) != len(calls):
+                if kept:
+                    delta["tool_calls"] = kept
+                else:
+                    del delta["tool_calls"]
+        fc = delta.get("function_call")
+        if type(fc) is dict and type(fc.get("arguments")) is str and fc["arguments"]:
+            fc["arguments"] = _side_hold(holds, (idx, "function_call"), policy, decisions, True).push(fc["arguments"])
+    if finish:
+        rest: dict[HoldKey, str] = {}
+        for k, h in holds.items():
+            if type(k) is tuple and k[0] == idx and h.pending:
+                rest[k] = h.flush()
+        if rest:
+            if delta is None:
+                delta = choice["delta"] = {}
+            _add_side_texts(delta, rest)
+    return delta
+
+
+def _add_side_texts(delta: dict[str, Any], rest: dict[HoldKey, str]) -> None:
+    """Append what side windows released (keys as in ``Holds``) to a chat delta."""
+    for key, text in rest.items():
+        if type(key) is not tuple or not text:
+            continue
+        name = key[1]
+        if name == "tool_calls":
+            calls = delta.get("tool_calls")
+            if type(calls) is not list:
+                calls = delta["tool_calls"] = []
+            for call in calls:
+                if type(call) is dict and call.get("index", 0) == key[-1] and type(call.get("function")) is dict:
+                    fn = call["function"]
+                    fn["arguments"] = (fn.get("arguments") or "") + text
+                    break
+            else:
+                calls.append({"index": key[-1], "function": {"arguments": text}})
+        elif name == "function_call":
+            fc = delta.get("function_call")
+            if type(fc) is not dict:
+                fc = delta["function_call"] = {}
+            fc["arguments"] = (fc.get("arguments") or "") + text
+        else:
+            v = delta.get(name)
+            delta[name] = (v if type(v) is str else "") + text
 
 
 def _choice_text(choice: Any, field: str) -> tuple[int, dict[str, Any] | None, Any] | None:
@@ -230,14 +368,20 @@ def _last_text_events(batch: list[dict[str, Any]], field: str) -> dict[int, int]
     return last
 
 
-def _tail_chunk(template: dict[str, Any], rest: dict[int, str], route: str, field: str) -> dict[str, Any]:
-    choices = []
-    for i, text in rest.items():
-        choices.append(
-            {"index": i, "delta": {field: text}, "finish_reason": None}
-            if route == "chat"
-            else {"index": i, "text": text, "finish_reason": None}
-        )
+def _tail_chunk(template: dict[str, Any], rest: dict[HoldKey, str], route: str, field: str) -> dict[str, Any]:
+    by_choice: dict[int, dict[str, Any]] = {}
+    for key, text in rest.items():
+        if type(key) is int:
+            by_choice.setdefault(key, {})[field] = text
+    for k, text in rest.items():
+        if type(k) is tuple:
+            _add_side_texts(by_choice.setdefault(k[0], {}), {k: text})
+    choices = [
+        {"index": i, "delta": d, "finish_reason": None}
+        if route == "chat"
+        else {"index": i, "text": d.get(field, ""), "finish_reason": None}
+        for i, d in by_choice.items()
+    ]
     return {k: template[k] for k in ("id", "object", "created", "model") if k in template} | {
         "choices": choices
     }

@@ -1,12 +1,29 @@
 from __future__ import annotations
 
+import random
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmops_cli.gateway.policy.engine import Decision
-from llmops_cli.gateway.stream import HoldBack
+from llmops_cli.gateway.stream import HOLD_MAX, HoldBack
 
 from .conftest import compiled
+
+
+def _b64(n: int, seed: int, alphabet: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") -> str:
+    rng = random.Random(seed)
+    return "".join(rng.choice(alphabet) for _ in range(n))
+
+
+URL_SAFE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+# Longer than the default window of 64 characters.
+JWT = f"eyJhbGciOiJIUzI1NiJ9.eyJ{_b64(600, 1, URL_SAFE)}.{_b64(43, 2, URL_SAFE)}"
+PEM_BODY = "\n".join(_b64(64, i) for i in range(8)) + "\nZz0="
+PEM = f"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n-----END RSA PRIVATE KEY-----"
+PEM_CUT_OFF = f"-----BEGIN PRIVATE KEY-----\n{PEM_BODY}"  # no END line
+SK = "sk-proj-" + _b64(120, 3, URL_SAFE)
+GITHUB = "github_pat_" + _b64(82, 4, URL_SAFE.replace("-", ""))
 
 SECRETS = [
     "jane.doe@example.com",
@@ -28,6 +45,14 @@ MORE = [
     "-----BEGIN RSA PRIVATE KEY-----",
     "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
     "٤١١١ ١١١١ ١١١١ ١١١١",  # Arabic-Indic digits: `\d` in the detectors
+    JWT[:250] + JWT[-44:],
+    SK,
+    PEM,
+    "2001:db8::ff00:42:8329 4111111111111111",  # an IPv6 address next to digits that may be a card
+    "4111 1111 1111 1111 123",  # a card then a CVV
+    "123-45-6789 4111 1111 1111 1111",
+    "+49 30 1234567 10.0.0.1",
+    "192.168.0.10.",
 ]
 
 
@@ -65,11 +90,76 @@ def test_split_personal_data_never_leaves(secret: str, before: str, after: str, 
     assert sent.startswith(before.split(" ")[0]) or not before
 
 
-def test_window_bounds_buffer_and_releases_clean_text() -> None:
-    out, _ = run("a" * 500, [7])
-    assert "".join(out) == "a" * 500
-    assert all(len(o) <= 64 + 7 for o in out)
-    assert out[-1] == "a" * len(out[-1]) and len(out[-1]) <= 64
+def test_a_long_word_is_held_until_it_ends() -> None:
+    """A word may still become a token or an e-mail address: it is held while it grows, however long (no
+    window cut through it), and leaves whole once it ends."""
+    out, _ = run("a" * 500 + " b", [7])
+    assert "".join(out) == "a" * 500 + " b"
+    assert all(o == "" for o in out[:-2]) and out[-2] == "a" * 500 + " " and out[-1] == "b"
+
+
+def test_long_jwt_in_small_reads_is_redacted() -> None:
+    """A token longer than `holdback_chars` (64), 4 characters per read: none of it leaves raw."""
+    jwt = (
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5"
+        "MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+    )
+    out, decisions = run(f"Your token is {jwt} keep it safe.", [4])
+    assert "".join(out) == "Your token is [REDACTED:SECRET] keep it safe."
+    assert [d.rule for d in decisions] == ["pii.output.secret"]
+
+
+def test_pem_block_streamed_is_redacted_whole() -> None:
+    out, _ = run(f"key:\n{PEM}\nThanks!", [3])
+    assert "".join(out) == "key:\n[REDACTED:SECRET]\nThanks!"
+
+
+def test_ipv6_next_to_a_card_guess() -> None:
+    """A card guess over the end of an IPv6 address (its digits may still continue) does not let the address go."""
+    out, _ = run("Host 2001:db8::ff00:42:8329 4111111111111111 ok", [33, 10, 4])
+    assert "".join(out) == "Host [REDACTED:IP_ADDRESS] [REDACTED:CREDIT_CARD] ok"
+
+
+def test_overlong_run_is_released_redacted_as_a_whole() -> None:
+    """Past the hard bound the held run leaves as one placeholder, and the rest of the run is dropped as it
+    arrives: fail closed, never raw."""
+    token = JWT[:20] + _b64(3 * HOLD_MAX, 5, URL_SAFE)
+    out, decisions = run(f"token: {token} done.", [7])
+    sent = "".join(out)
+    assert sent == "token: [REDACTED:OVERLONG] done."
+    assert "pii.output.overlong" in [d.rule for d in decisions]
+    assert max(len(o) for o in out) < 64  # and it is not held until the end
+
+    big_pem = PEM.replace(PEM_BODY, "\n".join(_b64(64, i) for i in range(100)))
+    out, _ = run(f"Here: {big_pem}\nThanks!", [5])
+    assert "".join(out) == "Here: [REDACTED:OVERLONG]\nThanks!"
+
+
+def test_overlong_run_under_a_log_only_policy_leaves_as_is() -> None:
+    kinds = ("email", "phone", "credit_card", "iban", "us_ssn", "ip_address", "secret")
+    text = "\n".join(
+        [
+            "version: 1",
+            "auth: {required: false}",
+            "content:",
+            "  pii:",
+            "    output: {" + ", ".join(f"{k}: log" for k in kinds) + "}",
+        ]
+    )
+    hb = HoldBack(compiled(text), [])
+    long = "a" * (2 * HOLD_MAX)
+    sent = "".join(hb.push(long[i : i + 100]) for i in range(0, len(long), 100)) + hb.flush()
+    assert sent == long
+
+
+def test_prose_is_not_held() -> None:
+    """First-token latency: each read releases everything up to its last word (which may still grow)."""
+    words = "The ingestion queue stalled after a configuration push and alerts fired within two minutes.".split(" ")
+    hb = HoldBack(compiled(), [])
+    for i, w in enumerate(words):
+        out = hb.push(w if i == 0 else " " + w)
+        assert out == ("" if i == 0 else words[i - 1] + " ")
+    assert hb.flush() == words[-1]
 
 
 def test_no_output_rules_means_no_holdback() -> None:
@@ -144,3 +234,47 @@ def test_malformed_delta_is_not_a_crash() -> None:
     ctx = Ctx("r", "/v1/chat/completions", 0.0)
     chunk = {"choices": [{"index": "x", "delta": "not an object", "finish_reason": None}, 7]}
     assert StreamingMixin._filter_chunk(StreamingMixin(), chunk, {}, compiled(), ctx, "content", False) is None
+
+
+# ------------------------------------------------ split anywhere: no raw run of 6 characters of personal data
+# (text, the parts of it that are personal data, what separates it from the surrounding prose)
+LEAKY = [
+    (JWT, [JWT], " "),
+    (SK, [SK], " "),
+    (GITHUB, [GITHUB], " "),
+    ("llmops-" + _b64(60, 6, URL_SAFE), None, " "),
+    (PEM, [PEM_BODY], "\n"),
+    (PEM_CUT_OFF, [PEM_BODY], "\n\n"),
+    (PEM.replace("\n", " "), [PEM_BODY.replace("\n", " ")], " "),
+    ("2001:db8::ff00:42:8329 4111111111111111", ["2001:db8::ff00:42:8329", "4111111111111111"], " "),
+    ("fe80::1ff:fe23:4567:890a 4111 1111 1111 1111", ["fe80::1ff:fe23:4567:890a", "4111 1111 1111 1111"], " "),
+    ("4111 1111 1111 1111 123", ["4111 1111 1111 1111"], " "),
+    ("123-45-6789 4111 1111 1111 1111", None, " "),
+    ("+49 30 1234567 10.0.0.1", None, " "),
+    ("192.168.0.10.", ["192.168.0.10"], " "),
+    ("jane.doe." + "x" * 70 + "@example.com", None, " "),
+    ("DE89 3704 0044 0532 0130 00", None, " "),
+    ("+1 (415) 555-0100", None, " "),
+    ("٤١١١ ١١١١ ١١١١ ١١١١", None, " "),
+]
+_PROSE = st.text(alphabet="qvwz ,;!?", max_size=80)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(LEAKY),
+    _PROSE,
+    _PROSE,
+    st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=40),
+)
+def test_split_personal_data_never_leaks_a_byte(
+    entity: tuple[str, list[str] | None, str], before: str, after: str, cuts: list[int]
+) -> None:
+    text, cores, sep = entity
+    full = f"{before}{sep}{text}{sep}{after}"
+    out, _ = run(full, cuts)
+    sent = "".join(out)
+    for core in cores or [text]:
+        for i in range(len(core) - 5):
+            piece = core[i : i + 6]
+            assert piece not in sent or piece in before + after, (piece, sent)

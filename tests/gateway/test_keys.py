@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,3 +64,205 @@ def test_block_list_and_missing_section(tmp_path: Path) -> None:
 def test_revoke_unknown_id(policy: Path) -> None:
     with pytest.raises(InputError, match="no key with id"):
         revoke_key(policy, "nope")
+
+
+# --- concurrent create/revoke: read-modify-write under an exclusive lock --------------------------------------
+
+H = "sha256:" + "0" * 64
+
+
+def _worker(path: str, i: int, rounds: int, barrier: Any) -> None:
+    barrier.wait()
+    for r in range(rounds):
+        create_key(path, f"w{i}-{r}")
+    revoke_key(path, f"pre{i}")
+
+
+def test_concurrent_creates_and_revokes_all_survive(tmp_path: Path) -> None:
+    import multiprocessing
+
+    n, rounds = 6, 4
+    p = tmp_path / "gateway.yaml"
+    pre = "".join(f"    - {{id: pre{i}, name: pre{i}, hash: \"{H}\"}}\n" for i in range(n))
+    p.write_text(f"version: 1\nauth:\n  keys:\n{pre}limits:\n  max_messages: 5\n")
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(n)
+    procs = [ctx.Process(target=_worker, args=(str(p), i, rounds, barrier)) for i in range(n)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+    assert [proc.exitcode for proc in procs] == [0] * n
+    keys = {k.id: k for k in load_policy(p).auth.keys}
+    assert set(keys) == {f"pre{i}" for i in range(n)} | {f"w{i}-{r}" for i in range(n) for r in range(rounds)}
+    assert all(keys[f"pre{i}"].revoked for i in range(n))
+    assert sum(k.revoked for k in keys.values()) == n
+    assert [f.name for f in tmp_path.iterdir()] == ["gateway.yaml"]  # no temp or lock files left behind
+
+
+def test_cli_creates_in_parallel_processes_all_survive(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    p = tmp_path / "gateway.yaml"
+    p.write_text(SHIPPED.read_text())
+    env = dict(os.environ, PYTHONPATH=str(SHIPPED.parents[1]))
+    cmd = [sys.executable, "-m", "llmops_cli", "gateway", "keys", "create", "--policies", str(p)]
+    procs = [subprocess.Popen([*cmd, f"user{i}"], env=env, stdout=subprocess.PIPE, text=True) for i in range(4)]
+    printed = [proc.communicate(timeout=60)[0].strip() for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * 4
+    policy = load_policy(p)
+    assert sorted(k.id for k in policy.auth.keys) == [f"user{i}" for i in range(4)]
+    assert all(KeyIndex(policy).lookup(key) is not None for key in printed)
+
+
+# --- symlinked policy file: write through the link, keep it and the target's mode -----------------------------
+
+
+def test_create_and_revoke_through_a_symlink_keep_the_link(tmp_path: Path) -> None:
+    import os
+
+    real = tmp_path / "real" / "gateway.yaml"
+    real.parent.mkdir()
+    real.write_text(SHIPPED.read_text())
+    real.chmod(0o600)
+    link = tmp_path / "gateway.yaml"
+    link.symlink_to(os.path.relpath(real, link.parent))
+    ino = os.stat(link).st_ino
+    created = create_key(link, "via-link")
+    assert link.is_symlink() and os.readlink(link) == os.path.join("real", "gateway.yaml")
+    assert os.stat(link).st_ino != ino  # the target was replaced atomically...
+    assert [k.id for k in load_policy(real).auth.keys] == ["via-link"]  # ...and has the key
+    assert KeyIndex(load_policy(real)).lookup(created.key) is not None
+    assert real.stat().st_mode & 0o777 == 0o600
+    revoke_key(link, "via-link")
+    assert link.is_symlink() and [k.revoked for k in load_policy(real).auth.keys] == [True]
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["gateway.yaml", "real"]
+    assert [f.name for f in real.parent.iterdir()] == ["gateway.yaml"]
+
+
+# --- revoke replaces exactly the entry: every other byte (comments, blank lines, CRLF, no final EOL) stays ---
+
+BLOCK = 'id: {id}\n      name: {id}\n      hash: "{h}"'
+BLOCK_NESTED = "id: {id}\n      # inside\n      name: {id}\n      hash: {h}\n      models:\n        - m-*\n        - other"
+BLOCK_SCALAR = "id: {id}\n      hash: {h}\n      name: |-\n        {id}"
+FLOW = '{{id: "{id}", name: "{id}", hash: "{h}"}}'
+
+
+def _revoked(key_id: str, models: str = '["*"]') -> str:
+    return f'{{id: "{key_id}", name: "{key_id}", hash: "{H}", models: {models}, revoked: true}}'
+
+
+def _policy(spans: list[str], *, tail: str) -> str:
+    # A comment cannot follow a block scalar's text on its line (it would be part of the text).
+    same_line = ["" if "|-" in span else f"   # after {i} on the same line" for i, span in enumerate(spans)]
+    items = "".join(
+        f"    # before {i}\n    - {span}{same_line[i]}\n    # between {i}\n\n" for i, span in enumerate(spans)
+    )
+    return f"# head\r\nversion: 1\nauth:\n  required: true   # keep\n  keys:\n{items}{tail}"
+
+
+TAILS = {
+    "limits-after": "# Limits tuned for prod -- do not lower (OPS-123)\nlimits:\n  requests_per_minute: 5\n",
+    "keys-last-in-file": "# last comment\n",
+    "no-final-newline": "# last comment, no newline",
+}
+
+
+@pytest.mark.parametrize("crlf", [False, True], ids=["lf", "crlf"])
+@pytest.mark.parametrize("tail", list(TAILS))
+@pytest.mark.parametrize("style", ["block", "nested", "scalar", "flow"])
+@pytest.mark.parametrize("pos", [0, 1, 2], ids=["first", "middle", "last"])
+def test_revoke_changes_only_the_entry(tmp_path: Path, pos: int, style: str, tail: str, crlf: bool) -> None:
+    fmt = {"block": BLOCK, "nested": BLOCK_NESTED, "scalar": BLOCK_SCALAR, "flow": FLOW}[style]
+    other = FLOW if style != "flow" else BLOCK
+    ids = ["k-a", "k-b", "k-c"]
+    spans = [(fmt if i == pos else other).format(id=k, h=H) for i, k in enumerate(ids)]
+    text = _policy(spans, tail=TAILS[tail]).replace("\r\n", "\n")
+    if crlf:
+        text = text.replace("\n", "\r\n")
+        spans = [s.replace("\n", "\r\n") for s in spans]
+    if tail == "no-final-newline" and pos == 2:  # the entry itself ends the file
+        text = text[: text.index(spans[2]) + len(spans[2])]
+    p = tmp_path / "gateway.yaml"
+    p.write_bytes(text.encode())
+    revoke_key(p, ids[pos])
+    models = '["m-*", "other"]' if style == "nested" else '["*"]'
+    assert text.count(spans[pos]) == 1
+    assert p.read_bytes().decode() == text.replace(spans[pos], _revoked(ids[pos], models))
+    keys = load_policy(p).auth.keys
+    assert [(k.id, k.hash, k.revoked) for k in keys] == [(k, H, i == pos) for i, k in enumerate(ids)]
+
+
+@pytest.mark.parametrize("crlf", [False, True], ids=["lf", "crlf"])
+@pytest.mark.parametrize("tail", list(TAILS))
+@pytest.mark.parametrize("style", ["block", "nested", "flow"])
+def test_create_inserts_one_line_and_keeps_every_other_byte(tmp_path: Path, style: str, tail: str, crlf: bool) -> None:
+    fmt = {"block": BLOCK, "nested": BLOCK_NESTED, "flow": FLOW}[style]
+    last = fmt.format(id="k-b", h=H)
+    text = _policy([FLOW.format(id="k-a", h=H), last], tail=TAILS[tail]).replace("\r\n", "\n")
+    if tail == "no-final-newline":
+        text = text[: text.index(last) + len(last)]
+    nl = "\r\n" if crlf else "\n"
+    text, last = text.replace("\n", nl), last.replace("\n", nl)
+    end = text.index(last) + len(last)
+    after_last_entry = text[: text.find(nl, end) + len(nl)] if nl in text[end:] else text + nl
+    p = tmp_path / "gateway.yaml"
+    p.write_bytes(text.encode())
+    created = create_key(p, "new one")
+    new = p.read_bytes().decode()
+    assert new.count("\n") == new.count(nl)  # no mixed line breaks
+    lines = new.splitlines(keepends=True)
+    added = [i for i, line in enumerate(lines) if created.id in line]
+    assert len(added) == 1 and lines[added[0]].startswith("    - {")
+    rest = "".join(lines[: added[0]] + lines[added[0] + 1 :])
+    assert rest in (text, text + nl)  # only a line break may be added to a file that lacked a final one
+    assert rest == text or not text.endswith(nl)
+    assert "".join(lines[: added[0]]) == after_last_entry  # right after the last entry's line
+    assert [k.id for k in load_policy(p).auth.keys] == ["k-a", "k-b", created.id]
+
+
+def test_create_keeps_crlf_when_adding_keys_and_auth_sections(tmp_path: Path) -> None:
+    p = tmp_path / "g.yaml"
+    p.write_bytes(b"version: 1\r\nauth:\r\n  required: true\r\n# c\r\nlimits:\r\n  max_messages: 3\r\n")
+    create_key(p, "first")
+    create_key(p, "second")
+    raw = p.read_bytes()
+    assert raw.count(b"\n") == raw.count(b"\r\n")
+    assert raw.startswith(b"version: 1\r\nauth:\r\n  required: true\r\n  keys:\r\n    - {")
+    assert raw.endswith(b"# c\r\nlimits:\r\n  max_messages: 3\r\n")
+    q = tmp_path / "h.yaml"
+    q.write_bytes(b"version: 1\r\nlimits:\r\n  max_messages: 3")
+    create_key(q, "first")
+    raw = q.read_bytes()
+    assert raw.startswith(b"version: 1\r\nlimits:\r\n  max_messages: 3\r\nauth:\r\n  keys:\r\n    - {")
+    assert raw.count(b"\n") == raw.count(b"\r\n")
+    assert [k.id for k in list_keys(q)] == ["first"]
+
+
+# --- errors: one line, exit 2 ---------------------------------------------------------------------------------
+
+
+def test_cli_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    from tests.helpers import run_cli
+
+    p = tmp_path / "gateway.yaml"
+    p.write_text(SHIPPED.read_text())
+    before = p.read_bytes()
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes(b"version: 1\n# caf\xe9\n")
+    cases = {
+        ("revoke", "nope", str(p)): "no key with id 'nope'",
+        ("revoke", "nope", str(tmp_path)): "cannot read",
+        ("create", "x", str(tmp_path)): "cannot read",
+        ("create", "x", str(bad)): "not UTF-8",
+        ("create", "x", str(tmp_path / "missing.yaml")): "policy file not found",
+    }
+    for (cmd, arg, path), msg in cases.items():
+        r = run_cli("gateway", "keys", cmd, arg, "--policies", path)
+        assert r.exit_code == 2, (cmd, path, r.output)
+        assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = run_cli("gateway", "keys", "list", "--policies", str(bad))
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert p.read_bytes() == before

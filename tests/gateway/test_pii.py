@@ -72,6 +72,114 @@ def test_card_is_not_also_a_phone() -> None:
     assert kinds("4111 1111 1111 1111") == ["credit_card"]
 
 
+def redacted(text: str) -> str:
+    return pii.redact(text, pii.find(text))
+
+
+# ------------------------------------------- a candidate that fails or overlaps: shorter ones and later starts
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        # A card then a CVV: the 19-digit longest match fails Luhn, the 16-digit card before the CVV is found.
+        ("card 4111 1111 1111 1111 123 ok", "card [REDACTED:CREDIT_CARD] 123 ok"),
+        ("pay 4111111111111111 123", "pay [REDACTED:CREDIT_CARD] 123"),
+        ("amex 3782 822463 10005 1234", "amex [REDACTED:CREDIT_CARD] 1234"),
+        # An SSN then a card: both, the whole card (the longest match from the SSN failed Luhn).
+        ("ssn 123-45-6789 4111 1111 1111 1111", "ssn [REDACTED:US_SSN] [REDACTED:CREDIT_CARD]"),
+        # A phone number then an IPv4 address or an SSN (found first): the phone number ends before them.
+        ("call +49 30 1234567 10.0.0.1 ok", "call [REDACTED:PHONE] [REDACTED:IP_ADDRESS] ok"),
+        ("call 555 123 4567 123-45-6789", "call [REDACTED:PHONE] [REDACTED:US_SSN]"),
+        ("call 555 123 4567 2001:db8::1", "call [REDACTED:PHONE] [REDACTED:IP_ADDRESS]"),
+        # Unchanged: a number too long to be a phone number is not one followed by more digits.
+        ("ref 1234 5678 9012 3456 7890", "ref 1234 5678 9012 3456 7890"),
+        ("card 4111 1111 1111 1112 1234", "card 4111 1111 1111 1112 1234"),
+    ],
+)
+def test_shorter_and_later_candidates(text: str, want: str) -> None:
+    assert redacted(text) == want
+
+
+def test_a_card_inside_a_longer_number_must_look_like_one() -> None:
+    """18 digits that pass Luhn inside a failed IBAN are not a card: laid out 4-4-4-4-2."""
+    assert kinds("IBAN DE89 3704 0044 0532 0130 01") == []
+    assert pii.luhn_ok("370400440532013001")
+
+
+def test_retries_are_budgeted() -> None:
+    """Digit soup costs at most a fixed number of retries per character, then longest matches only."""
+    soup = " ".join(f"{i * 7919 % 10000:04d}" for i in range(20000))
+    calls = 0
+    card = next(d for d in pii.DETECTORS if d.kind == "credit_card")
+    real = card.validate_retry
+
+    def counting(t: str) -> bool:
+        nonlocal calls
+        calls += 1
+        return real(t) if real else False
+
+    object.__setattr__(card, "validate_retry", counting)
+    try:
+        pii.find(soup)
+    finally:
+        object.__setattr__(card, "validate_retry", real)
+    assert 0 < calls <= 64 + len(soup) * pii.RETRY_BUDGET_PER_CHAR
+
+
+# ------------------------------------------------------------------------------------ IPv4 ending a sentence
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("The server is 192.168.0.10.", "The server is [REDACTED:IP_ADDRESS]."),
+        ("IPs: 10.0.0.1, 10.0.0.2.", "IPs: [REDACTED:IP_ADDRESS], [REDACTED:IP_ADDRESS]."),
+        ("Is it 10.0.0.1...", "Is it [REDACTED:IP_ADDRESS]..."),
+        ("host 10.0.0.1:8080", "host [REDACTED:IP_ADDRESS]:8080"),
+        # A longer dotted number is still not an address, at any of its dots.
+        ("version 1.2.3.4.5.", "version 1.2.3.4.5."),
+        ("version 1.2.3.4.5 and 999.1.1.1.", "version 1.2.3.4.5 and 999.1.1.1."),
+        ("zone 4.3.2.1.in-addr.arpa", "zone 4.3.2.1.in-addr.arpa"),
+    ],
+)
+def test_ipv4_at_the_end_of_a_sentence(text: str, want: str) -> None:
+    assert redacted(text) == want
+
+
+# ------------------------------------------------------------------------------------------ PEM private keys
+BODY = (
+    "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw\n"
+    "7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxKLxoS2tFc\n"
+    "Zz0="
+)
+PEM = f"-----BEGIN RSA PRIVATE KEY-----\n{BODY}\n-----END RSA PRIVATE KEY-----"
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (f"key:\n{PEM}\nThanks!", "key:\n[REDACTED:SECRET]\nThanks!"),
+        (PEM.replace("\n", "\r\n"), "[REDACTED:SECRET]"),
+        (PEM.replace("\n", " "), "[REDACTED:SECRET]"),  # pasted on one line
+        (PEM.replace("\n", "\\n") + '"', '[REDACTED:SECRET]"'),  # literal \n escapes (a JSON string in code)
+        (PEM.replace("RSA PRIVATE KEY", "PRIVATE KEY"), "[REDACTED:SECRET]"),
+        (
+            PEM.replace("RSA PRIVATE KEY", "PGP PRIVATE KEY BLOCK").replace("\n", "\nVersion: GnuPG v2\n\n", 1),
+            "[REDACTED:SECRET]",
+        ),
+        (
+            PEM.replace("\n", "\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,3F17F5316E2BAC89\n\n", 1),
+            "[REDACTED:SECRET]",
+        ),
+        (f"{PEM}\n{PEM}", "[REDACTED:SECRET]\n[REDACTED:SECRET]"),
+        # No END line: the header and the base64 lines after it, not the prose that follows.
+        (f"-----BEGIN PRIVATE KEY-----\n{BODY}\n\nThat is all, thanks", "[REDACTED:SECRET]\n\nThat is all, thanks"),
+        (f"-----BEGIN PRIVATE KEY-----\n{BODY}", "[REDACTED:SECRET]"),  # cut off
+        ("-----BEGIN PRIVATE KEY----- MIIEvQIBADANBgkqhkiG9w0BAQEFAASC x", "[REDACTED:SECRET] x"),
+        ("It starts -----BEGIN PRIVATE KEY-----, then base64.", "It starts [REDACTED:SECRET], then base64."),
+    ],
+)
+def test_pem_block_is_redacted_whole(text: str, want: str) -> None:
+    assert redacted(text) == want
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.text(max_size=80), st.text(max_size=80))
 def test_email_found_anywhere(prefix: str, suffix: str) -> None:
@@ -120,6 +228,16 @@ SAMPLES = [
     "ſK12 3456 7890 1234",
     "-----BEGIN RSA PRIVATE KEY-----",
     "eyJhbGciOiJI.eyJzdWIiOiIx.SflKxwRJSMeK",
+    # shorter candidates and later starts
+    "4111 1111 1111 1111 123",
+    "4111111111111111 12",
+    "123-45-6789 4111 1111 1111 1111",
+    "+49 30 1234567 10.0.0.1",
+    "555 123 4567 123-45-6789",
+    "DE89 3704 0044 0532 0130 01",
+    "192.168.0.10.",
+    PEM,
+    "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B\nAQEFAASC",
 ]
 _ALPHABET = "0123456789 .-()+:@_/abcefxzABKS\n\t٣ſK"
 texts = st.lists(st.one_of(st.text(_ALPHABET, max_size=12), st.sampled_from(SAMPLES)), max_size=8).map("".join)

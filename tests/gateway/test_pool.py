@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -198,4 +199,78 @@ async def test_reused_connection_times_out_on_its_own_deadline() -> None:
         await a.request("POST", "/v1/completions", b"{}")
     assert e.value.kind == "timeout" and 0.2 <= loop.time() - t0 < 1.5
     assert answered == 1
+    server.close()
+
+
+async def test_cancel_while_draining_after_done_closes_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The consumer stopped at ``[DONE]`` and the pool waits for the end of the response; cancelled there
+    (shutdown, or a disconnect watcher), the connection must be closed, not left open outside the pool."""
+    monkeypatch.setattr("llmops_cli.gateway.adapters.pool._DRAIN_S", 5.0, raising=False)
+    eof = asyncio.Event()
+
+    async def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await _read_request(r)
+        w.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        w.write(b"e\r\ndata: [DONE]\n\n\r\n")  # the terminating chunk never comes
+        await w.drain()
+        with contextlib.suppress(ConnectionError):
+            await r.read()  # returns at EOF: the gateway closed the connection
+        eof.set()
+
+    server, url = await _serve(handler)
+    a = PooledHttpAdapter(url)
+    reached_drain = asyncio.Event()
+
+    async def consume() -> None:
+        async with a.stream("/v1/chat/completions", b"{}") as s:
+            async for chunk in s.aiter_raw():
+                if b"[DONE]" in chunk:
+                    break
+            reached_drain.set()
+
+    task = asyncio.ensure_future(consume())
+    await asyncio.wait_for(reached_drain.wait(), 5)
+    await asyncio.sleep(0.02)  # inside the drain
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.wait_for(eof.wait(), 2)
+    assert not a._idle
+    server.close()
+
+
+async def test_late_end_of_response_closes_and_prompt_one_is_reused() -> None:
+    conns = 0
+    open_conns = 0
+
+    async def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        nonlocal conns, open_conns
+        conns += 1
+        open_conns += 1
+        try:
+            while True:
+                req = await _read_request(r)
+                delay = 0.3 if b"late" in req else 0.0
+                w.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+                w.write(b"e\r\ndata: [DONE]\n\n\r\n")
+                await w.drain()
+                await asyncio.sleep(delay)
+                w.write(b"0\r\n\r\n")
+                await w.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            open_conns -= 1
+
+    server, url = await _serve(handler)
+    a = PooledHttpAdapter(url)
+    for body in (b"{}", b"{}", b'{"late":1}', b"{}"):
+        async with a.stream("/v1/chat/completions", body) as s:
+            async for chunk in s.aiter_raw():
+                if b"[DONE]" in chunk:
+                    break
+    await asyncio.sleep(0.5)
+    assert conns == 2  # reused until the late one, which was closed (not leaked)
+    assert open_conns == len(a._idle) == 1
+    await a.close()
     server.close()

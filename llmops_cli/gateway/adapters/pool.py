@@ -27,6 +27,7 @@ from llmops_cli.gateway.adapters import UpstreamError, UpstreamResponse
 
 _HIGH_WATER = 1 << 20
 _LOW_WATER = 1 << 16
+_DRAIN_S = 0.05  # how long a finished stream waits for the end of its HTTP response
 
 
 class _Conn(asyncio.Protocol):
@@ -324,12 +325,18 @@ class PooledHttpAdapter:
                 conn.abort()  # cancelled (client went away) or failed: the upstream sees the disconnect
                 raise
             if not conn.complete:
-                # The consumer stopped at `[DONE]`; the chunked terminator is normally right behind it.
+                # The consumer stopped at `[DONE]`; the chunked terminator is normally right behind it. Wait a
+                # little for it (then the connection is reused), else close: every path either returns the
+                # connection to the pool or closes it, cancellation included.
                 try:
-                    while await conn.next_chunk(0.05) is not None:
+                    deadline = conn.loop.time() + _DRAIN_S
+                    while (left := deadline - conn.loop.time()) > 0 and await conn.next_chunk(left) is not None:
                         pass
                 except UpstreamError:
                     pass
+                except BaseException:
+                    conn.abort()
+                    raise
             self._release(conn)
 
     async def ready(self) -> bool:

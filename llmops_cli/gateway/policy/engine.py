@@ -3,12 +3,29 @@
 Request order: auth → model allowlist → size limits → max_tokens cap → content (blocked patterns, injection,
 PII) → rate limits (in the app, once the token cost is known). Every rule that fires is recorded as a
 :class:`Decision` for the audit log and metrics.
+
+The content checks see every free-text field the upstream sees (:func:`_texts`): message ``content`` (a string
+or text/refusal parts), ``name``, ``refusal``, ``reasoning_content``/``reasoning``, tool-call and legacy
+``function_call`` arguments, ``prediction`` content, completions ``prompt`` and ``suffix``, embeddings
+``input``. Each field counts as written by its message's role (tool-call arguments by the assistant), so the
+injection heuristics skip system messages only. Tool definitions (``tools[].function`` / ``functions[]``
+descriptions, including the ``description`` strings of their parameter schemas) are the operator's text,
+like a system prompt: blocked patterns and PII apply to them, the injection heuristics do not.
+
+Tool-call arguments are JSON text. The policies scan their decoded view (``\\u0020`` and ``\\n`` escapes
+cannot hide a blocked phrase), and PII is redacted in the JSON text itself with :class:`JsonEscapes`, which
+keeps it valid JSON. In a response, PII is redacted in the same fields (``content``, ``refusal``,
+``reasoning_content``/``reasoning``, tool-call and ``function_call`` arguments, completions ``text``), and a
+choice that any redaction changed loses its token ``logprobs`` (set to null): the tokens would spell out the
+text the redaction removed.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterator
+import re
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +100,8 @@ class CompiledPolicy:
         self.pii_in = _actions(policy.content.pii.input)
         self.pii_out = _actions(policy.content.pii.output)
         self.holdback = policy.streams.holdback_chars
+        # Streamed token logprobs could spell out text the output policies hold back, redact or deny.
+        self.strip_logprobs = any(a != "log" for a in self.pii_out.values())
 
     # ------------------------------------------------------------------ auth
     def authenticate(self, authorization: str | None, x_api_key: str | None = None) -> ApiKey | None:
@@ -203,6 +222,12 @@ class CompiledPolicy:
                 decisions.extend(ds)
         if self.pii_in:
             for _, get, put in texts:
+                if type(put) is JsonField:
+                    raw = put.raw()
+                    new = self.redact_json(raw, self.pii_in, "input", decisions)
+                    if new is not raw:
+                        put(new)
+                    continue
                 text = get()
                 new = self.apply_pii(text, self.pii_in, "input", decisions)
                 if new is not text:
@@ -214,6 +239,14 @@ class CompiledPolicy:
         findings = pii.find(text, actions)
         if not findings:
             return text
+        return self.apply_findings(text, findings, actions, direction, decisions)
+
+    @staticmethod
+    def apply_findings(
+        text: str, findings: list[pii.Finding], actions: dict[str, str], direction: str, decisions: list[Decision]
+    ) -> str:
+        """Record a decision per finding and redact the ``redact`` ones (findings already computed, e.g. on a
+        longer text that ``text`` is the start of). Raises Denied on `deny`."""
         redact = []
         for f in findings:
             act = actions[f.kind]
@@ -229,27 +262,241 @@ class CompiledPolicy:
                 redact.append(f)
         return pii.redact(text, redact) if redact else text
 
+    def redact_json(self, text: str, actions: dict[str, str], direction: str, decisions: list[Decision]) -> str:
+        """:meth:`apply_pii` for JSON text (tool-call arguments): the result stays valid JSON where ``text`` was.
+        Returns ``text`` itself when nothing changed."""
+        j = JsonEscapes()
+        masked = j.mask(text, final=True)
+        new = self.apply_pii(masked, actions, direction, decisions)
+        return text if new is masked else j.unmask(new)
+
     def redact_output(self, route: str, payload: dict[str, Any], decisions: list[Decision]) -> bool:
-        """Redact a non-streamed response in place; True when it changed."""
+        """Redact a non-streamed response in place; True when it changed. A choice that changed loses its
+        ``logprobs`` (their tokens would spell out what was redacted)."""
         if not self.pii_out:
             return False
         changed = False
         for choice in payload.get("choices") or ():
             if not isinstance(choice, dict):
                 continue
-            holder = choice.get("message") if route == "chat" else choice
-            field = "content" if route == "chat" else "text"
-            if isinstance(holder, dict) and isinstance(holder.get(field), str):
-                old = holder[field]
-                new = self.apply_pii(old, self.pii_out, "output", decisions)
+            changed_here = False
+            if route == "chat":
+                msg = choice.get("message")
+                fields = _message_texts(msg, content=True) if isinstance(msg, dict) else ()
+            else:
+                fields = _plain_field(choice, "text")
+            for get, put in fields:
+                if type(put) is JsonField:
+                    old = put.raw()
+                    new = self.redact_json(old, self.pii_out, "output", decisions)
+                else:
+                    old = get()
+                    new = self.apply_pii(old, self.pii_out, "output", decisions)
                 if new is not old:
-                    holder[field] = new
-                    changed = True
+                    put(new)
+                    changed_here = True
+            if changed_here:
+                changed = True
+                if choice.get("logprobs") is not None:
+                    choice["logprobs"] = None
         return changed
 
 
-def _texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Any, Any]]:
-    """(role, getter, setter) for every text field the policies look at."""
+# ---------------------------------------------------------------------------------------------- JSON text
+_MARK = "\ue000"  # private use: no detector matches it or across it, and placeholders never contain it
+_JSON_ESC = re.compile(r'\\(?:u[0-9A-Fa-f]{4}|["\\/bfnrt])|\ue000')
+_PARTIAL_ESC = re.compile(r"\\(?:u[0-9A-Fa-f]{0,3})?\Z")
+_QUOTE_OR_PLACEHOLDER = re.compile(r'"|-?\[REDACTED:[A-Z_]+\][0-9.eE+-]*')
+_DECODE = re.compile(
+    r"\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})|\\u([0-9A-Fa-f]{4})|\\([\"\\/bfnrt])"
+)
+_SIMPLE_ESC = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+class JsonEscapes:
+    """Runs the PII detectors over JSON text (tool-call arguments) without breaking it.
+
+    :meth:`mask` turns every escape sequence (``\\n``, ``\\"``, ``\\u00e9``, …) into one private-use character
+    that no detector matches or matches across, so a finding can neither swallow half an escape (``\\n`` +
+    ``alice@…`` would leave a lone backslash) nor be hidden by one (a phone number right after ``\\n``).
+    :meth:`unmask` puts the escapes back in order and quotes a placeholder that replaced a bare JSON number
+    (``{"phone": 5551234567}``). Placeholders contain no quote or backslash, so inside a JSON string they keep
+    it valid. For a stream, one instance per text: a partial escape at the end of a fragment waits for the next
+    (:attr:`carry`), and whether the released text is inside a string is tracked across fragments.
+
+    Escaped characters are not decoded for the detectors (``alice\\u0040example.com`` is not found as an
+    e-mail), though the blocked patterns and injection heuristics see the decoded text (:func:`json_view`)."""
+
+    __slots__ = ("carry", "in_string", "is_json", "saved")
+
+    def __init__(self) -> None:
+        self.saved: deque[str] = deque()
+        self.carry = ""
+        self.in_string = False
+        self.is_json: bool | None = None  # whether the text starts with { or [, once a non-blank arrived
+
+    def _save(self, m: re.Match[str]) -> str:
+        self.saved.append(m.group())
+        return _MARK
+
+    def mask(self, text: str, *, final: bool = False) -> str:
+        if self.carry:
+            text, self.carry = self.carry + text, ""
+        if self.is_json is None:
+            head = text.lstrip()
+            if head:
+                self.is_json = head[0] in "{["
+        if "\\" in text or _MARK in text:
+            text = _JSON_ESC.sub(self._save, text)
+            if not final:
+                m = _PARTIAL_ESC.search(text)
+                if m is not None:
+                    self.carry, text = m.group(), text[: m.start()]
+        return text
+
+    def unmask(self, text: str) -> str:
+        if self.is_json:
+            if "[REDACTED:" in text:
+                text = _QUOTE_OR_PLACEHOLDER.sub(self._quote, text)
+            elif text.count('"') & 1:
+                self.in_string = not self.in_string
+        if _MARK in text:
+            parts = text.split(_MARK)
+            saved = self.saved
+            text = parts[0] + "".join(saved.popleft() + p for p in parts[1:])
+        return text
+
+    def _quote(self, m: re.Match[str]) -> str:
+        s = m.group()
+        if s == '"':
+            self.in_string = not self.in_string
+            return s
+        if self.in_string:
+            return s
+        return '"' + s[s.index("[") : s.index("]") + 1] + '"'
+
+
+def _decode_one(m: re.Match[str]) -> str:
+    hi, lo, u, c = m.groups()
+    if hi is not None:
+        return chr(0x10000 + ((int(hi, 16) - 0xD800) << 10) + (int(lo, 16) - 0xDC00))
+    if u is not None:
+        code = int(u, 16)
+        return "\ufffd" if 0xD800 <= code <= 0xDFFF else chr(code)
+    return _SIMPLE_ESC[c]
+
+
+def json_view(raw: str) -> str:
+    """JSON text with its string escapes decoded (structure kept): what the policies scan in tool-call
+    arguments. A lone surrogate becomes U+FFFD."""
+    return _DECODE.sub(_decode_one, raw) if "\\" in raw else raw
+
+
+class JsonField:
+    """Setter of a field that holds JSON text; its getter returns :func:`json_view` of it, and PII is redacted
+    in the raw text (:meth:`raw`) with :meth:`CompiledPolicy.redact_json`."""
+
+    __slots__ = ("holder", "key")
+
+    def __init__(self, holder: dict[str, Any], key: str) -> None:
+        self.holder = holder
+        self.key = key
+
+    def __call__(self, value: str) -> None:
+        self.holder[self.key] = value
+
+    def raw(self) -> str:
+        return self.holder[self.key]  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------------------------------------- request texts
+Getter = Callable[..., Any]  # () -> str (lambdas with default arguments: mypy cannot check them)
+Setter = Callable[..., Any]  # (str) -> None
+# Message fields that hold free text besides `content` (`name` is free text to most chat templates).
+_MESSAGE_TEXT_FIELDS = ("name", "refusal", "reasoning_content", "reasoning")
+
+
+def _plain_field(holder: dict[str, Any], key: str) -> Iterator[tuple[Getter, Setter]]:
+    if isinstance(holder.get(key), str):
+        yield (lambda: holder[key]), (lambda v: holder.__setitem__(key, v))
+
+
+def _parts(parts: Any) -> Iterator[tuple[Getter, Setter]]:
+    """Text of content parts (``{"type": "text", "text": …}``, ``{"type": "refusal", "refusal": …}``)."""
+    for part in parts if isinstance(parts, list) else ():
+        if isinstance(part, dict):
+            for key in ("text", "refusal"):
+                if isinstance(part.get(key), str):
+                    yield (lambda p=part, k=key: p[k]), (lambda v, p=part, k=key: p.__setitem__(k, v))
+
+
+def _strings(obj: Any, only_key: str | None = None) -> Iterator[tuple[Getter, Setter]]:
+    """Every string value nested in ``obj`` (dicts and lists; no recursion, so no depth limit), or only those
+    under the key ``only_key``."""
+    stack = [obj]
+    while stack:
+        node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for k, v in items:
+            if isinstance(v, str):
+                if only_key is None or k == only_key:
+                    yield (lambda n=node, k=k: n[k]), (lambda v, n=node, k=k: n.__setitem__(k, v))
+            elif isinstance(v, dict | list):
+                stack.append(v)
+
+
+def _arguments(fn: Any) -> Iterator[tuple[Getter, Setter]]:
+    """A tool call's (or legacy function call's) ``arguments``: JSON text, or (non-standard) an object."""
+    if not isinstance(fn, dict):
+        return
+    args = fn.get("arguments")
+    if isinstance(args, str):
+        yield (lambda: json_view(fn["arguments"])), JsonField(fn, "arguments")
+    elif isinstance(args, dict | list):
+        yield from _strings(args)
+
+
+def _message_texts(msg: dict[str, Any], *, content: bool) -> Iterator[tuple[Getter, Setter]]:
+    """A message's free-text fields (``content`` too when asked): the same for a request's messages and a
+    response's ``message``."""
+    if content:
+        c = msg.get("content")
+        if isinstance(c, str):
+            yield from _plain_field(msg, "content")
+        elif isinstance(c, list):
+            yield from _parts(c)
+    for key in _MESSAGE_TEXT_FIELDS:
+        if isinstance(msg.get(key), str):
+            yield from _plain_field(msg, key)
+    calls = msg.get("tool_calls")
+    if isinstance(calls, list):
+        for call in calls:
+            if isinstance(call, dict):
+                yield from _arguments(call.get("function"))
+    yield from _arguments(msg.get("function_call"))
+
+
+def _tool_definitions(body: dict[str, Any]) -> Iterator[tuple[Getter, Setter]]:
+    """Descriptions in ``tools[].function`` and legacy ``functions[]``, their parameter schemas' included."""
+    for key in ("tools", "functions"):
+        defs = body.get(key)
+        if not isinstance(defs, list):
+            continue
+        for d in defs:
+            fn = d.get("function") if key == "tools" and isinstance(d, dict) else d
+            if isinstance(fn, dict):
+                yield from _plain_field(fn, "description")
+                params = fn.get("parameters")
+                if isinstance(params, dict):
+                    yield from _strings(params, "description")
+
+
+def _texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Getter, Setter]]:
+    """(role, getter, setter) for every free-text field the upstream sees (see the module docstring).
+
+    The setter of a JSON-text field is a :class:`JsonField`: its getter gives the decoded view to scan, and PII
+    is redacted through :meth:`CompiledPolicy.redact_json`. A message with only ``role`` and string ``content``
+    (the common case) costs three cheap checks more than before, a request without tools three lookups."""
     if route == "chat":
         for msg in body.get("messages") or ():
             if not isinstance(msg, dict):
@@ -259,9 +506,19 @@ def _texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Any, Any]]:
             if isinstance(content, str):
                 yield role, (lambda m=msg: m["content"]), (lambda v, m=msg: m.__setitem__("content", v))
             elif isinstance(content, list):
-                for part in content:
-                    if isinstance(part, dict) and isinstance(part.get("text"), str):
-                        yield role, (lambda p=part: p["text"]), (lambda v, p=part: p.__setitem__("text", v))
+                for get, put in _parts(content):
+                    yield role, get, put
+            if len(msg) > 2 or content is None or "role" not in msg:  # more than role and content
+                for get, put in _message_texts(msg, content=False):
+                    yield role, get, put
+        if "tools" in body or "functions" in body or "prediction" in body:
+            for get, put in _tool_definitions(body):
+                yield "system", get, put
+            prediction = body.get("prediction")
+            if isinstance(prediction, dict):
+                pc = prediction.get("content")
+                for get, put in _plain_field(prediction, "content") if isinstance(pc, str) else _parts(pc):
+                    yield "user", get, put
         return
     field = "prompt" if route == "completions" else "input"
     value = body.get(field)
@@ -271,3 +528,5 @@ def _texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Any, Any]]:
         for i, item in enumerate(value):
             if isinstance(item, str):
                 yield "user", (lambda i=i: value[i]), (lambda v, i=i: value.__setitem__(i, v))
+    if route == "completions" and isinstance(body.get("suffix"), str):
+        yield "user", (lambda: body["suffix"]), (lambda v: body.__setitem__("suffix", v))

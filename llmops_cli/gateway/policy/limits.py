@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 
-@dataclass
 class TokenBucket:
-    capacity: float
-    clock: Callable[[], float] = time.monotonic
-    level: float = field(default=-1.0)
-    stamp: float = 0.0
+    """``level=None`` (the default) is a fresh bucket, full; any number, debt (negative) included, is kept."""
 
-    def __post_init__(self) -> None:
-        if self.level < 0:
-            self.level = self.capacity
-        self.stamp = self.clock()
+    __slots__ = ("capacity", "clock", "level", "stamp")
+
+    def __init__(
+        self, capacity: float, clock: Callable[[], float] = time.monotonic, level: float | None = None
+    ) -> None:
+        self.capacity = capacity
+        self.clock = clock
+        self.level: float = capacity if level is None else level
+        self.stamp = clock()
 
     def _refill(self) -> None:
         now = self.clock()
@@ -59,10 +59,13 @@ class Limiter:
 
     def _bucket(self, table: dict[str, TokenBucket], key: str, capacity: int) -> TokenBucket:
         b = table.get(key)
-        if b is None or b.capacity != capacity:
-            level = min(b.level, capacity) if b is not None else -1.0
-            b = TokenBucket(float(capacity), self.clock, level)
-            table[key] = b
+        if b is None:
+            b = table[key] = TokenBucket(float(capacity), self.clock)
+        elif b.capacity != capacity:
+            # a reload changed the limit: carry the balance over (refilled up to now, at the old rate), debt
+            # included; only what exceeds the new capacity goes
+            b._refill()
+            b = table[key] = TokenBucket(float(capacity), self.clock, min(b.level, float(capacity)))
         return b
 
     def admit(self, key: str, rpm: int | None, tpm: int | None, tokens: int) -> tuple[str | None, float]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from pydantic import ValidationError
 from llmops_cli.config.load import Mark, parse_yaml
 from llmops_cli.errors import ConfigError
 from llmops_cli.gateway.policy.model import Policy
+from llmops_cli.gateway.policy.patterns import BlockedMatcher
 
 Loc = tuple[str, ...]
 
@@ -62,20 +62,21 @@ def parse_policy(text: str, filename: str) -> Policy:
             path=".".join(loc) or None,
             hint="fix the policy file and reload (SIGHUP) or restart",
         ) from e
-    for i, bp in enumerate(policy.content.blocked_patterns):
-        if bp.regex:
-            try:
-                re.compile(bp.pattern)
-            except re.error as e:
-                loc = ("content", "blocked_patterns", str(i), "pattern")
-                mark = values.get(loc)
-                raise ConfigError(
-                    f"invalid regular expression: {e}",
-                    file=filename,
-                    line=mark.line if mark else None,
-                    column=mark.column if mark else None,
-                    path=".".join(loc),
-                ) from e
+    try:
+        # exactly what the gateway will search with: a pattern that compiles alone but not as the matcher
+        # uses it must fail here, at start or reload, not when the policy is put in force
+        BlockedMatcher(policy.content.blocked_patterns)
+    except BlockedMatcher.PatternError as e:
+        loc = ("content", "blocked_patterns", str(e.index), "pattern")
+        mark = values.get(loc)
+        raise ConfigError(
+            f"invalid regular expression: {e}",
+            file=filename,
+            line=mark.line if mark else None,
+            column=mark.column if mark else None,
+            path=".".join(loc),
+            hint="fix the pattern (Python `re` syntax) and reload (SIGHUP) or restart",
+        ) from e
     return policy
 
 

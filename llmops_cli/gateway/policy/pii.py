@@ -1,14 +1,22 @@
 """Personal-data detectors with validators: e-mail, phone, credit card (Luhn), IBAN (ISO 7064 mod 97-10),
-US SSN, IPv4/IPv6 (parsed by ``ipaddress``) and secrets that look like API keys.
+US SSN, IPv4/IPv6 (parsed by ``ipaddress``) and secrets that look like API keys or PEM private keys.
 
 Each detector is a regex plus an optional validator; detectors run in priority order and a later one never
-claims characters an earlier one matched (a card number is not also a phone number).
+claims characters an earlier one matched (a card number is not also a phone number). A candidate is not only
+the regex's longest match: when that fails its validator or overlaps an earlier finding, shorter candidates
+from the same start (ending where the pattern's own right context allows, e.g. a card before a CVV) and later
+starts inside it are tried too (an SSN then a card: both are found).
+
+Every pattern runs in linear time on adversarial input: unbounded runs only start where the run starts
+(look-behinds) and are possessive, the rest are bounded, and the retries share a budget linear in the text
+(:data:`RETRY_BUDGET_PER_CHAR`); once it is spent, a detector falls back to its longest matches only.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -17,21 +25,29 @@ from llmops_cli.gateway.policy.prefilter import Prefilter
 PLACEHOLDER = "[REDACTED:{kind}]"
 
 
+# The Luhn sum of a doubled digit, as a digit (2 × 7 = 14 → 1 + 4 = 5).
+_LUHN_DOUBLE = str.maketrans("0123456789", "0246813579")
+
+
 def luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)  # any Unicode decimal digit, as `\d` matches them
-        if i % 2:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
+    if not digits.isascii():  # any Unicode decimal digit, as `\d` matches them
+        digits = "".join([str(int(ch)) for ch in digits])
+    total = sum(map(int, digits[-1::-2])) + sum(map(int, digits[-2::-2].translate(_LUHN_DOUBLE)))
     return total % 10 == 0
 
 
 def _card_ok(text: str) -> bool:
-    digits = re.sub(r"\D", "", text)
+    digits = text.replace(" ", "").replace("-", "")  # the pattern's only separators
     return 13 <= len(digits) <= 19 and luhn_ok(digits)
+
+
+# How card numbers are written: unseparated, 4-4-4-4(-3), or 4-6-5 / 4-6-4 (Amex, Diners).
+_CARD_LAYOUT = re.compile(r"\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{3})?|\d{4}([ -])\d{6}\2\d{4,5}")
+
+
+def _card_part_ok(text: str) -> bool:
+    """A card number found inside a longer run of digits must also be laid out like one."""
+    return _CARD_LAYOUT.fullmatch(text) is not None and _card_ok(text)
 
 
 # Lengths per country (ISO 13616 registry); unknown countries fall back to 15..34.
@@ -126,7 +142,7 @@ def _ip_ok(text: str) -> bool:
 
 
 def _phone_ok(text: str) -> bool:
-    n = sum(c.isdigit() for c in text)
+    n = len(text) - sum(map(text.count, " .-()+"))  # digits: what is left of a match besides its separators
     return 7 <= n <= 15
 
 
@@ -135,13 +151,37 @@ class Detector:
     """``regex`` finds candidates, ``validate`` confirms them. ``pre`` is a cheaper necessary condition: every
     candidate that validates contains a match of it. All ``pre`` patterns are checked in one pass
     (:mod:`.prefilter`) and a detector runs only where its own hit; ``tests/gateway/test_pii.py`` checks that
-    this never changes a result."""
+    this never changes a result. ``tail`` is the right context the pattern's trailing look-ahead demands: a
+    shorter candidate (same start, ending at an earlier word boundary) must satisfy it at its end; None: the
+    detector tries no shorter candidates. ``retry_invalid``: whether a candidate that fails ``validate`` is
+    retried (shorter, later starts) as well as one that overlaps an earlier finding; a checksum that fails
+    says nothing about a shorter number, but a digit count that is too high does (it is one longer number).
+    ``validate_retry`` replaces ``validate`` for those retried candidates (a part of a longer number needs more
+    evidence than a number on its own)."""
 
     kind: str
     regex: re.Pattern[str]
     pre: str
     validate: Callable[[str], bool] | None = None
+    tail: re.Pattern[str] | None = None
+    retry_invalid: bool = True
+    validate_retry: Callable[[str], bool] | None = None
 
+
+# PEM private keys: the whole block. With an END line: everything up to it (base64, whitespace or literal
+# `\n` escapes, RFC 1421 / OpenPGP armor headers). Without one: the header and the lines after it that are a
+# single base64 token (or an armor header), and long tokens on the header's line (a key pasted on one line).
+# The body never contains `-----`, so each BEGIN scans only up to the next one: linear.
+_PEM_LABEL = r"[A-Z ]*PRIVATE KEY(?: BLOCK)?"
+_PEM_ARMOR = r"(?:Proc-Type|DEK-Info|Version|Comment|Charset|Hash):(?:[^\r\n\\\ue000-]++|-(?!----))*+"
+_PEM_EOL = r"(?:\r?\n|\\r?\\n)"
+PEM = (
+    rf"-----BEGIN {_PEM_LABEL}-----"
+    rf"(?:(?:\s++|\\[rn]|{_PEM_ARMOR}|[A-Za-z0-9+/=]++)*+-----END {_PEM_LABEL}-----"
+    rf"|(?:(?:[^\S\r\n]*+{_PEM_EOL})++[^\S\r\n]*+"
+    rf"(?:{_PEM_ARMOR}|[A-Za-z0-9+/=]++(?=[^\S\r\n]*+(?:[\r\n]|\\[rn]|\Z)))"
+    r"|[^\S\r\n]++[A-Za-z0-9+/=]{16,}+)*+)"
+)
 
 DETECTORS: tuple[Detector, ...] = (
     Detector(
@@ -151,13 +191,14 @@ DETECTORS: tuple[Detector, ...] = (
             r"|github_pat_[A-Za-z0-9_]{22,}|xox[abposr]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}"
             r"|llmops-[A-Za-z0-9_-]{40,}|hf_[A-Za-z0-9]{30,}|glpat-[A-Za-z0-9_-]{20}"
             r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
-            r"|-----BEGIN [A-Z ]*PRIVATE KEY-----)"
+            r"|" + PEM + ")"
         ),
         pre=r"sk-|AKIA|gh[pousr]_|github_pat_|xox[abposr]-|AIza|llmops-|hf_|glpat-|eyJ|-----BEGIN ",
     ),
     Detector(
         "email",
-        re.compile(r"[A-Za-z0-9._%+-]++@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),
+        # The local part starts where its run starts (look-behind), so no run is scanned twice.
+        re.compile(r"(?<![A-Za-z0-9_.%+-])[A-Za-z0-9_.%+-]++@[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)*\.[A-Za-z]{2,}"),
         pre=r"@",
     ),
     Detector(
@@ -165,12 +206,15 @@ DETECTORS: tuple[Detector, ...] = (
         re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])", re.I),
         validate=iban_ok,
         pre=r"(?i)[a-z]{2}\d\d",
+        tail=re.compile(r"(?![A-Za-z0-9])", re.I),
     ),
     Detector(
         "credit_card",
         re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"),
         validate=_card_ok,
         pre=r"\d(?:[ -]?\d){12}",
+        tail=re.compile(r"(?![\d-])"),
+        validate_retry=_card_part_ok,
     ),
     Detector(
         "us_ssn",
@@ -180,7 +224,8 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "ip_address",
         re.compile(
-            r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])"
+            # IPv4 may end a sentence (`… 10.0.0.1.`) but not continue as a longer dotted number (`1.2.3.4.5`)
+            r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\w)"
             r"|(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,7}(?::|(?::[0-9A-Fa-f]{1,4}){1,7}|[0-9A-Fa-f]{1,4})(?![\w:])"
             r"|(?<![\w:])::(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4}(?![\w:])"
         ),
@@ -194,6 +239,8 @@ DETECTORS: tuple[Detector, ...] = (
         validate=_phone_ok,
         # seven digits (the validator's minimum), at most two of ` .()-` between neighbours
         pre=r"\d(?:[ .()-]{0,2}\d){6}",
+        tail=re.compile(r"(?!\w)"),
+        retry_invalid=False,  # more than 15 digits is not a phone number followed by more digits
     ),
 )
 KINDS = tuple(d.kind for d in DETECTORS)
@@ -207,26 +254,93 @@ class Finding:
     end: int
 
 
+# Retries (shorter candidates, later starts) a detector may spend per character of text, on top of a fixed
+# allowance: ordinary text never comes close, adversarial digit soup stays linear (then longest matches only).
+RETRY_BUDGET_PER_CHAR = 1 / 16
+_RETRY_BUDGET_MIN = 64
+# Where a shorter candidate may end: after a word character, before a non-word character.
+_WORD_END = re.compile(r"(?<=\w)(?!\w)")
+
+
+def _scan(det: Detector, text: str, cs: list[int], ce: list[int]) -> list[tuple[int, int]]:
+    """One detector's findings, left to right, avoiding the claimed spans ``cs[i]..ce[i]`` (sorted, disjoint)."""
+    rx, validate, tail = det.regex, det.validate, det.tail
+    recheck = det.validate_retry or validate
+    budget = _RETRY_BUDGET_MIN + int(len(text) * RETRY_BUDGET_PER_CHAR)
+    nclaims = len(cs)
+    spans: list[tuple[int, int]] = []
+    pos = 0
+    retry_to = 0  # candidates starting before this lie inside a failed one: retries
+    while True:
+        m = rx.search(text, pos)
+        if m is None:
+            return spans
+        s, e = m.span()
+        limit = e  # a candidate from s must end by here (the start of a claimed span it would overlap)
+        if nclaims:
+            j = bisect_right(ce, s)
+            if j < nclaims and cs[j] < e:
+                if cs[j] <= s:  # starts inside a claimed span: go on after it
+                    pos = ce[j]
+                    continue
+                limit = cs[j]
+        check = recheck if s < retry_to else validate
+        if limit == e:
+            if check is None or check(text[s:e]):
+                spans.append((s, e))
+                pos = e
+                continue
+            if not det.retry_invalid:
+                pos = e
+                continue
+        if budget <= 0:  # spent: the longest match only, as a plain finditer would
+            pos = e
+            continue
+        if e > retry_to:
+            retry_to = e
+        end = -1
+        if tail is not None:  # shorter candidates from s, longest first
+            hi = limit if limit < e else e - 1
+            for p in reversed([w.start() for w in _WORD_END.finditer(text, s + 1, hi)]):
+                budget -= 1
+                if tail.match(text, p) and rx.fullmatch(text, s, p) and (recheck is None or recheck(text[s:p])):
+                    end = p
+                    break
+                if budget <= 0:
+                    break
+        if end > 0:
+            spans.append((s, end))
+            pos = end
+        else:
+            budget -= 1
+            pos = s + 1  # later starts inside the failed candidate (the pattern's look-behinds decide which)
+
+
 def find(text: str, kinds: Iterable[str] | None = None) -> list[Finding]:
     """All non-overlapping findings in ``text``, sorted by position."""
     hits = PREFILTER.hits(text)
     if not hits:
         return []
     wanted = KINDS if kinds is None else kinds if isinstance(kinds, dict | set | frozenset) else set(kinds)
-    claimed: list[tuple[int, int]] = []
+    cs: list[int] = []
+    ce: list[int] = []
     found: list[Finding] = []
     for i in hits:
         det = DETECTORS[i]
         if det.kind not in wanted:
             continue
-        for m in det.regex.finditer(text):
-            s, e = m.span()
-            if any(s < ce and cs < e for cs, ce in claimed):
-                continue
-            if det.validate is not None and not det.validate(m.group()):
-                continue
-            claimed.append((s, e))
-            found.append(Finding(det.kind, s, e))
+        spans = _scan(det, text, cs, ce)
+        if not spans:
+            continue
+        kind = det.kind
+        found.extend([Finding(kind, s, e) for s, e in spans])
+        if cs:
+            merged = sorted([*zip(cs, ce, strict=True), *spans])
+            cs = [a for a, _ in merged]
+            ce = [b for _, b in merged]
+        else:
+            cs = [a for a, _ in spans]
+            ce = [b for _, b in spans]
     found.sort(key=lambda f: f.start)
     return found
 
