@@ -70,6 +70,22 @@ def _digits(c: str) -> bool:  # digit groups with separators: cards, phone numbe
     return c.isdecimal() or c in "() .+-"
 
 
+_TAIL = 64  # longer than the longest bounded live shape (an IBAN in groups: 45 characters)
+
+
+def _live_from(p: str) -> int:
+    """Where the live search may start and find what a search of all of ``p`` finds: the last ``_TAIL``
+    characters, extended back over a word or digit-group run that crosses into them (every unbounded live
+    shape is such a run), or all of ``p`` when it holds a key header (a key body spans lines and spaces).
+    Keeps a push that brings many words (a whole reply in one read) from scanning them all."""
+    s = len(p) - _TAIL
+    if s <= 0 or "-----BEGIN" in p:
+        return 0
+    while s > 0 and ((_word(p[s - 1]) and _word(p[s])) or (_digits(p[s - 1]) and _digits(p[s]))):
+        s -= 1
+    return s
+
+
 class HoldBack:
     def __init__(self, policy: CompiledPolicy, decisions: list[Decision]) -> None:
         self.policy = policy
@@ -94,7 +110,7 @@ class HoldBack:
             return ""
         p = self.pending
         n = len(p)
-        live = _LIVE.search(p)
+        live = _LIVE.search(p, _live_from(p))
         if live is None:
             cut = n
         else:

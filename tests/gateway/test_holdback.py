@@ -278,3 +278,41 @@ def test_split_personal_data_never_leaks_a_byte(
         for i in range(len(core) - 5):
             piece = core[i : i + 6]
             assert piece not in sent or piece in before + after, (piece, sent)
+
+
+# ---------------------------------------------------------------- the bounded live search finds the same run
+_PIECES = st.sampled_from(
+    [
+        "word ",
+        "DE89 3704 0044 0532 0130 00",
+        "GB82 WEST 1234 5698 7654 32",
+        "4111 1111 1111 1111",
+        "+1 (555) 123-4567",
+        "alice.smith@example.com",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig",
+        "2001:db8::ff00:42:8329",
+        "192.168.0.10.",
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQ==\n",
+        "-----END PRIVATE KEY-----",
+        "sk-" + "a" * 30,
+        " ",
+        "\n",
+        ". ",
+        "x" * 70,
+        "1 2 3 ",
+        "a.",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECES, max_size=12).map("".join), st.integers(0, 40))
+def test_bounded_live_search_equals_full_search(text: str, cut: int) -> None:
+    from llmops_cli.gateway.stream import _LIVE, _live_from
+
+    p = text[: max(0, len(text) - cut)]
+    full = _LIVE.search(p)
+    bounded = _LIVE.search(p, _live_from(p))
+    assert (full and (full.lastgroup, full.start(full.lastgroup or 0))) == (
+        bounded and (bounded.lastgroup, bounded.start(bounded.lastgroup or 0))
+    )
