@@ -110,7 +110,7 @@ class HoldBack:
             return ""
         p = self.pending
         n = len(p)
-        live = _LIVE.search(p, _live_from(p))
+        live = _LIVE.search(p, _live_from(p)) if n > _TAIL else _LIVE.search(p)
         if live is None:
             cut = n
         else:
