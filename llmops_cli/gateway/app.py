@@ -278,12 +278,8 @@ class GatewayApp(StreamingMixin):
                     send, d.status, error_body(d.message, d.err_type, d.code), rid=rid, extra=extra
                 )
                 return
-            if route != "embeddings" and obj.get("max_tokens") is None:
-                cap = policy.policy.limits.max_tokens.cap
-                if cap is not None and obj.get("max_completion_tokens") is None:
-                    # Enforce the cap upstream too: without max_tokens, vLLM generates up to the context
-                    # length. (Set after admission: the reservation stays ``max_tokens.default``.)
-                    obj["max_tokens"] = cap
+            if route != "embeddings":
+                policy.bind_max_tokens(obj)
             client_usage = False
             if stream:
                 opts = obj.get("stream_options")

@@ -37,7 +37,7 @@ def _no_constants(name: str) -> Any:
 
 def _finite(literal: str) -> float:
     value = float(literal)
-    if value in (math.inf, -math.inf):
+    if math.isinf(value):
         # Checked as infinity but forwarded as `null`: refuse it, as NaN and Infinity are.
         shown = literal if len(literal) <= 40 else literal[:37] + "..."
         raise ValueError(f"number {shown} is out of range for a double")

@@ -251,7 +251,9 @@ class StreamingMixin:
         return encode_json(chunk)
 
 
-def _side_hold(holds: Holds, key: HoldKey, policy: CompiledPolicy, decisions: list[Decision], json: bool) -> Any:
+def _side_hold(
+    holds: Holds, key: HoldKey, policy: CompiledPolicy, decisions: list[Decision], json: bool
+) -> HoldBack | _JsonHold:
     h = holds.get(key)
     if h is None:
         h = holds[key] = _JsonHold(policy, decisions) if json else HoldBack(policy, decisions)

@@ -185,6 +185,14 @@ class CompiledPolicy:
                 body[field] = mt.cap
                 decisions.append(Decision("max_tokens", "clamp", f"{v}->{mt.cap}"))
 
+    def bind_max_tokens(self, body: dict[str, Any]) -> None:
+        """A request without ``max_tokens``/``max_completion_tokens`` is forwarded with ``max_tokens: <cap>``:
+        without one, vLLM generates up to the context length. Called after admission, so the reservation
+        (:meth:`max_tokens`) stays ``max_tokens.default``."""
+        cap = self.policy.limits.max_tokens.cap
+        if cap is not None and body.get("max_tokens") is None and body.get("max_completion_tokens") is None:
+            body["max_tokens"] = cap
+
     def max_tokens(self, body: dict[str, Any]) -> int:
         v = body.get("max_completion_tokens") or body.get("max_tokens")
         if isinstance(v, int) and not isinstance(v, bool):
@@ -222,16 +230,7 @@ class CompiledPolicy:
                 decisions.extend(ds)
         if self.pii_in:
             for _, get, put in texts:
-                if type(put) is JsonField:
-                    raw = put.raw()
-                    new = self.redact_json(raw, self.pii_in, "input", decisions)
-                    if new is not raw:
-                        put(new)
-                    continue
-                text = get()
-                new = self.apply_pii(text, self.pii_in, "input", decisions)
-                if new is not text:
-                    put(new)
+                self._redact_field(get, put, self.pii_in, "input", decisions)
 
     # ------------------------------------------------------------------ both directions
     def apply_pii(self, text: str, actions: dict[str, str], direction: str, decisions: list[Decision]) -> str:
@@ -270,6 +269,22 @@ class CompiledPolicy:
         new = self.apply_pii(masked, actions, direction, decisions)
         return text if new is masked else j.unmask(new)
 
+    def _redact_field(
+        self, get: Getter, put: Setter, actions: dict[str, str], direction: str, decisions: list[Decision]
+    ) -> bool:
+        """Apply PII actions to one text field in place (JSON text through :meth:`redact_json`); True when it
+        changed."""
+        if type(put) is JsonField:
+            old = put.raw()
+            new = self.redact_json(old, actions, direction, decisions)
+        else:
+            old = get()
+            new = self.apply_pii(old, actions, direction, decisions)
+        if new is old:
+            return False
+        put(new)
+        return True
+
     def redact_output(self, route: str, payload: dict[str, Any], decisions: list[Decision]) -> bool:
         """Redact a non-streamed response in place; True when it changed. A choice that changed loses its
         ``logprobs`` (their tokens would spell out what was redacted)."""
@@ -286,14 +301,7 @@ class CompiledPolicy:
             else:
                 fields = _plain_field(choice, "text")
             for get, put in fields:
-                if type(put) is JsonField:
-                    old = put.raw()
-                    new = self.redact_json(old, self.pii_out, "output", decisions)
-                else:
-                    old = get()
-                    new = self.apply_pii(old, self.pii_out, "output", decisions)
-                if new is not old:
-                    put(new)
+                if self._redact_field(get, put, self.pii_out, "output", decisions):
                     changed_here = True
             if changed_here:
                 changed = True
@@ -466,8 +474,7 @@ def _message_texts(msg: dict[str, Any], *, content: bool) -> Iterator[tuple[Gett
         elif isinstance(c, list):
             yield from _parts(c)
     for key in _MESSAGE_TEXT_FIELDS:
-        if isinstance(msg.get(key), str):
-            yield from _plain_field(msg, key)
+        yield from _plain_field(msg, key)
     calls = msg.get("tool_calls")
     if isinstance(calls, list):
         for call in calls:
@@ -528,5 +535,6 @@ def _texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Getter, Sett
         for i, item in enumerate(value):
             if isinstance(item, str):
                 yield "user", (lambda i=i: value[i]), (lambda v, i=i: value.__setitem__(i, v))
-    if route == "completions" and isinstance(body.get("suffix"), str):
-        yield "user", (lambda: body["suffix"]), (lambda v: body.__setitem__("suffix", v))
+    if route == "completions":
+        for get, put in _plain_field(body, "suffix"):
+            yield "user", get, put

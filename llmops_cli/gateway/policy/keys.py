@@ -183,8 +183,12 @@ def _replace_entry(text: str, filename: str, key_id: str, entry: dict[str, Any])
     )
 
 
-def _decode(raw: bytes, path: Path) -> str:
+def _read_text(fh: BinaryIO, path: Path) -> str:
     # Bytes, not read_text(): universal-newline decoding would turn a CRLF file into LF on rewrite.
+    try:
+        raw = fh.read()
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror or e}") from e
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -209,11 +213,7 @@ def _open(path: Path, *, for_lock: bool = False) -> BinaryIO:
 
 def _read(path: Path) -> str:
     with _open(path) as fh:
-        try:
-            raw = fh.read()
-        except OSError as e:
-            raise InputError(f"cannot read {path}: {e.strerror or e}") from e
-    return _decode(raw, path)
+        return _read_text(fh, path)
 
 
 @contextmanager
@@ -248,11 +248,7 @@ def _locked(path: Path) -> Iterator[tuple[str, int]]:
             except OSError:
                 now = None  # replaced and gone, or unreachable now: start over (and report it)
             if now is not None and (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
-                try:
-                    raw = fh.read()
-                except OSError as e:
-                    raise InputError(f"cannot read {path}: {e.strerror or e}") from e
-                yield _decode(raw, path), held.st_mode & 0o777
+                yield _read_text(fh, path), held.st_mode & 0o777
                 return  # closing the file releases the lock
 
 
