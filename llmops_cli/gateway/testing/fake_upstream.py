@@ -6,8 +6,11 @@ Behaviour is configured on :class:`FakeConfig` or per request through the model 
   for that request, and ``+<N>ms/<M>ms`` also streams a chunk every M ms); ``chunk_chars`` characters per
   streamed chunk, ``chunk_delay`` between chunks; ``split_bytes`` > 0 writes the SSE byte stream in pieces of
   that size, so events straddle network reads; ``reply`` is the completion text (default: ``"You said: "``
-  and the last user message).
-* model ``fault:500`` (any status), ``fault:hang`` (never answers), ``fault:midstream`` (stream ends after two
+  and the last user message); ``status`` is the HTTP status of completions, embeddings and streams (e.g. 201,
+  a success other than 200).
+* model ``fault:500`` (any status; the body is ``error_body`` of type ``error_content_type``, by default an
+  OpenAI error object, and ``{prompt}`` in it becomes the last user message, JSON-escaped, as servers that
+  quote the request in their errors do), ``fault:hang`` (never answers), ``fault:midstream`` (stream ends after two
   chunks, without ``[DONE]``), ``fault:badjson`` (invalid JSON body / event), ``fault:reset``
   (connection closed, no response).
 
@@ -40,6 +43,9 @@ class FakeConfig:
     split_bytes: int = 0
     reply: str | None = None
     models: tuple[str, ...] = ("fake-model", "other-model")
+    status: int = 200
+    error_body: bytes = b'{"error":{"message":"fault","type":"server_error"}}'
+    error_content_type: bytes = b"application/json"
 
 
 @dataclass
@@ -87,7 +93,9 @@ class FakeUpstream:
         if model.startswith("fault:"):
             fault = model[6:]
             if fault.isdigit():
-                return await _json(send, int(fault), {"error": {"message": "fault", "type": "server_error"}})
+                prompt = orjson.dumps(self._reply(req, path == "/chat/completions", echo=True))[1:-1]
+                body = self.config.error_body.replace(b"{prompt}", prompt)
+                return await _raw(send, int(fault), body, self.config.error_content_type)
             if fault == "hang":
                 await asyncio.sleep(3600)
             if fault == "reset":
@@ -103,7 +111,7 @@ class FakeUpstream:
             ]
             return await _json(
                 send,
-                200,
+                self.config.status,
                 {
                     "object": "list",
                     "data": data,
@@ -121,7 +129,7 @@ class FakeUpstream:
         )
         return await _json(
             send,
-            200,
+            self.config.status,
             {
                 "id": "cmpl-fake",
                 "object": "chat.completion" if chat else "text_completion",
@@ -136,15 +144,17 @@ class FakeUpstream:
             },
         )
 
-    def _reply(self, req: dict[str, Any], chat: bool) -> str:
-        if self.config.reply is not None:
+    def _reply(self, req: dict[str, Any], chat: bool, *, echo: bool = False) -> str:
+        """The completion text; with ``echo``, the last user message (or prompt) itself."""
+        if self.config.reply is not None and not echo:
             return self.config.reply
         if chat:
             msgs = [m for m in req.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
             last = msgs[-1].get("content") if msgs else ""
         else:
             last = req.get("prompt")
-        return f"You said: {last if isinstance(last, str) else orjson.dumps(last).decode()}"
+        said = last if isinstance(last, str) else orjson.dumps(last).decode()
+        return said if echo else f"You said: {said}"
 
     async def _stream(
         self,
@@ -159,7 +169,7 @@ class FakeUpstream:
         await send(
             {
                 "type": "http.response.start",
-                "status": 200,
+                "status": self.config.status,
                 "headers": [(b"content-type", b"text/event-stream")],
             }
         )
