@@ -41,6 +41,7 @@ from llmops_cli.gateway.openapi import OPENAPI
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied, _model_ok, _texts
 from llmops_cli.gateway.policy.limits import Limiter
 from llmops_cli.gateway.reload import PolicyHolder
+from llmops_cli.gateway.replies import refusal, upstream_code
 from llmops_cli.gateway.streaming import StreamingMixin
 
 log = logging.getLogger("llmops.gateway")
@@ -180,14 +181,16 @@ class GatewayApp(StreamingMixin):
         except Denied as d:
             return await _respond(send, d.status, error_body(d.message, d.err_type, d.code))
         except UpstreamError as e:
-            self.metrics.upstream_errors.labels(e.kind).inc()
-            return await _respond(send, e.status, error_body(str(e), "upstream_error", e.kind))
-        if up.status != 200:
-            return await _respond(
-                send,
-                502,
-                error_body("Upstream error listing models.", "upstream_error", f"upstream_{up.status}"),
-            )
+            code = upstream_code(e.kind)
+            self.metrics.child(self.metrics.upstream_errors, code).inc()
+            return await _respond(send, e.status, error_body(str(e), "upstream_error", code))
+        if up.status != 200 and not 200 <= up.status < 300:
+            decisions: list[Decision] = []
+            status, code, body = refusal(up.status, up.body, policy, decisions)
+            self.metrics.child(self.metrics.upstream_errors, code).inc()
+            for dec in decisions:
+                self.metrics.child(self.metrics.decisions, dec.rule, dec.action).inc()
+            return await _respond(send, status, body)
         try:
             payload = orjson.loads(up.body)
             allowed = policy.policy.limits.models
@@ -199,9 +202,9 @@ class GatewayApp(StreamingMixin):
                 and (key is None or _model_ok(key.models, str(m.get("id"))))
             ]
         except (orjson.JSONDecodeError, AttributeError, TypeError):
-            return await _respond(
-                send, 502, error_body("Upstream sent invalid JSON.", "upstream_error", "protocol")
-            )
+            code = upstream_code("protocol")
+            self.metrics.child(self.metrics.upstream_errors, code).inc()
+            return await _respond(send, 502, error_body("Upstream sent invalid JSON.", "upstream_error", code))
         return await _respond(send, 200, orjson.dumps(payload))
 
     # ------------------------------------------------------------------ POST routes
@@ -401,24 +404,11 @@ class GatewayApp(StreamingMixin):
         except UpstreamError as e:
             return await self._upstream_failed(send, ctx, e)
         ctx.upstream_status = up.status
-        if up.status >= 500:
-            self.metrics.upstream_errors.labels(f"http_{up.status}").inc()
-            ctx.status = 502
-            return await _respond(
-                send,
-                502,
-                error_body(f"Upstream answered {up.status}.", "upstream_error", "upstream_error"),
-                rid=ctx.request_id,
-            )
-        if up.status != 200:
-            ctx.status = up.status
-            ok_json = up.content_type.startswith("application/json")
-            body = (
-                up.body
-                if ok_json
-                else error_body(f"Upstream answered {up.status}.", "upstream_error", "upstream_error")
-            )
-            return await _respond(send, up.status, body, rid=ctx.request_id)
+        # Another 2xx (201, 203 from a proxy in between) carrying a completion is one: checked and answered
+        # like 200. Anything else is rebuilt as an error (see ``replies``). 200 first: one comparison on the
+        # hot path.
+        if up.status != 200 and not 200 <= up.status < 300:
+            return await self._upstream_refused(send, ctx, policy, up.status, up.body)
         try:
             payload = orjson.loads(up.body)
             if not isinstance(payload, dict):
@@ -433,13 +423,11 @@ class GatewayApp(StreamingMixin):
                 send, d.status, error_body(d.message, d.err_type, d.code), rid=ctx.request_id
             )
         except (orjson.JSONDecodeError, orjson.JSONEncodeError, TypeError, AttributeError):
-            self.metrics.upstream_errors.labels("protocol").inc()
+            code = ctx.error = upstream_code("protocol")
+            self.metrics.child(self.metrics.upstream_errors, code).inc()
             ctx.status = 502
             return await _respond(
-                send,
-                502,
-                error_body("Upstream sent an invalid response.", "upstream_error", "protocol"),
-                rid=ctx.request_id,
+                send, 502, error_body("Upstream sent an invalid response.", "upstream_error", code), rid=ctx.request_id
             )
         _usage(ctx, payload.get("usage"))
         for choice in payload.get("choices") or ():
@@ -452,11 +440,19 @@ class GatewayApp(StreamingMixin):
         await _respond(send, 200, body, rid=ctx.request_id)
 
     async def _upstream_failed(self, send: Send, ctx: Ctx, e: UpstreamError) -> None:
-        self.metrics.upstream_errors.labels(e.kind).inc()
-        ctx.status, ctx.error = e.status, f"upstream_{e.kind}"
-        await _respond(
-            send, e.status, error_body(str(e), "upstream_error", f"upstream_{e.kind}"), rid=ctx.request_id
-        )
+        code = ctx.error = upstream_code(e.kind)
+        self.metrics.child(self.metrics.upstream_errors, code).inc()
+        ctx.status = e.status
+        await _respond(send, e.status, error_body(str(e), "upstream_error", code), rid=ctx.request_id)
+
+    async def _upstream_refused(
+        self, send: Send, ctx: Ctx, policy: CompiledPolicy, upstream_status: int, body: bytes
+    ) -> None:
+        """Answer an upstream reply outside 2xx (non-streamed or streamed) with the error ``replies`` rebuilds;
+        the policy decisions on its text join the request's."""
+        ctx.status, ctx.error, out = refusal(upstream_status, body, policy, ctx.decisions)
+        self.metrics.child(self.metrics.upstream_errors, ctx.error).inc()
+        await _respond(send, ctx.status, out, rid=ctx.request_id)
 
     def _finish(self, ctx: Ctx, policy: CompiledPolicy) -> None:
         elapsed = time.perf_counter() - ctx.t0
@@ -468,7 +464,7 @@ class GatewayApp(StreamingMixin):
         elif ctx.error == "model_not_allowed":
             model = "denied"
         else:
-            model = m.model_label(ctx.model, ctx.upstream_status == 200)
+            model = m.model_label(ctx.model, ctx.upstream_status == 200 or ctx.status == 200)
         m.child(m.requests, ctx.route, model, str(ctx.status)).inc()
         m.child(m.duration, ctx.route).observe(elapsed)
         if ctx.prompt_tokens and ctx.status == 200:

@@ -51,7 +51,10 @@ class Metrics:
             registry=r,
         )
         self.upstream_errors = Counter(
-            p + "upstream_errors_total", "Upstream failures by kind.", ["kind"], registry=r
+            p + "upstream_errors_total",
+            "Upstream failures and refusals by error code (upstream_timeout, upstream_http_503, ...).",
+            ["kind"],
+            registry=r,
         )
         self.in_flight = Gauge(p + "in_flight_requests", "Requests being served.", registry=r)
         self.policy_reloads = Counter(

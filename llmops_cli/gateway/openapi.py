@@ -64,6 +64,15 @@ _EMBED = {
 }
 
 
+# Any other 4xx comes from the upstream (see ``replies``).
+_UPSTREAM_4XX = {
+    "4XX": {
+        "description": "The upstream refused the request: its status, its error rebuilt by the gateway",
+        "content": {"application/json": {"schema": _ERROR}},
+    }
+}
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     desc = {
         400: "Bad request or content policy",
@@ -91,6 +100,7 @@ def _post(summary: str, schema: dict[str, Any], sse: bool) -> dict[str, Any]:
             "responses": {
                 "200": {"description": "OK", "content": ok},
                 **_errors(400, 401, 403, 429, 502, 503, 504),
+                **_UPSTREAM_4XX,
             },
         }
     }
@@ -101,7 +111,7 @@ def _get(summary: str, codes: tuple[int, ...] = (200,), secured: bool = False) -
     op: dict[str, Any] = {"summary": summary, "responses": responses}
     if secured:
         op["security"] = [{"bearer": []}]
-        responses.update(_errors(401, 502))
+        responses.update(_errors(401, 502, 504), **_UPSTREAM_4XX)
     return {"get": op}
 
 

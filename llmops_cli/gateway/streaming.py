@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -32,6 +32,7 @@ from llmops_cli.gateway.asgi import Ctx, Send, _respond, _usage, error_body
 from llmops_cli.gateway.audit import AuditLog
 from llmops_cli.gateway.metrics import Metrics
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied, JsonEscapes
+from llmops_cli.gateway.replies import upstream_code
 from llmops_cli.gateway.sse import DONE, SSEParser, encode_json
 from llmops_cli.gateway.stream import HoldBack
 
@@ -72,6 +73,8 @@ class StreamingMixin:
     metrics: Metrics
 
     _finish: Callable[[Ctx, CompiledPolicy], None]  # GatewayApp's: audit + metrics at the end of a request
+    # GatewayApp's: the error for an upstream reply outside 2xx
+    _upstream_refused: Callable[[Send, Ctx, CompiledPolicy, int, bytes], Awaitable[None]]
 
     async def _stream(
         self,
@@ -93,17 +96,10 @@ class StreamingMixin:
         try:
             async with self.adapter.stream(upstream_path, out) as up:
                 ctx.upstream_status = up.status
-                if up.status != 200:
+                # As for non-streamed replies: another 2xx streams like 200; anything else is rebuilt as an error.
+                if up.status != 200 and not 200 <= up.status < 300:
                     body = await up.aread()
-                    if up.status >= 500:
-                        self.metrics.upstream_errors.labels(f"http_{up.status}").inc()
-                        ctx.status = 502
-                        body = error_body(
-                            f"Upstream answered {up.status}.", "upstream_error", "upstream_error"
-                        )
-                    else:
-                        ctx.status = up.status
-                    return await _respond(send, ctx.status, body, rid=ctx.request_id)
+                    return await self._upstream_refused(send, ctx, policy, up.status, body)
                 await send(
                     {
                         "type": "http.response.start",
@@ -166,14 +162,13 @@ class StreamingMixin:
             if isinstance(e, Denied):
                 ctx.error, status, err = e.code, e.status, error_body(e.message, e.err_type, e.code)
             else:
-                kind = e.kind if isinstance(e, UpstreamError) else "protocol"
-                self.metrics.upstream_errors.labels(kind).inc()
+                code = ctx.error = upstream_code(e.kind if isinstance(e, UpstreamError) else "protocol")
+                self.metrics.child(self.metrics.upstream_errors, code).inc()
                 status = e.status if isinstance(e, UpstreamError) else 502
-                ctx.error = f"upstream_{kind}"
                 err = error_body(
                     str(e) if isinstance(e, UpstreamError) else "Upstream sent an invalid event.",
                     "upstream_error",
-                    f"upstream_{kind}",
+                    code,
                 )
             if not started:
                 ctx.status = status

@@ -251,7 +251,11 @@ async def test_streaming_usage_when_requested_and_proxy_routes(client: httpx.Asy
 
 @pytest.mark.parametrize(
     ("model", "status", "code"),
-    [("fault:500", 502, "upstream_error"), ("fault:badjson", 502, "protocol"), ("fault:404", 404, None)],
+    [
+        ("fault:500", 502, "upstream_http_500"),
+        ("fault:badjson", 502, "upstream_protocol"),
+        ("fault:404", 404, "upstream_http_404"),
+    ],
 )
 async def test_upstream_failures_map_to_openai_errors(
     make_client: Callable[..., httpx.AsyncClient], model: str, status: int, code: str | None

@@ -52,6 +52,30 @@ class _Stream:
         return b""
 
 
+class _Refused:
+    """The stream of a request LiteLLM refused with a 4xx: its status and error body, as the http adapter gives
+    them (the gateway rebuilds the error either way)."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status = status
+        self._body = body
+
+    async def aiter_raw(self) -> AsyncIterator[bytes]:
+        yield self._body
+
+    async def aread(self) -> bytes:
+        return self._body
+
+
+def _client_error(e: Exception) -> UpstreamResponse | None:
+    """A 4xx LiteLLM raised (the upstream refused the request) as the upstream's reply; None for other errors."""
+    status = getattr(e, "status_code", None)
+    if isinstance(status, int) and 400 <= status < 500:
+        err = {"error": {"message": str(e), "type": "invalid_request_error", "param": None, "code": None}}
+        return UpstreamResponse(status, orjson.dumps(err))
+    return None
+
+
 def _translate(e: Exception) -> UpstreamError:
     name = type(e).__name__
     if "Timeout" in name:
@@ -90,26 +114,27 @@ class LiteLLMAdapter:
             else:
                 resp = await self.litellm.atext_completion(**args)
         except Exception as e:
-            status = getattr(e, "status_code", None)
-            if isinstance(status, int) and 400 <= status < 500:
-                err = {
-                    "error": {"message": str(e), "type": "invalid_request_error", "param": None, "code": None}
-                }
-                return UpstreamResponse(status, orjson.dumps(err))
+            refused = _client_error(e)
+            if refused is not None:
+                return refused
             raise _translate(e) from e
         return UpstreamResponse(200, _dump(resp))
 
     @asynccontextmanager
-    async def stream(self, path: str, body: bytes) -> AsyncIterator[_Stream]:
+    async def stream(self, path: str, body: bytes) -> AsyncIterator[_Stream | _Refused]:
         args = self._common(orjson.loads(body))
+        out: _Stream | _Refused
         try:
             if path.endswith("/chat/completions"):
-                chunks = await self.litellm.acompletion(**args)
+                out = _Stream(await self.litellm.acompletion(**args))
             else:
-                chunks = await self.litellm.atext_completion(**args)
+                out = _Stream(await self.litellm.atext_completion(**args))
         except Exception as e:
-            raise _translate(e) from e
-        yield _Stream(chunks)
+            refused = _client_error(e)
+            if refused is None:
+                raise _translate(e) from e
+            out = _Refused(refused.status, refused.body)
+        yield out
 
     async def ready(self) -> bool:
         return True
