@@ -134,7 +134,7 @@ def dashboards(settings: Settings, *, gpu: bool) -> list[Dashboard]:
                         [
                             (
                                 "5xx",
-                                f'sum(rate({g.requests}{{{gsel},code=~"5.."}}[5m])) '
+                                f'sum(rate({g.requests}{{{gsel},{g.status_label}=~"5.."}}[5m])) '
                                 f"/ sum(rate({g.requests}{{{gsel}}}[5m]))",
                             )
                         ],
@@ -180,7 +180,7 @@ def dashboards(settings: Settings, *, gpu: bool) -> list[Dashboard]:
                         [
                             (
                                 "blocked",
-                                f'sum(rate({g.requests}{{{gsel},code=~"4.."}}[5m])) '
+                                f'sum(rate({g.requests}{{{gsel},{g.status_label}=~"4.."}}[5m])) '
                                 f"/ sum(rate({g.requests}{{{gsel}}}[5m]))",
                             )
                         ],
