@@ -11,6 +11,8 @@ forwards an error body; it rebuilds one:
   with the same status: the request already failed upstream, and answering 400 ``content_policy_violation``
   instead would misreport why (a 404 or a 429 is something the client acts on), while the upstream's text
   still never leaves. A body that is not JSON, or not an error object of a known shape, gets a generic error.
+* 401 and 407: 502; the upstream refused the gateway's own credentials, which the client's key has nothing to
+  do with (forwarding a 401 would send the client checking its key).
 * 5xx: 502 with a generic error (an upstream's 5xx message may carry its internals).
 * 1xx, 3xx and anything else: 502 ``upstream_protocol``; the gateway follows no redirects.
 
@@ -50,6 +52,11 @@ def refusal(status: int, body: bytes, policy: CompiledPolicy, decisions: list[De
         message = f"Upstream answered {status}: the gateway expects 2xx, 4xx or 5xx and follows no redirects."
         return 502, code, error_body(message, "upstream_error", code)
     code = f"upstream_http_{status}"
+    if status in (401, 407):
+        # The upstream (or a proxy before it) refused the gateway's own credentials: nothing the client can fix
+        # with its key, so not the client's 401 (which would send it looking at its own key).
+        message = f"Upstream answered {status}: the gateway's upstream credentials (PAC_UPSTREAM_API_KEY) were refused."
+        return 502, code, error_body(message, "upstream_error", code)
     fields = _error_fields(body)
     if fields is None:
         return status, code, error_body(f"Upstream answered {status}.", "upstream_error", code)

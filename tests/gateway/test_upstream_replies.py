@@ -239,6 +239,25 @@ async def test_a_redirect_is_an_upstream_protocol_error(
     assert _metric(app_of(c), "upstream_protocol") == 1
 
 
+@pytest.mark.parametrize("status", [401, 407])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_upstream_refusing_the_gateway_credentials_is_a_502_not_the_clients_401(
+    make_client: Callable[..., httpx.AsyncClient], fake: FakeUpstream, tmp_path: Path, stream: bool, status: int
+) -> None:
+    """The client's key was accepted; the upstream refused the gateway's own key. A 401 would send the client
+    checking its key; it is the gateway's configuration."""
+    fake.config.error_body = orjson.dumps({"error": {"message": "Invalid API key sk-upstream-secret"}})
+    log = tmp_path / "audit.jsonl"
+    c = make_client(audit=str(log))
+    r = await c.post("/v1/chat/completions", json={**chat("hi", stream=stream), "model": f"fault:{status}"})
+    assert r.status_code == 502
+    err = _error(r)
+    assert err["code"] == f"upstream_http_{status}" and "PAC_UPSTREAM_API_KEY" in err["message"]
+    assert "sk-upstream-secret" not in r.text
+    (rec,) = _audit(log)
+    assert (rec["status"], rec["upstream_status"], rec["error"]) == (502, status, f"upstream_http_{status}")
+
+
 # ---------------------------------------------------------------------------------------------- one scheme
 class _Body:
     def __init__(self, status: int, body: bytes) -> None:
