@@ -150,8 +150,17 @@ BLOCK_SCALAR = "id: {id}\n      hash: {h}\n      name: |-\n        {id}"
 FLOW = '{{id: "{id}", name: "{id}", hash: "{h}"}}'
 
 
-def _revoked(key_id: str, models: str = '["*"]') -> str:
-    return f'{{id: "{key_id}", name: "{key_id}", hash: "{H}", models: {models}, revoked: true}}'
+def _with_revoked(text: str, span: str, style: str) -> str:
+    """``text`` with only ``revoked: true`` added to the entry ``span``: last in a flow entry, else a line of its
+    own under the entry's last line (without a final line break where the entry ends the file)."""
+    if style == "flow":
+        return text.replace(span, span[:-1] + ", revoked: true}")
+    eol = "\r\n" if "\r\n" in text else "\n"
+    end = text.index(span) + len(span)
+    nl = text.find("\n", end)
+    if nl == -1:
+        return text + f"{eol}      revoked: true"
+    return text[: nl + 1] + f"      revoked: true{eol}" + text[nl + 1 :]
 
 
 def _policy(spans: list[str], *, tail: str) -> str:
@@ -188,11 +197,29 @@ def test_revoke_changes_only_the_entry(tmp_path: Path, pos: int, style: str, tai
     p = tmp_path / "gateway.yaml"
     p.write_bytes(text.encode())
     revoke_key(p, ids[pos])
-    models = '["m-*", "other"]' if style == "nested" else '["*"]'
     assert text.count(spans[pos]) == 1
-    assert p.read_bytes().decode() == text.replace(spans[pos], _revoked(ids[pos], models))
+    assert p.read_bytes().decode() == _with_revoked(text, spans[pos], style)
     keys = load_policy(p).auth.keys
     assert [(k.id, k.hash, k.revoked) for k in keys] == [(k, H, i == pos) for i, k in enumerate(ids)]
+
+
+@pytest.mark.parametrize(
+    ("entry", "revoked"),
+    [
+        (f'{{id: k-a, name: a, hash: "{H}", revoked: false}}   # leaked?', f'{{id: k-a, name: a, hash: "{H}", revoked: true}}   # leaked?'),
+        (f'{{id: k-a, name: a, hash: "{H}",}}', f'{{id: k-a, name: a, hash: "{H}", revoked: true}}'),
+        (f"{{id: k-a, name: a,\n       hash: {H}}}", f"{{id: k-a, name: a,\n       hash: {H}, revoked: true}}"),
+        (f"id: k-a\n      revoked: no   # 1.1 false\n      name: a\n      hash: {H}", f"id: k-a\n      revoked: true   # 1.1 false\n      name: a\n      hash: {H}"),
+    ],
+    ids=["flag-set-false", "flow-trailing-comma", "flow-two-lines", "block-flag"],
+)
+def test_revoke_edits_only_the_flag(tmp_path: Path, entry: str, revoked: str) -> None:
+    text = f"version: 1\nauth:\n  keys:\n    # the CI key\n    - {entry}\nlimits: {{max_messages: 3}}\n"
+    p = tmp_path / "gateway.yaml"
+    p.write_text(text)
+    assert not list_keys(p)[0].revoked
+    assert revoke_key(p, "k-a").revoked
+    assert p.read_text() == text.replace(entry, revoked)
 
 
 @pytest.mark.parametrize("crlf", [False, True], ids=["lf", "crlf"])

@@ -167,6 +167,40 @@ def _node_to_dict(node: Any) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _set_revoked(text: str, filename: str, key_id: str) -> str | None:
+    """Mark one ``auth.keys`` item revoked by editing only its ``revoked`` field: the value where it is set,
+    else a ``revoked: true`` line under a block item or a last ``revoked: true`` in a flow item. Comments and
+    layout inside the item stay. None when the item is not a mapping this can edit."""
+    import yaml
+
+    root = _compose(text, filename)
+    keys = _child(_child(root, "auth"), "keys") if root is not None else None
+    if not isinstance(keys, yaml.SequenceNode):
+        return None
+    for item in keys.value:
+        id_node = _child(item, "id")
+        if id_node is None or id_node.value != key_id:
+            continue
+        if not isinstance(item, yaml.MappingNode) or not item.value:
+            return None
+        flag = _child(item, "revoked")
+        if flag is not None:
+            return _splice(text, flag.start_mark.index, _content_end(text, flag), "true")
+        if item.flow_style:
+            close = text.rfind("}", item.start_mark.index, item.end_mark.index)
+            if close == -1:
+                return None
+            comma = "" if text[item.start_mark.index : close].rstrip().endswith(",") else ","
+            return _splice(text, close, close, f"{comma} revoked: true")
+        indent = " " * item.value[0][0].start_mark.column
+        end = _content_end(text, item)
+        at = _after_line(text, end)
+        if at == len(text) and not text.endswith("\n"):  # the item ends the file: keep it without a final EOL
+            return _splice(text, at, at, f"\n{indent}revoked: true")
+        return _splice(text, at, at, f"{indent}revoked: true\n")
+    return None
+
+
 def _replace_entry(text: str, filename: str, key_id: str, entry: dict[str, Any]) -> str:
     """Replace exactly the characters of one ``auth.keys`` item; every other byte of the file stays."""
     import yaml
@@ -296,10 +330,23 @@ def revoke_key(path: str | os.PathLike[str], key_id: str) -> ApiKey:
             raise InputError(
                 f"no key with id {key_id!r} in {p}", hint="list them with `llmops gateway keys list`"
             )
-        entry = match[0].model_dump(exclude_none=True)
-        entry["revoked"] = True
-        new = _write(p, _replace_entry(text, str(p), key_id, entry), mode)
+        edited = _set_revoked(text, str(p), key_id)
+        if edited is None or not _revoked_in(edited, str(p), key_id):
+            # An item layout the field edit does not handle: rewrite the item as one flow mapping.
+            entry = match[0].model_dump(exclude_none=True)
+            entry["revoked"] = True
+            edited = _replace_entry(text, str(p), key_id, entry)
+        new = _write(p, edited, mode)
     return next(k for k in new.auth.keys if k.id == key_id)
+
+
+def _revoked_in(text: str, filename: str, key_id: str) -> bool:
+    """Whether ``text`` parses to a policy in which ``key_id`` is revoked."""
+    try:
+        policy = parse_policy(text, filename)
+    except ConfigError:
+        return False
+    return any(k.id == key_id and k.revoked for k in policy.auth.keys)
 
 
 class KeyIndex:
