@@ -4,13 +4,15 @@ Request order: auth → model allowlist → size limits → max_tokens cap → c
 PII) → rate limits (in the app, once the token cost is known). Every rule that fires is recorded as a
 :class:`Decision` for the audit log and metrics.
 
-The content checks see every free-text field the upstream sees (:func:`_texts`): message ``content`` (a string
+The content checks see every free-text field the model sees (:func:`_texts`): message ``content`` (a string
 or text/refusal parts), ``name``, ``refusal``, ``reasoning_content``/``reasoning``, tool-call and legacy
 ``function_call`` arguments, ``prediction`` content, completions ``prompt`` and ``suffix``, embeddings
-``input``. Each field counts as written by its message's role (tool-call arguments by the assistant), so the
-injection heuristics skip system messages only. Tool definitions (``tools[].function`` / ``functions[]``
-descriptions, including the ``description`` strings of their parameter schemas) are the operator's text,
-like a system prompt: blocked patterns and PII apply to them, the injection heuristics do not.
+``input``, vLLM's RAG ``documents``. Each field counts as written by its message's role (tool-call arguments by
+the assistant), so the injection heuristics skip system messages only. Tool definitions (``tools[].function`` /
+``functions[]``: name, description, every string of the parameter schema) and output constraints
+(``response_format``, vLLM's ``structured_outputs`` and ``guided_json``/``guided_regex``/``guided_choice``/
+``guided_grammar``) are the operator's text, like a system prompt: blocked patterns and PII apply to them, the
+injection heuristics do not. The end-user id ``user`` reaches the upstream but not the model: PII only.
 
 Tool-call arguments are JSON text. The policies scan their decoded view (``\\u0020`` and ``\\n`` escapes
 cannot hide a blocked phrase), and PII is redacted in the JSON text itself with :class:`JsonEscapes`, which
@@ -202,6 +204,12 @@ class CompiledPolicy:
         return min(mt.default, mt.cap) if mt.cap else mt.default
 
     def _check_content(self, route: str, body: dict[str, Any], decisions: list[Decision]) -> None:
+        if "user" in body and self.pii_in:
+            # The end-user id: not prompt text (the model never sees it), but the upstream logs it and it is
+            # often an e-mail address. PII only: a blocked phrase or an injection heuristic would refuse a user
+            # for their name, and a blocked phrase there reaches no model.
+            for get, put in _plain_field(body, "user"):
+                self._redact_field(get, put, self.pii_in, "input", decisions)
         texts = list(_texts(route, body))
         if not texts:
             return
@@ -230,6 +238,11 @@ class CompiledPolicy:
                     )
                 decisions.extend(ds)
         if self.pii_in:
+            # Many fields (a long chat, tool schemas): one prefilter pass over all of them usually says no detector
+            # can match anywhere. Valid for JSON text too: its decoded view and what the detectors scan
+            # (``JsonEscapes``) differ only in characters that no prefilter pattern contains.
+            if len(texts) > 1 and not pii.PREFILTER.hits("\n".join([get() for _, get, _ in texts])):
+                return
             for _, get, put in texts:
                 self._redact_field(get, put, self.pii_in, "input", decisions)
 
@@ -490,19 +503,24 @@ def _parts(parts: Any) -> Iterator[tuple[Getter, Setter]]:
                     yield (lambda p=part, k=key: p[k]), (lambda v, p=part, k=key: p.__setitem__(k, v))
 
 
-def _strings(obj: Any, only_key: str | None = None) -> Iterator[tuple[Getter, Setter]]:
-    """Every string value nested in ``obj`` (dicts and lists; no recursion, so no depth limit), or only those
-    under the key ``only_key``."""
+def _strings(obj: Any, skip: frozenset[tuple[Any, str]] = frozenset()) -> Iterator[tuple[Getter, Setter]]:
+    """Every string value nested in ``obj`` (dicts and lists; no recursion, so no depth limit) but the
+    ``(key, value)`` pairs in ``skip``."""
     stack = [obj]
     while stack:
         node = stack.pop()
         items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
         for k, v in items:
             if isinstance(v, str):
-                if only_key is None or k == only_key:
+                if not skip or (k, v) not in skip:
                     yield (lambda n=node, k=k: n[k]), (lambda v, n=node, k=k: n.__setitem__(k, v))
             elif isinstance(v, dict | list):
                 stack.append(v)
+
+
+# JSON Schema's type names: `"type": "string"` is schema syntax, the same in every schema (any other value under
+# `type` is checked). Skipping them keeps a request with many tools from paying for its schemas' syntax.
+_SCHEMA_SYNTAX = frozenset(("type", t) for t in ("string", "number", "integer", "boolean", "object", "array", "null"))
 
 
 def _arguments(fn: Any) -> Iterator[tuple[Getter, Setter]]:
@@ -536,7 +554,10 @@ def _message_texts(msg: dict[str, Any], *, content: bool) -> Iterator[tuple[Gett
 
 
 def _tool_definitions(body: dict[str, Any]) -> Iterator[tuple[Getter, Setter]]:
-    """Descriptions in ``tools[].function`` and legacy ``functions[]``, their parameter schemas' included."""
+    """``tools[].function`` and legacy ``functions[]``: name, description, and every string value of the
+    parameter schema (descriptions, ``enum``/``const``/``default``/``examples`` strings, titles, ``pattern``s,
+    …; not JSON Schema's type names), since chat templates render the whole schema as text. Property names are
+    keys, not values: not checked."""
     for key in ("tools", "functions"):
         defs = body.get(key)
         if not isinstance(defs, list):
@@ -544,18 +565,79 @@ def _tool_definitions(body: dict[str, Any]) -> Iterator[tuple[Getter, Setter]]:
         for d in defs:
             fn = d.get("function") if key == "tools" and isinstance(d, dict) else d
             if isinstance(fn, dict):
+                yield from _plain_field(fn, "name")
                 yield from _plain_field(fn, "description")
                 params = fn.get("parameters")
-                if isinstance(params, dict):
-                    yield from _strings(params, "description")
+                if isinstance(params, dict | list):
+                    yield from _strings(params, _SCHEMA_SYNTAX)
+
+
+# Keys whose string value is JSON text (a schema), scanned and redacted like tool-call arguments.
+_JSON_TEXT_KEYS = frozenset({"guided_json", "json", "structural_tag"})
+
+
+def _constraint(holder: dict[str, Any], key: str) -> Iterator[tuple[Getter, Setter]]:
+    """The strings of a structured-output constraint: a schema or a list (every string value), a regex, a
+    grammar, or a schema as JSON text."""
+    value = holder.get(key)
+    if isinstance(value, str):
+        if key in _JSON_TEXT_KEYS:
+            yield (lambda: json_view(holder[key])), JsonField(holder, key)
+        else:
+            yield from _plain_field(holder, key)
+    elif isinstance(value, dict | list):
+        yield from _strings(value, _SCHEMA_SYNTAX)
+
+
+# vLLM's structured outputs (the `guided_*` fields are deprecated since v0.10.2 but still read in v0.11).
+_GUIDED_FIELDS = ("guided_json", "guided_regex", "guided_choice", "guided_grammar")
+# Top-level fields besides messages, prompt and input that carry text the model sees or is made to write: one
+# look-up over a request's keys, so a request with none of them pays nothing else.
+_EXTRA_TEXT_FIELDS = frozenset(
+    {"tools", "functions", "prediction", "documents", "response_format", "structured_outputs", *_GUIDED_FIELDS}
+)
+
+
+def _extra_texts(body: dict[str, Any]) -> Iterator[tuple[str, Getter, Setter]]:
+    """The texts of :data:`_EXTRA_TEXT_FIELDS`. Tool definitions and output constraints (``response_format``
+    but its ``type``, ``structured_outputs``, ``guided_*``) count as ``system``: the operator's or developer's
+    text, checked for PII and blocked patterns but not by the injection heuristics (a schema is not prompt
+    prose, and ``guided_choice`` makes the model write its strings: a blocked phrase there would come back in
+    the output, which blocked patterns do not check). Predicted output and RAG ``documents`` (vLLM; rendered
+    into the prompt by chat templates that support them) count as ``user``, like the content they stand for."""
+    for get, put in _tool_definitions(body):
+        yield "system", get, put
+    prediction = body.get("prediction")
+    if isinstance(prediction, dict):
+        pc = prediction.get("content")
+        for get, put in _plain_field(prediction, "content") if isinstance(pc, str) else _parts(pc):
+            yield "user", get, put
+    documents = body.get("documents")
+    if isinstance(documents, list):
+        for get, put in _strings(documents):
+            yield "user", get, put
+    rf = body.get("response_format")
+    if isinstance(rf, dict):
+        for key in rf:
+            if key != "type":
+                for get, put in _constraint(rf, key):
+                    yield "system", get, put
+    so = body.get("structured_outputs")
+    if isinstance(so, dict):
+        for key in so:
+            for get, put in _constraint(so, key):
+                yield "system", get, put
+    for key in _GUIDED_FIELDS:
+        for get, put in _constraint(body, key):
+            yield "system", get, put
 
 
 def _texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Getter, Setter]]:
-    """(role, getter, setter) for every free-text field the upstream sees (see the module docstring).
+    """(role, getter, setter) for every free-text field the model sees (see the module docstring).
 
     The setter of a JSON-text field is a :class:`JsonField`: its getter gives the decoded view to scan, and PII
     is redacted through :meth:`CompiledPolicy.redact_json`. A message with only ``role`` and string ``content``
-    (the common case) costs three cheap checks more than before, a request without tools three lookups."""
+    (the common case) costs three cheap checks, a request with no other text field one set look-up."""
     if route == "chat":
         for msg in body.get("messages") or ():
             if not isinstance(msg, dict):
@@ -570,23 +652,17 @@ def _texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Getter, Sett
             if len(msg) > 2 or content is None or "role" not in msg:  # more than role and content
                 for get, put in _message_texts(msg, content=False):
                     yield role, get, put
-        if "tools" in body or "functions" in body or "prediction" in body:
-            for get, put in _tool_definitions(body):
-                yield "system", get, put
-            prediction = body.get("prediction")
-            if isinstance(prediction, dict):
-                pc = prediction.get("content")
-                for get, put in _plain_field(prediction, "content") if isinstance(pc, str) else _parts(pc):
-                    yield "user", get, put
-        return
-    field = "prompt" if route == "completions" else "input"
-    value = body.get(field)
-    if isinstance(value, str):
-        yield "user", (lambda: body[field]), (lambda v: body.__setitem__(field, v))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            if isinstance(item, str):
-                yield "user", (lambda i=i: value[i]), (lambda v, i=i: value.__setitem__(i, v))
-    if route == "completions":
-        for get, put in _plain_field(body, "suffix"):
-            yield "user", get, put
+    else:
+        field = "prompt" if route == "completions" else "input"
+        value = body.get(field)
+        if isinstance(value, str):
+            yield "user", (lambda: body[field]), (lambda v: body.__setitem__(field, v))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, str):
+                    yield "user", (lambda i=i: value[i]), (lambda v, i=i: value.__setitem__(i, v))
+        if route == "completions":
+            for get, put in _plain_field(body, "suffix"):
+                yield "user", get, put
+    if not _EXTRA_TEXT_FIELDS.isdisjoint(body):
+        yield from _extra_texts(body)
