@@ -31,10 +31,16 @@ HOLD_MAX = 4096
 """Characters a live run may be held at least; the bound is ``max(HOLD_MAX, 4 × holdback_chars)``."""
 OVERLONG = "overlong"  # the placeholder kind and decision of an overlong run released redacted as a whole
 
-# The body of a PEM private key: base64, whitespace, literal `\n` escapes, armor headers, and dashes that do
-# not start a complete END line (a partial END at the end is still live).
+# The body of a PEM private key: whitespace, armor headers, base64, literal `\n` escapes, and dashes that do
+# not start a complete END line (a partial END at the end is still live). Whitespace and base64 apart, and an
+# armor header tried first, as in ``pii.PEM``: else base64 would take a header's name and stop at its colon. In
+# masked JSON text (tool-call arguments) the placeholders of `\n`, `\r`, `\t` and `\\` count as whitespace and
+# backslash (see ``pii``).
 _PEM_END = rf"-----END {pii._PEM_LABEL}-----"
-_PEM_BODY = r"(?:[A-Za-z0-9+/=\s]++|\\[rn]?|" + pii._PEM_ARMOR + rf"|-(?!----END {pii._PEM_LABEL}-----))*+"
+_PEM_BODY = (
+    rf"(?:[{pii._PEM_SPACE}]++|{pii._PEM_ARMOR}|[A-Za-z0-9+/=]++|{pii._BS}[rn]?"
+    rf"|-(?!----END {pii._PEM_LABEL}-----))*+"
+)
 
 # A suffix matching this may be the beginning of personal data; see the module docstring. One alternative per
 # shape, each a superset of the viable prefixes of the detectors in ``pii.DETECTORS`` it covers; the tests

@@ -55,9 +55,9 @@ class _JsonHold:
         return self.js.unmask(self.hb.push(self.js.mask(text), evaluate=evaluate))
 
     def flush(self) -> str:
-        out = self.js.unmask(self.hb.flush()) + self.js.carry
-        self.js.carry = ""
-        return out
+        # The text ended inside an escape, or on a high surrogate: that rest is masked as it is.
+        rest = self.hb.push(self.js.mask("", final=True), evaluate=False) if self.js.carry else ""
+        return self.js.unmask(rest + self.hb.flush())
 
 
 # A choice's windows: content under the choice index; the side texts under (index, delta field) or

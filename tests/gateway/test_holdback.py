@@ -22,6 +22,11 @@ JWT = f"eyJhbGciOiJIUzI1NiJ9.eyJ{_b64(600, 1, URL_SAFE)}.{_b64(43, 2, URL_SAFE)}
 PEM_BODY = "\n".join(_b64(64, i) for i in range(8)) + "\nZz0="
 PEM = f"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n-----END RSA PRIVATE KEY-----"
 PEM_CUT_OFF = f"-----BEGIN PRIVATE KEY-----\n{PEM_BODY}"  # no END line
+# Armor headers first: the live search once read `Version` as base64 and stopped at its colon, releasing the body.
+PGP = (
+    f'-----BEGIN PGP PRIVATE KEY BLOCK-----\nVersion: GnuPG v2\nComment: "work" key\n\n{PEM_BODY}'
+    "\n-----END PGP PRIVATE KEY BLOCK-----"
+)
 SK = "sk-proj-" + _b64(120, 3, URL_SAFE)
 GITHUB = "github_pat_" + _b64(82, 4, URL_SAFE.replace("-", ""))
 
@@ -48,6 +53,7 @@ MORE = [
     JWT[:250] + JWT[-44:],
     SK,
     PEM,
+    PGP,
     "2001:db8::ff00:42:8329 4111111111111111",  # an IPv6 address next to digits that may be a card
     "4111 1111 1111 1111 123",  # a card then a CVV
     "123-45-6789 4111 1111 1111 1111",
@@ -245,6 +251,7 @@ LEAKY = [
     ("llmops-" + _b64(60, 6, URL_SAFE), None, " "),
     (PEM, [PEM_BODY], "\n"),
     (PEM_CUT_OFF, [PEM_BODY], "\n\n"),
+    (PGP, [PEM_BODY], "\n"),
     (PEM.replace("\n", " "), [PEM_BODY.replace("\n", " ")], " "),
     ("2001:db8::ff00:42:8329 4111111111111111", ["2001:db8::ff00:42:8329", "4111111111111111"], " "),
     ("fe80::1ff:fe23:4567:890a 4111 1111 1111 1111", ["fe80::1ff:fe23:4567:890a", "4111 1111 1111 1111"], " "),

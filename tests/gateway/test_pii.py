@@ -173,6 +173,12 @@ PEM = f"-----BEGIN RSA PRIVATE KEY-----\n{BODY}\n-----END RSA PRIVATE KEY-----"
         (f"-----BEGIN PRIVATE KEY-----\n{BODY}\n\nThat is all, thanks", "[REDACTED:SECRET]\n\nThat is all, thanks"),
         (f"-----BEGIN PRIVATE KEY-----\n{BODY}", "[REDACTED:SECRET]"),  # cut off
         ("-----BEGIN PRIVATE KEY----- MIIEvQIBADANBgkqhkiG9w0BAQEFAASC x", "[REDACTED:SECRET] x"),
+        # No END line, in a string in code: literal `\n` escapes are line breaks, the quote ends the last line.
+        (
+            'key = "-----BEGIN PRIVATE KEY-----\\n' + BODY.replace("\n", "\\n") + '"',
+            'key = "[REDACTED:SECRET]"',
+        ),
+        ("k = '-----BEGIN PRIVATE KEY-----\n" + BODY + "'\nok", "k = '[REDACTED:SECRET]'\nok"),
         ("It starts -----BEGIN PRIVATE KEY-----, then base64.", "It starts [REDACTED:SECRET], then base64."),
     ],
 )

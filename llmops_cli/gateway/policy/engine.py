@@ -4,20 +4,23 @@ Request order: auth → model allowlist → size limits → max_tokens cap → c
 PII) → rate limits (in the app, once the token cost is known). Every rule that fires is recorded as a
 :class:`Decision` for the audit log and metrics.
 
-The content checks see every free-text field the upstream sees (:func:`_texts`): message ``content`` (a string
+The content checks see every free-text field the model sees (:func:`_texts`): message ``content`` (a string
 or text/refusal parts), ``name``, ``refusal``, ``reasoning_content``/``reasoning``, tool-call and legacy
 ``function_call`` arguments, ``prediction`` content, completions ``prompt`` and ``suffix``, embeddings
-``input``. Each field counts as written by its message's role (tool-call arguments by the assistant), so the
-injection heuristics skip system messages only. Tool definitions (``tools[].function`` / ``functions[]``
-descriptions, including the ``description`` strings of their parameter schemas) are the operator's text,
-like a system prompt: blocked patterns and PII apply to them, the injection heuristics do not.
+``input``, vLLM's RAG ``documents``. Each field counts as written by its message's role (tool-call arguments by
+the assistant), so the injection heuristics skip system messages only. Tool definitions (``tools[].function`` /
+``functions[]``: name, description, every string of the parameter schema) and output constraints
+(``response_format``, vLLM's ``structured_outputs`` and ``guided_json``/``guided_regex``/``guided_choice``/
+``guided_grammar``) are the operator's text, like a system prompt: blocked patterns and PII apply to them, the
+injection heuristics do not. The end-user id ``user`` reaches the upstream but not the model: PII only.
 
 Tool-call arguments are JSON text. The policies scan their decoded view (``\\u0020`` and ``\\n`` escapes
 cannot hide a blocked phrase), and PII is redacted in the JSON text itself with :class:`JsonEscapes`, which
-keeps it valid JSON. In a response, PII is redacted in the same fields (``content``, ``refusal``,
-``reasoning_content``/``reasoning``, tool-call and ``function_call`` arguments, completions ``text``), and a
-choice that any redaction changed loses its token ``logprobs`` (set to null): the tokens would spell out the
-text the redaction removed.
+shows the detectors the decoded text too (``alice\\u0040example.com`` is an e-mail address; a PEM key's ``\\n``
+escapes are line breaks) and keeps the text valid JSON. In a response, PII is redacted in the same fields
+(``content``, ``refusal``, ``reasoning_content``/``reasoning``, tool-call and ``function_call`` arguments,
+completions ``text``), and a choice that any redaction changed loses its token ``logprobs`` (set to null): the
+tokens would spell out the text the redaction removed.
 """
 
 from __future__ import annotations
@@ -201,6 +204,12 @@ class CompiledPolicy:
         return min(mt.default, mt.cap) if mt.cap else mt.default
 
     def _check_content(self, route: str, body: dict[str, Any], decisions: list[Decision]) -> None:
+        if "user" in body and self.pii_in:
+            # The end-user id: not prompt text (the model never sees it), but the upstream logs it and it is
+            # often an e-mail address. PII only: a blocked phrase or an injection heuristic would refuse a user
+            # for their name, and a blocked phrase there reaches no model.
+            for get, put in _plain_field(body, "user"):
+                self._redact_field(get, put, self.pii_in, "input", decisions)
         texts = list(_texts(route, body))
         if not texts:
             return
@@ -229,6 +238,11 @@ class CompiledPolicy:
                     )
                 decisions.extend(ds)
         if self.pii_in:
+            # Many fields (a long chat, tool schemas): one prefilter pass over all of them usually says no detector
+            # can match anywhere. Valid for JSON text too: its decoded view and what the detectors scan
+            # (``JsonEscapes``) differ only in characters that no prefilter pattern contains.
+            if len(texts) > 1 and not pii.PREFILTER.hits("\n".join([get() for _, get, _ in texts])):
+                return
             for _, get, put in texts:
                 self._redact_field(get, put, self.pii_in, "input", decisions)
 
@@ -311,41 +325,83 @@ class CompiledPolicy:
 
 
 # ---------------------------------------------------------------------------------------------- JSON text
-_MARK = "\ue000"  # private use: no detector matches it or across it, and placeholders never contain it
-_JSON_ESC = re.compile(r'\\(?:u[0-9A-Fa-f]{4}|["\\/bfnrt])|\ue000')
-_PARTIAL_ESC = re.compile(r"\\(?:u[0-9A-Fa-f]{0,3})?\Z")
-_QUOTE_OR_PLACEHOLDER = re.compile(r'"|-?\[REDACTED:[A-Z_]+\][0-9.eE+-]*')
+_OPAQUE, _DELIM = pii.JSON_OPAQUE, pii.JSON_DELIM
+# An escape (a surrogate pair as one), or a literal character of the placeholders' range.
+_JSON_ESC = re.compile(
+    r"\\(?:u([dD][89abAB][0-9a-fA-F]{2})(?:\\u([dD][c-fC-F][0-9a-fA-F]{2}))?|u([0-9A-Fa-f]{4})|([\"\\/bfnrt]))"
+    r"|[\ue000-\ue07f]"
+)
+# The end of a fragment that may be the start of an escape (a high surrogate's may be its pair's).
+_PARTIAL_ESC = re.compile(r"(?:\\u[dD][89abAB][0-9a-fA-F]{2})?(?:\\(?:u[0-9A-Fa-f]{0,3})?)?\Z")
+_PARTIAL_TAIL = re.compile(r"(?:\\(?:u[0-9A-Fa-f]{0,3})?)?\Z")
+_DELIM_OR_PLACEHOLDER = re.compile(_DELIM + r"|-?\[REDACTED:[A-Z_]+\][0-9.eE+-]*")
+_PLACEHOLDER = re.compile(f"[\ue000-\ue01f{pii.JSON_QUOTE}{pii.JSON_BACKSLASH}{_OPAQUE}]")
+_SIMPLE_ESC = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _DECODE = re.compile(
     r"\\u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})|\\u([0-9A-Fa-f]{4})|\\([\"\\/bfnrt])"
 )
-_SIMPLE_ESC = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+# A placeholder (see ``pii``) for each escaped character that must stay escaped, and its escape as restored.
+_MASK_SIMPLE = {c: chr(pii.JSON_ESCAPED + ord(v)) for c, v in _SIMPLE_ESC.items() if c != "/"} | {"/": "/"}
+_UNMASK = {chr(pii.JSON_ESCAPED + c): f"\\u{c:04x}" for c in range(0x20)} | {
+    chr(pii.JSON_ESCAPED + ord(v)): "\\" + c for c, v in _SIMPLE_ESC.items() if c != "/"
+}
 
 
 class JsonEscapes:
     """Runs the PII detectors over JSON text (tool-call arguments) without breaking it.
 
-    :meth:`mask` turns every escape sequence (``\\n``, ``\\"``, ``\\u00e9``, …) into one private-use character
-    that no detector matches or matches across, so a finding can neither swallow half an escape (``\\n`` +
-    ``alice@…`` would leave a lone backslash) nor be hidden by one (a phone number right after ``\\n``).
-    :meth:`unmask` puts the escapes back in order and quotes a placeholder that replaced a bare JSON number
-    (``{"phone": 5551234567}``). Placeholders contain no quote or backslash, so inside a JSON string they keep
-    it valid. For a stream, one instance per text: a partial escape at the end of a fragment waits for the next
-    (:attr:`carry`), and whether the released text is inside a string is tracked across fragments.
+    :meth:`mask` gives the detectors the text a JSON parser reads, spelled so that redacting it keeps it JSON:
 
-    Escaped characters are not decoded for the detectors (``alice\\u0040example.com`` is not found as an
-    e-mail), though the blocked patterns and injection heuristics see the decoded text (:func:`json_view`)."""
+    - the escape of a character that needs none (``\\u0040``, ``\\/``, a surrogate pair) becomes that character
+      (``alice\\u0040example.com`` is an e-mail address; the JSON text stays equivalent);
+    - the escape of ``"``, ``\\`` or a control character becomes a private-use placeholder, U+E000 + the
+      character's code (``pii.JSON_LF`` for ``\\n`` or ``\\u000a``), and an unescaped ``"`` (a string's start or
+      end) becomes ``pii.JSON_DELIM``. No detector matches across these, as across the characters they stand
+      for, except the key block, which reads ``\\n``, ``\\r``, ``\\t`` as whitespace and ``\\\\`` as a backslash,
+      so a PEM key in a JSON string (or in a string inside one) is found whole. A finding can never swallow half
+      an escape, nor leave its string (``JSON_DELIM`` is in no pattern);
+    - a lone surrogate, the escape of a character in the placeholders' range, and a literal character in that
+      range (so none is ever taken for a placeholder) are saved as they are written and replaced by
+      ``pii.JSON_OPAQUE``, which no pattern matches: no redaction can swallow one, so they are restored in order.
 
-    __slots__ = ("carry", "in_string", "is_json", "saved")
+    :meth:`unmask` restores the escapes (each placeholder as its canonical escape: ``\\u000A`` comes back as
+    ``\\n``) and quotes a placeholder that replaced a bare JSON number (``{"phone": 5551234567}``). Placeholders
+    contain no quote or backslash, so inside a JSON string they keep it valid. So a redacted text is equivalent
+    to the input but for the redactions, though escapes may be spelled differently. For a stream, one instance
+    per text: a partial escape at the end of a fragment (or a high surrogate that may pair with the next one)
+    waits for the next (:attr:`carry`), and whether the released text is inside a string is tracked across
+    fragments."""
+
+    __slots__ = ("_final", "carry", "in_string", "is_json", "saved")
 
     def __init__(self) -> None:
         self.saved: deque[str] = deque()
         self.carry = ""
         self.in_string = False
         self.is_json: bool | None = None  # whether the text starts with { or [, once a non-blank arrived
+        self._final = False
 
     def _save(self, m: re.Match[str]) -> str:
         self.saved.append(m.group())
-        return _MARK
+        return _OPAQUE
+
+    def _mask_one(self, m: re.Match[str]) -> str:
+        hi, lo, u, c = m.groups()
+        if c is not None:
+            return _MASK_SIMPLE[c]
+        if u is not None:
+            code = int(u, 16)
+            if code < 0x20 or code == 0x22 or code == 0x5C:
+                return chr(pii.JSON_ESCAPED + code)
+            if 0xD800 <= code <= 0xDFFF or pii.JSON_RESERVED[0] <= code <= pii.JSON_RESERVED[1]:
+                return self._save(m)
+            return chr(code)
+        if hi is not None:
+            if lo is not None:
+                return chr(0x10000 + ((int(hi, 16) - 0xD800) << 10) + (int(lo, 16) - 0xDC00))
+            if not self._final and _PARTIAL_TAIL.match(m.string, m.end()):
+                return m.group()  # its low surrogate may come in the next fragment
+        return self._save(m)
 
     def mask(self, text: str, *, final: bool = False) -> str:
         if self.carry:
@@ -354,31 +410,40 @@ class JsonEscapes:
             head = text.lstrip()
             if head:
                 self.is_json = head[0] in "{["
-        if "\\" in text or _MARK in text:
-            text = _JSON_ESC.sub(self._save, text)
-            if not final:
-                m = _PARTIAL_ESC.search(text)
-                if m is not None:
-                    self.carry, text = m.group(), text[: m.start()]
+        if "\\" in text or not text.isascii():  # (isascii: O(1)) an escape, or maybe a placeholder's character
+            self._final = final
+            text = _JSON_ESC.sub(self._mask_one, text)
+        if not final and "\\" in text[-12:]:
+            m = _PARTIAL_ESC.search(text, max(0, len(text) - 12))
+            if m is not None and m.start() < len(text):
+                self.carry, text = m.group(), text[: m.start()]
+        if '"' in text:
+            text = text.replace('"', _DELIM)
         return text
 
     def unmask(self, text: str) -> str:
         if self.is_json:
             if "[REDACTED:" in text:
-                text = _QUOTE_OR_PLACEHOLDER.sub(self._quote, text)
-            elif text.count('"') & 1:
+                text = _DELIM_OR_PLACEHOLDER.sub(self._quote, text)
+            elif text.count(_DELIM) & 1:
                 self.in_string = not self.in_string
-        if _MARK in text:
-            parts = text.split(_MARK)
-            saved = self.saved
-            text = parts[0] + "".join(saved.popleft() + p for p in parts[1:])
-        return text
+        if text.isascii():
+            return text
+        if _DELIM in text:
+            text = text.replace(_DELIM, '"')
+        return _PLACEHOLDER.sub(self._unmask_one, text)
+
+    def _unmask_one(self, m: re.Match[str]) -> str:
+        s = m.group()
+        if s == _OPAQUE:
+            return self.saved.popleft() if self.saved else ""
+        return _UNMASK[s]
 
     def _quote(self, m: re.Match[str]) -> str:
         s = m.group()
-        if s == '"':
+        if s == _DELIM:
             self.in_string = not self.in_string
-            return s
+            return '"'
         if self.in_string:
             return s
         return '"' + s[s.index("[") : s.index("]") + 1] + '"'
@@ -438,19 +503,24 @@ def _parts(parts: Any) -> Iterator[tuple[Getter, Setter]]:
                     yield (lambda p=part, k=key: p[k]), (lambda v, p=part, k=key: p.__setitem__(k, v))
 
 
-def _strings(obj: Any, only_key: str | None = None) -> Iterator[tuple[Getter, Setter]]:
-    """Every string value nested in ``obj`` (dicts and lists; no recursion, so no depth limit), or only those
-    under the key ``only_key``."""
+def _strings(obj: Any, skip: frozenset[tuple[Any, str]] = frozenset()) -> Iterator[tuple[Getter, Setter]]:
+    """Every string value nested in ``obj`` (dicts and lists; no recursion, so no depth limit) but the
+    ``(key, value)`` pairs in ``skip``."""
     stack = [obj]
     while stack:
         node = stack.pop()
         items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
         for k, v in items:
             if isinstance(v, str):
-                if only_key is None or k == only_key:
+                if not skip or (k, v) not in skip:
                     yield (lambda n=node, k=k: n[k]), (lambda v, n=node, k=k: n.__setitem__(k, v))
             elif isinstance(v, dict | list):
                 stack.append(v)
+
+
+# JSON Schema's type names: `"type": "string"` is schema syntax, the same in every schema (any other value under
+# `type` is checked). Skipping them keeps a request with many tools from paying for its schemas' syntax.
+_SCHEMA_SYNTAX = frozenset(("type", t) for t in ("string", "number", "integer", "boolean", "object", "array", "null"))
 
 
 def _arguments(fn: Any) -> Iterator[tuple[Getter, Setter]]:
@@ -484,7 +554,10 @@ def _message_texts(msg: dict[str, Any], *, content: bool) -> Iterator[tuple[Gett
 
 
 def _tool_definitions(body: dict[str, Any]) -> Iterator[tuple[Getter, Setter]]:
-    """Descriptions in ``tools[].function`` and legacy ``functions[]``, their parameter schemas' included."""
+    """``tools[].function`` and legacy ``functions[]``: name, description, and every string value of the
+    parameter schema (descriptions, ``enum``/``const``/``default``/``examples`` strings, titles, ``pattern``s,
+    …; not JSON Schema's type names), since chat templates render the whole schema as text. Property names are
+    keys, not values: not checked."""
     for key in ("tools", "functions"):
         defs = body.get(key)
         if not isinstance(defs, list):
@@ -492,18 +565,79 @@ def _tool_definitions(body: dict[str, Any]) -> Iterator[tuple[Getter, Setter]]:
         for d in defs:
             fn = d.get("function") if key == "tools" and isinstance(d, dict) else d
             if isinstance(fn, dict):
+                yield from _plain_field(fn, "name")
                 yield from _plain_field(fn, "description")
                 params = fn.get("parameters")
-                if isinstance(params, dict):
-                    yield from _strings(params, "description")
+                if isinstance(params, dict | list):
+                    yield from _strings(params, _SCHEMA_SYNTAX)
+
+
+# Keys whose string value is JSON text (a schema), scanned and redacted like tool-call arguments.
+_JSON_TEXT_KEYS = frozenset({"guided_json", "json", "structural_tag"})
+
+
+def _constraint(holder: dict[str, Any], key: str) -> Iterator[tuple[Getter, Setter]]:
+    """The strings of a structured-output constraint: a schema or a list (every string value), a regex, a
+    grammar, or a schema as JSON text."""
+    value = holder.get(key)
+    if isinstance(value, str):
+        if key in _JSON_TEXT_KEYS:
+            yield (lambda: json_view(holder[key])), JsonField(holder, key)
+        else:
+            yield from _plain_field(holder, key)
+    elif isinstance(value, dict | list):
+        yield from _strings(value, _SCHEMA_SYNTAX)
+
+
+# vLLM's structured outputs (the `guided_*` fields are deprecated since v0.10.2 but still read in v0.11).
+_GUIDED_FIELDS = ("guided_json", "guided_regex", "guided_choice", "guided_grammar")
+# Top-level fields besides messages, prompt and input that carry text the model sees or is made to write: one
+# look-up over a request's keys, so a request with none of them pays nothing else.
+_EXTRA_TEXT_FIELDS = frozenset(
+    {"tools", "functions", "prediction", "documents", "response_format", "structured_outputs", *_GUIDED_FIELDS}
+)
+
+
+def _extra_texts(body: dict[str, Any]) -> Iterator[tuple[str, Getter, Setter]]:
+    """The texts of :data:`_EXTRA_TEXT_FIELDS`. Tool definitions and output constraints (``response_format``
+    but its ``type``, ``structured_outputs``, ``guided_*``) count as ``system``: the operator's or developer's
+    text, checked for PII and blocked patterns but not by the injection heuristics (a schema is not prompt
+    prose, and ``guided_choice`` makes the model write its strings: a blocked phrase there would come back in
+    the output, which blocked patterns do not check). Predicted output and RAG ``documents`` (vLLM; rendered
+    into the prompt by chat templates that support them) count as ``user``, like the content they stand for."""
+    for get, put in _tool_definitions(body):
+        yield "system", get, put
+    prediction = body.get("prediction")
+    if isinstance(prediction, dict):
+        pc = prediction.get("content")
+        for get, put in _plain_field(prediction, "content") if isinstance(pc, str) else _parts(pc):
+            yield "user", get, put
+    documents = body.get("documents")
+    if isinstance(documents, list):
+        for get, put in _strings(documents):
+            yield "user", get, put
+    rf = body.get("response_format")
+    if isinstance(rf, dict):
+        for key in rf:
+            if key != "type":
+                for get, put in _constraint(rf, key):
+                    yield "system", get, put
+    so = body.get("structured_outputs")
+    if isinstance(so, dict):
+        for key in so:
+            for get, put in _constraint(so, key):
+                yield "system", get, put
+    for key in _GUIDED_FIELDS:
+        for get, put in _constraint(body, key):
+            yield "system", get, put
 
 
 def _texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Getter, Setter]]:
-    """(role, getter, setter) for every free-text field the upstream sees (see the module docstring).
+    """(role, getter, setter) for every free-text field the model sees (see the module docstring).
 
     The setter of a JSON-text field is a :class:`JsonField`: its getter gives the decoded view to scan, and PII
     is redacted through :meth:`CompiledPolicy.redact_json`. A message with only ``role`` and string ``content``
-    (the common case) costs three cheap checks more than before, a request without tools three lookups."""
+    (the common case) costs three cheap checks, a request with no other text field one set look-up."""
     if route == "chat":
         for msg in body.get("messages") or ():
             if not isinstance(msg, dict):
@@ -518,23 +652,17 @@ def _texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Getter, Sett
             if len(msg) > 2 or content is None or "role" not in msg:  # more than role and content
                 for get, put in _message_texts(msg, content=False):
                     yield role, get, put
-        if "tools" in body or "functions" in body or "prediction" in body:
-            for get, put in _tool_definitions(body):
-                yield "system", get, put
-            prediction = body.get("prediction")
-            if isinstance(prediction, dict):
-                pc = prediction.get("content")
-                for get, put in _plain_field(prediction, "content") if isinstance(pc, str) else _parts(pc):
-                    yield "user", get, put
-        return
-    field = "prompt" if route == "completions" else "input"
-    value = body.get(field)
-    if isinstance(value, str):
-        yield "user", (lambda: body[field]), (lambda v: body.__setitem__(field, v))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            if isinstance(item, str):
-                yield "user", (lambda i=i: value[i]), (lambda v, i=i: value.__setitem__(i, v))
-    if route == "completions":
-        for get, put in _plain_field(body, "suffix"):
-            yield "user", get, put
+    else:
+        field = "prompt" if route == "completions" else "input"
+        value = body.get(field)
+        if isinstance(value, str):
+            yield "user", (lambda: body[field]), (lambda v: body.__setitem__(field, v))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, str):
+                    yield "user", (lambda i=i: value[i]), (lambda v, i=i: value.__setitem__(i, v))
+        if route == "completions":
+            for get, put in _plain_field(body, "suffix"):
+                yield "user", get, put
+    if not _EXTRA_TEXT_FIELDS.isdisjoint(body):
+        yield from _extra_texts(body)

@@ -168,19 +168,40 @@ class Detector:
     validate_retry: Callable[[str], bool] | None = None
 
 
+# JSON text (tool-call arguments) is scanned masked (see ``engine.JsonEscapes``): the escapes of characters that
+# must stay escaped become private-use placeholders, U+E000 + the character's code, and an unescaped `"` (where
+# a JSON string starts or ends) becomes JSON_DELIM. To every pattern but the key block's they are punctuation, as
+# the characters they stand for are; the key block reads the line-break and tab ones as whitespace and the
+# backslash one as a backslash (a JSON `\\n` is a literal `\n` in the value). JSON_OPAQUE stands for an escape
+# restored from a saved list: no pattern may match it, nor JSON_DELIM (a finding never leaves its string).
+JSON_ESCAPED = 0xE000  # + the code of `"`, `\` or a control character
+JSON_TAB, JSON_LF, JSON_CR = "\ue009", "\ue00a", "\ue00d"
+JSON_QUOTE, JSON_BACKSLASH = "\ue022", "\ue05c"
+JSON_DELIM = "\ue020"
+JSON_OPAQUE = "\ue07f"
+JSON_RESERVED = (0xE000, 0xE07F)  # a literal character in this range is itself saved as opaque
+
 # PEM private keys: the whole block. With an END line: everything up to it (base64, whitespace or literal
 # `\n` escapes, RFC 1421 / OpenPGP armor headers). Without one: the header and the lines after it that are a
 # single base64 token (or an armor header), and long tokens on the header's line (a key pasted on one line).
 # The body never contains `-----`, so each BEGIN scans only up to the next one: linear.
 _PEM_LABEL = r"[A-Z ]*PRIVATE KEY(?: BLOCK)?"
-_PEM_ARMOR = r"(?:Proc-Type|DEK-Info|Version|Comment|Charset|Hash):(?:[^\r\n\\\ue000-]++|-(?!----))*+"
-_PEM_EOL = r"(?:\r?\n|\\r?\\n)"
+_BS = rf"[\\{JSON_BACKSLASH}]"  # a backslash, or an escaped one in JSON text
+_PEM_ARMOR = (
+    r"(?:Proc-Type|DEK-Info|Version|Comment|Charset|Hash):"
+    rf"(?:[^\r\n\\{JSON_LF}{JSON_CR}{JSON_BACKSLASH}{JSON_DELIM}{JSON_OPAQUE}-]++|-(?!----))*+"
+)
+_PEM_SPACE = rf"\s{JSON_TAB}{JSON_LF}{JSON_CR}"  # (in a character class) whitespace
+_PEM_HSPACE = rf"(?:[^\S\r\n]|{JSON_TAB})"  # whitespace but a line break
+_PEM_EOL = rf"(?:\r?\n|(?:{_BS}r)?{_BS}n|{JSON_CR}?{JSON_LF})"
+# Where a base64 line ends: a line break, the end of the text, or a quote (the end of a string in code or JSON).
+_PEM_LINE_END = rf"(?:[\r\n\"'{JSON_LF}{JSON_CR}{JSON_QUOTE}{JSON_DELIM}]|{_BS}[rn]|\Z)"
 PEM = (
     rf"-----BEGIN {_PEM_LABEL}-----"
-    rf"(?:(?:\s++|\\[rn]|{_PEM_ARMOR}|[A-Za-z0-9+/=]++)*+-----END {_PEM_LABEL}-----"
-    rf"|(?:(?:[^\S\r\n]*+{_PEM_EOL})++[^\S\r\n]*+"
-    rf"(?:{_PEM_ARMOR}|[A-Za-z0-9+/=]++(?=[^\S\r\n]*+(?:[\r\n]|\\[rn]|\Z)))"
-    r"|[^\S\r\n]++[A-Za-z0-9+/=]{16,}+)*+)"
+    rf"(?:(?:[{_PEM_SPACE}]++|{_BS}[rn]|{_PEM_ARMOR}|[A-Za-z0-9+/=]++)*+-----END {_PEM_LABEL}-----"
+    rf"|(?:(?:{_PEM_HSPACE}*+{_PEM_EOL})++{_PEM_HSPACE}*+"
+    rf"(?:{_PEM_ARMOR}|[A-Za-z0-9+/=]++(?={_PEM_HSPACE}*+{_PEM_LINE_END}))"
+    rf"|{_PEM_HSPACE}++[A-Za-z0-9+/=]{{16,}}+)*+)"
 )
 
 DETECTORS: tuple[Detector, ...] = (
