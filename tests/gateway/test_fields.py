@@ -180,6 +180,7 @@ EXTRA_FIELDS: list[tuple[str, Any]] = [
     ("structured_outputs", {"choice": ["BLUEBIRD", "other"]}),
     ("structured_outputs", {"json": json.dumps(_schema(const="BLUEBIRD"))}),
     ("documents", [{"title": "notes", "text": "BLUEBIRD"}]),
+    ("chat_template_kwargs", {"enable_thinking": False, "persona": "BLUEBIRD"}),
 ]
 
 

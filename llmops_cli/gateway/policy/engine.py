@@ -86,6 +86,32 @@ class Denied(Exception):
         self.decisions = decisions or []
 
 
+# A chat template from the request (top level, or vLLM's `chat_template_kwargs.chat_template`) would replace the
+# operator's: it is arbitrary Jinja run by the upstream (vLLM advisories GHSA-x567-49g5-p4cf and others: CPU and
+# memory exhaustion), and its text reaches the model unchecked. The other template kwargs (`enable_thinking`, …)
+# stay; their strings are checked like user text (see ``_extra_texts``).
+_OVERRIDE_FIELDS = UPSTREAM_OVERRIDE_FIELDS | {"chat_template", "chat_template_kwargs"}
+
+
+def _strip_overrides(body: dict[str, Any], decisions: list[Decision]) -> None:
+    """Remove what would steer the upstream or replace its chat template; one ``strip`` decision each."""
+    stripped = sorted(UPSTREAM_OVERRIDE_FIELDS.intersection(body))
+    for name in stripped:
+        del body[name]
+    if stripped:
+        decisions.append(Decision("upstream_override", "strip", ",".join(stripped)))
+    template = []
+    if "chat_template" in body:
+        del body["chat_template"]
+        template.append("chat_template")
+    kwargs = body.get("chat_template_kwargs")
+    if isinstance(kwargs, dict) and "chat_template" in kwargs:
+        del kwargs["chat_template"]
+        template.append("chat_template_kwargs.chat_template")
+    if template:
+        decisions.append(Decision("chat_template_override", "strip", ",".join(template)))
+
+
 def _actions(a: PiiActions) -> dict[str, str]:
     return {k: v for k, v in a.model_dump().items() if v != "off"}
 
@@ -148,11 +174,8 @@ class CompiledPolicy:
                 err_type="permission_error",
                 decisions=[Decision("model_allowlist", "deny", model)],
             )
-        stripped = sorted(UPSTREAM_OVERRIDE_FIELDS.intersection(body))
-        for name in stripped:
-            del body[name]
-        if stripped:
-            decisions.append(Decision("upstream_override", "strip", ",".join(stripped)))
+        if not _OVERRIDE_FIELDS.isdisjoint(body):
+            _strip_overrides(body, decisions)
         msgs = body.get("messages")
         if route == "chat":
             if not isinstance(msgs, list) or not msgs:
@@ -594,7 +617,16 @@ _GUIDED_FIELDS = ("guided_json", "guided_regex", "guided_choice", "guided_gramma
 # Top-level fields besides messages, prompt and input that carry text the model sees or is made to write: one
 # look-up over a request's keys, so a request with none of them pays nothing else.
 _EXTRA_TEXT_FIELDS = frozenset(
-    {"tools", "functions", "prediction", "documents", "response_format", "structured_outputs", *_GUIDED_FIELDS}
+    {
+        "tools",
+        "functions",
+        "prediction",
+        "documents",
+        "response_format",
+        "structured_outputs",
+        "chat_template_kwargs",
+        *_GUIDED_FIELDS,
+    }
 )
 
 
@@ -615,6 +647,10 @@ def _extra_texts(body: dict[str, Any]) -> Iterator[tuple[str, Getter, Setter]]:
     documents = body.get("documents")
     if isinstance(documents, list):
         for get, put in _strings(documents):
+            yield "user", get, put
+    kwargs = body.get("chat_template_kwargs")
+    if isinstance(kwargs, dict):  # the client's variables for the chat template, which may render them
+        for get, put in _strings(kwargs):
             yield "user", get, put
     rf = body.get("response_format")
     if isinstance(rf, dict):
