@@ -41,7 +41,7 @@ from llmops_cli.gateway.openapi import OPENAPI
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied, _model_ok, _texts
 from llmops_cli.gateway.policy.limits import Limiter
 from llmops_cli.gateway.reload import PolicyHolder
-from llmops_cli.gateway.replies import refusal, upstream_code
+from llmops_cli.gateway.replies import refusal, retry_after, upstream_code
 from llmops_cli.gateway.streaming import StreamingMixin
 
 log = logging.getLogger("llmops.gateway")
@@ -190,7 +190,7 @@ class GatewayApp(StreamingMixin):
             self.metrics.child(self.metrics.upstream_errors, code).inc()
             for dec in decisions:
                 self.metrics.child(self.metrics.decisions, dec.rule, dec.action).inc()
-            return await _respond(send, status, body)
+            return await _respond(send, status, body, extra=retry_after(up.status, up.retry_after))
         try:
             payload = orjson.loads(up.body)
             allowed = policy.policy.limits.models
@@ -408,7 +408,7 @@ class GatewayApp(StreamingMixin):
         # like 200. Anything else is rebuilt as an error (see ``replies``). 200 first: one comparison on the
         # hot path.
         if up.status != 200 and not 200 <= up.status < 300:
-            return await self._upstream_refused(send, ctx, policy, up.status, up.body)
+            return await self._upstream_refused(send, ctx, policy, up.status, up.body, up.retry_after)
         try:
             payload = orjson.loads(up.body)
             if not isinstance(payload, dict):
@@ -446,13 +446,20 @@ class GatewayApp(StreamingMixin):
         await _respond(send, e.status, error_body(str(e), "upstream_error", code), rid=ctx.request_id)
 
     async def _upstream_refused(
-        self, send: Send, ctx: Ctx, policy: CompiledPolicy, upstream_status: int, body: bytes
+        self,
+        send: Send,
+        ctx: Ctx,
+        policy: CompiledPolicy,
+        upstream_status: int,
+        body: bytes,
+        upstream_retry_after: str | None = None,
     ) -> None:
         """Answer an upstream reply outside 2xx (non-streamed or streamed) with the error ``replies`` rebuilds;
         the policy decisions on its text join the request's."""
         ctx.status, ctx.error, out = refusal(upstream_status, body, policy, ctx.decisions)
         self.metrics.child(self.metrics.upstream_errors, ctx.error).inc()
-        await _respond(send, ctx.status, out, rid=ctx.request_id)
+        extra = retry_after(upstream_status, upstream_retry_after)
+        await _respond(send, ctx.status, out, rid=ctx.request_id, extra=extra)
 
     def _finish(self, ctx: Ctx, policy: CompiledPolicy) -> None:
         elapsed = time.perf_counter() - ctx.t0

@@ -24,6 +24,7 @@ and ``upstream_http_<status>`` for a 4xx or 5xx answer. The same string is the a
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -33,6 +34,21 @@ from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied
 from llmops_cli.gateway.policy.patterns import normalise
 
 _FIELDS = ("message", "type", "param", "code")
+
+
+# Retry-After as delta-seconds or an HTTP-date (RFC 9110 §10.2.3); anything else is not passed on.
+_RETRY_AFTER = re.compile(r"\d{1,9}|[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT")
+
+
+def retry_after(upstream_status: int, value: str | None) -> list[tuple[bytes, bytes]] | None:
+    """The ``Retry-After`` header to pass on with the answer to an upstream 429 or 503 (the client's SDK backs off
+    as the upstream asked); None for other statuses or a value that is not a valid Retry-After."""
+    if upstream_status not in (429, 503) or value is None:
+        return None
+    value = value.strip()
+    if not _RETRY_AFTER.fullmatch(value):
+        return None
+    return [(b"retry-after", value.encode("ascii"))]
 
 
 def upstream_code(kind: str) -> str:

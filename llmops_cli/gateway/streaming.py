@@ -74,7 +74,7 @@ class StreamingMixin:
 
     _finish: Callable[[Ctx, CompiledPolicy], None]  # GatewayApp's: audit + metrics at the end of a request
     # GatewayApp's: the error for an upstream reply outside 2xx
-    _upstream_refused: Callable[[Send, Ctx, CompiledPolicy, int, bytes], Awaitable[None]]
+    _upstream_refused: Callable[[Send, Ctx, CompiledPolicy, int, bytes, str | None], Awaitable[None]]
 
     async def _stream(
         self,
@@ -99,7 +99,8 @@ class StreamingMixin:
                 # As for non-streamed replies: another 2xx streams like 200; anything else is rebuilt as an error.
                 if up.status != 200 and not 200 <= up.status < 300:
                     body = await up.aread()
-                    return await self._upstream_refused(send, ctx, policy, up.status, body)
+                    retry = getattr(up, "retry_after", None)  # what adapters know of the upstream's headers
+                    return await self._upstream_refused(send, ctx, policy, up.status, body, retry)
                 await send(
                     {
                         "type": "http.response.start",

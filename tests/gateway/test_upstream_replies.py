@@ -368,6 +368,29 @@ async def test_litellm_refusals_are_rebuilt_on_both_paths(stream: bool) -> None:
     }
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_litellm_rate_limit_passes_its_retry_after_on(monkeypatch: pytest.MonkeyPatch, stream: bool) -> None:
+    """LiteLLM's exceptions keep the provider's reply (``.response``, an httpx.Response) and its headers."""
+
+    class RateLimitError(Exception):
+        status_code = 429
+        response = httpx.Response(429, headers={"retry-after": "12"})
+
+    async def acompletion(**kw: Any) -> Any:
+        raise RateLimitError("litellm.RateLimitError: slow down")
+
+    mod = types.ModuleType("litellm")
+    mod.acompletion = acompletion  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "litellm", mod)
+    from llmops_cli.gateway.adapters import build_adapter
+
+    adapter = build_adapter(GatewayServerSettings(provider="litellm", upstream_url="http://vllm:8000"))
+    app = create_app(compiled(), adapter)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw", headers=AUTH) as c:
+        r = await c.post("/v1/chat/completions", json=chat("hi", stream=stream))
+    assert (r.status_code, r.headers.get("retry-after")) == (429, "12")
+
+
 @pytest.fixture
 def echoing_upstream() -> Iterator[str]:
     fake = FakeUpstream()
@@ -388,3 +411,29 @@ def test_over_sockets_both_http_adapters_rebuild_errors(echoing_upstream: str, a
             assert r.status_code == 400
             assert _error(r)["message"] == "rejected: to [REDACTED:EMAIL]"
             assert MAIL not in r.text
+
+
+@pytest.mark.parametrize("adapter", [PooledHttpAdapter, HttpAdapter])
+def test_retry_after_of_an_upstream_429_or_503_is_passed_on(adapter: Any) -> None:
+    """An upstream that is rate limited or overloaded says when to come back; the client's SDK (the openai
+    client honours it) should hear it. A value that is not a Retry-After is not passed on."""
+    fake = FakeUpstream()
+    with serve_in_thread(fake) as up:
+        app = create_app(compiled(), adapter(up + "/v1", timeout=2.0))
+        with (
+            serve_in_thread(app) as url,
+            httpx.Client(base_url=url, headers={"authorization": f"Bearer {KEY}"}, timeout=10) as c,
+        ):
+            for value, status, want in [
+                (b"7", 429, "7"),
+                (b"Wed, 21 Oct 2026 07:28:00 GMT", 503, "Wed, 21 Oct 2026 07:28:00 GMT"),
+                (b"7", 400, None),  # not a back-off answer
+                (b"soon", 429, None),
+            ]:
+                fake.config.error_headers = ((b"retry-after", value),)
+                for stream in (False, True):
+                    r = c.post("/v1/chat/completions", json={**chat("hi", stream=stream), "model": f"fault:{status}"})
+                    assert r.status_code == (502 if status == 503 else status), r.text
+                    assert r.headers.get("retry-after") == want, (value, status, stream)
+                r = c.get("/v1/models")  # a model list is not a fault: no header there
+                assert "retry-after" not in r.headers

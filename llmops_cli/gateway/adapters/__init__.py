@@ -25,6 +25,7 @@ class UpstreamResponse:
     status: int
     body: bytes
     content_type: str = "application/json"
+    retry_after: str | None = None  # the upstream's Retry-After header, as sent
 
 
 class UpstreamStream(Protocol):

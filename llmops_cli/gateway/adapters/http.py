@@ -24,6 +24,7 @@ class _Stream:
     def __init__(self, resp: httpx.Response) -> None:
         self._resp = resp
         self.status = resp.status_code
+        self.retry_after = resp.headers.get("retry-after")
 
     async def aiter_raw(self) -> AsyncIterator[bytes]:
         try:
@@ -82,7 +83,10 @@ class HttpAdapter:
         except httpx.HTTPError as e:
             raise _translate(e) from e
         return UpstreamResponse(
-            resp.status_code, resp.content, resp.headers.get("content-type", "application/json")
+            resp.status_code,
+            resp.content,
+            resp.headers.get("content-type", "application/json"),
+            retry_after=resp.headers.get("retry-after"),
         )
 
     @asynccontextmanager

@@ -56,9 +56,10 @@ class _Refused:
     """The stream of a request LiteLLM refused with a 4xx: its status and error body, as the http adapter gives
     them (the gateway rebuilds the error either way)."""
 
-    def __init__(self, status: int, body: bytes) -> None:
+    def __init__(self, status: int, body: bytes, retry_after: str | None = None) -> None:
         self.status = status
         self._body = body
+        self.retry_after = retry_after
 
     async def aiter_raw(self) -> AsyncIterator[bytes]:
         yield self._body
@@ -72,7 +73,9 @@ def _client_error(e: Exception) -> UpstreamResponse | None:
     status = getattr(e, "status_code", None)
     if isinstance(status, int) and 400 <= status < 500:
         err = {"error": {"message": str(e), "type": "invalid_request_error", "param": None, "code": None}}
-        return UpstreamResponse(status, orjson.dumps(err))
+        headers = getattr(getattr(e, "response", None), "headers", None)  # the provider's reply, when kept
+        retry = headers.get("retry-after") if headers is not None and hasattr(headers, "get") else None
+        return UpstreamResponse(status, orjson.dumps(err), retry_after=retry if isinstance(retry, str) else None)
     return None
 
 
@@ -133,7 +136,7 @@ class LiteLLMAdapter:
             refused = _client_error(e)
             if refused is None:
                 raise _translate(e) from e
-            out = _Refused(refused.status, refused.body)
+            out = _Refused(refused.status, refused.body, refused.retry_after)
         yield out
 
     async def ready(self) -> bool:

@@ -48,6 +48,7 @@ class _Conn(asyncio.Protocol):
     def _reset(self) -> None:
         self.status = 0
         self.content_type = b"application/json"
+        self.retry_after: bytes | None = None
         self.headers_complete = False
         self.chunks: deque[bytes] = deque()
         self.buffered = 0
@@ -82,8 +83,11 @@ class _Conn(asyncio.Protocol):
 
     # ---------------------------------------------------------------- httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() == b"content-type":
+        name = name.lower()
+        if name == b"content-type":
             self.content_type = value
+        elif name == b"retry-after":
+            self.retry_after = value
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
@@ -205,6 +209,7 @@ class _Stream:
         self._conn = conn
         self._timeout = timeout
         self.status = conn.status
+        self.retry_after = conn.retry_after.decode("latin-1") if conn.retry_after is not None else None
 
     async def aiter_raw(self) -> AsyncIterator[bytes]:
         while True:
@@ -313,7 +318,10 @@ class PooledHttpAdapter:
                 conn.abort()
                 raise
             self._release(conn)
-            return UpstreamResponse(conn.status, b"".join(parts), conn.content_type.decode("latin-1"))
+            retry_after = conn.retry_after.decode("latin-1") if conn.retry_after is not None else None
+            return UpstreamResponse(
+                conn.status, b"".join(parts), conn.content_type.decode("latin-1"), retry_after=retry_after
+            )
 
     @asynccontextmanager
     async def stream(self, path: str, body: bytes) -> AsyncIterator[_Stream]:

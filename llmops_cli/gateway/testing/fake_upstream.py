@@ -10,9 +10,9 @@ Behaviour is configured on :class:`FakeConfig` or per request through the model 
   a success other than 200).
 * model ``fault:500`` (any status; the body is ``error_body`` of type ``error_content_type``, by default an
   OpenAI error object, and ``{prompt}`` in it becomes the last user message, JSON-escaped, as servers that
-  quote the request in their errors do), ``fault:hang`` (never answers), ``fault:midstream`` (stream ends after two
-  chunks, without ``[DONE]``), ``fault:badjson`` (invalid JSON body / event), ``fault:reset``
-  (connection closed, no response).
+  quote the request in their errors do; ``error_headers`` are added to it), ``fault:hang`` (never answers),
+  ``fault:midstream`` (stream ends after two chunks, without ``[DONE]``), ``fault:badjson`` (invalid JSON body
+  / event), ``fault:reset`` (connection closed, no response).
 
 Every request body is recorded (``received``), and streams the client abandoned are counted (``cancelled``).
 """
@@ -46,6 +46,7 @@ class FakeConfig:
     status: int = 200
     error_body: bytes = b'{"error":{"message":"fault","type":"server_error"}}'
     error_content_type: bytes = b"application/json"
+    error_headers: tuple[tuple[bytes, bytes], ...] = ()  # more headers of fault replies (e.g. retry-after)
 
 
 @dataclass
@@ -95,7 +96,7 @@ class FakeUpstream:
             if fault.isdigit():
                 prompt = orjson.dumps(self._reply(req, path == "/chat/completions", echo=True))[1:-1]
                 body = self.config.error_body.replace(b"{prompt}", prompt)
-                return await _raw(send, int(fault), body, self.config.error_content_type)
+                return await _raw(send, int(fault), body, self.config.error_content_type, self.config.error_headers)
             if fault == "hang":
                 await asyncio.sleep(3600)
             if fault == "reset":
@@ -264,12 +265,14 @@ async def _json(send: Send, status: int, obj: Any) -> None:
     await _raw(send, status, orjson.dumps(obj), b"application/json")
 
 
-async def _raw(send: Send, status: int, body: bytes, ctype: bytes) -> None:
+async def _raw(
+    send: Send, status: int, body: bytes, ctype: bytes, extra: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())],
+            "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode()), *extra],
         }
     )
     await send({"type": "http.response.body", "body": body})
