@@ -38,7 +38,8 @@ from llmops_cli.gateway.asgi import (
 from llmops_cli.gateway.audit import AuditLog, text_hash
 from llmops_cli.gateway.metrics import Metrics
 from llmops_cli.gateway.openapi import OPENAPI
-from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied, _model_ok, _texts
+from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied, _model_ok
+from llmops_cli.gateway.policy.fields import _texts
 from llmops_cli.gateway.policy.limits import Limiter
 from llmops_cli.gateway.reload import PolicyHolder
 from llmops_cli.gateway.replies import refusal, retry_after, upstream_code
@@ -184,7 +185,7 @@ class GatewayApp(StreamingMixin):
             code = upstream_code(e.kind)
             self.metrics.child(self.metrics.upstream_errors, code).inc()
             return await _respond(send, e.status, error_body(str(e), "upstream_error", code))
-        if up.status != 200 and not 200 <= up.status < 300:
+        if not 200 <= up.status < 300:
             decisions: list[Decision] = []
             status, code, body = refusal(up.status, up.body, policy, decisions)
             self.metrics.child(self.metrics.upstream_errors, code).inc()
@@ -405,9 +406,8 @@ class GatewayApp(StreamingMixin):
             return await self._upstream_failed(send, ctx, e)
         ctx.upstream_status = up.status
         # Another 2xx (201, 203 from a proxy in between) carrying a completion is one: checked and answered
-        # like 200. Anything else is rebuilt as an error (see ``replies``). 200 first: one comparison on the
-        # hot path.
-        if up.status != 200 and not 200 <= up.status < 300:
+        # like 200. Anything else is rebuilt as an error (see ``replies``).
+        if not 200 <= up.status < 300:
             return await self._upstream_refused(send, ctx, policy, up.status, up.body, up.retry_after)
         try:
             payload = orjson.loads(up.body)

@@ -7,7 +7,7 @@ Every streamed text goes through its own hold-back window: the content (or compl
 choice, and, when output PII policies are on, each choice's ``reasoning_content``/``reasoning`` and
 ``refusal`` deltas, the ``arguments`` of each of its tool calls (keyed by choice index and tool-call index)
 and of a legacy ``function_call``. Arguments are JSON text and pass through
-:class:`~llmops_cli.gateway.policy.engine.JsonEscapes` so that redaction keeps them valid JSON. What a
+:class:`~llmops_cli.gateway.policy.jsontext.JsonEscapes` so that redaction keeps them valid JSON. What a
 choice's side windows still hold leaves in its ``finish_reason`` chunk (or in the tail chunk before
 ``[DONE]``). Only content drives TTFT and the completion text.
 
@@ -31,7 +31,8 @@ from llmops_cli.gateway.adapters import Adapter, UpstreamError
 from llmops_cli.gateway.asgi import Ctx, Send, _respond, _usage, error_body
 from llmops_cli.gateway.audit import AuditLog
 from llmops_cli.gateway.metrics import Metrics
-from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied, JsonEscapes
+from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied
+from llmops_cli.gateway.policy.jsontext import JsonEscapes
 from llmops_cli.gateway.replies import upstream_code
 from llmops_cli.gateway.sse import DONE, SSEParser, encode_json
 from llmops_cli.gateway.stream import HoldBack
@@ -97,7 +98,7 @@ class StreamingMixin:
             async with self.adapter.stream(upstream_path, out) as up:
                 ctx.upstream_status = up.status
                 # As for non-streamed replies: another 2xx streams like 200; anything else is rebuilt as an error.
-                if up.status != 200 and not 200 <= up.status < 300:
+                if not 200 <= up.status < 300:
                     body = await up.aread()
                     retry = getattr(up, "retry_after", None)  # what adapters know of the upstream's headers
                     return await self._upstream_refused(send, ctx, policy, up.status, body, retry)

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from llmops_cli.gateway.asgi import Ctx
 from llmops_cli.gateway.policy import pii
-from llmops_cli.gateway.policy.engine import JsonEscapes, json_view
+from llmops_cli.gateway.policy.jsontext import JsonEscapes, json_view
 from llmops_cli.gateway.streaming import StreamingMixin, _JsonHold
 
 from .conftest import chat, compiled, policy_text

@@ -168,7 +168,7 @@ class Detector:
     validate_retry: Callable[[str], bool] | None = None
 
 
-# JSON text (tool-call arguments) is scanned masked (see ``engine.JsonEscapes``): the escapes of characters that
+# JSON text (tool-call arguments) is scanned masked (see ``jsontext.JsonEscapes``): the escapes of characters that
 # must stay escaped become private-use placeholders, U+E000 + the character's code, and an unescaped `"` (where
 # a JSON string starts or ends) becomes JSON_DELIM. To every pattern but the key block's they are punctuation, as
 # the characters they stand for are; the key block reads the line-break and tab ones as whitespace and the

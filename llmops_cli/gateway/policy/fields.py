@@ -1,0 +1,207 @@
+"""Every free-text field of a request or response that the policies check, as (getter, setter) pairs that edit
+the parsed body in place; see :mod:`llmops_cli.gateway.policy.engine` for which fields and by which role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from llmops_cli.gateway.policy.jsontext import JsonField, json_view
+
+Getter = Callable[..., Any]  # () -> str (lambdas with default arguments: mypy cannot check them)
+Setter = Callable[..., Any]  # (str) -> None
+# Message fields that hold free text besides `content` (`name` is free text to most chat templates).
+_MESSAGE_TEXT_FIELDS = ("name", "refusal", "reasoning_content", "reasoning")
+
+
+def _plain_field(holder: dict[str, Any], key: str) -> Iterator[tuple[Getter, Setter]]:
+    if isinstance(holder.get(key), str):
+        yield (lambda: holder[key]), (lambda v: holder.__setitem__(key, v))
+
+
+def _parts(parts: Any) -> Iterator[tuple[Getter, Setter]]:
+    """Text of content parts (``{"type": "text", "text": …}``, ``{"type": "refusal", "refusal": …}``)."""
+    for part in parts if isinstance(parts, list) else ():
+        if isinstance(part, dict):
+            for key in ("text", "refusal"):
+                if isinstance(part.get(key), str):
+                    yield (lambda p=part, k=key: p[k]), (lambda v, p=part, k=key: p.__setitem__(k, v))
+
+
+def _strings(obj: Any, skip: frozenset[tuple[Any, str]] = frozenset()) -> Iterator[tuple[Getter, Setter]]:
+    """Every string value nested in ``obj`` (dicts and lists; no recursion, so no depth limit) but the
+    ``(key, value)`` pairs in ``skip``."""
+    stack = [obj]
+    while stack:
+        node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for k, v in items:
+            if isinstance(v, str):
+                if not skip or (k, v) not in skip:
+                    yield (lambda n=node, k=k: n[k]), (lambda v, n=node, k=k: n.__setitem__(k, v))
+            elif isinstance(v, dict | list):
+                stack.append(v)
+
+
+# JSON Schema's type names: `"type": "string"` is schema syntax, the same in every schema (any other value under
+# `type` is checked). Skipping them keeps a request with many tools from paying for its schemas' syntax.
+_SCHEMA_SYNTAX = frozenset(("type", t) for t in ("string", "number", "integer", "boolean", "object", "array", "null"))
+
+
+def _arguments(fn: Any) -> Iterator[tuple[Getter, Setter]]:
+    """A tool call's (or legacy function call's) ``arguments``: JSON text, or (non-standard) an object."""
+    if not isinstance(fn, dict):
+        return
+    args = fn.get("arguments")
+    if isinstance(args, str):
+        yield (lambda: json_view(fn["arguments"])), JsonField(fn, "arguments")
+    elif isinstance(args, dict | list):
+        yield from _strings(args)
+
+
+def _message_texts(msg: dict[str, Any], *, content: bool) -> Iterator[tuple[Getter, Setter]]:
+    """A message's free-text fields (``content`` too when asked): the same for a request's messages and a
+    response's ``message``."""
+    if content:
+        c = msg.get("content")
+        if isinstance(c, str):
+            yield from _plain_field(msg, "content")
+        elif isinstance(c, list):
+            yield from _parts(c)
+    for key in _MESSAGE_TEXT_FIELDS:
+        yield from _plain_field(msg, key)
+    calls = msg.get("tool_calls")
+    if isinstance(calls, list):
+        for call in calls:
+            if isinstance(call, dict):
+                yield from _arguments(call.get("function"))
+    yield from _arguments(msg.get("function_call"))
+
+
+def _tool_definitions(body: dict[str, Any]) -> Iterator[tuple[Getter, Setter]]:
+    """``tools[].function`` and legacy ``functions[]``: name, description, and every string value of the
+    parameter schema (descriptions, ``enum``/``const``/``default``/``examples`` strings, titles, ``pattern``s,
+    …; not JSON Schema's type names), since chat templates render the whole schema as text. Property names are
+    keys, not values: not checked."""
+    for key in ("tools", "functions"):
+        defs = body.get(key)
+        if not isinstance(defs, list):
+            continue
+        for d in defs:
+            fn = d.get("function") if key == "tools" and isinstance(d, dict) else d
+            if isinstance(fn, dict):
+                yield from _plain_field(fn, "name")
+                yield from _plain_field(fn, "description")
+                params = fn.get("parameters")
+                if isinstance(params, dict | list):
+                    yield from _strings(params, _SCHEMA_SYNTAX)
+
+
+# Keys whose string value is JSON text (a schema), scanned and redacted like tool-call arguments.
+_JSON_TEXT_KEYS = frozenset({"guided_json", "json", "structural_tag"})
+
+
+def _constraint(holder: dict[str, Any], key: str) -> Iterator[tuple[Getter, Setter]]:
+    """The strings of a structured-output constraint: a schema or a list (every string value), a regex, a
+    grammar, or a schema as JSON text."""
+    value = holder.get(key)
+    if isinstance(value, str):
+        if key in _JSON_TEXT_KEYS:
+            yield (lambda: json_view(holder[key])), JsonField(holder, key)
+        else:
+            yield from _plain_field(holder, key)
+    elif isinstance(value, dict | list):
+        yield from _strings(value, _SCHEMA_SYNTAX)
+
+
+# vLLM's structured outputs (the `guided_*` fields are deprecated since v0.10.2 but still read in v0.11).
+_GUIDED_FIELDS = ("guided_json", "guided_regex", "guided_choice", "guided_grammar")
+# Top-level fields besides messages, prompt and input that carry text the model sees or is made to write: one
+# look-up over a request's keys, so a request with none of them pays nothing else.
+_EXTRA_TEXT_FIELDS = frozenset(
+    {
+        "tools",
+        "functions",
+        "prediction",
+        "documents",
+        "response_format",
+        "structured_outputs",
+        "chat_template_kwargs",
+        *_GUIDED_FIELDS,
+    }
+)
+
+
+def _extra_texts(body: dict[str, Any]) -> Iterator[tuple[str, Getter, Setter]]:
+    """The texts of :data:`_EXTRA_TEXT_FIELDS`. Tool definitions and output constraints (``response_format``
+    but its ``type``, ``structured_outputs``, ``guided_*``) count as ``system``: the operator's or developer's
+    text, checked for PII and blocked patterns but not by the injection heuristics (a schema is not prompt
+    prose, and ``guided_choice`` makes the model write its strings: a blocked phrase there would come back in
+    the output, which blocked patterns do not check). Predicted output and RAG ``documents`` (vLLM; rendered
+    into the prompt by chat templates that support them) count as ``user``, like the content they stand for."""
+    for get, put in _tool_definitions(body):
+        yield "system", get, put
+    prediction = body.get("prediction")
+    if isinstance(prediction, dict):
+        pc = prediction.get("content")
+        for get, put in _plain_field(prediction, "content") if isinstance(pc, str) else _parts(pc):
+            yield "user", get, put
+    documents = body.get("documents")
+    if isinstance(documents, list):
+        for get, put in _strings(documents):
+            yield "user", get, put
+    kwargs = body.get("chat_template_kwargs")
+    if isinstance(kwargs, dict):  # the client's variables for the chat template, which may render them
+        for get, put in _strings(kwargs):
+            yield "user", get, put
+    rf = body.get("response_format")
+    if isinstance(rf, dict):
+        for key in rf:
+            if key != "type":
+                for get, put in _constraint(rf, key):
+                    yield "system", get, put
+    so = body.get("structured_outputs")
+    if isinstance(so, dict):
+        for key in so:
+            for get, put in _constraint(so, key):
+                yield "system", get, put
+    for key in _GUIDED_FIELDS:
+        for get, put in _constraint(body, key):
+            yield "system", get, put
+
+
+def _texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Getter, Setter]]:
+    """(role, getter, setter) for every free-text field the model sees (see the module docstring).
+
+    The setter of a JSON-text field is a :class:`JsonField`: its getter gives the decoded view to scan, and PII
+    is redacted through ``engine.CompiledPolicy.redact_json``. A message with only ``role`` and string ``content``
+    (the common case) costs three cheap checks, a request with no other text field one set look-up."""
+    if route == "chat":
+        for msg in body.get("messages") or ():
+            if not isinstance(msg, dict):
+                continue
+            role = str(msg.get("role", ""))
+            content = msg.get("content")
+            if isinstance(content, str):
+                yield role, (lambda m=msg: m["content"]), (lambda v, m=msg: m.__setitem__("content", v))
+            elif isinstance(content, list):
+                for get, put in _parts(content):
+                    yield role, get, put
+            if len(msg) > 2 or content is None or "role" not in msg:  # more than role and content
+                for get, put in _message_texts(msg, content=False):
+                    yield role, get, put
+    else:
+        field = "prompt" if route == "completions" else "input"
+        value = body.get(field)
+        if isinstance(value, str):
+            yield "user", (lambda: body[field]), (lambda v: body.__setitem__(field, v))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, str):
+                    yield "user", (lambda i=i: value[i]), (lambda v, i=i: value.__setitem__(i, v))
+        if route == "completions":
+            for get, put in _plain_field(body, "suffix"):
+                yield "user", get, put
+    if not _EXTRA_TEXT_FIELDS.isdisjoint(body):
+        yield from _extra_texts(body)
