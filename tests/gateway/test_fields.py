@@ -16,6 +16,7 @@ from llmops_cli.gateway.app import create_app
 from llmops_cli.gateway.asgi import Ctx, strict_loads
 from llmops_cli.gateway.audit import AuditLog
 from llmops_cli.gateway.streaming import StreamingMixin
+from llmops_cli.gateway.testing.fake_upstream import read_body
 
 from .conftest import AUTH, chat, compiled, policy_text
 
@@ -287,13 +288,7 @@ class Scripted:
         self.unary, self.writes = unary, writes or []
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        body = b""
-        while True:
-            m = await receive()
-            body += m.get("body", b"")
-            if not m.get("more_body"):
-                break
-        if json.loads(body).get("stream"):
+        if json.loads(await read_body(receive)).get("stream"):
             await send(
                 {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]}
             )

@@ -167,51 +167,49 @@ def _node_to_dict(node: Any) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _key_item(text: str, filename: str, key_id: str) -> Any:
+    """The YAML node of the ``auth.keys`` item with ``id: key_id``; None when there is none."""
+    import yaml
+
+    root = _compose(text, filename)
+    keys = _child(_child(root, "auth"), "keys") if root is not None else None
+    for item in keys.value if isinstance(keys, yaml.SequenceNode) else ():
+        id_node = _child(item, "id")
+        if id_node is not None and id_node.value == key_id:
+            return item
+    return None
+
+
 def _set_revoked(text: str, filename: str, key_id: str) -> str | None:
     """Mark one ``auth.keys`` item revoked by editing only its ``revoked`` field: the value where it is set,
     else a ``revoked: true`` line under a block item or a last ``revoked: true`` in a flow item. Comments and
     layout inside the item stay. None when the item is not a mapping this can edit."""
     import yaml
 
-    root = _compose(text, filename)
-    keys = _child(_child(root, "auth"), "keys") if root is not None else None
-    if not isinstance(keys, yaml.SequenceNode):
+    item = _key_item(text, filename, key_id)
+    if not isinstance(item, yaml.MappingNode) or not item.value:
         return None
-    for item in keys.value:
-        id_node = _child(item, "id")
-        if id_node is None or id_node.value != key_id:
-            continue
-        if not isinstance(item, yaml.MappingNode) or not item.value:
+    flag = _child(item, "revoked")
+    if flag is not None:
+        return _splice(text, flag.start_mark.index, _content_end(text, flag), "true")
+    if item.flow_style:
+        close = text.rfind("}", item.start_mark.index, item.end_mark.index)
+        if close == -1:
             return None
-        flag = _child(item, "revoked")
-        if flag is not None:
-            return _splice(text, flag.start_mark.index, _content_end(text, flag), "true")
-        if item.flow_style:
-            close = text.rfind("}", item.start_mark.index, item.end_mark.index)
-            if close == -1:
-                return None
-            comma = "" if text[item.start_mark.index : close].rstrip().endswith(",") else ","
-            return _splice(text, close, close, f"{comma} revoked: true")
-        indent = " " * item.value[0][0].start_mark.column
-        end = _content_end(text, item)
-        at = _after_line(text, end)
-        if at == len(text) and not text.endswith("\n"):  # the item ends the file: keep it without a final EOL
-            return _splice(text, at, at, f"\n{indent}revoked: true")
-        return _splice(text, at, at, f"{indent}revoked: true\n")
-    return None
+        comma = "" if text[item.start_mark.index : close].rstrip().endswith(",") else ","
+        return _splice(text, close, close, f"{comma} revoked: true")
+    indent = " " * item.value[0][0].start_mark.column
+    at = _after_line(text, _content_end(text, item))
+    if at == len(text) and not text.endswith("\n"):  # the item ends the file: keep it without a final EOL
+        return _splice(text, at, at, f"\n{indent}revoked: true")
+    return _splice(text, at, at, f"{indent}revoked: true\n")
 
 
 def _replace_entry(text: str, filename: str, key_id: str, entry: dict[str, Any]) -> str:
     """Replace exactly the characters of one ``auth.keys`` item; every other byte of the file stays."""
-    import yaml
-
-    root = _compose(text, filename)
-    keys = _child(_child(root, "auth"), "keys") if root is not None else None
-    if isinstance(keys, yaml.SequenceNode):
-        for item in keys.value:
-            id_node = _child(item, "id")
-            if id_node is not None and id_node.value == key_id:
-                return _splice(text, item.start_mark.index, _content_end(text, item), _flow(entry))
+    item = _key_item(text, filename, key_id)
+    if item is not None:
+        return _splice(text, item.start_mark.index, _content_end(text, item), _flow(entry))
     raise InputError(
         f"no key with id {key_id!r} in {filename}", hint="list them with `llmops gateway keys list`"
     )

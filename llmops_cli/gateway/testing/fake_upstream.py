@@ -74,12 +74,7 @@ class FakeUpstream:
         if scope["method"] == "GET" and path == "/models":
             listing = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.config.models]
             return await _json(send, 200, {"object": "list", "data": listing})
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
+        body = await read_body(receive)
         if self.record:
             self.received.append((scope["path"], body))
         try:
@@ -255,6 +250,16 @@ def _model_timing(model: str) -> tuple[float, float | None]:
     if m is None:
         return 0.0, None
     return float(m.group(1)) / 1000, float(m.group(2)) / 1000 if m.group(2) else None
+
+
+async def read_body(receive: Callable[[], Awaitable[dict[str, Any]]]) -> bytes:
+    """The whole body of an ASGI request."""
+    body = b""
+    while True:
+        msg = await receive()
+        body += msg.get("body", b"")
+        if not msg.get("more_body"):
+            return body
 
 
 def _ev(obj: dict[str, Any]) -> bytes:
