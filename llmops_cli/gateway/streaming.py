@@ -68,6 +68,15 @@ Holds = dict[HoldKey, HoldBack | _JsonHold]
 _DELTA_TEXTS = ("reasoning_content", "reasoning", "refusal")
 
 
+async def _close(chunks: object) -> None:
+    """Close an adapter's body iterator that is an async generator (httpx's, LiteLLM's). Left suspended at
+    ``[DONE]``, it would be closed by the event loop's finalizer hook: a thread-safe wake-up of the loop and a
+    task running ``aclose()``, for every stream."""
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
 class StreamingMixin:
     adapter: Adapter
     audit: AuditLog
@@ -118,39 +127,43 @@ class StreamingMixin:
                 ctx.status = 200
                 parser = SSEParser()
                 done = False
-                async for raw in up.aiter_raw():
-                    # Events that arrived in one read leave in one write: nothing waits for later data. The
-                    # hold-back window is evaluated once per choice per read, at its last text in the read.
-                    batch: list[dict[str, Any]] = []
-                    for ev in parser.feed(raw):
-                        if ev.data == "[DONE]":
-                            done = True
+                chunks = up.aiter_raw()
+                try:
+                    async for raw in chunks:
+                        # Events that arrived in one read leave in one write: nothing waits for later data. The
+                        # hold-back window is evaluated once per choice per read, at its last text in the read.
+                        batch: list[dict[str, Any]] = []
+                        for ev in parser.feed(raw):
+                            if ev.data == "[DONE]":
+                                done = True
+                                break
+                            chunk = orjson.loads(ev.data)
+                            if not isinstance(chunk, dict):
+                                raise UpstreamError("protocol", "upstream sent a non-object event")
+                            if "error" in chunk:
+                                raise UpstreamError("protocol", "upstream reported an error mid-stream")
+                            template = template or chunk
+                            batch.append(chunk)
+                        last = _last_text_events(batch, field) if len(batch) > 1 else None
+                        released_before = len(ctx.completion_parts)  # released text always goes into a payload
+                        for j, chunk in enumerate(batch):
+                            payload = self._filter_chunk(chunk, holds, policy, ctx, field, client_usage, last, j)
+                            if payload is not None:
+                                pending.append(payload)
+                        if pending:
+                            now = time.perf_counter()
+                            if ctx.ttft is None and len(ctx.completion_parts) > released_before:
+                                ctx.ttft = now - ctx.t0
+                                self.metrics.child(self.metrics.ttft, ctx.route).observe(ctx.ttft)
+                            elif last_sent:
+                                m_gap.observe(now - last_sent)
+                            last_sent = now
+                            body, pending = b"".join(pending), []
+                            await send({"type": "http.response.body", "body": body, "more_body": True})
+                        if done:
                             break
-                        chunk = orjson.loads(ev.data)
-                        if not isinstance(chunk, dict):
-                            raise UpstreamError("protocol", "upstream sent a non-object event")
-                        if "error" in chunk:
-                            raise UpstreamError("protocol", "upstream reported an error mid-stream")
-                        template = template or chunk
-                        batch.append(chunk)
-                    last = _last_text_events(batch, field) if len(batch) > 1 else None
-                    released_before = len(ctx.completion_parts)  # released text always goes into a payload
-                    for j, chunk in enumerate(batch):
-                        payload = self._filter_chunk(chunk, holds, policy, ctx, field, client_usage, last, j)
-                        if payload is not None:
-                            pending.append(payload)
-                    if pending:
-                        now = time.perf_counter()
-                        if ctx.ttft is None and len(ctx.completion_parts) > released_before:
-                            ctx.ttft = now - ctx.t0
-                            self.metrics.child(self.metrics.ttft, ctx.route).observe(ctx.ttft)
-                        elif last_sent:
-                            m_gap.observe(now - last_sent)
-                        last_sent = now
-                        body, pending = b"".join(pending), []
-                        await send({"type": "http.response.body", "body": body, "more_body": True})
-                    if done:
-                        break
+                finally:
+                    await _close(chunks)
                 if not done:
                     raise UpstreamError("protocol", "upstream closed the stream before [DONE]")
                 # Choices that never sent finish_reason still hold text: release it before [DONE].

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -16,7 +19,7 @@ from llmops_cli.gateway.app import GatewayApp, create_app
 from llmops_cli.gateway.reload import PolicyHolder
 from llmops_cli.gateway.testing.fake_upstream import FakeConfig, FakeUpstream, serve_in_thread
 
-from .conftest import KEY, chat, policy_text
+from .conftest import AUTH, KEY, chat, compiled, policy_text
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -185,3 +188,33 @@ def test_startup_moves_import_time_objects_out_of_the_collector(gateway: tuple[s
     import gc
 
     assert gc.get_freeze_count() > 10_000  # modules, the policy, metrics: never walked by a full collection
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("adapter", sorted(ADAPTERS))
+async def test_a_finished_stream_leaves_no_async_generator_for_the_loop_to_close(upstream: str, adapter: str) -> None:
+    """The gateway stops reading at ``[DONE]``. An adapter body iterator left suspended there is closed by the
+    event loop's finalizer hook, with a thread-safe wake-up of the loop and one more task, on every stream."""
+    left: list[str] = []
+    hooks = sys.get_asyncgen_hooks()
+
+    def finalizer(agen: AsyncGenerator[Any, None]) -> None:
+        if "llmops_cli" in agen.ag_code.co_filename:
+            left.append(agen.__qualname__)
+        if hooks.finalizer is not None:
+            hooks.finalizer(agen)
+
+    sys.set_asyncgen_hooks(firstiter=hooks.firstiter, finalizer=finalizer)
+    try:
+        app = create_app(compiled(), ADAPTERS[adapter](upstream + "/v1", timeout=5.0))
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url="http://gw", headers=AUTH
+        ) as c:
+            for _ in range(3):
+                r = await c.post("/v1/chat/completions", json=chat("hi", stream=True))
+                assert r.status_code == 200 and r.text.endswith("data: [DONE]\n\n")
+        await app.adapter.close()
+        gc.collect()
+    finally:
+        sys.set_asyncgen_hooks(*hooks)
+    assert left == []

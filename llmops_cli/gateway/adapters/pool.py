@@ -205,18 +205,29 @@ class _Conn(asyncio.Protocol):
 
 
 class _Stream:
+    """A streamed response; its own async iterator over the body (see ``next_chunk``).
+
+    Not an async generator: the gateway stops reading at ``[DONE]``, and an async generator left suspended
+    there is closed by the event loop's finalizer hook, which costs a thread-safe wake-up of the loop (a
+    syscall and one more poll) and a task running ``aclose()``, for every stream."""
+
     def __init__(self, conn: _Conn, timeout: float) -> None:
         self._conn = conn
         self._timeout = timeout
         self.status = conn.status
         self.retry_after = conn.retry_after.decode("latin-1") if conn.retry_after is not None else None
 
-    async def aiter_raw(self) -> AsyncIterator[bytes]:
-        while True:
-            chunk = await self._conn.next_chunk(self._timeout)
-            if chunk is None:
-                return
-            yield chunk
+    def aiter_raw(self) -> _Stream:
+        return self
+
+    def __aiter__(self) -> _Stream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self._conn.next_chunk(self._timeout)
+        if chunk is None:
+            raise StopAsyncIteration
+        return chunk
 
     async def aread(self) -> bytes:
         return b"".join([c async for c in self.aiter_raw()])
