@@ -91,6 +91,10 @@ def serve(settings: GatewayServerSettings) -> None:
         port=settings.port,
         access_log=False,
         log_level="info",
+        # Nothing in the gateway reads the client address, so X-Forwarded-* is not trusted or parsed (one
+        # middleware less per request), and responses do not name the server software.
+        proxy_headers=False,
+        server_header=False,
         timeout_graceful_shutdown=30,
         lifespan="on",
         **_fast_loop(),

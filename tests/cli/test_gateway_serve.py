@@ -120,6 +120,19 @@ def test_serve_answers_openai_client_with_redacted_output(served: tuple, fake: t
     assert audit.count('"key_id":"demo"') == 2 and "joe@example.net" not in audit
 
 
+def test_served_responses_do_not_name_the_server_software(served: tuple) -> None:
+    _, url, _, key = served
+    for r in (
+        httpx.get(url + "/healthz"),
+        httpx.post(
+            url + "/v1/chat/completions",
+            json={"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"authorization": f"Bearer {key}"},
+        ),
+    ):
+        assert r.status_code == 200 and "server" not in r.headers and "date" in r.headers
+
+
 def test_sighup_reloads_keys_and_sigterm_drains_streams(served: tuple, fake: tuple) -> None:
     proc, url, policy, _ = served
     new_key = _cli("gateway", "keys", "create", "late", "--policies", str(policy)).stdout.strip()
