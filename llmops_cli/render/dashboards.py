@@ -153,6 +153,24 @@ def dashboards(settings: Settings, *, gpu: bool) -> list[Dashboard]:
                         "s",
                     ),
                     (
+                        "Time to first token (streams)",
+                        [
+                            (
+                                f"p{q}",
+                                f"histogram_quantile({q / 100}, sum by (le) "
+                                f"(rate({g.ttft}_bucket{{{gsel}}}[5m])))",
+                            )
+                            for q in (50, 95, 99)
+                        ],
+                        "s",
+                    ),
+                    (
+                        # Streams that fail after their 200 headers show here, not in the 5xx ratio.
+                        "Upstream errors by kind",
+                        [("{{kind}}", f"sum by (kind) (rate({g.upstream_errors}{{{gsel}}}[5m]))")],
+                        "reqps",
+                    ),
+                    (
                         "Tokens per second",
                         [("{{direction}}", f"sum by (direction) (rate({g.tokens}{{{gsel}}}[1m]))")],
                         "short",

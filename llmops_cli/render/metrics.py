@@ -61,6 +61,9 @@ class GatewayMetrics:
     violations: str = "llmops_gateway_policy_decisions_total"  # counter; labels: rule, action
     rule_label: str = "rule"
     tokens: str = "llmops_gateway_tokens_total"  # counter; labels: direction (in|out), model
+    # Timeouts, refused connections, protocol errors and non-2xx replies of the upstream, by kind. A stream that
+    # fails after its 200 headers went out counts here (and in the audit log's `error`), not as a 5xx request.
+    upstream_errors: str = "llmops_gateway_upstream_errors_total"  # counter; labels: kind
 
 
 GATEWAY_METRICS = GatewayMetrics()

@@ -52,6 +52,15 @@ def test_governance_dashboard_reads_the_gateway_policy_decisions():
     assert GATEWAY_METRICS.violations in text and GATEWAY_METRICS.requests in text
 
 
+def test_gateway_dashboard_shows_time_to_first_token_and_upstream_errors():
+    # A stream that fails after its 200 headers counts in upstream_errors_total, never as a 5xx request: without
+    # that panel, a vLLM crash mid-stream would not show on the dashboard at all.
+    panels = {p["title"]: " ".join(t["expr"] for t in p["targets"]) for p in _dashboards()["llmops-gateway"]["panels"]}
+    g = GATEWAY_METRICS
+    assert f"{g.ttft}_bucket" in panels["Time to first token (streams)"]
+    assert f"sum by (kind) (rate({g.upstream_errors}" in panels["Upstream errors by kind"]
+
+
 def test_every_dashboard_query_is_valid_promql(tmp_path):
     promtool = require_tool("promtool")
     rules = []
