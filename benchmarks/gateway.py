@@ -25,7 +25,7 @@ The policy is the shipped ``policies/gateway.yaml`` plus one benchmark key whose
 
 Usage: python benchmarks/gateway.py [--soak 60] [--quick] [--latencies 10,25,50,100] [--rounds 2]
                                    [--sections 1,2,3,4,5]
-                                   [--litellm-bin /path/to/venv/bin/litellm]
+                                   [--litellm-bin /path/to/venv/bin/litellm] [--busy-poll MS]
 """
 
 from __future__ import annotations
@@ -259,6 +259,7 @@ def start_gateway(
     *,
     pin: int | None = None,
     env: dict[str, str] | None = None,
+    busy_poll_ms: float = 0.0,
 ) -> subprocess.Popen[bytes]:
     """`llmops gateway serve` on ``port`` in front of ``upstream``, with the shipped policy plus the benchmark
     key (per-key limits raised: the default 600 requests/min would answer 429 from the first second); added to
@@ -273,6 +274,7 @@ def start_gateway(
         [
             *(sys.executable, "-m", "llmops_cli", "gateway", "serve", "--policies", str(tmp / "gateway.yaml")),
             *("--upstream", upstream, "--port", str(port)),
+            *(("--busy-poll", f"{busy_poll_ms:g}") if busy_poll_ms else ()),
         ],
         env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
         preexec_fn=_pin(pin) if pin is not None else None,
@@ -285,7 +287,10 @@ def start_gateway(
 
 
 class Stack:
-    def __init__(self, policy_override: str | None = None, litellm_bin: str | None = None) -> None:
+    def __init__(
+        self, policy_override: str | None = None, litellm_bin: str | None = None, busy_poll_ms: float = 0.0
+    ) -> None:
+        self.busy_poll_ms = busy_poll_ms
         self.tmp = Path(tempfile.mkdtemp(prefix="llmops-bench-"))
         self.procs: list[subprocess.Popen[bytes]] = []
         self.up_port = _free_port()
@@ -322,6 +327,7 @@ class Stack:
             self.procs,
             pin=CORE_GATEWAY,
             env={"PAC_AUDIT_LOG": str(self.tmp / "audit.jsonl")},
+            busy_poll_ms=self.busy_poll_ms,
         ).pid
 
     def start_litellm(self) -> None:
@@ -421,7 +427,7 @@ def _latency_table(results: dict[tuple[str, str, int], Result], conc: int) -> No
 async def run(args: argparse.Namespace) -> int:
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {CORE_LOAD % (os.cpu_count() or 1)})
-    stack = Stack(litellm_bin=args.litellm_bin)
+    stack = Stack(litellm_bin=args.litellm_bin, busy_poll_ms=args.busy_poll)
     stack.start()
     try:
         chat = {"model": "fake-model", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 128}
@@ -431,7 +437,8 @@ async def run(args: argparse.Namespace) -> int:
         n_total = 1000 if args.quick else 4000
         print(
             f"cores: load generator + fake upstream on {CORE_LOAD}, gateway on {CORE_GATEWAY}; "
-            f"python {sys.version.split()[0]}; cpus {os.cpu_count()}"
+            f"python {sys.version.split()[0]}; cpus {os.cpu_count()}; gateway busy polling "
+            + (f"{args.busy_poll:g} ms after activity" if args.busy_poll else "off (the default)")
         )
         warm, idle = _wake_cost()
         print(
@@ -632,6 +639,13 @@ def main() -> int:
         help="alternating direct/gateway rounds per latency in the 100-in-flight table (default 2)",
     )
     ap.add_argument("--litellm-bin", default=None, help="`litellm` executable of a venv with litellm[proxy]")
+    ap.add_argument(
+        "--busy-poll",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="start the gateway with `--busy-poll MS` (default 0: off, as shipped)",
+    )
     args = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     try:

@@ -36,6 +36,7 @@ from llmops_cli.gateway.asgi import (
     strict_loads,
 )
 from llmops_cli.gateway.audit import AuditLog, text_hash
+from llmops_cli.gateway.busypoll import BusyPoll
 from llmops_cli.gateway.metrics import Metrics
 from llmops_cli.gateway.openapi import OPENAPI
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied, _model_ok
@@ -67,7 +68,10 @@ class GatewayApp(StreamingMixin):
         audit: AuditLog | None = None,
         metrics: Metrics | None = None,
         reload_interval: float = 0.0,
+        busy_poll: float = 0.0,
     ) -> None:
+        """``busy_poll``: seconds the event loop polls without sleeping after each request or streamed read
+        (see ``busypoll``); 0 = off."""
         self.holder = policy if isinstance(policy, PolicyHolder) else PolicyHolder(policy)
         self.adapter = adapter
         self.audit = audit or AuditLog(None)
@@ -77,6 +81,7 @@ class GatewayApp(StreamingMixin):
         self.in_flight = 0
         self._ready_cache: tuple[float, bool] = (0.0, False)
         self._tasks: list[asyncio.Task[None]] = []
+        self.busy = BusyPoll(busy_poll) if busy_poll > 0 else None
 
     # ------------------------------------------------------------------ ASGI
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -111,6 +116,8 @@ class GatewayApp(StreamingMixin):
             self._tasks.append(asyncio.create_task(self.holder.watch(self.reload_interval, self._reloaded)))
 
     async def shutdown(self) -> None:
+        if self.busy is not None:
+            self.busy.stop()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -219,6 +226,8 @@ class GatewayApp(StreamingMixin):
         upstream_path: str,
         forced_stream: bool | None,
     ) -> None:
+        if self.busy is not None:
+            self.busy.poke()
         headers = _headers(scope)
         rid = headers.get(b"x-request-id") or ""
         if not (0 < len(rid) <= 64 and _RID.fullmatch(rid)):
@@ -404,6 +413,8 @@ class GatewayApp(StreamingMixin):
             up = await self.adapter.request("POST", upstream_path, out)
         except UpstreamError as e:
             return await self._upstream_failed(send, ctx, e)
+        if self.busy is not None:
+            self.busy.poke()
         ctx.upstream_status = up.status
         # Another 2xx (201, 203 from a proxy in between) carrying a completion is one: checked and answered
         # like 200. Anything else is rebuilt as an error (see ``replies``).

@@ -28,6 +28,7 @@ def build_app(settings: GatewayServerSettings) -> GatewayApp:
         build_adapter(settings),
         audit=AuditLog(settings.audit_log),
         reload_interval=settings.reload_interval,
+        busy_poll=settings.busy_poll_ms / 1000,
     )
 
 

@@ -26,6 +26,7 @@ ENV = {
     "workers": "PAC_WORKERS",
     "reload_interval": "PAC_RELOAD_INTERVAL",
     "max_connections": "PAC_UPSTREAM_MAX_CONNECTIONS",
+    "busy_poll_ms": "PAC_BUSY_POLL_MS",
 }
 
 
@@ -45,6 +46,12 @@ class GatewayServerSettings(BaseModel):
         2.0, ge=0, description="Seconds between policy-file change checks; 0 = off."
     )
     max_connections: int = Field(512, ge=1)
+    busy_poll_ms: float = Field(
+        0.0,
+        ge=0,
+        le=1000,
+        description="Poll without sleeping for this long after each request or streamed read; 0 = off.",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> GatewayServerSettings:

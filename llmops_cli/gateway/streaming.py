@@ -30,6 +30,7 @@ import orjson
 from llmops_cli.gateway.adapters import Adapter, UpstreamError
 from llmops_cli.gateway.asgi import Ctx, Send, _respond, _usage, error_body
 from llmops_cli.gateway.audit import AuditLog
+from llmops_cli.gateway.busypoll import BusyPoll
 from llmops_cli.gateway.metrics import Metrics
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied
 from llmops_cli.gateway.policy.jsontext import JsonEscapes
@@ -81,6 +82,7 @@ class StreamingMixin:
     adapter: Adapter
     audit: AuditLog
     metrics: Metrics
+    busy: BusyPoll | None
 
     _finish: Callable[[Ctx, CompiledPolicy], None]  # GatewayApp's: audit + metrics at the end of a request
     # GatewayApp's: the error for an upstream reply outside 2xx
@@ -101,6 +103,7 @@ class StreamingMixin:
         holds: Holds = {}
         last_sent = 0.0
         m_gap = self.metrics.child(self.metrics.gap, ctx.route)
+        busy = self.busy
         template: dict[str, Any] | None = None
         pending: list[bytes] = []  # filtered events of the current network read, not yet written
         try:
@@ -130,6 +133,8 @@ class StreamingMixin:
                 chunks = up.aiter_raw()
                 try:
                     async for raw in chunks:
+                        if busy is not None:
+                            busy.poke()
                         # Events that arrived in one read leave in one write: nothing waits for later data. The
                         # hold-back window is evaluated once per choice per read, at its last text in the read.
                         batch: list[dict[str, Any]] = []

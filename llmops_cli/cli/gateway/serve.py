@@ -42,6 +42,16 @@ def command(
             help="JSON-lines audit log: a file, or - for stdout (env PAC_AUDIT_LOG).",
         ),
     ] = None,
+    busy_poll: Annotated[
+        float | None,
+        typer.Option(
+            "--busy-poll",
+            metavar="MS",
+            help="Poll without sleeping for MS milliseconds after each request or streamed read: lower latency "
+            "on VMs, a whole core busy while traffic flows. Only with a CPU limit of at least 1 per worker "
+            "(env PAC_BUSY_POLL_MS; default 0, off).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the OpenAI-compatible, policy-enforcing gateway in front of an upstream model server.
 
@@ -63,6 +73,7 @@ def command(
         port=port,
         workers=workers,
         audit_log=audit_log,
+        busy_poll_ms=busy_poll,
         provider=provider or (None if env_provider else session.settings().stacks.gateway.provider),
     )
     session.info(
