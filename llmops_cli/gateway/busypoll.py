@@ -3,9 +3,9 @@
 Why: a core that goes idle between events is slow to come back, on virtual machines above all (the vCPU halts
 and the host runs something else on it; caches are cold when it returns). On the 2-core benchmark VM the request
 policy check takes about 30 us back to back and 140 us right after 5 ms idle, and a lightly loaded gateway pays
-that on every hop. In back-to-back runs of ``benchmarks/gateway.py`` there, the time to first token the gateway
-added at 100 streams in flight was +0.77 to +1.02 ms (p50, upstream latency 10 to 100 ms) with polling off and
-+0.32 to +0.69 ms with ``--busy-poll 25``. HAProxy's ``busy-polling`` makes the same trade.
+that on every hop. In three paired runs of ``benchmarks/gateway.py`` there, the time to first token the gateway
+added at 100 streams in flight (p50, upstream latency 10 to 100 ms) averaged 0.95 ms with polling off (0.71 to
+1.36) and 0.67 ms with ``--busy-poll 25`` (0.26 to 1.05). HAProxy's ``busy-polling`` makes the same trade.
 
 How: while active, one callback re-schedules itself with ``call_soon`` on every turn of the loop, which makes
 the loop poll for I/O with a zero timeout instead of sleeping in it. Activity (a request arriving, a read of a
