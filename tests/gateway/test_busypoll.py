@@ -31,7 +31,7 @@ async def _until(cond: Callable[[], bool], timeout: float = 2.0) -> None:
 
 @pytest.mark.anyio
 async def test_polls_within_the_window_then_lets_the_loop_sleep() -> None:
-    bp = BusyPoll(0.05)
+    bp = BusyPoll(0.2)
     assert not bp.running
     bp.poke()
     assert bp.running
@@ -40,16 +40,16 @@ async def test_polls_within_the_window_then_lets_the_loop_sleep() -> None:
     assert bp.running and bp.turns > 50
     await _until(lambda: not bp.running)
     turns = bp.turns
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.1)
     assert bp.turns == turns  # idle: nothing runs any more
 
 
 @pytest.mark.anyio
 async def test_each_poke_extends_the_window() -> None:
-    bp = BusyPoll(0.04)
+    bp = BusyPoll(0.2)
     bp.poke()
-    for _ in range(4):  # 4 x 30 ms: always inside a window renewed 30 ms ago
-        await asyncio.sleep(0.03)
+    for _ in range(4):  # 4 x 80 ms, longer than one window: each poke renewed it 80 ms ago
+        await asyncio.sleep(0.08)
         assert bp.running
         bp.poke()
     bp.stop()
@@ -69,7 +69,7 @@ async def test_gateway_polls_after_a_request_only_when_enabled(make_client: Call
 
     c: httpx.AsyncClient = make_client()
     app = app_of(c)
-    app.busy = BusyPoll(0.05)
+    app.busy = BusyPoll(0.5)
     r = await c.post("/v1/chat/completions", json=chat("hi", stream=True))
     assert r.status_code == 200
     assert app.busy.running  # the request and each streamed read renewed the window
