@@ -69,6 +69,11 @@ def _q(metric: str, sel: str, q: float) -> str:
     return f"histogram_quantile({q:g}, sum by (le) (rate({metric}_bucket{{{sel}}}[5m])))"
 
 
+def _quantiles(metric: str, sel: str) -> list[tuple[str, str]]:
+    """p50, p95 and p99 of a histogram, one panel target each."""
+    return [(f"p{q}", _q(metric, sel, q / 100)) for q in (50, 95, 99)]
+
+
 def dashboards(settings: Settings, *, gpu: bool) -> list[Dashboard]:
     stacks = settings.stacks
     out: list[Dashboard] = []
@@ -76,9 +81,6 @@ def dashboards(settings: Settings, *, gpu: bool) -> list[Dashboard]:
     if stacks.vllm.enabled:
         m = vllm_metrics()
         sel = f'{m.model_label}="$model"'
-
-        def quantiles(metric: str) -> list[tuple[str, str]]:
-            return [(f"p{q}", _q(metric, sel, q / 100)) for q in (50, 95, 99)]
 
         model_var = {
             "name": "model",
@@ -92,9 +94,9 @@ def dashboards(settings: Settings, *, gpu: bool) -> list[Dashboard]:
                 "llmops-vllm",
                 f"vLLM: {stacks.vllm.name}",
                 [
-                    ("Time to first token", quantiles(m.ttft), "s"),
-                    ("Inter-token latency", quantiles(m.inter_token_latency), "s"),
-                    ("End-to-end request latency", quantiles(m.e2e_latency), "s"),
+                    ("Time to first token", _quantiles(m.ttft, sel), "s"),
+                    ("Inter-token latency", _quantiles(m.inter_token_latency, sel), "s"),
+                    ("End-to-end request latency", _quantiles(m.e2e_latency, sel), "s"),
                     (
                         "Requests running / waiting",
                         [
@@ -140,30 +142,8 @@ def dashboards(settings: Settings, *, gpu: bool) -> list[Dashboard]:
                         ],
                         "percentunit",
                     ),
-                    (
-                        "Latency",
-                        [
-                            (
-                                f"p{q}",
-                                f"histogram_quantile({q / 100}, sum by (le) "
-                                f"(rate({g.latency}_bucket{{{gsel}}}[5m])))",
-                            )
-                            for q in (50, 95, 99)
-                        ],
-                        "s",
-                    ),
-                    (
-                        "Time to first token (streams)",
-                        [
-                            (
-                                f"p{q}",
-                                f"histogram_quantile({q / 100}, sum by (le) "
-                                f"(rate({g.ttft}_bucket{{{gsel}}}[5m])))",
-                            )
-                            for q in (50, 95, 99)
-                        ],
-                        "s",
-                    ),
+                    ("Latency", _quantiles(g.latency, gsel), "s"),
+                    ("Time to first token (streams)", _quantiles(g.ttft, gsel), "s"),
                     (
                         # Streams that fail after their 200 headers show here, not in the 5xx ratio.
                         "Upstream errors by kind",

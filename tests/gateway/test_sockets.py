@@ -185,8 +185,6 @@ def test_client_disconnect_cancels_unary_upstream_request(
 
 
 def test_startup_moves_import_time_objects_out_of_the_collector(gateway: tuple[str, GatewayApp]) -> None:
-    import gc
-
     assert gc.get_freeze_count() > 10_000  # modules, the policy, metrics: never walked by a full collection
 
 
