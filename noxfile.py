@@ -54,7 +54,8 @@ def tests(session: nox.Session) -> None:
     """Run the whole test suite."""
     _system_deps(session)
     _fairness_wheel(session)
-    session.install("-e", ".[test]")
+    # The litellm extra: tests/gateway/test_litellm_real.py runs the gateway through the real LiteLLM.
+    session.install("-e", ".[test,litellm]")
     # Tests that scan the rendered tree find checkov (its own venv) through CHECKOV_BIN.
     session.run("pytest", *(session.posargs or ["tests"]), env={"CHECKOV_BIN": str(_checkov(session))})
 

@@ -86,15 +86,24 @@ async def test_litellm_adapter_round_trip(fake_litellm: list[dict[str, Any]]) ->
     assert os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] == "True"
     app = create_app(compiled(), adapter)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw", headers=AUTH) as c:
-        r = await c.post("/v1/chat/completions", json={**chat("hi"), "api_base": "http://evil"})
+        steer = {"headers": {"Authorization": "Bearer stolen"}, "mock_response": "x", "timeout": 999}
+        r = await c.post(
+            "/v1/chat/completions", json={**chat("hi", top_k=3), "api_base": "http://evil", **steer}
+        )
         assert r.json()["choices"][0]["message"]["content"] == "call [REDACTED:PHONE]"
         call = fake_litellm[-1]
         assert call["api_base"] == "http://vllm:8000/v1" and call["api_key"] == "up-key"
-        assert call["model"] == "openai/fake-model"
+        assert call["model"] == "openai/fake-model" and call["timeout"] == 60.0
+        # LiteLLM reads only what it needs as its parameters; the request's other fields go to the upstream
+        # verbatim in extra_body (api_base is stripped by the engine before this point).
+        assert set(call) == {"model", "messages", "extra_body", "api_base", "api_key", "timeout"}
+        assert call["extra_body"] == {"top_k": 3, **steer, "max_tokens": 4096}  # the policy's cap, bound
         r = await c.post("/v1/chat/completions", json=chat("hi", stream=True))
         assert sse_text(r.text) == "mail [REDACTED:EMAIL] ok"
         assert r.text.endswith("data: [DONE]\n\n")
-        assert json.dumps(fake_litellm[-1]["stream_options"]) == '{"include_usage": true}'
+        call = fake_litellm[-1]
+        assert call["stream"] is True and json.dumps(call["stream_options"]) == '{"include_usage": true}'
+        assert call["extra_body"] == {"max_tokens": 4096}
 
 
 def test_litellm_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

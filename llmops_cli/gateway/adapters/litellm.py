@@ -1,8 +1,15 @@
 """In-process LiteLLM client (``PAC_LLM_PROVIDER=litellm``), imported only when selected.
 
-The upstream base URL is passed from server configuration on every call, so a client's ``api_base`` never
-reaches LiteLLM (the engine strips it before this point too). Responses are turned into the same bytes and
-SSE events the ``http`` adapter produces, so the output policies run identically.
+LiteLLM reads its own call parameters from the same keyword arguments as the request's fields: about 400 of
+them (``litellm.types.utils.all_litellm_params``), among them ``headers`` (sets upstream request headers,
+``Authorization`` included), ``mock_response`` (answers without calling the upstream), ``litellm_system_prompt``
+(adds a system message no input policy saw) and the endpoints of its logging integrations. So only what LiteLLM
+needs to make the call goes in as keyword arguments: the model, the messages (prompt, input), ``stream`` and
+``stream_options``, with the base URL, key and timeout from server configuration. Every other field of the
+checked body goes in ``extra_body``, which LiteLLM sends to the upstream verbatim: the upstream receives the
+body the policies checked, as with the ``http`` adapter, and a request can never set a LiteLLM parameter.
+Responses are turned into the same bytes and SSE events the ``http`` adapter produces, so the output policies
+run identically.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import orjson
 
 from llmops_cli.errors import ToolMissing
 from llmops_cli.gateway.adapters import UpstreamError, UpstreamResponse
+from llmops_cli.gateway.adapters.http import HttpAdapter
 
 
 def import_litellm() -> Any:
@@ -24,7 +32,7 @@ def import_litellm() -> Any:
     try:
         import litellm
     except ImportError as e:
-        raise ToolMissing("litellm", "pip install litellm, or set PAC_LLM_PROVIDER=http") from e
+        raise ToolMissing("litellm", "pip install 'llmops[litellm]', or set PAC_LLM_PROVIDER=http") from e
     return litellm
 
 
@@ -88,6 +96,13 @@ def _translate(e: Exception) -> UpstreamError:
     return UpstreamError("protocol", f"upstream failed: {name}")
 
 
+def _input_field(path: str) -> str:
+    """The field that carries the input of an upstream endpoint."""
+    if path.endswith("/chat/completions"):
+        return "messages"
+    return "input" if path.endswith("/embeddings") else "prompt"
+
+
 class LiteLLMAdapter:
     def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 60.0) -> None:
         self.litellm = import_litellm()
@@ -96,10 +111,20 @@ class LiteLLMAdapter:
             self.base_url += "/v1"
         self.api_key = api_key or "unused"
         self.timeout = timeout
+        # LiteLLM has no call that lists an OpenAI-compatible server's models or probes it: the model list
+        # (GET /v1/models) and readiness go to the same base URL over plain HTTP, with the same key.
+        self.http = HttpAdapter(self.base_url, api_key=api_key, timeout=timeout, max_connections=4)
 
-    def _common(self, body: dict[str, Any]) -> dict[str, Any]:
-        args = dict(body)
-        args["model"] = f"openai/{body['model']}"
+    def _common(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """LiteLLM's keyword arguments for one call (see the module docstring): the request's own fields in
+        ``extra_body``, but the few LiteLLM must read."""
+        extra = dict(body)
+        args: dict[str, Any] = {"model": f"openai/{extra.pop('model', '')}"}
+        for name in (_input_field(path), "stream", "stream_options"):
+            if name in extra:
+                args[name] = extra.pop(name)
+        if extra:
+            args["extra_body"] = extra
         args["api_base"] = self.base_url
         args["api_key"] = self.api_key
         args["timeout"] = self.timeout
@@ -107,8 +132,8 @@ class LiteLLMAdapter:
 
     async def request(self, method: str, path: str, body: bytes | None = None) -> UpstreamResponse:
         if method == "GET":
-            return UpstreamResponse(200, b'{"object":"list","data":[]}')
-        args = self._common(orjson.loads(body or b"{}"))
+            return await self.http.request(method, path)
+        args = self._common(path, orjson.loads(body or b"{}"))
         try:
             if path.endswith("/chat/completions"):
                 resp = await self.litellm.acompletion(**args)
@@ -125,7 +150,7 @@ class LiteLLMAdapter:
 
     @asynccontextmanager
     async def stream(self, path: str, body: bytes) -> AsyncIterator[_Stream | _Refused]:
-        args = self._common(orjson.loads(body))
+        args = self._common(path, orjson.loads(body))
         out: _Stream | _Refused
         try:
             if path.endswith("/chat/completions"):
@@ -140,7 +165,7 @@ class LiteLLMAdapter:
         yield out
 
     async def ready(self) -> bool:
-        return True
+        return await self.http.ready()
 
     async def close(self) -> None:
-        return None
+        await self.http.close()

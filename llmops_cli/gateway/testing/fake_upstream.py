@@ -14,7 +14,8 @@ Behaviour is configured on :class:`FakeConfig` or per request through the model 
   ``fault:midstream`` (stream ends after two chunks, without ``[DONE]``), ``fault:badjson`` (invalid JSON body
   / event), ``fault:reset`` (connection closed, no response).
 
-Every request body is recorded (``received``), and streams the client abandoned are counted (``cancelled``).
+Every request body is recorded (``received``, its headers in ``received_headers``), and streams the client
+abandoned are counted (``cancelled``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class FakeConfig:
 class FakeUpstream:
     config: FakeConfig = field(default_factory=FakeConfig)
     received: deque[tuple[str, bytes]] = field(default_factory=lambda: deque(maxlen=1000))
+    # The headers of each recorded request, in the order of ``received`` (names lower-case).
+    received_headers: deque[dict[bytes, bytes]] = field(default_factory=lambda: deque(maxlen=1000))
     cancelled: int = 0
     completed_streams: int = 0
     record: bool = True
@@ -77,6 +80,7 @@ class FakeUpstream:
         body = await read_body(receive)
         if self.record:
             self.received.append((scope["path"], body))
+            self.received_headers.append(dict(scope["headers"]))
         try:
             req = orjson.loads(body)
         except orjson.JSONDecodeError:
