@@ -96,7 +96,8 @@ async def test_litellm_adapter_round_trip(fake_litellm: list[dict[str, Any]]) ->
         assert call["model"] == "openai/fake-model" and call["timeout"] == 60.0
         # LiteLLM reads only what it needs as its parameters; the request's other fields go to the upstream
         # verbatim in extra_body (api_base is stripped by the engine before this point).
-        assert set(call) == {"model", "messages", "extra_body", "api_base", "api_key", "timeout"}
+        assert set(call) == {"model", "messages", "extra_body", "api_base", "api_key", "timeout", "max_retries"}
+        assert call["max_retries"] == 0
         assert call["extra_body"] == {"top_k": 3, **steer, "max_tokens": 4096}  # the policy's cap, bound
         r = await c.post("/v1/chat/completions", json=chat("hi", stream=True))
         assert sse_text(r.text) == "mail [REDACTED:EMAIL] ok"

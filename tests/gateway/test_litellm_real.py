@@ -177,3 +177,30 @@ def test_readiness_fails_when_the_upstream_is_down(tmp_path: Path) -> None:
         assert r.status_code == 503 and r.json()["status"] == "unavailable"
         r = httpx.get(url + "/v1/models", headers=AUTH)
         assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_connect"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
+@pytest.mark.parametrize("status", [400, 429, 500, 503])
+def test_upstream_refusals_match_the_http_adapter_and_are_not_retried(
+    gateways: dict[str, str], fake: FakeUpstream, status: int, stream: bool
+) -> None:
+    """The client gets the same status, error and Retry-After through either adapter, and the upstream is asked
+    once: retrying a 429 or a 5xx would add load to an upstream that is already failing."""
+    fake.config.error_body = b'{"error":{"message":"no: {prompt}","type":"invalid_request_error"}}'
+    fake.config.error_headers = ((b"retry-after", b"7"),)
+    got = {}
+    for name in ("http", "litellm"):
+        before = len(fake.received)
+        body = {**chat("mail bob@example.com", stream=stream), "model": f"fault:{status}"}
+        r = httpx.post(gateways[name] + "/v1/chat/completions", json=body, headers=AUTH, timeout=30)
+        assert len(fake.received) == before + 1, name
+        got[name] = (r.status_code, r.json(), r.headers.get("retry-after"))
+    assert got["litellm"] == got["http"]
+    assert got["http"][0] == (status if status < 500 else 502)
+    assert "bob@example.com" not in str(got["http"])
+
+
+def test_an_invalid_upstream_body_is_a_protocol_error(gateways: dict[str, str]) -> None:
+    body = {**chat("hi"), "model": "fault:badjson"}
+    r = httpx.post(gateways["litellm"] + "/v1/chat/completions", json=body, headers=AUTH, timeout=30)
+    assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_protocol"

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 import orjson
 
 from llmops_cli.errors import ToolMissing
@@ -61,8 +62,8 @@ class _Stream:
 
 
 class _Refused:
-    """The stream of a request LiteLLM refused with a 4xx: its status and error body, as the http adapter gives
-    them (the gateway rebuilds the error either way)."""
+    """The stream of a request the upstream refused (see ``_upstream_reply``): its status and error body, as the
+    http adapter gives them (the gateway rebuilds the error either way)."""
 
     def __init__(self, status: int, body: bytes, retry_after: str | None = None) -> None:
         self.status = status
@@ -76,15 +77,41 @@ class _Refused:
         return self._body
 
 
-def _client_error(e: Exception) -> UpstreamResponse | None:
-    """A 4xx LiteLLM raised (the upstream refused the request) as the upstream's reply; None for other errors."""
+def _upstream_reply(e: Exception, base_url: str) -> UpstreamResponse | None:
+    """The answer outside 2xx that a LiteLLM error stands for, as the ``http`` adapter would give it; None for
+    other errors (no answer: a timeout, a refused connection; or LiteLLM's own failure).
+
+    LiteLLM raises one class per status and keeps the provider's reply, an ``httpx.Response``, in ``.response``:
+    when that reply came from a request to ``base_url``, its body and ``Retry-After`` are passed on, so the
+    gateway rebuilds the same error for both adapters (``upstream_http_<status>``). LiteLLM also raises errors of
+    its own with a status and a stand-in response (its request is a placeholder for ``https://api.openai.com``):
+    a 4xx of its own keeps LiteLLM's message; a 5xx of its own (an invalid body from the upstream is raised as
+    a 500) is not an upstream answer."""
     status = getattr(e, "status_code", None)
-    if isinstance(status, int) and 400 <= status < 500:
-        err = {"error": {"message": str(e), "type": "invalid_request_error", "param": None, "code": None}}
-        headers = getattr(getattr(e, "response", None), "headers", None)  # the provider's reply, when kept
-        retry = headers.get("retry-after") if headers is not None and hasattr(headers, "get") else None
-        return UpstreamResponse(status, orjson.dumps(err), retry_after=retry if isinstance(retry, str) else None)
-    return None
+    if not isinstance(status, int) or not 400 <= status < 600:
+        return None
+    resp = getattr(e, "response", None)
+    body = _reply_body(resp, base_url)
+    if body is None:
+        if status >= 500:
+            return None
+        err = {"message": str(e), "type": "invalid_request_error", "param": None, "code": None}
+        body = orjson.dumps({"error": err})
+    headers = getattr(resp, "headers", None)
+    retry = headers.get("retry-after") if headers is not None and hasattr(headers, "get") else None
+    return UpstreamResponse(status, body, retry_after=retry if isinstance(retry, str) else None)
+
+
+def _reply_body(resp: Any, base_url: str) -> bytes | None:
+    """The body of an ``httpx.Response`` to a request under ``base_url``; None for anything else."""
+    if not isinstance(resp, httpx.Response):
+        return None
+    try:
+        if not str(resp.request.url).startswith(base_url + "/"):
+            return None
+        return resp.content
+    except (RuntimeError, httpx.ResponseNotRead):  # no request bound to it; a body never read
+        return None
 
 
 def _translate(e: Exception) -> UpstreamError:
@@ -128,6 +155,9 @@ class LiteLLMAdapter:
         args["api_base"] = self.base_url
         args["api_key"] = self.api_key
         args["timeout"] = self.timeout
+        # No retries, as with the http adapter: the SDK under LiteLLM retried a 429, a 5xx or a reset twice,
+        # tripling the load on an upstream that is already failing or overloaded.
+        args["max_retries"] = 0
         return args
 
     async def request(self, method: str, path: str, body: bytes | None = None) -> UpstreamResponse:
@@ -142,7 +172,7 @@ class LiteLLMAdapter:
             else:
                 resp = await self.litellm.atext_completion(**args)
         except Exception as e:
-            refused = _client_error(e)
+            refused = _upstream_reply(e, self.base_url)
             if refused is not None:
                 return refused
             raise _translate(e) from e
@@ -158,7 +188,7 @@ class LiteLLMAdapter:
             else:
                 out = _Stream(await self.litellm.atext_completion(**args))
         except Exception as e:
-            refused = _client_error(e)
+            refused = _upstream_reply(e, self.base_url)
             if refused is None:
                 raise _translate(e) from e
             out = _Refused(refused.status, refused.body, refused.retry_after)
