@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,10 +64,10 @@ def gateways(fake: FakeUpstream, tmp_path: Path) -> Iterator[dict[str, str]]:
     policy.write_text(policy_text())
     with serve_in_thread(fake) as up:
         litellm_app = create_app(
-            PolicyHolder.from_file(policy), LiteLLMAdapter(up, api_key=UP_KEY, timeout=10)
+            PolicyHolder.from_file(policy), LiteLLMAdapter(up, api_key=UP_KEY, timeout=3)
         )
         http_app = create_app(
-            PolicyHolder.from_file(policy), PooledHttpAdapter(up + "/v1", api_key=UP_KEY, timeout=10)
+            PolicyHolder.from_file(policy), PooledHttpAdapter(up + "/v1", api_key=UP_KEY, timeout=3)
         )
         with serve_in_thread(litellm_app) as via_litellm, serve_in_thread(http_app) as via_http:
             yield {"litellm": via_litellm, "http": via_http}
@@ -204,3 +205,44 @@ def test_an_invalid_upstream_body_is_a_protocol_error(gateways: dict[str, str]) 
     body = {**chat("hi"), "model": "fault:badjson"}
     r = httpx.post(gateways["litellm"] + "/v1/chat/completions", json=body, headers=AUTH, timeout=30)
     assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_protocol"
+
+
+def test_a_timeout_is_504_and_a_refused_connection_502(gateways: dict[str, str], tmp_path: Path) -> None:
+    r = httpx.post(
+        gateways["litellm"] + "/v1/chat/completions", json={**chat("hi"), "model": "fault:hang"}, headers=AUTH, timeout=30
+    )
+    # LiteLLM's Timeout carries a status of its own (408): still the upstream's timeout for the client.
+    assert r.status_code == 504 and r.json()["error"]["code"] == "upstream_timeout"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    policy = tmp_path / "gateway.yaml"
+    policy.write_text(policy_text())
+    app = create_app(PolicyHolder.from_file(policy), LiteLLMAdapter(f"http://127.0.0.1:{port}", timeout=2))
+    with serve_in_thread(app) as url:
+        for stream in (False, True):
+            r = httpx.post(url + "/v1/chat/completions", json=chat("hi", stream=stream), headers=AUTH, timeout=30)
+            assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_connect", r.text
+
+
+def test_a_client_disconnect_cancels_the_upstream_stream(gateways: dict[str, str], fake: FakeUpstream) -> None:
+    body = {**chat("hi", stream=True), "model": "fake-model+0ms/100ms"}  # a chunk every 100 ms
+    with httpx.stream("POST", gateways["litellm"] + "/v1/chat/completions", json=body, headers=AUTH) as r:
+        for line in r.iter_lines():
+            if '"content":"' in line and '"content":""' not in line:
+                break  # the first text: hang up
+    deadline = time.monotonic() + 5
+    while fake.cancelled == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert fake.cancelled == 1 and fake.completed_streams == 0
+
+
+def test_a_stream_cut_short_upstream_ends_in_an_error_event(gateways: dict[str, str]) -> None:
+    ends = {}
+    for name in ("http", "litellm"):
+        body = {**chat("hi", stream=True), "model": "fault:midstream"}
+        r = httpx.post(gateways[name] + "/v1/chat/completions", json=body, headers=AUTH, timeout=30)
+        assert r.status_code == 200 and "data: [DONE]" not in r.text
+        last = r.text.strip().rsplit("\n\n", 1)[-1]
+        ends[name] = orjson.loads(last.removeprefix("data: "))["error"]["code"]
+    assert ends == {"http": "upstream_protocol", "litellm": "upstream_protocol"}

@@ -88,8 +88,8 @@ def _upstream_reply(e: Exception, base_url: str) -> UpstreamResponse | None:
     a 4xx of its own keeps LiteLLM's message; a 5xx of its own (an invalid body from the upstream is raised as
     a 500) is not an upstream answer."""
     status = getattr(e, "status_code", None)
-    if not isinstance(status, int) or not 400 <= status < 600:
-        return None
+    if not isinstance(status, int) or not 400 <= status < 600 or _translate(e).kind != "protocol":
+        return None  # LiteLLM's Timeout carries a 408 of its own: a timeout (504) like any other
     resp = getattr(e, "response", None)
     body = _reply_body(resp, base_url)
     if body is None:
@@ -115,11 +115,19 @@ def _reply_body(resp: Any, base_url: str) -> bytes | None:
 
 
 def _translate(e: Exception) -> UpstreamError:
+    """A timeout or a connection failure anywhere in the exception's chain is that (LiteLLM raises a refused
+    connection as an ``InternalServerError`` with status 500, over openai's and httpx's errors); anything else
+    is a protocol failure."""
     name = type(e).__name__
-    if "Timeout" in name:
-        return UpstreamError("timeout", f"upstream timed out ({name})")
-    if "Connection" in name:
-        return UpstreamError("connect", "upstream refused or unreachable")
+    cause: BaseException | None = e
+    for _ in range(16):  # the chain is short (LiteLLM → openai → httpx → aiohttp → OSError); bound it anyway
+        if cause is None:
+            break
+        if isinstance(cause, httpx.TimeoutException | TimeoutError) or "Timeout" in type(cause).__name__:
+            return UpstreamError("timeout", f"upstream timed out ({name})")
+        if isinstance(cause, httpx.ConnectError | ConnectionError) or "Connection" in type(cause).__name__:
+            return UpstreamError("connect", "upstream refused or unreachable")
+        cause = cause.__cause__ or cause.__context__
     return UpstreamError("protocol", f"upstream failed: {name}")
 
 
