@@ -166,18 +166,28 @@ def test_models_and_readiness_come_from_the_upstream(gateways: dict[str, str]) -
     assert r.status_code == 200 and r.json()["status"] == "ok"
 
 
-def test_readiness_fails_when_the_upstream_is_down(tmp_path: Path) -> None:
-    with socket.socket() as s:  # a port nothing listens on
+@pytest.fixture
+def upstream_down(tmp_path: Path) -> Iterator[str]:
+    """A LiteLLM gateway whose upstream port nothing listens on."""
+    with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     policy = tmp_path / "gateway.yaml"
     policy.write_text(policy_text())
     app = create_app(PolicyHolder.from_file(policy), LiteLLMAdapter(f"http://127.0.0.1:{port}", timeout=2))
     with serve_in_thread(app) as url:
-        r = httpx.get(url + "/readyz")
-        assert r.status_code == 503 and r.json()["status"] == "unavailable"
-        r = httpx.get(url + "/v1/models", headers=AUTH)
-        assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_connect"
+        yield url
+
+
+def test_an_unreachable_upstream_is_not_ready_and_502(upstream_down: str) -> None:
+    r = httpx.get(upstream_down + "/readyz")
+    assert r.status_code == 503 and r.json()["status"] == "unavailable"
+    r = httpx.get(upstream_down + "/v1/models", headers=AUTH)
+    assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_connect"
+    # LiteLLM raises a refused connection as a 500 of its own: still the upstream's connection failure.
+    for stream in (False, True):
+        r = httpx.post(upstream_down + "/v1/chat/completions", json=chat("hi", stream=stream), headers=AUTH)
+        assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_connect", r.text
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
@@ -207,22 +217,11 @@ def test_an_invalid_upstream_body_is_a_protocol_error(gateways: dict[str, str]) 
     assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_protocol"
 
 
-def test_a_timeout_is_504_and_a_refused_connection_502(gateways: dict[str, str], tmp_path: Path) -> None:
-    r = httpx.post(
-        gateways["litellm"] + "/v1/chat/completions", json={**chat("hi"), "model": "fault:hang"}, headers=AUTH, timeout=30
-    )
+def test_a_timeout_is_504(gateways: dict[str, str]) -> None:
+    body = {**chat("hi"), "model": "fault:hang"}
+    r = httpx.post(gateways["litellm"] + "/v1/chat/completions", json=body, headers=AUTH, timeout=30)
     # LiteLLM's Timeout carries a status of its own (408): still the upstream's timeout for the client.
     assert r.status_code == 504 and r.json()["error"]["code"] == "upstream_timeout"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    policy = tmp_path / "gateway.yaml"
-    policy.write_text(policy_text())
-    app = create_app(PolicyHolder.from_file(policy), LiteLLMAdapter(f"http://127.0.0.1:{port}", timeout=2))
-    with serve_in_thread(app) as url:
-        for stream in (False, True):
-            r = httpx.post(url + "/v1/chat/completions", json=chat("hi", stream=stream), headers=AUTH, timeout=30)
-            assert r.status_code == 502 and r.json()["error"]["code"] == "upstream_connect", r.text
 
 
 def test_a_client_disconnect_cancels_the_upstream_stream(gateways: dict[str, str], fake: FakeUpstream) -> None:
