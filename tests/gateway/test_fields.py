@@ -182,6 +182,14 @@ EXTRA_FIELDS: list[tuple[str, Any]] = [
     ("structured_outputs", {"json": json.dumps(_schema(const="BLUEBIRD"))}),
     ("documents", [{"title": "notes", "text": "BLUEBIRD"}]),
     ("chat_template_kwargs", {"enable_thinking": False, "persona": "BLUEBIRD"}),
+    # Object keys: property names (rendered with the schema; what the model is made to write), and the rest.
+    ("tools", [_tool({"type": "object", "properties": {"BLUEBIRD": {"type": "string"}, "b": {}}})]),
+    ("tools", [_tool({"type": "object", "$defs": {"BLUEBIRD": {"type": "string"}}})]),
+    ("response_format", _rf({"type": "object", "properties": {"a": {}, "BLUEBIRD": {"type": "string"}}})),
+    ("guided_json", {"type": "object", "properties": {"BLUEBIRD": {"type": "string"}}}),
+    ("structured_outputs", {"json": {"type": "object", "patternProperties": {"BLUEBIRD": {}}}}),
+    ("documents", [{"title": "notes", "BLUEBIRD": "x"}]),
+    ("chat_template_kwargs", {"BLUEBIRD": True}),
 ]
 
 
@@ -508,3 +516,17 @@ def test_small_and_ordinary_numbers_still_parse() -> None:
         "c": -2.5e10,
         "d": 1e308,
     }
+
+
+def test_keys_redacted_alike_stay_apart_in_their_order() -> None:
+    props = {"first": {"type": "string"}, EMAIL: {"type": "integer"}, "x@example.org": {"type": "boolean"}}
+    body = {**chat("hi"), "tools": [_tool({"type": "object", "properties": props, "required": [EMAIL]})]}
+    decisions = compiled().check_request("chat", body, None)
+    params = body["tools"][0]["function"]["parameters"]
+    assert list(params["properties"].items()) == [
+        ("first", {"type": "string"}),
+        ("[REDACTED:EMAIL]", {"type": "integer"}),
+        ("[REDACTED:EMAIL]_", {"type": "boolean"}),
+    ]
+    assert params["required"] == ["[REDACTED:EMAIL]"]
+    assert [d.rule for d in decisions] == ["pii.input.email"] * 3

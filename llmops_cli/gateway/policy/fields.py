@@ -29,19 +29,63 @@ def _parts(parts: Any) -> Iterator[tuple[Getter, Setter]]:
                     yield (lambda p=part, k=key: p[k]), (lambda v, p=part, k=key: p.__setitem__(k, v))
 
 
-def _strings(obj: Any, skip: frozenset[tuple[Any, str]] = frozenset()) -> Iterator[tuple[Getter, Setter]]:
+def _strings(obj: Any, skip: frozenset[tuple[Any, str]] = frozenset()) -> list[tuple[Getter, Setter]]:
     """Every string value nested in ``obj`` (dicts and lists; no recursion, so no depth limit) but the
-    ``(key, value)`` pairs in ``skip``."""
+    ``(key, value)`` pairs in ``skip``, and every object key but JSON Schema's keywords: chat templates render
+    a tool's schema, property names included, and a schema's property names are what the model is made to
+    write. A key's setter renames it in place (see ``_rename_key``). A list, not a generator: a schema has
+    hundreds of these, and each generator level costs per item."""
+    out: list[tuple[Getter, Setter]] = []
+    add = out.append
     stack = [obj]
     while stack:
         node = stack.pop()
-        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-        for k, v in items:
-            if isinstance(v, str):
-                if not skip or (k, v) not in skip:
-                    yield (lambda n=node, k=k: n[k]), (lambda v, n=node, k=k: n.__setitem__(k, v))
-            elif isinstance(v, dict | list):
-                stack.append(v)
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if isinstance(v, str):
+                    if not skip or (k, v) not in skip:
+                        add(((lambda n=node, k=k: n[k]), (lambda v, n=node, k=k: n.__setitem__(k, v))))
+                elif isinstance(v, dict | list):
+                    stack.append(v)
+                if k not in _SCHEMA_KEYWORDS:  # after its value: setters run in this order, and this one renames
+                    add(((lambda k=k: k), (lambda new, n=node, k=k: _rename_key(n, k, new))))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                if isinstance(v, str):
+                    add(((lambda n=node, i=i: n[i]), (lambda v, n=node, i=i: n.__setitem__(i, v))))
+                elif isinstance(v, dict | list):
+                    stack.append(v)
+    return out
+
+
+def _rename_key(node: dict[str, Any], old: str, new: str) -> None:
+    """Rename ``old`` to ``new`` in place, keeping the key order. Two keys redacted alike (two addresses become
+    the same placeholder) stay two: ``_`` is appended until the new name is free."""
+    if new == old or old not in node:
+        return
+    while new in node:
+        new += "_"
+    items = list(node.items())
+    node.clear()
+    node.update((new if k == old else k, v) for k, v in items)
+
+
+# JSON Schema's keywords (2020-12 and draft 4-7, plus OpenAI's `strict` and `nullable`): fixed syntax, not text
+# anyone chose, so not checked as keys. A property of the same name is not checked either, which is no loss:
+# the name is the keyword's.
+_SCHEMA_KEYWORDS = frozenset(
+    {
+        *("$schema", "$id", "$ref", "$defs", "$anchor", "$dynamicRef", "$dynamicAnchor", "$vocabulary", "$comment"),
+        *("type", "properties", "required", "items", "prefixItems", "additionalItems", "additionalProperties"),
+        *("patternProperties", "propertyNames", "unevaluatedItems", "unevaluatedProperties", "definitions"),
+        *("description", "title", "enum", "const", "default", "examples", "format", "pattern", "nullable"),
+        *("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength", "maxLength"),
+        *("minItems", "maxItems", "uniqueItems", "contains", "minContains", "maxContains", "minProperties"),
+        *("maxProperties", "dependentRequired", "dependentSchemas", "dependencies", "allOf", "anyOf", "oneOf"),
+        *("not", "if", "then", "else", "readOnly", "writeOnly", "deprecated", "contentEncoding", "strict"),
+        *("contentMediaType", "contentSchema"),
+    }
+)
 
 
 # JSON Schema's type names: `"type": "string"` is schema syntax, the same in every schema (any other value under
@@ -79,11 +123,12 @@ def _message_texts(msg: dict[str, Any], *, content: bool) -> Iterator[tuple[Gett
     yield from _arguments(msg.get("function_call"))
 
 
-def _tool_definitions(body: dict[str, Any]) -> Iterator[tuple[Getter, Setter]]:
+def _tool_definitions(body: dict[str, Any]) -> list[tuple[Getter, Setter]]:
     """``tools[].function`` and legacy ``functions[]``: name, description, and every string value of the
     parameter schema (descriptions, ``enum``/``const``/``default``/``examples`` strings, titles, ``pattern``s,
-    …; not JSON Schema's type names), since chat templates render the whole schema as text. Property names are
-    keys, not values: not checked."""
+    …; not JSON Schema's type names) and its property names, since chat templates render the whole schema as
+    text."""
+    out: list[tuple[Getter, Setter]] = []
     for key in ("tools", "functions"):
         defs = body.get(key)
         if not isinstance(defs, list):
@@ -91,11 +136,12 @@ def _tool_definitions(body: dict[str, Any]) -> Iterator[tuple[Getter, Setter]]:
         for d in defs:
             fn = d.get("function") if key == "tools" and isinstance(d, dict) else d
             if isinstance(fn, dict):
-                yield from _plain_field(fn, "name")
-                yield from _plain_field(fn, "description")
+                out.extend(_plain_field(fn, "name"))
+                out.extend(_plain_field(fn, "description"))
                 params = fn.get("parameters")
                 if isinstance(params, dict | list):
-                    yield from _strings(params, _SCHEMA_SYNTAX)
+                    out += _strings(params, _SCHEMA_SYNTAX)
+    return out
 
 
 # Keys whose string value is JSON text (a schema), scanned and redacted like tool-call arguments.
@@ -133,42 +179,37 @@ _EXTRA_TEXT_FIELDS = frozenset(
 )
 
 
-def _extra_texts(body: dict[str, Any]) -> Iterator[tuple[str, Getter, Setter]]:
+def _extra_texts(body: dict[str, Any]) -> list[tuple[str, Getter, Setter]]:
     """The texts of :data:`_EXTRA_TEXT_FIELDS`. Tool definitions and output constraints (``response_format``
     but its ``type``, ``structured_outputs``, ``guided_*``) count as ``system``: the operator's or developer's
     text, checked for PII and blocked patterns but not by the injection heuristics (a schema is not prompt
     prose, and ``guided_choice`` makes the model write its strings: a blocked phrase there would come back in
     the output, which blocked patterns do not check). Predicted output and RAG ``documents`` (vLLM; rendered
-    into the prompt by chat templates that support them) count as ``user``, like the content they stand for."""
-    for get, put in _tool_definitions(body):
-        yield "system", get, put
+    into the prompt by chat templates that support them) count as ``user``, like the content they stand for.
+    A list: tool schemas bring hundreds of fields, and every generator level would cost per field."""
+    out = [("system", get, put) for get, put in _tool_definitions(body)]
     prediction = body.get("prediction")
     if isinstance(prediction, dict):
         pc = prediction.get("content")
-        for get, put in _plain_field(prediction, "content") if isinstance(pc, str) else _parts(pc):
-            yield "user", get, put
+        out += [("user", g, p) for g, p in (_plain_field(prediction, "content") if isinstance(pc, str) else _parts(pc))]
     documents = body.get("documents")
     if isinstance(documents, list):
-        for get, put in _strings(documents):
-            yield "user", get, put
+        out += [("user", get, put) for get, put in _strings(documents)]
     kwargs = body.get("chat_template_kwargs")
     if isinstance(kwargs, dict):  # the client's variables for the chat template, which may render them
-        for get, put in _strings(kwargs):
-            yield "user", get, put
+        out += [("user", get, put) for get, put in _strings(kwargs)]
     rf = body.get("response_format")
     if isinstance(rf, dict):
         for key in rf:
             if key != "type":
-                for get, put in _constraint(rf, key):
-                    yield "system", get, put
+                out += [("system", get, put) for get, put in _constraint(rf, key)]
     so = body.get("structured_outputs")
     if isinstance(so, dict):
         for key in so:
-            for get, put in _constraint(so, key):
-                yield "system", get, put
+            out += [("system", get, put) for get, put in _constraint(so, key)]
     for key in _GUIDED_FIELDS:
-        for get, put in _constraint(body, key):
-            yield "system", get, put
+        out += [("system", get, put) for get, put in _constraint(body, key)]
+    return out
 
 
 def _texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Getter, Setter]]:
