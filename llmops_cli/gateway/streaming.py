@@ -4,9 +4,9 @@ Split from ``app.py``; ``GatewayApp`` mixes this in. Output policies run on even
 reads), and nothing redacted leaves before the window has seen the whole match.
 
 Every streamed text goes through its own hold-back window: the content (or completions ``text``) of each
-choice, and, when output PII policies are on, each choice's ``reasoning_content``/``reasoning`` and
-``refusal`` deltas, the ``arguments`` of each of its tool calls (keyed by choice index and tool-call index)
-and of a legacy ``function_call``. Arguments are JSON text and pass through
+choice, and, when output PII policies are on, each choice's other string delta fields (``reasoning_content``,
+``reasoning``, ``refusal``, and any field an upstream adds), the ``arguments`` of each of its tool calls (keyed
+by choice index and tool-call index) and of a legacy ``function_call``. Arguments are JSON text and pass through
 :class:`~llmops_cli.gateway.policy.jsontext.JsonEscapes` so that redaction keeps them valid JSON. What a
 choice's side windows still hold leaves in its ``finish_reason`` chunk (or in the tail chunk before
 ``[DONE]``). Only content drives TTFT and the completion text.
@@ -33,6 +33,7 @@ from llmops_cli.gateway.audit import AuditLog
 from llmops_cli.gateway.busypoll import BusyPoll
 from llmops_cli.gateway.metrics import Metrics
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied
+from llmops_cli.gateway.policy.fields import _strings
 from llmops_cli.gateway.policy.jsontext import JsonEscapes
 from llmops_cli.gateway.replies import upstream_code
 from llmops_cli.gateway.sse import DONE, SSEParser, encode_json
@@ -66,7 +67,10 @@ class _JsonHold:
 # (index, "tool_calls", tool-call index).
 HoldKey = int | tuple[int, str] | tuple[int, str, int]
 Holds = dict[HoldKey, HoldBack | _JsonHold]
-_DELTA_TEXTS = ("reasoning_content", "reasoning", "refusal")
+# A chat delta's fields that are not free text, or have windows of their own (content, tool-call arguments).
+# Every other string field (`reasoning_content`, `reasoning`, `refusal`, and any field an upstream adds) gets a
+# window of its own; `audio` (base64 data) is not scanned.
+_DELTA_KNOWN = frozenset({"role", "content", "tool_calls", "function_call", "tool_call_id", "audio"})
 
 
 async def _close(chunks: object) -> None:
@@ -287,10 +291,20 @@ def _filter_side_texts(
     """Pass a chat delta's texts other than ``content`` through their windows, in place; at ``finish``, add
     what the choice's side windows still hold. Returns the delta (created when text must go out in it)."""
     if delta is not None:
-        for name in _DELTA_TEXTS:
-            v = delta.get(name)
-            if type(v) is str and v:
-                delta[name] = _side_hold(holds, (idx, name), policy, decisions, False).push(v)
+        for name, v in delta.items():
+            if name in _DELTA_KNOWN:
+                continue
+            if type(v) is str:
+                if v:
+                    delta[name] = _side_hold(holds, (idx, name), policy, decisions, False).push(v)
+            elif type(v) is dict or type(v) is list:
+                # An object in a field the gateway does not know: its strings are checked chunk by chunk, without
+                # a window (text split across two chunks' objects is not joined).
+                for get, put in _strings(v, keys=False):
+                    text = get()
+                    new = policy.apply_pii(text, policy.pii_out, "output", decisions)
+                    if new is not text:
+                        put(new)
         calls = delta.get("tool_calls")
         if type(calls) is list:
             kept = []

@@ -495,6 +495,46 @@ async def test_streamed_logprobs_kept_when_output_pii_only_logs() -> None:
     assert '"logprobs":{"content"' not in r.text and '"content":"hi"' in r.text
 
 
+async def test_reply_fields_the_gateway_does_not_know_are_checked_too() -> None:
+    """A field an upstream adds to its replies (as vLLM added `reasoning`) is checked from the first day: a
+    string of a message, of a choice, or nested in an object there; non-streamed, and streamed (where a string
+    field gets its own window, so an address split across chunks never leaves)."""
+    up = Scripted(
+        unary={
+            "id": "x",
+            "object": "chat.completion",
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "ok", "thought": f"ask {EMAIL}", "meta": {"a": [PHONE]}},
+                    "finish_reason": "stop",
+                    "explanation": f"for {EMAIL}",
+                    "stop_reason": None,
+                }
+            ],
+        }
+    )
+    r = await _post(up, chat("hi"))
+    assert r.status_code == 200 and "zorb" not in r.text and "555" not in r.text
+    choice = r.json()["choices"][0]
+    assert choice["message"]["thought"] == "ask [REDACTED:EMAIL]"
+    assert choice["message"]["meta"] == {"a": ["[REDACTED:PHONE]"]}
+    assert choice["explanation"] == "for [REDACTED:EMAIL]"
+
+    chunks = [_chunk(role="assistant", content="")]
+    chunks += [_chunk(thought=p) for p in _split(f"the user is {EMAIL} ok")]
+    chunks += [_chunk(content="fine", meta={"phone": PHONE}), _chunk(finish="stop")]
+    up = Scripted(writes=[*(_ev(c) for c in chunks), b"data: [DONE]\n\n"])
+    r = await _post(up, chat("hi", stream=True))
+    assert r.status_code == 200 and r.text.endswith("data: [DONE]\n\n")
+    assert "zorb" not in r.text and "555" not in r.text
+    _, events = _collect([r.content])
+    deltas = [ch["delta"] for ev in events for ch in ev["choices"]]
+    assert "".join(d.get("thought", "") for d in deltas) == "the user is [REDACTED:EMAIL] ok"
+    assert {"phone": "[REDACTED:PHONE]"} in [d.get("meta") for d in deltas]
+
+
 # ------------------------------------------------------------------------------------------ strict JSON
 @pytest.mark.parametrize("num", ["1e400", "-1e400", "1E+309", "123456789" * 40 + ".5"])
 async def test_numbers_that_overflow_are_rejected(client: httpx.AsyncClient, fake: Any, num: str) -> None:

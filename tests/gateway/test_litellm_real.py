@@ -245,3 +245,35 @@ def test_a_stream_cut_short_upstream_ends_in_an_error_event(gateways: dict[str, 
         last = r.text.strip().rsplit("\n\n", 1)[-1]
         ends[name] = orjson.loads(last.removeprefix("data: "))["error"]["code"]
     assert ends == {"http": "upstream_protocol", "litellm": "upstream_protocol"}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
+def test_reasoning_is_redacted_as_with_the_http_adapter(
+    gateways: dict[str, str], fake: FakeUpstream, stream: bool
+) -> None:
+    """LiteLLM moves vLLM's `reasoning` (and any message field it does not model) into
+    `provider_specific_fields` of a reply; the adapter puts them back, so the output policies see and redact
+    them as they do through `http`. Streamed, LiteLLM renames `reasoning` to `reasoning_content` and drops
+    deltas that carry only fields it does not model: what it passes on is redacted all the same."""
+    fake.config.message_fields = (("reasoning", "the user is bob@example.com"), ("aside", "call 212-555-0199"))
+    got = {}
+    for name in ("http", "litellm"):
+        r = httpx.post(gateways[name] + "/v1/chat/completions", json=chat("hi", stream=stream), headers=AUTH)
+        assert r.status_code == 200, r.text
+        assert "bob@" not in r.text and "555" not in r.text
+        if stream:
+            deltas = [
+                ch["delta"]
+                for block in r.text.split("\n\n")
+                if block.startswith("data: {")
+                for ch in orjson.loads(block[6:])["choices"]
+            ]
+            text = {k: "".join(d.get(k) or "" for d in deltas) for k in ("reasoning", "reasoning_content", "aside")}
+            got[name] = {"reasoning": text["reasoning"] or text["reasoning_content"], "aside": text["aside"]}
+        else:
+            msg = r.json()["choices"][0]["message"]
+            assert "provider_specific_fields" not in msg
+            got[name] = {k: msg[k] for k in ("reasoning", "aside")}
+        assert got[name]["reasoning"] == "the user is [REDACTED:EMAIL]", name
+    assert got["http"]["aside"] == "call [REDACTED:PHONE]"
+    assert got["litellm"]["aside"] == ("" if stream else "call [REDACTED:PHONE]")

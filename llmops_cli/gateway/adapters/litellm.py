@@ -38,9 +38,32 @@ def import_litellm() -> Any:
 
 
 def _dump(obj: Any) -> bytes:
+    """A LiteLLM response (or stream chunk) as the upstream's JSON.
+
+    LiteLLM moves the fields it does not model into ``provider_specific_fields``: with vLLM's ``reasoning``
+    (vLLM's name for the reasoning text since ``reasoning_content`` was deprecated) moved there, the output
+    policies, which check a message's ``reasoning``, never saw it. They are put back where the upstream had
+    them, so a reply reaches the policies in the shape the ``http`` adapter gives them."""
     if hasattr(obj, "model_dump"):
         obj = obj.model_dump(exclude_none=True)
+    if isinstance(obj, dict):
+        _restore(obj)
+        for choice in obj.get("choices") or ():
+            if isinstance(choice, dict):
+                _restore(choice)
+                for key in ("message", "delta"):
+                    if isinstance(choice.get(key), dict):
+                        _restore(choice[key])
     return orjson.dumps(obj)
+
+
+def _restore(holder: dict[str, Any]) -> None:
+    """Move what LiteLLM put in ``provider_specific_fields`` back into ``holder`` (never over a field LiteLLM
+    kept)."""
+    extra = holder.pop("provider_specific_fields", None)
+    if isinstance(extra, dict):
+        for k, v in extra.items():
+            holder.setdefault(k, v)
 
 
 class _Stream:

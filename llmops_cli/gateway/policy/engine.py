@@ -30,7 +30,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmops_cli.gateway.policy import injection, pii
-from llmops_cli.gateway.policy.fields import Getter, Setter, _message_texts, _plain_field, _texts
+from llmops_cli.gateway.policy.fields import (
+    REPLY_CHOICE_KEYS,
+    REPLY_MESSAGE_KEYS,
+    Getter,
+    Setter,
+    _message_texts,
+    _plain_field,
+    _texts,
+    other_texts,
+)
 from llmops_cli.gateway.policy.jsontext import JsonEscapes, JsonField
 from llmops_cli.gateway.policy.keys import KeyIndex
 from llmops_cli.gateway.policy.model import ApiKey, PiiActions, Policy
@@ -331,11 +340,14 @@ class CompiledPolicy:
             if not isinstance(choice, dict):
                 continue
             changed_here = False
+            fields = other_texts(choice, REPLY_CHOICE_KEYS)
             if route == "chat":
                 msg = choice.get("message")
-                fields = _message_texts(msg, content=True) if isinstance(msg, dict) else ()
+                if isinstance(msg, dict):
+                    fields += _message_texts(msg, content=True)
+                    fields += other_texts(msg, REPLY_MESSAGE_KEYS)
             else:
-                fields = _plain_field(choice, "text")
+                fields += _plain_field(choice, "text")
             for get, put in fields:
                 if self._redact_field(get, put, self.pii_out, "output", decisions):
                     changed_here = True

@@ -29,12 +29,14 @@ def _parts(parts: Any) -> Iterator[tuple[Getter, Setter]]:
                     yield (lambda p=part, k=key: p[k]), (lambda v, p=part, k=key: p.__setitem__(k, v))
 
 
-def _strings(obj: Any, skip: frozenset[tuple[Any, str]] = frozenset()) -> list[tuple[Getter, Setter]]:
+def _strings(
+    obj: Any, skip: frozenset[tuple[Any, str]] = frozenset(), *, keys: bool = True
+) -> list[tuple[Getter, Setter]]:
     """Every string value nested in ``obj`` (dicts and lists; no recursion, so no depth limit) but the
     ``(key, value)`` pairs in ``skip``, and every object key but JSON Schema's keywords: chat templates render
     a tool's schema, property names included, and a schema's property names are what the model is made to
-    write. A key's setter renames it in place (see ``_rename_key``). A list, not a generator: a schema has
-    hundreds of these, and each generator level costs per item."""
+    write. A key's setter renames it in place (see ``_rename_key``); ``keys=False`` leaves keys out. A list,
+    not a generator: a schema has hundreds of these, and each generator level costs per item."""
     out: list[tuple[Getter, Setter]] = []
     add = out.append
     stack = [obj]
@@ -47,7 +49,7 @@ def _strings(obj: Any, skip: frozenset[tuple[Any, str]] = frozenset()) -> list[t
                         add(((lambda n=node, k=k: n[k]), (lambda v, n=node, k=k: n.__setitem__(k, v))))
                 elif isinstance(v, dict | list):
                     stack.append(v)
-                if k not in _SCHEMA_KEYWORDS:  # after its value: setters run in this order, and this one renames
+                if keys and k not in _SCHEMA_KEYWORDS:  # after its value: setters run in order; this one renames
                     add(((lambda k=k: k), (lambda new, n=node, k=k: _rename_key(n, k, new))))
         elif isinstance(node, list):
             for i, v in enumerate(node):
@@ -121,6 +123,30 @@ def _message_texts(msg: dict[str, Any], *, content: bool) -> Iterator[tuple[Gett
             if isinstance(call, dict):
                 yield from _arguments(call.get("function"))
     yield from _arguments(msg.get("function_call"))
+
+
+# What the output policies know in a reply's message (chat) or choice (completions): checked one by one, or
+# not text. `audio` (base64 data; OpenAI's, not vLLM's) is not scanned.
+REPLY_MESSAGE_KEYS = frozenset(
+    {"role", "content", *_MESSAGE_TEXT_FIELDS, "tool_calls", "function_call", "tool_call_id", "audio"}
+)
+REPLY_CHOICE_KEYS = frozenset(
+    {"index", "text", "message", "delta", "finish_reason", "stop_reason", "logprobs", "prompt_logprobs"}
+)
+
+
+def other_texts(holder: dict[str, Any], known: frozenset[str]) -> list[tuple[Getter, Setter]]:
+    """Every string in ``holder``'s fields outside ``known`` (values only, nested ones too): a field an upstream
+    adds to its replies (as vLLM added ``reasoning``) is checked from the start instead of passing unseen."""
+    out: list[tuple[Getter, Setter]] = []
+    for k, v in holder.items():
+        if k in known:
+            continue
+        if isinstance(v, str):
+            out.append(((lambda k=k: holder[k]), (lambda v, k=k: holder.__setitem__(k, v))))
+        elif isinstance(v, dict | list):
+            out += _strings(v, keys=False)
+    return out
 
 
 def _tool_definitions(body: dict[str, Any]) -> list[tuple[Getter, Setter]]:

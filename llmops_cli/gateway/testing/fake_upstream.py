@@ -48,6 +48,9 @@ class FakeConfig:
     error_body: bytes = b'{"error":{"message":"fault","type":"server_error"}}'
     error_content_type: bytes = b"application/json"
     error_headers: tuple[tuple[bytes, bytes], ...] = ()  # more headers of fault replies (e.g. retry-after)
+    # More text fields of a chat reply's message, e.g. (("reasoning", "..."),) as vLLM's reasoning parsers add;
+    # streamed before the content, in pieces of chunk_chars, one delta field each.
+    message_fields: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -125,7 +128,9 @@ class FakeUpstream:
             delay = self.config.chunk_delay if chunk_delay is None else chunk_delay
             return await self._stream(send, receive, req, model, text, chat, delay)
         msg_or_text: dict[str, Any] = (
-            {"message": {"role": "assistant", "content": text}} if chat else {"text": text}
+            {"message": {"role": "assistant", **dict(self.config.message_fields), "content": text}}
+            if chat
+            else {"text": text}
         )
         return await _json(
             send,
@@ -189,6 +194,10 @@ class FakeUpstream:
                     }
                 )
             )
+            for name, value in self.config.message_fields:
+                for i in range(0, len(value), n):
+                    delta = {name: value[i : i + n]}
+                    events.append(_ev({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
         for p in pieces:
             choice = {"index": 0, "delta": {"content": p}} if chat else {"index": 0, "text": p}
             events.append(_ev({**base, "choices": [{**choice, "finish_reason": None}]}))
