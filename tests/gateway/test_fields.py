@@ -317,6 +317,10 @@ async def _post(
         return await c.post(path, json=body)
 
 
+def _completion(*choices: dict[str, Any]) -> dict[str, Any]:
+    return {"id": "x", "object": "chat.completion", "model": "m", "choices": list(choices)}
+
+
 def _logprobs(token: str) -> dict[str, Any]:
     return {"content": [{"token": token, "logprob": -0.1, "bytes": list(token.encode()), "top_logprobs": []}]}
 
@@ -324,32 +328,27 @@ def _logprobs(token: str) -> dict[str, Any]:
 async def test_unary_output_fields_redacted_and_logprobs_dropped() -> None:
     args = json.dumps({"to": EMAIL, "note": f"x\n{PHONE}"})
     up = Scripted(
-        unary={
-            "id": "x",
-            "object": "chat.completion",
-            "model": "m",
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {
-                        "role": "assistant",
-                        "content": None,
-                        "reasoning_content": f"user is {EMAIL}",
-                        "refusal": f"no {EMAIL}",
-                        "tool_calls": [_call(args)],
-                        "function_call": {"name": "f", "arguments": json.dumps({"e": EMAIL})},
-                    },
-                    "logprobs": _logprobs(EMAIL),
-                    "finish_reason": "tool_calls",
+        unary=_completion(
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "reasoning_content": f"user is {EMAIL}",
+                    "refusal": f"no {EMAIL}",
+                    "tool_calls": [_call(args)],
+                    "function_call": {"name": "f", "arguments": json.dumps({"e": EMAIL})},
                 },
-                {
-                    "index": 1,
-                    "message": {"role": "assistant", "content": "nothing personal"},
-                    "logprobs": _logprobs("nothing"),
-                    "finish_reason": "stop",
-                },
-            ],
-        }
+                "logprobs": _logprobs(EMAIL),
+                "finish_reason": "tool_calls",
+            },
+            {
+                "index": 1,
+                "message": {"role": "assistant", "content": "nothing personal"},
+                "logprobs": _logprobs("nothing"),
+                "finish_reason": "stop",
+            },
+        )
     )
     r = await _post(up, chat("hi", logprobs=True))
     assert r.status_code == 200, r.text
@@ -499,22 +498,9 @@ async def test_reply_fields_the_gateway_does_not_know_are_checked_too() -> None:
     """A field an upstream adds to its replies (as vLLM added `reasoning`) is checked from the first day: a
     string of a message, of a choice, or nested in an object there; non-streamed, and streamed (where a string
     field gets its own window, so an address split across chunks never leaves)."""
-    up = Scripted(
-        unary={
-            "id": "x",
-            "object": "chat.completion",
-            "model": "m",
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": "ok", "thought": f"ask {EMAIL}", "meta": {"a": [PHONE]}},
-                    "finish_reason": "stop",
-                    "explanation": f"for {EMAIL}",
-                    "stop_reason": None,
-                }
-            ],
-        }
-    )
+    message = {"role": "assistant", "content": "ok", "thought": f"ask {EMAIL}", "meta": {"a": [PHONE]}}
+    choice = {"index": 0, "message": message, "finish_reason": "stop", "explanation": f"for {EMAIL}"}
+    up = Scripted(unary=_completion(choice))
     r = await _post(up, chat("hi"))
     assert r.status_code == 200 and "zorb" not in r.text and "555" not in r.text
     choice = r.json()["choices"][0]
