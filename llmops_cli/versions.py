@@ -44,6 +44,9 @@ SOFT_SERVE_IMAGE = "docker.io/charmbracelet/soft-serve:v0.10.0"
 # The local push Job: git, tar and an OpenSSH client (the soft-serve image has git but no ssh).
 GIT_CLIENT_IMAGE = "docker.io/alpine/git:v2.47.2"
 GATEWAY_IMAGE = f"ghcr.io/llmops/policy-gateway:{__version__}"
+# The same image with the `litellm` extra (docker/gateway/Dockerfile, --build-arg EXTRAS=litellm), for
+# `stacks.gateway.provider: litellm`: the plain image has no LiteLLM, and its pod would exit at start.
+GATEWAY_LITELLM_IMAGE = f"{GATEWAY_IMAGE}-litellm"
 
 PINS: dict[str, str] = {
     "k3s": K3S_VERSION,
@@ -66,4 +69,5 @@ PINS: dict[str, str] = {
     "git server image": SOFT_SERVE_IMAGE,
     "git client image": GIT_CLIENT_IMAGE,
     "policy gateway image": GATEWAY_IMAGE,
+    "policy gateway image (litellm)": GATEWAY_LITELLM_IMAGE,
 }

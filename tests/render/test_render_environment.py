@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from llmops_cli import versions
 from llmops_cli.errors import UsageError
 from llmops_cli.render import names
 from llmops_cli.render.api import render_environment
@@ -168,6 +169,7 @@ def test_gateway_wiring():
     env = {e["name"]: e["value"] for e in c["env"]}
     assert env["PAC_UPSTREAM_URL"] == "http://vllm-qwen2-5-0-5b-instruct.llmops.svc:8000"
     assert env["PAC_LLM_PROVIDER"] == "http"
+    assert c["image"] == versions.GATEWAY_IMAGE
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     cm = _one(objs, "ConfigMap", "policy-gateway-policies")
@@ -332,3 +334,10 @@ def test_user_defined_environment_renders():
     s = settings(environments={"staging": {"profile": "prod"}})
     tree = render_environment(s, "staging")
     assert "bootstrap/application-llmops-staging.yaml" in tree
+
+
+def test_a_litellm_gateway_runs_the_image_that_has_litellm():
+    tree = render_environment(settings(stacks={"gateway": {"provider": "litellm"}}), "dev")
+    c = _container(_one(objects(tree), "Deployment", names.GATEWAY_NAME))
+    assert c["image"] == versions.GATEWAY_LITELLM_IMAGE and c["image"].endswith("-litellm")
+    assert {e["name"]: e["value"] for e in c["env"]}["PAC_LLM_PROVIDER"] == "litellm"

@@ -40,7 +40,7 @@ def stack_gateway(ctx: Ctx) -> Files:
         "labels": ctx.app_labels(names.GATEWAY_NAME, "gateway"),
         "selector": selector,
         "uid": 10001,
-        "image": versions_view.GATEWAY_IMAGE,
+        "image": versions_view.GATEWAY_LITELLM_IMAGE if gs.provider == "litellm" else versions_view.GATEWAY_IMAGE,
         "port": names.GATEWAY_PORT,
         "replicas": replicas,
         "upstream_url": names.vllm_url(ctx.settings.stacks.vllm.name),
