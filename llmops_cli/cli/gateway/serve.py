@@ -24,7 +24,8 @@ def command(
         typer.Option(
             "--provider",
             metavar="http|litellm",
-            help="Upstream adapter (env PAC_LLM_PROVIDER; default http).",
+            help="Upstream adapter (env PAC_LLM_PROVIDER; default http). litellm needs pip install "
+            "'llmops[litellm]'.",
         ),
     ] = None,
     host: Annotated[
