@@ -222,6 +222,19 @@ async def test_input_pii_redacted_in_fields_beyond_messages(
     assert json.dumps(got) == json.dumps(untouched).replace("BLUEBIRD", "mail [REDACTED:EMAIL]")
 
 
+async def test_chat_embeddings_messages_are_checked_like_a_chat(make_client: Any, fake: Any) -> None:
+    """vLLM's /v1/embeddings also takes chat `messages` (rendered with the chat template) instead of `input`."""
+    c = make_client(_blocked("Project Bluebird"))
+    msgs = [{"role": "system", "content": "embed"}, {"role": "user", "content": [{"type": "text", "text": f"to {EMAIL}"}]}]
+    r = await c.post("/v1/embeddings", json={"model": "fake-model", "messages": msgs})
+    assert r.status_code == 200, r.text
+    sent = json.loads(fake.received[-1][1])
+    assert sent["messages"][1]["content"][0]["text"] == "to [REDACTED:EMAIL]"
+    blocked = [{"role": "user", "content": "about Project Bluebird"}]
+    r = await c.post("/v1/embeddings", json={"model": "fake-model", "messages": blocked})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "blocked_content"
+
+
 @pytest.mark.parametrize("route", ["/v1/chat/completions", "/v1/completions", "/v1/embeddings"])
 async def test_end_user_id_gets_the_input_pii_policy_only(make_client: Any, fake: Any, route: str) -> None:
     """`user` is not prompt text: PII is redacted there, but blocked patterns and injection do not apply."""

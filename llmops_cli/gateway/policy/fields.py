@@ -243,8 +243,11 @@ def _texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Getter, Sett
 
     The setter of a JSON-text field is a :class:`JsonField`: its getter gives the decoded view to scan, and PII
     is redacted through ``engine.CompiledPolicy.redact_json``. A message with only ``role`` and string ``content``
-    (the common case) costs three cheap checks, a request with no other text field one set look-up."""
-    if route == "chat":
+    (the common case) costs three cheap checks, a request with no other text field one set look-up.
+
+    An embeddings request may carry chat ``messages`` instead of ``input`` (vLLM's chat embeddings, rendered
+    with the chat template): they are checked as a chat's are."""
+    if route == "chat" or (route == "embeddings" and "messages" in body):
         for msg in body.get("messages") or ():
             if not isinstance(msg, dict):
                 continue
@@ -258,7 +261,7 @@ def _texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Getter, Sett
             if len(msg) > 2 or content is None or "role" not in msg:  # more than role and content
                 for get, put in _message_texts(msg, content=False):
                     yield role, get, put
-    else:
+    if route != "chat":
         field = "prompt" if route == "completions" else "input"
         value = body.get(field)
         if isinstance(value, str):
