@@ -42,6 +42,7 @@ from llmops_cli.gateway.policy.fields import (
 )
 from llmops_cli.gateway.policy.jsontext import JsonEscapes, JsonField
 from llmops_cli.gateway.policy.keys import KeyIndex
+from llmops_cli.gateway.policy.media import media_urls, refused_media
 from llmops_cli.gateway.policy.model import ApiKey, PiiActions, Policy
 from llmops_cli.gateway.policy.patterns import BlockedMatcher, normalise
 
@@ -139,6 +140,9 @@ class CompiledPolicy:
         self.holdback = policy.streams.holdback_chars
         # Streamed token logprobs could spell out text the output policies hold back, redact or deny.
         self.strip_logprobs = any(a != "log" for a in self.pii_out.values())
+        media = policy.content.media
+        self.media_remote = media.remote_urls == "allow"
+        self.media_hosts = tuple(h.lower() for h in media.allowed_hosts)
 
     # ------------------------------------------------------------------ auth
     def authenticate(self, authorization: str | None, x_api_key: str | None = None) -> ApiKey | None:
@@ -197,8 +201,23 @@ class CompiledPolicy:
                 )
         if route != "embeddings":
             self._cap_max_tokens(body, decisions)
+        if route != "completions" and msgs:
+            self._check_media(msgs, decisions)
         self._check_content(route, body, decisions)
         return decisions
+
+    def _check_media(self, messages: Any, decisions: list[Decision]) -> None:
+        """Refuse a media URL the upstream would fetch unless the policy allows it (see ``media``)."""
+        for url in media_urls(messages):
+            what = refused_media(url, self.media_remote, self.media_hosts)
+            if what is not None:
+                raise Denied(
+                    400,
+                    "media_url_not_allowed",
+                    f"This gateway does not let the model server fetch media from {what}; send the media inline "
+                    "as a data: URL.",
+                    decisions=[*decisions, Decision("media_url", "deny", what)],
+                )
 
     def _cap_max_tokens(self, body: dict[str, Any], decisions: list[Decision]) -> None:
         mt = self.policy.limits.max_tokens

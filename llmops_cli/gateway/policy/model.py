@@ -95,10 +95,20 @@ class InjectionPolicy(_Model):
     threshold: int = Field(1, ge=1)
 
 
+class MediaPolicy(_Model):
+    """Media URLs in a chat's content parts (``image_url``, ``video_url``, ``audio_url``): the upstream fetches
+    them itself, from inside the cluster. ``data:`` URLs (inline media) always pass."""
+
+    remote_urls: Literal["deny", "allow"] = "deny"
+    # Hosts (fnmatch, e.g. "images.example.com", "*.cdn.example.com") whose http(s) URLs pass under `deny`.
+    allowed_hosts: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9*?.:\[\]-]{1,253}$")]] = Field(default_factory=list)
+
+
 class ContentPolicy(_Model):
     pii: PiiPolicy = Field(default_factory=PiiPolicy)
     blocked_patterns: list[BlockedPattern] = Field(default_factory=list)
     injection: InjectionPolicy = Field(default_factory=InjectionPolicy)
+    media: MediaPolicy = Field(default_factory=MediaPolicy)
 
 
 class StreamPolicy(_Model):
