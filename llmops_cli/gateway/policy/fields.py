@@ -131,7 +131,7 @@ REPLY_MESSAGE_KEYS = frozenset(
     {"role", "content", *_MESSAGE_TEXT_FIELDS, "tool_calls", "function_call", "tool_call_id", "audio"}
 )
 REPLY_CHOICE_KEYS = frozenset(
-    {"index", "text", "message", "delta", "finish_reason", "stop_reason", "logprobs", "prompt_logprobs"}
+    {"index", "text", "message", "delta", "finish_reason", "stop_reason", "logprobs", "prompt_logprobs", "token_ids"}
 )
 
 
