@@ -36,6 +36,19 @@ def _call(args: str, i: int = 0) -> dict[str, Any]:
     return {"id": f"c{i}", "type": "function", "function": {"name": "send", "arguments": args}}
 
 
+def _assistant(args: str, *, reasoning: str, refusal: str) -> dict[str, Any]:
+    """An assistant message with text in every side field: reasoning, refusal, a tool call's and a legacy
+    function call's arguments."""
+    return {
+        "role": "assistant",
+        "content": None,
+        "reasoning_content": reasoning,
+        "refusal": refusal,
+        "tool_calls": [_call(args)],
+        "function_call": {"name": "f", "arguments": json.dumps({"e": EMAIL})},
+    }
+
+
 # ------------------------------------------------------------------------------------------ requests
 async def test_input_pii_redacted_in_every_message_field(client: httpx.AsyncClient, fake: Any) -> None:
     args = json.dumps({"to": EMAIL, "body": f"hi\ncall {PHONE}", "n": 5551234567})
@@ -43,14 +56,7 @@ async def test_input_pii_redacted_in_every_message_field(client: httpx.AsyncClie
         "model": "fake-model",
         "messages": [
             {"role": "user", "name": EMAIL, "content": "hi"},
-            {
-                "role": "assistant",
-                "content": None,
-                "reasoning_content": f"mail {EMAIL}",
-                "refusal": f"not {EMAIL}",
-                "tool_calls": [_call(args)],
-                "function_call": {"name": "f", "arguments": json.dumps({"e": EMAIL})},
-            },
+            _assistant(args, reasoning=f"mail {EMAIL}", refusal=f"not {EMAIL}"),
             {"role": "tool", "tool_call_id": "c0", "content": [{"type": "text", "text": f"sent to {EMAIL}"}]},
         ],
     }
@@ -344,14 +350,7 @@ async def test_unary_output_fields_redacted_and_logprobs_dropped() -> None:
         unary=_completion(
             {
                 "index": 0,
-                "message": {
-                    "role": "assistant",
-                    "content": None,
-                    "reasoning_content": f"user is {EMAIL}",
-                    "refusal": f"no {EMAIL}",
-                    "tool_calls": [_call(args)],
-                    "function_call": {"name": "f", "arguments": json.dumps({"e": EMAIL})},
-                },
+                "message": _assistant(args, reasoning=f"user is {EMAIL}", refusal=f"no {EMAIL}"),
                 "logprobs": _logprobs(EMAIL),
                 "finish_reason": "tool_calls",
             },
