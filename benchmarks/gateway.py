@@ -15,6 +15,9 @@ Figures:
      p50/p99 latency, and added time to first token on streams paced like a model (first chunk at L, then one
      every 20 ms), which is where a hold-back window would show. Direct and gateway runs alternate for
      --rounds rounds and their samples are pooled, so that drift of this shared machine falls on both sides.
+     The last column is what a do-nothing TCP relay on the gateway's core adds to time to first token under
+     the same load: the floor of any proxy on this machine (the cross-core hops and wake-ups), measured in
+     the same rounds.
   3. saturation: 100 clients against a zero-latency upstream. Every request queues, so latency is
      100 / throughput (Little's law): this is a throughput comparison, not the gateway's added latency.
   4. open loop at increasing fixed rates: the highest rate one worker holds with p99 <= 50 ms;
@@ -286,6 +289,56 @@ def start_gateway(
     return gw
 
 
+class _RelayDown(asyncio.Protocol):
+    """One client connection of the do-nothing relay: bytes in either direction are written on as they come."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.pending: list[bytes] | None = []
+        self.up: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.t: asyncio.Transport = transport  # type: ignore[assignment]
+        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.connecting = asyncio.ensure_future(self._connect())
+
+    async def _connect(self) -> None:
+        down = self
+
+        class Up(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+            def data_received(self, data: bytes) -> None:
+                down.t.write(data)
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                down.t.close()
+
+        loop = asyncio.get_running_loop()
+        up, _ = await loop.create_connection(Up, "127.0.0.1", self.upstream_port)
+        self.up = up  # type: ignore[assignment]
+        for data in self.pending or ():
+            up.write(data)
+        self.pending = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.up is None:
+            assert self.pending is not None
+            self.pending.append(data)
+        else:
+            self.up.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.up is not None:
+            self.up.close()
+
+
+async def serve_relay(port: int, upstream_port: int) -> None:
+    server = await asyncio.get_running_loop().create_server(lambda: _RelayDown(upstream_port), "127.0.0.1", port)
+    await server.serve_forever()
+
+
 class Stack:
     def __init__(
         self, policy_override: str | None = None, litellm_bin: str | None = None, busy_poll_ms: float = 0.0
@@ -298,6 +351,7 @@ class Stack:
         self.litellm_bin = litellm_bin
         self.litellm_port: int | None = None
         self.litellm_proc: subprocess.Popen[bytes] | None = None
+        self.relay_port = _free_port()
 
     def start(self) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -329,6 +383,14 @@ class Stack:
             env={"PAC_AUDIT_LOG": str(self.tmp / "audit.jsonl")},
             busy_poll_ms=self.busy_poll_ms,
         ).pid
+        relay = subprocess.Popen(
+            [sys.executable, __file__, "--serve-relay", f"{self.relay_port}:{self.up_port}"],
+            preexec_fn=_pin(CORE_GATEWAY),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.procs.append(relay)
+        _wait_http(self.relay_port, relay, "/v1/models")
 
     def start_litellm(self) -> None:
         """Started only for its own measurements and stopped after them: an idle LiteLLM proxy still runs
@@ -432,7 +494,7 @@ async def run(args: argparse.Namespace) -> int:
     try:
         chat = {"model": "fake-model", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 128}
         stream = {**chat, "stream": True}
-        targets = {"direct": (stack.up_port, None), "gateway": (stack.gw_port, KEY)}
+        targets = {"direct": (stack.up_port, None), "gateway": (stack.gw_port, KEY), "relay": (stack.relay_port, None)}
         sections = args.sections
         n_total = 1000 if args.quick else 4000
         print(
@@ -447,7 +509,8 @@ async def run(args: argparse.Namespace) -> int:
         )
         results: dict[tuple[str, str, int], Result] = {}
         concs = [c for c, sec in ((1, 1), (100, 3)) if sec in sections]
-        for name, (port, key) in targets.items() if concs else ():
+        for name in ("direct", "gateway") if concs else ():
+            port, key = targets[name]
             for kind, body in (("unary", chat), ("stream", stream)):
                 raw = build_request("/v1/chat/completions", body, key)
                 await closed_loop(port, raw, 20, 200, 10)  # warm-up
@@ -488,35 +551,38 @@ async def _in_flight(
     )
     print(
         f"  {'L':>6} {'offered':>9}   {'direct p50/p99':>15} {'gateway p50/p99':>16} "
-        f"{'added p50/p99':>15}   {'TTFT direct':>11} {'TTFT added p50/p99':>19}"
+        f"{'added p50/p99':>15}   {'TTFT direct':>11} {'TTFT added p50/p99':>19} {'relay':>6}"
     )
     secs = 3.0 if args.quick else 6.0
     stream_s = 0.02 * (len(REPLY) // 4 + 2)  # chunks after the first, 20 ms apart
     for lat_ms in args.latencies:
-        row = {(n, k): Result([], [], 0, 0.0) for n in ("direct", "gateway") for k in ("unary", "stream")}
+        row = {(n, k): Result([], [], 0, 0.0) for n in ("direct", "gateway", "relay") for k in ("unary", "stream")}
         # Direct and gateway runs alternate for --rounds rounds and their samples are pooled, so a slow spell
         # of this shared machine lands on both sides instead of deciding the difference.
         for _ in range(args.rounds):
-            for name, (port, key) in (("direct", targets["direct"]), ("gateway", targets["gateway"])):
+            for name in ("direct", "gateway", "relay"):
+                port, key = targets[name]
                 await asyncio.sleep(0.5)  # let the previous run's connections close
-                body = {**chat, "model": f"fake-model+{lat_ms:g}ms"}
-                raw = build_request("/v1/chat/completions", body, key)
-                res = await closed_loop(port, raw, 100, 10**9, secs, stagger=lat_ms / 1000 / 100)
-                row[(name, "unary")] = row[(name, "unary")].merge(res)
+                if name != "relay":  # the relay's floor is measured on streams only
+                    body = {**chat, "model": f"fake-model+{lat_ms:g}ms"}
+                    raw = build_request("/v1/chat/completions", body, key)
+                    res = await closed_loop(port, raw, 100, 10**9, secs, stagger=lat_ms / 1000 / 100)
+                    row[(name, "unary")] = row[(name, "unary")].merge(res)
                 paced = {**stream, "model": f"fake-model+{lat_ms:g}ms/20ms"}
                 raw = build_request("/v1/chat/completions", paced, key)
                 each = lat_ms / 1000 + stream_s
                 res = await closed_loop(port, raw, 100, 10**9, max(secs, 3 * each), stagger=each / 100)
                 row[(name, "stream")] = row[(name, "stream")].merge(res)
         du, gu = row[("direct", "unary")], row[("gateway", "unary")]
-        ds, gs = row[("direct", "stream")], row[("gateway", "stream")]
+        ds, gs, rs = row[("direct", "stream")], row[("gateway", "stream")], row[("relay", "stream")]
         print(
             f"  {lat_ms:>4g}ms {100 / (lat_ms / 1000):>6.0f}/s   "
             f"{du.pct(0.5):>7.2f}/{du.pct(0.99):<7.2f} {gu.pct(0.5):>8.2f}/{gu.pct(0.99):<7.2f} "
             f"{gu.pct(0.5) - du.pct(0.5):>+7.2f}/{gu.pct(0.99) - du.pct(0.99):<+7.2f}   "
             f"{ds.pct(0.5, True):>11.2f} "
             f"{gs.pct(0.5, True) - ds.pct(0.5, True):>+9.2f}/{gs.pct(0.99, True) - ds.pct(0.99, True):<+9.2f}"
-            f" ({gu.rate:.0f} req/s, {len(gs.ttfts)} streams, errors {gu.errors + gs.errors})"
+            f" {rs.pct(0.5, True) - ds.pct(0.5, True):>+6.2f}"
+            f"   ({gu.rate:.0f} req/s, {len(gs.ttfts)} streams, errors {gu.errors + gs.errors})"
         )
 
 
@@ -639,6 +705,7 @@ def main() -> int:
         help="alternating direct/gateway rounds per latency in the 100-in-flight table (default 2)",
     )
     ap.add_argument("--litellm-bin", default=None, help="`litellm` executable of a venv with litellm[proxy]")
+    ap.add_argument("--serve-relay", default=None, metavar="PORT:UPSTREAM", help=argparse.SUPPRESS)
     ap.add_argument(
         "--busy-poll",
         type=float,
@@ -654,6 +721,10 @@ def main() -> int:
         uvloop.install()
     except ImportError:
         pass
+    if args.serve_relay:  # the do-nothing relay of section 2, started by Stack as its own process
+        port, upstream = (int(x) for x in args.serve_relay.split(":"))
+        asyncio.run(serve_relay(port, upstream))
+        return 0
     return asyncio.run(run(args))
 
 
