@@ -301,10 +301,7 @@ def _filter_side_texts(
                 # An object in a field the gateway does not know: its strings are checked chunk by chunk, without
                 # a window (text split across two chunks' objects is not joined).
                 for get, put in _strings(v, keys=False):
-                    text = get()
-                    new = policy.apply_pii(text, policy.pii_out, "output", decisions)
-                    if new is not text:
-                        put(new)
+                    policy._redact_field(get, put, policy.pii_out, "output", decisions)
         calls = delta.get("tool_calls")
         if type(calls) is list:
             kept = []

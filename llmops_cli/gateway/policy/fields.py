@@ -4,7 +4,7 @@ the parsed body in place; see :mod:`llmops_cli.gateway.policy.engine` for which 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from llmops_cli.gateway.policy.jsontext import JsonField, json_view
@@ -143,7 +143,7 @@ def other_texts(holder: dict[str, Any], known: frozenset[str]) -> list[tuple[Get
         if k in known:
             continue
         if isinstance(v, str):
-            out.append(((lambda k=k: holder[k]), (lambda v, k=k: holder.__setitem__(k, v))))
+            out.extend(_plain_field(holder, k))
         elif isinstance(v, dict | list):
             out += _strings(v, keys=False)
     return out
@@ -205,6 +205,10 @@ _EXTRA_TEXT_FIELDS = frozenset(
 )
 
 
+def _with_role(role: str, fields: Iterable[tuple[Getter, Setter]]) -> list[tuple[str, Getter, Setter]]:
+    return [(role, get, put) for get, put in fields]
+
+
 def _extra_texts(body: dict[str, Any]) -> list[tuple[str, Getter, Setter]]:
     """The texts of :data:`_EXTRA_TEXT_FIELDS`. Tool definitions and output constraints (``response_format``
     but its ``type``, ``structured_outputs``, ``guided_*``) count as ``system``: the operator's or developer's
@@ -213,28 +217,28 @@ def _extra_texts(body: dict[str, Any]) -> list[tuple[str, Getter, Setter]]:
     the output, which blocked patterns do not check). Predicted output and RAG ``documents`` (vLLM; rendered
     into the prompt by chat templates that support them) count as ``user``, like the content they stand for.
     A list: tool schemas bring hundreds of fields, and every generator level would cost per field."""
-    out = [("system", get, put) for get, put in _tool_definitions(body)]
+    out = _with_role("system", _tool_definitions(body))
     prediction = body.get("prediction")
     if isinstance(prediction, dict):
         pc = prediction.get("content")
-        out += [("user", g, p) for g, p in (_plain_field(prediction, "content") if isinstance(pc, str) else _parts(pc))]
+        out += _with_role("user", _plain_field(prediction, "content") if isinstance(pc, str) else _parts(pc))
     documents = body.get("documents")
     if isinstance(documents, list):
-        out += [("user", get, put) for get, put in _strings(documents)]
+        out += _with_role("user", _strings(documents))
     kwargs = body.get("chat_template_kwargs")
     if isinstance(kwargs, dict):  # the client's variables for the chat template, which may render them
-        out += [("user", get, put) for get, put in _strings(kwargs)]
+        out += _with_role("user", _strings(kwargs))
     rf = body.get("response_format")
     if isinstance(rf, dict):
         for key in rf:
             if key != "type":
-                out += [("system", get, put) for get, put in _constraint(rf, key)]
+                out += _with_role("system", _constraint(rf, key))
     so = body.get("structured_outputs")
     if isinstance(so, dict):
         for key in so:
-            out += [("system", get, put) for get, put in _constraint(so, key)]
+            out += _with_role("system", _constraint(so, key))
     for key in _GUIDED_FIELDS:
-        out += [("system", get, put) for get, put in _constraint(body, key)]
+        out += _with_role("system", _constraint(body, key))
     return out
 
 
