@@ -17,7 +17,10 @@ Figures:
      --rounds rounds and their samples are pooled, so that drift of this shared machine falls on both sides.
      The last column is what a do-nothing TCP relay on the gateway's core adds to time to first token under
      the same load: the floor of any proxy on this machine (the cross-core hops and wake-ups), measured in
-     the same rounds.
+     the same rounds. A second line splits the added time to first token into its two legs, from timestamps
+     the fake upstream (``--stamp``) puts on each stream's first content chunk: the request leg (client write
+     to the upstream having the request: parsing, policies, forwarding) and the first-chunk leg (the upstream
+     writing that chunk to the client reading it: the streaming pipeline).
   3. saturation: 100 clients against a zero-latency upstream. Every request queues, so latency is
      100 / throughput (Little's law): this is a throughput comparison, not the gateway's added latency.
   4. open loop at increasing fixed rates: the highest rate one worker holds with p99 <= 50 ms;
@@ -45,7 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +69,7 @@ REPLY = (
 LITELLM_KEY = "sk-benchmark-0123456789abcdef0123456789abcdef"
 CORE_LOAD, CORE_GATEWAY = 0, 1
 _CONTENT = re.compile(rb'"(?:content|text)":"[^"]')
+_STAMP = re.compile(rb'"bench_t":\[(\d+),(\d+)\]')
 
 
 def _free_port() -> int:
@@ -112,6 +116,13 @@ class Result:
     ttfts: list[float]
     errors: int
     elapsed: float
+    # streams: (request leg, chunk leg) in seconds, from the fake upstream's stamps (see ``Conn.request``)
+    legs: list[tuple[float, float]] = field(default_factory=list)
+
+    def leg(self, i: int, q: float = 0.5) -> float:
+        """Percentile of the request leg (``i`` = 0) or the chunk leg (1), in µs."""
+        xs = sorted(x[i] for x in self.legs)
+        return xs[min(len(xs) - 1, int(q * len(xs)))] * 1e6 if xs else float("nan")
 
     def pct(self, q: float, ttft: bool = False) -> float:
         xs = sorted(self.ttfts if ttft else self.latencies)
@@ -130,6 +141,7 @@ class Result:
             self.ttfts + other.ttfts,
             self.errors + other.errors,
             self.elapsed + other.elapsed,
+            self.legs + other.legs,
         )
 
 
@@ -142,14 +154,20 @@ class Conn:
         r, w = await asyncio.open_connection("127.0.0.1", port)
         return cls(r, w)
 
-    async def request(self, raw: bytes) -> tuple[int, float | None]:
-        """Send one request; read the whole response. Returns (status, ttft seconds for streams)."""
+    async def request(self, raw: bytes) -> tuple[int, float | None, tuple[float, float] | None]:
+        """Send one request; read the whole response. Returns (status, ttft seconds for streams, legs).
+
+        ``legs``, when the first content chunk carries the fake upstream's ``bench_t`` stamp: seconds from
+        this client's write to the upstream having the request (the request leg), and from the upstream writing
+        that chunk to this client reading it (the chunk leg). Both clocks are ``perf_counter`` (one monotonic
+        clock for all processes on Linux)."""
         t0 = time.perf_counter()
         self.w.write(raw)
         head = await self.r.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         lower = head.lower()
         ttft = None
+        legs = None
         if b"transfer-encoding: chunked" in lower:
             while True:
                 size = int((await self.r.readuntil(b"\r\n")).strip().split(b";")[0], 16)
@@ -158,11 +176,16 @@ class Conn:
                     break
                 data = await self.r.readexactly(size + 2)
                 if ttft is None and _CONTENT.search(data):
-                    ttft = time.perf_counter() - t0
+                    t1 = time.perf_counter()
+                    ttft = t1 - t0
+                    stamp = _STAMP.search(data)
+                    if stamp:
+                        arrived, sent = int(stamp.group(1)) / 1e9, int(stamp.group(2)) / 1e9
+                        legs = (arrived - t0, t1 - sent)
         else:
             m = re.search(rb"content-length: (\d+)", lower)
             await self.r.readexactly(int(m.group(1)) if m else 0)
-        return status, ttft
+        return status, ttft, legs
 
     def close(self) -> None:
         self.w.close()
@@ -187,6 +210,7 @@ async def closed_loop(
     conns = await asyncio.gather(*(Conn.open(port) for _ in range(concurrency)))
     lat: list[float] = []
     ttfts: list[float] = []
+    legs: list[tuple[float, float]] = []
     errors = 0
     remaining = total
     deadline = time.perf_counter() + max_s + stagger * concurrency
@@ -198,20 +222,22 @@ async def closed_loop(
         while remaining > 0 and time.perf_counter() < deadline:
             remaining -= 1
             t0 = time.perf_counter()
-            status, ttft = await c.request(raw)
+            status, ttft, leg = await c.request(raw)
             if status != 200:
                 errors += 1
                 continue
             lat.append(time.perf_counter() - t0)
             if ttft is not None:
                 ttfts.append(ttft)
+            if leg is not None:
+                legs.append(leg)
 
     t0 = time.perf_counter()
     await asyncio.gather(*(worker(i, c) for i, c in enumerate(conns)))
     elapsed = time.perf_counter() - t0
     for c in conns:
         c.close()
-    return Result(lat, ttfts, errors, elapsed)
+    return Result(lat, ttfts, errors, elapsed, legs)
 
 
 async def open_loop(port: int, raw: bytes, rate: float, seconds: float, pool: int = 256) -> Result:
@@ -229,7 +255,7 @@ async def open_loop(port: int, raw: bytes, rate: float, seconds: float, pool: in
         nonlocal errors
         c = await conns.get()
         try:
-            status, _ = await c.request(raw)
+            status, _, _ = await c.request(raw)
         finally:
             conns.put_nowait(c)
         if status != 200:
@@ -366,6 +392,7 @@ class Stack:
                 "4",
                 "--reply",
                 REPLY,
+                "--stamp",
             ],
             env=env,
             preexec_fn=_pin(CORE_LOAD),
@@ -584,6 +611,12 @@ async def _in_flight(
             f" {rs.pct(0.5, True) - ds.pct(0.5, True):>+6.2f}"
             f"   ({gu.rate:.0f} req/s, {len(gs.ttfts)} streams, errors {gu.errors + gs.errors})"
         )
+        if gs.legs and ds.legs:
+            print(
+                f"  {'':>6} where the added TTFT goes, p50 µs: request leg gateway "
+                f"{gs.leg(0) - ds.leg(0):+.0f}, relay {rs.leg(0) - ds.leg(0):+.0f}; first-chunk leg gateway "
+                f"{gs.leg(1) - ds.leg(1):+.0f}, relay {rs.leg(1) - ds.leg(1):+.0f}"
+            )
 
 
 def _saturation(results: dict[tuple[str, str, int], Result]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import sys
 import time
 from collections.abc import AsyncGenerator, Iterator
@@ -90,6 +91,29 @@ def test_openai_client_non_streaming_and_streaming(
         extra_body={"api_base": "http://evil.example"},
     )
     assert b"evil" not in fake.received[-1][1]
+
+
+def test_fake_upstream_stamps_reach_the_client_for_the_benchmark(
+    gateway: tuple[str, GatewayApp], fake: FakeUpstream
+) -> None:
+    """``benchmarks/gateway.py`` splits the added time to first token with the fake upstream's stamps: they
+    must come through the gateway on the first content chunk, once, as arrival <= sent on the client's clock."""
+    url, _ = gateway
+    fake.config.stamp = True
+    fake.config.chunk_chars = 4  # "The ": a first chunk the hold-back window releases at once, as in the benchmark
+    fake.config.reply = "The incident began at nine. " * 3
+    body = {**chat("hi", stream=True), "model": "fake-model+1ms/5ms"}  # one upstream write per chunk
+    before = time.perf_counter_ns()
+    r = httpx.post(url + "/v1/chat/completions", json=body, headers=AUTH, timeout=10)
+    after = time.perf_counter_ns()
+    events = [json.loads(e[6:]) for e in r.text.split("\n\n") if e.startswith("data: {")]
+    stamped = [e for e in events if "bench_t" in e]
+    assert len(stamped) == 1
+    assert stamped[0] is next(e for e in events if e["choices"] and e["choices"][0]["delta"].get("content"))
+    arrived, sent = stamped[0]["bench_t"]
+    assert before <= arrived <= sent <= after
+    fake.config.stamp = False
+    assert "bench_t" not in httpx.post(url + "/v1/chat/completions", json=body, headers=AUTH, timeout=10).text
 
 
 def test_upstream_timeout_and_reset(gateway: tuple[str, GatewayApp]) -> None:

@@ -14,6 +14,11 @@ Behaviour is configured on :class:`FakeConfig` or per request through the model 
   ``fault:midstream`` (stream ends after two chunks, without ``[DONE]``), ``fault:badjson`` (invalid JSON body
   / event), ``fault:reset`` (connection closed, no response).
 
+``stamp`` (the benchmark's ``--stamp``): the first content chunk of a stream carries ``"bench_t": [arrival,
+sent]``, when the request arrived and when that chunk was written, in ``time.perf_counter_ns()`` (the
+system-wide monotonic clock on Linux, so comparable with the client's), to split a proxy's added time to first
+token into its request leg and its chunk leg. Not with ``split_bytes``.
+
 Every request body is recorded (``received``, its headers in ``received_headers``), and streams the client
 abandoned are counted (``cancelled``).
 """
@@ -51,6 +56,7 @@ class FakeConfig:
     # More text fields of a chat reply's message, e.g. (("reasoning", "..."),) as vLLM's reasoning parsers add;
     # streamed before the content, in pieces of chunk_chars, one delta field each.
     message_fields: tuple[tuple[str, str], ...] = ()
+    stamp: bool = False  # timestamps on a stream's first content chunk (see the module docstring)
 
 
 @dataclass
@@ -81,6 +87,7 @@ class FakeUpstream:
             listing = [{"id": m, "object": "model", "owned_by": "fake"} for m in self.config.models]
             return await _json(send, 200, {"object": "list", "data": listing})
         body = await read_body(receive)
+        arrived = time.perf_counter_ns()
         if self.record:
             self.received.append((scope["path"], body))
             self.received_headers.append(dict(scope["headers"]))
@@ -126,7 +133,7 @@ class FakeUpstream:
         text = self._reply(req, chat)
         if req.get("stream"):
             delay = self.config.chunk_delay if chunk_delay is None else chunk_delay
-            return await self._stream(send, receive, req, model, text, chat, delay)
+            return await self._stream(send, receive, req, model, text, chat, delay, arrived)
         msg_or_text: dict[str, Any] = (
             {"message": {"role": "assistant", **dict(self.config.message_fields), "content": text}}
             if chat
@@ -170,6 +177,7 @@ class FakeUpstream:
         text: str,
         chat: bool,
         chunk_delay: float,
+        arrived: int = 0,
     ) -> None:
         await send(
             {
@@ -198,9 +206,12 @@ class FakeUpstream:
                 for i in range(0, len(value), n):
                     delta = {name: value[i : i + n]}
                     events.append(_ev({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
+        content: list[dict[str, Any]] = []
         for p in pieces:
             choice = {"index": 0, "delta": {"content": p}} if chat else {"index": 0, "text": p}
-            events.append(_ev({**base, "choices": [{**choice, "finish_reason": None}]}))
+            content.append({**base, "choices": [{**choice, "finish_reason": None}]})
+        stamp_at = len(events) if self.config.stamp and content and self.config.split_bytes <= 0 else -1
+        events.extend(_ev(obj) for obj in content)
         last: dict[str, Any] = {"index": 0, "delta": {}} if chat else {"index": 0, "text": ""}
         events.append(_ev({**base, "choices": [{**last, "finish_reason": "stop"}]}))
         opts = req.get("stream_options")
@@ -232,6 +243,8 @@ class FakeUpstream:
             for i, w in enumerate(writes):
                 if chunk_delay and i:
                     await asyncio.sleep(chunk_delay)
+                if i == stamp_at:
+                    w = _ev({**content[0], "bench_t": [arrived, time.perf_counter_ns()]})
                 await send({"type": "http.response.body", "body": w, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -336,9 +349,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--chunk-chars", type=int, default=4)
     ap.add_argument("--chunk-delay", type=float, default=0.0)
     ap.add_argument("--reply", default=None)
+    ap.add_argument("--stamp", action="store_true", help="timestamps on each stream's first content chunk")
     a = ap.parse_args(argv)
     fake = FakeUpstream(
-        FakeConfig(latency=a.latency, chunk_chars=a.chunk_chars, chunk_delay=a.chunk_delay, reply=a.reply),
+        FakeConfig(
+            latency=a.latency, chunk_chars=a.chunk_chars, chunk_delay=a.chunk_delay, reply=a.reply, stamp=a.stamp
+        ),
         record=False,
     )
     uvicorn.run(fake, host=a.host, port=a.port, log_level="warning", access_log=False)
