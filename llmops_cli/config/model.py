@@ -223,6 +223,13 @@ class GatewaySettings(_Model):
     policies_file: str = Field("policies/gateway.yaml", description="Gateway policy file.")
     replicas: int | None = Field(None, ge=1, le=100, description="Replicas; profile default when empty.")
     provider: Literal["http", "litellm"] = Field("http", description="Upstream adapter (PAC_LLM_PROVIDER).")
+    busy_poll_ms: float = Field(
+        0,
+        ge=0,
+        le=1000,
+        description="Milliseconds each gateway pod polls instead of sleeping after activity (PAC_BUSY_POLL_MS; "
+        "less added latency on VMs); 0 = off. On: one whole CPU per pod, and no CPU autoscaler.",
+    )
 
 
 class PgvectorSettings(_Model):

@@ -13,7 +13,8 @@ streamed response, an upstream answer) extends the window; once ``window`` secon
 callback stops and the loop sleeps as usual, so an idle gateway costs nothing.
 
 Cost: while active, the worker keeps its core 100 % busy. Use it only where each worker has a whole core
-(Kubernetes: a CPU limit of at least 1 per worker, best with the static CPU manager policy). Under a smaller CPU
+(Kubernetes: a CPU limit of at least 1 per worker, best with the static CPU manager policy; what
+``stacks.gateway.busy_poll_ms`` in ``llmops.yaml`` renders). Under a smaller CPU
 limit the spinning uses up the quota and the container is throttled, which costs far more than it saves. A
 CPU-utilisation autoscaler would read the polling as load and scale out.
 """

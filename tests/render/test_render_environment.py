@@ -336,6 +336,27 @@ def test_user_defined_environment_renders():
     assert "bootstrap/application-llmops-staging.yaml" in tree
 
 
+def test_busy_polling_gateway_gets_one_whole_core_and_no_cpu_autoscaler():
+    for env, replicas in (("dev", 1), ("prod", 2)):
+        objs = objects(render_environment(settings(stacks={"gateway": {"busy_poll_ms": 25}}), env))
+        deploy = _one(objs, "Deployment", names.GATEWAY_NAME)
+        c = _container(deploy)
+        assert {e["name"]: e["value"] for e in c["env"]}["PAC_BUSY_POLL_MS"] == "25"
+        # Guaranteed class with an integer CPU: what the kubelet's static CPU manager pins to a core
+        assert c["resources"]["requests"] == c["resources"]["limits"]
+        assert c["resources"]["limits"]["cpu"] == "1"
+        # the polling would read as load to a CPU autoscaler: fixed replicas instead
+        assert not _kind(objs, "HorizontalPodAutoscaler")
+        assert deploy["spec"]["replicas"] == replicas
+    prod = objects(default_tree("prod"))
+    c = _container(_one(prod, "Deployment", names.GATEWAY_NAME))
+    assert "PAC_BUSY_POLL_MS" not in {e["name"] for e in c["env"]}  # off by default
+    assert c["resources"]["requests"]["cpu"] != c["resources"]["limits"]["cpu"]
+    assert _kind(prod, "HorizontalPodAutoscaler")
+    fixed = objects(render_environment(settings(stacks={"gateway": {"busy_poll_ms": 5, "replicas": 4}}), "prod"))
+    assert _one(fixed, "Deployment", names.GATEWAY_NAME)["spec"]["replicas"] == 4
+
+
 def test_a_litellm_gateway_runs_the_image_that_has_litellm():
     tree = render_environment(settings(stacks={"gateway": {"provider": "litellm"}}), "dev")
     c = _container(_one(objects(tree), "Deployment", names.GATEWAY_NAME))

@@ -34,6 +34,17 @@ def stack_gateway(ctx: Ctx) -> Files:
     replicas = gs.replicas or ctx.profile.gateway_replicas
     if hpa and gs.replicas:
         hpa = {**hpa, "min": gs.replicas, "max": max(hpa["max"], gs.replicas)}
+    resources = _res(ctx.profile.gateway)
+    if gs.busy_poll_ms:
+        # A polling worker keeps its core busy while traffic flows: it gets exactly one whole core (CPU and
+        # memory requests equal to their limits, the Guaranteed class that the kubelet's static CPU manager
+        # pins to a core), and no CPU-utilisation autoscaler, which would read the polling as load and scale
+        # to its maximum. Under a CPU limit below one core, the polling would use up the quota and the
+        # container would be throttled.
+        memory = ctx.profile.gateway.limit_memory
+        resources = {"cpu": "1", "memory": memory, "limits": {"cpu": "1", "memory": memory}}
+        if hpa:
+            replicas, hpa = hpa["min"], None
     gw = {
         "name": names.GATEWAY_NAME,
         "namespace": names.APPS_NAMESPACE,
@@ -47,7 +58,8 @@ def stack_gateway(ctx: Ctx) -> Files:
         "provider": gs.provider,
         "policy_text": policy,
         "policy_sha": hashlib.sha256(policy.encode("utf-8")).hexdigest(),
-        "resources": _res(ctx.profile.gateway),
+        "resources": resources,
+        "busy_poll_ms": f"{gs.busy_poll_ms:g}" if gs.busy_poll_ms else None,
         "pdb": ctx.profile.pdb,
         "hpa": hpa,
         "checkov_skips": dict(COMMON_SKIPS),
