@@ -56,6 +56,13 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.stream_errors = Counter(
+            p + "stream_errors_total",
+            "Streams cut short by an upstream failure after their 200 headers went out (an SSE error event, "
+            "then close), by route and error code: the 5xx these clients would otherwise have had.",
+            ["route", "kind"],
+            registry=r,
+        )
         self.in_flight = Gauge(p + "in_flight_requests", "Requests being served.", registry=r)
         self.policy_reloads = Counter(
             p + "policy_reloads_total", "Policy reloads by result.", ["result"], registry=r

@@ -197,6 +197,10 @@ class StreamingMixin:
             if not started:
                 ctx.status = status
                 return await _respond(send, status, err, rid=ctx.request_id)
+            if status >= 500:
+                # The request stays a 200 in `requests_total` (that is what went out); this counter is the 5xx
+                # it would have been, which the 5xx alert and dashboard add. A policy refusal is no failure.
+                self.metrics.child(self.metrics.stream_errors, ctx.route, ctx.error).inc()
             # Headers are gone: what passed the policies so far, an SSE error event, then close (no [DONE]).
             body = b"".join([*pending, b"data: ", err, b"\n\n"])
             await send({"type": "http.response.body", "body": body, "more_body": False})

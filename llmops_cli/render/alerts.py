@@ -10,7 +10,7 @@ from typing import Any
 
 from llmops_cli.config.model import Settings
 from llmops_cli.render import names
-from llmops_cli.render.metrics import GATEWAY_METRICS, GPU_METRICS, PG_UP, vllm_metrics
+from llmops_cli.render.metrics import GATEWAY_METRICS, GPU_METRICS, PG_UP, gateway_5xx_ratio, vllm_metrics
 
 RUNBOOK_BASE = "https://github.com/llmops/llmops/blob/main/docs/runbooks.md"
 
@@ -89,14 +89,14 @@ def rule_groups(settings: Settings, *, gpu: bool) -> list[dict[str, Any]]:
         )
     if stacks.gateway.enabled:
         g = GATEWAY_METRICS
+        gsel = f'namespace="{ns}"'
         groups.append(
             {
                 "name": "llmops-gateway",
                 "rules": [
                     _alert(
                         "GatewayHigh5xxRate",
-                        f'sum(rate({g.requests}{{namespace="{ns}",{g.status_label}=~"5.."}}[5m])) '
-                        f'/ sum(rate({g.requests}{{namespace="{ns}"}}[5m])) > {_num(slo.gateway_5xx_ratio)}',
+                        f"{gateway_5xx_ratio(gsel)} > {_num(slo.gateway_5xx_ratio)}",
                         "5m",
                         "critical",
                         "Policy Gateway 5xx rate above SLO",

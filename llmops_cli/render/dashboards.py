@@ -12,7 +12,14 @@ from typing import Any
 
 from llmops_cli.config.model import Settings
 from llmops_cli.render import names
-from llmops_cli.render.metrics import GATEWAY_METRICS, GPU_METRICS, PG_CONNECTIONS, PG_UP, vllm_metrics
+from llmops_cli.render.metrics import (
+    GATEWAY_METRICS,
+    GPU_METRICS,
+    PG_CONNECTIONS,
+    PG_UP,
+    gateway_5xx_ratio,
+    vllm_metrics,
+)
 
 
 @dataclass(frozen=True)
@@ -132,20 +139,14 @@ def dashboards(settings: Settings, *, gpu: bool) -> list[Dashboard]:
                         "reqps",
                     ),
                     (
+                        # Streams an upstream failure cut short after their 200 headers count as 5xx here.
                         "5xx ratio",
-                        [
-                            (
-                                "5xx",
-                                f'sum(rate({g.requests}{{{gsel},{g.status_label}=~"5.."}}[5m])) '
-                                f"/ sum(rate({g.requests}{{{gsel}}}[5m]))",
-                            )
-                        ],
+                        [("5xx", gateway_5xx_ratio(gsel))],
                         "percentunit",
                     ),
                     ("Latency", _quantiles(g.latency, gsel), "s"),
                     ("Time to first token (streams)", _quantiles(g.ttft, gsel), "s"),
                     (
-                        # Streams that fail after their 200 headers show here, not in the 5xx ratio.
                         "Upstream errors by kind",
                         [("{{kind}}", f"sum by (kind) (rate({g.upstream_errors}{{{gsel}}}[5m]))")],
                         "reqps",

@@ -61,12 +61,25 @@ class GatewayMetrics:
     violations: str = "llmops_gateway_policy_decisions_total"  # counter; labels: rule, action
     rule_label: str = "rule"
     tokens: str = "llmops_gateway_tokens_total"  # counter; labels: direction (in|out), model
-    # Timeouts, refused connections, protocol errors and non-2xx replies of the upstream, by kind. A stream that
-    # fails after its 200 headers went out counts here (and in the audit log's `error`), not as a 5xx request.
+    # Timeouts, refused connections, protocol errors and non-2xx replies of the upstream, by kind.
     upstream_errors: str = "llmops_gateway_upstream_errors_total"  # counter; labels: kind
+    # A stream that an upstream failure cuts short after its 200 headers went out stays a 200 in `requests`; it
+    # counts here too (and in `upstream_errors`), so that the 5xx ratio can add it.
+    stream_errors: str = "llmops_gateway_stream_errors_total"  # counter; labels: route, kind
 
 
 GATEWAY_METRICS = GatewayMetrics()
+
+
+def gateway_5xx_ratio(selector: str) -> str:
+    """PromQL: the share of gateway requests over 5 minutes that failed server-side, streams that an upstream
+    failure cut short after their 200 headers included. Each term is 0 when its series does not exist yet."""
+    g = GATEWAY_METRICS
+    return (
+        f'((sum(rate({g.requests}{{{selector},{g.status_label}=~"5.."}}[5m])) or vector(0)) '
+        f"+ (sum(rate({g.stream_errors}{{{selector}}}[5m])) or vector(0))) "
+        f"/ sum(rate({g.requests}{{{selector}}}[5m]))"
+    )
 
 
 @dataclass(frozen=True)

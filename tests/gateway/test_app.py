@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -296,6 +297,26 @@ async def test_midstream_failure_sends_error_event_then_closes(client: httpx.Asy
     assert "data: [DONE]" not in r.text
     r = await client.post("/v1/chat/completions", json={**chat("x", stream=True), "model": "fault:500"})
     assert r.status_code == 502
+    metrics = (await client.get("/metrics")).text
+    # the stream cut short stays a 200 request and counts as a stream error (the 5xx alert adds those); the
+    # 502 before any header is a 5xx request, not a stream error
+    stream_errors = [ln for ln in metrics.splitlines() if ln.startswith("llmops_gateway_stream_errors_total{")]
+    assert stream_errors == [
+        'llmops_gateway_stream_errors_total{kind="upstream_protocol",route="/v1/chat/completions"} 1.0'
+    ]
+    assert re.search(r'llmops_gateway_requests_total\{[^}]*status="502"\} 1\.0', metrics)
+
+
+async def test_output_denied_mid_stream_is_no_stream_error(
+    make_client: Callable[..., httpx.AsyncClient], fake: Any
+) -> None:
+    c = make_client(policy_text().replace("output: {email: redact", "output: {email: deny"))
+    fake.config.reply = "Sure, write to jane.roe@example.com today. " + "filler " * 20
+    r = await c.post("/v1/chat/completions", json=chat("hi", stream=True))
+    assert r.status_code == 200
+    assert json.loads(r.text.strip().split("\n\n")[-1][6:])["error"]["code"] == "content_policy_violation"
+    assert "jane.roe" not in r.text
+    assert "llmops_gateway_stream_errors_total{" not in (await c.get("/metrics")).text
 
 
 async def test_saturation_answers_503(client: httpx.AsyncClient) -> None:

@@ -139,12 +139,44 @@ def test_promtool_check_rules(tmp_path):
     assert f"SUCCESS: {len(CASES)} rules found" in r.stdout
 
 
-@pytest.mark.parametrize("alert", sorted(CASES))
-def test_promtool_unit_test_fires_and_stays_quiet(alert, tmp_path):
+# More scenarios for an alert than CASES' one firing and one healthy series set.
+EXTRA_CASES = [
+    # every request a 200, but a fifth of the streams cut short by the upstream after their headers went out
+    (
+        "GatewayHigh5xxRate",
+        "15m",
+        [
+            {"series": f'llmops_gateway_requests_total{{{NS},status="200"}}', "values": "0+10x20"},
+            {
+                "series": f'llmops_gateway_stream_errors_total{{{NS},route="/v1/chat/completions",'
+                'kind="upstream_protocol"}',
+                "values": "0+2x20",
+            },
+        ],
+        # a stream error now and then stays under the SLO's 5 %
+        [
+            {"series": f'llmops_gateway_requests_total{{{NS},status="200"}}', "values": "0+100x20"},
+            {
+                "series": f'llmops_gateway_stream_errors_total{{{NS},route="/v1/chat/completions",'
+                'kind="upstream_protocol"}',
+                "values": "0+1x20",
+            },
+        ],
+        {},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [(a, *CASES[a]) for a in sorted(CASES)] + EXTRA_CASES,
+    ids=sorted(CASES) + [f"{c[0]}-{i}" for i, c in enumerate(EXTRA_CASES)],
+)
+def test_promtool_unit_test_fires_and_stays_quiet(case, tmp_path):
     promtool = require_tool("promtool")
     rules = _groups_file(tmp_path)
+    alert, eval_time, firing, healthy, extra = case
     rule = _rules()[alert]
-    eval_time, firing, healthy, extra = CASES[alert]
     expected = {"exp_labels": {**rule["labels"], **extra}, "exp_annotations": rule["annotations"]}
     tests = {
         "rule_files": [rules.name],

@@ -92,6 +92,7 @@ def _gateway_exports() -> dict[str, set[str]]:
     m.tokens.labels("in", "m").inc()
     m.decisions.labels("pii.output.email", "redact").inc()
     m.upstream_errors.labels("upstream_timeout").inc()
+    m.stream_errors.labels("/v1/chat/completions", "upstream_protocol").inc()
     return {s.name: set(s.labels) for fam in m.registry.collect() for s in fam.samples}
 
 
