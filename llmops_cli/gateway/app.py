@@ -129,6 +129,7 @@ class GatewayApp(StreamingMixin):
                 log.exception("gateway background task failed")
         await self.adapter.close()
         self.audit.close()
+        self.metrics.close()
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"]
@@ -245,6 +246,8 @@ class GatewayApp(StreamingMixin):
             )
             return self._finish(ctx, policy)
         self.in_flight += 1
+        if self.metrics.shared:  # other workers answer scrapes too: keep this worker's gauge current
+            self.metrics.in_flight.set(self.in_flight)
         reserved = 0
         key_id = None
         try:
@@ -314,6 +317,8 @@ class GatewayApp(StreamingMixin):
                 )
         finally:
             self.in_flight -= 1
+            if self.metrics.shared:
+                self.metrics.in_flight.set(self.in_flight)
             if not ctx.completion_tokens and ctx.completion_parts:
                 # No usage from the upstream (a stream cut short by the client or by an upstream failure, or
                 # an upstream that does not report it): charge and record what was released, estimated

@@ -1,7 +1,16 @@
-"""Prometheus metrics of one gateway worker, on a registry of its own (one per app instance)."""
+"""Prometheus metrics of one gateway worker, on a registry of its own (one per app instance).
+
+With ``--workers N`` (N > 1) the workers share one port, so a scrape reaches one of them at random: each would
+answer with its own counts, and Prometheus would see counters jump between workers. ``serve`` then points
+``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before the workers start; prometheus_client keeps every
+worker's values in memory-mapped files there, and ``/metrics`` answers with the sum over all workers (the
+in-flight gauge: over the live ones). That costs a file-backed update per observation, so a single worker keeps
+plain in-memory values.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -12,10 +21,16 @@ _GAP = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 _MAX_MODELS = 64
 
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
 class Metrics:
     content_type = CONTENT_TYPE_LATEST
 
     def __init__(self) -> None:
+        # Several workers share the values (see the module docstring). prometheus_client chose its value class
+        # from the same variable when it was imported.
+        self.shared = bool(os.environ.get(MULTIPROC_ENV))
         r = self.registry = CollectorRegistry(auto_describe=True)
         p = "llmops_gateway_"
         self.requests = Counter(
@@ -63,7 +78,9 @@ class Metrics:
             ["route", "kind"],
             registry=r,
         )
-        self.in_flight = Gauge(p + "in_flight_requests", "Requests being served.", registry=r)
+        self.in_flight = Gauge(
+            p + "in_flight_requests", "Requests being served.", multiprocess_mode="livesum", registry=r
+        )
         self.policy_reloads = Counter(
             p + "policy_reloads_total", "Policy reloads by result.", ["result"], registry=r
         )
@@ -93,4 +110,17 @@ class Metrics:
         return "other"
 
     def render(self) -> bytes:
+        if self.shared:
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry)
         return generate_latest(self.registry)
+
+    def close(self) -> None:
+        """At worker exit: its in-flight gauge leaves the sum (its counters stay in it)."""
+        if self.shared:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid())

@@ -1,8 +1,9 @@
 """Build the gateway from server settings and run it with uvicorn (uvloop + httptools when installed).
 
 With ``--workers N`` uvicorn starts N processes, each calling :func:`app_from_env`; the CLI exports the
-effective settings as ``PAC_*`` variables first so every worker sees the same configuration. Each worker
-keeps its own rate-limit buckets and metrics (scrape every pod/worker; limits are per worker).
+effective settings as ``PAC_*`` variables first so every worker sees the same configuration. ``/metrics``
+answers with the sum over all workers (see ``metrics``); rate-limit buckets stay per worker, so a key's
+effective limit is up to N times the policy's.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from llmops_cli.errors import ConfigError
 from llmops_cli.gateway.adapters import build_adapter
 from llmops_cli.gateway.app import GatewayApp, create_app
 from llmops_cli.gateway.audit import AuditLog
+from llmops_cli.gateway.metrics import MULTIPROC_ENV
 from llmops_cli.gateway.reload import PolicyHolder
 from llmops_cli.gateway.settings import ENV, GatewayServerSettings
 
@@ -102,6 +106,14 @@ def serve(settings: GatewayServerSettings) -> None:
     )
     if settings.workers > 1:
         export_env(settings)
-        uvicorn.run("llmops_cli.gateway.serve:app_from_env", factory=True, workers=settings.workers, **common)
+        # One directory for all workers' metrics, fresh for this run (stale files would add old counts).
+        metrics_dir = tempfile.mkdtemp(prefix="llmops-gateway-metrics-")
+        os.environ[MULTIPROC_ENV] = metrics_dir
+        try:
+            uvicorn.run(
+                "llmops_cli.gateway.serve:app_from_env", factory=True, workers=settings.workers, **common
+            )
+        finally:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     else:
         uvicorn.run(build_app(settings), **common)

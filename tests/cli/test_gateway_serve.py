@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -159,3 +160,68 @@ def test_sighup_reloads_keys_and_sigterm_drains_streams(served: tuple, fake: tup
         rest = "".join(chunks)
     assert (first + rest).rstrip().endswith("data: [DONE]")
     assert proc.wait(20) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after draining
+
+
+def test_workers_share_one_metrics_view_and_clean_it_up(tmp_path: Path, fake: tuple) -> None:
+    """With ``--workers 2`` a scrape reaches either worker: each must answer with both workers' counts. The
+    shared metrics directory lives under TMPDIR for the run only."""
+    policy = tmp_path / "gateway.yaml"
+    policy.write_text(SHIPPED.read_text())
+    key = _cli("gateway", "keys", "create", "demo", "--policies", str(policy)).stdout.strip()
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PAC_UPSTREAM_URL": fake[1] + "/v1",
+        "PAC_RELOAD_INTERVAL": "0",
+        "TMPDIR": str(tmp),
+    }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "llmops_cli", "gateway", "serve"),
+            *("--policies", str(policy), "--port", str(port), "--workers", "2"),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url + "/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()[0]
+            time.sleep(0.1)
+        body = {"model": "fake-model+20ms", "messages": [{"role": "user", "content": "hi"}]}
+        h = {"authorization": f"Bearer {key}"}
+
+        def one(_: int) -> int:
+            return httpx.post(url + "/v1/chat/completions", json=body, headers=h, timeout=10).status_code
+
+        with ThreadPoolExecutor(8) as pool:  # new connections, several at once: both workers accept some
+            assert set(pool.map(one, range(24))) == {200}
+        (shared,) = tmp.glob("llmops-gateway-metrics-*")
+        assert list(shared.glob("counter_*.db"))
+        for _ in range(6):  # each scrape on a new connection, so on either worker
+            text = httpx.get(url + "/metrics").text
+            served = sum(
+                float(ln.rsplit(" ", 1)[1])
+                for ln in text.splitlines()
+                if ln.startswith("llmops_gateway_requests_total{") and 'status="200"' in ln
+            )
+            assert served == 24, text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    assert not list(tmp.glob("llmops-gateway-metrics-*"))

@@ -33,7 +33,10 @@ def command(
     ] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port (env PAC_PORT; default 8080).")] = None,
     workers: Annotated[
-        int | None, typer.Option("--workers", help="Worker processes (env PAC_WORKERS).")
+        int | None,
+        typer.Option(
+            "--workers", help="Worker processes (env PAC_WORKERS); /metrics sums them, rate limits are per worker."
+        ),
     ] = None,
     audit_log: Annotated[
         str | None,
