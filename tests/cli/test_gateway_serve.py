@@ -41,6 +41,21 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _wait_healthy(proc: subprocess.Popen[str], url: str, timeout: float = 20) -> None:
+    """Until the served gateway answers /healthz; the process's output in the error if it exits or stalls."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url + "/healthz").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise AssertionError(proc.communicate()[0])
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def fake() -> Iterator[tuple[FakeUpstream, str]]:
     f = FakeUpstream(FakeConfig(chunk_chars=5))
@@ -81,17 +96,7 @@ def served(
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if httpx.get(url + "/healthz").status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise AssertionError(proc.communicate()[0])
-        time.sleep(0.1)
+    _wait_healthy(proc, url)
     try:
         yield proc, url, policy, key
     finally:
@@ -191,15 +196,7 @@ def test_workers_share_one_metrics_view_and_clean_it_up(tmp_path: Path, fake: tu
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url + "/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()[0]
-            time.sleep(0.1)
+        _wait_healthy(proc, url, 30)
         body = {"model": "fake-model+20ms", "messages": [{"role": "user", "content": "hi"}]}
         h = {"authorization": f"Bearer {key}"}
 
