@@ -110,6 +110,11 @@ def _rss_kib(pid: int) -> int:
 
 
 # ------------------------------------------------------------------------------------------ load generator
+def _quantile(values: list[float], q: float) -> float:
+    xs = sorted(values)
+    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
+
+
 @dataclass
 class Result:
     latencies: list[float]
@@ -121,14 +126,10 @@ class Result:
 
     def leg(self, i: int, q: float = 0.5) -> float:
         """Percentile of the request leg (``i`` = 0) or the chunk leg (1), in µs."""
-        xs = sorted(x[i] for x in self.legs)
-        return xs[min(len(xs) - 1, int(q * len(xs)))] * 1e6 if xs else float("nan")
+        return _quantile([x[i] for x in self.legs], q) * 1e6
 
     def pct(self, q: float, ttft: bool = False) -> float:
-        xs = sorted(self.ttfts if ttft else self.latencies)
-        if not xs:
-            return float("nan")
-        return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000
+        return _quantile(self.ttfts if ttft else self.latencies, q) * 1000
 
     @property
     def rate(self) -> float:

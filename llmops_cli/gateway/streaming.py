@@ -33,7 +33,7 @@ from llmops_cli.gateway.audit import AuditLog
 from llmops_cli.gateway.busypoll import BusyPoll
 from llmops_cli.gateway.metrics import Metrics
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied
-from llmops_cli.gateway.policy.fields import _strings
+from llmops_cli.gateway.policy.fields import REPLY_STRUCTURE_KEYS, _strings
 from llmops_cli.gateway.policy.jsontext import JsonEscapes
 from llmops_cli.gateway.replies import upstream_code
 from llmops_cli.gateway.sse import DONE, SSEParser, encode_json
@@ -67,10 +67,8 @@ class _JsonHold:
 # (index, "tool_calls", tool-call index).
 HoldKey = int | tuple[int, str] | tuple[int, str, int]
 Holds = dict[HoldKey, HoldBack | _JsonHold]
-# A chat delta's fields that are not free text, or have windows of their own (content, tool-call arguments).
-# Every other string field (`reasoning_content`, `reasoning`, `refusal`, and any field an upstream adds) gets a
-# window of its own; `audio` (base64 data) is not scanned.
-_DELTA_KNOWN = frozenset({"role", "content", "tool_calls", "function_call", "tool_call_id", "audio"})
+# A chat delta's fields outside REPLY_STRUCTURE_KEYS (`reasoning_content`, `reasoning`, `refusal`, and any field
+# an upstream adds) each get a window of their own when they are strings.
 
 
 async def _close(chunks: object) -> None:
@@ -296,7 +294,7 @@ def _filter_side_texts(
     what the choice's side windows still hold. Returns the delta (created when text must go out in it)."""
     if delta is not None:
         for name, v in delta.items():
-            if name in _DELTA_KNOWN:
+            if name in REPLY_STRUCTURE_KEYS:
                 continue
             if type(v) is str:
                 if v:

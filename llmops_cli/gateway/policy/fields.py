@@ -125,11 +125,12 @@ def _message_texts(msg: dict[str, Any], *, content: bool) -> Iterator[tuple[Gett
     yield from _arguments(msg.get("function_call"))
 
 
+# A reply message's (or streamed delta's) fields that are not free text, or are checked on their own: content
+# and tool-call arguments. `audio` (base64 data; OpenAI's, not vLLM's) is not scanned.
+REPLY_STRUCTURE_KEYS = frozenset({"role", "content", "tool_calls", "function_call", "tool_call_id", "audio"})
 # What the output policies know in a reply's message (chat) or choice (completions): checked one by one, or
-# not text. `audio` (base64 data; OpenAI's, not vLLM's) is not scanned.
-REPLY_MESSAGE_KEYS = frozenset(
-    {"role", "content", *_MESSAGE_TEXT_FIELDS, "tool_calls", "function_call", "tool_call_id", "audio"}
-)
+# not text.
+REPLY_MESSAGE_KEYS = REPLY_STRUCTURE_KEYS.union(_MESSAGE_TEXT_FIELDS)
 REPLY_CHOICE_KEYS = frozenset(
     {"index", "text", "message", "delta", "finish_reason", "stop_reason", "logprobs", "prompt_logprobs", "token_ids"}
 )
