@@ -31,7 +31,10 @@ The policy is the shipped ``policies/gateway.yaml`` plus one benchmark key whose
 
 Usage: python benchmarks/gateway.py [--soak 60] [--quick] [--latencies 10,25,50,100] [--rounds 2]
                                    [--sections 1,2,3,4,5]
-                                   [--litellm-bin /path/to/venv/bin/litellm] [--busy-poll MS]
+                                   [--litellm-bin /path/to/venv/bin/litellm] [--busy-poll MS] [--redis]
+
+``--redis`` starts a redis-server (pinned with the load generator) and the gateway with ``--redis-url``, so
+every figure includes the shared rate-limit check: one script call per request before it goes upstream.
 """
 
 from __future__ import annotations
@@ -368,9 +371,14 @@ async def serve_relay(port: int, upstream_port: int) -> None:
 
 class Stack:
     def __init__(
-        self, policy_override: str | None = None, litellm_bin: str | None = None, busy_poll_ms: float = 0.0
+        self,
+        policy_override: str | None = None,
+        litellm_bin: str | None = None,
+        busy_poll_ms: float = 0.0,
+        redis: bool = False,
     ) -> None:
         self.busy_poll_ms = busy_poll_ms
+        self.redis = redis
         self.tmp = Path(tempfile.mkdtemp(prefix="llmops-bench-"))
         self.procs: list[subprocess.Popen[bytes]] = []
         self.up_port = _free_port()
@@ -402,13 +410,16 @@ class Stack:
         )
         self.procs.append(up)
         _wait_http(self.up_port, up, "/v1/models")
+        gw_env = {"PAC_AUDIT_LOG": str(self.tmp / "audit.jsonl")}
+        if self.redis:
+            gw_env["PAC_REDIS_URL"] = self._start_redis()
         self.gateway_pid = start_gateway(
             self.tmp,
             f"http://127.0.0.1:{self.up_port}/v1",
             self.gw_port,
             self.procs,
             pin=CORE_GATEWAY,
-            env={"PAC_AUDIT_LOG": str(self.tmp / "audit.jsonl")},
+            env=gw_env,
             busy_poll_ms=self.busy_poll_ms,
         ).pid
         relay = subprocess.Popen(
@@ -419,6 +430,32 @@ class Stack:
         )
         self.procs.append(relay)
         _wait_http(self.relay_port, relay, "/v1/models")
+
+    def _start_redis(self) -> str:
+        """redis-server on a free port, pinned to the load core; its URL once it answers."""
+        import shutil
+
+        exe = shutil.which("redis-server") or shutil.which("valkey-server")
+        if exe is None:
+            raise SystemExit("--redis needs redis-server (apt-get install redis-server)")
+        port = _free_port()
+        p = subprocess.Popen(
+            [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            cwd=self.tmp,
+            preexec_fn=_pin(CORE_LOAD),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.procs.append(p)
+        deadline = time.monotonic() + 10
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return f"redis://127.0.0.1:{port}/0"
+            if time.monotonic() > deadline or p.poll() is not None:
+                raise SystemExit("redis-server did not start")
+            time.sleep(0.05)
 
     def start_litellm(self) -> None:
         """Started only for its own measurements and stopped after them: an idle LiteLLM proxy still runs
@@ -517,7 +554,7 @@ def _latency_table(results: dict[tuple[str, str, int], Result], conc: int) -> No
 async def run(args: argparse.Namespace) -> int:
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {CORE_LOAD % (os.cpu_count() or 1)})
-    stack = Stack(litellm_bin=args.litellm_bin, busy_poll_ms=args.busy_poll)
+    stack = Stack(litellm_bin=args.litellm_bin, busy_poll_ms=args.busy_poll, redis=args.redis)
     stack.start()
     try:
         chat = {"model": "fake-model", "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 128}
@@ -529,6 +566,7 @@ async def run(args: argparse.Namespace) -> int:
             f"cores: load generator + fake upstream on {CORE_LOAD}, gateway on {CORE_GATEWAY}; "
             f"python {sys.version.split()[0]}; cpus {os.cpu_count()}; gateway busy polling "
             + (f"{args.busy_poll:g} ms after activity" if args.busy_poll else "off (the default)")
+            + ("; rate limits shared through redis-server (--redis)" if args.redis else "")
         )
         warm, idle = _wake_cost()
         print(
@@ -726,6 +764,9 @@ def main() -> int:
     )
     ap.add_argument("--soak-rate", type=float, default=None, help="soak request rate (default: half the max)")
     ap.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
+    ap.add_argument(
+        "--redis", action="store_true", help="shared rate limits: the gateway checks each request in a redis-server"
+    )
     ap.add_argument(
         "--latencies",
         type=lambda v: [float(x) for x in v.split(",")],

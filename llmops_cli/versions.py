@@ -44,6 +44,9 @@ SOFT_SERVE_IMAGE = "docker.io/charmbracelet/soft-serve:v0.10.0"
 # The local push Job: git, tar and an OpenSSH client (the soft-serve image has git but no ssh).
 GIT_CLIENT_IMAGE = "docker.io/alpine/git:v2.47.2"
 GATEWAY_IMAGE = f"ghcr.io/llmops/policy-gateway:{__version__}"
+# The gateway's shared rate-limit store (stacks.gateway.shared_rate_limits): Valkey, the BSD-licensed Redis fork
+# of the Linux Foundation; the gateway speaks plain RESP to it.
+VALKEY_IMAGE = "docker.io/valkey/valkey:8.1.11-alpine"
 # The same image with the `litellm` extra (docker/gateway/Dockerfile, --build-arg EXTRAS=litellm), for
 # `stacks.gateway.provider: litellm`: the plain image has no LiteLLM, and its pod would exit at start.
 GATEWAY_LITELLM_IMAGE = f"{GATEWAY_IMAGE}-litellm"
@@ -70,4 +73,5 @@ PINS: dict[str, str] = {
     "git client image": GIT_CLIENT_IMAGE,
     "policy gateway image": GATEWAY_IMAGE,
     "policy gateway image (litellm)": GATEWAY_LITELLM_IMAGE,
+    "rate-limit store image": VALKEY_IMAGE,
 }

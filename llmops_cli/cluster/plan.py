@@ -62,6 +62,9 @@ class SecretSpec:
     namespace: str
     keys: tuple[str, ...]
     fixed: tuple[tuple[str, str], ...] = ()  # non-secret companion keys (e.g. a username)
+    # Keys whose value is a template over the generated ones (``str.format``: "requirepass {password}\n"),
+    # for a program that reads its secret only inside a config file.
+    derived: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

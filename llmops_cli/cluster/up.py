@@ -69,6 +69,15 @@ def platform_secrets(settings: Settings) -> tuple[SecretSpec, ...]:
         )
     if stacks.gateway.enabled:
         out.append(SecretSpec(names.GATEWAY_SECRET, names.APPS_NAMESPACE, (names.GATEWAY_SECRET_ADMIN_KEY,)))
+        # Created with the gateway whatever the environment's profile: used where shared rate limits are on.
+        out.append(
+            SecretSpec(
+                names.GATEWAY_REDIS_SECRET,
+                names.APPS_NAMESPACE,
+                (names.GATEWAY_REDIS_SECRET_PASSWORD_KEY,),
+                derived=((names.GATEWAY_REDIS_SECRET_CONF_KEY, "requirepass {password}\n"),),
+            )
+        )
     if stacks.observability.enabled and stacks.observability.grafana:
         out.append(
             SecretSpec(

@@ -230,6 +230,12 @@ class GatewaySettings(_Model):
         description="Milliseconds each gateway pod polls instead of sleeping after activity (PAC_BUSY_POLL_MS; "
         "less added latency on VMs); 0 = off. On: one whole CPU per pod, and no CPU autoscaler.",
     )
+    shared_rate_limits: bool | None = Field(
+        None,
+        description="Keep the per-key rate-limit buckets in a Valkey (Redis) pod that all gateway pods share, "
+        "so a key gets its policy's limit in all rather than per pod; empty = on when the environment runs "
+        "more than one gateway pod (the prod autoscaler, or replicas > 1).",
+    )
 
 
 class PgvectorSettings(_Model):

@@ -44,6 +44,7 @@ from llmops_cli.gateway.policy.fields import _texts
 from llmops_cli.gateway.policy.limits import Limiter
 from llmops_cli.gateway.reload import PolicyHolder
 from llmops_cli.gateway.replies import refusal, retry_after, upstream_code
+from llmops_cli.gateway.sharedlimits import SharedLimiter
 from llmops_cli.gateway.streaming import StreamingMixin
 
 log = logging.getLogger("llmops.gateway")
@@ -69,14 +70,17 @@ class GatewayApp(StreamingMixin):
         metrics: Metrics | None = None,
         reload_interval: float = 0.0,
         busy_poll: float = 0.0,
+        shared_limits: SharedLimiter | None = None,
     ) -> None:
         """``busy_poll``: seconds the event loop polls without sleeping after each request or streamed read
-        (see ``busypoll``); 0 = off."""
+        (see ``busypoll``); 0 = off. ``shared_limits``: rate-limit buckets in Redis, shared by all workers and
+        replicas (see ``sharedlimits``); None = this worker's own."""
         self.holder = policy if isinstance(policy, PolicyHolder) else PolicyHolder(policy)
         self.adapter = adapter
         self.audit = audit or AuditLog(None)
         self.metrics = metrics or Metrics()
-        self.limiter = Limiter()
+        self.limiter = shared_limits.local if shared_limits is not None else Limiter()
+        self.shared = shared_limits
         self.reload_interval = reload_interval
         self.in_flight = 0
         self._ready_cache: tuple[float, bool] = (0.0, False)
@@ -111,6 +115,8 @@ class GatewayApp(StreamingMixin):
         # thousand requests; afterwards full collections only walk what requests allocate.
         gc.collect()
         gc.freeze()
+        if self.shared is not None:
+            await self.shared.start()
         self.holder.install_sighup(self._reloaded)
         if self.reload_interval > 0 and self.holder.path is not None:
             self._tasks.append(asyncio.create_task(self.holder.watch(self.reload_interval, self._reloaded)))
@@ -128,6 +134,8 @@ class GatewayApp(StreamingMixin):
             except Exception:  # a background task that died must not fail the shutdown
                 log.exception("gateway background task failed")
         await self.adapter.close()
+        if self.shared is not None:
+            await self.shared.close()
         self.audit.close()
         self.metrics.close()
 
@@ -160,6 +168,8 @@ class GatewayApp(StreamingMixin):
                     "status": "ok" if ok else "unavailable",
                     "policy": self.holder.current.source,
                     "policy_error": self.holder.last_error,
+                    # Not part of readiness: without the store, this worker's own buckets enforce the limits.
+                    "rate_limits": self.shared.state if self.shared is not None else "local",
                 }
             )
             return await _respond(send, 200 if ok else 503, body)
@@ -250,6 +260,8 @@ class GatewayApp(StreamingMixin):
             self.metrics.in_flight.set(self.in_flight)
         reserved = 0
         key_id = None
+        rpm = tpm = None
+        shared = False  # the shared buckets (not this worker's) admitted the request
         try:
             try:
                 key = policy.authenticate(headers.get(b"authorization"), headers.get(b"x-api-key"))
@@ -267,12 +279,12 @@ class GatewayApp(StreamingMixin):
                 ctx.prompt_tokens = sum(len(t) for t in texts) // 4 + 1
                 reserved = ctx.prompt_tokens + (policy.max_tokens(obj) if route != "embeddings" else 0)
                 lim = policy.policy.limits
-                reason, retry = self.limiter.admit(
-                    key_id or "-",
-                    key.requests_per_minute if key and key.requests_per_minute else lim.requests_per_minute,
-                    key.tokens_per_minute if key and key.tokens_per_minute else lim.tokens_per_minute,
-                    reserved,
-                )
+                rpm = key.requests_per_minute if key and key.requests_per_minute else lim.requests_per_minute
+                tpm = key.tokens_per_minute if key and key.tokens_per_minute else lim.tokens_per_minute
+                if self.shared is None:
+                    reason, retry = self.limiter.admit(key_id or "-", rpm, tpm, reserved)
+                else:
+                    reason, retry, shared = await self.shared.admit(key_id or "-", rpm, tpm, reserved)
                 if reason is not None:
                     reserved = 0
                     raise Denied(
@@ -326,7 +338,10 @@ class GatewayApp(StreamingMixin):
                 ctx.completion_tokens = sum(map(len, ctx.completion_parts)) // 4 + 1
             if reserved:
                 used = ctx.prompt_tokens + ctx.completion_tokens
-                self.limiter.reconcile(key_id or "-", reserved, used)
+                if self.shared is None:
+                    self.limiter.reconcile(key_id or "-", reserved, used)
+                else:
+                    self.shared.reconcile(key_id or "-", rpm, tpm, reserved, used, shared)
             self._finish(ctx, policy)
 
     async def _read_json(

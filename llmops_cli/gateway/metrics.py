@@ -81,6 +81,13 @@ class Metrics:
         self.in_flight = Gauge(
             p + "in_flight_requests", "Requests being served.", multiprocess_mode="livesum", registry=r
         )
+        self.ratelimit_store_errors = Counter(
+            p + "ratelimit_store_errors_total",
+            "Rate-limit checks the shared store (Redis) could not answer, by kind (connect, timeout, lost, "
+            "protocol, error); each fell back to the worker's own buckets.",
+            ["kind"],
+            registry=r,
+        )
         self.policy_reloads = Counter(
             p + "policy_reloads_total", "Policy reloads by result.", ["result"], registry=r
         )

@@ -2,8 +2,9 @@
 
 With ``--workers N`` uvicorn starts N processes, each calling :func:`app_from_env`; the CLI exports the
 effective settings as ``PAC_*`` variables first so every worker sees the same configuration. ``/metrics``
-answers with the sum over all workers (see ``metrics``); rate-limit buckets stay per worker, so a key's
-effective limit is up to N times the policy's.
+answers with the sum over all workers (see ``metrics``). Rate-limit buckets are per worker, so a key's
+effective limit is up to N times the policy's, unless ``PAC_REDIS_URL`` names a Redis that all workers (and
+replicas) share (see ``sharedlimits``).
 """
 
 from __future__ import annotations
@@ -20,19 +21,38 @@ from llmops_cli.errors import ConfigError
 from llmops_cli.gateway.adapters import build_adapter
 from llmops_cli.gateway.app import GatewayApp, create_app
 from llmops_cli.gateway.audit import AuditLog
-from llmops_cli.gateway.metrics import MULTIPROC_ENV
+from llmops_cli.gateway.metrics import MULTIPROC_ENV, Metrics
+from llmops_cli.gateway.policy.limits import Limiter
 from llmops_cli.gateway.reload import PolicyHolder
-from llmops_cli.gateway.settings import ENV, GatewayServerSettings
+from llmops_cli.gateway.resp import RedisClient, RedisURL
+from llmops_cli.gateway.settings import ENV, GatewayServerSettings, redis_password
+from llmops_cli.gateway.sharedlimits import SharedLimiter
 
 
 def build_app(settings: GatewayServerSettings) -> GatewayApp:
     holder = PolicyHolder.from_file(settings.policy_file)
+    metrics = Metrics()
     return create_app(
         holder,
         build_adapter(settings),
         audit=AuditLog(settings.audit_log),
+        metrics=metrics,
         reload_interval=settings.reload_interval,
         busy_poll=settings.busy_poll_ms / 1000,
+        shared_limits=shared_limits(settings, metrics),
+    )
+
+
+def shared_limits(settings: GatewayServerSettings, metrics: Metrics) -> SharedLimiter | None:
+    """The Redis-backed limiter when ``PAC_REDIS_URL`` is set (password from ``PAC_REDIS_PASSWORD_FILE``,
+    ``PAC_REDIS_PASSWORD`` or the URL)."""
+    if not settings.redis_url:
+        return None
+    url = RedisURL.parse(settings.redis_url, redis_password())
+    return SharedLimiter(
+        RedisClient(url, settings.redis_timeout),
+        Limiter(),
+        on_error=lambda kind: metrics.child(metrics.ratelimit_store_errors, kind).inc(),
     )
 
 
@@ -77,6 +97,8 @@ def check(settings: GatewayServerSettings) -> PolicyHolder:
     selected)."""
     holder = PolicyHolder.from_file(settings.policy_file)
     check_audit_log(settings.audit_log)
+    if settings.redis_url:
+        redis_password()
     if settings.provider == "litellm":
         from llmops_cli.gateway.adapters.litellm import import_litellm
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from llmops_cli.errors import ConfigError
 
@@ -27,7 +27,14 @@ ENV = {
     "reload_interval": "PAC_RELOAD_INTERVAL",
     "max_connections": "PAC_UPSTREAM_MAX_CONNECTIONS",
     "busy_poll_ms": "PAC_BUSY_POLL_MS",
+    "redis_url": "PAC_REDIS_URL",
+    "redis_timeout": "PAC_REDIS_TIMEOUT",
 }
+# Read where the store is opened, not settings: workers inherit them, nothing prints them. The _FILE form (a
+# mounted Secret) wins over the plain variable, which wins over a password in the URL.
+REDIS_PASSWORD_ENV = "PAC_REDIS_PASSWORD"  # noqa: S105 (the variable's name, not a password)
+REDIS_PASSWORD_FILE_ENV = "PAC_REDIS_PASSWORD_FILE"  # noqa: S105
+_SECRET_FIELDS = {"redis_url", "upstream_api_key"}  # validation errors do not echo these values
 
 
 class GatewayServerSettings(BaseModel):
@@ -52,6 +59,21 @@ class GatewayServerSettings(BaseModel):
         le=1000,
         description="Poll without sleeping for this long after each request or streamed read; 0 = off.",
     )
+    redis_url: str | None = Field(
+        None, description="Redis for rate-limit buckets shared by all workers and replicas; unset = per worker."
+    )
+    redis_timeout: float = Field(
+        0.1, gt=0, le=10, description="Seconds a rate-limit check waits for Redis before using local buckets."
+    )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, v: str | None) -> str | None:
+        if v:
+            from llmops_cli.gateway.resp import RedisURL
+
+            RedisURL.parse(v)  # ValueError: "must start with redis:// or rediss://", ...
+        return v or None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> GatewayServerSettings:
@@ -64,11 +86,29 @@ class GatewayServerSettings(BaseModel):
             err = e.errors(include_url=False)[0]
             field = str(err["loc"][0]) if err["loc"] else ""
             src = ENV.get(field, field)
+            shown = "" if field in _SECRET_FIELDS else f", got {err.get('input')!r}"
             raise ConfigError(
-                f"{err['msg']}, got {err.get('input')!r}",
+                f"{err['msg']}{shown}",
                 path=src,
                 hint="fix the flag or environment variable",
             ) from e
+
+
+def redis_password(environ: Mapping[str, str] | None = None) -> str | None:
+    """The rate-limit store's password from ``PAC_REDIS_PASSWORD_FILE`` or ``PAC_REDIS_PASSWORD``; ConfigError
+    naming the file when it cannot be read."""
+    env = os.environ if environ is None else environ
+    path = env.get(REDIS_PASSWORD_FILE_ENV)
+    if path:
+        try:
+            return Path(path).read_text(encoding="utf-8").strip("\r\n") or None
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(
+                f"cannot read the Redis password file {path}: {getattr(e, 'strerror', None) or e}",
+                path=REDIS_PASSWORD_FILE_ENV,
+                hint="mount the Secret there, or unset the variable",
+            ) from e
+    return env.get(REDIS_PASSWORD_ENV) or None
 
 
 def resolve_policy_file(flag: str | None, environ: Mapping[str, str], configured: str | None) -> str:

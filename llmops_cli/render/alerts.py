@@ -113,6 +113,15 @@ def rule_groups(settings: Settings, *, gpu: bool) -> list[dict[str, Any]]:
                         "Policy violations over the last 5 minutes run at more than 3x the hourly rate: "
                         "check the audit log for abuse or a misbehaving client.",
                     ),
+                    _alert(
+                        "GatewayRateLimitsNotShared",
+                        f'sum(rate({g.ratelimit_store_errors}{{namespace="{ns}"}}[5m])) > 0',
+                        "10m",
+                        "warning",
+                        "Policy Gateway rate limits are not shared",
+                        "Gateway pods cannot reach the shared rate-limit store: each enforces the per-key "
+                        "limits with its own buckets, so a key can get its limit once per pod.",
+                    ),
                 ],
             }
         )

@@ -66,6 +66,8 @@ class GatewayMetrics:
     # A stream that an upstream failure cuts short after its 200 headers went out stays a 200 in `requests`; it
     # counts here too (and in `upstream_errors`), so that the 5xx ratio can add it.
     stream_errors: str = "llmops_gateway_stream_errors_total"  # counter; labels: route, kind
+    # Rate-limit checks the shared store (Redis/Valkey) could not answer; each fell back to per-pod buckets.
+    ratelimit_store_errors: str = "llmops_gateway_ratelimit_store_errors_total"  # counter; labels: kind
 
 
 GATEWAY_METRICS = GatewayMetrics()

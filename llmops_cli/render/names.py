@@ -24,6 +24,11 @@ GATEWAY_SECRET: Final = "llmops-gateway"
 GRAFANA_ADMIN_SECRET: Final = (
     "llmops-grafana-admin"  # keys: admin-user, admin-password (MONITORING_NAMESPACE)
 )
+# The gateway's rate-limit store password (key: password, APPS_NAMESPACE); its own Secret, so that clusters
+# brought up before it get it on the next `up` (an existing Secret is kept as it is).
+GATEWAY_REDIS_SECRET: Final = "llmops-gateway-redis"
+GATEWAY_REDIS_SECRET_PASSWORD_KEY: Final = "password"  # read by the gateway (PAC_REDIS_PASSWORD_FILE)
+GATEWAY_REDIS_SECRET_CONF_KEY: Final = "valkey.conf"  # `requirepass <password>`, included by the store
 PGVECTOR_SECRET_USER_KEY: Final = "username"
 PGVECTOR_SECRET_PASSWORD_KEY: Final = "password"
 GATEWAY_SECRET_ADMIN_KEY: Final = "admin-key"
@@ -58,6 +63,8 @@ LOCAL_GIT_URL: Final = (
 
 # ---------------------------------------------------------------- workloads
 GATEWAY_NAME: Final = "policy-gateway"
+GATEWAY_REDIS_NAME: Final = "policy-gateway-redis"  # Deployment and Service of the shared rate-limit store
+GATEWAY_REDIS_PORT: Final = 6379
 GATEWAY_PORT: Final = 8080
 VLLM_PORT: Final = 8000
 PGVECTOR_NAME: Final = "pgvector"

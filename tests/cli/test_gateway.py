@@ -140,3 +140,29 @@ def test_help_lists_commands() -> None:
     assert r.exit_code == 0
     for cmd in ("serve", "keys"):
         assert cmd in r.stdout
+
+
+def test_a_bad_redis_url_is_exit_2_without_echoing_it(policy: Path) -> None:
+    r = run_cli("gateway", "serve", "--policies", str(policy), "--redis-url", "redis://:hunter2@cache/zero")
+    assert r.exit_code == 2
+    assert "PAC_REDIS_URL" in r.stderr and "database must be a number" in r.stderr
+    assert "hunter2" not in r.output and "Traceback" not in r.output
+
+
+def test_an_unreadable_redis_password_file_is_exit_2_before_serving(
+    policy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PAC_REDIS_PASSWORD_FILE", str(tmp_path / "missing"))
+    r = run_cli("gateway", "serve", "--policies", str(policy), "--redis-url", "redis://127.0.0.1:1/0")
+    assert r.exit_code == 2
+    assert "cannot read the Redis password file" in r.stderr and str(tmp_path / "missing") in r.stderr
+
+
+def test_redis_password_sources(tmp_path: Path) -> None:
+    from llmops_cli.gateway.settings import redis_password
+
+    f = tmp_path / "password"
+    f.write_text("from-file\n")
+    assert redis_password({"PAC_REDIS_PASSWORD_FILE": str(f), "PAC_REDIS_PASSWORD": "plain"}) == "from-file"
+    assert redis_password({"PAC_REDIS_PASSWORD": "plain"}) == "plain"
+    assert redis_password({}) is None

@@ -222,3 +222,63 @@ def test_workers_share_one_metrics_view_and_clean_it_up(tmp_path: Path, fake: tu
         except subprocess.TimeoutExpired:
             proc.kill()
     assert not list(tmp.glob("llmops-gateway-metrics-*"))
+
+
+def test_replicas_share_rate_limits_through_redis(tmp_path: Path, fake: tuple) -> None:
+    """Two gateway processes (two replicas behind one Service) with ``--redis-url``: a key limited to 5
+    requests/minute gets 5 in all, though requests alternate between them (each alone would allow 5). The
+    password comes from PAC_REDIS_PASSWORD and appears in no output."""
+    from tests.gateway.redis_server import RedisServer
+
+    redis = RedisServer(tmp_path, password="tr0ub4dor-and-3").start()
+    policy = tmp_path / "gateway.yaml"
+    policy.write_text(SHIPPED.read_text().replace("  requests_per_minute: 600", "  requests_per_minute: 5"))
+    key = _cli("gateway", "keys", "create", "demo", "--policies", str(policy)).stdout.strip()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PAC_UPSTREAM_URL": fake[1] + "/v1",
+        "PAC_RELOAD_INTERVAL": "0",
+        "PAC_REDIS_PASSWORD": "tr0ub4dor-and-3",
+    }
+    procs, urls = [], []
+    for _ in range(2):
+        port = _free_port()
+        procs.append(
+            subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "llmops_cli", "gateway", "serve"),
+                    *("--policies", str(policy), "--port", str(port), "--redis-url", redis.url),
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+        urls.append(f"http://127.0.0.1:{port}")
+    outs = []
+    try:
+        for proc, url in zip(procs, urls, strict=True):
+            _wait_healthy(proc, url, 30)
+            assert httpx.get(url + "/readyz").json()["rate_limits"] == "shared"
+        body = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
+        h = {"authorization": f"Bearer {key}"}
+        codes = [
+            httpx.post(urls[i % 2] + "/v1/chat/completions", json=body, headers=h, timeout=10).status_code
+            for i in range(12)
+        ]
+        assert codes == [200] * 5 + [429] * 7
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                outs.append(proc.communicate(timeout=20)[0])
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                outs.append(proc.communicate()[0])
+        redis.stop()
+    for out in outs:
+        assert f"rate limits shared in redis://127.0.0.1:{redis.port}/0" in out
+        assert "tr0ub4dor" not in out

@@ -304,3 +304,15 @@ def test_preflight_failure_stops_before_any_change() -> None:
     assert e.value.code == "preflight"
     assert cluster.host.mutations() == []
     assert ctx.state.failed == "install_k3s"
+
+
+def test_the_rate_limit_store_secret_holds_the_password_and_the_store_config_with_it() -> None:
+    from llmops_cli.cluster.steps.secrets import secret_object
+    from llmops_cli.cluster.up import platform_secrets
+    from llmops_cli.config.model import Settings
+    from llmops_cli.render import names
+
+    (spec,) = [s for s in platform_secrets(Settings()) if s.name == names.GATEWAY_REDIS_SECRET]
+    obj = secret_object(spec, {"password": "generated-value"})
+    assert obj["metadata"]["namespace"] == names.APPS_NAMESPACE
+    assert obj["stringData"] == {"password": "generated-value", "valkey.conf": "requirepass generated-value\n"}

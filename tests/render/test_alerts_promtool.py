@@ -115,6 +115,12 @@ CASES: dict[str, tuple[str, list[dict], list[dict], dict[str, str]]] = {
         ],
         {"Hostname": "n1", "gpu": "0"},
     ),
+    "GatewayRateLimitsNotShared": (
+        "20m",
+        [{"series": f'llmops_gateway_ratelimit_store_errors_total{{{NS},kind="connect"}}', "values": "0+5x20"}],
+        [{"series": f'llmops_gateway_ratelimit_store_errors_total{{{NS},kind="connect"}}', "values": "3x20"}],
+        {},
+    ),
     "PgvectorDown": (
         "10m",
         [],  # no series at all: the exporter (or the pod) is gone

@@ -93,6 +93,7 @@ def _gateway_exports() -> dict[str, set[str]]:
     m.decisions.labels("pii.output.email", "redact").inc()
     m.upstream_errors.labels("upstream_timeout").inc()
     m.stream_errors.labels("/v1/chat/completions", "upstream_protocol").inc()
+    m.ratelimit_store_errors.labels("connect").inc()
     return {s.name: set(s.labels) for fam in m.registry.collect() for s in fam.samples}
 
 

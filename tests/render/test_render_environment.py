@@ -362,3 +362,54 @@ def test_a_litellm_gateway_runs_the_image_that_has_litellm():
     c = _container(_one(objects(tree), "Deployment", names.GATEWAY_NAME))
     assert c["image"] == versions.GATEWAY_LITELLM_IMAGE and c["image"].endswith("-litellm")
     assert {e["name"]: e["value"] for e in c["env"]}["PAC_LLM_PROVIDER"] == "litellm"
+
+
+def test_shared_rate_limits_run_a_store_for_environments_with_several_gateway_pods():
+    """prod (an autoscaler, 2-6 pods) keeps the per-key buckets in one Valkey that all gateway pods share; dev
+    (one pod) needs none. The gateway gets the store's URL and the password file from the Secret `up` creates,
+    and the store reads the same Secret's config file: no password in any manifest or argument."""
+    prod = objects(default_tree("prod"))
+    store = _one(prod, "Deployment", names.GATEWAY_REDIS_NAME)
+    valkey = _container(store)
+    assert valkey["image"] == versions.VALKEY_IMAGE
+    conf = f"/var/run/secrets/{names.GATEWAY_REDIS_SECRET}/{names.GATEWAY_REDIS_SECRET_CONF_KEY}"
+    args = valkey["args"]
+    assert args[args.index("--include") + 1] == conf
+    assert args[args.index("--save") + 1] == "" and args[args.index("--appendonly") + 1] == "no"
+    assert store["spec"]["replicas"] == 1
+    volumes = {v["name"]: v for v in store["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["secret"]["secret"]["secretName"] == names.GATEWAY_REDIS_SECRET
+    assert store["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert valkey["securityContext"]["readOnlyRootFilesystem"] is True and valkey["resources"]["limits"]
+
+    svc = _one(prod, "Service", names.GATEWAY_REDIS_NAME)
+    assert svc["spec"]["selector"] == store["spec"]["selector"]["matchLabels"]
+    netpol = _one(prod, "NetworkPolicy", names.GATEWAY_REDIS_NAME)
+    assert netpol["spec"]["podSelector"]["matchLabels"] == store["spec"]["selector"]["matchLabels"]
+    (rule,) = netpol["spec"]["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": names.GATEWAY_NAME}}}]
+    assert rule["ports"] == [{"port": names.GATEWAY_REDIS_PORT, "protocol": "TCP"}]
+
+    gw = _one(prod, "Deployment", names.GATEWAY_NAME)
+    env = {e["name"]: e.get("value") for e in _container(gw)["env"]}
+    assert env["PAC_REDIS_URL"] == f"redis://{names.GATEWAY_REDIS_NAME}.{names.APPS_NAMESPACE}.svc:6379/0"
+    assert env["PAC_REDIS_PASSWORD_FILE"] == f"/var/run/secrets/{names.GATEWAY_REDIS_SECRET}/password"
+    assert "PAC_REDIS_PASSWORD" not in env
+    gw_volumes = {v["name"]: v for v in gw["spec"]["template"]["spec"]["volumes"]}
+    assert gw_volumes["redis-secret"]["secret"] == {
+        "secretName": names.GATEWAY_REDIS_SECRET,
+        "items": [{"key": "password", "path": "password"}],  # the gateway does not get the store's config
+    }
+    assert not [o for o in prod.values() if o["kind"] == "Secret"]  # `up` creates it; never rendered
+
+    dev = objects(default_tree("dev"))
+    assert not [o for o in dev.values() if o["metadata"]["name"] == names.GATEWAY_REDIS_NAME]
+    assert "PAC_REDIS_URL" not in {e["name"] for e in _container(_one(dev, "Deployment", names.GATEWAY_NAME))["env"]}
+    # either way by hand: dev with 3 replicas gets it (auto), prod can turn it off
+    for gateway, env_name, has in (
+        ({"replicas": 3}, "dev", True),
+        ({"shared_rate_limits": True}, "dev", True),
+        ({"shared_rate_limits": False}, "prod", False),
+    ):
+        objs = objects(render_environment(settings(stacks={"gateway": gateway}), env_name))
+        assert bool(_kind({p: o for p, o in objs.items() if o["metadata"]["name"] == names.GATEWAY_REDIS_NAME}, "Deployment")) is has

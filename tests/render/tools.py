@@ -1,4 +1,4 @@
-"""External tools the render proofs need (promtool, checkov).
+"""External tools the render proofs and the gateway's shared-limit tests need (promtool, checkov, redis-server).
 
 A test that needs one skips only when the tool is absent AND ``CI`` is unset; in CI (CI=true) a missing
 tool fails the test, so the proof cannot silently disappear.
@@ -21,9 +21,11 @@ CANDIDATES: dict[str, list[str]] = {
     "promtool": ["promtool", "/usr/bin/promtool"],
     # `nox -s tests` builds checkov's own venv here and also passes CHECKOV_BIN.
     "checkov": ["checkov", str(ROOT / ".nox" / "_checkov" / "bin" / "checkov")],
+    "redis-server": ["redis-server", "/usr/bin/redis-server"],
 }
 HINTS = {
     "promtool": "apt-get install -y --no-install-recommends prometheus",
+    "redis-server": "apt-get install -y --no-install-recommends redis-server",
     "checkov": "run the tests through `nox -s tests` (it builds checkov's venv), or set CHECKOV_BIN=/path/to/checkov",
 }
 

@@ -35,7 +35,20 @@ def command(
     workers: Annotated[
         int | None,
         typer.Option(
-            "--workers", help="Worker processes (env PAC_WORKERS); /metrics sums them, rate limits are per worker."
+            "--workers",
+            help="Worker processes (env PAC_WORKERS); /metrics sums them. Rate limits are per worker unless "
+            "--redis-url is set.",
+        ),
+    ] = None,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            "--redis-url",
+            metavar="URL",
+            help="redis://host:6379/0 (or rediss:// for TLS), a Redis or Valkey holding the rate-limit buckets "
+            "that all workers and replicas share (env PAC_REDIS_URL; password from the file in "
+            "PAC_REDIS_PASSWORD_FILE or from PAC_REDIS_PASSWORD, not the command line). Unset: each worker has "
+            "its own buckets, as it does whenever Redis does not answer within PAC_REDIS_TIMEOUT (0.1 s).",
         ),
     ] = None,
     audit_log: Annotated[
@@ -78,10 +91,16 @@ def command(
         workers=workers,
         audit_log=audit_log,
         busy_poll_ms=busy_poll,
+        redis_url=redis_url,
         provider=provider or (None if env_provider else session.settings().stacks.gateway.provider),
     )
+    limits = "per worker"
+    if settings.redis_url:
+        from llmops_cli.gateway.resp import RedisURL
+
+        limits = f"shared in {RedisURL.parse(settings.redis_url).safe()}"
     session.info(
         f"gateway: {settings.provider} → {settings.upstream_url}, policy {settings.policy_file}, "
-        f"listening on http://{settings.host}:{settings.port}"
+        f"rate limits {limits}, listening on http://{settings.host}:{settings.port}"
     )
     serve(settings)

@@ -26,12 +26,13 @@ def generate(nbytes: int = 24) -> str:
 
 
 def secret_object(spec: SecretSpec, values: dict[str, str]) -> dict[str, Any]:
+    derived = {k: template.format(**values) for k, template in spec.derived}
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": dict(MANAGED_BY)},
         "type": "Opaque",
-        "stringData": {**dict(spec.fixed), **values},
+        "stringData": {**dict(spec.fixed), **values, **derived},
     }
 
 

@@ -45,6 +45,31 @@ def stack_gateway(ctx: Ctx) -> Files:
         resources = {"cpu": "1", "memory": memory, "limits": {"cpu": "1", "memory": memory}}
         if hpa:
             replicas, hpa = hpa["min"], None
+    # More than one gateway pod, each with its own buckets, would give a key its limit once per pod: then the
+    # buckets live in one small Valkey that all pods share (see llmops_cli/gateway/sharedlimits.py).
+    shared = gs.shared_rate_limits
+    if shared is None:
+        shared = hpa is not None or replicas > 1
+    redis = None
+    if shared:
+        secret_dir = f"/var/run/secrets/{names.GATEWAY_REDIS_SECRET}"
+        redis = {
+            "name": names.GATEWAY_REDIS_NAME,
+            "labels": ctx.app_labels(names.GATEWAY_REDIS_NAME, "gateway"),
+            "selector": {"app.kubernetes.io/name": names.GATEWAY_REDIS_NAME},
+            "uid": 10002,  # any non-root uid: the store writes only to its emptyDir
+            "image": versions_view.VALKEY_IMAGE,
+            "port": names.GATEWAY_REDIS_PORT,
+            "url": f"redis://{names.GATEWAY_REDIS_NAME}.{names.APPS_NAMESPACE}.svc:{names.GATEWAY_REDIS_PORT}/0",
+            "secret": names.GATEWAY_REDIS_SECRET,
+            "secret_dir": secret_dir,
+            "password_file": f"{secret_dir}/{names.GATEWAY_REDIS_SECRET_PASSWORD_KEY}",
+            "conf_file": f"{secret_dir}/{names.GATEWAY_REDIS_SECRET_CONF_KEY}",
+            # Buckets only (a few hundred bytes per active key, each expiring once full again): no persistence,
+            # a small memory cap, and the soonest-to-expire bucket evicted first if it is ever reached.
+            "maxmemory": "48mb",
+            "resources": {"cpu": "50m", "memory": "64Mi", "limits": {"cpu": "500m", "memory": "96Mi"}},
+        }
     gw = {
         "name": names.GATEWAY_NAME,
         "namespace": names.APPS_NAMESPACE,
@@ -62,6 +87,7 @@ def stack_gateway(ctx: Ctx) -> Files:
         "busy_poll_ms": f"{gs.busy_poll_ms:g}" if gs.busy_poll_ms else None,
         "pdb": ctx.profile.pdb,
         "hpa": hpa,
+        "redis": redis,
         "checkov_skips": dict(COMMON_SKIPS),
     }
     files: Files = {}
