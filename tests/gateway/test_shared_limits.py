@@ -297,3 +297,65 @@ async def test_app_without_redis_keeps_serving_with_local_limits() -> None:
         scrape = (await c.get("/metrics")).text
         assert 'llmops_gateway_ratelimit_store_errors_total{kind="connect"} 1.0' in scrape
     await app.shutdown()
+
+
+# ------------------------------------------------------------------------------------------ the rendered store
+async def test_the_rendered_store_runs_with_the_secret_up_creates_and_the_gateway_gets_in(tmp_path: Path) -> None:
+    """The prod tree's Valkey container arguments, run by a real redis-server (Valkey's command line is
+    Redis's), with the config file from the Secret that `up` generates: it demands the password, and the
+    gateway's client, given the Secret's password file as in the rendered gateway pod, gets in."""
+    import subprocess
+
+    import yaml
+
+    from llmops_cli.cluster.steps.secrets import secret_object
+    from llmops_cli.cluster.up import platform_secrets
+    from llmops_cli.config.model import Settings
+    from llmops_cli.gateway.settings import redis_password
+    from llmops_cli.render import names
+    from llmops_cli.render.api import render_environment
+    from tests.render.tools import require_tool
+
+    (spec,) = [s for s in platform_secrets(Settings()) if s.name == names.GATEWAY_REDIS_SECRET]
+    secret = secret_object(spec, {"password": "generated-at-up"})["stringData"]
+    mount = tmp_path / "secret"
+    mount.mkdir()
+    for key, value in secret.items():
+        (mount / key).write_text(value)
+    tree = render_environment(Settings(), "prod")
+    (store,) = [
+        yaml.safe_load(t)
+        for p, t in tree.items()
+        if p.endswith(f"deployment-{names.GATEWAY_REDIS_NAME}.yaml")
+    ]
+    container = store["spec"]["template"]["spec"]["containers"][0]
+    secret_dir = f"/var/run/secrets/{names.GATEWAY_REDIS_SECRET}"
+    args = [a.replace(secret_dir, str(mount)).replace("/data", str(tmp_path)) for a in container["args"]]
+    port = free_port()
+    args[args.index("--port") + 1] = str(port)
+    proc = subprocess.Popen(
+        [require_tool("redis-server"), *args, "--bind", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = RedisURL.parse(f"redis://127.0.0.1:{port}/0")
+        anonymous = RedisClient(url, timeout=1.0)
+        for _ in range(100):
+            try:
+                await anonymous.connect()
+                break
+            except StoreError:
+                await asyncio.sleep(0.05)
+        with pytest.raises(RespError, match="NOAUTH"):
+            await anonymous.call("PING")
+        anonymous.close()
+        password = redis_password({"PAC_REDIS_PASSWORD_FILE": str(mount / "password")})
+        lim = SharedLimiter(RedisClient(RedisURL.parse(url.safe(), password), 1.0), Limiter())
+        await lim.start()
+        assert lim.state == "shared"
+        assert await lim.admit("k", 2, None, 1) == (None, 0.0, True)
+        await lim.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
