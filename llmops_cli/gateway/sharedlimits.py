@@ -124,7 +124,11 @@ class SharedLimiter:
     async def _connect(self) -> None:
         try:
             await self.client.connect()
-        except StoreError as e:
+            # A no-op run of the script (no limits, a key that does not exist): it proves the server runs Lua
+            # scripts (EVAL can be disabled) and caches the script, before any request relies on it. A store
+            # that connects but cannot run it stays "down", and is not logged as back every second.
+            await self.client.script(SCRIPT, [bucket_key("-")], ["reconcile", 0, 0, 0, 0])
+        except (StoreError, RespError) as e:
             self._failed(e)
         else:
             self._ok()

@@ -359,3 +359,37 @@ async def test_the_rendered_store_runs_with_the_secret_up_creates_and_the_gatewa
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+async def test_a_store_that_cannot_run_the_script_stays_down_without_flapping_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A server that accepts connections but refuses EVAL (scripting disabled): connecting is not enough to
+    count as available, so there is one warning, not a 'back again' / 'unavailable' pair every second."""
+
+    async def no_scripts(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(Exception):
+            while line := await r.readuntil(b"\r\n"):
+                if line.startswith(b"*"):
+                    w.write(b"-ERR unknown command, scripting is disabled\r\n")
+                    await w.drain()
+
+    server = await asyncio.start_server(no_scripts, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    now = [0.0]
+    errors: list[str] = []
+    lim = limiter(f"redis://127.0.0.1:{port}", errors=errors, clock=lambda: now[0])
+    try:
+        with caplog.at_level(logging.WARNING, "llmops.gateway"):
+            await lim.start()
+            for _ in range(3):
+                now[0] += 1.5
+                assert (await lim.admit("k", 5, None, 1))[2] is False
+                await asyncio.sleep(0.05)  # the background reconnection and its probe
+        assert lim.state == "local" and errors and set(errors) == {"error"}
+        messages = [r.getMessage() for r in caplog.records]
+        assert sum("unavailable" in m for m in messages) == 1
+        assert not any("available again" in m for m in messages)
+    finally:
+        await lim.close()
+        server.close()
