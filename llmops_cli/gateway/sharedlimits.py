@@ -137,8 +137,9 @@ class SharedLimiter:
 
     def _ready(self) -> bool:
         """Whether the store can take this request's check now. A lost connection is opened again in the
-        background, at most once per ``retry_s``; no request waits for it (they use local buckets meanwhile)."""
-        if self.client.connected:
+        background, at most once per ``retry_s``; no request waits for it (they use local buckets meanwhile, and
+        until the new connection has run the script once)."""
+        if self.up and self.client.connected:
             return True
         now = self.clock()
         if now >= self._retry_at and self._connecting is None:
