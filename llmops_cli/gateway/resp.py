@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import socket
 import ssl
 from collections import deque
 from dataclasses import dataclass
@@ -135,13 +134,8 @@ class _Protocol(asyncio.Protocol):
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # TCP_NODELAY is already set: asyncio and uvloop both set it on every TCP transport.
         self.transport = transport  # type: ignore[assignment]
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
@@ -167,21 +161,19 @@ class _Protocol(asyncio.Protocol):
                     fut.set_result(value)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        err = StoreError("connection lost")
-        while self.waiters:
-            fut = self.waiters.popleft()
-            if not fut.done():
-                fut.set_exception(err)
+        self._fail_all(StoreError("connection lost"))
 
     def _lose(self, err: StoreError) -> None:
+        self._fail_all(err)
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _fail_all(self, err: StoreError) -> None:
         self.closed = True
         while self.waiters:
             fut = self.waiters.popleft()
             if not fut.done():
                 fut.set_exception(err)
-        if self.transport is not None:
-            self.transport.abort()
 
 
 class RedisClient:

@@ -107,9 +107,14 @@ class SharedLimiter:
         self._connecting: asyncio.Task[None] | None = None
 
     @property
+    def available(self) -> bool:
+        """The store takes checks: connected, and the connection has run the script."""
+        return self.up and self.client.connected
+
+    @property
     def state(self) -> str:
         """For /readyz: ``shared`` or ``local`` (falling back to this worker's buckets)."""
-        return "shared" if self.up and self.client.connected else "local"
+        return "shared" if self.available else "local"
 
     async def start(self) -> None:
         """Connect at startup; a store that is down only means local buckets until it answers."""
@@ -139,7 +144,7 @@ class SharedLimiter:
         """Whether the store can take this request's check now. A lost connection is opened again in the
         background, at most once per ``retry_s``; no request waits for it (they use local buckets meanwhile, and
         until the new connection has run the script once)."""
-        if self.up and self.client.connected:
+        if self.available:
             return True
         now = self.clock()
         if now >= self._retry_at and self._connecting is None:
