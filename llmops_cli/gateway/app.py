@@ -42,6 +42,7 @@ from llmops_cli.gateway.openapi import OPENAPI
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied, _model_ok
 from llmops_cli.gateway.policy.fields import _texts
 from llmops_cli.gateway.policy.limits import Limiter
+from llmops_cli.gateway.priority import LowPriority
 from llmops_cli.gateway.reload import PolicyHolder
 from llmops_cli.gateway.replies import refusal, retry_after, upstream_code
 from llmops_cli.gateway.sharedlimits import SharedLimiter
@@ -86,6 +87,7 @@ class GatewayApp(StreamingMixin):
         self._ready_cache: tuple[float, bool] = (0.0, False)
         self._tasks: list[asyncio.Task[None]] = []
         self.busy = BusyPoll(busy_poll) if busy_poll > 0 else None
+        self.later = LowPriority()  # streams' chunks after their first token (see ``priority``)
 
     # ------------------------------------------------------------------ ASGI
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -16,6 +16,9 @@ Token ``logprobs`` are set to null in every streamed chunk while any output PII 
 decided what of that text may leave. (A non-streamed choice loses them only when a redaction changed it.)
 Per chunk of a plain content stream, all this costs a ``len()`` of the delta, one key lookup in it and the
 choice's ``logprobs`` lookup.
+
+Once a stream's first token is out, each of its reads waits for its turn of the event loop
+(``priority.LowPriority``), so that new requests and other streams' first tokens go first.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from llmops_cli.gateway.metrics import Metrics
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied
 from llmops_cli.gateway.policy.fields import REPLY_STRUCTURE_KEYS, _strings
 from llmops_cli.gateway.policy.jsontext import JsonEscapes
+from llmops_cli.gateway.priority import LowPriority
 from llmops_cli.gateway.replies import upstream_code
 from llmops_cli.gateway.sse import DONE, SSEParser, encode_json
 from llmops_cli.gateway.stream import HoldBack
@@ -85,6 +89,7 @@ class StreamingMixin:
     audit: AuditLog
     metrics: Metrics
     busy: BusyPoll | None
+    later: LowPriority
 
     _finish: Callable[[Ctx, CompiledPolicy], None]  # GatewayApp's: audit + metrics at the end of a request
     # GatewayApp's: the error for an upstream reply outside 2xx
@@ -106,6 +111,7 @@ class StreamingMixin:
         last_sent = 0.0
         m_gap = self.metrics.child(self.metrics.gap, ctx.route)
         busy = self.busy
+        later = self.later
         template: dict[str, Any] | None = None
         pending: list[bytes] = []  # filtered events of the current network read, not yet written
         try:
@@ -137,6 +143,8 @@ class StreamingMixin:
                     async for raw in chunks:
                         if busy is not None:
                             busy.poke()
+                        if ctx.ttft is not None:
+                            await later.turn()  # the first token is out: new requests and first tokens go first
                         # Events that arrived in one read leave in one write: nothing waits for later data. The
                         # hold-back window is evaluated once per choice per read, at its last text in the read.
                         batch: list[dict[str, Any]] = []
