@@ -6,8 +6,9 @@ replies come back in command order (Redis guarantees it), and a FIFO of futures 
 connection pool, no lock and no per-call task. The client speaks only what the limiter needs: AUTH, SELECT,
 EVALSHA/EVAL, PING, and the reply types of RESP2.
 
-``redis://[[user]:password@]host[:port][/db]`` or ``rediss://`` (TLS, certificate verified). A password may
-also come from ``PAC_REDIS_PASSWORD`` (a Kubernetes Secret), so that the URL holds none.
+``redis://[[user]:password@]host[:port][/db]`` or ``rediss://`` (TLS, certificate verified). The password may
+instead be passed to :meth:`RedisURL.parse` (``serve`` reads it from ``PAC_REDIS_PASSWORD_FILE`` or
+``PAC_REDIS_PASSWORD``, see ``settings.redis_password``), so that the URL holds none.
 """
 
 from __future__ import annotations

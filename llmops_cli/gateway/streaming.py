@@ -71,8 +71,6 @@ class _JsonHold:
 # (index, "tool_calls", tool-call index).
 HoldKey = int | tuple[int, str] | tuple[int, str, int]
 Holds = dict[HoldKey, HoldBack | _JsonHold]
-# A chat delta's fields outside REPLY_STRUCTURE_KEYS (`reasoning_content`, `reasoning`, `refusal`, and any field
-# an upstream adds) each get a window of their own when they are strings.
 
 
 async def _close(chunks: object) -> None:
@@ -298,8 +296,10 @@ def _filter_side_texts(
     decisions: list[Decision],
     finish: bool,
 ) -> dict[str, Any] | None:
-    """Pass a chat delta's texts other than ``content`` through their windows, in place; at ``finish``, add
-    what the choice's side windows still hold. Returns the delta (created when text must go out in it)."""
+    """Pass a chat delta's texts other than ``content`` through their windows, in place (every string field
+    outside ``REPLY_STRUCTURE_KEYS``: ``reasoning_content``, ``reasoning``, ``refusal``, any field an upstream
+    adds, each with a window of its own; and tool-call arguments); at ``finish``, add what the choice's side
+    windows still hold. Returns the delta (created when text must go out in it)."""
     if delta is not None:
         for name, v in delta.items():
             if name in REPLY_STRUCTURE_KEYS:
