@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import re
 import threading
 import time
@@ -68,6 +69,9 @@ class FakeUpstream:
     cancelled: int = 0
     completed_streams: int = 0
     record: bool = True
+    # At startup, move everything built so far out of the cyclic collector's reach (``gc.freeze``), as the
+    # gateway does. Set by ``main`` (the benchmark's upstream process), not in tests that embed this app.
+    freeze_gc: bool = False
 
     async def __call__(
         self, scope: dict[str, Any], receive: Callable[[], Awaitable[dict[str, Any]]], send: Send
@@ -76,6 +80,9 @@ class FakeUpstream:
             while True:
                 msg = await receive()
                 if msg["type"] == "lifespan.startup":
+                    if self.freeze_gc:
+                        gc.collect()
+                        gc.freeze()
                     await send({"type": "lifespan.startup.complete"})
                 else:
                     await send({"type": "lifespan.shutdown.complete"})
@@ -206,12 +213,17 @@ class FakeUpstream:
                 for i in range(0, len(value), n):
                     delta = {name: value[i : i + n]}
                     events.append(_ev({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
-        content: list[dict[str, Any]] = []
+        # Serialised at once and only bytes kept (the first content chunk's object too, for the stamp): a
+        # hundred streams holding their chunks as dicts for a second or more fill the collector's older
+        # generations, and its collections then stall this process for 20-30 ms, late chunks for every stream.
+        first: dict[str, Any] | None = None
+        stamp_at = len(events) if self.config.stamp and pieces and self.config.split_bytes <= 0 else -1
         for p in pieces:
             choice = {"index": 0, "delta": {"content": p}} if chat else {"index": 0, "text": p}
-            content.append({**base, "choices": [{**choice, "finish_reason": None}]})
-        stamp_at = len(events) if self.config.stamp and content and self.config.split_bytes <= 0 else -1
-        events.extend(_ev(obj) for obj in content)
+            chunk = {**base, "choices": [{**choice, "finish_reason": None}]}
+            if first is None and stamp_at >= 0:
+                first = chunk
+            events.append(_ev(chunk))
         last: dict[str, Any] = {"index": 0, "delta": {}} if chat else {"index": 0, "text": ""}
         events.append(_ev({**base, "choices": [{**last, "finish_reason": "stop"}]}))
         opts = req.get("stream_options")
@@ -243,8 +255,8 @@ class FakeUpstream:
             for i, w in enumerate(writes):
                 if chunk_delay and i:
                     await asyncio.sleep(chunk_delay)
-                if i == stamp_at:
-                    w = _ev({**content[0], "bench_t": [arrived, time.perf_counter_ns()]})
+                if i == stamp_at and first is not None:
+                    w = _ev({**first, "bench_t": [arrived, time.perf_counter_ns()]})
                 await send({"type": "http.response.body", "body": w, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -356,6 +368,7 @@ def main(argv: list[str] | None = None) -> None:
             latency=a.latency, chunk_chars=a.chunk_chars, chunk_delay=a.chunk_delay, reply=a.reply, stamp=a.stamp
         ),
         record=False,
+        freeze_gc=True,
     )
     uvicorn.run(fake, host=a.host, port=a.port, log_level="warning", access_log=False)
 
