@@ -77,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     _state["session"] = None
     code: int
     try:
+        from llmops_cli.cli.roothelp import answer
+
+        quick = answer(args)  # `llmops`, `--help`, `--version`: no Typer import
+        if quick is not None:
+            sys.stdout.flush()
+            return quick
         from typer.main import get_command
 
         from llmops_cli.cli.app import app

@@ -1,4 +1,4 @@
-"""The Typer application: root options and explicit registration of every command and group."""
+"""The Typer application: root options and every command and group, built from ``registry``."""
 
 from __future__ import annotations
 
@@ -8,14 +8,10 @@ import typer
 from typer.core import TyperGroup
 
 from llmops_cli import __version__
+from llmops_cli.cli.registry import COMMANDS, HELP, OPTION_HELP
 from llmops_cli.cli.session import Session
 from llmops_cli.errors import EXIT_CODES_HELP
 
-HELP = (
-    "llmops: a governed LLM platform on Kubernetes, from a laptop to cloud VMs.\n\n"
-    "Bootstrap k3s + NVIDIA GPU + Argo CD, render vLLM, the Policy Gateway, pgvector and observability "
-    "as a GitOps tree, gate releases on governance evidence, and promote them over SSH."
-)
 
 class LazyGroup(TyperGroup):
     """The root group: a command's module is imported and its parameters built only when it is invoked.
@@ -86,18 +82,17 @@ def root(
             "--config",
             "-c",
             metavar="PATH",
-            help="llmops.yaml to use (default: ./llmops.yaml if present, else built-in defaults). "
-            "Env: LLMOPS_CONFIG.",
+            help=OPTION_HELP["config"],
         ),
     ] = None,
     verbose: Annotated[
-        int, typer.Option("--verbose", "-v", count=True, show_default=False, help="More output; tracebacks.")
+        int, typer.Option("--verbose", "-v", count=True, show_default=False, help=OPTION_HELP["verbose"])
     ] = 0,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and data.")] = False,
-    no_color: Annotated[bool, typer.Option("--no-color", help="No colours (also NO_COLOR).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=OPTION_HELP["quiet"])] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help=OPTION_HELP["no_color"])] = False,
     _version: Annotated[
         bool,
-        typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version."),
+        typer.Option("--version", callback=_version_callback, is_eager=True, help=OPTION_HELP["version"]),
     ] = False,
 ) -> None:
     from llmops_cli.__main__ import set_verbosity
@@ -108,22 +103,3 @@ def root(
     from llmops_cli.__main__ import set_session
 
     set_session(session)
-
-
-# Explicit registration, in the order `llmops --help` lists them: (name, module, attribute, help).
-# An attribute named `app` is a Typer group; anything else is a single command function.
-COMMANDS: tuple[tuple[str, str, str, str], ...] = (
-    ("init", "init", "command", "Create llmops.yaml and starter policies (interactive, or flags / --yes)."),
-    ("config", "config", "app", "Validate, show and describe llmops.yaml."),
-    ("doctor", "doctor", "command", "Check this host for k3s, GPU and platform readiness."),
-    ("up", "up", "command", "Install k3s, GPU support and Argo CD, then deploy the platform."),
-    ("status", "status", "command", "Show nodes, GPUs, Argo CD applications and endpoints."),
-    ("down", "down", "command", "Remove the platform (and optionally k3s) from this host."),
-    ("sync", "sync", "command", "Push the re-rendered tree to the in-cluster Git server."),
-    ("render", "render", "command", "Render the platform as a GitOps tree (manifests/<env>/...)."),
-    ("verify", "verify", "command", "Check config, policies and the rendered tree offline, as CI would."),
-    ("govern", "govern", "app", "Governance as code: data, bias, model card, risk, policies."),
-    ("gateway", "gateway", "app", "Run and manage the Policy Gateway (OpenAI-compatible proxy)."),
-    ("promote", "promote", "command", "Promote a release to an environment behind the governance gate."),
-    ("version", "version", "command", "Print llmops's version, or every pinned upstream version with --all."),
-)

@@ -141,3 +141,54 @@ def test_python_dash_m_entry_point(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "llmops_cli", "--version"], capture_output=True, text=True,
                          cwd=Path(__file__).parents[2])
     assert out.returncode == 0 and out.stdout.startswith("llmops ")
+
+
+@pytest.mark.parametrize("columns", [20, 52, 60, 79, 80, 81, 120, 300])
+def test_quick_root_help_is_what_typer_prints(
+    columns: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`llmops`, `--help` and `-h` answer without importing Typer (``roothelp``); the text must stay exactly
+    Typer's for the same root group, whatever the terminal width (Click wraps at min(columns, 80) - 2, at
+    least 50)."""
+    from typer.main import get_command
+
+    from llmops_cli.cli import roothelp
+    from llmops_cli.cli.app import app
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    with pytest.raises(SystemExit) as exited:
+        get_command(app).main(args=["--help"], prog_name="llmops", standalone_mode=True)
+    assert exited.value.code == 0
+    typer_text = capsys.readouterr().out
+    assert "Usage: llmops" in typer_text and "Commands:" in typer_text
+    assert roothelp.render() == typer_text
+    assert roothelp.render(columns) == typer_text
+
+
+def test_quick_root_answers_and_the_rest_goes_through_typer(capsys: pytest.CaptureFixture[str]) -> None:
+    from llmops_cli import __version__
+    from llmops_cli.__main__ import main
+    from llmops_cli.cli import roothelp
+
+    assert main([]) == ExitCode.USAGE  # Click's no_args_is_help: the help on stderr, exit 2
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == roothelp.render()
+    for flag in ("--help", "-h"):
+        assert main([flag]) == 0
+        assert capsys.readouterr().out == roothelp.render()
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"llmops {__version__}\n"
+    assert roothelp.answer(["--help", "config"]) is None
+    assert roothelp.answer(["-q", "--version"]) is None
+    assert roothelp.answer(["version"]) is None
+
+
+def test_root_help_and_version_do_not_import_typer() -> None:
+    code = (
+        "import sys\nfrom llmops_cli.__main__ import main\n"
+        "assert main(['--help']) == 0 and main(['--version']) == 0\n"
+        "heavy = sorted(m for m in ('typer', 'click', 'rich', 'pydantic', 'yaml') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
