@@ -103,10 +103,44 @@ def main(argv: list[str] | None = None) -> int:
         code = int(ExitCode.INTERRUPTED)
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if code == 1 and _stdout_gone():  # Click's own answer to a closed pipe: exit 1, silently
+            code = _output_closed()
+    except BrokenPipeError as e:
+        code = _output_closed() if _stdout_gone() else _handle_other(e, args)
     except Exception as e:
         code = _handle_other(e, args)
-    sys.stdout.flush()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = _output_closed()
     return code
+
+
+def _stdout_gone() -> bool:
+    """Whether whoever read our standard output has gone (a pipe with no reader: poll says POLLERR)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _output_closed() -> int:
+    """`llmops ... | head`: the reader took what it wanted and left. Stop quietly, as a process killed by SIGPIPE
+    would, instead of reporting a bug; and point stdout at /dev/null, so that Python's own flush at exit does not
+    complain about the pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        pass
+    from llmops_cli.errors import ExitCode
+
+    return int(ExitCode.PIPE_CLOSED)
 
 
 def _handle_other(e: Exception, args: list[str]) -> int:

@@ -19,11 +19,12 @@ class ExitCode(IntEnum):
     BUG = 3
     POLICY_VIOLATION = 4
     INTERRUPTED = 130
+    PIPE_CLOSED = 141  # the reader of stdout left (`llmops ... | head`), as the shell reports SIGPIPE
 
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok · 1 error · 2 usage or bad input · 3 bug (a log file holds the traceback) · "
-    "4 policy violations · 130 interrupted."
+    "4 policy violations · 130 interrupted · 141 output pipe closed."
 )
 
 

@@ -55,7 +55,7 @@ def test_bad_option_value_is_usage_error() -> None:
 
 
 def test_exit_codes_enum_matches_the_docs() -> None:
-    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 4, 130]
+    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 4, 130, 141]
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     for c in ExitCode:
         assert f"| {int(c)} " in readme
@@ -192,3 +192,55 @@ def test_root_help_and_version_do_not_import_typer() -> None:
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["config", "--help"], ["version", "--all"], ["version", "--all", "-o", "json"]],
+    ids=["quick-help", "typer-help", "command", "json"],
+)
+def test_a_closed_output_pipe_ends_quietly_with_141(argv: list[str], tmp_path: Path) -> None:
+    """`llmops ... | head`: once the reader has gone, no "unexpected error … this is a bug" and no crash log
+    (both happened before), whichever path wrote: the quick root help, Typer's help (Click exits 1 on its own)
+    or a command's output."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path), "NO_COLOR": "1"}
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "llmops_cli", *argv],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert r.returncode == ExitCode.PIPE_CLOSED == 141
+    assert r.stderr == ""
+    assert not list(tmp_path.rglob("crash-*.log"))
+
+
+
+def test_only_our_own_closed_output_counts_as_a_closed_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quiet 141 needs stdout itself to have lost its reader; a BrokenPipeError from anything else (a
+    socket, a child's stdin) while stdout is fine stays an error."""
+    import io
+    import os
+
+    from llmops_cli import __main__ as entry
+
+    read_end, write_end = os.pipe()
+    try:
+        monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.FileIO(write_end, "w", closefd=False)))
+        assert entry._stdout_gone() is False  # a reader is there
+        os.close(read_end)
+        read_end = -1
+        assert entry._stdout_gone() is True
+    finally:
+        if read_end >= 0:
+            os.close(read_end)
+        os.close(write_end)
