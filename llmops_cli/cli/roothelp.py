@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import textwrap
+from collections.abc import Sequence
 
 from llmops_cli import __version__
 from llmops_cli.cli.registry import COMMANDS, HELP, ROOT_OPTIONS
@@ -48,7 +49,7 @@ def _wrap(text: str, width: int, indent: str = "") -> str:
     return "\n\n".join(wrapper.fill(p) for p in paragraphs if p.strip())
 
 
-def _rows(rows: tuple[tuple[str, str], ...] | list[tuple[str, str]], width: int) -> str:
+def _rows(rows: Sequence[tuple[str, str]], width: int) -> str:
     """Click's ``write_dl`` at indent 2."""
     first_col = min(max(len(a) for a, _ in rows), 30) + 2
     out = []
