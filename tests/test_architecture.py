@@ -12,8 +12,9 @@ ROOT = Path(__file__).parents[1]
 
 def test_import_contracts_hold() -> None:
     exe = shutil.which("lint-imports") or str(Path(sys.executable).parent / "lint-imports")
-    out = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT),
-                         "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [exe], cwd=ROOT, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "broken" not in out.stdout.lower() or "0 broken" in out.stdout.lower()
 
@@ -26,7 +27,17 @@ def test_core_modules_do_not_import_the_cli_stack() -> None:
             continue
         for line in f.read_text().splitlines():
             s = line.strip()
-            if s.startswith(("import typer", "from typer", "import rich", "from rich", "import questionary",
-                             "from questionary", "import click", "from click")):
+            if s.startswith(
+                (
+                    "import typer",
+                    "from typer",
+                    "import rich",
+                    "from rich",
+                    "import questionary",
+                    "from questionary",
+                    "import click",
+                    "from click",
+                )
+            ):
                 offenders.append(f"{f.relative_to(ROOT)}: {s}")
     assert offenders == []

@@ -36,23 +36,38 @@ def test_wheel_ships_templates_policies_and_entry_point(wheel: Path) -> None:
 
 def test_installed_wheel_runs_from_another_directory(wheel: Path, tmp_path: Path) -> None:
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     # The installed copy first, then the venv's dependencies; never the source checkout.
     env = dict(os.environ, PYTHONPATH=str(target))
-    run = lambda *a: subprocess.run([sys.executable, "-m", "llmops_cli", *a], cwd=elsewhere, env=env,  # noqa: E731
-                                    capture_output=True, text=True)
+
+    def run(*a: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "llmops_cli", *a], cwd=elsewhere, env=env, capture_output=True, text=True
+        )
+
     assert run("--help").returncode == 0
     r = run("config", "show", "-o", "json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["status"] == "ok"
     assert run("config", "validate").returncode == 0
     probe = subprocess.run(
-        [sys.executable, "-c", "from llmops_cli.resources import templates_dir, policies_dir;"
-         "print(templates_dir()); print(policies_dir())"],
-        cwd=elsewhere, env=env, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            "from llmops_cli.resources import templates_dir, policies_dir;"
+            "print(templates_dir()); print(policies_dir())",
+        ],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     for line in probe.stdout.split():
         assert line.startswith(str(target)), probe.stdout

@@ -295,9 +295,7 @@ def gather_nvidia(host: Host) -> NvidiaFacts:
     try:
         gpus = parse_nvidia_smi_query(out)
     except ValueError as e:
-        return NvidiaFacts(
-            smi_present=True, error=str(e), toolkit_version=toolkit_version, runtime_path=runtime
-        )
+        return NvidiaFacts(smi_present=True, error=str(e), toolkit_version=toolkit_version, runtime_path=runtime)
     _, header, _ = _cmd(host, ["nvidia-smi"])
     driver, cuda = parse_nvidia_smi_header(header)
     return NvidiaFacts(
@@ -321,9 +319,7 @@ def gather_k3s(host: Host, init_system: str) -> K3sFacts:
         if init_system == "systemd":
             running = _cmd(host, ["systemctl", "is-active", "--quiet", "k3s"])[0]
         else:
-            running = (
-                _cmd(host, ["pgrep", "-x", "k3s-server"])[0] or _cmd(host, ["pgrep", "-f", "k3s server"])[0]
-            )
+            running = _cmd(host, ["pgrep", "-x", "k3s-server"])[0] or _cmd(host, ["pgrep", "-f", "k3s server"])[0]
     dropin = None
     containerd = ""
     try:
@@ -361,9 +357,7 @@ def gather_facts(host: Host, *, sudo_mode: str | None = None, disk_path: str = "
         if cgroup_v2
         else parse_proc_cgroups(_read(host, "/proc/cgroups"))
     )
-    ports = parse_listening_ports(_read(host, "/proc/net/tcp")) | parse_listening_ports(
-        _read(host, "/proc/net/tcp6")
-    )
+    ports = parse_listening_ports(_read(host, "/proc/net/tcp")) | parse_listening_ports(_read(host, "/proc/net/tcp6"))
     if host.exists("/run/systemd/system"):
         init = "systemd"
     elif host.exists("/sbin/openrc-run"):

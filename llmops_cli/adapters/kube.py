@@ -133,16 +133,10 @@ class Transport:
             data = resp.read()
         except ApiException as e:
             if e.status:
-                return int(e.status), (e.body or b"") if isinstance(e.body, bytes) else str(
-                    e.body or ""
-                ).encode()
+                return int(e.status), (e.body or b"") if isinstance(e.body, bytes) else str(e.body or "").encode()
             raise Unreachable(f"cannot reach the Kubernetes API at {self.host}: {e.reason}") from e
         except (urllib3.exceptions.HTTPError, OSError) as e:
-            kind = (
-                "timed out"
-                if "timed out" in str(e).lower() or "timeout" in type(e).__name__.lower()
-                else "failed"
-            )
+            kind = "timed out" if "timed out" in str(e).lower() or "timeout" in type(e).__name__.lower() else "failed"
             raise Unreachable(
                 f"request to the Kubernetes API at {self.host} {kind}: {method} {path}",
                 hint="is k3s running? check `systemctl status k3s` and `llmops doctor`",
@@ -219,9 +213,7 @@ class Kube:
                 hint="the kubeconfig credentials lack permission; re-run `llmops up` to refresh context",
             )
         if status == 422:
-            raise ClusterError(
-                f"the API server rejected {what}{detail}", hint="this is likely a bug in llmops"
-            )
+            raise ClusterError(f"the API server rejected {what}{detail}", hint="this is likely a bug in llmops")
         raise ClusterError(f"{method} {what} failed with HTTP {status}{detail}")
 
     def resource(self, api_version: str, kind: str) -> ResourceType:
@@ -276,9 +268,7 @@ class Kube:
             content_type="application/apply-patch+yaml",
         )
 
-    def get(
-        self, api_version: str, kind: str, name: str, namespace: str | None = None
-    ) -> dict[str, Any] | None:
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
         what = f"{kind}/{name}" + (f" in namespace {namespace}" if namespace else "")
         try:
@@ -348,9 +338,7 @@ class Kube:
             raise ClusterError(f"cannot read logs of pod {pod}: HTTP {status} {_status_message(data)}")
         return data.decode("utf-8", "replace")
 
-    def events_for(
-        self, namespace: str, name: str, kind: str | None = None, limit: int = 5
-    ) -> builtins.list[str]:
+    def events_for(self, namespace: str, name: str, kind: str | None = None, limit: int = 5) -> builtins.list[str]:
         """The newest events about one object, as 'Reason: message' lines."""
         sel = f"involvedObject.name={name}" + (f",involvedObject.kind={kind}" if kind else "")
         try:

@@ -75,9 +75,7 @@ def entry_from_k3s(k3s_yaml: str, name: str, *, server: str | None = None) -> di
     ctx_name = src.get("current-context") or (src["contexts"][0]["name"] if src["contexts"] else None)
     ctx = next((c for c in src["contexts"] if c.get("name") == ctx_name), None)
     if ctx is None:
-        raise KubeconfigError(
-            "k3s.yaml has no context", hint="reinstall k3s or check /etc/rancher/k3s/k3s.yaml"
-        )
+        raise KubeconfigError("k3s.yaml has no context", hint="reinstall k3s or check /etc/rancher/k3s/k3s.yaml")
     cluster = next((c for c in src["clusters"] if c.get("name") == ctx["context"].get("cluster")), None)
     user = next((u for u in src["users"] if u.get("name") == ctx["context"].get("user")), None)
     if cluster is None or user is None:
@@ -98,9 +96,7 @@ def entry_from_k3s(k3s_yaml: str, name: str, *, server: str | None = None) -> di
 
 def _has(data: Mapping[str, Any], name: str) -> bool:
     return any(
-        isinstance(e, dict) and e.get("name") == name
-        for key in ("clusters", "users", "contexts")
-        for e in data[key]
+        isinstance(e, dict) and e.get("name") == name for key in ("clusters", "users", "contexts") for e in data[key]
     )
 
 
@@ -167,9 +163,7 @@ def find_context(name: str, environ: Mapping[str, str] | None = None) -> dict[st
     return None
 
 
-def merge_context(
-    entry: Mapping[str, Any], *, switch: bool = False, environ: Mapping[str, str] | None = None
-) -> Path:
+def merge_context(entry: Mapping[str, Any], *, switch: bool = False, environ: Mapping[str, str] | None = None) -> Path:
     """Merge the one-context ``entry`` into the user's kubeconfig; return the file written."""
     name = entry["contexts"][0]["name"]
     paths = kubeconfig_paths(environ)
@@ -213,9 +207,7 @@ def remove_context(name: str, *, environ: Mapping[str, str] | None = None) -> li
                 _write(p, data)
                 changed.append(p)
         except TimeoutError as e:
-            raise KubeconfigError(
-                f"{p} is locked by another program", hint=f"retry, or remove {p}.lock"
-            ) from e
+            raise KubeconfigError(f"{p} is locked by another program", hint=f"retry, or remove {p}.lock") from e
     return changed
 
 
@@ -223,7 +215,4 @@ def same_credentials(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -
     """Whether two one-context configs point at the same server with the same credentials."""
     if a is None or b is None:
         return False
-    return (
-        a["clusters"][0]["cluster"] == b["clusters"][0]["cluster"]
-        and a["users"][0]["user"] == b["users"][0]["user"]
-    )
+    return a["clusters"][0]["cluster"] == b["clusters"][0]["cluster"] and a["users"][0]["user"] == b["users"][0]["user"]

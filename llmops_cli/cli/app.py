@@ -9,6 +9,7 @@ from typer.core import TyperGroup
 
 from llmops_cli import __version__
 from llmops_cli.cli.registry import COMMANDS, HELP, OPTION_HELP
+from llmops_cli.cli.runstate import RunState
 from llmops_cli.cli.session import Session
 from llmops_cli.errors import EXIT_CODES_HELP
 
@@ -95,11 +96,10 @@ def root(
         typer.Option("--version", callback=_version_callback, is_eager=True, help=OPTION_HELP["version"]),
     ] = False,
 ) -> None:
-    from llmops_cli.__main__ import set_verbosity
-
-    set_verbosity(verbose)
     session = Session(config_path=config_path, verbosity=verbose, quiet=quiet, no_color=no_color)
+    run = ctx.obj  # the error boundary's RunState; None when a test invokes the app directly
+    if isinstance(run, RunState):
+        run.verbosity = verbose
+        run.session = session
+    # Subcommands' contexts are made after this callback returns, so each of them inherits the Session.
     ctx.obj = session
-    from llmops_cli.__main__ import set_session
-
-    set_session(session)

@@ -14,15 +14,9 @@ from llmops_cli.cli.session import get_session
 def command(
     ctx: typer.Context,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask first.")] = False,
-    keep_data: Annotated[
-        bool, typer.Option("--keep-data", help="Keep volumes and generated secrets.")
-    ] = False,
-    uninstall_k3s: Annotated[
-        bool, typer.Option("--uninstall-k3s", help="Also run k3s-uninstall.sh.")
-    ] = False,
-    env: Annotated[
-        str | None, typer.Option("--env", "-e", help="Environment to remove (default: dev).")
-    ] = None,
+    keep_data: Annotated[bool, typer.Option("--keep-data", help="Keep volumes and generated secrets.")] = False,
+    uninstall_k3s: Annotated[bool, typer.Option("--uninstall-k3s", help="Also run k3s-uninstall.sh.")] = False,
+    env: Annotated[str | None, typer.Option("--env", "-e", help="Environment to remove (default: dev).")] = None,
     sudo_password_stdin: SudoStdinOpt = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
@@ -45,9 +39,7 @@ def command(
     what = "the llmops platform" + (" and k3s (all its data)" if uninstall_k3s else "")
     confirm(session, f"Remove {what} from this machine?", yes=yes)
     host = local_host(session, password_stdin=sudo_password_stdin)
-    factory = user_kube_factory(
-        settings.cluster.context_name, session.environ, fallback=k3s_kube_factory(host)
-    )
+    factory = user_kube_factory(settings.cluster.context_name, session.environ, fallback=k3s_kube_factory(host))
     report = down(
         settings,
         host=host,

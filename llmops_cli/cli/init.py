@@ -55,12 +55,10 @@ def command(
     answers = InitAnswers(
         model=ask.text("model", model, "Model to serve (Hugging Face id)", DEFAULT_MODEL, "--model"),
         gpu=ask.select("gpu", gpu, "GPU mode", ["auto", "on", "off"], "auto", "--gpu"),
-        gitops_repo=None
-        if local_git
-        else (ask.text("gitops", gitops_repo, repo_q, "", "--gitops-repo") or None),
-        environments=tuple(env) if env else tuple(
-            ask.checkbox("env", None, "Environments", ["dev", "staging", "prod"], ["dev", "prod"], "--env")
-        ),
+        gitops_repo=None if local_git else (ask.text("gitops", gitops_repo, repo_q, "", "--gitops-repo") or None),
+        environments=tuple(env)
+        if env
+        else tuple(ask.checkbox("env", None, "Environments", ["dev", "staging", "prod"], ["dev", "prod"], "--env")),
         cluster_name=cluster_name,
     )
     result = write_project(directory, answers, force=force)

@@ -26,9 +26,7 @@ def command(
     check: Annotated[
         bool, typer.Option("--check", help="Write nothing; exit 1 with a diff summary when DIR differs.")
     ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", help="Write into a directory that holds other files.")
-    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Write into a directory that holds other files.")] = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Render the platform as a GitOps tree, or check a tree for drift.

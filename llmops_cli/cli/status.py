@@ -29,8 +29,7 @@ def command(ctx: typer.Context, output: OutputOpt = OutputFormat.text) -> None:
         out = session.out
         for n in report.nodes:
             out.print(
-                f"node {n['name']}: {'Ready' if n['ready'] else 'NotReady'} {n['version']} "
-                f"gpu={n['gpu_allocatable']}",
+                f"node {n['name']}: {'Ready' if n['ready'] else 'NotReady'} {n['version']} gpu={n['gpu_allocatable']}",
                 markup=False,
             )
         for a in report.applications:

@@ -13,12 +13,8 @@ from llmops_cli.cli.session import get_session
 
 def command(
     ctx: typer.Context,
-    env: Annotated[
-        str | None, typer.Option("--env", "-e", help="Environment to sync (default: dev).")
-    ] = None,
-    timeout: Annotated[
-        float, typer.Option("--timeout", metavar="S", help="Seconds to wait for the push.")
-    ] = 300.0,
+    env: Annotated[str | None, typer.Option("--env", "-e", help="Environment to sync (default: dev).")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", metavar="S", help="Seconds to wait for the push.")] = 300.0,
     sudo_password_stdin: SudoStdinOpt = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
@@ -37,9 +33,7 @@ def command(
     session.start("sync", output)
     settings = session.settings()
     host = local_host(session, password_stdin=sudo_password_stdin)
-    factory = user_kube_factory(
-        settings.cluster.context_name, session.environ, fallback=k3s_kube_factory(host)
-    )
+    factory = user_kube_factory(settings.cluster.context_name, session.environ, fallback=k3s_kube_factory(host))
     data = sync(
         settings,
         host=host,

@@ -20,25 +20,15 @@ class GpuMode(StrEnum):
 
 def command(
     ctx: typer.Context,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the ordered plan; change nothing.")
-    ] = False,
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Do not ask before changing this machine.")
-    ] = False,
-    gpu: Annotated[
-        GpuMode | None, typer.Option("--gpu", help="auto (default), on or off (gpu.mode).")
-    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the ordered plan; change nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before changing this machine.")] = False,
+    gpu: Annotated[GpuMode | None, typer.Option("--gpu", help="auto (default), on or off (gpu.mode).")] = None,
     airgap_bundle: Annotated[
         str | None,
         typer.Option("--airgap-bundle", metavar="DIR", help="k3s binary, images tarball, install.sh."),
     ] = None,
-    timeout: Annotated[
-        float, typer.Option("--timeout", metavar="S", help="Seconds to wait for health.")
-    ] = 900.0,
-    env: Annotated[
-        str | None, typer.Option("--env", "-e", help="Environment to deploy (default: dev).")
-    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", metavar="S", help="Seconds to wait for health.")] = 900.0,
+    env: Annotated[str | None, typer.Option("--env", "-e", help="Environment to deploy (default: dev).")] = None,
     install_toolkit: Annotated[
         bool | None,
         typer.Option("--install-toolkit", help="Install the NVIDIA container toolkit when missing."),
@@ -46,9 +36,7 @@ def command(
     switch_context: Annotated[
         bool | None, typer.Option("--switch-context", help="Make llmops-<cluster> the current context.")
     ] = None,
-    show_password: Annotated[
-        bool, typer.Option("--show-password", help="Print generated passwords.")
-    ] = False,
+    show_password: Annotated[bool, typer.Option("--show-password", help="Print generated passwords.")] = False,
     sudo_password_stdin: SudoStdinOpt = False,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
@@ -62,7 +50,7 @@ def command(
     """
     from llmops_cli.cli.hostopts import confirm, local_host
     from llmops_cli.cli.render_up import print_plan, print_result
-    from llmops_cli.cluster.plan import UpOptions
+    from llmops_cli.cluster.model import UpOptions
     from llmops_cli.cluster.up import inspect_airgap_bundle, repo_credentials, up
 
     session = get_session(ctx)

@@ -10,8 +10,7 @@ from llmops_cli.errors import LlmopsError
 from llmops_cli.reporting import Status
 
 if TYPE_CHECKING:
-    from llmops_cli.cluster.context import StepContext
-    from llmops_cli.cluster.plan import Plan, Step
+    from llmops_cli.cluster.model import Plan, Step, StepContext
 
 PREFLIGHT_HINT = "`llmops doctor` lists every problem"
 PlannedStatus = Literal["done", "todo", "pending", "will-fail"]

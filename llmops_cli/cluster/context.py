@@ -1,22 +1,18 @@
-"""What a step gets when it runs: the host, a lazily built Kubernetes client, the reporter, the state."""
+"""How a step's Kubernetes client is built: from k3s's admin kubeconfig on the host, or the user's context.
+
+(:class:`~llmops_cli.cluster.model.StepContext`, what a step gets when it runs, lives in ``cluster.model``.)
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from llmops_cli.errors import ClusterError
 
 if TYPE_CHECKING:
     from llmops_cli.adapters.hosts import Host
     from llmops_cli.adapters.kube import Kube
-    from llmops_cli.cluster.facts import HostFacts
-    from llmops_cli.cluster.plan import PlanInputs, UpOptions
-    from llmops_cli.cluster.state import State
-    from llmops_cli.config.model import Settings
-    from llmops_cli.reporting import Reporter
 
 
 def k3s_kube_factory(host: Host, *, server: str | None = None, read_only: bool = False) -> Callable[[], Kube]:
@@ -38,36 +34,6 @@ def k3s_kube_factory(host: Host, *, server: str | None = None, read_only: bool =
         return Kube.from_kubeconfig(entry, "llmops", read_only=read_only)
 
     return build
-
-
-@dataclass
-class StepContext:
-    host: Host
-    settings: Settings
-    facts: HostFacts
-    inputs: PlanInputs
-    options: UpOptions
-    reporter: Reporter
-    state: State
-    kube_factory: Callable[[], Kube]
-    environ: Mapping[str, str] = field(default_factory=dict)
-    dry_run: bool = False
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.monotonic
-    # Results to show at the end: generated secrets (only printed with --show-password), hints, GPU line.
-    secrets: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    results: dict[str, Any] = field(default_factory=dict)
-    _kube: Kube | None = None
-
-    def kube(self) -> Kube:
-        if self._kube is None:
-            self._kube = self.kube_factory()
-        return self._kube
-
-    def reset_kube(self) -> None:
-        """Forget the client (after k3s restarts or is installed, its certificates may be new)."""
-        self._kube = None
 
 
 def user_kube_factory(

@@ -39,9 +39,7 @@ class StatusReport:
         }
 
 
-def _endpoint(
-    kube: Kube, label: str, namespace: str, selector: str | None, name: str | None
-) -> dict[str, Any]:
+def _endpoint(kube: Kube, label: str, namespace: str, selector: str | None, name: str | None) -> dict[str, Any]:
     services = (
         [s for s in [kube.get("v1", "Service", name, namespace)] if s]
         if name
@@ -92,9 +90,7 @@ def collect_status(kube: Kube, settings: Settings, *, context: str) -> StatusRep
         if not is_healthy(a):
             report.problems.append(f"Application {a['metadata']['name']} is {sync}/{health}")
     if not apps:
-        report.problems.append(
-            f"no Argo CD Applications in namespace {names.ARGOCD_NAMESPACE}: run `llmops up`"
-        )
+        report.problems.append(f"no Argo CD Applications in namespace {names.ARGOCD_NAMESPACE}: run `llmops up`")
     report.endpoints = [
         _endpoint(kube, "gateway", names.APPS_NAMESPACE, None, names.GATEWAY_NAME),
         _endpoint(kube, "grafana", names.MONITORING_NAMESPACE, "app.kubernetes.io/name=grafana", None),

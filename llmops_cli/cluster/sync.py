@@ -32,8 +32,7 @@ def sync(
     renderer: Renderer | None = None,
     timeout: float = 300.0,
 ) -> dict[str, Any]:
-    from llmops_cli.cluster.context import StepContext
-    from llmops_cli.cluster.plan import UpOptions
+    from llmops_cli.cluster.model import StepContext, UpOptions
     from llmops_cli.cluster.state import State
     from llmops_cli.cluster.steps.gitops import push_tree, seed_objects, seeded
     from llmops_cli.cluster.up import render_inputs, resolve_env

@@ -65,9 +65,7 @@ def _remove_platform(
         kube.delete(app, "Application", root, ns, propagation="Foreground")
 
         def gone() -> bool | None:
-            remaining = [
-                a for a in kube.list(app, "Application", ns) if a["metadata"]["name"] != names.ARGOCD_RELEASE
-            ]
+            remaining = [a for a in kube.list(app, "Application", ns) if a["metadata"]["name"] != names.ARGOCD_RELEASE]
             return True if not remaining else None
 
         kube.wait_until(
@@ -75,8 +73,7 @@ def _remove_platform(
             timeout=timeout,
             what="Argo CD to remove the platform's Applications",
             describe=lambda: [
-                f"Application {a['metadata']['name']} still present"
-                for a in kube.list(app, "Application", ns)
+                f"Application {a['metadata']['name']} still present" for a in kube.list(app, "Application", ns)
             ],
         )
         report.removed.append(f"Application {root} (cascade)")
@@ -110,8 +107,7 @@ def down(
 
     if keep_data and uninstall_k3s:
         raise UsageError(
-            "--keep-data and --uninstall-k3s conflict: k3s's uninstall script deletes /var/lib/rancher "
-            "(all volumes)",
+            "--keep-data and --uninstall-k3s conflict: k3s's uninstall script deletes /var/lib/rancher (all volumes)",
             hint="drop one of the two flags",
         )
     report = DownReport()

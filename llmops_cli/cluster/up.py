@@ -7,23 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from llmops_cli.cluster.plan import (
-    AirgapBundle,
-    Plan,
-    PlanInputs,
-    SecretSpec,
-    SshKeysSpec,
-    UpOptions,
-    build_plan,
-    decide_gpu,
-)
+from llmops_cli.cluster.model import AirgapBundle, Plan, PlanInputs, SecretSpec, SshKeysSpec, UpOptions
+from llmops_cli.cluster.plan import build_plan, decide_gpu
 from llmops_cli.errors import InputError, UsageError
 
 if TYPE_CHECKING:
     from llmops_cli.adapters.hosts import Host
     from llmops_cli.cluster.apply import PlannedStep, RunResult
-    from llmops_cli.cluster.context import StepContext
     from llmops_cli.cluster.facts import HostFacts
+    from llmops_cli.cluster.model import StepContext
     from llmops_cli.config.model import Settings
     from llmops_cli.reporting import Reporter
 
@@ -132,9 +124,7 @@ def resolve_env(settings: Settings, env: str | None) -> str:
     return env
 
 
-def render_inputs(
-    settings: Settings, facts: HostFacts, env: str, *, renderer: Renderer | None = None
-) -> PlanInputs:
+def render_inputs(settings: Settings, facts: HostFacts, env: str, *, renderer: Renderer | None = None) -> PlanInputs:
     r = renderer or default_renderer()
     gpu = decide_gpu(settings, facts)
     repo_url = settings.gitops.repo_url or local_git_url()
@@ -159,9 +149,7 @@ def inspect_airgap_bundle(path: str | Path) -> AirgapBundle:
         raise InputError(f"--airgap-bundle {root}: not a directory")
     binary = root / "k3s"
     installer = root / "install.sh"
-    images = tuple(
-        sorted(p for p in root.iterdir() if p.name.startswith("k3s-airgap-images") and p.is_file())
-    )
+    images = tuple(sorted(p for p in root.iterdir() if p.name.startswith("k3s-airgap-images") and p.is_file()))
     missing = [str(p.name) for p in (binary, installer) if not p.is_file()]
     if not images:
         missing.append("k3s-airgap-images-<arch>.tar[.zst|.gz]")
@@ -245,9 +233,7 @@ def run_up(plan: Plan, ctx: StepContext) -> UpReport:
             secrets["argocd admin password"] = pw
     else:
         notes.append("passwords are not printed: re-run with --show-password to see them")
-    return UpReport(
-        plan=plan, dry_run=False, run=run, notes=notes, results=dict(ctx.results), secrets=secrets
-    )
+    return UpReport(plan=plan, dry_run=False, run=run, notes=notes, results=dict(ctx.results), secrets=secrets)
 
 
 def read_secrets(ctx: StepContext) -> dict[str, str]:
@@ -279,7 +265,8 @@ def up(
     """Gather facts, render, plan; then describe (``dry_run``) or execute the plan on ``host``."""
     from llmops_cli.adapters.hostfacts import gather_facts
     from llmops_cli.adapters.hosts import DryRunHost
-    from llmops_cli.cluster.context import StepContext, k3s_kube_factory
+    from llmops_cli.cluster.context import k3s_kube_factory
+    from llmops_cli.cluster.model import StepContext
     from llmops_cli.cluster.state import State
 
     run_host: Host = DryRunHost(host) if dry_run else host

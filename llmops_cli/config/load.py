@@ -143,9 +143,7 @@ def env_overrides(environ: Mapping[str, str]) -> dict[Path_, tuple[Any, str]]:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError:
             value = raw
-        if isinstance(value, (int, float, bool)) is False and value is not None and not isinstance(
-            value, (list, dict)
-        ):
+        if isinstance(value, (int, float, bool)) is False and value is not None and not isinstance(value, (list, dict)):
             value = raw
         out[path] = (value, name)
     return out
@@ -216,9 +214,7 @@ def _describe(err: Mapping[str, Any], loc: Path_) -> str:
     return msg
 
 
-def _locate(
-    loc: Path_, values: dict[Path_, Mark], keys: dict[Path_, Mark], kind: str
-) -> tuple[Mark | None, bool]:
+def _locate(loc: Path_, values: dict[Path_, Mark], keys: dict[Path_, Mark], kind: str) -> tuple[Mark | None, bool]:
     """Best mark for an error at ``loc``; second item tells whether the location exists in the file."""
     if kind == "extra_forbidden" and loc in keys:
         return keys[loc], True

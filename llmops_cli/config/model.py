@@ -111,6 +111,7 @@ class GpuSettings(_Model):
     )
     share: int = Field(1, ge=1, le=64, description="Time-slicing replicas per GPU (1 = no sharing).")
     dcgm_exporter: bool = Field(False, description="Deploy the DCGM exporter for GPU metrics.")
+
     @field_validator("mode", mode="before")
     @classmethod
     def _yaml11_bool(cls, v: object) -> object:
@@ -182,9 +183,7 @@ def _default_environments() -> dict[str, EnvironmentSettings]:
 # --------------------------------------------------------------------------------------------- stacks
 class VllmSettings(_Model):
     enabled: bool = True
-    model: str = Field(
-        "Qwen/Qwen2.5-0.5B-Instruct", pattern=MODEL_ID, description="Hugging Face model id to serve."
-    )
+    model: str = Field("Qwen/Qwen2.5-0.5B-Instruct", pattern=MODEL_ID, description="Hugging Face model id to serve.")
     served_model_name: str | None = Field(
         None, pattern=DNS_LABEL, max_length=63, description="API model name; derived from model when empty."
     )
@@ -194,9 +193,7 @@ class VllmSettings(_Model):
     max_model_len: int = Field(4096, ge=128, le=1_048_576)
     gpu_memory_utilization: float = Field(0.90, gt=0.0, le=1.0)
     max_num_seqs: int = Field(64, ge=1, le=4096)
-    hf_token_secret: str | None = Field(
-        None, pattern=DNS_LABEL, description="Secret (key HF_TOKEN) for gated models."
-    )
+    hf_token_secret: str | None = Field(None, pattern=DNS_LABEL, description="Secret (key HF_TOKEN) for gated models.")
     cache_size: Quantity = Field("20Gi", description="PVC size for the model cache.")
     extra_args: list[str] = Field(default_factory=list, description="Extra vLLM CLI arguments.")
 

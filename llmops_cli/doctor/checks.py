@@ -148,9 +148,7 @@ def check_resources(f: HostFacts, req: Requirements) -> list[CheckResult]:
     out = []
     detail = ", ".join(f"{w} {c:g}" for w, c, _ in req.breakdown)
     if f.cpus < K3S_CPU:
-        out.append(
-            CheckResult("cpu", "fail", f"{f.cpus} CPU; k3s alone needs {K3S_CPU:g}", "use a bigger machine")
-        )
+        out.append(CheckResult("cpu", "fail", f"{f.cpus} CPU; k3s alone needs {K3S_CPU:g}", "use a bigger machine"))
     elif f.cpus < req.cpu:
         out.append(
             CheckResult(
@@ -165,9 +163,7 @@ def check_resources(f: HostFacts, req: Requirements) -> list[CheckResult]:
     mem_detail = ", ".join(f"{w} {m} MiB" for w, _, m in req.breakdown)
     if f.memory_mib < K3S_MEM_MIB:
         out.append(
-            CheckResult(
-                "memory", "fail", f"{f.memory_mib} MiB RAM; k3s alone needs {K3S_MEM_MIB} MiB", "add memory"
-            )
+            CheckResult("memory", "fail", f"{f.memory_mib} MiB RAM; k3s alone needs {K3S_MEM_MIB} MiB", "add memory")
         )
     elif f.memory_mib < req.memory_mib:
         out.append(
@@ -179,9 +175,7 @@ def check_resources(f: HostFacts, req: Requirements) -> list[CheckResult]:
             )
         )
     else:
-        out.append(
-            CheckResult("memory", "ok", f"{f.memory_mib} MiB RAM (stacks request {req.memory_mib} MiB)")
-        )
+        out.append(CheckResult("memory", "ok", f"{f.memory_mib} MiB RAM (stacks request {req.memory_mib} MiB)"))
     if f.disk_free_mib < req.disk_mib:
         out.append(
             CheckResult(
@@ -192,11 +186,7 @@ def check_resources(f: HostFacts, req: Requirements) -> list[CheckResult]:
             )
         )
     else:
-        out.append(
-            CheckResult(
-                "disk", "ok", f"{f.disk_free_mib // 1024} GiB free (need ~{req.disk_mib // 1024} GiB)"
-            )
-        )
+        out.append(CheckResult("disk", "ok", f"{f.disk_free_mib // 1024} GiB free (need ~{req.disk_mib // 1024} GiB)"))
     return out
 
 
@@ -243,9 +233,7 @@ def check_privileges(f: HostFacts) -> CheckResult:
     if f.sudo == "passwordless":
         return CheckResult("privileges", "ok", "passwordless sudo")
     if f.sudo == "password":
-        return CheckResult(
-            "privileges", "ok", "sudo with a password (asked once; no TTY: --sudo-password-stdin)"
-        )
+        return CheckResult("privileges", "ok", "sudo with a password (asked once; no TTY: --sudo-password-stdin)")
     return CheckResult("privileges", "fail", "not root and sudo is unavailable", "run llmops as root")
 
 
@@ -349,9 +337,7 @@ def check_kubeconfig(f: HostFacts, settings: Settings, environ: Mapping[str, str
     try:
         entry = kubeconfig.find_context(name, environ)
     except LlmopsError as e:
-        return CheckResult(
-            "kubeconfig", "fail", f"cannot parse the kubeconfig: {e}", "fix or move the file away"
-        )
+        return CheckResult("kubeconfig", "fail", f"cannot parse the kubeconfig: {e}", "fix or move the file away")
     if entry is None:
         if f.k3s.installed:
             return CheckResult("kubeconfig", "warn", f"no context {name} in {where}", "`llmops up` merges it")
@@ -359,9 +345,7 @@ def check_kubeconfig(f: HostFacts, settings: Settings, environ: Mapping[str, str
     return CheckResult("kubeconfig", "ok", f"context {name} present in {where}")
 
 
-def run_checks(
-    facts: HostFacts, settings: Settings, environ: Mapping[str, str], *, gpu: bool
-) -> list[CheckResult]:
+def run_checks(facts: HostFacts, settings: Settings, environ: Mapping[str, str], *, gpu: bool) -> list[CheckResult]:
     out = [
         check_os(facts),
         check_kernel(facts),

@@ -23,10 +23,9 @@ from typing import Any
 
 import orjson
 
-from llmops_cli.gateway.adapters import Adapter, UpstreamError
 from llmops_cli.gateway.asgi import (
-    Ctx,
     Receive,
+    RequestRecord,
     Scope,
     Send,
     _headers,
@@ -47,6 +46,7 @@ from llmops_cli.gateway.reload import PolicyHolder
 from llmops_cli.gateway.replies import refusal, retry_after, upstream_code
 from llmops_cli.gateway.sharedlimits import SharedLimiter
 from llmops_cli.gateway.streaming import StreamingMixin
+from llmops_cli.gateway.upstream import Adapter, UpstreamError
 
 log = logging.getLogger("llmops.gateway")
 
@@ -245,7 +245,7 @@ class GatewayApp(StreamingMixin):
         rid = headers.get(b"x-request-id") or ""
         if not (0 < len(rid) <= 64 and _RID.fullmatch(rid)):
             rid = secrets.token_hex(16)
-        ctx = Ctx(rid, path, time.perf_counter())
+        ctx = RequestRecord(rid, path, time.perf_counter())
         policy = self.holder.current  # one policy for the whole request, even across a reload
         if self.in_flight >= policy.policy.limits.max_concurrency:
             ctx.status = 503
@@ -301,12 +301,8 @@ class GatewayApp(StreamingMixin):
                 ctx.status = d.status
                 ctx.decisions = [*ctx.decisions, *d.decisions]
                 ctx.error = d.code
-                extra = (
-                    [(b"retry-after", str(max(1, round(d.retry_after))).encode())] if d.retry_after else None
-                )
-                await _respond(
-                    send, d.status, error_body(d.message, d.err_type, d.code), rid=rid, extra=extra
-                )
+                extra = [(b"retry-after", str(max(1, round(d.retry_after))).encode())] if d.retry_after else None
+                await _respond(send, d.status, error_body(d.message, d.err_type, d.code), rid=rid, extra=extra)
                 return
             if route != "embeddings":
                 policy.bind_max_tokens(obj)
@@ -326,9 +322,7 @@ class GatewayApp(StreamingMixin):
                     tracked,
                 )
             else:
-                await self._with_disconnect(
-                    receive, self._unary(send, ctx, policy, route, upstream_path, out), ctx
-                )
+                await self._with_disconnect(receive, self._unary(send, ctx, policy, route, upstream_path, out), ctx)
         finally:
             self.in_flight -= 1
             if self.metrics.shared:
@@ -346,9 +340,7 @@ class GatewayApp(StreamingMixin):
                     self.shared.reconcile(key_id or "-", rpm, tpm, reserved, used, shared)
             self._finish(ctx, policy)
 
-    async def _read_json(
-        self, headers: dict[bytes, str], receive: Receive, policy: CompiledPolicy
-    ) -> dict[str, Any]:
+    async def _read_json(self, headers: dict[bytes, str], receive: Receive, policy: CompiledPolicy) -> dict[str, Any]:
         limit = policy.policy.limits.max_body_bytes
 
         def too_big() -> Denied:
@@ -392,7 +384,7 @@ class GatewayApp(StreamingMixin):
         self,
         receive: Receive,
         work: Coroutine[Any, Any, None],
-        ctx: Ctx,
+        ctx: RequestRecord,
         tracked: _TrackedSend | None = None,
     ) -> None:
         """Run ``work`` in this task; if the client disconnects first, cancel it (which closes the upstream
@@ -429,7 +421,7 @@ class GatewayApp(StreamingMixin):
                 me.uncancel()  # withdraw our own cancellation request, however ``work`` ended
 
     async def _unary(
-        self, send: Send, ctx: Ctx, policy: CompiledPolicy, route: str, upstream_path: str, out: bytes
+        self, send: Send, ctx: RequestRecord, policy: CompiledPolicy, route: str, upstream_path: str, out: bytes
     ) -> None:
         try:
             up = await self.adapter.request("POST", upstream_path, out)
@@ -452,9 +444,7 @@ class GatewayApp(StreamingMixin):
             body = orjson.dumps(payload)
         except Denied as d:
             ctx.status, ctx.error = d.status, d.code
-            return await _respond(
-                send, d.status, error_body(d.message, d.err_type, d.code), rid=ctx.request_id
-            )
+            return await _respond(send, d.status, error_body(d.message, d.err_type, d.code), rid=ctx.request_id)
         except (orjson.JSONDecodeError, orjson.JSONEncodeError, TypeError, AttributeError):
             code = ctx.error = upstream_code("protocol")
             self.metrics.child(self.metrics.upstream_errors, code).inc()
@@ -472,7 +462,7 @@ class GatewayApp(StreamingMixin):
         ctx.status = 200
         await _respond(send, 200, body, rid=ctx.request_id)
 
-    async def _upstream_failed(self, send: Send, ctx: Ctx, e: UpstreamError) -> None:
+    async def _upstream_failed(self, send: Send, ctx: RequestRecord, e: UpstreamError) -> None:
         code = ctx.error = upstream_code(e.kind)
         self.metrics.child(self.metrics.upstream_errors, code).inc()
         ctx.status = e.status
@@ -481,7 +471,7 @@ class GatewayApp(StreamingMixin):
     async def _upstream_refused(
         self,
         send: Send,
-        ctx: Ctx,
+        ctx: RequestRecord,
         policy: CompiledPolicy,
         upstream_status: int,
         body: bytes,
@@ -494,7 +484,7 @@ class GatewayApp(StreamingMixin):
         extra = retry_after(upstream_status, upstream_retry_after)
         await _respond(send, ctx.status, out, rid=ctx.request_id, extra=extra)
 
-    def _finish(self, ctx: Ctx, policy: CompiledPolicy) -> None:
+    def _finish(self, ctx: RequestRecord, policy: CompiledPolicy) -> None:
         elapsed = time.perf_counter() - ctx.t0
         m = self.metrics
         # A model name takes one of the bounded label slots only once the upstream served it: names the

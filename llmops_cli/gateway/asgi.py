@@ -59,7 +59,7 @@ def error_body(message: str, err_type: str, code: str, param: str | None = None)
 
 
 @dataclass
-class Ctx:
+class RequestRecord:
     """Everything one request records for the audit log and metrics."""
 
     request_id: str
@@ -78,7 +78,7 @@ class Ctx:
     error: str | None = None
 
 
-def _usage(ctx: Ctx, usage: Any) -> None:
+def _usage(ctx: RequestRecord, usage: Any) -> None:
     if isinstance(usage, dict):
         pt, ct = usage.get("prompt_tokens"), usage.get("completion_tokens")
         if isinstance(pt, int):

@@ -88,9 +88,7 @@ class Metrics:
             ["kind"],
             registry=r,
         )
-        self.policy_reloads = Counter(
-            p + "policy_reloads_total", "Policy reloads by result.", ["result"], registry=r
-        )
+        self.policy_reloads = Counter(p + "policy_reloads_total", "Policy reloads by result.", ["result"], registry=r)
         self._models: set[str] = set()
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 

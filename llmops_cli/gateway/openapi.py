@@ -83,9 +83,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         503: "At capacity",
         504: "Upstream timed out",
     }
-    return {
-        str(c): {"description": desc[c], "content": {"application/json": {"schema": _ERROR}}} for c in codes
-    }
+    return {str(c): {"description": desc[c], "content": {"application/json": {"schema": _ERROR}}} for c in codes}
 
 
 def _post(summary: str, schema: dict[str, Any], sse: bool) -> dict[str, Any]:

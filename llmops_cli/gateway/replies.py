@@ -17,7 +17,7 @@ forwards an error body; it rebuilds one:
 * 1xx, 3xx and anything else: 502 ``upstream_protocol``; the gateway follows no redirects.
 
 Every error code the gateway reports for an upstream starts ``upstream_``: ``upstream_timeout``,
-``upstream_connect``, ``upstream_protocol`` (from :class:`~llmops_cli.gateway.adapters.UpstreamError` kinds)
+``upstream_connect``, ``upstream_protocol`` (from :class:`~llmops_cli.gateway.upstream.UpstreamError` kinds)
 and ``upstream_http_<status>`` for a 4xx or 5xx answer. The same string is the audit record's ``error`` and the
 ``kind`` label of ``llmops_gateway_upstream_errors_total``.
 """
@@ -52,7 +52,7 @@ def retry_after(upstream_status: int, value: str | None) -> list[tuple[bytes, by
 
 
 def upstream_code(kind: str) -> str:
-    """The error code of an :class:`~llmops_cli.gateway.adapters.UpstreamError` kind."""
+    """The error code of an :class:`~llmops_cli.gateway.upstream.UpstreamError` kind."""
     return f"upstream_{kind}"
 
 

@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from llmops_cli.errors import ConfigError
-from llmops_cli.gateway.adapters import build_adapter
 from llmops_cli.gateway.app import GatewayApp, create_app
 from llmops_cli.gateway.audit import AuditLog
 from llmops_cli.gateway.metrics import MULTIPROC_ENV, Metrics
 from llmops_cli.gateway.policy.limits import Limiter
+from llmops_cli.gateway.redis_client import RedisClient, RedisURL
 from llmops_cli.gateway.reload import PolicyHolder
-from llmops_cli.gateway.resp import RedisClient, RedisURL
 from llmops_cli.gateway.settings import ENV, GatewayServerSettings, redis_password
 from llmops_cli.gateway.sharedlimits import SharedLimiter
+from llmops_cli.gateway.upstream import build_adapter
 
 
 def build_app(settings: GatewayServerSettings) -> GatewayApp:
@@ -100,7 +100,7 @@ def check(settings: GatewayServerSettings) -> PolicyHolder:
     if settings.redis_url:
         redis_password()
     if settings.provider == "litellm":
-        from llmops_cli.gateway.adapters.litellm import import_litellm
+        from llmops_cli.gateway.upstream.litellm import import_litellm
 
         import_litellm()
     return holder
@@ -132,9 +132,7 @@ def serve(settings: GatewayServerSettings) -> None:
         metrics_dir = tempfile.mkdtemp(prefix="llmops-gateway-metrics-")
         os.environ[MULTIPROC_ENV] = metrics_dir
         try:
-            uvicorn.run(
-                "llmops_cli.gateway.serve:app_from_env", factory=True, workers=settings.workers, **common
-            )
+            uvicorn.run("llmops_cli.gateway.serve:app_from_env", factory=True, workers=settings.workers, **common)
         finally:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     else:

@@ -49,9 +49,7 @@ class GatewayServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     workers: int = Field(1, ge=1, le=64)
-    reload_interval: float = Field(
-        2.0, ge=0, description="Seconds between policy-file change checks; 0 = off."
-    )
+    reload_interval: float = Field(2.0, ge=0, description="Seconds between policy-file change checks; 0 = off.")
     max_connections: int = Field(512, ge=1)
     busy_poll_ms: float = Field(
         0.0,
@@ -70,7 +68,7 @@ class GatewayServerSettings(BaseModel):
     @classmethod
     def _redis_url(cls, v: str | None) -> str | None:
         if v:
-            from llmops_cli.gateway.resp import RedisURL
+            from llmops_cli.gateway.redis_client import RedisURL
 
             RedisURL.parse(v)  # ValueError: "must start with redis:// or rediss://", ...
         return v or None

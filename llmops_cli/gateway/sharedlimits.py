@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from llmops_cli.gateway.policy.limits import Limiter
-from llmops_cli.gateway.resp import RedisClient, RespError, StoreError
+from llmops_cli.gateway.redis_client import RedisClient, RespError, StoreError
 
 log = logging.getLogger("llmops.gateway")
 
@@ -175,9 +175,7 @@ class SharedLimiter:
             self._down_logged = False
             self.up = True
 
-    async def admit(
-        self, key: str, rpm: int | None, tpm: int | None, tokens: int
-    ) -> tuple[str | None, float, bool]:
+    async def admit(self, key: str, rpm: int | None, tpm: int | None, tokens: int) -> tuple[str | None, float, bool]:
         """(None, 0, shared) or (reason, retry_after_s, shared); ``shared`` says which buckets took the cost,
         for :meth:`reconcile`."""
         if not rpm and not tpm:
@@ -200,9 +198,7 @@ class SharedLimiter:
         reason, retry = self.local.admit(key, rpm, tpm, tokens)
         return reason, retry, False
 
-    def reconcile(
-        self, key: str, rpm: int | None, tpm: int | None, reserved: int, used: int, shared: bool
-    ) -> None:
+    def reconcile(self, key: str, rpm: int | None, tpm: int | None, reserved: int, used: int, shared: bool) -> None:
         """Settle a finished request's token reservation with the buckets that admitted it."""
         if not shared:
             self.local.reconcile(key, reserved, used)

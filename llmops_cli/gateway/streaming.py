@@ -30,10 +30,10 @@ from typing import Any
 
 import orjson
 
-from llmops_cli.gateway.adapters import Adapter, UpstreamError
-from llmops_cli.gateway.asgi import Ctx, Send, _respond, _usage, error_body
+from llmops_cli.gateway.asgi import RequestRecord, Send, _respond, _usage, error_body
 from llmops_cli.gateway.audit import AuditLog
 from llmops_cli.gateway.busypoll import BusyPoll
+from llmops_cli.gateway.holdback import HoldBack
 from llmops_cli.gateway.metrics import Metrics
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied
 from llmops_cli.gateway.policy.fields import REPLY_STRUCTURE_KEYS, _strings
@@ -41,7 +41,7 @@ from llmops_cli.gateway.policy.jsontext import JsonEscapes
 from llmops_cli.gateway.priority import LowPriority
 from llmops_cli.gateway.replies import upstream_code
 from llmops_cli.gateway.sse import DONE, SSEParser, encode_json
-from llmops_cli.gateway.stream import HoldBack
+from llmops_cli.gateway.upstream import Adapter, UpstreamError
 
 
 class _JsonHold:
@@ -89,14 +89,14 @@ class StreamingMixin:
     busy: BusyPoll | None
     later: LowPriority
 
-    _finish: Callable[[Ctx, CompiledPolicy], None]  # GatewayApp's: audit + metrics at the end of a request
+    _finish: Callable[[RequestRecord, CompiledPolicy], None]  # GatewayApp's: audit + metrics at the end of a request
     # GatewayApp's: the error for an upstream reply outside 2xx
-    _upstream_refused: Callable[[Send, Ctx, CompiledPolicy, int, bytes, str | None], Awaitable[None]]
+    _upstream_refused: Callable[[Send, RequestRecord, CompiledPolicy, int, bytes, str | None], Awaitable[None]]
 
     async def _stream(
         self,
         send: Send,
-        ctx: Ctx,
+        ctx: RequestRecord,
         policy: CompiledPolicy,
         route: str,
         upstream_path: str,
@@ -218,7 +218,7 @@ class StreamingMixin:
         chunk: dict[str, Any],
         holds: Holds,
         policy: CompiledPolicy,
-        ctx: Ctx,
+        ctx: RequestRecord,
         field: str,
         client_usage: bool,
         last: dict[int, int] | None = None,
@@ -420,8 +420,4 @@ def _tail_chunk(template: dict[str, Any], rest: dict[HoldKey, str], route: str, 
         else {"index": i, "text": d.get(field, ""), "finish_reason": None}
         for i, d in by_choice.items()
     ]
-    return {k: template[k] for k in ("id", "object", "created", "model") if k in template} | {
-        "choices": choices
-    }
-
-
+    return {k: template[k] for k in ("id", "object", "created", "model") if k in template} | {"choices": choices}

@@ -126,9 +126,7 @@ def inputs_from_settings(gov: GovernanceSettings, project_dir: Path, **overrides
 
 def _need(value: Any, what: str, flag: str, setting: str) -> Any:
     if value in (None, (), ""):
-        raise InputError(
-            f"no {what} given", hint=f"pass {flag} or set governance.inputs.{setting} in llmops.yaml"
-        )
+        raise InputError(f"no {what} given", hint=f"pass {flag} or set governance.inputs.{setting} in llmops.yaml")
     return value
 
 
@@ -162,13 +160,27 @@ def _bias_config(inputs: GovernInputs) -> Any:
     )
 
 
+def with_report(result: StageResult) -> StageResult:
+    """The stage's result with its Markdown report added (stages return metrics only; see ``govern.stages``)."""
+    from llmops_cli.govern.reports import markdown
+
+    renderers = {
+        "data_quality": ("data_quality.md", markdown.data_quality_markdown),
+        "data_card": ("data_card.md", markdown.data_card_markdown),
+        "bias": ("bias.md", markdown.bias_markdown),
+        "risk": ("risk_scorecard.md", markdown.risk_markdown),
+    }
+    file_name, render = renderers[result.name]
+    return replace(result, artefacts={**result.artefacts, file_name: render(result.metrics)})
+
+
 def data_quality(inputs: GovernInputs, df: pd.DataFrame | None = None) -> StageResult:
     from llmops_cli.govern.stages.data_quality import DataQualityConfig, run_data_quality
 
     meta = _dataset_meta(inputs)
     frame = df if df is not None else load_dataset(inputs)
     cfg = DataQualityConfig(label=inputs.label, positive=inputs.positive, schema=meta.schema)
-    return run_data_quality(frame, cfg)
+    return with_report(run_data_quality(frame, cfg))
 
 
 def data_card(inputs: GovernInputs, df: pd.DataFrame | None = None) -> StageResult:
@@ -178,12 +190,14 @@ def data_card(inputs: GovernInputs, df: pd.DataFrame | None = None) -> StageResu
     meta = _dataset_meta(inputs)
     frame = df if df is not None else load_dataset(inputs)
     assert inputs.data is not None
-    return run_data_card(
-        frame,
-        meta,
-        data_file=inputs.rel(inputs.data),
-        sha256=sha256_file(inputs.data),
-        sensitive=inputs.sensitive,
+    return with_report(
+        run_data_card(
+            frame,
+            meta,
+            data_file=inputs.rel(inputs.data),
+            sha256=sha256_file(inputs.data),
+            sensitive=inputs.sensitive,
+        )
     )
 
 
@@ -195,7 +209,7 @@ def bias_scan(inputs: GovernInputs, df: pd.DataFrame | None = None) -> StageResu
     cols = [cfg.label, cfg.prediction, *cfg.sensitive, *([cfg.score] if cfg.score else [])]
     frame = df if df is not None else load_dataset(inputs, cols)
     assert inputs.data is not None
-    return run_bias(frame, cfg, source=str(inputs.data))
+    return with_report(run_bias(frame, cfg, source=str(inputs.data)))
 
 
 def model_card(inputs: GovernInputs, required: tuple[str, ...] | None = None) -> tuple[StageResult, Any]:
@@ -217,7 +231,7 @@ def risk_scorecard(inputs: GovernInputs) -> StageResult:
     from llmops_cli.govern.stages.risk import run_risk
 
     register = _need(inputs.risk_register, "risk register", "--register", "risk_register")
-    return run_risk(register, inputs.ai_act)
+    return with_report(run_risk(register, inputs.ai_act))
 
 
 def _policies(inputs: GovernInputs) -> PolicySet:
@@ -313,8 +327,7 @@ def run_check(
     for rule in policies.rules:
         if rule.stage not in stages:
             raise InputError(
-                f"rule {rule.id!r} ({rule.where}) needs the {rule.stage} stage, "
-                f"which needs {STAGE_NEEDS[rule.stage]}",
+                f"rule {rule.id!r} ({rule.where}) needs the {rule.stage} stage, which needs {STAGE_NEEDS[rule.stage]}",
                 hint="add the input, or remove the rule from the policy file",
             )
     for name in stages:

@@ -76,8 +76,7 @@ def build_manifest(
         "policy": dict(policy),
         "inputs": {k: dict(v) for k, v in sorted(inputs.items())},
         "artefacts": {
-            name: {"sha256": sha256_bytes(data), "bytes": len(data)}
-            for name, data in sorted(artefacts.items())
+            name: {"sha256": sha256_bytes(data), "bytes": len(data)} for name, data in sorted(artefacts.items())
         },
     }
 
@@ -126,9 +125,7 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        return not (
-            self.changed or self.missing or self.unexpected or self.inputs_changed or self.inputs_missing
-        )
+        return not (self.changed or self.missing or self.unexpected or self.inputs_changed or self.inputs_missing)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -161,17 +158,13 @@ class VerifyReport:
 def read_manifest(bundle: Path) -> dict[str, Any]:
     path = bundle / MANIFEST
     if not bundle.is_dir():
-        raise InputError(
-            f"{bundle}: not an evidence bundle folder", hint="pass <evidence-dir>/<model>/<version>"
-        )
+        raise InputError(f"{bundle}: not an evidence bundle folder", hint="pass <evidence-dir>/<model>/<version>")
     if not path.is_file():
         raise InputError(f"{path}: manifest not found", hint="pass a folder written by `llmops govern check`")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise EvidenceMismatch(
-            f"{path}: manifest is not valid JSON ({e})", hint="the bundle was modified"
-        ) from e
+        raise EvidenceMismatch(f"{path}: manifest is not valid JSON ({e})", hint="the bundle was modified") from e
     if not isinstance(data, dict) or not isinstance(data.get("artefacts"), dict):
         raise EvidenceMismatch(f"{path}: manifest has no artefact list", hint="the bundle was modified")
     return data

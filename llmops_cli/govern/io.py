@@ -58,9 +58,7 @@ def read_table(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame
         table = _read_arrow(path, kind)
     except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError, OSError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InputError(
-            f"{path}: cannot read as {kind.upper()}: {first}", hint="check the file format"
-        ) from e
+        raise InputError(f"{path}: cannot read as {kind.upper()}: {first}", hint="check the file format") from e
     if table.num_rows == 0:
         raise InputError(f"{path}: the file has no data rows", hint="export the dataset again")
     if columns is not None:

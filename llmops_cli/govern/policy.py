@@ -123,9 +123,7 @@ def load_policies(path: Path, *, display_name: str | None = None) -> PolicySet:
     for i, raw in enumerate(raw_rules):
         rule = _load_rule(doc, i, raw, schemas, known_controls)
         if rule.id in seen:
-            raise doc.error(
-                f"duplicate rule id {rule.id!r} (first at line {seen[rule.id]})", "rules", str(i), "id"
-            )
+            raise doc.error(f"duplicate rule id {rule.id!r} (first at line {seen[rule.id]})", "rules", str(i), "id")
         seen[rule.id] = rule.line
         rules.append(rule)
     return PolicySet(path, sha256_bytes(doc.text.encode("utf-8")), tuple(rules), required)
@@ -184,9 +182,7 @@ def _load_rule(doc: YamlDoc, i: int, raw: Any, schemas: Mapping[str, Any], known
         raise doc.error(f"severity must be 'error' or 'warning', got {severity!r}", *at, "severity")
     controls = raw.get("controls", [])
     if not isinstance(controls, list) or not all(isinstance(c, str) for c in controls):
-        raise doc.error(
-            "controls must be a list of framework IDs such as 'nist-ai-rmf:MEASURE 2.11'", *at, "controls"
-        )
+        raise doc.error("controls must be a list of framework IDs such as 'nist-ai-rmf:MEASURE 2.11'", *at, "controls")
     for j, c in enumerate(controls):
         if c not in known_controls:
             raise doc.error(
@@ -256,9 +252,7 @@ def _check_path(path: tuple[str, ...], schema: Mapping[str, Any]) -> str | None:
             node = node["*"]
         else:
             known = ", ".join(k for k in node if k != "*")
-            return (
-                f"stage '{path[0]}' does not produce metric {'.'.join(path[: depth + 1])!r}; known: {known}"
-            )
+            return f"stage '{path[0]}' does not produce metric {'.'.join(path[: depth + 1])!r}; known: {known}"
     return None
 
 
@@ -296,9 +290,7 @@ def _metric_paths(tree: Any) -> list[tuple[str, ...]]:
         for i, child in enumerate(node.children):
             # the first child of member_dot / member_index is the same chain; other children start fresh
             continues = (
-                node.data in ("member_dot", "member_index", "member")
-                and i == 0
-                and (c is not None or inside_chain)
+                node.data in ("member_dot", "member_index", "member") and i == 0 and (c is not None or inside_chain)
             )
             visit(child, continues)
 

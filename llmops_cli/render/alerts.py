@@ -54,8 +54,7 @@ def rule_groups(settings: Settings, *, gpu: bool) -> list[dict[str, Any]]:
                         "5m",
                         "critical",
                         "vLLM is down",
-                        f"No healthy scrape of {job} in {ns} for 5 minutes: "
-                        "the model endpoint is unavailable.",
+                        f"No healthy scrape of {job} in {ns} for 5 minutes: the model endpoint is unavailable.",
                     ),
                     _alert(
                         "VllmTtftP95AboveSlo",

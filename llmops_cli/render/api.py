@@ -55,9 +55,7 @@ def k3s_registries(settings: Settings) -> str | None:
     return None if text is None else with_header(text, "llmops up (k3s registries)")
 
 
-def bootstrap_objects(
-    settings: Settings, env: str, *, repo_url: str, gpu: bool | None = None
-) -> list[dict[str, Any]]:
+def bootstrap_objects(settings: Settings, env: str, *, repo_url: str, gpu: bool | None = None) -> list[dict[str, Any]]:
     """Objects `up` applies itself, in order: namespace(s), the Argo CD install (a k3s HelmChart of the
     pinned argo-cd chart), the in-cluster Git server (local GitOps mode), then the AppProject `llmops` and
     the root Application pointing at ``repo_url``."""

@@ -38,8 +38,7 @@ def _panel(pid: int, title: str, exprs: list[tuple[str, str]], unit: str, x: int
         "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
         "options": {"legend": {"displayMode": "list", "placement": "bottom"}},
         "targets": [
-            {"refId": chr(ord("A") + i), "expr": expr, "legendFormat": legend}
-            for i, (legend, expr) in enumerate(exprs)
+            {"refId": chr(ord("A") + i), "expr": expr, "legendFormat": legend} for i, (legend, expr) in enumerate(exprs)
         ],
     }
 
@@ -50,9 +49,7 @@ def _dashboard(
     panels: list[tuple[str, list[tuple[str, str]], str]],
     extra_vars: list[dict[str, Any]] | None = None,
 ) -> Dashboard:
-    built = [
-        _panel(i + 1, t, exprs, unit, (i % 2) * 12, (i // 2) * 8) for i, (t, exprs, unit) in enumerate(panels)
-    ]
+    built = [_panel(i + 1, t, exprs, unit, (i % 2) * 12, (i // 2) * 8) for i, (t, exprs, unit) in enumerate(panels)]
     variables: list[dict[str, Any]] = [
         {"name": "datasource", "type": "datasource", "query": "prometheus", "label": "Prometheus"}
     ]
@@ -216,8 +213,7 @@ def dashboards(settings: Settings, *, gpu: bool) -> list[Dashboard]:
                         [
                             (
                                 "{{Hostname}} gpu {{gpu}}",
-                                f"max by (Hostname, gpu) ({gm.memory_used} / "
-                                f"({gm.memory_used} + {gm.memory_free}))",
+                                f"max by (Hostname, gpu) ({gm.memory_used} / ({gm.memory_used} + {gm.memory_free}))",
                             )
                         ],
                         "percentunit",

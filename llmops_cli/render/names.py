@@ -21,9 +21,7 @@ PGVECTOR_SECRET: Final = "llmops-pgvector"  # keys: username, password (in APPS_
 # Reserved for the gateway's admin key (key: admin-key, APPS_NAMESPACE). The gateway reads API-key hashes
 # from its policy file today, so no rendered object mounts it yet.
 GATEWAY_SECRET: Final = "llmops-gateway"
-GRAFANA_ADMIN_SECRET: Final = (
-    "llmops-grafana-admin"  # keys: admin-user, admin-password (MONITORING_NAMESPACE)
-)
+GRAFANA_ADMIN_SECRET: Final = "llmops-grafana-admin"  # keys: admin-user, admin-password (MONITORING_NAMESPACE)
 # The gateway's rate-limit store password (key: password, APPS_NAMESPACE); its own Secret, so that clusters
 # brought up before it get it on the next `up` (an existing Secret is kept as it is).
 GATEWAY_REDIS_SECRET: Final = "llmops-gateway-redis"
@@ -57,9 +55,7 @@ GIT_SSH_ADMIN_PUB: Final = "admin_ed25519.pub"  # its public key: Soft Serve's i
 GIT_SSH_KNOWN_HOSTS: Final = "known_hosts"  # pins the host key for the Service's SSH address
 # Argo CD reads the tree from here (anonymous, read-only HTTP) when gitops.repo_url is empty; `up` and
 # `sync` push the rendered tree over SSH (git_ssh_url) with the admin key in GIT_SSH_SECRET.
-LOCAL_GIT_URL: Final = (
-    f"http://{GIT_SERVER_NAME}.{SYSTEM_NAMESPACE}.svc:{GIT_SERVER_PORT}/{GIT_REPO_NAME}.git"
-)
+LOCAL_GIT_URL: Final = f"http://{GIT_SERVER_NAME}.{SYSTEM_NAMESPACE}.svc:{GIT_SERVER_PORT}/{GIT_REPO_NAME}.git"
 
 # ---------------------------------------------------------------- workloads
 GATEWAY_NAME: Final = "policy-gateway"

@@ -130,9 +130,7 @@ def compare(out: Path, trees: dict[str, RenderedTree], *, full: bool) -> list[Fi
             for p in _walk(out / env):
                 rel = p.relative_to(out / env).as_posix()
                 if rel not in tree and is_generated(p):
-                    changes.append(
-                        FileChange(f"{env}/{rel}", "removed", removed_lines=(_read(p) or "").count("\n"))
-                    )
+                    changes.append(FileChange(f"{env}/{rel}", "removed", removed_lines=(_read(p) or "").count("\n")))
     return changes
 
 
@@ -148,9 +146,7 @@ def render_tree(
 ) -> RenderResult:
     """Render ``envs`` into ``out/<env>/`` (or, with ``check``, only compare and report)."""
     trees = {env: render_environment(settings, env, stacks=stacks, gpu=gpu) for env in envs}
-    result = RenderResult(
-        out=out, environments=list(envs), files=sum(len(t) for t in trees.values()), checked=check
-    )
+    result = RenderResult(out=out, environments=list(envs), files=sum(len(t) for t in trees.values()), checked=check)
     full = stacks is None
     result.changes = compare(out, trees, full=full)
     if check:

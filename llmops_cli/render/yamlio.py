@@ -101,9 +101,7 @@ def load_all(text: str, source: str) -> list[dict[str, Any]]:
         raise LlmopsError(f"template {source} rendered invalid YAML: {e}", code="bug") from e
     for d in docs:
         if not isinstance(d, dict) or "kind" not in d or "apiVersion" not in d:
-            raise LlmopsError(
-                f"template {source} rendered a document that is not a Kubernetes object", code="bug"
-            )
+            raise LlmopsError(f"template {source} rendered a document that is not a Kubernetes object", code="bug")
     return docs
 
 

@@ -57,9 +57,7 @@ def test_parse_nvidia_smi_header(fixture: str, driver: str, cuda: str) -> None:
 
 
 def test_parse_versions() -> None:
-    assert (
-        hf.parse_k3s_version("k3s version v1.33.5+k3s1 (a1b2c3d4)\ngo version go1.24.6\n") == "v1.33.5+k3s1"
-    )
+    assert hf.parse_k3s_version("k3s version v1.33.5+k3s1 (a1b2c3d4)\ngo version go1.24.6\n") == "v1.33.5+k3s1"
     assert hf.parse_k3s_version("garbage") is None
     assert hf.parse_nvidia_ctk_version((FIX / "nvidia-ctk-version.txt").read_text()) == "1.17.8"
 
@@ -76,9 +74,7 @@ def test_parse_proc_files() -> None:
     assert hf.parse_listening_ports(tcp) == {6667}
     swaps = "Filename Type Size Used Priority\n/swapfile file 2097148 0 -2\n"
     assert hf.parse_swaps(swaps) == 2047
-    cgroups = (
-        "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpu\t1\t1\t1\nmemory\t4\t13\t1\nnet_cls\t0\t1\t1\n"
-    )
+    cgroups = "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpu\t1\t1\t1\nmemory\t4\t13\t1\nnet_cls\t0\t1\t1\n"
     assert hf.parse_proc_cgroups(cgroups) == ("cpu", "memory")
     assert hf.parse_route_src("1.1.1.1 via 10.0.0.1 dev eth0 src 10.0.0.5 uid 0\n    cache\n") == "10.0.0.5"
 
@@ -157,9 +153,7 @@ def test_gather_facts_of_a_gpu_laptop() -> None:
 def test_gather_facts_nvidia_smi_failing() -> None:
     host = gpu_host()
     host.responses = {
-        "nvidia-smi*": ok(
-            "", "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.", code=9
-        ),
+        "nvidia-smi*": ok("", "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.", code=9),
         **host.responses,
     }
     nv = hf.gather_nvidia(host)
@@ -211,8 +205,6 @@ def test_doctor_verdict_for_the_h100_lab_machine() -> None:
     )
     facts = hf.gather_facts(DryRunHost(host))
     results = {r.name: r for r in run_checks(facts, Settings(), {}, gpu=True)}
-    assert (
-        results["nvidia"].status == "ok" and "NVIDIA H100 80GB HBM3 (81559 MiB)" in results["nvidia"].message
-    )
+    assert results["nvidia"].status == "ok" and "NVIDIA H100 80GB HBM3 (81559 MiB)" in results["nvidia"].message
     assert results["nvidia-toolkit"].status == "fail"
     assert "sudo apt-get install -y nvidia-container-toolkit" in results["nvidia-toolkit"].hint

@@ -65,9 +65,7 @@ def test_privileged_as_user_uses_sudo_n(not_root: Recorder) -> None:
 
 
 def test_privileged_env_goes_through_env_1(not_root: Recorder) -> None:
-    LocalHost(Sudo("passwordless")).run(
-        ["sh", "/tmp/i.sh"], privileged=True, env={"INSTALL_K3S_VERSION": "v1"}
-    )
+    LocalHost(Sudo("passwordless")).run(["sh", "/tmp/i.sh"], privileged=True, env={"INSTALL_K3S_VERSION": "v1"})
     argv, _, env = not_root.calls[0]
     assert argv == ["sudo", "-n", "--", "env", "INSTALL_K3S_VERSION=v1", "sh", "/tmp/i.sh"]
     assert env is None

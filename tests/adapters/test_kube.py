@@ -27,9 +27,7 @@ def kubeconfig_for(url: str, token: str = "t0ken") -> dict:
 
 @pytest.fixture
 def kube(httpserver: HTTPServer) -> Kube:
-    return Kube.from_kubeconfig(
-        kubeconfig_for(httpserver.url_for("").rstrip("/")), "llmops-test", timeout=(1.0, 2.0)
-    )
+    return Kube.from_kubeconfig(kubeconfig_for(httpserver.url_for("").rstrip("/")), "llmops-test", timeout=(1.0, 2.0))
 
 
 CM = {
@@ -45,9 +43,7 @@ def test_apply_is_server_side_apply_with_field_manager_and_force(httpserver: HTT
 
     def handler(req: Request) -> Response:
         seen.append(req)
-        return Response(
-            json.dumps({**CM, "metadata": {**CM["metadata"], "uid": "1"}}), content_type="application/json"
-        )
+        return Response(json.dumps({**CM, "metadata": {**CM["metadata"], "uid": "1"}}), content_type="application/json")
 
     httpserver.expect_oneshot_request(
         "/api/v1/namespaces/apps/configmaps/cfg",
@@ -90,9 +86,9 @@ def test_unknown_kind_is_resolved_through_discovery(httpserver: HTTPServer, kube
             ]
         }
     )
-    httpserver.expect_oneshot_request(
-        "/apis/example.com/v1/namespaces/x/widgets/w", method="GET"
-    ).respond_with_json({"kind": "Widget"})
+    httpserver.expect_oneshot_request("/apis/example.com/v1/namespaces/x/widgets/w", method="GET").respond_with_json(
+        {"kind": "Widget"}
+    )
     assert kube.get("example.com/v1", "Widget", "w", "x") == {"kind": "Widget"}
     httpserver.check_assertions()
 
@@ -112,9 +108,7 @@ def test_404_on_apply_is_not_found_with_hint(httpserver: HTTPServer, kube: Kube)
     httpserver.expect_request("/api/v1/namespaces/apps/configmaps/cfg", method="PATCH").respond_with_json(
         {"kind": "Status", "message": 'namespaces "apps" not found'}, status=404
     )
-    with pytest.raises(
-        NotFound, match='ConfigMap/cfg in namespace apps not found: namespaces "apps" not found'
-    ):
+    with pytest.raises(NotFound, match='ConfigMap/cfg in namespace apps not found: namespaces "apps" not found'):
         kube.apply(CM)
 
 
@@ -193,15 +187,11 @@ def test_list_passes_selectors(httpserver: HTTPServer, kube: Kube) -> None:
     httpserver.expect_oneshot_request(
         "/api/v1/namespaces/gpu/pods", query_string={"labelSelector": "job-name=smoke"}
     ).respond_with_json({"items": [{"metadata": {"name": "p"}}]})
-    assert [
-        p["metadata"]["name"] for p in kube.list("v1", "Pod", "gpu", label_selector="job-name=smoke")
-    ] == ["p"]
+    assert [p["metadata"]["name"] for p in kube.list("v1", "Pod", "gpu", label_selector="job-name=smoke")] == ["p"]
 
 
 def test_read_only_client_refuses_changes_without_sending(httpserver: HTTPServer) -> None:
-    ro = Kube.from_kubeconfig(
-        kubeconfig_for(httpserver.url_for("").rstrip("/")), "llmops-test", read_only=True
-    )
+    ro = Kube.from_kubeconfig(kubeconfig_for(httpserver.url_for("").rstrip("/")), "llmops-test", read_only=True)
     with pytest.raises(DryRunViolation):
         ro.apply(CM)
     with pytest.raises(DryRunViolation):
@@ -213,15 +203,9 @@ def test_read_only_client_refuses_changes_without_sending(httpserver: HTTPServer
 
 def test_wait_until_polls_until_ready(httpserver: HTTPServer, kube: Kube) -> None:
     not_ready = {
-        "items": [
-            {"metadata": {"name": "n"}, "status": {"conditions": [{"type": "Ready", "status": "False"}]}}
-        ]
+        "items": [{"metadata": {"name": "n"}, "status": {"conditions": [{"type": "Ready", "status": "False"}]}}]
     }
-    ready = {
-        "items": [
-            {"metadata": {"name": "n"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
-        ]
-    }
+    ready = {"items": [{"metadata": {"name": "n"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}]}
     httpserver.expect_ordered_request("/api/v1/nodes").respond_with_json(not_ready)
     httpserver.expect_ordered_request("/api/v1/nodes").respond_with_json({"kind": "Status"}, status=404)
     httpserver.expect_ordered_request("/api/v1/nodes").respond_with_json(ready)

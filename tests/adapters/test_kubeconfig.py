@@ -210,9 +210,7 @@ def _merge_in_child(cfg: Path, name: str, timeout: float) -> None:
 def _child_merge(cfg: str, name: str, timeout: float, q) -> None:  # type: ignore[no-untyped-def]
     kc.LOCK_TIMEOUT_S = timeout
     try:
-        kc.merge_context(
-            kc.entry_from_k3s(k3s_yaml(name), f"llmops-{name}"), environ={"KUBECONFIG": cfg, "HOME": "/"}
-        )
+        kc.merge_context(kc.entry_from_k3s(k3s_yaml(name), f"llmops-{name}"), environ={"KUBECONFIG": cfg, "HOME": "/"})
         q.put("")
     except kc.KubeconfigError as e:
         q.put(e.message)

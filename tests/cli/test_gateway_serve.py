@@ -64,9 +64,7 @@ def fake() -> Iterator[tuple[FakeUpstream, str]]:
 
 
 @pytest.fixture
-def served(
-    tmp_path: Path, fake: tuple[FakeUpstream, str]
-) -> Iterator[tuple[subprocess.Popen[str], str, Path, str]]:
+def served(tmp_path: Path, fake: tuple[FakeUpstream, str]) -> Iterator[tuple[subprocess.Popen[str], str, Path, str]]:
     policy = tmp_path / "gateway.yaml"
     policy.write_text(SHIPPED.read_text())
     key = _cli("gateway", "keys", "create", "demo", "--policies", str(policy)).stdout.strip()
@@ -144,9 +142,7 @@ def test_sighup_reloads_keys_and_sigterm_drains_streams(served: tuple, fake: tup
     new_key = _cli("gateway", "keys", "create", "late", "--policies", str(policy)).stdout.strip()
     h = {"authorization": f"Bearer {new_key}"}
     body = {"model": "fake-model", "messages": [{"role": "user", "content": "x"}]}
-    assert (
-        httpx.post(url + "/v1/chat/completions", json=body, headers=h).status_code == 401
-    )  # not reloaded yet
+    assert httpx.post(url + "/v1/chat/completions", json=body, headers=h).status_code == 401  # not reloaded yet
     proc.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 10
     while httpx.post(url + "/v1/chat/completions", json=body, headers=h).status_code != 200:

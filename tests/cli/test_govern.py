@@ -129,10 +129,7 @@ def test_github_actions_annotations_and_step_summary(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     r = run_cli("govern", "check", "--project", str(project))
     assert r.exit_code == 4
-    assert (
-        "::error file=policies/governance.yaml,line=2,title=governance%3A strict-parity::parity too low"
-        in r.stdout
-    )
+    assert "::error file=policies/governance.yaml,line=2,title=governance%3A strict-parity::parity too low" in r.stdout
     assert "::warning file=policies/governance.yaml,line=8" in r.stdout
     assert "# Governance check: credit-approval 1.2.0" in summary.read_text()
 
@@ -202,9 +199,7 @@ def test_bias_scan_flags_reach_the_core(project: Path) -> None:
     assert "ethnicity" not in d
 
 
-def test_bias_scan_reads_llmops_yaml_and_prints_markdown(
-    project: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_bias_scan_reads_llmops_yaml_and_prints_markdown(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(project)
     r = run_cli("govern", "bias-scan", "--bootstrap", "0")
     assert r.exit_code == 0, r.output
@@ -289,9 +284,7 @@ def test_settings_fail_on_and_bootstrap_flag_reach_check(project: Path) -> None:
     )
     text = (project / "llmops.yaml").read_text().replace("  seed: 7\n", "  seed: 7\n  fail_on: warning\n")
     (project / "llmops.yaml").write_text(text)
-    r = run_cli(
-        "govern", "check", "--project", str(project), "--bootstrap", "20", "--seed", "5", "-o", "json"
-    )
+    r = run_cli("govern", "check", "--project", str(project), "--bootstrap", "20", "--seed", "5", "-o", "json")
     assert r.exit_code == 4, r.output
     assert envelope(r.stdout)["data"]["fail_on"] == "warning"
     bias = json.loads(project.joinpath(*BUNDLE, "bias.json").read_text())

@@ -32,9 +32,23 @@ def test_second_init_without_force_exits_2_and_keeps_bytes(workdir: Path) -> Non
 
 
 def test_flags_reach_the_file(workdir: Path) -> None:
-    r = run_cli("init", "--model", "Qwen/Qwen2.5-7B-Instruct", "--gpu", "on",
-                "--gitops-repo", "https://git.example/acme/platform.git", "--env", "dev", "--env", "staging",
-                "--cluster-name", "lab", "-o", "json")
+    r = run_cli(
+        "init",
+        "--model",
+        "Qwen/Qwen2.5-7B-Instruct",
+        "--gpu",
+        "on",
+        "--gitops-repo",
+        "https://git.example/acme/platform.git",
+        "--env",
+        "dev",
+        "--env",
+        "staging",
+        "--cluster-name",
+        "lab",
+        "-o",
+        "json",
+    )
     assert r.exit_code == 0, r.output
     assert any(f.endswith("llmops.yaml") for f in json.loads(r.stdout)["data"]["written"])
     s = load_settings(workdir / "llmops.yaml", environ={}).settings
@@ -53,8 +67,12 @@ def test_off_survives_yaml11(workdir: Path) -> None:
 
 @pytest.mark.parametrize("flag", ["--model", "--gpu", "--gitops-repo", "--env"])
 def test_no_tty_and_missing_answer_names_the_flag(workdir: Path, flag: str) -> None:
-    given = {"--model": ["--model", "org/m"], "--gpu": ["--gpu", "auto"],
-             "--gitops-repo": ["--local-git"], "--env": ["--env", "dev"]}
+    given = {
+        "--model": ["--model", "org/m"],
+        "--gpu": ["--gpu", "auto"],
+        "--gitops-repo": ["--local-git"],
+        "--env": ["--env", "dev"],
+    }
     args = [a for f, v in given.items() if f != flag for a in v]
     r = run_cli("init", *args)
     assert r.exit_code == 2

@@ -126,20 +126,33 @@ def test_llmops_config_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_importing_the_cli_loads_no_heavy_library() -> None:
-    heavy = ["kubernetes", "jinja2", "httpx", "numpy", "pandas", "plumbum", "questionary", "pydantic",
-             "yaml", "starlette", "uvicorn", "rich", "celpy", "pyarrow"]
-    code = (
-        "import sys, llmops_cli.cli.app, llmops_cli.__main__; "
-        f"print([m for m in {heavy!r} if m in sys.modules])"
+    heavy = [
+        "kubernetes",
+        "jinja2",
+        "httpx",
+        "numpy",
+        "pandas",
+        "plumbum",
+        "questionary",
+        "pydantic",
+        "yaml",
+        "starlette",
+        "uvicorn",
+        "rich",
+        "celpy",
+        "pyarrow",
+    ]
+    code = f"import sys, llmops_cli.cli.app, llmops_cli.__main__; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2]
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).parents[2])
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
 def test_python_dash_m_entry_point(tmp_path: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "llmops_cli", "--version"], capture_output=True, text=True,
-                         cwd=Path(__file__).parents[2])
+    out = subprocess.run(
+        [sys.executable, "-m", "llmops_cli", "--version"], capture_output=True, text=True, cwd=Path(__file__).parents[2]
+    )
     assert out.returncode == 0 and out.stdout.startswith("llmops ")
 
 
@@ -222,7 +235,6 @@ def test_a_closed_output_pipe_ends_quietly_with_141(argv: list[str], tmp_path: P
     assert r.returncode == ExitCode.PIPE_CLOSED == 141
     assert r.stderr == ""
     assert not list(tmp_path.rglob("crash-*.log"))
-
 
 
 def test_only_our_own_closed_output_counts_as_a_closed_pipe(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -71,10 +71,7 @@ def test_status_healthy_json(api: HTTPServer) -> None:
     assert data["healthy"] is True and data["nodes"][0]["gpu_allocatable"] == 1
     assert [a["name"] for a in data["applications"]] == ["llmops-dev", "vllm"]
     eps = {e["name"]: e for e in data["endpoints"]}
-    assert (
-        eps["argocd"]["url"] == "http://argo-cd-argocd-server.argocd.svc:443"
-        and not eps["grafana"]["present"]
-    )
+    assert eps["argocd"]["url"] == "http://argo-cd-argocd-server.argocd.svc:443" and not eps["grafana"]["present"]
     for entry in api.log:
         assert entry[0].headers["Authorization"] == "Bearer abc"  # the llmops context, not the current one
 

@@ -36,7 +36,9 @@ def test_verify_fails_on_drift_and_names_it(workdir: Path) -> None:
 
 def test_verify_reports_every_broken_policy_without_stopping(workdir: Path) -> None:
     _project(workdir)
-    (workdir / "policies" / "governance.yaml").write_text("rules:\n  - id: x\n    stage: bias\n    expr: 'bias.nope > 1'\n")
+    (workdir / "policies" / "governance.yaml").write_text(
+        "rules:\n  - id: x\n    stage: bias\n    expr: 'bias.nope > 1'\n"
+    )
     (workdir / "policies" / "gateway.yaml").write_text("version: 1\nbogus_key: 1\n")
     r = run_cli("verify", "-o", "json")
     assert r.exit_code == 1

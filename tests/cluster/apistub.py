@@ -110,16 +110,17 @@ def serve() -> Iterator[tuple[Api, str]]:
         server.server_close()
 
 
-def up_over_http(api: Api, url: str, cluster: Any, state: Any, home: Path, *, reporter: Any = None,
-                 timeout: float = 30.0) -> tuple[Any, Any]:
+def up_over_http(
+    api: Api, url: str, cluster: Any, state: Any, home: Path, *, reporter: Any = None, timeout: float = 30.0
+) -> tuple[Any, Any]:
     """(plan, context) for a whole `up` through the real Kube adapter against this stand-in, on a Ready node.
 
     Shared by tests/cluster/test_up_against_api.py and benchmarks/up_noop.py, so the benchmark measures exactly
     the path the test proves.
     """
     from llmops_cli.adapters.kube import Kube
-    from llmops_cli.cluster.context import StepContext
-    from llmops_cli.cluster.plan import UpOptions, build_plan
+    from llmops_cli.cluster.model import StepContext, UpOptions
+    from llmops_cli.cluster.plan import build_plan
     from llmops_cli.config.model import Settings
     from llmops_cli.reporting import NullReporter
     from tests.cluster.conftest import make_facts, make_inputs

@@ -10,7 +10,7 @@ import pytest
 
 from llmops_cli.adapters import hostfacts as hf
 from llmops_cli.adapters.hostfacts import GpuInfo, HostFacts, K3sFacts, NvidiaFacts
-from llmops_cli.cluster.plan import PlanInputs, SecretSpec, SshKeysSpec
+from llmops_cli.cluster.model import PlanInputs, SecretSpec, SshKeysSpec
 from llmops_cli.config.model import Settings
 from tests.cluster.fakes import FakeHost, FakeKube, ok
 
@@ -161,16 +161,11 @@ def settings() -> Settings:
 class Cluster:
     """Simulated k3s + controllers: what a real host would do in response to our calls."""
 
-    def __init__(
-        self, *, gpu: bool = False, k3s_installed: bool = False, nvidia_detected: bool = True
-    ) -> None:
+    def __init__(self, *, gpu: bool = False, k3s_installed: bool = False, nvidia_detected: bool = True) -> None:
         self.host = FakeHost(
-            tools={"curl", "sh", "mktemp", "systemctl", "nvidia-smi"}
-            | ({"nvidia-container-runtime"} if gpu else set())
+            tools={"curl", "sh", "mktemp", "systemctl", "nvidia-smi"} | ({"nvidia-container-runtime"} if gpu else set())
         )
-        self.kube = FakeKube(
-            logs_text="GPU 0: NVIDIA GeForce RTX 4090 (UUID: GPU-1234)\n", hooks=[self.controllers]
-        )
+        self.kube = FakeKube(logs_text="GPU 0: NVIDIA GeForce RTX 4090 (UUID: GPU-1234)\n", hooks=[self.controllers])
         self.gpu = gpu
         self.nvidia_detected = nvidia_detected
         self.app_health = "Healthy"

@@ -130,9 +130,7 @@ class FakeKube:
         self._tick()
         return live
 
-    def get(
-        self, api_version: str, kind: str, name: str, namespace: str | None = None
-    ) -> dict[str, Any] | None:
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         self.calls.append(("get", kind, namespace or "", name))
         self._tick()
         obj = self.objects.get(_key(api_version, kind, name, namespace))
@@ -213,9 +211,7 @@ class FakeKube:
                 return value
             if self.now - start >= timeout:
                 lines = list(describe()) if describe else []
-                raise WaitTimeout(
-                    f"timed out after {timeout:.0f}s waiting for {what}\n  " + "\n  ".join(lines)
-                )
+                raise WaitTimeout(f"timed out after {timeout:.0f}s waiting for {what}\n  " + "\n  ".join(lines))
             self.now += interval
 
     def mutations(self) -> list[tuple[str, ...]]:

@@ -12,8 +12,8 @@ import yaml
 from llmops_cli.adapters import hostfacts as hf
 from llmops_cli.adapters.hosts import DryRunHost
 from llmops_cli.cluster.apply import apply_plan, describe_plan
-from llmops_cli.cluster.context import StepContext
-from llmops_cli.cluster.plan import AirgapBundle, UpOptions, build_plan
+from llmops_cli.cluster.model import AirgapBundle, StepContext, UpOptions
+from llmops_cli.cluster.plan import build_plan
 from llmops_cli.cluster.state import State
 from llmops_cli.cluster.up import describe_up, run_up
 from llmops_cli.config.model import Settings
@@ -71,9 +71,7 @@ def test_fresh_cpu_host_full_run(settings: Settings, tmp_path: Path) -> None:
     applied = [c[1:] for c in cluster.kube.calls if c[0] == "apply"]
     kinds = [a[0] for a in applied]
     # namespaces + secrets first, then Argo CD, git seed, project and root app last.
-    assert (
-        kinds.index("HelmChart") < kinds.index("Job") < kinds.index("AppProject") < kinds.index("Application")
-    )
+    assert kinds.index("HelmChart") < kinds.index("Job") < kinds.index("AppProject") < kinds.index("Application")
     assert ("Secret", "llmops", "llmops-pgvector") in applied
     # Secrets: generated, distinct, never in the state file or the report unless asked.
     pg = cluster.kube.objects[("v1", "Secret", "llmops", "llmops-pgvector")]["stringData"]
@@ -160,9 +158,7 @@ def test_gpu_host_full_run(tmp_path: Path) -> None:
     assert node["metadata"]["labels"]["nvidia.com/gpu.present"] == "true"
     assert report.results["gpu_allocatable"] == 1
     assert report.results["gpu_smoke"] == "GPU 0: NVIDIA GeForce RTX 4090 (UUID: GPU-1234)"
-    assert ("Job", "nvidia-device-plugin", "llmops-gpu-smoke") in [
-        c[1:] for c in cluster.kube.calls if c[0] == "apply"
-    ]
+    assert ("Job", "nvidia-device-plugin", "llmops-gpu-smoke") in [c[1:] for c in cluster.kube.calls if c[0] == "apply"]
 
 
 def test_gpu_runtime_not_detected_fails_clearly() -> None:
@@ -200,9 +196,7 @@ def test_install_toolkit_runs_argv_commands(tmp_path: Path) -> None:
     runs = [c[1] for c in cluster.host.calls if c[0] == "run" and c[3] == "rw"]
     assert "apt-get install -y nvidia-container-toolkit" in runs
     assert not any("|" in r for r in runs)  # no shell pipelines
-    assert runs.index("apt-get install -y nvidia-container-toolkit") < runs.index(
-        "sh /tmp/k3s-install.abc123"
-    )
+    assert runs.index("apt-get install -y nvidia-container-toolkit") < runs.index("sh /tmp/k3s-install.abc123")
 
 
 def test_airgap_install(tmp_path: Path) -> None:
@@ -210,9 +204,7 @@ def test_airgap_install(tmp_path: Path) -> None:
     bundle = AirgapBundle(
         tmp_path, tmp_path / "k3s", tmp_path / "install.sh", (tmp_path / "k3s-airgap-images-amd64.tar.zst",)
     )
-    up_once(
-        cluster, Settings(), make_facts(), make_inputs(), State.memory(), UpOptions(airgap=bundle, timeout=60)
-    )
+    up_once(cluster, Settings(), make_facts(), make_inputs(), State.memory(), UpOptions(airgap=bundle, timeout=60))
     runs = [(c[1], c[4]) for c in cluster.host.calls if c[0] == "run" and c[3] == "rw"]
     assert runs[:3] == [
         (
@@ -235,9 +227,7 @@ def test_dry_run_never_changes_anything(gpu: bool) -> None:
     plan = build_plan(settings, facts, inputs)
     applied: list[str] = []
     # Any apply reaching a step in a dry run would be recorded here.
-    steps = tuple(
-        type(s)(**{**s.__dict__, "apply": lambda ctx, i=s.id: applied.append(i)}) for s in plan.steps
-    )
+    steps = tuple(type(s)(**{**s.__dict__, "apply": lambda ctx, i=s.id: applied.append(i)}) for s in plan.steps)
     plan = type(plan)(steps=steps, gpu=plan.gpu, warnings=plan.warnings, summary=plan.summary)
     ctx = context(cluster, settings, facts, inputs, dry=True)
     rows = describe_plan(plan, ctx)

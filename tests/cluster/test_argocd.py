@@ -61,18 +61,13 @@ def test_timeout_names_the_workload_and_its_condition() -> None:
     inputs = make_inputs()
     ctx = context(cluster, Settings(), make_facts(), inputs)
     step = next(
-        s
-        for s in argocd.install_steps(Settings(), make_facts(), inputs, ctx.options)
-        if s.id == "wait_argocd_ready"
+        s for s in argocd.install_steps(Settings(), make_facts(), inputs, ctx.options) if s.id == "wait_argocd_ready"
     )
     with pytest.raises(WaitTimeout) as e:
         step.apply(ctx)
     msg = str(e.value)
     assert "Argo CD in namespace argocd" in msg
-    assert (
-        "Deployment argocd/argo-cd-argocd-repo-server: 0/1 ready Available=False Deployment does not have"
-        in msg
-    )
+    assert "Deployment argocd/argo-cd-argocd-repo-server: 0/1 ready Available=False Deployment does not have" in msg
     assert "BackOff" in msg
 
 
@@ -82,9 +77,7 @@ def test_timeout_before_any_workload_points_at_the_helm_install_job() -> None:
     inputs = make_inputs()
     ctx = context(cluster, Settings(), make_facts(), inputs)
     step = next(
-        s
-        for s in argocd.install_steps(Settings(), make_facts(), inputs, ctx.options)
-        if s.id == "wait_argocd_ready"
+        s for s in argocd.install_steps(Settings(), make_facts(), inputs, ctx.options) if s.id == "wait_argocd_ready"
     )
     with pytest.raises(WaitTimeout, match="HelmChart install job may be failing"):
         step.apply(ctx)

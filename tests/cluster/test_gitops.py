@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from llmops_cli.cluster.plan import UpOptions
+from llmops_cli.cluster.model import UpOptions
 from llmops_cli.cluster.steps import gitops
 from llmops_cli.config.model import Settings
 from llmops_cli.errors import LlmopsError
@@ -84,9 +84,7 @@ def test_tree_too_large_for_a_configmap() -> None:
     import os
 
     big = make_inputs()
-    big = type(big)(
-        **{**big.__dict__, "tree": {"blob.yaml": base64.b64encode(os.urandom(1_200_000)).decode()}}
-    )
+    big = type(big)(**{**big.__dict__, "tree": {"blob.yaml": base64.b64encode(os.urandom(1_200_000)).decode()}})
     with pytest.raises(LlmopsError, match="over the local Git server's limit"):
         gitops.seed_objects(Settings(), big)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from llmops_cli.cluster.plan import AirgapBundle, UpOptions, build_plan
+from llmops_cli.cluster.model import AirgapBundle, UpOptions
+from llmops_cli.cluster.plan import build_plan
 from llmops_cli.config.model import Settings
 from llmops_cli.errors import LlmopsError
 from tests.cluster.conftest import make_facts, make_inputs
@@ -46,9 +47,7 @@ ORDER = [
     "wait_gpu_allocatable",
     "run_gpu_smoke_job",
 ]
-BUNDLE = AirgapBundle(
-    Path("/b"), Path("/b/k3s"), Path("/b/install.sh"), (Path("/b/k3s-airgap-images-amd64.tar.zst"),)
-)
+BUNDLE = AirgapBundle(Path("/b"), Path("/b/k3s"), Path("/b/install.sh"), (Path("/b/k3s-airgap-images-amd64.tar.zst"),))
 
 
 def gpu_settings(mode: str, install_toolkit: bool = False) -> Settings:

@@ -9,7 +9,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from llmops_cli.cluster.plan import UpOptions, build_plan
+from llmops_cli.cluster.model import UpOptions
+from llmops_cli.cluster.plan import build_plan
 from llmops_cli.cluster.state import State
 from llmops_cli.cluster.steps import secrets
 from llmops_cli.cluster.up import local_git_ssh

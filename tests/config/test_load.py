@@ -61,9 +61,20 @@ def test_yaml11_on_off_are_gpu_modes(tmp_path: Path) -> None:
         ("gpu:\n  share: lots\n", 2, 10, "gpu.share", "valid integer"),
         ("gpu:\n  share: 0\n", 2, 10, "gpu.share", "greater than or equal to 1"),
         ("stacks:\n  vllm:\n    gpu_memory_utilization: 1.5\n", 3, 29, "stacks.vllm.gpu_memory_utilization", "1"),
-        ("stacks:\n  gateway:\n    busy_poll_ms: -5\n", 3, 19, "stacks.gateway.busy_poll_ms", "greater than or equal to 0"),
-        ("environments:\n  dev:\n    hosts:\n      - address: ok.example\n        port: 0\n", 5, 15,
-         "environments.dev.hosts.0.port", "greater than or equal to 1"),
+        (
+            "stacks:\n  gateway:\n    busy_poll_ms: -5\n",
+            3,
+            19,
+            "stacks.gateway.busy_poll_ms",
+            "greater than or equal to 0",
+        ),
+        (
+            "environments:\n  dev:\n    hosts:\n      - address: ok.example\n        port: 0\n",
+            5,
+            15,
+            "environments.dev.hosts.0.port",
+            "greater than or equal to 1",
+        ),
     ],
 )
 def test_errors_name_file_line_column_and_dotted_path(

@@ -10,11 +10,33 @@ from hypothesis import strategies as st
 
 from tests.helpers import run_cli
 
-KEYS = ["cluster", "gpu", "gitops", "environments", "stacks", "governance", "version", "name", "mode",
-        "share", "vllm", "model", "hosts", "port", "address", "tls_san", "enabled", "x"]
+KEYS = [
+    "cluster",
+    "gpu",
+    "gitops",
+    "environments",
+    "stacks",
+    "governance",
+    "version",
+    "name",
+    "mode",
+    "share",
+    "vllm",
+    "model",
+    "hosts",
+    "port",
+    "address",
+    "tls_san",
+    "enabled",
+    "x",
+]
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-10, 100_000), st.floats(allow_nan=True),
-    st.text(max_size=20), st.sampled_from(["on", "off", "auto", "1Gi", "v1.2.3+k3s1", "dev"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-10, 100_000),
+    st.floats(allow_nan=True),
+    st.text(max_size=20),
+    st.sampled_from(["on", "off", "auto", "1Gi", "v1.2.3+k3s1", "dev"]),
 )
 trees = st.recursive(
     scalars,

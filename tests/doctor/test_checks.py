@@ -72,24 +72,18 @@ def test_nvidia_states() -> None:
     assert by_name(c.check_nvidia(cpu, on))["nvidia"].status == "fail"
     assert by_name(c.check_nvidia(make_facts(gpu=True), off))["nvidia"].status == "skip"
     gpu = by_name(c.check_nvidia(make_facts(gpu=True, toolkit=True), auto))
-    assert (
-        gpu["nvidia"].message == "driver 550.90.12, CUDA 12.4: 1 GPU(s): NVIDIA GeForce RTX 4090 (24564 MiB)"
-    )
+    assert gpu["nvidia"].message == "driver 550.90.12, CUDA 12.4: 1 GPU(s): NVIDIA GeForce RTX 4090 (24564 MiB)"
     assert gpu["nvidia-toolkit"].status == "ok" and "1.17.8" in gpu["nvidia-toolkit"].message
     no_tk = by_name(c.check_nvidia(make_facts(gpu=True), auto))["nvidia-toolkit"]
     assert no_tk.status == "fail" and "sudo apt-get install -y nvidia-container-toolkit" in no_tk.hint
-    broken = replace(
-        make_facts(), nvidia=NvidiaFacts(smi_present=True, error="driver/library version mismatch")
-    )
+    broken = replace(make_facts(), nvidia=NvidiaFacts(smi_present=True, error="driver/library version mismatch"))
     assert "version mismatch" in by_name(c.check_nvidia(broken, on))["nvidia"].message
 
 
 def test_requirements_follow_the_enabled_stacks() -> None:
     full = c.requirements(S, gpu=False)
     lean = c.requirements(
-        Settings.model_validate(
-            {"stacks": {"observability": {"enabled": False}, "pgvector": {"enabled": False}}}
-        ),
+        Settings.model_validate({"stacks": {"observability": {"enabled": False}, "pgvector": {"enabled": False}}}),
         gpu=False,
     )
     assert full.memory_mib > lean.memory_mib and full.disk_mib > lean.disk_mib

@@ -25,9 +25,7 @@ TIMEOUT = int(os.environ.get("LLMOPS_E2E_TIMEOUT", "1800"))
 GPU = os.environ.get("LLMOPS_E2E_GPU", "auto")
 
 
-def llmops(
-    *args: str, timeout: int = TIMEOUT, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
+def llmops(*args: str, timeout: int = TIMEOUT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The real CLI in a subprocess, with the user's real HOME and KUBECONFIG (not the hermetic test ones)."""
     return subprocess.run(
         [sys.executable, "-m", "llmops_cli", *args],

@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
-from llmops_cli.gateway.adapters.http import HttpAdapter
 from llmops_cli.gateway.app import GatewayApp, create_app
 from llmops_cli.gateway.audit import AuditLog
 from llmops_cli.gateway.policy import CompiledPolicy, parse_policy
 from llmops_cli.gateway.policy.keys import hash_key
 from llmops_cli.gateway.testing.fake_upstream import FakeConfig, FakeUpstream
+from llmops_cli.gateway.upstream.http import HttpAdapter
 
 KEY = "llmops-test-key-000000000000000000000000000000000000000000"
 OTHER_KEY = "llmops-other-key-00000000000000000000000000000000000000000"
@@ -53,9 +53,7 @@ def make_client(fake: FakeUpstream, tmp_path: Path) -> Callable[..., Any]:
     """Build an in-process client for a gateway with the given policy (text) in front of ``fake``."""
     clients: list[httpx.AsyncClient] = []
 
-    def build(
-        text: str | None = None, *, timeout: float = 5.0, audit: str | None = None
-    ) -> httpx.AsyncClient:
+    def build(text: str | None = None, *, timeout: float = 5.0, audit: str | None = None) -> httpx.AsyncClient:
         adapter = HttpAdapter("http://upstream", transport=httpx.ASGITransport(fake), timeout=timeout)
         app = create_app(compiled(text), adapter, audit=AuditLog(audit))
         c = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw", headers=AUTH)

@@ -55,7 +55,7 @@ class RedisServer:
 
     def command(self, *args: str) -> bytes:
         """One command over a plain socket (test-side checks, independent of the client under test)."""
-        from llmops_cli.gateway.resp import encode
+        from llmops_cli.gateway.redis_client import encode
 
         with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
             if self.password:

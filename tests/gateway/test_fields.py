@@ -11,12 +11,12 @@ import httpx
 import orjson
 import pytest
 
-from llmops_cli.gateway.adapters.http import HttpAdapter
 from llmops_cli.gateway.app import create_app
-from llmops_cli.gateway.asgi import Ctx, strict_loads
+from llmops_cli.gateway.asgi import RequestRecord, strict_loads
 from llmops_cli.gateway.audit import AuditLog
 from llmops_cli.gateway.streaming import StreamingMixin
 from llmops_cli.gateway.testing.fake_upstream import read_body
+from llmops_cli.gateway.upstream.http import HttpAdapter
 
 from .conftest import AUTH, chat, compiled, policy_text
 
@@ -231,7 +231,10 @@ async def test_input_pii_redacted_in_fields_beyond_messages(
 async def test_chat_embeddings_messages_are_checked_like_a_chat(make_client: Any, fake: Any) -> None:
     """vLLM's /v1/embeddings also takes chat `messages` (rendered with the chat template) instead of `input`."""
     c = make_client(_blocked("Project Bluebird"))
-    msgs = [{"role": "system", "content": "embed"}, {"role": "user", "content": [{"type": "text", "text": f"to {EMAIL}"}]}]
+    msgs = [
+        {"role": "system", "content": "embed"},
+        {"role": "user", "content": [{"type": "text", "text": f"to {EMAIL}"}]},
+    ]
     r = await c.post("/v1/embeddings", json={"model": "fake-model", "messages": msgs})
     assert r.status_code == 200, r.text
     sent = json.loads(fake.received[-1][1])
@@ -458,7 +461,7 @@ def _check_stream(texts: dict[Any, str], events: list[dict[str, Any]]) -> None:
 
 def test_streamed_side_texts_through_their_windows_chunk_by_chunk() -> None:
     """Each chunk on its own (one network read per event): no byte of personal data leaves at any point."""
-    ctx = Ctx("r", "/v1/chat/completions", 0.0)
+    ctx = RequestRecord("r", "/v1/chat/completions", 0.0)
     holds: dict[Any, Any] = {}
     payloads = []
     for ch in _script():

@@ -5,8 +5,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from llmops_cli.gateway.holdback import HOLD_MAX, HoldBack
 from llmops_cli.gateway.policy.engine import Decision
-from llmops_cli.gateway.stream import HOLD_MAX, HoldBack
 
 from .conftest import compiled
 
@@ -218,26 +218,26 @@ def test_prose_leaves_word_by_word() -> None:
 
 def test_usage_only_chunk_stays_an_sse_event() -> None:
     """A provider's final usage chunk without `choices` is passed on framed as an SSE event, not raw JSON."""
-    from llmops_cli.gateway.asgi import Ctx
+    from llmops_cli.gateway.asgi import RequestRecord
     from llmops_cli.gateway.streaming import StreamingMixin
 
-    ctx = Ctx("r", "/v1/chat/completions", 0.0)
+    ctx = RequestRecord("r", "/v1/chat/completions", 0.0)
     usage = {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}
     chunk = {"id": "c", "object": "chat.completion.chunk", "usage": usage}
     out = StreamingMixin._filter_chunk(StreamingMixin(), chunk, {}, compiled(), ctx, "content", True)
     assert out is not None and out.startswith(b"data: {") and out.endswith(b"\n\n")
     assert (ctx.prompt_tokens, ctx.completion_tokens) == (3, 5)
     # Not asked for: dropped, still counted.
-    ctx2 = Ctx("r", "/v1/chat/completions", 0.0)
+    ctx2 = RequestRecord("r", "/v1/chat/completions", 0.0)
     assert StreamingMixin._filter_chunk(StreamingMixin(), dict(chunk), {}, compiled(), ctx2, "content", False) is None
     assert ctx2.completion_tokens == 5
 
 
 def test_malformed_delta_is_not_a_crash() -> None:
-    from llmops_cli.gateway.asgi import Ctx
+    from llmops_cli.gateway.asgi import RequestRecord
     from llmops_cli.gateway.streaming import StreamingMixin
 
-    ctx = Ctx("r", "/v1/chat/completions", 0.0)
+    ctx = RequestRecord("r", "/v1/chat/completions", 0.0)
     chunk = {"choices": [{"index": "x", "delta": "not an object", "finish_reason": None}, 7]}
     assert StreamingMixin._filter_chunk(StreamingMixin(), chunk, {}, compiled(), ctx, "content", False) is None
 
@@ -315,7 +315,7 @@ _PIECES = st.sampled_from(
 @settings(max_examples=400, deadline=None)
 @given(st.lists(_PIECES, max_size=12).map("".join), st.integers(0, 40))
 def test_bounded_live_search_equals_full_search(text: str, cut: int) -> None:
-    from llmops_cli.gateway.stream import _LIVE, _live_from
+    from llmops_cli.gateway.holdback import _LIVE, _live_from
 
     p = text[: max(0, len(text) - cut)]
     full = _LIVE.search(p)

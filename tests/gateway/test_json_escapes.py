@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmops_cli.gateway.asgi import Ctx
+from llmops_cli.gateway.asgi import RequestRecord
 from llmops_cli.gateway.policy import pii
 from llmops_cli.gateway.policy.jsontext import JsonEscapes, json_view
 from llmops_cli.gateway.streaming import StreamingMixin, _JsonHold
@@ -268,7 +268,7 @@ def test_streamed_tool_call_arguments_chunk_by_chunk(text: str) -> None:
     """Through the stream filter, one upstream chunk per read: no chunk carries any of the personal data."""
     want = whole(text)
     for cuts in ([1], [2], [3, 1, 4], [6], [11]):
-        ctx = Ctx("r", "/v1/chat/completions", 0.0)
+        ctx = RequestRecord("r", "/v1/chat/completions", 0.0)
         holds: dict[Any, Any] = {}
         payloads = []
         for ch in _args_chunks(text, cuts):

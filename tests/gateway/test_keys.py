@@ -83,7 +83,7 @@ def test_concurrent_creates_and_revokes_all_survive(tmp_path: Path) -> None:
 
     n, rounds = 6, 4
     p = tmp_path / "gateway.yaml"
-    pre = "".join(f"    - {{id: pre{i}, name: pre{i}, hash: \"{H}\"}}\n" for i in range(n))
+    pre = "".join(f'    - {{id: pre{i}, name: pre{i}, hash: "{H}"}}\n' for i in range(n))
     p.write_text(f"version: 1\nauth:\n  keys:\n{pre}limits:\n  max_messages: 5\n")
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(n)
@@ -145,7 +145,9 @@ def test_create_and_revoke_through_a_symlink_keep_the_link(tmp_path: Path) -> No
 # --- revoke replaces exactly the entry: every other byte (comments, blank lines, CRLF, no final EOL) stays ---
 
 BLOCK = 'id: {id}\n      name: {id}\n      hash: "{h}"'
-BLOCK_NESTED = "id: {id}\n      # inside\n      name: {id}\n      hash: {h}\n      models:\n        - m-*\n        - other"
+BLOCK_NESTED = (
+    "id: {id}\n      # inside\n      name: {id}\n      hash: {h}\n      models:\n        - m-*\n        - other"
+)
 BLOCK_SCALAR = "id: {id}\n      hash: {h}\n      name: |-\n        {id}"
 FLOW = '{{id: "{id}", name: "{id}", hash: "{h}"}}'
 
@@ -206,10 +208,16 @@ def test_revoke_changes_only_the_entry(tmp_path: Path, pos: int, style: str, tai
 @pytest.mark.parametrize(
     ("entry", "revoked"),
     [
-        (f'{{id: k-a, name: a, hash: "{H}", revoked: false}}   # leaked?', f'{{id: k-a, name: a, hash: "{H}", revoked: true}}   # leaked?'),
+        (
+            f'{{id: k-a, name: a, hash: "{H}", revoked: false}}   # leaked?',
+            f'{{id: k-a, name: a, hash: "{H}", revoked: true}}   # leaked?',
+        ),
         (f'{{id: k-a, name: a, hash: "{H}",}}', f'{{id: k-a, name: a, hash: "{H}", revoked: true}}'),
         (f"{{id: k-a, name: a,\n       hash: {H}}}", f"{{id: k-a, name: a,\n       hash: {H}, revoked: true}}"),
-        (f"id: k-a\n      revoked: no   # 1.1 false\n      name: a\n      hash: {H}", f"id: k-a\n      revoked: true   # 1.1 false\n      name: a\n      hash: {H}"),
+        (
+            f"id: k-a\n      revoked: no   # 1.1 false\n      name: a\n      hash: {H}",
+            f"id: k-a\n      revoked: true   # 1.1 false\n      name: a\n      hash: {H}",
+        ),
     ],
     ids=["flag-set-false", "flow-trailing-comma", "flow-two-lines", "block-flag"],
 )

@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from llmops_cli.errors import ToolMissing
-from llmops_cli.gateway.adapters import build_adapter
 from llmops_cli.gateway.app import create_app
 from llmops_cli.gateway.settings import GatewayServerSettings
+from llmops_cli.gateway.upstream import build_adapter
 
 from .conftest import AUTH, chat, compiled, sse_text
 
@@ -87,9 +87,7 @@ async def test_litellm_adapter_round_trip(fake_litellm: list[dict[str, Any]]) ->
     app = create_app(compiled(), adapter)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw", headers=AUTH) as c:
         steer = {"headers": {"Authorization": "Bearer stolen"}, "mock_response": "x", "timeout": 999}
-        r = await c.post(
-            "/v1/chat/completions", json={**chat("hi", top_k=3), "api_base": "http://evil", **steer}
-        )
+        r = await c.post("/v1/chat/completions", json={**chat("hi", top_k=3), "api_base": "http://evil", **steer})
         assert r.json()["choices"][0]["message"]["content"] == "call [REDACTED:PHONE]"
         call = fake_litellm[-1]
         assert call["api_base"] == "http://vllm:8000/v1" and call["api_key"] == "up-key"

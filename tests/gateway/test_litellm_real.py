@@ -26,11 +26,11 @@ import openai
 import orjson
 import pytest
 
-from llmops_cli.gateway.adapters.litellm import LiteLLMAdapter
-from llmops_cli.gateway.adapters.pool import PooledHttpAdapter
 from llmops_cli.gateway.app import create_app
 from llmops_cli.gateway.reload import PolicyHolder
 from llmops_cli.gateway.testing.fake_upstream import FakeConfig, FakeUpstream, serve_in_thread
+from llmops_cli.gateway.upstream.litellm import LiteLLMAdapter
+from llmops_cli.gateway.upstream.pool import PooledHttpAdapter
 
 from .conftest import AUTH, KEY, chat, policy_text, sse_text
 
@@ -63,12 +63,8 @@ def gateways(fake: FakeUpstream, tmp_path: Path) -> Iterator[dict[str, str]]:
     policy = tmp_path / "gateway.yaml"
     policy.write_text(policy_text())
     with serve_in_thread(fake) as up:
-        litellm_app = create_app(
-            PolicyHolder.from_file(policy), LiteLLMAdapter(up, api_key=UP_KEY, timeout=3)
-        )
-        http_app = create_app(
-            PolicyHolder.from_file(policy), PooledHttpAdapter(up + "/v1", api_key=UP_KEY, timeout=3)
-        )
+        litellm_app = create_app(PolicyHolder.from_file(policy), LiteLLMAdapter(up, api_key=UP_KEY, timeout=3))
+        http_app = create_app(PolicyHolder.from_file(policy), PooledHttpAdapter(up + "/v1", api_key=UP_KEY, timeout=3))
         with serve_in_thread(litellm_app) as via_litellm, serve_in_thread(http_app) as via_http:
             yield {"litellm": via_litellm, "http": via_http}
 

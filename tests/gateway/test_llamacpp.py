@@ -96,9 +96,9 @@ def llama_url() -> Iterator[str]:
 def test_real_model_through_gateway(llama_url: str) -> None:
     import openai
 
-    from llmops_cli.gateway.adapters.pool import PooledHttpAdapter
     from llmops_cli.gateway.app import create_app
     from llmops_cli.gateway.testing.fake_upstream import serve_in_thread
+    from llmops_cli.gateway.upstream.pool import PooledHttpAdapter
 
     from .conftest import KEY, compiled
 

@@ -51,7 +51,9 @@ def test_a_scrape_sums_all_workers_and_live_gauges_only(tmp_path: Path) -> None:
     _run(WORKER, "3", "5", "exit", env=env)  # a worker that served 3 requests and has shut down
     _run(WORKER, "4", "2", "live", env=env)  # one still running, 2 requests in flight
     text = _run(SCRAPE, env=env)
-    assert _value(text, 'llmops_gateway_requests_total{model="fake-model",route="/v1/chat/completions",status="200"}') == 7
+    assert (
+        _value(text, 'llmops_gateway_requests_total{model="fake-model",route="/v1/chat/completions",status="200"}') == 7
+    )
     assert _value(text, 'llmops_gateway_request_duration_seconds_count{route="/v1/chat/completions"}') == 7
     assert _value(text, "llmops_gateway_in_flight_requests") == 2  # the exited worker's 5 left the sum
 

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
+from llmops_cli.gateway.holdback import _LIVE, HoldBack
 from llmops_cli.gateway.policy import pii
-from llmops_cli.gateway.stream import _LIVE, HoldBack
 
 from .conftest import compiled
 

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from llmops_cli.gateway.adapters import UpstreamError
-from llmops_cli.gateway.adapters.pool import PooledHttpAdapter
+from llmops_cli.gateway.upstream import UpstreamError
+from llmops_cli.gateway.upstream.pool import PooledHttpAdapter
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -205,7 +205,7 @@ async def test_reused_connection_times_out_on_its_own_deadline() -> None:
 async def test_cancel_while_draining_after_done_closes_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     """The consumer stopped at ``[DONE]`` and the pool waits for the end of the response; cancelled there
     (shutdown, or a disconnect watcher), the connection must be closed, not left open outside the pool."""
-    monkeypatch.setattr("llmops_cli.gateway.adapters.pool._DRAIN_S", 5.0, raising=False)
+    monkeypatch.setattr("llmops_cli.gateway.upstream.pool._DRAIN_S", 5.0, raising=False)
     eof = asyncio.Event()
 
     async def handler(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from llmops_cli.gateway.adapters import UpstreamResponse
 from llmops_cli.gateway.app import create_app
 from llmops_cli.gateway.priority import LowPriority
+from llmops_cli.gateway.upstream import UpstreamResponse
 
 from .conftest import KEY, chat, compiled
 

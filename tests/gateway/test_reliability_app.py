@@ -14,12 +14,12 @@ import httpx
 import orjson
 import pytest
 
-from llmops_cli.gateway.adapters import UpstreamError, UpstreamResponse
-from llmops_cli.gateway.adapters.pool import PooledHttpAdapter
 from llmops_cli.gateway.app import GatewayApp, create_app
 from llmops_cli.gateway.audit import AuditLog
 from llmops_cli.gateway.policy.limits import Limiter
 from llmops_cli.gateway.testing.fake_upstream import FakeUpstream
+from llmops_cli.gateway.upstream import UpstreamError, UpstreamResponse
+from llmops_cli.gateway.upstream.pool import PooledHttpAdapter
 
 from .conftest import KEY, OTHER_KEY, app_of, chat, compiled, policy_text, sse_text
 

@@ -11,10 +11,10 @@ schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 
-from llmops_cli.gateway.adapters.http import HttpAdapter  # noqa: E402
 from llmops_cli.gateway.app import create_app  # noqa: E402
 from llmops_cli.gateway.openapi import SCHEMA  # noqa: E402
 from llmops_cli.gateway.testing.fake_upstream import FakeUpstream, serve_in_thread  # noqa: E402
+from llmops_cli.gateway.upstream.http import HttpAdapter  # noqa: E402
 
 from .conftest import KEY, compiled  # noqa: E402
 

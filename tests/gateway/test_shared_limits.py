@@ -12,13 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from llmops_cli.gateway.adapters.http import HttpAdapter
 from llmops_cli.gateway.app import create_app
 from llmops_cli.gateway.metrics import Metrics
 from llmops_cli.gateway.policy.limits import Limiter
-from llmops_cli.gateway.resp import RedisClient, RedisURL, RespError, StoreError, _Incomplete, encode, parse
+from llmops_cli.gateway.redis_client import RedisClient, RedisURL, RespError, StoreError, _Incomplete, encode, parse
 from llmops_cli.gateway.sharedlimits import SharedLimiter, bucket_key
 from llmops_cli.gateway.testing.fake_upstream import FakeConfig, FakeUpstream
+from llmops_cli.gateway.upstream.http import HttpAdapter
 from tests.gateway.conftest import AUTH, chat, compiled, policy_text
 from tests.gateway.redis_server import RedisServer, free_port
 
@@ -323,11 +323,7 @@ async def test_the_rendered_store_runs_with_the_secret_up_creates_and_the_gatewa
     for key, value in secret.items():
         (mount / key).write_text(value)
     tree = render_environment(Settings(), "prod")
-    (store,) = [
-        yaml.safe_load(t)
-        for p, t in tree.items()
-        if p.endswith(f"deployment-{names.GATEWAY_REDIS_NAME}.yaml")
-    ]
+    (store,) = [yaml.safe_load(t) for p, t in tree.items() if p.endswith(f"deployment-{names.GATEWAY_REDIS_NAME}.yaml")]
     container = store["spec"]["template"]["spec"]["containers"][0]
     secret_dir = f"/var/run/secrets/{names.GATEWAY_REDIS_SECRET}"
     args = [a.replace(secret_dir, str(mount)).replace("/data", str(tmp_path)) for a in container["args"]]

@@ -14,11 +14,11 @@ import httpx
 import openai
 import pytest
 
-from llmops_cli.gateway.adapters.http import HttpAdapter
-from llmops_cli.gateway.adapters.pool import PooledHttpAdapter
 from llmops_cli.gateway.app import GatewayApp, create_app
 from llmops_cli.gateway.reload import PolicyHolder
 from llmops_cli.gateway.testing.fake_upstream import FakeConfig, FakeUpstream, serve_in_thread
+from llmops_cli.gateway.upstream.http import HttpAdapter
+from llmops_cli.gateway.upstream.pool import PooledHttpAdapter
 
 from .conftest import AUTH, KEY, chat, compiled, policy_text
 
@@ -47,18 +47,14 @@ ADAPTERS = {"pooled": PooledHttpAdapter, "httpx": HttpAdapter}
 
 
 @pytest.fixture(params=["pooled", "httpx"])
-def gateway(
-    upstream: str, policy_file: Path, request: pytest.FixtureRequest
-) -> Iterator[tuple[str, GatewayApp]]:
+def gateway(upstream: str, policy_file: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, GatewayApp]]:
     adapter = ADAPTERS[request.param](upstream + "/v1", timeout=1.0)
     app = create_app(PolicyHolder.from_file(policy_file), adapter, reload_interval=0.05)
     with serve_in_thread(app) as url:
         yield url, app
 
 
-def test_openai_client_non_streaming_and_streaming(
-    gateway: tuple[str, GatewayApp], fake: FakeUpstream
-) -> None:
+def test_openai_client_non_streaming_and_streaming(gateway: tuple[str, GatewayApp], fake: FakeUpstream) -> None:
     url, _ = gateway
     client = openai.OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0)
     fake.config.reply = "Write to alice@example.org or call +1 212 555 0199."
@@ -142,9 +138,7 @@ def test_upstream_refused(adapter: str) -> None:
         assert c.get("/readyz").status_code == 503
 
 
-def test_client_disconnect_cancels_upstream_stream(
-    gateway: tuple[str, GatewayApp], fake: FakeUpstream
-) -> None:
+def test_client_disconnect_cancels_upstream_stream(gateway: tuple[str, GatewayApp], fake: FakeUpstream) -> None:
     url, app = gateway
     fake.config.reply = "word " * 400
     fake.config.chunk_delay = 0.01
@@ -191,9 +185,7 @@ def test_policy_reload_on_file_change_keeps_serving(
         assert 'llmops_gateway_policy_reloads_total{result="ok"} 1.0' in c.get("/metrics").text
 
 
-def test_client_disconnect_cancels_unary_upstream_request(
-    gateway: tuple[str, GatewayApp], fake: FakeUpstream
-) -> None:
+def test_client_disconnect_cancels_unary_upstream_request(gateway: tuple[str, GatewayApp], fake: FakeUpstream) -> None:
     url, app = gateway
     fake.config.latency = 3.0
     t0 = time.monotonic()
@@ -229,9 +221,7 @@ async def test_a_finished_stream_leaves_no_async_generator_for_the_loop_to_close
     sys.set_asyncgen_hooks(firstiter=hooks.firstiter, finalizer=finalizer)
     try:
         app = create_app(compiled(), ADAPTERS[adapter](upstream + "/v1", timeout=5.0))
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app), base_url="http://gw", headers=AUTH
-        ) as c:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw", headers=AUTH) as c:
             for _ in range(3):
                 r = await c.post("/v1/chat/completions", json=chat("hi", stream=True))
                 assert r.status_code == 200 and r.text.endswith("data: [DONE]\n\n")

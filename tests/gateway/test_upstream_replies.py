@@ -16,13 +16,13 @@ import httpx
 import orjson
 import pytest
 
-from llmops_cli.gateway.adapters import UpstreamError, UpstreamResponse
-from llmops_cli.gateway.adapters.http import HttpAdapter
-from llmops_cli.gateway.adapters.pool import PooledHttpAdapter
 from llmops_cli.gateway.app import GatewayApp, create_app
 from llmops_cli.gateway.audit import AuditLog
 from llmops_cli.gateway.settings import GatewayServerSettings
 from llmops_cli.gateway.testing.fake_upstream import FakeUpstream, serve_in_thread
+from llmops_cli.gateway.upstream import UpstreamError, UpstreamResponse
+from llmops_cli.gateway.upstream.http import HttpAdapter
+from llmops_cli.gateway.upstream.pool import PooledHttpAdapter
 
 from .conftest import AUTH, KEY, app_of, chat, compiled, policy_text, sse_text
 
@@ -353,7 +353,7 @@ def refusing_litellm(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("refusing_litellm")
 @pytest.mark.parametrize("stream", [False, True])
 async def test_litellm_refusals_are_rebuilt_on_both_paths(stream: bool) -> None:
-    from llmops_cli.gateway.adapters import build_adapter
+    from llmops_cli.gateway.upstream import build_adapter
 
     adapter = build_adapter(GatewayServerSettings(provider="litellm", upstream_url="http://vllm:8000"))
     app = create_app(compiled(), adapter)
@@ -382,7 +382,7 @@ async def test_litellm_rate_limit_passes_its_retry_after_on(monkeypatch: pytest.
     mod = types.ModuleType("litellm")
     mod.acompletion = acompletion  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "litellm", mod)
-    from llmops_cli.gateway.adapters import build_adapter
+    from llmops_cli.gateway.upstream import build_adapter
 
     adapter = build_adapter(GatewayServerSettings(provider="litellm", upstream_url="http://vllm:8000"))
     app = create_app(compiled(), adapter)

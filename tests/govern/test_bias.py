@@ -44,9 +44,7 @@ def fairlearn_groups(df: pd.DataFrame, label: str, pred: str, features) -> pd.Da
     from fairlearn.metrics import MetricFrame
 
     metrics = fairlearn_metrics()
-    return MetricFrame(
-        metrics=metrics, y_true=df[label], y_pred=df[pred], sensitive_features=features
-    ).by_group
+    return MetricFrame(metrics=metrics, y_true=df[label], y_pred=df[pred], sensitive_features=features).by_group
 
 
 def run(df: pd.DataFrame, **kw) -> dict:

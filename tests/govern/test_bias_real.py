@@ -77,9 +77,7 @@ def test_equals_fairlearn_on_real_data(dataset: str) -> None:
     label, rule, sensitive, privileged = CASES[dataset]
     raw = load(dataset)
     df = with_rule_predictions(raw, label(raw), rule(raw))
-    cfg = BiasConfig(
-        label="y", prediction="y_hat", sensitive=sensitive, privileged=privileged, min_group_size=1
-    )
+    cfg = BiasConfig(label="y", prediction="y_hat", sensitive=sensitive, privileged=privileged, min_group_size=1)
     out = scan(prepare(df, cfg, source=dataset), cfg)
     a, b = sensitive
     for name, feats in ((a, df[a]), (b, df[b]), (f"{a}__{b}", df[[a, b]])):
@@ -91,6 +89,4 @@ def test_equals_fairlearn_on_real_data(dataset: str) -> None:
     unpriv = df[df[attr] != value]
     spd = unpriv.y_hat.mean() - priv.y_hat.mean()
     assert abs(out[attr]["statistical_parity_difference"] - spd) <= TOL
-    assert np.isclose(
-        out[attr]["disparate_impact"], unpriv.y_hat.mean() / priv.y_hat.mean(), rtol=0, atol=TOL
-    )
+    assert np.isclose(out[attr]["disparate_impact"], unpriv.y_hat.mean() / priv.y_hat.mean(), rtol=0, atol=TOL)

@@ -117,9 +117,7 @@ def test_rule_needing_a_missing_input_is_bad_input_and_writes_nothing(project: P
     cfg = yaml.safe_load((project / "llmops.yaml").read_text())
     del cfg["governance"]["inputs"]["risk_register"]
     (project / "llmops.yaml").write_text(yaml.safe_dump(cfg))
-    with pytest.raises(
-        InputError, match=r"rule 'max-residual-risk' \(llmops:policies/governance.yaml:\d+\) needs"
-    ):
+    with pytest.raises(InputError, match=r"rule 'max-residual-risk' \(llmops:policies/governance.yaml:\d+\) needs"):
         check(project)
     assert not (project / "evidence").exists()
 
@@ -141,9 +139,7 @@ def test_rule_needing_a_missing_input_is_bad_input_and_writes_nothing(project: P
         ),
     ],
 )
-def test_bad_inputs_leave_the_evidence_dir_untouched(
-    project: Path, path: str, text: str, needle: str
-) -> None:
+def test_bad_inputs_leave_the_evidence_dir_untouched(project: Path, path: str, text: str, needle: str) -> None:
     old = check(project).bundle
     before = {p.name: p.read_bytes() for p in old.iterdir()}
     (project / path).write_text(text)
@@ -162,11 +158,7 @@ def test_verify_detects_changed_missing_and_extra_files(project: Path) -> None:
     (bundle / "summary.md").unlink()
     (bundle / "extra.txt").write_text("x")
     report = verify(bundle)
-    assert (
-        report.changed == ["bias.json"]
-        and report.missing == ["summary.md"]
-        and report.unexpected == ["extra.txt"]
-    )
+    assert report.changed == ["bias.json"] and report.missing == ["summary.md"] and report.unexpected == ["extra.txt"]
     assert "changed: bias.json" in report.problem()
 
 

@@ -72,9 +72,7 @@ def test_step_summary(tmp_path: Path) -> None:
 
 
 def test_summary_markdown_lists_findings_and_controls() -> None:
-    md = summary_markdown(
-        {"name": "m", "version": "1"}, [result("a", "pass"), result("b", "fail")], "fail", "error"
-    )
+    md = summary_markdown({"name": "m", "version": "1"}, [result("a", "pass"), result("b", "fail")], "fail", "error")
     assert "**FAIL**: 1 passed, 1 failed, 0 warnings" in md
     assert "- **b** (error): msg" in md
     assert "| iso-42001:A.5.4 | Assessing AI system impact on individuals or groups of individuals |" in md

@@ -9,6 +9,7 @@ import yaml
 
 from llmops_cli.errors import ConfigError
 from llmops_cli.govern import mappings
+from llmops_cli.govern.api import with_report
 from llmops_cli.govern.stages.risk import classify_ai_act, level, load_register, risk_metrics, run_risk
 
 REGISTER = {
@@ -59,7 +60,7 @@ def test_scores_levels_and_mapping(tmp_path: Path) -> None:
 
 
 def test_heat_map_places_risks(tmp_path: Path) -> None:
-    md = run_risk(write(tmp_path, REGISTER), None).artefacts["risk_scorecard.md"]
+    md = with_report(run_risk(write(tmp_path, REGISTER), None)).artefacts["risk_scorecard.md"]
     assert "| 5 | · | · | · | R1 | · |" in md
     assert "| 3 | · | · | R2 | · | · |" in md
 
@@ -123,9 +124,7 @@ def test_ai_act_high_risk_annex_iii_and_derogation(tmp_path: Path) -> None:
     assert out["classification"] == "high-risk" and out["article"] == "Art. 6(2), Annex III(4)"
     out = classify_ai_act(answers(tmp_path, annex_iii_area="employment", annex_iii_derogation=True))
     assert out["classification"] == "minimal"
-    out = classify_ai_act(
-        answers(tmp_path, annex_iii_area="employment", annex_iii_derogation=True, profiling=True)
-    )
+    out = classify_ai_act(answers(tmp_path, annex_iii_area="employment", annex_iii_derogation=True, profiling=True))
     assert out["classification"] == "high-risk"  # Art. 6(3): profiling is always high-risk
 
 

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from llmops_cli.errors import ConfigError, InputError
+from llmops_cli.govern.api import with_report
 from llmops_cli.govern.io import read_table
 from llmops_cli.govern.reports.markdown import model_card_markdown
 from llmops_cli.govern.stages.data_card import load_dataset_meta, run_data_card
@@ -86,7 +87,7 @@ def test_data_card(tmp_path: Path) -> None:
         "b": 1,
         "c": 1,
     }
-    assert "# Data card: demo" in res.artefacts["data_card.md"]
+    assert "# Data card: demo" in with_report(res).artefacts["data_card.md"]
 
 
 @pytest.mark.parametrize(
@@ -113,9 +114,7 @@ def test_model_card_front_matter_and_completeness(tmp_path: Path) -> None:
     res = run_model_card(meta, ("owner", "intended_use", "limitations"))
     assert res.metrics["missing_required"] == ["owner", "limitations"] and not res.metrics["complete"]
     md = model_card_markdown(
-        model_card_document(
-            meta, res.metrics, governance={"status": "pass", "passed": 1, "failed": 0, "warnings": 0}
-        )
+        model_card_document(meta, res.metrics, governance={"status": "pass", "passed": 1, "failed": 0, "warnings": 0})
     )
     front = yaml.safe_load(md.split("---\n")[1])
     assert front == {
@@ -176,9 +175,7 @@ def test_read_table_missing_file(tmp_path: Path) -> None:
 
 def test_nested_jsonl_values_become_json_text(tmp_path: Path) -> None:
     p = tmp_path / "t.jsonl"
-    p.write_text(
-        '{"a": 1, "tags": ["x", "y"], "meta": {"k": 1}}\n{"a": 1, "tags": ["x", "y"], "meta": {"k": 1}}\n'
-    )
+    p.write_text('{"a": 1, "tags": ["x", "y"], "meta": {"k": 1}}\n{"a": 1, "tags": ["x", "y"], "meta": {"k": 1}}\n')
     df = read_table(p)
     assert df["tags"].tolist() == ['["x", "y"]', '["x", "y"]'] and df["meta"][0] == '{"k": 1}'
     assert run_data_quality(df, DataQualityConfig()).metrics["duplicate_rows"] == 1

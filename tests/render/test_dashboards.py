@@ -66,9 +66,7 @@ def test_every_dashboard_query_is_valid_promql(tmp_path):
     rules = []
     for uid, doc in sorted(_dashboards().items()):
         for i, expr in enumerate(_exprs(doc)):
-            rules.append(
-                {"record": f"dashboard:{uid.replace('-', '_')}:{i}", "expr": expr.replace("$model", "m")}
-            )
+            rules.append({"record": f"dashboard:{uid.replace('-', '_')}:{i}", "expr": expr.replace("$model", "m")})
     path = tmp_path / "dash.yaml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
     r = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)

@@ -47,9 +47,7 @@ def _objs(tree: dict[str, str]) -> dict[str, Any]:
 
 
 JSONISH = st.recursive(
-    st.one_of(
-        st.text(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.none()
-    ),
+    st.one_of(st.text(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.none()),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8,
 )

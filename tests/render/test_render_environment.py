@@ -237,10 +237,7 @@ def test_argocd_bootstrap_and_app_of_apps():
     helmchart = _one(objs, "HelmChart", names.ARGOCD_RELEASE)
     assert self_app["spec"]["source"]["chart"] == helmchart["spec"]["chart"] == "argo-cd"
     assert self_app["spec"]["source"]["targetRevision"] == helmchart["spec"]["version"]
-    assert (
-        yaml.safe_load(helmchart["spec"]["valuesContent"])
-        == self_app["spec"]["source"]["helm"]["valuesObject"]
-    )
+    assert yaml.safe_load(helmchart["spec"]["valuesContent"]) == self_app["spec"]["source"]["helm"]["valuesObject"]
     project = _one(objs, "AppProject", names.PROJECT)
     assert names.LOCAL_GIT_URL in project["spec"]["sourceRepos"]
     assert "*" not in project["spec"]["sourceRepos"]
@@ -256,9 +253,7 @@ def test_sync_waves_order_crds_operators_data_apps():
     assert wave["prometheus-operator-crds"] < wave["kube-prometheus-stack"] < wave["pgvector"] < wave["vllm"]
     assert wave["pgvector"] < wave["gateway"] and wave["loki"] < wave["observability"]
     # waves only wait for child Applications when Argo CD assesses their health
-    cm = _one(objs, "Application", names.ARGOCD_RELEASE)["spec"]["source"]["helm"]["valuesObject"]["configs"][
-        "cm"
-    ]
+    cm = _one(objs, "Application", names.ARGOCD_RELEASE)["spec"]["source"]["helm"]["valuesObject"]["configs"]["cm"]
     assert "obj.status.health.status" in cm["resource.customizations.health.argoproj.io_Application"]
 
 
@@ -287,9 +282,7 @@ def test_gpu_stack_device_plugin_time_slicing_and_dcgm():
     plugin = _one(objs, "Application", "nvidia-device-plugin")["spec"]["source"]
     values = plugin["helm"]["valuesObject"]
     assert values["runtimeClassName"] == "nvidia"
-    term = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][
-        "nodeSelectorTerms"
-    ]
+    term = values["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     assert term[0]["matchExpressions"][0] == {
         "key": "nvidia.com/gpu.present",
         "operator": "In",
@@ -412,4 +405,11 @@ def test_shared_rate_limits_run_a_store_for_environments_with_several_gateway_po
         ({"shared_rate_limits": False}, "prod", False),
     ):
         objs = objects(render_environment(settings(stacks={"gateway": gateway}), env_name))
-        assert bool(_kind({p: o for p, o in objs.items() if o["metadata"]["name"] == names.GATEWAY_REDIS_NAME}, "Deployment")) is has
+        assert (
+            bool(
+                _kind(
+                    {p: o for p, o in objs.items() if o["metadata"]["name"] == names.GATEWAY_REDIS_NAME}, "Deployment"
+                )
+            )
+            is has
+        )

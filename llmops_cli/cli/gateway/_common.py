@@ -25,12 +25,7 @@ def policy_file(session: Session, flag: str | None, *, for_write: bool = False) 
 
     configured = str(session.loaded().resolve(session.settings().stacks.gateway.policies_file))
     path = resolve_policy_file(flag, session.environ, configured)
-    if (
-        for_write
-        and not flag
-        and not session.environ.get("PAC_POLICY_FILE")
-        and not Path(configured).exists()
-    ):
+    if for_write and not flag and not session.environ.get("PAC_POLICY_FILE") and not Path(configured).exists():
         from llmops_cli.errors import InputError
 
         raise InputError(

@@ -19,9 +19,7 @@ def create(
     name: Annotated[str, typer.Argument(help="Who or what the key is for.")],
     models: Annotated[
         str | None,
-        typer.Option(
-            "--models", metavar="M,...", help="Models the key may use (fnmatch patterns; default all)."
-        ),
+        typer.Option("--models", metavar="M,...", help="Models the key may use (fnmatch patterns; default all)."),
     ] = None,
     policies: PoliciesOpt = None,
     output: OutputOpt = OutputFormat.text,
@@ -68,20 +66,14 @@ def list_(ctx: typer.Context, policies: PoliciesOpt = None, output: OutputOpt = 
     session = get_session(ctx)
     session.start("gateway keys list", output)
     keys = list_keys(policy_file(session, policies))
-    rows = [
-        {"id": k.id, "name": k.name, "models": k.models, "created": k.created, "revoked": k.revoked}
-        for k in keys
-    ]
+    rows = [{"id": k.id, "name": k.name, "models": k.models, "created": k.created, "revoked": k.revoked} for k in keys]
     if session.machine:
         session.emit(rows)
         return
     if not rows:
         session.info("no keys; create one with `llmops gateway keys create NAME`")
         return
-    lines = [
-        f"{k.id:<28} {'revoked' if k.revoked else 'active':<8} {','.join(k.models):<20} {k.name}"
-        for k in keys
-    ]
+    lines = [f"{k.id:<28} {'revoked' if k.revoked else 'active':<8} {','.join(k.models):<20} {k.name}" for k in keys]
     write_stdout("\n".join([f"{'ID':<28} {'STATE':<8} {'MODELS':<20} NAME", *lines]) + "\n")
 
 

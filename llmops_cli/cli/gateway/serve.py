@@ -15,22 +15,17 @@ def command(
     policies: PoliciesOpt = None,
     upstream: Annotated[
         str | None,
-        typer.Option(
-            "--upstream", metavar="URL", help="OpenAI-compatible upstream base URL (env PAC_UPSTREAM_URL)."
-        ),
+        typer.Option("--upstream", metavar="URL", help="OpenAI-compatible upstream base URL (env PAC_UPSTREAM_URL)."),
     ] = None,
     provider: Annotated[
         str | None,
         typer.Option(
             "--provider",
             metavar="http|litellm",
-            help="Upstream adapter (env PAC_LLM_PROVIDER; default http). litellm needs pip install "
-            "'llmops[litellm]'.",
+            help="Upstream adapter (env PAC_LLM_PROVIDER; default http). litellm needs pip install 'llmops[litellm]'.",
         ),
     ] = None,
-    host: Annotated[
-        str | None, typer.Option("--host", help="Bind address (env PAC_HOST; default 127.0.0.1).")
-    ] = None,
+    host: Annotated[str | None, typer.Option("--host", help="Bind address (env PAC_HOST; default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port (env PAC_PORT; default 8080).")] = None,
     workers: Annotated[
         int | None,
@@ -96,7 +91,7 @@ def command(
     )
     limits = "per worker"
     if settings.redis_url:
-        from llmops_cli.gateway.resp import RedisURL
+        from llmops_cli.gateway.redis_client import RedisURL
 
         limits = f"shared in {RedisURL.parse(settings.redis_url).safe()}"
     session.info(

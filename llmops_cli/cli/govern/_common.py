@@ -21,9 +21,7 @@ ProjectOpt = Annotated[
         help="Project folder holding llmops.yaml (default: --config / ./llmops.yaml).",
     ),
 ]
-DataOpt = Annotated[
-    Path | None, typer.Option("--data", metavar="FILE", help="Dataset: .csv, .parquet or .jsonl.")
-]
+DataOpt = Annotated[Path | None, typer.Option("--data", metavar="FILE", help="Dataset: .csv, .parquet or .jsonl.")]
 LabelOpt = Annotated[str | None, typer.Option("--label", metavar="COL", help="Column with the true label.")]
 PredictionOpt = Annotated[
     str | None, typer.Option("--prediction", metavar="COL", help="Column with the model's prediction.")
@@ -87,13 +85,9 @@ def resolve_inputs(session: Session, project: Path | None, **overrides: Any) -> 
     }
     if project is not None:
         if not project.is_dir():
-            raise InputError(
-                f"{project}: project folder not found", hint="pass the folder holding llmops.yaml"
-            )
+            raise InputError(f"{project}: project folder not found", hint="pass the folder holding llmops.yaml")
         cfg = project / "llmops.yaml"
-        loaded = load_settings(
-            cfg if cfg.is_file() else None, environ=session.environ, flags=flags, explicit=False
-        )
+        loaded = load_settings(cfg if cfg.is_file() else None, environ=session.environ, flags=flags, explicit=False)
         base = project
     else:
         loaded = session.loaded(**flags)

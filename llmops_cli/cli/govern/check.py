@@ -17,18 +17,12 @@ def command(
     project: c.ProjectOpt = None,
     evidence_dir: Annotated[
         Path | None,
-        typer.Option(
-            "--evidence-dir", metavar="DIR", help="Where bundles go (default: governance.evidence_dir)."
-        ),
+        typer.Option("--evidence-dir", metavar="DIR", help="Where bundles go (default: governance.evidence_dir)."),
     ] = None,
-    junit: Annotated[
-        Path | None, typer.Option("--junit", metavar="FILE", help="Also write JUnit XML here.")
-    ] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", metavar="FILE", help="Also write JUnit XML here.")] = None,
     fail_on: Annotated[
         str | None,
-        typer.Option(
-            "--fail-on", metavar="error|warning", help="Lowest severity that fails (default: error)."
-        ),
+        typer.Option("--fail-on", metavar="error|warning", help="Lowest severity that fails (default: error)."),
     ] = None,
     data: c.DataOpt = None,
     model: c.ModelOpt = None,

@@ -31,8 +31,6 @@ def command(
 
     session = get_session(ctx)
     session.start("govern data-quality", output)
-    inputs, _ = c.resolve_inputs(
-        session, project, data=data, label=label, positive=positive, data_card=data_card
-    )
+    inputs, _ = c.resolve_inputs(session, project, data=data, label=label, positive=positive, data_card=data_card)
     result = data_quality(inputs)
     emit_stage(session, result, result.artefacts.get("data_quality.md"))

@@ -13,14 +13,10 @@ from llmops_cli.cli.session import get_session
 
 def command(
     ctx: typer.Context,
-    bundle: Annotated[
-        Path, typer.Argument(metavar="BUNDLE", help="Bundle folder: <evidence-dir>/<model>/<version>.")
-    ],
+    bundle: Annotated[Path, typer.Argument(metavar="BUNDLE", help="Bundle folder: <evidence-dir>/<model>/<version>.")],
     project: Annotated[
         Path | None,
-        typer.Option(
-            "--project", metavar="DIR", help="Also re-hash the inputs recorded in the manifest, from DIR."
-        ),
+        typer.Option("--project", metavar="DIR", help="Also re-hash the inputs recorded in the manifest, from DIR."),
     ] = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:

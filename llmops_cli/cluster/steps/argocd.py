@@ -6,13 +6,13 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
-from llmops_cli.cluster.plan import PlanInputs, Step, UpOptions, fingerprint
+from llmops_cli.cluster.model import PlanInputs, Step, UpOptions, fingerprint
 from llmops_cli.cluster.steps.objects import all_applied, apply_all, ident
 from llmops_cli.errors import LlmopsError
 
 if TYPE_CHECKING:
-    from llmops_cli.cluster.context import StepContext
     from llmops_cli.cluster.facts import HostFacts
+    from llmops_cli.cluster.model import StepContext
     from llmops_cli.config.model import Settings
 
 ARGO_KINDS = {"Application", "AppProject"}

@@ -24,13 +24,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from llmops_cli.cluster.plan import PlanInputs, Step, UpOptions, fingerprint
+from llmops_cli.cluster.model import PlanInputs, Step, UpOptions, fingerprint
 from llmops_cli.cluster.steps.objects import all_applied, apply_all
 from llmops_cli.errors import LlmopsError
 
 if TYPE_CHECKING:
-    from llmops_cli.cluster.context import StepContext
     from llmops_cli.cluster.facts import HostFacts
+    from llmops_cli.cluster.model import StepContext
     from llmops_cli.config.model import Settings
 
 SEED_KEY = "tree.tar.gz"
@@ -210,9 +210,9 @@ def seeded(ctx: StepContext, job: dict[str, Any]) -> bool:
     live = ctx.kube().get("batch/v1", "Job", meta["name"], meta["namespace"])
     if live is None:
         return False
-    same = ((live.get("metadata") or {}).get("annotations") or {}).get(SEED_HASH_ANNOTATION) == meta[
-        "annotations"
-    ][SEED_HASH_ANNOTATION]
+    same = ((live.get("metadata") or {}).get("annotations") or {}).get(SEED_HASH_ANNOTATION) == meta["annotations"][
+        SEED_HASH_ANNOTATION
+    ]
     return same and bool((live.get("status") or {}).get("succeeded"))
 
 
@@ -230,10 +230,7 @@ def push_tree(ctx: StepContext, configmap: dict[str, Any], job: dict[str, Any]) 
         timeout=min(SERVER_READY_TIMEOUT, ctx.options.timeout),
         what=f"the local Git server {ns}/{svc}",
         describe=lambda: (
-            [
-                f"pod {p['metadata']['name']}: {(p.get('status') or {}).get('phase')}"
-                for p in kube.list("v1", "Pod", ns)
-            ]
+            [f"pod {p['metadata']['name']}: {(p.get('status') or {}).get('phase')}" for p in kube.list("v1", "Pod", ns)]
             + kube.events_for(ns, svc, "Deployment")
         ),
     )
@@ -269,9 +266,7 @@ def push_tree(ctx: StepContext, configmap: dict[str, Any], job: dict[str, Any]) 
     )
     log = pod_log()
     if not (done.get("status") or {}).get("succeeded"):
-        raise LlmopsError(
-            f"pushing the tree to the local Git server failed: {log.strip()[-400:]}", code="git_seed"
-        )
+        raise LlmopsError(f"pushing the tree to the local Git server failed: {log.strip()[-400:]}", code="git_seed")
     return log.strip().splitlines()[-1] if log.strip() else ""
 
 
@@ -296,9 +291,7 @@ def local_steps(settings: Settings, inputs: PlanInputs) -> list[Step]:
     ]
 
 
-def repo_secret(
-    settings: Settings, inputs: PlanInputs, options: UpOptions, namespace: str
-) -> dict[str, Any] | None:
+def repo_secret(settings: Settings, inputs: PlanInputs, options: UpOptions, namespace: str) -> dict[str, Any] | None:
     url = inputs.repo_url
     data: dict[str, str] = {"type": "git", "url": url}
     if url.startswith("https://"):

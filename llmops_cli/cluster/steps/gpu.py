@@ -14,13 +14,13 @@ from llmops_cli.adapters.hostfacts import (
     toolkit_commands,
     toolkit_hint,
 )
-from llmops_cli.cluster.plan import PlanInputs, Step, UpOptions, fingerprint
+from llmops_cli.cluster.model import PlanInputs, Step, UpOptions, fingerprint
 from llmops_cli.cluster.steps.k3s import restart_k3s
 from llmops_cli.errors import LlmopsError
 
 if TYPE_CHECKING:
-    from llmops_cli.cluster.context import StepContext
     from llmops_cli.cluster.facts import HostFacts
+    from llmops_cli.cluster.model import StepContext
     from llmops_cli.config.model import Settings
 
 GPU_LABEL = "nvidia.com/gpu.present"
@@ -139,9 +139,7 @@ def pre_steps(
     if not nv.toolkit_present and not install:
         toolkit_fail = "the NVIDIA container toolkit is missing: " + toolkit_hint(pm)
     elif not nv.toolkit_present and pm is None:
-        toolkit_fail = (
-            f"no known package manager on {facts.os_pretty} to install the NVIDIA container toolkit"
-        )
+        toolkit_fail = f"no known package manager on {facts.os_pretty} to install the NVIDIA container toolkit"
 
     def apply_toolkit(ctx: StepContext) -> None:
         if not ctx.settings.gpu.install_toolkit:
@@ -217,10 +215,7 @@ def _this_node(ctx: StepContext) -> dict[str, Any]:
     nodes = ctx.kube().list("v1", "Node")
     for n in nodes:
         labels = n["metadata"].get("labels") or {}
-        if (
-            labels.get("kubernetes.io/hostname") == ctx.facts.hostname
-            or n["metadata"]["name"] == ctx.facts.hostname
-        ):
+        if labels.get("kubernetes.io/hostname") == ctx.facts.hostname or n["metadata"]["name"] == ctx.facts.hostname:
             return n
     if len(nodes) == 1:
         return nodes[0]
@@ -233,9 +228,7 @@ def node_steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, options
 
     def label(ctx: StepContext) -> None:
         node = _this_node(ctx)
-        ctx.kube().merge_patch(
-            "v1", "Node", node["metadata"]["name"], {"metadata": {"labels": {GPU_LABEL: "true"}}}
-        )
+        ctx.kube().merge_patch("v1", "Node", node["metadata"]["name"], {"metadata": {"labels": {GPU_LABEL: "true"}}})
 
     return [
         Step(

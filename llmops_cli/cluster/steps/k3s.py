@@ -10,12 +10,12 @@ from llmops_cli.adapters.hostfacts import (
     K3S_IMAGES_DIR,
     K3S_REGISTRIES,
 )
-from llmops_cli.cluster.plan import PlanInputs, Step, UpOptions, fingerprint
+from llmops_cli.cluster.model import PlanInputs, Step, UpOptions, fingerprint
 from llmops_cli.errors import LlmopsError
 
 if TYPE_CHECKING:
-    from llmops_cli.cluster.context import StepContext
     from llmops_cli.cluster.facts import HostFacts
+    from llmops_cli.cluster.model import StepContext
     from llmops_cli.config.model import Settings
 
 INSTALLER_URL = "https://get.k3s.io"
@@ -93,9 +93,7 @@ def _install_airgap(ctx: StepContext) -> None:
     bundle = ctx.options.airgap
     assert bundle is not None
     for image in bundle.images:
-        ctx.host.run(
-            ["install", "-D", "-m", "0644", str(image), f"{K3S_IMAGES_DIR}/{image.name}"], privileged=True
-        )
+        ctx.host.run(["install", "-D", "-m", "0644", str(image), f"{K3S_IMAGES_DIR}/{image.name}"], privileged=True)
     ctx.host.run(["install", "-D", "-m", "0755", str(bundle.k3s_binary), K3S_BIN], privileged=True)
     ctx.host.run(
         ["sh", str(bundle.installer)],
@@ -110,16 +108,10 @@ def _install_airgap(ctx: StepContext) -> None:
 def steps(
     settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpOptions, warnings: list[str]
 ) -> list[Step]:
-    out = [
-        _write_file_step(
-            "write_k3s_config", K3S_DROPIN, inputs.k3s_config, "the llmops k3s config drop-in", 0o600
-        )
-    ]
+    out = [_write_file_step("write_k3s_config", K3S_DROPIN, inputs.k3s_config, "the llmops k3s config drop-in", 0o600)]
     if inputs.k3s_registries is not None:
         out.append(
-            _write_file_step(
-                "write_k3s_registries", K3S_REGISTRIES, inputs.k3s_registries, "registries.yaml", 0o600
-            )
+            _write_file_step("write_k3s_registries", K3S_REGISTRIES, inputs.k3s_registries, "registries.yaml", 0o600)
         )
     pinned = settings.cluster.k3s_version
     if facts.k3s.installed:
@@ -148,9 +140,7 @@ def steps(
 
     def verify(ctx: StepContext) -> None:
         if not ctx.host.exists(K3S_BIN):
-            raise LlmopsError(
-                f"the k3s installer finished but {K3S_BIN} is missing", hint="see the output above"
-            )
+            raise LlmopsError(f"the k3s installer finished but {K3S_BIN} is missing", hint="see the output above")
 
     out.append(
         Step(
@@ -224,9 +214,7 @@ def ready_steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, option
             for n in kube.list("v1", "Node"):
                 for c in (n.get("status") or {}).get("conditions", []):
                     if c.get("type") == "Ready":
-                        lines.append(
-                            f"node {n['metadata']['name']}: Ready={c.get('status')} {c.get('message', '')}"
-                        )
+                        lines.append(f"node {n['metadata']['name']}: Ready={c.get('status')} {c.get('message', '')}")
             return lines or ["no node has registered yet: check `journalctl -u k3s`"]
 
         nodes = kube.wait_until(

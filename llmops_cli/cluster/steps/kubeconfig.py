@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 from llmops_cli.adapters import kubeconfig
 from llmops_cli.adapters.hostfacts import K3S_KUBECONFIG
-from llmops_cli.cluster.plan import PlanInputs, Step, UpOptions
+from llmops_cli.cluster.model import PlanInputs, Step, UpOptions
 from llmops_cli.errors import LlmopsError
 
 if TYPE_CHECKING:
-    from llmops_cli.cluster.context import StepContext
     from llmops_cli.cluster.facts import HostFacts
+    from llmops_cli.cluster.model import StepContext
     from llmops_cli.config.model import Settings
 
 
@@ -40,11 +40,7 @@ def steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpO
         ctx.results["kubeconfig"] = str(path)
         ctx.notes.append(
             f"kubeconfig: context {name} in {path}"
-            + (
-                ""
-                if switch
-                else f" (use it with `kubectl --context {name}` or `kubectl config use-context {name}`)"
-            )
+            + ("" if switch else f" (use it with `kubectl --context {name}` or `kubectl config use-context {name}`)")
         )
 
     return [

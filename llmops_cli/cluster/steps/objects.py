@@ -7,10 +7,10 @@ import copy
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from llmops_cli.cluster.plan import fingerprint
+from llmops_cli.cluster.model import fingerprint
 
 if TYPE_CHECKING:
-    from llmops_cli.cluster.context import StepContext
+    from llmops_cli.cluster.model import StepContext
 
 HASH_ANNOTATION = "llmops.dev/applied-hash"
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import secrets as pysecrets
 from typing import TYPE_CHECKING, Any
 
-from llmops_cli.cluster.plan import PlanInputs, SecretSpec, SshKeysSpec, Step, UpOptions, fingerprint
+from llmops_cli.cluster.model import PlanInputs, SecretSpec, SshKeysSpec, Step, UpOptions, fingerprint
 
 if TYPE_CHECKING:
-    from llmops_cli.cluster.context import StepContext
     from llmops_cli.cluster.facts import HostFacts
+    from llmops_cli.cluster.model import StepContext
     from llmops_cli.config.model import Settings
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "llmops"}

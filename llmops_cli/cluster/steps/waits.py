@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from llmops_cli.cluster.plan import PlanInputs, Step, UpOptions
+from llmops_cli.cluster.model import PlanInputs, Step, UpOptions
 from llmops_cli.cluster.steps.argocd import argocd_namespace, split
 
 if TYPE_CHECKING:
     from llmops_cli.adapters.kube import Kube
-    from llmops_cli.cluster.context import StepContext
     from llmops_cli.cluster.facts import HostFacts
+    from llmops_cli.cluster.model import StepContext
     from llmops_cli.config.model import Settings
 
 
@@ -58,9 +58,7 @@ def describe_apps(kube: Kube, apps: list[dict[str, Any]], limit: int = 8) -> lis
                 + (f" ({rmsg})" if rmsg else "")
             )
             if r.get("namespace"):
-                lines += [
-                    f"      {e}" for e in kube.events_for(r["namespace"], r["name"], r.get("kind"), limit=2)
-                ]
+                lines += [f"      {e}" for e in kube.events_for(r["namespace"], r["name"], r.get("kind"), limit=2)]
     return lines
 
 

@@ -165,9 +165,7 @@ class CompiledPolicy:
             return None
         key = self.keys.lookup(token)
         if key is None:
-            raise Denied(
-                401, "invalid_api_key", "Invalid or revoked API key.", err_type="authentication_error"
-            )
+            raise Denied(401, "invalid_api_key", "Invalid or revoked API key.", err_type="authentication_error")
         return key
 
     # ------------------------------------------------------------------ request
@@ -268,9 +266,7 @@ class CompiledPolicy:
         hit = self.blocked.search(joined)
         if hit is not None:
             d = Decision(f"blocked_pattern:{hit}", "deny")
-            raise Denied(
-                400, "blocked_content", "The request contains blocked content.", decisions=[*decisions, d]
-            )
+            raise Denied(400, "blocked_content", "The request contains blocked content.", decisions=[*decisions, d])
         inj = self.policy.content.injection
         if inj.action != "off":
             fired: set[str] = set()

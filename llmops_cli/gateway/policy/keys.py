@@ -133,9 +133,7 @@ def _add_entry(text: str, filename: str, entry: dict[str, Any]) -> str:
     keys = _child(auth, "keys")
     if keys is None:
         if auth.flow_style or not auth.value:
-            raise ConfigError(
-                "write auth as a block mapping to add keys", file=filename, line=auth.start_mark.line + 1
-            )
+            raise ConfigError("write auth as a block mapping to add keys", file=filename, line=auth.start_mark.line + 1)
         indent = " " * auth.value[0][0].start_mark.column
         at = _after_line(text, _content_end(text, auth))
         sep = "\n" if at == len(text) and not text.endswith("\n") else ""
@@ -210,9 +208,7 @@ def _replace_entry(text: str, filename: str, key_id: str, entry: dict[str, Any])
     item = _key_item(text, filename, key_id)
     if item is not None:
         return _splice(text, item.start_mark.index, _content_end(text, item), _flow(entry))
-    raise InputError(
-        f"no key with id {key_id!r} in {filename}", hint="list them with `llmops gateway keys list`"
-    )
+    raise InputError(f"no key with id {key_id!r} in {filename}", hint="list them with `llmops gateway keys list`")
 
 
 def _read_text(fh: BinaryIO, path: Path) -> str:
@@ -325,9 +321,7 @@ def revoke_key(path: str | os.PathLike[str], key_id: str) -> ApiKey:
         policy = parse_policy(text, str(p))
         match = [k for k in policy.auth.keys if k.id == key_id]
         if not match:
-            raise InputError(
-                f"no key with id {key_id!r} in {p}", hint="list them with `llmops gateway keys list`"
-            )
+            raise InputError(f"no key with id {key_id!r} in {p}", hint="list them with `llmops gateway keys list`")
         edited = _set_revoked(text, str(p), key_id)
         if edited is None or not _revoked_in(edited, str(p), key_id):
             # An item layout the field edit does not handle: rewrite the item as one flow mapping.

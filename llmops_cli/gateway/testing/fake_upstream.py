@@ -203,9 +203,7 @@ class FakeUpstream:
                 _ev(
                     {
                         **base,
-                        "choices": [
-                            {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
-                        ],
+                        "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
                     }
                 )
             )
@@ -308,9 +306,7 @@ async def _json(send: Send, status: int, obj: Any) -> None:
     await _raw(send, status, orjson.dumps(obj), b"application/json")
 
 
-async def _raw(
-    send: Send, status: int, body: bytes, ctype: bytes, extra: tuple[tuple[bytes, bytes], ...] = ()
-) -> None:
+async def _raw(send: Send, status: int, body: bytes, ctype: bytes, extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -331,9 +327,7 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, **uvicorn_
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5, **uvicorn_kwargs
-    )
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5, **uvicorn_kwargs)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -26,9 +26,7 @@ def workflow_commands(results: Sequence[Mapping[str, Any]], fail_on: str = "erro
             continue
         level = "error" if r["severity"] == "error" or fail_on == "warning" else "warning"
         text = r["message"] + (f" ({r['detail']})" if r["detail"] else "")
-        props = (
-            f"file={_escape_prop(r['file'])},line={r['line']},title={_escape_prop('governance: ' + r['id'])}"
-        )
+        props = f"file={_escape_prop(r['file'])},line={r['line']},title={_escape_prop('governance: ' + r['id'])}"
         lines.append(f"::{level} {props}::{_escape_data(text)}")
     return lines
 

@@ -9,9 +9,7 @@ from typing import Any
 def junit_xml(suite: str, results: Sequence[Mapping[str, Any]], fail_on: str = "error") -> str:
     import xml.etree.ElementTree as ET
 
-    failed = [
-        r for r in results if r["outcome"] != "pass" and (r["severity"] == "error" or fail_on == "warning")
-    ]
+    failed = [r for r in results if r["outcome"] != "pass" and (r["severity"] == "error" or fail_on == "warning")]
     errors = [r for r in failed if r["outcome"] == "error"]
     root = ET.Element(
         "testsuites",

@@ -60,14 +60,12 @@ def bias_markdown(m: Mapping[str, Any]) -> str:
     lines = [
         "# Bias scan",
         "",
-        f"Rows: {m['rows']} · positive rate: {num(m['positive_rate'])} · "
-        f"minimum group size: {m['min_group_size']}",
+        f"Rows: {m['rows']} · positive rate: {num(m['positive_rate'])} · minimum group size: {m['min_group_size']}",
     ]
     if "bootstrap" in m:
         b = m["bootstrap"]
         lines.append(
-            f"Bootstrap: {b['resamples']} resamples, seed {b['seed']}, "
-            f"{num(b['confidence'] * 100, 0)}% intervals"
+            f"Bootstrap: {b['resamples']} resamples, seed {b['seed']}, {num(b['confidence'] * 100, 0)}% intervals"
         )
     for name in m["attributes"]:
         a = m[name]
@@ -215,10 +213,7 @@ def risk_markdown(m: Mapping[str, Any]) -> str:
     for rid, r in m["risks"].items():
         grid.setdefault((r["impact"], r["likelihood"]), []).append(rid)
     header = ["impact \\ likelihood", *(str(i) for i in range(1, 6))]
-    rows = [
-        [str(imp), *(", ".join(grid.get((imp, lik), [])) or "·" for lik in range(1, 6))]
-        for imp in range(5, 0, -1)
-    ]
+    rows = [[str(imp), *(", ".join(grid.get((imp, lik), [])) or "·" for lik in range(1, 6))] for imp in range(5, 0, -1)]
     lines.append(table(header, rows))
     lines += ["", "## Risks", ""]
     rrows = [
@@ -246,9 +241,7 @@ def risk_markdown(m: Mapping[str, Any]) -> str:
     for rid, r in m["risks"].items():
         crows.append([rid, "(risk)", "", _mapped(r["frameworks"])])
         for c in r["controls"]:
-            crows.append(
-                [rid, f"{c['id']}: {c['title']}", num(c["effectiveness"], 2), _mapped(c["frameworks"])]
-            )
+            crows.append([rid, f"{c['id']}: {c['title']}", num(c["effectiveness"], 2), _mapped(c["frameworks"])])
     lines.append(table(["risk", "control", "effectiveness", "mapping"], crows))
     return "\n".join(lines) + "\n"
 
@@ -346,9 +339,7 @@ def model_card_markdown(doc: Mapping[str, Any]) -> str:
 ICON = {"pass": "✅", "fail": "❌", "error": "⛔", "warn": "⚠️"}
 
 
-def summary_markdown(
-    model: Mapping[str, str], results: Sequence[Mapping[str, Any]], status: str, fail_on: str
-) -> str:
+def summary_markdown(model: Mapping[str, str], results: Sequence[Mapping[str, Any]], status: str, fail_on: str) -> str:
     from llmops_cli.govern import mappings as mp
 
     counts = _counts(results, fail_on)
@@ -363,11 +354,7 @@ def summary_markdown(
     rows = []
     for r in results:
         outcome = r["outcome"]
-        icon = (
-            ICON["pass"]
-            if outcome == "pass"
-            else (ICON["warn"] if _is_warning(r, fail_on) else ICON[outcome])
-        )
+        icon = ICON["pass"] if outcome == "pass" else (ICON["warn"] if _is_warning(r, fail_on) else ICON[outcome])
         values = ", ".join(f"{k} = {num(v)}" for k, v in r["values"].items())
         rows.append([icon, r["id"], r["severity"], r["stage"], f"`{r['expr']}`", values or r["detail"]])
     lines.append(table(["", "rule", "severity", "stage", "expression", "values"], rows))

@@ -1,4 +1,8 @@
-"""Governance stages: pure functions from inputs to metrics (JSON-able dicts) and Markdown artefacts."""
+"""Governance stages: pure functions from inputs to metrics (JSON-able dicts).
+
+Stages never render reports: ``govern.api`` pairs each stage with its renderer in ``govern.reports``, so the
+reports may read the stages' metric names without the two importing each other.
+"""
 
 from __future__ import annotations
 

@@ -97,9 +97,7 @@ class BiasData:
 
 
 # ----------------------------------------------------------------------------------------- preparing inputs
-def binary_column(
-    series: pd.Series, positive: str | None, *, column: str, role: str, source: str
-) -> np.ndarray:
+def binary_column(series: pd.Series, positive: str | None, *, column: str, role: str, source: str) -> np.ndarray:
     """0/1 int8 array; ``positive`` names the positive value when the column is not already 0/1."""
     import numpy as np
     import pandas as pd
@@ -119,8 +117,7 @@ def binary_column(
                 num = float(positive)
             except ValueError:
                 raise InputError(
-                    f"{source}: --positive {positive!r} is not a number, "
-                    f"but {role} column {column!r} is numeric",
+                    f"{source}: --positive {positive!r} is not a number, but {role} column {column!r} is numeric",
                     hint="give the positive value as it appears in the data",
                 ) from None
             return (series.to_numpy(dtype=float) == num).astype(np.int8)
@@ -189,14 +186,11 @@ def prepare(df: pd.DataFrame, cfg: BiasConfig, *, source: str) -> BiasData:
     for attr in cfg.privileged:
         if attr not in cfg.sensitive:
             raise InputError(
-                f"--privileged names {attr!r}, "
-                f"which is not a sensitive attribute ({', '.join(cfg.sensitive)})",
+                f"--privileged names {attr!r}, which is not a sensitive attribute ({', '.join(cfg.sensitive)})",
                 hint="use --privileged COLUMN=VALUE with one of the --sensitive columns",
             )
     y = binary_column(df[cfg.label], cfg.positive, column=cfg.label, role="label", source=source)
-    p = binary_column(
-        df[cfg.prediction], cfg.positive, column=cfg.prediction, role="prediction", source=source
-    )
+    p = binary_column(df[cfg.prediction], cfg.positive, column=cfg.prediction, role="prediction", source=source)
     cell = y.astype("int64") * 2 + p
     attributes: list[Attribute] = []
     for col in dict.fromkeys(cfg.sensitive):
@@ -214,9 +208,7 @@ def score_column(series: pd.Series, column: str, source: str) -> np.ndarray:
     import pandas as pd
 
     if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-        raise InputError(
-            f"{source}: score column {column!r} is not numeric", hint="give the model's score column"
-        )
+        raise InputError(f"{source}: score column {column!r} is not numeric", hint="give the model's score column")
     if series.isna().any():
         raise InputError(
             f"{source}: score column {column!r} has {int(series.isna().sum())} missing (NaN) value(s)",
@@ -434,8 +426,5 @@ def _worst(attrs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def run_bias(df: pd.DataFrame, cfg: BiasConfig, *, source: str) -> StageResult:
-    """The bias stage: metrics for policies plus a Markdown report."""
-    from llmops_cli.govern.reports.markdown import bias_markdown
-
-    metrics = scan(prepare(df, cfg, source=source), cfg)
-    return StageResult("bias", metrics, {"bias.md": bias_markdown(metrics)})
+    """The bias stage: metrics for policies (its report is rendered by ``govern.api``)."""
+    return StageResult("bias", scan(prepare(df, cfg, source=source), cfg))

@@ -145,8 +145,6 @@ def run_data_card(
     sha256: str,
     sensitive: tuple[str, ...] = (),
 ) -> StageResult:
-    from llmops_cli.govern.reports.markdown import data_card_markdown
-
     sens = list(dict.fromkeys([*meta.sensitive_attributes, *sensitive]))
     missing = [f for f in PROVENANCE_FIELDS if meta.fields.get(f) in (None, "", [])]
     metrics: dict[str, Any] = {
@@ -163,4 +161,4 @@ def run_data_card(
     }
     if metrics["name"] in (None, ""):
         metrics["name"] = Path(data_file).stem
-    return StageResult("data_card", metrics, {"data_card.md": data_card_markdown(metrics)})
+    return StageResult("data_card", metrics)

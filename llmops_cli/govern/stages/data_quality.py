@@ -164,9 +164,7 @@ def run_data_quality(df: pd.DataFrame, cfg: DataQualityConfig) -> StageResult:
     pii = {str(c): k for c in df.columns if (k := pii_kind(df[c], str(c)))}
     metrics["pii_columns"] = pii
     metrics["pii_column_count"] = len(pii)
-    from llmops_cli.govern.reports.markdown import data_quality_markdown
-
-    return StageResult("data_quality", metrics, {"data_quality.md": data_quality_markdown(metrics)})
+    return StageResult("data_quality", metrics)
 
 
 def _as_number(s: pd.Series) -> pd.Series:

@@ -72,9 +72,7 @@ def load_model_meta(path: Path) -> ModelMeta:
                 hint="the evidence bundle is filed under name/version",
             )
         if not re.fullmatch(SAFE_SEGMENT, str(value)):
-            raise doc.error(
-                f"{key} {value!r} must be letters, digits, '.', '_', '+' or '-' (it names a folder)", key
-            )
+            raise doc.error(f"{key} {value!r} must be letters, digits, '.', '_', '+' or '-' (it names a folder)", key)
     for key in TEXT_OR_LIST:
         v = data.get(key)
         if v is not None and not isinstance(v, (str, list)):

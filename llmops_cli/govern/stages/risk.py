@@ -132,17 +132,13 @@ def load_register(path: Path) -> list[Risk]:
         title = _text(doc, item, "title", at)
         category = item.get("category")
         if category not in categories:
-            raise doc.error(
-                f"unknown category {category!r}; categories: {', '.join(categories)}", *at, "category"
-            )
+            raise doc.error(f"unknown category {category!r}; categories: {', '.join(categories)}", *at, "category")
         impact = _score(doc, item, "impact", at)
         likelihood = _score(doc, item, "likelihood", at)
         owner = item.get("owner")
         if owner is not None and not isinstance(owner, str):
             raise doc.error("owner must be text", *at, "owner")
-        frameworks = _merge(
-            categories[category], _frameworks(doc, item.get("frameworks"), (*at, "frameworks"))
-        )
+        frameworks = _merge(categories[category], _frameworks(doc, item.get("frameworks"), (*at, "frameworks")))
         controls_raw = item.get("controls") or []
         if not isinstance(controls_raw, list):
             raise doc.error("controls must be a list", *at, "controls")
@@ -224,23 +220,17 @@ def _frameworks(doc: YamlDoc, raw: Any, at: tuple[str, ...]) -> dict[str, list[s
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise doc.error(
-            f"expected a mapping of framework -> IDs ({', '.join(mappings.RISK_FRAMEWORKS)})", *at
-        )
+        raise doc.error(f"expected a mapping of framework -> IDs ({', '.join(mappings.RISK_FRAMEWORKS)})", *at)
     out: dict[str, list[str]] = {}
     for fw, ids in raw.items():
         if fw not in mappings.FRAMEWORKS:
-            raise doc.error(
-                f"unknown framework {fw!r}; frameworks: {', '.join(mappings.FRAMEWORKS)}", *at, str(fw)
-            )
+            raise doc.error(f"unknown framework {fw!r}; frameworks: {', '.join(mappings.FRAMEWORKS)}", *at, str(fw))
         if not isinstance(ids, list):
             raise doc.error("expected a list of IDs", *at, str(fw))
         known = mappings.titles(fw)
         for k, cid in enumerate(ids):
             if str(cid) not in known:
-                raise doc.error(
-                    f"unknown {fw} ID {cid!r}", *at, str(fw), str(k), hint="see llmops_cli/govern/data/"
-                )
+                raise doc.error(f"unknown {fw} ID {cid!r}", *at, str(fw), str(k), hint="see llmops_cli/govern/data/")
         out[fw] = [str(c) for c in ids]
     return out
 
@@ -434,8 +424,5 @@ def risk_metrics(risks: list[Risk], ai_act: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_risk(register: Path, answers: Path | None) -> StageResult:
-    from llmops_cli.govern.reports.markdown import risk_markdown
-
     risks = load_register(register)
-    metrics = risk_metrics(risks, classify_ai_act(answers))
-    return StageResult("risk", metrics, {"risk_scorecard.md": risk_markdown(metrics)})
+    return StageResult("risk", risk_metrics(risks, classify_ai_act(answers)))

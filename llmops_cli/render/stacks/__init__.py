@@ -12,7 +12,6 @@ Layout of ``manifests/<env>/`` (one object per file, ``<kind>-<name>.yaml``):
 Sync waves order CRDs → operators → data → apps.
 """
 
-
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -25,7 +24,15 @@ from llmops_cli.render.stacks.argocd import (
     git_server_objects,
     stack_argocd,
 )
-from llmops_cli.render.stacks.common import STACKS, Ctx, Files, make_ctx, resolve_backend, resolve_gpu, tree_path
+from llmops_cli.render.stacks.common import (
+    STACKS,
+    Files,
+    RenderContext,
+    make_ctx,
+    resolve_backend,
+    resolve_gpu,
+    tree_path,
+)
 from llmops_cli.render.stacks.gateway import PLACEHOLDER_POLICY, gateway_policy_text, stack_gateway
 from llmops_cli.render.stacks.gpu import gpu_smoke_job_obj, stack_gpu, time_slicing_config
 from llmops_cli.render.stacks.k3s import k3s_config_text, k3s_registries_text, stack_k3s
@@ -41,7 +48,7 @@ from llmops_cli.render.stacks.observability import (
 from llmops_cli.render.stacks.pgvector import init_sql, stack_pgvector
 from llmops_cli.render.stacks.vllm import IMAGES, stack_vllm
 
-STACK_RENDERERS: dict[str, Callable[[Ctx], Files]] = {
+STACK_RENDERERS: dict[str, Callable[[RenderContext], Files]] = {
     "k3s": stack_k3s,
     "gpu": stack_gpu,
     "argocd": stack_argocd,
@@ -60,8 +67,8 @@ __all__ = [
     "PROMETHEUS_URL",
     "STACKS",
     "STACK_RENDERERS",
-    "Ctx",
     "Files",
+    "RenderContext",
     "alloy_values",
     "argocd_values",
     "bootstrap_list",

@@ -11,8 +11,8 @@ from llmops_cli.render.stacks.common import (
     COMMON_SKIPS,
     WAVE_CRDS,
     WAVE_OPERATORS,
-    Ctx,
     Files,
+    RenderContext,
     _add,
     _app,
     _res,
@@ -32,7 +32,7 @@ return hs
 """
 
 
-def argocd_values(ctx: Ctx) -> dict[str, Any]:
+def argocd_values(ctx: RenderContext) -> dict[str, Any]:
     replicas = ctx.profile.argocd_replicas
     return {
         "global": {"logging": {"format": "json"}},
@@ -64,7 +64,7 @@ def _argocd_chart() -> dict[str, str]:
     }
 
 
-def _namespaces(ctx: Ctx) -> list[dict[str, Any]]:
+def _namespaces(ctx: RenderContext) -> list[dict[str, Any]]:
     psa = {
         names.ARGOCD_NAMESPACE: "baseline",
         names.SYSTEM_NAMESPACE: "restricted",
@@ -79,13 +79,11 @@ def _namespaces(ctx: Ctx) -> list[dict[str, Any]]:
         wanted.append(names.MONITORING_NAMESPACE)
     if ctx.gpu:
         wanted.append(names.GPU_NAMESPACE)
-    nss = [
-        {"name": ns, "labels": {**ctx.labels, "pod-security.kubernetes.io/enforce": psa[ns]}} for ns in wanted
-    ]
+    nss = [{"name": ns, "labels": {**ctx.labels, "pod-security.kubernetes.io/enforce": psa[ns]}} for ns in wanted]
     return render_objects("argocd/namespaces.yaml.j2", namespaces=nss)
 
 
-def _destinations(ctx: Ctx) -> list[str]:
+def _destinations(ctx: RenderContext) -> list[str]:
     dest = [
         names.ARGOCD_NAMESPACE,
         names.APPS_NAMESPACE,
@@ -109,7 +107,7 @@ CLUSTER_RESOURCES: list[tuple[str, str]] = [
 ]
 
 
-def _chart_repos(ctx: Ctx) -> list[str]:
+def _chart_repos(ctx: RenderContext) -> list[str]:
     repos = {versions_view.ARGOCD_CHART_REPO}
     if ctx.gpu:
         repos.add(versions_view.NVIDIA_DEVICE_PLUGIN_CHART_REPO)
@@ -124,7 +122,7 @@ def _chart_repos(ctx: Ctx) -> list[str]:
 GIT_KEYS_DIR = "/keys"  # the git server's SSH keys, mounted read-only from names.GIT_SSH_SECRET
 
 
-def git_server_objects(ctx: Ctx) -> list[dict[str, Any]]:
+def git_server_objects(ctx: RenderContext) -> list[dict[str, Any]]:
     labels = ctx.app_labels(names.GIT_SERVER_NAME, "gitops")
     git = {
         "name": names.GIT_SERVER_NAME,
@@ -138,9 +136,7 @@ def git_server_objects(ctx: Ctx) -> list[dict[str, Any]]:
         "port": names.GIT_SERVER_PORT,
         "public_url": f"http://{names.GIT_SERVER_NAME}.{names.SYSTEM_NAMESPACE}.svc:{names.GIT_SERVER_PORT}",
         "ssh_port": names.GIT_SERVER_SSH_PORT,
-        "ssh_public_url": (
-            f"ssh://{names.GIT_SERVER_NAME}.{names.SYSTEM_NAMESPACE}.svc:{names.GIT_SERVER_SSH_PORT}"
-        ),
+        "ssh_public_url": (f"ssh://{names.GIT_SERVER_NAME}.{names.SYSTEM_NAMESPACE}.svc:{names.GIT_SERVER_SSH_PORT}"),
         "ssh_secret": names.GIT_SSH_SECRET,
         "keys_dir": GIT_KEYS_DIR,
         "host_key": names.GIT_SSH_HOST_KEY,
@@ -154,7 +150,7 @@ def git_server_objects(ctx: Ctx) -> list[dict[str, Any]]:
     return render_objects("argocd/git-server.yaml.j2", git=git)
 
 
-def bootstrap_list(ctx: Ctx) -> list[dict[str, Any]]:
+def bootstrap_list(ctx: RenderContext) -> list[dict[str, Any]]:
     """What `up` applies, in order: namespaces, Argo CD (HelmChart), Git server, AppProject, root app."""
     from llmops_cli.render.yamlio import dump
 
@@ -178,14 +174,12 @@ def bootstrap_list(ctx: Ctx) -> list[dict[str, Any]]:
         destinations=_destinations(ctx),
         cluster_resources=CLUSTER_RESOURCES,
     )
-    root = _app(
-        ctx, names.root_app_name(ctx.env), names.ARGOCD_NAMESPACE, WAVE_CRDS, path=tree_path(ctx, "apps")
-    )
+    root = _app(ctx, names.root_app_name(ctx.env), names.ARGOCD_NAMESPACE, WAVE_CRDS, path=tree_path(ctx, "apps"))
     objs += root
     return objs
 
 
-def stack_argocd(ctx: Ctx) -> Files:
+def stack_argocd(ctx: RenderContext) -> Files:
     files: Files = {}
     _add(files, "bootstrap", bootstrap_list(ctx))
     _add(

@@ -105,7 +105,7 @@ PROFILES: dict[str, Profile] = {
 
 # ------------------------------------------------------------------------------------------ context
 @dataclass(frozen=True)
-class Ctx:
+class RenderContext:
     settings: Settings
     env: str
     profile: Profile
@@ -143,12 +143,12 @@ def resolve_backend(settings: Settings, gpu: bool) -> str:
     return backend
 
 
-def make_ctx(settings: Settings, env: str, *, gpu: bool | None = None, repo_url: str | None = None) -> Ctx:
+def make_ctx(settings: Settings, env: str, *, gpu: bool | None = None, repo_url: str | None = None) -> RenderContext:
     if env not in settings.environments:
         known = ", ".join(sorted(settings.environments))
         raise UsageError(f"unknown environment {env!r}", hint=f"known environments: {known}")
     has_gpu = resolve_gpu(settings, env, gpu)
-    return Ctx(
+    return RenderContext(
         settings=settings,
         env=env,
         profile=PROFILES[settings.environments[env].profile],
@@ -184,7 +184,7 @@ def _res_values(r: Res) -> dict[str, Any]:
 
 
 def _app(
-    ctx: Ctx,
+    ctx: RenderContext,
     name: str,
     namespace: str,
     wave: int,
@@ -225,8 +225,6 @@ def _app(
     )
 
 
-def tree_path(ctx: Ctx, folder: str) -> str:
+def tree_path(ctx: RenderContext, folder: str) -> str:
     """Path of an environment folder inside the Git repository Argo CD reads."""
     return f"{ctx.settings.gitops.path}/{ctx.env}/{folder}"
-
-

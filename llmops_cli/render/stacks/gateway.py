@@ -8,7 +8,7 @@ from llmops_cli import versions as versions_view
 from llmops_cli.config.model import Settings
 from llmops_cli.render import names
 from llmops_cli.render.engine import render_objects
-from llmops_cli.render.stacks.common import COMMON_SKIPS, WAVE_APPS, Ctx, Files, _add, _app, _res, tree_path
+from llmops_cli.render.stacks.common import COMMON_SKIPS, WAVE_APPS, Files, RenderContext, _add, _app, _res, tree_path
 
 PLACEHOLDER_POLICY = "version: 1\n"
 
@@ -24,7 +24,7 @@ def gateway_policy_text(settings: Settings) -> str:
         return PLACEHOLDER_POLICY
 
 
-def stack_gateway(ctx: Ctx) -> Files:
+def stack_gateway(ctx: RenderContext) -> Files:
     gs = ctx.settings.stacks.gateway
     if not gs.enabled:
         return {}

@@ -8,7 +8,7 @@ from llmops_cli import versions as versions_view
 from llmops_cli.config.model import Settings
 from llmops_cli.render import names
 from llmops_cli.render.engine import render_objects
-from llmops_cli.render.stacks.common import COMMON_SKIPS, WAVE_OPERATORS, Ctx, Files, Res, _add, _app, _res
+from llmops_cli.render.stacks.common import COMMON_SKIPS, WAVE_OPERATORS, Files, RenderContext, Res, _add, _app, _res
 
 
 def time_slicing_config(share: int) -> str:
@@ -44,7 +44,7 @@ def gpu_smoke_job_obj(settings: Settings, namespace: str = names.APPS_NAMESPACE)
     return obj
 
 
-def stack_gpu(ctx: Ctx) -> Files:
+def stack_gpu(ctx: RenderContext) -> Files:
     if not ctx.gpu:
         return {}
     gpu = ctx.settings.gpu
@@ -54,11 +54,7 @@ def stack_gpu(ctx: Ctx) -> Files:
             "nodeAffinity": {
                 "requiredDuringSchedulingIgnoredDuringExecution": {
                     "nodeSelectorTerms": [
-                        {
-                            "matchExpressions": [
-                                {"key": "nvidia.com/gpu.present", "operator": "In", "values": ["true"]}
-                            ]
-                        }
+                        {"matchExpressions": [{"key": "nvidia.com/gpu.present", "operator": "In", "values": ["true"]}]}
                     ]
                 }
             }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from llmops_cli.config.model import Settings
 from llmops_cli.render.engine import render_text
-from llmops_cli.render.stacks.common import Ctx, Files
+from llmops_cli.render.stacks.common import Files, RenderContext
 
 
 def k3s_config_text(settings: Settings, *, gpu: bool, node_ip: str | None) -> str:
@@ -31,7 +31,7 @@ def k3s_registries_text(settings: Settings) -> str | None:
     return render_text("k3s/registries.yaml.j2", k3s={"registry_mirror": settings.cluster.registry_mirror})
 
 
-def stack_k3s(ctx: Ctx) -> Files:
+def stack_k3s(ctx: RenderContext) -> Files:
     files: Files = {"k3s/50-llmops.yaml": k3s_config_text(ctx.settings, gpu=ctx.gpu, node_ip=None)}
     reg = k3s_registries_text(ctx.settings)
     if reg is not None:

@@ -11,8 +11,8 @@ from llmops_cli.render.stacks.common import (
     WAVE_APPS,
     WAVE_CRDS,
     WAVE_OPERATORS,
-    Ctx,
     Files,
+    RenderContext,
     _add,
     _app,
     _res_values,
@@ -23,7 +23,7 @@ PROMETHEUS_URL = f"http://kube-prometheus-stack-prometheus.{names.MONITORING_NAM
 LOKI_URL = f"http://loki.{names.MONITORING_NAMESPACE}.svc:3100"
 
 
-def kube_prometheus_values(ctx: Ctx) -> dict[str, Any]:
+def kube_prometheus_values(ctx: RenderContext) -> dict[str, Any]:
     obs = ctx.settings.stacks.observability
     p = ctx.profile
     return {
@@ -76,7 +76,7 @@ def kube_prometheus_values(ctx: Ctx) -> dict[str, Any]:
     }
 
 
-def loki_values(ctx: Ctx) -> dict[str, Any]:
+def loki_values(ctx: RenderContext) -> dict[str, Any]:
     obs = ctx.settings.stacks.observability
     p = ctx.profile
     return {
@@ -116,7 +116,7 @@ def loki_values(ctx: Ctx) -> dict[str, Any]:
     }
 
 
-def alloy_values(ctx: Ctx) -> dict[str, Any]:
+def alloy_values(ctx: RenderContext) -> dict[str, Any]:
     from llmops_cli.resources import templates_dir
 
     river = (templates_dir() / "observability" / "alloy.river").read_text(encoding="utf-8")
@@ -127,7 +127,7 @@ def alloy_values(ctx: Ctx) -> dict[str, Any]:
     }
 
 
-def datasources_text(ctx: Ctx) -> str:
+def datasources_text(ctx: RenderContext) -> str:
     from llmops_cli.render.yamlio import dump
 
     sources: list[dict[str, Any]] = [
@@ -145,7 +145,7 @@ def datasources_text(ctx: Ctx) -> str:
     return dump({"apiVersion": 1, "datasources": sources})
 
 
-def stack_observability(ctx: Ctx) -> Files:
+def stack_observability(ctx: RenderContext) -> Files:
     from llmops_cli.render.alerts import rule_groups
     from llmops_cli.render.dashboards import dashboards
 

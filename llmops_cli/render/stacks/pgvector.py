@@ -5,7 +5,7 @@ from __future__ import annotations
 from llmops_cli import versions as versions_view
 from llmops_cli.render import names
 from llmops_cli.render.engine import render_objects
-from llmops_cli.render.stacks.common import COMMON_SKIPS, WAVE_DATA, Ctx, Files, _add, _app, _res, tree_path
+from llmops_cli.render.stacks.common import COMMON_SKIPS, WAVE_DATA, Files, RenderContext, _add, _app, _res, tree_path
 
 
 def init_sql(database: str, schema: str) -> str:
@@ -18,7 +18,7 @@ def init_sql(database: str, schema: str) -> str:
     )
 
 
-def stack_pgvector(ctx: Ctx) -> Files:
+def stack_pgvector(ctx: RenderContext) -> Files:
     ps = ctx.settings.stacks.pgvector
     if not ps.enabled:
         return {}
@@ -49,7 +49,5 @@ def stack_pgvector(ctx: Ctx) -> Files:
     )
     if ctx.settings.stacks.observability.enabled:
         _add(files, "pgvector", render_objects("pgvector/servicemonitor.yaml.j2", pg=pg))
-    _add(
-        files, "apps", _app(ctx, "pgvector", names.APPS_NAMESPACE, WAVE_DATA, path=tree_path(ctx, "pgvector"))
-    )
+    _add(files, "apps", _app(ctx, "pgvector", names.APPS_NAMESPACE, WAVE_DATA, path=tree_path(ctx, "pgvector")))
     return files

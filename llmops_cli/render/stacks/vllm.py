@@ -7,7 +7,7 @@ from typing import Any
 from llmops_cli import versions as versions_view
 from llmops_cli.render import names
 from llmops_cli.render.engine import render_objects
-from llmops_cli.render.stacks.common import COMMON_SKIPS, WAVE_APPS, Ctx, Files, _add, _app, _res, tree_path
+from llmops_cli.render.stacks.common import COMMON_SKIPS, WAVE_APPS, Files, RenderContext, _add, _app, _res, tree_path
 
 IMAGES = {
     "gpu": versions_view.VLLM_IMAGE,
@@ -16,7 +16,7 @@ IMAGES = {
 }
 
 
-def _vllm_view(ctx: Ctx) -> dict[str, Any]:
+def _vllm_view(ctx: RenderContext) -> dict[str, Any]:
     v = ctx.settings.stacks.vllm
     served = v.name
     svc = names.vllm_service_name(served)
@@ -95,7 +95,7 @@ def _vllm_view(ctx: Ctx) -> dict[str, Any]:
     }
 
 
-def stack_vllm(ctx: Ctx) -> Files:
+def stack_vllm(ctx: RenderContext) -> Files:
     if not ctx.settings.stacks.vllm.enabled:
         return {}
     view = _vllm_view(ctx)

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from llmops_cli.gateway.adapters import UpstreamError, UpstreamResponse
+from llmops_cli.gateway.upstream.base import UpstreamError, UpstreamResponse
 
 
 def _translate(e: Exception) -> UpstreamError:
@@ -91,9 +91,7 @@ class HttpAdapter:
 
     @asynccontextmanager
     async def stream(self, path: str, body: bytes) -> AsyncIterator[_Stream]:
-        req = self.client.build_request(
-            "POST", self._url(path), content=body, headers={"accept": "text/event-stream"}
-        )
+        req = self.client.build_request("POST", self._url(path), content=body, headers={"accept": "text/event-stream"})
         try:
             resp = await self.client.send(req, stream=True)
         except httpx.HTTPError as e:
@@ -101,9 +99,7 @@ class HttpAdapter:
         try:
             yield _Stream(resp)
         finally:
-            await (
-                resp.aclose()
-            )  # on cancel too: closes the upstream connection, so the model stops generating
+            await resp.aclose()  # on cancel too: closes the upstream connection, so the model stops generating
 
     async def ready(self) -> bool:
         try:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from llmops_cli.gateway.adapters import UpstreamError, UpstreamResponse
+from llmops_cli.gateway.upstream.base import UpstreamError, UpstreamResponse
 
 _HIGH_WATER = 1 << 20
 _LOW_WATER = 1 << 16
@@ -251,9 +251,7 @@ class PooledHttpAdapter:
         self.prefix = parts.path.rstrip("/")
         host_header = parts.netloc.rsplit("@", 1)[-1]
         auth = f"Authorization: Bearer {api_key}\r\n" if api_key else ""
-        self._head = (
-            f"Host: {host_header}\r\n{auth}Content-Type: application/json\r\nAccept-Encoding: identity\r\n"
-        )
+        self._head = f"Host: {host_header}\r\n{auth}Content-Type: application/json\r\nAccept-Encoding: identity\r\n"
         self.timeout = timeout
         self.connect_timeout = min(connect_timeout, timeout)
         self._idle: list[_Conn] = []
@@ -267,9 +265,7 @@ class PooledHttpAdapter:
     async def _connect(self) -> _Conn:
         loop = asyncio.get_running_loop()
         try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(_Conn, self.host, self.port), self.connect_timeout
-            )
+            _, conn = await asyncio.wait_for(loop.create_connection(_Conn, self.host, self.port), self.connect_timeout)
         except TimeoutError:
             raise UpstreamError("timeout", "connecting to the upstream timed out") from None
         except OSError as e:

@@ -23,8 +23,8 @@ import httpx
 import orjson
 
 from llmops_cli.errors import ToolMissing
-from llmops_cli.gateway.adapters import UpstreamError, UpstreamResponse
-from llmops_cli.gateway.adapters.http import HttpAdapter
+from llmops_cli.gateway.upstream.base import UpstreamError, UpstreamResponse
+from llmops_cli.gateway.upstream.http import HttpAdapter
 
 
 def import_litellm() -> Any:

@@ -255,9 +255,7 @@ class RedisClient:
                     self._timer = loop.call_at(deadline, self._expire)
                     return
                 # Its reply may still come: the protocol consumes it for this done future.
-                fut.set_exception(
-                    StoreError(f"{self.url.safe()} did not answer within {limit * 1000:g} ms", "timeout")
-                )
+                fut.set_exception(StoreError(f"{self.url.safe()} did not answer within {limit * 1000:g} ms", "timeout"))
             q.popleft()
 
     async def call(self, *args: bytes | str | int | float, timeout: float | None = None) -> Any:
