@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,7 +27,7 @@ from llmops_cli.reporting import NullReporter, Reporter, Status
 if TYPE_CHECKING:
     import pandas as pd
 
-    from llmops_cli.config.model import GovernanceSettings
+    from llmops_cli.config.model import GovernanceSettings, Settings
     from llmops_cli.govern.evidence import Signer, Trust, VerifyReport
     from llmops_cli.govern.lifecycle import Coverage
     from llmops_cli.govern.policy import PolicySet, RuleResult
@@ -136,6 +136,14 @@ def inputs_from_settings(
     )
 
 
+def inputs_from(settings: Settings, project_dir: Path, *, config_file: Path | None = None) -> GovernInputs:
+    """GovernInputs from the whole llmops.yaml: `governance:` plus what the lifecycle report reads elsewhere
+    (environments gated on evidence, the rendered monitoring stack)."""
+    base = inputs_from_settings(settings.governance, project_dir, config_file=config_file)
+    gated = tuple(name for name, env in settings.environments.items() if env.requires_evidence)
+    return replace(base, gated_environments=gated, monitoring=settings.stacks.observability.enabled)
+
+
 def _need(inputs: GovernInputs, *keys: str) -> None:
     missing = [NEEDS[k] for k in keys if getattr(inputs, k) in (None, (), "")]
     if missing:
@@ -154,6 +162,14 @@ def run_stage(name: str, inputs: GovernInputs, df: pd.DataFrame | None = None) -
     if df is not None:
         ctx.use_frame(df)
     return stage.execute(ctx)
+
+
+def with_report(result: StageResult) -> StageResult:
+    """A stage's result with its registered Markdown report added (stages return metrics only)."""
+    stage = STAGES[result.name]
+    if stage.render is None or stage.artefact is None:
+        return result
+    return StageResult(result.name, result.metrics, {**result.artefacts, stage.artefact: stage.render(result.metrics)})
 
 
 def load_dataset(inputs: GovernInputs, columns: list[str] | None = None) -> pd.DataFrame:

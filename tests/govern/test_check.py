@@ -10,7 +10,7 @@ import yaml
 
 from llmops_cli.config.load import load_settings
 from llmops_cli.errors import ConfigError, InputError
-from llmops_cli.govern.api import GovernInputs, governance_flags, inputs_from_settings, run_check, verify
+from llmops_cli.govern.api import GovernInputs, governance_flags, inputs_from, run_check, verify
 from llmops_cli.govern.evidence import INDEX, MANIFEST, EvidenceMismatch, read_index, read_manifest, write_run
 from llmops_cli.govern.io import sha256_file
 
@@ -37,7 +37,7 @@ ARTEFACTS = {
 def inputs_for(project: Path, **flags) -> GovernInputs:
     """Inputs as the CLI builds them: flags take the settings route (validated with the file)."""
     loaded = load_settings(project / "llmops.yaml", environ={}, flags=governance_flags(**flags))
-    return inputs_from_settings(loaded.settings.governance, project, config_file=project / "llmops.yaml")
+    return inputs_from(loaded.settings, project, config_file=project / "llmops.yaml")
 
 
 def check(project: Path, **kw):

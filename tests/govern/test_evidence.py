@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from llmops_cli.config.load import load_settings
-from llmops_cli.govern.api import governance_flags, inputs_from_settings, run_check, trust_from_settings, verify
+from llmops_cli.govern.api import governance_flags, inputs_from, run_check, trust_from_settings, verify
 from llmops_cli.govern.evidence import MANIFEST, EvidenceMismatch, Trust, git_state, read_manifest, statement_for
 from llmops_cli.govern.signing import (
     KEY_ENVELOPE,
@@ -32,7 +32,7 @@ ENV = {"SOURCE_DATE_EPOCH": "1700000000"}
 
 def check(project: Path, signer=None, environ=ENV, **flags):
     loaded = load_settings(project / "llmops.yaml", environ={}, flags=governance_flags(**flags))
-    inputs = inputs_from_settings(loaded.settings.governance, project, config_file=project / "llmops.yaml")
+    inputs = inputs_from(loaded.settings, project, config_file=project / "llmops.yaml")
     return run_check(inputs, evidence_dir=project / "evidence", environ=environ, signer=signer, reporter=NullReporter())
 
 

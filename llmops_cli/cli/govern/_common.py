@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -75,7 +74,7 @@ def resolve_inputs(session: Session, project: Path | None, **flags: Any) -> tupl
     so flags, env vars and the file are validated together and `config show --sources` can name each."""
     from llmops_cli.config.load import load_settings
     from llmops_cli.errors import InputError
-    from llmops_cli.govern.api import governance_flags, inputs_from_settings
+    from llmops_cli.govern.api import governance_flags, inputs_from
 
     overrides = governance_flags(**flags)
     if project is not None:
@@ -88,8 +87,4 @@ def resolve_inputs(session: Session, project: Path | None, **flags: Any) -> tupl
     else:
         loaded = session.loaded(**overrides)
         base = loaded.base_dir
-    settings = loaded.settings
-    inputs = inputs_from_settings(settings.governance, base, config_file=loaded.file)
-    gated = tuple(name for name, env in settings.environments.items() if env.requires_evidence)
-    inputs = replace(inputs, gated_environments=gated, monitoring=settings.stacks.observability.enabled)
-    return inputs, settings
+    return inputs_from(loaded.settings, base, config_file=loaded.file), loaded.settings
