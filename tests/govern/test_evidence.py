@@ -317,3 +317,32 @@ def test_verify_envelope_rejects_a_modified_signature() -> None:
     env["payload"] = base64.b64encode(b"payloaD").decode()
     with pytest.raises(SignatureError, match="does not verify"):
         verify_envelope(json.dumps(env).encode(), {signer.keyid: key.public_key()})
+
+
+# ----------------------------------------------------------------------------------------- keyless (Sigstore)
+def test_signing_mode_picks_key_then_ci_token_then_none(keys, tmp_path: Path) -> None:
+    from llmops_cli.config.model import GovernanceSettings
+    from llmops_cli.errors import InputError
+    from llmops_cli.govern.api import signer_from_settings
+    from llmops_cli.govern.signing import KeySigner, SigstoreSigner
+
+    def gov(**signing) -> GovernanceSettings:
+        return GovernanceSettings.model_validate({"signing": signing})
+
+    assert isinstance(signer_from_settings(gov(key=str(keys[0])), tmp_path, {"SIGSTORE_ID_TOKEN": "t"}), KeySigner)
+    keyless = signer_from_settings(gov(), tmp_path, {"SIGSTORE_ID_TOKEN": "a.b.c"})
+    assert isinstance(keyless, SigstoreSigner) and keyless.token == "a.b.c"
+    assert signer_from_settings(gov(mode="none", key=str(keys[0])), tmp_path, {}) is None
+    with pytest.raises(InputError, match="no OIDC identity token"):
+        signer_from_settings(gov(mode="sigstore"), tmp_path, {"PATH": "/usr/bin"})
+    with pytest.raises(InputError, match="no key is set"):
+        signer_from_settings(gov(mode="key"), tmp_path, {})
+
+
+def test_a_sigstore_bundle_needs_a_named_signer_and_a_valid_bundle(project: Path) -> None:
+    bundle = check(project).bundle
+    (bundle / "manifest.sigstore.json").write_text('{"mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json"}')
+    report = verify(bundle, trust=Trust())
+    assert report.signature == "invalid" and "--cert-identity" in report.problem()
+    report = verify(bundle, trust=Trust(identity="me@example.com", issuer="https://accounts.example.com", offline=True))
+    assert report.signature == "invalid" and "does not verify" in report.problem()
