@@ -30,7 +30,7 @@ CARD_FIELDS = (
     "experiment",
 )
 TEXT_OR_LIST = ("intended_use", "out_of_scope_use", "limitations", "ethical_considerations", "tags", "factors")
-MLFLOW_RUN_ID = r"^[0-9a-f]{32}$"  # MLflow run ids are uuid4 hex (mlflow/entities/run_info.py, mlflow v2.x)
+MLFLOW_RUN_ID = r"^[0-9a-f]{32}$"  # MLflow run ids: uuid4().hex, 32 lowercase hex digits (not checked at a pinned tag)
 # Bundle paths use name/version: keep them to safe path segments.
 SAFE_SEGMENT = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"
 
