@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 # RFC 1123 subdomain, also accepts IPv4 literals.
@@ -266,28 +266,56 @@ class StacksSettings(_Model):
 
 
 # --------------------------------------------------------------------------------------------- governance
+def _label_value(v: object) -> object:
+    """A label or group value as text: YAML and env vars read `1`, `1.0` and `true` as numbers/booleans, but the
+    field names a value as it appears in the data, so scalars are accepted and kept as text."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    return v
+
+
+LabelValueText = Annotated[str, BeforeValidator(_label_value)]
+
+
 class GovernanceInputs(_Model):
     data: str | None = Field(None, description="Dataset (CSV, Parquet or JSONL).")
     label: str | None = None
     prediction: str | None = None
     score: str | None = None
     sensitive: list[str] = Field(default_factory=list)
-    privileged: dict[str, str] = Field(default_factory=dict, description="attribute -> privileged value")
-    positive: str | None = Field(None, description="Positive label value when labels are not 0/1.")
+    privileged: dict[str, LabelValueText] = Field(default_factory=dict, description="attribute -> privileged value")
+    positive: LabelValueText | None = Field(None, description="Positive label value when labels are not 0/1.")
     model: str | None = Field(None, description="Model metadata YAML.")
     risk_register: str | None = None
     ai_act: str | None = Field(None, description="EU AI Act classification answers YAML.")
     data_card: str | None = Field(None, description="Dataset provenance YAML for the data card.")
 
 
+class SigningSettings(_Model):
+    """How `govern check` signs its evidence and whom `govern verify` trusts."""
+
+    mode: Literal["auto", "key", "sigstore", "none"] = Field(
+        "auto", description="auto: the key when one is set, else Sigstore where CI has an OIDC token, else unsigned."
+    )
+    key: str | None = Field(None, description="PEM private key (Ed25519 or ECDSA P-256) that signs bundles.")
+    public_keys: list[str] = Field(default_factory=list, description="PEM public keys `govern verify` trusts.")
+    identity: str | None = Field(None, description="Sigstore certificate identity `govern verify` trusts.")
+    issuer: str | None = Field(None, description="Sigstore OIDC issuer of that identity.")
+
+
 class GovernanceSettings(_Model):
     policies_dir: str = "policies"
+    policy_file: str | None = Field(None, description="A policy file; overrides policies_dir/governance.yaml.")
     evidence_dir: str = "evidence"
+    docs_dir: str = Field("governance", description="Human-authored lifecycle documents (`llmops govern init`).")
     min_group_size: int = Field(30, ge=1)
     inputs: GovernanceInputs = Field(default_factory=GovernanceInputs)
     bootstrap: int = Field(0, ge=0, le=100_000, description="Bootstrap resamples for bias intervals (0 = none).")
     seed: int = Field(0, ge=0, description="Random seed of the bootstrap (same seed, same intervals).")
     fail_on: Literal["error", "warning"] = Field("error", description="Lowest rule severity that fails a check.")
+    signing: SigningSettings = Field(default_factory=SigningSettings)
 
 
 # --------------------------------------------------------------------------------------------- root

@@ -12,6 +12,8 @@ from llmops_cli.cli.govern import (
     check,
     data_card,
     data_quality,
+    init,
+    keygen,
     model_card,
     risk_scorecard,
     verify,
@@ -22,6 +24,7 @@ app = typer.Typer(
     help="Governance as code: data, bias, model card, risk, policies.",
 )
 
+app.command("init")(init.command)
 app.command("check")(check.command)
 app.command("verify")(verify.command)
 app.command("data-quality")(data_quality.command)
@@ -29,3 +32,4 @@ app.command("data-card")(data_card.command)
 app.command("bias-scan")(bias_scan.command)
 app.command("model-card")(model_card.command)
 app.command("risk-scorecard")(risk_scorecard.command)
+app.command("keygen")(keygen.command)
