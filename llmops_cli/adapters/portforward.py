@@ -146,9 +146,11 @@ class PortForward:
         """Stop listening and end every forwarded connection."""
         self._closed.set()
         try:
-            self._listener.close()
+            # shutdown wakes the thread blocked in accept(); close alone would leave it, and the port, open.
+            self._listener.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+        self._listener.close()
         with self._lock:
             conns = list(self._open)
             threads = list(self._threads)

@@ -105,6 +105,9 @@ def postgres() -> Iterator[Postgres]:
     with psycopg.connect(srv.get_uri(), autocommit=True) as c:
         c.execute("CREATE EXTENSION IF NOT EXISTS vector")
         c.execute("CREATE DATABASE noext")
+        c.execute("CREATE DATABASE llmops")  # stacks.pgvector.database, for verify inside a cluster
+    with psycopg.connect(srv.get_uri("llmops"), autocommit=True) as c:
+        c.execute("CREATE EXTENSION IF NOT EXISTS vector")
     try:
         yield Postgres(srv.get_uri(), srv.get_uri("noext"), data)
     finally:

@@ -3,10 +3,29 @@ own check red with the hint that fixes it."""
 
 from __future__ import annotations
 
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import pytest
 
+from llmops_cli.config.model import Settings
 from tests.gateway.conftest import KEY
-from tests.verify.conftest import Platform, gateway_policy, start_gateway, stop, verify, wait_for
+from tests.helpers import run_cli
+from tests.verify.conftest import (
+    GRAFANA_PASSWORD,
+    GRAFANA_USER,
+    MODEL,
+    Platform,
+    gateway_policy,
+    start_gateway,
+    stop,
+    verify,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -168,6 +187,181 @@ def test_loki_without_the_gateway_lines_fails(platform: Platform, workdir) -> No
         platform.loki.sources, platform.loki.lines = sources, lines
     assert code == 1
     assert checks["loki gateway logs"]["status"] == "fail" and "alloy" in checks["loki gateway logs"]["hint"]
+
+
+# ---------------------------------------------------------------------------------------------- inside a cluster
+def _cluster(platform: Platform, api: Any) -> None:
+    """Services, pods, Secrets and Applications as the rendered tree and `up` leave them, each pod port bridged
+    to the real part of the platform fixture."""
+    import base64
+
+    from llmops_cli.render import names
+    from llmops_cli.verify.expected import expected_for
+    from tests.adapters.kubeapi_ws import pod, service
+
+    apps, mon = names.APPS_NAMESPACE, names.MONITORING_NAMESPACE
+
+    def hostport(url: str) -> tuple[str, str, int]:
+        host, port = url.removeprefix("http://").split(":")
+        return ("tcp", host, int(port))
+
+    def part(
+        ns: str, name: str, ports: list[dict[str, Any]], pod_ports: dict[str, int], where: dict[int, Any], **kw: Any
+    ) -> None:
+        sel = {"app.kubernetes.io/name": name}
+        api.put(service(name, ns, sel, ports, **kw), "services")
+        api.put(pod(f"{name}-0", ns, sel, pod_ports), "pods")
+        for port, target in where.items():
+            api.ports[(ns, f"{name}-0", port)] = target
+
+    part(
+        apps,
+        names.GATEWAY_NAME,
+        [{"name": "http", "port": 8080, "targetPort": "http"}],
+        {"http": 8080},
+        {8080: hostport(platform.gateway_url)},
+    )
+    part(
+        apps,
+        names.vllm_service_name(MODEL),
+        [{"name": "http", "port": 8000, "targetPort": "http"}],
+        {"http": 8000},
+        {8000: hostport(platform.vllm_url)},
+    )
+    part(
+        apps,
+        names.PGVECTOR_NAME,
+        [
+            {"name": "postgres", "port": 5432, "targetPort": "postgres"},
+            {"name": "metrics", "port": 9187, "targetPort": "metrics"},
+        ],
+        {"postgres": 5432, "metrics": 9187},
+        {5432: ("unix", f"{platform.postgres.socket_dir}/.s.PGSQL.5432")},
+    )
+    part(
+        mon,
+        "kube-prometheus-stack-prometheus",
+        [{"name": "http-web", "port": 9090, "targetPort": 9090}],
+        {"http-web": 9090},
+        {9090: hostport(platform.prometheus_url)},
+    )
+    part(
+        mon,
+        "kube-prometheus-stack-grafana",
+        [{"name": "http-web", "port": 80, "targetPort": 3000}],
+        {"grafana": 3000},
+        {3000: hostport(platform.grafana_url)},
+        labels={"app.kubernetes.io/name": "grafana"},
+    )
+    api.objects[("services", mon, "kube-prometheus-stack-grafana")]["spec"]["selector"] = {
+        "app.kubernetes.io/name": "kube-prometheus-stack-grafana"
+    }
+    part(
+        mon,
+        "loki",
+        [{"name": "http-metrics", "port": 3100, "targetPort": "http-metrics"}],
+        {"http-metrics": 3100},
+        {3100: hostport(platform.loki_url)},
+    )
+
+    def secret(name: str, ns: str, data: dict[str, str]) -> None:
+        api.put(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": name, "namespace": ns},
+                "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+            },
+            "secrets",
+        )
+
+    secret(names.PGVECTOR_SECRET, apps, {"username": "postgres", "password": "pw-unused-by-trust-auth"})
+    secret(names.GRAFANA_ADMIN_SECRET, mon, {"admin-user": GRAFANA_USER, "admin-password": GRAFANA_PASSWORD})
+    for name in expected_for(Settings(), "dev").applications:
+        chart = name not in ("llmops-dev", "gateway", "vllm", "pgvector", "observability")
+        api.put(
+            {
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "Application",
+                "metadata": {"name": name, "namespace": names.ARGOCD_NAMESPACE},
+                "spec": {"project": names.PROJECT},
+                # As Argo CD writes it: a chart source's revision is the chart version, a Git source's the commit.
+                "status": {
+                    "sync": {
+                        "status": "Synced",
+                        "revision": "77.14.0" if chart else "0123456789abcdef0123456789abcdef01234567",
+                    },
+                    "health": {"status": "Healthy"},
+                },
+            },
+            "applications",
+        )
+
+
+@pytest.fixture
+def cluster(platform: Platform, hermetic_env: Path) -> Iterator[Any]:
+    """The stand-in API server, and the kubeconfig context llmops-llmops pointing at it."""
+    from llmops_cli.adapters import kubeconfig as kc
+    from tests.adapters.kubeapi_ws import KubeApi, kubeconfig, serve
+
+    api = KubeApi()
+    _cluster(platform, api)
+    with serve(api) as url:
+        cfg = kubeconfig(url)
+        cfg["contexts"][0]["name"] = cfg["current-context"] = "llmops-llmops"
+        path = Path(os.environ["KUBECONFIG"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(kc.dump(cfg))
+        yield api
+
+
+def test_inside_a_cluster_verify_port_forwards_to_every_part(platform: Platform, cluster: Any, workdir) -> None:
+    r = run_cli("verify", "--live-only", "--api-key", KEY, "-o", "json")
+    data = json.loads(r.stdout)["data"]
+    checks = {c["name"]: c for c in data["checks"]}
+    assert r.exit_code == 0, {n: c for n, c in checks.items() if c["status"] == "fail"}
+    assert data["mode"] == "cluster" and data["environment"] == "dev"  # detected from the root Application
+    assert {*GATEWAY, *VLLM, *PG, *PROM, *GRAFANA, "loki gateway logs"} <= set(checks)
+    argo = {n: c for n, c in checks.items() if c["component"] == "argocd"}
+    assert len(argo) == 10 and all(c["status"] == "ok" for c in argo.values())
+    assert argo["argocd llmops-dev"]["detail"] == "Synced/Healthy at 0123456"
+    assert argo["argocd loki"]["detail"] == "Synced/Healthy at 77.14.0"
+    # Every connection went through a port-forward, and every one was closed at the end.
+    assert cluster.forwards >= 6
+    deadline = time.monotonic() + 5
+    while cluster.open_forwards and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert cluster.open_forwards == 0
+
+
+def test_inside_a_cluster_a_missing_service_and_a_degraded_app_turn_red(
+    platform: Platform, cluster: Any, workdir
+) -> None:
+    from llmops_cli.render import names
+
+    del cluster.objects[("services", names.APPS_NAMESPACE, names.PGVECTOR_NAME)]
+    cluster.objects[("applications", names.ARGOCD_NAMESPACE, "pgvector")]["status"] = {
+        "sync": {"status": "Synced", "revision": "0123456789abcdef0123456789abcdef01234567"},
+        "health": {"status": "Degraded"},
+        "resources": [
+            {
+                "kind": "StatefulSet",
+                "namespace": "llmops",
+                "name": "pgvector",
+                "status": "Synced",
+                "health": {"status": "Degraded", "message": "0 of 1 replicas ready"},
+            }
+        ],
+    }
+    r = run_cli("verify", "--live-only", "--api-key", KEY, "-o", "json")
+    checks = {c["name"]: c for c in json.loads(r.stdout)["data"]["checks"]}
+    assert r.exit_code == 1
+    assert checks["pgvector reachable"]["status"] == "fail"
+    assert "Service pgvector in namespace llmops not found" in checks["pgvector reachable"]["detail"]
+    a = checks["argocd pgvector"]
+    assert a["status"] == "fail" and "Synced/Degraded" in a["detail"] and "StatefulSet llmops/pgvector" in a["detail"]
+    assert "describe application pgvector" in a["hint"]
+    assert checks["gateway chat completion"]["status"] == "ok"
 
 
 def test_target_down_fails_targets_and_fires_its_alert(platform: Platform, workdir) -> None:
