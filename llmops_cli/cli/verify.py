@@ -138,9 +138,9 @@ def _printer(session: Session) -> Callable[[CheckResult], None]:
     def show(r: CheckResult) -> None:
         err = session.err
         if r.status == "skip":
-            err.print(f"  {_ICON['skip']} {r.name:<34} skipped: {r.detail}", markup=False)
+            err.print(f"  {_ICON['skip']} {r.name:<40} skipped: {r.detail}", markup=False)
         else:
-            err.print(f"  {_ICON[r.status]} {r.name:<34} {r.seconds:6.2f}s  {r.detail}", markup=False)
+            err.print(f"  {_ICON[r.status]} {r.name:<40} {r.seconds:6.2f}s  {r.detail}", markup=False)
         if r.hint and r.status != "ok":
             err.print(f"      hint: {r.hint}", markup=False)
 
