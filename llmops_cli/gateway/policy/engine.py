@@ -287,7 +287,7 @@ class CompiledPolicy:
             # Many fields (a long chat, tool schemas): one prefilter pass over all of them usually says no detector
             # can match anywhere. Valid for JSON text too: its decoded view and what the detectors scan
             # (``JsonEscapes``) differ only in characters that no prefilter pattern contains.
-            if len(texts) > 1 and not pii.PREFILTER.hits("\n".join([get() for _, get, _ in texts])):
+            if len(texts) > 1 and not pii.could_match("\n".join([get() for _, get, _ in texts])):
                 return
             for _, get, put in texts:
                 self._redact_field(get, put, self.pii_in, "input", decisions)
