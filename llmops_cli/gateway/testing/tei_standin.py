@@ -88,6 +88,6 @@ def predict(cfg: TeiConfig, body: bytes) -> tuple[int, Any]:
             text = text[: cfg.max_input_tokens * 4]
         attack = any(m in text.casefold() for m in cfg.markers)
         p = 0.97 if attack else 0.02
-        preds = [{"score": p if i == cfg.attack_label else 1 - p, "label": label} for i, label in cfg.id2label.items()]
-        answers.append(sorted(preds, key=lambda x: -x["score"]))
+        scored = sorted(((p if i == cfg.attack_label else 1 - p), label) for i, label in cfg.id2label.items())
+        answers.append([{"score": score, "label": label} for score, label in reversed(scored)])
     return 200, answers if batch else answers[0]
