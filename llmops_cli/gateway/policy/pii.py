@@ -416,6 +416,9 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "ip_address",
         re.compile(
+            # Every address starts with at most four hex digits and a colon or dot: a cheap guard first (the
+            # alternatives and their look-behinds then run at few positions).
+            r"(?=[0-9A-Fa-f]{0,4}[:.])(?:"
             # IPv4 may end a sentence (`… 10.0.0.1.`) but not continue as a longer dotted number (`1.2.3.4.5`)
             r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\w)"
             # IPv6 with an IPv4 tail (`::ffff:192.0.2.1`, `64:ff9b::1.2.3.4`)
@@ -423,7 +426,7 @@ DETECTORS: tuple[Detector, ...] = (
             # IPv6; a colon may follow (`fe80::1: timeout`) unless more of an address does
             r"|(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,7}(?::|(?::[0-9A-Fa-f]{1,4}){1,7}|[0-9A-Fa-f]{1,4})"
             r"(?!\w|:[0-9A-Fa-f:]|\.\d)"
-            r"|(?<![\w:])::(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4}(?!\w|:[0-9A-Fa-f:]|\.\d)"
+            r"|(?<![\w:])::(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4}(?!\w|:[0-9A-Fa-f:]|\.\d))"
         ),
         validate=_whole(_ip_ok),
         # IPv4: four dotted numbers; IPv6: a valid address has two colons at most four hex digits apart
