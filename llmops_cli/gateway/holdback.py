@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Callable
 
 from llmops_cli.gateway.policy import pii
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision
@@ -71,22 +72,30 @@ _UNSTICK_MAX = 256
 
 # The detectors read a normalised view (``pii.view``): a character counts as what it folds to there, and an
 # invisible one (it folds to nothing) joins the run it is in. The live search runs on the view too.
-def _word(c: str) -> bool:  # the characters of e-mails, tokens and IPv6 addresses; every look-behind's class
-    if c.isalnum() or c in "_.%+@:-":
+def _folds_into(c: str, ok: Callable[[str], bool]) -> bool:
+    """``ok(c)``, or for a non-ASCII character: it folds to nothing or to some character that is ``ok``."""
+    if ok(c):
         return True
     if c.isascii():
         return False
     f = pii.fold(c)
-    return not f or any(x.isalnum() or x in "_.%+@:-" for x in f)
+    return not f or any(map(ok, f))
+
+
+def _word_ascii(c: str) -> bool:
+    return c.isalnum() or c in "_.%+@:-"
+
+
+def _digits_ascii(c: str) -> bool:
+    return c.isdecimal() or c in "() .+-"
+
+
+def _word(c: str) -> bool:  # the characters of e-mails, tokens and IPv6 addresses; every look-behind's class
+    return _folds_into(c, _word_ascii)
 
 
 def _digits(c: str) -> bool:  # digit groups with separators: cards, phone numbers, SSNs (as `[\d() .+-]`)
-    if c.isdecimal() or c in "() .+-":
-        return True
-    if c.isascii():
-        return False
-    f = pii.fold(c)
-    return not f or any(x.isdecimal() or x in "() .+-" for x in f)
+    return _folds_into(c, _digits_ascii)
 
 
 def _to_text(ends: list[int] | None, i: int) -> int:

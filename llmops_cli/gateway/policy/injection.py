@@ -50,7 +50,7 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
 PREFILTER = Prefilter(["|".join(map(re.escape, KEYWORDS[name])) for name, _ in HEURISTICS])
 
 
-_LINES = frozenset({"fake_role_marker"})  # the heuristics that read line starts
+LINE_HEURISTICS = frozenset({"fake_role_marker"})  # the heuristics that read line starts
 
 
 def detect(normalised: str) -> list[str]:
@@ -60,5 +60,5 @@ def detect(normalised: str) -> list[str]:
     return [
         name
         for i, (name, rx) in enumerate(HEURISTICS)
-        if i in hits and rx.search(normalised if name in _LINES else flat)
+        if i in hits and rx.search(normalised if name in LINE_HEURISTICS else flat)
     ]
