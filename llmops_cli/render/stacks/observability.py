@@ -101,8 +101,9 @@ def loki_values(ctx: RenderContext) -> dict[str, Any]:
             "limits_config": {"retention_period": obs.retention},
             "compactor": {"retention_enabled": True, "delete_request_store": "filesystem"},
         },
+        # No replicas: with filesystem storage the chart runs exactly one (templates/_helpers.tpl,
+        # loki.monolithicReplicas) and ignores singleBinary.replicas.
         "singleBinary": {
-            "replicas": 1,
             "persistence": {"size": p.loki_storage},
             "resources": _res_values(p.loki),
         },

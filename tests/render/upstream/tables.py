@@ -299,7 +299,8 @@ LOKI_CHART = {
                 ("loki", "schemaConfig", "**"),
                 ("loki", "limits_config", "**"),
                 ("loki", "compactor", "**"),
-                ("singleBinary", "replicas"),
+                # Not singleBinary.replicas: with filesystem storage the chart ignores it and runs one
+                # (templates/_helpers.tpl, loki.monolithicReplicas).
                 ("singleBinary", "persistence", "size"),
                 ("singleBinary", "resources", "**"),
                 ("backend", "replicas"),
