@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from llmops_cli import versions
+
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 # RFC 1123 subdomain, also accepts IPv4 literals.
 HOSTNAME = r"^[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*$"
@@ -66,7 +68,7 @@ class ClusterSettings(_Model):
 
     name: DnsLabel = Field("llmops", description="Cluster name; the kubeconfig context is llmops-<name>.")
     k3s_version: str = Field(
-        "v1.33.5+k3s1", pattern=K3S_VERSION, description="Pinned k3s release (INSTALL_K3S_VERSION)."
+        versions.K3S_VERSION, pattern=K3S_VERSION, description="Pinned k3s release (INSTALL_K3S_VERSION)."
     )
     node_ip: str | None = Field(None, description="Address k3s advertises; auto-detected when empty.")
     tls_san: list[Hostname] = Field(default_factory=list, description="Extra names/IPs in the API cert.")
@@ -191,7 +193,13 @@ class VllmSettings(_Model):
         "auto", description="auto: gpu when a GPU is present, else simulator."
     )
     max_model_len: int = Field(4096, ge=128, le=1_048_576)
-    gpu_memory_utilization: float = Field(0.90, gt=0.0, le=1.0)
+    gpu_memory_utilization: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="Share of the GPU's memory vLLM takes; empty = 0.9 divided by gpu.share (time-slicing "
+        "shares a GPU with no memory isolation).",
+    )
     max_num_seqs: int = Field(64, ge=1, le=4096)
     hf_token_secret: str | None = Field(None, pattern=DNS_LABEL, description="Secret (key HF_TOKEN) for gated models.")
     cache_size: Quantity = Field("20Gi", description="PVC size for the model cache.")
@@ -344,4 +352,13 @@ class Settings(_Model):
     def _gpu_backend(self) -> Settings:
         if self.gpu.mode == "off" and self.stacks.vllm.backend == "gpu":
             raise ValueError("stacks.vllm.backend is 'gpu' but gpu.mode is 'off'; choose one")
+        util, share = self.stacks.vllm.gpu_memory_utilization, self.gpu.share
+        if util is not None and share > 1 and util * share > 1:
+            # Time-slicing gives each of `share` pods the whole GPU with no memory isolation, and vLLM refuses to
+            # start when less than its share is free (vllm v0.34.0 vllm/v1/worker/utils.py).
+            raise ValueError(
+                f"stacks.vllm.gpu_memory_utilization {util:g} leaves no room for the other {share - 1} pod(s) "
+                f"that gpu.share: {share} lets onto the GPU: set it to at most {1 / share:.2f}, "
+                "leave it empty, or set gpu.share: 1"
+            )
         return self
