@@ -195,10 +195,10 @@ def lookalike(rng: random.Random) -> tuple[str, str]:
         ("coordinates", lambda: f"{rng.uniform(-80, 80):.6f}, {rng.uniform(-179, 179):.6f}"),
         ("epoch", lambda: str(rng.randint(1_400_000_000, 1_900_000_000)) + rng.choice(["", "123"])),
         ("isbn", lambda: rng.choice([_isbn13, _isbn10])(rng)),
-        # Not 10 or 11 digits: a bare run of ten digits (eleven with a leading 1) that is a valid North American
-        # number is redacted as a phone by design (pii.py), so an id of that length is no look-alike but a
-        # genuinely ambiguous string.
-        ("numeric id", lambda: str(rng.randint(10 ** (n := rng.choice((6, 7, 8, 9, 12, 13))) // 10, 10**n - 1))),
+        # Six to nine digits: a bare run of ten digits (eleven with a leading 1) that is a valid North American
+        # number is redacted as a phone by design (pii.py), and one of 12 to 19 digits that passes Luhn with an
+        # issuer's prefix as a card: ids of those lengths are genuinely ambiguous strings, not look-alikes.
+        ("numeric id", lambda: str(rng.randint(10 ** (n := rng.choice((6, 7, 8, 9))) // 10, 10**n - 1))),
         (
             "never-issued ssn",
             lambda: (
