@@ -90,12 +90,14 @@ def test_http_through_a_named_target_port(api: tuple[KubeApi, Kube]) -> None:
     a, kube = api
     with forward_service(kube, "llmops", "demo", "http") as pf:
         assert pf.pod == "demo-0" and pf.port == 8080  # the ready pod; targetPort "http" -> its container port
-        with httpx.Client(trust_env=False) as c:
+        with httpx.Client(trust_env=False, timeout=30) as c:  # generous: a loaded 2-core CI box
             for i in range(3):
                 assert c.get(f"{pf.url()}/x{i}").text == f"hello from /x{i}"
         # Concurrent connections: each has a websocket of its own.
         before = a.forwards
-        threads = [threading.Thread(target=lambda: httpx.get(pf.url() + "/y", trust_env=False)) for _ in range(4)]
+        threads = [
+            threading.Thread(target=lambda: httpx.get(pf.url() + "/y", trust_env=False, timeout=30)) for _ in range(4)
+        ]
         for t in threads:
             t.start()
         for t in threads:
