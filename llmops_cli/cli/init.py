@@ -39,17 +39,14 @@ def command(
       llmops init --yes
       llmops init --model Qwen/Qwen2.5-7B-Instruct --gpu on --gitops-repo https://github.com/acme/platform.git
     """
-    from llmops_cli.config.scaffold import InitAnswers, write_project
+    from llmops_cli.config.scaffold import InitAnswers, check_target, write_project
     from llmops_cli.errors import UsageError
 
     session = get_session(ctx)
     session.start("init", output)
     if gitops_repo and local_git:
         raise UsageError("--gitops-repo and --local-git exclude each other", hint="pass one of them")
-    if (directory / "llmops.yaml").exists() and not force:
-        raise UsageError(
-            f"{directory / 'llmops.yaml'} already exists; nothing was written", hint="pass --force to overwrite it"
-        )
+    check_target(directory, force=force)
     ask = _Asker(session, yes)
     repo_q = "Git remote for GitOps (empty: in-cluster Git)"
     answers = InitAnswers(

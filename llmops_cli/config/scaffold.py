@@ -86,6 +86,23 @@ def render_config(answers: InitAnswers) -> str:
     return HEADER + body
 
 
+def check_target(directory: Path, *, force: bool = False) -> None:
+    """Refuse, before anything is asked or written, a directory init must not write: one that already has an
+    llmops.yaml (unless ``force``), or a checkout of llmops itself, whose ``policies/`` are the ones that ship in
+    the wheel (a key created there would ship too)."""
+    from llmops_cli.resources import is_source_checkout
+
+    if is_source_checkout(directory.resolve()):
+        raise UsageError(
+            f"{directory} is a checkout of llmops itself: its policies/ ship with llmops, so a project there would "
+            "edit them; nothing was written",
+            hint="create your project in its own directory: `llmops init --dir ~/my-platform`",
+        )
+    target = directory / CONFIG_NAME
+    if target.exists() and not force:
+        raise UsageError(f"{target} already exists; nothing was written", hint="pass --force to overwrite it")
+
+
 @dataclass(frozen=True)
 class InitResult:
     written: list[str]
@@ -100,9 +117,8 @@ def write_project(directory: Path, answers: InitAnswers, *, force: bool = False)
     """
     from llmops_cli.resources import policies_dir
 
+    check_target(directory, force=force)
     target = directory / CONFIG_NAME
-    if target.exists() and not force:
-        raise UsageError(f"{target} already exists; nothing was written", hint="pass --force to overwrite it")
     text = render_config(answers)
     written: list[str] = []
     skipped: list[str] = []
