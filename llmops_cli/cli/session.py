@@ -60,7 +60,11 @@ class Session:
         key = tuple(sorted((k, repr(v)) for k, v in flags.items()))
         if key not in self._loaded:
             path, explicit = find_config(self.config_path, self.environ)
-            self._loaded[key] = load_settings(path, environ=self.environ, flags=flags, explicit=explicit)
+            loaded = load_settings(path, environ=self.environ, flags=flags, explicit=explicit)
+            if not self._loaded:  # the same environment for every load of a run: say it once
+                for warning in loaded.warnings:
+                    self.warn(warning)
+            self._loaded[key] = loaded
         return self._loaded[key]
 
     def settings(self, **flags: Any) -> Settings:
