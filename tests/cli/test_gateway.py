@@ -81,6 +81,19 @@ def test_keys_are_never_written_into_the_policy_llmops_ships(
     assert tracked.read_bytes() == before
 
 
+def test_revoking_a_revoked_key_says_so_and_changes_nothing(policy: Path) -> None:
+    assert run_cli("gateway", "keys", "create", "team-a", "--policies", str(policy)).exit_code == 0
+    r = run_cli("gateway", "keys", "revoke", "team-a", "--policies", str(policy))
+    assert r.exit_code == 0 and "revoked key team-a" in r.stderr
+    before = policy.read_bytes()
+    r = run_cli("gateway", "keys", "revoke", "team-a", "--policies", str(policy))
+    assert r.exit_code == 0, r.output
+    assert "key team-a is already revoked; nothing changed" in r.stderr and "reload" not in r.stderr
+    assert policy.read_bytes() == before
+    r = run_cli("gateway", "keys", "revoke", "team-a", "--policies", str(policy), "-o", "json")
+    assert json.loads(r.stdout)["data"] == {"id": "team-a", "revoked": True, "already_revoked": True}
+
+
 def test_revoke_unknown_is_exit_2(policy: Path) -> None:
     r = run_cli("gateway", "keys", "revoke", "nope", "--policies", str(policy))
     assert r.exit_code == 2 and "no key with id 'nope'" in r.stderr

@@ -59,7 +59,13 @@ def test_yaml11_on_off_are_gpu_modes(tmp_path: Path) -> None:
     ("text", "line", "col", "path", "fragment"),
     [
         ("cluster:\n  name: Bad_Name\n", 2, 9, "cluster.name", "DNS label"),
-        ("cluster:\n  nmae: x\n", 2, 3, "cluster.nmae", "unknown key 'nmae' (did you mean 'name'?); known keys: disable"),
+        (
+            "cluster:\n  nmae: x\n",
+            2,
+            3,
+            "cluster.nmae",
+            "unknown key 'nmae' (did you mean 'name'?); known keys: disable",
+        ),
         ("gpu:\n  share: lots\n", 2, 10, "gpu.share", "valid integer"),
         ("gpu:\n  share: 0\n", 2, 10, "gpu.share", "greater than or equal to 1"),
         ("stacks:\n  vllm:\n    gpu_memory_utilization: 1.5\n", 3, 29, "stacks.vllm.gpu_memory_utilization", "1"),
