@@ -33,6 +33,19 @@ class Session:
     output: OutputFormat = OutputFormat.text
     _loaded: dict[tuple[tuple[str, Any], ...], LoadedSettings] = field(default_factory=dict)
 
+    def apply_root_options(
+        self, *, config_path: str | None = None, verbosity: int = 0, quiet: bool = False, no_color: bool = False
+    ) -> None:
+        """A root option given after the command (``llmops doctor --no-color``): as if given before it."""
+        if config_path is not None:
+            self.config_path = config_path
+            self._loaded.clear()
+        self.verbosity += verbosity
+        self.quiet = self.quiet or quiet
+        self.no_color = self.no_color or no_color
+        for console in ("err", "out"):  # made again, with these settings, when next used
+            self.__dict__.pop(console, None)
+
     # ----------------------------------------------------------------- consoles
     @cached_property
     def err(self) -> Console:

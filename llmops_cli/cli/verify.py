@@ -16,7 +16,7 @@ def command(
     ctx: typer.Context,
     env: Annotated[
         list[str] | None,
-        typer.Option("--env", "-e", metavar="NAME", help="Check only this environment's tree (repeatable)."),
+        typer.Option("--env", "-e", metavar="ENV", help="Check only this environment's tree (repeatable)."),
     ] = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:

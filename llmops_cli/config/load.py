@@ -222,7 +222,9 @@ def _dict_value_type(tp: Any) -> Any:
     return None
 
 
-def _describe(err: Mapping[str, Any], loc: Path_) -> str:
+def describe_error(err: Mapping[str, Any], loc: Path_, patterns: Mapping[str, str] | None = None) -> str:
+    """One pydantic error in words: "expected …, got …", a pattern by what it means (``PATTERN_HELP`` and
+    ``patterns``), never the regular expression."""
     kind = err.get("type", "")
     msg = str(err.get("msg", "invalid value"))
     if kind == "extra_forbidden":
@@ -243,7 +245,8 @@ def _describe(err: Mapping[str, Any], loc: Path_) -> str:
         from llmops_cli.config.model import PATTERN_HELP
 
         pattern = (err.get("ctx") or {}).get("pattern", "")
-        msg = "expected " + PATTERN_HELP.get(pattern, f"a value matching {pattern}")
+        meaning = {**PATTERN_HELP, **(patterns or {})}.get(pattern)
+        msg = f"expected {meaning}" if meaning else "not an accepted value"
     if got is not None and not isinstance(got, (dict, list)) and kind not in ("value_error",):
         msg += f", got {got!r}"
     return msg
@@ -272,7 +275,7 @@ def _validation_errors(
     for err in exc.errors(include_url=False):
         loc: Path_ = tuple(str(p) for p in err["loc"] if not str(p).startswith("function-"))
         dotted = ".".join(loc) or "(top level)"
-        message = _describe(err, loc)
+        message = describe_error(err, loc)
         src = _origin_of(loc, origin)
         if src and src != "file":
             out.append(ConfigError(message, path=dotted, hint=f"set by {src}"))

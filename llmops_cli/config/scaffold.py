@@ -77,11 +77,15 @@ def render_config(answers: InitAnswers) -> str:
     try:
         Settings.model_validate(data)
     except ValidationError as e:
+        from llmops_cli.config.load import describe_error
+
         err = e.errors(include_url=False)[0]
-        dotted = ".".join(str(p) for p in err["loc"])
+        loc = tuple(str(p) for p in err["loc"])
+        dotted = ".".join(loc)
         flag = next((f for p, f in FLAG_FOR_PATH.items() if dotted.startswith(p)), None)
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        raise ConfigError(msg, path=dotted, hint=f"fix {flag}" if flag else None) from e
+        raise ConfigError(
+            describe_error(err, loc), path=flag or dotted, hint=f"it sets {dotted} in llmops.yaml" if flag else None
+        ) from e
     body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
     return HEADER + body
 
