@@ -4,7 +4,7 @@ Sessions:
   tests    the whole suite (unit + integration against real local servers)
   lint     ruff check and ruff format --check
   types    mypy on llmops_cli
-  imports  import-linter: the layers of ARCHITECTURE.md
+  imports  import-linter: the layers of docs/architecture.md
   scan     checkov on the rendered tree (own venv: checkov pins many packages)
   e2e      opt-in end-to-end on a real Linux host (installs k3s!): nox -s e2e
   llamacpp the gateway against a real small model served by llama.cpp (opt-in, compiles ~7 min)

@@ -1,4 +1,4 @@
-"""The layers of ARCHITECTURE.md, enforced: import-linter contracts in pyproject.toml."""
+"""The layers of docs/architecture.md, enforced: import-linter contracts in pyproject.toml."""
 
 from __future__ import annotations
 
