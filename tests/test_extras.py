@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from packaging.requirements import Requirement
 
 from llmops_cli.extras import EXTRA_FOR_MODULE
 from tests.gateway.conftest import SHIPPED
+from tests.gateway.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTRAS: dict[str, list[str]] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
@@ -107,12 +107,6 @@ def _blocked(*extras: str) -> tuple[list[str], dict[str, str]]:
     return [sys.executable, "-c", _BLOCKED_RUN], env
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_the_table_of_extras_is_pyprojects() -> None:
     """Each module in the table comes from a distribution of the extra it names, and each distribution an extra
     lists directly is in the table."""
@@ -145,7 +139,7 @@ def test_the_gateway_runs_on_the_gateway_extra_alone(tmp_path: Path) -> None:
     )
     assert keys.returncode == 0, keys.stderr
     key = keys.stdout.strip()
-    port = _free_port()
+    port = free_port()
     with serve_in_thread(FakeUpstream(FakeConfig())) as upstream:
         proc = subprocess.Popen(
             [
