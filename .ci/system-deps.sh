@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# System packages the integration tests use. Idempotent; Debian/Ubuntu, as root.
+# System packages the tests use. Idempotent; Debian/Ubuntu, as root.
 set -euo pipefail
-pkgs=(git openssh-server openssh-client iproute2 prometheus prometheus-postgres-exporter redis-server)
+# git: evidence bundles record the commit; prometheus: promtool proves the alert rules; redis-server: shared
+# gateway rate limits; prometheus-postgres-exporter: `llmops verify`'s pgvector target.
+pkgs=(git prometheus prometheus-postgres-exporter redis-server)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -136,6 +136,15 @@ def _output_closed() -> int:
 def _handle_other(e: Exception, args: list[str], state: RunState) -> int:
     from llmops_cli.errors import ExitCode
 
+    if isinstance(e, ModuleNotFoundError):
+        from llmops_cli.extras import missing_extra
+
+        missing = missing_extra(e)
+        if missing is not None:
+            _emit_error_envelope(state, missing.code, str(missing))
+            _error_line(str(missing))
+            return int(missing.exit_code)
+
     # Typer's bundled click raises these in non-standalone mode; they carry their own exit code and text.
     exit_code = getattr(e, "exit_code", None)
     if hasattr(e, "show") and isinstance(exit_code, int):

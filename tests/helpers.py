@@ -6,6 +6,7 @@ import contextlib
 import io
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -32,3 +33,17 @@ def run_cli(*args: str, input: str | None = None) -> CliResult:
     finally:
         sys.stdin = old_in
     return CliResult(code, out.getvalue(), err.getvalue())
+
+
+def fake_llmops_checkout(root: Path) -> Path:
+    """A directory laid out as a clone of llmops itself (pyproject named llmops, the package, the shipped
+    policies), as the README's first steps meet it."""
+    from llmops_cli.resources import policies_dir
+
+    (root / "llmops_cli").mkdir(parents=True)
+    (root / "llmops_cli" / "__init__.py").write_text("")
+    (root / "pyproject.toml").write_text('[project]\nname = "llmops"\n')
+    (root / "policies").mkdir()
+    for f in ("gateway.yaml", "governance.yaml"):
+        (root / "policies" / f).write_bytes((policies_dir() / f).read_bytes())
+    return root

@@ -1,4 +1,4 @@
-"""The layers of ARCHITECTURE.md, enforced: import-linter contracts in pyproject.toml."""
+"""The layers of docs/architecture.md, enforced: import-linter contracts in pyproject.toml."""
 
 from __future__ import annotations
 
@@ -40,4 +40,25 @@ def test_core_modules_do_not_import_the_cli_stack() -> None:
                 )
             ):
                 offenders.append(f"{f.relative_to(ROOT)}: {s}")
+    assert offenders == []
+
+
+def test_modules_import_only_public_names_of_other_modules() -> None:
+    """`from llmops_cli.x import _name` reaches into another module's privates: make the name public instead.
+    A package's own `_module` helpers (cli/govern/_common) stay its own. The gateway's are its decomposition's."""
+    import ast
+
+    offenders = []
+    for f in (ROOT / "llmops_cli").rglob("*.py"):
+        rel = f.relative_to(ROOT / "llmops_cli")
+        if rel.parts[0] == "gateway":
+            continue
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("llmops_cli"):
+                private = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+                package = ".".join(("llmops_cli", *rel.parts[:-1]))
+                if node.module == package:  # `from llmops_cli.cli.govern import _common`: its own package
+                    continue
+                if private:
+                    offenders.append(f"{rel}:{node.lineno}: from {node.module} import {', '.join(private)}")
     assert offenders == []

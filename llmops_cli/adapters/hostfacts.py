@@ -21,7 +21,6 @@ K3S_REGISTRIES = "/etc/rancher/k3s/registries.yaml"
 K3S_CONTAINERD_CONFIG = "/var/lib/rancher/k3s/agent/etc/containerd/config.toml"
 K3S_UNINSTALL = "/usr/local/bin/k3s-uninstall.sh"
 K3S_IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"
-K3S_DATA_DIR = "/var/lib/rancher"
 PORTS = (6443, 10250, 80, 443)
 OTHER_KUBERNETES = ("kind", "k3d", "minikube", "microk8s", "kubelet")
 

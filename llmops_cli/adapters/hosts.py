@@ -1,9 +1,9 @@
 """The seam between a plan and a machine: run an argument list, read and write files with a mode.
 
-:class:`LocalHost` runs on this machine through :mod:`llmops_cli.adapters.procs` (plumbum). An ``SshHost`` for
-`promote` implements the same :class:`Host` protocol over plumbum's ``SshMachine`` (system ssh, so
-``~/.ssh/config``, agents and ProxyJump work, host keys verified): nothing above this module knows which one
-it has.
+:class:`LocalHost` runs on this machine through :mod:`llmops_cli.adapters.procs` (plumbum). The ``SshHost`` that
+`promote` is to use (not written yet) implements the same :class:`Host` protocol over plumbum's ``SshMachine``
+(system ssh, so ``~/.ssh/config``, agents and ProxyJump work, host keys verified): nothing above this module
+knows which one it has.
 
 Privilege: a step says ``privileged=True``; as root that changes nothing, otherwise the argv is prefixed with
 ``sudo -n`` (passwordless sudo) or ``sudo -S -p ''`` with a password fed on stdin. Core code never prompts:

@@ -34,6 +34,8 @@ class LazyGroup(TyperGroup):
 
         from typer.main import get_command
 
+        from llmops_cli.cli.finish import finish
+
         target = getattr(import_module(f"llmops_cli.cli.{module}"), attr)
         if attr == "app":
             # A group is built as its own Typer: keep it consistent with the root (no completion options,
@@ -43,11 +45,21 @@ class LazyGroup(TyperGroup):
             command = get_command(target)
             command.help = command.help or help_text
         else:
+            # The command's own docstring (with its examples) is its help; the registry's line is its row in
+            # `llmops --help`.
             single = typer.Typer(add_completion=False, rich_markup_mode=None)
-            single.command(name, help=help_text)(target)
+            single.command(name, help=None if target.__doc__ else help_text)(target)
             command = get_command(single)
         command.name = name
-        return command
+        return finish(command)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and not args[0].startswith("-") and all(args[0] != name for name, *_ in COMMANDS):
+            from difflib import get_close_matches
+
+            close = get_close_matches(args[0].lower(), [name for name, *_ in COMMANDS], n=1, cutoff=0.6)
+            ctx.fail(f"No such command {args[0]!r}." + (f" Did you mean {close[0]!r}?" if close else ""))
+        return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         rows = [(name, help_text) for name, _m, _a, help_text in COMMANDS]

@@ -8,29 +8,39 @@ from llmops_cli.cli.output import OutputFormat, OutputOpt
 from llmops_cli.cli.session import get_session
 
 _ICON = {"ok": "ok  ", "warn": "warn", "fail": "FAIL", "skip": "skip"}
+_STYLE = {"ok": "green", "warn": "yellow", "fail": "bold red", "skip": "dim"}
 
 
 def command(ctx: typer.Context, output: OutputOpt = OutputFormat.text) -> None:
     """Check this host for k3s, GPU and platform readiness; exit 1 when a check fails.
 
+    The report goes to stdout (coloured on a terminal), so `llmops doctor | less` pages it.
+
     Examples:
       llmops doctor
       llmops doctor -o json
     """
+    from rich.text import Text
+
     from llmops_cli.cli.hostopts import local_host
     from llmops_cli.doctor.run import diagnose
 
     session = get_session(ctx)
     session.start("doctor", output)
     report = diagnose(session.settings(), local_host(session), session.environ)
+    failures = [r for r in report.results if r.status == "fail"]
     if session.machine:
-        session.emit(report.to_dict(), status="ok" if report.ok else "error")
+        errors = [{"code": "check_failed", "message": f"{r.name}: {r.message}"} for r in failures]
+        session.emit(report.to_dict(), status="error" if failures else "ok", errors=errors)
     else:
+        out = session.out
         for r in report.results:
-            session.err.print(f"{_ICON[r.status]}  {r.name:<17} {r.message}", markup=False)
+            out.print(Text.assemble((_ICON[r.status], _STYLE[r.status]), f"  {r.name:<17} {r.message}"))
             if r.hint and r.status in ("warn", "fail"):
-                session.err.print(f"      {'':<17} → {r.hint}", markup=False)
-        failures = sum(r.status == "fail" for r in report.results)
-        session.info("ready for `llmops up`" if report.ok else f"{failures} check(s) failed")
-    if not report.ok:
+                out.print(Text(f"      {'':<17} → {r.hint}"))
+        if failures:
+            out.print(Text(f"{len(failures)} check(s) failed", style="bold red"))
+        else:
+            out.print(Text("ready for `llmops up`", style="green"))
+    if failures:
         raise typer.Exit(1)

@@ -52,6 +52,11 @@ def command(
     )
     if session.machine:
         session.emit(report.to_dict())
+    elif not report.installed:
+        session.info(
+            f"nothing to remove: llmops is not installed on this machine (no kubeconfig context "
+            f"{settings.cluster.context_name}, no k3s)"
+        )
     else:
         for r in report.removed:
             session.info(f"removed {r}")

@@ -16,7 +16,7 @@ DEFAULT_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"
 def command(
     ctx: typer.Context,
     model: Annotated[str | None, typer.Option("--model", help="Hugging Face model id vLLM serves.")] = None,
-    gpu: Annotated[str | None, typer.Option("--gpu", help="GPU mode: auto, on or off.")] = None,
+    gpu: Annotated[str | None, typer.Option("--gpu", metavar="auto|on|off", help="GPU mode.")] = None,
     gitops_repo: Annotated[
         str | None, typer.Option("--gitops-repo", help="Git remote Argo CD reads (https:// or ssh).")
     ] = None,
@@ -27,7 +27,7 @@ def command(
         list[str] | None, typer.Option("--env", help="An environment to create (repeat); default dev and prod.")
     ] = None,
     cluster_name: Annotated[str, typer.Option("--cluster-name", help="Cluster name.")] = "llmops",
-    directory: Annotated[Path, typer.Option("--dir", help="Project directory.")] = Path("."),
+    directory: Annotated[Path, typer.Option("--dir", metavar="DIR", help="Project directory.")] = Path("."),
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Take defaults for every unanswered question.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing llmops.yaml and policies.")] = False,
     output: OutputOpt = OutputFormat.text,
@@ -39,17 +39,14 @@ def command(
       llmops init --yes
       llmops init --model Qwen/Qwen2.5-7B-Instruct --gpu on --gitops-repo https://github.com/acme/platform.git
     """
-    from llmops_cli.config.scaffold import InitAnswers, write_project
+    from llmops_cli.config.scaffold import InitAnswers, check_target, write_project
     from llmops_cli.errors import UsageError
 
     session = get_session(ctx)
     session.start("init", output)
     if gitops_repo and local_git:
         raise UsageError("--gitops-repo and --local-git exclude each other", hint="pass one of them")
-    if (directory / "llmops.yaml").exists() and not force:
-        raise UsageError(
-            f"{directory / 'llmops.yaml'} already exists; nothing was written", hint="pass --force to overwrite it"
-        )
+    check_target(directory, force=force)
     ask = _Asker(session, yes)
     repo_q = "Git remote for GitOps (empty: in-cluster Git)"
     answers = InitAnswers(

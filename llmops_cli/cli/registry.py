@@ -10,7 +10,7 @@ from __future__ import annotations
 HELP = (
     "llmops: a governed LLM platform on Kubernetes, from a laptop to cloud VMs.\n\n"
     "Bootstrap k3s + NVIDIA GPU + Argo CD, render vLLM, the Policy Gateway, pgvector and observability "
-    "as a GitOps tree, gate releases on governance evidence, and promote them over SSH."
+    "as a GitOps tree, and gate models on governance evidence."
 )
 
 # The root options' help, by parameter name. ``ROOT_OPTIONS`` is how `--help` lists them, in declaration

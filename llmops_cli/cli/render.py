@@ -14,7 +14,7 @@ def command(
     ctx: typer.Context,
     env: Annotated[
         list[str] | None,
-        typer.Option("--env", "-e", metavar="NAME", help="Environment to render (repeatable; default: all)."),
+        typer.Option("--env", "-e", metavar="ENV", help="Environment to render (repeatable; default: all)."),
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Render every environment (the default).")] = False,
     out: Annotated[

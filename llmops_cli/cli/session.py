@@ -33,6 +33,19 @@ class Session:
     output: OutputFormat = OutputFormat.text
     _loaded: dict[tuple[tuple[str, Any], ...], LoadedSettings] = field(default_factory=dict)
 
+    def apply_root_options(
+        self, *, config_path: str | None = None, verbosity: int = 0, quiet: bool = False, no_color: bool = False
+    ) -> None:
+        """A root option given after the command (``llmops doctor --no-color``): as if given before it."""
+        if config_path is not None:
+            self.config_path = config_path
+            self._loaded.clear()
+        self.verbosity += verbosity
+        self.quiet = self.quiet or quiet
+        self.no_color = self.no_color or no_color
+        for console in ("err", "out"):  # made again, with these settings, when next used
+            self.__dict__.pop(console, None)
+
     # ----------------------------------------------------------------- consoles
     @cached_property
     def err(self) -> Console:
@@ -60,7 +73,11 @@ class Session:
         key = tuple(sorted((k, repr(v)) for k, v in flags.items()))
         if key not in self._loaded:
             path, explicit = find_config(self.config_path, self.environ)
-            self._loaded[key] = load_settings(path, environ=self.environ, flags=flags, explicit=explicit)
+            loaded = load_settings(path, environ=self.environ, flags=flags, explicit=explicit)
+            if not self._loaded:  # the same environment for every load of a run: say it once
+                for warning in loaded.warnings:
+                    self.warn(warning)
+            self._loaded[key] = loaded
         return self._loaded[key]
 
     def settings(self, **flags: Any) -> Settings:

@@ -69,10 +69,6 @@ class State:
             self.failed = None
         self.save()
 
-    def forget(self, step_id: str) -> None:
-        if self.done.pop(step_id, None) is not None:
-            self.save()
-
     def mark_failed(self, step_id: str) -> None:
         self.failed = step_id
         self.save()

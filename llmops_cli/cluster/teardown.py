@@ -24,9 +24,11 @@ class DownReport:
     removed: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # False when there was nothing to remove: no kubeconfig context, no k3s on the host.
+    installed: bool = True
 
     def to_dict(self) -> dict[str, Any]:
-        return {"removed": self.removed, "kept": self.kept, "warnings": self.warnings}
+        return {"installed": self.installed, "removed": self.removed, "kept": self.kept, "warnings": self.warnings}
 
 
 def _remove_platform(
@@ -102,7 +104,7 @@ def down(
     timeout: float = DELETE_TIMEOUT,
 ) -> DownReport:
     from llmops_cli.adapters import kubeconfig
-    from llmops_cli.adapters.hostfacts import K3S_UNINSTALL
+    from llmops_cli.adapters.hostfacts import K3S_BIN, K3S_KUBECONFIG, K3S_UNINSTALL
     from llmops_cli.cluster.state import State
 
     if keep_data and uninstall_k3s:
@@ -111,6 +113,13 @@ def down(
             hint="drop one of the two flags",
         )
     report = DownReport()
+    name = settings.cluster.context_name
+    if kubeconfig.find_context(name, environ) is None and not any(
+        host.exists(path) for path in (K3S_KUBECONFIG, K3S_BIN, K3S_UNINSTALL)
+    ):
+        State.load(settings.cluster.name, environ).clear()  # what a failed first `up` may have left
+        report.installed = False
+        return report
     reporter.phase("platform")
     try:
         kube = kube_factory()
@@ -130,7 +139,6 @@ def down(
         else:
             reporter.step("uninstall k3s", "skip", f"{K3S_UNINSTALL} not found")
     reporter.phase("kubeconfig")
-    name = settings.cluster.context_name
     for path in kubeconfig.remove_context(name, environ=environ):
         report.removed.append(f"kubeconfig context {name} from {path}")
     reporter.step(f"remove kubeconfig context {name}", "changed")

@@ -37,6 +37,9 @@ class LoadedSettings:
     settings: Settings
     file: Path | None
     sources: dict[str, str] = field(default_factory=dict)
+    # Things that did not stop the load but are likely mistakes (an LLMOPS_* variable that reads as a config
+    # path with `_` where `__` separates levels); the CLI prints each once.
+    warnings: tuple[str, ...] = ()
 
     @property
     def base_dir(self) -> Path:
@@ -127,7 +130,12 @@ def _set_path(data: dict[str, Any], path: Path_, value: Any) -> None:
 
 
 def env_overrides(environ: Mapping[str, str]) -> dict[Path_, tuple[Any, str]]:
-    """``LLMOPS_A__B=v`` → {("a", "b"): (v, "LLMOPS_A__B")}; values parsed as YAML."""
+    """``LLMOPS_A__B=v`` → {("a", "b"): (v, "LLMOPS_A__B")}; values parsed as YAML.
+
+    A name with ``__`` is a config path whatever its first part, so a misspelt section (``LLMOPS_GPUU__MODE``)
+    is an unknown key like a misspelt field (``LLMOPS_GPU__MOD``). A name without ``__`` is a config path only
+    when it names a top-level key (``LLMOPS_VERSION``); others (``LLMOPS_GIT_TOKEN``) are not config.
+    """
     import yaml
 
     out: dict[Path_, tuple[Any, str]] = {}
@@ -135,8 +143,7 @@ def env_overrides(environ: Mapping[str, str]) -> dict[Path_, tuple[Any, str]]:
         if not name.startswith(ENV_PREFIX) or name in ENV_RESERVED:
             continue
         rest = name[len(ENV_PREFIX) :]
-        top = rest.split("__", 1)[0].lower()
-        if top not in Settings.model_fields:
+        if "__" not in rest and rest.lower() not in Settings.model_fields:
             continue  # e.g. LLMOPS_GIT_TOKEN: not a config path
         path = tuple(p.lower() for p in rest.split("__"))
         try:
@@ -146,6 +153,30 @@ def env_overrides(environ: Mapping[str, str]) -> dict[Path_, tuple[Any, str]]:
         if isinstance(value, (int, float, bool)) is False and value is not None and not isinstance(value, (list, dict)):
             value = raw
         out[path] = (value, name)
+    return out
+
+
+def env_warnings(environ: Mapping[str, str]) -> list[str]:
+    """``LLMOPS_GPU_MODE``: not a config path (levels are separated by ``__``), but it reads like one."""
+    from difflib import get_close_matches
+
+    out = []
+    sections = [n for n in Settings.model_fields if n != "version"]
+    for name in sorted(environ):
+        rest = name[len(ENV_PREFIX) :].lower() if name.startswith(ENV_PREFIX) else ""
+        if not rest or "__" in rest or name in ENV_RESERVED or rest in Settings.model_fields:
+            continue
+        head, _, tail = rest.partition("_")
+        section = next((sec for sec in sections if rest.startswith(sec + "_")), None)
+        if section is None:
+            close = get_close_matches(head, sections, n=1, cutoff=0.75)
+            if not close or not tail:
+                continue
+            section, tail = close[0], tail
+        else:
+            tail = rest[len(section) + 1 :]
+        meant = f"{ENV_PREFIX}{section.upper()}__{tail.upper()}"
+        out.append(f"{name} is not read (config paths separate levels with `__`); did you mean {meant}?")
     return out
 
 
@@ -191,13 +222,19 @@ def _dict_value_type(tp: Any) -> Any:
     return None
 
 
-def _describe(err: Mapping[str, Any], loc: Path_) -> str:
+def describe_error(err: Mapping[str, Any], loc: Path_, patterns: Mapping[str, str] | None = None) -> str:
+    """One pydantic error in words: "expected …, got …", a pattern by what it means (``PATTERN_HELP`` and
+    ``patterns``), never the regular expression."""
     kind = err.get("type", "")
     msg = str(err.get("msg", "invalid value"))
     if kind == "extra_forbidden":
+        from difflib import get_close_matches
+
         known = _known_keys(loc[:-1])
+        close = get_close_matches(loc[-1], known, n=1, cutoff=0.6)
+        guess = f" (did you mean {close[0]!r}?)" if close else ""
         listing = f"; known keys: {', '.join(known)}" if known else ""
-        return f"unknown key {loc[-1]!r}{listing}"
+        return f"unknown key {loc[-1]!r}{guess}{listing}"
     if kind == "missing":
         return "required value is missing"
     got = err.get("input")
@@ -208,7 +245,8 @@ def _describe(err: Mapping[str, Any], loc: Path_) -> str:
         from llmops_cli.config.model import PATTERN_HELP
 
         pattern = (err.get("ctx") or {}).get("pattern", "")
-        msg = "expected " + PATTERN_HELP.get(pattern, f"a value matching {pattern}")
+        meaning = {**PATTERN_HELP, **(patterns or {})}.get(pattern)
+        msg = f"expected {meaning}" if meaning else "not an accepted value"
     if got is not None and not isinstance(got, (dict, list)) and kind not in ("value_error",):
         msg += f", got {got!r}"
     return msg
@@ -237,7 +275,7 @@ def _validation_errors(
     for err in exc.errors(include_url=False):
         loc: Path_ = tuple(str(p) for p in err["loc"] if not str(p).startswith("function-"))
         dotted = ".".join(loc) or "(top level)"
-        message = _describe(err, loc)
+        message = describe_error(err, loc)
         src = _origin_of(loc, origin)
         if src and src != "file":
             out.append(ConfigError(message, path=dotted, hint=f"set by {src}"))
@@ -259,7 +297,8 @@ def _origin_of(loc: Path_, origin: dict[Path_, str]) -> str | None:
     for i in range(len(loc), 0, -1):
         if loc[:i] in origin:
             return origin[loc[:i]]
-    return None
+    # An unknown key that only an override made (LLMOPS_GPUU__MODE makes `gpuu`): the override named it.
+    return next((src for path, src in sorted(origin.items()) if loc and path[: len(loc)] == loc), None)
 
 
 # ----------------------------------------------------------------------------------------- public API
@@ -340,7 +379,7 @@ def load_settings(
         raise first from e
 
     sources = compute_sources(settings, file_data, origin, values)
-    return LoadedSettings(settings=settings, file=file, sources=sources)
+    return LoadedSettings(settings=settings, file=file, sources=sources, warnings=tuple(env_warnings(environ)))
 
 
 def _deepcopy(data: Any) -> Any:

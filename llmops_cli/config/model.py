@@ -33,7 +33,6 @@ DnsLabel = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
 Hostname = Annotated[str, Field(pattern=HOSTNAME, min_length=1, max_length=253)]
 Quantity = Annotated[str, Field(pattern=QUANTITY)]
 Duration = Annotated[str, Field(pattern=DURATION)]
-LabelValue = Annotated[str, Field(pattern=LABEL_VALUE, max_length=63)]
 
 # What each pattern means, in words, for error messages.
 PATTERN_HELP: dict[str, str] = {

@@ -77,13 +77,34 @@ def render_config(answers: InitAnswers) -> str:
     try:
         Settings.model_validate(data)
     except ValidationError as e:
+        from llmops_cli.config.load import describe_error
+
         err = e.errors(include_url=False)[0]
-        dotted = ".".join(str(p) for p in err["loc"])
+        loc = tuple(str(p) for p in err["loc"])
+        dotted = ".".join(loc)
         flag = next((f for p, f in FLAG_FOR_PATH.items() if dotted.startswith(p)), None)
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        raise ConfigError(msg, path=dotted, hint=f"fix {flag}" if flag else None) from e
+        raise ConfigError(
+            describe_error(err, loc), path=flag or dotted, hint=f"it sets {dotted} in llmops.yaml" if flag else None
+        ) from e
     body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)
     return HEADER + body
+
+
+def check_target(directory: Path, *, force: bool = False) -> None:
+    """Refuse, before anything is asked or written, a directory init must not write: one that already has an
+    llmops.yaml (unless ``force``), or a checkout of llmops itself, whose ``policies/`` are the ones that ship in
+    the wheel (a key created there would ship too)."""
+    from llmops_cli.resources import is_source_checkout
+
+    if is_source_checkout(directory.resolve()):
+        raise UsageError(
+            f"{directory} is a checkout of llmops itself: its policies/ ship with llmops, so a project there would "
+            "edit them; nothing was written",
+            hint="create your project in its own directory: `llmops init --dir ~/my-platform`",
+        )
+    target = directory / CONFIG_NAME
+    if target.exists() and not force:
+        raise UsageError(f"{target} already exists; nothing was written", hint="pass --force to overwrite it")
 
 
 @dataclass(frozen=True)
@@ -100,9 +121,8 @@ def write_project(directory: Path, answers: InitAnswers, *, force: bool = False)
     """
     from llmops_cli.resources import policies_dir
 
+    check_target(directory, force=force)
     target = directory / CONFIG_NAME
-    if target.exists() and not force:
-        raise UsageError(f"{target} already exists; nothing was written", hint="pass --force to overwrite it")
     text = render_config(answers)
     written: list[str] = []
     skipped: list[str] = []

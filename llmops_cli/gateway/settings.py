@@ -30,6 +30,20 @@ ENV = {
     "redis_url": "PAC_REDIS_URL",
     "redis_timeout": "PAC_REDIS_TIMEOUT",
 }
+# The `llmops gateway serve` flag of each setting, to name what the user typed in an error.
+FLAGS = {
+    "provider": "--provider",
+    "upstream_url": "--upstream",
+    "policy_file": "--policies",
+    "audit_log": "--audit-log",
+    "host": "--host",
+    "port": "--port",
+    "workers": "--workers",
+    "busy_poll_ms": "--busy-poll",
+    "redis_url": "--redis-url",
+}
+UPSTREAM_URL = r"^https?://[^\s/]+(/\S*)?$"
+_PATTERN_HELP = {UPSTREAM_URL: "an http:// or https:// URL such as http://127.0.0.1:8000/v1"}
 # Read where the store is opened, not settings: workers inherit them, nothing prints them. The _FILE form (a
 # mounted Secret) wins over the plain variable, which wins over a password in the URL.
 REDIS_PASSWORD_ENV = "PAC_REDIS_PASSWORD"  # noqa: S105 (the variable's name, not a password)
@@ -41,7 +55,7 @@ class GatewayServerSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     provider: Literal["http", "litellm"] = "http"
-    upstream_url: str = Field("http://127.0.0.1:8000", pattern=r"^https?://[^\s/]+(/\S*)?$")
+    upstream_url: str = Field("http://127.0.0.1:8000", pattern=UPSTREAM_URL)
     upstream_api_key: str | None = None
     upstream_timeout: float = Field(60.0, gt=0)
     policy_file: str = "policies/gateway.yaml"
@@ -75,20 +89,24 @@ class GatewayServerSettings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> GatewayServerSettings:
+        from llmops_cli.config.load import describe_error
+
         env = os.environ if environ is None else environ
         data: dict[str, object] = {f: env[v] for f, v in ENV.items() if env.get(v)}
-        data.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        data.update(given)
         try:
             return cls.model_validate(data)
         except ValidationError as e:
             err = e.errors(include_url=False)[0]
             field = str(err["loc"][0]) if err["loc"] else ""
-            src = ENV.get(field, field)
-            shown = "" if field in _SECRET_FIELDS else f", got {err.get('input')!r}"
+            flag = field in given  # else the value came from the environment
+            if field in _SECRET_FIELDS:
+                err = {**err, "input": None}  # never echo a credential
             raise ConfigError(
-                f"{err['msg']}{shown}",
-                path=src,
-                hint="fix the flag or environment variable",
+                describe_error(err, (field,), _PATTERN_HELP),
+                path=FLAGS.get(field, field) if flag else ENV.get(field, field),
+                hint=None if flag else "fix the environment variable, or give the flag",
             ) from e
 
 

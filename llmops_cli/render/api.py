@@ -1,4 +1,4 @@
-"""The render package's public interface, used by `llmops render`, `up` and `promote`."""
+"""The render package's public interface, used by `llmops render`, `verify`, `up` and `sync`."""
 
 from __future__ import annotations
 

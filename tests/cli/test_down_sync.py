@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.helpers import run_cli
@@ -33,9 +35,16 @@ def test_down_conflicting_flags_exit_2() -> None:
     assert r.exit_code == 2 and "conflict" in r.stderr
 
 
-def test_down_with_nothing_installed_is_a_clear_error() -> None:
+def test_down_with_nothing_installed_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`down --yes` with nothing installed failed with "k3s.yaml does not exist yet ... run `llmops up`"."""
+    from llmops_cli.adapters import hosts
+
+    monkeypatch.setattr(hosts.LocalHost, "exists", lambda self, path: False)  # no k3s on this "machine"
     r = run_cli("down", "--yes")
-    assert r.exit_code == 1 and "llmops up" in r.stderr and "Traceback" not in r.output
+    assert r.exit_code == 0, r.output
+    assert "nothing to remove: llmops is not installed on this machine" in r.stderr and "llmops up" not in r.output
+    r = run_cli("down", "--yes", "-o", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["data"]["installed"] is False
 
 
 def test_sync_remote_mode_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:

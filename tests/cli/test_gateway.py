@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.gateway.conftest import SHIPPED
-from tests.helpers import run_cli
+from tests.helpers import fake_llmops_checkout, run_cli
 
 
 @pytest.fixture
@@ -59,6 +59,39 @@ def test_keys_create_without_a_policy_file_says_what_to_do(workdir: Path) -> Non
     r = run_cli("gateway", "keys", "create", "x")
     assert r.exit_code == 2
     assert "policy file not found" in r.stderr and "--policies" in r.stderr
+
+
+@pytest.mark.parametrize("how", ["cwd", "flag", "env"])
+def test_keys_are_never_written_into_the_policy_llmops_ships(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """In a clone of llmops (no llmops.yaml: the tracked policies/gateway.yaml is the default), `keys create` wrote
+    the key hash into the policy that ships in the wheel. However the file is named, it is refused untouched."""
+    clone = fake_llmops_checkout(tmp_path / "clone")
+    tracked = clone / "policies" / "gateway.yaml"
+    before = tracked.read_bytes()
+    monkeypatch.chdir(clone)
+    args = {"cwd": [], "flag": ["--policies", "policies/gateway.yaml"], "env": []}[how]
+    if how == "env":
+        monkeypatch.setenv("PAC_POLICY_FILE", str(tracked))
+    for argv in (["create", "demo", *args], ["revoke", "demo", *args]):
+        r = run_cli("gateway", "keys", *argv)
+        assert r.exit_code == 2, r.output
+        assert "ships with llmops" in r.stderr and "llmops init --dir" in r.stderr
+    assert tracked.read_bytes() == before
+
+
+def test_revoking_a_revoked_key_says_so_and_changes_nothing(policy: Path) -> None:
+    assert run_cli("gateway", "keys", "create", "team-a", "--policies", str(policy)).exit_code == 0
+    r = run_cli("gateway", "keys", "revoke", "team-a", "--policies", str(policy))
+    assert r.exit_code == 0 and "revoked key team-a" in r.stderr
+    before = policy.read_bytes()
+    r = run_cli("gateway", "keys", "revoke", "team-a", "--policies", str(policy))
+    assert r.exit_code == 0, r.output
+    assert "key team-a is already revoked; nothing changed" in r.stderr and "reload" not in r.stderr
+    assert policy.read_bytes() == before
+    r = run_cli("gateway", "keys", "revoke", "team-a", "--policies", str(policy), "-o", "json")
+    assert json.loads(r.stdout)["data"] == {"id": "team-a", "revoked": True, "already_revoked": True}
 
 
 def test_revoke_unknown_is_exit_2(policy: Path) -> None:
@@ -145,7 +178,7 @@ def test_help_lists_commands() -> None:
 def test_a_bad_redis_url_is_exit_2_without_echoing_it(policy: Path) -> None:
     r = run_cli("gateway", "serve", "--policies", str(policy), "--redis-url", "redis://:hunter2@cache/zero")
     assert r.exit_code == 2
-    assert "PAC_REDIS_URL" in r.stderr and "database must be a number" in r.stderr
+    assert "--redis-url" in r.stderr and "PAC_REDIS_URL" not in r.stderr and "database must be a number" in r.stderr
     assert "hunter2" not in r.output and "Traceback" not in r.output
 
 

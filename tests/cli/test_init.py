@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from llmops_cli.config.load import load_settings
-from tests.helpers import run_cli
+from llmops_cli.resources import policies_dir
+from tests.helpers import fake_llmops_checkout, run_cli
 
 
 def test_init_yes_writes_a_valid_config_and_policies(workdir: Path) -> None:
@@ -108,3 +109,33 @@ def test_atomic_write_mode_and_no_temp_left(tmp_path: Path) -> None:
     assert p.read_text() == "x"
     assert (p.stat().st_mode & 0o777) == 0o600
     assert [f.name for f in p.parent.iterdir()] == ["secret"]
+
+
+def test_init_refuses_a_checkout_of_llmops_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run in a clone, init would have kept the tracked policies/ as the project's and `keys create` then wrote a
+    key hash into the policy that ships in the wheel."""
+    clone = fake_llmops_checkout(tmp_path / "clone")
+    before = {p: p.read_bytes() for p in clone.rglob("*") if p.is_file()}
+    monkeypatch.chdir(clone)
+    r = run_cli("init", "--yes")
+    assert r.exit_code == 2
+    assert "checkout of llmops itself" in r.stderr and "--dir" in r.stderr
+    assert {p: p.read_bytes() for p in clone.rglob("*") if p.is_file()} == before
+
+
+def test_readme_first_steps_put_the_key_in_the_users_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's `llmops init --yes --dir DIR`, then `keys create` in DIR: the project gets its own copy of the
+    gateway policy, the key lands there, and the policy llmops ships is untouched."""
+    shipped = policies_dir() / "gateway.yaml"
+    shipped_before = shipped.read_bytes()
+    clone = fake_llmops_checkout(tmp_path / "clone")
+    monkeypatch.chdir(clone)
+    project = tmp_path / "demo"
+    assert run_cli("init", "--yes", "--dir", str(project)).exit_code == 0
+    monkeypatch.chdir(project)
+    r = run_cli("gateway", "keys", "create", "demo", "-o", "json")
+    assert r.exit_code == 0, r.output
+    assert Path(json.loads(r.stdout)["data"]["file"]).resolve() == (project / "policies" / "gateway.yaml").resolve()
+    assert "demo" in (project / "policies" / "gateway.yaml").read_text()
+    assert shipped.read_bytes() == shipped_before
+    assert (clone / "policies" / "gateway.yaml").read_bytes() == shipped_before

@@ -136,6 +136,47 @@ def test_down_uninstall_k3s_runs_the_script_even_when_the_cluster_is_gone(tmp_pa
     assert report.warnings and "connection refused" in report.warnings[0]
 
 
+@pytest.mark.parametrize("uninstall_k3s", [False, True])
+def test_down_on_a_host_without_llmops_has_nothing_to_remove(tmp_path: Path, uninstall_k3s: bool) -> None:
+    cluster = Cluster()  # no k3s, and no kubeconfig context
+    State.load("llmops", {"HOME": str(tmp_path)}).mark_done("x", "y")  # left by a first `up` that failed early
+
+    def no_client():  # type: ignore[no-untyped-def]
+        raise AssertionError("down looked for a cluster on a host without one")
+
+    report = down(
+        Settings(),
+        host=cluster.host,
+        kube_factory=no_client,
+        env="dev",
+        keep_data=False,
+        uninstall_k3s=uninstall_k3s,
+        reporter=RecordingReporter(),
+        environ={"HOME": str(tmp_path)},
+    )
+    assert report.installed is False and report.removed == [] and cluster.host.mutations() == []
+    assert not State.load("llmops", {"HOME": str(tmp_path)}).done
+
+
+def test_down_with_k3s_installed_but_unreachable_still_fails(tmp_path: Path) -> None:
+    cluster = Cluster(k3s_installed=True)
+
+    def unreachable():  # type: ignore[no-untyped-def]
+        raise ClusterError("connection refused", code="unreachable")
+
+    with pytest.raises(ClusterError, match="connection refused"):
+        down(
+            Settings(),
+            host=cluster.host,
+            kube_factory=unreachable,
+            env="dev",
+            keep_data=False,
+            uninstall_k3s=False,
+            reporter=RecordingReporter(),
+            environ={"HOME": str(tmp_path)},
+        )
+
+
 def test_down_keep_data_and_uninstall_conflict() -> None:
     with pytest.raises(UsageError, match="conflict"):
         down(

@@ -3,6 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmops_cli.config.load import load_settings, parse_yaml
 from llmops_cli.config.model import Settings
@@ -57,7 +59,13 @@ def test_yaml11_on_off_are_gpu_modes(tmp_path: Path) -> None:
     ("text", "line", "col", "path", "fragment"),
     [
         ("cluster:\n  name: Bad_Name\n", 2, 9, "cluster.name", "DNS label"),
-        ("cluster:\n  nmae: x\n", 2, 3, "cluster.nmae", "unknown key 'nmae'; known keys: disable"),
+        (
+            "cluster:\n  nmae: x\n",
+            2,
+            3,
+            "cluster.nmae",
+            "unknown key 'nmae' (did you mean 'name'?); known keys: disable",
+        ),
         ("gpu:\n  share: lots\n", 2, 10, "gpu.share", "valid integer"),
         ("gpu:\n  share: 0\n", 2, 10, "gpu.share", "greater than or equal to 1"),
         ("stacks:\n  vllm:\n    gpu_memory_utilization: 1.5\n", 3, 29, "stacks.vllm.gpu_memory_utilization", "1"),
@@ -129,6 +137,54 @@ def test_unknown_env_path_is_an_error_but_other_llmops_vars_are_ignored() -> Non
     load_settings(None, environ={"LLMOPS_GIT_TOKEN": "secret", "LLMOPS_CONFIG": "x"})
     with pytest.raises(ConfigError, match="unknown key 'colour'"):
         load_settings(None, environ={"LLMOPS_GPU__COLOUR": "red"})
+
+
+# Sections with named fields (`environments` is a mapping: any name under it is an environment).
+_SECTIONS = sorted(n for n, f in Settings.model_fields.items() if hasattr(f.annotation, "model_fields"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    section=st.sampled_from(_SECTIONS),
+    at=st.integers(min_value=0, max_value=20),
+    letter=st.sampled_from("abcdefghijklmnopqrstuvwxyz_"),
+    which=st.sampled_from(["section", "field"]),
+)
+def test_a_misspelt_env_path_is_an_error_whichever_level_is_misspelt(
+    section: str, at: int, letter: str, which: str
+) -> None:
+    """`LLMOPS_GPUU__MODE=off` was silently ignored while `LLMOPS_GPU__MOD=off` was an error: a misspelt level of
+    an `__` path is now an unknown key wherever it is, naming the variable."""
+    fields = Settings.model_fields[section].annotation
+    field = sorted(fields.model_fields)[0]  # type: ignore[union-attr]
+    word = section if which == "section" else field
+    typo = word[: at % (len(word) + 1)] + letter + word[at % (len(word) + 1) :]
+    parts = [typo, field] if which == "section" else [section, typo]
+    if parts[0] in Settings.model_fields and (which == "section" or typo in fields.model_fields):  # type: ignore[union-attr]
+        return  # the insertion spelt another real key
+    var = "LLMOPS_" + "__".join(p.upper() for p in parts)
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, environ={var: "off"})
+    # (a `_` next to the `__` shifts the split: `CLUSTER___DISABLE` is the unknown key `_disable`)
+    assert "unknown key" in str(info.value) and var in str(info.value)
+
+
+def test_an_env_name_with_single_underscores_that_reads_as_a_path_is_warned_about() -> None:
+    loaded = load_settings(None, environ={"LLMOPS_GPU_MODE": "off", "LLMOPS_GPUU_SHARE": "2", "LLMOPS_GIT_TOKEN": "t"})
+    assert loaded.settings == Settings()
+    assert loaded.warnings == (
+        "LLMOPS_GPUU_SHARE is not read (config paths separate levels with `__`); did you mean LLMOPS_GPU__SHARE?",
+        "LLMOPS_GPU_MODE is not read (config paths separate levels with `__`); did you mean LLMOPS_GPU__MODE?",
+    )
+
+
+def test_the_cli_prints_the_warning_once(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.helpers import run_cli
+
+    monkeypatch.setenv("LLMOPS_GPU_MODE", "off")
+    r = run_cli("config", "validate")
+    assert r.exit_code == 0, r.output
+    assert r.stderr.count("warning: LLMOPS_GPU_MODE is not read") == 1 and "LLMOPS_GPU__MODE" in r.stderr
 
 
 def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:

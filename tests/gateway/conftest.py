@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +21,45 @@ OTHER_KEY = "llmops-other-key-00000000000000000000000000000000000000000"
 SHIPPED = Path(__file__).resolve().parents[2] / "policies" / "gateway.yaml"
 
 
+def _test_keys(key_models: list[str]) -> list[dict[str, Any]]:
+    return [
+        {"id": "test", "name": "test", "hash": hash_key(KEY), "models": key_models},
+        {"id": "other", "name": "other", "hash": hash_key(OTHER_KEY), "models": ["other-*"]},
+    ]
+
+
 def policy_text(extra: str = "", *, key_models: str = '["*"]', base: str | None = None) -> str:
-    """The shipped policy with two keys added (and YAML appended for overrides)."""
+    """The shipped policy's text, comments and layout kept, with the two test keys (and YAML appended). To change
+    a setting, prefer :func:`policy_with`: an edit of this text that stops matching the shipped wording would
+    leave a test running on the unchanged policy."""
+    import json
+
     text = (base or SHIPPED.read_text()).replace(
         "  keys: []",
-        f'  keys:\n    - {{id: "test", name: "test", hash: "{hash_key(KEY)}", models: {key_models}}}\n'
-        f'    - {{id: "other", name: "other", hash: "{hash_key(OTHER_KEY)}", models: ["other-*"]}}',
+        "  keys:\n" + "\n".join(f"    - {json.dumps(k)}" for k in _test_keys(json.loads(key_models))),
     )
     return text + extra
+
+
+def policy_with(changes: Mapping[str, Any] | None = None, *, key_models: tuple[str, ...] = ("*",)) -> str:
+    """The shipped policy, parsed, with the two test keys and ``changes`` (dotted path → value, e.g.
+    ``{"limits.requests_per_minute": 2}``) set on the parsed model; a path the model does not have is an error."""
+    import yaml
+
+    from llmops_cli.gateway.policy.model import Policy
+
+    data = parse_policy(SHIPPED.read_text(), str(SHIPPED)).model_dump(mode="json")
+    data["auth"]["keys"] = _test_keys(list(key_models))
+    for dotted, value in (changes or {}).items():
+        *parents, leaf = dotted.split(".")
+        node = data
+        for part in parents:
+            node = node[part]
+        if leaf not in node:
+            raise KeyError(f"the gateway policy has no {dotted}")
+        node[leaf] = value
+    Policy.model_validate(data)  # the changed policy is one the gateway accepts
+    return yaml.safe_dump(data, sort_keys=False)
 
 
 def compiled(text: str | None = None) -> CompiledPolicy:

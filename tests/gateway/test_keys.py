@@ -6,8 +6,9 @@ from typing import Any
 import pytest
 
 from llmops_cli.errors import InputError
+from llmops_cli.gateway.keyfile import create_key, list_keys, revoke_key
 from llmops_cli.gateway.policy import load_policy
-from llmops_cli.gateway.policy.keys import KeyIndex, create_key, hash_key, list_keys, revoke_key
+from llmops_cli.gateway.policy.keys import KeyIndex, hash_key
 
 from .conftest import SHIPPED
 
@@ -37,7 +38,7 @@ def test_second_key_same_name_gets_unique_id_and_revoke(policy: Path) -> None:
     assert a.id != b.id
     assert [k.id for k in list_keys(policy)] == [a.id, b.id]
     revoked = revoke_key(policy, a.id)
-    assert revoked.revoked
+    assert revoked.key.revoked and not revoked.already
     p = load_policy(policy)
     assert KeyIndex(p).lookup(a.key) is None
     assert KeyIndex(p).lookup(b.key) is not None
@@ -226,7 +227,7 @@ def test_revoke_edits_only_the_flag(tmp_path: Path, entry: str, revoked: str) ->
     p = tmp_path / "gateway.yaml"
     p.write_text(text)
     assert not list_keys(p)[0].revoked
-    assert revoke_key(p, "k-a").revoked
+    assert revoke_key(p, "k-a").key.revoked
     assert p.read_text() == text.replace(entry, revoked)
 
 

@@ -30,7 +30,7 @@ def create(
       llmops gateway keys create team-a
       llmops gateway keys create ci --models 'llama-*,qwen2' -o json
     """
-    from llmops_cli.gateway.policy.keys import create_key
+    from llmops_cli.gateway.keyfile import create_key
 
     session = get_session(ctx)
     session.start("gateway keys create", output)
@@ -61,7 +61,7 @@ def list_(ctx: typer.Context, policies: PoliciesOpt = None, output: OutputOpt = 
       llmops gateway keys list
       llmops gateway keys list -o json
     """
-    from llmops_cli.gateway.policy.keys import list_keys
+    from llmops_cli.gateway.keyfile import list_keys
 
     session = get_session(ctx)
     session.start("gateway keys list", output)
@@ -89,12 +89,15 @@ def revoke(
     Examples:
       llmops gateway keys revoke team-a
     """
-    from llmops_cli.gateway.policy.keys import revoke_key
+    from llmops_cli.gateway.keyfile import revoke_key
 
     session = get_session(ctx)
     session.start("gateway keys revoke", output)
-    key = revoke_key(policy_file(session, policies, for_write=True), key_id)
+    done = revoke_key(policy_file(session, policies, for_write=True), key_id)
     if session.machine:
-        session.emit({"id": key.id, "revoked": key.revoked})
+        session.emit({"id": done.key.id, "revoked": done.key.revoked, "already_revoked": done.already})
         return
-    session.info(f"revoked key {key.id}; reload the gateway (SIGHUP) if it does not watch the file")
+    if done.already:
+        session.info(f"key {done.key.id} is already revoked; nothing changed")
+        return
+    session.info(f"revoked key {done.key.id}; reload the gateway (SIGHUP) if it does not watch the file")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -65,12 +65,6 @@ def check_outcome(session: Session, report: CheckReport, junit: Path | None) -> 
             f"{len(failed)} governance rule(s) failed: {', '.join(r.id for r in failed)}",
             hint=f"see {report.bundle / 'summary.md'}",
         )
-
-
-def data_text(data: Any) -> str:
-    import json
-
-    return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
 
 
 def verify_outcome(session: Session, report: VerifyReport, with_project: bool) -> None:

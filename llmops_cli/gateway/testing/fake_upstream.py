@@ -318,8 +318,14 @@ async def _raw(send: Send, status: int, body: bytes, ctype: bytes, extra: tuple[
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, **uvicorn_kwargs: Any) -> Iterator[str]:
-    """Run an ASGI app with uvicorn on a background thread; yields its base URL (random port by default)."""
+def serve_in_thread(
+    app: Any, host: str = "127.0.0.1", port: int = 0, *, graceful_s: float = 0.2, **uvicorn_kwargs: Any
+) -> Iterator[str]:
+    """Run an ASGI app with uvicorn on a background thread; yields its base URL (random port by default).
+
+    On exit, requests still in flight get ``graceful_s`` to finish before they are cancelled: a test is over by
+    then, and a request it left hanging (``fault:hang``) would otherwise hold every teardown for the full grace.
+    """
     import socket
 
     import uvicorn
@@ -327,7 +333,13 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0, **uvicorn_
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5, **uvicorn_kwargs)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=graceful_s,  # type: ignore[arg-type]  # uvicorn takes any number of seconds
+        **uvicorn_kwargs,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

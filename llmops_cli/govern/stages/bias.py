@@ -151,7 +151,7 @@ def encode_groups(series: pd.Series, *, column: str, source: str) -> tuple[np.nd
     import pandas as pd
 
     codes, uniques = pd.factorize(series, sort=True, use_na_sentinel=True)
-    labels = [_group_label(u) for u in uniques]
+    labels = [group_label(u) for u in uniques]
     codes = np.asarray(codes, dtype=np.int64)
     if (codes < 0).any():
         codes = np.where(codes < 0, len(labels), codes)
@@ -166,7 +166,7 @@ def encode_groups(series: pd.Series, *, column: str, source: str) -> tuple[np.nd
     return codes, labels
 
 
-def _group_label(v: Any) -> str:
+def group_label(v: Any) -> str:
     v = _plain(v)
     if isinstance(v, float) and v.is_integer():
         return str(int(v))

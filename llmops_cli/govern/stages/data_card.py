@@ -121,13 +121,13 @@ def _schema(doc: YamlDoc) -> dict[str, ColumnSpec]:
 def column_stats(df: pd.DataFrame) -> dict[str, Any]:
     import pandas as pd
 
-    from llmops_cli.govern.stages.data_quality import _dtype_name, value_counts
+    from llmops_cli.govern.stages.data_quality import dtype_name, value_counts
 
     stats: dict[str, Any] = {}
     for c in df.columns:
         s = df[c]
         row: dict[str, Any] = {
-            "type": _dtype_name(s),
+            "type": dtype_name(s),
             "missing": int(s.isna().sum()),
             "unique": int(s.nunique(dropna=True)),
         }

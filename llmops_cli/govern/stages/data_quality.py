@@ -73,7 +73,7 @@ def _is_type(series: pd.Series, kind: str) -> bool:
     return not pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
-def _dtype_name(series: pd.Series) -> str:
+def dtype_name(series: pd.Series) -> str:
     import pandas as pd
 
     if pd.api.types.is_bool_dtype(series):
@@ -129,7 +129,7 @@ def run_data_quality(df: pd.DataFrame, cfg: DataQualityConfig) -> StageResult:
             continue
         s = df[col]
         if spec.type and not _is_type(s, spec.type):
-            violations.append(f"column {col!r} should be {spec.type}, found {_dtype_name(s)}")
+            violations.append(f"column {col!r} should be {spec.type}, found {dtype_name(s)}")
             continue
         bad = np.zeros(rows, dtype=bool)
         if spec.min is not None or spec.max is not None:
@@ -175,11 +175,11 @@ def _as_number(s: pd.Series) -> pd.Series:
 
 def value_counts(s: pd.Series) -> dict[str, int]:
     """Non-missing values (as group labels: 1.0 reads '1') and their counts; one hash pass over the rows."""
-    from llmops_cli.govern.stages.bias import _group_label
+    from llmops_cli.govern.stages.bias import group_label
 
     out: dict[str, int] = {}
     for k, v in s.value_counts(dropna=True).items():
-        label = _group_label(k)
+        label = group_label(k)
         out[label] = out.get(label, 0) + int(v)
     return out
 

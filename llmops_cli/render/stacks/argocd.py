@@ -13,9 +13,9 @@ from llmops_cli.render.stacks.common import (
     WAVE_OPERATORS,
     Files,
     RenderContext,
-    _add,
-    _app,
-    _res,
+    add,
+    app,
+    res,
     tree_path,
 )
 
@@ -146,7 +146,7 @@ def git_server_objects(ctx: RenderContext) -> list[dict[str, Any]]:
         "admin_pub": names.GIT_SSH_ADMIN_PUB,
         "host_key_path": f"{GIT_KEYS_DIR}/{names.GIT_SSH_HOST_KEY}",
         "admin_pub_path": f"{GIT_KEYS_DIR}/{names.GIT_SSH_ADMIN_PUB}",
-        "resources": _res(ctx.profile.git),
+        "resources": res(ctx.profile.git),
         "checkov_skips": dict(COMMON_SKIPS),
     }
     return render_objects("argocd/git-server.yaml.j2", git=git)
@@ -176,18 +176,18 @@ def bootstrap_list(ctx: RenderContext) -> list[dict[str, Any]]:
         destinations=_destinations(ctx),
         cluster_resources=CLUSTER_RESOURCES,
     )
-    root = _app(ctx, names.root_app_name(ctx.env), names.ARGOCD_NAMESPACE, WAVE_CRDS, path=tree_path(ctx, "apps"))
+    root = app(ctx, names.root_app_name(ctx.env), names.ARGOCD_NAMESPACE, WAVE_CRDS, path=tree_path(ctx, "apps"))
     objs += root
     return objs
 
 
 def stack_argocd(ctx: RenderContext) -> Files:
     files: Files = {}
-    _add(files, "bootstrap", bootstrap_list(ctx))
-    _add(
+    add(files, "bootstrap", bootstrap_list(ctx))
+    add(
         files,
         "apps",
-        _app(
+        app(
             ctx,
             names.ARGOCD_RELEASE,
             names.ARGOCD_NAMESPACE,

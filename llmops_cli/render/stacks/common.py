@@ -166,7 +166,8 @@ def _obj_path(folder: str, obj: dict[str, Any]) -> str:
     return f"{folder}/{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
 
 
-def _add(files: Files, folder: str, objs: list[dict[str, Any]]) -> None:
+def add(files: Files, folder: str, objs: list[dict[str, Any]]) -> None:
+    """Put each object in its own file of ``folder`` (``kind-name.yaml``); two in one file is an error."""
     for obj in objs:
         path = _obj_path(folder, obj)
         if path in files:
@@ -174,16 +175,17 @@ def _add(files: Files, folder: str, objs: list[dict[str, Any]]) -> None:
         files[path] = obj
 
 
-def _res(r: Res) -> dict[str, Any]:
+def res(r: Res) -> dict[str, Any]:
+    """Resources in the shape our templates take."""
     return {"cpu": r.cpu, "memory": r.memory, "limits": r.limits}
 
 
-def _res_values(r: Res) -> dict[str, Any]:
+def res_values(r: Res) -> dict[str, Any]:
     """Resources in the shape Helm charts take."""
     return {"requests": {"cpu": r.cpu, "memory": r.memory}, "limits": r.limits}
 
 
-def _app(
+def app(
     ctx: RenderContext,
     name: str,
     namespace: str,
@@ -196,13 +198,14 @@ def _app(
     ignore_differences: list[dict[str, Any]] | None = None,
     cascade: bool = True,
 ) -> list[dict[str, Any]]:
+    """The Argo CD Application of one component: a folder of the tree (``path``) or a Helm ``chart``."""
     sync = ["CreateNamespace=true"]
     if path is not None:
         # ServiceMonitor/PrometheusRule CRDs may still be arriving on a first sync.
         sync.append("SkipDryRunOnMissingResource=true")
     if server_side:
         sync.append("ServerSideApply=true")
-    app = {
+    spec = {
         "name": name,
         "namespace": namespace,
         "wave": wave,
@@ -216,7 +219,7 @@ def _app(
     }
     return render_objects(
         "argocd/application.yaml.j2",
-        app=app,
+        app=spec,
         argocd_namespace=names.ARGOCD_NAMESPACE,
         project=names.PROJECT,
         repo_url=ctx.repo_url,

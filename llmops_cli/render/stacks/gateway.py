@@ -8,7 +8,7 @@ from llmops_cli import versions as versions_view
 from llmops_cli.config.model import Settings
 from llmops_cli.render import names
 from llmops_cli.render.engine import render_objects
-from llmops_cli.render.stacks.common import COMMON_SKIPS, WAVE_APPS, Files, RenderContext, _add, _app, _res, tree_path
+from llmops_cli.render.stacks.common import COMMON_SKIPS, WAVE_APPS, Files, RenderContext, add, app, res, tree_path
 
 PLACEHOLDER_POLICY = "version: 1\n"
 
@@ -34,7 +34,7 @@ def stack_gateway(ctx: RenderContext) -> Files:
     replicas = gs.replicas or ctx.profile.gateway_replicas
     if hpa and gs.replicas:
         hpa = {**hpa, "min": gs.replicas, "max": max(hpa["max"], gs.replicas)}
-    resources = _res(ctx.profile.gateway)
+    resources = res(ctx.profile.gateway)
     if gs.busy_poll_ms:
         # A polling worker keeps its core busy while traffic flows: it gets exactly one whole core (CPU and
         # memory requests equal to their limits, the Guaranteed class that the kubelet's static CPU manager
@@ -107,8 +107,8 @@ def stack_gateway(ctx: RenderContext) -> Files:
     )
     if not ctx.settings.stacks.vllm.enabled:
         objs = [o for o in objs if o["kind"] != "NetworkPolicy"]
-    _add(files, "gateway", objs)
+    add(files, "gateway", objs)
     if ctx.settings.stacks.observability.enabled:
-        _add(files, "gateway", render_objects("gateway/servicemonitor.yaml.j2", gw=gw))
-    _add(files, "apps", _app(ctx, "gateway", names.APPS_NAMESPACE, WAVE_APPS, path=tree_path(ctx, "gateway")))
+        add(files, "gateway", render_objects("gateway/servicemonitor.yaml.j2", gw=gw))
+    add(files, "apps", app(ctx, "gateway", names.APPS_NAMESPACE, WAVE_APPS, path=tree_path(ctx, "gateway")))
     return files

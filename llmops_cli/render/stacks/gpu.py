@@ -8,7 +8,7 @@ from llmops_cli import versions as versions_view
 from llmops_cli.config.model import Settings
 from llmops_cli.render import names
 from llmops_cli.render.engine import render_objects
-from llmops_cli.render.stacks.common import COMMON_SKIPS, WAVE_OPERATORS, Files, RenderContext, Res, _add, _app, _res
+from llmops_cli.render.stacks.common import COMMON_SKIPS, WAVE_OPERATORS, Files, RenderContext, Res, add, app, res
 
 
 def time_slicing_config(share: int) -> str:
@@ -34,7 +34,7 @@ def gpu_smoke_job_obj(settings: Settings, namespace: str = names.APPS_NAMESPACE)
         "labels": labels,
         "uid": 10001,
         "image": versions_view.CUDA_SMOKE_IMAGE,
-        "resources": _res(Res("50m", "64Mi", "500m", "256Mi", {"nvidia.com/gpu": 1})),
+        "resources": res(Res("50m", "64Mi", "500m", "256Mi", {"nvidia.com/gpu": 1})),
         "checkov_skips": {
             **COMMON_SKIPS,
             "checkov.io/skip3": "CKV2_K8S_6=a one-shot Job with no listening port; nothing to reach",
@@ -65,10 +65,10 @@ def stack_gpu(ctx: RenderContext) -> Files:
     if gpu.share > 1:
         values["config"] = {"map": {"default": time_slicing_config(gpu.share)}, "default": "default"}
     files: Files = {}
-    _add(
+    add(
         files,
         "apps",
-        _app(
+        app(
             ctx,
             "nvidia-device-plugin",
             names.GPU_NAMESPACE,
@@ -82,10 +82,10 @@ def stack_gpu(ctx: RenderContext) -> Files:
         ),
     )
     if gpu.dcgm_exporter:
-        _add(
+        add(
             files,
             "apps",
-            _app(
+            app(
                 ctx,
                 "dcgm-exporter",
                 names.GPU_NAMESPACE,
@@ -102,5 +102,5 @@ def stack_gpu(ctx: RenderContext) -> Files:
                 },
             ),
         )
-    _add(files, "gpu", [gpu_smoke_job_obj(ctx.settings)])
+    add(files, "gpu", [gpu_smoke_job_obj(ctx.settings)])
     return files

@@ -13,9 +13,9 @@ from llmops_cli.render.stacks.common import (
     WAVE_OPERATORS,
     Files,
     RenderContext,
-    _add,
-    _app,
-    _res_values,
+    add,
+    app,
+    res_values,
     tree_path,
 )
 
@@ -40,7 +40,7 @@ def kube_prometheus_values(ctx: RenderContext) -> dict[str, Any]:
                 "serviceMonitorSelectorNilUsesHelmValues": False,
                 "podMonitorSelectorNilUsesHelmValues": False,
                 "ruleSelectorNilUsesHelmValues": False,
-                "resources": _res_values(p.prometheus),
+                "resources": res_values(p.prometheus),
                 "storageSpec": {
                     "volumeClaimTemplate": {
                         "spec": {
@@ -105,7 +105,7 @@ def loki_values(ctx: RenderContext) -> dict[str, Any]:
         # loki.monolithicReplicas) and ignores singleBinary.replicas.
         "singleBinary": {
             "persistence": {"size": p.loki_storage},
-            "resources": _res_values(p.loki),
+            "resources": res_values(p.loki),
         },
         "backend": {"replicas": 0},
         "read": {"replicas": 0},
@@ -160,10 +160,10 @@ def stack_observability(ctx: RenderContext) -> Files:
     ns = names.MONITORING_NAMESPACE
     files: Files = {}
     pc = versions_view.PROMETHEUS_COMMUNITY_REPO
-    _add(
+    add(
         files,
         "apps",
-        _app(
+        app(
             ctx,
             "prometheus-operator-crds",
             ns,
@@ -176,10 +176,10 @@ def stack_observability(ctx: RenderContext) -> Files:
             server_side=True,
         ),
     )
-    _add(
+    add(
         files,
         "apps",
-        _app(
+        app(
             ctx,
             "kube-prometheus-stack",
             ns,
@@ -194,10 +194,10 @@ def stack_observability(ctx: RenderContext) -> Files:
         ),
     )
     if obs.loki:
-        _add(
+        add(
             files,
             "apps",
-            _app(
+            app(
                 ctx,
                 "loki",
                 ns,
@@ -210,10 +210,10 @@ def stack_observability(ctx: RenderContext) -> Files:
                 values=loki_values(ctx),
             ),
         )
-        _add(
+        add(
             files,
             "apps",
-            _app(
+            app(
                 ctx,
                 "alloy",
                 ns,
@@ -228,7 +228,7 @@ def stack_observability(ctx: RenderContext) -> Files:
         )
     labels = ctx.app_labels("llmops-observability", "observability")
     if obs.grafana:
-        _add(
+        add(
             files,
             "observability",
             render_objects(
@@ -239,14 +239,14 @@ def stack_observability(ctx: RenderContext) -> Files:
             ),
         )
         for d in dashboards(ctx.settings, gpu=ctx.gpu):
-            _add(
+            add(
                 files,
                 "observability",
                 render_objects("observability/dashboard.yaml.j2", namespace=ns, labels=labels, dashboard=d),
             )
     groups = rule_groups(ctx.settings, gpu=ctx.gpu)
     for g in groups:
-        _add(
+        add(
             files,
             "observability",
             render_objects(
@@ -256,5 +256,5 @@ def stack_observability(ctx: RenderContext) -> Files:
                 rule={"name": g["name"], "groups": [g]},
             ),
         )
-    _add(files, "apps", _app(ctx, "observability", ns, WAVE_APPS, path=tree_path(ctx, "observability")))
+    add(files, "apps", app(ctx, "observability", ns, WAVE_APPS, path=tree_path(ctx, "observability")))
     return files

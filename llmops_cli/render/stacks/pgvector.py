@@ -5,7 +5,7 @@ from __future__ import annotations
 from llmops_cli import versions as versions_view
 from llmops_cli.render import names
 from llmops_cli.render.engine import render_objects
-from llmops_cli.render.stacks.common import COMMON_SKIPS, WAVE_DATA, Files, RenderContext, _add, _app, _res, tree_path
+from llmops_cli.render.stacks.common import COMMON_SKIPS, WAVE_DATA, Files, RenderContext, add, app, res, tree_path
 
 
 def init_sql(database: str, schema: str) -> str:
@@ -37,17 +37,17 @@ def stack_pgvector(ctx: RenderContext) -> Files:
         "password_key": names.PGVECTOR_SECRET_PASSWORD_KEY,
         "port": names.PGVECTOR_PORT,
         "storage": ps.storage,
-        "resources": _res(ctx.profile.pgvector),
-        "exporter_resources": _res(ctx.profile.exporter),
+        "resources": res(ctx.profile.pgvector),
+        "exporter_resources": res(ctx.profile.exporter),
         "checkov_skips": dict(COMMON_SKIPS),
     }
     files: Files = {}
-    _add(
+    add(
         files,
         "pgvector",
         render_objects("pgvector/pgvector.yaml.j2", pg=pg, monitoring_namespace=names.MONITORING_NAMESPACE),
     )
     if ctx.settings.stacks.observability.enabled:
-        _add(files, "pgvector", render_objects("pgvector/servicemonitor.yaml.j2", pg=pg))
-    _add(files, "apps", _app(ctx, "pgvector", names.APPS_NAMESPACE, WAVE_DATA, path=tree_path(ctx, "pgvector")))
+        add(files, "pgvector", render_objects("pgvector/servicemonitor.yaml.j2", pg=pg))
+    add(files, "apps", app(ctx, "pgvector", names.APPS_NAMESPACE, WAVE_DATA, path=tree_path(ctx, "pgvector")))
     return files

@@ -8,7 +8,7 @@ from typing import Any
 from llmops_cli import versions as versions_view
 from llmops_cli.render import names
 from llmops_cli.render.engine import render_objects
-from llmops_cli.render.stacks.common import COMMON_SKIPS, WAVE_APPS, Files, RenderContext, _add, _app, _res, tree_path
+from llmops_cli.render.stacks.common import COMMON_SKIPS, WAVE_APPS, Files, RenderContext, add, app, res, tree_path
 
 IMAGES = {
     "gpu": versions_view.VLLM_IMAGE,
@@ -111,7 +111,7 @@ def _vllm_view(ctx: RenderContext) -> dict[str, Any]:
         "cache_size": v.cache_size,
         # 10 s x 180 = 30 minutes to download and load a model before liveness applies.
         "startup_failure_threshold": 180 if backend != "simulator" else 30,
-        "resources": _res(ctx.profile.vllm[backend]),
+        "resources": res(ctx.profile.vllm[backend]),
         "volume_mounts": mounts,
         "volumes": volumes,
         "checkov_skips": dict(COMMON_SKIPS),
@@ -123,8 +123,8 @@ def stack_vllm(ctx: RenderContext) -> Files:
         return {}
     view = _vllm_view(ctx)
     files: Files = {}
-    _add(files, "vllm", render_objects("vllm/deployment.yaml.j2", vllm=view))
+    add(files, "vllm", render_objects("vllm/deployment.yaml.j2", vllm=view))
     if ctx.settings.stacks.observability.enabled:
-        _add(files, "vllm", render_objects("vllm/servicemonitor.yaml.j2", vllm=view))
-    _add(files, "apps", _app(ctx, "vllm", names.APPS_NAMESPACE, WAVE_APPS, path=tree_path(ctx, "vllm")))
+        add(files, "vllm", render_objects("vllm/servicemonitor.yaml.j2", vllm=view))
+    add(files, "apps", app(ctx, "vllm", names.APPS_NAMESPACE, WAVE_APPS, path=tree_path(ctx, "vllm")))
     return files
