@@ -27,7 +27,7 @@ from tests.verify.conftest import (
     wait_for,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 GATEWAY = ["gateway ready", "gateway refuses requests without a key", "gateway chat completion"]
 GATEWAY += ["gateway streamed completion", "gateway redacts email"]
