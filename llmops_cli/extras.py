@@ -13,7 +13,7 @@ from llmops_cli.errors import LlmopsError
 EXTRA_FOR_MODULE: dict[str, str] = {
     "jinja2": "render",
     "kubernetes": "cluster",
-    "filelock": "cluster",
+    "filelock": "cluster",  # also in govern (the evidence index)
     "cryptography": "cluster",  # also in govern (it signs the evidence)
     "questionary": "cluster",
     "numpy": "govern",
@@ -32,6 +32,7 @@ EXTRA_FOR_MODULE: dict[str, str] = {
     "phonenumbers": "gateway",
     "psycopg": "verify",
     "litellm": "litellm",
+    "sigstore": "sigstore",
 }
 
 

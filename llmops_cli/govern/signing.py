@@ -236,7 +236,10 @@ def envelope_keyids(raw: bytes) -> list[str]:
 def sigstore_available() -> bool:
     import importlib.util
 
-    return importlib.util.find_spec("sigstore") is not None
+    try:
+        return importlib.util.find_spec("sigstore") is not None
+    except ImportError:  # a finder that refuses the name (an import hook, a broken install) means "no"
+        return False
 
 
 def ambient_oidc_token() -> str | None:
