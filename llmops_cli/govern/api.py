@@ -44,6 +44,7 @@ class GovernInputs:
     min_group_size: int = 30
     bootstrap: int = 0
     seed: int = 0
+    waivers: tuple[Any, ...] = ()  # bias.Waiver
 
     def rel(self, path: Path) -> str:
         """A path as recorded in artefacts: project-relative when inside the project (stable across hosts)."""
@@ -104,6 +105,7 @@ def inputs_from_settings(gov: GovernanceSettings, project_dir: Path, **overrides
         min_group_size=gov.min_group_size,
         bootstrap=gov.bootstrap,
         seed=gov.seed,
+        waivers=_waivers(gov),
     )
     given: dict[str, Any] = {}
     for key, value in overrides.items():
@@ -122,6 +124,12 @@ def inputs_from_settings(gov: GovernanceSettings, project_dir: Path, **overrides
         # privileged groups from llmops.yaml only apply to the attributes still scanned
         given["privileged"] = {k: v for k, v in base.privileged.items() if k in given["sensitive"]}
     return replace(base, **given)
+
+
+def _waivers(gov: GovernanceSettings) -> tuple[Any, ...]:
+    from llmops_cli.govern.stages.bias import Waiver
+
+    return tuple(Waiver(w.attribute, w.group, w.reason) for w in gov.waivers)
 
 
 def _need(value: Any, what: str, flag: str, setting: str) -> Any:
@@ -155,8 +163,7 @@ def _bias_config(inputs: GovernInputs) -> Any:
         positive=inputs.positive,
         min_group_size=inputs.min_group_size,
         score=inputs.score,
-        bootstrap=inputs.bootstrap,
-        seed=inputs.seed,
+        waivers=inputs.waivers,
     )
 
 

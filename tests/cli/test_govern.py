@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.govern.conftest import copy_example
+from tests.govern.test_check import default_rule_count
 from tests.helpers import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,7 +47,7 @@ def test_check_example_project_text(project: Path) -> None:
     r = run_cli("govern", "check", "--project", str(project))
     assert r.exit_code == 0, r.output
     assert r.stdout == ""
-    assert "PASS: 13 passed, 0 failed, 0 warnings" in r.stderr
+    assert f"PASS: {default_rule_count()} passed, 0 failed, 0 warnings" in r.stderr
     assert (project.joinpath(*BUNDLE) / "manifest.json").is_file()
 
 
@@ -68,11 +69,12 @@ def test_check_json_envelope_and_junit(project: Path, tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     env = envelope(r.stdout)
     assert env["command"] == "govern check" and env["status"] == "ok"
-    assert env["data"]["rules"]["passed"] == 13
+    n = default_rule_count()
+    assert env["data"]["rules"]["passed"] == n
     assert env["data"]["bundle"] == str(evidence / "credit-approval" / "1.2.0")
     suite = ET.parse(junit).getroot()
-    assert suite.get("tests") == "13" and suite.get("failures") == "0"
-    assert len(suite.findall(".//testcase")) == 13
+    assert suite.get("tests") == str(n) and suite.get("failures") == "0"
+    assert len(suite.findall(".//testcase")) == n
 
 
 def _strict_policy(project: Path) -> None:
@@ -194,7 +196,8 @@ def test_bias_scan_flags_reach_the_core(project: Path) -> None:
     assert r.exit_code == 0, r.output
     d = envelope(r.stdout)["data"]
     assert d["attributes"] == ["sex"] and d["min_group_size"] == 500
-    assert d["bootstrap"] == {"resamples": 50, "seed": 3, "confidence": 0.95}
+    assert "bootstrap" not in d  # --bootstrap/--seed are deprecated and ignored: intervals are always given
+    assert d["intervals"]["confidence"] == 0.95 and "low" in d["sex"]["ci"]["demographic_parity_ratio"]
     assert d["sex"]["privileged"] == "female"
     assert "ethnicity" not in d
 
@@ -276,19 +279,23 @@ def test_risk_scorecard(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "## Heat map" in r.stdout
 
 
-def test_settings_fail_on_and_bootstrap_flag_reach_check(project: Path) -> None:
+def test_settings_fail_on_reach_check_and_bootstrap_flags_are_accepted(project: Path) -> None:
     (project / "policies").mkdir()
     (project / "policies" / "governance.yaml").write_text(
         "rules:\n  - id: more-data\n    stage: data_quality\n    expr: data_quality.rows > 1000000\n"
         "    severity: warning\n    message: more data wanted\n"
     )
-    text = (project / "llmops.yaml").read_text().replace("  seed: 7\n", "  seed: 7\n  fail_on: warning\n")
+    text = (
+        (project / "llmops.yaml")
+        .read_text()
+        .replace("  min_group_size: 30\n", "  min_group_size: 30\n  fail_on: warning\n")
+    )
     (project / "llmops.yaml").write_text(text)
     r = run_cli("govern", "check", "--project", str(project), "--bootstrap", "20", "--seed", "5", "-o", "json")
     assert r.exit_code == 4, r.output
     assert envelope(r.stdout)["data"]["fail_on"] == "warning"
     bias = json.loads(project.joinpath(*BUNDLE, "bias.json").read_text())
-    assert bias["bootstrap"] == {"confidence": 0.95, "resamples": 20, "seed": 5}
+    assert "bootstrap" not in bias and bias["intervals"]["confidence"] == 0.95
 
 
 def test_check_uses_config_flag_and_its_folder(project: Path, workdir: Path) -> None:

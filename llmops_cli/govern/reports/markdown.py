@@ -62,19 +62,28 @@ def bias_markdown(m: Mapping[str, Any]) -> str:
         "",
         f"Rows: {m['rows']} · positive rate: {num(m['positive_rate'])} · minimum group size: {m['min_group_size']}",
     ]
-    if "bootstrap" in m:
-        b = m["bootstrap"]
+    if "intervals" in m:
+        iv = m["intervals"]
+        lines.append(f"Intervals: {num(iv['confidence'] * 100, 0)}% simultaneous ({iv['method']}).")
+    if m.get("unmeasured"):
+        lines += ["", "## Not measured (rules over these fail unless waived)", ""]
+        lines += [f"- {u}" for u in m["unmeasured"]]
+    if m.get("waivers"):
+        lines += ["", "## Waivers", ""]
         lines.append(
-            f"Bootstrap: {b['resamples']} resamples, seed {b['seed']}, {num(b['confidence'] * 100, 0)}% intervals"
+            table(
+                ["attribute", "group", "reason"],
+                [[w["attribute"], w["group"] or "(all)", w["reason"]] for w in m["waivers"]],
+            )
         )
     for name in m["attributes"]:
         a = m[name]
         lines += ["", f"## {' × '.join(a['columns'])}", ""]
         extra = ["mean_score"] if any("mean_score" in v for v in a["groups"].values()) else []
-        rows = [
-            [g, *(num(v[k]) for k in (*GROUP_METRICS, *extra)), "" if v["sufficient"] else "insufficient"]
-            for g, v in a["groups"].items()
-        ]
+        rows = []
+        for g, v in a["groups"].items():
+            note = "waived" if v.get("waived") else ("" if v["sufficient"] else "insufficient")
+            rows.append([g, *(rate(v.get(k)) if k != "count" else v[k] for k in (*GROUP_METRICS, *extra)), note])
         lines.append(table(["group", *GROUP_METRICS, *extra, "note"], rows))
         lines.append("")
         metric_rows = []
@@ -83,7 +92,8 @@ def bias_markdown(m: Mapping[str, Any]) -> str:
                 continue
             ci = a.get("ci", {}).get(k)
             interval = f"[{num(ci['low'])}, {num(ci['high'])}]" if ci else ""
-            metric_rows.append([k, num(a[k]), interval])
+            value = rate(a[k])
+            metric_rows.append([k, value, interval])
         lines.append(table(["metric", "value", "interval"], metric_rows))
         if a.get("privileged") is not None:
             lines += [
@@ -96,7 +106,17 @@ def bias_markdown(m: Mapping[str, Any]) -> str:
                 f"Groups under {m['min_group_size']} rows, left out of the disparities: "
                 + ", ".join(f"`{g}`" for g in a["insufficient_groups"]),
             ]
+        for k, groups in a.get("undefined", {}).items():
+            lines += [
+                "",
+                f"`{k}` is undefined: a rate it needs has no denominator in " + ", ".join(f"`{g}`" for g in groups),
+            ]
     return "\n".join(lines) + "\n"
+
+
+def rate(v: Any) -> str:
+    """A rate or metric; null means undefined (a zero denominator or too few rows), never 0."""
+    return "undefined" if v is None else num(v)
 
 
 # ----------------------------------------------------------------------------------------- data quality

@@ -27,24 +27,24 @@ COLUMN_KEYS = ("type", "min", "max", "allowed", "required", "description")
 TOP_VALUES = 5
 
 METRICS_SCHEMA: dict[str, Any] = {
-    **{f: None for f in PROVENANCE_FIELDS},
-    "file": None,
-    "sha256": None,
-    "rows": None,
-    "columns": None,
-    "sensitive_attributes": None,
-    "missing_fields": None,
-    "missing_field_count": None,
-    "complete": None,
+    **{f: None for f in PROVENANCE_FIELDS},  # text or a list, as written: not type-checked
+    "file": "string",
+    "sha256": "string",
+    "rows": "int",
+    "columns": "list",
+    "sensitive_attributes": "list",
+    "missing_fields": "list",
+    "missing_field_count": "int",
+    "complete": "bool",
     "column_stats": {
         "*": {
-            "type": None,
-            "missing": None,
-            "unique": None,
-            "min": None,
-            "max": None,
-            "mean": None,
-            "top": None,
+            "type": "string",
+            "missing": "int",
+            "unique": "int",
+            "min": "double?",
+            "max": "double?",
+            "mean": "double?",
+            "top": "map",
         }
     },
 }

@@ -31,13 +31,13 @@ TEXT_OR_LIST = ("intended_use", "out_of_scope_use", "limitations", "ethical_cons
 SAFE_SEGMENT = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"
 
 METRICS_SCHEMA: dict[str, Any] = {
-    "name": None,
-    "version": None,
-    "present_fields": None,
-    "required_fields": None,
-    "missing_required": None,
-    "missing_count": None,
-    "complete": None,
+    "name": "string",
+    "version": "string",
+    "present_fields": "list",
+    "required_fields": "list",
+    "missing_required": "list",
+    "missing_count": "int",
+    "complete": "bool",
 }
 
 

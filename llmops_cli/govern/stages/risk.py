@@ -34,36 +34,33 @@ ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 LEVELS = (("low", 5.0), ("medium", 10.0), ("high", 15.0), ("critical", 26.0))
 
 METRICS_SCHEMA: dict[str, Any] = {
-    "count": None,
-    "max_inherent": None,
-    "max_residual": None,
-    "mean_residual": None,
-    "residual_levels": {"low": None, "medium": None, "high": None, "critical": None},
-    "unmitigated_count": None,
+    "count": "int",
+    "max_inherent": "int",
+    "max_residual": "double",
+    "mean_residual": "double",
+    "residual_levels": {"low": "int", "medium": "int", "high": "int", "critical": "int"},
+    "unmitigated_count": "int",
     "risks": {
         "*": {
-            k: None
-            for k in (
-                "title",
-                "category",
-                "impact",
-                "likelihood",
-                "inherent",
-                "residual",
-                "level",
-                "owner",
-                "frameworks",
-                "controls",
-            )
+            "title": "string",
+            "category": "string",
+            "impact": "int",
+            "likelihood": "int",
+            "inherent": "int",
+            "residual": "double",
+            "level": "string",
+            "owner": "string?",
+            "frameworks": "map",
+            "controls": "list[map]",
         }
     },
     "ai_act": {
-        "classification": None,
-        "rule": None,
-        "article": None,
-        "applies_from": None,
-        "assessed": None,
-        "obligations": None,
+        "classification": "string",
+        "rule": "string?",
+        "article": "string?",
+        "applies_from": "string?",
+        "assessed": "bool",
+        "obligations": "list[map]",
     },
 }
 
