@@ -50,6 +50,34 @@ def default_rule_count() -> int:
     return len(load_policies(policies_dir() / "governance.yaml").rules)
 
 
+WARNINGS = {"ai-act-obligations-evidenced", "controls-evidenced"}  # the example has no conformity assessment yet
+
+
+def test_example_project_fails_on_the_missing_fria_until_one_is_provided(tmp_path: Path) -> None:
+    """Credit scoring (Annex III(5)(b)) by a deployer needs a fundamental rights impact assessment (Art. 27):
+    the example used to pass 13/13 without one."""
+    from tests.govern.conftest import copy_example, provide_fria
+
+    project = copy_example(tmp_path, fria=False)
+    report = check(project)
+    assert report.status == "fail"
+    assert [r.id for r in report.results if r.failed()] == ["fundamental-rights-impact-assessment"]
+    risk = json.loads((report.bundle / "risk.json").read_text())["ai_act"]
+    assert (
+        risk["classification"] == "high-risk"
+        and risk["fria_required"]
+        and risk["annex_iii_points"] == ["essential_services.creditworthiness"]
+    )
+    template = (project / "ai_act.yaml").read_text().replace("# fria: fria.yaml", "fria: fria.template.yaml")
+    (project / "ai_act.yaml").write_text(template)
+    assert check(project).status == "fail"  # the template's "TBD" answers are not an assessment
+    (project / "ai_act.yaml").write_text(template.replace("fria: fria.template.yaml", "# fria: fria.yaml"))
+    provide_fria(project)
+    report = check(project)
+    assert report.status == "pass"
+    assert {r.id for r in report.results if r.outcome != "pass"} == WARNINGS
+
+
 def test_example_project_passes_and_writes_the_bundle(project: Path) -> None:
     report = check(project)
     assert report.status == "pass", [r for r in report.results if r.outcome != "pass"]
@@ -64,10 +92,11 @@ def test_example_project_passes_and_writes_the_bundle(project: Path) -> None:
         "file": "data/loans.csv",
         "sha256": sha256_file(project / "data/loans.csv"),
     }
-    assert set(m["inputs"]) == {"data", "data_card", "model", "risk_register", "ai_act"}
+    assert {"data", "data_card", "model", "risk_register", "ai_act"} <= set(m["inputs"])
     assert m["policy"]["file"] == "llmops:policies/governance.yaml"
     assert m["created_at"] == "2023-11-14T22:13:20Z"
     assert m["status"] == "pass" and m["rules"]["total"] == default_rule_count()
+    assert m["rules"]["warnings"] == len(WARNINGS)
     assert "llmops_version" in m and "git_commit" in m
     assert not [p for p in bundle.parent.iterdir() if p.name.startswith(".")]  # no temp folders left
 
@@ -214,3 +243,16 @@ def test_personal_data_in_the_dataset_fails_the_default_policy(project: Path) ->
     outcomes = {r.id: r.outcome for r in report.results}
     assert report.status == "fail" and outcomes["no-personal-data"] == "fail"
     assert json.loads((report.bundle / "data_quality.json").read_text())["pii_columns"] == {"email": "email"}
+
+
+def test_crlf_policy_file_verifies(project: Path) -> None:
+    """The manifest hashed the policy as normalised text while verify hashes bytes: a CRLF file never verified."""
+    from llmops_cli.resources import policies_dir
+
+    (project / "policies").mkdir()
+    text = (policies_dir() / "governance.yaml").read_bytes()
+    (project / "policies" / "governance.yaml").write_bytes(text.replace(b"\n", b"\r\n"))
+    bundle = check(project).bundle
+    assert read_manifest(bundle)["policy"]["file"] == "policies/governance.yaml"
+    report = verify(bundle, project)
+    assert report.ok, report.problem()

@@ -220,14 +220,39 @@ def risk_markdown(m: Mapping[str, Any]) -> str:
     ]
     if act.get("applies_from"):
         lines.append(f"Obligations apply from {act['applies_from']}.")
-    if act.get("obligations"):
+    if act.get("assessed"):
+        lines.append(
+            f"Roles: {', '.join(act['roles'])} · Annex III points: {', '.join(act['annex_iii_points']) or 'none'}"
+        )
+    exemption = act.get("exemption")
+    if exemption:
+        state = "applies" if exemption["applies"] else f"does not apply: {exemption['refused']}"
+        lines.append(f"Art. 6(3) exemption claimed ({', '.join(exemption['articles'])}): {state}.")
+    if act.get("triggers"):
         lines += [
             "",
             table(
                 ["class", "rule", "article", "applies from"],
-                [[o["class"], o["rule"], o["article"], o["applies_from"]] for o in act["obligations"]],
+                [[t["class"], t["rule"], t["article"], t["applies_from"]] for t in act["triggers"]],
             ),
         ]
+    if act.get("obligations"):
+        lines += ["", "### Obligations", ""]
+        rows = []
+        for o in act["obligations"]:
+            state = "voluntary" if o.get("voluntary") else ("evidenced" if o["evidenced"] else "**no evidence**")
+            rows.append([o["article"], o["title"], o["role"], o["applies_from"], ", ".join(o["evidence"]), state])
+        lines.append(table(["article", "obligation", "role", "applies from", "evidence", "status"], rows))
+    if act.get("fria_required"):
+        if act.get("fria_complete"):
+            lines += ["", f"Fundamental rights impact assessment (Art. 27): `{act['fria']['file']}`, complete."]
+        else:
+            where = f"`{act['fria']['file']}`" if act.get("fria") else "not named (`fria:`)"
+            lines += [
+                "",
+                f"Fundamental rights impact assessment (Art. 27) is **required**: {where}; missing: "
+                + ", ".join(act["fria_missing_fields"]),
+            ]
     lines += ["", "## Heat map (inherent: impact × likelihood)", ""]
     grid: dict[tuple[int, int], list[str]] = {}
     for rid, r in m["risks"].items():
@@ -245,6 +270,7 @@ def risk_markdown(m: Mapping[str, Any]) -> str:
             r["likelihood"],
             r["inherent"],
             num(r["residual"], 2),
+            num(r["claimed_residual"], 2),
             r["level"],
             r["owner"] or "unowned",
         ]
@@ -252,17 +278,24 @@ def risk_markdown(m: Mapping[str, Any]) -> str:
     ]
     lines.append(
         table(
-            ["id", "title", "category", "impact", "likelihood", "inherent", "residual", "level", "owner"],
+            ["id", "title", "category", "impact", "likelihood", "inherent", "residual", "claimed", "level", "owner"],
             rrows,
         )
     )
+    lines += [
+        "",
+        "Residual counts only controls that name their evidence; `claimed` counts every control as declared.",
+    ]
     lines += ["", "## Controls and framework mapping", ""]
     crows = []
     for rid, r in m["risks"].items():
-        crows.append([rid, "(risk)", "", _mapped(r["frameworks"])])
+        crows.append([rid, "(risk)", "", "", _mapped(r["frameworks"])])
         for c in r["controls"]:
-            crows.append([rid, f"{c['id']}: {c['title']}", num(c["effectiveness"], 2), _mapped(c["frameworks"])])
-    lines.append(table(["risk", "control", "effectiveness", "mapping"], crows))
+            files = ", ".join(e["file"] + ("" if e["exists"] else " (missing)") for e in c["evidence"])
+            crows.append(
+                [rid, f"{c['id']}: {c['title']}", num(c["effectiveness"], 2), files or "none", _mapped(c["frameworks"])]
+            )
+    lines.append(table(["risk", "control", "effectiveness", "evidence", "mapping"], crows))
     return "\n".join(lines) + "\n"
 
 
@@ -384,10 +417,15 @@ def summary_markdown(model: Mapping[str, str], results: Sequence[Mapping[str, An
         for r in failing:
             extra = f" ({r['detail']})" if r["detail"] else ""
             lines.append(f"- **{r['id']}** ({r['severity']}): {r['message']}{extra}")
-    controls = sorted({c for r in results for c in r["controls"]})
-    if controls:
+    # A control is evidenced only when every rule that cites it passed: one failed rule makes it a gap.
+    failed_controls = {c for r in results if r["outcome"] != "pass" for c in r["controls"]}
+    evidenced = sorted({c for r in results for c in r["controls"]} - failed_controls)
+    if evidenced:
         lines += ["", "## Controls evidenced", ""]
-        lines.append(table(["control", "title"], [[c, mp.title_of(c)] for c in controls]))
+        lines.append(table(["control", "title"], [[c, mp.title_of(c)] for c in evidenced]))
+    if failed_controls:
+        lines += ["", "## Controls not evidenced (a rule citing them did not pass)", ""]
+        lines.append(table(["control", "title"], [[c, mp.title_of(c)] for c in sorted(failed_controls)]))
     return "\n".join(lines) + "\n"
 
 

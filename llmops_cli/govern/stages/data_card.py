@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from llmops_cli.govern.io import YamlDoc, read_yaml
 from llmops_cli.govern.stages import StageResult
 from llmops_cli.govern.stages.data_quality import COLUMN_TYPES, ColumnSpec
+from llmops_cli.govern.stages.fields import present
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -146,7 +147,7 @@ def run_data_card(
     sensitive: tuple[str, ...] = (),
 ) -> StageResult:
     sens = list(dict.fromkeys([*meta.sensitive_attributes, *sensitive]))
-    missing = [f for f in PROVENANCE_FIELDS if meta.fields.get(f) in (None, "", [])]
+    missing = [f for f in PROVENANCE_FIELDS if not present(meta.fields.get(f))]
     metrics: dict[str, Any] = {
         **{f: meta.fields.get(f) for f in PROVENANCE_FIELDS},
         "file": data_file,

@@ -10,6 +10,7 @@ from typing import Any
 
 from llmops_cli.govern.io import read_yaml
 from llmops_cli.govern.stages import StageResult
+from llmops_cli.govern.stages.fields import present
 
 CARD_FIELDS = (
     "name",
@@ -84,22 +85,14 @@ def load_model_meta(path: Path) -> ModelMeta:
     return ModelMeta(data, path)
 
 
-def _present(value: Any) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, (str, list, dict)):
-        return bool(value.strip() if isinstance(value, str) else value)
-    return True
-
-
 def run_model_card(meta: ModelMeta, required: tuple[str, ...]) -> StageResult:
     """Completeness metrics; the Markdown is rendered once the governance status is known."""
-    present = [f for f in CARD_FIELDS if _present(meta.fields.get(f))]
-    missing = [f for f in required if f not in present]
+    given = [f for f in CARD_FIELDS if present(meta.fields.get(f))]  # "TBD", "-" and blanks are missing
+    missing = [f for f in required if f not in given]
     metrics = {
         "name": meta.name,
         "version": meta.version,
-        "present_fields": present,
+        "present_fields": given,
         "required_fields": list(required),
         "missing_required": missing,
         "missing_count": len(missing),
