@@ -278,6 +278,11 @@ class GovernanceInputs(_Model):
     risk_register: str | None = None
     ai_act: str | None = Field(None, description="EU AI Act classification answers YAML.")
     data_card: str | None = Field(None, description="Dataset provenance YAML for the data card.")
+    attributions: str | None = Field(None, description="Per-row SHAP/LIME attributions (CSV or Parquet).")
+    model_file: str | None = Field(
+        None, description="Trained model to explain: scikit-learn .pkl/.joblib (trusted files only) or .onnx."
+    )
+    features: list[str] = Field(default_factory=list, description="The model's input columns (default: all).")
 
 
 class GovernanceWaiver(_Model):

@@ -40,6 +40,9 @@ class GovernInputs:
     risk_register: Path | None = None
     ai_act: Path | None = None
     data_card: Path | None = None
+    attributions: Path | None = None
+    model_file: Path | None = None
+    features: tuple[str, ...] = ()
     policies: Path | None = None
     min_group_size: int = 30
     bootstrap: int = 0
@@ -101,6 +104,9 @@ def inputs_from_settings(gov: GovernanceSettings, project_dir: Path, **overrides
         risk_register=from_settings(i.risk_register),
         ai_act=from_settings(i.ai_act),
         data_card=from_settings(i.data_card),
+        attributions=from_settings(i.attributions),
+        model_file=from_settings(i.model_file),
+        features=tuple(i.features),
         policies=policies,
         min_group_size=gov.min_group_size,
         bootstrap=gov.bootstrap,
@@ -111,11 +117,11 @@ def inputs_from_settings(gov: GovernanceSettings, project_dir: Path, **overrides
     for key, value in overrides.items():
         if value is None or value == () or value == [] or value == {}:
             continue
-        if key == "sensitive":
+        if key in ("sensitive", "features"):
             value = tuple(value)
         elif key == "privileged":
             value = parse_privileged(value) if isinstance(value, (list, tuple)) else dict(value)
-        elif key in ("data", "model", "risk_register", "ai_act", "data_card", "policies"):
+        elif key in ("data", "model", "risk_register", "ai_act", "data_card", "policies", "attributions", "model_file"):
             value = Path(value).expanduser()
             if key == "policies" and value.is_dir():
                 value = value / POLICY_FILE
@@ -176,6 +182,7 @@ def with_report(result: StageResult) -> StageResult:
         "data_card": ("data_card.md", markdown.data_card_markdown),
         "bias": ("bias.md", markdown.bias_markdown),
         "risk": ("risk_scorecard.md", markdown.risk_markdown),
+        "explain": ("explain.md", markdown.explain_markdown),
     }
     file_name, render = renderers[result.name]
     return replace(result, artefacts={**result.artefacts, file_name: render(result.metrics)})
@@ -217,6 +224,21 @@ def bias_scan(inputs: GovernInputs, df: pd.DataFrame | None = None) -> StageResu
     frame = df if df is not None else load_dataset(inputs, cols)
     assert inputs.data is not None
     return with_report(run_bias(frame, cfg, source=str(inputs.data)))
+
+
+def explain(inputs: GovernInputs, df: pd.DataFrame | None = None) -> StageResult:
+    from llmops_cli.govern.stages.explain import ExplainConfig, run_explain
+
+    frame = df if df is not None else (load_dataset(inputs) if inputs.data is not None else None)
+    cfg = ExplainConfig(
+        attributions=inputs.attributions,
+        model_file=inputs.model_file,
+        features=inputs.features,
+        sensitive=inputs.sensitive,
+        exclude=tuple(c for c in (inputs.label, inputs.prediction, inputs.score) if c),
+        seed=inputs.seed,
+    )
+    return with_report(run_explain(frame, cfg, display=lambda p: display_path(inputs, p)))
 
 
 def model_card(inputs: GovernInputs, required: tuple[str, ...] | None = None) -> tuple[StageResult, Any]:
@@ -291,6 +313,7 @@ STAGE_NEEDS = {
     "(governance.inputs.data, label, prediction, sensitive)",
     "model_card": "model metadata (governance.inputs.model or --model)",
     "risk": "a risk register (governance.inputs.risk_register or --register)",
+    "explain": "nothing (it always runs; without attributions or a model it reports them missing)",
 }
 
 
@@ -330,6 +353,7 @@ def run_check(
             stages["bias"] = bias_scan(inputs, df)
     if inputs.risk_register is not None:
         stages["risk"] = risk_scorecard(inputs)
+    stages["explain"] = explain(inputs, df)
     stages["model_card"] = card
     for rule in policies.rules:
         if rule.stage not in stages:
@@ -366,6 +390,7 @@ def run_check(
         data_card=stages["data_card"].metrics if "data_card" in stages else None,
         bias=stages["bias"].metrics if "bias" in stages else None,
         data_quality=stages["data_quality"].metrics if "data_quality" in stages else None,
+        explain=stages["explain"].metrics,
         governance=governance,
     )
     summary = summary_markdown(model_id, res_dicts, status, fail_on)
@@ -385,7 +410,7 @@ def run_check(
     payload = {k: v.encode("utf-8") for k, v in artefacts.items()}
 
     recorded: dict[str, dict[str, str]] = {}
-    for key in ("data", "data_card", "model", "risk_register", "ai_act"):
+    for key in ("data", "data_card", "model", "risk_register", "ai_act", "attributions", "model_file"):
         path = getattr(inputs, key)
         if path is not None:
             recorded[key] = {"file": inputs.rel(path), "sha256": sha256_file(path)}

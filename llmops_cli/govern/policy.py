@@ -29,7 +29,7 @@ MACROS = {"all", "exists", "exists_one", "map", "filter"}
 
 def stage_schemas() -> dict[str, dict[str, Any]]:
     """Stage name -> the shape of its metrics (nested dicts; ``"*"`` matches any key; None is a leaf)."""
-    from llmops_cli.govern.stages import bias, data_card, data_quality, model_card, risk
+    from llmops_cli.govern.stages import bias, data_card, data_quality, explain, model_card, risk
 
     return {
         "data_quality": data_quality.METRICS_SCHEMA,
@@ -37,6 +37,7 @@ def stage_schemas() -> dict[str, dict[str, Any]]:
         "bias": bias.METRICS_SCHEMA,
         "model_card": model_card.METRICS_SCHEMA,
         "risk": risk.METRICS_SCHEMA,
+        "explain": explain.METRICS_SCHEMA,
     }
 
 

@@ -38,7 +38,16 @@ def test_help_lists_every_subcommand_and_imports_nothing_heavy() -> None:
         "print('HEAVY', heavy)\nsys.exit(rc)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
-    for name in ("check", "verify", "data-quality", "data-card", "bias-scan", "model-card", "risk-scorecard"):
+    for name in (
+        "check",
+        "verify",
+        "data-quality",
+        "data-card",
+        "bias-scan",
+        "explain",
+        "model-card",
+        "risk-scorecard",
+    ):
         assert name in out.stdout
     assert "HEAVY []" in out.stdout
 
@@ -153,7 +162,7 @@ def test_verify_ok_then_tampered_exits_1(project: Path) -> None:
     bundle = project.joinpath(*BUNDLE)
     r = run_cli("govern", "verify", str(bundle), "--project", str(project))
     assert r.exit_code == 0, r.output
-    assert "ok: 13 artefacts, 6 inputs match" in r.stderr
+    assert "ok: 15 artefacts, 7 inputs match" in r.stderr
     with (bundle / "model_card.md").open("a") as fh:
         fh.write("tampered\n")
     r = run_cli("govern", "verify", str(bundle))

@@ -21,6 +21,8 @@ ARTEFACTS = {
     "data_card.md",
     "data_quality.json",
     "data_quality.md",
+    "explain.json",
+    "explain.md",
     "junit.xml",
     "model_card.json",
     "model_card.md",
@@ -92,7 +94,7 @@ def test_example_project_passes_and_writes_the_bundle(project: Path) -> None:
         "file": "data/loans.csv",
         "sha256": sha256_file(project / "data/loans.csv"),
     }
-    assert {"data", "data_card", "model", "risk_register", "ai_act"} <= set(m["inputs"])
+    assert set(m["inputs"]) == {"data", "data_card", "model", "risk_register", "ai_act", "attributions"}
     assert m["policy"]["file"] == "llmops:policies/governance.yaml"
     assert m["created_at"] == "2023-11-14T22:13:20Z"
     assert m["status"] == "pass" and m["rules"]["total"] == default_rule_count()
@@ -189,7 +191,9 @@ def test_bad_inputs_leave_the_evidence_dir_untouched(project: Path, path: str, t
 def test_verify_detects_changed_missing_and_extra_files(project: Path) -> None:
     bundle = check(project).bundle
     assert verify(bundle).ok
-    assert verify(bundle, project).inputs_checked == 6
+    assert (
+        verify(bundle, project).inputs_checked == 7
+    )  # data, data card, model, register, answers, attributions, policy
     (bundle / "bias.json").write_text("{}\n")
     (bundle / "summary.md").unlink()
     (bundle / "extra.txt").write_text("x")

@@ -119,6 +119,32 @@ def rate(v: Any) -> str:
     return "undefined" if v is None else num(v)
 
 
+# ----------------------------------------------------------------------------------------- explanations
+def explain_markdown(m: Mapping[str, Any]) -> str:
+    lines = ["# Explanations", ""]
+    if not m["available"]:
+        return "\n".join([*lines, f"⚠️ {m['warning']}."]) + "\n"
+    lines += [
+        f"{m['method']}; {m['rows']} rows. Importance = mean |attribution|; share = its part of the total.",
+        "",
+        f"Sensitive attributes ({', '.join(m['sensitive_attributes']) or 'none given'}) carry "
+        f"{num(m['sensitive_share'])} of the total, their close proxies {num(m['proxy_share'])}.",
+        "",
+    ]
+    rows = []
+    for f, v in m["features"].items():
+        note = (
+            "sensitive"
+            if v["sensitive"]
+            else (f"proxy of {v['proxy_for']} (association {num(v['association'])})" if v["proxy_for"] else "")
+        )
+        rows.append([v["rank"], f, num(v["importance"]), num(v["share"]), note])
+    lines.append(table(["rank", "feature", "importance", "share", "note"], rows))
+    if m.get("warning"):
+        lines += ["", f"⚠️ {m['warning']}."]
+    return "\n".join(lines) + "\n"
+
+
 # ----------------------------------------------------------------------------------------- data quality
 def data_quality_markdown(m: Mapping[str, Any]) -> str:
     lines = [
@@ -362,6 +388,15 @@ def model_card_markdown(doc: Mapping[str, Any]) -> str:
         metric_names = sorted({k for v in doc["fairness"].values() for k in v})
         rows = [[attr, *(num(v.get(k)) for k in metric_names)] for attr, v in doc["fairness"].items()]
         lines.append(table(["attribute", *metric_names], rows))
+    ex = doc.get("explanations")
+    if ex is not None:
+        lines += ["", "## Explanations", ""]
+        if ex["available"]:
+            lines.append(f"{ex['method']}. Share of the total attribution per feature (top {len(ex['top_features'])}):")
+            lines += ["", table(["feature", "share"], [[f, num(v)] for f, v in ex["top_features"].items()])]
+            lines += ["", f"Carried by sensitive attributes and their proxies: {num(ex['sensitive_or_proxy_share'])}."]
+        else:
+            lines.append(f"⚠️ {ex['warning']}.")
     lines += [
         "",
         "## Limitations",

@@ -108,6 +108,7 @@ def model_card_document(
     data_card: dict[str, Any] | None = None,
     bias: dict[str, Any] | None = None,
     data_quality: dict[str, Any] | None = None,
+    explain: dict[str, Any] | None = None,
     governance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The model card as data (model_card.json); the Markdown is rendered from this."""
@@ -154,6 +155,14 @@ def model_card_document(
         doc["fairness"] = {
             name: {m: bias[name].get(m) for m in (*ATTRIBUTE_METRICS, *PRIVILEGED_METRICS) if m in bias[name]}
             for name in bias.get("attributes", [])
+        }
+    if explain is not None:
+        doc["explanations"] = {
+            "available": explain.get("available"),
+            "method": explain.get("method"),
+            "warning": explain.get("warning"),
+            "top_features": {f: round(explain["features"][f]["share"], 4) for f in explain.get("top_features", [])},
+            "sensitive_or_proxy_share": explain.get("sensitive_or_proxy_share"),
         }
     if governance is not None:
         doc["governance"] = governance
