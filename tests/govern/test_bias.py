@@ -157,7 +157,8 @@ def test_small_groups_are_reported_and_left_out() -> None:
     big = df[~df.race.isin(small)]
     ref = fairlearn_reference(big, "label", "pred", big["race"])
     for k in ATTRIBUTE_METRICS:
-        assert abs(out[k] - ref[k]) <= TOL
+        assert out[k] is None  # a rule cannot pass over the groups it could not measure
+        assert abs(out["partial"][k] - ref[k]) <= TOL  # the report still shows the measured groups
 
 
 def test_attribute_without_two_sufficient_groups_has_null_disparities() -> None:
@@ -277,7 +278,8 @@ def test_signed_metrics_pool_only_sufficient_groups() -> None:
     small = set(out["insufficient_groups"])
     assert small and "a" not in small
     priv, unpriv = df[df.race == "a"], df[(df.race != "a") & ~df.race.isin(small)]
-    assert abs(out["statistical_parity_difference"] - (unpriv.pred.mean() - priv.pred.mean())) <= TOL
+    spd = out["partial"]["statistical_parity_difference"]
+    assert abs(spd - (unpriv.pred.mean() - priv.pred.mean())) <= TOL
     out = run(df, privileged={"race": "d"}, sensitive=("race",), min_group_size=200)["race"]
     assert out["privileged"] == "d" and out["disparate_impact"] is None  # "d" itself is too small
 
@@ -424,3 +426,24 @@ def test_values_that_print_alike_are_one_group() -> None:
     df["grp"] = pd.Series([1, "1", 2.0, "2"] * 50, dtype=object)
     out = run(df, sensitive=("grp",), min_group_size=1)
     assert {g: v["count"] for g, v in out["grp"]["groups"].items()} == {"1": 100, "2": 100}
+
+
+def test_a_rule_over_the_attribute_itself_cannot_pass_over_an_unmeasured_group(tmp_path) -> None:
+    """Not only `worst`: `bias.race.demographic_parity_ratio` left the 25-row group out silently too."""
+    from llmops_cli.govern.policy import evaluate, load_policies
+
+    rng = np.random.default_rng(4)
+    df = pd.DataFrame({"race": ["a"] * 500 + ["b"] * 475 + ["c"] * 25, "label": (rng.random(1000) < 0.5).astype(int)})
+    df["pred"] = df["label"]
+    df.loc[df.race == "c", "pred"] = 0
+    policy = tmp_path / "governance.yaml"
+    policy.write_text(
+        "rules:\n  - id: parity\n    stage: bias\n    expr: bias.race.demographic_parity_ratio >= 0.8\n    message: m\n"
+    )
+    out = run(df, sensitive=("race",))
+    assert out["race"]["demographic_parity_ratio"] is None and out["race"]["partial"]["demographic_parity_ratio"] > 0.9
+    [r] = evaluate(load_policies(policy), {"bias": out})
+    assert r.outcome == "error" and r.failed()
+    waived = run(df, sensitive=("race",), waivers=(Waiver("race", "c", "25 rows, reviewed by hand"),))
+    [r] = evaluate(load_policies(policy), {"bias": waived})
+    assert r.outcome == "pass" and "partial" not in waived["race"]

@@ -93,6 +93,8 @@ def bias_markdown(m: Mapping[str, Any]) -> str:
             ci = a.get("ci", {}).get(k)
             interval = f"[{num(ci['low'])}, {num(ci['high'])}]" if ci else ""
             value = rate(a[k])
+            if a[k] is None and k in a.get("partial", {}):
+                value += f" (measured groups only: {num(a['partial'][k])})"
             metric_rows.append([k, value, interval])
         lines.append(table(["metric", "value", "interval"], metric_rows))
         if a.get("privileged") is not None:

@@ -105,6 +105,7 @@ _ATTR: dict[str, Any] = {
     "unmeasured_groups": "list",
     "waived_groups": "list",
     "undefined": {"*": "list"},
+    "partial": {"*": "double?"},
     "ci": _CI,
 }
 METRICS_SCHEMA: dict[str, Any] = {
@@ -672,6 +673,12 @@ def attribute_metrics(attr: Attribute, counts: np.ndarray, cfg: BiasConfig) -> d
             res.update(dict.fromkeys(PRIVILEGED_METRICS))
             res["undefined"].update({k: [res["privileged"]] for k in PRIVILEGED_METRICS})
         res["measured"] = res["measured"] and not res["undefined"]
+    if len(attr.columns) == 1 and res["unmeasured_groups"]:
+        # A single attribute with a group too small to measure (and not waived) has no value a rule could pass
+        # on: the figures over the other groups stay in `partial`, for the report.
+        res["partial"] = {k: res[k] for k in (*ATTRIBUTE_METRICS, *PRIVILEGED_METRICS) if res.get(k) is not None}
+        res.update(dict.fromkeys(res["partial"]))
+        ci = {}
     res["ci"] = {k: {"low": _finite(lo), "high": _finite(hi)} for k, (lo, hi) in ci.items() if res.get(k) is not None}
     return res
 
