@@ -8,8 +8,9 @@ works on numpy arrays taken from them. Whatever the format, the frame follows th
 - repeated column names (the raw COMPAS export has two ``decile_score`` and two ``priors_count``) are read as
   ``name``, ``name.1``, … (pandas' convention); the repeats are listed in ``df.attrs["duplicate_columns"]``
   and asking for the ambiguous plain name is an error that names the spellings to choose from;
-- quoted values may hold line breaks in files of any size (pyarrow's block-parallel parser otherwise
-  splits a quoted value at a block boundary and reports "Expected N columns").
+- quoted values may hold line breaks in files of any size (pyarrow's block-parallel parser splits a quoted
+  value at a block boundary and reports "Expected N columns": such a file is read again with line breaks
+  allowed in values).
 """
 
 from __future__ import annotations
@@ -136,13 +137,16 @@ def _json_text(value: Any) -> Any:
 
 def _read_arrow(path: Path, kind: str) -> Any:
     if kind == "csv":
+        import pyarrow as pa
         import pyarrow.csv as pcsv
 
-        return pcsv.read_csv(
-            path,
-            read_options=pcsv.ReadOptions(use_threads=True),
-            parse_options=pcsv.ParseOptions(newlines_in_values=True),
-        )
+        read = pcsv.ReadOptions(use_threads=True)
+        try:
+            return pcsv.read_csv(path, read_options=read)
+        except pa.ArrowInvalid:
+            # A quoted line break split at one of the parallel parser's block boundaries ("Expected N columns"):
+            # read again with line breaks allowed in values, which Arrow documents as slower, so not by default.
+            return pcsv.read_csv(path, read_options=read, parse_options=pcsv.ParseOptions(newlines_in_values=True))
     if kind == "parquet":
         import pyarrow.parquet as pq
 
