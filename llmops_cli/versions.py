@@ -1,47 +1,92 @@
-"""Every pinned upstream version, in one place (`llmops version --all` prints them).
+"""Every pinned upstream version, in one place, each with the repository and tag it was read from.
 
-Bump a pin here, run `llmops render --all` and commit the changed `manifests/`: the drift test and
-`llmops render --check` keep the tree equal to these pins.
+`llmops version --all` prints them; `llmops version --all --check` compares each with the newest stable tag
+of its repository. Bump a pin here, update its fact table in tests/render/upstream/ (the suite fails until the
+facts for the new release are read and recorded), run `llmops render --all` and commit the changed
+`manifests/`: the drift test and `llmops render --check` keep the tree equal to these pins.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from llmops_cli import __version__
 
-K3S_VERSION = "v1.33.5+k3s1"
-# Kubernetes minor of the pinned k3s; rendered objects are validated against it.
-KUBERNETES_MINOR = "1.33"
 
-# --- Argo CD (https://argoproj.github.io/argo-helm), chart 8.x ships Argo CD 3.1
+@dataclass(frozen=True)
+class Pin:
+    """One pinned upstream release.
+
+    ``value`` is what the tree or the installer uses (a version, a chart version or an image reference);
+    ``repo`` and ``tag`` name the upstream release it comes from (a GitHub ``owner/name`` and the Git tag
+    there). ``tags`` is a regular expression over that repository's tags whose group ``v`` is a comparable
+    version, so `version --check` can tell whether a newer stable release exists (None: not trackable
+    from Git tags, e.g. an image whose tags only exist on a registry).
+    """
+
+    name: str
+    value: str
+    repo: str
+    tag: str
+    tags: str | None
+    held: str = ""  # why ``tags`` only admits one release line (a newer line needs other pins to move first)
+
+
+# Stable release tags only: no -rc/-alpha/-beta/-pre suffixes.
+_SEMVER = r"(?P<v>\d+\.\d+\.\d+)"
+
+
+def _tag(prefix: str = "v", suffix: str = "") -> str:
+    return rf"^{prefix}{_SEMVER}{suffix}$"
+
+
+# --- k3s: the newest patch of the newest Kubernetes minor that the pinned Argo CD supports
+# (argoproj/argo-cd v3.4.4 docs/operator-manual/tested-kubernetes-versions.md: 3.4 -> v1.32-v1.35).
+K3S_VERSION = "v1.35.9+k3s1"
+# Kubernetes minor of the pinned k3s; rendered objects are validated against it.
+KUBERNETES_MINOR = "1.35"
+
+# --- Argo CD (https://argoproj.github.io/argo-helm); the app version is the chart's appVersion.
 ARGOCD_CHART_REPO = "https://argoproj.github.io/argo-helm"
-ARGOCD_CHART_VERSION = "8.6.4"
-ARGOCD_APP_VERSION = "v3.1.9"
+ARGOCD_CHART_VERSION = "10.1.1"
+ARGOCD_APP_VERSION = "v3.4.4"
 
 # --- GPU (https://nvidia.github.io/k8s-device-plugin, https://nvidia.github.io/dcgm-exporter/helm-charts)
 NVIDIA_DEVICE_PLUGIN_CHART_REPO = "https://nvidia.github.io/k8s-device-plugin"
-NVIDIA_DEVICE_PLUGIN_VERSION = "0.17.4"
+NVIDIA_DEVICE_PLUGIN_VERSION = "0.20.0"
 DCGM_EXPORTER_CHART_REPO = "https://nvidia.github.io/dcgm-exporter/helm-charts"
-DCGM_EXPORTER_VERSION = "4.6.0"
-CUDA_SMOKE_IMAGE = "nvcr.io/nvidia/cuda:12.9.1-base-ubuntu24.04"
+DCGM_EXPORTER_VERSION = "4.8.2"
+# The host package `--install-toolkit` installs (nvidia-container-toolkit).
+NVIDIA_CONTAINER_TOOLKIT_VERSION = "1.20.0"
+# CUDA 13.0: the CUDA line the pinned vLLM is built for (vllm 0.34.0 vllm/envs.py VLLM_MAIN_CUDA_VERSION), so
+# the smoke pod asks the driver for no more than vLLM will (a CUDA 13 image needs an R580+ driver).
+CUDA_SMOKE_IMAGE = "nvcr.io/nvidia/cuda:13.0.2-base-ubuntu24.04"
 
-# --- Observability (prometheus-community and grafana Helm repositories)
+# --- Observability (prometheus-community and Grafana community Helm repositories)
 PROMETHEUS_COMMUNITY_REPO = "https://prometheus-community.github.io/helm-charts"
 GRAFANA_REPO = "https://grafana.github.io/helm-charts"
-PROMETHEUS_OPERATOR_CRDS_VERSION = "23.0.0"
-KUBE_PROMETHEUS_STACK_VERSION = "77.14.0"
-LOKI_VERSION = "6.42.0"
-ALLOY_VERSION = "1.3.1"
+# The open-source Loki chart moved here on 2026-03-16 (grafana/loki production/helm/loki/CHANGELOG.md 7.0.0:
+# the grafana/loki chart is for Grafana Enterprise Logs only from 7.0.0 on).
+GRAFANA_COMMUNITY_REPO = "https://grafana-community.github.io/helm-charts"
+PROMETHEUS_OPERATOR_CRDS_VERSION = "31.0.1"
+KUBE_PROMETHEUS_STACK_VERSION = "88.5.3"
+LOKI_VERSION = "18.11.0"
+ALLOY_VERSION = "1.11.1"
 
 # --- Workloads we render ourselves
-VLLM_VERSION = "v0.11.0"
+VLLM_VERSION = "v0.34.0"
 VLLM_IMAGE = f"docker.io/vllm/vllm-openai:{VLLM_VERSION}"
-VLLM_CPU_IMAGE = f"public.ecr.aws/q9t5s3a7/vllm-cpu-release-repo:{VLLM_VERSION}"
-INFERENCE_SIM_VERSION = "v0.6.1"
+# vLLM's CPU images are per architecture (vllm docs/getting_started/installation/cpu.x86.inc.md).
+VLLM_CPU_IMAGE = f"docker.io/vllm/vllm-openai-cpu:{VLLM_VERSION}-x86_64"
+INFERENCE_SIM_VERSION = "v0.10.2"
 INFERENCE_SIM_IMAGE = f"ghcr.io/llm-d/llm-d-inference-sim:{INFERENCE_SIM_VERSION}"
-PGVECTOR_IMAGE = "docker.io/pgvector/pgvector:0.8.1-pg17"
-POSTGRES_EXPORTER_IMAGE = "quay.io/prometheuscommunity/postgres-exporter:v0.18.1"
-SOFT_SERVE_IMAGE = "docker.io/charmbracelet/soft-serve:v0.10.0"
-# The local push Job: git, tar and an OpenSSH client (the soft-serve image has git but no ssh).
+# PostgreSQL 17 stays: a new major cannot open an existing data directory (pg_upgrade is a separate step).
+PGVECTOR_IMAGE = "docker.io/pgvector/pgvector:0.8.6-pg17"
+POSTGRES_EXPORTER_IMAGE = "quay.io/prometheuscommunity/postgres-exporter:v0.20.1"
+SOFT_SERVE_IMAGE = "docker.io/charmbracelet/soft-serve:v0.12.2"
+# The local push Job: git, tar and an OpenSSH client. alpine/git tags its images by the git version on
+# Docker Hub only; its repository's tags (1.0.x) do not name them, so `--check` cannot track this pin.
 GIT_CLIENT_IMAGE = "docker.io/alpine/git:v2.47.2"
 GATEWAY_IMAGE = f"ghcr.io/llmops/policy-gateway:{__version__}"
 # The gateway's shared rate-limit store (stacks.gateway.shared_rate_limits): Valkey, the BSD-licensed Redis fork
@@ -51,27 +96,40 @@ VALKEY_IMAGE = "docker.io/valkey/valkey:8.1.11-alpine"
 # `stacks.gateway.provider: litellm`: the plain image has no LiteLLM, and its pod would exit at start.
 GATEWAY_LITELLM_IMAGE = f"{GATEWAY_IMAGE}-litellm"
 
-PINS: dict[str, str] = {
-    "k3s": K3S_VERSION,
-    "kubernetes": KUBERNETES_MINOR,
-    "argo-cd chart": ARGOCD_CHART_VERSION,
-    "argo-cd": ARGOCD_APP_VERSION,
-    "nvidia-device-plugin chart": NVIDIA_DEVICE_PLUGIN_VERSION,
-    "dcgm-exporter chart": DCGM_EXPORTER_VERSION,
-    "cuda smoke image": CUDA_SMOKE_IMAGE,
-    "prometheus-operator-crds chart": PROMETHEUS_OPERATOR_CRDS_VERSION,
-    "kube-prometheus-stack chart": KUBE_PROMETHEUS_STACK_VERSION,
-    "loki chart": LOKI_VERSION,
-    "alloy chart": ALLOY_VERSION,
-    "vllm": VLLM_VERSION,
-    "vllm image": VLLM_IMAGE,
-    "vllm cpu image": VLLM_CPU_IMAGE,
-    "inference simulator image": INFERENCE_SIM_IMAGE,
-    "pgvector image": PGVECTOR_IMAGE,
-    "postgres exporter image": POSTGRES_EXPORTER_IMAGE,
-    "git server image": SOFT_SERVE_IMAGE,
-    "git client image": GIT_CLIENT_IMAGE,
-    "policy gateway image": GATEWAY_IMAGE,
-    "policy gateway image (litellm)": GATEWAY_LITELLM_IMAGE,
-    "rate-limit store image": VALKEY_IMAGE,
-}
+RELEASES: tuple[Pin, ...] = (
+    Pin("k3s", K3S_VERSION, "k3s-io/k3s", K3S_VERSION, rf"^v(?P<v>{re.escape(KUBERNETES_MINOR)}\.\d+)\+k3s(?P<r>\d+)$",
+        held=f"Kubernetes {KUBERNETES_MINOR}: the newest minor the pinned Argo CD supports"),
+    Pin("kubernetes", KUBERNETES_MINOR, "k3s-io/k3s", K3S_VERSION, None),
+    Pin("argo-cd chart", ARGOCD_CHART_VERSION, "argoproj/argo-helm", f"argo-cd-{ARGOCD_CHART_VERSION}",
+        _tag("argo-cd-")),
+    Pin("argo-cd", ARGOCD_APP_VERSION, "argoproj/argo-helm", f"argo-cd-{ARGOCD_CHART_VERSION}", None),
+    Pin("nvidia-device-plugin chart", NVIDIA_DEVICE_PLUGIN_VERSION, "NVIDIA/k8s-device-plugin",
+        f"v{NVIDIA_DEVICE_PLUGIN_VERSION}", _tag()),
+    Pin("dcgm-exporter chart", DCGM_EXPORTER_VERSION, "NVIDIA/dcgm-exporter", f"4.5.3-{DCGM_EXPORTER_VERSION}",
+        rf"^\d+\.\d+\.\d+-{_SEMVER}$"),
+    Pin("nvidia-container-toolkit", NVIDIA_CONTAINER_TOOLKIT_VERSION, "NVIDIA/nvidia-container-toolkit",
+        f"v{NVIDIA_CONTAINER_TOOLKIT_VERSION}", _tag()),
+    Pin("cuda smoke image", CUDA_SMOKE_IMAGE, "NVIDIA/cuda (nvcr.io)", "13.0.2-base-ubuntu24.04", None),
+    Pin("prometheus-operator-crds chart", PROMETHEUS_OPERATOR_CRDS_VERSION, "prometheus-community/helm-charts",
+        f"prometheus-operator-crds-{PROMETHEUS_OPERATOR_CRDS_VERSION}", _tag("prometheus-operator-crds-")),
+    Pin("kube-prometheus-stack chart", KUBE_PROMETHEUS_STACK_VERSION, "prometheus-community/helm-charts",
+        f"kube-prometheus-stack-{KUBE_PROMETHEUS_STACK_VERSION}", _tag("kube-prometheus-stack-")),
+    Pin("loki chart", LOKI_VERSION, "grafana-community/helm-charts", f"loki-{LOKI_VERSION}", _tag("loki-")),
+    Pin("alloy chart", ALLOY_VERSION, "grafana/alloy", f"helm-chart/{ALLOY_VERSION}", _tag("helm-chart/")),
+    Pin("vllm", VLLM_VERSION, "vllm-project/vllm", VLLM_VERSION, _tag()),
+    Pin("vllm image", VLLM_IMAGE, "vllm-project/vllm", VLLM_VERSION, None),
+    Pin("vllm cpu image", VLLM_CPU_IMAGE, "vllm-project/vllm", VLLM_VERSION, None),
+    Pin("inference simulator image", INFERENCE_SIM_IMAGE, "llm-d/llm-d-inference-sim", INFERENCE_SIM_VERSION,
+        _tag()),
+    Pin("pgvector image", PGVECTOR_IMAGE, "pgvector/pgvector", "v0.8.6", _tag(),
+        held="PostgreSQL 17: a new major cannot open the existing data directory"),
+    Pin("postgres exporter image", POSTGRES_EXPORTER_IMAGE, "prometheus-community/postgres_exporter", "v0.20.1",
+        _tag()),
+    Pin("git server image", SOFT_SERVE_IMAGE, "charmbracelet/soft-serve", "v0.12.2", _tag()),
+    Pin("git client image", GIT_CLIENT_IMAGE, "alpine-docker/git", "v2.47.2 (Docker Hub tag)", None),
+    Pin("policy gateway image", GATEWAY_IMAGE, "llmops/llmops", f"v{__version__}", None),
+    Pin("policy gateway image (litellm)", GATEWAY_LITELLM_IMAGE, "llmops/llmops", f"v{__version__}", None),
+    Pin("rate-limit store image", VALKEY_IMAGE, "valkey-io/valkey", "8.1.11", rf"^{_SEMVER}$"),
+)  # fmt: skip
+
+PINS: dict[str, str] = {p.name: p.value for p in RELEASES}

@@ -108,6 +108,11 @@ class Transport:
         self.host = cfg.host
         self._api = client.ApiClient(cfg)
 
+    @property
+    def api_client(self) -> Any:
+        """The configured ``kubernetes.client.ApiClient`` (for the port-forward adapter's websocket)."""
+        return self._api
+
     def request(
         self,
         method: str,

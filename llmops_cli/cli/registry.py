@@ -42,7 +42,7 @@ COMMANDS: tuple[tuple[str, str, str, str], ...] = (
     ("down", "down", "command", "Remove the platform (and optionally k3s) from this host."),
     ("sync", "sync", "command", "Push the re-rendered tree to the in-cluster Git server."),
     ("render", "render", "command", "Render the platform as a GitOps tree (manifests/<env>/...)."),
-    ("verify", "verify", "command", "Check config, policies and the rendered tree offline, as CI would."),
+    ("verify", "verify", "command", "Check config, policies and the tree; then the running platform, live."),
     ("govern", "govern", "app", "Governance as code: data, bias, model card, risk, policies."),
     ("gateway", "gateway", "app", "Run and manage the Policy Gateway (OpenAI-compatible proxy)."),
     ("promote", "promote", "command", "Promote a release to an environment behind the governance gate."),

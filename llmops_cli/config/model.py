@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from llmops_cli import versions
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 # RFC 1123 subdomain, also accepts IPv4 literals.
@@ -66,7 +68,7 @@ class ClusterSettings(_Model):
 
     name: DnsLabel = Field("llmops", description="Cluster name; the kubeconfig context is llmops-<name>.")
     k3s_version: str = Field(
-        "v1.33.5+k3s1", pattern=K3S_VERSION, description="Pinned k3s release (INSTALL_K3S_VERSION)."
+        versions.K3S_VERSION, pattern=K3S_VERSION, description="Pinned k3s release (INSTALL_K3S_VERSION)."
     )
     node_ip: str | None = Field(None, description="Address k3s advertises; auto-detected when empty.")
     tls_san: list[Hostname] = Field(default_factory=list, description="Extra names/IPs in the API cert.")
@@ -191,7 +193,13 @@ class VllmSettings(_Model):
         "auto", description="auto: gpu when a GPU is present, else simulator."
     )
     max_model_len: int = Field(4096, ge=128, le=1_048_576)
-    gpu_memory_utilization: float = Field(0.90, gt=0.0, le=1.0)
+    gpu_memory_utilization: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="Share of the GPU's memory vLLM takes; empty = 0.9 divided by gpu.share (time-slicing "
+        "shares a GPU with no memory isolation).",
+    )
     max_num_seqs: int = Field(64, ge=1, le=4096)
     hf_token_secret: str | None = Field(None, pattern=DNS_LABEL, description="Secret (key HF_TOKEN) for gated models.")
     cache_size: Quantity = Field("20Gi", description="PVC size for the model cache.")
@@ -266,14 +274,27 @@ class StacksSettings(_Model):
 
 
 # --------------------------------------------------------------------------------------------- governance
+def _label_value(v: object) -> object:
+    """A label or group value as text: YAML and env vars read `1`, `1.0` and `true` as numbers/booleans, but the
+    field names a value as it appears in the data, so scalars are accepted and kept as text."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    return v
+
+
+LabelValueText = Annotated[str, BeforeValidator(_label_value)]
+
+
 class GovernanceInputs(_Model):
     data: str | None = Field(None, description="Dataset (CSV, Parquet or JSONL).")
     label: str | None = None
     prediction: str | None = None
     score: str | None = None
     sensitive: list[str] = Field(default_factory=list)
-    privileged: dict[str, str] = Field(default_factory=dict, description="attribute -> privileged value")
-    positive: str | None = Field(None, description="Positive label value when labels are not 0/1.")
+    privileged: dict[str, LabelValueText] = Field(default_factory=dict, description="attribute -> privileged value")
+    positive: LabelValueText | None = Field(None, description="Positive label value when labels are not 0/1.")
     model: str | None = Field(None, description="Model metadata YAML.")
     risk_register: str | None = None
     ai_act: str | None = Field(None, description="EU AI Act classification answers YAML.")
@@ -293,9 +314,23 @@ class GovernanceWaiver(_Model):
     reason: str = Field(min_length=1, description="Why it cannot be measured or need not be gated.")
 
 
+class SigningSettings(_Model):
+    """How `govern check` signs its evidence and whom `govern verify` trusts."""
+
+    mode: Literal["auto", "key", "sigstore", "none"] = Field(
+        "auto", description="auto: the key when one is set, else Sigstore where CI has an OIDC token, else unsigned."
+    )
+    key: str | None = Field(None, description="PEM private key (Ed25519 or ECDSA P-256) that signs bundles.")
+    public_keys: list[str] = Field(default_factory=list, description="PEM public keys `govern verify` trusts.")
+    identity: str | None = Field(None, description="Sigstore certificate identity `govern verify` trusts.")
+    issuer: str | None = Field(None, description="Sigstore OIDC issuer of that identity.")
+
+
 class GovernanceSettings(_Model):
     policies_dir: str = "policies"
+    policy_file: str | None = Field(None, description="A policy file; overrides policies_dir/governance.yaml.")
     evidence_dir: str = "evidence"
+    docs_dir: str = Field("governance", description="Human-authored lifecycle documents (`llmops govern init`).")
     min_group_size: int = Field(30, ge=1)
     inputs: GovernanceInputs = Field(default_factory=GovernanceInputs)
     waivers: list[GovernanceWaiver] = Field(
@@ -306,6 +341,7 @@ class GovernanceSettings(_Model):
     )
     seed: int = Field(0, ge=0, description="Deprecated, ignored (was the bootstrap's seed).")
     fail_on: Literal["error", "warning"] = Field("error", description="Lowest rule severity that fails a check.")
+    signing: SigningSettings = Field(default_factory=SigningSettings)
 
 
 # --------------------------------------------------------------------------------------------- root
@@ -334,4 +370,13 @@ class Settings(_Model):
     def _gpu_backend(self) -> Settings:
         if self.gpu.mode == "off" and self.stacks.vllm.backend == "gpu":
             raise ValueError("stacks.vllm.backend is 'gpu' but gpu.mode is 'off'; choose one")
+        util, share = self.stacks.vllm.gpu_memory_utilization, self.gpu.share
+        if util is not None and share > 1 and util * share > 1:
+            # Time-slicing gives each of `share` pods the whole GPU with no memory isolation, and vLLM refuses to
+            # start when less than its share is free (vllm v0.34.0 vllm/v1/worker/utils.py).
+            raise ValueError(
+                f"stacks.vllm.gpu_memory_utilization {util:g} leaves no room for the other {share - 1} pod(s) "
+                f"that gpu.share: {share} lets onto the GPU: set it to at most {1 / share:.2f}, "
+                "leave it empty, or set gpu.share: 1"
+            )
         return self

@@ -297,6 +297,8 @@ class GatewayApp(StreamingMixin):
                         retry_after=retry,
                         decisions=[Decision(f"limit:{reason}", "deny")],
                     )
+                if policy.classifier is not None:  # a network call: only for admitted requests
+                    ctx.decisions = [*ctx.decisions, *await policy.screen_injection(route, obj)]
             except Denied as d:
                 ctx.status = d.status
                 ctx.decisions = [*ctx.decisions, *d.decisions]

@@ -23,6 +23,8 @@ possessive, and a run that is being held costs no detector scan until something 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from collections.abc import Callable
 
 from llmops_cli.gateway.policy import pii
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision
@@ -68,12 +70,37 @@ _CONTEXT = 80  # characters of a dropped key body kept (never released) to see i
 _UNSTICK_MAX = 256
 
 
-def _word(c: str) -> bool:  # the characters of e-mails, tokens and IPv6 addresses; every look-behind's class
+# The detectors read a normalised view (``pii.view``): a character counts as what it folds to there, and an
+# invisible one (it folds to nothing) joins the run it is in. The live search runs on the view too.
+def _folds_into(c: str, ok: Callable[[str], bool]) -> bool:
+    """``ok(c)``, or for a non-ASCII character: it folds to nothing or to some character that is ``ok``."""
+    if ok(c):
+        return True
+    if c.isascii():
+        return False
+    f = pii.fold(c)
+    return not f or any(map(ok, f))
+
+
+def _word_ascii(c: str) -> bool:
     return c.isalnum() or c in "_.%+@:-"
 
 
-def _digits(c: str) -> bool:  # digit groups with separators: cards, phone numbers, SSNs (as `[\d() .+-]`)
+def _digits_ascii(c: str) -> bool:
     return c.isdecimal() or c in "() .+-"
+
+
+def _word(c: str) -> bool:  # the characters of e-mails, tokens and IPv6 addresses; every look-behind's class
+    return _folds_into(c, _word_ascii)
+
+
+def _digits(c: str) -> bool:  # digit groups with separators: cards, phone numbers, SSNs (as `[\d() .+-]`)
+    return _folds_into(c, _digits_ascii)
+
+
+def _to_text(ends: list[int] | None, i: int) -> int:
+    """The offset in the text of the character at view offset ``i`` (see ``pii.view``)."""
+    return i if ends is None else bisect_right(ends, i)
 
 
 _TAIL = 64  # longer than the longest bounded live shape (an IBAN in groups: 45 characters)
@@ -116,11 +143,12 @@ class HoldBack:
             return ""
         p = self.pending
         n = len(p)
-        live = _LIVE.search(p, _live_from(p)) if n > _TAIL else _LIVE.search(p)
+        v, ends = pii.view(p)
+        live = _LIVE.search(v, _live_from(v)) if len(v) > _TAIL else _LIVE.search(v)
         if live is None:
             cut = n
         else:
-            cut = live.start(live.lastgroup or 0)
+            cut = _to_text(ends, live.start(live.lastgroup or 0))
             if cut and (p[cut - 1] != " " or _digits(p[cut])):  # after a space (prose) it stays
                 cut = self._unstick(p, cut)
             if cut == 0 and n <= self.limit:
@@ -137,7 +165,8 @@ class HoldBack:
                     moved = True
                     break
         if n - cut > self.limit and live is not None:
-            return self._overlong(p, cut, findings, live)
+            shape = live.lastgroup or "token"
+            return self._overlong(p, cut, findings, shape, _to_text(ends, live.start(shape)))
         if cut <= 0:
             return ""
         out = self._apply(p[:cut], [f for f in findings if f.end <= cut])
@@ -168,7 +197,7 @@ class HoldBack:
                 return i
             i -= 1
 
-    def _overlong(self, p: str, cut: int, findings: list[pii.Finding], live: re.Match[str]) -> str:
+    def _overlong(self, p: str, cut: int, findings: list[pii.Finding], shape: str, start: int) -> str:
         """The held text exceeds the bound: release it redacted as a whole, drop what continues its run."""
         head = self._apply(p[:cut], [f for f in findings if f.end <= cut])
         held = p[cut:]
@@ -178,10 +207,9 @@ class HoldBack:
         if not any(a in ("redact", "deny") for a in self.policy.pii_out.values()):
             return head + held  # nothing is ever redacted under this policy
         self.decisions.append(Decision(f"pii.output.{OVERLONG}", "redact", f"{len(held)} characters"))
-        shape = live.lastgroup or "token"
         self._drop = _CONT[shape]
         # A key's END line may arrive split: keep the end of its body to see it whole.
-        self._dropped = p[max(live.start(shape), len(p) - _CONTEXT) :] if shape == "pem" else ""
+        self._dropped = p[max(start, len(p) - _CONTEXT) :] if shape == "pem" else ""
         return head + pii.PLACEHOLDER.format(kind=OVERLONG.upper())
 
     def _drop_run(self, *, final: bool) -> bool:
@@ -189,12 +217,14 @@ class HoldBack:
         assert self._drop is not None
         ctx = self._dropped
         s = ctx + self.pending
-        m = self._drop.match(s)
-        if m is not None and m.end() < len(ctx):  # the kept body began inside an armor header line
+        v, ends = pii.view(s)
+        m = self._drop.match(v)
+        if m is not None and _to_text(ends, m.end()) < len(ctx):  # the kept body began inside an armor header
             ctx, s = "", self.pending
-            m = self._drop.match(s)
-        end = m.end() if m is not None else 0
-        if not final and end == len(s) and (m is None or m.groupdict().get("end") is None):
+            v, ends = pii.view(s)
+            m = self._drop.match(v)
+        end = _to_text(ends, m.end()) if m is not None else 0
+        if not final and end >= len(s) and (m is None or m.groupdict().get("end") is None):
             self._dropped = s[-_CONTEXT:] if self._drop is _CONT["pem"] else ""
             self.pending = ""
             return False

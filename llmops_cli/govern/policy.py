@@ -28,17 +28,11 @@ MACROS = {"all", "exists", "exists_one", "map", "filter"}
 
 
 def stage_schemas() -> dict[str, dict[str, Any]]:
-    """Stage name -> the shape of its metrics (nested dicts; ``"*"`` matches any key; None is a leaf)."""
-    from llmops_cli.govern.stages import bias, data_card, data_quality, explain, model_card, risk
+    """Stage name -> the shape of its metrics (nested dicts; ``"*"`` matches any key; a leaf is its CEL type
+    name, ``"?"`` when it may be null, or None when untyped)."""
+    from llmops_cli.govern.registry import STAGES
 
-    return {
-        "data_quality": data_quality.METRICS_SCHEMA,
-        "data_card": data_card.METRICS_SCHEMA,
-        "bias": bias.METRICS_SCHEMA,
-        "model_card": model_card.METRICS_SCHEMA,
-        "risk": risk.METRICS_SCHEMA,
-        "explain": explain.METRICS_SCHEMA,
-    }
+    return {name: stage.schema() for name, stage in STAGES.items()}
 
 
 @dataclass(frozen=True)

@@ -196,7 +196,7 @@ def dashboards(settings: Settings, *, gpu: bool) -> list[Dashboard]:
                 ],
             )
         )
-    if gpu:
+    if gpu and settings.gpu.dcgm_exporter:  # DCGM_FI_* series exist only where dcgm-exporter is rendered
         gm = GPU_METRICS
         out.append(
             _dashboard(

@@ -3,7 +3,9 @@
 vLLM renames metrics between releases (v0.10 replaced ``vllm:gpu_cache_usage_perc`` with
 ``vllm:kv_cache_usage_perc``; v0.11 added ``vllm:inter_token_latency_seconds`` in place of
 ``vllm:time_per_output_token_seconds``). Dashboards and alert rules are generated from this map only, so a
-vLLM bump is one edit here plus ``llmops render --all``.
+vLLM bump is one edit here plus ``llmops render --all``. The upstream contract tests
+(tests/render/upstream/) hold every name here to what the component deployed by the same render exports at
+its pinned release: vLLM, the inference simulator, dcgm-exporter, postgres_exporter and the gateway.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ class VllmMetrics:
 
 
 VLLM_METRICS: dict[str, VllmMetrics] = {
-    "v0.11.0": VllmMetrics(
-        version="v0.11.0",
+    "v0.34.0": VllmMetrics(
+        version="v0.34.0",
         model_label="model_name",
         ttft="vllm:time_to_first_token_seconds",
         inter_token_latency="vllm:inter_token_latency_seconds",

@@ -1,104 +1,201 @@
-"""`llmops verify`: the offline checks CI runs before anything reaches a cluster.
+"""`llmops verify`: offline checks CI runs before anything reaches a cluster, and live checks of the running
+platform (gateway, vLLM, pgvector, Prometheus, Grafana, Loki, Argo CD).
 
-Each check is independent and reports ok / warn / fail with a detail; one failing check never hides the
-others. Nothing is written.
+Live checks run against a cluster (the kubeconfig context ``llmops-<cluster>``; verify opens and closes its own
+port-forwards) or against endpoints given explicitly, which then select the components checked. Each check
+reports ok / warn / fail / skip with a detail, a hint on failure and its time; one failing check never hides
+the others. Nothing is written, except a scratch table in a temporary schema that is dropped again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from llmops_cli.config.load import LoadedSettings
 from llmops_cli.errors import LlmopsError
+from llmops_cli.verify.model import (
+    COMPONENTS,
+    CheckResult,
+    Endpoints,
+    Runner,
+    VerifyOptions,
+    failed,
+    summary,
+)
+
+if TYPE_CHECKING:
+    from llmops_cli.adapters.kube import Kube
+    from llmops_cli.config.load import LoadedSettings
+    from llmops_cli.config.model import Settings
+    from llmops_cli.verify.expected import Expected
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    status: str  # ok | warn | fail
-    detail: str
+@dataclass
+class Report:
+    mode: str  # offline | endpoints | cluster
+    env: str | None = None
+    results: list[CheckResult] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, str]:
-        return {"name": self.name, "status": self.status, "detail": self.detail}
+    @property
+    def failed(self) -> bool:
+        return failed(self.results)
 
-
-def _config(loaded: LoadedSettings, envs: list[str]) -> CheckResult:
-    where = str(loaded.file) if loaded.file else "built-in defaults"
-    return CheckResult("config", "ok", f"{where} is valid ({len(loaded.settings.environments)} environments)")
-
-
-def _governance_policies(loaded: LoadedSettings, envs: list[str]) -> CheckResult:
-    from llmops_cli.govern.api import display_path, inputs_from_settings
-    from llmops_cli.govern.policy import load_policies
-
-    inputs = inputs_from_settings(loaded.settings.governance, loaded.base_dir)
-    if inputs.policies is None or not inputs.policies.is_file():
-        return CheckResult("governance policies", "fail", f"{inputs.policies} not found")
-    shown = display_path(inputs, inputs.policies)
-    policies = load_policies(inputs.policies, display_name=shown)
-    return CheckResult("governance policies", "ok", f"{shown}: {len(policies.rules)} rules load")
-
-
-def _gateway_policy(loaded: LoadedSettings, envs: list[str]) -> CheckResult:
-    from llmops_cli.gateway.policy.loader import load_policy
-    from llmops_cli.resources import policies_dir
-
-    gw = loaded.settings.stacks.gateway
-    if not gw.enabled:
-        return CheckResult("gateway policy", "ok", "gateway stack disabled")
-    path = loaded.resolve(gw.policies_file)
-    if not path.is_file() and gw.policies_file == "policies/gateway.yaml":
-        path = policies_dir() / "gateway.yaml"
-    if not path.is_file():
-        return CheckResult("gateway policy", "fail", f"{path} not found")
-    load_policy(path)
-    return CheckResult("gateway policy", "ok", f"{path} loads")
-
-
-def _rendered_tree(loaded: LoadedSettings, envs: list[str]) -> CheckResult:
-    from llmops_cli.render.tree import render_tree
-
-    out = loaded.resolve(loaded.settings.gitops.path)
-    if not out.is_dir():
-        return CheckResult("rendered tree", "warn", f"{out} does not exist yet: run `llmops render` and commit it")
-    result = render_tree(loaded.settings, envs, out, check=True)
-    if result.drift:
-        s = result.summary()
-        first = ", ".join(c.path for c in result.changes[:3])
-        return CheckResult(
-            "rendered tree",
-            "fail",
-            f"{out} is stale ({s['added']} added, {s['changed']} changed, {s['removed']} removed: {first}…); "
-            "run `llmops render` and commit",
-        )
-    return CheckResult("rendered tree", "ok", f"{out} matches `llmops render` ({result.files} files)")
-
-
-CHECKS: list[Callable[[LoadedSettings, list[str]], CheckResult]] = [
-    _config,
-    _governance_policies,
-    _gateway_policy,
-    _rendered_tree,
-]
-NAMES = ["config", "governance policies", "gateway policy", "rendered tree"]
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "environment": self.env,
+            "checks": [r.as_dict() for r in self.results],
+            "summary": summary(self.results),
+        }
 
 
 def run_checks(loaded: LoadedSettings, envs: list[str] | None = None) -> list[CheckResult]:
-    """Run every check; an LlmopsError in one becomes that check's failure."""
-    chosen = envs or list(loaded.settings.environments)
-    results = []
-    for name, check in zip(NAMES, CHECKS, strict=True):
+    """The offline checks only (what CI runs)."""
+    from llmops_cli.verify.offline import run_offline
+
+    runner = Runner()
+    run_offline(runner, loaded, envs or list(loaded.settings.environments))
+    return runner.results
+
+
+def _default_env(settings: Settings) -> str:
+    return "dev" if "dev" in settings.environments else next(iter(settings.environments))
+
+
+def run_verify(
+    loaded: LoadedSettings,
+    options: VerifyOptions,
+    *,
+    environ: Mapping[str, str],
+    kube_factory: Callable[[], Kube] | None = None,
+    on_result: Callable[[CheckResult], None] | None = None,
+) -> Report:
+    """Run the checks ``options`` select and return them all.
+
+    Without explicit endpoints and without ``--offline`` the live checks need a cluster: ``kube_factory`` or,
+    when not given, the kubeconfig context ``llmops-<cluster>``; with neither, one ``cluster`` check is reported
+    as skipped.
+    """
+    from llmops_cli.verify.offline import run_offline
+
+    settings = loaded.settings
+    runner = Runner(on_result)
+    report = Report("offline", results=runner.results)
+    if not options.live_only:
+        run_offline(runner, loaded, list(options.envs) or list(settings.environments))
+    if options.offline:
+        return report
+    explicit = options.endpoints.explicit_components()
+    if explicit:
+        report.mode = "endpoints"
+        report.env = options.envs[0] if options.envs else _default_env(settings)
+        expected = _expected(runner, settings, report.env)
+        if expected is not None:
+            _live(runner, expected, options.endpoints, explicit, options.timeout)
+        return report
+    factory = kube_factory or _context_factory(settings, environ)
+    if factory is None:
+        runner.skip(
+            "cluster",
+            "cluster",
+            f"no kubeconfig context {settings.cluster.context_name}: live checks not run",
+            "run `llmops up`, or give endpoints (--gateway-url, --vllm-url, --pg-dsn, --prometheus-url, ...)",
+        )
+        return report
+    report.mode = "cluster"
+    _cluster(runner, report, settings, options, factory)
+    return report
+
+
+def _context_factory(settings: Settings, environ: Mapping[str, str]) -> Callable[[], Kube] | None:
+    from llmops_cli.adapters import kubeconfig
+    from llmops_cli.cluster.context import user_kube_factory
+
+    name = settings.cluster.context_name
+    if kubeconfig.find_context(name, environ) is None:
+        return None
+    return user_kube_factory(name, environ)
+
+
+def _expected(runner: Runner, settings: Settings, env: str) -> Expected | None:
+    from llmops_cli.verify.expected import expected_for
+    from llmops_cli.verify.model import ok
+
+    out: list[Expected] = []
+
+    def render() -> Any:
+        out.append(expected_for(settings, env))
+        return ok(f"rendered {env}: {len(out[0].applications)} Applications, {len(out[0].dashboards)} dashboards")
+
+    r = runner.run("cluster", "expected state", render)
+    return out[0] if r.status == "ok" else None
+
+
+def _cluster(
+    runner: Runner, report: Report, settings: Settings, options: VerifyOptions, factory: Callable[[], Kube]
+) -> None:
+    from llmops_cli.verify.cluster import ClusterAccess, argocd, detect_env
+    from llmops_cli.verify.model import ok
+
+    kubes: list[Kube] = []
+    detected: list[str | None] = []
+
+    def connect() -> Any:
+        kube = factory()
+        detected.append(detect_env(kube, settings))
+        kubes.append(kube)
+        return ok(f"reached the Kubernetes API at {getattr(kube.t, 'host', '?')}")
+
+    if runner.run("cluster", "cluster", connect).status != "ok":
+        return
+    kube = kubes[0]
+    report.env = options.envs[0] if options.envs else detected[0] or _default_env(settings)
+    expected = _expected(runner, settings, report.env)
+    if expected is None:
+        return
+    with ClusterAccess(kube, expected, settings, options.endpoints) as access:
+        runner.extra_hint = access.hint
         try:
-            results.append(check(loaded, chosen))
-        except LlmopsError as e:
-            results.append(CheckResult(name, "fail", str(e)))
-    return results
+            _live(runner, expected, access.endpoints, list(COMPONENTS[:-1]), options.timeout, access.unavailable)
+        finally:
+            runner.extra_hint = None
+    argocd(runner, kube, expected)
 
 
-def failed(results: list[CheckResult]) -> bool:
-    return any(r.status == "fail" for r in results)
+def _live(
+    runner: Runner,
+    expected: Expected,
+    endpoints: Endpoints,
+    components: list[str],
+    timeout: float,
+    unavailable: Mapping[str, LlmopsError] | None = None,
+) -> None:
+    import functools
+
+    from llmops_cli.adapters.web import Web
+    from llmops_cli.verify.live import LIVE_CHECKS, Live
+    from llmops_cli.verify.model import fail
+
+    setting = {
+        "gateway": "stacks.gateway.enabled",
+        "vllm": "stacks.vllm.enabled",
+        "pgvector": "stacks.pgvector.enabled",
+        "prometheus": "stacks.observability.enabled",
+        "grafana": "stacks.observability.grafana",
+        "loki": "stacks.observability.loki",
+    }
+    with Web(timeout=timeout) as web:
+        live = Live(expected, endpoints, web, runner, timeout)
+        for component in components:
+            if not expected.stacks.get(component, True):
+                runner.skip(component, component, f"disabled ({setting[component]} is false)")
+                continue
+            err = (unavailable or {}).get(component)
+            if err is not None:
+                runner.run(component, f"{component} reachable", functools.partial(fail, err.message, err.hint))
+                continue
+            LIVE_CHECKS[component](live)
 
 
-__all__ = ["CheckResult", "Path", "failed", "run_checks"]
+__all__ = ["CheckResult", "Endpoints", "Report", "VerifyOptions", "failed", "run_checks", "run_verify"]

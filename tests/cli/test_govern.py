@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -23,6 +25,13 @@ def project(tmp_path: Path) -> Path:
     return copy_example(tmp_path)
 
 
+def run_folder(project: Path) -> Path:
+    """The newest run of the example model's version folder."""
+    from llmops_cli.govern.evidence import resolve_bundle
+
+    return resolve_bundle(project.joinpath(*BUNDLE))
+
+
 def envelope(stdout: str) -> dict:
     data = json.loads(stdout)
     assert data["llmops_result_version"] == "1"
@@ -33,14 +42,16 @@ def test_help_lists_every_subcommand_and_imports_nothing_heavy() -> None:
     code = (
         "import sys\nfrom llmops_cli.__main__ import main\n"
         "rc = main(['govern', '--help'])\n"
-        "heavy = [m for m in ('numpy', 'pandas', 'pyarrow', 'celpy', 'yaml', 'fairlearn')"
+        "heavy = [m for m in ('numpy', 'pandas', 'pyarrow', 'celpy', 'yaml', 'fairlearn', 'cryptography', 'sigstore')"
         " if m in sys.modules]\n"
         "print('HEAVY', heavy)\nsys.exit(rc)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     for name in (
+        "init",
         "check",
         "verify",
+        "keygen",
         "data-quality",
         "data-card",
         "bias-scan",
@@ -57,7 +68,8 @@ def test_check_example_project_text(project: Path) -> None:
     assert r.exit_code == 0, r.output
     assert r.stdout == ""
     assert f"PASS: {default_rule_count() - 2} passed, 0 failed, 2 warnings" in r.stderr
-    assert (project.joinpath(*BUNDLE) / "manifest.json").is_file()
+    assert "evidence coverage: 19/19 lifecycle artefacts" in r.stderr
+    assert (run_folder(project) / "manifest.json").is_file()
 
 
 def test_check_json_envelope_and_junit(project: Path, tmp_path: Path) -> None:
@@ -80,8 +92,9 @@ def test_check_json_envelope_and_junit(project: Path, tmp_path: Path) -> None:
     assert env["command"] == "govern check" and env["status"] == "ok"
     n = default_rule_count()
     assert env["data"]["rules"]["passed"] == n - 2 and env["data"]["rules"]["warnings"] == 2
-    assert env["data"]["bundle"] == str(evidence / "credit-approval" / "1.2.0")
-    suite = ET.parse(junit).getroot()
+    assert env["data"]["bundle"] == str(evidence / "credit-approval" / "1.2.0" / env["data"]["run"])
+    assert env["data"]["coverage"]["present"] == 19
+    suite = ET.parse(junit).getroot().find("testsuite")
     assert suite.get("tests") == str(n) and suite.get("failures") == "0"
     assert len(suite.findall(".//testcase")) == n
 
@@ -159,10 +172,13 @@ def test_policy_naming_unknown_metric_exits_2_with_line(project: Path) -> None:
 
 def test_verify_ok_then_tampered_exits_1(project: Path) -> None:
     assert run_cli("govern", "check", "--project", str(project)).exit_code == 0
-    bundle = project.joinpath(*BUNDLE)
-    r = run_cli("govern", "verify", str(bundle), "--project", str(project))
+    version_folder = project.joinpath(*BUNDLE)
+    r = run_cli("govern", "verify", str(version_folder), "--project", str(project))
     assert r.exit_code == 0, r.output
-    assert "ok: 15 artefacts, 7 inputs match" in r.stderr
+    assert "ok: PASS · 18 artefacts, 12 inputs match" in r.stderr and "UNSIGNED" in r.stderr
+    r = run_cli("govern", "verify", str(version_folder), "--require-signature")
+    assert r.exit_code == 1 and "not signed" in r.stderr
+    bundle = run_folder(project)
     with (bundle / "model_card.md").open("a") as fh:
         fh.write("tampered\n")
     r = run_cli("govern", "verify", str(bundle))
@@ -171,6 +187,69 @@ def test_verify_ok_then_tampered_exits_1(project: Path) -> None:
     r = run_cli("govern", "verify", str(bundle), "-o", "json")
     assert r.exit_code == 1
     assert envelope(r.stdout)["data"]["changed"] == ["model_card.md"]
+
+
+def test_keygen_sign_and_verify_with_the_key(project: Path, tmp_path: Path) -> None:
+    key = tmp_path / "k" / "signing.key"
+    r = run_cli("govern", "keygen", "--out", str(key))
+    assert r.exit_code == 0, r.output
+    assert "key id" in r.stderr and key.stat().st_mode & 0o777 == 0o600
+    r = run_cli("govern", "check", "--project", str(project), "--sign-key", str(key))
+    assert r.exit_code == 0, r.output
+    assert "(signed by key:" in r.stderr
+    r = run_cli("govern", "verify", str(project.joinpath(*BUNDLE)), "--key", str(key) + ".pub", "--require-signature")
+    assert r.exit_code == 0, r.output
+    assert "signed by key:" in r.stderr
+    r = run_cli("govern", "verify", str(project.joinpath(*BUNDLE)), "--require-signature", "-o", "json")
+    assert r.exit_code == 1
+    assert "no trusted public key" in envelope(r.stdout)["data"]["signature_problem"]
+
+
+def test_check_runs_ad_hoc_without_llmops_yaml(project: Path, workdir: Path) -> None:
+    """The bias-scan flags work on `check` without a project file; missing inputs are named at once."""
+    data = str(project / "data" / "loans.csv")
+    r = run_cli("govern", "check", "--data", data, "--sensitive", "sex")
+    assert r.exit_code == 2
+    [line] = [x for x in r.stderr.splitlines() if "missing inputs" in x]
+    for flag in ("--label", "--prediction", "--model", "--register"):
+        assert flag in line
+    help_text = run_cli("govern", "check", "--help").stdout
+    for flag in re.findall(r"--[a-z][a-z-]+", r.stderr):
+        assert flag in help_text, flag  # never a flag `check` does not have
+    policy = workdir / "bias.yaml"
+    policy.write_text(
+        "rules:\n  - id: parity\n    stage: bias\n    expr: bias.worst.demographic_parity_ratio >= 0.8\n"
+        "    message: parity\n"
+    )
+    r = run_cli(
+        "govern", "check", "--data", data, "--label", "approved", "--prediction", "predicted",
+        "--sensitive", "sex", "--positive", "1", "--policies", str(policy), "-o", "json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    d = envelope(r.stdout)["data"]
+    assert d["rules"]["passed"] == 1 and d["model"] == {"name": "unnamed-model", "version": "unversioned"}
+    assert Path(d["bundle"]).is_relative_to(workdir / "evidence")
+
+
+def test_govern_init_scaffolds_validated_documents(project: Path) -> None:
+    shutil.rmtree(project / "governance")
+    r = run_cli("govern", "init", "--project", str(project))
+    assert r.exit_code == 0, r.output
+    names = sorted(p.name for p in (project / "governance").iterdir())
+    assert names == ["incident_sop.md", "principles.yaml", "raci.yaml", "risk_appetite.yaml"]
+    assert "credit-approval" in (project / "governance" / "principles.yaml").read_text()
+    r = run_cli("govern", "init", "--project", str(project))
+    assert r.exit_code == 2 and "--force" in r.stderr
+    r = run_cli("govern", "check", "--project", str(project), "-o", "json")
+    assert r.exit_code == 0, r.output
+    cov = envelope(r.stdout)["data"]["coverage"]
+    states = {a["id"]: a for phase in cov["phases"].values() for a in phase}
+    for doc in ("ethical_principles", "risk_appetite", "accountability_matrix", "incident_sop"):
+        assert states[doc]["state"] == "incomplete", doc  # TODO marks left
+        assert "TODO" in states[doc]["note"] or "empty" in states[doc]["note"] or "nobody" in states[doc]["note"]
+    (project / "governance" / "raci.yaml").write_text("roles: {a: x}\nactivities: {do: {a: R}}\n")
+    r = run_cli("govern", "check", "--project", str(project))
+    assert r.exit_code == 2 and "raci.yaml:2" in r.stderr and "exactly one Accountable" in r.stderr
 
 
 def test_verify_not_a_bundle_exits_2(tmp_path: Path) -> None:
@@ -247,7 +326,7 @@ def test_bias_scan_bad_input_exits_2(
 def test_bias_scan_without_config_names_the_flag(workdir: Path) -> None:
     r = run_cli("govern", "bias-scan")
     assert r.exit_code == 2
-    assert "no dataset given (pass --data or set governance.inputs.data in llmops.yaml)" in r.stderr
+    assert "missing: a dataset (--data or governance.inputs.data)" in r.stderr
 
 
 def test_data_quality_and_data_card(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -303,11 +382,11 @@ def test_settings_fail_on_reach_check_and_bootstrap_flags_are_accepted(project: 
     r = run_cli("govern", "check", "--project", str(project), "--bootstrap", "20", "--seed", "5", "-o", "json")
     assert r.exit_code == 4, r.output
     assert envelope(r.stdout)["data"]["fail_on"] == "warning"
-    bias = json.loads(project.joinpath(*BUNDLE, "bias.json").read_text())
+    bias = json.loads((run_folder(project) / "bias.json").read_text())
     assert "bootstrap" not in bias and bias["intervals"]["confidence"] == 0.95
 
 
 def test_check_uses_config_flag_and_its_folder(project: Path, workdir: Path) -> None:
     r = run_cli("--config", str(project / "llmops.yaml"), "govern", "check", "-o", "json")
     assert r.exit_code == 0, r.output
-    assert envelope(r.stdout)["data"]["bundle"] == str(project.joinpath(*BUNDLE))
+    assert envelope(r.stdout)["data"]["bundle"] == str(run_folder(project))

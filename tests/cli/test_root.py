@@ -141,6 +141,7 @@ def test_importing_the_cli_loads_no_heavy_library() -> None:
         "rich",
         "celpy",
         "pyarrow",
+        "psycopg",
     ]
     code = f"import sys, llmops_cli.cli.app, llmops_cli.__main__; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run(

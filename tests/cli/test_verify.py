@@ -3,6 +3,9 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.helpers import run_cli
 
@@ -20,8 +23,10 @@ def test_verify_passes_on_a_fresh_rendered_project(workdir: Path) -> None:
     r = run_cli("verify", "-o", "json")
     assert r.exit_code == 0, r.output
     checks = {c["name"]: c for c in json.loads(r.stdout)["data"]["checks"]}
-    assert set(checks) == {"config", "governance policies", "gateway policy", "rendered tree"}
-    assert all(c["status"] == "ok" for c in checks.values()), checks
+    assert set(checks) == {"config", "governance policies", "gateway policy", "rendered tree", "cluster"}
+    assert all(c["status"] == "ok" for n, c in checks.items() if n != "cluster"), checks
+    # No kubeconfig context llmops-llmops: the live checks are reported as skipped, with what to do.
+    assert checks["cluster"]["status"] == "skip" and "llmops up" in checks["cluster"]["hint"]
 
 
 def test_verify_fails_on_drift_and_names_it(workdir: Path) -> None:
@@ -70,3 +75,98 @@ def test_repository_itself_verifies(tmp_path: Path) -> None:
     (tmp_path / "llmops.yaml").write_text("version: 1\n")
     r = run_cli("-c", str(tmp_path / "llmops.yaml"), "verify")
     assert r.exit_code == 0, r.output
+
+
+OFFLINE = {"config", "governance policies", "gateway policy", "rendered tree"}
+
+
+def test_offline_runs_only_the_offline_checks(workdir: Path) -> None:
+    _project(workdir)
+    r = run_cli("verify", "--offline", "-o", "json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)["data"]
+    assert {c["name"] for c in data["checks"]} == OFFLINE and data["mode"] == "offline"
+    assert all(isinstance(c["seconds"], float) for c in data["checks"])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--offline", "--live-only"], ["--offline", "--gateway-url", "http://127.0.0.1:9"]],
+)
+def test_contradicting_flags_are_usage_errors(workdir: Path, args: list[str]) -> None:
+    r = run_cli("verify", *args)
+    assert r.exit_code == 2, r.output
+    assert len([line for line in r.stderr.splitlines() if line.startswith("error:")]) == 1
+
+
+class _Captured:
+    options: Any = None
+
+
+@pytest.fixture
+def captured(monkeypatch: pytest.MonkeyPatch) -> _Captured:
+    """run_verify replaced by one that records its options and reports one failing live check."""
+    import llmops_cli.verify as core
+    from llmops_cli.verify.model import CheckResult
+
+    cap = _Captured()
+
+    def fake(loaded: Any, options: Any, *, environ: Any, kube_factory: Any = None, on_result: Any = None) -> Any:
+        cap.options = options
+        r = CheckResult("pgvector extension", "fail", "not installed", "CREATE EXTENSION vector", "pgvector", 0.012)
+        if on_result is not None:
+            on_result(r)
+        return core.Report("endpoints", "dev", [r])
+
+    monkeypatch.setattr(core, "run_verify", fake)
+    return cap
+
+
+def test_every_endpoint_flag_reaches_the_core(workdir: Path, captured: _Captured) -> None:
+    r = run_cli(
+        "verify",
+        "--env",
+        "prod",
+        "--live-only",
+        "--gateway-url",
+        "http://gw",
+        "--gateway-metrics-url",
+        "http://gw:9090/metrics",
+        "--api-key",
+        "k1",
+        "--vllm-url",
+        "http://vllm",
+        "--pg-dsn",
+        "postgresql://u:p@db/x",
+        "--prometheus-url",
+        "http://prom",
+        "--grafana-url",
+        "http://a:b@graf",
+        "--loki-url",
+        "http://loki",
+        "--timeout",
+        "3",
+    )
+    assert r.exit_code == 1, r.output
+    o = captured.options
+    assert o.envs == ("prod",) and o.live_only and not o.offline and o.timeout == 3
+    e = o.endpoints
+    assert (e.gateway_url, e.gateway_metrics_url, e.api_key) == ("http://gw", "http://gw:9090/metrics", "k1")
+    assert (e.vllm_url, e.pg_dsn, e.prometheus_url) == ("http://vllm", "postgresql://u:p@db/x", "http://prom")
+    assert (e.grafana_url, e.loki_url) == ("http://a:b@graf", "http://loki")
+    # Text: the check, its time, its hint, and the summary line.
+    assert "✗ pgvector extension" in r.stderr and "0.01s" in r.stderr
+    assert "hint: CREATE EXTENSION vector" in r.stderr
+    assert "0 passed, 1 failed, 0 skipped, 0 warnings" in r.stderr
+
+
+def test_secrets_come_from_the_environment(workdir: Path, captured: _Captured, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMOPS_API_KEY", "from-env")
+    monkeypatch.setenv("LLMOPS_PG_DSN", "postgresql://u:secret@db/x")
+    monkeypatch.setenv("LLMOPS_GRAFANA_URL", "http://admin:pw@graf")
+    r = run_cli("verify", "-o", "json")
+    assert r.exit_code == 1
+    e = captured.options.endpoints
+    assert (e.api_key, e.pg_dsn, e.grafana_url) == ("from-env", "postgresql://u:secret@db/x", "http://admin:pw@graf")
+    assert json.loads(r.stdout)["status"] == "fail"
+    assert "secret" not in r.stdout + r.stderr

@@ -23,7 +23,7 @@ from .conftest import AUTH, chat, compiled, policy_text
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
 EMAIL = "zorblax@example.com"  # "zorb" appears nowhere else: any of it in the output is a leak
-PHONE = "555-123-4567"
+PHONE = "212-736-4521"
 
 
 def _blocked(pattern: str) -> str:
@@ -51,7 +51,7 @@ def _assistant(args: str, *, reasoning: str, refusal: str) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------ requests
 async def test_input_pii_redacted_in_every_message_field(client: httpx.AsyncClient, fake: Any) -> None:
-    args = json.dumps({"to": EMAIL, "body": f"hi\ncall {PHONE}", "n": 5551234567})
+    args = json.dumps({"to": EMAIL, "body": f"hi\ncall {PHONE}", "phone": 2127364521})
     body = {
         "model": "fake-model",
         "messages": [
@@ -63,7 +63,7 @@ async def test_input_pii_redacted_in_every_message_field(client: httpx.AsyncClie
     r = await client.post("/v1/chat/completions", json=body)
     assert r.status_code == 200, r.text
     sent = fake.received[-1][1]
-    assert b"zorb" not in sent and b"555" not in sent
+    assert b"zorb" not in sent and b"736" not in sent
     msgs = json.loads(sent)["messages"]
     assert msgs[0]["name"] == "[REDACTED:EMAIL]"
     a = msgs[1]
@@ -72,7 +72,7 @@ async def test_input_pii_redacted_in_every_message_field(client: httpx.AsyncClie
     assert json.loads(a["tool_calls"][0]["function"]["arguments"]) == {
         "to": "[REDACTED:EMAIL]",
         "body": "hi\ncall [REDACTED:PHONE]",
-        "n": "[REDACTED:PHONE]",
+        "phone": "[REDACTED:PHONE]",
     }
     assert json.loads(a["function_call"]["arguments"]) == {"e": "[REDACTED:EMAIL]"}
     assert msgs[2]["content"][0]["text"] == "sent to [REDACTED:EMAIL]"
@@ -282,8 +282,8 @@ def test_injection_heuristics_in_fields_beyond_messages() -> None:
     [
         json.dumps({"to": EMAIL}),
         '{"body": "line\\nzorblax@example.com"}',  # an escape right before the e-mail: the `n` is not its start
-        '{"x": "caf\\u00e9zorblax@example.com", "y": "tab\\t555-123-4567"}',
-        '{"p": 5551234567, "q": -5551234567, "card": 4111111111111111, "r": [4111111111111111]}',
+        '{"x": "caf\\u00e9zorblax@example.com", "y": "tab\\t212-736-4521"}',
+        '{"phone": 2127364521, "tel": -2127364521, "card": 4111111111111111, "r": [4111111111111111]}',
         '{"k": "\\\\zorblax@example.com \\"quoted\\" \ue000 zorblax@example.com"}',
         '[{"deep": {"deeper": ["zorblax@example.com", 10.1]}}]',
         '{"not json at the end": "zorblax@example.com"',
@@ -292,7 +292,7 @@ def test_injection_heuristics_in_fields_beyond_messages() -> None:
 def test_redacting_json_text_keeps_it_valid(text: str) -> None:
     p = compiled()
     out = p.redact_json(text, p.pii_out, "output", [])
-    assert "zorb" not in out and "555" not in out and "4111" not in out
+    assert "zorb" not in out and "736" not in out and "4111" not in out
     try:
         before = json.loads(text)
     except ValueError:
@@ -304,7 +304,7 @@ def test_redacting_json_text_keeps_it_valid(text: str) -> None:
             return {k: shape(x) for k, x in v.items()}
         if isinstance(v, list):
             return [shape(x) for x in v]
-        return "S" if isinstance(v, str) or v in (5551234567, -5551234567, 4111111111111111) else v
+        return "S" if isinstance(v, str) or v in (2127364521, -2127364521, 4111111111111111) else v
 
     assert shape(after) == shape(before)
     assert p.redact_json('{"a": "nothing here"}', p.pii_out, "output", []) == '{"a": "nothing here"}'
@@ -367,7 +367,7 @@ async def test_unary_output_fields_redacted_and_logprobs_dropped() -> None:
     )
     r = await _post(up, chat("hi", logprobs=True))
     assert r.status_code == 200, r.text
-    assert "zorb" not in r.text and "555" not in r.text
+    assert "zorb" not in r.text and "736" not in r.text
     c0, c1 = r.json()["choices"]
     m = c0["message"]
     assert m["reasoning_content"] == "user is [REDACTED:EMAIL]" and m["refusal"] == "no [REDACTED:EMAIL]"
@@ -409,7 +409,7 @@ def _split(s: str, n: int = 3) -> list[str]:
 def _script() -> list[dict[str, Any]]:
     """Two choices; choice 0 streams reasoning, then two tool calls interleaved; choice 1 content with logprobs."""
     a0 = json.dumps({"to": EMAIL, "body": f"hi\ncall {PHONE}"})
-    a1 = json.dumps({"cc": EMAIL, "n": 5551234567})
+    a1 = json.dumps({"cc": EMAIL, "phone": 2127364521})
     chunks = [_chunk(role="assistant", content=None, tool_calls=_tool_delta(0, "", id="c0", type="function"))]
     chunks[0]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"] = "send"
     chunks += [_chunk(reasoning_content=p) for p in _split(f"the user is {EMAIL} ok")]
@@ -447,7 +447,7 @@ def _collect(payloads: list[bytes]) -> tuple[dict[Any, str], list[dict[str, Any]
 def _check_stream(texts: dict[Any, str], events: list[dict[str, Any]]) -> None:
     assert texts[0, "reasoning_content"] == "the user is [REDACTED:EMAIL] ok"
     assert json.loads(texts[0, 0]) == {"to": "[REDACTED:EMAIL]", "body": "hi\ncall [REDACTED:PHONE]"}
-    assert json.loads(texts[0, 1]) == {"cc": "[REDACTED:EMAIL]", "n": "[REDACTED:PHONE]"}
+    assert json.loads(texts[0, 1]) == {"cc": "[REDACTED:EMAIL]", "phone": "[REDACTED:PHONE]"}
     assert texts[1, "content"].endswith("mail [REDACTED:EMAIL]")
     assert all(ch.get("logprobs") is None for ev in events for ch in ev["choices"])  # see streaming.py
     first = events[0]["choices"][0]["delta"]["tool_calls"][0]
@@ -467,7 +467,7 @@ def test_streamed_side_texts_through_their_windows_chunk_by_chunk() -> None:
     for ch in _script():
         out = StreamingMixin._filter_chunk(StreamingMixin(), ch, holds, compiled(), ctx, "content", False)
         if out is not None:
-            assert b"zorb" not in out and b"555" not in out, out
+            assert b"zorb" not in out and b"736" not in out, out
             payloads.append(out)
     _check_stream(*_collect(payloads))
     assert "".join(ctx.completion_parts).endswith("mail [REDACTED:EMAIL]")  # only content counts as completion
@@ -478,7 +478,7 @@ async def test_streamed_side_texts_end_to_end() -> None:
     up = Scripted(writes=[*(_ev(c) for c in _script()), b"data: [DONE]\n\n"])
     r = await _post(up, chat("hi", stream=True, logprobs=True))
     assert r.status_code == 200
-    assert "zorb" not in r.text and "555" not in r.text
+    assert "zorb" not in r.text and "736" not in r.text
     _check_stream(*_collect([r.content]))
 
 
@@ -517,7 +517,7 @@ async def test_reply_fields_the_gateway_does_not_know_are_checked_too() -> None:
     choice = {"index": 0, "message": message, "finish_reason": "stop", "explanation": f"for {EMAIL}"}
     up = Scripted(unary=_completion(choice))
     r = await _post(up, chat("hi"))
-    assert r.status_code == 200 and "zorb" not in r.text and "555" not in r.text
+    assert r.status_code == 200 and "zorb" not in r.text and "736" not in r.text
     choice = r.json()["choices"][0]
     assert choice["message"]["thought"] == "ask [REDACTED:EMAIL]"
     assert choice["message"]["meta"] == {"a": ["[REDACTED:PHONE]"]}
@@ -529,7 +529,7 @@ async def test_reply_fields_the_gateway_does_not_know_are_checked_too() -> None:
     up = Scripted(writes=[*(_ev(c) for c in chunks), b"data: [DONE]\n\n"])
     r = await _post(up, chat("hi", stream=True))
     assert r.status_code == 200 and r.text.endswith("data: [DONE]\n\n")
-    assert "zorb" not in r.text and "555" not in r.text
+    assert "zorb" not in r.text and "736" not in r.text
     _, events = _collect([r.content])
     deltas = [ch["delta"] for ev in events for ch in ev["choices"]]
     assert "".join(d.get("thought", "") for d in deltas) == "the user is [REDACTED:EMAIL] ok"

@@ -145,7 +145,8 @@ def test_injection_prefilter_never_changes_result(text: str) -> None:
     from llmops_cli.gateway.policy.prefilter import Prefilter
 
     n = normalise(text)
-    want = [name for name, rx in injection.HEURISTICS if rx.search(n)]
+    flat = n.replace("\n", " ")  # a line break is a space to every heuristic that does not read line starts
+    want = [name for name, rx in injection.HEURISTICS if rx.search(n if name in injection.LINE_HEURISTICS else flat)]
     for use_re2 in (True, False):
         pf = Prefilter(injection.PREFILTER.patterns, use_re2=use_re2)
         old, injection.PREFILTER = injection.PREFILTER, pf

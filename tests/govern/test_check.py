@@ -10,11 +10,14 @@ import yaml
 
 from llmops_cli.config.load import load_settings
 from llmops_cli.errors import ConfigError, InputError
-from llmops_cli.govern.api import GovernInputs, inputs_from_settings, run_check, verify
-from llmops_cli.govern.evidence import MANIFEST, EvidenceMismatch, read_manifest, write_bundle
+from llmops_cli.govern.api import GovernInputs, governance_flags, inputs_from, run_check, verify
+from llmops_cli.govern.evidence import INDEX, MANIFEST, EvidenceMismatch, read_index, read_manifest, write_run
 from llmops_cli.govern.io import sha256_file
 
 ARTEFACTS = {
+    "lifecycle.json",
+    "privacy.json",
+    "privacy.md",
     "bias.json",
     "bias.md",
     "data_card.json",
@@ -33,9 +36,10 @@ ARTEFACTS = {
 }
 
 
-def inputs_for(project: Path, **overrides) -> GovernInputs:
-    loaded = load_settings(project / "llmops.yaml", environ={})
-    return inputs_from_settings(loaded.settings.governance, project, **overrides)
+def inputs_for(project: Path, **flags) -> GovernInputs:
+    """Inputs as the CLI builds them: flags take the settings route (validated with the file)."""
+    loaded = load_settings(project / "llmops.yaml", environ={}, flags=governance_flags(**flags))
+    return inputs_from(loaded.settings, project, config_file=project / "llmops.yaml")
 
 
 def check(project: Path, **kw):
@@ -83,8 +87,8 @@ def test_example_project_fails_on_the_missing_fria_until_one_is_provided(tmp_pat
 def test_example_project_passes_and_writes_the_bundle(project: Path) -> None:
     report = check(project)
     assert report.status == "pass", [r for r in report.results if r.outcome != "pass"]
-    bundle = project / "evidence" / "credit-approval" / "1.2.0"
-    assert report.bundle == bundle
+    bundle = project / "evidence" / "credit-approval" / "1.2.0" / report.run
+    assert report.bundle == bundle and len(report.run) == 16
     assert {p.name for p in bundle.iterdir()} == ARTEFACTS | {MANIFEST}
     m = read_manifest(bundle)
     assert set(m["artefacts"]) == ARTEFACTS
@@ -94,26 +98,43 @@ def test_example_project_passes_and_writes_the_bundle(project: Path) -> None:
         "file": "data/loans.csv",
         "sha256": sha256_file(project / "data/loans.csv"),
     }
-    assert set(m["inputs"]) == {"data", "data_card", "model", "risk_register", "ai_act", "attributions"}
+    assert set(m["inputs"]) == {
+        "data",
+        "data_card",
+        "model",
+        "risk_register",
+        "ai_act",
+        "attributions",
+        "config",
+        "doc:ethical_principles",
+        "doc:risk_appetite",
+        "doc:accountability_matrix",
+        "doc:incident_sop",
+    }
     assert m["policy"]["file"] == "llmops:policies/governance.yaml"
     assert m["created_at"] == "2023-11-14T22:13:20Z"
     assert m["status"] == "pass" and m["rules"]["total"] == default_rule_count()
     assert m["rules"]["warnings"] == len(WARNINGS)
+    assert m["settings"]["label"] == "approved" and m["settings"]["min_group_size"] == 30
     assert "llmops_version" in m and "git_commit" in m
     assert not [p for p in bundle.parent.iterdir() if p.name.startswith(".")]  # no temp folders left
+    assert [e["path"] for e in read_index(project / "evidence")["runs"]] == [f"credit-approval/1.2.0/{report.run}"]
 
 
 def test_same_inputs_give_byte_identical_artefacts(project: Path) -> None:
     first = check(project, environ={"SOURCE_DATE_EPOCH": "1"}).bundle
     before = {p.name: p.read_bytes() for p in first.iterdir()}
     second = check(project, environ={"SOURCE_DATE_EPOCH": "2"}).bundle
+    assert second != first  # a re-run never replaces an earlier bundle: both are kept
+    assert {p.name: p.read_bytes() for p in first.iterdir()} == before
     after = {p.name: p.read_bytes() for p in second.iterdir()}
     assert before.keys() == after.keys()
     for name in before:
-        if name != MANIFEST:
+        if name not in (MANIFEST, "junit.xml"):  # junit.xml carries the run's timestamp
             assert before[name] == after[name], name
     m1, m2 = json.loads(before[MANIFEST]), json.loads(after[MANIFEST])
     assert m1.pop("created_at") != m2.pop("created_at")
+    assert m1["artefacts"].pop("junit.xml") != m2["artefacts"].pop("junit.xml")
     assert m1 == m2
 
 
@@ -151,12 +172,21 @@ def test_fail_on_warning(project: Path) -> None:
     assert check(project, fail_on="warning").status == "fail"
 
 
-def test_rule_needing_a_missing_input_is_bad_input_and_writes_nothing(project: Path) -> None:
+def test_every_missing_input_is_named_at_once_and_nothing_is_written(project: Path) -> None:
     cfg = yaml.safe_load((project / "llmops.yaml").read_text())
-    del cfg["governance"]["inputs"]["risk_register"]
+    for key in ("risk_register", "model", "label"):
+        del cfg["governance"]["inputs"][key]
     (project / "llmops.yaml").write_text(yaml.safe_dump(cfg))
-    with pytest.raises(InputError, match=r"rule 'max-residual-risk' \(llmops:policies/governance.yaml:\d+\) needs"):
+    with pytest.raises(InputError) as e:
         check(project)
+    text = str(e.value)
+    for needle in (
+        "the label column (--label or governance.inputs.label) for four-fifths-rule",
+        "model metadata (--model or governance.inputs.model) for model-card-complete",
+        "a risk register (--register or governance.inputs.risk_register) for max-residual-risk",
+    ):
+        assert needle in text
+    assert len(text.splitlines()) == 1
     assert not (project / "evidence").exists()
 
 
@@ -180,20 +210,20 @@ def test_rule_needing_a_missing_input_is_bad_input_and_writes_nothing(project: P
 def test_bad_inputs_leave_the_evidence_dir_untouched(project: Path, path: str, text: str, needle: str) -> None:
     old = check(project).bundle
     before = {p.name: p.read_bytes() for p in old.iterdir()}
+    index = (project / "evidence" / INDEX).read_bytes()
     (project / path).write_text(text)
     with pytest.raises((InputError, ConfigError)) as e:
         check(project)
     assert needle in str(e.value)
     assert {p.name: p.read_bytes() for p in old.iterdir()} == before
-    assert sorted(p.name for p in old.parent.iterdir()) == ["1.2.0"]
+    assert sorted(p.name for p in old.parent.iterdir()) == [old.name]
+    assert (project / "evidence" / INDEX).read_bytes() == index
 
 
 def test_verify_detects_changed_missing_and_extra_files(project: Path) -> None:
     bundle = check(project).bundle
     assert verify(bundle).ok
-    assert (
-        verify(bundle, project).inputs_checked == 7
-    )  # data, data card, model, register, answers, attributions, policy
+    assert verify(bundle, project).inputs_checked == 12  # main's 11 and the attributions
     (bundle / "bias.json").write_text("{}\n")
     (bundle / "summary.md").unlink()
     (bundle / "extra.txt").write_text("x")
@@ -217,21 +247,31 @@ def test_verify_rejects_non_bundles(tmp_path: Path) -> None:
         verify(tmp_path)
 
 
-def test_write_bundle_replaces_atomically_and_cleans_up_on_failure(tmp_path: Path) -> None:
-    target = tmp_path / "m" / "1"
-    write_bundle(target, {"a.txt": b"1"}, {"artefacts": {}})
-    write_bundle(target, {"b.txt": b"2"}, {"artefacts": {}})
-    assert sorted(p.name for p in target.iterdir()) == ["b.txt", MANIFEST]
-    with pytest.raises(ValueError, match="bad artefact name"):
-        write_bundle(target, {"../evil": b"x"}, {"artefacts": {}})
-    assert sorted(p.name for p in target.parent.iterdir()) == ["1"]
+def test_write_run_keeps_every_run_and_refuses_bad_names(tmp_path: Path) -> None:
+    model = {"name": "m", "version": "1"}
+
+    def manifest(n: int) -> dict:
+        return {"model": model, "created_at": str(n), "status": "pass", "artefacts": {}}
+
+    a = write_run(tmp_path, model, {"a.txt": b"1"}, manifest(1))
+    b = write_run(tmp_path, model, {"b.txt": b"2"}, manifest(2))
+    again = write_run(tmp_path, model, {"a.txt": b"1"}, manifest(1))
+    assert a.path != b.path and again.path == a.path and not again.created
+    assert sorted(p.name for p in a.path.iterdir()) == ["a.txt", MANIFEST]
+    assert [e["run"] for e in read_index(tmp_path)["runs"]] == [a.run, b.run]
+    for bad in ("../evil", ".hidden", MANIFEST, "manifest.dsse.json"):
+        with pytest.raises(ValueError, match="bad artefact name"):
+            write_run(tmp_path, model, {bad: b"x"}, manifest(3))
+    assert sorted(p.name for p in (tmp_path / "m" / "1").iterdir()) == sorted([a.run, b.run])
 
 
 def test_flags_override_settings_and_privileged_parsing(project: Path) -> None:
     i = inputs_for(project, sensitive=["sex"], privileged=["sex=female"], bootstrap=0, policies=project)
     assert i.sensitive == ("sex",) and dict(i.privileged) == {"sex": "female"}
     assert i.bootstrap == 0 and i.min_group_size == 30  # a flag of 0 is given; the rest comes from llmops.yaml
-    assert i.policies == project / "governance.yaml"
+    assert i.policies == project.absolute() / "governance.yaml"
+    narrowed = inputs_for(project, sensitive=["sex"])  # llmops.yaml's privileged groups follow --sensitive
+    assert dict(narrowed.privileged) == {"sex": "male"}
     with pytest.raises(InputError, match="COLUMN=VALUE"):
         inputs_for(project, privileged=["sex"])
 

@@ -11,6 +11,7 @@ import yaml
 from llmops_cli.render.metrics import GATEWAY_METRICS, vllm_metrics
 
 from .conftest import gpu_tree, objects
+from .exports import TARGET_LABELS, gateway_exports
 from .tools import require_tool
 
 
@@ -73,32 +74,13 @@ def test_every_dashboard_query_is_valid_promql(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-# Labels Prometheus adds when it scrapes a pod (not exported by the gateway itself).
-_TARGET_LABELS = {"namespace", "pod", "job", "instance", "service", "container", "endpoint"}
 _SELECTOR = re.compile(r"(llmops_gateway_[a-z_]+)\{([^}]*)\}")
-
-
-def _gateway_exports() -> dict[str, set[str]]:
-    """Sample name → label names, from a real gateway metrics registry after one request of each kind."""
-    from llmops_cli.gateway.metrics import Metrics
-
-    m = Metrics()
-    m.requests.labels("chat", "m", "200").inc()
-    m.duration.labels("chat").observe(0.1)
-    m.ttft.labels("chat").observe(0.1)
-    m.gap.labels("chat").observe(0.1)
-    m.tokens.labels("in", "m").inc()
-    m.decisions.labels("pii.output.email", "redact").inc()
-    m.upstream_errors.labels("upstream_timeout").inc()
-    m.stream_errors.labels("/v1/chat/completions", "upstream_protocol").inc()
-    m.ratelimit_store_errors.labels("connect").inc()
-    return {s.name: set(s.labels) for fam in m.registry.collect() for s in fam.samples}
 
 
 def test_gateway_queries_use_metrics_and_labels_the_gateway_exports():
     """Every gateway series a dashboard panel or alert selects exists on /metrics with the labels it filters on
     (a panel that filtered on `code` while the label is `status` was always empty)."""
-    exports = _gateway_exports()
+    exports = gateway_exports()
     exprs = [e for doc in _dashboards().values() for e in _exprs(doc)]
     for obj in objects(gpu_tree("dev")).values():
         if obj["kind"] == "PrometheusRule":
@@ -108,6 +90,6 @@ def test_gateway_queries_use_metrics_and_labels_the_gateway_exports():
         for name, selector in _SELECTOR.findall(expr):
             assert name in exports, f"{name} is not exported by the gateway: {expr}"
             used = {part.split("=")[0].rstrip("!~").strip() for part in selector.split(",") if part.strip()}
-            assert used - _TARGET_LABELS <= exports[name], f"{name} has no label {used - exports[name]}: {expr}"
+            assert used - TARGET_LABELS <= exports[name], f"{name} has no label {used - exports[name]}: {expr}"
             seen += 1
     assert seen >= 8  # the gateway and governance dashboards and the gateway alerts

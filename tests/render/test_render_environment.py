@@ -85,8 +85,8 @@ def test_gpu_backend_args_come_from_settings():
     assert c["image"] == VLLM_IMAGE
     assert c["command"] == ["vllm", "serve"]
     args = c["args"]
-    pairs = dict(zip(args[::2], args[1::2], strict=False))
-    assert pairs["--model"] == "org/My-Model_7B"
+    assert args[0] == "org/My-Model_7B"  # `vllm serve <model>`: positional
+    pairs = dict(zip(args[1::2], args[2::2], strict=False))
     assert pairs["--served-model-name"] == "my-model-7b"
     assert pairs["--max-model-len"] == "8192"
     assert pairs["--gpu-memory-utilization"] == "0.85"

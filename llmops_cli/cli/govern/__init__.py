@@ -13,6 +13,8 @@ from llmops_cli.cli.govern import (
     data_card,
     data_quality,
     explain,
+    init,
+    keygen,
     model_card,
     risk_scorecard,
     verify,
@@ -23,6 +25,7 @@ app = typer.Typer(
     help="Governance as code: data, bias, explanations, model card, risk, policies.",
 )
 
+app.command("init")(init.command)
 app.command("check")(check.command)
 app.command("verify")(verify.command)
 app.command("data-quality")(data_quality.command)
@@ -31,3 +34,4 @@ app.command("bias-scan")(bias_scan.command)
 app.command("model-card")(model_card.command)
 app.command("explain")(explain.command)
 app.command("risk-scorecard")(risk_scorecard.command)
+app.command("keygen")(keygen.command)

@@ -67,27 +67,22 @@ PoliciesOpt = Annotated[
 ]
 
 
-def resolve_inputs(session: Session, project: Path | None, **overrides: Any) -> tuple[GovernInputs, Settings]:
-    """Settings from the project's llmops.yaml (or the session's config) merged with flags."""
+def resolve_inputs(session: Session, project: Path | None, **flags: Any) -> tuple[GovernInputs, Settings]:
+    """Settings from the project's llmops.yaml (or the session's config) with the flags as overrides: one route,
+    so flags, env vars and the file are validated together and `config show --sources` can name each."""
     from llmops_cli.config.load import load_settings
     from llmops_cli.errors import InputError
-    from llmops_cli.govern.api import inputs_from_settings
+    from llmops_cli.govern.api import governance_flags, inputs_from
 
-    min_group = overrides.pop("min_group_size", None)
-    bootstrap = overrides.pop("bootstrap", None)
-    seed = overrides.pop("seed", None)
-    flags = {
-        "governance.min_group_size": min_group,
-        "governance.bootstrap": bootstrap,
-        "governance.seed": seed,
-    }
+    overrides = governance_flags(**flags)
     if project is not None:
         if not project.is_dir():
             raise InputError(f"{project}: project folder not found", hint="pass the folder holding llmops.yaml")
         cfg = project / "llmops.yaml"
-        loaded = load_settings(cfg if cfg.is_file() else None, environ=session.environ, flags=flags, explicit=False)
+        file = cfg if cfg.is_file() else None
+        loaded = load_settings(file, environ=session.environ, flags=overrides, explicit=False)
         base = project
     else:
-        loaded = session.loaded(**flags)
+        loaded = session.loaded(**overrides)
         base = loaded.base_dir
-    return inputs_from_settings(loaded.settings.governance, base, **overrides), loaded.settings
+    return inputs_from(loaded.settings, base, config_file=loaded.file), loaded.settings

@@ -13,6 +13,7 @@ from llmops_cli.cli.session import Session
 
 if TYPE_CHECKING:
     from llmops_cli.govern.api import CheckReport
+    from llmops_cli.govern.evidence import VerifyReport
     from llmops_cli.govern.stages import StageResult
 
 
@@ -45,9 +46,19 @@ def check_outcome(session: Session, report: CheckReport, junit: Path | None) -> 
             raise typer.Exit(4)
         return
     n = report.counts
+    if report.coverage is not None:
+        cov = report.coverage.as_dict()
+        missing = ", ".join(cov["missing"][:6]) + (" ..." if len(cov["missing"]) > 6 else "")
+        session.info(
+            f"evidence coverage: {cov['present']}/{cov['total']} lifecycle artefacts, "
+            f"{cov['automatic_share'] * 100:.0f} % generated automatically (target ≥ 90 %)"
+            + (f"; missing: {missing}" if missing else "")
+        )
+    signed = f"signed by {report.signed_by}" if report.signed_by else "unsigned"
+    kept = "" if report.new_bundle else " (identical to an earlier run, kept)"
     session.info(
         f"{report.status.upper()}: {n['passed']} passed, {n['failed']} failed, {n['warnings']} warnings · "
-        f"evidence: {report.bundle}"
+        f"evidence: {report.bundle}{kept} ({signed})"
     )
     if failed:
         raise PolicyViolation(
@@ -60,3 +71,27 @@ def data_text(data: Any) -> str:
     import json
 
     return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def verify_outcome(session: Session, report: VerifyReport, with_project: bool) -> None:
+    from llmops_cli.govern.evidence import EvidenceMismatch
+
+    if not report.ok:
+        if session.machine:
+            session.emit(
+                report.as_dict(), status="fail", errors=[{"code": "evidence_mismatch", "message": report.problem()}]
+            )
+            raise typer.Exit(1)
+        raise EvidenceMismatch(
+            f"{report.bundle}: {report.problem()}", hint="re-run `llmops govern check` or restore the files"
+        )
+    if session.machine:
+        session.emit(report.as_dict())
+        return
+    extra = f", {report.inputs_checked} inputs" if with_project else ""
+    if report.signature == "verified":
+        signed = f"signed by {report.signed_by}"
+    else:
+        signed = "UNSIGNED (anyone could have rewritten it; use --require-signature to refuse)"
+    status = f"{report.status.upper()} · " if report.status else ""
+    session.info(f"ok: {status}{report.checked} artefacts{extra} match {report.bundle / 'manifest.json'} · {signed}")

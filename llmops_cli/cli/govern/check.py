@@ -25,48 +25,84 @@ def command(
         typer.Option("--fail-on", metavar="error|warning", help="Lowest severity that fails (default: error)."),
     ] = None,
     data: c.DataOpt = None,
+    label: c.LabelOpt = None,
+    prediction: c.PredictionOpt = None,
+    score: c.ScoreOpt = None,
+    sensitive: c.SensitiveOpt = None,
+    privileged: c.PrivilegedOpt = None,
+    positive: c.PositiveOpt = None,
+    min_group_size: c.MinGroupOpt = None,
+    data_card: c.DataCardOpt = None,
     model: c.ModelOpt = None,
     register: c.RegisterOpt = None,
     ai_act: c.AiActOpt = None,
     policies: c.PoliciesOpt = None,
     bootstrap: c.BootstrapOpt = None,
     seed: c.SeedOpt = None,
+    sign_key: Annotated[
+        Path | None,
+        typer.Option("--sign-key", metavar="FILE", help="Sign the bundle with this PEM private key."),
+    ] = None,
+    sign: Annotated[
+        str | None,
+        typer.Option(
+            "--sign",
+            metavar="auto|key|sigstore|none",
+            help="How to sign (default: governance.signing.mode, auto: key, else Sigstore in CI, else none).",
+        ),
+    ] = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
-    """Judge the model against the governance policies and write a hashed evidence bundle.
+    """Judge the model against the governance policies and write a signed, hashed evidence bundle.
 
     Examples:
 
     \b
       llmops govern check
       llmops govern check --project examples --evidence-dir /tmp/evidence --junit governance.xml
-      llmops govern check --fail-on warning -o json
+      llmops govern check --data scored.csv --label y --prediction y_hat --sensitive sex --policies bias.yaml
+      llmops govern check --sign-key governance/signing.key --fail-on warning -o json
     """
     from llmops_cli.cli.govern._present import check_outcome
     from llmops_cli.errors import UsageError
-    from llmops_cli.govern.api import run_check
+    from llmops_cli.govern.api import run_check, signer_from_settings
 
     session = get_session(ctx)
     session.start("govern check", output)
     if fail_on not in (None, "error", "warning"):
         raise UsageError(f"--fail-on {fail_on!r}: expected 'error' or 'warning'")
+    if sign not in (None, "auto", "key", "sigstore", "none"):
+        raise UsageError(f"--sign {sign!r}: expected auto, key, sigstore or none")
     inputs, settings = c.resolve_inputs(
         session,
         project,
         data=data,
+        label=label,
+        prediction=prediction,
+        score=score,
+        sensitive=sensitive,
+        privileged=privileged,
+        positive=positive,
+        min_group_size=min_group_size,
+        data_card=data_card,
         model=model,
         risk_register=register,
         ai_act=ai_act,
         policies=policies,
         bootstrap=bootstrap,
         seed=seed,
+        fail_on=fail_on,
+        sign_key=sign_key,
+        sign=sign,
     )
-    evidence = evidence_dir or inputs.project_dir / settings.governance.evidence_dir
+    gov = settings.governance
+    evidence = evidence_dir or inputs.project_dir / gov.evidence_dir
     report = run_check(
         inputs,
         evidence_dir=evidence,
-        fail_on=fail_on or settings.governance.fail_on,  # type: ignore[arg-type]
+        fail_on=gov.fail_on,
         environ=session.environ,
         reporter=None if session.machine else session.reporter(),
+        signer=signer_from_settings(gov, inputs.project_dir, session.environ),
     )
     check_outcome(session, report, junit)

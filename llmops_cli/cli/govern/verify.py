@@ -13,40 +13,61 @@ from llmops_cli.cli.session import get_session
 
 def command(
     ctx: typer.Context,
-    bundle: Annotated[Path, typer.Argument(metavar="BUNDLE", help="Bundle folder: <evidence-dir>/<model>/<version>.")],
+    bundle: Annotated[
+        Path,
+        typer.Argument(metavar="BUNDLE", help="A run folder, or <evidence-dir>/<model>/<version> for its newest run."),
+    ],
     project: Annotated[
         Path | None,
-        typer.Option("--project", metavar="DIR", help="Also re-hash the inputs recorded in the manifest, from DIR."),
+        typer.Option(
+            "--project", metavar="DIR", help="Also re-hash the recorded inputs from DIR and trust its signing keys."
+        ),
+    ] = None,
+    key: Annotated[
+        list[Path] | None,
+        typer.Option("--key", metavar="FILE", help="Trusted PEM public key (repeatable)."),
+    ] = None,
+    require_signature: Annotated[
+        bool, typer.Option("--require-signature", help="Fail unless a trusted signer signed the bundle.")
+    ] = False,
+    cert_identity: Annotated[
+        str | None,
+        typer.Option("--cert-identity", metavar="ID", help="Sigstore: the signer's certificate identity."),
+    ] = None,
+    cert_oidc_issuer: Annotated[
+        str | None,
+        typer.Option("--cert-oidc-issuer", metavar="URL", help="Sigstore: the identity's OIDC issuer."),
     ] = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
-    """Recompute an evidence bundle's hashes and fail naming any file that changed.
+    """Check an evidence bundle's hashes, signature and signer, and fail naming what changed.
 
     Examples:
 
     \b
-      llmops govern verify evidence/credit-model/1.2.0
-      llmops govern verify evidence/credit-model/1.2.0 --project . -o json
+      llmops govern verify evidence/credit-model/1.2.0 --project . --require-signature
+      llmops govern verify evidence/credit-model/1.2.0/3f2a9c0d1e4b5a6f --key signing.pub -o json
+      llmops govern verify evidence/credit-model/1.2.0 --require-signature \\
+          --cert-identity https://github.com/org/repo/.github/workflows/ci.yml@refs/heads/main \\
+          --cert-oidc-issuer https://token.actions.githubusercontent.com
     """
-    from llmops_cli.govern.api import verify
-    from llmops_cli.govern.evidence import EvidenceMismatch
+    from llmops_cli.cli.govern._present import verify_outcome
+    from llmops_cli.govern.api import trust_from_settings, verify
 
     session = get_session(ctx)
     session.start("govern verify", output)
-    report = verify(bundle, project)
-    if not report.ok:
-        if session.machine:
-            session.emit(
-                report.as_dict(),
-                status="fail",
-                errors=[{"code": "evidence_mismatch", "message": report.problem()}],
-            )
-            raise typer.Exit(1)
-        raise EvidenceMismatch(
-            f"{bundle}: {report.problem()}", hint="re-run `llmops govern check` or restore the files"
-        )
-    if session.machine:
-        session.emit(report.as_dict())
-    else:
-        extra = f", {report.inputs_checked} inputs" if project is not None else ""
-        session.info(f"ok: {report.checked} artefacts{extra} match {bundle / 'manifest.json'}")
+    gov = None
+    if project is not None:
+        from llmops_cli.cli.govern._common import resolve_inputs
+
+        _, settings = resolve_inputs(session, project)
+        gov = settings.governance
+    trust = trust_from_settings(
+        gov,
+        project,
+        keys=key or [],
+        identity=cert_identity,
+        issuer=cert_oidc_issuer,
+        require_signature=require_signature,
+    )
+    verify_outcome(session, verify(bundle, project, trust), project is not None)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llmops_cli.gateway.policy import injection, pii
+from llmops_cli.gateway.policy.classifier import ClassifierError, InjectionClassifier
 from llmops_cli.gateway.policy.fields import (
     REPLY_CHOICE_KEYS,
     REPLY_MESSAGE_KEYS,
@@ -143,6 +144,10 @@ class CompiledPolicy:
         media = policy.content.media
         self.media_remote = media.remote_urls == "allow"
         self.media_hosts = tuple(h.lower() for h in media.allowed_hosts)
+        inj = policy.content.injection
+        self.classifier = (
+            InjectionClassifier(inj.classifier) if inj.classifier is not None and inj.action != "off" else None
+        )
 
     # ------------------------------------------------------------------ auth
     def authenticate(self, authorization: str | None, x_api_key: str | None = None) -> ApiKey | None:
@@ -269,28 +274,49 @@ class CompiledPolicy:
             raise Denied(400, "blocked_content", "The request contains blocked content.", decisions=[*decisions, d])
         inj = self.policy.content.injection
         if inj.action != "off":
-            fired: set[str] = set()
-            for role, n in normalised:
-                if role != "system":
-                    fired.update(injection.detect(n))
+            # Report only (the classifier refuses): over all non-system texts joined, so an attack split across
+            # messages or fields is seen whole.
+            fired = injection.detect("\n".join(n for role, n in normalised if role != "system"))
             if len(fired) >= inj.threshold:
-                ds = [Decision(f"injection:{name}", inj.action) for name in sorted(fired)]
-                if inj.action == "deny":
-                    raise Denied(
-                        400,
-                        "prompt_injection",
-                        "The request looks like a prompt injection.",
-                        decisions=[*decisions, *ds],
-                    )
-                decisions.extend(ds)
+                decisions.extend(Decision(f"injection:{name}", "flag") for name in sorted(fired))
         if self.pii_in:
             # Many fields (a long chat, tool schemas): one prefilter pass over all of them usually says no detector
             # can match anywhere. Valid for JSON text too: its decoded view and what the detectors scan
             # (``JsonEscapes``) differ only in characters that no prefilter pattern contains.
-            if len(texts) > 1 and not pii.PREFILTER.hits("\n".join([get() for _, get, _ in texts])):
+            if len(texts) > 1 and not pii.could_match("\n".join([get() for _, get, _ in texts])):
                 return
             for _, get, put in texts:
                 self._redact_field(get, put, self.pii_in, "input", decisions)
+
+    async def screen_injection(self, route: str, body: dict[str, Any]) -> list[Decision]:
+        """The prompt-injection classifier's verdict on the request's non-system texts (as the PII policies left
+        them, read through ``pii.view``: invisible characters cannot split a word for its tokenizer). Call
+        after :meth:`check_request` and admission. Raises Denied: 400 ``prompt_injection`` under ``deny``, 503
+        ``injection_check_unavailable`` when the classifier gives no verdict and ``on_error`` is ``closed``."""
+        clf = self.classifier
+        if clf is None:
+            return []
+        texts = [pii.view(get())[0] for role, get, _ in _texts(route, body) if role != "system"]
+        try:
+            score = await clf.score(texts)
+        except ClassifierError as e:
+            if clf.cfg.on_error == "open":
+                return [Decision("injection:classifier_error", "flag", str(e))]
+            raise Denied(
+                503,
+                "injection_check_unavailable",
+                "The prompt-injection check is unavailable; retry shortly.",
+                err_type="api_error",
+                retry_after=1,
+                decisions=[Decision("injection:classifier_error", "deny", str(e))],
+            ) from e
+        if score < clf.cfg.threshold:
+            return []
+        action = self.policy.content.injection.action
+        d = Decision("injection:classifier", action, f"{score:.3f}")
+        if action == "deny":
+            raise Denied(400, "prompt_injection", "The request looks like a prompt injection.", decisions=[d])
+        return [d]
 
     # ------------------------------------------------------------------ both directions
     def apply_pii(self, text: str, actions: dict[str, str], direction: str, decisions: list[Decision]) -> str:

@@ -1,7 +1,10 @@
 """Prompt-injection heuristics over normalised text of user, tool and function messages.
 
 These are cheap signals (phrases that try to override instructions, fake role markers, requests for the
-system prompt), not a classifier: the policy decides whether a hit is flagged in the audit log or denied.
+system prompt), not a classifier: they only ever report (a ``flag`` decision in the audit log and metrics).
+Refusing is the classifier's job (``classifier.py``): the heuristics miss obfuscated attacks and fire on
+benign look-alikes. The phrases match across line breaks (a newline between two words is a space to them), and
+the request check runs them over all non-system texts joined, so an attack split over messages is seen whole.
 
 Each heuristic has keywords, one of which every match contains; one prefilter pass finds which keywords occur
 and only those heuristics run their full pattern (most messages contain none).
@@ -47,7 +50,15 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
 PREFILTER = Prefilter(["|".join(map(re.escape, KEYWORDS[name])) for name, _ in HEURISTICS])
 
 
+LINE_HEURISTICS = frozenset({"fake_role_marker"})  # the heuristics that read line starts
+
+
 def detect(normalised: str) -> list[str]:
     """Names of the heuristics that fire on already-normalised text."""
-    hits = PREFILTER.hits(normalised)
-    return [name for i, (name, rx) in enumerate(HEURISTICS) if i in hits and rx.search(normalised)]
+    flat = normalised.replace("\n", " ")  # a line break between two words of a phrase is a space
+    hits = PREFILTER.hits(flat)
+    return [
+        name
+        for i, (name, rx) in enumerate(HEURISTICS)
+        if i in hits and rx.search(normalised if name in LINE_HEURISTICS else flat)
+    ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 
 def _off(v: Any) -> Any:
@@ -89,10 +89,37 @@ class BlockedPattern(_Model):
     regex: bool = False
 
 
+class InjectionClassifierPolicy(_Model):
+    """A prompt-injection classifier served by Hugging Face Text Embeddings Inference (``POST /predict``), e.g.
+    Llama Prompt Guard 2 (rendered by ``stacks.injection_classifier`` in ``llmops.yaml``)."""
+
+    url: str = Field(pattern=r"^https?://[A-Za-z0-9.:\[\]-]+(?:/[A-Za-z0-9._~/-]*)?$")
+    api: Literal["tei"] = "tei"
+    # Labels whose score is the probability of an attack (Prompt Guard 2, ProtectAI's DeBERTa models).
+    labels: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=lambda: ["LABEL_1", "MALICIOUS", "INJECTION", "JAILBREAK"], min_length=1
+    )
+    threshold: float = Field(0.5, gt=0, lt=1)
+    timeout_ms: int = Field(500, ge=10, le=30_000)
+    on_error: Literal["open", "closed"] = "closed"
+    chunk_chars: int = Field(1500, ge=100, le=20_000)  # text per classifier input (the model reads 512 tokens)
+    max_chunks: int = Field(32, ge=1, le=512)  # TEI's --max-client-batch-size default; more text: not sent
+
+
 class InjectionPolicy(_Model):
     action: Annotated[Literal["flag", "deny", "off"], BeforeValidator(_off)] = "flag"
-    # Heuristic hits needed before the action applies.
+    # Heuristic hits needed before a `flag` decision is recorded (the heuristics only ever report).
     threshold: int = Field(1, ge=1)
+    classifier: InjectionClassifierPolicy | None = None
+
+    @model_validator(mode="after")
+    def _deny_needs_a_classifier(self) -> InjectionPolicy:
+        if self.action == "deny" and self.classifier is None:
+            raise ValueError(
+                "`action: deny` needs `classifier:` (the heuristics only report: they refuse benign look-alikes "
+                "and miss obfuscated attacks); set `action: flag` or configure a classifier"
+            )
+        return self
 
 
 class MediaPolicy(_Model):

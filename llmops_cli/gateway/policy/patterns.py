@@ -1,6 +1,6 @@
 """Blocked patterns, matched after Unicode normalisation so look-alikes and invisible characters do not
 slip past: NFKC (full-width and compatibility forms fold to ASCII), case folding, invisible characters removed
-(zero-width, soft hyphen, bidi controls, variation selectors, tags: see ``_IGNORABLE_RANGES``), runs of
+(zero-width, soft hyphen, bidi controls, variation selectors, tags: see ``IGNORABLE_RANGES``), runs of
 whitespace collapsed (to one newline where they contain one, else one space; the blocked-pattern matcher also
 treats newlines as spaces, the injection heuristics use line starts).
 """
@@ -17,7 +17,7 @@ from llmops_cli.gateway.policy.model import BlockedPattern
 # bidi controls and isolates, variation selectors, Mongolian free variation selectors, Hangul fillers, tag
 # characters, the combining grapheme joiner, ...) plus every other format character (category Cf, e.g. the
 # Arabic letter mark), so none of them can split a blocked phrase or an injection keyword.
-_IGNORABLE_RANGES = (
+IGNORABLE_RANGES = (
     (0x00AD, 0x00AD),
     (0x034F, 0x034F),
     (0x0600, 0x0605),
@@ -44,7 +44,7 @@ _IGNORABLE_RANGES = (
     (0x1D173, 0x1D17A),
     (0xE0000, 0xE0FFF),
 )
-_INVISIBLE = dict.fromkeys(c for lo, hi in _IGNORABLE_RANGES for c in range(lo, hi + 1))
+_INVISIBLE = dict.fromkeys(c for lo, hi in IGNORABLE_RANGES for c in range(lo, hi + 1))
 _NL = re.compile(r"\s*\n\s*")
 _WS = re.compile(r"[^\S\n]+")
 

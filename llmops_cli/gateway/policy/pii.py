@@ -1,5 +1,13 @@
-"""Personal-data detectors with validators: e-mail, phone, credit card (Luhn), IBAN (ISO 7064 mod 97-10),
-US SSN, IPv4/IPv6 (parsed by ``ipaddress``) and secrets that look like API keys or PEM private keys.
+"""Personal-data detectors with validators: e-mail, phone (libphonenumber), credit card (Luhn), IBAN (ISO 7064
+mod 97-10), US SSN, IPv4/IPv6 (parsed by ``ipaddress``) and secrets that look like API keys or PEM private keys.
+
+The detectors read a normalised view of the text (:func:`view`): NFKC (full-width digits, ``＠``, ``﹫``,
+``－`` and no-break or thin spaces fold to ASCII), invisible characters removed (zero-width characters, soft
+hyphens, bidi controls: ``patterns.IGNORABLE_RANGES``) and Unicode dashes read as ``-``, so what a model's
+tokenizer reads as an e-mail address is one to the detectors too. A finding is mapped back to the span of the
+original text it came from, invisible characters inside it included, and that span is redacted. Case is not
+folded: the detectors that care about case (API key prefixes) are case-sensitive by their formats, the rest
+ignore it already.
 
 Each detector is a regex plus an optional validator; detectors run in priority order and a later one never
 claims characters an earlier one matched (a card number is not also a phone number). A candidate is not only
@@ -16,13 +24,71 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from bisect import bisect_right
+import unicodedata
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import accumulate
+from typing import Any
 
+from llmops_cli.gateway.policy.patterns import IGNORABLE_RANGES
 from llmops_cli.gateway.policy.prefilter import Prefilter
 
 PLACEHOLDER = "[REDACTED:{kind}]"
+
+# ---------------------------------------------------------------------------------------- the normalised view
+# Read as ASCII punctuation though NFKC keeps them: Unicode hyphens, dashes and the minus sign (U+2011 and
+# U+FE58 reach these through NFKC), the Ogham space mark, ideographic full stops, the ratio sign.
+_LOOKALIKE = {
+    **dict.fromkeys([0x2010, 0x2012, 0x2013, 0x2014, 0x2015, 0x2043, 0x2212], "-"),
+    0x1680: " ",
+    0x3002: ".",
+    0x2236: ":",
+}
+_INVISIBLE = dict.fromkeys(c for lo, hi in IGNORABLE_RANGES for c in range(lo, hi + 1))
+_TABLE: dict[int, Any] = {**_INVISIBLE, **_LOOKALIKE}
+# Characters that need the view even in NFKC-normalised text.
+_ODD = re.compile(
+    "["
+    + "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in IGNORABLE_RANGES)
+    + "".join(re.escape(chr(c)) for c in _LOOKALIKE)
+    + "]"
+)
+
+
+class _Fold(dict[str, str]):
+    """Character → what the detectors read for it (NFKC, then look-alikes and invisibles), filled on demand."""
+
+    def __missing__(self, ch: str) -> str:
+        if len(self) > 65_536:  # every code point an attacker sends costs an entry: keep it bounded
+            self.clear()
+        out = self[ch] = unicodedata.normalize("NFKC", ch).translate(_TABLE)
+        return out
+
+
+_FOLD = _Fold()
+
+
+def view(text: str) -> tuple[str, list[int] | None]:
+    """``(view, ends)``: what the detectors read, and where each character of ``text`` ends in it
+    (``ends[i]`` is the view offset after ``text[i]``); ``ends`` is None where offsets are unchanged. ASCII text
+    and NFKC-normalised text without invisible characters or look-alike punctuation are their own view, at the
+    cost of one check."""
+    if text.isascii():
+        return text, None
+    if unicodedata.is_normalized("NFKC", text) and _ODD.search(text) is None:
+        return text, None
+    parts = list(map(_FOLD.__getitem__, text))
+    v = "".join(parts)
+    if len(v) == len(text) and "" not in parts:  # every character became one character
+        return v, None
+    return v, list(accumulate(map(len, parts)))
+
+
+def fold(ch: str) -> str:
+    """What the detectors read for one character (``""`` for an invisible one)."""
+    return ch if ch.isascii() else _FOLD[ch]
 
 
 # The Luhn sum of a doubled digit, as a digit (2 × 7 = 14 → 1 + 4 = 5).
@@ -37,8 +103,14 @@ def luhn_ok(digits: str) -> bool:
 
 
 def _card_ok(text: str) -> bool:
-    digits = text.replace(" ", "").replace("-", "")  # the pattern's only separators
-    return 13 <= len(digits) <= 19 and luhn_ok(digits)
+    digits = _ascii_digits(text.replace(" ", "").replace("-", ""))  # the pattern's only separators
+    # Issuer prefixes (ISO/IEC 7812 major industry identifiers 3-6 and Mastercard's 2221-2720): a Luhn-valid
+    # run that starts otherwise (a millisecond epoch, an order number) is not a payment card.
+    return (
+        13 <= len(digits) <= 19
+        and (digits[0] in "3456" or (digits[0] == "2" and 2221 <= int(digits[:4]) <= 2720))
+        and luhn_ok(digits)
+    )
 
 
 # How card numbers are written: unseparated, 4-4-4-4(-3), or 4-6-5 / 4-6-4 (Amex, Diners).
@@ -46,7 +118,8 @@ _CARD_LAYOUT = re.compile(r"\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{3})?
 
 
 def _card_part_ok(text: str) -> bool:
-    """A card number found inside a longer run of digits must also be laid out like one."""
+    """A card number passes Luhn and is laid out like one (a run of 19 digits that mixes separators and passes
+    Luhn by chance is a card followed by its expiry date)."""
     return _CARD_LAYOUT.fullmatch(text) is not None and _card_ok(text)
 
 
@@ -141,9 +214,85 @@ def _ip_ok(text: str) -> bool:
     return True
 
 
-def _phone_ok(text: str) -> bool:
-    n = len(text) - sum(map(text.count, " .-()+"))  # digits: what is left of a match besides its separators
-    return 7 <= n <= 15
+# Phone numbers: the pattern finds candidates (digit groups with an optional `+country` and `(area)`), and
+# libphonenumber (the `phonenumbers` package) decides, on candidates only. International numbers (`+…` or
+# `00…`) must be valid numbers of their country. National ones must be valid in the North American plan (ten
+# digits, an optional leading `1`) or, with their trunk prefix `0` or their area code in parentheses, in one of
+# _NATIONAL_CC; one-digit groups pass only after a country code (`+33 1 …`) or as NANP's leading `1`. A run of
+# digits without separators or `+` is a phone number only as a valid NANP number (`0…` runs are ids, amounts
+# and padded counters far more often). Dates in the candidate (`2024-01-15 10`, `15.01.2024`), a last group
+# of one digit (an ISBN's check digit) and digit groups right before it (a timestamp, a card's expiry and
+# CVV) rule it out. No rule reads words around the candidate: a streamed reply is redacted with what is held,
+# and the words before a number may have left already.
+_NATIONAL_CC = (44, 49, 33, 91, 61, 81, 55, 972)  # GB, DE, FR, IN, AU, JP, BR, IL (and NANP: 1)
+_DIGIT_RUN = re.compile(r"\d+")
+_DATE_IN = re.compile(
+    r"(?<!\d)(?:(?:19|20)\d\d([ ./-])(?:0?[1-9]|1[0-2])\1(?:0?[1-9]|[12]\d|3[01])"
+    r"|(?:0?[1-9]|[12]\d|3[01])([ ./-])(?:0?[1-9]|[12]\d|3[01])\2(?:19|20)\d\d)(?!\d)"
+)
+
+
+def _ascii_digits(s: str) -> str:
+    return s if s.isascii() else "".join(str(unicodedata.digit(c)) for c in s)
+
+
+def _phonenumbers() -> Any:
+    import phonenumbers  # ~30 ms: only once a candidate needs it
+
+    return phonenumbers
+
+
+@lru_cache(maxsize=4096)
+def _valid_international(digits: str) -> bool:
+    pn = _phonenumbers()
+    try:
+        return bool(pn.is_valid_number(pn.parse("+" + digits, None)))
+    except pn.NumberParseException:
+        return False
+
+
+@lru_cache(maxsize=4096)
+def _valid_national(digits: str, parens: bool, bare: bool) -> bool:
+    pn = _phonenumbers()
+
+    def valid(cc: int, nsn: str) -> bool:
+        return bool(nsn) and bool(pn.is_valid_number(pn.PhoneNumber(country_code=cc, national_number=int(nsn))))
+
+    nanp = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
+    if len(nanp) == 10 and nanp[0] not in "01" and valid(1, nanp):
+        return True
+    if bare:
+        return False
+    if digits[0] == "0":
+        return any(valid(cc, digits[1:]) for cc in _NATIONAL_CC)
+    return parens and any(valid(cc, digits) for cc in _NATIONAL_CC)
+
+
+def _phone_ok(text: str, s: int, e: int) -> bool:
+    cand = text[s:e]
+    groups = _DIGIT_RUN.findall(cand)
+    digits = _ascii_digits("".join(groups))
+    if not 7 <= len(digits) <= 15 or len(groups[-1]) < 2 or _DATE_IN.search(cand) is not None:
+        return False
+    if s > 1 and text[s - 1] in " .-" and text[s - 2].isdecimal():
+        return False  # the rest of a longer run of digit groups (a timestamp, a card's expiry and CVV)
+    if cand[0] == "+":
+        return _valid_international(digits)
+    if digits.startswith("00"):  # the international call prefix
+        return _valid_international(digits[2:])
+    if any(len(g) == 1 for g in groups[1:]) or (len(groups[0]) == 1 and digits[0] != "1"):
+        return False
+    return _valid_national(digits, "(" in cand, len(groups) == 1)
+
+
+def _whole(check: Callable[[str], bool]) -> Callable[[str, int, int], bool]:
+    """A validator of the candidate alone, as one of ``(text, start, end)``."""
+    return lambda text, s, e: check(text[s:e])
+
+
+def _aws_secret_ok(text: str, s: int, e: int) -> bool:
+    v = text[s:e]
+    return any(c.isdigit() for c in v) and any(c.isupper() for c in v) and any(c.islower() for c in v)
 
 
 @dataclass(frozen=True)
@@ -157,15 +306,18 @@ class Detector:
     retried (shorter, later starts) as well as one that overlaps an earlier finding; a checksum that fails
     says nothing about a shorter number, but a digit count that is too high does (it is one longer number).
     ``validate_retry`` replaces ``validate`` for those retried candidates (a part of a longer number needs more
-    evidence than a number on its own)."""
+    evidence than a number on its own). Validators get ``(text, start, end)``: some read the words before a
+    candidate. ``group``: the finding is this named group of the match, not all of it (the words that make a
+    string a key are not redacted); such a detector tries no shorter candidates."""
 
     kind: str
     regex: re.Pattern[str]
     pre: str
-    validate: Callable[[str], bool] | None = None
+    validate: Callable[[str, int, int], bool] | None = None
     tail: re.Pattern[str] | None = None
     retry_invalid: bool = True
-    validate_retry: Callable[[str], bool] | None = None
+    validate_retry: Callable[[str, int, int], bool] | None = None
+    group: str | None = None
 
 
 # JSON text (tool-call arguments) is scanned masked (see ``jsontext.JsonEscapes``): the escapes of characters that
@@ -208,13 +360,32 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "secret",
         re.compile(
-            r"(?<![A-Za-z0-9_-])(?:sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{36,}"
-            r"|github_pat_[A-Za-z0-9_]{22,}|xox[abposr]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}"
-            r"|llmops-[A-Za-z0-9_-]{40,}|hf_[A-Za-z0-9]{30,}|glpat-[A-Za-z0-9_-]{20}"
+            # Formats whose body may hold `_` or `-` start only where a token starts (else every `sk-` inside one
+            # long run would be a start: quadratic).
+            r"(?<![A-Za-z0-9_-])(?:sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}|github_pat_[A-Za-z0-9_]{22,}"
+            r"|xox[abposr]-[A-Za-z0-9-]{10,}|llmops-[A-Za-z0-9_-]{40,}"
             r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
             r"|" + PEM + ")"
+            # Bounded or `_`-free bodies may be glued to an identifier: `aws_AKIA…`, `MY_sk_live_…`, `tok-ghp_…`.
+            r"|(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{36,}|hf_[A-Za-z0-9]{30,}|glpat-[A-Za-z0-9_-]{20}"
+            r"|AIza[0-9A-Za-z_-]{35}|[sr]k_(?:live|test)_[A-Za-z0-9]{24,99}(?![A-Za-z0-9]))"
+            # AWS access key ids, long-term (AKIA) and temporary (ASIA): after any lower-case identifier too.
+            r"|(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])"
         ),
-        pre=r"sk-|AKIA|gh[pousr]_|github_pat_|xox[abposr]-|AIza|llmops-|hf_|glpat-|eyJ|-----BEGIN ",
+        pre=r"sk-|AKIA|ASIA|gh[pousr]_|github_pat_|xox[abposr]-|AIza|llmops-|hf_|glpat-|eyJ|-----BEGIN |[sr]k_live_"
+        r"|[sr]k_test_",
+    ),
+    Detector(
+        "secret",
+        # An AWS secret access key has no prefix: 40 base64 characters named by the words before them.
+        re.compile(
+            r"(?i:\b(?:aws_?)?secret_?(?:access_?)?key|\baws_?secret)[\"']?[ \t]*+(?:=>|[:=])?[ \t]*+[\"']?"
+            r"(?P<v>(?-i:[A-Za-z0-9/+]{40}))(?![A-Za-z0-9/+=])"
+        ),
+        pre=r"(?i)secret_?(?:access_?)?key|aws_?secret",
+        validate=_aws_secret_ok,
+        retry_invalid=False,
+        group="v",
     ),
     Detector(
         "email",
@@ -225,38 +396,48 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "iban",
         re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])", re.I),
-        validate=iban_ok,
+        validate=_whole(iban_ok),
         pre=r"(?i)[a-z]{2}\d\d",
         tail=re.compile(r"(?![A-Za-z0-9])", re.I),
     ),
     Detector(
         "credit_card",
-        re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])"),
-        validate=_card_ok,
+        re.compile(r"(?<![\d+-])\d(?:[ -]?\d){12,18}(?![\d-])"),
+        validate=_whole(_card_part_ok),  # laid out like a card: `4111 1111 1111 1111 12 27` is a card and more
         pre=r"\d(?:[ -]?\d){12}",
         tail=re.compile(r"(?![\d-])"),
-        validate_retry=_card_part_ok,
     ),
     Detector(
         "us_ssn",
-        re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?![\d-])"),
-        pre=r"\d\d\d-\d\d-\d\d\d\d",
+        # AAA-GG-SSSS, or with spaces; never-issued areas, groups and serials excluded
+        re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])"),
+        pre=r"\d\d\d[- ]\d\d[- ]\d\d\d\d",
     ),
     Detector(
         "ip_address",
         re.compile(
+            # Every address starts with at most four hex digits and a colon or dot: a cheap guard first (the
+            # alternatives and their look-behinds then run at few positions).
+            r"(?=[0-9A-Fa-f]{0,4}[:.])(?:"
             # IPv4 may end a sentence (`… 10.0.0.1.`) but not continue as a longer dotted number (`1.2.3.4.5`)
             r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\w)"
-            r"|(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,7}(?::|(?::[0-9A-Fa-f]{1,4}){1,7}|[0-9A-Fa-f]{1,4})(?![\w:])"
-            r"|(?<![\w:])::(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4}(?![\w:])"
+            # IPv6 with an IPv4 tail (`::ffff:192.0.2.1`, `64:ff9b::1.2.3.4`)
+            r"|(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\w)"
+            # IPv6; a colon may follow (`fe80::1: timeout`) unless more of an address does
+            r"|(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,7}(?::|(?::[0-9A-Fa-f]{1,4}){1,7}|[0-9A-Fa-f]{1,4})"
+            r"(?!\w|:[0-9A-Fa-f:]|\.\d)"
+            r"|(?<![\w:])::(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4}(?!\w|:[0-9A-Fa-f:]|\.\d))"
         ),
-        validate=_ip_ok,
+        validate=_whole(_ip_ok),
         # IPv4: four dotted numbers; IPv6: a valid address has two colons at most four hex digits apart
         pre=r"\d\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]{0,4}:",
     ),
     Detector(
         "phone",
-        re.compile(r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,5}(?:[ .-]?\d{2,5}){1,4}(?![\w])"),
+        # Groups of 1-5 digits, possessive (each digit run is read one way: linear, no backtracking).
+        re.compile(
+            r"(?<![\w+])(?:\+\d{1,3}+[ .-]?+)?+(?:\(\d{1,5}+\)[ .-]?+)?+\d{1,5}+(?:[ .-]?+\d{1,5}+){1,6}+(?!\w)"
+        ),
         validate=_phone_ok,
         # seven digits (the validator's minimum), at most two of ` .()-` between neighbours
         pre=r"\d(?:[ .()-]{0,2}\d){6}",
@@ -296,7 +477,7 @@ def _scan(det: Detector, text: str, cs: list[int], ce: list[int]) -> list[tuple[
         m = rx.search(text, pos)
         if m is None:
             return spans
-        s, e = m.span()
+        s, e = m.span(det.group) if det.group else m.span()
         limit = e  # a candidate from s must end by here (the start of a claimed span it would overlap)
         if nclaims:
             j = bisect_right(ce, s)
@@ -307,7 +488,7 @@ def _scan(det: Detector, text: str, cs: list[int], ce: list[int]) -> list[tuple[
                 limit = cs[j]
         check = recheck if s < retry_to else validate
         if limit == e:
-            if check is None or check(text[s:e]):
+            if check is None or check(text, s, e):
                 spans.append((s, e))
                 pos = e
                 continue
@@ -324,7 +505,7 @@ def _scan(det: Detector, text: str, cs: list[int], ce: list[int]) -> list[tuple[
             hi = limit if limit < e else e - 1
             for p in reversed([w.start() for w in _WORD_END.finditer(text, s + 1, hi)]):
                 budget -= 1
-                if tail.match(text, p) and rx.fullmatch(text, s, p) and (recheck is None or recheck(text[s:p])):
+                if tail.match(text, p) and rx.fullmatch(text, s, p) and (recheck is None or recheck(text, s, p)):
                     end = p
                     break
                 if budget <= 0:
@@ -338,7 +519,21 @@ def _scan(det: Detector, text: str, cs: list[int], ce: list[int]) -> list[tuple[
 
 
 def find(text: str, kinds: Iterable[str] | None = None) -> list[Finding]:
-    """All non-overlapping findings in ``text``, sorted by position."""
+    """All non-overlapping findings in ``text``, sorted by position: found in its :func:`view`, given as spans
+    of ``text`` (the characters that became the finding's first and last ones, and all between them)."""
+    v, ends = view(text)
+    found = _find(v, kinds)
+    if ends is None or not found:
+        return found
+    return [Finding(f.kind, bisect_right(ends, f.start), bisect_left(ends, f.end) + 1) for f in found]
+
+
+def could_match(text: str) -> bool:
+    """Whether any detector could find something in ``text`` (one prefilter pass over its view)."""
+    return bool(PREFILTER.hits(view(text)[0]))
+
+
+def _find(text: str, kinds: Iterable[str] | None) -> list[Finding]:
     hits = PREFILTER.hits(text)
     if not hits:
         return []

@@ -328,20 +328,47 @@ def risk_markdown(m: Mapping[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------------------------------- model card
+MITCHELL_SECTIONS = (
+    "Model details",
+    "Intended use",
+    "Factors",
+    "Metrics",
+    "Evaluation data",
+    "Training data",
+    "Quantitative analyses",
+    "Ethical considerations",
+    "Caveats and recommendations",
+)  # Mitchell et al., "Model Cards for Model Reporting" (FAT* 2019), section 4
+
+
+def model_card_front_matter(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Hugging Face model-card metadata (``ModelCardData`` reads it), plus llmops' own fields."""
+    from llmops_cli.govern.reports import hf
+
+    d = doc["model_details"]
+    front: dict[str, Any] = {"model_name": d["name"], "model_version": d["version"]}
+    front.update(hf.hub_licence(d.get("licence")))
+    if d.get("tags"):
+        front["tags"] = [str(t) for t in (d["tags"] if isinstance(d["tags"], list) else [d["tags"]])]
+    if d.get("task"):
+        front["pipeline_tag"] = str(d["task"])
+    if doc.get("data_card"):
+        front["datasets"] = [doc["data_card"]["name"]]
+    index = hf.model_index(doc)
+    if index:
+        front["model-index"] = index
+    gov = doc.get("governance") or {}
+    if gov:
+        front["governance_status"] = gov.get("status")
+    return front
+
+
 def model_card_markdown(doc: Mapping[str, Any]) -> str:
     import yaml
 
     d = doc["model_details"]
-    front: dict[str, Any] = {"model_name": d["name"], "model_version": d["version"]}
-    if d.get("licence"):
-        front["license"] = str(d["licence"]).lower()
-    if d.get("tags"):
-        front["tags"] = list(d["tags"]) if isinstance(d["tags"], list) else [d["tags"]]
-    if doc.get("data_card"):
-        front["datasets"] = [doc["data_card"]["name"]]
-    gov = doc.get("governance") or {}
-    if gov:
-        front["governance_status"] = gov.get("status")
+    front = model_card_front_matter(doc)
+    exp = doc.get("experiment") or {}
     lines = [
         "---",
         yaml.safe_dump(front, sort_keys=True, allow_unicode=True).strip(),
@@ -357,6 +384,8 @@ def model_card_markdown(doc: Mapping[str, Any]) -> str:
                 ["owner", d.get("owner") or "not provided"],
                 ["licence", d.get("licence") or "not provided"],
                 ["version", d["version"]],
+                ["task", d.get("task") or "not provided"],
+                ["experiment logs", exp.get("reference") or "not provided"],
             ],
         ),
         "",
@@ -366,17 +395,25 @@ def model_card_markdown(doc: Mapping[str, Any]) -> str:
         "",
         text_block(doc.get("intended_use")),
         "",
-        "## Out-of-scope use",
+        "### Out-of-scope use",
         "",
         text_block(doc.get("out_of_scope_use")),
         "",
-        "## Training data",
+        "## Factors",
         "",
-        text_block(doc.get("training_data")),
+        text_block(doc.get("factors") or _factors(doc)),
+        "",
+        "## Metrics",
+        "",
+        text_block(doc.get("metrics")),
         "",
         "## Evaluation data",
         "",
         text_block(doc.get("evaluation_data")),
+        "",
+        "## Training data",
+        "",
+        text_block(doc.get("training_data")),
     ]
     if doc.get("data_card"):
         dc = doc["data_card"]
@@ -384,12 +421,14 @@ def model_card_markdown(doc: Mapping[str, Any]) -> str:
             "",
             f"Data card: [data_card.md](data_card.md) ({dc['rows']} rows, sha256 `{dc['sha256']}`).",
         ]
-    lines += ["", "## Metrics", "", text_block(doc.get("metrics"))]
+    lines += ["", "## Quantitative analyses", ""]
     if doc.get("fairness"):
-        lines += ["", "## Fairness", ""]
         metric_names = sorted({k for v in doc["fairness"].values() for k in v})
         rows = [[attr, *(num(v.get(k)) for k in metric_names)] for attr, v in doc["fairness"].items()]
+        lines += ["Fairness metrics per sensitive attribute (details: [bias.md](bias.md)).", ""]
         lines.append(table(["attribute", *metric_names], rows))
+    else:
+        lines.append("_No disaggregated evaluation: the bias stage did not run._")
     ex = doc.get("explanations")
     if ex is not None:
         lines += ["", "## Explanations", ""]
@@ -401,13 +440,13 @@ def model_card_markdown(doc: Mapping[str, Any]) -> str:
             lines.append(f"⚠️ {ex['warning']}.")
     lines += [
         "",
-        "## Limitations",
-        "",
-        text_block(doc.get("limitations")),
-        "",
         "## Ethical considerations",
         "",
         text_block(doc.get("ethical_considerations")),
+        "",
+        "## Caveats and recommendations",
+        "",
+        text_block(doc.get("limitations")),
     ]
     comp = doc["completeness"]
     lines += [
@@ -417,6 +456,7 @@ def model_card_markdown(doc: Mapping[str, Any]) -> str:
         "Card completeness: "
         + ("complete." if comp["complete"] else "missing " + ", ".join(comp["missing_required"]) + "."),
     ]
+    gov = doc.get("governance") or {}
     if gov:
         lines.append(
             f"Policy check: **{gov['status']}** ({gov['passed']} passed, {gov['failed']} failed, "
@@ -425,11 +465,54 @@ def model_card_markdown(doc: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _factors(doc: Mapping[str, Any]) -> str | None:
+    attrs = list((doc.get("fairness") or {}).keys())
+    if not attrs:
+        return None
+    return "Results are disaggregated by the sensitive attributes " + ", ".join(f"`{a}`" for a in attrs) + "."
+
+
+# ----------------------------------------------------------------------------------------- privacy
+def privacy_markdown(m: Mapping[str, Any]) -> str:
+    pets = ", ".join(
+        p["technique"] + (f" ({', '.join(p['columns'])})" if p["columns"] else " (whole dataset)") for p in m["pets"]
+    )
+    lines = [
+        "# Privacy: consent and privacy-enhancing techniques",
+        "",
+        table(
+            ["check", "value"],
+            [
+                ["lawful basis (GDPR Art. 6(1))", m["consent_basis"] or "not declared"],
+                ["consent record", m["consent_reference"] or "not given"],
+                ["special-category attributes", m["special_category_columns"] or "none"],
+                ["Art. 9(2) condition", m["special_category_condition"] or "none declared"],
+                ["privacy-enhancing techniques", pets or "none declared"],
+                ["columns that look like personal data", m["pii_columns"] or "none"],
+                ["personal data without a PET", m["unprotected_pii_columns"] or "none"],
+                ["consent valid", m["consent_valid"]],
+            ],
+        ),
+    ]
+    if m["problems"]:
+        lines += ["", "## Problems", "", *(f"- {p}" for p in m["problems"])]
+    return "\n".join(lines) + "\n"
+
+
 # ----------------------------------------------------------------------------------------- summary
 ICON = {"pass": "✅", "fail": "❌", "error": "⛔", "warn": "⚠️"}
 
 
-def summary_markdown(model: Mapping[str, str], results: Sequence[Mapping[str, Any]], status: str, fail_on: str) -> str:
+def summary_markdown(
+    model: Mapping[str, str],
+    results: Sequence[Mapping[str, Any]],
+    status: str,
+    fail_on: str,
+    *,
+    coverage: Mapping[str, Any] | None = None,
+    phase_of: Mapping[str, str] | None = None,
+) -> str:
+    """The Go/No-Go review: the verdict, the rules grouped by lifecycle phase, and the evidence coverage."""
     from llmops_cli.govern import mappings as mp
 
     counts = _counts(results, fail_on)
@@ -441,29 +524,64 @@ def summary_markdown(model: Mapping[str, str], results: Sequence[Mapping[str, An
         f"(failing on: {fail_on}).",
         "",
     ]
-    rows = []
+    by_phase: dict[str, list[Mapping[str, Any]]] = {}
     for r in results:
-        outcome = r["outcome"]
-        icon = ICON["pass"] if outcome == "pass" else (ICON["warn"] if _is_warning(r, fail_on) else ICON[outcome])
-        values = ", ".join(f"{k} = {num(v)}" for k, v in r["values"].items())
-        rows.append([icon, r["id"], r["severity"], r["stage"], f"`{r['expr']}`", values or r["detail"]])
-    lines.append(table(["", "rule", "severity", "stage", "expression", "values"], rows))
+        by_phase.setdefault((phase_of or {}).get(r["stage"], "model_evaluation"), []).append(r)
+    for phase, title in _phases().items():
+        if phase not in by_phase:
+            continue
+        lines += [f"## {title}", ""]
+        rows = []
+        for r in by_phase[phase]:
+            outcome = r["outcome"]
+            icon = ICON["pass"] if outcome == "pass" else (ICON["warn"] if _is_warning(r, fail_on) else ICON[outcome])
+            values = ", ".join(f"{k} = {num(v)}" for k, v in r["values"].items())
+            rows.append([icon, r["id"], r["severity"], r["stage"], f"`{r['expr']}`", values or r["detail"]])
+        lines += [table(["", "rule", "severity", "stage", "expression", "values"], rows), ""]
     failing = [r for r in results if r["outcome"] != "pass"]
     if failing:
-        lines += ["", "## Findings", ""]
+        lines += ["## Findings", ""]
         for r in failing:
             extra = f" ({r['detail']})" if r["detail"] else ""
             lines.append(f"- **{r['id']}** ({r['severity']}): {r['message']}{extra}")
+        lines.append("")
     # A control is evidenced only when every rule that cites it passed: one failed rule makes it a gap.
     failed_controls = {c for r in results if r["outcome"] != "pass" for c in r["controls"]}
-    evidenced = sorted({c for r in results for c in r["controls"]} - failed_controls)
-    if evidenced:
-        lines += ["", "## Controls evidenced", ""]
-        lines.append(table(["control", "title"], [[c, mp.title_of(c)] for c in evidenced]))
+    controls = sorted({c for r in results for c in r["controls"]} - failed_controls)
+    if controls:
+        lines += ["## Controls evidenced", ""]
+        lines += [table(["control", "title"], [[c, mp.title_of(c)] for c in controls]), ""]
     if failed_controls:
-        lines += ["", "## Controls not evidenced (a rule citing them did not pass)", ""]
-        lines.append(table(["control", "title"], [[c, mp.title_of(c)] for c in sorted(failed_controls)]))
-    return "\n".join(lines) + "\n"
+        lines += ["## Controls not evidenced (a rule citing them did not pass)", ""]
+        lines += [table(["control", "title"], [[c, mp.title_of(c)] for c in sorted(failed_controls)]), ""]
+    if coverage is not None:
+        lines += coverage_lines(coverage)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def coverage_lines(c: Mapping[str, Any]) -> list[str]:
+    share = c["automatic_share"]
+    lines = [
+        "## Evidence coverage (CPMAI lifecycle)",
+        "",
+        f"{c['present']} of {c['total']} artefacts present; {c['automatic']} generated automatically, "
+        f"{c['human']} written by people: {share * 100:.0f} % automatic "
+        f"(design target ≥ {c['design_target'] * 100:.0f} %).",
+        "",
+    ]
+    rows = []
+    for phase, title in _phases().items():
+        for a in c["phases"].get(phase, []):
+            mark = {"present": "✅", "incomplete": "⚠️", "missing": "·"}[a["state"]]
+            rows.append([title, a["title"], mark + " " + a["state"], a["kind"], a["note"]])
+    lines += [table(["phase", "artefact", "state", "made", "evidence"], rows), ""]
+    return lines
+
+
+def _phases() -> dict[str, str]:
+    from llmops_cli.govern.lifecycle import PHASES
+
+    return PHASES
 
 
 def _is_warning(r: Mapping[str, Any], fail_on: str) -> bool:

@@ -23,7 +23,7 @@ PROVENANCE_FIELDS = (
     "consent",
     "preprocessing",
 )
-META_KEYS = (*PROVENANCE_FIELDS, "license", "sensitive_attributes", "schema", "version")
+META_KEYS = (*PROVENANCE_FIELDS, "license", "sensitive_attributes", "schema", "version", "pets")
 COLUMN_KEYS = ("type", "min", "max", "allowed", "required", "description")
 TOP_VALUES = 5
 
@@ -69,9 +69,13 @@ def load_dataset_meta(path: Path) -> DatasetMeta:
         value = doc.data.get(key)
         if key == "licence" and value is None:
             value = doc.data.get("license")
+        if key == "consent" and isinstance(value, dict):  # structured: checked by the privacy stage
+            fields[key] = value
+            continue
         if value is not None and not isinstance(value, (str, list, int, float, bool)):
             raise doc.error("expected text or a list of text", key)
         fields[key] = value
+    fields["pets"] = doc.data.get("pets")  # privacy-enhancing techniques: checked by the privacy stage
     sens = doc.data.get("sensitive_attributes") or []
     if not isinstance(sens, list) or not all(isinstance(s, str) for s in sens):
         raise doc.error("expected a list of column names", "sensitive_attributes")

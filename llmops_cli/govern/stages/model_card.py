@@ -26,8 +26,12 @@ CARD_FIELDS = (
     "ethical_considerations",
     "licence",
     "tags",
+    "task",
+    "factors",
+    "experiment",
 )
-TEXT_OR_LIST = ("intended_use", "out_of_scope_use", "limitations", "ethical_considerations", "tags")
+TEXT_OR_LIST = ("intended_use", "out_of_scope_use", "limitations", "ethical_considerations", "tags", "factors")
+MLFLOW_RUN_ID = r"^[0-9a-f]{32}$"  # MLflow run ids: uuid4().hex, 32 lowercase hex digits (not checked at a pinned tag)
 # Bundle paths use name/version: keep them to safe path segments.
 SAFE_SEGMENT = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"
 
@@ -39,6 +43,7 @@ METRICS_SCHEMA: dict[str, Any] = {
     "missing_required": "list",
     "missing_count": "int",
     "complete": "bool",
+    "experiment": {"kind": "string", "reference": "string", "sha256": "string?", "tracking_uri": "string?"},
 }
 
 
@@ -82,7 +87,33 @@ def load_model_meta(path: Path) -> ModelMeta:
         v = data.get(key)
         if v is not None and not isinstance(v, (str, dict, list)):
             raise doc.error("expected text, a mapping or a list", key)
+    if data.get("experiment") is not None:
+        data["experiment"] = _experiment(doc, data["experiment"], path)
+    if data.get("task") is not None and not isinstance(data["task"], str):
+        raise doc.error("expected a task name such as tabular-classification", "task")
     return ModelMeta(data, path)
+
+
+def _experiment(doc: Any, raw: Any, path: Path) -> dict[str, Any]:
+    """Experiment logs by reference: ``{mlflow_run_id: <32 hex>, tracking_uri: ...}`` or ``{file: PATH}``."""
+    from llmops_cli.govern.io import sha256_file
+
+    if not isinstance(raw, dict) or not ({"mlflow_run_id", "file"} & set(raw)):
+        raise doc.error("expected {mlflow_run_id: RUN_ID, tracking_uri: URI} or {file: PATH}", "experiment")
+    for key in raw:
+        if key not in ("mlflow_run_id", "tracking_uri", "file"):
+            raise doc.error(f"unknown key {key!r}; known keys: mlflow_run_id, tracking_uri, file", "experiment", key)
+    if "mlflow_run_id" in raw:
+        run = str(raw["mlflow_run_id"])
+        if not re.fullmatch(MLFLOW_RUN_ID, run):
+            raise doc.error(f"{run!r} is not an MLflow run id (32 lowercase hex digits)", "experiment", "mlflow_run_id")
+        uri = raw.get("tracking_uri")
+        return {"kind": "mlflow", "reference": f"mlflow run {run}", "run_id": run, "tracking_uri": uri, "sha256": None}
+    file = Path(str(raw["file"])).expanduser()
+    target = file if file.is_absolute() else path.parent / file
+    if not target.is_file():
+        raise doc.error(f"experiment log {raw['file']!r} not found (relative to {path.name})", "experiment", "file")
+    return {"kind": "file", "reference": str(raw["file"]), "sha256": sha256_file(target), "tracking_uri": None}
 
 
 def run_model_card(meta: ModelMeta, required: tuple[str, ...]) -> StageResult:
@@ -97,6 +128,7 @@ def run_model_card(meta: ModelMeta, required: tuple[str, ...]) -> StageResult:
         "missing_required": missing,
         "missing_count": len(missing),
         "complete": not missing,
+        "experiment": meta.fields.get("experiment"),
     }
     return StageResult("model_card", metrics)
 
@@ -121,7 +153,10 @@ def model_card_document(
             "description": f.get("description"),
             "licence": f.get("licence"),
             "tags": f.get("tags") or [],
+            "task": f.get("task"),
         },
+        "factors": f.get("factors"),
+        "experiment": f.get("experiment"),
         "intended_use": f.get("intended_use"),
         "out_of_scope_use": f.get("out_of_scope_use"),
         "training_data": f.get("training_data"),

@@ -115,7 +115,9 @@ def _chart_repos(ctx: RenderContext) -> list[str]:
             repos.add(versions_view.DCGM_EXPORTER_CHART_REPO)
     if ctx.settings.stacks.observability.enabled:
         repos.add(versions_view.PROMETHEUS_COMMUNITY_REPO)
-        repos.add(versions_view.GRAFANA_REPO)
+        if ctx.settings.stacks.observability.loki:
+            repos.add(versions_view.GRAFANA_REPO)  # alloy
+            repos.add(versions_view.GRAFANA_COMMUNITY_REPO)  # loki
     return sorted(repos)
 
 

@@ -80,7 +80,9 @@ def loki_values(ctx: RenderContext) -> dict[str, Any]:
     obs = ctx.settings.stacks.observability
     p = ctx.profile
     return {
-        "deploymentMode": "SingleBinary",
+        # One process with every target; the chart renamed SingleBinary to Monolithic in 12.0.0
+        # (grafana-community/helm-charts charts/loki/README.md, "From 11.x to 12.0.0").
+        "deploymentMode": "Monolithic",
         "loki": {
             "auth_enabled": False,
             "commonConfig": {"replication_factor": 1},
@@ -99,8 +101,9 @@ def loki_values(ctx: RenderContext) -> dict[str, Any]:
             "limits_config": {"retention_period": obs.retention},
             "compactor": {"retention_enabled": True, "delete_request_store": "filesystem"},
         },
+        # No replicas: with filesystem storage the chart runs exactly one (templates/_helpers.tpl,
+        # loki.monolithicReplicas) and ignores singleBinary.replicas.
         "singleBinary": {
-            "replicas": 1,
             "persistence": {"size": p.loki_storage},
             "resources": _res_values(p.loki),
         },
@@ -122,6 +125,8 @@ def alloy_values(ctx: RenderContext) -> dict[str, Any]:
     river = (templates_dir() / "observability" / "alloy.river").read_text(encoding="utf-8")
     river = river.replace("LOKI_PUSH_URL", f"{LOKI_URL}/loki/api/v1/push")
     return {
+        # One Alloy per node, each tailing only the pods of its own node (alloy.river selects on
+        # spec.nodeName = $HOSTNAME, which the chart sets from the pod's node), so every log line is read once.
         "controller": {"type": "daemonset"},
         "alloy": {"configMap": {"create": True, "content": river}, "mounts": {"varlog": False}},
     }
@@ -198,7 +203,7 @@ def stack_observability(ctx: RenderContext) -> Files:
                 ns,
                 WAVE_OPERATORS,
                 chart={
-                    "repo": versions_view.GRAFANA_REPO,
+                    "repo": versions_view.GRAFANA_COMMUNITY_REPO,
                     "name": "loki",
                     "version": versions_view.LOKI_VERSION,
                 },

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from llmops_cli import versions as versions_view
@@ -14,6 +15,23 @@ IMAGES = {
     "cpu": versions_view.VLLM_CPU_IMAGE,
     "simulator": versions_view.INFERENCE_SIM_IMAGE,
 }
+
+
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.9
+
+
+def gpu_memory_utilization(ctx: RenderContext) -> float:
+    """The share of GPU memory vLLM reserves: the configured value, else 0.9 split over ``gpu.share``.
+
+    Time-slicing hands each of ``gpu.share`` pods the whole GPU with no memory isolation (NVIDIA
+    k8s-device-plugin, "Shared Access to GPUs"), and vLLM refuses to start when less than its share is free.
+    Settings refuse an explicit value that leaves no room for the other pods.
+    """
+    configured = ctx.settings.stacks.vllm.gpu_memory_utilization
+    if configured is not None:
+        return configured
+    share = ctx.settings.gpu.share
+    return math.floor(DEFAULT_GPU_MEMORY_UTILIZATION / share * 100) / 100
 
 
 def _vllm_view(ctx: RenderContext) -> dict[str, Any]:
@@ -42,11 +60,16 @@ def _vllm_view(ctx: RenderContext) -> dict[str, Any]:
     env: list[dict[str, Any]] = [{"name": "HOME", "value": "/tmp"}]  # noqa: S108
     command: list[str] | None = None
     if backend == "simulator":
-        args = ["--model", v.model, *common, "--mode", "random"]
+        # The simulator takes the model as a flag. Given a real Hugging Face id it tokenizes through a render
+        # service (default http://localhost:8082, absent here) and fails every request; the dummy tokenizer
+        # keeps it self-contained (llm-d-inference-sim v0.10.2 pkg/tokenizer/tokenizer.go).
+        args = ["--model", v.model, *common, "--mode", "random", "--force-dummy-tokenizer"]
     else:
-        args = ["--model", v.model, *common]
+        # `vllm serve` takes the model as its first positional argument; v0.11.0 rejected `--model` there and
+        # v0.34.0 still warns that the option will be removed (vllm/utils/argparse_utils.py).
+        args = [v.model, *common]
         if backend == "gpu":
-            args += ["--gpu-memory-utilization", f"{v.gpu_memory_utilization:g}"]
+            args += ["--gpu-memory-utilization", str(gpu_memory_utilization(ctx))]
         args += list(v.extra_args)
         env += [
             {"name": "HF_HOME", "value": "/models-cache/huggingface"},

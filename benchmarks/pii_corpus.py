@@ -1,0 +1,236 @@
+"""PII detection quality and speed on a mixed labelled corpus: llmops and Microsoft Presidio side by side.
+
+The corpus is generated from a seed: support tickets, chats, logs, JSON lines and code, with personal data of
+every type the gateway detects (valid values: Luhn, mod 97, libphonenumber, issued SSN ranges; from
+``llmops_cli.gateway.testing.pii_values``) and look-alikes that are none (dates, log timestamps, ZIP+4,
+coordinates, epochs, ISBNs, numeric ids, never-issued SSNs, versions, hashes, UUIDs). Each document is scored
+twice: plain, and obfuscated (values and look-alikes written with Unicode look-alikes and invisible characters,
+``pii_values.disguise``). Printed per type: precision, recall, F1 (a prediction is right when it overlaps a
+labelled span of its type; each span counts once) and ``whole``, the share of found spans covered entirely
+(a phone number found without its country code leaves the country code in clear); then the share of
+look-alikes that a detector redacted, and throughput.
+
+Presidio (``pip install presidio-analyzer``) runs with its default recognizers. No spaCy English model is on
+PyPI (``en_core_web_sm`` is distributed from GitHub releases), so its NLP engine here is a blank spaCy English
+pipeline: the pattern recognizers (e-mail, phone via libphonenumber, credit card, IBAN, US SSN, IP) work as
+usual, but context words cannot raise scores (no lemmas), and its NER finds nothing (irrelevant to these
+types). Its scores are not thresholded (its default, 0). Types Presidio does not detect (``secret``) are shown
+for llmops only. Without presidio-analyzer installed, llmops alone is measured.
+
+    PYTHONPATH=. python benchmarks/pii_corpus.py [--docs N] [--seed S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+
+from llmops_cli.gateway.testing import pii_values as pv
+
+Span = tuple[str, int, int]  # kind, start, end
+PRESIDIO_TYPES = {
+    "EMAIL_ADDRESS": "email",
+    "PHONE_NUMBER": "phone",
+    "CREDIT_CARD": "credit_card",
+    "IBAN_CODE": "iban",
+    "US_SSN": "us_ssn",
+    "IP_ADDRESS": "ip_address",
+}
+KINDS = ["email", "phone", "credit_card", "iban", "us_ssn", "ip_address", "secret"]
+
+# Sentences per document kind; `{}` is where a value or a look-alike goes.
+TEMPLATES = {
+    "ticket": [
+        "Customer wrote: the value {} is not working since yesterday. ",
+        "Please update the record to {} and confirm. ",
+        "Reference {} was mentioned during the call. ",
+        "Hi team, the contact on file is {}, thanks! ",
+        "Escalated: see {} (reported twice). ",
+    ],
+    "chat": ["user: hey, it's {}\n", "assistant: I have noted {} for you.\n", "user: no wait, use {} instead\n"],
+    "log": [
+        "2024-05-01T10:00:{:02d}Z INFO worker-3 processed request from {} in 12ms\n",
+        "2024-05-01 10:00:{:02d} WARN retry for {} attempt=3\n",
+        "[{:02d}] DEBUG cache miss key={} ttl=300\n",
+    ],
+    "json": ['{{"field": "{}", "seq": {:d}}}\n', '{{"meta": {{"value": "{}"}}, "ok": true, "n": {:d}}}\n'],
+    "code": ['config["value"] = "{}"  # set by ops\n', "const VALUE = '{}';\n", "export SETTING={}\n"],
+}
+SECRET_CONTEXTS = ["export API_KEY={}\n", "token = '{}'\n", "aws_secret_access_key = {}\n"]
+
+
+def document(rng: random.Random, obfuscate: bool) -> tuple[str, list[Span], list[tuple[int, int]]]:
+    """``(text, labelled spans, look-alike spans)``."""
+    kind = rng.choice(sorted(TEMPLATES))
+    parts: list[str] = []
+    spans: list[Span] = []
+    looks: list[tuple[int, int]] = []
+    pos = 0
+    for _ in range(rng.randint(3, 8)):
+        roll = rng.random()
+        if roll < 0.55:
+            t = rng.choice(sorted(pv.GENERATORS))
+            value = pv.GENERATORS[t](rng)
+            template = rng.choice(TEMPLATES[kind])
+            if t == "secret" and rng.random() < 0.5:
+                template = rng.choice(SECRET_CONTEXTS)
+                if template.startswith("aws_secret"):
+                    value = pv.aws_secret_key(rng)
+            label: str | None = t
+        else:
+            value = pv.lookalike(rng)[1]
+            template = rng.choice(TEMPLATES[kind])
+            label = None
+        if obfuscate:
+            value = pv.disguise(rng, value)
+        before, after = _fill(template, rng)
+        start = pos + len(before)
+        parts.append(before + value + after)
+        if label is not None:
+            spans.append((label, start, start + len(value)))
+        else:
+            looks.append((start, start + len(value)))
+        pos += len(before) + len(value) + len(after)
+    return "".join(parts), spans, looks
+
+
+def _fill(template: str, rng: random.Random) -> tuple[str, str]:
+    """The text before and after the value slot, with numbered slots filled."""
+    marker = "\x00"
+    filled = template.replace("{}", marker, 1)
+    filled = filled.replace("{:02d}", f"{rng.randint(0, 59):02d}").replace("{:d}", str(rng.randint(1, 999)))
+    filled = filled.replace("{{", "{").replace("}}", "}")
+    before, after = filled.split(marker, 1)
+    return before, after
+
+
+def corpus(n: int, seed: int, obfuscate: bool) -> list[tuple[str, list[Span], list[tuple[int, int]]]]:
+    rng = random.Random(seed)
+    return [document(rng, obfuscate) for _ in range(n)]
+
+
+def llmops_detect() -> Callable[[str], list[Span]]:
+    from llmops_cli.gateway.policy import pii
+
+    return lambda text: [(f.kind, f.start, f.end) for f in pii.find(text)]
+
+
+def presidio_detect() -> Callable[[str], list[Span]] | None:
+    try:
+        import spacy
+        import tldextract
+        from presidio_analyzer import AnalyzerEngine
+        from presidio_analyzer.nlp_engine import SpacyNlpEngine
+    except ImportError:
+        return None
+
+    class BlankEnglish(SpacyNlpEngine):  # no spaCy model on PyPI: a blank English pipeline (see the docstring)
+        def load(self) -> None:
+            self.nlp = {"en": spacy.blank("en")}
+
+    # Presidio's e-mail recognizer asks tldextract, which fetches the public suffix list unless told not to.
+    tldextract.extract = tldextract.TLDExtract(suffix_list_urls=())
+    engine = BlankEnglish(models=[{"lang_code": "en", "model_name": "blank"}])
+    engine.load()
+    analyzer = AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
+    entities = list(PRESIDIO_TYPES)
+
+    def detect(text: str) -> list[Span]:
+        return [
+            (PRESIDIO_TYPES[r.entity_type], r.start, r.end)
+            for r in analyzer.analyze(text=text, language="en", entities=entities)
+        ]
+
+    return detect
+
+
+def score(
+    docs: list[tuple[str, list[Span], list[tuple[int, int]]]], detect: Callable[[str], list[Span]]
+) -> tuple[dict[str, Counter[str]], float, float]:
+    """Per type counts (tp, fp, fn, whole), the share of look-alikes redacted, and characters per second."""
+    counts: dict[str, Counter[str]] = {k: Counter() for k in KINDS}
+    hit_looks = total_looks = 0
+    chars = 0
+    elapsed = 0.0
+    for text, gold, looks in docs:
+        t0 = time.perf_counter()
+        pred = detect(text)
+        elapsed += time.perf_counter() - t0
+        chars += len(text)
+        used = [False] * len(gold)
+        for kind, s, e in pred:
+            match = next(
+                (i for i, (gk, gs, ge) in enumerate(gold) if not used[i] and gk == kind and s < ge and gs < e), None
+            )
+            if match is None:
+                counts[kind]["fp"] += 1
+                continue
+            used[match] = True
+            counts[kind]["tp"] += 1
+            gs, ge = gold[match][1:]
+            if s <= gs and e >= ge:
+                counts[kind]["whole"] += 1
+        for i, (gk, _, _) in enumerate(gold):
+            if not used[i]:
+                counts[gk]["fn"] += 1
+        for ls, le in looks:
+            total_looks += 1
+            hit_looks += any(s < le and ls < e for _, s, e in pred)
+    return counts, hit_looks / max(1, total_looks), chars / elapsed
+
+
+def prf(c: Counter[str]) -> tuple[float, float, float, float]:
+    p = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else 0.0
+    r = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return p, r, f, (c["whole"] / c["tp"] if c["tp"] else 0.0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--docs", type=int, default=1500)
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    tools: dict[str, Callable[[str], list[Span]]] = {"llmops": llmops_detect()}
+    presidio = presidio_detect()
+    if presidio is not None:
+        tools["presidio"] = presidio
+    else:
+        print("presidio-analyzer is not installed: llmops only (pip install presidio-analyzer)")
+    speed: dict[str, list[float]] = {t: [] for t in tools}
+    for variant in ("plain", "obfuscated"):
+        docs = corpus(args.docs, args.seed, variant == "obfuscated")
+        n_spans = sum(len(g) for _, g, _ in docs)
+        n_looks = sum(len(lk) for _, _, lk in docs)
+        print(f"\n== {variant}: {len(docs)} documents, {n_spans} labelled spans, {n_looks} look-alikes")
+        results = {name: score(docs, fn) for name, fn in tools.items()}
+        header = f"{'type':<12}" + "".join(f"{name + ' P/R/F1/whole':>34}" for name in tools)
+        print(header)
+        for kind in KINDS:
+            row = f"{kind:<12}"
+            for name, (counts, _, _) in results.items():
+                if name == "presidio" and kind not in PRESIDIO_TYPES.values():
+                    row += f"{'(not detected)':>34}"
+                    continue
+                p, r, f, w = prf(counts[kind])
+                row += f"{p:>10.3f}{r:>8.3f}{f:>8.3f}{w:>8.3f}"
+            print(row)
+        for name, (counts, fp_rate, cps) in results.items():
+            covered = KINDS if name == "llmops" else list(PRESIDIO_TYPES.values())
+            total: Counter[str] = sum((counts[k] for k in covered), Counter())
+            p, r, f, _ = prf(total)
+            print(
+                f"{name:<10} all types it covers: P {p:.3f} R {r:.3f} F1 {f:.3f}; look-alikes redacted "
+                f"{fp_rate:.1%}; {cps / 1e6:.2f} M chars/s"
+            )
+            speed[name].append(cps)
+    if "presidio" in speed:
+        ratio = [a / b for a, b in zip(speed["llmops"], speed["presidio"], strict=True)]
+        print(f"\nthroughput llmops / presidio: plain {ratio[0]:.0f}x, obfuscated {ratio[1]:.0f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""Detectors see what the model sees: every type, written with Unicode look-alikes and invisible characters, is
+found and redacted over exactly the span of the original text it occupies; look-alikes of personal data are
+left alone. Values come from ``pii_values`` (valid for their type); hypothesis draws the seeds, the disguise
+and the surrounding text, so these are properties over classes of input, not lists of examples."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from llmops_cli.gateway.policy import pii
+from llmops_cli.gateway.testing import pii_values as pv
+
+KINDS = sorted(pv.GENERATORS)
+# Text around a value: prose, a log line, JSON, code. Each ends (or starts) with a character that cannot continue
+# any value, as real text around personal data does.
+BEFORE = ["Contact: ", "see ", "", "\n", '{"v": "', "value=", "(", "2024-05-01T10:00:00Z INFO user ", "- "]
+AFTER = [" today.", "", "\n", '"}', ")", ", thanks", "; next", " ok"]
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _covering(text: str, start: int, end: int, kind: str) -> bool:
+    return any(f.kind == kind and f.start == start and f.end == end for f in pii.find(text))
+
+
+def _disguised(rng: random.Random, value: str) -> str:
+    d = pv.disguise(rng, value)
+    if d == value:  # at least one disguise: an invisible character after the first one
+        d = value[0] + rng.choice(pv.INVISIBLE) + value[1:]
+    return d
+
+
+@SETTINGS
+@given(
+    kind=st.sampled_from(KINDS),
+    seed=st.integers(0, 2**32),
+    before=st.sampled_from(BEFORE),
+    after=st.sampled_from(AFTER),
+)
+def test_every_type_is_found_whole(kind: str, seed: int, before: str, after: str) -> None:
+    value = pv.GENERATORS[kind](random.Random(seed))
+    text = before + value + after
+    assert _covering(text, len(before), len(before) + len(value), kind), (value, pii.find(text))
+
+
+@SETTINGS
+@given(
+    kind=st.sampled_from(KINDS),
+    seed=st.integers(0, 2**32),
+    before=st.sampled_from(BEFORE),
+    after=st.sampled_from(AFTER),
+)
+def test_disguised_values_are_redacted_over_their_original_span(kind: str, seed: int, before: str, after: str) -> None:
+    rng = random.Random(seed)
+    value = _disguised(rng, pv.GENERATORS[kind](rng))
+    text = before + value + after
+    assert _covering(text, len(before), len(before) + len(value), kind), (ascii(value), pii.find(text))
+    assert pii.redact(text, pii.find(text)) == f"{before}[REDACTED:{kind.upper()}]{after}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(seed=st.integers(0, 2**32), before=st.sampled_from(["at ", "logged ", "", "\n", '"n": "', "v"]))
+def test_lookalikes_are_left_alone(seed: int, before: str) -> None:
+    """Dates, log timestamps, ZIP+4, coordinates, epochs, ISBNs, numeric ids, never-issued SSNs: nothing."""
+    rng = random.Random(seed)
+    shape, text = pv.lookalike(rng)
+    if before == "v" and shape in ("hex digest", "uuid"):
+        before = ""
+    full = f"{before}{text} by worker 7"
+    assert pii.find(full) == [], (shape, full)
+    disguised = f"{before}{pv.disguise(rng, text)} by worker 7"
+    assert pii.find(disguised) == [], (shape, ascii(disguised))
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**32), sep=st.sampled_from([" ", "  ", ", ", " | ", "\t", "\u00a0", "/"]))
+def test_card_then_expiry_and_cvv_is_a_card(seed: int, sep: str) -> None:
+    rng = random.Random(seed)
+    card = pv.card(rng)
+    mm, yy, cvv = rng.randint(1, 12), rng.randint(24, 35), rng.randint(0, 9999 if card[:2] in ("34", "37") else 999)
+    tail = rng.choice([f"{mm:02d}/{yy}", f"{mm:02d}{yy}", f"{mm:02d} {yy}", f"{mm:02d}-{yy}"]) + sep + f"{cvv:03d}"
+    value = _disguised(rng, card) if rng.random() < 0.5 else card
+    text = f"card {value}{sep}{tail} thanks"
+    found = pii.find(text)
+    assert any(f.kind == "credit_card" and f.start == 5 and f.end == 5 + len(value) for f in found), (
+        ascii(text),
+        found,
+    )
+    assert all(f.kind == "credit_card" for f in found), (ascii(text), found)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**32), after=st.sampled_from([": connection refused", ":", "]:443", ": ", "%eth0 up"]))
+def test_ipv6_followed_by_a_colon(seed: int, after: str) -> None:
+    rng = random.Random(seed)
+    value = pv.ip_address(rng)
+    assume(":" in value)
+    if after == "]:443":
+        text = f"dial [{value}]:443"
+        start = 6
+    else:
+        text = f"peer {value}{after}"
+        start = 5
+    assert _covering(text, start, start + len(value), "ip_address"), (text, pii.find(text))
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**32), ident=st.sampled_from(["aws_", "AWS_KEY_", "my", "key-", "token_", "x_"]))
+def test_keys_inside_identifiers(seed: int, ident: str) -> None:
+    """A key glued to an identifier (``aws_AKIA…``, ``mysk_live_…``) is still a key; only the key is redacted."""
+    rng = random.Random(seed)
+    value = rng.choice(
+        [
+            rng.choice(["AKIA", "ASIA"]) + "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") for _ in range(16)),
+            rng.choice(["sk_live_", "rk_live_", "sk_test_"])
+            + "".join(rng.choice("abcXYZ0123456789") for _ in range(32)),
+            "ghp_" + "".join(rng.choice("abcXYZ0123456789") for _ in range(36)),
+            "glpat-" + "".join(rng.choice("abcXYZ0123456789") for _ in range(20)),
+        ]
+    )
+    if ident == "my" and value[0].islower():
+        ident = "my_"  # lower case glued to lower case is one word
+    text = f"export {ident}{value} done"
+    start = 7 + len(ident)
+    assert _covering(text, start, start + len(value), "secret"), (text, pii.find(text))
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 2**32),
+    shape=st.sampled_from(
+        [
+            "aws_secret_access_key = {v}",
+            "AWS_SECRET_ACCESS_KEY={v}",
+            '"SecretAccessKey": "{v}"',
+            "aws_secret_access_key: '{v}'",
+            "secret_access_key => {v}",
+            "export AWS_SECRET_KEY={v}",
+        ]
+    ),
+)
+def test_aws_secret_access_key_by_its_context(seed: int, shape: str) -> None:
+    rng = random.Random(seed)
+    key = pv.aws_secret_key(rng)
+    text = shape.format(v=key)
+    start = text.index(key)
+    assert _covering(text, start, start + len(key), "secret"), (text, pii.find(text))
+    # without the context, 40 base64 characters are a hash or an id, not a key
+    assert pii.find(f"digest {key} ok") == [] or "/" in key or "+" in key
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**32))
+def test_phone_with_one_digit_groups_is_redacted_whole(seed: int) -> None:
+    """``+33 1 …``, ``+81 3-…``, ``+61 2 …``: the country and area codes go with the rest."""
+    import phonenumbers
+
+    rng = random.Random(seed)
+    region = rng.choice(["FR", "JP", "AU"])
+    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.FIXED_LINE)
+    assert example is not None
+    value = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    assert any(len(g) == 1 for g in value.replace("-", " ").split())
+    text = f"call {value} now"
+    assert pii.redact(text, pii.find(text)) == "call [REDACTED:PHONE] now"
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("peer 2001:db8::1: timeout", "peer [REDACTED:IP_ADDRESS]: timeout"),
+        ("mapped ::ffff:192.0.2.128 here", "mapped [REDACTED:IP_ADDRESS] here"),
+        ("export aws_AKIAIOSFODNN7EXAMPLE", "export aws_[REDACTED:SECRET]"),
+        ("stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc", "stripe [REDACTED:SECRET]"),
+        ("aws ASIAIOSFODNN7EXAMPLE", "aws [REDACTED:SECRET]"),
+        ("mail alice\uff20example.com", "mail [REDACTED:EMAIL]"),
+        ("mail alice\ufe6bexample.com", "mail [REDACTED:EMAIL]"),
+        ("ssn 123\uff0d45\uff0d6789", "ssn [REDACTED:US_SSN]"),
+        ("card 4111\u00a01111\u00a01111\u00a01111", "card [REDACTED:CREDIT_CARD]"),
+        ("card 4111\u20091111\u20091111\u20091111", "card [REDACTED:CREDIT_CARD]"),
+        ("card 4111\u200b1111\u200b1111\u200b1111", "card [REDACTED:CREDIT_CARD]"),
+        ("tel +1\u00a0415\u00a0555\u00a00132", "tel [REDACTED:PHONE]"),
+        ("ip 10\uff0e0\uff0e0\uff0e1", "ip [REDACTED:IP_ADDRESS]"),
+        ("iban DE89\u00a03704\u00a00044\u00a00532\u00a00130\u00a000", "iban [REDACTED:IBAN]"),
+        ("key sk\u00ad-proj-abcdefghijklmnopqrstuvwxyz123456", "key [REDACTED:SECRET]"),
+    ],
+)
+def test_reported_shapes(text: str, want: str) -> None:
+    """The shapes named in the attacker's review, as a smoke check beside the properties above."""
+    assert pii.redact(text, pii.find(text)) == want
+
+
+@settings(max_examples=60, deadline=None)
+@given(kind=st.sampled_from(KINDS), seed=st.integers(0, 2**32))
+def test_a_request_with_many_fields_is_redacted_through_the_view(kind: str, seed: int) -> None:
+    """The request check first asks, over all fields at once, whether any detector could match: on the view."""
+    from .conftest import compiled
+
+    rng = random.Random(seed)
+    value = _disguised(rng, pv.GENERATORS[kind](rng))
+    body = {
+        "model": "m",
+        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": f"x {value} y"}],
+    }
+    decisions = compiled().check_request("chat", body, None)
+    assert body["messages"][1]["content"] == f"x [REDACTED:{kind.upper()}] y"
+    assert f"pii.input.{kind}" in [d.rule for d in decisions]

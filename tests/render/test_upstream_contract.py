@@ -1,0 +1,234 @@
+"""The rendered tree against the fact tables of the pinned upstream releases (tests/render/upstream/).
+
+Every flag, environment variable, chart values path, CRD version and config name the render hands to an
+upstream program must be in the table of the release its pin names; a pin bumped without its table fails
+test_every_pin_has_the_fact_table_of_its_exact_release.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from llmops_cli import versions
+from llmops_cli.config.model import Settings
+from llmops_cli.render.api import render_environment
+
+from .conftest import objects
+from .upstream.model import Release
+from .upstream.rendered import (
+    PINNED,
+    VARIANT_IDS,
+    alloy_config_names,
+    chart_release,
+    chart_sources,
+    container,
+    flags,
+    leaf_paths,
+    release,
+    variants,
+    workload,
+)
+from .upstream.tables import TABLES
+
+
+def test_every_pin_has_the_fact_table_of_its_exact_release():
+    for pin, (table, version) in PINNED.items():
+        assert version in TABLES[table], f"{pin} is pinned at {version}: read its facts upstream and add a table"
+        rel = TABLES[table][version]
+        assert rel.version == version and rel.repo and rel.tag
+        assert all(f.file and f.names for f in rel.facts), f"{pin}: every fact names its file"
+    assert set(PINNED) <= set(versions.PINS)
+
+
+def test_argocd_app_version_is_the_one_its_chart_ships():
+    assert versions.ARGOCD_APP_VERSION == release("argo-cd chart").scalars["appVersion"]
+
+
+def test_kubernetes_minor_is_the_pinned_k3s_and_supported_by_argocd():
+    assert versions.KUBERNETES_MINOR in release("k3s").names("kubernetes")
+    assert versions.KUBERNETES_MINOR in release("argo-cd").names("kubernetes")
+    assert versions.K3S_VERSION.startswith(f"v{versions.KUBERNETES_MINOR}.")
+
+
+def test_vllm_images_carry_the_pinned_release():
+    assert versions.VLLM_IMAGE.endswith(f":{versions.VLLM_VERSION}")
+    assert f":{versions.VLLM_VERSION}-" in versions.VLLM_CPU_IMAGE
+    assert versions.INFERENCE_SIM_IMAGE.endswith(f":{versions.INFERENCE_SIM_VERSION}")
+
+
+def _model_server(tree: dict[str, str]) -> tuple[dict, Release]:
+    deploy = workload(tree, "Deployment", "vllm-")
+    assert deploy is not None
+    backend = deploy["metadata"]["labels"]["llmops.dev/backend"]
+    rel = release("inference simulator image") if backend == "simulator" else release("vllm")
+    return deploy, rel
+
+
+@pytest.mark.parametrize(("variant", "tree"), variants(), ids=VARIANT_IDS)
+def test_model_server_arguments_and_env_exist_in_the_pinned_release(variant, tree):
+    deploy, rel = _model_server(tree)
+    c = container(deploy)
+    args = c["args"]
+    assert flags(args) <= rel.names("flags"), f"{variant}: {flags(args) - rel.names('flags')} unknown to {rel.tag}"
+    if "positional" in rel.names("serve_model"):
+        # `vllm serve <model> ...`: the model first, never --model.
+        assert c["command"] == ["vllm", "serve"]
+        assert not args[0].startswith("-") and "--model" not in args
+    else:
+        assert "command" not in c and "--model" in args
+        assert args[args.index("--mode") + 1] in rel.names("modes")
+    env = {e["name"] for e in c.get("env", [])} - {"HOME"}
+    assert env <= rel.names("env") if env else True, f"{variant}: {env - rel.names('env')}"
+    probes = {c[p]["httpGet"]["path"] for p in ("startupProbe", "readinessProbe", "livenessProbe")}
+    assert probes <= rel.names("routes")
+
+
+@given(
+    model=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}(/[A-Za-z0-9][A-Za-z0-9._-]{0,20})?", fullmatch=True),
+    backend=st.sampled_from(["gpu", "cpu"]),
+    extra=st.lists(st.sampled_from(["--enforce-eager", "--dtype=half", "--seed", "7"]), max_size=3),
+)
+@hsettings(max_examples=40, deadline=None)
+def test_vllm_serve_takes_any_model_as_its_first_positional_argument(model, backend, extra):
+    s = Settings.model_validate(
+        {"gpu": {"mode": "on" if backend == "gpu" else "off"},
+         "stacks": {"vllm": {"model": model, "backend": backend, "extra_args": extra}}}
+    )  # fmt: skip
+    deploy = next(o for p, o in objects(render_environment(s, "dev")).items() if p.startswith("vllm/deployment-"))
+    c = container(deploy)
+    assert c["command"] == ["vllm", "serve"] and c["args"][0] == model
+    assert "--model" not in c["args"]
+
+
+@pytest.mark.parametrize(("variant", "tree"), variants(), ids=VARIANT_IDS)
+def test_every_helm_value_is_a_path_the_pinned_chart_reads(variant, tree):
+    seen = set()
+    for path, chart, version, values in chart_sources(tree):
+        rel = chart_release(chart, version)
+        assert rel.values is not None
+        for leaf in leaf_paths(values):
+            assert rel.values.admits(leaf), f"{variant} {path}: {'.'.join(leaf)} is not read by {chart} {version}"
+        seen.add(chart)
+    assert {"argo-cd", "kube-prometheus-stack", "loki", "alloy"} <= seen
+
+
+@pytest.mark.parametrize(("variant", "tree"), variants(), ids=VARIANT_IDS)
+def test_argocd_settings_are_argocd_settings(variant, tree):
+    argocd = release("argo-cd")
+    for path, chart, _, values in chart_sources(tree):
+        if chart != "argo-cd":
+            continue
+        assert set(values["configs"]["cm"]) <= argocd.names("cm"), path
+        assert set(values["configs"]["params"]) <= argocd.names("cmd_params"), path
+
+
+@pytest.mark.parametrize(("variant", "tree"), variants(), ids=VARIANT_IDS)
+def test_custom_resources_are_versions_the_pinned_crds_serve(variant, tree):
+    served = release("argo-cd").names("crds") | release("k3s").names("crds")
+    served |= release("prometheus-operator-crds chart").names("crds")
+    for path, obj in objects(tree).items():
+        if "/" in obj["apiVersion"] and not obj["apiVersion"].startswith(
+            ("apps/", "networking.k8s.io/", "policy/", "autoscaling/", "batch/")
+        ):
+            assert f"{obj['apiVersion']}/{obj['kind']}" in served, f"{variant} {path}"
+        if obj["kind"] == "HelmChart":
+            assert set(obj["spec"]) <= release("k3s").names("helmchart_spec"), path
+
+
+@pytest.mark.parametrize(("variant", "tree"), variants(), ids=VARIANT_IDS)
+def test_git_server_database_and_exporter_env_exist_upstream(variant, tree):
+    git = workload(tree, "Deployment", "llmops-git")
+    if git is not None:
+        soft = release("git server image")
+        env = {e["name"]: e.get("value") for e in container(git)["env"]}
+        assert set(env) - {"HOME"} <= soft.names("env")
+        assert env["SOFT_SERVE_ANON_ACCESS"] in soft.names("access_levels")
+    pg = workload(tree, "StatefulSet", "pgvector")
+    assert pg is not None
+    assert {e["name"] for e in container(pg, "postgres")["env"]} <= release("pgvector image").names("env")
+    exporter = container(pg, "exporter")
+    exp = release("postgres exporter image")
+    assert {e["name"] for e in exporter["env"]} <= exp.names("env")
+    assert {str(p["containerPort"]) for p in exporter["ports"]} <= exp.names("ports")
+
+
+@pytest.mark.parametrize(("variant", "tree"), variants(), ids=VARIANT_IDS)
+def test_alloy_config_uses_components_and_arguments_of_the_pinned_alloy(variant, tree):
+    alloy = release("alloy chart")
+    for _, chart, _, values in chart_sources(tree):
+        if chart != "alloy":
+            continue
+        assert values["controller"]["type"] in alloy.names("controller_types")
+        components, attrs, env = alloy_config_names(values["alloy"]["configMap"]["content"])
+        assert components <= alloy.names("components")
+        assert attrs <= alloy.names("attributes"), attrs - alloy.names("attributes")
+        assert env <= alloy.names("node_name_env")
+        assert "sys.env" in alloy.names("stdlib")
+
+
+@pytest.mark.parametrize(("variant", "tree"), variants(), ids=VARIANT_IDS)
+def test_time_slicing_config_is_the_device_plugins_format(variant, tree):
+    plugin = release("nvidia-device-plugin chart")
+    for _, chart, _, values in chart_sources(tree):
+        if chart != "nvidia-device-plugin" or "config" not in values:
+            continue
+        cfg = yaml.safe_load(values["config"]["map"][values["config"]["default"]])
+        assert cfg["version"] in plugin.names("config_versions")
+        keys = set(cfg) | set(cfg["sharing"]) | set(cfg["sharing"]["timeSlicing"])
+        keys |= {k for r in cfg["sharing"]["timeSlicing"]["resources"] for k in r}
+        assert keys <= plugin.names("sharing_config")
+
+
+def _field_selector(content: str, env: dict[str, str]) -> tuple[str, str]:
+    """Evaluate the pod selector's field expression (a string literal plus sys.env(...)) under ``env``."""
+    m = re.search(r'field\s*=\s*"([^"]*)"\s*\+\s*sys\.env\("([A-Za-z_]+)"\)', content)
+    assert m, "discovery.kubernetes must select pods by a field of this node"
+    key, _, value = (m.group(1) + env[m.group(2)]).partition("=")
+    return key, value
+
+
+@given(st.lists(st.integers(0, 7), min_size=1, max_size=40), st.integers(1, 8))
+@hsettings(max_examples=60, deadline=None)
+def test_alloy_reads_every_pod_exactly_once_on_any_number_of_nodes(pod_nodes, nodes):
+    """One Alloy per node (a DaemonSet), each with the environment the chart gives it (HOSTNAME = the pod's
+    node): whatever the placement of pods on nodes, every pod is read, and none twice."""
+    from llmops_cli.render.stacks.common import make_ctx
+    from llmops_cli.render.stacks.observability import alloy_values
+
+    values = alloy_values(make_ctx(Settings(), "dev"))
+    assert values["controller"]["type"] == "daemonset"
+    content = values["alloy"]["configMap"]["content"]
+    pods = [{"metadata.name": f"pod-{i}", "spec.nodeName": f"node-{n % nodes}"} for i, n in enumerate(pod_nodes)]
+    read = []
+    for node in range(nodes):
+        env = dict.fromkeys(release("alloy chart").names("node_name_env"), f"node-{node}")
+        key, value = _field_selector(content, env)
+        read += [p["metadata.name"] for p in pods if p[key] == value]
+    assert sorted(read) == sorted(p["metadata.name"] for p in pods)
+
+
+@given(share=st.integers(1, 64), util=st.none() | st.floats(0.01, 1.0))
+@hsettings(max_examples=40, deadline=None)
+def test_vllm_leaves_room_for_every_pod_time_slicing_puts_on_its_gpu(share, util):
+    """With gpu.share N every pod on the GPU sees all of its memory (no isolation) and vLLM will not start when
+    less than its share is free: vLLM's share is at most 1/N, or the settings are refused with the fix."""
+    from pydantic import ValidationError
+
+    raw = {"gpu": {"mode": "on", "share": share}, "stacks": {"vllm": {"gpu_memory_utilization": util}}}
+    try:
+        s = Settings.model_validate(raw)
+    except ValidationError as e:
+        assert util is not None and util * share > 1
+        assert "gpu.share" in str(e) and f"{1 / share:.2f}" in str(e)
+        return
+    deploy = next(o for p, o in objects(render_environment(s, "dev")).items() if p.startswith("vllm/deployment-"))
+    args = container(deploy)["args"]
+    used = float(args[args.index("--gpu-memory-utilization") + 1])
+    assert used * share <= 1.0 + 1e-9
+    assert used == (util if util is not None else int(0.9 / share * 100) / 100)

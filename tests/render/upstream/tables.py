@@ -1,0 +1,539 @@
+"""The fact tables, one per pinned upstream release (read 2026-12-07 from each repository at the named tag).
+
+Metric names are as scraped: prometheus_client appends ``_total`` to a Counter's name (vLLM declares
+``vllm:prompt_tokens``; /metrics shows ``vllm:prompt_tokens_total``); Go's client_golang does not (the
+simulator and the exporters declare the full name).
+"""
+
+from __future__ import annotations
+
+from .model import Fact, Release, Values
+
+F = Fact.of
+
+# ------------------------------------------------------------------------------------------------ vLLM
+VLLM = {
+    "v0.34.0": Release(
+        "vllm",
+        "v0.34.0",
+        "vllm-project/vllm",
+        "v0.34.0 (PyPI wheel vllm-0.34.0, commit g62d4bc3c7)",
+        facts=(
+            # `vllm serve <model>`: the model is the first positional argument; `--model` is moved there with
+            # a warning that it will be removed, and `--served-model-name` with no positional model is refused.
+            F("serve_model", "vllm/utils/argparse_utils.py (FlexibleArgumentParser.parse_args)", "positional"),
+            F("flags", "vllm/entrypoints/common/cli_args.py (FrontendArgs.port)", "--port"),
+            F(
+                "flags",
+                "vllm/engine/arg_utils.py (EngineArgs.add_cli_args)",
+                "--served-model-name",
+                "--max-model-len",
+                "--max-num-seqs",
+                "--gpu-memory-utilization",
+            ),
+            F(
+                "env",
+                "vllm/envs.py (environment_variables)",
+                "VLLM_CACHE_ROOT",
+                "VLLM_NO_USAGE_STATS",
+                "VLLM_CPU_KVCACHE_SPACE",
+                "XDG_CACHE_HOME",
+            ),
+            # vLLM downloads through huggingface_hub (requires huggingface_hub>=2.0.0): read from its 2.0.0 wheel.
+            F("env", "huggingface_hub 2.0.0 huggingface_hub/constants.py", "HF_HOME", "HF_TOKEN_PATH"),
+            F(
+                "metrics",
+                "vllm/v1/metrics/loggers.py (PrometheusStatLogger)",
+                "vllm:num_requests_running",
+                "vllm:num_requests_waiting",
+                "vllm:kv_cache_usage_perc",
+                "vllm:prompt_tokens_total",
+                "vllm:generation_tokens_total",
+                "vllm:time_to_first_token_seconds",
+                "vllm:inter_token_latency_seconds",
+                "vllm:e2e_request_latency_seconds",
+            ),
+            F("metric_labels", "vllm/v1/metrics/loggers.py (labelnames)", "model_name", "engine"),
+            F("routes", "vllm/entrypoints/serve/instrumentator/health.py, metrics.py", "/health", "/metrics"),
+        ),
+    ),
+}
+
+# ------------------------------------------------------------------------------- llm-d inference simulator
+_SIM_FLAGS = "pkg/common/parser.go (ParseCommandParamsAndLoadConfig)"
+_SIM_METRICS = "pkg/llm-d-inference-sim/metrics.go (metric name constants, createAndRegisterPrometheus)"
+INFERENCE_SIM = {
+    "v0.10.2": Release(
+        "llm-d-inference-sim",
+        "v0.10.2",
+        "llm-d/llm-d-inference-sim",
+        "v0.10.2",
+        facts=(
+            F("serve_model", _SIM_FLAGS, "flag"),
+            F(
+                "flags",
+                _SIM_FLAGS,
+                "--model",
+                "--port",
+                "--served-model-name",
+                "--max-model-len",
+                "--max-num-seqs",
+                "--mode",
+                "--force-dummy-tokenizer",
+            ),
+            F("modes", "pkg/common/config.go (ModeRandom, ModeEcho)", "random", "echo"),
+            F(
+                "metrics",
+                _SIM_METRICS,
+                "vllm:num_requests_running",
+                "vllm:num_requests_waiting",
+                "vllm:kv_cache_usage_perc",
+                "vllm:prompt_tokens_total",
+                "vllm:generation_tokens_total",
+                "vllm:time_to_first_token_seconds",
+                "vllm:inter_token_latency_seconds",
+                "vllm:e2e_request_latency_seconds",
+            ),
+            F("metric_labels", "pkg/api/vllm-models.go (PromLabelModelName)", "model_name"),
+            F("routes", "pkg/communication/http.go", "/health", "/metrics"),
+        ),
+    ),
+    # The previous pin, kept so the contract test names what it lacked: no kv_cache_usage_perc (it exported
+    # vllm:gpu_cache_usage_perc), no inter-token latency and no token counters.
+    "v0.6.1": Release(
+        "llm-d-inference-sim",
+        "v0.6.1",
+        "llm-d/llm-d-inference-sim",
+        "v0.6.1",
+        facts=(
+            F("serve_model", "pkg/common/config.go (ParseCommandParamsAndLoadConfig)", "flag"),
+            F(
+                "flags",
+                "pkg/common/config.go (ParseCommandParamsAndLoadConfig)",
+                "--model",
+                "--port",
+                "--served-model-name",
+                "--max-model-len",
+                "--max-num-seqs",
+                "--mode",
+            ),
+            F("modes", "pkg/common/config.go", "random", "echo"),
+            F(
+                "metrics",
+                "pkg/llm-d-inference-sim/metrics.go",
+                "vllm:num_requests_running",
+                "vllm:num_requests_waiting",
+                "vllm:gpu_cache_usage_perc",
+                "vllm:time_to_first_token_seconds",
+                "vllm:time_per_output_token_seconds",
+                "vllm:e2e_request_latency_seconds",
+            ),
+            F("metric_labels", "pkg/vllm-api/vllm-models.go (PromLabelModelName)", "model_name"),
+            F("routes", "pkg/llm-d-inference-sim/server.go", "/health", "/metrics"),
+        ),
+    ),
+}
+
+# --------------------------------------------------------------------------------------------- Argo CD
+ARGOCD_CHART = {
+    "10.1.1": Release(
+        "argo-cd chart",
+        "10.1.1",
+        "argoproj/argo-helm",
+        "argo-cd-10.1.1",
+        values=Values(
+            (
+                ("global", "logging", "format"),
+                ("configs", "params", "**"),  # free-form: becomes argocd-cmd-params-cm
+                ("configs", "cm", "**"),  # free-form: becomes argocd-cm
+                ("dex", "enabled"),
+                ("notifications", "enabled"),
+                ("controller", "replicas"),
+                ("server", "replicas"),
+                ("repoServer", "replicas"),
+                ("applicationSet", "replicas"),
+            ),
+            "charts/argo-cd/values.yaml",
+        ),
+        scalars={"appVersion": "v3.4.4", "kubeVersion": ">=1.25.0-0"},
+        scalar_files={"appVersion": "charts/argo-cd/Chart.yaml", "kubeVersion": "charts/argo-cd/Chart.yaml"},
+    ),
+}
+ARGOCD = {
+    "v3.4.4": Release(
+        "argo-cd",
+        "v3.4.4",
+        "argoproj/argo-cd",
+        "v3.4.4",
+        facts=(
+            F("cmd_params", "docs/operator-manual/argocd-cmd-params-cm.yaml", "server.insecure"),
+            # resource.customizations.health.<group_kind> is a documented key family.
+            F(
+                "cm",
+                "docs/operator-manual/argocd-cm.yaml",
+                "application.resourceTrackingMethod",
+                "admin.enabled",
+                "resource.customizations.health.argoproj.io_Application",
+            ),
+            F(
+                "crds",
+                "manifests/crds/application-crd.yaml, manifests/crds/appproject-crd.yaml",
+                "argoproj.io/v1alpha1/Application",
+                "argoproj.io/v1alpha1/AppProject",
+            ),
+            F("kubernetes", "docs/operator-manual/tested-kubernetes-versions.md", "1.32", "1.33", "1.34", "1.35"),
+        ),
+    ),
+}
+
+# ------------------------------------------------------------------------------------------------ k3s
+K3S = {
+    "v1.35.9+k3s1": Release(
+        "k3s",
+        "v1.35.9+k3s1",
+        "k3s-io/k3s",
+        "v1.35.9+k3s1 (bundles k3s-io/helm-controller v0.17.x: k3s-io/docs docs/release-notes/v1.35.X.md)",
+        facts=(
+            F("kubernetes", "k3s-io/docs docs/release-notes/v1.35.X.md", "1.35"),
+            F(
+                "crds",
+                "k3s-io/helm-controller v0.17.1 pkg/apis/helm.cattle.io/v1/doc.go",
+                "helm.cattle.io/v1/HelmChart",
+            ),
+            F(
+                "helmchart_spec",
+                "k3s-io/helm-controller v0.17.1 pkg/apis/helm.cattle.io/v1/types.go (HelmChartSpec)",
+                "repo",
+                "chart",
+                "version",
+                "targetNamespace",
+                "createNamespace",
+                "valuesContent",
+            ),
+        ),
+    ),
+}
+
+# ------------------------------------------------------------------------------------------ observability
+PROMETHEUS_OPERATOR_CRDS = {
+    "31.0.1": Release(
+        "prometheus-operator-crds chart",
+        "31.0.1",
+        "prometheus-community/helm-charts",
+        "prometheus-operator-crds-31.0.1",
+        facts=(
+            F(
+                "crds",
+                "charts/prometheus-operator-crds/charts/crds/templates/crd-servicemonitors.yaml, "
+                "crd-prometheusrules.yaml",
+                "monitoring.coreos.com/v1/ServiceMonitor",
+                "monitoring.coreos.com/v1/PrometheusRule",
+            ),
+        ),
+        values=Values((), "charts/prometheus-operator-crds/values.yaml"),
+        scalars={"appVersion": "v0.93.1"},
+        scalar_files={"appVersion": "charts/prometheus-operator-crds/Chart.yaml"},
+    ),
+}
+KUBE_PROMETHEUS_STACK = {
+    "88.5.3": Release(
+        "kube-prometheus-stack chart",
+        "88.5.3",
+        "prometheus-community/helm-charts",
+        "kube-prometheus-stack-88.5.3",
+        facts=(
+            # What the stack's own scrape jobs export and the alerts may use: Prometheus's synthetic `up`.
+            F("metrics", "Prometheus: the `up` series of every scrape target", "up"),
+        ),
+        values=Values(
+            (
+                ("fullnameOverride",),
+                ("crds", "enabled"),  # Chart.yaml: condition of the crds subchart
+                ("kubeEtcd", "enabled"),
+                ("kubeControllerManager", "enabled"),
+                ("kubeScheduler", "enabled"),
+                ("kubeProxy", "enabled"),
+                ("prometheus", "prometheusSpec", "retention"),
+                ("prometheus", "prometheusSpec", "serviceMonitorSelectorNilUsesHelmValues"),
+                ("prometheus", "prometheusSpec", "podMonitorSelectorNilUsesHelmValues"),
+                ("prometheus", "prometheusSpec", "ruleSelectorNilUsesHelmValues"),
+                ("prometheus", "prometheusSpec", "resources", "**"),
+                ("prometheus", "prometheusSpec", "storageSpec", "**"),
+                ("grafana", "enabled"),  # Chart.yaml: condition of the grafana subchart
+                # templates/grafana/configmaps-datasources.yaml
+                ("grafana", "sidecar", "datasources", "defaultDatasourceEnabled"),
+                # grafana-community/helm-charts grafana-12.11.1 charts/grafana/values.yaml (the subchart)
+                ("grafana", "admin", "existingSecret"),
+                ("grafana", "admin", "userKey"),
+                ("grafana", "admin", "passwordKey"),
+                ("grafana", "sidecar", "dashboards", "enabled"),
+                ("grafana", "sidecar", "dashboards", "label"),
+                ("grafana", "sidecar", "dashboards", "labelValue"),
+                ("grafana", "sidecar", "dashboards", "searchNamespace"),
+                ("grafana", "sidecar", "datasources", "enabled"),
+                ("grafana", "sidecar", "datasources", "label"),
+                ("grafana", "sidecar", "datasources", "labelValue"),
+            ),
+            "charts/kube-prometheus-stack/values.yaml (+ Chart.yaml dependency conditions)",
+        ),
+        scalars={"appVersion": "v0.93.1", "grafana": "12.11.1"},
+        scalar_files={
+            "appVersion": "charts/kube-prometheus-stack/Chart.yaml",
+            "grafana": "charts/kube-prometheus-stack/Chart.yaml (dependencies)",
+        },
+    ),
+}
+LOKI_CHART = {
+    "18.11.0": Release(
+        "loki chart",
+        "18.11.0",
+        "grafana-community/helm-charts",
+        "loki-18.11.0",
+        facts=(F("deployment_modes", "charts/loki/README.md (From 11.x to 12.0.0)", "Monolithic"),),
+        values=Values(
+            (
+                ("deploymentMode",),
+                ("loki", "auth_enabled"),
+                ("loki", "commonConfig", "replication_factor"),
+                ("loki", "storage", "type"),
+                ("loki", "schemaConfig", "**"),
+                ("loki", "limits_config", "**"),
+                ("loki", "compactor", "**"),
+                # Not singleBinary.replicas: with filesystem storage the chart ignores it and runs one
+                # (templates/_helpers.tpl, loki.monolithicReplicas).
+                ("singleBinary", "persistence", "size"),
+                ("singleBinary", "resources", "**"),
+                ("backend", "replicas"),
+                ("read", "replicas"),
+                ("write", "replicas"),
+                ("gateway", "enabled"),
+                ("chunksCache", "enabled"),
+                ("resultsCache", "enabled"),
+                ("lokiCanary", "enabled"),
+                ("test", "enabled"),
+                ("minio", "enabled"),
+            ),
+            "charts/loki/values.yaml",
+        ),
+        scalars={"appVersion": "3.7.6"},
+        scalar_files={"appVersion": "charts/loki/Chart.yaml"},
+    ),
+}
+ALLOY_CHART = {
+    "1.11.1": Release(
+        "alloy chart",
+        "1.11.1",
+        "grafana/alloy",
+        "helm-chart/1.11.1 (Alloy v1.18.1)",
+        facts=(
+            F("controller_types", "operations/helm/charts/alloy/values.yaml (controller.type)", "daemonset"),
+            # The container's environment (templates/containers/_agent.yaml): HOSTNAME and K8S_NODE_NAME come
+            # from the pod's spec.nodeName.
+            F(
+                "node_name_env",
+                "operations/helm/charts/alloy/templates/containers/_agent.yaml",
+                "HOSTNAME",
+                "K8S_NODE_NAME",
+            ),
+            # Alloy v1.18.1 (the chart's appVersion): components and the arguments/blocks the config uses.
+            F(
+                "components",
+                "internal/component/{discovery/kubernetes,discovery/relabel,loki/source/kubernetes,loki/write}",
+                "discovery.kubernetes",
+                "discovery.relabel",
+                "loki.source.kubernetes",
+                "loki.write",
+            ),
+            F(
+                "attributes",
+                "internal/component/discovery/kubernetes/kubernetes.go (Arguments, SelectorConfig)",
+                "discovery.kubernetes.role",
+                "discovery.kubernetes.selectors",
+                "discovery.kubernetes.selectors.role",
+                "discovery.kubernetes.selectors.field",
+            ),
+            F(
+                "attributes",
+                "internal/component/discovery/relabel/relabel.go, common/relabel/relabel.go",
+                "discovery.relabel.targets",
+                "discovery.relabel.rule",
+                "discovery.relabel.rule.source_labels",
+                "discovery.relabel.rule.target_label",
+            ),
+            F(
+                "attributes",
+                "internal/component/loki/source/kubernetes/kubernetes.go (Arguments)",
+                "loki.source.kubernetes.targets",
+                "loki.source.kubernetes.forward_to",
+            ),
+            F(
+                "attributes",
+                "internal/component/loki/write/write.go, types.go",
+                "loki.write.endpoint",
+                "loki.write.endpoint.url",
+            ),
+            F("stdlib", "syntax/internal/stdlib/stdlib.go (sys)", "sys.env"),
+        ),
+        values=Values(
+            (
+                ("controller", "type"),
+                ("alloy", "configMap", "create"),
+                ("alloy", "configMap", "content"),
+                ("alloy", "mounts", "varlog"),
+            ),
+            "operations/helm/charts/alloy/values.yaml",
+        ),
+        scalars={"appVersion": "v1.18.1"},
+        scalar_files={"appVersion": "operations/helm/charts/alloy/Chart.yaml"},
+    ),
+}
+
+# ------------------------------------------------------------------------------------------------ GPU
+DEVICE_PLUGIN_CHART = {
+    "0.20.0": Release(
+        "nvidia-device-plugin chart",
+        "0.20.0",
+        "NVIDIA/k8s-device-plugin",
+        "v0.20.0",
+        facts=(
+            F(
+                "sharing_config",
+                "api/config/v1/config.go, sharing.go, replicas.go",
+                "version",
+                "sharing",
+                "timeSlicing",
+                "resources",
+                "name",
+                "replicas",
+            ),
+            F("config_versions", "api/config/v1/config.go (Version)", "v1"),
+        ),
+        values=Values(
+            (
+                ("runtimeClassName",),
+                ("affinity", "**"),
+                ("gfd", "enabled"),
+                ("nfd", "enabled"),  # Chart.yaml: condition nfd.enabled,gfd.enabled of the nfd subchart
+                ("config", "map", "*"),
+                ("config", "default"),
+            ),
+            "deployments/helm/nvidia-device-plugin/values.yaml (+ Chart.yaml)",
+        ),
+    ),
+}
+DCGM_EXPORTER_CHART = {
+    "4.8.2": Release(
+        "dcgm-exporter chart",
+        "4.8.2",
+        "NVIDIA/dcgm-exporter",
+        "4.5.3-4.8.2",
+        facts=(
+            F(
+                "metrics",
+                "etc/default-counters.csv (the chart's default -f)",
+                "DCGM_FI_DEV_GPU_UTIL",
+                "DCGM_FI_DEV_FB_USED",
+                "DCGM_FI_DEV_FB_FREE",
+            ),
+            F(
+                "metric_labels",
+                "internal/pkg/rendermetrics/render_metrics.go",
+                "gpu",
+                "UUID",
+                "pci_bus_id",
+                "device",
+                "modelName",
+                "Hostname",
+            ),
+        ),
+        values=Values(
+            (("runtimeClassName",), ("nodeSelector", "*"), ("serviceMonitor", "enabled")),
+            "deployment/values.yaml",
+        ),
+    ),
+}
+
+# ------------------------------------------------------------------------------------------ data, GitOps
+POSTGRES_EXPORTER = {
+    "v0.20.1": Release(
+        "postgres_exporter",
+        "v0.20.1",
+        "prometheus-community/postgres_exporter",
+        "v0.20.1",
+        facts=(
+            F(
+                "env",
+                "exporter/datasource.go (getDataSources)",
+                "DATA_SOURCE_URI",
+                "DATA_SOURCE_USER_FILE",
+                "DATA_SOURCE_PASS_FILE",
+            ),
+            F("ports", "cmd/postgres_exporter/main.go (web.listen-address default)", "9187"),
+            F("metrics", "exporter/postgres_exporter.go (psqlUp)", "pg_up"),
+            F("metrics", "collector/pg_stat_database.go (default-enabled collector)", "pg_stat_database_numbackends"),
+            F("metric_labels", "collector/pg_stat_database.go", "datid", "datname"),
+        ),
+    ),
+}
+PGVECTOR = {
+    "0.8.6-pg17": Release(
+        "pgvector",
+        "0.8.6-pg17",
+        "pgvector/pgvector",
+        "v0.8.6 (README.md Docker tags: 0.8.6-pg17)",
+        facts=(
+            # The image is FROM postgres:17-bookworm (pgvector Dockerfile ARG PG_MAJOR=17); its entrypoint is
+            # docker-library/postgres 17/bookworm/docker-entrypoint.sh (commit 6edb0a8c, 2026-02-26):
+            # file_env reads POSTGRES_USER/PASSWORD/DB or their _FILE variants.
+            F(
+                "env",
+                "docker-library/postgres 17/bookworm/docker-entrypoint.sh (file_env), Dockerfile (PGDATA)",
+                "POSTGRES_DB",
+                "POSTGRES_USER_FILE",
+                "POSTGRES_PASSWORD_FILE",
+                "PGDATA",
+            ),
+        ),
+    ),
+}
+SOFT_SERVE = {
+    "v0.12.2": Release(
+        "soft-serve",
+        "v0.12.2",
+        "charmbracelet/soft-serve",
+        "v0.12.2",
+        facts=(
+            # env tags under the SOFT_SERVE_ prefix (parseEnv), nested SSH_/HTTP_ prefixes.
+            F(
+                "env",
+                "pkg/config/config.go (Config, SSHConfig, HTTPConfig, parseEnv)",
+                "SOFT_SERVE_DATA_PATH",
+                "SOFT_SERVE_HTTP_LISTEN_ADDR",
+                "SOFT_SERVE_HTTP_PUBLIC_URL",
+                "SOFT_SERVE_SSH_LISTEN_ADDR",
+                "SOFT_SERVE_SSH_PUBLIC_URL",
+                "SOFT_SERVE_SSH_KEY_PATH",
+                "SOFT_SERVE_INITIAL_ADMIN_KEYS",
+                "SOFT_SERVE_ANON_ACCESS",
+            ),
+            F("access_levels", "pkg/access/access.go", "no-access", "read-only", "read-write", "admin-access"),
+        ),
+    ),
+}
+
+TABLES: dict[str, dict[str, Release]] = {
+    "vllm": VLLM,
+    "inference simulator": INFERENCE_SIM,
+    "argo-cd chart": ARGOCD_CHART,
+    "argo-cd": ARGOCD,
+    "k3s": K3S,
+    "prometheus-operator-crds chart": PROMETHEUS_OPERATOR_CRDS,
+    "kube-prometheus-stack chart": KUBE_PROMETHEUS_STACK,
+    "loki chart": LOKI_CHART,
+    "alloy chart": ALLOY_CHART,
+    "nvidia-device-plugin chart": DEVICE_PLUGIN_CHART,
+    "dcgm-exporter chart": DCGM_EXPORTER_CHART,
+    "postgres exporter": POSTGRES_EXPORTER,
+    "pgvector": PGVECTOR,
+    "soft-serve": SOFT_SERVE,
+}
