@@ -298,6 +298,19 @@ class GovernanceInputs(_Model):
     risk_register: str | None = None
     ai_act: str | None = Field(None, description="EU AI Act classification answers YAML.")
     data_card: str | None = Field(None, description="Dataset provenance YAML for the data card.")
+    attributions: str | None = Field(None, description="Per-row SHAP/LIME attributions (CSV or Parquet).")
+    model_file: str | None = Field(
+        None, description="Trained model to explain: scikit-learn .pkl/.joblib (trusted files only) or .onnx."
+    )
+    features: list[str] = Field(default_factory=list, description="The model's input columns (default: all).")
+
+
+class GovernanceWaiver(_Model):
+    """An attribute, or one of its groups, left out of the bias gate on purpose (reported in the evidence)."""
+
+    attribute: str = Field(min_length=1, description="Sensitive attribute (or pair, `a__b`).")
+    group: str | None = Field(None, description="One group of it; none = the whole attribute.")
+    reason: str = Field(min_length=1, description="Why it cannot be measured or need not be gated.")
 
 
 class SigningSettings(_Model):
@@ -319,8 +332,13 @@ class GovernanceSettings(_Model):
     docs_dir: str = Field("governance", description="Human-authored lifecycle documents (`llmops govern init`).")
     min_group_size: int = Field(30, ge=1)
     inputs: GovernanceInputs = Field(default_factory=GovernanceInputs)
-    bootstrap: int = Field(0, ge=0, le=100_000, description="Bootstrap resamples for bias intervals (0 = none).")
-    seed: int = Field(0, ge=0, description="Random seed of the bootstrap (same seed, same intervals).")
+    waivers: list[GovernanceWaiver] = Field(
+        default_factory=list, description="Bias attributes or groups that may stay unmeasured, each with a reason."
+    )
+    bootstrap: int = Field(
+        0, ge=0, le=100_000, description="Deprecated, ignored: bias intervals are score intervals, always given."
+    )
+    seed: int = Field(0, ge=0, description="Deprecated, ignored (was the bootstrap's seed).")
     fail_on: Literal["error", "warning"] = Field("error", description="Lowest rule severity that fails a check.")
     signing: SigningSettings = Field(default_factory=SigningSettings)
 

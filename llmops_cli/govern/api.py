@@ -59,6 +59,9 @@ FLAG_SETTINGS = {
     "risk_register": "governance.inputs.risk_register",
     "ai_act": "governance.inputs.ai_act",
     "data_card": "governance.inputs.data_card",
+    "attributions": "governance.inputs.attributions",
+    "model_file": "governance.inputs.model_file",
+    "features": "governance.inputs.features",
     "min_group_size": "governance.min_group_size",
     "bootstrap": "governance.bootstrap",
     "seed": "governance.seed",
@@ -66,7 +69,7 @@ FLAG_SETTINGS = {
     "sign_key": "governance.signing.key",
     "sign": "governance.signing.mode",
 }
-PATH_FLAGS = ("data", "model", "risk_register", "ai_act", "data_card", "sign_key")
+PATH_FLAGS = ("data", "model", "risk_register", "ai_act", "data_card", "sign_key", "attributions", "model_file")
 
 
 def governance_flags(**given: Any) -> dict[str, Any]:
@@ -83,7 +86,7 @@ def governance_flags(**given: Any) -> dict[str, Any]:
             raise ValueError(f"unknown governance flag {key!r}")
         if key in PATH_FLAGS:
             value = str(Path(value).expanduser().absolute())
-        elif key == "sensitive":
+        elif key in ("sensitive", "features"):
             value = list(value)
         elif key == "privileged":
             value = parse_privileged(value) if isinstance(value, (list, tuple)) else dict(value)
@@ -127,6 +130,10 @@ def inputs_from_settings(
         risk_register=resolve(i.risk_register),
         ai_act=resolve(i.ai_act),
         data_card=resolve(i.data_card),
+        attributions=resolve(i.attributions),
+        model_file=resolve(i.model_file),
+        features=tuple(i.features),
+        waivers=_waivers(gov),
         policies=policies,
         min_group_size=gov.min_group_size,
         bootstrap=gov.bootstrap,
@@ -134,6 +141,12 @@ def inputs_from_settings(
         config_file=config_file,
         docs_dir=resolve(gov.docs_dir),
     )
+
+
+def _waivers(gov: GovernanceSettings) -> tuple[Any, ...]:
+    from llmops_cli.govern.stages.bias import Waiver
+
+    return tuple(Waiver(w.attribute, w.group, w.reason) for w in gov.waivers)
 
 
 def inputs_from(settings: Settings, project_dir: Path, *, config_file: Path | None = None) -> GovernInputs:
@@ -199,6 +212,10 @@ def bias_scan(inputs: GovernInputs, df: pd.DataFrame | None = None) -> StageResu
 
 def risk_scorecard(inputs: GovernInputs) -> StageResult:
     return run_stage("risk", inputs)
+
+
+def explain(inputs: GovernInputs) -> StageResult:
+    return run_stage("explain", inputs)
 
 
 def _required_fields(inputs: GovernInputs) -> tuple[str, ...]:
@@ -392,6 +409,7 @@ def assemble(
             data_card=stages["data_card"].metrics if "data_card" in stages else None,
             bias=stages["bias"].metrics if "bias" in stages else None,
             data_quality=stages["data_quality"].metrics if "data_quality" in stages else None,
+            explain=stages["explain"].metrics if "explain" in stages else None,
             governance=governance,
         )
         artefacts["model_card.md"] = model_card_markdown(doc)
@@ -406,7 +424,7 @@ def assemble(
         }
     )
     recorded: dict[str, dict[str, str]] = {}
-    for key in ("data", "data_card", "model", "risk_register", "ai_act", "config_file"):
+    for key in ("data", "data_card", "model", "risk_register", "ai_act", "attributions", "model_file", "config_file"):
         path = getattr(inputs, key)
         if path is not None and path.is_file():
             recorded["config" if key == "config_file" else key] = {

@@ -23,6 +23,10 @@ class GovernInputs:
     risk_register: Path | None = None
     ai_act: Path | None = None
     data_card: Path | None = None
+    attributions: Path | None = None  # per-row SHAP/LIME attributions
+    model_file: Path | None = None  # a model to explain (scikit-learn or ONNX)
+    features: tuple[str, ...] = ()
+    waivers: tuple[Any, ...] = ()  # bias.Waiver: attributes or groups left out of the gate on purpose
     policies: Path | None = None
     min_group_size: int = 30
     bootstrap: int = 0
@@ -48,6 +52,8 @@ class GovernInputs:
             "privileged": dict(self.privileged),
             "positive": self.positive,
             "min_group_size": self.min_group_size,
+            "features": list(self.features),
+            "waivers": [w.as_dict() for w in self.waivers],
             "bootstrap": self.bootstrap,
             "seed": self.seed,
             "fail_on": fail_on,

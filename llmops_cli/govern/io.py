@@ -1,13 +1,22 @@
 """Read tables (CSV, Parquet, JSONL) and YAML metadata files, turning every failure into an InputError.
 
 Tables are read with pyarrow (multi-threaded CSV parser) and handed on as pandas DataFrames; the bias math
-works on numpy arrays taken from them.
+works on numpy arrays taken from them. Whatever the format, the frame follows the same rules:
+
+- a blank text cell (empty or only whitespace) is missing, as an empty numeric cell is: pyarrow reads a blank
+  CSV cell in a text column as ``""``, and a Parquet file may hold ``""`` where the CSV export had nothing;
+- repeated column names (the raw COMPAS export has two ``decile_score`` and two ``priors_count``) are read as
+  ``name``, ``name.1``, … (pandas' convention); the repeats are listed in ``df.attrs["duplicate_columns"]``
+  and asking for the ambiguous plain name is an error that names the spellings to choose from;
+- quoted values may hold line breaks in files of any size (pyarrow's block-parallel parser splits a quoted
+  value at a block boundary and reports "Expected N columns": such a file is read again with line breaks
+  allowed in values).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +26,7 @@ from llmops_cli.errors import ConfigError, InputError
 if TYPE_CHECKING:
     import pandas as pd
 
+DUPLICATES = "duplicate_columns"
 TABLE_TYPES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
@@ -61,14 +71,58 @@ def read_table(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame
         raise InputError(f"{path}: cannot read as {kind.upper()}: {first}", hint="check the file format") from e
     if table.num_rows == 0:
         raise InputError(f"{path}: the file has no data rows", hint="export the dataset again")
+    names, duplicates = unique_names(table.column_names)
+    table = table.rename_columns(names)
     if columns is not None:
-        require_columns(path, table.column_names, columns)
+        require_columns(path, table.column_names, columns, duplicates)
         table = table.select(list(dict.fromkeys(columns)))
+    table = _blank_text_as_null(table)
     nested = [f.name for f in table.schema if pa.types.is_nested(f.type)]
     df = table.to_pandas()
     for name in nested:  # lists / objects (JSONL, Parquet) as canonical JSON text: hashable, comparable
         df[name] = df[name].map(_json_text)
+    df.attrs[DUPLICATES] = {k: v for k, v in duplicates.items() if columns is None or k in columns}
     return df
+
+
+def unique_names(names: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """Column names made unique as pandas does (``x``, ``x.1``, …), and each repeated name's spellings."""
+    taken = set(names)
+    seen: dict[str, int] = {}
+    out: list[str] = []
+    spellings: dict[str, list[str]] = {}
+    for name in names:
+        if name not in seen:
+            seen[name] = 0
+            out.append(name)
+            spellings[name] = [name]
+            continue
+        k = seen[name]
+        while True:
+            k += 1
+            candidate = f"{name}.{k}"
+            if candidate not in taken:
+                break
+        seen[name] = k
+        taken.add(candidate)
+        out.append(candidate)
+        spellings[name].append(candidate)
+    return out, {k: v for k, v in spellings.items() if len(v) > 1}
+
+
+def _blank_text_as_null(table: Any) -> Any:
+    """Blank text cells (``""`` or whitespace only) become nulls, in every file format alike."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for i, f in enumerate(table.schema):
+        if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type)):
+            continue
+        col = table.column(i)
+        blank = pc.equal(pc.utf8_trim_whitespace(col), "")
+        if pc.any(blank).as_py():
+            table = table.set_column(i, f.name, pc.if_else(blank, pa.scalar(None, f.type), col))
+    return table
 
 
 def _json_text(value: Any) -> Any:
@@ -83,9 +137,16 @@ def _json_text(value: Any) -> Any:
 
 def _read_arrow(path: Path, kind: str) -> Any:
     if kind == "csv":
+        import pyarrow as pa
         import pyarrow.csv as pcsv
 
-        return pcsv.read_csv(path, read_options=pcsv.ReadOptions(use_threads=True))
+        read = pcsv.ReadOptions(use_threads=True)
+        try:
+            return pcsv.read_csv(path, read_options=read)
+        except pa.ArrowInvalid:
+            # A quoted line break split at one of the parallel parser's block boundaries ("Expected N columns"):
+            # read again with line breaks allowed in values, which Arrow documents as slower, so not by default.
+            return pcsv.read_csv(path, read_options=read, parse_options=pcsv.ParseOptions(newlines_in_values=True))
     if kind == "parquet":
         import pyarrow.parquet as pq
 
@@ -95,7 +156,19 @@ def _read_arrow(path: Path, kind: str) -> Any:
     return pjson.read_json(path)
 
 
-def require_columns(path: Path | str, available: Sequence[str], wanted: Sequence[str]) -> None:
+def require_columns(
+    path: Path | str,
+    available: Sequence[str],
+    wanted: Sequence[str],
+    duplicates: Mapping[str, Sequence[str]] | None = None,
+) -> None:
+    for c in wanted:
+        if duplicates and c in duplicates:
+            spellings = ", ".join(repr(s) for s in duplicates[c])
+            raise InputError(
+                f"{path}: column {c!r} appears {len(duplicates[c])} times; they are read as {spellings}",
+                hint="name the one you mean (e.g. the second as " + repr(duplicates[c][1]) + "), or rename the columns",
+            )
     missing = [c for c in wanted if c not in available]
     if missing:
         names = ", ".join(repr(c) for c in missing)
@@ -141,6 +214,8 @@ def read_yaml(path: Path, what: str) -> YamlDoc:
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: cannot read {what}: {e}") from e
     data, values, keys = parse_yaml(text, str(path))
+    if data is None:
+        raise ConfigError(f"the {what} is empty", file=str(path), line=1, hint="see policies/README.md for examples")
     if not isinstance(data, dict):
         raise ConfigError(
             f"expected a mapping at the top level of the {what}, got {type(data).__name__}",

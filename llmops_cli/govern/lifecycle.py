@@ -336,7 +336,12 @@ def coverage(inputs: GovernInputs, stages: Mapping[str, StageResult], verdict: A
     )
     found["go_no_go_review"] = ("present", f"{verdict.status.upper()}: summary.md, results.json, junit.xml")
     found["model_card"] = stage("model_card", "model_card.md, model_card.json")
-    found["explainability"] = stage("explain", "explain.md")
+    explained = stages["explain"].metrics if "explain" in stages else {}
+    found["explainability"] = (
+        ("present", f"explain.md: {explained.get('method')}")
+        if explained.get("available")
+        else ("missing", "no attributions or model file (governance.inputs.attributions / model_file)")
+    )
     found["deployment_policy"] = (
         ("present", "gated environments: " + ", ".join(inputs.gated_environments))
         if inputs.gated_environments

@@ -1,8 +1,12 @@
 """Governance policies: YAML rules whose conditions are CEL expressions over one stage's metrics.
 
-A rule that reads a metric its stage cannot produce is a load-time error naming file:line, so a typo never
-evaluates to a silent ``false``. Evaluation errors at check time (a missing attribute, a metric that is null
-because too few groups were large enough) make the rule fail closed, with the reason in its message.
+Rules are checked when the file is loaded, so a broken rule is bad input (exit 2, ``file:line: rule ID: …``),
+never a policy violation: the expression must parse, read only metrics its stage produces, and type-check.
+cel-python has no static checker, so the type check evaluates the rule once against a sample of its stage's
+metrics built from the stage's schema (each leaf a value of its declared CEL type): a missing overload
+(``double >= string``), an unknown function or a result that is not a bool is reported then. Evaluation
+errors at check time (a missing attribute, a metric that is null because it could not be measured) make the
+rule fail closed, with the reason in its message.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from llmops_cli.govern.io import YamlDoc, read_yaml, sha256_bytes
+from llmops_cli.govern.io import YamlDoc, read_yaml, sha256_file
 
 Severity = Literal["error", "warning"]
 Outcome = Literal["pass", "fail", "error"]
@@ -24,7 +28,8 @@ MACROS = {"all", "exists", "exists_one", "map", "filter"}
 
 
 def stage_schemas() -> dict[str, dict[str, Any]]:
-    """Stage name -> the shape of its metrics (nested dicts; ``"*"`` matches any key; None is a leaf)."""
+    """Stage name -> the shape of its metrics (nested dicts; ``"*"`` matches any key; a leaf is its CEL type
+    name, ``"?"`` when it may be null, or None when untyped)."""
     from llmops_cli.govern.registry import STAGES
 
     return {name: stage.schema() for name, stage in STAGES.items()}
@@ -120,7 +125,8 @@ def load_policies(path: Path, *, display_name: str | None = None) -> PolicySet:
             raise doc.error(f"duplicate rule id {rule.id!r} (first at line {seen[rule.id]})", "rules", str(i), "id")
         seen[rule.id] = rule.line
         rules.append(rule)
-    return PolicySet(path, sha256_bytes(doc.text.encode("utf-8")), tuple(rules), required)
+    # The file's bytes, as `govern verify` hashes them: a CRLF file read as text would hash differently.
+    return PolicySet(path, sha256_file(path), tuple(rules), required)
 
 
 def _model_card_required(doc: YamlDoc) -> tuple[str, ...]:
@@ -186,7 +192,7 @@ def _load_rule(doc: YamlDoc, i: int, raw: Any, schemas: Mapping[str, Any], known
                 str(j),
                 hint="write framework:ID (nist-ai-rmf, iso-42001, sg-genai, eu-ai-act): policies/README.md",
             )
-    program, paths = compile_expr(raw["expr"], stage, schemas[stage], doc, at)
+    program, paths = compile_expr(raw["expr"], stage, schemas[stage], doc, at, rule_id=rid)
     line = doc.line(*at, "id") or doc.line(*at) or 0
     return Rule(
         id=rid,
@@ -204,16 +210,27 @@ def _load_rule(doc: YamlDoc, i: int, raw: Any, schemas: Mapping[str, Any], known
 
 # ----------------------------------------------------------------------------------------- CEL
 def compile_expr(
-    expr: str, stage: str, schema: Mapping[str, Any], doc: YamlDoc, at: Sequence[str]
+    expr: str,
+    stage: str,
+    schema: Mapping[str, Any],
+    doc: YamlDoc,
+    at: Sequence[str],
+    *,
+    rule_id: str | None = None,
 ) -> tuple[Any, list[tuple[str, ...]]]:
     import celpy
+
+    def error(message: str, hint: str | None = None) -> Exception:
+        from llmops_cli.errors import ConfigError
+
+        where = f"rule {rule_id}" if rule_id else ".".join((*at, "expr"))
+        return ConfigError(message, file=str(doc.path), line=doc.line(*at, "expr"), path=where, hint=hint)
 
     env = celpy.Environment()
     try:
         ast = env.compile(expr)
     except celpy.CELParseError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "syntax error"
-        raise doc.error(f"invalid CEL expression: {first}", *at, "expr") from e
+        raise error(f"invalid CEL expression: {_syntax_message(expr, e)}", hint="see https://cel.dev") from None
     paths = _metric_paths(ast)
     bound = _macro_variables(ast)
     for path in paths:
@@ -221,22 +238,143 @@ def compile_expr(
         if root in bound:
             continue
         if root != stage:
-            raise doc.error(
-                f"expression reads {root!r}, but a '{stage}' rule can only read '{stage}.…' metrics",
-                *at,
-                "expr",
-            )
+            raise error(f"expression reads {root!r}, but a '{stage}' rule can only read '{stage}.…' metrics")
         problem = _check_path(path, schema)
         if problem:
-            raise doc.error(problem, *at, "expr", hint="see policies/README.md for each stage's metrics")
+            raise error(problem, hint="see policies/README.md for each stage's metrics")
     program = env.program(ast, functions=_numeric_functions())
-    return program, [p for p in paths if p[0] not in bound]
+    read = [p for p in paths if p[0] not in bound]
+    problem = _type_problem(program, stage, schema, read)
+    if problem:
+        raise error(problem, hint="see policies/README.md for each metric's type")
+    return program, read
+
+
+def _syntax_message(expr: str, e: Any) -> str:
+    """Where the parser stopped, in words: no parser class names, no token dumps."""
+    line, column = getattr(e, "line", None), getattr(e, "column", None)
+    lines = expr.splitlines() or [""]
+    token = getattr(e.__context__, "token", None)  # lark's UnexpectedToken: '$END' when input ran out
+    if getattr(token, "type", None) == "$END":
+        return "the expression ends too early"
+    if isinstance(line, int) and isinstance(column, int) and 1 <= line <= len(lines):
+        text = lines[line - 1]
+        where = f"line {line}, column {column}" if len(lines) > 1 else f"column {column}"
+        if column > len(text.rstrip()):
+            return f"the expression ends too early ({where})"
+        return f"unexpected {text[column - 1 :].split()[0][:20]!r} at {where}"
+    return "syntax error"
+
+
+_SAMPLES: dict[str, Any] = {
+    "int": 1,
+    "double": 0.5,
+    "bool": True,
+    "string": "x",
+    "list": ["x"],
+    "map": {},
+    "list[map]": [{}],
+}
+
+
+def _sample(schema: Any, paths: Sequence[tuple[str, ...]]) -> Any:
+    """Metrics shaped like ``schema`` with one value of each leaf's type; the keys ``paths`` name exist.
+
+    None when a leaf the rule reads is untyped (then there is nothing to check against)."""
+    if not isinstance(schema, dict):
+        if schema is None:
+            raise LookupError
+        return _SAMPLES[schema.rstrip("?")]
+    out: dict[str, Any] = {}
+    for key, sub in schema.items():
+        below = [p[1:] for p in paths if p and p[0] == key]
+        if key == "*":
+            names = {p[0] for p in paths if p and p[0] != "*" and p[0] not in schema} or {"x"}
+            for name in names:
+                out[name] = _sample(sub, [p[1:] for p in paths if p and p[0] == name])
+        elif sub is not None or below:
+            out[key] = _sample(sub, below)
+    return out
+
+
+def _type_problem(program: Any, stage: str, schema: Mapping[str, Any], paths: Sequence[tuple[str, ...]]) -> str | None:
+    import celpy
+
+    try:
+        sample = _sample(schema, [p[1:] for p in paths])
+    except LookupError:
+        return None  # reads an untyped metric
+    try:
+        value = program.evaluate({stage: celpy.json_to_cel(sample)})
+    except celpy.CELEvalError as e:
+        value = e
+    if isinstance(value, celpy.CELEvalError):
+        return _type_message(value)
+    if not isinstance(value, celpy.celtypes.BoolType):
+        return f"the expression gives {_cel_type(type(value).__name__)}, not true/false"
+    return None
+
+
+_OPERATORS = {
+    "relation_ge": ">=",
+    "relation_gt": ">",
+    "relation_le": "<=",
+    "relation_lt": "<",
+    "relation_eq": "==",
+    "relation_ne": "!=",
+    "relation_in": "in",
+    "addition_add": "+",
+    "addition_sub": "-",
+    "multiplication_mul": "*",
+    "multiplication_div": "/",
+    "multiplication_mod": "%",
+    "unary_neg": "-",
+    "unary_not": "!",
+}
+
+
+def _cel_type(name: str) -> str:
+    return {
+        "DoubleType": "double",
+        "IntType": "int",
+        "UintType": "uint",
+        "StringType": "string",
+        "BoolType": "bool",
+        "ListType": "list",
+        "MapType": "map",
+        "NoneType": "null",
+        "float": "double",
+        "int": "int",
+        "str": "string",
+        "bool": "bool",
+    }.get(name, name)
+
+
+def _type_message(e: Any) -> str | None:
+    """A type error from the sample evaluation in CEL's words; None for errors that depend on the data."""
+    args = tuple(getattr(e, "args", ()))
+    text = str(args[0]) if args else ""
+    kind = args[1] if len(args) > 1 else None
+    if kind is KeyError and text.startswith("undeclared reference to"):
+        name = re.search(r"undeclared reference to '([^']+)'", text)
+        return f"unknown function or name {name.group(1)!r}" if name else "unknown function or name"
+    if kind is not TypeError:
+        return None  # a missing key, an index or a division by zero: only real data can tell
+    op = re.search(r"Token\('RULE', '(\w+)'\)", text)
+    types = [_cel_type(t) for t in re.findall(r"celtypes\.(\w+)'>", text)]
+    if op and types:
+        symbol = _OPERATORS.get(op.group(1), op.group(1))
+        return f"type error: no {symbol!r} for {' and '.join(types)}"
+    detail = str(args[2][0]) if len(args) > 2 and isinstance(args[2], tuple) and args[2] else text
+    detail = re.sub(r"\b(\w+Type)\b", lambda m: _cel_type(m.group(1)), detail)
+    detail = re.sub(r"\(\w+\(([^()]*)\)\)", r"(\1)", detail)
+    return f"type error: {detail}"
 
 
 def _check_path(path: tuple[str, ...], schema: Mapping[str, Any]) -> str | None:
     node: Any = schema
     for depth, part in enumerate(path[1:], start=1):
-        if node is None:
+        if not isinstance(node, dict):
             return f"metric {'.'.join(path[:depth])} has no field {part!r}"
         if part == "*":  # a dynamic index: anything below may exist
             return None
@@ -436,6 +574,9 @@ def _eval_reason(e: Any, metrics: Mapping[str, Any], paths: Sequence[tuple[str, 
             cur = cur[part]
     nulls = [".".join(p) for p in paths if _lookup(metrics, p[1:]) is None and _exists(metrics, p[1:])]
     if nulls:
+        why = metrics.get("unmeasured")
+        if isinstance(why, list) and why:
+            return f"cannot evaluate: {', '.join(nulls)} not measured: {'; '.join(str(w) for w in why)}"
         return f"cannot evaluate: {', '.join(nulls)} not available (too few groups, or input missing)"
     args: tuple[Any, ...] = tuple(getattr(e, "args", ()))
     return f"cannot evaluate: {args[0] if args else e}"

@@ -139,8 +139,7 @@ def bias_config(inputs: GovernInputs) -> Any:
         positive=inputs.positive,
         min_group_size=inputs.min_group_size,
         score=inputs.score,
-        bootstrap=inputs.bootstrap,
-        seed=inputs.seed,
+        waivers=inputs.waivers,
     )
 
 
@@ -163,6 +162,22 @@ def _risk(ctx: StageContext) -> StageResult:
 
     assert ctx.inputs.risk_register is not None
     return run_risk(ctx.inputs.risk_register, ctx.inputs.ai_act)
+
+
+def _explain(ctx: StageContext) -> StageResult:
+    from llmops_cli.govern.stages.explain import ExplainConfig, run_explain
+
+    i = ctx.inputs
+    cfg = ExplainConfig(
+        attributions=i.attributions,
+        model_file=i.model_file,
+        features=i.features,
+        sensitive=i.sensitive,
+        exclude=tuple(c for c in (i.label, i.prediction, i.score) if c),
+        seed=i.seed,
+    )
+    frame = ctx.frame() if i.data is not None else None
+    return run_explain(frame, cfg, display=i.rel)
 
 
 def _privacy(ctx: StageContext) -> StageResult:
@@ -238,6 +253,17 @@ STAGES: dict[str, Stage] = {
             render=_renderer("bias_markdown"),
             artefact="bias.md",
             description="per-group rates and fairness metrics",
+        ),
+        Stage(
+            "explain",
+            _explain,
+            needs=(),  # always runs: without attributions or a model it reports them missing (a warning rule)
+            optional=("attributions", "model_file", "features", "data", "sensitive"),
+            schema=_schema("explain"),
+            phase="model_evaluation",
+            render=_renderer("explain_markdown"),
+            artefact="explain.md",
+            description="global feature importances (SHAP/LIME or computed) and the share of sensitive attributes",
         ),
         Stage(
             "model_card",

@@ -11,11 +11,28 @@ REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 
 
-def copy_example(tmp_path: Path) -> Path:
-    """A private copy of examples/ (without any evidence written by earlier runs)."""
+def copy_example(tmp_path: Path, *, fria: bool = True) -> Path:
+    """A private copy of examples/ (without any evidence written by earlier runs). As shipped, the example fails
+    on its missing fundamental rights impact assessment; with ``fria`` (the default) the copy has one."""
     dest = tmp_path / "project"
     shutil.copytree(EXAMPLES, dest, ignore=shutil.ignore_patterns("evidence", "__pycache__"))
+    if fria:
+        provide_fria(dest)
     return dest
+
+
+def provide_fria(project: Path) -> None:
+    """Write a complete assessment (every Art. 27 element answered) and name it in ai_act.yaml."""
+    import yaml
+
+    from llmops_cli.govern.mappings import eu_ai_act
+
+    answers = {k: f"Answered for the example ({k.replace('_', ' ')})." for k in eu_ai_act()["fria_fields"]}
+    (project / "fria.yaml").write_text(yaml.safe_dump(answers, sort_keys=False), encoding="utf-8")
+    ai_act = project / "ai_act.yaml"
+    text = ai_act.read_text(encoding="utf-8")
+    assert "# fria: fria.yaml" in text
+    ai_act.write_text(text.replace("# fria: fria.yaml", "fria: fria.yaml"), encoding="utf-8")
 
 
 @pytest.fixture

@@ -24,6 +24,8 @@ ARTEFACTS = {
     "data_card.md",
     "data_quality.json",
     "data_quality.md",
+    "explain.json",
+    "explain.md",
     "junit.xml",
     "model_card.json",
     "model_card.md",
@@ -47,6 +49,41 @@ def check(project: Path, **kw):
     )
 
 
+def default_rule_count() -> int:
+    from llmops_cli.govern.policy import load_policies
+    from llmops_cli.resources import policies_dir
+
+    return len(load_policies(policies_dir() / "governance.yaml").rules)
+
+
+WARNINGS = {"ai-act-obligations-evidenced", "controls-evidenced"}  # the example has no conformity assessment yet
+
+
+def test_example_project_fails_on_the_missing_fria_until_one_is_provided(tmp_path: Path) -> None:
+    """Credit scoring (Annex III(5)(b)) by a deployer needs a fundamental rights impact assessment (Art. 27):
+    the example used to pass 13/13 without one."""
+    from tests.govern.conftest import copy_example, provide_fria
+
+    project = copy_example(tmp_path, fria=False)
+    report = check(project)
+    assert report.status == "fail"
+    assert [r.id for r in report.results if r.failed()] == ["fundamental-rights-impact-assessment"]
+    risk = json.loads((report.bundle / "risk.json").read_text())["ai_act"]
+    assert (
+        risk["classification"] == "high-risk"
+        and risk["fria_required"]
+        and risk["annex_iii_points"] == ["essential_services.creditworthiness"]
+    )
+    template = (project / "ai_act.yaml").read_text().replace("# fria: fria.yaml", "fria: fria.template.yaml")
+    (project / "ai_act.yaml").write_text(template)
+    assert check(project).status == "fail"  # the template's "TBD" answers are not an assessment
+    (project / "ai_act.yaml").write_text(template.replace("fria: fria.template.yaml", "# fria: fria.yaml"))
+    provide_fria(project)
+    report = check(project)
+    assert report.status == "pass"
+    assert {r.id for r in report.results if r.outcome != "pass"} == WARNINGS
+
+
 def test_example_project_passes_and_writes_the_bundle(project: Path) -> None:
     report = check(project)
     assert report.status == "pass", [r for r in report.results if r.outcome != "pass"]
@@ -67,6 +104,7 @@ def test_example_project_passes_and_writes_the_bundle(project: Path) -> None:
         "model",
         "risk_register",
         "ai_act",
+        "attributions",
         "config",
         "doc:ethical_principles",
         "doc:risk_appetite",
@@ -75,7 +113,8 @@ def test_example_project_passes_and_writes_the_bundle(project: Path) -> None:
     }
     assert m["policy"]["file"] == "llmops:policies/governance.yaml"
     assert m["created_at"] == "2023-11-14T22:13:20Z"
-    assert m["status"] == "pass" and m["rules"]["total"] == 15
+    assert m["status"] == "pass" and m["rules"]["total"] == default_rule_count()
+    assert m["rules"]["warnings"] == len(WARNINGS)
     assert m["settings"]["label"] == "approved" and m["settings"]["min_group_size"] == 30
     assert "llmops_version" in m and "git_commit" in m
     assert not [p for p in bundle.parent.iterdir() if p.name.startswith(".")]  # no temp folders left
@@ -184,7 +223,7 @@ def test_bad_inputs_leave_the_evidence_dir_untouched(project: Path, path: str, t
 def test_verify_detects_changed_missing_and_extra_files(project: Path) -> None:
     bundle = check(project).bundle
     assert verify(bundle).ok
-    assert verify(bundle, project).inputs_checked == 11
+    assert verify(bundle, project).inputs_checked == 12  # main's 11 and the attributions
     (bundle / "bias.json").write_text("{}\n")
     (bundle / "summary.md").unlink()
     (bundle / "extra.txt").write_text("x")
@@ -229,7 +268,7 @@ def test_write_run_keeps_every_run_and_refuses_bad_names(tmp_path: Path) -> None
 def test_flags_override_settings_and_privileged_parsing(project: Path) -> None:
     i = inputs_for(project, sensitive=["sex"], privileged=["sex=female"], bootstrap=0, policies=project)
     assert i.sensitive == ("sex",) and dict(i.privileged) == {"sex": "female"}
-    assert i.bootstrap == 0 and i.seed == 7  # a flag of 0 is given; seed comes from llmops.yaml
+    assert i.bootstrap == 0 and i.min_group_size == 30  # a flag of 0 is given; the rest comes from llmops.yaml
     assert i.policies == project.absolute() / "governance.yaml"
     narrowed = inputs_for(project, sensitive=["sex"])  # llmops.yaml's privileged groups follow --sensitive
     assert dict(narrowed.privileged) == {"sex": "male"}
@@ -248,3 +287,16 @@ def test_personal_data_in_the_dataset_fails_the_default_policy(project: Path) ->
     outcomes = {r.id: r.outcome for r in report.results}
     assert report.status == "fail" and outcomes["no-personal-data"] == "fail"
     assert json.loads((report.bundle / "data_quality.json").read_text())["pii_columns"] == {"email": "email"}
+
+
+def test_crlf_policy_file_verifies(project: Path) -> None:
+    """The manifest hashed the policy as normalised text while verify hashes bytes: a CRLF file never verified."""
+    from llmops_cli.resources import policies_dir
+
+    (project / "policies").mkdir()
+    text = (policies_dir() / "governance.yaml").read_bytes()
+    (project / "policies" / "governance.yaml").write_bytes(text.replace(b"\n", b"\r\n"))
+    bundle = check(project).bundle
+    assert read_manifest(bundle)["policy"]["file"] == "policies/governance.yaml"
+    report = verify(bundle, project)
+    assert report.ok, report.problem()

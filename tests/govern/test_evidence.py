@@ -303,7 +303,7 @@ def test_verify_accepts_a_signed_bundle_from_a_fresh_clone(project: Path, keys, 
     trust = trust_from_settings(gov, clone, require_signature=True)
     out = verify(clone / "evidence" / "credit-approval" / "1.2.0", clone, trust)  # newest run by the index
     assert out.ok, out.problem()
-    assert out.bundle.name == report.run and out.signature == "verified" and out.inputs_checked == 11
+    assert out.bundle.name == report.run and out.signature == "verified" and out.inputs_checked == 12
 
 
 def test_verify_envelope_rejects_a_modified_signature() -> None:

@@ -39,7 +39,17 @@ def test_default_policies_load_and_cover_the_issue_rules() -> None:
     assert "equalized_odds_difference" in exprs["equalized-odds-bound"]
     assert "max_residual" in exprs["max-residual-risk"]
     assert "missing_required" in exprs["model-card-complete"]
-    assert {r.stage for r in ps.rules} == {"bias", "data_quality", "data_card", "model_card", "risk", "privacy"}
+    assert {r.stage for r in ps.rules} == {
+        "bias",
+        "data_quality",
+        "data_card",
+        "model_card",
+        "risk",
+        "explain",
+        "privacy",
+    }
+    assert "fria_complete" in exprs["fundamental-rights-impact-assessment"]
+    assert "worst_intersection" in exprs["four-fifths-rule-intersections"]
     assert "intended_use" in ps.model_card_required
 
 
@@ -48,7 +58,7 @@ def test_unknown_metric_is_a_load_error_with_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         load_policies(p)
     msg = str(e.value)
-    assert f"{p}:5" in msg and "rules.0.expr" in msg
+    assert msg.startswith(f"{p}:5: rule r1: ")
     assert "demographic_parity_ration" in msg and "known: demographic_parity_difference" in msg
 
 
@@ -161,6 +171,88 @@ def test_index_syntax_and_macros(tmp_path: Path) -> None:
     assert evaluate(ps, {"bias": BIAS})[0].outcome == "pass"
 
 
-def test_non_boolean_expression_is_an_error(tmp_path: Path) -> None:
-    ps = load_policies(one(tmp_path, "bias.worst.demographic_parity_ratio"))
-    assert evaluate(ps, {"bias": BIAS})[0].outcome == "error"
+def test_non_boolean_expression_is_a_load_error(tmp_path: Path) -> None:
+    p = one(tmp_path, "bias.worst.demographic_parity_ratio")
+    with pytest.raises(ConfigError) as e:
+        load_policies(p)
+    assert str(e.value).startswith(f"{p}:5: rule r1: the expression gives double, not true/false")
+
+
+# ----------------------------------------------------------------------------------------- issue 23 item 10
+@pytest.mark.parametrize(
+    ("expr", "stage", "message"),
+    [
+        ('bias.worst.demographic_parity_ratio >= "high"', "bias", "type error: no '>=' for double and string"),
+        ("size(data_quality.rows) == 0", "data_quality", "type error: object of type 'int' has no len()"),
+        ("data_quality.rows * 0.1 > 1.0", "data_quality", "type error: no '*' for int and double"),
+        ("model_card.missing_required.exists(f, f == 1)", "model_card", "type error: no '==' for string and int"),
+        ("risk.ai_act.assessed && risk.max_residual", "risk", "the expression gives double, not true/false"),
+        ("sizes(model_card.missing_required) == 0", "model_card", "unknown function or name 'sizes'"),
+        ('bias["sex"].groups["f"].count >= "ten"', "bias", "no '>=' for int and string"),
+    ],
+)
+def test_type_errors_are_load_errors_with_file_line_and_rule_id(
+    tmp_path: Path, expr: str, stage: str, message: str
+) -> None:
+    """They used to count as violations at check time (exit 4) and print cel-python's internals."""
+    p = one(tmp_path, f"'{expr}'", stage=stage)
+    with pytest.raises(ConfigError) as e:
+        load_policies(p)
+    text = str(e.value)
+    assert text.startswith(f"{p}:5: rule r1: ") and message in text, text
+    assert "celpy" not in text and "Token(" not in text and "<class" not in text
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("bias.worst.demographic_parity_ratio >=", "the expression ends too early"),
+        ("bias.rows >= = 1", "unexpected '=' at column 14"),
+        ("(bias.rows > 1", "the expression ends too early"),
+    ],
+)
+def test_syntax_errors_say_where_without_parser_internals(tmp_path: Path, expr: str, message: str) -> None:
+    p = one(tmp_path, f"'{expr}'")
+    with pytest.raises(ConfigError) as e:
+        load_policies(p)
+    assert f"rule r1: invalid CEL expression: {message}" in str(e.value)
+    assert "Unexpected" not in str(e.value) and "^" not in str(e.value)
+
+
+def test_rules_that_type_check_still_load(tmp_path: Path) -> None:
+    for expr, stage in (
+        ("bias.sex.groups.all(g, bias.sex.groups[g].count >= 10)", "bias"),
+        ("data_quality.duplicate_ratio == 0", "data_quality"),
+        ('risk.ai_act.classification != "prohibited"', "risk"),
+        ("size(bias.unmeasured) == 0 && bias.worst.disparate_impact >= 0.8", "bias"),
+        ("data_card.source != ''", "data_card"),  # untyped (text or list): not type-checked
+    ):
+        load_policies(one(tmp_path, "'" + expr.replace("'", "''") + "'", stage=stage))
+
+
+def test_an_empty_policy_file_says_so(tmp_path: Path) -> None:
+    p = write(tmp_path, "# nothing yet\n")
+    with pytest.raises(ConfigError) as e:
+        load_policies(p)
+    assert str(e.value).startswith(f"{p}:1: the governance policy file is empty")
+
+
+def test_policy_hash_is_the_hash_of_the_file_bytes(tmp_path: Path) -> None:
+    """A CRLF file hashed as text (LF) never matched what `govern verify` hashes (the bytes)."""
+    import hashlib
+
+    p = one(tmp_path, "bias.worst.demographic_parity_ratio >= 0.8")
+    p.write_bytes(p.read_bytes().replace(b"\n", b"\r\n"))
+    assert load_policies(p).sha256 == hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_a_null_worst_metric_names_what_could_not_be_measured(tmp_path: Path) -> None:
+    ps = load_policies(one(tmp_path, "bias.worst.demographic_parity_ratio >= 0.8"))
+    metrics = {
+        **BIAS,
+        "worst": {"demographic_parity_ratio": None},
+        "unmeasured": ["race: group(s) 'c' under the minimum size"],
+    }
+    [r] = evaluate(ps, {"bias": metrics})
+    assert r.outcome == "error" and r.failed()
+    assert "race: group(s) 'c' under the minimum size" in r.detail

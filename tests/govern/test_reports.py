@@ -76,3 +76,17 @@ def test_summary_markdown_lists_findings_and_controls() -> None:
     assert "**FAIL**: 1 passed, 1 failed, 0 warnings" in md
     assert "- **b** (error): msg" in md
     assert "| iso-42001:A.5.4 | Assessing AI system impact on individuals or groups of individuals |" in md
+
+
+def test_summary_never_lists_a_control_as_evidenced_when_a_rule_citing_it_failed() -> None:
+    results = [
+        result("parity", "fail", controls=["eu-ai-act:Art. 10", "iso-42001:A.5.4"]),
+        result("quality", "pass", controls=["eu-ai-act:Art. 10", "iso-42001:A.7.4"]),
+        result("broken", "error", controls=["nist-ai-rmf:MEASURE 2.11"]),
+    ]
+    md = summary_markdown({"name": "m", "version": "1"}, results, "fail", "error")
+    evidenced = md.split("## Controls evidenced", 1)[1].split("## Controls not evidenced", 1)[0]
+    gaps = md.split("## Controls not evidenced", 1)[1]
+    assert "iso-42001:A.7.4" in evidenced
+    for control in ("eu-ai-act:Art. 10", "iso-42001:A.5.4", "nist-ai-rmf:MEASURE 2.11"):
+        assert control not in evidenced and control in gaps, control

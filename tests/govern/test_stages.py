@@ -179,3 +179,23 @@ def test_nested_jsonl_values_become_json_text(tmp_path: Path) -> None:
     df = read_table(p)
     assert df["tags"].tolist() == ['["x", "y"]', '["x", "y"]'] and df["meta"][0] == '{"k": 1}'
     assert run_data_quality(df, DataQualityConfig()).metrics["duplicate_rows"] == 1
+
+
+@pytest.mark.parametrize("placeholder", ["TBD", "-", "", "  ", "tbd", "TODO", "n/a", "—"])
+def test_placeholder_model_card_fields_count_as_missing(tmp_path: Path, placeholder: str) -> None:
+    p = tmp_path / "m.yaml"
+    p.write_text(
+        yaml.safe_dump(
+            {"name": "m", "version": "1", "owner": placeholder, "limitations": [placeholder], "licence": "MIT"}
+        )
+    )
+    res = run_model_card(load_model_meta(p), ("owner", "limitations", "licence"))
+    assert res.metrics["missing_required"] == ["owner", "limitations"]
+
+
+def test_placeholder_data_card_fields_count_as_missing(tmp_path: Path) -> None:
+    p = tmp_path / "d.yaml"
+    p.write_text("name: d\nsource: TBD\nlicence: '-'\nconsent: ''\ndescription: real text\n")
+    card = run_data_card(frame(), load_dataset_meta(p), data_file="d.csv", sha256="0" * 64).metrics
+    assert {"source", "licence", "consent"} <= set(card["missing_fields"])
+    assert "description" not in card["missing_fields"]

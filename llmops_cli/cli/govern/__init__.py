@@ -12,6 +12,7 @@ from llmops_cli.cli.govern import (
     check,
     data_card,
     data_quality,
+    explain,
     init,
     keygen,
     model_card,
@@ -21,7 +22,7 @@ from llmops_cli.cli.govern import (
 
 app = typer.Typer(
     no_args_is_help=True,
-    help="Governance as code: data, bias, model card, risk, policies.",
+    help="Governance as code: data, bias, explanations, model card, risk, policies.",
 )
 
 app.command("init")(init.command)
@@ -31,5 +32,6 @@ app.command("data-quality")(data_quality.command)
 app.command("data-card")(data_card.command)
 app.command("bias-scan")(bias_scan.command)
 app.command("model-card")(model_card.command)
+app.command("explain")(explain.command)
 app.command("risk-scorecard")(risk_scorecard.command)
 app.command("keygen")(keygen.command)

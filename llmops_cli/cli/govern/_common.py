@@ -49,11 +49,9 @@ MinGroupOpt = Annotated[
 ]
 BootstrapOpt = Annotated[
     int | None,
-    typer.Option("--bootstrap", metavar="N", min=0, help="Bootstrap resamples for confidence intervals."),
+    typer.Option("--bootstrap", metavar="N", min=0, help="Deprecated, ignored: intervals are always given."),
 ]
-SeedOpt = Annotated[
-    int | None, typer.Option("--seed", metavar="S", min=0, help="Bootstrap seed (reproducible intervals).")
-]
+SeedOpt = Annotated[int | None, typer.Option("--seed", metavar="S", min=0, help="Deprecated, ignored.")]
 ModelOpt = Annotated[Path | None, typer.Option("--model", metavar="FILE", help="Model metadata YAML.")]
 RegisterOpt = Annotated[Path | None, typer.Option("--register", metavar="FILE", help="Risk register YAML.")]
 AiActOpt = Annotated[

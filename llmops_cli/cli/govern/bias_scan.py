@@ -24,14 +24,14 @@ def command(
     project: c.ProjectOpt = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
-    """Compute per-group rates and fairness metrics, with optional bootstrap intervals.
+    """Compute per-group rates and fairness metrics with 95% confidence intervals.
 
     Examples:
 
     \b
       llmops govern bias-scan --data scored.csv --label y --prediction y_hat --sensitive sex --sensitive race
       llmops govern bias-scan --data scored.parquet --label income --positive '>50K' --prediction pred \\
-          --sensitive sex --privileged sex=Male --bootstrap 1000 --seed 7 -o json
+          --sensitive sex --privileged sex=Male -o json
     """
     from llmops_cli.cli.govern._present import emit_stage
     from llmops_cli.govern.api import bias_scan

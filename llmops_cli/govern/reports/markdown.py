@@ -62,19 +62,28 @@ def bias_markdown(m: Mapping[str, Any]) -> str:
         "",
         f"Rows: {m['rows']} · positive rate: {num(m['positive_rate'])} · minimum group size: {m['min_group_size']}",
     ]
-    if "bootstrap" in m:
-        b = m["bootstrap"]
+    if "intervals" in m:
+        iv = m["intervals"]
+        lines.append(f"Intervals: {num(iv['confidence'] * 100, 0)}% simultaneous ({iv['method']}).")
+    if m.get("unmeasured"):
+        lines += ["", "## Not measured (rules over these fail unless waived)", ""]
+        lines += [f"- {u}" for u in m["unmeasured"]]
+    if m.get("waivers"):
+        lines += ["", "## Waivers", ""]
         lines.append(
-            f"Bootstrap: {b['resamples']} resamples, seed {b['seed']}, {num(b['confidence'] * 100, 0)}% intervals"
+            table(
+                ["attribute", "group", "reason"],
+                [[w["attribute"], w["group"] or "(all)", w["reason"]] for w in m["waivers"]],
+            )
         )
     for name in m["attributes"]:
         a = m[name]
         lines += ["", f"## {' × '.join(a['columns'])}", ""]
         extra = ["mean_score"] if any("mean_score" in v for v in a["groups"].values()) else []
-        rows = [
-            [g, *(num(v[k]) for k in (*GROUP_METRICS, *extra)), "" if v["sufficient"] else "insufficient"]
-            for g, v in a["groups"].items()
-        ]
+        rows = []
+        for g, v in a["groups"].items():
+            note = "waived" if v.get("waived") else ("" if v["sufficient"] else "insufficient")
+            rows.append([g, *(rate(v.get(k)) if k != "count" else v[k] for k in (*GROUP_METRICS, *extra)), note])
         lines.append(table(["group", *GROUP_METRICS, *extra, "note"], rows))
         lines.append("")
         metric_rows = []
@@ -83,7 +92,10 @@ def bias_markdown(m: Mapping[str, Any]) -> str:
                 continue
             ci = a.get("ci", {}).get(k)
             interval = f"[{num(ci['low'])}, {num(ci['high'])}]" if ci else ""
-            metric_rows.append([k, num(a[k]), interval])
+            value = rate(a[k])
+            if a[k] is None and k in a.get("partial", {}):
+                value += f" (measured groups only: {num(a['partial'][k])})"
+            metric_rows.append([k, value, interval])
         lines.append(table(["metric", "value", "interval"], metric_rows))
         if a.get("privileged") is not None:
             lines += [
@@ -96,6 +108,42 @@ def bias_markdown(m: Mapping[str, Any]) -> str:
                 f"Groups under {m['min_group_size']} rows, left out of the disparities: "
                 + ", ".join(f"`{g}`" for g in a["insufficient_groups"]),
             ]
+        for k, groups in a.get("undefined", {}).items():
+            lines += [
+                "",
+                f"`{k}` is undefined: a rate it needs has no denominator in " + ", ".join(f"`{g}`" for g in groups),
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def rate(v: Any) -> str:
+    """A rate or metric; null means undefined (a zero denominator or too few rows), never 0."""
+    return "undefined" if v is None else num(v)
+
+
+# ----------------------------------------------------------------------------------------- explanations
+def explain_markdown(m: Mapping[str, Any]) -> str:
+    lines = ["# Explanations", ""]
+    if not m["available"]:
+        return "\n".join([*lines, f"⚠️ {m['warning']}."]) + "\n"
+    lines += [
+        f"{m['method']}; {m['rows']} rows. Importance = mean |attribution|; share = its part of the total.",
+        "",
+        f"Sensitive attributes ({', '.join(m['sensitive_attributes']) or 'none given'}) carry "
+        f"{num(m['sensitive_share'])} of the total, their close proxies {num(m['proxy_share'])}.",
+        "",
+    ]
+    rows = []
+    for f, v in m["features"].items():
+        note = (
+            "sensitive"
+            if v["sensitive"]
+            else (f"proxy of {v['proxy_for']} (association {num(v['association'])})" if v["proxy_for"] else "")
+        )
+        rows.append([v["rank"], f, num(v["importance"]), num(v["share"]), note])
+    lines.append(table(["rank", "feature", "importance", "share", "note"], rows))
+    if m.get("warning"):
+        lines += ["", f"⚠️ {m['warning']}."]
     return "\n".join(lines) + "\n"
 
 
@@ -200,14 +248,39 @@ def risk_markdown(m: Mapping[str, Any]) -> str:
     ]
     if act.get("applies_from"):
         lines.append(f"Obligations apply from {act['applies_from']}.")
-    if act.get("obligations"):
+    if act.get("assessed"):
+        lines.append(
+            f"Roles: {', '.join(act['roles'])} · Annex III points: {', '.join(act['annex_iii_points']) or 'none'}"
+        )
+    exemption = act.get("exemption")
+    if exemption:
+        state = "applies" if exemption["applies"] else f"does not apply: {exemption['refused']}"
+        lines.append(f"Art. 6(3) exemption claimed ({', '.join(exemption['articles'])}): {state}.")
+    if act.get("triggers"):
         lines += [
             "",
             table(
                 ["class", "rule", "article", "applies from"],
-                [[o["class"], o["rule"], o["article"], o["applies_from"]] for o in act["obligations"]],
+                [[t["class"], t["rule"], t["article"], t["applies_from"]] for t in act["triggers"]],
             ),
         ]
+    if act.get("obligations"):
+        lines += ["", "### Obligations", ""]
+        rows = []
+        for o in act["obligations"]:
+            state = "voluntary" if o.get("voluntary") else ("evidenced" if o["evidenced"] else "**no evidence**")
+            rows.append([o["article"], o["title"], o["role"], o["applies_from"], ", ".join(o["evidence"]), state])
+        lines.append(table(["article", "obligation", "role", "applies from", "evidence", "status"], rows))
+    if act.get("fria_required"):
+        if act.get("fria_complete"):
+            lines += ["", f"Fundamental rights impact assessment (Art. 27): `{act['fria']['file']}`, complete."]
+        else:
+            where = f"`{act['fria']['file']}`" if act.get("fria") else "not named (`fria:`)"
+            lines += [
+                "",
+                f"Fundamental rights impact assessment (Art. 27) is **required**: {where}; missing: "
+                + ", ".join(act["fria_missing_fields"]),
+            ]
     lines += ["", "## Heat map (inherent: impact × likelihood)", ""]
     grid: dict[tuple[int, int], list[str]] = {}
     for rid, r in m["risks"].items():
@@ -225,6 +298,7 @@ def risk_markdown(m: Mapping[str, Any]) -> str:
             r["likelihood"],
             r["inherent"],
             num(r["residual"], 2),
+            num(r["claimed_residual"], 2),
             r["level"],
             r["owner"] or "unowned",
         ]
@@ -232,17 +306,24 @@ def risk_markdown(m: Mapping[str, Any]) -> str:
     ]
     lines.append(
         table(
-            ["id", "title", "category", "impact", "likelihood", "inherent", "residual", "level", "owner"],
+            ["id", "title", "category", "impact", "likelihood", "inherent", "residual", "claimed", "level", "owner"],
             rrows,
         )
     )
+    lines += [
+        "",
+        "Residual counts only controls that name their evidence; `claimed` counts every control as declared.",
+    ]
     lines += ["", "## Controls and framework mapping", ""]
     crows = []
     for rid, r in m["risks"].items():
-        crows.append([rid, "(risk)", "", _mapped(r["frameworks"])])
+        crows.append([rid, "(risk)", "", "", _mapped(r["frameworks"])])
         for c in r["controls"]:
-            crows.append([rid, f"{c['id']}: {c['title']}", num(c["effectiveness"], 2), _mapped(c["frameworks"])])
-    lines.append(table(["risk", "control", "effectiveness", "mapping"], crows))
+            files = ", ".join(e["file"] + ("" if e["exists"] else " (missing)") for e in c["evidence"])
+            crows.append(
+                [rid, f"{c['id']}: {c['title']}", num(c["effectiveness"], 2), files or "none", _mapped(c["frameworks"])]
+            )
+    lines.append(table(["risk", "control", "effectiveness", "evidence", "mapping"], crows))
     return "\n".join(lines) + "\n"
 
 
@@ -348,6 +429,15 @@ def model_card_markdown(doc: Mapping[str, Any]) -> str:
         lines.append(table(["attribute", *metric_names], rows))
     else:
         lines.append("_No disaggregated evaluation: the bias stage did not run._")
+    ex = doc.get("explanations")
+    if ex is not None:
+        lines += ["", "## Explanations", ""]
+        if ex["available"]:
+            lines.append(f"{ex['method']}. Share of the total attribution per feature (top {len(ex['top_features'])}):")
+            lines += ["", table(["feature", "share"], [[f, num(v)] for f, v in ex["top_features"].items()])]
+            lines += ["", f"Carried by sensitive attributes and their proxies: {num(ex['sensitive_or_proxy_share'])}."]
+        else:
+            lines.append(f"⚠️ {ex['warning']}.")
     lines += [
         "",
         "## Ethical considerations",
@@ -455,11 +545,15 @@ def summary_markdown(
             extra = f" ({r['detail']})" if r["detail"] else ""
             lines.append(f"- **{r['id']}** ({r['severity']}): {r['message']}{extra}")
         lines.append("")
-    # a control is evidenced only by rules that passed: a failed rule is a finding, not evidence
-    controls = sorted({c for r in results if r["outcome"] == "pass" for c in r["controls"]})
+    # A control is evidenced only when every rule that cites it passed: one failed rule makes it a gap.
+    failed_controls = {c for r in results if r["outcome"] != "pass" for c in r["controls"]}
+    controls = sorted({c for r in results for c in r["controls"]} - failed_controls)
     if controls:
         lines += ["## Controls evidenced", ""]
         lines += [table(["control", "title"], [[c, mp.title_of(c)] for c in controls]), ""]
+    if failed_controls:
+        lines += ["## Controls not evidenced (a rule citing them did not pass)", ""]
+        lines += [table(["control", "title"], [[c, mp.title_of(c)] for c in sorted(failed_controls)]), ""]
     if coverage is not None:
         lines += coverage_lines(coverage)
     return "\n".join(lines).rstrip("\n") + "\n"

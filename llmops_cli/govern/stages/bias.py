@@ -1,15 +1,30 @@
 """Bias scan from per-group confusion counts.
 
 One pass over the rows builds a (groups × 4) table of confusion counts per sensitive attribute
-(``np.bincount`` over ``group_code * 4 + label * 2 + prediction``). Every metric is a function of that table,
-so the cost of the metrics, and of each bootstrap resample (multinomial draws of the four cells per group),
-does not depend on the number of rows.
+(``np.bincount`` over ``group_code * 4 + label * 2 + prediction``). Every metric and every confidence
+interval is a function of that table, so their cost does not depend on the number of rows.
 
-Definitions follow Fairlearn (``fairlearn.metrics``): differences are max − min over groups, ratios min / max,
-equalized odds is the larger of the TPR and FPR differences, and a rate whose denominator is zero is 0 (as
-sklearn's ``confusion_matrix(normalize="true")`` gives). The signed variants follow AIF360's
-``ClassificationMetric``: unprivileged (the other groups, pooled) minus privileged. Groups under the minimum
-size take part in neither.
+Names and definitions follow the field:
+
+- Between-groups metrics follow Fairlearn (``fairlearn/metrics/_fairness_metrics.py``, 0.15): differences
+  are max − min over groups, ratios min / max; ``equalized_odds_difference`` is the larger of the TPR and
+  FPR differences and ``equalized_odds_ratio`` the smaller of the two ratios; ``true_positive_rate_difference``
+  and ``equal_opportunity_ratio`` are the TPR spread and ratio; predictive parity compares precision.
+- Privileged-group metrics follow AIF360's ``ClassificationMetric`` (``aif360/metrics/classification_metric.py``,
+  v0.6.1): unprivileged (the other groups, pooled) minus privileged. ``equal_opportunity_difference`` is
+  AIF360's signed TPR difference, not Fairlearn's unsigned spread (which is ``true_positive_rate_difference``).
+
+Where the field disagrees on an edge, this module takes the honest side: a rate whose denominator is zero (a
+group without positives has no TPR) is undefined (null), not 0 as sklearn's ``zero_division`` gives; a metric
+that needs an undefined rate is null, and so is a ratio whose largest rate is 0. Groups under the minimum
+size take part in no metric. What could not be measured is listed in ``unmeasured`` and makes the ``worst``
+aggregates null, so rules over them fail closed unless the group is waived (``governance.waivers``).
+
+Confidence intervals (``ci``) are score intervals, not a percentile bootstrap (whose intervals for max − min
+miss the truth most of the time when groups are equal): Wilson intervals per group rate, made simultaneous
+over the groups with Šidák's correction, give a box that holds every group's true rate with the stated
+confidence; each between-groups interval is the range of the metric over that box. Signed differences use
+Newcombe's MOVER-Wilson interval. ``benchmarks/govern_ci_coverage.py`` measures the coverage.
 """
 
 from __future__ import annotations
@@ -30,34 +45,95 @@ ATTRIBUTE_METRICS = (
     "demographic_parity_difference",
     "demographic_parity_ratio",
     "equalized_odds_difference",
-    "equal_opportunity_difference",
+    "equalized_odds_ratio",
+    "true_positive_rate_difference",
+    "equal_opportunity_ratio",
+    "predictive_parity_difference",
+    "predictive_parity_ratio",
 )
-PRIVILEGED_METRICS = ("statistical_parity_difference", "disparate_impact", "average_odds_difference")
-# How `worst` aggregates each metric over attributes.
-WORST_IS_MIN = {"demographic_parity_ratio", "disparate_impact"}
+PRIVILEGED_METRICS = (
+    "statistical_parity_difference",
+    "disparate_impact",
+    "equal_opportunity_difference",
+    "average_odds_difference",
+)
+# Which group rates each between-groups metric reads (a group whose rate is undefined makes it null).
+METRIC_RATES = {
+    "demographic_parity_difference": ("selection_rate",),
+    "demographic_parity_ratio": ("selection_rate",),
+    "equalized_odds_difference": ("tpr", "fpr"),
+    "equalized_odds_ratio": ("tpr", "fpr"),
+    "true_positive_rate_difference": ("tpr",),
+    "equal_opportunity_ratio": ("tpr",),
+    "predictive_parity_difference": ("precision",),
+    "predictive_parity_ratio": ("precision",),
+}
+# How `worst` aggregates each metric over attributes: min for ratios, max for differences, and the largest
+# magnitude (sign kept) for AIF360's signed differences.
+WORST_IS_MIN = {
+    "demographic_parity_ratio",
+    "equalized_odds_ratio",
+    "equal_opportunity_ratio",
+    "predictive_parity_ratio",
+    "disparate_impact",
+}
+SIGNED = {"statistical_parity_difference", "equal_opportunity_difference", "average_odds_difference"}
+WORST_METRICS = (*ATTRIBUTE_METRICS, *PRIVILEGED_METRICS)
 MISSING_GROUP = "<missing>"
 INTERSECTION_SEP = "__"
+GROUP_SEP = "|"
 
-# What the stage can produce, for policy checks at load time ("*" = any attribute / group name).
-_CI = {m: {"low": None, "high": None} for m in ATTRIBUTE_METRICS + PRIVILEGED_METRICS}
+# What the stage can produce and the CEL types, for policy checks at load time ("*" = any attribute / group
+# name; "?" = may be null).
+_CI = {m: {"low": "double?", "high": "double?"} for m in ATTRIBUTE_METRICS + PRIVILEGED_METRICS}
+_GROUP = {
+    **{m: "double?" for m in GROUP_METRICS},
+    "count": "int",
+    "sufficient": "bool",
+    "waived": "bool",
+    "mean_score": "double?",
+}
 _ATTR: dict[str, Any] = {
-    **{m: None for m in ATTRIBUTE_METRICS + PRIVILEGED_METRICS},
-    "columns": None,
-    "privileged": None,
-    "sufficient": None,
-    "groups": {"*": {**{m: None for m in GROUP_METRICS}, "sufficient": None, "mean_score": None}},
-    "insufficient_groups": None,
+    **{m: "double?" for m in ATTRIBUTE_METRICS + PRIVILEGED_METRICS},
+    "columns": "list",
+    "privileged": "string?",
+    "sufficient": "bool",
+    "measured": "bool",
+    "waived": "bool",
+    "groups": {"*": _GROUP},
+    "insufficient_groups": "list",
+    "unmeasured_groups": "list",
+    "waived_groups": "list",
+    "undefined": {"*": "list"},
+    "partial": {"*": "double?"},
     "ci": _CI,
 }
 METRICS_SCHEMA: dict[str, Any] = {
-    "rows": None,
-    "positive_rate": None,
-    "min_group_size": None,
-    "attributes": None,
-    "worst": {m: None for m in (*ATTRIBUTE_METRICS, "disparate_impact")},
-    "bootstrap": {"resamples": None, "seed": None, "confidence": None},
+    "rows": "int",
+    "positive_rate": "double",
+    "min_group_size": "int",
+    "attributes": "list",
+    "intersections": "list",
+    "intersections_gated": "int",
+    "worst": {m: "double?" for m in WORST_METRICS},
+    "worst_intersection": {m: "double?" for m in WORST_METRICS},
+    "unmeasured": "list",
+    "waivers": "list[map]",
+    "intervals": {"method": "string", "confidence": "double"},
     "*": _ATTR,
 }
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """An explicit decision to leave an attribute (group None) or one of its groups out of the gate."""
+
+    attribute: str
+    group: str | None
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"attribute": self.attribute, "group": self.group, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -69,10 +145,9 @@ class BiasConfig:
     positive: str | None = None
     min_group_size: int = 30
     score: str | None = None
-    bootstrap: int = 0
-    seed: int = 0
     confidence: float = 0.95
     intersectional: bool = True
+    waivers: tuple[Waiver, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,31 +172,84 @@ class BiasData:
 
 
 # ----------------------------------------------------------------------------------------- preparing inputs
-def binary_column(series: pd.Series, positive: str | None, *, column: str, role: str, source: str) -> np.ndarray:
-    """0/1 int8 array; ``positive`` names the positive value when the column is not already 0/1."""
+def outcome_columns(
+    label: pd.Series, prediction: pd.Series, positive: str | None, *, names: tuple[str, str], source: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and predictions as 0/1 int8 arrays.
+
+    Without ``positive`` both columns must already be 0/1 (or boolean). With it, the two columns together may
+    hold two values, the positive one and one other: a third value (``maybe``, a prediction ``2``) or a
+    positive value found in neither column (a typo) is an error naming the values seen, never a silent
+    negative.
+    """
+    for series, column, role in ((label, names[0], "label"), (prediction, names[1], "prediction")):
+        if series.isna().any():
+            n = int(series.isna().sum())
+            raise InputError(
+                f"{source}: {role} column {column!r} has {n} missing (NaN) value(s)",
+                hint=f"fill or drop those rows before the scan; every row needs a {role}",
+            )
+    if positive is None:
+        return (
+            binary_column(label, column=names[0], role="label", source=source),
+            binary_column(prediction, column=names[1], role="prediction", source=source),
+        )
+    seen = {group_label(v) for v in _uniques(label)} | {group_label(v) for v in _uniques(prediction)}
+    want = _positive_label(label, positive), _positive_label(prediction, positive)
+    shown = ", ".join(repr(v) for v in sorted(seen)[:8]) + (", ..." if len(seen) > 8 else "")
+    if want[0] not in seen and want[1] not in seen:
+        raise InputError(
+            f"{source}: --positive {positive!r} matches no value of {names[0]!r} or {names[1]!r} (values: {shown})",
+            hint="give the positive class exactly as it is written in the data",
+        )
+    if len(seen - {want[0], want[1]}) > 1:
+        raise InputError(
+            f"{source}: {names[0]!r} and {names[1]!r} hold {len(seen)} different values ({shown}); "
+            f"a bias scan needs two: {positive!r} and one negative value",
+            hint="map the labels and predictions to two classes before the scan",
+        )
+    return _is_positive(label, want[0]), _is_positive(prediction, want[1])
+
+
+def _uniques(series: pd.Series) -> list[Any]:
+    import pandas as pd
+
+    return list(pd.unique(series.dropna()))
+
+
+def _positive_label(series: pd.Series, positive: str) -> str:
+    """The positive value as a group label of this column (``1`` and ``1.0`` read alike)."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(series):
+        return "True" if positive.strip().lower() in ("1", "true", "yes") else "False"
+    if pd.api.types.is_numeric_dtype(series):
+        try:
+            return group_label(float(positive))
+        except ValueError:
+            return positive
+    return positive
+
+
+def _is_positive(series: pd.Series, want: str) -> np.ndarray:
     import numpy as np
     import pandas as pd
 
-    if series.isna().any():
-        n = int(series.isna().sum())
-        raise InputError(
-            f"{source}: {role} column {column!r} has {n} missing (NaN) value(s)",
-            hint=f"fill or drop those rows before the scan; every row needs a {role}",
-        )
-    if positive is not None:
-        if pd.api.types.is_bool_dtype(series):
-            want: Any = positive.strip().lower() in ("1", "true", "yes")
-            return (series.to_numpy() == want).astype(np.int8)
-        if pd.api.types.is_numeric_dtype(series):
-            try:
-                num = float(positive)
-            except ValueError:
-                raise InputError(
-                    f"{source}: --positive {positive!r} is not a number, but {role} column {column!r} is numeric",
-                    hint="give the positive value as it appears in the data",
-                ) from None
-            return (series.to_numpy(dtype=float) == num).astype(np.int8)
-        return (series.astype(str).to_numpy() == positive).astype(np.int8)
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        try:
+            return (series.to_numpy(dtype=float) == float(want)).astype(np.int8)
+        except ValueError:
+            return np.zeros(len(series), dtype=np.int8)
+    codes, uniques = series.factorize()
+    hit = np.array([group_label(u) == want for u in uniques] + [False], dtype=np.int8)
+    return hit[np.asarray(codes)]
+
+
+def binary_column(series: pd.Series, *, column: str, role: str, source: str) -> np.ndarray:
+    """0/1 int8 array from a column that is already 0/1 or boolean."""
+    import numpy as np
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(series):
         return series.to_numpy().astype(np.int8)
     if pd.api.types.is_numeric_dtype(series):
@@ -146,14 +274,26 @@ def _plain(v: Any) -> Any:
 
 
 def encode_groups(series: pd.Series, *, column: str, source: str) -> tuple[np.ndarray, list[str]]:
-    """Integer codes (sorted by value) and their labels; missing values form their own group."""
+    """Integer codes (sorted by label) and their labels; missing values form their own group.
+
+    Values that print alike (``1`` and ``1.0`` in a mixed column) are one group, so no two groups share a
+    label and no rows vanish under a shared key.
+    """
     import numpy as np
     import pandas as pd
 
     codes, uniques = pd.factorize(series, sort=True, use_na_sentinel=True)
-    labels = [group_label(u) for u in uniques]
-    codes = np.asarray(codes, dtype=np.int64)
+    raw = [group_label(u) for u in uniques]
+    labels = sorted(set(raw))
+    index = {lbl: i for i, lbl in enumerate(labels)}
+    remap = np.array([index[lbl] for lbl in raw] + [-1], dtype=np.int64)
+    codes = remap[np.asarray(codes, dtype=np.int64)]
     if (codes < 0).any():
+        if MISSING_GROUP in index:
+            raise InputError(
+                f"{source}: sensitive column {column!r} has missing values and a value written {MISSING_GROUP!r}",
+                hint=f"rename the {MISSING_GROUP!r} value; llmops reports missing values under that name",
+            )
         codes = np.where(codes < 0, len(labels), codes)
         labels.append(MISSING_GROUP)
     if len(labels) < 2:
@@ -173,24 +313,30 @@ def group_label(v: Any) -> str:
     return str(v)
 
 
+def _escape(label: str) -> str:
+    """A group label as one part of an intersection label: ``\\`` and ``|`` escaped, so parts never blur."""
+    return label.replace("\\", "\\\\").replace(GROUP_SEP, "\\" + GROUP_SEP)
+
+
 def prepare(df: pd.DataFrame, cfg: BiasConfig, *, source: str) -> BiasData:
     """Validate the columns and encode labels, predictions and groups (one pass each)."""
-    from llmops_cli.govern.io import require_columns
+    from llmops_cli.govern.io import DUPLICATES, require_columns
 
     if not cfg.sensitive:
         raise InputError(
             "no sensitive attribute given", hint="pass --sensitive COLUMN (or governance.inputs.sensitive)"
         )
     wanted = [cfg.label, cfg.prediction, *cfg.sensitive, *([cfg.score] if cfg.score else [])]
-    require_columns(source, list(df.columns), wanted)
+    require_columns(source, list(df.columns), wanted, df.attrs.get(DUPLICATES))
     for attr in cfg.privileged:
         if attr not in cfg.sensitive:
             raise InputError(
                 f"--privileged names {attr!r}, which is not a sensitive attribute ({', '.join(cfg.sensitive)})",
                 hint="use --privileged COLUMN=VALUE with one of the --sensitive columns",
             )
-    y = binary_column(df[cfg.label], cfg.positive, column=cfg.label, role="label", source=source)
-    p = binary_column(df[cfg.prediction], cfg.positive, column=cfg.prediction, role="prediction", source=source)
+    y, p = outcome_columns(
+        df[cfg.label], df[cfg.prediction], cfg.positive, names=(cfg.label, cfg.prediction), source=source
+    )
     cell = y.astype("int64") * 2 + p
     attributes: list[Attribute] = []
     for col in dict.fromkeys(cfg.sensitive):
@@ -201,7 +347,41 @@ def prepare(df: pd.DataFrame, cfg: BiasConfig, *, source: str) -> BiasData:
         for i, a in enumerate(singles):
             for b in singles[i + 1 :]:
                 attributes.append(intersect(a, b))
+    _check_names(attributes, source)
+    _check_waivers(cfg, attributes)
     return BiasData(cell, attributes, score_column(df[cfg.score], cfg.score, source) if cfg.score else None)
+
+
+def _check_names(attributes: Sequence[Attribute], source: str) -> None:
+    seen: dict[str, Attribute] = {}
+    for a in attributes:
+        if a.name in METRICS_SCHEMA and a.name != "*":
+            raise InputError(
+                f"sensitive attribute name {a.name!r} is reserved in bias metrics", hint="rename the column"
+            )
+        if a.name in seen:
+            first = " × ".join(seen[a.name].columns)
+            raise InputError(
+                f"{source}: {first!r} and {' × '.join(a.columns)!r} would both be reported as {a.name!r}",
+                hint=f"rename the column whose name holds {INTERSECTION_SEP!r}",
+            )
+        seen[a.name] = a
+
+
+def _check_waivers(cfg: BiasConfig, attributes: Sequence[Attribute]) -> None:
+    by_name = {a.name: a for a in attributes}
+    for w in cfg.waivers:
+        if w.attribute not in by_name:
+            raise InputError(
+                f"waiver for {w.attribute!r}: no such sensitive attribute ({', '.join(by_name)})",
+                hint="fix or remove the entry in governance.waivers",
+            )
+        if w.group is not None and w.group not in by_name[w.attribute].labels:
+            raise InputError(
+                f"waiver for {w.attribute}={w.group!r}: no such group; groups are "
+                + ", ".join(by_name[w.attribute].labels),
+                hint="fix or remove the entry in governance.waivers",
+            )
 
 
 def score_column(series: pd.Series, column: str, source: str) -> np.ndarray:
@@ -225,7 +405,8 @@ def intersect(a: Attribute, b: Attribute) -> Attribute:
     present = np.flatnonzero(np.bincount(combined, minlength=len(a.labels) * len(b.labels)))
     remap = np.full(len(a.labels) * len(b.labels), -1, dtype=np.int64)
     remap[present] = np.arange(len(present))
-    labels = [f"{a.labels[k // len(b.labels)]}|{b.labels[k % len(b.labels)]}" for k in present]
+    nb = len(b.labels)
+    labels = [f"{_escape(a.labels[k // nb])}{GROUP_SEP}{_escape(b.labels[k % nb])}" for k in present]
     return Attribute(f"{a.name}{INTERSECTION_SEP}{b.name}", (*a.columns, *b.columns), remap[combined], labels)
 
 
@@ -238,64 +419,164 @@ def confusion_counts(codes: np.ndarray, n_groups: int, cell: np.ndarray) -> np.n
 
 
 def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a / b, NaN where b is 0 (undefined)."""
     import numpy as np
 
-    return np.divide(a, b, out=np.zeros(np.broadcast(a, b).shape), where=b > 0)
+    return np.divide(a, b, out=np.full(np.broadcast(a, b).shape, np.nan), where=b > 0)
 
 
-def group_rates(counts: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-group rates from counts of shape (..., groups, 4); zero denominators give 0 (as Fairlearn)."""
+def rate_parts(counts: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each group rate as (successes, trials) from counts of shape (..., groups, 4)."""
     c = counts.astype("float64")
     tn, fp, fn, tp = c[..., 0], c[..., 1], c[..., 2], c[..., 3]
-    n = tn + fp + fn + tp
     return {
-        "count": n,
-        "selection_rate": _div(tp + fp, n),
-        "tpr": _div(tp, tp + fn),
-        "fpr": _div(fp, fp + tn),
-        "fnr": _div(fn, fn + tp),
-        "precision": _div(tp, tp + fp),
+        "selection_rate": (tp + fp, tn + fp + fn + tp),
+        "tpr": (tp, tp + fn),
+        "fpr": (fp, fp + tn),
+        "fnr": (fn, fn + tp),
+        "precision": (tp, tp + fp),
     }
 
 
+def group_rates(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-group rates from counts of shape (..., groups, 4); a zero denominator gives NaN (undefined)."""
+    out = {"count": counts.astype("float64").sum(axis=-1)}
+    out.update({k: _div(s, n) for k, (s, n) in rate_parts(counts).items()})
+    return out
+
+
+def _spread(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """max − min and min / max over the last axis; NaN where any group is NaN (or max is 0, for the ratio)."""
+
+    hi, lo = r.max(axis=-1), r.min(axis=-1)  # NaN propagates
+    return hi - lo, _div(lo, hi)
+
+
 def disparities(rates: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Fairlearn's between-groups disparities over the last axis (the groups)."""
+    """Fairlearn's between-groups disparities over the last axis (the groups); NaN where undefined."""
     import numpy as np
 
-    sel, tpr, fpr = rates["selection_rate"], rates["tpr"], rates["fpr"]
-    smax, smin = sel.max(axis=-1), sel.min(axis=-1)
-    tpr_diff = tpr.max(axis=-1) - tpr.min(axis=-1)
-    fpr_diff = fpr.max(axis=-1) - fpr.min(axis=-1)
-    # No group selected at all is perfect parity; Fairlearn would give 0/0 = NaN here.
-    ratio = np.divide(smin, smax, out=np.ones(np.shape(smax)), where=smax > 0)
+    sel_d, sel_r = _spread(rates["selection_rate"])
+    tpr_d, tpr_r = _spread(rates["tpr"])
+    fpr_d, fpr_r = _spread(rates["fpr"])
+    pp_d, pp_r = _spread(rates["precision"])
     return {
-        "demographic_parity_difference": smax - smin,
-        "demographic_parity_ratio": ratio,
-        "equalized_odds_difference": np.maximum(tpr_diff, fpr_diff),
-        "equal_opportunity_difference": tpr_diff,
+        "demographic_parity_difference": sel_d,
+        "demographic_parity_ratio": sel_r,
+        "equalized_odds_difference": np.maximum(tpr_d, fpr_d),
+        "equalized_odds_ratio": np.minimum(tpr_r, fpr_r),
+        "true_positive_rate_difference": tpr_d,
+        "equal_opportunity_ratio": tpr_r,
+        "predictive_parity_difference": pp_d,
+        "predictive_parity_ratio": pp_r,
     }
 
 
 def signed_disparities(priv: np.ndarray, unpriv: np.ndarray) -> dict[str, np.ndarray]:
-    """AIF360's unprivileged − privileged metrics from two (..., 4) count arrays."""
-    import numpy as np
-
+    """AIF360's unprivileged − privileged metrics from two (..., 4) count arrays; NaN where undefined."""
     rp, ru = group_rates(priv), group_rates(unpriv)
-    sp, su = rp["selection_rate"], ru["selection_rate"]
     return {
-        "statistical_parity_difference": su - sp,
-        "disparate_impact": np.divide(su, sp, out=np.full(np.shape(sp), np.inf), where=sp > 0),
+        "statistical_parity_difference": ru["selection_rate"] - rp["selection_rate"],
+        "disparate_impact": _div(ru["selection_rate"], rp["selection_rate"]),
+        "equal_opportunity_difference": ru["tpr"] - rp["tpr"],
         "average_odds_difference": 0.5 * ((ru["fpr"] - rp["fpr"]) + (ru["tpr"] - rp["tpr"])),
     }
 
 
-def bootstrap_counts(counts: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
-    """(resamples, groups, 4) counts: each group's four cells redrawn from a multinomial of its own size."""
+# ----------------------------------------------------------------------------------------- intervals
+def wilson(successes: np.ndarray, trials: np.ndarray, confidence: float) -> tuple[Any, Any]:
+    """Wilson score interval per element; (0, 1) where there are no trials."""
     import numpy as np
 
-    n = counts.sum(axis=1)
-    pvals = counts / np.maximum(n, 1)[:, None]
-    return rng.multinomial(n, pvals, size=(resamples, counts.shape[0]))
+    z = _z(confidence)
+    n = np.asarray(trials, dtype="float64")
+    k = np.asarray(successes, dtype="float64")
+    denom = n + z * z
+    center = (k + z * z / 2) / np.where(denom > 0, denom, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        half = (
+            z / np.where(denom > 0, denom, 1) * np.sqrt(np.maximum(k * (n - k) / np.where(n > 0, n, 1), 0) + z * z / 4)
+        )
+    lo = np.where(n > 0, np.clip(center - half, 0.0, 1.0), 0.0)
+    hi = np.where(n > 0, np.clip(center + half, 0.0, 1.0), 1.0)
+    return lo, hi
+
+
+def _z(confidence: float) -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(0.5 + float(confidence) / 2.0)
+
+
+def _box(counts: np.ndarray, rate: str, confidence: float, tests: int) -> tuple[np.ndarray, np.ndarray]:
+    """Šidák-simultaneous Wilson bounds of one rate for every group (last axis), over ``tests`` intervals."""
+    s, n = rate_parts(counts)[rate]
+    return wilson(s, n, confidence ** (1.0 / max(tests, 1)))
+
+
+def _spread_interval(lo: np.ndarray, hi: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Range of max − min and of min / max over the box [lo, hi] (last axis = groups)."""
+    import numpy as np
+
+    diff_lo = np.maximum(lo.max(axis=-1) - hi.min(axis=-1), 0.0)
+    diff_hi = hi.max(axis=-1) - lo.min(axis=-1)
+    top_hi, top_lo = hi.max(axis=-1), lo.max(axis=-1)
+    ratio_lo = np.divide(lo.min(axis=-1), top_hi, out=np.zeros(np.shape(top_hi)), where=top_hi > 0)
+    ratio_hi = np.minimum(np.divide(hi.min(axis=-1), top_lo, out=np.ones(np.shape(top_lo)), where=top_lo > 0), 1.0)
+    return {"difference": (diff_lo, diff_hi), "ratio": (ratio_lo, ratio_hi)}
+
+
+def disparity_intervals(counts: np.ndarray, confidence: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Simultaneous intervals for the between-groups metrics from counts of shape (..., groups, 4)."""
+    import numpy as np
+
+    groups = counts.shape[-2]
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    one = {r: _spread_interval(*_box(counts, r, confidence, groups)) for r in ("selection_rate", "tpr", "precision")}
+    two = {r: _spread_interval(*_box(counts, r, confidence, 2 * groups)) for r in ("tpr", "fpr")}
+    out["demographic_parity_difference"] = one["selection_rate"]["difference"]
+    out["demographic_parity_ratio"] = one["selection_rate"]["ratio"]
+    out["true_positive_rate_difference"] = one["tpr"]["difference"]
+    out["equal_opportunity_ratio"] = one["tpr"]["ratio"]
+    out["predictive_parity_difference"] = one["precision"]["difference"]
+    out["predictive_parity_ratio"] = one["precision"]["ratio"]
+    (tdl, tdh), (fdl, fdh) = two["tpr"]["difference"], two["fpr"]["difference"]
+    (trl, trh), (frl, frh) = two["tpr"]["ratio"], two["fpr"]["ratio"]
+    out["equalized_odds_difference"] = (np.maximum(tdl, fdl), np.maximum(tdh, fdh))
+    out["equalized_odds_ratio"] = (np.minimum(trl, frl), np.minimum(trh, frh))
+    return out
+
+
+def signed_intervals(priv: np.ndarray, unpriv: np.ndarray, confidence: float) -> dict[str, tuple[Any, Any]]:
+    """Intervals for AIF360's signed metrics: Newcombe's MOVER-Wilson for differences (sums of independent
+    rates), the Šidák box of the two selection rates for the disparate-impact ratio."""
+    import numpy as np
+
+    pp, pu = rate_parts(priv), rate_parts(unpriv)
+
+    def parts(rate: str, conf: float) -> tuple[Any, ...]:
+        (sp, np_), (su, nu) = pp[rate], pu[rate]
+        lp, hp = wilson(sp, np_, conf)
+        lu, hu = wilson(su, nu, conf)
+        return _div(su, nu), lu, hu, _div(sp, np_), lp, hp
+
+    def mover(terms: Sequence[tuple[Any, ...]], scale: float = 1.0) -> tuple[Any, Any]:
+        est = sum(t[0] - t[3] for t in terms)
+        lo = est - np.sqrt(sum((t[0] - t[1]) ** 2 + (t[5] - t[3]) ** 2 for t in terms))
+        hi = est + np.sqrt(sum((t[2] - t[0]) ** 2 + (t[3] - t[4]) ** 2 for t in terms))
+        return scale * lo, scale * hi
+
+    sel = parts("selection_rate", confidence)
+    out = {
+        "statistical_parity_difference": mover([sel]),
+        "equal_opportunity_difference": mover([parts("tpr", confidence)]),
+        "average_odds_difference": mover([parts("fpr", confidence), parts("tpr", confidence)], 0.5),
+    }
+    _, lu, hu, _, lp, hp = parts("selection_rate", confidence**0.5)
+    di_lo = np.divide(lu, hp, out=np.zeros(np.shape(hp)), where=hp > 0)
+    di_hi = np.divide(hu, lp, out=np.full(np.shape(lp), np.inf), where=lp > 0)
+    out["disparate_impact"] = (di_lo, di_hi)
+    return out
 
 
 # ----------------------------------------------------------------------------------------- the scan
@@ -303,70 +584,102 @@ def scan(data: BiasData, cfg: BiasConfig) -> dict[str, Any]:
     """All metrics as plain Python values (the stage's metrics)."""
     import numpy as np
 
-    rng = np.random.default_rng(cfg.seed) if cfg.bootstrap else None
     out: dict[str, Any] = {
         "rows": data.rows,
         "positive_rate": float(np.count_nonzero(data.cell >= 2)) / max(data.rows, 1),
         "min_group_size": cfg.min_group_size,
         "attributes": [a.name for a in data.attributes],
+        "intersections": [a.name for a in data.attributes if len(a.columns) > 1],
+        "intervals": {"method": "wilson-sidak box; newcombe mover-wilson (signed)", "confidence": cfg.confidence},
+        "waivers": [w.as_dict() for w in cfg.waivers],
     }
-    if cfg.bootstrap:
-        out["bootstrap"] = {"resamples": cfg.bootstrap, "seed": cfg.seed, "confidence": cfg.confidence}
     for attr in data.attributes:
-        if attr.name in METRICS_SCHEMA and attr.name != "*":
-            raise InputError(
-                f"sensitive attribute name {attr.name!r} is reserved in bias metrics",
-                hint="rename the column",
-            )
         counts = confusion_counts(attr.codes, len(attr.labels), data.cell)
-        out[attr.name] = attribute_metrics(attr, counts, cfg, rng)
+        out[attr.name] = attribute_metrics(attr, counts, cfg)
         if data.score is not None:
             sums = np.bincount(attr.codes, weights=data.score, minlength=len(attr.labels))
             n = counts.sum(axis=1)
             for g, label in enumerate(attr.labels):
-                out[attr.name]["groups"][label]["mean_score"] = float(sums[g] / n[g]) if n[g] else 0.0
-    out["worst"] = _worst([out[a.name] for a in data.attributes if len(a.columns) == 1])
+                out[attr.name]["groups"][label]["mean_score"] = float(sums[g] / n[g]) if n[g] else None
+    singles = [a.name for a in data.attributes if len(a.columns) == 1]
+    pairs = [a.name for a in data.attributes if len(a.columns) > 1]
+    unmeasured: list[str] = []
+    out["worst"] = _worst({a: out[a] for a in singles}, unmeasured, gate_small_groups=True)
+    # Intersections are gated over the groups that reach the minimum size; pairs with fewer than two such
+    # groups have nothing to compare and are listed, not gated.
+    gated = [a for a in pairs if out[a]["sufficient"] and not out[a]["waived"]]
+    out["worst_intersection"] = _worst({a: out[a] for a in gated}, unmeasured, gate_small_groups=False)
+    out["intersections_gated"] = len(gated)
+    out["unmeasured"] = unmeasured
     return out
 
 
-def attribute_metrics(
-    attr: Attribute, counts: np.ndarray, cfg: BiasConfig, rng: np.random.Generator | None
-) -> dict[str, Any]:
+def attribute_metrics(attr: Attribute, counts: np.ndarray, cfg: BiasConfig) -> dict[str, Any]:
+    import numpy as np
 
+    waived_all = any(w.attribute == attr.name and w.group is None for w in cfg.waivers)
+    waived = {w.group for w in cfg.waivers if w.attribute == attr.name and w.group is not None}
     rates = group_rates(counts)
-    ok = counts.sum(axis=1) >= cfg.min_group_size
+    big = counts.sum(axis=1) >= cfg.min_group_size
+    is_waived = np.array([lbl in waived for lbl in attr.labels], dtype=bool)
+    ok = big & ~is_waived
     groups: dict[str, Any] = {}
     for g, label in enumerate(attr.labels):
-        row: dict[str, Any] = {m: float(rates[m][g]) for m in GROUP_METRICS}
+        row: dict[str, Any] = {m: _finite(float(rates[m][g])) for m in GROUP_METRICS}
         row["count"] = int(counts[g].sum())
-        row["sufficient"] = bool(ok[g])
+        row["sufficient"] = bool(big[g])
+        row["waived"] = bool(is_waived[g])
         groups[label] = row
     res: dict[str, Any] = {
         "columns": list(attr.columns),
         "groups": groups,
-        "insufficient_groups": [lbl for lbl, good in zip(attr.labels, ok, strict=True) if not good],
+        "insufficient_groups": [lbl for lbl, good in zip(attr.labels, big, strict=True) if not good],
+        "unmeasured_groups": [lbl for g, lbl in enumerate(attr.labels) if not big[g] and not is_waived[g]],
+        "waived_groups": sorted(waived),
+        "waived": waived_all,
         "sufficient": int(ok.sum()) >= 2,
+        "undefined": {},
     }
     if res["sufficient"]:
-        d = disparities({k: v[ok] for k, v in rates.items()})
-        res.update({k: float(v) for k, v in d.items()})
+        sub = {k: v[ok] for k, v in rates.items()}
+        d = disparities(sub)
+        labels_ok = [lbl for g, lbl in enumerate(attr.labels) if ok[g]]
+        for k, v in d.items():
+            res[k] = _finite(float(v))
+            if res[k] is None:
+                bad = sorted({labels_ok[i] for r in METRIC_RATES[k] for i in np.flatnonzero(np.isnan(sub[r]))})
+                res["undefined"][k] = bad or ["(largest rate is 0)"]
+        ci = {k: (float(lo), float(hi)) for k, (lo, hi) in disparity_intervals(counts[ok], cfg.confidence).items()}
     else:
         res.update(dict.fromkeys(ATTRIBUTE_METRICS))
+        ci = {}
+    res["measured"] = bool(res["sufficient"] and not res["unmeasured_groups"] and not res["undefined"])
     priv_idx = _privileged_index(attr, cfg)
-    others = None
     if priv_idx is not None:
         res["privileged"] = attr.labels[priv_idx]
         # The unprivileged side pools the other sufficient groups: small groups are never mixed in.
         others = ok.copy()
         others[priv_idx] = False
         if ok[priv_idx] and others.any():
-            s = signed_disparities(counts[priv_idx], counts[others].sum(axis=0))
-            res.update({k: _finite(float(v)) for k, v in s.items()})
+            pooled = counts[others].sum(axis=0)
+            s = signed_disparities(counts[priv_idx], pooled)
+            for k, v in s.items():
+                res[k] = _finite(float(v))
+                if res[k] is None:
+                    res["undefined"][k] = [res["privileged"]]
+            for k, (lo, hi) in signed_intervals(counts[priv_idx], pooled, cfg.confidence).items():
+                ci[k] = (float(lo), float(hi))
         else:
             res.update(dict.fromkeys(PRIVILEGED_METRICS))
-            priv_idx = None
-    if rng is not None and cfg.bootstrap:
-        res["ci"] = _bootstrap(counts, ok, priv_idx, others, cfg, rng, res["sufficient"])
+            res["undefined"].update({k: [res["privileged"]] for k in PRIVILEGED_METRICS})
+        res["measured"] = res["measured"] and not res["undefined"]
+    if len(attr.columns) == 1 and res["unmeasured_groups"]:
+        # A single attribute with a group too small to measure (and not waived) has no value a rule could pass
+        # on: the figures over the other groups stay in `partial`, for the report.
+        res["partial"] = {k: res[k] for k in (*ATTRIBUTE_METRICS, *PRIVILEGED_METRICS) if res.get(k) is not None}
+        res.update(dict.fromkeys(res["partial"]))
+        ci = {}
+    res["ci"] = {k: {"low": _finite(lo), "high": _finite(hi)} for k, (lo, hi) in ci.items() if res.get(k) is not None}
     return res
 
 
@@ -382,46 +695,45 @@ def _privileged_index(attr: Attribute, cfg: BiasConfig) -> int | None:
     return attr.labels.index(value)
 
 
-def _bootstrap(
-    counts: np.ndarray,
-    ok: np.ndarray,
-    priv_idx: int | None,
-    others: np.ndarray | None,
-    cfg: BiasConfig,
-    rng: np.random.Generator,
-    sufficient: bool,
-) -> dict[str, Any]:
-    import numpy as np
-
-    draws = bootstrap_counts(counts, cfg.bootstrap, rng)
-    tail = (1.0 - cfg.confidence) / 2.0
-    metrics: dict[str, np.ndarray] = {}
-    if sufficient:
-        metrics.update(disparities({k: v[:, ok] for k, v in group_rates(draws).items()}))
-    if priv_idx is not None and others is not None:
-        metrics.update(signed_disparities(draws[:, priv_idx], draws[:, others].sum(axis=1)))
-    ci: dict[str, Any] = {}
-    for name, values in metrics.items():
-        finite = values[np.isfinite(values)]
-        if finite.size == 0:
-            continue
-        lo, hi = np.quantile(finite, [tail, 1.0 - tail])
-        ci[name] = {"low": float(lo), "high": float(hi)}
-    return ci
-
-
 def _finite(v: float) -> float | None:
     import math
 
     return v if math.isfinite(v) else None
 
 
-def _worst(attrs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _worst(attrs: Mapping[str, Mapping[str, Any]], unmeasured: list[str], *, gate_small_groups: bool) -> dict[str, Any]:
+    """The worst value of each metric over ``attrs``; null when any attribute could not be measured for it.
+
+    An attribute waived as a whole takes no part. With ``gate_small_groups``, a group under the minimum size
+    that is not waived makes every metric null (it could not be measured, so the gate cannot pass).
+    """
     out: dict[str, Any] = {}
-    for m in (*ATTRIBUTE_METRICS, "disparate_impact"):
-        values = [a[m] for a in attrs if a.get(m) is not None]
-        if values:
-            out[m] = min(values) if m in WORST_IS_MIN else max(values)
+    counted = {name: a for name, a in attrs.items() if not a["waived"]}
+    blocked = False
+    for name, a in counted.items():
+        if not a["sufficient"]:
+            unmeasured.append(f"{name}: fewer than two groups reach the minimum size")
+            blocked = True
+        elif gate_small_groups and a["unmeasured_groups"]:
+            groups = ", ".join(repr(g) for g in a["unmeasured_groups"])
+            unmeasured.append(f"{name}: group(s) {groups} under the minimum size")
+            blocked = True
+        for m, groups_ in a["undefined"].items():
+            unmeasured.append(f"{name}: {m} undefined for {', '.join(repr(g) for g in groups_)}")
+    for m in WORST_METRICS:
+        relevant = [a for a in counted.values() if m in ATTRIBUTE_METRICS or a.get("privileged") is not None]
+        if not relevant:
+            continue
+        got = [a.get(m) for a in relevant]
+        values = [float(v) for v in got if v is not None]
+        if blocked or len(values) < len(got):
+            out[m] = None
+        elif m in WORST_IS_MIN:
+            out[m] = min(values)
+        elif m in SIGNED:
+            out[m] = max(values, key=abs)
+        else:
+            out[m] = max(values)
     return out
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from llmops_cli.govern.io import YamlDoc, read_yaml
 from llmops_cli.govern.stages import StageResult
 from llmops_cli.govern.stages.data_quality import COLUMN_TYPES, ColumnSpec
+from llmops_cli.govern.stages.fields import present
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,24 +28,24 @@ COLUMN_KEYS = ("type", "min", "max", "allowed", "required", "description")
 TOP_VALUES = 5
 
 METRICS_SCHEMA: dict[str, Any] = {
-    **{f: None for f in PROVENANCE_FIELDS},
-    "file": None,
-    "sha256": None,
-    "rows": None,
-    "columns": None,
-    "sensitive_attributes": None,
-    "missing_fields": None,
-    "missing_field_count": None,
-    "complete": None,
+    **{f: None for f in PROVENANCE_FIELDS},  # text or a list, as written: not type-checked
+    "file": "string",
+    "sha256": "string",
+    "rows": "int",
+    "columns": "list",
+    "sensitive_attributes": "list",
+    "missing_fields": "list",
+    "missing_field_count": "int",
+    "complete": "bool",
     "column_stats": {
         "*": {
-            "type": None,
-            "missing": None,
-            "unique": None,
-            "min": None,
-            "max": None,
-            "mean": None,
-            "top": None,
+            "type": "string",
+            "missing": "int",
+            "unique": "int",
+            "min": "double?",
+            "max": "double?",
+            "mean": "double?",
+            "top": "map",
         }
     },
 }
@@ -150,7 +151,7 @@ def run_data_card(
     sensitive: tuple[str, ...] = (),
 ) -> StageResult:
     sens = list(dict.fromkeys([*meta.sensitive_attributes, *sensitive]))
-    missing = [f for f in PROVENANCE_FIELDS if meta.fields.get(f) in (None, "", [])]
+    missing = [f for f in PROVENANCE_FIELDS if not present(meta.fields.get(f))]
     metrics: dict[str, Any] = {
         **{f: meta.fields.get(f) for f in PROVENANCE_FIELDS},
         "file": data_file,

@@ -16,29 +16,52 @@ if TYPE_CHECKING:
 COLUMN_TYPES = ("integer", "number", "string", "boolean")
 PII_SAMPLE = 1000
 PII_MIN_SHARE = 0.5
+# Personal-data detectors (what each can and cannot find: policies/README.md, "Personal data"). They read up to
+# PII_SAMPLE non-blank values of a text column and fire when at least PII_MIN_SHARE of them match.
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 _PHONE = re.compile(r"^\+?\(?\d[\d\s().-]{5,18}\d$")
 _SSN = re.compile(r"^\d{3}-\d{2}-\d{4}$")
+_DATE = re.compile(
+    r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?Z?)?$"
+)
 _NAME_VALUE = re.compile(r"^[A-Z][a-z]+(?:[ '-][A-Z][a-z'-]+)+$")
-_NAME_COLUMN = re.compile(r"(^|[_ -])(first|last|full|given|family|sur|middle)?[_ -]?name$", re.IGNORECASE)
-
+_NAME_WORDS = re.compile(r"^[^\W\d_]+(?:[ '.-]+[^\W\d_]+){0,3}\.?$")
+_NAME_TOKENS = {
+    "name",
+    "names",
+    "first",
+    "last",
+    "surname",
+    "forename",
+    "firstname",
+    "lastname",
+    "fullname",
+    "givenname",
+    "familyname",
+    "middlename",
+    "maidenname",
+}
+_BIRTH_TOKENS = {"dob", "birth", "birthday", "birthdate", "born", "dateofbirth"}
+# The metrics and their CEL types, for policy checks at load time ("*" = any key; "?" = may be null).
 METRICS_SCHEMA: dict[str, Any] = {
-    "rows": None,
-    "columns": None,
-    "missing_cells": None,
-    "missing_ratio": {"*": None},
-    "max_missing_ratio": None,
-    "duplicate_rows": None,
-    "duplicate_ratio": None,
-    "constant_columns": None,
-    "constant_column_count": None,
-    "schema_violations": None,
-    "schema_violation_count": None,
-    "out_of_range": {"*": None},
-    "out_of_range_total": None,
-    "label_balance": {"positive_ratio": None, "minority_ratio": None, "classes": {"*": None}},
-    "pii_columns": {"*": None},
-    "pii_column_count": None,
+    "rows": "int",
+    "columns": "int",
+    "missing_cells": "int",
+    "missing_ratio": {"*": "double"},
+    "max_missing_ratio": "double",
+    "duplicate_rows": "int",
+    "duplicate_ratio": "double",
+    "constant_columns": "list",
+    "constant_column_count": "int",
+    "schema_violations": "list",
+    "schema_violation_count": "int",
+    "out_of_range": {"*": "int"},
+    "out_of_range_total": "int",
+    "label_balance": {"positive_ratio": "double?", "minority_ratio": "double", "classes": {"*": "double"}},
+    "pii_columns": {"*": "string"},
+    "pii_column_count": "int",
+    "duplicate_column_names": {"*": "list"},
+    "duplicate_column_count": "int",
 }
 
 
@@ -85,8 +108,15 @@ def dtype_name(series: pd.Series) -> str:
     return "string"
 
 
+def _tokens(column: str) -> set[str]:
+    """Words of a column name (``first_name``, ``FirstName``, ``date-of-birth``), lower case, plus their join."""
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", column)
+    words = [w.lower() for w in re.split(r"[^A-Za-z]+", spaced) if w]
+    return {*words, "".join(words)}
+
+
 def pii_kind(series: pd.Series, column: str) -> str | None:
-    """'email', 'phone', 'ssn' or 'name' when most sampled values look like it, else None."""
+    """'email', 'ssn', 'date_of_birth', 'phone' or 'name' when most sampled values look like it, else None."""
     import pandas as pd
 
     if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
@@ -95,14 +125,27 @@ def pii_kind(series: pd.Series, column: str) -> str | None:
     values = [v for v in values if v]
     if not values:
         return None
-    for kind, pattern in (("email", _EMAIL), ("ssn", _SSN), ("phone", _PHONE)):
-        hits = sum(1 for v in values if pattern.match(v))
-        if hits / len(values) >= PII_MIN_SHARE and (kind != "phone" or _phone_like(values)):
-            return kind
-    name_hits = sum(1 for v in values if _NAME_VALUE.match(v)) / len(values)
+    tokens = _tokens(column)
+
+    def share(pattern: re.Pattern[str]) -> float:
+        return sum(1 for v in values if pattern.match(v)) / len(values)
+
+    if share(_EMAIL) >= PII_MIN_SHARE:
+        return "email"
+    if share(_SSN) >= PII_MIN_SHARE:
+        return "ssn"
+    dates = share(_DATE)
+    if dates >= PII_MIN_SHARE:
+        # Dates are personal data when they are birth dates; other dates (a screening date) are not flagged.
+        return "date_of_birth" if tokens & _BIRTH_TOKENS else None
+    phones = [v for v in values if _PHONE.match(v) and 7 <= sum(c.isdigit() for c in v) <= 15]
+    if len(phones) / len(values) >= PII_MIN_SHARE and _phone_like(phones):
+        return "phone"
     distinct = len(set(values)) / len(values)
-    if (_NAME_COLUMN.search(column) and name_hits >= 0.3) or (name_hits >= 0.8 and distinct >= 0.5):
-        return "name"
+    if tokens & _NAME_TOKENS and share(_NAME_WORDS) >= 0.8 and distinct >= 0.05:
+        return "name"  # any case ("miguel hernandez") when the column is called a name
+    if share(_NAME_VALUE) >= 0.8 and distinct >= 0.5:
+        return "name"  # "Ada Lovelace" shapes in a column with another name, when nearly every value differs
     return None
 
 
@@ -114,6 +157,8 @@ def _phone_like(values: list[str]) -> bool:
 
 def run_data_quality(df: pd.DataFrame, cfg: DataQualityConfig) -> StageResult:
     import numpy as np
+
+    from llmops_cli.govern.io import DUPLICATES
 
     rows = len(df)
     missing = df.isna().sum()
@@ -139,8 +184,7 @@ def run_data_quality(df: pd.DataFrame, cfg: DataQualityConfig) -> StageResult:
             if spec.max is not None:
                 bad |= (num > spec.max).to_numpy(dtype=bool, na_value=False)
         if spec.allowed is not None:
-            allowed = {str(a) for a in spec.allowed}
-            bad |= (~s.astype(str).isin(allowed) & s.notna()).to_numpy(dtype=bool)
+            bad |= not_allowed(s, spec.allowed)
         out_of_range[col] = int(bad.sum())
     metrics: dict[str, Any] = {
         "rows": rows,
@@ -158,6 +202,8 @@ def run_data_quality(df: pd.DataFrame, cfg: DataQualityConfig) -> StageResult:
         "out_of_range_total": sum(out_of_range.values()),
         "pii_columns": {},
         "pii_column_count": 0,
+        "duplicate_column_names": {k: list(v) for k, v in df.attrs.get(DUPLICATES, {}).items()},
+        "duplicate_column_count": len(df.attrs.get(DUPLICATES, {})),
     }
     if cfg.label and cfg.label in df.columns:
         metrics["label_balance"] = label_balance(df[cfg.label], cfg.positive)
@@ -165,6 +211,20 @@ def run_data_quality(df: pd.DataFrame, cfg: DataQualityConfig) -> StageResult:
     metrics["pii_columns"] = pii
     metrics["pii_column_count"] = len(pii)
     return StageResult("data_quality", metrics)
+
+
+def not_allowed(s: pd.Series, allowed: tuple[Any, ...]) -> Any:
+    """Rows whose value is not in ``allowed``; missing values are counted as missing, not as out of range.
+
+    Values compare as they print (``1`` = ``1.0``: a 0/1 column with one blank cell is read as floats)."""
+    import numpy as np
+
+    from llmops_cli.govern.stages.bias import group_label
+
+    ok = {group_label(a) for a in allowed}
+    codes, uniques = s.factorize(use_na_sentinel=True)
+    hit = np.array([group_label(u) not in ok for u in uniques] + [False], dtype=bool)
+    return hit[np.asarray(codes)]
 
 
 def _as_number(s: pd.Series) -> pd.Series:

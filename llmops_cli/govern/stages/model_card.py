@@ -10,6 +10,7 @@ from typing import Any
 
 from llmops_cli.govern.io import read_yaml
 from llmops_cli.govern.stages import StageResult
+from llmops_cli.govern.stages.fields import present
 
 CARD_FIELDS = (
     "name",
@@ -35,14 +36,14 @@ MLFLOW_RUN_ID = r"^[0-9a-f]{32}$"  # MLflow run ids: uuid4().hex, 32 lowercase h
 SAFE_SEGMENT = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"
 
 METRICS_SCHEMA: dict[str, Any] = {
-    "name": None,
-    "version": None,
-    "present_fields": None,
-    "required_fields": None,
-    "missing_required": None,
-    "missing_count": None,
-    "complete": None,
-    "experiment": {"kind": None, "reference": None, "sha256": None, "tracking_uri": None},
+    "name": "string",
+    "version": "string",
+    "present_fields": "list",
+    "required_fields": "list",
+    "missing_required": "list",
+    "missing_count": "int",
+    "complete": "bool",
+    "experiment": {"kind": "string", "reference": "string", "sha256": "string?", "tracking_uri": "string?"},
 }
 
 
@@ -115,22 +116,14 @@ def _experiment(doc: Any, raw: Any, path: Path) -> dict[str, Any]:
     return {"kind": "file", "reference": str(raw["file"]), "sha256": sha256_file(target), "tracking_uri": None}
 
 
-def _present(value: Any) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, (str, list, dict)):
-        return bool(value.strip() if isinstance(value, str) else value)
-    return True
-
-
 def run_model_card(meta: ModelMeta, required: tuple[str, ...]) -> StageResult:
     """Completeness metrics; the Markdown is rendered once the governance status is known."""
-    present = [f for f in CARD_FIELDS if _present(meta.fields.get(f))]
-    missing = [f for f in required if f not in present]
+    given = [f for f in CARD_FIELDS if present(meta.fields.get(f))]  # "TBD", "-" and blanks are missing
+    missing = [f for f in required if f not in given]
     metrics = {
         "name": meta.name,
         "version": meta.version,
-        "present_fields": present,
+        "present_fields": given,
         "required_fields": list(required),
         "missing_required": missing,
         "missing_count": len(missing),
@@ -147,6 +140,7 @@ def model_card_document(
     data_card: dict[str, Any] | None = None,
     bias: dict[str, Any] | None = None,
     data_quality: dict[str, Any] | None = None,
+    explain: dict[str, Any] | None = None,
     governance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The model card as data (model_card.json); the Markdown is rendered from this."""
@@ -196,6 +190,14 @@ def model_card_document(
         doc["fairness"] = {
             name: {m: bias[name].get(m) for m in (*ATTRIBUTE_METRICS, *PRIVILEGED_METRICS) if m in bias[name]}
             for name in bias.get("attributes", [])
+        }
+    if explain is not None:
+        doc["explanations"] = {
+            "available": explain.get("available"),
+            "method": explain.get("method"),
+            "warning": explain.get("warning"),
+            "top_features": {f: round(explain["features"][f]["share"], 4) for f in explain.get("top_features", [])},
+            "sensitive_or_proxy_share": explain.get("sensitive_or_proxy_share"),
         }
     if governance is not None:
         doc["governance"] = governance
