@@ -33,6 +33,9 @@ EXTRA_FOR_MODULE: dict[str, str] = {
     "psycopg": "verify",
     "litellm": "litellm",
     "sigstore": "sigstore",
+    "shap": "explain",
+    "sklearn": "explain",
+    "onnxruntime": "explain",
 }
 
 
