@@ -62,7 +62,7 @@ def test_sudo_password_stdin_reaches_the_host(monkeypatch: pytest.MonkeyPatch) -
     prefixes = []
 
     def fake_down(settings, **kw):  # type: ignore[no-untyped-def]
-        prefixes.append(kw["host"].sudo.prefix())  # what a privileged step would run with
+        prefixes.append(kw["host"].sudo.password())  # what a privileged step would give sudo
         return teardown.DownReport()
 
     monkeypatch.setattr(hosts, "detect_sudo", fake_detect)
@@ -70,7 +70,7 @@ def test_sudo_password_stdin_reaches_the_host(monkeypatch: pytest.MonkeyPatch) -
     r = run_cli("down", "--yes", "--sudo-password-stdin", input="hunter2\n")
     assert r.exit_code == 0, r.output
     assert providers[0] is not None
-    assert prefixes == [(["sudo", "-S", "-p", "", "--"], "hunter2\n")]
+    assert prefixes == ["hunter2"]
     assert "hunter2" not in r.output
 
 
