@@ -58,6 +58,7 @@ def test_timeout_names_the_workload_and_its_condition() -> None:
             ],
         )
     )
+    cluster.sim.event("argocd", "Deployment", "argo-cd-argocd-repo-server", "BackOff", "pulling image failed")
     inputs = make_inputs()
     ctx = context(cluster, Settings(), make_facts(), inputs)
     step = next(
@@ -68,7 +69,7 @@ def test_timeout_names_the_workload_and_its_condition() -> None:
     msg = str(e.value)
     assert "Argo CD in namespace argocd" in msg
     assert "Deployment argocd/argo-cd-argocd-repo-server: 0/1 ready Available=False Deployment does not have" in msg
-    assert "BackOff" in msg
+    assert "BackOff: pulling image failed" in msg
 
 
 def test_timeout_before_any_workload_points_at_the_helm_install_job() -> None:
