@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -243,9 +245,13 @@ class Cluster:
     # ------------------------------------------------------------------ what commands do
     def _sha256(self, argv: list[str]) -> ProcResult:
         path = argv[-1]
-        if path not in self.host.files:
+        if path in self.host.files:
+            data = self.host.files[path].encode()
+        elif os.path.isfile(path):  # an airgap bundle the test wrote to disk, read where it lies
+            data = Path(path).read_bytes()
+        else:
             return ok("", f"sha256sum: {path}: No such file or directory\n", 1)
-        return ok(f"{hashlib.sha256(self.host.files[path].encode()).hexdigest()}  {path}\n")
+        return ok(f"{hashlib.sha256(data).hexdigest()}  {path}\n")
 
     def _k3s_version(self, argv: list[str]) -> ProcResult:
         if hf.K3S_BIN not in self.host.files or not self.version:
@@ -355,7 +361,12 @@ class Cluster:
         if argv[0] == "apt-get" and "remove" in argv:
             host.tools -= {"nvidia-container-runtime", "nvidia-ctk"}
         if argv[:2] == ["install", "-D"] or argv[:2] == ["install", "-m"]:
-            host.files[argv[-1]] = host.files.get(argv[-2], "")
+            src = argv[-2]
+            on_disk = Path(src).read_text(errors="replace") if os.path.isfile(src) else ""
+            host.files[argv[-1]] = host.files.get(src, on_disk)
+        if argv[:2] == ["rm", "-f"] or argv[:2] == ["rm", "-rf"]:
+            for path in argv[2:]:
+                host.remove_tree(path)
         if argv[:2] == ["install", "-d"]:
             host.dirs.add(argv[-1])
         if argv[:2] == ["tar", "-czf"]:
