@@ -21,23 +21,10 @@ import pytest
 import yaml
 
 from llmops_cli.adapters import kubeconfig as kc
+from tests.cluster.conftest import K3S_YAML
 
 KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed (see docs in .ci/system-deps.sh)")
-
-K3S_YAML = """apiVersion: v1
-clusters:
-- cluster: {certificate-authority-data: Q0E=, server: 'https://127.0.0.1:6443'}
-  name: default
-contexts:
-- context: {cluster: default, user: default}
-  name: default
-current-context: default
-kind: Config
-users:
-- name: default
-  user: {client-certificate-data: Q0VSVA==, client-key-data: S0VZ}
-"""
 
 
 def env_for(home: Path, *files: Path) -> dict[str, str]:

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from llmops_cli.cluster.model import PlanInputs, Step, UpOptions, fingerprint
 from llmops_cli.cluster.poll import wait_for
-from llmops_cli.cluster.steps.objects import all_applied, apply_all
+from llmops_cli.cluster.steps.objects import all_applied, apply_all, remove_job
 from llmops_cli.errors import LlmopsError
 
 if TYPE_CHECKING:
@@ -239,14 +239,7 @@ def push_tree(ctx: StepContext, configmap: dict[str, Any], job: dict[str, Any]) 
     )
     kube.apply(configmap)
     name = job["metadata"]["name"]
-    if kube.delete("batch/v1", "Job", name, ns, propagation="Background"):
-        wait_for(
-            lambda: True if kube.get("batch/v1", "Job", name, ns) is None else None,
-            timeout=120,
-            what=f"the previous Job {ns}/{name} to go away",
-            clock=ctx.clock,
-            sleep=ctx.sleep,
-        )
+    remove_job(ctx, name, ns)
     kube.apply(job)
 
     def finished() -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ from llmops_cli.adapters.hostfacts import (
 from llmops_cli.cluster.model import PlanInputs, Step, UpOptions, fingerprint
 from llmops_cli.cluster.poll import wait_for
 from llmops_cli.cluster.steps.k3s import restart_k3s
+from llmops_cli.cluster.steps.objects import remove_job
 from llmops_cli.errors import CommandFailed, LlmopsError
 
 if TYPE_CHECKING:
@@ -445,30 +446,25 @@ def run_smoke_job(ctx: StepContext, job: dict[str, Any]) -> None:
         )
         return allocatable - held >= _gpu_requests({"spec": job["spec"]["template"]["spec"]})
 
-    def skip_with(proof: str) -> None:
-        ctx.results["gpu_smoke"] = proof
-        ctx.reporter.info(f"GPU smoke test: {proof}")
-
-    # A Job's pod template is immutable: replace the previous run.
-    if kube.delete("batch/v1", "Job", name, ns, propagation="Background"):
-        wait_for(
-            lambda: True if kube.get("batch/v1", "Job", name, ns) is None else None,
-            timeout=120,
-            what=f"the old Job {name} to go away",
-            clock=ctx.clock,
-            sleep=ctx.sleep,
-        )
-    if not gpu_free():
-        holders = gpu_holders(ctx, node_name)
+    def prove_with_the_holder() -> None:
+        """Every GPU is taken: the pod that holds one, once it runs, is the proof a pod gets a GPU."""
         proof = wait_for(
             lambda: _busy_proof(ctx, gpu_holders(ctx, node_name)),
             timeout=min(SMOKE_TIMEOUT, ctx.options.timeout),
             what="a pod holding the GPU to run",
             clock=ctx.clock,
             sleep=ctx.sleep,
-            describe=lambda: [f"pod {p['metadata']['name']}: {(p.get('status') or {}).get('phase')}" for p in holders],
+            describe=lambda: [
+                f"pod {p['metadata']['name']}: {(p.get('status') or {}).get('phase')}"
+                for p in gpu_holders(ctx, node_name)
+            ],
         )
-        skip_with(proof)
+        ctx.results["gpu_smoke"] = proof
+        ctx.reporter.info(f"GPU smoke test: {proof}")
+
+    remove_job(ctx, name, ns)
+    if not gpu_free():
+        prove_with_the_holder()
         return
     kube.apply(job)
 
@@ -510,15 +506,8 @@ def run_smoke_job(ctx: StepContext, job: dict[str, Any]) -> None:
         describe=describe,
     )
     if done == "busy":
-        kube.delete("batch/v1", "Job", name, ns, propagation="Background")
-        proof = wait_for(
-            lambda: _busy_proof(ctx, gpu_holders(ctx, node_name)),
-            timeout=min(SMOKE_TIMEOUT, ctx.options.timeout),
-            what="a pod holding the GPU to run",
-            clock=ctx.clock,
-            sleep=ctx.sleep,
-        )
-        skip_with(proof)
+        remove_job(ctx, name, ns)
+        prove_with_the_holder()
         return
     assert isinstance(done, dict)
     ps = pods()
