@@ -2,8 +2,9 @@
 # System packages the tests use. Idempotent; Debian/Ubuntu, as root.
 set -euo pipefail
 # git: evidence bundles record the commit; prometheus: promtool proves the alert rules; redis-server: shared
-# gateway rate limits; prometheus-postgres-exporter: `llmops verify`'s pgvector target.
-pkgs=(git prometheus prometheus-postgres-exporter redis-server)
+# gateway rate limits; prometheus-postgres-exporter: `llmops verify`'s pgvector target; sudo: privilege
+# handling runs the real sudo as a throwaway user.
+pkgs=(git prometheus prometheus-postgres-exporter redis-server sudo)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

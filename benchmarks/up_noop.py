@@ -1,9 +1,9 @@
 """How long a no-op `llmops up` takes on a healthy platform, next to the first run that built it.
 
-Runs the real plan and the real Kubernetes adapter against a local, stateful HTTP stand-in for the Kubernetes
-API (objects in memory, server-side apply stores the body, controllers mark workloads ready and Applications
-Healthy). The host is the in-memory FakeHost: no k3s is installed. Prints wall time and API requests for the
-first run (baseline) and the second run (the no-op), which must change nothing.
+Runs the real plan and the real Kubernetes adapter against the simulated cluster behind a local HTTP API
+(tests/cluster/kubesim.py: objects in memory, server-side apply, scheduler, controllers, Argo CD syncing the
+rendered tree). The host is the simulated laptop (FakeHost): no k3s is installed. Prints wall time and API
+requests for the first run (baseline) and the second run (the no-op), which must change nothing.
 
     PYTHONPATH=. python benchmarks/up_noop.py
 """
@@ -30,10 +30,17 @@ def run(api: Api, url: str, cluster: Cluster, state: State, home: str) -> tuple[
 
 
 def main() -> None:
+    import hashlib
+
+    from llmops_cli.adapters import upstream
+    from tests.cluster.conftest import INSTALLER_TEXT
+
+    # The simulated download serves a stand-in installer; pin its hash as the tests do.
+    upstream.K3S_INSTALLER_SHA256 = hashlib.sha256(INSTALLER_TEXT.encode()).hexdigest()  # type: ignore[misc]
     cluster = Cluster()
     state = State(Path(mkdtemp()) / "state.json")
     home = mkdtemp()
-    with serve() as (api, url):
+    with serve(cluster.sim) as (api, url):
         first = run(api, url, cluster, state, home)
         second = run(api, url, cluster, state, home)
     assert second[2] == 0, "the second up changed something"

@@ -13,7 +13,7 @@ from llmops_cli.errors import LlmopsError
 EXTRA_FOR_MODULE: dict[str, str] = {
     "jinja2": "render",
     "kubernetes": "cluster",
-    "filelock": "cluster",  # also in govern (the evidence index)
+    "filelock": "govern",
     "cryptography": "cluster",  # also in govern (it signs the evidence)
     "questionary": "cluster",
     "numpy": "govern",

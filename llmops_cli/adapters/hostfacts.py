@@ -8,28 +8,48 @@ the command's text (tested against outputs of real machines in ``tests/adapters/
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from llmops_cli.adapters.hosts import Host
+from llmops_cli.adapters.upstream import (
+    NVIDIA_KEYRING,
+    NVIDIA_REPO,
+    NVIDIA_TOOLKIT_PACKAGES,
+    NVIDIA_TOOLKIT_VERSION,
+    SECURE_BOOT_EFIVAR,
+)
 from llmops_cli.errors import LlmopsError
 
 K3S_BIN = "/usr/local/bin/k3s"
 K3S_KUBECONFIG = "/etc/rancher/k3s/k3s.yaml"
-K3S_DROPIN = "/etc/rancher/k3s/config.yaml.d/50-llmops.yaml"
+K3S_CONFIG = "/etc/rancher/k3s/config.yaml"
+K3S_CONFIG_DIR = "/etc/rancher/k3s/config.yaml.d"
+K3S_DROPIN = f"{K3S_CONFIG_DIR}/50-llmops.yaml"
 K3S_REGISTRIES = "/etc/rancher/k3s/registries.yaml"
 K3S_CONTAINERD_CONFIG = "/var/lib/rancher/k3s/agent/etc/containerd/config.toml"
 K3S_UNINSTALL = "/usr/local/bin/k3s-uninstall.sh"
 K3S_IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"
+K3S_SERVER_DIR = "/var/lib/rancher/k3s/server"
+K3S_SQLITE_DB = f"{K3S_SERVER_DIR}/db/state.db"
+K3S_ETCD_DIR = f"{K3S_SERVER_DIR}/db/etcd"
+# Where install.sh puts the service and its environment (setup_env: systemd or OpenRC).
+K3S_SERVICE = {"systemd": "/etc/systemd/system/k3s.service", "openrc": "/etc/init.d/k3s"}
+K3S_SERVICE_ENV = {"systemd": "/etc/systemd/system/k3s.service.env", "openrc": "/etc/rancher/k3s/k3s.env"}
+K3S_LOG_HINT = {"systemd": "journalctl -u k3s", "openrc": "/var/log/k3s.log (rc-service k3s status)"}
+BACKUP_DIR = "/var/backups/llmops"  # datastore backups before an upgrade; outside /var/lib/rancher (uninstall)
 PORTS = (6443, 10250, 80, 443)
 OTHER_KUBERNETES = ("kind", "k3d", "minikube", "microk8s", "kubelet")
+WSL_NVIDIA_SMI = "/usr/lib/wsl/lib/nvidia-smi"  # WSL2: the Windows driver's tools, mounted by WSL
 
 
-NVIDIA_REPO = "https://nvidia.github.io/libnvidia-container"
-NVIDIA_KEYRING = "/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg"
+def _pinned(pm: str) -> str:
+    sep = "=" if pm == "apt" else "-"
+    return " ".join(f"{p}{sep}{NVIDIA_TOOLKIT_VERSION}" for p in NVIDIA_TOOLKIT_PACKAGES)
 
-# The exact commands of NVIDIA's install guide (docs.nvidia.com/datacenter/cloud-native/container-toolkit/
-# latest/install-guide.html), printed for people to run themselves.
+
+# NVIDIA's install guide (NVIDIA/cloud-native-docs container-toolkit/1.18.0/install-guide.html), the version
+# pinned, printed for people who install it themselves.
 TOOLKIT_INSTALL_DOCS: dict[str, list[str]] = {
     "apt": [
         f"curl -fsSL {NVIDIA_REPO}/gpgkey | sudo gpg --dearmor -o {NVIDIA_KEYRING}",
@@ -37,16 +57,16 @@ TOOLKIT_INSTALL_DOCS: dict[str, list[str]] = {
         f"sed 's#deb https://#deb [signed-by={NVIDIA_KEYRING}] https://#g' | "
         "sudo tee /etc/apt/sources.list.d/nvidia-container-toolkit.list",
         "sudo apt-get update",
-        "sudo apt-get install -y nvidia-container-toolkit",
+        f"sudo apt-get install -y {_pinned('apt')}",
     ],
     "dnf": [
         f"curl -s -L {NVIDIA_REPO}/stable/rpm/nvidia-container-toolkit.repo | "
         "sudo tee /etc/yum.repos.d/nvidia-container-toolkit.repo",
-        "sudo dnf install -y nvidia-container-toolkit",
+        f"sudo dnf install -y {_pinned('dnf')}",
     ],
     "zypper": [
         f"sudo zypper ar {NVIDIA_REPO}/stable/rpm/nvidia-container-toolkit.repo",
-        "sudo zypper --gpg-auto-import-keys install -y nvidia-container-toolkit",
+        f"sudo zypper --gpg-auto-import-keys install -y {_pinned('zypper')}",
     ],
 }
 
@@ -81,6 +101,12 @@ class NvidiaFacts:
     error: str | None = None  # nvidia-smi present but failing (driver not loaded, ...)
     toolkit_version: str | None = None  # nvidia-ctk --version
     runtime_path: str | None = None  # nvidia-container-runtime on PATH
+    smi_path: str | None = None  # where nvidia-smi was found (WSL2: /usr/lib/wsl/lib)
+    secure_boot: bool | None = None  # UEFI Secure Boot on; None = not a UEFI boot or unreadable
+    module_present: bool = False  # an nvidia kernel module is installed (modinfo finds it)
+    module_signer: str | None = None  # its signer ("" = unsigned)
+    module_loaded: bool = False  # /sys/module/nvidia
+    nouveau_loaded: bool = False  # /sys/module/nouveau: the open driver holds the GPU
 
     @property
     def has_gpu(self) -> bool:
@@ -93,11 +119,25 @@ class NvidiaFacts:
 
 @dataclass(frozen=True)
 class K3sFacts:
-    installed: bool = False
+    binary: bool = False  # /usr/local/bin/k3s
+    service: str | None = None  # the unit install.sh writes (systemd) or its init script (OpenRC)
+    uninstall: bool = False  # k3s-uninstall.sh
     version: str | None = None
     running: bool = False
     dropin: str | None = None  # current text of our config drop-in
     containerd_nvidia: bool = False  # nvidia runtime present in k3s's generated containerd config
+    datastore: str | None = None  # "sqlite" | "etcd" | None (none yet)
+    config_files: tuple[str, ...] = ()  # config.yaml and drop-ins present (ours included)
+
+    @property
+    def installed(self) -> bool:
+        """Installed and complete: install.sh writes the binary first and the service last, so a run killed
+        halfway leaves a binary without a service (k3s-io/k3s install.sh, main block)."""
+        return self.binary and self.service is not None and self.uninstall
+
+    @property
+    def partial(self) -> bool:
+        return (self.binary or self.service is not None or self.uninstall) and not self.installed
 
 
 @dataclass(frozen=True)
@@ -122,6 +162,7 @@ class HostFacts:
     other_kubernetes: tuple[str, ...] = ()
     node_ip: str | None = None
     container: bool = False
+    wsl: bool = False  # Windows Subsystem for Linux 2
     k3s: K3sFacts = field(default_factory=K3sFacts)
     nvidia: NvidiaFacts = field(default_factory=NvidiaFacts)
 
@@ -137,7 +178,9 @@ class HostFacts:
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["k3s"].update(installed=self.k3s.installed, partial=self.k3s.partial)
+        return data
 
 
 # --------------------------------------------------------------------------------------------- parsers
@@ -192,6 +235,11 @@ def parse_nvidia_smi_header(text: str) -> tuple[str | None, str | None]:
     driver = re.search(r"(?:Driver|KMD) Version:\s*([0-9][0-9.]*)", text)
     cuda = re.search(r"CUDA(?: UMD)? Version:\s*([0-9][0-9.]*)", text)
     return (driver.group(1) if driver else None, cuda.group(1) if cuda else None)
+
+
+def k3s_version_key(version: str) -> tuple[int, ...]:
+    """``v1.33.5+k3s1`` -> (1, 33, 5, 1), for ordering k3s releases."""
+    return tuple(int(n) for n in re.findall(r"\d+", version))
 
 
 def parse_k3s_version(text: str) -> str | None:
@@ -273,66 +321,129 @@ def _cmd(host: Host, argv: list[str], timeout: float = 15) -> tuple[bool, str, s
     return r.ok, r.stdout, r.stderr
 
 
+def parse_secure_boot(raw: str | None) -> bool | None:
+    """The SecureBoot EFI variable as efivarfs shows it: 4 attribute bytes, then 1 (on) or 0 (off)."""
+    if not raw or len(raw) < 5:
+        return None
+    return raw[4] == "\x01"
+
+
+def nvidia_smi_command(host: Host) -> str | None:
+    """How to call nvidia-smi: from PATH, else where WSL2 mounts the Windows driver's tools."""
+    if host.which("nvidia-smi") is not None:
+        return "nvidia-smi"
+    return WSL_NVIDIA_SMI if host.exists(WSL_NVIDIA_SMI) else None
+
+
 def gather_nvidia(host: Host) -> NvidiaFacts:
-    smi = host.which("nvidia-smi")
+    smi = nvidia_smi_command(host)
     ctk_ok, ctk_out, _ = _cmd(host, ["nvidia-ctk", "--version"])
     toolkit_version = parse_nvidia_ctk_version(ctk_out) if ctk_ok else None
     runtime = host.which("nvidia-container-runtime")
+    kernel = _kernel_facts(host)
+    base = NvidiaFacts(toolkit_version=toolkit_version, runtime_path=runtime, **kernel)
     if smi is None:
-        return NvidiaFacts(toolkit_version=toolkit_version, runtime_path=runtime)
-    ok, out, err = _cmd(
-        host, ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader,nounits"]
-    )
+        return base
+    path = host.which("nvidia-smi") or smi
+    query = [smi, "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader,nounits"]
+    ok, out, err = _cmd(host, query)
     if not ok:
         detail = (err or out).strip().splitlines()
-        return NvidiaFacts(
-            smi_present=True,
-            error=detail[-1] if detail else "nvidia-smi failed",
-            toolkit_version=toolkit_version,
-            runtime_path=runtime,
-        )
+        return replace(base, smi_present=True, smi_path=path, error=detail[-1] if detail else "nvidia-smi failed")
     try:
         gpus = parse_nvidia_smi_query(out)
     except ValueError as e:
-        return NvidiaFacts(smi_present=True, error=str(e), toolkit_version=toolkit_version, runtime_path=runtime)
-    _, header, _ = _cmd(host, ["nvidia-smi"])
+        return replace(base, smi_present=True, smi_path=path, error=str(e))
+    _, header, _ = _cmd(host, [smi])
     driver, cuda = parse_nvidia_smi_header(header)
-    return NvidiaFacts(
+    return replace(
+        base,
         smi_present=True,
+        smi_path=path,
         gpus=tuple(gpus),
         driver_version=driver or (gpus[0].driver_version if gpus else None),
         cuda_version=cuda,
-        toolkit_version=toolkit_version,
-        runtime_path=runtime,
     )
 
 
+def _kernel_facts(host: Host) -> dict[str, Any]:
+    """Secure Boot, the nvidia module's signature and whether nouveau holds the GPU (read-only probes)."""
+    try:
+        raw = host.read_text(SECURE_BOOT_EFIVAR) if host.exists(SECURE_BOOT_EFIVAR) else None
+    except (LlmopsError, OSError, UnicodeDecodeError):
+        raw = None
+    present, signer = False, None
+    if host.which("modinfo") is not None:
+        ok, out, _ = _cmd(host, ["modinfo", "-F", "signer", "nvidia"])
+        if ok:
+            present, signer = True, out.strip()
+    return {
+        "secure_boot": parse_secure_boot(raw),
+        "module_present": present,
+        "module_signer": signer,
+        "module_loaded": host.exists("/sys/module/nvidia"),
+        "nouveau_loaded": host.exists("/sys/module/nouveau"),
+    }
+
+
+def k3s_service_running(host: Host, init_system: str) -> bool:
+    """Whether the k3s service runs, asked the way each init system answers it."""
+    if init_system == "systemd":
+        return _cmd(host, ["systemctl", "is-active", "--quiet", "k3s"])[0]
+    if init_system == "openrc":
+        return _cmd(host, ["rc-service", "k3s", "status"])[0]
+    return _cmd(host, ["pgrep", "-x", "k3s-server"])[0] or _cmd(host, ["pgrep", "-f", "k3s server"])[0]
+
+
+def k3s_service_path(host: Host, init_system: str) -> str | None:
+    path = K3S_SERVICE.get(init_system)
+    return path if path and host.exists(path) else None
+
+
 def gather_k3s(host: Host, init_system: str) -> K3sFacts:
-    installed = host.exists(K3S_BIN) or host.which("k3s") is not None
+    binary = host.exists(K3S_BIN)
+    service = k3s_service_path(host, init_system)
+    uninstall = host.exists(K3S_UNINSTALL)
     version = None
-    if installed:
-        _, out, _ = _cmd(host, [K3S_BIN if host.exists(K3S_BIN) else "k3s", "--version"])
+    if binary:
+        _, out, _ = _cmd(host, [K3S_BIN, "--version"])
         version = parse_k3s_version(out)
-    running = False
-    if installed:
-        if init_system == "systemd":
-            running = _cmd(host, ["systemctl", "is-active", "--quiet", "k3s"])[0]
-        else:
-            running = _cmd(host, ["pgrep", "-x", "k3s-server"])[0] or _cmd(host, ["pgrep", "-f", "k3s server"])[0]
+    elif host.which("k3s") is not None:  # another install location (INSTALL_K3S_BIN_DIR): adopt nothing
+        _, out, _ = _cmd(host, ["k3s", "--version"])
+        version = parse_k3s_version(out)
+    running = k3s_service_running(host, init_system) if (binary or service) else False
     dropin = None
     containerd = ""
     try:
-        dropin = host.read_text(K3S_DROPIN, privileged=True) if installed or host.exists(K3S_DROPIN) else None
-        containerd = (host.read_text(K3S_CONTAINERD_CONFIG, privileged=True) or "") if installed else ""
+        dropin = host.read_text(K3S_DROPIN, privileged=True) if host.exists(K3S_DROPIN) else None
+        containerd = (host.read_text(K3S_CONTAINERD_CONFIG, privileged=True) or "") if binary else ""
     except LlmopsError:
         pass
+    datastore = "etcd" if host.exists(K3S_ETCD_DIR) else "sqlite" if host.exists(K3S_SQLITE_DB) else None
+    configs = [K3S_CONFIG] if host.exists(K3S_CONFIG) else []
+    ok, listing, _ = _cmd(host, ["ls", "-1", K3S_CONFIG_DIR]) if host.exists(K3S_CONFIG_DIR) else (False, "", "")
+    if ok:
+        configs += [f"{K3S_CONFIG_DIR}/{n}" for n in sorted(listing.split()) if n.endswith((".yaml", ".yml"))]
     return K3sFacts(
-        installed=installed,
+        binary=binary,
+        service=service,
+        uninstall=uninstall,
         version=version,
         running=running,
         dropin=dropin,
         containerd_nvidia=containerd_has_nvidia(containerd),
+        datastore=datastore,
+        config_files=tuple(configs),
     )
+
+
+def detect_init(host: Host) -> str:
+    """systemd | openrc | none, tested the way install.sh's verify_system decides (OpenRC first)."""
+    if host.exists("/sbin/openrc-run"):
+        return "openrc"
+    if host.exists("/run/systemd/system"):
+        return "systemd"
+    return "none"
 
 
 def gather_facts(host: Host, *, sudo_mode: str | None = None, disk_path: str = "/var/lib") -> HostFacts:
@@ -357,12 +468,7 @@ def gather_facts(host: Host, *, sudo_mode: str | None = None, disk_path: str = "
         else parse_proc_cgroups(_read(host, "/proc/cgroups"))
     )
     ports = parse_listening_ports(_read(host, "/proc/net/tcp")) | parse_listening_ports(_read(host, "/proc/net/tcp6"))
-    if host.exists("/run/systemd/system"):
-        init = "systemd"
-    elif host.exists("/sbin/openrc-run"):
-        init = "openrc"
-    else:
-        init = "none"
+    init = detect_init(host)
     others: list[str] = []
     _, ps, _ = _cmd(host, ["ps", "-e", "-o", "comm="])
     running = {line.strip() for line in ps.splitlines()}
@@ -373,6 +479,8 @@ def gather_facts(host: Host, *, sudo_mode: str | None = None, disk_path: str = "
         elif host.which(tool):
             others.append(tool + (" (running)" if tool in running else ""))
     _, route, _ = _cmd(host, ["ip", "-4", "route", "get", "1.1.1.1"])
+    osrelease = _read(host, "/proc/sys/kernel/osrelease").lower()
+    wsl = "microsoft" in osrelease or host.exists("/proc/sys/fs/binfmt_misc/WSLInterop")
     container = host.exists("/.dockerenv") or host.exists("/run/.containerenv")
     if not container:
         cg = _read(host, "/proc/1/cgroup")
@@ -398,6 +506,7 @@ def gather_facts(host: Host, *, sudo_mode: str | None = None, disk_path: str = "
         other_kubernetes=tuple(others),
         node_ip=parse_route_src(route),
         container=container,
+        wsl=wsl,
         k3s=gather_k3s(host, init),
         nvidia=gather_nvidia(host),
     )

@@ -5,16 +5,26 @@
 (system ssh, so ``~/.ssh/config``, agents and ProxyJump work, host keys verified): nothing above this module
 knows which one it has.
 
-Privilege: a step says ``privileged=True``; as root that changes nothing, otherwise the argv is prefixed with
-``sudo -n`` (passwordless sudo) or ``sudo -S -p ''`` with a password fed on stdin. Core code never prompts:
-the CLI passes a ``password`` callable that prompts once on a TTY, and without one a step that needs a
-password fails with :class:`SudoPasswordNeeded`, which names the flag to use.
+Privilege: a step says ``privileged=True``; as root that changes nothing, otherwise the argv runs under
+``sudo -n`` (passwordless sudo) or ``sudo -A`` with an askpass helper. The password never travels on the
+command's standard input: with ``sudo -S`` it did, and once sudo had cached the credentials (or a sudoers rule
+said NOPASSWD for that command) sudo did not read it, so the privileged command did (a privileged ``cat``
+printed it). The helper is a fixed script in a private directory (0700) that prints a file (0600) only sudo
+asks for; both are removed after the command. Core code never prompts: the CLI passes a ``password`` callable
+that prompts once on a TTY, and without one a step that needs a password fails with
+:class:`SudoPasswordNeeded`, which names the flag to use.
+
+Environment: sudo resets it (``env_reset``), so what a privileged command needs (the installer's
+``INSTALL_K3S_*``, the user's proxy settings) goes into a private file (0600) that a fixed ``sh -c`` wrapper
+sources before it ``exec``s the command: the values never appear in an argv that ``ps`` shows to other users.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +47,18 @@ class SudoPasswordNeeded(LlmopsError):
         super().__init__(
             "this step needs root and sudo asks for a password, but there is no terminal to ask on",
             hint="run as root, allow passwordless sudo, or pipe the password with --sudo-password-stdin",
+        )
+
+
+class SudoPasswordRejected(LlmopsError):
+    """sudo did not accept the password it was given."""
+
+    code = "sudo_password"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "sudo rejected the password",
+            hint="run again and type the password of this user (or pipe it with --sudo-password-stdin)",
         )
 
 
@@ -92,24 +114,63 @@ class Sudo:
     password_provider: Callable[[], str] | None = None
     _password: str | None = field(default=None, repr=False)
 
-    def prefix(self) -> tuple[list[str], str | None]:
-        """argv prefix and stdin for a privileged command."""
-        if self.mode == "root":
-            return [], None
-        if self.mode == "passwordless":
-            return ["sudo", "-n", "--"], None
+    def check_available(self) -> None:
         if self.mode == "unavailable":
             raise LlmopsError(
                 "this step needs root, and sudo is not installed or not allowed for this user",
                 hint="run llmops as root (sudo llmops ...)",
                 code="sudo_unavailable",
             )
+
+    def password(self) -> str:
+        """The password, asked once (``SudoPasswordNeeded`` when nobody can type it)."""
         if self._password is None:
             if self.password_provider is None:
                 raise SudoPasswordNeeded()
             self._password = self.password_provider()
-        # -S reads the password from stdin; -p '' keeps sudo's prompt out of our output.
-        return ["sudo", "-S", "-p", "", "--"], self._password + "\n"
+        return self._password
+
+    def forget(self) -> None:
+        self._password = None
+
+
+# The askpass helper sudo runs (as the invoking user) when it wants the password: it prints the file next to
+# itself. Constant text; the password is never in an argv or an environment variable.
+ASKPASS_SCRIPT = '#!/bin/sh\nexec cat -- "${0%/*}/password"\n'
+# Sources a private KEY='value' file, then replaces itself with the command ($0 names the wrapper for ps).
+ENV_WRAPPER = 'set -a; . "$1"; set +a; shift; exec "$@"'
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# What sudo prints when it did not accept a password (sudo's plugins/sudoers/auth messages).
+_REJECTED = ("incorrect password", "Sorry, try again", "no password was provided", "a password is required")
+
+
+def env_file_text(env: Mapping[str, str]) -> str:
+    """``KEY='value'`` lines a POSIX shell sources to exactly ``env`` (values quoted, names checked)."""
+    lines = []
+    for key, value in env.items():
+        if not ENV_NAME.match(key):
+            raise ValueError(f"not an environment variable name: {key!r}")
+        lines.append(f"{key}={shlex.quote(value)}")
+    return "\n".join(lines) + "\n"
+
+
+class _PrivateDir:
+    """A directory only this user can enter (0700), removed with everything in it."""
+
+    def __init__(self) -> None:
+        runtime = os.environ.get("XDG_RUNTIME_DIR")  # a per-user tmpfs where there is one
+        base = runtime if runtime and os.path.isdir(runtime) and os.access(runtime, os.W_OK) else None
+        self.path = Path(tempfile.mkdtemp(prefix="llmops-sudo-", dir=base))
+
+    def write(self, name: str, text: str, mode: int) -> str:
+        target = self.path / name
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return str(target)
+
+    def close(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def detect_sudo(password_provider: Callable[[], str] | None = None) -> Sudo:
@@ -154,23 +215,41 @@ class LocalHost:
         timeout: float | None = None,
         readonly: bool = False,
     ) -> ProcResult:
-        full = list(argv)
-        stdin = input
         if privileged and not self.is_root:
-            prefix, password = self.sudo.prefix()
-            if env:
-                # sudo resets the environment; pass what the command needs explicitly via env(1).
-                prefix = [*prefix, "env", *[f"{k}={v}" for k, v in env.items()]]
-                env = None
-            full = [*prefix, *full]
-            if password is not None:
-                stdin = password + (input or "")
-        merged = None if env is None else {**os.environ, **env}
-        result = procs.run(full, check=False, env=merged, input=stdin, timeout=timeout)
+            result = self._run_sudo(list(argv), env, input, timeout)
+        else:
+            merged = None if env is None else {**os.environ, **env}
+            result = procs.run(list(argv), check=False, env=merged, input=input, timeout=timeout)
         shown = ProcResult(tuple(argv), result.returncode, result.stdout, result.stderr)
         if check and not shown.ok:
             raise CommandFailed(argv, shown.returncode, shown.stdout, shown.stderr)
         return shown
+
+    def _run_sudo(
+        self, argv: list[str], env: Mapping[str, str] | None, input: str | None, timeout: float | None
+    ) -> ProcResult:
+        sudo = self.sudo
+        sudo.check_available()
+        password = sudo.password() if sudo.mode == "password" else None
+        private = _PrivateDir()
+        try:
+            proc_env: dict[str, str] | None = None
+            if password is None:
+                full = ["sudo", "-n", "--"]
+            else:
+                private.write("password", password + "\n", 0o600)
+                proc_env = {**os.environ, "SUDO_ASKPASS": private.write("askpass", ASKPASS_SCRIPT, 0o700)}
+                full = ["sudo", "-A", "--"]
+            if env:
+                envfile = private.write("env", env_file_text(env), 0o600)
+                full += ["/bin/sh", "-c", ENV_WRAPPER, "llmops-env", envfile]
+            result = procs.run([*full, *argv], check=False, env=proc_env, input=input, timeout=timeout)
+        finally:
+            private.close()
+        if password is not None and result.returncode != 0 and any(m in result.stderr for m in _REJECTED):
+            sudo.forget()
+            raise SudoPasswordRejected()
+        return result
 
     def which(self, tool: str) -> str | None:
         return procs.which(tool)

@@ -72,6 +72,15 @@ KNOWN: dict[tuple[str, str], ResourceType] = {
     ("argoproj.io/v1alpha1", "Application"): ResourceType("argoproj.io", "v1alpha1", "applications", True),
     ("argoproj.io/v1alpha1", "AppProject"): ResourceType("argoproj.io", "v1alpha1", "appprojects", True),
     ("node.k8s.io/v1", "RuntimeClass"): ResourceType("node.k8s.io", "v1", "runtimeclasses", False),
+    ("apiextensions.k8s.io/v1", "CustomResourceDefinition"): ResourceType(
+        "apiextensions.k8s.io", "v1", "customresourcedefinitions", False
+    ),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): ResourceType(
+        "rbac.authorization.k8s.io", "v1", "clusterroles", False
+    ),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ResourceType(
+        "rbac.authorization.k8s.io", "v1", "clusterrolebindings", False
+    ),
 }
 
 
@@ -149,6 +158,27 @@ class Transport:
         return int(resp.status), data or b""
 
 
+def status_error(status: int, method: str, what: str, message: str) -> ClusterError:
+    """The error for an API server's non-2xx answer (shared with the test stand-ins, so they fail alike)."""
+    detail = f": {message}" if message else ""
+    if status == 404:
+        return NotFound(f"{what} not found{detail}", hint="is the platform installed? run `llmops up`")
+    if status == 409:
+        return Conflict(
+            f"conflict on {what}{detail}",
+            hint="another client changed it at the same time or it is being deleted; retry in a moment",
+        )
+    if status in (401, 403):
+        return Forbidden(
+            f"the API server refused {method} on {what} ({status}){detail}",
+            hint="the kubeconfig credentials lack permission, or the namespace is being deleted; "
+            "re-run `llmops up` in a moment",
+        )
+    if status == 422:
+        return ClusterError(f"the API server rejected {what}{detail}", hint="this is likely a bug in llmops")
+    return ClusterError(f"{method} {what} failed with HTTP {status}{detail}")
+
+
 def _ident(obj: Mapping[str, Any]) -> str:
     meta = obj.get("metadata") or {}
     ns = meta.get("namespace")
@@ -201,25 +231,9 @@ class Kube:
         )
         if 200 <= status < 300:
             return json.loads(data) if data else {}
-        msg = _status_message(data)
-        detail = f": {msg}" if msg else ""
-        if status == 404:
-            if ok404:
-                return None
-            raise NotFound(f"{what} not found{detail}", hint="is the platform installed? run `llmops up`")
-        if status == 409:
-            raise Conflict(
-                f"conflict on {what}{detail}",
-                hint="another client changed it at the same time or it is being deleted; retry in a moment",
-            )
-        if status in (401, 403):
-            raise Forbidden(
-                f"the API server refused {method} on {what} ({status}){detail}",
-                hint="the kubeconfig credentials lack permission; re-run `llmops up` to refresh context",
-            )
-        if status == 422:
-            raise ClusterError(f"the API server rejected {what}{detail}", hint="this is likely a bug in llmops")
-        raise ClusterError(f"{method} {what} failed with HTTP {status}{detail}")
+        if status == 404 and ok404:
+            return None
+        raise status_error(status, method, what, _status_message(data))
 
     def resource(self, api_version: str, kind: str) -> ResourceType:
         key = (api_version, kind)

@@ -1,23 +1,45 @@
 """Kubeconfig files, parsed (never text-edited): take k3s's admin config, merge it as context
 ``llmops-<cluster>`` into the user's kubeconfig, remove it again.
 
-Merging replaces every cluster, user and context entry of that name (so no stale certificate survives a
-reinstall), under a file lock (two ``llmops up`` or a concurrent ``kubectl config`` never lose each other's
-writes: kubectl uses ``<file>.lock`` too), written atomically with mode 0600. ``KUBECONFIG`` may list several
-files: like kubectl, an existing entry is updated in the file that holds it and a new one goes to the first
-file. The current context changes only when asked.
+Writes follow kubectl's own protocol (kubernetes/client-go, tools/clientcmd/loader.go ``lockFile``/``unlockFile``
+and config.go ``ModifyConfig``/``GetDefaultFilename``), because kubectl shares these files with us:
+
+- **Locking.** Before changing anything, every file of the loading precedence is locked, in sorted order, by
+  creating ``<file>.lock`` with ``O_CREAT|O_EXCL`` (mode 0); the lock files are removed afterwards. kubectl does
+  exactly this and gives up at once when a lock exists ("open config.lock: file exists"), so a lock left behind
+  breaks every later ``kubectl config`` command: ours are removed on every path, errors and Ctrl-C included
+  (SIGINT/SIGTERM are held back while a lock is held, and delivered right after it is released). Where kubectl
+  fails, we wait (``LOCK_TIMEOUT_S``): its locks live for milliseconds.
+- **Where to write.** ``KUBECONFIG`` may list several files. An entry that exists is updated in the first file
+  that holds it (the one kubectl reads); a new entry, and the current context, go to kubectl's default file: the
+  only file of a one-file ``KUBECONFIG``, else the first that exists, else the last one listed; without
+  ``KUBECONFIG``, ``~/.kube/config``.
+- Every write is atomic (temp file + rename) with mode 0600; the current context changes only when asked (or when
+  no file sets one: kubectl needs one to be useful).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+import signal
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from llmops_cli.errors import ConfigError, LlmopsError
 
 LOCK_TIMEOUT_S = 30.0
+LOCK_POLL_S = 0.02
+# How long a lock is held at least. `kubectl config set/use-context` reads the files *before* it takes the lock,
+# and client-go's ModifyConfig then deletes every entry the locked re-read has but its earlier read had not: an
+# entry we add and release inside that window is lost. Holding the lock longer than kubectl's read-to-lock gap
+# (microseconds, unless it is descheduled) makes kubectl fail loudly ("config.lock: file exists") instead.
+MIN_HOLD_S = 0.2
+# Held back while a lock file exists, so that no signal can leave one behind (SIGKILL cannot be held back).
+_DEFERRED_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+_KINDS = ("clusters", "users", "contexts")
 
 
 class KubeconfigError(LlmopsError):
@@ -25,19 +47,43 @@ class KubeconfigError(LlmopsError):
 
 
 def kubeconfig_paths(environ: Mapping[str, str] | None = None) -> list[Path]:
-    env = os.environ if environ is None else environ
-    raw = env.get("KUBECONFIG", "")
-    paths = [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
-    if not paths:
-        paths = [Path(env.get("HOME", str(Path.home()))) / ".kube" / "config"]
-    # kubectl ignores duplicates after the first occurrence.
-    seen: set[Path] = set()
-    out = []
-    for p in paths:
-        if p not in seen:
-            seen.add(p)
+    """The loading precedence: ``KUBECONFIG``'s files (duplicates dropped, as client-go does), else
+    ``~/.kube/config``."""
+    paths = _env_files(environ)
+    return paths or [_home_file(environ)]
+
+
+def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+def _env_files(environ: Mapping[str, str] | None) -> list[Path]:
+    raw = _env(environ).get("KUBECONFIG", "")
+    out: list[Path] = []
+    for part in raw.split(os.pathsep):
+        if not part.strip():
+            continue
+        p = Path(part).expanduser()
+        if p not in out:
             out.append(p)
     return out
+
+
+def _home_file(environ: Mapping[str, str] | None) -> Path:
+    return Path(_env(environ).get("HOME", str(Path.home()))) / ".kube" / "config"
+
+
+def default_file(environ: Mapping[str, str] | None = None) -> Path:
+    """Where kubectl writes a new entry or the current context (client-go ``PathOptions.GetDefaultFilename``)."""
+    files = _env_files(environ)
+    if not files:
+        return _home_file(environ)
+    if len(files) == 1:
+        return files[0]
+    for f in files:
+        if f.exists():
+            return f
+    return files[-1]
 
 
 def parse(text: str, source: str = "kubeconfig") -> dict[str, Any]:
@@ -51,7 +97,7 @@ def parse(text: str, source: str = "kubeconfig") -> dict[str, Any]:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError("a kubeconfig must be a mapping", file=source, hint="fix or move the file away")
-    for key in ("clusters", "users", "contexts"):
+    for key in _KINDS:
         if data.get(key) is None:
             data[key] = []
         if not isinstance(data[key], list):
@@ -94,14 +140,16 @@ def entry_from_k3s(k3s_yaml: str, name: str, *, server: str | None = None) -> di
     }
 
 
-def _has(data: Mapping[str, Any], name: str) -> bool:
-    return any(
-        isinstance(e, dict) and e.get("name") == name for key in ("clusters", "users", "contexts") for e in data[key]
-    )
+def _has(data: Mapping[str, Any], kind: str, name: str) -> bool:
+    return any(isinstance(e, dict) and e.get("name") == name for e in data[kind])
 
 
-def _strip(data: dict[str, Any], name: str) -> None:
-    for key in ("clusters", "users", "contexts"):
+def _has_any(data: Mapping[str, Any], name: str) -> bool:
+    return any(_has(data, kind, name) for kind in _KINDS)
+
+
+def _strip(data: dict[str, Any], name: str, kinds: Sequence[str] = _KINDS) -> None:
+    for key in kinds:
         data[key] = [e for e in data[key] if not (isinstance(e, dict) and e.get("name") == name)]
 
 
@@ -115,99 +163,192 @@ def _read(path: Path) -> dict[str, Any]:
     return parse(text, str(path))
 
 
-def _lock(path: Path) -> Any:
-    from filelock import FileLock
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S)
-
-
 def _write(path: Path, data: Mapping[str, Any]) -> None:
     from llmops_cli.fsutil import atomic_write
 
     atomic_write(path, dump(data), mode=0o600)
 
 
-def target_file(name: str, environ: Mapping[str, str] | None = None) -> Path:
-    """The file that holds ``name`` already, else the first file of KUBECONFIG."""
-    paths = kubeconfig_paths(environ)
+def lock_name(path: Path) -> Path:
+    return Path(str(path) + ".lock")
+
+
+@contextlib.contextmanager
+def locked(paths: Sequence[Path], *, timeout: float | None = None) -> Iterator[None]:
+    """Hold kubectl's lock on every file of ``paths`` (client-go ``ModifyConfig``: sorted, ``<file>.lock`` created
+    with ``O_CREAT|O_EXCL``, removed afterwards) for at least ``MIN_HOLD_S``. Signals are held back while any lock
+    exists, so that nothing but SIGKILL can leave one behind; they are let through while waiting for another
+    writer's lock."""
+    wait = LOCK_TIMEOUT_S if timeout is None else timeout
+    deadline = time.monotonic() + wait
+    held: list[Path] = []
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS) if hasattr(signal, "pthread_sigmask") else None
+    try:
+        for path in sorted({Path(p) for p in paths}, key=str):
+            path.parent.mkdir(parents=True, exist_ok=True)  # client-go: MkdirAll(dir, 0755) when missing
+            lock = lock_name(path)
+            while True:
+                try:
+                    os.close(os.open(lock, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+                    held.append(lock)
+                    break
+                except FileExistsError:
+                    if time.monotonic() >= deadline:
+                        raise _locked_error(path, lock, wait) from None
+                if mask is not None:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # let Ctrl-C through while we wait
+                try:
+                    time.sleep(LOCK_POLL_S)
+                finally:
+                    if mask is not None:
+                        signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED_SIGNALS)
+        acquired = time.monotonic()
+        yield
+        time.sleep(max(0.0, MIN_HOLD_S - (time.monotonic() - acquired)))
+    finally:
+        for lock in reversed(held):
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _locked_error(path: Path, lock: Path, waited: float) -> KubeconfigError:
+    try:
+        age = f", created {time.time() - lock.stat().st_mtime:.0f}s ago"
+    except OSError:
+        age = ""
+    return KubeconfigError(
+        f"{path} stayed locked for {waited:.0f}s ({lock} exists{age}): another kubectl or llmops is writing it",
+        hint=f"if no kubectl or llmops is running, {lock} is stale: remove it (kubectl cannot write while it exists)",
+    )
+
+
+def _documents(paths: Sequence[Path]) -> dict[Path, dict[str, Any]]:
+    return {p: _read(p) for p in paths if p.is_file()}
+
+
+def _first(docs: Mapping[Path, Mapping[str, Any]], paths: Sequence[Path], kind: str, name: object) -> Any:
+    """The entry kubectl sees for ``name``: the first file of the precedence that defines it wins."""
     for p in paths:
-        if p.is_file() and _has(_read(p), name):
-            return p
-    return paths[0]
-
-
-def find_context(name: str, environ: Mapping[str, str] | None = None) -> dict[str, Any] | None:
-    """The merged one-context config for ``name`` (as :func:`entry_from_k3s` returns), or None."""
-    for p in kubeconfig_paths(environ):
-        if not p.is_file():
+        doc = docs.get(p)
+        if doc is None:
             continue
-        data = _read(p)
-        ctx = next((c for c in data["contexts"] if c.get("name") == name), None)
-        if ctx is None:
-            continue
-        body = ctx.get("context") or {}
-        cluster = next((c for c in data["clusters"] if c.get("name") == body.get("cluster")), None)
-        user = next((u for u in data["users"] if u.get("name") == body.get("user")), None)
-        if cluster is None or user is None:
-            return None
-        return {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "preferences": {},
-            "clusters": [cluster],
-            "users": [user],
-            "contexts": [ctx],
-            "current-context": name,
-        }
+        for e in doc[kind]:
+            if isinstance(e, dict) and e.get("name") == name:
+                return e
     return None
 
 
+def _current(docs: Mapping[Path, Mapping[str, Any]], paths: Sequence[Path]) -> str:
+    """The merged current context: the first file that sets a non-empty one wins."""
+    for p in paths:
+        value = (docs.get(p) or {}).get("current-context")
+        if value:
+            return str(value)
+    return ""
+
+
+def current_context(environ: Mapping[str, str] | None = None) -> str:
+    paths = kubeconfig_paths(environ)
+    return _current(_documents(paths), paths)
+
+
+def target_file(name: str, environ: Mapping[str, str] | None = None) -> Path:
+    """The file that holds context ``name`` (the first that defines it), else kubectl's default file."""
+    paths = kubeconfig_paths(environ)
+    docs = _documents(paths)
+    for p in paths:
+        if p in docs and _has(docs[p], "contexts", name):
+            return p
+    return default_file(environ)
+
+
+def find_context(name: str, environ: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """The one-context config kubectl would use for ``name`` (as :func:`entry_from_k3s` returns), or None."""
+    paths = kubeconfig_paths(environ)
+    docs = _documents(paths)
+    ctx = _first(docs, paths, "contexts", name)
+    if ctx is None:
+        return None
+    body = ctx.get("context") or {}
+    cluster = _first(docs, paths, "clusters", body.get("cluster"))
+    user = _first(docs, paths, "users", body.get("user"))
+    if cluster is None or user is None:
+        return None
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
+        "clusters": [cluster],
+        "users": [user],
+        "contexts": [ctx],
+        "current-context": name,
+    }
+
+
+def _put(entries: list[Any], new: Sequence[Any], name: str) -> list[Any]:
+    """``entries`` with every entry named ``name`` replaced by ``new`` (where the first one was, else at the end)."""
+    out: list[Any] = []
+    placed = False
+    for e in entries:
+        if isinstance(e, dict) and e.get("name") == name:
+            if not placed:
+                out.extend(new)
+                placed = True
+            continue
+        out.append(e)
+    if not placed:
+        out.extend(new)
+    return out
+
+
 def merge_context(entry: Mapping[str, Any], *, switch: bool = False, environ: Mapping[str, str] | None = None) -> Path:
-    """Merge the one-context ``entry`` into the user's kubeconfig; return the file written."""
+    """Merge the one-context ``entry`` into the user's kubeconfig where kubectl would write it; return the file
+    that holds the context. Entries of the same name further down ``KUBECONFIG`` (shadowed: kubectl never reads
+    them) are dropped, so no stale certificate survives anywhere."""
     name = entry["contexts"][0]["name"]
     paths = kubeconfig_paths(environ)
-    others = [p for p in paths if p.is_file() and _has(_read(p), name)]
-    target = others[0] if others else paths[0]
-    try:
-        with _lock(target):
-            data = _read(target)
-            _strip(data, name)
-            for key in ("clusters", "users", "contexts"):
-                data[key].extend(entry[key])
-            if switch or not data.get("current-context"):
-                # An empty current-context means nothing to preserve; kubectl needs one to be useful.
-                data["current-context"] = name
-            _write(target, data)
-    except TimeoutError as e:
-        raise KubeconfigError(
-            f"{target} is locked by another program", hint=f"retry, or remove a stale {target}.lock"
-        ) from e
-    # Entries of the same name further down KUBECONFIG would be shadowed anyway; drop them so they go stale
-    # nowhere.
-    for p in others[1:]:
-        remove_context(name, environ={"KUBECONFIG": str(p), "HOME": str(Path.home())})
+    with locked(paths):
+        docs = _documents(paths)
+        default = default_file(environ)
+        changed: set[Path] = set()
+        target = default
+        for kind in _KINDS:
+            holders = [p for p in paths if p in docs and _has(docs[p], kind, name)]
+            where = holders[0] if holders else default
+            doc = docs.setdefault(where, parse("", str(where)))
+            doc[kind] = _put(doc[kind], entry[kind], name)
+            changed.add(where)
+            for p in holders[1:]:
+                _strip(docs[p], name, (kind,))
+                changed.add(p)
+            if kind == "contexts":
+                target = where
+        if switch or not _current(docs, paths):
+            # kubectl writes the current context to its default file (client-go writeCurrentContext).
+            docs.setdefault(default, parse("", str(default)))["current-context"] = name
+            changed.add(default)
+        for p in [*paths, default]:
+            if p in changed:
+                _write(p, docs[p])
+                changed.discard(p)
     return target
 
 
 def remove_context(name: str, *, environ: Mapping[str, str] | None = None) -> list[Path]:
     """Remove ``name`` from every kubeconfig file that holds it; return the files changed."""
+    paths = kubeconfig_paths(environ)
     changed = []
-    for p in kubeconfig_paths(environ):
-        if not p.is_file():
-            continue
-        try:
-            with _lock(p):
-                data = _read(p)
-                if not _has(data, name):
-                    continue
-                _strip(data, name)
-                if data.get("current-context") == name:
-                    data["current-context"] = ""
-                _write(p, data)
-                changed.append(p)
-        except TimeoutError as e:
-            raise KubeconfigError(f"{p} is locked by another program", hint=f"retry, or remove {p}.lock") from e
+    with locked(paths):
+        for p, data in _documents(paths).items():
+            if not _has_any(data, name) and data.get("current-context") != name:
+                continue
+            _strip(data, name)
+            if data.get("current-context") == name:
+                data["current-context"] = ""
+            _write(p, data)
+            changed.append(p)
     return changed
 
 

@@ -25,8 +25,10 @@ def command(
       llmops sync --env dev -o json
     """
     from llmops_cli.adapters.hostfacts import gather_facts
+    from llmops_cli.adapters.hosts import DryRunHost
     from llmops_cli.cli.hostopts import local_host
     from llmops_cli.cluster.context import k3s_kube_factory, user_kube_factory
+    from llmops_cli.cluster.lock import run_lock
     from llmops_cli.cluster.sync import sync
 
     session = get_session(ctx)
@@ -34,16 +36,17 @@ def command(
     settings = session.settings()
     host = local_host(session, password_stdin=sudo_password_stdin)
     factory = user_kube_factory(settings.cluster.context_name, session.environ, fallback=k3s_kube_factory(host))
-    data = sync(
-        settings,
-        host=host,
-        facts=gather_facts(host),
-        kube_factory=factory,
-        env=env,
-        reporter=session.reporter(),
-        environ=session.environ,
-        timeout=timeout,
-    )
+    with run_lock(settings.cluster.name, "sync", session.environ):
+        data = sync(
+            settings,
+            host=host,
+            facts=gather_facts(DryRunHost(host)),
+            kube_factory=factory,
+            env=env,
+            reporter=session.reporter(),
+            environ=session.environ,
+            timeout=timeout,
+        )
     if session.machine:
         session.emit(data)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from enum import StrEnum
 from typing import Annotated
 
@@ -42,6 +43,9 @@ def command(
 ) -> None:
     """Install k3s, GPU support and Argo CD on this machine, then deploy the platform through GitOps.
 
+    The plan and its checks come first: known failures stop `up` before it asks (exit 1); then it lists the
+    steps, restarts, files and packages, and asks.
+
     Examples:
       llmops up --dry-run
       llmops up --gpu on --dry-run -o json
@@ -49,9 +53,10 @@ def command(
       llmops up --airgap-bundle ./k3s-bundle --yes
     """
     from llmops_cli.cli.hostopts import confirm, local_host
-    from llmops_cli.cli.render_up import print_plan, print_result
+    from llmops_cli.cli.render_up import preflight_failures, print_plan, print_result, print_summary
+    from llmops_cli.cluster.lock import run_lock
     from llmops_cli.cluster.model import UpOptions
-    from llmops_cli.cluster.up import inspect_airgap_bundle, repo_credentials, up
+    from llmops_cli.cluster.up import execute_up, inspect_airgap_bundle, prepare_up, repo_credentials
 
     session = get_session(ctx)
     session.start("up", output)
@@ -70,19 +75,26 @@ def command(
         git_token=token,
         ssh_key=key,
     )
-    if not dry_run:
-        confirm(session, "Install k3s and the llmops platform on this machine?", yes=yes)
     reporter = session.reporter()
-    report = up(
-        settings,
-        host=local_host(session, password_stdin=sudo_password_stdin),
-        env=env,
-        options=options,
-        dry_run=dry_run,
-        reporter=reporter,
-        environ=session.environ,
-    )
+    host = local_host(session, password_stdin=sudo_password_stdin)
+    lock = contextlib.nullcontext() if dry_run else run_lock(settings.cluster.name, "up", session.environ)
+    with lock:
+        prepared = prepare_up(settings, host=host, env=env, options=options, reporter=reporter, environ=session.environ)
+        failures = preflight_failures(session, prepared)
+        if dry_run or failures:
+            report = prepared.report()
+            if session.machine:
+                session.emit({**report.to_dict(), "preflight": failures}, status="error" if failures else "ok")
+            else:
+                print_plan(session, report, failures=failures)
+            if failures:
+                raise typer.Exit(1)
+            return
+        print_summary(session, prepared)
+        if prepared.summary()["steps"]:
+            confirm(session, "Make these changes to this machine?", yes=yes)
+        report = execute_up(prepared, reporter=reporter)
     if session.machine:
         session.emit(report.to_dict(show_secrets=show_password))
     else:
-        (print_plan if dry_run else print_result)(session, report, show_password=show_password)
+        print_result(session, report, show_password=show_password)

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from llmops_cli.cluster.poll import transient
 from llmops_cli.errors import LlmopsError
 from llmops_cli.reporting import Status
 
@@ -50,6 +51,17 @@ def _is_done(step: Step, ctx: StepContext) -> bool:
     if step.check is None:
         return ctx.state.is_done(step.id, step.fingerprint)
     return step.check(ctx)
+
+
+def _is_done_yet(step: Step, ctx: StepContext) -> bool:
+    """Like :func:`_is_done`, but a check that cannot reach the cluster yet (k3s stopped or restarting) means
+    "not done": the step then runs, and its waits poll until their deadline."""
+    try:
+        return _is_done(step, ctx)
+    except LlmopsError as e:
+        if transient(e):
+            return False
+        raise
 
 
 def describe_plan(plan: Plan, ctx: StepContext) -> list[PlannedStep]:
@@ -114,7 +126,7 @@ def apply_plan(plan: Plan, ctx: StepContext) -> RunResult:
             reporter.phase(phase)
         t0 = time.monotonic()
         try:
-            if _is_done(step, ctx):
+            if _is_done_yet(step, ctx):
                 if step.record:
                     ctx.state.mark_done(step.id, step.fingerprint)
                 reporter.step(step.description, "ok", "already done")

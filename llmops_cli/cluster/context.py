@@ -37,7 +37,11 @@ def k3s_kube_factory(host: Host, *, server: str | None = None, read_only: bool =
 
 
 def user_kube_factory(
-    context_name: str, environ: Mapping[str, str], *, fallback: Callable[[], Kube] | None = None
+    context_name: str,
+    environ: Mapping[str, str],
+    *,
+    fallback: Callable[[], Kube] | None = None,
+    read_only: bool = False,
 ) -> Callable[[], Kube]:
     """A client from the user's kubeconfig context ``llmops-<cluster>``, else ``fallback`` (k3s.yaml)."""
 
@@ -47,7 +51,7 @@ def user_kube_factory(
 
         entry = kubeconfig.find_context(context_name, environ)
         if entry is not None:
-            return Kube.from_kubeconfig(entry, context_name)
+            return Kube.from_kubeconfig(entry, context_name, read_only=read_only)
         if fallback is not None:
             return fallback()
         raise ClusterError(

@@ -46,16 +46,25 @@ class Step:
     record: bool = True
     fingerprint: str = ""
     will_fail: str | None = None  # known up front: the reason this step cannot succeed on this host
+    # For the consent summary: services it may restart, host files it writes, packages it installs.
+    restarts: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    installs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class AirgapBundle:
-    """A folder with the k3s binary, the images tarball(s) and install.sh (checked before planning)."""
+    """A folder with the k3s binary, the images tarball(s), install.sh and the release's sha256sum file, every
+    file checked against its hash before planning; optionally platform images (``images/*.tar``) for k3s to
+    import and chart archives (``charts/*.tgz``)."""
 
     path: Path
     k3s_binary: Path
     installer: Path
     images: tuple[Path, ...]
+    sha256: Mapping[str, str] = field(default_factory=dict)  # file name -> hash (checked)
+    extra_images: tuple[Path, ...] = ()
+    charts: Mapping[str, Path] = field(default_factory=dict)  # chart name -> archive
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,7 @@ class PlanInputs:
     secrets: tuple[SecretSpec, ...] = ()
     git_ssh: SshKeysSpec | None = None  # local GitOps mode only
     git_client_image: str = "docker.io/alpine/git:v2.47.2"  # any pinned image with git, tar and ssh
+    gpu: bool = False  # the GPU decision the inputs were rendered with (recorded for `sync`)
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,8 @@ class UpOptions:
     git_token: str | None = field(default=None, repr=False)
     git_username: str = "x-access-token"
     ssh_key: str | None = field(default=None, repr=False)
+    # The user's environment entries `up` passes to privileged commands (proxies; CONTAINERD_* for k3s).
+    proxy_env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)

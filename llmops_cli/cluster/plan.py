@@ -39,13 +39,16 @@ def build_plan(settings: Settings, facts: HostFacts, inputs: PlanInputs, options
     if use_gpu:
         steps += gpu.node_steps(settings, facts, inputs, options)
     steps += kubeconfig.steps(settings, facts, inputs, options)
+    steps += waits.namespace_steps(settings, facts, inputs, options)
     steps += secrets.steps(settings, facts, inputs, options)
     steps += argocd.install_steps(settings, facts, inputs, options)
     steps += gitops.steps(settings, facts, inputs, options, warnings)
     steps += argocd.root_steps(settings, facts, inputs, options)
-    steps += waits.steps(settings, facts, inputs, options)
     if use_gpu:
+        # Before the GPU workloads are waited for: the smoke Job needs a free GPU (see steps/gpu.py).
         steps += gpu.cluster_steps(settings, facts, inputs, options)
+    steps += waits.steps(settings, facts, inputs, options)
+    steps += argocd.handover_steps(settings, facts, inputs, options)
     ids = [s.id for s in steps]
     if len(ids) != len(set(ids)):  # pragma: no cover - a programming error
         raise AssertionError(f"duplicate step ids: {ids}")
@@ -53,6 +56,7 @@ def build_plan(settings: Settings, facts: HostFacts, inputs: PlanInputs, options
         "cluster": settings.cluster.name,
         "environment": inputs.env,
         "k3s_version": settings.cluster.k3s_version,
+        "k3s_installed": facts.k3s.version if facts.k3s.installed else None,
         "gpu": use_gpu,
         "gitops": "local" if settings.gitops.local else "remote",
         "repo_url": inputs.repo_url,

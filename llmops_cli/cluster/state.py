@@ -1,8 +1,11 @@
-"""The state file that lets a failed `up` continue where it stopped.
+"""The state file that lets a failed `up` continue where it stopped, and remembers what `up` did.
 
 One JSON file per cluster under ``$XDG_STATE_HOME/llmops/clusters/``: finished steps with the fingerprint
-they finished with, the step that failed last, and flags carried between steps (a pending k3s restart).
-Written atomically after every step, so a crash or Ctrl-C loses at most the step in flight.
+they finished with, the step that failed last, flags carried between steps (a pending k3s restart), the
+choices `up` rendered the tree with (``choices``: environment, GPU decision; `sync` renders with the same), and
+the ledger of what `up` changed on the host (``host``: files, packages, an install of k3s, backups), which
+`down` reports and `down --purge` undoes. Written atomically after every step, so a crash or Ctrl-C loses at
+most the step in flight.
 """
 
 from __future__ import annotations
@@ -88,6 +91,39 @@ class State:
             "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         atomic_write(self.path, json.dumps(data, indent=2, sort_keys=True) + "\n", mode=0o600)
+
+    # ---------------------------------------------------------------- choices and the host ledger
+    def remember_choices(self, **choices: Any) -> None:
+        self.set_flag("choices", dict(choices))
+
+    @property
+    def choices(self) -> dict[str, Any]:
+        return dict(self.flags.get("choices") or {})
+
+    @property
+    def host(self) -> dict[str, Any]:
+        """What `up` changed on the host (see the module docstring)."""
+        return dict(self.flags.get("host") or {})
+
+    def record_host(self, key: str, value: Any) -> None:
+        ledger = self.host
+        if value is None:
+            ledger.pop(key, None)
+        else:
+            ledger[key] = value
+        self.set_flag("host", ledger)
+
+    def clear_run(self) -> None:
+        """Forget the steps, choices and flags of the last runs; keep the host ledger (for `down --purge`)."""
+        host = self.host
+        self.done.clear()
+        self.flags.clear()
+        self.failed = None
+        if host:
+            self.flags["host"] = host
+            self.save()
+        elif self.path is not None:
+            self.path.unlink(missing_ok=True)
 
     def clear(self) -> None:
         self.done.clear()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from llmops_cli.cluster.steps.waits import app_state, is_healthy
+from llmops_cli.cluster.steps.argocd import app_state, is_healthy
 
 if TYPE_CHECKING:
     from llmops_cli.adapters.kube import Kube

@@ -2,6 +2,9 @@
 
 Local GitOps mode: re-render the environment and push it to the in-cluster Git server (the same Job `up`
 runs). Remote mode: Argo CD follows the remote repository, so this only says what to push.
+
+The tree is rendered with the choices `up` recorded in the state file (environment, GPU decision): `sync`
+never pushes the opposite GPU tree of the one `up` deployed (`up --gpu off` on a GPU laptop stays CPU).
 """
 
 from __future__ import annotations
@@ -42,8 +45,12 @@ def sync(
             f"gitops.repo_url is {settings.gitops.repo_url}: Argo CD follows that repository",
             hint="run `llmops render`, then commit and push the manifests/ tree there",
         )
-    env_name = resolve_env(settings, env)
-    inputs = render_inputs(settings, facts, env_name, renderer=renderer)
+    choices = State.load(settings.cluster.name, environ).choices
+    env_name = resolve_env(settings, env or choices.get("env"))
+    gpu = choices.get("gpu") if isinstance(choices.get("gpu"), bool) else None
+    if gpu is None:
+        reporter.warn("no `llmops up` choices recorded for this cluster: the GPU decision follows this host's facts")
+    inputs = render_inputs(settings, facts, env_name, renderer=renderer, gpu=gpu)
     ctx = StepContext(
         host=host,
         settings=settings,
@@ -66,8 +73,14 @@ def sync(
     reporter.phase("sync")
     if seeded(ctx, job):
         reporter.step("push the rendered tree", "ok", "already up to date")
-        return {"environment": env_name, "changed": False, "files": len(inputs.tree or {})}
+        return {"environment": env_name, "gpu": inputs.gpu, "changed": False, "files": len(inputs.tree or {})}
     reporter.step("push the rendered tree", "running")
     commit = push_tree(ctx, configmap, job)
     reporter.step("push the rendered tree", "changed", commit[:12])
-    return {"environment": env_name, "changed": True, "commit": commit, "files": len(inputs.tree or {})}
+    return {
+        "environment": env_name,
+        "gpu": inputs.gpu,
+        "changed": True,
+        "commit": commit,
+        "files": len(inputs.tree or {}),
+    }

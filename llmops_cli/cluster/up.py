@@ -1,9 +1,11 @@
-"""`llmops up` as core functions: render the inputs, build the plan, describe it (dry run) or run it."""
+"""`llmops up` as core functions: gather facts, render the inputs, build the plan and describe it with the
+read-only checks (:func:`prepare_up`: what the CLI shows, and the known failures it stops on before asking);
+then run it (:func:`execute_up`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -124,41 +126,136 @@ def resolve_env(settings: Settings, env: str | None) -> str:
     return env
 
 
-def render_inputs(settings: Settings, facts: HostFacts, env: str, *, renderer: Renderer | None = None) -> PlanInputs:
+def render_inputs(
+    settings: Settings, facts: HostFacts, env: str, *, renderer: Renderer | None = None, gpu: bool | None = None
+) -> PlanInputs:
+    """What `up` (and `sync`) apply, rendered once; ``gpu`` overrides the decision from the facts (`sync` passes
+    the one `up` made)."""
     r = renderer or default_renderer()
-    gpu = decide_gpu(settings, facts)
+    use_gpu = decide_gpu(settings, facts) if gpu is None else gpu
     repo_url = settings.gitops.repo_url or local_git_url()
     return PlanInputs(
         env=env,
-        k3s_config=r.k3s_config(settings, gpu=gpu, node_ip=settings.cluster.node_ip),
+        k3s_config=r.k3s_config(settings, gpu=use_gpu, node_ip=settings.cluster.node_ip),
         k3s_registries=r.k3s_registries(settings),
-        bootstrap=tuple(r.bootstrap_objects(settings, env, repo_url=repo_url, gpu=gpu)),
+        bootstrap=tuple(r.bootstrap_objects(settings, env, repo_url=repo_url, gpu=use_gpu)),
         repo_url=repo_url,
-        smoke_job=r.gpu_smoke_job(settings) if gpu else None,
-        tree=r.render_environment(settings, env, gpu=gpu) if settings.gitops.local else None,
+        smoke_job=r.gpu_smoke_job(settings) if use_gpu else None,
+        tree=r.render_environment(settings, env, gpu=use_gpu) if settings.gitops.local else None,
         secrets=platform_secrets(settings),
         git_ssh=local_git_ssh(settings),
         git_client_image=git_client_image(),
+        gpu=use_gpu,
     )
 
 
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def parse_sha256sums(text: str) -> dict[str, str]:
+    """``sha256sum`` output (``<hash>  <name>`` or ``<hash> *<name>``) as name -> hash."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and len(parts[0]) == 64:
+            out[parts[1].lstrip("*")] = parts[0].lower()
+    return out
+
+
 def inspect_airgap_bundle(path: str | Path) -> AirgapBundle:
-    """Check an airgap folder: the k3s binary, install.sh and at least one k3s-airgap-images-* tarball."""
+    """Check an airgap folder before anything is planned: the k3s binary, install.sh, at least one
+    k3s-airgap-images-* tarball and the release's ``sha256sum-<arch>.txt``; install.sh must be the pinned one
+    (its hash), the binary and every images tarball must match the release's checksum file. Optional: platform
+    images under ``images/`` (k3s imports every tarball in its images directory) and chart archives under
+    ``charts/``, listed in a ``SHA256SUMS`` file next to them."""
+    from llmops_cli.adapters import upstream
+
     root = Path(path).expanduser()
     if not root.is_dir():
         raise InputError(f"--airgap-bundle {root}: not a directory")
     binary = root / "k3s"
     installer = root / "install.sh"
     images = tuple(sorted(p for p in root.iterdir() if p.name.startswith("k3s-airgap-images") and p.is_file()))
+    sums_files = sorted(root.glob("sha256sum-*.txt"))
     missing = [str(p.name) for p in (binary, installer) if not p.is_file()]
     if not images:
         missing.append("k3s-airgap-images-<arch>.tar[.zst|.gz]")
+    if not sums_files:
+        missing.append("sha256sum-<arch>.txt (from the same k3s release page)")
     if missing:
         raise InputError(
             f"--airgap-bundle {root} lacks {', '.join(missing)}",
             hint="download them from the k3s release page for the pinned version (https://docs.k3s.io/installation/airgap)",
         )
-    return AirgapBundle(path=root, k3s_binary=binary, installer=installer, images=images)
+    sums: dict[str, str] = {}
+    for f in sums_files:
+        sums.update(parse_sha256sums(f.read_text(encoding="utf-8", errors="replace")))
+    extra_dir, chart_dir = root / "images", root / "charts"
+    extra = tuple(sorted(p for p in extra_dir.glob("*.tar*") if p.is_file())) if extra_dir.is_dir() else ()
+    charts = {p.name.rsplit("-", 1)[0]: p for p in sorted(chart_dir.glob("*.tgz"))} if chart_dir.is_dir() else {}
+    local_sums = root / "SHA256SUMS"
+    if extra or charts:
+        if not local_sums.is_file():
+            raise InputError(
+                f"--airgap-bundle {root} has images/ or charts/ but no SHA256SUMS listing them",
+                hint="write it where the files were fetched: (cd BUNDLE && sha256sum images/* charts/* > SHA256SUMS)",
+            )
+        listed = parse_sha256sums(local_sums.read_text(encoding="utf-8", errors="replace"))
+        sums.update({Path(name).name: h for name, h in listed.items()})
+    expected = {installer.name: upstream.K3S_INSTALLER_SHA256}
+    for f in (binary, *images, *extra, *charts.values()):
+        want = sums.get(f.name)
+        if want is None:
+            raise InputError(
+                f"--airgap-bundle: {f.name} is not listed in {', '.join(s.name for s in sums_files)}"
+                + (" or SHA256SUMS" if extra or charts else ""),
+                hint="take every file from the same release (its sha256sum-<arch>.txt lists them)",
+            )
+        expected[f.name] = want
+    for f in (installer, binary, *images, *extra, *charts.values()):
+        got = _sha256_file(f)
+        if got != expected[f.name]:
+            source = "the pinned installer" if f == installer else "its checksum file"
+            raise InputError(
+                f"--airgap-bundle: {f} has sha256 {got}, not {expected[f.name]} ({source}): refusing it",
+                hint="download the file again from the k3s release page of the pinned version",
+            )
+    return AirgapBundle(
+        path=root,
+        k3s_binary=binary,
+        installer=installer,
+        images=images,
+        sha256=expected,
+        extra_images=extra,
+        charts=charts,
+    )
+
+
+def with_bundled_charts(inputs: PlanInputs, bundle: AirgapBundle | None) -> PlanInputs:
+    """Use a chart archive from the bundle for the bootstrap HelmChart (helm-controller's chartContent: the
+    archive itself, base64, instead of the repository)."""
+    if bundle is None or not bundle.charts:
+        return inputs
+    import base64
+    import copy
+
+    objs = []
+    for o in inputs.bootstrap:
+        if o.get("kind") == "HelmChart":
+            spec = o.get("spec") or {}
+            archive = bundle.charts.get(spec.get("chart", ""))
+            if archive is not None and archive.name == f"{spec.get('chart')}-{spec.get('version')}.tgz":
+                o = copy.deepcopy(o)
+                o["spec"]["chartContent"] = base64.b64encode(archive.read_bytes()).decode()
+        objs.append(o)
+    return replace(inputs, bootstrap=tuple(objs))
 
 
 def repo_credentials(settings: Settings, environ: Mapping[str, str]) -> tuple[str | None, str | None]:
@@ -215,16 +312,14 @@ def describe_up(plan: Plan, ctx: StepContext) -> UpReport:
 
 def run_up(plan: Plan, ctx: StepContext) -> UpReport:
     from llmops_cli.cluster.apply import apply_plan
-    from llmops_cli.cluster.steps.argocd import admin_password, argocd_namespace
+    from llmops_cli.cluster.steps.argocd import admin_password, argocd_namespace, ui_hint
 
+    # What `sync` must render with: the same environment and GPU decision (never the opposite GPU tree).
+    ctx.state.remember_choices(env=ctx.inputs.env, gpu=plan.gpu, repo_url=ctx.inputs.repo_url)
     run = apply_plan(plan, ctx)
     ns = argocd_namespace(ctx.inputs.bootstrap)
-    name = ctx.settings.cluster.context_name
     notes = list(ctx.notes)
-    notes.append(
-        f"Argo CD UI: kubectl --context {name} -n {ns} port-forward svc/argo-cd-argocd-server 8080:443, "
-        "then https://localhost:8080 (user admin)"
-    )
+    notes.append(ui_hint(ctx.settings.cluster.context_name, ctx.inputs.bootstrap))
     secrets = dict(ctx.secrets)
     if ctx.options.show_password:
         secrets.update(read_secrets(ctx))
@@ -250,6 +345,105 @@ def read_secrets(ctx: StepContext) -> dict[str, str]:
     return out
 
 
+@dataclass
+class PreparedUp:
+    """Everything `up` knows before it changes anything: the plan, and what its read-only checks say."""
+
+    settings: Settings
+    host: Host
+    facts: HostFacts
+    inputs: PlanInputs
+    plan: Plan
+    options: UpOptions
+    planned: list[PlannedStep]
+    environ: Mapping[str, str]
+
+    @property
+    def failures(self) -> list[PlannedStep]:
+        """Steps known to fail on this host (not already done): `up` stops before asking."""
+        return [p for p in self.planned if p.status == "will-fail"]
+
+    def report(self) -> UpReport:
+        return UpReport(plan=self.plan, dry_run=True, planned=self.planned)
+
+    def summary(self) -> dict[str, list[str]]:
+        """What consent is asked for: the steps that will change something, services they restart, host files
+        they write, packages they install."""
+        todo = {p.id for p in self.planned if p.status in ("todo", "pending") and p.mutating}
+        steps = [s for s in self.plan.steps if s.id in todo]
+        return {
+            "steps": [s.description for s in steps],
+            "restarts": sorted({r for s in steps for r in s.restarts}),
+            "writes": sorted({w for s in steps for w in s.writes}),
+            "installs": [i for s in steps for i in s.installs],
+        }
+
+
+def prepare_up(
+    settings: Settings,
+    *,
+    host: Host,
+    env: str | None,
+    options: UpOptions,
+    reporter: Reporter,
+    environ: Mapping[str, str],
+    renderer: Renderer | None = None,
+    facts: HostFacts | None = None,
+) -> PreparedUp:
+    """Gather facts, render, plan, and run the plan's read-only checks (through a host and a client that refuse
+    any change): nothing on the host or the cluster changes."""
+    from llmops_cli.adapters.hostfacts import gather_facts
+    from llmops_cli.adapters.hosts import DryRunHost
+    from llmops_cli.cluster.apply import describe_plan
+    from llmops_cli.cluster.context import k3s_kube_factory, user_kube_factory
+    from llmops_cli.cluster.model import StepContext
+    from llmops_cli.cluster.state import State
+    from llmops_cli.cluster.steps.k3s import proxy_env
+
+    dry: Host = DryRunHost(host)
+    if facts is None:
+        facts = gather_facts(dry, sudo_mode=getattr(getattr(host, "sudo", None), "mode", None))
+    if not options.proxy_env:
+        options = replace(options, proxy_env=proxy_env(environ))
+    env_name = resolve_env(settings, env)
+    inputs = with_bundled_charts(render_inputs(settings, facts, env_name, renderer=renderer), options.airgap)
+    plan = plan_up(settings, facts, inputs, options)
+    name = settings.cluster.context_name
+    ctx = StepContext(
+        host=dry,
+        settings=settings,
+        facts=facts,
+        inputs=inputs,
+        options=options,
+        reporter=reporter,
+        state=State.load(settings.cluster.name, environ),
+        kube_factory=user_kube_factory(name, environ, fallback=k3s_kube_factory(dry, read_only=True), read_only=True),
+        environ=dict(environ),
+        dry_run=True,
+    )
+    return PreparedUp(settings, host, facts, inputs, plan, options, describe_plan(plan, ctx), environ)
+
+
+def execute_up(prepared: PreparedUp, *, reporter: Reporter) -> UpReport:
+    from llmops_cli.cluster.context import k3s_kube_factory
+    from llmops_cli.cluster.model import StepContext
+    from llmops_cli.cluster.state import State
+
+    settings = prepared.settings
+    ctx = StepContext(
+        host=prepared.host,
+        settings=settings,
+        facts=prepared.facts,
+        inputs=prepared.inputs,
+        options=prepared.options,
+        reporter=reporter,
+        state=State.load(settings.cluster.name, prepared.environ),
+        kube_factory=k3s_kube_factory(prepared.host),
+        environ=dict(prepared.environ),
+    )
+    return run_up(prepared.plan, ctx)
+
+
 def up(
     settings: Settings,
     *,
@@ -262,32 +456,17 @@ def up(
     renderer: Renderer | None = None,
     facts: HostFacts | None = None,
 ) -> UpReport:
-    """Gather facts, render, plan; then describe (``dry_run``) or execute the plan on ``host``."""
-    from llmops_cli.adapters.hostfacts import gather_facts
-    from llmops_cli.adapters.hosts import DryRunHost
-    from llmops_cli.cluster.context import k3s_kube_factory
-    from llmops_cli.cluster.model import StepContext
-    from llmops_cli.cluster.state import State
-
-    run_host: Host = DryRunHost(host) if dry_run else host
-    if facts is None:
-        facts = gather_facts(run_host, sudo_mode=getattr(getattr(host, "sudo", None), "mode", None))
-    env_name = resolve_env(settings, env)
-    inputs = render_inputs(settings, facts, env_name, renderer=renderer)
-    plan = plan_up(settings, facts, inputs, options)
-    state = State.load(settings.cluster.name, environ)
-    ctx = StepContext(
-        host=run_host,
-        settings=settings,
-        facts=facts,
-        inputs=inputs,
+    """Prepare (facts, render, plan, read-only checks); then describe it (``dry_run``) or execute it."""
+    prepared = prepare_up(
+        settings,
+        host=host,
+        env=env,
         options=options,
         reporter=reporter,
-        state=state,
-        kube_factory=k3s_kube_factory(run_host, read_only=dry_run),
-        environ=dict(environ),
-        dry_run=dry_run,
+        environ=environ,
+        renderer=renderer,
+        facts=facts,
     )
     if dry_run:
-        return describe_up(plan, ctx)
-    return run_up(plan, ctx)
+        return prepared.report()
+    return execute_up(prepared, reporter=reporter)

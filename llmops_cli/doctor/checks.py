@@ -11,7 +11,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from llmops_cli.adapters.hostfacts import PORTS, HostFacts, toolkit_hint
+from llmops_cli.adapters.hostfacts import (
+    K3S_LOG_HINT,
+    PORTS,
+    WSL_NVIDIA_SMI,
+    HostFacts,
+    k3s_version_key,
+    toolkit_hint,
+)
 
 if TYPE_CHECKING:
     from llmops_cli.config.model import Settings
@@ -218,12 +225,15 @@ def check_swap(f: HostFacts) -> CheckResult:
 def check_init(f: HostFacts) -> CheckResult:
     if f.init_system in ("systemd", "openrc"):
         return CheckResult("init", "ok", f"{f.init_system} (k3s runs as a service)")
+    hint = "run llmops up on a Linux host or VM with systemd"
+    if f.wsl:
+        hint = "enable systemd in WSL2: add `[boot]` `systemd=true` to /etc/wsl.conf, then `wsl --shutdown`"
     return CheckResult(
         "init",
         "fail",
         "no systemd or OpenRC: the k3s installer cannot set up its service"
         + (" (this is a container)" if f.container else ""),
-        "run llmops up on a Linux host or VM with systemd",
+        hint,
     )
 
 
@@ -240,21 +250,41 @@ def check_privileges(f: HostFacts) -> CheckResult:
 def check_k3s(f: HostFacts, settings: Settings) -> CheckResult:
     k = f.k3s
     pinned = settings.cluster.k3s_version
+    if k.partial:
+        have = ", ".join(
+            n
+            for n, ok in (("binary", k.binary), ("service", k.service is not None), ("uninstall script", k.uninstall))
+            if ok
+        )
+        return CheckResult(
+            "k3s",
+            "warn",
+            f"a half-finished k3s install (only its {have}): the installer stopped before it set up the service",
+            "`llmops up` runs the pinned installer again to finish it",
+        )
     if not k.installed:
         return CheckResult("k3s", "ok", f"not installed; `llmops up` installs {pinned}")
     state = "running" if k.running else "installed but not running"
     if k.version and k.version != pinned:
+        if k3s_version_key(k.version) > k3s_version_key(pinned):
+            return CheckResult(
+                "k3s",
+                "fail",
+                f"k3s {k.version} {state} is newer than the pinned {pinned}; llmops does not downgrade Kubernetes",
+                f"set cluster.k3s_version: {k.version} in llmops.yaml to keep it",
+            )
         return CheckResult(
             "k3s",
             "warn",
-            f"k3s {k.version} {state}; llmops pins {pinned} and will adopt it as is",
-            "`llmops down --uninstall-k3s` then `llmops up` to move to the pinned version",
+            f"k3s {k.version} {state}; llmops pins {pinned}",
+            "`llmops up` upgrades it in place with the pinned installer, after backing up its datastore",
         )
+    start = "systemctl start k3s" if f.init_system == "systemd" else "rc-service k3s start"
     return CheckResult(
         "k3s",
         "ok" if k.running else "warn",
         f"k3s {k.version or '(unknown version)'} {state}",
-        "" if k.running else "start it: systemctl start k3s",
+        "" if k.running else f"`llmops up` starts it ({start}); its log: {K3S_LOG_HINT.get(f.init_system, '')}",
     )
 
 
@@ -270,6 +300,75 @@ def check_other_kubernetes(f: HostFacts) -> CheckResult:
         if running
         else "installed but not running; fine as long as it stays stopped",
     )
+
+
+def check_nvidia_kernel(f: HostFacts, settings: Settings) -> list[CheckResult]:
+    """What keeps the NVIDIA kernel driver from loading: Secure Boot with an unsigned module, nouveau."""
+    nv = f.nvidia
+    if settings.gpu.mode == "off":
+        return []
+    out = []
+    if nv.secure_boot and nv.module_present and not nv.module_loaded:
+        if not nv.module_signer:
+            out.append(
+                CheckResult(
+                    "secure-boot",
+                    "fail",
+                    "UEFI Secure Boot is on and the nvidia kernel module is not signed: the kernel refuses to load it",
+                    "sign it with a Machine Owner Key (DKMS: `sudo mokutil --import /var/lib/dkms/mok.pub`, reboot and "
+                    "enroll the key), install your distribution's signed driver packages, or turn Secure Boot off",
+                )
+            )
+        else:
+            out.append(
+                CheckResult(
+                    "secure-boot",
+                    "warn",
+                    f"Secure Boot is on and the nvidia module (signed by {nv.module_signer}) is not loaded",
+                    "is its key enrolled? `mokutil --list-enrolled`; `sudo modprobe nvidia` prints why it fails",
+                )
+            )
+    elif nv.secure_boot is not None and nv.module_present:
+        signed = f"signed by {nv.module_signer}" if nv.module_signer else "unsigned"
+        out.append(
+            CheckResult("secure-boot", "ok", f"Secure Boot {'on' if nv.secure_boot else 'off'}; nvidia module {signed}")
+        )
+    if nv.nouveau_loaded:
+        out.append(
+            CheckResult(
+                "nouveau",
+                "fail" if settings.gpu.mode == "on" or nv.smi_present else "warn",
+                "the open-source nouveau driver is loaded: it holds the GPU, so the NVIDIA driver cannot",
+                "blacklist it (`blacklist nouveau` and `options nouveau modeset=0` in "
+                "/etc/modprobe.d/blacklist-nouveau.conf), rebuild the initramfs (update-initramfs -u / dracut -f), "
+                "reboot, then install the NVIDIA driver",
+            )
+        )
+    return out
+
+
+def check_wsl(f: HostFacts, settings: Settings) -> list[CheckResult]:
+    if not f.wsl:
+        return []
+    nv = f.nvidia
+    msg = "Windows Subsystem for Linux 2: the GPU comes from the Windows NVIDIA driver"
+    if nv.smi_path == WSL_NVIDIA_SMI:
+        return [
+            CheckResult(
+                "wsl2",
+                "warn",
+                f"{msg}; nvidia-smi is at {WSL_NVIDIA_SMI}, not on PATH",
+                "add /usr/lib/wsl/lib to PATH (and the k3s service's); never install a Linux NVIDIA driver inside WSL",
+            )
+        ]
+    return [
+        CheckResult(
+            "wsl2",
+            "ok" if nv.smi_present else "warn",
+            msg,
+            "" if nv.smi_present else "install the NVIDIA driver on Windows (not in WSL), then `wsl --shutdown`",
+        )
+    ]
 
 
 def check_nvidia(f: HostFacts, settings: Settings) -> list[CheckResult]:
@@ -358,6 +457,8 @@ def run_checks(facts: HostFacts, settings: Settings, environ: Mapping[str, str],
         check_k3s(facts, settings),
         check_other_kubernetes(facts),
         *check_nvidia(facts, settings),
+        *check_nvidia_kernel(facts, settings),
+        *check_wsl(facts, settings),
         check_kubeconfig(facts, settings, environ),
     ]
     if facts.container:

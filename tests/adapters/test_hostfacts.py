@@ -8,6 +8,7 @@ import pytest
 
 from llmops_cli.adapters import hostfacts as hf
 from llmops_cli.adapters.hosts import DryRunHost, LocalHost, Sudo
+from llmops_cli.adapters.upstream import NVIDIA_TOOLKIT_VERSION
 from tests.cluster.fakes import FakeHost, ok
 
 FIX = Path(__file__).parent / "fixtures"
@@ -99,6 +100,8 @@ def gpu_host() -> FakeHost:
             "/proc/swaps": "Filename Type Size Used Priority\n",
             "/run/systemd/system/.keep": "",
             hf.K3S_BIN: "",
+            "/etc/systemd/system/k3s.service": "[Service]\nExecStart=/usr/local/bin/k3s server\n",
+            hf.K3S_UNINSTALL: "",
             hf.K3S_CONTAINERD_CONFIG: NVIDIA_RUNTIME,
         },
         tools={
@@ -148,6 +151,58 @@ def test_gather_facts_of_a_gpu_laptop() -> None:
     assert nv.has_gpu and nv.gpus[0].name == "NVIDIA GeForce RTX 4090" and nv.cuda_version == "13.0"
     assert nv.toolkit_version == "1.17.8" and nv.toolkit_present
     assert host.mutations() == []  # gathering facts never changes the host
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [["/etc/systemd/system/k3s.service"], [hf.K3S_UNINSTALL], ["/etc/systemd/system/k3s.service", hf.K3S_UNINSTALL]],
+)
+def test_a_binary_without_its_service_or_uninstall_script_is_a_partial_install(missing: list[str]) -> None:
+    """install.sh writes the binary first and the service last: a run killed in between is not installed."""
+    host = gpu_host()
+    for f in missing:
+        del host.files[f]
+    k = hf.gather_facts(DryRunHost(host)).k3s
+    assert k.binary and not k.installed and k.partial
+
+
+def test_openrc_service_and_status() -> None:
+    host = gpu_host()
+    del host.files["/run/systemd/system/.keep"]
+    del host.files["/etc/systemd/system/k3s.service"]
+    host.files["/sbin/openrc-run"] = ""
+    host.files["/etc/init.d/k3s"] = "#!/sbin/openrc-run\n"
+    host.tools.add("rc-service")
+    host.responses["rc-service k3s status"] = ok("", " * status: stopped\n", 3)
+    f = hf.gather_facts(DryRunHost(host))
+    assert f.init_system == "openrc" and f.k3s.installed and f.k3s.service == "/etc/init.d/k3s"
+    assert not f.k3s.running
+
+
+def test_secure_boot_nouveau_and_wsl_facts() -> None:
+    host = gpu_host()
+    host.files[hf.SECURE_BOOT_EFIVAR] = "\x06\x00\x00\x00\x01"
+    host.files["/sys/module/nouveau/initstate"] = "live\n"
+    host.files["/proc/sys/kernel/osrelease"] = "5.15.167.4-microsoft-standard-WSL2\n"
+    host.tools.add("modinfo")
+    host.responses["modinfo -F signer nvidia"] = ok("\n")
+    f = hf.gather_facts(DryRunHost(host))
+    nv = f.nvidia
+    assert nv.secure_boot is True and nv.module_present and nv.module_signer == "" and nv.nouveau_loaded
+    assert not nv.module_loaded and f.wsl
+    assert hf.parse_secure_boot("\x06\x00\x00\x00\x00") is False and hf.parse_secure_boot(None) is None
+
+
+def test_wsl_nvidia_smi_off_path_is_found() -> None:
+    host = gpu_host()
+    host.tools.discard("nvidia-smi")
+    host.files[hf.WSL_NVIDIA_SMI] = ""
+    host.responses = {
+        f"{hf.WSL_NVIDIA_SMI} --query-gpu*": ok((FIX / "query-rtx4090.csv").read_text()),
+        **host.responses,
+    }
+    nv = hf.gather_nvidia(host)
+    assert nv.has_gpu and nv.smi_path == hf.WSL_NVIDIA_SMI
 
 
 def test_gather_facts_nvidia_smi_failing() -> None:
@@ -207,4 +262,6 @@ def test_doctor_verdict_for_the_h100_lab_machine() -> None:
     results = {r.name: r for r in run_checks(facts, Settings(), {}, gpu=True)}
     assert results["nvidia"].status == "ok" and "NVIDIA H100 80GB HBM3 (81559 MiB)" in results["nvidia"].message
     assert results["nvidia-toolkit"].status == "fail"
-    assert "sudo apt-get install -y nvidia-container-toolkit" in results["nvidia-toolkit"].hint
+    assert (
+        f"sudo apt-get install -y nvidia-container-toolkit={NVIDIA_TOOLKIT_VERSION}" in results["nvidia-toolkit"].hint
+    )

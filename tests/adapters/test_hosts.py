@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmops_cli.adapters import hosts, procs
 from llmops_cli.adapters.hosts import DryRunHost, DryRunViolation, LocalHost, Sudo, SudoPasswordNeeded
@@ -64,26 +67,85 @@ def test_privileged_as_user_uses_sudo_n(not_root: Recorder) -> None:
     assert not_root.calls[0][0] == ["sudo", "-n", "--", "systemctl", "restart", "k3s"]
 
 
-def test_privileged_env_goes_through_env_1(not_root: Recorder) -> None:
-    LocalHost(Sudo("passwordless")).run(["sh", "/tmp/i.sh"], privileged=True, env={"INSTALL_K3S_VERSION": "v1"})
+def test_privileged_env_goes_through_a_private_file_not_the_argv(not_root: Recorder) -> None:
+    seen: list[str] = []
+
+    def record(argv, **kw):  # type: ignore[no-untyped-def]
+        envfile = Path(argv[argv.index("llmops-env") + 1])
+        seen.append(envfile.read_text())
+        seen.append(oct(stat.S_IMODE(envfile.stat().st_mode)))
+        return not_root(argv, **kw)
+
+    hosts.procs.run = record  # type: ignore[assignment]
+    secret = {"INSTALL_K3S_VERSION": "v1", "HTTPS_PROXY": "http://user:s3cret@proxy:3128"}
+    LocalHost(Sudo("passwordless")).run(["sh", "/tmp/i.sh"], privileged=True, env=secret)
     argv, _, env = not_root.calls[0]
-    assert argv == ["sudo", "-n", "--", "env", "INSTALL_K3S_VERSION=v1", "sh", "/tmp/i.sh"]
-    assert env is None
+    assert argv[:3] == ["sudo", "-n", "--"] and argv[-2:] == ["sh", "/tmp/i.sh"]
+    assert argv[3:6] == ["/bin/sh", "-c", hosts.ENV_WRAPPER]
+    assert not any("s3cret" in a for a in argv) and env is None
+    assert seen == ["INSTALL_K3S_VERSION=v1\nHTTPS_PROXY=http://user:s3cret@proxy:3128\n", "0o600"]
+    assert not Path(argv[argv.index("llmops-env") + 1]).exists()  # removed after the command
 
 
-def test_password_is_asked_once_and_fed_on_stdin(not_root: Recorder) -> None:
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40))
+def test_env_file_round_trips_through_a_real_shell(value: str) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "env"
+        f.write_text(hosts.env_file_text({"V": value}))
+        out = subprocess.run(
+            ["/bin/sh", "-c", hosts.ENV_WRAPPER, "llmops-env", str(f), "printenv", "V"],
+            capture_output=True,
+            check=True,
+        ).stdout
+    assert out == value.encode() + b"\n"
+
+
+def test_env_names_are_checked() -> None:
+    with pytest.raises(ValueError, match="not an environment variable name"):
+        hosts.env_file_text({"A;rm -rf /": "x"})
+
+
+def test_password_is_asked_once_and_given_to_sudo_through_askpass(not_root: Recorder) -> None:
     asked = []
+    helper: list[tuple[str, str]] = []
 
     def provider() -> str:
         asked.append(1)
         return "s3cret"
 
+    def record(argv, **kw):  # type: ignore[no-untyped-def]
+        askpass = kw["env"]["SUDO_ASKPASS"]
+        # What sudo does: run the helper (prompt as its argument) and read the password from its stdout.
+        out = subprocess.run([askpass, "Password:"], capture_output=True, text=True, check=True).stdout
+        helper.append((out, oct(stat.S_IMODE(Path(askpass).parent.stat().st_mode))))
+        return not_root(argv, **kw)
+
+    hosts.procs.run = record  # type: ignore[assignment]
     host = LocalHost(Sudo("password", provider))
     host.run(["true"], privileged=True)
-    host.run(["true"], privileged=True)
+    host.run(["cat"], privileged=True, input="data")
     assert len(asked) == 1
     argv, stdin, _ = not_root.calls[1]
-    assert argv[:5] == ["sudo", "-S", "-p", "", "--"] and stdin == "s3cret\n"
+    assert argv == ["sudo", "-A", "--", "cat"] and stdin == "data"  # the command's stdin: its own input only
+    assert helper == [("s3cret\n", "0o700")] * 2
+
+
+def test_a_rejected_password_is_a_clear_error_and_asked_again(not_root: Recorder) -> None:
+    asked = []
+
+    def reject(argv, **kw):  # type: ignore[no-untyped-def]
+        return ProcResult(tuple(argv), 1, "", "sudo: 1 incorrect password attempt\n")
+
+    hosts.procs.run = reject  # type: ignore[assignment]
+    host = LocalHost(Sudo("password", lambda: asked.append(1) or "wrong"))
+    with pytest.raises(hosts.SudoPasswordRejected, match="rejected the password"):
+        host.run(["true"], privileged=True)
+    with pytest.raises(hosts.SudoPasswordRejected):
+        host.run(["true"], privileged=True)
+    assert len(asked) == 2
 
 
 def test_password_needed_without_tty_names_the_flag(not_root: Recorder) -> None:

@@ -137,12 +137,19 @@ def test_several_files_update_where_the_entry_lives(tmp_path: Path) -> None:
     assert found is not None and found["users"][0]["user"]["client-certificate-data"] == "CERT-new"
 
 
-def test_several_files_new_entry_goes_to_the_first(tmp_path: Path) -> None:
+def test_several_files_new_entry_goes_to_the_first_that_exists(tmp_path: Path) -> None:
+    # client-go GetDefaultFilename: with several KUBECONFIG files, a new entry goes to the first that exists.
     first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
     second.write_text(yaml.safe_dump(USER_CONFIG))
     written = kc.merge_context(kc.entry_from_k3s(k3s_yaml("a"), "llmops-dev"), environ=env_for(first, second))
-    assert written == first
-    assert names(load(second), "contexts") == ["work"]
+    assert written == second and not first.exists()
+    assert names(load(second), "contexts") == ["work", "llmops-dev"]
+
+
+def test_several_files_none_existing_new_entry_goes_to_the_last(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    written = kc.merge_context(kc.entry_from_k3s(k3s_yaml("a"), "llmops-dev"), environ=env_for(first, second))
+    assert written == second and not first.exists()
 
 
 def test_duplicate_in_a_later_file_is_removed(tmp_path: Path) -> None:
@@ -151,7 +158,8 @@ def test_duplicate_in_a_later_file_is_removed(tmp_path: Path) -> None:
         kc.merge_context(kc.entry_from_k3s(k3s_yaml(p.stem), "llmops-dev"), environ=env_for(p))
     kc.merge_context(kc.entry_from_k3s(k3s_yaml("new"), "llmops-dev"), environ=env_for(first, second))
     assert "CERT-new" in first.read_text()
-    assert "llmops-dev" not in second.read_text()
+    shadowed = load(second)
+    assert names(shadowed, "clusters") == names(shadowed, "users") == names(shadowed, "contexts") == []
 
 
 def test_remove_context_from_every_file(tmp_path: Path) -> None:
@@ -186,14 +194,54 @@ def test_default_path_is_home_kube_config(tmp_path: Path) -> None:
     assert kc.kubeconfig_paths({"HOME": str(tmp_path)}) == [tmp_path / ".kube" / "config"]
 
 
-def test_lock_timeout_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from filelock import FileLock
-
+def test_a_foreign_lock_is_waited_for_then_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "config"
+    lock = tmp_path / "config.lock"
+    lock.touch()  # what kubectl (or a crashed one) leaves: client-go's lock is the file's existence
     monkeypatch.setattr(kc, "LOCK_TIMEOUT_S", 0.2)
-    with FileLock(str(cfg) + ".lock"), pytest.raises(kc.KubeconfigError, match="locked by another program"):
-        # The holder is this process; the writer that must give up is a child process.
-        _merge_in_child(cfg, "x", 0.2)
+    with pytest.raises(kc.KubeconfigError, match="config stayed locked") as e:
+        kc.merge_context(kc.entry_from_k3s(k3s_yaml("a"), "llmops-x"), environ=env_for(cfg))
+    assert str(lock) in (e.value.hint or "") and lock.exists()  # not ours: never removed
+    assert not cfg.exists()
+
+
+def test_the_lock_is_taken_on_every_file_sorted_and_released(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    b, a = tmp_path / "b.yaml", tmp_path / "a.yaml"
+    seen: list[list[str]] = []
+    real = kc._write
+
+    def spy(path: Path, data: dict) -> None:
+        seen.append(sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".lock")))
+        real(path, data)
+
+    monkeypatch.setattr(kc, "_write", spy)
+    monkeypatch.setattr(kc, "MIN_HOLD_S", 0.0)
+    kc.merge_context(kc.entry_from_k3s(k3s_yaml("a"), "llmops-x"), environ=env_for(b, a))
+    assert seen == [["a.yaml.lock", "b.yaml.lock"]]
+    assert not list(tmp_path.glob("*.lock"))
+
+
+@pytest.mark.parametrize("error", [OSError("disk full"), KeyboardInterrupt()])
+def test_no_lock_is_left_when_a_write_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: BaseException
+) -> None:
+    cfg = tmp_path / "config"
+
+    def boom(path: Path, data: dict) -> None:
+        raise error
+
+    monkeypatch.setattr(kc, "_write", boom)
+    with pytest.raises(type(error)):
+        kc.merge_context(kc.entry_from_k3s(k3s_yaml("a"), "llmops-x"), environ=env_for(cfg))
+    assert not list(tmp_path.glob("*.lock"))
+
+
+def test_no_lock_is_left_when_a_file_is_broken(tmp_path: Path) -> None:
+    good, bad = tmp_path / "a", tmp_path / "b"
+    bad.write_text("clusters: [unclosed\n")
+    with pytest.raises(ConfigError):
+        kc.merge_context(kc.entry_from_k3s(k3s_yaml("a"), "llmops-x"), environ=env_for(good, bad))
+    assert not list(tmp_path.glob("*.lock"))
 
 
 def _merge_in_child(cfg: Path, name: str, timeout: float) -> None:

@@ -27,7 +27,28 @@ def test_down_flags_reach_the_core(monkeypatch: pytest.MonkeyPatch) -> None:
     r = run_cli("down", "--yes", "--keep-data", "--env", "dev", "-o", "json")
     assert r.exit_code == 0, r.output
     assert seen["keep_data"] is True and seen["uninstall_k3s"] is False and seen["env"] == "dev"
-    assert '"removed"' in r.stdout
+    assert seen["purge"] is False and seen["init_system"] in ("systemd", "openrc", "none")
+    assert '"removed"' in r.stdout and '"left_on_host"' in r.stdout
+    assert run_cli("down", "--yes", "--purge").exit_code == 0 and seen["purge"] is True
+
+
+def test_down_asks_naming_what_it_removes_from_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmops_cli.cluster.state import State
+
+    State.load("llmops").record_host("k3s", {"installed_by": "llmops", "version": "v1.33.5+k3s1"})
+    State.load("llmops").record_host("nvidia_toolkit", {"packages": ["nvidia-container-toolkit"], "version": "1"})
+    r = run_cli("down", "--purge")
+    assert r.exit_code == 2 and "k3s-uninstall.sh" in r.stderr and "NVIDIA container toolkit" in r.stderr
+
+
+def test_down_prints_what_stays_on_the_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmops_cli.cluster import teardown
+
+    monkeypatch.setattr(
+        teardown, "down", lambda settings, **kw: teardown.DownReport(left_on_host=["k3s config drop-in /x"])
+    )
+    r = run_cli("down", "--yes")
+    assert "left on this machine: k3s config drop-in /x" in r.stderr and "down --purge" in r.stderr
 
 
 def test_down_conflicting_flags_exit_2() -> None:
@@ -71,7 +92,7 @@ def test_sudo_password_stdin_reaches_the_host(monkeypatch: pytest.MonkeyPatch) -
     prefixes = []
 
     def fake_down(settings, **kw):  # type: ignore[no-untyped-def]
-        prefixes.append(kw["host"].sudo.prefix())  # what a privileged step would run with
+        prefixes.append(kw["host"].sudo.password())  # what a privileged step would give sudo
         return teardown.DownReport()
 
     monkeypatch.setattr(hosts, "detect_sudo", fake_detect)
@@ -79,7 +100,7 @@ def test_sudo_password_stdin_reaches_the_host(monkeypatch: pytest.MonkeyPatch) -
     r = run_cli("down", "--yes", "--sudo-password-stdin", input="hunter2\n")
     assert r.exit_code == 0, r.output
     assert providers[0] is not None
-    assert prefixes == [(["sudo", "-S", "-p", "", "--"], "hunter2\n")]
+    assert prefixes == ["hunter2"]
     assert "hunter2" not in r.output
 
 

@@ -1,4 +1,6 @@
-"""`llmops up`: flags reach the core, and --dry-run on this machine prints the full plan without changes."""
+"""`llmops up`: flags reach the core; the plan and its checks come before the question (known failures exit 1
+without asking); --dry-run on this machine prints the full plan, changes nothing, and exits 1 when a step is
+known to fail."""
 
 from __future__ import annotations
 
@@ -24,13 +26,15 @@ def snapshot() -> dict[str, float]:
     return {p: os.stat(p).st_mtime for p in paths if os.path.exists(p)}
 
 
+def this_machine_can_run_k3s() -> bool:
+    return os.path.isdir("/run/systemd/system") or os.path.exists("/sbin/openrc-run")
+
+
 @pytest.mark.parametrize("gpu", ["on", "off"])
 def test_dry_run_prints_the_full_plan_and_changes_nothing(fake_render: None, gpu: str) -> None:
     before = snapshot()
     r = run_cli("up", "--dry-run", "--gpu", gpu)
-    assert r.exit_code == 0, r.output
     assert snapshot() == before
-    assert "dry run: nothing was changed" in r.stderr
     for step in (
         "install k3s",
         "write the llmops k3s config drop-in",
@@ -39,46 +43,107 @@ def test_dry_run_prints_the_full_plan_and_changes_nothing(fake_render: None, gpu
         "push the rendered tree",
         "apply the AppProject and root Application",
         "wait for every Argo CD Application",
+        "hand Argo CD over to its own Application",
     ):
         assert step in r.stdout, step
     assert ("check the NVIDIA driver" in r.stdout) is (gpu == "on")
     assert ("run the GPU smoke Job" in r.stdout) is (gpu == "on")
     assert not (Path.home() / ".kube" / "config").exists()
+    if not this_machine_can_run_k3s():  # this container: no init system, so the install is known to fail
+        assert r.exit_code == 1, r.output
+        assert "FAIL install k3s" in r.stderr and "no systemd or OpenRC" in r.stderr
+        assert "nothing was changed" in r.stderr
 
 
-def test_dry_run_json_lists_steps_with_status(fake_render: None) -> None:
+def test_dry_run_json_lists_steps_and_the_known_failures(fake_render: None) -> None:
     r = run_cli("up", "--dry-run", "--gpu", "on", "-o", "json")
-    assert r.exit_code == 0, r.output
-    data = json.loads(r.stdout)["data"]
+    envelope = json.loads(r.stdout)
+    data = envelope["data"]
     assert data["dry_run"] is True and data["summary"]["gpu"] is True
     steps = {s["id"]: s for s in data["steps"]}
-    assert steps["install_k3s"]["status"] in ("todo", "done", "will-fail")
+    assert steps["wait_applications_healthy"]["mutating"] is False
     if not os.path.exists("/usr/local/bin/nvidia-smi") and not os.path.exists("/usr/bin/nvidia-smi"):
         assert steps["check_nvidia_driver"]["status"] == "will-fail"
-    assert steps["wait_applications_healthy"]["mutating"] is False
+    assert (r.exit_code == 1) is bool(data["preflight"]), r.output
+    assert envelope["status"] == ("error" if data["preflight"] else "ok")
 
 
-def test_up_without_tty_and_without_yes_names_the_flag(fake_render: None) -> None:
+def _prepared_on_a_good_laptop(monkeypatch: pytest.MonkeyPatch, executed: list) -> None:  # type: ignore[type-arg]
+    """prepare_up as on a laptop that can run everything (facts of a good host; the real plan and render)."""
+    from llmops_cli.cluster import up as up_mod
+    from tests.cluster.conftest import make_facts
+
+    real = up_mod.prepare_up
+
+    def prepare(settings, **kw):  # type: ignore[no-untyped-def]
+        kw["facts"] = make_facts()
+        return real(settings, **kw)
+
+    monkeypatch.setattr(up_mod, "prepare_up", prepare)
+    monkeypatch.setattr(up_mod, "execute_up", lambda prepared, reporter: executed.append(prepared) or prepared.report())
+
+
+def test_consent_comes_after_the_plan_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    executed: list = []  # type: ignore[type-arg]
+    _prepared_on_a_good_laptop(monkeypatch, executed)
     r = run_cli("up")
     assert r.exit_code == 2 and "--yes" in r.stderr
+    # What it would change was shown first: steps, restarts, files, packages.
+    assert "`llmops up` will change this machine" in r.stderr
+    assert (
+        "install k3s" in r.stderr
+        and "writes: " in r.stderr
+        and "/etc/rancher/k3s/config.yaml.d/50-llmops.yaml" in r.stderr
+    )
+    assert "installs: k3s" in r.stderr
+    assert r.stderr.index("will change this machine") < r.stderr.index("needs confirmation")
+    assert executed == []
+    assert run_cli("up", "--yes").exit_code == 0 and len(executed) == 1
+
+
+def test_known_failures_stop_up_without_asking(monkeypatch: pytest.MonkeyPatch, fake_render: None) -> None:
+    from dataclasses import replace
+
+    from llmops_cli.cluster import up as up_mod
+    from tests.cluster.conftest import make_facts
+
+    real = up_mod.prepare_up
+    monkeypatch.setattr(
+        up_mod, "prepare_up", lambda s, **kw: real(s, **{**kw, "facts": replace(make_facts(), init_system="none")})
+    )
+    monkeypatch.setattr(up_mod, "execute_up", lambda *a, **k: pytest.fail("executed despite a known failure"))
+    r = run_cli("up")  # no --yes, no TTY: it must not even ask
+    assert r.exit_code == 1, r.output
+    from llmops_cli.config.model import Settings
+
+    pinned = Settings().cluster.k3s_version
+    assert "needs confirmation" not in r.stderr and f"FAIL install k3s {pinned}: no systemd or OpenRC" in r.stderr
+    assert "init: no systemd or OpenRC" not in r.stderr  # the doctor check saying the same is not repeated
 
 
 def test_flags_reach_the_core(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import hashlib
+
+    from llmops_cli.adapters import upstream
     from llmops_cli.cluster import up as up_mod
 
     seen: dict = {}
 
-    def fake_up(settings, **kw):  # type: ignore[no-untyped-def]
+    def fake_prepare(settings, **kw):  # type: ignore[no-untyped-def]
         seen["settings"] = settings
         seen.update(kw)
         raise SystemExit(0)
 
-    monkeypatch.setattr(up_mod, "up", fake_up)
+    monkeypatch.setattr(up_mod, "prepare_up", fake_prepare)
     monkeypatch.setenv("LLMOPS_GIT_TOKEN", "tok")
     bundle = tmp_path / "bundle"
     bundle.mkdir()
+    sums = []
     for name in ("k3s", "install.sh", "k3s-airgap-images-amd64.tar.zst"):
-        (bundle / name).write_text("x")
+        (bundle / name).write_text(f"x {name}")
+        sums.append(f"{hashlib.sha256(f'x {name}'.encode()).hexdigest()}  {name}")
+    (bundle / "sha256sum-amd64.txt").write_text("\n".join(sums) + "\n")
+    monkeypatch.setattr(upstream, "K3S_INSTALLER_SHA256", hashlib.sha256(b"x install.sh").hexdigest())
     r = run_cli(
         "up",
         "--yes",
@@ -99,12 +164,12 @@ def test_flags_reach_the_core(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     assert s.gpu.mode == "off" and s.gpu.install_toolkit and s.cluster.switch_context
     o = seen["options"]
     assert o.timeout == 42 and o.show_password and o.git_token == "tok" and o.airgap.path == bundle
-    assert seen["env"] == "prod" and seen["dry_run"] is False
+    assert seen["env"] == "prod"
 
 
 def test_bad_airgap_bundle_is_a_usage_error(tmp_path: Path) -> None:
     r = run_cli("up", "--dry-run", "--airgap-bundle", str(tmp_path))
-    assert r.exit_code == 2 and "lacks k3s, install.sh" in r.stderr
+    assert r.exit_code == 2 and "lacks k3s, install.sh" in r.stderr and "sha256sum-<arch>.txt" in r.stderr
 
 
 def test_unknown_env_is_a_usage_error(fake_render: None) -> None:
@@ -112,12 +177,19 @@ def test_unknown_env_is_a_usage_error(fake_render: None) -> None:
     assert r.exit_code == 2 and "unknown environment 'nope'" in r.stderr
 
 
+def test_a_second_up_while_one_runs_names_its_pid(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmops_cli.cluster.lock import run_lock
+
+    with run_lock("llmops", "up"):
+        r = run_cli("up", "--yes")
+    assert r.exit_code == 1 and f"`llmops up` (PID {os.getpid()}" in r.stderr
+
+
 @pytest.mark.parametrize("gpu", ["on", "off"])
 def test_dry_run_with_the_real_renderer(gpu: str) -> None:
     """Integration: the real render package feeds the plan; the printed plan names the rendered objects."""
     before = snapshot()
     r = run_cli("up", "--dry-run", "--gpu", gpu, "-o", "json")
-    assert r.exit_code == 0, r.output
     assert snapshot() == before
     data = json.loads(r.stdout)["data"]
     steps = {s["id"]: s for s in data["steps"]}

@@ -1,4 +1,9 @@
-"""In-memory fakes of our own protocols (Host, Kube) that record every call."""
+"""In-memory stand-ins of our own protocols (Host, Kube) that record every call.
+
+``FakeKube`` is a thin front of :class:`tests.cluster.kubesim.Sim`: the simulated cluster decides what happens
+(and refuses what a real cluster refuses); the front adds the call record and turns the simulator's refusals
+into the very errors the real Kube adapter raises for the same HTTP status.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from llmops_cli.adapters.kube import Unreachable, status_error
 from llmops_cli.adapters.procs import ProcResult
 from llmops_cli.errors import CommandFailed
+from tests.cluster.kubesim import Sim, SimError
 
 Responder = ProcResult | Callable[[list[str]], ProcResult]
 
@@ -20,16 +27,20 @@ def ok(stdout: str = "", stderr: str = "", code: int = 0) -> ProcResult:
 
 @dataclass
 class FakeHost:
-    """A machine in memory: files, tools on PATH, canned command outputs; records calls in order."""
+    """A machine in memory: files, directories, tools on PATH, canned command outputs; records calls in order.
+
+    ``on_run(host, argv, env)`` plays what a command does to the machine; it may return a ProcResult to answer
+    with (a command that fails or is killed)."""
 
     name: str = "fake"
     root: bool = True
     files: dict[str, str] = field(default_factory=dict)
+    dirs: set[str] = field(default_factory=set)
     modes: dict[str, int] = field(default_factory=dict)
     tools: set[str] = field(default_factory=set)
     responses: dict[str, Responder] = field(default_factory=dict)  # glob over " ".join(argv)
     calls: list[tuple[str, ...]] = field(default_factory=list)
-    on_run: Callable[[FakeHost, list[str]], None] | None = None
+    on_run: Callable[[FakeHost, list[str], Mapping[str, str]], ProcResult | None] | None = None
 
     @property
     def is_root(self) -> bool:
@@ -56,14 +67,14 @@ class FakeHost:
                 ",".join(f"{k}={v}" for k, v in sorted((env or {}).items())),
             )
         )
-        if self.on_run:
-            self.on_run(self, argv)
+        answer = self.on_run(self, argv, env or {}) if self.on_run else None
         line = " ".join(argv)
-        result = ok()
-        for pattern, resp in self.responses.items():
-            if fnmatch.fnmatchcase(line, pattern):
-                result = resp(argv) if callable(resp) else resp
-                break
+        result = answer or ok()
+        if answer is None:
+            for pattern, resp in self.responses.items():
+                if fnmatch.fnmatchcase(line, pattern):
+                    result = resp(argv) if callable(resp) else resp
+                    break
         result = ProcResult(tuple(argv), result.returncode, result.stdout, result.stderr)
         if check and not result.ok:
             raise CommandFailed(argv, result.returncode, result.stdout, result.stderr)
@@ -81,60 +92,84 @@ class FakeHost:
         self.modes[path] = mode
 
     def exists(self, path: str) -> bool:
-        return path in self.files or any(f.startswith(path.rstrip("/") + "/") for f in self.files)
+        p = path.rstrip("/")
+        return (
+            path in self.files
+            or p in self.dirs
+            or any(f.startswith(p + "/") for f in self.files)
+            or any(d.startswith(p + "/") for d in self.dirs)
+        )
 
     def remove(self, path: str, *, privileged: bool = False) -> None:
         self.calls.append(("remove", path))
         self.files.pop(path, None)
 
+    def remove_tree(self, prefix: str) -> None:
+        p = prefix.rstrip("/")
+        for f in [f for f in self.files if f == p or f.startswith(p + "/")]:
+            del self.files[f]
+        self.dirs = {d for d in self.dirs if not (d == p or d.startswith(p + "/"))}
+
     def mutations(self) -> list[tuple[str, ...]]:
         return [c for c in self.calls if c[0] in ("write", "remove") or (c[0] == "run" and c[3] == "rw")]
 
 
-def _key(api_version: str, kind: str, name: str, namespace: str | None) -> tuple[str, str, str, str]:
-    return (api_version, kind, namespace or "", name)
-
-
 @dataclass
 class FakeKube:
-    """An object store with the Kube adapter's interface; ``hooks`` simulate controllers."""
+    """The Kube adapter's interface over a simulated cluster; ``hooks`` run the simulator's controllers."""
 
-    objects: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
+    sim: Sim = field(default_factory=Sim)
     calls: list[tuple[str, ...]] = field(default_factory=list)
     read_only: bool = False
-    logs_text: str = ""
-    hooks: list[Callable[[FakeKube], None]] = field(default_factory=list)
+    hooks: list[Callable[[FakeKube], None]] = field(default_factory=lambda: [lambda k: k.sim.tick()])
     now: float = 0.0
+    reachable: Callable[[], bool] = field(default=lambda: True)
+
+    @property
+    def objects(self) -> dict[tuple[str, str, str, str], dict[str, Any]]:
+        return self.sim.objects
 
     def put(self, obj: dict[str, Any]) -> None:
-        m = obj["metadata"]
-        self.objects[_key(obj["apiVersion"], obj["kind"], m["name"], m.get("namespace"))] = copy.deepcopy(obj)
+        self.sim.put(obj)
 
     def _tick(self) -> None:
         for h in self.hooks:
             h(self)
 
-    def apply(self, obj: Any, *, force: bool = True) -> dict[str, Any]:
+    def _up(self) -> None:
+        if not self.reachable():
+            raise Unreachable(
+                "request to the Kubernetes API at https://127.0.0.1:6443 failed: connection refused",
+                hint="is k3s running?",
+            )
+
+    def _guard(self, what: str) -> None:
         if self.read_only:
             from llmops_cli.adapters.hosts import DryRunViolation
 
-            raise DryRunViolation("apply")
+            raise DryRunViolation(what)
+
+    @staticmethod
+    def _call(method: str, what: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except SimError as e:
+            raise status_error(e.status, method, what, e.message) from None
+
+    def apply(self, obj: Any, *, force: bool = True) -> dict[str, Any]:
+        self._guard("apply")
+        self._up()
         m = obj["metadata"]
         self.calls.append(("apply", obj["kind"], m.get("namespace") or "", m["name"]))
-        key = _key(obj["apiVersion"], obj["kind"], m["name"], m.get("namespace"))
-        live = copy.deepcopy(obj)
-        old = self.objects.get(key)
-        if old and "status" in old:
-            live["status"] = old["status"]
-        self.objects[key] = live
+        live = self._call("PATCH", f"{obj['kind']}/{m['name']}", lambda: self.sim.apply(obj))
         self._tick()
-        return live
+        return live  # type: ignore[no-any-return]
 
     def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        self._up()
         self.calls.append(("get", kind, namespace or "", name))
         self._tick()
-        obj = self.objects.get(_key(api_version, kind, name, namespace))
-        return copy.deepcopy(obj) if obj else None
+        return self.sim.get(api_version, kind, name, namespace)
 
     def list(
         self,
@@ -145,19 +180,10 @@ class FakeKube:
         label_selector: str | None = None,
         field_selector: str | None = None,
     ) -> list[dict[str, Any]]:
+        self._up()
         self.calls.append(("list", kind, namespace or ""))
         self._tick()
-        out = []
-        for (av, k, ns, _), obj in sorted(self.objects.items()):
-            if av != api_version or k != kind or (namespace and ns != namespace):
-                continue
-            if label_selector:
-                labels = obj["metadata"].get("labels") or {}
-                want = dict(p.split("=", 1) for p in label_selector.split(","))
-                if any(labels.get(a) != b for a, b in want.items()):
-                    continue
-            out.append(copy.deepcopy(obj))
-        return out
+        return self.sim.list(api_version, kind, namespace, label_selector=label_selector, field_selector=field_selector)
 
     def delete(
         self,
@@ -168,30 +194,33 @@ class FakeKube:
         *,
         propagation: str = "Foreground",
     ) -> bool:
-        if self.read_only:
-            from llmops_cli.adapters.hosts import DryRunViolation
-
-            raise DryRunViolation("delete")
+        self._guard("delete")
+        self._up()
         self.calls.append(("delete", kind, namespace or "", name))
-        return self.objects.pop(_key(api_version, kind, name, namespace), None) is not None
+        gone = self.sim.delete(api_version, kind, name, namespace)
+        self._tick()
+        return gone
 
     def merge_patch(
         self, api_version: str, kind: str, name: str, patch: Mapping[str, Any], namespace: str | None = None
     ) -> dict[str, Any]:
-        if self.read_only:
-            from llmops_cli.adapters.hosts import DryRunViolation
-
-            raise DryRunViolation("patch")
+        self._guard("patch")
+        self._up()
         self.calls.append(("patch", kind, namespace or "", name))
-        obj = self.objects[_key(api_version, kind, name, namespace)]
-        _merge(obj, dict(patch))
-        return copy.deepcopy(obj)
+        out = self._call(
+            "PATCH", f"{kind}/{name}", lambda: self.sim.merge_patch(api_version, kind, name, patch, namespace)
+        )
+        self._tick()
+        return out  # type: ignore[no-any-return]
 
     def logs(self, pod: str, namespace: str, *, tail: int = 50) -> str:
-        return self.logs_text
+        self._up()
+        return self._call("GET", f"pod {pod}", lambda: self.sim.logs(pod, namespace))  # type: ignore[no-any-return]
 
     def events_for(self, namespace: str, name: str, kind: str | None = None, limit: int = 5) -> list[str]:
-        return [f"BackOff: {kind or ''} {name} is not happy"]
+        sel = f"involvedObject.name={name}" + (f",involvedObject.kind={kind}" if kind else "")
+        items = self.sim.list("v1", "Event", namespace, field_selector=sel)
+        return [f"{e.get('reason', '?')}: {e.get('message', '').strip()}" for e in items[-limit:]]
 
     def wait_until(
         self,
@@ -218,11 +247,18 @@ class FakeKube:
         return [c for c in self.calls if c[0] in ("apply", "delete", "patch")]
 
 
-def _merge(dst: dict[str, Any], patch: dict[str, Any]) -> None:
-    for k, v in patch.items():
-        if v is None:
-            dst.pop(k, None)
-        elif isinstance(v, dict) and isinstance(dst.get(k), dict):
-            _merge(dst[k], v)
-        else:
-            dst[k] = copy.deepcopy(v)
+@dataclass
+class FakeClock:
+    """Time for waits in tests: ``sleep`` advances it, so a wait that never succeeds ends at its deadline."""
+
+    t: float = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+
+def deep(obj: Any) -> Any:
+    return copy.deepcopy(obj)

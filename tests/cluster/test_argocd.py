@@ -58,6 +58,7 @@ def test_timeout_names_the_workload_and_its_condition() -> None:
             ],
         )
     )
+    cluster.sim.event("argocd", "Deployment", "argo-cd-argocd-repo-server", "BackOff", "pulling image failed")
     inputs = make_inputs()
     ctx = context(cluster, Settings(), make_facts(), inputs)
     step = next(
@@ -68,7 +69,7 @@ def test_timeout_names_the_workload_and_its_condition() -> None:
     msg = str(e.value)
     assert "Argo CD in namespace argocd" in msg
     assert "Deployment argocd/argo-cd-argocd-repo-server: 0/1 ready Available=False Deployment does not have" in msg
-    assert "BackOff" in msg
+    assert "BackOff: pulling image failed" in msg
 
 
 def test_timeout_before_any_workload_points_at_the_helm_install_job() -> None:
@@ -81,3 +82,41 @@ def test_timeout_before_any_workload_points_at_the_helm_install_job() -> None:
     )
     with pytest.raises(WaitTimeout, match="HelmChart install job may be failing"):
         step.apply(ctx)
+
+
+def test_after_up_argo_cd_has_one_owner_its_own_application() -> None:
+    from llmops_cli.cluster.state import State
+    from tests.cluster.test_apply import up_once
+
+    cluster = Cluster()
+    up_once(cluster, Settings(), State.memory())
+    objs = cluster.kube.objects
+    assert ("helm.cattle.io/v1", "HelmChart", "kube-system", "argo-cd") not in objs  # helm-controller let go
+    server = objs[("apps/v1", "Deployment", "argocd", "argo-cd-argocd-server")]
+    assert server["metadata"]["annotations"]["argocd.argoproj.io/tracking-id"].startswith("argo-cd:")
+    assert server["status"]["availableReplicas"] == 1  # still running: removing the chart uninstalled nothing
+    # The next `up` does not bring the HelmChart back (two owners again).
+    cluster.kube.calls.clear()
+    up_once(cluster, Settings(), State.memory())
+    assert not [c for c in cluster.kube.calls if c[0] == "apply" and c[1] == "HelmChart"]
+
+
+def test_no_handover_while_argo_cds_own_application_is_not_healthy() -> None:
+    from llmops_cli.errors import LlmopsError
+
+    cluster = Cluster(k3s_installed=True)
+    inputs = make_inputs()
+    ctx = context(cluster, Settings(), make_facts(), inputs)
+    (step,) = argocd.handover_steps(Settings(), make_facts(), inputs, ctx.options)
+    cluster.kube.put(
+        {
+            "apiVersion": "helm.cattle.io/v1",
+            "kind": "HelmChart",
+            "metadata": {"name": "argo-cd", "namespace": "kube-system"},
+            "spec": {"chart": "other"},
+        }
+    )
+    assert not step.check(ctx)  # type: ignore[misc]
+    with pytest.raises(LlmopsError, match="stays with its bootstrap HelmChart"):
+        step.apply(ctx)
+    assert ("helm.cattle.io/v1", "HelmChart", "kube-system", "argo-cd") in cluster.kube.objects

@@ -30,7 +30,7 @@ def test_seed_objects() -> None:
     assert cm["metadata"]["namespace"] == job["metadata"]["namespace"] == "llmops-system"
     raw = base64.b64decode(cm["binaryData"][gitops.SEED_KEY])
     with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
-        assert "manifests/dev/apps/root.yaml" in tar.getnames()
+        assert "manifests/dev/apps/application-argo-cd.yaml" in tar.getnames()
     pod = job["spec"]["template"]["spec"]
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
     # The push goes over SSH (an anonymous push only works while the repository does not exist).

@@ -17,7 +17,8 @@ from llmops_cli.cluster.up import local_git_ssh
 from llmops_cli.config.model import Settings
 from llmops_cli.render import names
 from tests.cluster.conftest import GIT_SSH, Cluster, make_facts, make_inputs
-from tests.cluster.test_apply import PINNED, up_once
+from tests.cluster.kubesim import decode_secret
+from tests.cluster.test_apply import up_once
 
 SECRET_KEY = ("v1", "Secret", "llmops-system", "llmops-git-ssh")
 STEP = "create_ssh_keys_llmops-system_llmops-git-ssh"
@@ -77,10 +78,8 @@ def test_keypair_step_only_in_local_mode_and_before_the_bootstrap_apply() -> Non
 def test_up_creates_the_keys_once_and_never_shows_them(settings: Settings, tmp_path: Path) -> None:
     cluster = Cluster()
     state = State(tmp_path / "state.json")
-    report, _ = up_once(
-        cluster, settings, make_facts(), make_inputs(), state, UpOptions(show_password=True, timeout=60)
-    )
-    data = cluster.kube.objects[SECRET_KEY]["stringData"]
+    report, _ = up_once(cluster, settings, state, UpOptions(show_password=True, timeout=60))
+    data = decode_secret(cluster.kube.objects[SECRET_KEY])
     _private(data["ssh_host_ed25519_key"])
     _private(data["admin_ed25519"])
     # Neither in the state file nor in the report (not even with --show-password).
@@ -91,14 +90,15 @@ def test_up_creates_the_keys_once_and_never_shows_them(settings: Settings, tmp_p
     # A second `up` keeps the Secret as it is.
     before = dict(data)
     cluster.kube.calls.clear()
-    up_once(cluster, settings, make_facts(k3s=PINNED), make_inputs(), state)
-    assert cluster.kube.objects[SECRET_KEY]["stringData"] == before
+    up_once(cluster, settings, state)
+    assert decode_secret(cluster.kube.objects[SECRET_KEY]) == before
     assert not [c for c in cluster.kube.mutations() if "llmops-git-ssh" in c]
 
 
 def test_an_existing_key_secret_is_kept(settings: Settings) -> None:
     cluster = Cluster(k3s_installed=True)
     old = {"known_hosts": base64.b64encode(b"[h]:23231 ssh-ed25519 AAAA\n").decode()}
+    cluster.sim.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "llmops-system"}})
     cluster.kube.put(
         {
             "apiVersion": "v1",
@@ -107,6 +107,6 @@ def test_an_existing_key_secret_is_kept(settings: Settings) -> None:
             "data": old,
         }
     )
-    up_once(cluster, settings, make_facts(k3s=PINNED), make_inputs(), State.memory())
+    up_once(cluster, settings, State.memory())
     assert cluster.kube.objects[SECRET_KEY]["data"] == old
     assert "stringData" not in cluster.kube.objects[SECRET_KEY]

@@ -20,20 +20,25 @@ def up(api: Api, url: str, cluster: Cluster, state: State, home: Path):  # type:
 def test_up_twice_over_http(tmp_path: Path) -> None:
     cluster = Cluster()
     state = State(tmp_path / "state.json")
-    with serve() as (api, url):
+    with serve(cluster.sim) as (api, url):
         first = up(api, url, cluster, state, tmp_path)
         patches = [(p, q, ct) for m, p, q, ct in api.log if m == "PATCH"]
         assert patches, "nothing was applied"
-        for path, query, ctype in patches:
-            assert ctype == "application/apply-patch+yaml", path
+        applies = [(p, q) for p, q, ct in patches if ct == "application/apply-patch+yaml"]
+        for path, query in applies:
             assert query == {"fieldManager": ["llmops"], "force": ["true"]}, path
-        paths = [p for p, _, _ in patches]
-        assert "/apis/helm.cattle.io/v1/namespaces/argocd/helmcharts/argo-cd" in paths
+        paths = [p for p, _ in applies]
+        assert "/apis/helm.cattle.io/v1/namespaces/kube-system/helmcharts/argo-cd" in paths
         assert "/api/v1/namespaces/llmops/secrets/llmops-pgvector" in paths
         assert paths[-1] == "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/llmops-dev"
+        # The handover: the HelmChart is marked unmanaged (a merge patch), then deleted; Argo CD keeps running.
+        merges = [p for p, _, ct in patches if ct == "application/merge-patch+json"]
+        assert merges[-1] == "/apis/helm.cattle.io/v1/namespaces/kube-system/helmcharts/argo-cd"
+        deletes = [p for m, p, _, _ in api.log if m == "DELETE"]
+        assert deletes[-1] == "/apis/helm.cattle.io/v1/namespaces/kube-system/helmcharts/argo-cd"
         assert first.run is not None and first.run.changed > 0
         api.log.clear()
         second = up(api, url, cluster, state, tmp_path)
         assert [m for m, *_ in api.log if m != "GET"] == []
         assert second.run is not None and second.run.changed == 0
-        assert second.results["applications"] == {"llmops-dev": "Synced/Healthy"}
+        assert second.results["applications"]["llmops-dev"] == "Synced/Healthy"

@@ -8,12 +8,19 @@ import pytest
 
 from llmops_cli.adapters.hostfacts import HostFacts, K3sFacts, NvidiaFacts
 from llmops_cli.adapters.hosts import LocalHost, Sudo
+from llmops_cli.adapters.upstream import NVIDIA_TOOLKIT_VERSION
 from llmops_cli.config.model import Settings
 from llmops_cli.doctor import checks as c
 from llmops_cli.doctor.run import diagnose
 from tests.cluster.conftest import make_facts
 
 S = Settings()
+
+
+def INSTALLED(*, version: str = S.cluster.k3s_version, running: bool = True) -> K3sFacts:
+    return K3sFacts(
+        binary=True, service="/etc/systemd/system/k3s.service", uninstall=True, version=version, running=running
+    )
 
 
 def by_name(results: list[c.CheckResult]) -> dict[str, c.CheckResult]:
@@ -45,13 +52,13 @@ def test_a_good_laptop_passes() -> None:
         ({"is_root": False, "sudo": "password"}, "privileges", "ok", "--sudo-password-stdin"),
         ({"other_kubernetes": ("kind",)}, "other-kubernetes", "warn", "kind"),
         ({"other_kubernetes": ("minikube (running)",)}, "other-kubernetes", "fail", "minikube"),
-        ({"k3s": K3sFacts(installed=True, version="v1.30.1+k3s1", running=True)}, "k3s", "warn", "adopt"),
-        (
-            {"k3s": K3sFacts(installed=True, version=S.cluster.k3s_version, running=False)},
-            "k3s",
-            "warn",
-            "not running",
-        ),
+        ({"k3s": INSTALLED(version="v1.30.1+k3s1")}, "k3s", "warn", "upgrades it in place"),
+        ({"k3s": INSTALLED(version="v1.99.0+k3s1")}, "k3s", "fail", "does not downgrade"),
+        ({"k3s": INSTALLED(running=False)}, "k3s", "warn", "not running"),
+        ({"k3s": INSTALLED(running=False)}, "k3s", "warn", "systemctl start k3s"),
+        ({"k3s": K3sFacts(binary=True, version=S.cluster.k3s_version)}, "k3s", "warn", "half-finished"),
+        ({"k3s": K3sFacts(binary=True)}, "k3s", "warn", "runs the pinned installer again"),
+        ({"init_system": "none", "wsl": True}, "init", "fail", "systemd=true"),
     ],
 )
 def test_each_check(change: dict, check: str, status: str, needle: str) -> None:
@@ -75,7 +82,10 @@ def test_nvidia_states() -> None:
     assert gpu["nvidia"].message == "driver 550.90.12, CUDA 12.4: 1 GPU(s): NVIDIA GeForce RTX 4090 (24564 MiB)"
     assert gpu["nvidia-toolkit"].status == "ok" and "1.17.8" in gpu["nvidia-toolkit"].message
     no_tk = by_name(c.check_nvidia(make_facts(gpu=True), auto))["nvidia-toolkit"]
-    assert no_tk.status == "fail" and "sudo apt-get install -y nvidia-container-toolkit" in no_tk.hint
+    assert (
+        no_tk.status == "fail"
+        and f"sudo apt-get install -y nvidia-container-toolkit={NVIDIA_TOOLKIT_VERSION}" in no_tk.hint
+    )
     broken = replace(make_facts(), nvidia=NvidiaFacts(smi_present=True, error="driver/library version mismatch"))
     assert "version mismatch" in by_name(c.check_nvidia(broken, on))["nvidia"].message
 
@@ -112,3 +122,31 @@ def test_doctor_on_this_machine_reports_what_is_there() -> None:
     if not f.k3s.installed:
         assert results["k3s"].message.startswith("not installed")
     assert report.to_dict()["facts"]["cpus"] == f.cpus
+
+
+GPU_SB = dict(secure_boot=True, module_present=True, module_loaded=False)
+
+
+@pytest.mark.parametrize(
+    ("nvidia", "wsl", "check", "status", "needle"),
+    [
+        ({**GPU_SB, "module_signer": ""}, False, "secure-boot", "fail", "not signed"),
+        ({**GPU_SB, "module_signer": ""}, False, "secure-boot", "fail", "mokutil --import"),
+        ({**GPU_SB, "module_signer": "DKMS module signing key"}, False, "secure-boot", "warn", "key enrolled"),
+        ({"secure_boot": False, "module_present": True, "module_signer": ""}, False, "secure-boot", "ok", "unsigned"),
+        ({"nouveau_loaded": True, "smi_present": True}, False, "nouveau", "fail", "blacklist"),
+        ({"smi_present": True, "smi_path": "/usr/lib/wsl/lib/nvidia-smi"}, True, "wsl2", "warn", "PATH"),
+        ({}, True, "wsl2", "warn", "install the NVIDIA driver on Windows"),
+    ],
+)
+def test_gpu_kernel_and_wsl_checks(nvidia: dict, wsl: bool, check: str, status: str, needle: str) -> None:
+    facts = replace(make_facts(), nvidia=NvidiaFacts(**nvidia), wsl=wsl)
+    r = by_name(c.run_checks(facts, S, {"HOME": "/nonexistent"}, gpu=True))[check]
+    assert r.status == status and needle in (r.message + r.hint), r
+
+
+def test_no_kernel_checks_when_the_gpu_is_off() -> None:
+    facts = replace(make_facts(), nvidia=NvidiaFacts(**GPU_SB, nouveau_loaded=True))
+    off = Settings.model_validate({"gpu": {"mode": "off"}})
+    names = by_name(c.run_checks(facts, off, {"HOME": "/nonexistent"}, gpu=False))
+    assert "secure-boot" not in names and "nouveau" not in names

@@ -111,16 +111,17 @@ def test_k3s_config_drop_in():
     text = k3s_config(s, gpu=True, node_ip="10.200.0.2")
     assert text.startswith(names.HEADER_MARK)
     cfg = yaml.safe_load(text)
+    # Lists append to what config.yaml and other drop-ins set (k3s's `key+:` form); no default-runtime: GPU pods
+    # ask for runtimeClassName nvidia, and the default runtime would expose every GPU to any pod.
     assert cfg == {
         "write-kubeconfig-mode": "0600",
-        "tls-san": ["api.example.com", "10.200.0.2"],
+        "tls-san+": ["api.example.com", "10.200.0.2"],
         "node-ip": "10.200.0.2",
-        "node-label": ["nvidia.com/gpu.present=true", "tier=edge"],
-        "disable": ["traefik", "servicelb"],
-        "default-runtime": "nvidia",
+        "node-label+": ["nvidia.com/gpu.present=true", "tier=edge"],
+        "disable+": ["traefik", "servicelb"],
     }
     plain = yaml.safe_load(k3s_config(settings(), gpu=False))
-    assert plain == {"write-kubeconfig-mode": "0600", "disable": ["traefik"]}
+    assert plain == {"write-kubeconfig-mode": "0600", "disable+": ["traefik"]}
 
 
 def test_k3s_registries_only_with_a_mirror():

@@ -292,9 +292,9 @@ def test_gpu_stack_device_plugin_time_slicing_and_dcgm():
     assert slicing["sharing"]["timeSlicing"]["resources"] == [{"name": "nvidia.com/gpu", "replicas": 4}]
     _one(objs, "Application", "dcgm-exporter")
     k3s = yaml.safe_load(tree["k3s/50-llmops.yaml"])
-    assert k3s["default-runtime"] == "nvidia"
-    assert "nvidia.com/gpu.present=true" in k3s["node-label"]
-    assert k3s["tls-san"] == ["k3s.example.com"]
+    assert "default-runtime" not in k3s
+    assert "nvidia.com/gpu.present=true" in k3s["node-label+"]
+    assert k3s["tls-san+"] == ["k3s.example.com"]
     assert yaml.safe_load(tree["k3s/registries.yaml"]) == {
         "mirrors": {"docker.io": {"endpoint": ["https://mirror.example.com"]}}
     }

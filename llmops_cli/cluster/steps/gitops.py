@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from llmops_cli.cluster.model import PlanInputs, Step, UpOptions, fingerprint
-from llmops_cli.cluster.steps.objects import all_applied, apply_all
+from llmops_cli.cluster.poll import wait_for
+from llmops_cli.cluster.steps.objects import all_applied, apply_all, remove_job
 from llmops_cli.errors import LlmopsError
 
 if TYPE_CHECKING:
@@ -225,10 +226,12 @@ def push_tree(ctx: StepContext, configmap: dict[str, Any], job: dict[str, Any]) 
     """Replace the seed ConfigMap and run the push Job; return the commit it pushed."""
     kube = ctx.kube()
     svc, ns, _, _ = parse_local_url(ctx.inputs.repo_url)
-    kube.wait_until(
+    wait_for(
         lambda: _server_available(ctx, ns, svc),
         timeout=min(SERVER_READY_TIMEOUT, ctx.options.timeout),
         what=f"the local Git server {ns}/{svc}",
+        clock=ctx.clock,
+        sleep=ctx.sleep,
         describe=lambda: (
             [f"pod {p['metadata']['name']}: {(p.get('status') or {}).get('phase')}" for p in kube.list("v1", "Pod", ns)]
             + kube.events_for(ns, svc, "Deployment")
@@ -236,12 +239,7 @@ def push_tree(ctx: StepContext, configmap: dict[str, Any], job: dict[str, Any]) 
     )
     kube.apply(configmap)
     name = job["metadata"]["name"]
-    if kube.delete("batch/v1", "Job", name, ns, propagation="Background"):
-        kube.wait_until(
-            lambda: True if kube.get("batch/v1", "Job", name, ns) is None else None,
-            timeout=120,
-            what=f"the previous Job {ns}/{name} to go away",
-        )
+    remove_job(ctx, name, ns)
     kube.apply(job)
 
     def finished() -> dict[str, Any] | None:
@@ -258,10 +256,12 @@ def push_tree(ctx: StepContext, configmap: dict[str, Any], job: dict[str, Any]) 
         pods = kube.list("v1", "Pod", ns, label_selector=f"job-name={name}")
         return kube.logs(pods[-1]["metadata"]["name"], ns, tail=20) if pods else ""
 
-    done = kube.wait_until(
+    done = wait_for(
         finished,
         timeout=min(SEED_TIMEOUT, ctx.options.timeout),
         what=f"the Job {ns}/{name} that pushes the tree",
+        clock=ctx.clock,
+        sleep=ctx.sleep,
         describe=lambda: kube.events_for(ns, name, "Job") + pod_log().splitlines()[-5:],
     )
     log = pod_log()

@@ -31,8 +31,7 @@ def steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpO
         if not kubeconfig.same_credentials(current, _entry(ctx)):
             return False
         if switch:
-            path = kubeconfig.target_file(name, ctx.environ)
-            return bool(path.is_file() and kubeconfig.parse(path.read_text()).get("current-context") == name)
+            return kubeconfig.current_context(ctx.environ) == name
         return True
 
     def apply(ctx: StepContext) -> None:
@@ -48,8 +47,8 @@ def steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpO
             id="merge_kubeconfig",
             phase="kubeconfig",
             description=f"merge context {name} into the user's kubeconfig",
-            changes=f"the user's kubeconfig (KUBECONFIG or ~/.kube/config): replace clusters/users/contexts "
-            f"named {name} (locked, atomic, mode 600)"
+            changes=f"the user's kubeconfig (KUBECONFIG or ~/.kube/config, where kubectl would write): replace "
+            f"clusters/users/contexts named {name} (kubectl's <file>.lock protocol, atomic, mode 600)"
             + ("; make it the current context" if switch else "; current context unchanged"),
             check=check,
             apply=apply,

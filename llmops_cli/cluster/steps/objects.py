@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from llmops_cli.cluster.model import fingerprint
+from llmops_cli.cluster.poll import wait_for
 
 if TYPE_CHECKING:
     from llmops_cli.cluster.model import StepContext
@@ -46,3 +47,17 @@ def apply_all(ctx: StepContext, objs: Sequence[dict[str, Any]]) -> None:
     kube = ctx.kube()
     for o in objs:
         kube.apply(stamped(o))
+
+
+def remove_job(ctx: StepContext, name: str, namespace: str) -> None:
+    """Delete a Job (its pods with it) and wait until it is gone: a Job's pod template is immutable, so a new
+    run replaces the old Job."""
+    kube = ctx.kube()
+    if kube.delete("batch/v1", "Job", name, namespace, propagation="Background"):
+        wait_for(
+            lambda: True if kube.get("batch/v1", "Job", name, namespace) is None else None,
+            timeout=120,
+            what=f"the previous Job {namespace}/{name} to go away",
+            clock=ctx.clock,
+            sleep=ctx.sleep,
+        )

@@ -1,4 +1,6 @@
-"""Wait until every Argo CD Application is Synced and Healthy, with one progress line per Application.
+"""Waits of the plan: namespaces left Terminating by a `down` must be gone before anything is created in
+them (the API server refuses new content in a Terminating namespace); then every Argo CD Application must be
+Synced and Healthy, with one progress line per Application.
 
 On timeout the error names each unhealthy Application, its unhealthy resources with their health message,
 the Application's conditions and the resources' latest events.
@@ -9,7 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from llmops_cli.cluster.model import PlanInputs, Step, UpOptions
-from llmops_cli.cluster.steps.argocd import argocd_namespace, split
+from llmops_cli.cluster.poll import wait_for
+from llmops_cli.cluster.steps.argocd import app_state, argocd_namespace, is_healthy, split
 
 if TYPE_CHECKING:
     from llmops_cli.adapters.kube import Kube
@@ -18,13 +21,66 @@ if TYPE_CHECKING:
     from llmops_cli.config.model import Settings
 
 
-def app_state(app: dict[str, Any]) -> tuple[str, str]:
-    st = app.get("status") or {}
-    return (st.get("sync") or {}).get("status", "Unknown"), (st.get("health") or {}).get("status", "Unknown")
+__all__ = ["app_state", "describe_apps", "is_healthy", "namespace_steps", "steps"]
+NAMESPACE_TIMEOUT = 300.0
 
 
-def is_healthy(app: dict[str, Any]) -> bool:
-    return app_state(app) == ("Synced", "Healthy")
+def plan_namespaces(inputs: PlanInputs) -> list[str]:
+    """Every namespace `up` creates objects in directly."""
+    names = {o["metadata"]["name"] for o in inputs.bootstrap if o.get("kind") == "Namespace"}
+    names |= {o["metadata"].get("namespace") for o in inputs.bootstrap if o["metadata"].get("namespace")}
+    names |= {s.namespace for s in inputs.secrets}
+    if inputs.git_ssh is not None:
+        names.add(inputs.git_ssh.namespace)
+    return sorted(n for n in names if n and n not in ("kube-system", "default"))
+
+
+def _terminating(ctx: StepContext, names: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for n in names:
+        ns = ctx.kube().get("v1", "Namespace", n)
+        if ns is not None and (
+            ns["metadata"].get("deletionTimestamp") or (ns.get("status") or {}).get("phase") == "Terminating"
+        ):
+            out.append(ns)
+    return out
+
+
+def namespace_steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpOptions) -> list[Step]:
+    names = plan_namespaces(inputs)
+
+    def wait(ctx: StepContext) -> None:
+        def describe() -> list[str]:
+            lines = []
+            for ns in _terminating(ctx, names):
+                conds = (ns.get("status") or {}).get("conditions") or []
+                left = "; ".join(c.get("message", "") for c in conds if c.get("status") == "True" and c.get("message"))
+                lines.append(f"namespace {ns['metadata']['name']} is still Terminating" + (f": {left}" if left else ""))
+            return lines
+
+        wait_for(
+            lambda: True if not _terminating(ctx, names) else None,
+            timeout=min(NAMESPACE_TIMEOUT, ctx.options.timeout),
+            what="namespaces from an earlier `llmops down` to finish terminating",
+            clock=ctx.clock,
+            sleep=ctx.sleep,
+            describe=describe,
+            hint="something in them still has a finalizer; `llmops down` removes the platform in an order that "
+            "lets Argo CD finish, run it again",
+        )
+
+    return [
+        Step(
+            id="wait_namespaces_active",
+            phase="secrets",
+            description="wait for earlier namespaces to finish terminating",
+            changes="nothing (waits until " + ", ".join(names) + " are not Terminating)",
+            check=lambda ctx: not _terminating(ctx, names),
+            apply=wait,
+            mutating=False,
+            record=False,
+        )
+    ]
 
 
 def describe_apps(kube: Kube, apps: list[dict[str, Any]], limit: int = 8) -> list[str]:
@@ -81,10 +137,12 @@ def steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpO
 
     def wait(ctx: StepContext) -> None:
         kube = ctx.kube()
-        kube.wait_until(
+        wait_for(
             lambda: _poll(ctx, ns, expected),
             timeout=ctx.options.timeout,
             what="Argo CD Applications to be Synced and Healthy",
+            clock=ctx.clock,
+            sleep=ctx.sleep,
             describe=lambda: (
                 describe_apps(kube, kube.list("argoproj.io/v1alpha1", "Application", ns))
                 or [f"the Applications {', '.join(sorted(expected))} do not exist in namespace {ns}"]

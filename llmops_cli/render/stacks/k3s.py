@@ -20,7 +20,6 @@ def k3s_config_text(settings: Settings, *, gpu: bool, node_ip: str | None) -> st
             "node_ip": node_ip or cluster.node_ip,
             "node_labels": [f"{k}={v}" for k, v in sorted(labels.items())],
             "disable": list(cluster.disable),
-            "gpu": gpu,
         },
     )
 
