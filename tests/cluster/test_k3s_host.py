@@ -16,6 +16,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from llmops_cli import versions
 from llmops_cli.adapters import hostfacts as hf
 from llmops_cli.adapters import upstream
 from llmops_cli.cluster.lock import RunLocked, run_lock
@@ -231,10 +232,10 @@ def _bundle(tmp_path: Path, *, extra: bool = False, bad: str | None = None) -> P
         (b / "images").mkdir()
         (b / "images" / "platform.tar").write_text("platform images")
         (b / "charts").mkdir()
-        (b / "charts" / "argo-cd-8.6.4.tgz").write_bytes(b"chart archive")
+        (b / "charts" / f"argo-cd-{versions.ARGOCD_CHART_VERSION}.tgz").write_bytes(b"chart archive")
         lines = [
             f"{hashlib.sha256(b'platform images').hexdigest()}  images/platform.tar",
-            f"{hashlib.sha256(b'chart archive').hexdigest()}  charts/argo-cd-8.6.4.tgz",
+            f"{hashlib.sha256(b'chart archive').hexdigest()}  charts/argo-cd-{versions.ARGOCD_CHART_VERSION}.tgz",
         ]
         (b / "SHA256SUMS").write_text("\n".join(lines) + "\n")
     return b

@@ -31,8 +31,13 @@ def _app(name: str, status: dict[str, Any], project: str = "llmops") -> dict[str
 def _run(apps: list[dict[str, Any]]) -> dict[str, Any]:
     expected = expected_for(Settings(), "dev")
     with serve() as (api, url):
+        # Argo CD's CRDs are installed (the stand-in serves Applications only once their CRD exists).
+        for crd in ("applications.argoproj.io", "appprojects.argoproj.io"):
+            api.sim.put(
+                {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": crd}}
+            )
         for a in apps:
-            api.objects[("applications", "argocd", a["metadata"]["name"])] = a
+            api.sim.put(a)
         kube = Kube.from_kubeconfig(
             {
                 "apiVersion": "v1",
