@@ -39,7 +39,15 @@ def test_default_policies_load_and_cover_the_issue_rules() -> None:
     assert "equalized_odds_difference" in exprs["equalized-odds-bound"]
     assert "max_residual" in exprs["max-residual-risk"]
     assert "missing_required" in exprs["model-card-complete"]
-    assert {r.stage for r in ps.rules} == {"bias", "data_quality", "data_card", "model_card", "risk", "privacy"}
+    assert {r.stage for r in ps.rules} == {
+        "bias",
+        "data_quality",
+        "data_card",
+        "model_card",
+        "risk",
+        "privacy",
+        "llm_eval",
+    }
     assert "intended_use" in ps.model_card_required
 
 

@@ -14,6 +14,7 @@ from llmops_cli.cli.govern import (
     data_quality,
     init,
     keygen,
+    llm_eval,
     model_card,
     risk_scorecard,
     verify,
@@ -21,7 +22,7 @@ from llmops_cli.cli.govern import (
 
 app = typer.Typer(
     no_args_is_help=True,
-    help="Governance as code: data, bias, model card, risk, policies.",
+    help="Governance as code: data, bias, model card, risk, the served LLM, policies.",
 )
 
 app.command("init")(init.command)
@@ -32,4 +33,5 @@ app.command("data-card")(data_card.command)
 app.command("bias-scan")(bias_scan.command)
 app.command("model-card")(model_card.command)
 app.command("risk-scorecard")(risk_scorecard.command)
+app.command("llm-eval")(llm_eval.command)
 app.command("keygen")(keygen.command)

@@ -348,6 +348,10 @@ def model_card_markdown(doc: Mapping[str, Any]) -> str:
         lines.append(table(["attribute", *metric_names], rows))
     else:
         lines.append("_No disaggregated evaluation: the bias stage did not run._")
+    if doc.get("llm_evaluation"):
+        from llmops_cli.govern.llmeval.report import card_markdown
+
+        lines += card_markdown(doc["llm_evaluation"])
     lines += [
         "",
         "## Ethical considerations",
