@@ -103,12 +103,12 @@ class Stage:
     artefact: str | None = None  # file name of the rendered report in the bundle
     description: str = ""
     optional: tuple[str, ...] = field(default=())  # inputs it reads when given
-    # Opt-in: with none of its inputs configured its rules are "not applicable" (listed in the results), not
-    # missing inputs; once any is configured, the rest are required like any stage's.
+    # Opt-in: without its first input (the llm_eval endpoint) its rules are "not applicable" (listed in the
+    # results), not missing inputs; once that is given, the rest are required like any stage's.
     opt_in: bool = False
 
     def configured(self, ctx: StageContext) -> bool:
-        return not self.opt_in or len(ctx.missing(self.needs)) < len(self.needs)
+        return not self.opt_in or not ctx.missing(self.needs[:1])
 
     def runnable(self, ctx: StageContext) -> bool:
         return not ctx.missing(self.needs)

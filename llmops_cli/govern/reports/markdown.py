@@ -236,6 +236,7 @@ def risk_markdown(m: Mapping[str, Any]) -> str:
             rrows,
         )
     )
+    lines += measured_lines(m)
     lines += ["", "## Controls and framework mapping", ""]
     crows = []
     for rid, r in m["risks"].items():
@@ -502,3 +503,24 @@ def _counts(results: Sequence[Mapping[str, Any]], fail_on: str) -> dict[str, int
     passed = sum(1 for r in results if r["outcome"] == "pass")
     warnings = sum(1 for r in results if _is_warning(r, fail_on))
     return {"passed": passed, "warnings": warnings, "failed": len(results) - passed - warnings}
+
+
+def measured_lines(m: Mapping[str, Any]) -> list[str]:
+    """Risks whose likelihood follows measured failure rates (`measured_by` in the register)."""
+    rows = []
+    for rid, r in m["risks"].items():
+        info = r.get("measured")
+        if not info:
+            continue
+        rates = ", ".join(f"{k} = {num(v)}" for k, v in info["rates"].items())
+        got = info["likelihood"]
+        rows.append([rid, info["declared_likelihood"], got if got is not None else "not measured", rates])
+    if not rows:
+        return []
+    return [
+        "",
+        "Likelihood measured, not declared (the worst named failure rate: under 1 % → 1, 5 % → 2, 20 % → 3, "
+        "50 % → 4, else 5):",
+        "",
+        table(["risk", "declared", "measured", "failure rates"], rows),
+    ]
