@@ -24,16 +24,27 @@ from llmops_cli.errors import InputError, LlmopsError
 from llmops_cli.govern.llmeval.suite import Document
 
 DIM = 256
-EMBEDDING = f"llmops-hashing-{DIM}"
+EMBEDDING = f"llmops-hashing-{DIM}-v1"
 
 
 class GroundingError(LlmopsError):
     code = "grounding"
 
 
+def _stem(word: str) -> str:
+    """A crude suffix strip (refunds, refunded → refund; opening → open), enough for a small document set."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
 def embed(text: str, dim: int = DIM) -> list[float]:
-    """L2-normalised feature-hashed counts of words and adjacent word pairs (signed, to cancel collisions)."""
-    words = re.findall(r"[a-z0-9]+", text.lower())
+    """L2-normalised feature-hashed counts of content words (stemmed) and adjacent word pairs (signed, to
+    cancel collisions)."""
+    from llmops_cli.govern.llmeval.detect import STOPWORDS
+
+    words = [_stem(w) for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in STOPWORDS]
     feats = words + [f"{a}_{b}" for a, b in itertools.pairwise(words)]
     vec = [0.0] * dim
     for f in feats:
