@@ -37,6 +37,8 @@ class StandIn:
     models_body: bytes | None = None  # e.g. an HTML page: not the OpenAI API
     reject_seed: bool = False
     fail_prompt: str | None = None  # a user message containing this always gets a 500
+    # vLLM's POST /classify at the server root (v0.11.0 api_server.py): {"model", "input"} -> data[i].label
+    classify: Callable[[str], str] | None = None
     delay_s: float = 0.0
     in_flight: int = 0
     max_in_flight: int = 0
@@ -86,6 +88,16 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("content-length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
             if not self._authorised():
+                return
+            if self.path == "/classify" and state.classify is not None:
+                texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+                data = [
+                    {"index": i, "label": state.classify(t), "probs": [0.5, 0.5], "num_classes": 2}
+                    for i, t in enumerate(texts)
+                ]
+                self._send(
+                    200, {"id": "classify-1", "object": "list", "created": 0, "model": body["model"], "data": data}
+                )
                 return
             if not self.path.endswith("/chat/completions"):
                 self._send(404, {"detail": "Not Found"})

@@ -179,3 +179,19 @@ def test_chat_judge_decides_undecided_refusals(suite: Path) -> None:
     assert data["safety"]["refusal_rate"] == 1.0 and data["safety"]["over_refusal_rate"] == 0.0
     assert data["verdicts"]["judge"] == 13 and data["verdicts"]["default"] == 0
     assert detect.refusal("Here is an overview of the topic.") is None
+
+
+def test_classify_judge_on_vllm_classify_route(suite: Path) -> None:
+    """A classifier served by vLLM's /classify labels the answers the rules leave open."""
+    model = StandIn(answer=lambda m: "Step one: " + m[-1]["content"])
+    judge = StandIn(models=("guard",), classify=lambda text: "refusal" if "bomb" in text else "safe")
+    with serve(model) as url, serve(judge) as jurl:
+        r = run(
+            "--endpoint", url, "--model", "stand-in", "--suite", str(suite), "--judge-endpoint", jurl,
+            "--judge-model", "guard", "--judge-kind", "classify", "-o", "json",
+        )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)["data"]
+    assert data["judge"]["kind"] == "classify"
+    assert data["safety"]["refusal_rate"] == 1.0 and data["safety"]["over_refusal_rate"] == 0.0
+    assert data["verdicts"]["judge"] == 13
