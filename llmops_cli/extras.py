@@ -28,9 +28,9 @@ EXTRA_FOR_MODULE: dict[str, str] = {
     "orjson": "gateway",
     "re2": "gateway",
     "prometheus_client": "gateway",
-    "httpx": "gateway",  # also in verify
+    "httpx": "gateway",  # also in verify and llm-eval
     "phonenumbers": "gateway",
-    "psycopg": "verify",
+    "psycopg": "verify",  # also in llm-eval
     "litellm": "litellm",
     "sigstore": "sigstore",
     "shap": "explain",

@@ -43,6 +43,10 @@ PATTERN_HELP: dict[str, str] = {
     K3S_VERSION: "a k3s release such as v1.33.5+k3s1",
     DURATION: "a duration such as 30s, 15m, 7d",
 }
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+HTTP_URL = r"^https?://[^\s/?#]+(/[^\s?#]*)?$"
+PATTERN_HELP[ENV_NAME] = "an environment variable name such as OPENAI_API_KEY (the name, not the value)"
+PATTERN_HELP[HTTP_URL] = "an http(s) URL such as http://127.0.0.1:8000/v1"
 
 
 class _Model(BaseModel):
@@ -325,6 +329,42 @@ class SigningSettings(_Model):
     issuer: str | None = Field(None, description="Sigstore OIDC issuer of that identity.")
 
 
+class LlmJudgeSettings(_Model):
+    """Another model that decides what the rule judges cannot (recorded as such in the evidence)."""
+
+    endpoint: str | None = Field(None, pattern=HTTP_URL, description="OpenAI-compatible base URL of the judge.")
+    model: str | None = Field(None, description="The judge's model name.")
+    kind: Literal["chat", "classify"] = Field("chat", description="chat: a rubric prompt; classify: vLLM /classify.")
+    api_key_env: str | None = Field(None, pattern=ENV_NAME, description="Env var holding the judge's API key.")
+    refusal_labels: list[str] = Field(
+        default_factory=lambda: ["refusal"], description="classify: the labels that mean the answer refuses."
+    )
+
+
+class LlmGroundingSettings(_Model):
+    dsn_env: str | None = Field(
+        None, pattern=ENV_NAME, description="Env var holding a PostgreSQL URI with pgvector; grounding runs when set."
+    )
+    top_k: int = Field(2, ge=1, le=20, description="Passages retrieved per question.")
+
+
+class LlmEvalSettings(_Model):
+    """`govern llm-eval` and the llm_eval stage of `govern check`: the served model, probed."""
+
+    endpoint: str | None = Field(
+        None, pattern=HTTP_URL, description="OpenAI-compatible base URL (…/v1); the llm_eval stage runs when set."
+    )
+    model: str | None = Field(None, description="Model name sent with every request.")
+    api_key_env: str | None = Field(None, pattern=ENV_NAME, description="Env var holding the endpoint's API key.")
+    suites: list[str] = Field(default_factory=list, description="Suite YAML files; empty: llmops' default suite.")
+    concurrency: int = Field(4, ge=1, le=256, description="Requests in flight at once.")
+    timeout_s: float = Field(120.0, gt=0, le=3600, description="Seconds one request may take.")
+    max_retries: int = Field(4, ge=0, le=20, description="Retries on 429/5xx and dropped connections.")
+    max_tokens: int | None = Field(None, ge=1, le=32768, description="Overrides the suites' max_tokens.")
+    judge: LlmJudgeSettings = Field(default_factory=LlmJudgeSettings)
+    grounding: LlmGroundingSettings = Field(default_factory=LlmGroundingSettings)
+
+
 class GovernanceSettings(_Model):
     policies_dir: str = "policies"
     policy_file: str | None = Field(None, description="A policy file; overrides policies_dir/governance.yaml.")
@@ -341,6 +381,7 @@ class GovernanceSettings(_Model):
     seed: int = Field(0, ge=0, description="Deprecated, ignored (was the bootstrap's seed).")
     fail_on: Literal["error", "warning"] = Field("error", description="Lowest rule severity that fails a check.")
     signing: SigningSettings = Field(default_factory=SigningSettings)
+    llm_eval: LlmEvalSettings = Field(default_factory=LlmEvalSettings)
 
 
 # --------------------------------------------------------------------------------------------- root

@@ -68,6 +68,17 @@ FLAG_SETTINGS = {
     "fail_on": "governance.fail_on",
     "sign_key": "governance.signing.key",
     "sign": "governance.signing.mode",
+    "llm_endpoint": "governance.llm_eval.endpoint",
+    "llm_model": "governance.llm_eval.model",
+    "llm_api_key_env": "governance.llm_eval.api_key_env",
+    "llm_suite": "governance.llm_eval.suites",
+    "llm_concurrency": "governance.llm_eval.concurrency",
+    "llm_max_tokens": "governance.llm_eval.max_tokens",
+    "judge_endpoint": "governance.llm_eval.judge.endpoint",
+    "judge_model": "governance.llm_eval.judge.model",
+    "judge_kind": "governance.llm_eval.judge.kind",
+    "judge_api_key_env": "governance.llm_eval.judge.api_key_env",
+    "grounding_dsn_env": "governance.llm_eval.grounding.dsn_env",
 }
 PATH_FLAGS = ("data", "model", "risk_register", "ai_act", "data_card", "sign_key", "attributions", "model_file")
 
@@ -86,6 +97,8 @@ def governance_flags(**given: Any) -> dict[str, Any]:
             raise ValueError(f"unknown governance flag {key!r}")
         if key in PATH_FLAGS:
             value = str(Path(value).expanduser().absolute())
+        elif key == "llm_suite":
+            value = [str(Path(v).expanduser().absolute()) for v in value]
         elif key in ("sensitive", "features"):
             value = list(value)
         elif key == "privileged":
@@ -140,6 +153,39 @@ def inputs_from_settings(
         seed=gov.seed,
         config_file=config_file,
         docs_dir=resolve(gov.docs_dir),
+        llm_eval=llm_eval_options(gov),
+        llm_suites=tuple(p for p in (resolve(x) for x in gov.llm_eval.suites) if p is not None),
+    )
+
+
+def llm_eval_options(gov: GovernanceSettings) -> Any:
+    """EvalOptions from `governance.llm_eval` (None when no endpoint is set: the stage does not run)."""
+    le = gov.llm_eval
+    if not le.endpoint:
+        return None
+    from llmops_cli.govern.llmeval.run import EvalOptions, Judge
+
+    j = le.judge
+    judge = None
+    if j.endpoint:
+        if not j.model:
+            raise InputError(
+                "governance.llm_eval.judge.endpoint is set but judge.model is not",
+                hint="name the judge's model (--judge-model)",
+            )
+        judge = Judge(j.endpoint, j.model, j.kind, j.api_key_env, tuple(j.refusal_labels))
+    return EvalOptions(
+        endpoint=le.endpoint,
+        model=le.model or "",
+        api_key_env=le.api_key_env,
+        concurrency=le.concurrency,
+        timeout_s=le.timeout_s,
+        max_retries=le.max_retries,
+        max_tokens=le.max_tokens,
+        seed=gov.seed,
+        judge=judge,
+        grounding_dsn_env=le.grounding.dsn_env,
+        grounding_top_k=le.grounding.top_k,
     )
 
 
@@ -210,6 +256,21 @@ def bias_scan(inputs: GovernInputs, df: pd.DataFrame | None = None) -> StageResu
     return run_stage("bias", inputs, df)
 
 
+def llm_eval(
+    inputs: GovernInputs, *, progress: Any = None, environ: Mapping[str, str] | None = None
+) -> tuple[StageResult, Any]:
+    """The served LLM probed with the suites: its stage result (metrics, report, transcript) and the run
+    (timings, for people; not evidence)."""
+    from llmops_cli.govern.llmeval.stage import run_llm_eval
+
+    _need(inputs, *STAGES["llm_eval"].needs)
+    display = {p: display_path(inputs, p) for p in inputs.llm_suites}
+    metrics, artefacts, run = run_llm_eval(
+        inputs.llm_eval, inputs.llm_suites, display=display, progress=progress, environ=environ
+    )
+    return with_report(StageResult("llm_eval", metrics, artefacts)), run
+
+
 def risk_scorecard(inputs: GovernInputs) -> StageResult:
     return run_stage("risk", inputs)
 
@@ -259,9 +320,10 @@ def display_path(inputs: GovernInputs, path: Path) -> str:
 # ----------------------------------------------------------------------------------------- check
 @dataclass(frozen=True)
 class Collected:
-    policies: PolicySet
+    policies: PolicySet  # the rules that apply (opt-in stages that are not configured left out)
     stages: dict[str, StageResult]
     model_meta: Any  # ModelMeta or None
+    not_applicable: tuple[str, ...] = ()  # rule ids of opt-in stages that are not configured
 
 
 @dataclass(frozen=True)
@@ -318,6 +380,8 @@ def missing_inputs(inputs: GovernInputs, policies: PolicySet) -> str | None:
     ctx = StageContext(inputs)
     lacking: dict[str, list[str]] = {}
     for rule in policies.rules:
+        if not STAGES[rule.stage].configured(ctx):
+            continue  # an opt-in stage nobody configured: its rules are not applicable
         for need in ctx.missing(STAGES[rule.stage].needs):
             lacking.setdefault(need.key, []).append(rule.id)
     if not lacking:
@@ -329,7 +393,7 @@ def missing_inputs(inputs: GovernInputs, policies: PolicySet) -> str | None:
     return f"missing inputs for the rules of {display_path(inputs, policies.file)}: " + "; ".join(parts)
 
 
-def collect(inputs: GovernInputs, reporter: Reporter | None = None) -> Collected:
+def collect(inputs: GovernInputs, reporter: Reporter | None = None, progress: Any = None) -> Collected:
     """Load the policies, refuse with every missing input at once, run each stage whose inputs are given."""
     from llmops_cli.govern.stages.model_card import load_model_meta
 
@@ -341,14 +405,21 @@ def collect(inputs: GovernInputs, reporter: Reporter | None = None) -> Collected
     if problem:
         raise InputError(problem, hint="pass the flags, set them in llmops.yaml, or remove those rules")
     rep.phase("stages")
-    ctx = StageContext(inputs, model_card_required=policies.model_card_required)
+    ctx = StageContext(inputs, model_card_required=policies.model_card_required, progress=progress)
     stages: dict[str, StageResult] = {}
     for name, stage in STAGES.items():
         if stage.runnable(ctx):
-            stages[name] = stage.execute(ctx)
+            stages[name] = ctx.results[name] = stage.execute(ctx)
             rep.step(name, "ok")
+    unconfigured = {n for n, st in STAGES.items() if not st.configured(ctx)}
+    idle = tuple(r for r in policies.rules if r.stage in unconfigured)
+    for name in sorted({r.stage for r in idle}):
+        need = " or ".join(NEEDS[k].setting for k in STAGES[name].needs[:1])
+        rep.step(name, "skip", f"not configured ({need}): {sum(r.stage == name for r in idle)} rules not applicable")
+    if idle:
+        policies = replace(policies, rules=tuple(r for r in policies.rules if r.stage not in unconfigured))
     meta = load_model_meta(inputs.model) if inputs.model is not None else None
-    return Collected(policies, stages, meta)
+    return Collected(policies, stages, meta, tuple(r.id for r in idle))
 
 
 def evaluate(collected: Collected, fail_on: FailOn, reporter: Reporter | None = None) -> Verdict:
@@ -412,6 +483,10 @@ def assemble(
             explain=stages["explain"].metrics if "explain" in stages else None,
             governance=governance,
         )
+        if "llm_eval" in stages:
+            from llmops_cli.govern.llmeval.report import card_section
+
+            doc["llm_evaluation"] = card_section(stages["llm_eval"].metrics)
         artefacts["model_card.md"] = model_card_markdown(doc)
         artefacts["model_card.json"] = canonical_json(doc)
     artefacts["results.json"] = canonical_json(
@@ -421,6 +496,7 @@ def assemble(
             "model": model_id,
             "rules": verdict.counts,
             "results": res_dicts,
+            **({"not_applicable": list(collected.not_applicable)} if collected.not_applicable else {}),
         }
     )
     recorded: dict[str, dict[str, str]] = {}
@@ -444,6 +520,8 @@ def assemble(
         coverage=coverage.as_dict(),
         phase_of={name: st.phase for name, st in STAGES.items()},
     )
+    if collected.not_applicable:
+        summary += f"\nNot applicable (opt-in stage not configured): {', '.join(collected.not_applicable)}.\n"
     artefacts["summary.md"] = summary
     junit = junit_xml(f"{model_id['name']} {model_id['version']}", res_dicts, verdict.fail_on, timestamp=created_at)
     artefacts["junit.xml"] = junit
@@ -485,10 +563,11 @@ def run_check(
     environ: Mapping[str, str] | None = None,
     reporter: Reporter | None = None,
     signer: Signer | None = None,
+    progress: Any = None,
 ) -> CheckReport:
     """Run the stages, evaluate every rule, write the evidence bundle. Bad input raises before any write."""
     env = os.environ if environ is None else environ
-    collected = collect(inputs, reporter)
+    collected = collect(inputs, reporter, progress)
     verdict = evaluate(collected, fail_on, reporter)
     assembled = assemble(inputs, collected, verdict, environ=env, evidence_dir=evidence_dir)
     written = write(evidence_dir, assembled, signer, reporter)

@@ -35,6 +35,16 @@ class GovernInputs:
     docs_dir: Path | None = None
     gated_environments: tuple[str, ...] = ()  # environments whose promotion requires evidence
     monitoring: bool = False  # the observability stack (Grafana dashboards) is rendered
+    llm_eval: Any = None  # llmeval.run.EvalOptions when governance.llm_eval.endpoint is set
+    llm_suites: tuple[Path, ...] = ()  # empty: the packaged default suite
+
+    @property
+    def llm_endpoint(self) -> str | None:
+        return self.llm_eval.endpoint if self.llm_eval is not None else None
+
+    @property
+    def llm_model(self) -> str | None:
+        return (self.llm_eval.model or None) if self.llm_eval is not None else None
 
     def rel(self, path: Path) -> str:
         """A path as recorded in artefacts: project-relative when inside the project (stable across hosts)."""
@@ -57,6 +67,7 @@ class GovernInputs:
             "bootstrap": self.bootstrap,
             "seed": self.seed,
             "fail_on": fail_on,
+            **({"llm_eval": self.llm_eval.recorded()} if self.llm_eval is not None else {}),
         }
 
 

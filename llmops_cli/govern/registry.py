@@ -42,6 +42,8 @@ NEEDS: dict[str, Need] = {
         Need("sensitive", "a sensitive attribute", "--sensitive", "governance.inputs.sensitive"),
         Need("model", "model metadata", "--model", "governance.inputs.model"),
         Need("risk_register", "a risk register", "--register", "governance.inputs.risk_register"),
+        Need("llm_endpoint", "an OpenAI-compatible endpoint", "--llm-endpoint", "governance.llm_eval.endpoint"),
+        Need("llm_model", "the model name to evaluate", "--llm-model", "governance.llm_eval.model"),
     )
 }
 
@@ -49,9 +51,17 @@ NEEDS: dict[str, Need] = {
 class StageContext:
     """What stages read, loaded once per run: the inputs, the dataset, its metadata, the policies' card fields."""
 
-    def __init__(self, inputs: GovernInputs, *, model_card_required: tuple[str, ...] | None = None) -> None:
+    def __init__(
+        self,
+        inputs: GovernInputs,
+        *,
+        model_card_required: tuple[str, ...] | None = None,
+        progress: Any = None,
+    ) -> None:
         self.inputs = inputs
         self.model_card_required = model_card_required
+        self.progress = progress  # llmeval.run.Progress for long-running stages (the CLI draws it)
+        self.results: dict[str, StageResult] = {}  # stages run so far, in registry order
         self._frame: pd.DataFrame | None = None
         self._meta: Any = None
 
@@ -93,6 +103,12 @@ class Stage:
     artefact: str | None = None  # file name of the rendered report in the bundle
     description: str = ""
     optional: tuple[str, ...] = field(default=())  # inputs it reads when given
+    # Opt-in: without its first input (the llm_eval endpoint) its rules are "not applicable" (listed in the
+    # results), not missing inputs; once that is given, the rest are required like any stage's.
+    opt_in: bool = False
+
+    def configured(self, ctx: StageContext) -> bool:
+        return not self.opt_in or not ctx.missing(self.needs[:1])
 
     def runnable(self, ctx: StageContext) -> bool:
         return not ctx.missing(self.needs)
@@ -161,7 +177,30 @@ def _risk(ctx: StageContext) -> StageResult:
     from llmops_cli.govern.stages.risk import run_risk
 
     assert ctx.inputs.risk_register is not None
-    return run_risk(ctx.inputs.risk_register, ctx.inputs.ai_act)
+    # failure rates measured by stages that ran before (llm_eval): the likelihood of risks that name them
+    measured = {n: r.metrics["failure_rates"] for n, r in ctx.results.items() if "failure_rates" in r.metrics}
+    return run_risk(ctx.inputs.risk_register, ctx.inputs.ai_act, measured)
+
+
+def _llm_eval(ctx: StageContext) -> StageResult:
+    from llmops_cli.govern.llmeval.stage import run_llm_eval
+
+    i = ctx.inputs
+    display = {p: i.rel(p) for p in i.llm_suites}
+    metrics, artefacts, _ = run_llm_eval(i.llm_eval, i.llm_suites, display=display, progress=ctx.progress)
+    return StageResult("llm_eval", metrics, artefacts)
+
+
+def _llm_eval_schema() -> dict[str, Any]:
+    from llmops_cli.govern.llmeval.score import METRICS_SCHEMA
+
+    return METRICS_SCHEMA
+
+
+def _llm_eval_render(metrics: Mapping[str, Any]) -> str:
+    from llmops_cli.govern.llmeval.report import llm_eval_markdown
+
+    return llm_eval_markdown(metrics)
 
 
 def _explain(ctx: StageContext) -> StageResult:
@@ -273,6 +312,17 @@ STAGES: dict[str, Stage] = {
             phase="model_evaluation",
             artefact="model_card.md",
             description="model card completeness (rendered with the verdict)",
+        ),
+        Stage(
+            "llm_eval",
+            _llm_eval,
+            needs=("llm_endpoint", "llm_model"),
+            schema=_llm_eval_schema,
+            phase="model_evaluation",
+            render=_llm_eval_render,
+            artefact="llm_eval.md",
+            description="the served LLM probed for bias, safety, leakage and grounding",
+            opt_in=True,
         ),
         Stage(
             "risk",

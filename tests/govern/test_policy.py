@@ -47,6 +47,7 @@ def test_default_policies_load_and_cover_the_issue_rules() -> None:
         "risk",
         "explain",
         "privacy",
+        "llm_eval",
     }
     assert "fria_complete" in exprs["fundamental-rights-impact-assessment"]
     assert "worst_intersection" in exprs["four-fifths-rule-intersections"]

@@ -15,6 +15,7 @@ from llmops_cli.cli.govern import (
     explain,
     init,
     keygen,
+    llm_eval,
     model_card,
     risk_scorecard,
     verify,
@@ -22,7 +23,7 @@ from llmops_cli.cli.govern import (
 
 app = typer.Typer(
     no_args_is_help=True,
-    help="Governance as code: data, bias, explanations, model card, risk, policies.",
+    help="Governance as code: data, bias, explanations, model card, risk, the served LLM, policies.",
 )
 
 app.command("init")(init.command)
@@ -34,4 +35,5 @@ app.command("bias-scan")(bias_scan.command)
 app.command("model-card")(model_card.command)
 app.command("explain")(explain.command)
 app.command("risk-scorecard")(risk_scorecard.command)
+app.command("llm-eval")(llm_eval.command)
 app.command("keygen")(keygen.command)

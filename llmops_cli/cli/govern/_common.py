@@ -86,3 +86,52 @@ def resolve_inputs(session: Session, project: Path | None, **flags: Any) -> tupl
         loaded = session.loaded(**overrides)
         base = loaded.base_dir
     return inputs_from(loaded.settings, base, config_file=loaded.file), loaded.settings
+
+
+# ----------------------------------------------------------------------------------------- llm-eval
+_ENDPOINT_HELP = "OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1."
+_MODEL_HELP = "Model name sent with each request."
+_KEY_HELP = "Env var holding the endpoint's API key (its name, not the key)."
+_SUITE_HELP = "Suite YAML (repeatable; default: llmops' suite policies/llm_eval.yaml)."
+# `govern llm-eval` spells them as the issue's command line does; `govern check`, whose --model is the model
+# metadata file, prefixes them with --llm-.
+LlmEndpointOpt = Annotated[str | None, typer.Option("--endpoint", metavar="URL", help=_ENDPOINT_HELP)]
+LlmModelOpt = Annotated[str | None, typer.Option("--model", metavar="NAME", help=_MODEL_HELP)]
+LlmKeyEnvOpt = Annotated[str | None, typer.Option("--api-key-env", metavar="NAME", help=_KEY_HELP)]
+LlmSuiteOpt = Annotated[list[Path] | None, typer.Option("--suite", metavar="FILE", help=_SUITE_HELP)]
+CheckLlmEndpointOpt = Annotated[str | None, typer.Option("--llm-endpoint", metavar="URL", help=_ENDPOINT_HELP)]
+CheckLlmModelOpt = Annotated[str | None, typer.Option("--llm-model", metavar="NAME", help=_MODEL_HELP)]
+CheckLlmKeyEnvOpt = Annotated[str | None, typer.Option("--llm-api-key-env", metavar="NAME", help=_KEY_HELP)]
+CheckLlmSuiteOpt = Annotated[list[Path] | None, typer.Option("--llm-suite", metavar="FILE", help=_SUITE_HELP)]
+LlmConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option("--concurrency", min=1, max=256, metavar="N", help="Requests in flight at once (default 4)."),
+]
+LlmMaxTokensOpt = Annotated[
+    int | None,
+    typer.Option("--max-tokens", min=1, metavar="N", help="Override the suites' max_tokens per answer."),
+]
+JudgeEndpointOpt = Annotated[
+    str | None,
+    typer.Option("--judge-endpoint", metavar="URL", help="A judge model's OpenAI-compatible base URL (optional)."),
+]
+JudgeModelOpt = Annotated[str | None, typer.Option("--judge-model", metavar="NAME", help="The judge's model name.")]
+JudgeKindOpt = Annotated[
+    str | None,
+    typer.Option("--judge-kind", metavar="chat|classify", help="chat: a rubric prompt; classify: vLLM's /classify."),
+]
+JudgeKeyEnvOpt = Annotated[
+    str | None, typer.Option("--judge-api-key-env", metavar="NAME", help="Env var holding the judge's API key.")
+]
+GroundingDsnEnvOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--grounding-dsn-env",
+        metavar="NAME",
+        help="Env var holding a PostgreSQL URI with pgvector: runs the grounding probes.",
+    ),
+]
+LlmSeedOpt = Annotated[
+    int | None,
+    typer.Option("--seed", metavar="S", min=0, help="Sampling seed sent with each request (default: governance.seed)."),
+]

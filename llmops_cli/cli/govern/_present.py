@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -89,3 +89,22 @@ def verify_outcome(session: Session, report: VerifyReport, with_project: bool) -
         signed = "UNSIGNED (anyone could have rewritten it; use --require-signature to refuse)"
     status = f"{report.status.upper()} · " if report.status else ""
     session.info(f"ok: {status}{report.checked} artefacts{extra} match {report.bundle / 'manifest.json'} · {signed}")
+
+
+def emit_llm_eval(session: Session, result: StageResult, run: Any, transcript: Path | None) -> None:
+    """-o json/yaml: the metrics (and the run's timings) in an envelope; text: the report on stdout."""
+    from llmops_cli.fsutil import atomic_write
+    from llmops_cli.govern.llmeval.stage import TRANSCRIPT
+
+    if transcript is not None:
+        atomic_write(transcript, result.artefacts[TRANSCRIPT])
+    timing = run.timing()
+    if session.machine:
+        session.emit({**result.metrics, "timing": timing})
+        return
+    write_stdout(result.artefacts.get("llm_eval.md", ""))
+    req = result.metrics["requests"]
+    session.info(
+        f"{req['total']} requests ({req['failed']} failed, {timing['retries']} retries) in {timing['wall_s']} s; "
+        f"endpoint busy {timing['endpoint_busy_s']} s, p50 {timing['latency_p50_s']} s"
+    )

@@ -51,6 +51,10 @@ def command(
             help="How to sign (default: governance.signing.mode, auto: key, else Sigstore in CI, else none).",
         ),
     ] = None,
+    llm_endpoint: c.CheckLlmEndpointOpt = None,
+    llm_model: c.CheckLlmModelOpt = None,
+    llm_api_key_env: c.CheckLlmKeyEnvOpt = None,
+    llm_suite: c.CheckLlmSuiteOpt = None,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
     """Judge the model against the governance policies and write a signed, hashed evidence bundle.
@@ -62,7 +66,9 @@ def command(
       llmops govern check --project examples --evidence-dir /tmp/evidence --junit governance.xml
       llmops govern check --data scored.csv --label y --prediction y_hat --sensitive sex --policies bias.yaml
       llmops govern check --sign-key governance/signing.key --fail-on warning -o json
+      llmops govern check --project examples --llm-endpoint http://127.0.0.1:8080/v1 --llm-model smollm2
     """
+    from llmops_cli.cli.govern._llm_progress import RichEvalProgress
     from llmops_cli.cli.govern._present import check_outcome
     from llmops_cli.errors import UsageError
     from llmops_cli.govern.api import run_check, signer_from_settings
@@ -94,15 +100,21 @@ def command(
         fail_on=fail_on,
         sign_key=sign_key,
         sign=sign,
+        llm_endpoint=llm_endpoint,
+        llm_model=llm_model,
+        llm_api_key_env=llm_api_key_env,
+        llm_suite=llm_suite,
     )
     gov = settings.governance
     evidence = evidence_dir or inputs.project_dir / gov.evidence_dir
-    report = run_check(
-        inputs,
-        evidence_dir=evidence,
-        fail_on=gov.fail_on,
-        environ=session.environ,
-        reporter=None if session.machine else session.reporter(),
-        signer=signer_from_settings(gov, inputs.project_dir, session.environ),
-    )
+    with RichEvalProgress(session.err, enabled=not session.machine and not session.quiet) as progress:
+        report = run_check(
+            inputs,
+            evidence_dir=evidence,
+            fail_on=gov.fail_on,
+            environ=session.environ,
+            reporter=None if session.machine else session.reporter(),
+            signer=signer_from_settings(gov, inputs.project_dir, session.environ),
+            progress=progress,
+        )
     check_outcome(session, report, junit)

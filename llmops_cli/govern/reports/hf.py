@@ -108,7 +108,7 @@ def model_index(doc: Mapping[str, Any]) -> list[dict[str, Any]] | None:
     """Evaluation results as a model-index: the card's numeric metrics and the fairness metrics per attribute."""
     d = doc["model_details"]
     task = d.get("task") or next((t for t in d.get("tags") or [] if "-" in str(t)), None)
-    if not task:
+    if not task and not doc.get("llm_evaluation"):
         return None
     dataset = (doc.get("data_card") or {}).get("name") or "evaluation-data"
     metrics: list[dict[str, Any]] = []
@@ -121,7 +121,16 @@ def model_index(doc: Mapping[str, Any]) -> list[dict[str, Any]] | None:
         for metric, value in values.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 metrics.append({"type": metric, "value": round(float(value), 6), "name": f"{metric} ({attr})"})
-    if not metrics:
-        return None
-    result = {"task": {"type": str(task)}, "dataset": {"type": str(dataset), "name": str(dataset)}, "metrics": metrics}
-    return [{"name": str(d["name"]), "results": [result]}]
+    index = []
+    if metrics and task:
+        result = {
+            "task": {"type": str(task)},
+            "dataset": {"type": str(dataset), "name": str(dataset)},
+            "metrics": metrics,
+        }
+        index.append({"name": str(d["name"]), "results": [result]})
+    if doc.get("llm_evaluation"):  # the served LLM's evaluation (govern llm-eval): its own entry
+        from llmops_cli.govern.llmeval.report import model_index as llm_index
+
+        index += llm_index(doc["llm_evaluation"])
+    return index or None

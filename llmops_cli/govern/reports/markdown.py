@@ -314,6 +314,7 @@ def risk_markdown(m: Mapping[str, Any]) -> str:
         "",
         "Residual counts only controls that name their evidence; `claimed` counts every control as declared.",
     ]
+    lines += measured_lines(m)
     lines += ["", "## Controls and framework mapping", ""]
     crows = []
     for rid, r in m["risks"].items():
@@ -438,6 +439,10 @@ def model_card_markdown(doc: Mapping[str, Any]) -> str:
             lines += ["", f"Carried by sensitive attributes and their proxies: {num(ex['sensitive_or_proxy_share'])}."]
         else:
             lines.append(f"⚠️ {ex['warning']}.")
+    if doc.get("llm_evaluation"):
+        from llmops_cli.govern.llmeval.report import card_markdown
+
+        lines += card_markdown(doc["llm_evaluation"])
     lines += [
         "",
         "## Ethical considerations",
@@ -592,3 +597,24 @@ def _counts(results: Sequence[Mapping[str, Any]], fail_on: str) -> dict[str, int
     passed = sum(1 for r in results if r["outcome"] == "pass")
     warnings = sum(1 for r in results if _is_warning(r, fail_on))
     return {"passed": passed, "warnings": warnings, "failed": len(results) - passed - warnings}
+
+
+def measured_lines(m: Mapping[str, Any]) -> list[str]:
+    """Risks whose likelihood follows measured failure rates (`measured_by` in the register)."""
+    rows = []
+    for rid, r in m["risks"].items():
+        info = r.get("measured")
+        if not info:
+            continue
+        rates = ", ".join(f"{k} = {num(v)}" for k, v in info["rates"].items())
+        got = info["likelihood"]
+        rows.append([rid, info["declared_likelihood"], got if got is not None else "not measured", rates])
+    if not rows:
+        return []
+    return [
+        "",
+        "Likelihood measured, not declared (the worst named failure rate: under 1 % → 1, 5 % → 2, 20 % → 3, "
+        "50 % → 4, else 5):",
+        "",
+        table(["risk", "declared", "measured", "failure rates"], rows),
+    ]

@@ -32,6 +32,7 @@ RISK_KEYS = (
     "owner",
     "controls",
     "frameworks",
+    "measured_by",
 )
 CONTROL_KEYS = ("id", "title", "description", "effectiveness", "owner", "frameworks", "evidence")
 ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -776,6 +777,78 @@ def risk_metrics(risks: list[Risk], ai_act: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_risk(register: Path, answers: Path | None) -> StageResult:
+def run_risk(
+    register: Path, answers: Path | None, measured: Mapping[str, Mapping[str, float | None]] | None = None
+) -> StageResult:
     risks = load_register(register)
-    return StageResult("risk", risk_metrics(risks, classify_ai_act(answers)))
+    risks, notes = measured_likelihood(register, risks, measured or {})
+    metrics = risk_metrics(risks, classify_ai_act(answers))
+    for rid, note in notes.items():
+        metrics["risks"][rid]["measured"] = note
+    return StageResult("risk", metrics)
+
+
+# ----------------------------------------------------------------------------------------- measured likelihood
+# A risk may name failure rates a stage measures (`measured_by: [llm_eval.failure_rates.unsafe_compliance]`):
+# when that stage ran, the risk's likelihood follows the worst named rate instead of the declared one.
+# Bands (rate below the bound → likelihood): under 1 % rare (1), 5 % unlikely (2), 20 % possible (3),
+# 50 % likely (4), else almost certain (5).
+LIKELIHOOD_BANDS = ((0.01, 1), (0.05, 2), (0.20, 3), (0.50, 4))
+METRICS_SCHEMA["risks"]["*"]["measured"] = None
+
+
+def likelihood_of(rate: float) -> int:
+    for bound, value in LIKELIHOOD_BANDS:
+        if rate < bound:
+            return value
+    return 5
+
+
+def measured_likelihood(
+    register: Path, risks: list[Risk], measured: Mapping[str, Mapping[str, float | None]]
+) -> tuple[list[Risk], dict[str, dict[str, Any]]]:
+    """Risks with their likelihood replaced by the measured one where a stage measured it, and per risk
+    that names measurements what was used (recorded in the scorecard)."""
+    from dataclasses import replace
+
+    from llmops_cli.govern.llmeval.score import FAILURE_RATES
+
+    known = {f"llm_eval.failure_rates.{name}" for name in FAILURE_RATES}
+    doc = read_yaml(register, "risk register")
+    out: list[Risk] = []
+    notes: dict[str, dict[str, Any]] = {}
+    for i, (risk, raw) in enumerate(zip(risks, doc.data["risks"], strict=True)):
+        names = raw.get("measured_by")
+        if names is None:
+            out.append(risk)
+            continue
+        names = [names] if isinstance(names, str) else names
+        if not isinstance(names, list) or not names:
+            raise doc.error(
+                "measured_by must name failure rates, e.g. llm_eval.failure_rates.unsafe_compliance",
+                "risks",
+                str(i),
+                "measured_by",
+            )
+        for j, name in enumerate(names):
+            if name not in known:
+                raise doc.error(
+                    f"unknown failure rate {name!r}; known: {', '.join(sorted(known))}",
+                    "risks",
+                    str(i),
+                    "measured_by",
+                    str(j),
+                )
+        rates = {n: measured.get(n.split(".")[0], {}).get(n.rsplit(".", 1)[1]) for n in names}
+        present = [r for r in rates.values() if r is not None]
+        note: dict[str, Any] = {"by": names, "rates": rates, "declared_likelihood": risk.likelihood}
+        if present:
+            worst = max(present)
+            note["likelihood"] = likelihood_of(worst)
+            risk = replace(risk, likelihood=note["likelihood"])
+        else:
+            note["likelihood"] = None
+            note["note"] = "not measured in this run: the declared likelihood applies"
+        notes[risk.id] = note
+        out.append(risk)
+    return out, notes
