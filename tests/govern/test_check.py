@@ -50,10 +50,11 @@ def check(project: Path, **kw):
 
 
 def default_rule_count() -> int:
+    """The default rules that apply without an LLM endpoint (the llm_eval stage is opt-in)."""
     from llmops_cli.govern.policy import load_policies
     from llmops_cli.resources import policies_dir
 
-    return len(load_policies(policies_dir() / "governance.yaml").rules)
+    return sum(r.stage != "llm_eval" for r in load_policies(policies_dir() / "governance.yaml").rules)
 
 
 WARNINGS = {"ai-act-obligations-evidenced", "controls-evidenced"}  # the example has no conformity assessment yet

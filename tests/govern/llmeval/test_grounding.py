@@ -15,7 +15,7 @@ from tests.helpers import run_cli
 
 from .standin import StandIn, serve
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
