@@ -29,6 +29,8 @@ ENV = {
     "busy_poll_ms": "PAC_BUSY_POLL_MS",
     "redis_url": "PAC_REDIS_URL",
     "redis_timeout": "PAC_REDIS_TIMEOUT",
+    "release_file": "PAC_RELEASE_FILE",
+    "incidents_file": "PAC_INCIDENTS_FILE",
 }
 # Read where the store is opened, not settings: workers inherit them, nothing prints them. The _FILE form (a
 # mounted Secret) wins over the plain variable, which wins over a password in the URL.
@@ -62,6 +64,12 @@ class GatewayServerSettings(BaseModel):
     )
     redis_timeout: float = Field(
         0.1, gt=0, le=10, description="Seconds a rate-limit check waits for Redis before using local buckets."
+    )
+    release_file: str | None = Field(
+        None, description="Release record (`llmops govern release`) exported as llmops_model_* gauges."
+    )
+    incidents_file: str | None = Field(
+        None, description="Incident index exported as llmops_incidents* gauges, re-read when it changes."
     )
 
     @field_validator("redis_url")

@@ -15,13 +15,16 @@ from llmops_cli.cli.govern import (
     init,
     keygen,
     model_card,
+    release,
+    review_time,
     risk_scorecard,
     verify,
 )
+from llmops_cli.cli.govern.incident import app as incident_app
 
 app = typer.Typer(
     no_args_is_help=True,
-    help="Governance as code: data, bias, model card, risk, policies.",
+    help="Governance as code: data, bias, model card, risk, policies; releases, incidents and review time.",
 )
 
 app.command("init")(init.command)
@@ -33,3 +36,6 @@ app.command("bias-scan")(bias_scan.command)
 app.command("model-card")(model_card.command)
 app.command("risk-scorecard")(risk_scorecard.command)
 app.command("keygen")(keygen.command)
+app.command("release")(release.command)
+app.add_typer(incident_app, name="incident")
+app.command("review-time")(review_time.command)
