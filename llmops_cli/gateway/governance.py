@@ -227,11 +227,13 @@ def _stat(path: str) -> _Seen:
     return _Seen(st.st_mtime_ns, st.st_size)
 
 
-def attach(registry: Any, release_file: str | None, incidents_file: str | None) -> GovernanceGauges | None:
+def attach(
+    registry: Any, release_file: str | None, incidents_file: str | None, *, interval: float = 15.0
+) -> GovernanceGauges | None:
     """Gauges for the configured files on ``registry``, loaded and refreshing; None when neither is set."""
     if not release_file and not incidents_file:
         return None
-    gauges = GovernanceGauges(registry, release_file=release_file, incidents_file=incidents_file)
+    gauges = GovernanceGauges(registry, release_file=release_file, incidents_file=incidents_file, interval=interval)
     gauges.load()
     gauges.start()
     return gauges

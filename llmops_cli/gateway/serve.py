@@ -33,7 +33,9 @@ from llmops_cli.gateway.upstream import build_adapter
 def build_app(settings: GatewayServerSettings) -> GatewayApp:
     holder = PolicyHolder.from_file(settings.policy_file)
     metrics = Metrics()
-    governance.attach(metrics.registry, settings.release_file, settings.incidents_file)
+    governance.attach(
+        metrics.registry, settings.release_file, settings.incidents_file, interval=settings.governance_refresh
+    )
     return create_app(
         holder,
         build_adapter(settings),

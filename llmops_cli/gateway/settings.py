@@ -31,6 +31,7 @@ ENV = {
     "redis_timeout": "PAC_REDIS_TIMEOUT",
     "release_file": "PAC_RELEASE_FILE",
     "incidents_file": "PAC_INCIDENTS_FILE",
+    "governance_refresh": "PAC_GOVERNANCE_REFRESH",
 }
 # Read where the store is opened, not settings: workers inherit them, nothing prints them. The _FILE form (a
 # mounted Secret) wins over the plain variable, which wins over a password in the URL.
@@ -70,6 +71,9 @@ class GatewayServerSettings(BaseModel):
     )
     incidents_file: str | None = Field(
         None, description="Incident index exported as llmops_incidents* gauges, re-read when it changes."
+    )
+    governance_refresh: float = Field(
+        15.0, gt=0, le=3600, description="Seconds between incident-index re-reads and overdue recounts."
     )
 
     @field_validator("redis_url")

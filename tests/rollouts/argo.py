@@ -71,11 +71,13 @@ def go_float(v: float) -> str:
         return "NaN"
     if math.isinf(v):
         return "+Inf" if v > 0 else "-Inf"
-    text = repr(v)
-    if "e" in text or "E" in text:
-        text = format(v, "f")
-        text = text.rstrip("0").rstrip(".") if "." in text else text
-    return text[:-2] if text.endswith(".0") else text
+    from decimal import Decimal
+
+    # repr is the shortest text that reads back as v; Decimal writes those digits without an exponent
+    text = format(Decimal(repr(v)), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") and v == 0 and math.copysign(1, v) > 0 else text
 
 
 def go_quote(s: str) -> str:
