@@ -13,7 +13,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from llmops_cli.errors import InputError, PolicyViolation, UsageError
-from llmops_cli.govern.api import governance_flags, inputs_from, run_check, trust_from_settings
+from llmops_cli.govern.api import trust_from_settings
 from llmops_cli.govern.evidence import EvidenceMismatch, GitState, build_manifest, verify_bundle, write_run
 from llmops_cli.govern.runtime.alerts import parse_notification
 from llmops_cli.govern.runtime.auditwindow import read_window
@@ -27,24 +27,17 @@ from llmops_cli.govern.runtime.incidents import (
 )
 from llmops_cli.govern.runtime.release import build_release, write_release
 from llmops_cli.govern.runtime.reviewtime import review_time
-from llmops_cli.govern.signing import generate_key, load_signer
-from llmops_cli.reporting import NullReporter
+from llmops_cli.govern.signing import load_signer
 from llmops_cli.riskdata import FormatError, IncidentIndex, Release, format_time, parse_time
+from tests.govern.test_evidence import check
 
-ENV = {"SOURCE_DATE_EPOCH": "1700000000"}
 NOW = 1_800_000_000.0
-
-
-def check(project: Path, signer=None, **flags):
-    from llmops_cli.config.load import load_settings
-
-    loaded = load_settings(project / "llmops.yaml", environ={}, flags=governance_flags(**flags))
-    inputs = inputs_from(loaded.settings, project, config_file=project / "llmops.yaml")
-    return run_check(inputs, evidence_dir=project / "evidence", environ=ENV, signer=signer, reporter=NullReporter())
 
 
 @pytest.fixture
 def keys(tmp_path: Path) -> tuple[Path, Path]:
+    from llmops_cli.govern.signing import generate_key
+
     private, public = tmp_path / "keys" / "signing.key", tmp_path / "keys" / "signing.key.pub"
     generate_key(private, public)
     return private, public
