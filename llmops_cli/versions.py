@@ -52,6 +52,11 @@ ARGOCD_CHART_REPO = "https://argoproj.github.io/argo-helm"
 ARGOCD_CHART_VERSION = "10.1.1"
 ARGOCD_APP_VERSION = "v3.4.4"
 
+# --- Argo Rollouts (argoproj/argo-helm, the same Helm repository as Argo CD); the app version is the chart's
+# appVersion (argo-rollouts-2.41.0 charts/argo-rollouts/Chart.yaml).
+ARGO_ROLLOUTS_CHART_VERSION = "2.41.0"
+ARGO_ROLLOUTS_APP_VERSION = "v1.9.0"
+
 # --- GPU (https://nvidia.github.io/k8s-device-plugin, https://nvidia.github.io/dcgm-exporter/helm-charts)
 NVIDIA_DEVICE_PLUGIN_CHART_REPO = "https://nvidia.github.io/k8s-device-plugin"
 NVIDIA_DEVICE_PLUGIN_VERSION = "0.20.0"
@@ -73,6 +78,9 @@ PROMETHEUS_OPERATOR_CRDS_VERSION = "31.0.1"
 KUBE_PROMETHEUS_STACK_VERSION = "88.5.3"
 LOKI_VERSION = "18.11.0"
 ALLOY_VERSION = "1.11.1"
+# The Alertmanager kube-prometheus-stack deploys (kube-prometheus-stack-88.5.3 charts/kube-prometheus-stack/
+# values.yaml alertmanager.alertmanagerSpec.image.tag): the receivers in the rendered config must exist there.
+ALERTMANAGER_VERSION = "v0.34.0"
 
 # --- Workloads we render ourselves
 VLLM_VERSION = "v0.34.0"
@@ -103,6 +111,10 @@ RELEASES: tuple[Pin, ...] = (
     Pin("argo-cd chart", ARGOCD_CHART_VERSION, "argoproj/argo-helm", f"argo-cd-{ARGOCD_CHART_VERSION}",
         _tag("argo-cd-")),
     Pin("argo-cd", ARGOCD_APP_VERSION, "argoproj/argo-helm", f"argo-cd-{ARGOCD_CHART_VERSION}", None),
+    Pin("argo-rollouts chart", ARGO_ROLLOUTS_CHART_VERSION, "argoproj/argo-helm",
+        f"argo-rollouts-{ARGO_ROLLOUTS_CHART_VERSION}", _tag("argo-rollouts-")),
+    Pin("argo-rollouts", ARGO_ROLLOUTS_APP_VERSION, "argoproj/argo-helm",
+        f"argo-rollouts-{ARGO_ROLLOUTS_CHART_VERSION}", None),
     Pin("nvidia-device-plugin chart", NVIDIA_DEVICE_PLUGIN_VERSION, "NVIDIA/k8s-device-plugin",
         f"v{NVIDIA_DEVICE_PLUGIN_VERSION}", _tag()),
     Pin("dcgm-exporter chart", DCGM_EXPORTER_VERSION, "NVIDIA/dcgm-exporter", f"4.5.3-{DCGM_EXPORTER_VERSION}",
@@ -114,6 +126,8 @@ RELEASES: tuple[Pin, ...] = (
         f"prometheus-operator-crds-{PROMETHEUS_OPERATOR_CRDS_VERSION}", _tag("prometheus-operator-crds-")),
     Pin("kube-prometheus-stack chart", KUBE_PROMETHEUS_STACK_VERSION, "prometheus-community/helm-charts",
         f"kube-prometheus-stack-{KUBE_PROMETHEUS_STACK_VERSION}", _tag("kube-prometheus-stack-")),
+    Pin("alertmanager", ALERTMANAGER_VERSION, "prometheus-community/helm-charts",
+        f"kube-prometheus-stack-{KUBE_PROMETHEUS_STACK_VERSION}", None),
     Pin("loki chart", LOKI_VERSION, "grafana-community/helm-charts", f"loki-{LOKI_VERSION}", _tag("loki-")),
     Pin("alloy chart", ALLOY_VERSION, "grafana/alloy", f"helm-chart/{ALLOY_VERSION}", _tag("helm-chart/")),
     Pin("vllm", VLLM_VERSION, "vllm-project/vllm", VLLM_VERSION, _tag()),

@@ -47,7 +47,9 @@ def command(
     settings = loaded.settings
     envs = list(dict.fromkeys(env)) if env else list(settings.environments)
     target = user_path(out) if out else loaded.resolve(settings.gitops.path)
-    result = render_tree(settings, envs, target, stacks=stack or None, check=check, force=force)
+    result = render_tree(
+        settings, envs, target, stacks=stack or None, check=check, force=force, project_dir=loaded.base_dir
+    )
     if session.machine:
         session.emit(result.to_data(), status="drift" if check and result.drift else "ok")
     else:

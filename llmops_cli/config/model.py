@@ -28,11 +28,15 @@ LABEL_KEY = (
 )
 LABEL_VALUE = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$"
 DURATION = r"^[0-9]+(ms|s|m|h|d|w|y)$"
+# What Go's time.ParseDuration reads (Argo Rollouts' durations): no days.
+GO_DURATION = r"^[0-9]+(ms|s|m|h)$"
 
 DnsLabel = Annotated[str, Field(pattern=DNS_LABEL, max_length=63)]
 Hostname = Annotated[str, Field(pattern=HOSTNAME, min_length=1, max_length=253)]
 Quantity = Annotated[str, Field(pattern=QUANTITY)]
 Duration = Annotated[str, Field(pattern=DURATION)]
+GoDuration = Annotated[str, Field(pattern=GO_DURATION)]
+LabelValue = Annotated[str, Field(pattern=LABEL_VALUE, max_length=63)]
 
 # What each pattern means, in words, for error messages.
 PATTERN_HELP: dict[str, str] = {
@@ -42,6 +46,7 @@ PATTERN_HELP: dict[str, str] = {
     MODEL_ID: "a model id such as org/name (letters, digits, '.', '_', '-')",
     K3S_VERSION: "a k3s release such as v1.33.5+k3s1",
     DURATION: "a duration such as 30s, 15m, 7d",
+    GO_DURATION: "a duration in ms, s, m or h, such as 30s or 2m",
 }
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 HTTP_URL = r"^https?://[^\s/?#]+(/[^\s?#]*)?$"
@@ -244,6 +249,11 @@ class GatewaySettings(_Model):
         "so a key gets its policy's limit in all rather than per pod; empty = on when the environment runs "
         "more than one gateway pod (the prod autoscaler, or replicas > 1).",
     )
+    release_file: str | None = Field(
+        None,
+        description="Release record (`llmops govern release`) the gateway serves under: rendered into its pods, "
+        "exported as llmops_model_* gauges (risk, fairness, evidence age and signature).",
+    )
 
 
 class PgvectorSettings(_Model):
@@ -261,12 +271,81 @@ class SloSettings(_Model):
     gateway_5xx_ratio: float = Field(0.05, gt=0, le=1)
 
 
+HTTP_URL = r"^https?://[^\s/]+(/\S*)?$"
+EMAIL = r"^[^@\s]+@[^@\s]+$"
+SECRET_KEY = r"^[-._a-zA-Z0-9]{1,253}$"  # noqa: S105 - the pattern of a Secret key name
+
+
+class WebhookReceiver(_Model):
+    url: str = Field(pattern=HTTP_URL, description="Where Alertmanager POSTs its webhook payload.")
+    bearer_token_key: str | None = Field(
+        None, pattern=SECRET_KEY, description="Key of alerting.secret holding a bearer token for the URL."
+    )
+
+
+class JiraReceiver(_Model):
+    api_url: str = Field(pattern=HTTP_URL, description="Jira base URL, e.g. https://example.atlassian.net.")
+    project: str = Field(pattern=r"^[A-Z][A-Z0-9_]{0,49}$", description="Project key issues are opened in.")
+    issue_type: str = Field("Bug", min_length=1, max_length=64)
+    username: str = Field(min_length=1, max_length=254, description="Jira user (Cloud: an e-mail address).")
+    api_token_key: str = Field("jira-api-token", pattern=SECRET_KEY, description="Key of alerting.secret: API token.")
+    priority: str | None = Field(None, max_length=64)
+    labels: list[str] = Field(default_factory=lambda: ["llmops", "ai-incident"])
+
+
+class EmailReceiver(_Model):
+    to: str = Field(pattern=EMAIL)
+    sender: str = Field(pattern=EMAIL, alias="from")
+    smarthost: str = Field(pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$", description="SMTP host:port.")
+    username: str | None = None
+    password_key: str | None = Field(None, pattern=SECRET_KEY, description="Key of alerting.secret: SMTP password.")
+    require_tls: bool = True
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, populate_by_name=True)
+
+
+class AlertingSettings(_Model):
+    """Where Alertmanager (deployed by kube-prometheus-stack) sends llmops alerts: incidents (risk alerts, rollout
+    aborts, overdue reviews) to every receiver given, platform warnings to the webhook and e-mail."""
+
+    group_wait: Duration = "30s"
+    group_interval: Duration = "5m"
+    repeat_interval: Duration = "4h"
+    secret: str = Field(
+        "llmops-alertmanager",
+        pattern=DNS_LABEL,
+        description="Secret in the monitoring namespace holding receiver credentials (created by you; mounted "
+        "into Alertmanager, never rendered).",
+    )
+    webhook: WebhookReceiver | None = Field(None, description="Incident automation (e.g. `govern incident open`).")
+    github: WebhookReceiver | None = Field(None, description="A webhook bridge that opens GitHub issues.")
+    jira: JiraReceiver | None = Field(None, description="Alertmanager's native Jira integration (>= 0.28).")
+    email: EmailReceiver | None = None
+
+
 class ObservabilitySettings(_Model):
     enabled: bool = True
     grafana: bool = True
     loki: bool = True
     retention: Duration = "7d"
     slo: SloSettings = Field(default_factory=SloSettings)
+    alerting: AlertingSettings = Field(default_factory=AlertingSettings)
+
+
+class RolloutsSettings(_Model):
+    """Canary releases of vLLM and the Policy Gateway with Argo Rollouts, judged on the risk KPIs: a failing
+    analysis aborts the rollout and the last compliant release keeps serving."""
+
+    enabled: bool = True
+    canary_weight: int = Field(50, ge=1, le=100, description="Share of gateway pods the canary gets first.")
+    pause: GoDuration = Field("2m", description="Time the canary serves before it is judged (fills the window).")
+    window: Duration = Field("5m", description="PromQL range the risk KPIs are rated over.")
+    interval: GoDuration = Field("1m", description="Time between measurements.")
+    count: int = Field(5, ge=1, le=100, description="Measurements per metric.")
+    failure_limit: int = Field(0, ge=0, description="Failed measurements tolerated before the analysis fails.")
+    min_requests: int = Field(
+        20, ge=0, description="Requests the canary must have served in the window for its ratios to count."
+    )
 
 
 class StacksSettings(_Model):
@@ -274,6 +353,7 @@ class StacksSettings(_Model):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     pgvector: PgvectorSettings = Field(default_factory=PgvectorSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    rollouts: RolloutsSettings = Field(default_factory=RolloutsSettings)
 
 
 # --------------------------------------------------------------------------------------------- governance
@@ -365,6 +445,41 @@ class LlmEvalSettings(_Model):
     grounding: LlmGroundingSettings = Field(default_factory=LlmGroundingSettings)
 
 
+class RiskThresholds(_Model):
+    """Run-time risk KPIs a model release must stay within (alerts fire, canaries abort beyond them)."""
+
+    max_redaction_ratio: float = Field(0.05, ge=0, description="PII redactions per request.")
+    max_blocked_ratio: float = Field(0.02, ge=0, description="Blocked-pattern hits per request.")
+    max_injection_ratio: float = Field(0.02, ge=0, description="Prompt-injection flags per request.")
+    max_refusal_ratio: float = Field(0.05, ge=0, le=1, description="Requests refused by a content policy.")
+    latency_slo_target: float = Field(
+        0.95, gt=0, lt=1, description="Share of requests within slo.e2e_p95_seconds; the rest is the error budget."
+    )
+    max_burn_rate: float = Field(14.4, gt=0, description="Error-budget burn rate that pages (14.4: 2% in an hour).")
+    max_evidence_age: Duration = Field("90d", description="Evidence older than this is stale.")
+    max_risk_level: Literal["low", "medium", "high", "critical"] = Field(
+        "high", description="Highest residual risk level a release may carry."
+    )
+    require_signed_evidence: bool = True
+
+
+Severity = Literal["critical", "warning", "info"]
+
+
+def _review_within() -> dict[Severity, str]:
+    return {"critical": "2d", "warning": "10d", "info": "30d"}
+
+
+class RuntimeGovernanceSettings(_Model):
+    risk: RiskThresholds = Field(default_factory=RiskThresholds)
+    review_within: dict[Severity, Duration] = Field(
+        default_factory=lambda: _review_within(),
+        description="Time to file an incident's post-incident review, by severity.",
+    )
+    incidents_dir: str = Field("incidents", description="Incident records (`llmops govern incident`).")
+    releases_dir: str = Field("releases", description="Release records and promotion history (`govern release`).")
+
+
 class GovernanceSettings(_Model):
     policies_dir: str = "policies"
     policy_file: str | None = Field(None, description="A policy file; overrides policies_dir/governance.yaml.")
@@ -382,6 +497,7 @@ class GovernanceSettings(_Model):
     fail_on: Literal["error", "warning"] = Field("error", description="Lowest rule severity that fails a check.")
     signing: SigningSettings = Field(default_factory=SigningSettings)
     llm_eval: LlmEvalSettings = Field(default_factory=LlmEvalSettings)
+    runtime: RuntimeGovernanceSettings = Field(default_factory=RuntimeGovernanceSettings)
 
 
 # --------------------------------------------------------------------------------------------- root

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from llmops_cli.errors import ConfigError
+from llmops_cli.gateway import governance
 from llmops_cli.gateway.app import GatewayApp, create_app
 from llmops_cli.gateway.audit import AuditLog
 from llmops_cli.gateway.metrics import MULTIPROC_ENV, Metrics
@@ -32,6 +33,9 @@ from llmops_cli.gateway.upstream import build_adapter
 def build_app(settings: GatewayServerSettings) -> GatewayApp:
     holder = PolicyHolder.from_file(settings.policy_file)
     metrics = Metrics()
+    governance.attach(
+        metrics.registry, settings.release_file, settings.incidents_file, interval=settings.governance_refresh
+    )
     return create_app(
         holder,
         build_adapter(settings),
@@ -97,6 +101,10 @@ def check(settings: GatewayServerSettings) -> PolicyHolder:
     selected)."""
     holder = PolicyHolder.from_file(settings.policy_file)
     check_audit_log(settings.audit_log)
+    if settings.release_file:
+        governance.read_release(settings.release_file)
+    if settings.incidents_file:
+        governance.read_incidents(settings.incidents_file)
     if settings.redis_url:
         redis_password()
     if settings.provider == "litellm":

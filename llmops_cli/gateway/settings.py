@@ -29,6 +29,9 @@ ENV = {
     "busy_poll_ms": "PAC_BUSY_POLL_MS",
     "redis_url": "PAC_REDIS_URL",
     "redis_timeout": "PAC_REDIS_TIMEOUT",
+    "release_file": "PAC_RELEASE_FILE",
+    "incidents_file": "PAC_INCIDENTS_FILE",
+    "governance_refresh": "PAC_GOVERNANCE_REFRESH",
 }
 # The `llmops gateway serve` flag of each setting, to name what the user typed in an error.
 FLAGS = {
@@ -76,6 +79,15 @@ class GatewayServerSettings(BaseModel):
     )
     redis_timeout: float = Field(
         0.1, gt=0, le=10, description="Seconds a rate-limit check waits for Redis before using local buckets."
+    )
+    release_file: str | None = Field(
+        None, description="Release record (`llmops govern release`) exported as llmops_model_* gauges."
+    )
+    incidents_file: str | None = Field(
+        None, description="Incident index exported as llmops_incidents* gauges, re-read when it changes."
+    )
+    governance_refresh: float = Field(
+        15.0, gt=0, le=3600, description="Seconds between incident-index re-reads and overdue recounts."
     )
 
     @field_validator("redis_url")

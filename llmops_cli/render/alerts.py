@@ -33,8 +33,9 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
-def rule_groups(settings: Settings, *, gpu: bool) -> list[dict[str, Any]]:
-    """The alert groups for the enabled stacks (alert names are stable; tests look them up)."""
+def rule_groups(settings: Settings, *, gpu: bool, env: str = "dev") -> list[dict[str, Any]]:
+    """The alert groups for the enabled stacks (alert names are stable; tests look them up), then the run-time
+    risk groups (render.risk: recording rules per model release and the alerts that open incidents)."""
     stacks = settings.stacks
     slo = stacks.observability.slo
     m = vllm_metrics()
@@ -158,4 +159,6 @@ def rule_groups(settings: Settings, *, gpu: bool) -> list[dict[str, Any]]:
                 ],
             }
         )
-    return groups
+    from llmops_cli.render.risk import rule_groups as risk_groups
+
+    return groups + risk_groups(settings, env)

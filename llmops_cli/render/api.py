@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from llmops_cli.config.model import Settings
@@ -12,13 +13,21 @@ RenderedTree = dict[str, str]
 
 
 def render_environment(
-    settings: Settings, env: str, *, stacks: list[str] | None = None, gpu: bool | None = None
+    settings: Settings,
+    env: str,
+    *,
+    stacks: list[str] | None = None,
+    gpu: bool | None = None,
+    project_dir: Path | None = None,
 ) -> RenderedTree:
     """Render the GitOps tree of one environment (every enabled stack, or only ``stacks``).
 
     ``gpu`` overrides GPU detection: render is pure and has no host facts, so by default a GPU is assumed
     only when ``gpu.mode`` is ``on`` (or an environment host says ``gpu: true``); ``stacks.vllm.backend:
     auto`` then renders vLLM on the GPU, else the inference simulator.
+
+    ``project_dir``: the folder llmops.yaml lives in; its release record and incident index go into the tree
+    (``render.runtime``). Without it the tree carries an empty incident index and no release record.
     """
     from llmops_cli.render.stacks import STACK_RENDERERS, STACKS, make_ctx
     from llmops_cli.render.yamlio import dump, with_header
@@ -27,7 +36,7 @@ def render_environment(
     unknown = [s for s in selected if s not in STACK_RENDERERS]
     if unknown:
         raise UsageError(f"unknown stack {unknown[0]!r}", hint=f"known stacks: {', '.join(STACKS)}")
-    ctx = make_ctx(settings, env, gpu=gpu)
+    ctx = make_ctx(settings, env, gpu=gpu, project_dir=project_dir)
     tree: RenderedTree = {}
     for name in STACKS:
         if name not in selected:

@@ -14,6 +14,7 @@ ARGOCD_NAMESPACE: Final = "argocd"
 SYSTEM_NAMESPACE: Final = "llmops-system"  # the in-cluster Git server (local GitOps mode)
 APPS_NAMESPACE: Final = "llmops"  # vLLM, gateway, pgvector
 MONITORING_NAMESPACE: Final = "monitoring"
+ROLLOUTS_NAMESPACE: Final = "argo-rollouts"  # the Argo Rollouts controller
 GPU_NAMESPACE: Final = "nvidia-device-plugin"
 
 # ---------------------------------------------------------------- secrets (created by `up`, never in Git)

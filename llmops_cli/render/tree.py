@@ -143,9 +143,10 @@ def render_tree(
     check: bool = False,
     force: bool = False,
     gpu: bool | None = None,
+    project_dir: Path | None = None,
 ) -> RenderResult:
     """Render ``envs`` into ``out/<env>/`` (or, with ``check``, only compare and report)."""
-    trees = {env: render_environment(settings, env, stacks=stacks, gpu=gpu) for env in envs}
+    trees = {env: render_environment(settings, env, stacks=stacks, gpu=gpu, project_dir=project_dir) for env in envs}
     result = RenderResult(out=out, environments=list(envs), files=sum(len(t) for t in trees.values()), checked=check)
     full = stacks is None
     result.changes = compare(out, trees, full=full)

@@ -48,7 +48,7 @@ def _rendered_tree(loaded: LoadedSettings, envs: list[str]) -> Outcome:
     out = loaded.resolve(loaded.settings.gitops.path)
     if not out.is_dir():
         return warn(f"{out} does not exist yet", "run `llmops render` and commit it")
-    result = render_tree(loaded.settings, envs, out, check=True)
+    result = render_tree(loaded.settings, envs, out, check=True, project_dir=loaded.base_dir)
     if result.drift:
         s = result.summary()
         first = ", ".join(c.path for c in result.changes[:3])

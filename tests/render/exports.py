@@ -26,6 +26,39 @@ def gateway_exports() -> dict[str, set[str]]:
     return {s.name: set(s.labels) for fam in m.registry.collect() for s in fam.samples}
 
 
+def governance_exports() -> dict[str, set[str]]:
+    """Sample name → label names of the gateway's governance gauges, loaded from a real release record and
+    incident index (llmops_cli/gateway/governance.py)."""
+    import tempfile
+    from pathlib import Path
+
+    from prometheus_client import CollectorRegistry
+
+    from llmops_cli.gateway.governance import GovernanceGauges
+    from tests.riskfixtures import incident_index, release_record
+
+    with tempfile.TemporaryDirectory() as d:
+        rel = Path(d) / "release.json"
+        idx = Path(d) / "index.json"
+        rel.write_text(release_record().to_json())
+        idx.write_text(incident_index().to_json())
+        registry = CollectorRegistry()
+        GovernanceGauges(registry, release_file=str(rel), incidents_file=str(idx), interval=0).load()
+    return {s.name: set(s.labels) for fam in registry.collect() for s in fam.samples}
+
+
+def recorded_series(groups: list[dict]) -> dict[str, set[str]]:
+    """Series the render's own recording rules produce, with the labels their aggregation keeps."""
+    out: dict[str, set[str]] = {}
+    for g in groups:
+        for r in g["rules"]:
+            if "record" in r:
+                # the outermost aggregation comes first in the rules we generate (per_release)
+                by = re.search(r"sum by \(([^)]*)\)", r["expr"])
+                out[r["record"]] = {x.strip() for x in by.group(1).split(",")} if by else set()
+    return out
+
+
 @dataclass
 class Exports:
     """What one render's components export: series names (histograms as their base name) and their labels."""

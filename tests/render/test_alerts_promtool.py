@@ -17,22 +17,27 @@ NS = 'namespace="llmops"'
 JOB = 'job="vllm-qwen2-5-0-5b-instruct"'
 
 
+# The run-time risk groups (recording rules and incident alerts) have their own tests: test_risk_rules.py.
+RISK_GROUPS = ("llmops-risk-kpis", "llmops-risk")
+
+
+def _platform_groups() -> list[dict]:
+    return [
+        g
+        for obj in objects(gpu_tree("dev")).values()
+        if obj["kind"] == "PrometheusRule"
+        for g in obj["spec"]["groups"]
+        if g["name"] not in RISK_GROUPS
+    ]
+
+
 def _rules() -> dict[str, dict]:
-    """Every rendered alert by name (the GPU variant renders all of them; same SLOs as the defaults)."""
-    out = {}
-    for obj in objects(gpu_tree("dev")).values():
-        if obj["kind"] == "PrometheusRule":
-            for g in obj["spec"]["groups"]:
-                for r in g["rules"]:
-                    out[r["alert"]] = r
-    return out
+    """Every rendered platform alert by name (the GPU variant renders all of them; same SLOs as the defaults)."""
+    return {r["alert"]: r for g in _platform_groups() for r in g["rules"]}
 
 
 def _groups_file(tmp_path: Path) -> Path:
-    groups = []
-    for obj in objects(gpu_tree("dev")).values():
-        if obj["kind"] == "PrometheusRule":
-            groups += obj["spec"]["groups"]
+    groups = _platform_groups()
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump({"groups": groups}, sort_keys=True))
     return path

@@ -32,7 +32,7 @@ def _exprs(doc: dict) -> list[str]:
 
 def test_one_dashboard_per_area():
     assert set(_dashboards()) == {
-        "llmops-vllm", "llmops-gateway", "llmops-governance", "llmops-gpu", "llmops-pgvector",
+        "llmops-vllm", "llmops-gateway", "llmops-governance", "llmops-gpu", "llmops-pgvector", "llmops-model-risk",
     }  # fmt: skip
 
 

@@ -14,7 +14,7 @@ import pytest
 from llmops_cli.render.metrics import vllm_metrics
 
 from .conftest import objects
-from .exports import TARGET_LABELS, Exports, gateway_exports, promql_series
+from .exports import TARGET_LABELS, Exports, gateway_exports, governance_exports, promql_series, recorded_series
 from .upstream.rendered import VARIANT_IDS, chart_sources, container, release, variants, workload
 from .upstream.tables import TABLES
 
@@ -33,6 +33,11 @@ def deployed_exports(tree: dict[str, str]) -> Exports:
     if workload(tree, "Deployment", "policy-gateway") is not None:
         for name, labels in gateway_exports().items():
             ex.add("policy gateway", {name}, labels)
+        for name, labels in governance_exports().items():
+            ex.add("policy gateway (governance gauges)", {name}, labels)
+    groups = [g for obj in objects(tree).values() if obj["kind"] == "PrometheusRule" for g in obj["spec"]["groups"]]
+    for name, labels in recorded_series(groups).items():
+        ex.add("recording rule", {name}, labels)
     pg = workload(tree, "StatefulSet", "pgvector")
     if pg is not None and any(c["name"] == "exporter" for c in pg["spec"]["template"]["spec"]["containers"]):
         rel = release("postgres exporter image")
@@ -41,6 +46,14 @@ def deployed_exports(tree: dict[str, str]) -> Exports:
         if chart == "dcgm-exporter":
             rel = TABLES["dcgm-exporter chart"][version]
             ex.add(f"dcgm-exporter {version}", rel.names("metrics"), rel.names("metric_labels"))
+        if chart == "argo-rollouts":
+            rel = TABLES["argo-rollouts"][TABLES["argo-rollouts chart"][version].scalars["appVersion"]]
+            # The chart's ServiceMonitor keeps the target's namespace; the rollout's own becomes exported_namespace.
+            ex.add(
+                f"argo-rollouts {rel.version}",
+                rel.names("metrics"),
+                rel.names("metric_labels") | {"exported_namespace"},
+            )
         if chart == "kube-prometheus-stack":
             ex.add("prometheus", TABLES["kube-prometheus-stack chart"][version].names("metrics"), set())
     return ex
@@ -51,7 +64,11 @@ def queries(tree: dict[str, str]) -> list[tuple[str, str]]:
     out = []
     for path, obj in objects(tree).items():
         if obj["kind"] == "PrometheusRule":
-            out += [(f"{path} {r['alert']}", r["expr"]) for g in obj["spec"]["groups"] for r in g["rules"]]
+            out += [
+                (f"{path} {r.get('alert') or r['record']}", r["expr"])
+                for g in obj["spec"]["groups"]
+                for r in g["rules"]
+            ]
         if obj["kind"] == "ConfigMap" and obj["metadata"]["labels"].get("grafana_dashboard") == "1":
             ((_, text),) = obj["data"].items()
             doc = json.loads(text)

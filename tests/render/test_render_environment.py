@@ -139,9 +139,20 @@ def test_hf_token_secret_is_referenced_not_rendered():
 
 def test_prod_has_replicas_pdb_hpa_and_bigger_storage():
     dev, prod = objects(default_tree("dev")), objects(default_tree("prod"))
-    # under an HPA the Deployment leaves replicas to the autoscaler (else Argo CD and the HPA fight)
-    assert "replicas" not in _one(prod, "Deployment", names.GATEWAY_NAME)["spec"]
-    assert _one(dev, "Deployment", names.GATEWAY_NAME)["spec"]["replicas"] == 1
+    # Argo Rollouts runs the pods: the Deployment is the Rollout's template at zero replicas; under an HPA the
+    # Rollout leaves replicas to the autoscaler (else Argo CD and the HPA fight), which scales the Rollout
+    assert _one(prod, "Deployment", names.GATEWAY_NAME)["spec"]["replicas"] == 0
+    assert "replicas" not in _one(prod, "Rollout", names.GATEWAY_NAME)["spec"]
+    assert _one(dev, "Rollout", names.GATEWAY_NAME)["spec"]["replicas"] == 1
+    assert _one(prod, "HorizontalPodAutoscaler", names.GATEWAY_NAME)["spec"]["scaleTargetRef"] == {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "name": names.GATEWAY_NAME,
+    }
+    plain = objects(render_environment(settings(stacks={"rollouts": {"enabled": False}}), "prod"))
+    assert "replicas" not in _one(plain, "Deployment", names.GATEWAY_NAME)["spec"]
+    assert not _kind(plain, "Rollout")
+    assert _one(plain, "HorizontalPodAutoscaler", names.GATEWAY_NAME)["spec"]["scaleTargetRef"]["kind"] == "Deployment"
     assert _one(prod, "PodDisruptionBudget", names.GATEWAY_NAME)["spec"]["minAvailable"] == 1
     hpa = _one(prod, "HorizontalPodAutoscaler", names.GATEWAY_NAME)
     assert hpa["spec"]["minReplicas"] == 2 and hpa["spec"]["maxReplicas"] > 2
@@ -340,14 +351,14 @@ def test_busy_polling_gateway_gets_one_whole_core_and_no_cpu_autoscaler():
         assert c["resources"]["limits"]["cpu"] == "1"
         # the polling would read as load to a CPU autoscaler: fixed replicas instead
         assert not _kind(objs, "HorizontalPodAutoscaler")
-        assert deploy["spec"]["replicas"] == replicas
+        assert _one(objs, "Rollout", names.GATEWAY_NAME)["spec"]["replicas"] == replicas
     prod = objects(default_tree("prod"))
     c = _container(_one(prod, "Deployment", names.GATEWAY_NAME))
     assert "PAC_BUSY_POLL_MS" not in {e["name"] for e in c["env"]}  # off by default
     assert c["resources"]["requests"]["cpu"] != c["resources"]["limits"]["cpu"]
     assert _kind(prod, "HorizontalPodAutoscaler")
     fixed = objects(render_environment(settings(stacks={"gateway": {"busy_poll_ms": 5, "replicas": 4}}), "prod"))
-    assert _one(fixed, "Deployment", names.GATEWAY_NAME)["spec"]["replicas"] == 4
+    assert _one(fixed, "Rollout", names.GATEWAY_NAME)["spec"]["replicas"] == 4
 
 
 def test_a_litellm_gateway_runs_the_image_that_has_litellm():

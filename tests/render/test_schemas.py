@@ -53,7 +53,9 @@ def test_custom_resources_match_their_crd_schema(variant, tree):
         errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(obj), key=str)
         assert not errors, f"{variant} {path}: {errors[0].message} at {list(errors[0].absolute_path)}"
         kinds.add(obj["kind"])
-    assert kinds == {"Application", "AppProject", "HelmChart", "ServiceMonitor", "PrometheusRule"}
+    assert kinds == {
+        "Application", "AppProject", "HelmChart", "ServiceMonitor", "PrometheusRule", "Rollout", "AnalysisTemplate",
+    }  # fmt: skip
 
 
 def test_crd_schemas_reject_unknown_fields():

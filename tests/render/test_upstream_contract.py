@@ -132,6 +132,7 @@ def test_argocd_settings_are_argocd_settings(variant, tree):
 def test_custom_resources_are_versions_the_pinned_crds_serve(variant, tree):
     served = release("argo-cd").names("crds") | release("k3s").names("crds")
     served |= release("prometheus-operator-crds chart").names("crds")
+    served |= release("argo-rollouts").names("crds")
     for path, obj in objects(tree).items():
         if "/" in obj["apiVersion"] and not obj["apiVersion"].startswith(
             ("apps/", "networking.k8s.io/", "policy/", "autoscaling/", "batch/")

@@ -323,7 +323,9 @@ def test_inside_a_cluster_verify_port_forwards_to_every_part(platform: Platform,
     assert data["mode"] == "cluster" and data["environment"] == "dev"  # detected from the root Application
     assert {*GATEWAY, *VLLM, *PG, *PROM, *GRAFANA, "loki gateway logs"} <= set(checks)
     argo = {n: c for n, c in checks.items() if c["component"] == "argocd"}
-    assert len(argo) == 10 and all(c["status"] == "ok" for c in argo.values())
+    assert len(argo) == 11 and all(
+        c["status"] == "ok" for c in argo.values()
+    )  # the root app + apps/ (argo-rollouts too)
     assert argo["argocd llmops-dev"]["detail"] == "Synced/Healthy at 0123456"
     assert argo["argocd loki"]["detail"] == "Synced/Healthy at 77.14.0"
     # Every connection went through a port-forward, and every one was closed at the end.

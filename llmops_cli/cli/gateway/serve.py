@@ -54,6 +54,24 @@ def command(
             help="JSON-lines audit log: a file, or - for stdout (env PAC_AUDIT_LOG).",
         ),
     ] = None,
+    release: Annotated[
+        str | None,
+        typer.Option(
+            "--release",
+            metavar="FILE",
+            help="Release record from `llmops govern release`: the evidence of the served model version, exported "
+            "as llmops_model_* gauges on /metrics (env PAC_RELEASE_FILE).",
+        ),
+    ] = None,
+    incidents: Annotated[
+        str | None,
+        typer.Option(
+            "--incidents",
+            metavar="FILE",
+            help="Incident index (incidents/index.json, kept by `llmops govern incident`), exported as "
+            "llmops_incidents* gauges and re-read when it changes (env PAC_INCIDENTS_FILE).",
+        ),
+    ] = None,
     busy_poll: Annotated[
         float | None,
         typer.Option(
@@ -70,6 +88,7 @@ def command(
     Examples:
       llmops gateway serve --upstream http://127.0.0.1:8000/v1
       PAC_UPSTREAM_URL=http://vllm:8000 llmops gateway serve --host 0.0.0.0 --policies /etc/llmops/gw.yaml
+      llmops gateway serve --release releases/prod.json --incidents incidents/index.json
     """
     from llmops_cli.gateway.serve import serve
     from llmops_cli.gateway.settings import GatewayServerSettings
@@ -87,6 +106,8 @@ def command(
         audit_log=audit_log,
         busy_poll_ms=busy_poll,
         redis_url=redis_url,
+        release_file=release,
+        incidents_file=incidents,
         provider=provider or (None if env_provider else session.settings().stacks.gateway.provider),
     )
     limits = "per worker"

@@ -17,13 +17,17 @@ from llmops_cli.cli.govern import (
     keygen,
     llm_eval,
     model_card,
+    release,
+    review_time,
     risk_scorecard,
     verify,
 )
+from llmops_cli.cli.govern.incident import app as incident_app
 
 app = typer.Typer(
     no_args_is_help=True,
-    help="Governance as code: data, bias, explanations, model card, risk, the served LLM, policies.",
+    help="Governance as code: data, bias, explanations, model card, risk, the served LLM, policies; releases, "
+    "incidents and review time.",
 )
 
 app.command("init")(init.command)
@@ -37,3 +41,6 @@ app.command("explain")(explain.command)
 app.command("risk-scorecard")(risk_scorecard.command)
 app.command("llm-eval")(llm_eval.command)
 app.command("keygen")(keygen.command)
+app.command("release")(release.command)
+app.add_typer(incident_app, name="incident")
+app.command("review-time")(review_time.command)

@@ -7,6 +7,7 @@ Layout of ``manifests/<env>/`` (one object per file, ``<kind>-<name>.yaml``):
                   (local mode), the AppProject and the root Application
 - ``apps/``       the root Application's path (app-of-apps): one Application per stack component
 - ``vllm/`` ``gateway/`` ``pgvector/`` ``observability/``  our own workloads, synced by their Application
+  (with Argo Rollouts on, vLLM and the gateway run as canary Rollouts judged on the risk KPIs: ``rollouts``)
 - ``gpu/``        the GPU smoke Job `up` runs (not synced)
 
 Sync waves order CRDs → operators → data → apps.
@@ -46,12 +47,14 @@ from llmops_cli.render.stacks.observability import (
     stack_observability,
 )
 from llmops_cli.render.stacks.pgvector import init_sql, stack_pgvector
+from llmops_cli.render.stacks.rollouts import rollouts_values, stack_rollouts
 from llmops_cli.render.stacks.vllm import IMAGES, stack_vllm
 
 STACK_RENDERERS: dict[str, Callable[[RenderContext], Files]] = {
     "k3s": stack_k3s,
     "gpu": stack_gpu,
     "argocd": stack_argocd,
+    "rollouts": stack_rollouts,
     "vllm": stack_vllm,
     "gateway": stack_gateway,
     "pgvector": stack_pgvector,
@@ -84,12 +87,14 @@ __all__ = [
     "make_ctx",
     "resolve_backend",
     "resolve_gpu",
+    "rollouts_values",
     "stack_argocd",
     "stack_gateway",
     "stack_gpu",
     "stack_k3s",
     "stack_observability",
     "stack_pgvector",
+    "stack_rollouts",
     "stack_vllm",
     "time_slicing_config",
     "tree_path",

@@ -71,6 +71,9 @@ def _namespaces(ctx: RenderContext) -> list[dict[str, Any]]:
         names.APPS_NAMESPACE: "restricted",
         names.MONITORING_NAMESPACE: "privileged",  # node-exporter needs host namespaces
         names.GPU_NAMESPACE: "privileged",  # the device plugin talks to the kubelet socket
+        # The argo-rollouts chart's pods run non-root, read-only, all capabilities dropped, RuntimeDefault
+        # seccomp (charts/argo-rollouts/values.yaml podSecurityContext, containerSecurityContext).
+        names.ROLLOUTS_NAMESPACE: "restricted",
     }
     wanted = [names.ARGOCD_NAMESPACE, names.APPS_NAMESPACE]
     if ctx.settings.gitops.local:
@@ -79,6 +82,8 @@ def _namespaces(ctx: RenderContext) -> list[dict[str, Any]]:
         wanted.append(names.MONITORING_NAMESPACE)
     if ctx.gpu:
         wanted.append(names.GPU_NAMESPACE)
+    if ctx.settings.stacks.rollouts.enabled:
+        wanted.append(names.ROLLOUTS_NAMESPACE)
     nss = [{"name": ns, "labels": {**ctx.labels, "pod-security.kubernetes.io/enforce": psa[ns]}} for ns in wanted]
     return render_objects("argocd/namespaces.yaml.j2", namespaces=nss)
 
@@ -90,6 +95,7 @@ def _destinations(ctx: RenderContext) -> list[str]:
         names.SYSTEM_NAMESPACE,
         names.MONITORING_NAMESPACE,
         names.GPU_NAMESPACE,
+        names.ROLLOUTS_NAMESPACE,
         "kube-system",
     ]
     return sorted(dest)

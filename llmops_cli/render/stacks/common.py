@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from llmops_cli.config.model import Settings
 from llmops_cli.errors import UsageError
 from llmops_cli.render import names
 from llmops_cli.render.engine import render_objects
+from llmops_cli.render.runtime import RuntimeDocs, load_runtime
 
-STACKS: tuple[str, ...] = ("k3s", "gpu", "argocd", "vllm", "gateway", "pgvector", "observability")
+STACKS: tuple[str, ...] = ("k3s", "gpu", "argocd", "rollouts", "vllm", "gateway", "pgvector", "observability")
 
 WAVE_CRDS = -2
 WAVE_OPERATORS = -1
@@ -112,6 +114,7 @@ class RenderContext:
     gpu: bool
     backend: str  # gpu | cpu | simulator
     repo_url: str
+    runtime: RuntimeDocs = field(default_factory=RuntimeDocs)  # release record and incident index
 
     @property
     def labels(self) -> dict[str, str]:
@@ -143,7 +146,14 @@ def resolve_backend(settings: Settings, gpu: bool) -> str:
     return backend
 
 
-def make_ctx(settings: Settings, env: str, *, gpu: bool | None = None, repo_url: str | None = None) -> RenderContext:
+def make_ctx(
+    settings: Settings,
+    env: str,
+    *,
+    gpu: bool | None = None,
+    repo_url: str | None = None,
+    project_dir: Path | None = None,
+) -> RenderContext:
     if env not in settings.environments:
         known = ", ".join(sorted(settings.environments))
         raise UsageError(f"unknown environment {env!r}", hint=f"known environments: {known}")
@@ -155,6 +165,7 @@ def make_ctx(settings: Settings, env: str, *, gpu: bool | None = None, repo_url:
         gpu=has_gpu,
         backend=resolve_backend(settings, has_gpu),
         repo_url=repo_url or settings.gitops.repo_url or names.LOCAL_GIT_URL,
+        runtime=load_runtime(settings, project_dir),
     )
 
 

@@ -70,10 +70,11 @@ def stack_gateway(ctx: RenderContext) -> Files:
             "maxmemory": "48mb",
             "resources": {"cpu": "50m", "memory": "64Mi", "limits": {"cpu": "500m", "memory": "96Mi"}},
         }
+    labels = ctx.app_labels(names.GATEWAY_NAME, "gateway")
     gw = {
         "name": names.GATEWAY_NAME,
         "namespace": names.APPS_NAMESPACE,
-        "labels": ctx.app_labels(names.GATEWAY_NAME, "gateway"),
+        "labels": labels,
         "selector": selector,
         "uid": 10001,
         "image": versions_view.GATEWAY_LITELLM_IMAGE if gs.provider == "litellm" else versions_view.GATEWAY_IMAGE,
@@ -89,6 +90,12 @@ def stack_gateway(ctx: RenderContext) -> Files:
         "hpa": hpa,
         "redis": redis,
         "checkov_skips": dict(COMMON_SKIPS),
+        "rollout": ctx.settings.stacks.rollouts.enabled,
+        "release_json": ctx.runtime.release_json,
+        "release_sha": (
+            hashlib.sha256(ctx.runtime.release_json.encode("utf-8")).hexdigest() if ctx.runtime.release_json else None
+        ),
+        "incidents_json": ctx.runtime.incidents.to_json(),
     }
     files: Files = {}
     objs = render_objects(
@@ -108,6 +115,26 @@ def stack_gateway(ctx: RenderContext) -> Files:
     if not ctx.settings.stacks.vllm.enabled:
         objs = [o for o in objs if o["kind"] != "NetworkPolicy"]
     add(files, "gateway", objs)
+    if gw["rollout"]:
+        from llmops_cli.render.stacks.rollouts import GATEWAY_TEMPLATE, gateway_analysis_template, rollout
+
+        weight = ctx.settings.stacks.rollouts.canary_weight
+        add(
+            files,
+            "gateway",
+            [
+                rollout(
+                    ctx,
+                    name=names.GATEWAY_NAME,
+                    labels=labels,
+                    selector=selector,
+                    replicas=None if hpa else replicas,
+                    template=GATEWAY_TEMPLATE,
+                    weight=weight,
+                ),
+                gateway_analysis_template(ctx, labels),
+            ],
+        )
     if ctx.settings.stacks.observability.enabled:
         add(files, "gateway", render_objects("gateway/servicemonitor.yaml.j2", gw=gw))
     add(files, "apps", app(ctx, "gateway", names.APPS_NAMESPACE, WAVE_APPS, path=tree_path(ctx, "gateway")))

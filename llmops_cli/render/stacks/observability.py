@@ -24,8 +24,13 @@ LOKI_URL = f"http://loki.{names.MONITORING_NAMESPACE}.svc:3100"
 
 
 def kube_prometheus_values(ctx: RenderContext) -> dict[str, Any]:
+    from llmops_cli.render.alerting import alertmanager_config, needs_secret
+
     obs = ctx.settings.stacks.observability
     p = ctx.profile
+    alertmanager: dict[str, Any] = {"config": alertmanager_config(obs.alerting)}
+    if needs_secret(obs.alerting):
+        alertmanager["alertmanagerSpec"] = {"secrets": [obs.alerting.secret]}
     return {
         "fullnameOverride": "kube-prometheus-stack",
         "crds": {"enabled": False},  # installed by the prometheus-operator-crds Application (wave CRDs)
@@ -34,6 +39,7 @@ def kube_prometheus_values(ctx: RenderContext) -> dict[str, Any]:
         "kubeControllerManager": {"enabled": False},
         "kubeScheduler": {"enabled": False},
         "kubeProxy": {"enabled": False},
+        "alertmanager": alertmanager,
         "prometheus": {
             "prometheusSpec": {
                 "retention": obs.retention,
@@ -244,7 +250,7 @@ def stack_observability(ctx: RenderContext) -> Files:
                 "observability",
                 render_objects("observability/dashboard.yaml.j2", namespace=ns, labels=labels, dashboard=d),
             )
-    groups = rule_groups(ctx.settings, gpu=ctx.gpu)
+    groups = rule_groups(ctx.settings, gpu=ctx.gpu, env=ctx.env)
     for g in groups:
         add(
             files,

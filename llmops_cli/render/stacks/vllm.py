@@ -115,6 +115,7 @@ def _vllm_view(ctx: RenderContext) -> dict[str, Any]:
         "volume_mounts": mounts,
         "volumes": volumes,
         "checkov_skips": dict(COMMON_SKIPS),
+        "rollout": ctx.settings.stacks.rollouts.enabled,
     }
 
 
@@ -124,6 +125,28 @@ def stack_vllm(ctx: RenderContext) -> Files:
     view = _vllm_view(ctx)
     files: Files = {}
     add(files, "vllm", render_objects("vllm/deployment.yaml.j2", vllm=view))
+    if view["rollout"]:
+        from llmops_cli.render.stacks.rollouts import VLLM_TEMPLATE, rollout, vllm_analysis_template
+
+        add(
+            files,
+            "vllm",
+            [
+                rollout(
+                    ctx,
+                    name=view["svc"],
+                    labels=view["labels"],
+                    selector=view["selector"],
+                    replicas=view["replicas"],
+                    template=VLLM_TEMPLATE,
+                    # The new model takes all of the traffic before it is judged (the gateway in front cannot
+                    # tell two vLLM pods apart); on a GPU it replaces the stable pod.
+                    weight=100,
+                    gpu=view["gpu"],
+                ),
+                vllm_analysis_template(ctx, view["labels"]),
+            ],
+        )
     if ctx.settings.stacks.observability.enabled:
         add(files, "vllm", render_objects("vllm/servicemonitor.yaml.j2", vllm=view))
     add(files, "apps", app(ctx, "vllm", names.APPS_NAMESPACE, WAVE_APPS, path=tree_path(ctx, "vllm")))

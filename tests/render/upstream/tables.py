@@ -241,10 +241,6 @@ KUBE_PROMETHEUS_STACK = {
         "88.5.3",
         "prometheus-community/helm-charts",
         "kube-prometheus-stack-88.5.3",
-        facts=(
-            # What the stack's own scrape jobs export and the alerts may use: Prometheus's synthetic `up`.
-            F("metrics", "Prometheus: the `up` series of every scrape target", "up"),
-        ),
         values=Values(
             (
                 ("fullnameOverride",),
@@ -273,13 +269,39 @@ KUBE_PROMETHEUS_STACK = {
                 ("grafana", "sidecar", "datasources", "enabled"),
                 ("grafana", "sidecar", "datasources", "label"),
                 ("grafana", "sidecar", "datasources", "labelValue"),
+                # templates/alertmanager/secret.yaml renders alertmanager.config (a map, merged over the chart's
+                # default) as alertmanager.yaml; alertmanagerSpec.secrets are mounted into the pods.
+                ("alertmanager", "config", "**"),
+                ("alertmanager", "alertmanagerSpec", "secrets"),
             ),
             "charts/kube-prometheus-stack/values.yaml (+ Chart.yaml dependency conditions)",
         ),
-        scalars={"appVersion": "v0.93.1", "grafana": "12.11.1"},
+        facts=(
+            F("metrics", "Prometheus: the `up` series of every scrape target", "up"),
+            # The keys of the chart's default alertmanager.config. Helm merges a user's map over it, so the
+            # rendered config sets each of them to be the whole config Alertmanager reads.
+            F(
+                "alertmanager_config_keys",
+                "charts/kube-prometheus-stack/values.yaml (alertmanager.config)",
+                "global",
+                "global.resolve_timeout",
+                "inhibit_rules",
+                "route",
+                "route.group_by",
+                "route.group_wait",
+                "route.group_interval",
+                "route.repeat_interval",
+                "route.receiver",
+                "route.routes",
+                "receivers",
+                "templates",
+            ),
+        ),
+        scalars={"appVersion": "v0.93.1", "grafana": "12.11.1", "alertmanager": "v0.34.0"},
         scalar_files={
             "appVersion": "charts/kube-prometheus-stack/Chart.yaml",
             "grafana": "charts/kube-prometheus-stack/Chart.yaml (dependencies)",
+            "alertmanager": "charts/kube-prometheus-stack/values.yaml (alertmanager.alertmanagerSpec.image.tag)",
         },
     ),
 }
@@ -385,6 +407,199 @@ ALLOY_CHART = {
         ),
         scalars={"appVersion": "v1.18.1"},
         scalar_files={"appVersion": "operations/helm/charts/alloy/Chart.yaml"},
+    ),
+}
+
+ALERTMANAGER = {
+    "v0.34.0": Release(
+        "alertmanager",
+        "v0.34.0",
+        "prometheus/alertmanager",
+        "v0.34.0 (the image kube-prometheus-stack 88.5.3 deploys; tests run Debian's 0.25, which predates Jira)",
+        facts=(
+            F(
+                "receivers",
+                "config/config.go (Receiver)",
+                "name",
+                "webhook_configs",
+                "email_configs",
+                "jira_configs",
+            ),
+            # notify/jira/config.go: JiraConfig's yaml tags, with NotifierConfig's send_resolved inlined.
+            F(
+                "jira_config",
+                "notify/jira/config.go (JiraConfig), config/common (NotifierConfig)",
+                "send_resolved",
+                "http_config",
+                "api_url",
+                "api_type",
+                "project",
+                "summary",
+                "description",
+                "labels",
+                "priority",
+                "issue_type",
+                "reopen_transition",
+                "resolve_transition",
+                "wont_fix_resolution",
+                "reopen_duration",
+                "fields",
+            ),
+            F("jira_required", "notify/jira/config.go (JiraConfig.UnmarshalYAML)", "project", "issue_type"),
+            F("jira_api_types", "notify/jira/config.go (JiraConfig.UnmarshalYAML)", "auto", "cloud", "datacenter"),
+            # config/config.go Config.UnmarshalYAML: a Jira config without api_url takes global.jira_api_url and
+            # fails without either ("no global Jira Cloud URL set").
+            F("jira_api_url", "config/config.go (Config.UnmarshalYAML)", "api_url", "global.jira_api_url"),
+            # prometheus/common v0.70.1 (alertmanager's go.mod) config/http_config.go.
+            F(
+                "http_config",
+                "prometheus/common v0.70.1 config/http_config.go (HTTPClientConfig, BasicAuth, Authorization)",
+                "basic_auth.username",
+                "basic_auth.password_file",
+                "authorization.credentials_file",
+            ),
+            F(
+                "webhook_payload",
+                "notify/webhook/webhook.go (Message), template/template.go (Data, Alert)",
+                "version",
+                "groupKey",
+                "truncatedAlerts",
+                "receiver",
+                "status",
+                "alerts",
+                "groupLabels",
+                "commonLabels",
+                "commonAnnotations",
+                "externalURL",
+            ),
+            F("webhook_payload_version", "notify/webhook/webhook.go (Notify: Version)", "4"),
+            # prometheus-operator v0.93.0 pkg/alertmanager/statefulset.go (secretsDir): each of
+            # alertmanagerSpec.secrets is mounted at <dir>/<secret name>.
+            F(
+                "secrets_dir",
+                "prometheus-operator v0.93.0 pkg/alertmanager/statefulset.go (secretsDir)",
+                "/etc/alertmanager/secrets",
+            ),
+        ),
+    ),
+}
+
+# ------------------------------------------------------------------------------------------ Argo Rollouts
+ARGO_ROLLOUTS_CHART = {
+    "2.41.0": Release(
+        "argo-rollouts chart",
+        "2.41.0",
+        "argoproj/argo-helm",
+        "argo-rollouts-2.41.0",
+        values=Values(
+            (
+                ("installCRDs",),
+                ("keepCRDs",),
+                ("controller", "replicas"),
+                ("controller", "resources", "**"),
+                ("controller", "metrics", "enabled"),
+                ("controller", "metrics", "serviceMonitor", "enabled"),
+                ("dashboard", "enabled"),
+                ("providerRBAC", "enabled"),
+            ),
+            "charts/argo-rollouts/values.yaml",
+        ),
+        facts=(
+            # templates/controller/metrics-service.yaml, servicemonitor.yaml: no honorLabels, so Prometheus keeps
+            # the target's namespace and renames the metrics' own to exported_namespace.
+            F(
+                "metrics_service",
+                "charts/argo-rollouts/templates/controller/metrics-service.yaml",
+                "argo-rollouts-metrics",
+            ),
+        ),
+        scalars={"appVersion": "v1.9.0"},
+        scalar_files={"appVersion": "charts/argo-rollouts/Chart.yaml"},
+    ),
+}
+ARGO_ROLLOUTS = {
+    "v1.9.0": Release(
+        "argo-rollouts",
+        "v1.9.0",
+        "argoproj/argo-rollouts",
+        "v1.9.0",
+        facts=(
+            F(
+                "crds",
+                "manifests/crds/rollout-crd.yaml, analysis-template-crd.yaml, analysis-run-crd.yaml",
+                "argoproj.io/v1alpha1/Rollout",
+                "argoproj.io/v1alpha1/AnalysisTemplate",
+                "argoproj.io/v1alpha1/AnalysisRun",
+            ),
+            F(
+                "workload_ref_scale_down",
+                "pkg/apis/rollouts/v1alpha1/types.go (ScaleDownNever...)",
+                "never",
+                "onsuccess",
+                "progressively",
+            ),
+            F(
+                "pod_template_hash_values",
+                "pkg/apis/rollouts/v1alpha1/types.go (ValueFromPodTemplateHash)",
+                "Stable",
+                "Latest",
+            ),
+            F(
+                "pod_template_hash_label",
+                "pkg/apis/rollouts/v1alpha1/types.go (DefaultRolloutUniqueLabelKey)",
+                "rollouts-pod-template-hash",
+            ),
+            F(
+                "analysis_phases",
+                "pkg/apis/rollouts/v1alpha1/analysis_types.go (AnalysisPhase)",
+                "Pending",
+                "Running",
+                "Successful",
+                "Failed",
+                "Error",
+                "Inconclusive",
+            ),
+            F(
+                "rollout_phases",
+                "pkg/apis/rollouts/v1alpha1/types.go (RolloutPhase)",
+                "Healthy",
+                "Progressing",
+                "Paused",
+                "Degraded",
+            ),
+            # utils/evaluate/evaluate.go EvalCondition: the names a successCondition/failureCondition may use.
+            F(
+                "condition_env",
+                "utils/evaluate/evaluate.go (EvalCondition)",
+                "result",
+                "asInt",
+                "asFloat",
+                "isNaN",
+                "isInf",
+                "isNil",
+                "default",
+            ),
+            F("expression_language", "go.mod", "github.com/antonmedv/expr v1.15.5"),
+            F(
+                "metrics",
+                "controller/metrics/prommetrics.go",
+                "rollout_info",
+                "rollout_info_replicas_available",
+                "rollout_events_total",
+                "analysis_run_info",
+                "analysis_run_metric_phase",
+            ),
+            F(
+                "metric_labels",
+                "controller/metrics/prommetrics.go (MetricRolloutInfo)",
+                "namespace",
+                "name",
+                "strategy",
+                "traffic_router",
+                "phase",
+            ),
+            F("events", "utils/conditions/conditions.go (RolloutAbortedReason)", "RolloutAborted"),
+        ),
     ),
 }
 
@@ -529,6 +744,9 @@ TABLES: dict[str, dict[str, Release]] = {
     "k3s": K3S,
     "prometheus-operator-crds chart": PROMETHEUS_OPERATOR_CRDS,
     "kube-prometheus-stack chart": KUBE_PROMETHEUS_STACK,
+    "alertmanager": ALERTMANAGER,
+    "argo-rollouts chart": ARGO_ROLLOUTS_CHART,
+    "argo-rollouts": ARGO_ROLLOUTS,
     "loki chart": LOKI_CHART,
     "alloy chart": ALLOY_CHART,
     "nvidia-device-plugin chart": DEVICE_PLUGIN_CHART,

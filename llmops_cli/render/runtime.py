@@ -1,0 +1,60 @@
+"""The project's run-time governance documents that a render ships into the cluster: the release record the
+gateway serves under (``stacks.gateway.release_file``) and the incident index (``index.json`` in
+``governance.runtime.incidents_dir``). Read from the project folder when the CLI renders one; a render
+without a project (tests, in-memory renders) ships an empty incident index and no release record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llmops_cli.config.model import Settings
+from llmops_cli.errors import InputError
+from llmops_cli.riskdata import FormatError, IncidentIndex, Release
+
+INCIDENT_INDEX = "index.json"
+
+
+@dataclass(frozen=True)
+class RuntimeDocs:
+    release: Release | None = None
+    release_json: str | None = None
+    incidents: IncidentIndex = field(default_factory=IncidentIndex)
+
+
+def _resolve(project_dir: Path, path: str) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else project_dir / p
+
+
+def load_runtime(settings: Settings, project_dir: Path | None) -> RuntimeDocs:
+    if project_dir is None:
+        return RuntimeDocs()
+    release = None
+    text = None
+    if settings.stacks.gateway.release_file:
+        path = _resolve(project_dir, settings.stacks.gateway.release_file)
+        try:
+            raw = path.read_text(encoding="utf-8")
+            release = Release.from_json(raw, where=str(path))
+        except OSError as e:
+            raise InputError(
+                f"stacks.gateway.release_file: cannot read {path}: {e.strerror or e}",
+                hint="write it with `llmops govern release`, or unset stacks.gateway.release_file",
+            ) from e
+        except FormatError as e:
+            raise InputError(
+                f"stacks.gateway.release_file: {e}", hint="write it again with `llmops govern release`"
+            ) from e
+        text = release.to_json()
+    incidents = IncidentIndex()
+    index = _resolve(project_dir, settings.governance.runtime.incidents_dir) / INCIDENT_INDEX
+    if index.is_file():
+        try:
+            incidents = IncidentIndex.from_json(index.read_text(encoding="utf-8"), where=str(index))
+        except (OSError, FormatError) as e:
+            raise InputError(
+                f"{index}: {e}", hint="restore it from Git; `llmops govern incident list` rewrites it"
+            ) from e
+    return RuntimeDocs(release, text, incidents)
