@@ -14,8 +14,9 @@ fail alike. What it enforces, each as the real component does:
   kube-scheduler reports it.
 - **kubelet**: a bound pod whose Secret or ConfigMap volume (or secretKeyRef) does not exist waits in
   ContainerCreating; otherwise it runs (Deployments, StatefulSets, DaemonSets) or completes (Jobs).
-- **Controllers**: Deployments/StatefulSets/DaemonSets/Jobs own their pods; Jobs succeed only when their pod
-  did; the NVIDIA device plugin's pod, once it runs, makes ``nvidia.com/gpu`` allocatable (GPUs x time-slicing
+- **Controllers**: Deployments/StatefulSets/DaemonSets/Jobs own their pods, and so do Argo Rollouts' Rollouts
+  (from the template of the Deployment their ``workloadRef`` names, as if the rollouts controller ran); Jobs
+  succeed only when their pod did; the NVIDIA device plugin's pod, once it runs, makes ``nvidia.com/gpu`` allocatable (GPUs x time-slicing
   replicas); k3s's helm-controller installs Argo CD for a managed HelmChart, adds its finalizer and uninstalls
   on deletion, and ignores a chart annotated unmanaged; the local Git server accepts the push Job only while it
   is available; Argo CD (while its application controller runs) syncs Applications from the pushed tree or a
@@ -65,6 +66,7 @@ TYPES: dict[tuple[str, str], tuple[str, bool]] = {
     ("argoproj.io/v1alpha1", "AppProject"): ("appprojects", True),
     ("monitoring.coreos.com/v1", "ServiceMonitor"): ("servicemonitors", True),
     ("monitoring.coreos.com/v1", "PrometheusRule"): ("prometheusrules", True),
+    ("argoproj.io/v1alpha1", "Rollout"): ("rollouts", True),
 }
 # Kinds that exist only once a CRD defines them (k3s ships the HelmChart CRD itself).
 CRD_OF = {
@@ -75,7 +77,10 @@ ARGO_CASCADE = "resources-finalizer.argocd.argoproj.io"
 HELM_FINALIZER = "wrangler.cattle.io/on-helm-chart-remove"
 HELM_UNMANAGED = "helmcharts.helm.cattle.io/unmanaged"
 TRACKING = "argocd.argoproj.io/tracking-id"
-WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
+WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "Rollout")
+# Kinds whose pods are replicas of a template (a Rollout is Argo Rollouts' Deployment: its controller makes the
+# pods, from spec.template or the template of the Deployment that spec.workloadRef names).
+REPLICATED = ("Deployment", "StatefulSet", "Rollout")
 
 
 class SimError(Exception):
@@ -646,7 +651,7 @@ class Sim:
             return "Missing", "not created"
         st = obj.get("status") or {}
         kind = key[1]
-        if kind in ("Deployment", "StatefulSet"):
+        if kind in REPLICATED:
             want = (obj.get("spec") or {}).get("replicas", 1)
             have = st.get("availableReplicas", st.get("readyReplicas", 0)) or 0
             return ("Healthy", "") if have >= want else ("Progressing", f"{have} of {want} replicas available")
@@ -669,8 +674,17 @@ class Sim:
             if k[1] == "Pod" and any(r.get("uid") == uid for r in o["metadata"].get("ownerReferences") or [])
         ]
 
+    def _template(self, owner: Mapping[str, Any]) -> dict[str, Any]:
+        spec = owner.get("spec") or {}
+        ref = spec.get("workloadRef") or {}
+        if owner.get("kind") == "Rollout" and ref.get("kind") == "Deployment":
+            # argoproj/argo-rollouts v1.9.0 docs/migrating.md: workloadRef reuses the Deployment's pod template.
+            deploy = self.objects.get(("apps/v1", "Deployment", owner["metadata"]["namespace"], ref.get("name", "")))
+            return copy.deepcopy(((deploy or {}).get("spec") or {}).get("template") or {})
+        return copy.deepcopy(spec.get("template") or {})
+
     def _new_pod(self, owner: Mapping[str, Any], name: str, extra_labels: Mapping[str, str]) -> None:
-        template = copy.deepcopy(((owner.get("spec") or {}).get("template")) or {})
+        template = self._template(owner)
         labels = {**(template.get("metadata") or {}).get("labels", {}), **extra_labels}
         pod = {
             "apiVersion": "v1",
@@ -698,8 +712,10 @@ class Sim:
             if key[1] not in WORKLOADS or key not in self.objects or obj["metadata"].get("deletionTimestamp"):
                 continue
             pods = self._pods_of(obj)
-            if key[1] in ("Deployment", "StatefulSet"):
+            if key[1] in REPLICATED:
                 want = (obj.get("spec") or {}).get("replicas", 1)
+                if key[1] == "Rollout" and not self._template(obj):
+                    continue  # its Deployment is not there yet
                 for i in range(len(pods), want):
                     self._new_pod(obj, f"{key[3]}-{i}", {})
             elif key[1] == "DaemonSet":
@@ -857,7 +873,7 @@ class Sim:
                 continue
             phases = [(self.objects[k].get("status") or {}).get("phase") for k in self._pods_of(obj)]
             running = phases.count("Running")
-            if key[1] in ("Deployment", "StatefulSet"):
+            if key[1] in REPLICATED:
                 obj["status"] = {"replicas": len(phases), "availableReplicas": running, "readyReplicas": running}
             elif key[1] == "DaemonSet":
                 obj["status"] = {"desiredNumberScheduled": 1, "numberReady": running}

@@ -35,7 +35,9 @@ def test_every_settings_key_is_read_somewhere() -> None:
     in_model = model.read_text()  # a property of the model reading a field (VllmSettings.name) counts
 
     def read(name: str) -> bool:
-        return bool(re.search(rf"\.{name}\b|\[[\"']{name}[\"']\]", text) or re.search(rf"self\.{name}\b", in_model))
+        # `.name`, `["name"]`, or the name as a string of its own (getattr(settings, "name") through a table)
+        pattern = rf"\.{name}\b|\[[\"']{name}[\"']\]|[\"']{name}[\"']"
+        return bool(re.search(pattern, text) or re.search(rf"self\.{name}\b", in_model))
 
     unread = [path for path, name in _leaves(Settings) if not path.startswith(NOT_YET_READ) and not read(name)]
     assert unread == []
