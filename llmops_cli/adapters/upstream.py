@@ -57,9 +57,10 @@ K3S_APPEND_SUFFIX: Final = "+"
 
 # ---------------------------------------------------------------- k3s helm-controller
 # A HelmChart annotated unmanaged is skipped by the controller, on change and on removal (k3s-io/helm-controller
-# pkg/controllers/chart/chart.go shouldManage; pkg/remove/handler.go: the remove handler only runs for managed
-# charts). Its finalizer is wrangler's remove-handler finalizer for "on-helm-chart-remove"; deleting a managed
-# chart runs `helm delete` (action "delete" in job()). chartContent (base64 .tgz) overrides the repository.
+# v0.17.1 and v0.17.7, the line k3s v1.35.9+k3s1 bundles: pkg/controllers/chart/chart.go shouldManage;
+# pkg/remove/handler.go: the remove handler only runs for managed charts). Its finalizer is wrangler's
+# remove-handler finalizer for "on-helm-chart-remove"; deleting a managed chart runs `helm delete` (action
+# "delete" in job()). chartContent (base64 .tgz) overrides the repository.
 HELM_UNMANAGED_ANNOTATION: Final = "helmcharts.helm.cattle.io/unmanaged"
 HELM_REMOVE_FINALIZER: Final = "wrangler.cattle.io/on-helm-chart-remove"
 
