@@ -48,8 +48,8 @@ def _pinned(pm: str) -> str:
     return " ".join(f"{p}{sep}{NVIDIA_TOOLKIT_VERSION}" for p in NVIDIA_TOOLKIT_PACKAGES)
 
 
-# NVIDIA's install guide (NVIDIA/cloud-native-docs container-toolkit/1.18.0/install-guide.html), the version
-# pinned, printed for people who install it themselves.
+# NVIDIA's install guide for the pinned toolkit (NVIDIA/cloud-native-docs container-toolkit/install-guide.md for
+# 1.20.0, see ``upstream``), the version pinned, printed for people who install it themselves.
 TOOLKIT_INSTALL_DOCS: dict[str, list[str]] = {
     "apt": [
         f"curl -fsSL {NVIDIA_REPO}/gpgkey | sudo gpg --dearmor -o {NVIDIA_KEYRING}",

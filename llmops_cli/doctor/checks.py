@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from llmops_cli.adapters import upstream
 from llmops_cli.adapters.hostfacts import (
     K3S_LOG_HINT,
     PORTS,
@@ -19,6 +20,7 @@ from llmops_cli.adapters.hostfacts import (
     k3s_version_key,
     toolkit_hint,
 )
+from llmops_cli.versions import VLLM_VERSION
 
 if TYPE_CHECKING:
     from llmops_cli.config.model import Settings
@@ -426,6 +428,66 @@ def check_nvidia(f: HostFacts, settings: Settings) -> list[CheckResult]:
     return out
 
 
+def _version(text: str | None) -> tuple[int, ...] | None:
+    m = re.match(r"(\d+(?:\.\d+)*)", text or "")
+    return tuple(int(x) for x in m.group(1).split(".")) if m else None
+
+
+def check_cuda_driver(f: HostFacts, *, gpu: bool) -> list[CheckResult]:
+    """The driver must run the CUDA line the pinned vLLM (and the GPU smoke image) is built for: an older one
+    fails at the first CUDA call in the pod, long after `up` started."""
+    nv = f.nvidia
+    if not gpu or not nv.has_gpu:
+        return []
+    cuda = upstream.vllm_cuda()
+    floor = upstream.min_driver(cuda)
+    needs = f"vLLM {VLLM_VERSION} and the GPU smoke image are built for it"
+    if f.wsl:
+        fix = (
+            f"install NVIDIA driver {floor} or newer on Windows (never one inside WSL), then "
+            "`wsl --shutdown`; or set gpu.mode: off (vLLM then runs on CPU or as the simulator)"
+        )
+    else:
+        how = f"`sudo apt install nvidia-driver-{floor}` on Ubuntu, " if f.os_id == "ubuntu" else ""
+        fix = (
+            f"install NVIDIA driver {floor} or newer ({how}your distribution's packages, or "
+            "https://www.nvidia.com/drivers) and reboot; or set gpu.mode: off (vLLM then runs on CPU or as the "
+            "simulator)"
+        )
+    driver = _version(nv.driver_version)
+    if driver is not None:
+        if driver[0] >= floor:
+            return [CheckResult("cuda-driver", "ok", f"driver {nv.driver_version} runs CUDA {cuda} (R{floor}+)")]
+        return [
+            CheckResult(
+                "cuda-driver",
+                "fail",
+                f"driver {nv.driver_version} is older than R{floor}, the oldest that runs CUDA {cuda}; {needs}",
+                fix,
+            )
+        ]
+    reported = _version(nv.cuda_version)
+    if reported is not None:
+        if reported[:2] >= (_version(cuda) or (0,))[:2]:
+            return [CheckResult("cuda-driver", "ok", f"the driver runs CUDA {nv.cuda_version} (needs {cuda})")]
+        return [
+            CheckResult(
+                "cuda-driver",
+                "fail",
+                f"the driver runs CUDA {nv.cuda_version} at most, not CUDA {cuda} (R{floor}+); {needs}",
+                fix,
+            )
+        ]
+    return [
+        CheckResult(
+            "cuda-driver",
+            "warn",
+            f"cannot tell the driver's version; vLLM {VLLM_VERSION} needs CUDA {cuda}: driver {floor} or newer",
+            "`nvidia-smi` must print its Driver Version; check it before `llmops up`",
+        )
+    ]
+
+
 def check_kubeconfig(f: HostFacts, settings: Settings, environ: Mapping[str, str]) -> CheckResult:
     from llmops_cli.adapters import kubeconfig
     from llmops_cli.errors import LlmopsError
@@ -457,6 +519,7 @@ def run_checks(facts: HostFacts, settings: Settings, environ: Mapping[str, str],
         check_k3s(facts, settings),
         check_other_kubernetes(facts),
         *check_nvidia(facts, settings),
+        *check_cuda_driver(facts, gpu=gpu),
         *check_nvidia_kernel(facts, settings),
         *check_wsl(facts, settings),
         check_kubeconfig(facts, settings, environ),

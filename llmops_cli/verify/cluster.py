@@ -3,12 +3,17 @@ the credentials it keeps in Secrets, and the Argo CD Applications' sync and heal
 
 Where each Service is: our own workloads by the names in ``render.names``; Prometheus and Loki by the in-cluster
 URLs the observability stack renders (``render.stacks.observability``); Grafana by the label the grafana chart
-sets (``app.kubernetes.io/name=grafana``; grafana/helm-charts grafana-10.0.0 ``templates/service.yaml``, port 80).
+sets (``app.kubernetes.io/name=grafana``, the first port; grafana-community/helm-charts grafana-12.11.1, the
+chart kube-prometheus-stack 88.5.3 depends on: ``templates/service.yaml`` and ``_helpers.tpl``
+grafana.selectorLabels, port 80, which the stack names ``http-web``).
 
-Argo CD writes an Application's state to ``status.sync.status`` (Synced|OutOfSync|Unknown),
+Argo CD v3.4.4 writes an Application's state to ``status.sync.status`` (Synced|OutOfSync|Unknown),
 ``status.sync.revision`` (``revisions`` for several sources: a Git commit, or the chart version of a Helm source)
-and ``status.health.status`` (Healthy|Progressing|Degraded|Suspended|Missing|Unknown), with ``status.conditions``
-and ``status.operationState`` for what went wrong (argoproj/argo-cd ``pkg/apis/application/v1alpha1/types.go``).
+and ``status.health.status`` (Healthy|Progressing|Degraded|Suspended|Missing|Unknown; its ``message`` is
+deprecated and never set), with ``status.conditions``, ``status.operationState`` and each of
+``status.resources[]``'s ``health`` for what went wrong; the last only when the controller persists it, which
+the rendered chart values ask for (argoproj/argo-cd v3.4.4 ``pkg/apis/application/v1alpha1/types.go``,
+gitops-engine ``pkg/health``; ``llmops_cli.adapters.upstream``).
 """
 
 from __future__ import annotations
@@ -154,11 +159,10 @@ def _revision(app: dict[str, Any]) -> str:
 
 
 def _problem(app: dict[str, Any]) -> str:
+    from llmops_cli.cluster.steps.argocd import resource_health_note
+
     st = app.get("status") or {}
     parts = []
-    msg = (st.get("health") or {}).get("message")
-    if msg:
-        parts.append(str(msg))
     for c in st.get("conditions") or []:
         parts.append(f"{c.get('type')}: {str(c.get('message', '')).strip()}")
     op = st.get("operationState") or {}
@@ -168,8 +172,14 @@ def _problem(app: dict[str, Any]) -> str:
         rh = (r.get("health") or {}).get("status")
         if rh not in (None, "Healthy") or r.get("status") not in (None, "Synced"):
             where = f"{r.get('namespace')}/" if r.get("namespace") else ""
-            parts.append(f"{r.get('kind')} {where}{r.get('name')}: {r.get('status', '?')}/{rh or '-'}")
+            rmsg = (r.get("health") or {}).get("message")
+            parts.append(
+                f"{r.get('kind')} {where}{r.get('name')}: {r.get('status', '?')}/{rh or '-'}"
+                + (f" ({rmsg})" if rmsg else "")
+            )
             break
+    if note := resource_health_note(app):
+        parts.append(note)
     return "; ".join(parts)
 
 

@@ -3,7 +3,8 @@
 The live checks compare the running platform with this: the Argo CD Applications, the alert groups and their
 alerts, the dashboards and their queries, the Prometheus targets (one per ServiceMonitor; prometheus-operator
 labels a target's ``job`` with the Service name and ``namespace`` with its namespace:
-prometheus-operator/prometheus-operator ``pkg/prometheus/promcfg.go``), and the vLLM metric names those alerts
+prometheus-operator/prometheus-operator ``pkg/prometheus/promcfg.go`` at v0.93.0, the minor that
+kube-prometheus-stack 88.5.3 pins as v0.93.1), and the vLLM metric names those alerts
 and dashboards use, taken from the metric-name map through its public function (``render.metrics.vllm_metrics``).
 """
 

@@ -3,20 +3,31 @@
 Every request has a timeout; a component that cannot be reached fails its first check and skips the ones that
 need it. Facts about the upstream HTTP APIs these checks speak:
 
-- Prometheus v3 (kube-prometheus-stack 77.14.0 pins prometheus v3.6.0), ``web/api/v1/api.go``:
-  ``/api/v1/targets`` (``activeTargets[].labels``, ``health`` up|down|unknown, ``lastError``),
-  ``/api/v1/rules`` (``groups[].name``, ``rules[].name|type|health|lastError``), ``/api/v1/alerts``
-  (``alerts[].labels.alertname``, ``state`` pending|firing).
-- Grafana 12.1.1 (the grafana chart 10.0.0 that kube-prometheus-stack 77.14.0 depends on), ``pkg/api/api.go``:
-  ``GET /api/health`` (no auth; ``database: ok``), ``GET /api/search?type=dash-db&tag=``,
-  ``GET /api/dashboards/uid/:uid`` (``dashboard``), ``GET /api/datasources``, ``POST /api/ds/query``
-  (``queries[]`` with ``refId``, ``datasource.uid`` and the panel target's fields, ``from``/``to``; the answer's
-  ``results[refId]`` holds ``frames[].data.values`` or ``error``, and the HTTP status is 400 (207 with a feature
-  flag) when any query failed: ``pkg/api/metrics.go`` ``toJsonStreamingResponse``). Dashboard template
-  variables are not filled in by the API: the caller substitutes them.
-- Loki 3.x (chart 6.42.0), ``docs/sources/reference/loki-http-api.md``: ``GET /loki/api/v1/query_range`` with
-  ``query``, ``start``/``end`` (Unix nanoseconds), ``limit``, ``direction``; ``data.result[].values`` are
+- Prometheus v3.14.0 (kube-prometheus-stack 88.5.3 values.yaml prometheus.prometheusSpec.image.tag
+  v3.14.0-distroless), prometheus/prometheus v3.14.0 ``web/api/v1/api.go``: ``/api/v1/targets``
+  (``activeTargets[].labels``, ``health`` up|down|unknown (``scrape/target.go``), ``lastError``),
+  ``/api/v1/rules?type=alert`` (``groups[].name``, ``rules[].name|type|health|lastError``, health ok|err|unknown
+  (``rules/rule.go``)), ``/api/v1/alerts`` (``alerts[].labels.alertname``, ``state`` pending|firing).
+- Grafana 13.2.0: kube-prometheus-stack 88.5.3 depends on the grafana chart 12.11.1 of
+  grafana-community/helm-charts, whose appVersion is 13.2.0 (``charts/grafana/Chart.yaml``; the stack does not
+  override the image). Its legacy ``/api`` routes are deprecated in favour of ``/apis`` but still served, and
+  only the data source routes that take a numeric id are off by default (Grafana docs v13.x, HTTP API,
+  api-legacy pages and "API structure in Grafana"; the grafana/grafana source at v13.2.0 is too big to fetch
+  here): ``GET /api/health`` (no auth; ``database: ok``), ``GET /api/search?type=dash-db&tag=``,
+  ``GET /api/dashboards/uid/:uid`` (``dashboard``), ``GET /api/datasources`` (the list; by uid, never by id),
+  ``POST /api/ds/query`` (``queries[]`` with ``refId``, ``datasource.uid`` and the panel target's fields,
+  ``from``/``to``; the answer's ``results[refId]`` holds ``frames[].data.values`` or ``error``, and the HTTP
+  status is 400 (207 with a feature flag) when any query failed: ``pkg/api/metrics.go``
+  ``toJsonStreamingResponse`` as read at 12.1.1, not re-read at 13.2.0; the check reads ``results`` either way).
+  Dashboard template variables are not filled
+  in by the API: the caller substitutes them.
+- Loki 3.7.6 (the appVersion of grafana-community/helm-charts loki-18.11.0), grafana/loki v3.7.6
+  ``docs/sources/reference/loki-http-api.md``: ``GET /loki/api/v1/query_range`` with ``query``,
+  ``start``/``end`` (Unix nanoseconds), ``limit``, ``direction``; ``data.result[].values`` are
   ``[timestamp, line]`` pairs.
+
+``READ_AT`` names the pins these facts (and those of ``verify.cluster`` and ``verify.expected``) were read at;
+tests/adapters/test_upstream.py fails when one of those pins moves on without them.
 """
 
 from __future__ import annotations
@@ -35,6 +46,11 @@ from llmops_cli.verify.model import Endpoints, Outcome, Runner, fail, ok, warn
 if TYPE_CHECKING:
     from llmops_cli.verify.expected import Dashboard, Expected
 
+READ_AT = {
+    "kube-prometheus-stack chart": "88.5.3",
+    "loki chart": "18.11.0",
+    "argo-cd": "v3.4.4",
+}
 # The gateway's decision for an email address found in a prompt (gateway/policy/engine.py: "pii.<direction>.<kind>")
 EMAIL_RULE = "pii.input.email"
 # Loki labels of a pod's lines, as templates/observability/alloy.river sets them.

@@ -83,9 +83,9 @@ def make_facts(
         nv = NvidiaFacts(
             smi_present=True,
             smi_path="/usr/bin/nvidia-smi",
-            gpus=(GpuInfo("NVIDIA GeForce RTX 4090", 24564, "550.90.12"),),
-            driver_version="550.90.12",
-            cuda_version="12.4",
+            gpus=(GpuInfo("NVIDIA GeForce RTX 4090", 24564, "580.95.05"),),
+            driver_version="580.95.05",
+            cuda_version="13.0",
         )
     if toolkit:
         nv = replace(nv, toolkit_version="1.17.8", runtime_path="/usr/bin/nvidia-container-runtime")
@@ -225,8 +225,8 @@ class Cluster:
             "ip -4 route get 1.1.1.1": ok("1.1.1.1 via 10.0.0.1 dev eth0 src 10.0.0.5 uid 0\n"),
             "mktemp -t k3s-install.*": ok("/tmp/k3s-install.abc123\n"),
             "mktemp -d -t llmops-nvidia.*": ok("/tmp/llmops-nvidia.abc\n"),
-            "*nvidia-smi --query-gpu*": ok("NVIDIA GeForce RTX 4090, 24564, 550.90.12\n"),
-            "*nvidia-smi": ok("| NVIDIA-SMI 550.90.12   Driver Version: 550.90.12   CUDA Version: 12.4 |\n"),
+            "*nvidia-smi --query-gpu*": ok("NVIDIA GeForce RTX 4090, 24564, 580.95.05\n"),
+            "*nvidia-smi": ok("| NVIDIA-SMI 580.95.05   Driver Version: 580.95.05   CUDA Version: 13.0 |\n"),
             "nvidia-ctk --version": ok("NVIDIA Container Toolkit CLI version 1.17.8\n"),
             "modinfo -F signer nvidia": ok("", "modinfo: ERROR: Module nvidia not found.\n", 1),
             "gpg --homedir * --show-keys *": ok(NVIDIA_FPR_COLONS),

@@ -21,7 +21,11 @@ fail alike. What it enforces, each as the real component does:
   on deletion, and ignores a chart annotated unmanaged; the local Git server accepts the push Job only while it
   is available; Argo CD (while its application controller runs) syncs Applications from the pushed tree or a
   remote one, reports health, cascades deletions through ``resources-finalizer.argocd.argoproj.io`` and
-  releases an AppProject's finalizer once no Application uses it.
+  releases an AppProject's finalizer once no Application uses it. Application status is shaped as Argo CD
+  v3.4.4 writes it: no ``health.message`` on the Application (deprecated, never set), a failed apply in
+  ``operationState``, and each resource's health only when the chart's ``argocd-cmd-params-cm`` sets
+  ``controller.resource.health.persist: "true"`` (otherwise ``resourceHealthSource: appTree``; see
+  ``llmops_cli.adapters.upstream``).
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ CRD_OF = {
     ("argoproj.io/v1alpha1", "AppProject"): "appprojects.argoproj.io",
 }
 ARGO_CASCADE = "resources-finalizer.argocd.argoproj.io"
+ARGOCD_CMD_PARAMS = "argocd-cmd-params-cm"
+PERSIST_RESOURCE_HEALTH = "controller.resource.health.persist"
 HELM_FINALIZER = "wrangler.cattle.io/on-helm-chart-remove"
 HELM_UNMANAGED = "helmcharts.helm.cattle.io/unmanaged"
 TRACKING = "argocd.argoproj.io/tracking-id"
@@ -384,7 +390,9 @@ class Sim:
                 self.objects.pop(key, None)
 
     # k3s's helm-controller and the Argo CD chart ------------------------------------------------
-    def argocd_objects(self, release: str, namespace: str) -> list[dict[str, Any]]:
+    def argocd_objects(
+        self, release: str, namespace: str, values: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         full = release if "argocd" in release else f"{release}-argocd"
         labels = {"app.kubernetes.io/part-of": "argocd", "app.kubernetes.io/instance": release}
 
@@ -442,6 +450,17 @@ class Sim:
                 "metadata": {"name": "argocd-initial-admin-secret", "namespace": namespace},
                 "data": {"password": base64.b64encode(b"argo-pw").decode()},
             },
+            # configs.params as the chart writes them (templates/argocd-configs/argocd-cmd-params-cm.yaml:
+            # every value through toString, so true becomes "true").
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": ARGOCD_CMD_PARAMS, "namespace": namespace, "labels": labels},
+                "data": {
+                    str(k): str(v).lower() if isinstance(v, bool) else str(v)
+                    for k, v in (((values or {}).get("configs") or {}).get("params") or {}).items()
+                },
+            },
         ]
 
     def _ensure(self, obj: dict[str, Any], tracking: str | None = None) -> None:
@@ -470,7 +489,7 @@ class Sim:
             target = spec.get("targetNamespace") or key[2]
             if meta.get("deletionTimestamp"):
                 if HELM_FINALIZER in (meta.get("finalizers") or []):
-                    for o in self.argocd_objects(key[3], target):
+                    for o in self.argocd_objects(key[3], target, _values(spec)):
                         if o["kind"] != "CustomResourceDefinition":  # the chart keeps its CRDs (crds.keep)
                             self.delete(
                                 o["apiVersion"], o["kind"], o["metadata"]["name"], o["metadata"].get("namespace")
@@ -484,7 +503,7 @@ class Sim:
                 continue
             if ("v1", "Namespace", "", target) not in self.objects and spec.get("createNamespace"):
                 self._ensure({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": target}})
-            for o in self.argocd_objects(key[3], target):
+            for o in self.argocd_objects(key[3], target, _values(spec)):
                 self._ensure(o)
 
     # Argo CD ----------------------------------------------------------------------------------------
@@ -552,7 +571,7 @@ class Sim:
             return [ds]
         if source.get("chart") == "argo-cd":
             release = (source.get("helm") or {}).get("releaseName") or app
-            return self.argocd_objects(release, ns or "argocd")
+            return self.argocd_objects(release, ns or "argocd", values)
         return []  # other charts: nothing `up` waits on is simulated inside them
 
     def _argocd(self) -> None:
@@ -598,6 +617,8 @@ class Sim:
             }
             app["status"] = status
             return
+        params = self.objects.get(("v1", "ConfigMap", key[2], ARGOCD_CMD_PARAMS)) or {}
+        persist = (params.get("data") or {}).get(PERSIST_RESOURCE_HEALTH) == "true"
         if dest_ns and "CreateNamespace=true" in options:
             self._ensure({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": dest_ns}})
         wanted = set()
@@ -614,7 +635,8 @@ class Sim:
                 self.apply(tagged)
             except SimError as e:
                 status["sync"]["status"] = "OutOfSync"
-                status["health"] = {"status": "Missing", "message": e.message}
+                status["health"] = {"status": "Missing"}
+                status["operationState"] = {"phase": "Failed", "message": e.message}
         if (spec.get("syncPolicy") or {}).get("automated", {}).get("prune"):
             for k, o in list(self.objects.items()):
                 if self._tracked_by(o, name) and k not in wanted:
@@ -622,16 +644,10 @@ class Sim:
         for k in sorted(wanted):
             health = self._health(k)
             status["resources"].append(
-                {
-                    "kind": k[1],
-                    "namespace": k[2],
-                    "name": k[3],
-                    "status": "Synced",
-                    "health": {"status": health[0], "message": health[1]},
-                }
+                {"kind": k[1], "namespace": k[2], "name": k[3], "status": "Synced", "health": _hs(*health)}
             )
             if health[0] != "Healthy" and status["health"]["status"] == "Healthy":
-                status["health"] = {"status": health[0], "message": f"{k[1]} {k[3]}: {health[1]}"}
+                status["health"] = {"status": health[0]}
         if not (spec.get("source") or {}).get("chart") and self.app_health != "Healthy" and name != "argo-cd":
             status["health"] = {"status": self.app_health}
             status["resources"] = [
@@ -640,9 +656,13 @@ class Sim:
                     "namespace": "llmops",
                     "name": "vllm-qwen",
                     "status": "Synced",
-                    "health": {"status": "Progressing", "message": "0 of 1 updated replicas available"},
+                    "health": _hs("Progressing", "0 of 1 updated replicas available"),
                 }
             ]
+        if not persist:  # Argo CD >= 3.0 keeps resource health in its resource tree, not in the Application
+            status["resourceHealthSource"] = "appTree"
+            for r in status["resources"]:
+                r.pop("health")
         app["status"] = status
 
     def _health(self, key: Key) -> tuple[str, str]:
@@ -943,6 +963,16 @@ def _parsed(text: str) -> tuple[dict[str, Any], ...]:
 
 def _parse(text: str) -> list[dict[str, Any]]:
     return copy.deepcopy(list(_parsed(text)))
+
+
+def _values(helmchart_spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A HelmChart's values (``valuesContent``, YAML)."""
+    return yaml.safe_load(helmchart_spec.get("valuesContent") or "") or {}
+
+
+def _hs(status: str, message: str = "") -> dict[str, str]:
+    """A resource's health as Argo CD reports it: a message only when there is one."""
+    return {"status": status, "message": message} if message else {"status": status}
 
 
 def _merge(dst: dict[str, Any], patch: Mapping[str, Any]) -> None:

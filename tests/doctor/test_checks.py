@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from llmops_cli.adapters.hostfacts import HostFacts, K3sFacts, NvidiaFacts
+from llmops_cli.adapters import hostfacts as hf
+from llmops_cli.adapters.hostfacts import GpuInfo, HostFacts, K3sFacts, NvidiaFacts
 from llmops_cli.adapters.hosts import LocalHost, Sudo
 from llmops_cli.adapters.upstream import NVIDIA_TOOLKIT_VERSION
 from llmops_cli.config.model import Settings
@@ -30,6 +33,9 @@ def by_name(results: list[c.CheckResult]) -> dict[str, c.CheckResult]:
 def test_a_good_laptop_passes() -> None:
     results = c.run_checks(make_facts(), S, {"HOME": "/nonexistent"}, gpu=False)
     assert not c.failed(results), [r for r in results if r.status == "fail"]
+    with_gpu = c.run_checks(make_facts(gpu=True, toolkit=True), S, {"HOME": "/nonexistent"}, gpu=True)
+    assert not c.failed(with_gpu), [r for r in with_gpu if r.status == "fail"]
+    assert by_name(with_gpu)["cuda-driver"].status == "ok"
 
 
 @pytest.mark.parametrize(
@@ -79,7 +85,7 @@ def test_nvidia_states() -> None:
     assert by_name(c.check_nvidia(cpu, on))["nvidia"].status == "fail"
     assert by_name(c.check_nvidia(make_facts(gpu=True), off))["nvidia"].status == "skip"
     gpu = by_name(c.check_nvidia(make_facts(gpu=True, toolkit=True), auto))
-    assert gpu["nvidia"].message == "driver 550.90.12, CUDA 12.4: 1 GPU(s): NVIDIA GeForce RTX 4090 (24564 MiB)"
+    assert gpu["nvidia"].message == "driver 580.95.05, CUDA 13.0: 1 GPU(s): NVIDIA GeForce RTX 4090 (24564 MiB)"
     assert gpu["nvidia-toolkit"].status == "ok" and "1.17.8" in gpu["nvidia-toolkit"].message
     no_tk = by_name(c.check_nvidia(make_facts(gpu=True), auto))["nvidia-toolkit"]
     assert (
@@ -150,3 +156,88 @@ def test_no_kernel_checks_when_the_gpu_is_off() -> None:
     off = Settings.model_validate({"gpu": {"mode": "off"}})
     names = by_name(c.run_checks(facts, off, {"HOME": "/nonexistent"}, gpu=False))
     assert "secure-boot" not in names and "nouveau" not in names
+
+
+# ------------------------------------------------------------------------------------ the CUDA driver floor
+def _smi(header: str | None, query: str) -> NvidiaFacts:
+    """NVIDIA facts gathered through the real parsers from nvidia-smi output: ``header`` is the plain table (a
+    fixture name or the text; None: plain nvidia-smi fails, so the driver comes from the query), ``query`` the
+    ``--query-gpu`` CSV (likewise)."""
+    from tests.adapters.test_hostfacts import FIX, gpu_host
+    from tests.cluster.fakes import ok
+
+    def text(x: str) -> str:
+        return (FIX / x).read_text() if x.endswith((".txt", ".csv")) else x
+
+    host = gpu_host()
+    plain = ok(text(header)) if header is not None else ok("", "Failed to initialize NVML", code=9)
+    host.responses = {**host.responses, "nvidia-smi --query-gpu*": ok(text(query)), "nvidia-smi": plain}
+    return hf.gather_nvidia(host)
+
+
+def _cuda(nv: NvidiaFacts, *, wsl: bool = False, gpu: bool = True) -> c.CheckResult | None:
+    facts = replace(make_facts(gpu=True, toolkit=True), nvidia=replace(nv, toolkit_version="1.20.0"), wsl=wsl)
+    return by_name(c.run_checks(facts, S, {"HOME": "/nonexistent"}, gpu=gpu)).get("cuda-driver")
+
+
+@pytest.mark.parametrize(
+    ("header", "query", "status", "driver"),
+    [
+        # Real outputs (tests/adapters/fixtures/README.md).
+        ("nvidia-smi-header-580-a100.txt", "query-a100x2.csv", "ok", "580.126.09"),
+        ("nvidia-smi-header-610-b200.txt", "NVIDIA B200, 183359, 610.43.02\n", "ok", "610.43.02"),
+        ("nvidia-smi-header-450-titanxp.txt", "TITAN Xp, 12196, 450.57\n", "fail", "450.57"),
+        (None, "query-h100.csv", "fail", "570.86.15"),  # only the query answers: its driver column counts
+        (None, "query-t4.csv", "fail", "460.32.03"),
+        # Made up: the last R575 driver (CUDA 12.9) and the first R580 one.
+        (
+            "| NVIDIA-SMI 575.64.05     Driver Version: 575.64.05     CUDA Version: 12.9     |\n",
+            "NVIDIA GeForce RTX 5090, 32607, 575.64.05\n",
+            "fail",
+            "575.64.05",
+        ),
+        (
+            "| NVIDIA-SMI 580.65.06     Driver Version: 580.65.06     CUDA Version: 13.0     |\n",
+            "NVIDIA GeForce RTX 5090, 32607, 580.65.06\n",
+            "ok",
+            "580.65.06",
+        ),
+    ],
+)
+def test_the_driver_must_run_the_cuda_line_of_the_pinned_vllm(
+    header: str | None, query: str, status: str, driver: str
+) -> None:
+    r = _cuda(_smi(header, query))
+    assert r is not None and r.status == status and driver in r.message, r
+    if status == "fail":
+        assert "CUDA 13.0" in r.message and "vLLM v0.34.0" in r.message and "580" in r.message
+        assert "580 or newer" in r.hint and "reboot" in r.hint and "gpu.mode: off" in r.hint
+
+
+@given(major=st.integers(300, 999), minor=st.integers(0, 999), patch=st.integers(0, 99))
+def test_any_driver_passes_exactly_when_its_branch_is_580_or_newer(major: int, minor: int, patch: int) -> None:
+    version = f"{major}.{minor}.{patch:02d}"
+    nv = NvidiaFacts(smi_present=True, gpus=(GpuInfo("NVIDIA L4", 23034, version),), driver_version=version)
+    r = _cuda(nv)
+    assert r is not None and r.status == ("ok" if major >= 580 else "fail"), r
+
+
+def test_without_a_driver_version_the_cuda_version_nvidia_smi_reports_decides() -> None:
+    gpu = (GpuInfo("NVIDIA L4", 23034, "?"),)
+    old = _cuda(NvidiaFacts(smi_present=True, gpus=gpu, driver_version="?", cuda_version="12.8"))
+    new = _cuda(NvidiaFacts(smi_present=True, gpus=gpu, driver_version="?", cuda_version="13.1"))
+    unknown = _cuda(NvidiaFacts(smi_present=True, gpus=gpu, driver_version=None, cuda_version=None))
+    assert old is not None and old.status == "fail" and "CUDA 12.8" in old.message
+    assert new is not None and new.status == "ok"
+    assert unknown is not None and unknown.status == "warn" and "nvidia-smi" in unknown.hint
+
+
+def test_under_wsl2_the_hint_is_the_windows_driver() -> None:
+    r = _cuda(_smi(None, "query-h100.csv"), wsl=True)
+    assert r is not None and r.status == "fail" and "Windows" in r.hint
+
+
+def test_no_driver_floor_without_a_gpu_in_use() -> None:
+    assert _cuda(_smi("nvidia-smi-header-450-titanxp.txt", "TITAN Xp, 12196, 450.57\n"), gpu=False) is None
+    no_gpu = replace(make_facts(), nvidia=NvidiaFacts())
+    assert "cuda-driver" not in by_name(c.run_checks(no_gpu, S, {"HOME": "/nonexistent"}, gpu=True))

@@ -1,7 +1,7 @@
 """A small platform of real parts on loopback for `llmops verify`'s live checks.
 
 - PostgreSQL 16 with pgvector (pgserver) and postgres_exporter (Debian's prometheus-postgres-exporter) on it;
-- the fake OpenAI upstream with vLLM v0.11.0's /metrics (``vllm_facts``), standing in for vLLM;
+- the fake OpenAI upstream with the pinned vLLM's /metrics (``vllm_facts``), standing in for vLLM;
 - the real gateway (`llmops gateway serve`, a subprocess) in front of it, auditing to a file;
 - a real Prometheus scraping the three with the labels prometheus-operator gives ServiceMonitor targets (``job``
   is the Service name, ``namespace`` its namespace) and loading the rendered alert rules;

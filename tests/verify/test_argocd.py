@@ -1,6 +1,8 @@
 """The Argo CD check through the real Kube adapter against the Kubernetes API stand-in of tests/cluster, with
-Application status as Argo CD writes it (argoproj/argo-cd pkg/apis/application/v1alpha1/types.go:
-status.sync.status|revision|revisions, status.health.status|message, status.conditions, status.operationState)."""
+Application status as Argo CD v3.4.4 writes it (argoproj/argo-cd pkg/apis/application/v1alpha1/types.go:
+status.sync.status|revision|revisions, status.health.status (its message is deprecated and never set),
+status.conditions, status.operationState, status.resources[].health only when the controller persists it, else
+status.resourceHealthSource: appTree)."""
 
 from __future__ import annotations
 
@@ -108,6 +110,18 @@ def test_every_rendered_application_synced_and_healthy_with_its_revision() -> No
                 "operationState": {"phase": "Failed", "message": "one or more objects failed to apply"},
             },
             "OutOfSync/Missing at no revision: last sync Failed: one or more objects failed to apply",
+        ),
+        (
+            {
+                "sync": {"status": "Synced", "revision": SHA},
+                "health": {"status": "Degraded"},
+                "resourceHealthSource": "appTree",
+                "resources": [
+                    {"kind": "Deployment", "namespace": "llmops", "name": "policy-gateway", "status": "Synced"}
+                ],
+            },
+            "Synced/Degraded at 8f1e2d3: Argo CD keeps its resources' health out of the Application "
+            '(controller.resource.health.persist is not "true" in argocd-cmd-params-cm): see them in the Argo CD UI',
         ),
         ({}, "Unknown/Unknown at no revision"),
     ],

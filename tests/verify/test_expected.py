@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from llmops_cli.config.model import Settings
 from llmops_cli.render.metrics import vllm_metrics
 from llmops_cli.verify.expected import expected_for, needed_names
-from tests.verify.vllm_facts import VLLM_V0_11_0
+from tests.verify.vllm_facts import pinned
 
 NAME = st.from_regex(r"[a-z_][a-z0-9_:]{0,20}", fullmatch=True)
 
@@ -32,12 +32,12 @@ def test_a_name_counts_where_a_metric_stands_never_as_a_label_or_string(
     assert needed_names([f'sum by ({metric}) (up{{{metric}="{metric}"}})'], {metric}) == set()
 
 
-def test_every_vllm_name_the_render_uses_is_one_vllm_v0_11_0_exports() -> None:
+def test_every_vllm_name_the_render_uses_is_one_the_pinned_vllm_exports() -> None:
     """The metric map against the fact table: a renamed or invented entry would fail here and in verify."""
     e = expected_for(Settings.model_validate({"gpu": {"mode": "on"}}), "dev")
     assert e.vllm_metric_names
     exported = set()
-    for name, kind in VLLM_V0_11_0.items():
+    for name, kind in pinned().items():
         exported |= (
             {name + "_total"}
             if kind == "counter"

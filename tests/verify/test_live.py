@@ -361,7 +361,11 @@ def test_inside_a_cluster_a_missing_service_and_a_degraded_app_turn_red(
     assert checks["pgvector reachable"]["status"] == "fail"
     assert "Service pgvector in namespace llmops not found" in checks["pgvector reachable"]["detail"]
     a = checks["argocd pgvector"]
-    assert a["status"] == "fail" and "Synced/Degraded" in a["detail"] and "StatefulSet llmops/pgvector" in a["detail"]
+    assert (
+        a["status"] == "fail"
+        and "Synced/Degraded" in a["detail"]
+        and "StatefulSet llmops/pgvector: Synced/Degraded (0 of 1 replicas ready)" in a["detail"]
+    )
     assert "describe application pgvector" in a["hint"]
     assert checks["gateway chat completion"]["status"] == "ok"
 

@@ -41,6 +41,17 @@ def app_state(app: dict[str, Any]) -> tuple[str, str]:
     return (st.get("sync") or {}).get("status", "Unknown"), (st.get("health") or {}).get("status", "Unknown")
 
 
+def resource_health_note(app: dict[str, Any]) -> str:
+    """Where the resources' health is when the Application does not carry it (Argo CD >= 3.0 without
+    ``controller.resource.health.persist``: ``upstream``), else ''."""
+    if (app.get("status") or {}).get("resourceHealthSource") != upstream.ARGOCD_HEALTH_IN_APP_TREE:
+        return ""
+    return (
+        f"Argo CD keeps its resources' health out of the Application ({upstream.ARGOCD_PERSIST_RESOURCE_HEALTH} "
+        'is not "true" in argocd-cmd-params-cm): see them in the Argo CD UI'
+    )
+
+
 def is_healthy(app: dict[str, Any]) -> bool:
     return app_state(app) == ("Synced", "Healthy")
 

@@ -3,7 +3,8 @@ them (the API server refuses new content in a Terminating namespace); then every
 Synced and Healthy, with one progress line per Application.
 
 On timeout the error names each unhealthy Application, its unhealthy resources with their health message,
-the Application's conditions and the resources' latest events.
+the Application's conditions and the resources' latest events (Application status as Argo CD v3.4.4 writes it:
+``llmops_cli.adapters.upstream``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmops_cli.cluster.model import PlanInputs, Step, UpOptions
 from llmops_cli.cluster.poll import wait_for
-from llmops_cli.cluster.steps.argocd import app_state, argocd_namespace, is_healthy, split
+from llmops_cli.cluster.steps.argocd import app_state, argocd_namespace, is_healthy, resource_health_note, split
 
 if TYPE_CHECKING:
     from llmops_cli.adapters.kube import Kube
@@ -91,13 +92,14 @@ def describe_apps(kube: Kube, apps: list[dict[str, Any]], limit: int = 8) -> lis
         name = app["metadata"]["name"]
         sync, health = app_state(app)
         st = app.get("status") or {}
-        msg = (st.get("health") or {}).get("message") or ""
-        lines.append(f"Application {name}: {sync}/{health}" + (f" ({msg})" if msg else ""))
+        lines.append(f"Application {name}: {sync}/{health}")
         for c in st.get("conditions") or []:
             lines.append(f"    condition {c.get('type')}: {c.get('message', '').strip()}")
         op = st.get("operationState") or {}
         if op.get("phase") in ("Failed", "Error"):
             lines.append(f"    last sync {op.get('phase')}: {op.get('message', '').strip()}")
+        if note := resource_health_note(app):
+            lines.append(f"    {note}")
         shown = 0
         for r in st.get("resources") or []:
             rh = (r.get("health") or {}).get("status")

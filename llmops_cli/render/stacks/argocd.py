@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmops_cli import versions as versions_view
+from llmops_cli.adapters import upstream
 from llmops_cli.render import names
 from llmops_cli.render.engine import render_objects
 from llmops_cli.render.stacks.common import (
@@ -37,7 +38,12 @@ def argocd_values(ctx: RenderContext) -> dict[str, Any]:
     return {
         "global": {"logging": {"format": "json"}},
         "configs": {
-            "params": {"server.insecure": True},
+            "params": {
+                "server.insecure": True,
+                # Argo CD >= 3.0 keeps each resource's health out of the Application unless this is set; `up`
+                # and `verify` name the unhealthy resource from there (llmops_cli.adapters.upstream).
+                upstream.ARGOCD_PERSIST_RESOURCE_HEALTH: True,
+            },
             "cm": {
                 "application.resourceTrackingMethod": "annotation",
                 "admin.enabled": True,

@@ -166,7 +166,14 @@ ARGOCD = {
         "argoproj/argo-cd",
         "v3.4.4",
         facts=(
-            F("cmd_params", "docs/operator-manual/argocd-cmd-params-cm.yaml", "server.insecure"),
+            # controller.resource.health.persist defaults to "false" since 3.0 (upgrading/2.14-3.0.md "Health
+            # status in the Application CR"): then resources[] in an Application carry no health.
+            F(
+                "cmd_params",
+                "docs/operator-manual/argocd-cmd-params-cm.yaml",
+                "server.insecure",
+                "controller.resource.health.persist",
+            ),
             # resource.customizations.health.<group_kind> is a documented key family.
             F(
                 "cm",
