@@ -303,10 +303,10 @@ async def test_output_denied_mid_stream_is_no_stream_error(
 
 
 async def test_saturation_answers_503(client: httpx.AsyncClient) -> None:
-    app_of(client).in_flight = 10_000
+    app_of(client).admission.in_flight = 10_000
     r = await client.post("/v1/chat/completions", json=chat("x"))
     assert r.status_code == 503 and r.json()["error"]["code"] == "overloaded"
-    app_of(client).in_flight = 0
+    app_of(client).admission.in_flight = 0
 
 
 async def test_health_ready_metrics_openapi(client: httpx.AsyncClient) -> None:

@@ -14,7 +14,7 @@ import pytest
 from llmops_cli.gateway.app import create_app
 from llmops_cli.gateway.asgi import RequestRecord, strict_loads
 from llmops_cli.gateway.audit import AuditLog
-from llmops_cli.gateway.streaming import StreamingMixin
+from llmops_cli.gateway.streamrelay import filter_chunk
 from llmops_cli.gateway.testing.fake_upstream import read_body
 from llmops_cli.gateway.upstream.http import HttpAdapter
 
@@ -449,7 +449,7 @@ def _check_stream(texts: dict[Any, str], events: list[dict[str, Any]]) -> None:
     assert json.loads(texts[0, 0]) == {"to": "[REDACTED:EMAIL]", "body": "hi\ncall [REDACTED:PHONE]"}
     assert json.loads(texts[0, 1]) == {"cc": "[REDACTED:EMAIL]", "n": "[REDACTED:PHONE]"}
     assert texts[1, "content"].endswith("mail [REDACTED:EMAIL]")
-    assert all(ch.get("logprobs") is None for ev in events for ch in ev["choices"])  # see streaming.py
+    assert all(ch.get("logprobs") is None for ev in events for ch in ev["choices"])  # see streamrelay.py
     first = events[0]["choices"][0]["delta"]["tool_calls"][0]
     assert (first["id"], first["function"]["name"]) == ("c0", "send")
     finish = [ch for ev in events for ch in ev["choices"] if ch.get("finish_reason")]
@@ -465,7 +465,7 @@ def test_streamed_side_texts_through_their_windows_chunk_by_chunk() -> None:
     holds: dict[Any, Any] = {}
     payloads = []
     for ch in _script():
-        out = StreamingMixin._filter_chunk(StreamingMixin(), ch, holds, compiled(), ctx, "content", False)
+        out = filter_chunk(ch, holds, compiled(), ctx, "content", False)
         if out is not None:
             assert b"zorb" not in out and b"555" not in out, out
             payloads.append(out)

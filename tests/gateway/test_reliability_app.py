@@ -122,7 +122,7 @@ async def test_a_stream_cut_short_charges_and_audits_what_was_released(tmp_path:
     adapter = ScriptedAdapter(reads, then="hang" if end == "client_disconnect" else "fail")
     audit = tmp_path / "audit.jsonl"
     app = create_app(compiled(), adapter, audit=AuditLog(str(audit)))  # type: ignore[arg-type]
-    app.limiter = Limiter(lambda: 1000.0)  # no refill while the request runs
+    app.admission.limiter = Limiter(lambda: 1000.0)  # no refill while the request runs
     bodies = 0
 
     def after_three_bodies(msgs: Msgs) -> bool:
@@ -137,7 +137,7 @@ async def test_a_stream_cut_short_charges_and_audits_what_was_released(tmp_path:
     assert rec["status"] == (499 if end == "client_disconnect" else 200)
     expected = len(released) // 4 + 1
     assert rec["tokens"]["completion"] == expected  # was 0: the whole reservation was refunded
-    bucket = app.limiter._tpm["test"]
+    bucket = app.admission.limiter._tpm["test"]
     assert bucket.capacity - bucket.level == rec["tokens"]["prompt"] + expected
 
 

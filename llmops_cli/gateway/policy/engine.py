@@ -4,7 +4,7 @@ Request order: auth → model allowlist → size limits → max_tokens cap → c
 PII) → rate limits (in the app, once the token cost is known). Every rule that fires is recorded as a
 :class:`Decision` for the audit log and metrics.
 
-The content checks see every free-text field the model sees (``fields._texts``): message ``content`` (a string
+The content checks see every free-text field the model sees (``fields.request_texts``): message ``content`` (a string
 or text/refusal parts), ``name``, ``refusal``, ``reasoning_content``/``reasoning``, tool-call and legacy
 ``function_call`` arguments, ``prediction`` content, completions ``prompt`` and ``suffix``, embeddings
 ``input``, vLLM's RAG ``documents``. Each field counts as written by its message's role (tool-call arguments by
@@ -35,10 +35,10 @@ from llmops_cli.gateway.policy.fields import (
     REPLY_MESSAGE_KEYS,
     Getter,
     Setter,
-    _message_texts,
-    _plain_field,
-    _texts,
+    message_texts,
     other_texts,
+    plain_field,
+    request_texts,
 )
 from llmops_cli.gateway.policy.jsontext import JsonEscapes, JsonField
 from llmops_cli.gateway.policy.keys import KeyIndex
@@ -125,7 +125,7 @@ def _actions(a: PiiActions) -> dict[str, str]:
     return {k: v for k, v in a.model_dump().items() if v != "off"}
 
 
-def _model_ok(patterns: list[str], model: str) -> bool:
+def model_allowed(patterns: list[str], model: str) -> bool:
     return any(p == "*" or p == model or fnmatch.fnmatchcase(model, p) for p in patterns)
 
 
@@ -176,7 +176,7 @@ class CompiledPolicy:
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise Denied(400, "missing_model", "`model` is required and must be a string.")
-        if not _model_ok(lim.models, model) or (key is not None and not _model_ok(key.models, model)):
+        if not model_allowed(lim.models, model) or (key is not None and not model_allowed(key.models, model)):
             raise Denied(
                 403,
                 "model_not_allowed",
@@ -256,9 +256,9 @@ class CompiledPolicy:
             # The end-user id: not prompt text (the model never sees it), but the upstream logs it and it is
             # often an e-mail address. PII only: a blocked phrase or an injection heuristic would refuse a user
             # for their name, and a blocked phrase there reaches no model.
-            for get, put in _plain_field(body, "user"):
-                self._redact_field(get, put, self.pii_in, "input", decisions)
-        texts = list(_texts(route, body))
+            for get, put in plain_field(body, "user"):
+                self.redact_field(get, put, self.pii_in, "input", decisions)
+        texts = list(request_texts(route, body))
         if not texts:
             return
         normalised = [(role, normalise(get())) for role, get, _ in texts]
@@ -290,7 +290,7 @@ class CompiledPolicy:
             if len(texts) > 1 and not pii.PREFILTER.hits("\n".join([get() for _, get, _ in texts])):
                 return
             for _, get, put in texts:
-                self._redact_field(get, put, self.pii_in, "input", decisions)
+                self.redact_field(get, put, self.pii_in, "input", decisions)
 
     # ------------------------------------------------------------------ both directions
     def apply_pii(self, text: str, actions: dict[str, str], direction: str, decisions: list[Decision]) -> str:
@@ -329,7 +329,7 @@ class CompiledPolicy:
         new = self.apply_pii(masked, actions, direction, decisions)
         return text if new is masked else j.unmask(new)
 
-    def _redact_field(
+    def redact_field(
         self, get: Getter, put: Setter, actions: dict[str, str], direction: str, decisions: list[Decision]
     ) -> bool:
         """Apply PII actions to one text field in place (JSON text through :meth:`redact_json`); True when it
@@ -359,12 +359,12 @@ class CompiledPolicy:
             if route == "chat":
                 msg = choice.get("message")
                 if isinstance(msg, dict):
-                    fields += _message_texts(msg, content=True)
+                    fields += message_texts(msg, content=True)
                     fields += other_texts(msg, REPLY_MESSAGE_KEYS)
             else:
-                fields += _plain_field(choice, "text")
+                fields += plain_field(choice, "text")
             for get, put in fields:
-                if self._redact_field(get, put, self.pii_out, "output", decisions):
+                if self.redact_field(get, put, self.pii_out, "output", decisions):
                     changed_here = True
             if changed_here:
                 changed = True

@@ -15,7 +15,7 @@ Setter = Callable[..., Any]  # (str) -> None
 _MESSAGE_TEXT_FIELDS = ("name", "refusal", "reasoning_content", "reasoning")
 
 
-def _plain_field(holder: dict[str, Any], key: str) -> Iterator[tuple[Getter, Setter]]:
+def plain_field(holder: dict[str, Any], key: str) -> Iterator[tuple[Getter, Setter]]:
     if isinstance(holder.get(key), str):
         yield (lambda: holder[key]), (lambda v: holder.__setitem__(key, v))
 
@@ -29,7 +29,7 @@ def _parts(parts: Any) -> Iterator[tuple[Getter, Setter]]:
                     yield (lambda p=part, k=key: p[k]), (lambda v, p=part, k=key: p.__setitem__(k, v))
 
 
-def _strings(
+def strings_in(
     obj: Any, skip: frozenset[tuple[Any, str]] = frozenset(), *, keys: bool = True
 ) -> list[tuple[Getter, Setter]]:
     """Every string value nested in ``obj`` (dicts and lists; no recursion, so no depth limit) but the
@@ -103,20 +103,20 @@ def _arguments(fn: Any) -> Iterator[tuple[Getter, Setter]]:
     if isinstance(args, str):
         yield (lambda: json_view(fn["arguments"])), JsonField(fn, "arguments")
     elif isinstance(args, dict | list):
-        yield from _strings(args)
+        yield from strings_in(args)
 
 
-def _message_texts(msg: dict[str, Any], *, content: bool) -> Iterator[tuple[Getter, Setter]]:
+def message_texts(msg: dict[str, Any], *, content: bool) -> Iterator[tuple[Getter, Setter]]:
     """A message's free-text fields (``content`` too when asked): the same for a request's messages and a
     response's ``message``."""
     if content:
         c = msg.get("content")
         if isinstance(c, str):
-            yield from _plain_field(msg, "content")
+            yield from plain_field(msg, "content")
         elif isinstance(c, list):
             yield from _parts(c)
     for key in _MESSAGE_TEXT_FIELDS:
-        yield from _plain_field(msg, key)
+        yield from plain_field(msg, key)
     calls = msg.get("tool_calls")
     if isinstance(calls, list):
         for call in calls:
@@ -144,9 +144,9 @@ def other_texts(holder: dict[str, Any], known: frozenset[str]) -> list[tuple[Get
         if k in known:
             continue
         if isinstance(v, str):
-            out.extend(_plain_field(holder, k))
+            out.extend(plain_field(holder, k))
         elif isinstance(v, dict | list):
-            out += _strings(v, keys=False)
+            out += strings_in(v, keys=False)
     return out
 
 
@@ -163,11 +163,11 @@ def _tool_definitions(body: dict[str, Any]) -> list[tuple[Getter, Setter]]:
         for d in defs:
             fn = d.get("function") if key == "tools" and isinstance(d, dict) else d
             if isinstance(fn, dict):
-                out.extend(_plain_field(fn, "name"))
-                out.extend(_plain_field(fn, "description"))
+                out.extend(plain_field(fn, "name"))
+                out.extend(plain_field(fn, "description"))
                 params = fn.get("parameters")
                 if isinstance(params, dict | list):
-                    out += _strings(params, _SCHEMA_SYNTAX)
+                    out += strings_in(params, _SCHEMA_SYNTAX)
     return out
 
 
@@ -183,9 +183,9 @@ def _constraint(holder: dict[str, Any], key: str) -> Iterator[tuple[Getter, Sett
         if key in _JSON_TEXT_KEYS:
             yield (lambda: json_view(holder[key])), JsonField(holder, key)
         else:
-            yield from _plain_field(holder, key)
+            yield from plain_field(holder, key)
     elif isinstance(value, dict | list):
-        yield from _strings(value, _SCHEMA_SYNTAX)
+        yield from strings_in(value, _SCHEMA_SYNTAX)
 
 
 # vLLM's structured outputs (the `guided_*` fields are deprecated since v0.10.2 but still read in v0.11).
@@ -222,13 +222,13 @@ def _extra_texts(body: dict[str, Any]) -> list[tuple[str, Getter, Setter]]:
     prediction = body.get("prediction")
     if isinstance(prediction, dict):
         pc = prediction.get("content")
-        out += _with_role("user", _plain_field(prediction, "content") if isinstance(pc, str) else _parts(pc))
+        out += _with_role("user", plain_field(prediction, "content") if isinstance(pc, str) else _parts(pc))
     documents = body.get("documents")
     if isinstance(documents, list):
-        out += _with_role("user", _strings(documents))
+        out += _with_role("user", strings_in(documents))
     kwargs = body.get("chat_template_kwargs")
     if isinstance(kwargs, dict):  # the client's variables for the chat template, which may render them
-        out += _with_role("user", _strings(kwargs))
+        out += _with_role("user", strings_in(kwargs))
     rf = body.get("response_format")
     if isinstance(rf, dict):
         for key in rf:
@@ -243,7 +243,7 @@ def _extra_texts(body: dict[str, Any]) -> list[tuple[str, Getter, Setter]]:
     return out
 
 
-def _texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Getter, Setter]]:
+def request_texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Getter, Setter]]:
     """(role, getter, setter) for every free-text field the model sees (see the module docstring).
 
     The setter of a JSON-text field is a :class:`JsonField`: its getter gives the decoded view to scan, and PII
@@ -264,7 +264,7 @@ def _texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Getter, Sett
                 for get, put in _parts(content):
                     yield role, get, put
             if len(msg) > 2 or content is None or "role" not in msg:  # more than role and content
-                for get, put in _message_texts(msg, content=False):
+                for get, put in message_texts(msg, content=False):
                     yield role, get, put
     if route != "chat":
         field = "prompt" if route == "completions" else "input"
@@ -276,7 +276,7 @@ def _texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Getter, Sett
                 if isinstance(item, str):
                     yield "user", (lambda i=i: value[i]), (lambda v, i=i: value.__setitem__(i, v))
         if route == "completions":
-            for get, put in _plain_field(body, "suffix"):
+            for get, put in plain_field(body, "suffix"):
                 yield "user", get, put
     if not _EXTRA_TEXT_FIELDS.isdisjoint(body):
         yield from _extra_texts(body)

@@ -1,6 +1,6 @@
-"""Streamed completions: upstream SSE in, policy-filtered SSE out through the hold-back window.
+"""The stream relay: upstream SSE in, policy-filtered SSE out through the hold-back window.
 
-Split from ``app.py``; ``GatewayApp`` mixes this in. Output policies run on event boundaries (never on network
+Output policies run on event boundaries (never on network
 reads), and nothing redacted leaves before the window has seen the whole match.
 
 Every streamed text goes through its own hold-back window: the content (or completions ``text``) of each
@@ -25,26 +25,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
-from llmops_cli.gateway.asgi import RequestRecord, Send, _respond, _usage, error_body
-from llmops_cli.gateway.audit import AuditLog
+from llmops_cli.gateway.asgi import RequestRecord, Send, error_body, record_usage
 from llmops_cli.gateway.busypoll import BusyPoll
+from llmops_cli.gateway.failures import Failures
 from llmops_cli.gateway.holdback import HoldBack
 from llmops_cli.gateway.metrics import Metrics
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied
-from llmops_cli.gateway.policy.fields import REPLY_STRUCTURE_KEYS, _strings
+from llmops_cli.gateway.policy.fields import REPLY_STRUCTURE_KEYS, strings_in
 from llmops_cli.gateway.policy.jsontext import JsonEscapes
 from llmops_cli.gateway.priority import LowPriority
 from llmops_cli.gateway.replies import upstream_code
 from llmops_cli.gateway.sse import DONE, SSEParser, encode_json
-from llmops_cli.gateway.upstream import Adapter, UpstreamError
+from llmops_cli.gateway.upstream import Adapter, UpstreamError, UpstreamStream
 
 
-class _JsonHold:
+class JsonHold:
     """A hold-back window over streamed JSON text (tool-call arguments): escapes are masked before the window
     sees them and restored as text leaves (see ``JsonEscapes``)."""
 
@@ -70,7 +69,7 @@ class _JsonHold:
 # A choice's windows: content under the choice index; the side texts under (index, delta field) or
 # (index, "tool_calls", tool-call index).
 HoldKey = int | tuple[int, str] | tuple[int, str, int]
-Holds = dict[HoldKey, HoldBack | _JsonHold]
+Holds = dict[HoldKey, HoldBack | JsonHold]
 
 
 async def _close(chunks: object) -> None:
@@ -82,18 +81,29 @@ async def _close(chunks: object) -> None:
         await aclose()
 
 
-class StreamingMixin:
-    adapter: Adapter
-    audit: AuditLog
-    metrics: Metrics
-    busy: BusyPoll | None
-    later: LowPriority
+class _Relayed:
+    """One stream's state while it is relayed."""
 
-    _finish: Callable[[RequestRecord, CompiledPolicy], None]  # GatewayApp's: audit + metrics at the end of a request
-    # GatewayApp's: the error for an upstream reply outside 2xx
-    _upstream_refused: Callable[[Send, RequestRecord, CompiledPolicy, int, bytes, str | None], Awaitable[None]]
+    __slots__ = ("holds", "pending", "started", "template")
 
-    async def _stream(
+    def __init__(self) -> None:
+        self.started = False  # the 200 and the SSE headers went out
+        self.holds: Holds = {}
+        self.template: dict[str, Any] | None = None  # the first chunk: the tail chunk copies its id, model, ...
+        self.pending: list[bytes] = []  # filtered events of the current network read, not yet written
+
+
+class StreamRelay:
+    def __init__(
+        self, adapter: Adapter, failures: Failures, metrics: Metrics, busy: BusyPoll | None, later: LowPriority
+    ) -> None:
+        self.adapter = adapter
+        self.failures = failures
+        self.metrics = metrics
+        self.busy = busy
+        self.later = later  # streams' chunks after their first token (see ``priority``)
+
+    async def relay(
         self,
         send: Send,
         ctx: RequestRecord,
@@ -103,15 +113,7 @@ class StreamingMixin:
         out: bytes,
         client_usage: bool,
     ) -> None:
-        field = "content" if route == "chat" else "text"
-        started = False
-        holds: Holds = {}
-        last_sent = 0.0
-        m_gap = self.metrics.child(self.metrics.gap, ctx.route)
-        busy = self.busy
-        later = self.later
-        template: dict[str, Any] | None = None
-        pending: list[bytes] = []  # filtered events of the current network read, not yet written
+        st = _Relayed()
         try:
             async with self.adapter.stream(upstream_path, out) as up:
                 ctx.upstream_status = up.status
@@ -119,171 +121,192 @@ class StreamingMixin:
                 if not 200 <= up.status < 300:
                     body = await up.aread()
                     retry = getattr(up, "retry_after", None)  # what adapters know of the upstream's headers
-                    return await self._upstream_refused(send, ctx, policy, up.status, body, retry)
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (b"content-type", b"text/event-stream"),
-                            (b"cache-control", b"no-cache"),
-                            (b"x-accel-buffering", b"no"),
-                            (b"x-request-id", ctx.request_id.encode()),
-                        ],
-                    }
-                )
-                started = True
+                    return await self.failures.upstream_refused(send, ctx, policy, up.status, body, retry)
+                await send({"type": "http.response.start", "status": 200, "headers": _sse_headers(ctx)})
+                st.started = True
                 ctx.status = 200
-                parser = SSEParser()
-                done = False
-                chunks = up.aiter_raw()
-                try:
-                    async for raw in chunks:
-                        if busy is not None:
-                            busy.poke()
-                        if ctx.ttft is not None:
-                            await later.turn()  # the first token is out: new requests and first tokens go first
-                        # Events that arrived in one read leave in one write: nothing waits for later data. The
-                        # hold-back window is evaluated once per choice per read, at its last text in the read.
-                        batch: list[dict[str, Any]] = []
-                        for ev in parser.feed(raw):
-                            if ev.data == "[DONE]":
-                                done = True
-                                break
-                            chunk = orjson.loads(ev.data)
-                            if not isinstance(chunk, dict):
-                                raise UpstreamError("protocol", "upstream sent a non-object event")
-                            if "error" in chunk:
-                                raise UpstreamError("protocol", "upstream reported an error mid-stream")
-                            template = template or chunk
-                            batch.append(chunk)
-                        last = _last_text_events(batch, field) if len(batch) > 1 else None
-                        released_before = len(ctx.completion_parts)  # released text always goes into a payload
-                        for j, chunk in enumerate(batch):
-                            payload = self._filter_chunk(chunk, holds, policy, ctx, field, client_usage, last, j)
-                            if payload is not None:
-                                pending.append(payload)
-                        if pending:
-                            now = time.perf_counter()
-                            if ctx.ttft is None and len(ctx.completion_parts) > released_before:
-                                ctx.ttft = now - ctx.t0
-                                self.metrics.child(self.metrics.ttft, ctx.route).observe(ctx.ttft)
-                            elif last_sent:
-                                m_gap.observe(now - last_sent)
-                            last_sent = now
-                            body, pending = b"".join(pending), []
-                            await send({"type": "http.response.body", "body": body, "more_body": True})
-                        if done:
-                            break
-                finally:
-                    await _close(chunks)
-                if not done:
-                    raise UpstreamError("protocol", "upstream closed the stream before [DONE]")
-                # Choices that never sent finish_reason still hold text: release it before [DONE].
-                rest = {i: h.flush() for i, h in holds.items() if h.pending}
-                if rest and template is not None:
-                    tail = _tail_chunk(template, rest, route, field)
-                    ctx.completion_parts.extend(t for i, t in rest.items() if type(i) is int)
-                    await send({"type": "http.response.body", "body": encode_json(tail), "more_body": True})
-                await send({"type": "http.response.body", "body": DONE, "more_body": False})
+                await self._pump(send, up, st, ctx, policy, route, client_usage)
         except (UpstreamError, Denied, orjson.JSONDecodeError, ValueError) as e:
-            if isinstance(e, Denied):
-                ctx.error, status, err = e.code, e.status, error_body(e.message, e.err_type, e.code)
-            else:
-                code = ctx.error = upstream_code(e.kind if isinstance(e, UpstreamError) else "protocol")
-                self.metrics.child(self.metrics.upstream_errors, code).inc()
-                status = e.status if isinstance(e, UpstreamError) else 502
-                err = error_body(
-                    str(e) if isinstance(e, UpstreamError) else "Upstream sent an invalid event.",
-                    "upstream_error",
-                    code,
-                )
-            if not started:
-                ctx.status = status
-                return await _respond(send, status, err, rid=ctx.request_id)
-            if status >= 500:
-                # The request stays a 200 in `requests_total` (that is what went out); this counter is the 5xx
-                # it would have been, which the 5xx alert and dashboard add. A policy refusal is no failure.
-                self.metrics.child(self.metrics.stream_errors, ctx.route, ctx.error).inc()
-            # Headers are gone: what passed the policies so far, an SSE error event, then close (no [DONE]).
-            body = b"".join([*pending, b"data: ", err, b"\n\n"])
-            await send({"type": "http.response.body", "body": body, "more_body": False})
+            await self._fail(send, st, ctx, e)
         except asyncio.CancelledError:
-            ctx.error = "client_disconnected"
-            ctx.status = 499
+            ctx.status, ctx.error = 499, "client_disconnected"
             raise
 
-    def _filter_chunk(
+    async def _pump(
         self,
-        chunk: dict[str, Any],
-        holds: Holds,
-        policy: CompiledPolicy,
+        send: Send,
+        up: UpstreamStream,
+        st: _Relayed,
         ctx: RequestRecord,
-        field: str,
+        policy: CompiledPolicy,
+        route: str,
         client_usage: bool,
-        last: dict[int, int] | None = None,
-        pos: int = 0,
-    ) -> bytes | None:
-        """Apply output policies to one chunk; None when nothing in it is left to send yet.
+    ) -> None:
+        """Relay the upstream's events until ``[DONE]``, then what the windows still hold."""
+        field = "content" if route == "chat" else "text"
+        holds = st.holds
+        last_sent = 0.0
+        m_gap = self.metrics.child(self.metrics.gap, ctx.route)
+        busy = self.busy
+        later = self.later
+        parser = SSEParser()
+        done = False
+        chunks = up.aiter_raw()
+        try:
+            async for raw in chunks:
+                if busy is not None:
+                    busy.poke()
+                if ctx.ttft is not None:
+                    await later.turn()  # the first token is out: new requests and first tokens go first
+                # Events that arrived in one read leave in one write: nothing waits for later data. The hold-back
+                # window is evaluated once per choice per read, at its last text in the read.
+                batch: list[dict[str, Any]] = []
+                for ev in parser.feed(raw):
+                    if ev.data == "[DONE]":
+                        done = True
+                        break
+                    chunk = orjson.loads(ev.data)
+                    if not isinstance(chunk, dict):
+                        raise UpstreamError("protocol", "upstream sent a non-object event")
+                    if "error" in chunk:
+                        raise UpstreamError("protocol", "upstream reported an error mid-stream")
+                    st.template = st.template or chunk
+                    batch.append(chunk)
+                last = _last_text_events(batch, field) if len(batch) > 1 else None
+                released_before = len(ctx.completion_parts)  # released text always goes into a payload
+                pending = st.pending
+                for j, chunk in enumerate(batch):
+                    payload = filter_chunk(chunk, holds, policy, ctx, field, client_usage, last, j)
+                    if payload is not None:
+                        pending.append(payload)
+                if pending:
+                    now = time.perf_counter()
+                    if ctx.ttft is None and len(ctx.completion_parts) > released_before:
+                        ctx.ttft = now - ctx.t0
+                        self.metrics.child(self.metrics.ttft, ctx.route).observe(ctx.ttft)
+                    elif last_sent:
+                        m_gap.observe(now - last_sent)
+                    last_sent = now
+                    body, st.pending = b"".join(pending), []
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                if done:
+                    break
+        finally:
+            await _close(chunks)
+        if not done:
+            raise UpstreamError("protocol", "upstream closed the stream before [DONE]")
+        # Choices that never sent finish_reason still hold text: release it before [DONE].
+        rest = {i: h.flush() for i, h in holds.items() if h.pending}
+        if rest and st.template is not None:
+            tail = _tail_chunk(st.template, rest, route, field)
+            ctx.completion_parts.extend(t for i, t in rest.items() if type(i) is int)
+            await send({"type": "http.response.body", "body": encode_json(tail), "more_body": True})
+        await send({"type": "http.response.body", "body": DONE, "more_body": False})
 
-        ``last`` maps a choice to the position of its last text-bearing chunk in the current read (``pos`` is
-        this chunk's): earlier text of that choice only joins the hold-back buffer, since it would leave in the
-        same write anyway."""
-        usage = chunk.get("usage")
-        choices = chunk.get("choices")
-        if usage:
-            _usage(ctx, usage)
-            if not choices and not client_usage:
-                return None
-            if not client_usage:
-                chunk.pop("usage", None)
-        if type(choices) is not list:
-            return encode_json(chunk)
-        keep = False
-        for choice in choices:
-            parts = _choice_text(choice, field)
-            if parts is None:
-                continue
-            idx, holder, text = parts
-            hb = holds.get(idx)
-            if hb is None:
-                hb = holds[idx] = HoldBack(policy, ctx.decisions)
-            if type(text) is str and text:
-                released = hb.push(text, evaluate=last is None or last.get(idx, pos) <= pos)
-            else:
-                released = ""
-            finish = choice.get("finish_reason")
-            if finish:
-                released += hb.flush()
-            if holder is not None and (type(text) is str or released):
-                holder[field] = released
-            # Other texts of a chat delta (tool-call arguments, reasoning, refusal) through their own windows. A
-            # delta of content alone (nearly every chunk) costs a len() and one lookup here.
-            if (
-                (finish or (holder is not None and (len(holder) != 1 or field not in holder)))
-                and field == "content"
-                and policy.pii_out
-            ):
-                holder = _filter_side_texts(choice, holder, idx, holds, policy, ctx.decisions, bool(finish))
-            lp = choice.get("logprobs")
-            if lp is not None and policy.strip_logprobs:
-                choice["logprobs"] = lp = None
-            if released:
-                ctx.completion_parts.append(released)
-                keep = True
-            elif finish or lp or _has_other_fields(holder, field):
-                keep = True
-        if not keep and not (client_usage and usage):
+    async def _fail(self, send: Send, st: _Relayed, ctx: RequestRecord, e: UpstreamError | Denied | ValueError) -> None:
+        """Before the 200: an error response. After it: what passed the policies so far, an SSE error event,
+        then close (no ``[DONE]``)."""
+        if isinstance(e, Denied):
+            status, code, err = e.status, e.code, error_body(e.message, e.err_type, e.code)
+        elif isinstance(e, UpstreamError):
+            status, code, err = (
+                e.status,
+                upstream_code(e.kind),
+                error_body(str(e), "upstream_error", upstream_code(e.kind)),
+            )
+        else:
+            code = upstream_code("protocol")
+            status, err = 502, error_body("Upstream sent an invalid event.", "upstream_error", code)
+        if not st.started:
+            return await self.failures.error_response(send, ctx, status, code, body=err)
+        self.failures.note(ctx, code)  # the request stays a 200: that is what went out
+        if status >= 500:
+            # This counter is the 5xx the request would have been, which the 5xx alert and dashboard add. A
+            # policy refusal is no failure.
+            self.metrics.child(self.metrics.stream_errors, ctx.route, code).inc()
+        body = b"".join([*st.pending, b"data: ", err, b"\n\n"])
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _sse_headers(ctx: RequestRecord) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"content-type", b"text/event-stream"),
+        (b"cache-control", b"no-cache"),
+        (b"x-accel-buffering", b"no"),
+        (b"x-request-id", ctx.request_id.encode()),
+    ]
+
+
+def filter_chunk(
+    chunk: dict[str, Any],
+    holds: Holds,
+    policy: CompiledPolicy,
+    ctx: RequestRecord,
+    field: str,
+    client_usage: bool,
+    last: dict[int, int] | None = None,
+    pos: int = 0,
+) -> bytes | None:
+    """Apply output policies to one chunk; None when nothing in it is left to send yet.
+
+    ``last`` maps a choice to the position of its last text-bearing chunk in the current read (``pos`` is this
+    chunk's): earlier text of that choice only joins the hold-back buffer, since it would leave in the same
+    write anyway."""
+    usage = chunk.get("usage")
+    choices = chunk.get("choices")
+    if usage:
+        record_usage(ctx, usage)
+        if not choices and not client_usage:
             return None
+        if not client_usage:
+            chunk.pop("usage", None)
+    if type(choices) is not list:
         return encode_json(chunk)
+    keep = False
+    for choice in choices:
+        parts = _choice_text(choice, field)
+        if parts is None:
+            continue
+        idx, holder, text = parts
+        hb = holds.get(idx)
+        if hb is None:
+            hb = holds[idx] = HoldBack(policy, ctx.decisions)
+        if type(text) is str and text:
+            released = hb.push(text, evaluate=last is None or last.get(idx, pos) <= pos)
+        else:
+            released = ""
+        finish = choice.get("finish_reason")
+        if finish:
+            released += hb.flush()
+        if holder is not None and (type(text) is str or released):
+            holder[field] = released
+        # Other texts of a chat delta (tool-call arguments, reasoning, refusal) through their own windows. A
+        # delta of content alone (nearly every chunk) costs a len() and one lookup here.
+        if (
+            (finish or (holder is not None and (len(holder) != 1 or field not in holder)))
+            and field == "content"
+            and policy.pii_out
+        ):
+            holder = _filter_side_texts(choice, holder, idx, holds, policy, ctx.decisions, bool(finish))
+        lp = choice.get("logprobs")
+        if lp is not None and policy.strip_logprobs:
+            choice["logprobs"] = lp = None
+        if released:
+            ctx.completion_parts.append(released)
+            keep = True
+        elif finish or lp or _has_other_fields(holder, field):
+            keep = True
+    if not keep and not (client_usage and usage):
+        return None
+    return encode_json(chunk)
 
 
 def _side_hold(
     holds: Holds, key: HoldKey, policy: CompiledPolicy, decisions: list[Decision], json: bool
-) -> HoldBack | _JsonHold:
+) -> HoldBack | JsonHold:
     h = holds.get(key)
     if h is None:
-        h = holds[key] = _JsonHold(policy, decisions) if json else HoldBack(policy, decisions)
+        h = holds[key] = JsonHold(policy, decisions) if json else HoldBack(policy, decisions)
     return h
 
 
@@ -310,8 +333,8 @@ def _filter_side_texts(
             elif type(v) is dict or type(v) is list:
                 # An object in a field the gateway does not know: its strings are checked chunk by chunk, without
                 # a window (text split across two chunks' objects is not joined).
-                for get, put in _strings(v, keys=False):
-                    policy._redact_field(get, put, policy.pii_out, "output", decisions)
+                for get, put in strings_in(v, keys=False):
+                    policy.redact_field(get, put, policy.pii_out, "output", decisions)
         calls = delta.get("tool_calls")
         if type(calls) is list:
             kept = []

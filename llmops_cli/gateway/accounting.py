@@ -1,0 +1,61 @@
+"""What a finished request leaves behind: its metrics and its audit record (one JSON line)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from llmops_cli.gateway.asgi import RequestRecord
+from llmops_cli.gateway.audit import AuditLog, text_hash
+from llmops_cli.gateway.metrics import Metrics
+from llmops_cli.gateway.policy.engine import CompiledPolicy
+
+
+class Accounting:
+    def __init__(self, metrics: Metrics, audit: AuditLog) -> None:
+        self.metrics = metrics
+        self.audit = audit
+
+    def finish(self, ctx: RequestRecord, policy: CompiledPolicy) -> None:
+        """Count the request in the metrics and write its audit record."""
+        elapsed = time.perf_counter() - ctx.t0
+        m = self.metrics
+        # A model name takes one of the bounded label slots only once the upstream served it: names the
+        # allowlist refused, or the upstream did not know, are the client's free choice.
+        if not ctx.model:
+            model = ""
+        elif ctx.error == "model_not_allowed":
+            model = "denied"
+        else:
+            model = m.model_label(ctx.model, ctx.upstream_status == 200 or ctx.status == 200)
+        m.child(m.requests, ctx.route, model, str(ctx.status)).inc()
+        m.child(m.duration, ctx.route).observe(elapsed)
+        if ctx.prompt_tokens and ctx.status == 200:
+            m.child(m.tokens, "in", model).inc(ctx.prompt_tokens)
+        if ctx.completion_tokens:
+            m.child(m.tokens, "out", model).inc(ctx.completion_tokens)
+        for d in ctx.decisions:
+            m.child(m.decisions, d.rule, d.action).inc()
+        if not self.audit.enabled:
+            return
+        completion = "".join(ctx.completion_parts)
+        rec: dict[str, Any] = {
+            "request_id": ctx.request_id,
+            "key_id": ctx.key_id,
+            "model": ctx.model,
+            "route": ctx.route,
+            "status": ctx.status,
+            "upstream_status": ctx.upstream_status,
+            "decisions": [{"rule": d.rule, "action": d.action} for d in ctx.decisions],
+            "tokens": {"prompt": ctx.prompt_tokens, "completion": ctx.completion_tokens},
+            "latency_ms": round(elapsed * 1000, 3),
+            "ttft_ms": round(ctx.ttft * 1000, 3) if ctx.ttft is not None else None,
+            "error": ctx.error,
+        }
+        if policy.policy.audit.store_text:
+            rec["prompt"] = ctx.prompt_text  # already redacted by the input policies
+            rec["completion"] = completion
+        else:
+            rec["prompt_sha256"] = text_hash(ctx.prompt_text) if ctx.prompt_text else None
+            rec["completion_sha256"] = text_hash(completion) if completion else None
+        self.audit.write(rec)
