@@ -9,16 +9,24 @@ whose ``body`` is the object the policies checked (the only thing that is forwar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from llmops_cli.gateway.asgi import Receive, RequestRecord, strict_loads
 from llmops_cli.gateway.metrics import Metrics
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied
-from llmops_cli.gateway.policy.fields import request_texts
 from llmops_cli.gateway.policy.limits import Limiter
 from llmops_cli.gateway.sharedlimits import SharedLimiter
+
+
+class InjectionClassifier(Protocol):
+    """A prompt-injection classifier on an inference server (issue 22, item 6): called once per admitted
+    request, after the input policies, with what anyone but the operator wrote, as the model will see it.
+    Returns the decisions to record; raises Denied to refuse (its own timeout and fail-open/closed choice
+    included)."""
+
+    async def classify(self, texts: list[str], policy: CompiledPolicy) -> list[Decision]: ...
 
 
 @dataclass(slots=True)
@@ -35,10 +43,17 @@ class Admitted:
 
 
 class Admission:
-    def __init__(self, limiter: Limiter, shared: SharedLimiter | None, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        limiter: Limiter,
+        shared: SharedLimiter | None,
+        metrics: Metrics,
+        classifier: InjectionClassifier | None = None,
+    ) -> None:
         self.limiter = limiter
         self.shared = shared
         self.metrics = metrics
+        self.classifier = classifier
         self.in_flight = 0
 
     # ------------------------------------------------------------------ concurrency
@@ -83,10 +98,12 @@ class Admission:
         if not isinstance(stream, bool):
             raise Denied(400, "invalid_stream", "`stream` must be a boolean.")
         ctx.model = obj.get("model") if isinstance(obj.get("model"), str) else None
-        ctx.decisions = policy.check_request(route, obj, key)
-        texts = [get() for _, get, _ in request_texts(route, obj)]
-        ctx.prompt_text = "\n".join(texts)
-        ctx.prompt_tokens = sum(len(t) for t in texts) // 4 + 1
+        check = policy.admit_request(route, obj, key)
+        ctx.decisions = check.decisions
+        if self.classifier is not None and check.user_texts:
+            ctx.decisions.extend(await self.classifier.classify(check.user_texts, policy))
+        ctx.prompt_text = "\n".join(check.texts)
+        ctx.prompt_tokens = check.prompt_tokens
         reserved = ctx.prompt_tokens + (policy.max_tokens(obj) if route != "embeddings" else 0)
         lim = policy.policy.limits
         rpm = key.requests_per_minute if key and key.requests_per_minute else lim.requests_per_minute

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from llmops_cli.gateway.accounting import Accounting
-from llmops_cli.gateway.admission import Admission, Admitted
+from llmops_cli.gateway.admission import Admission, Admitted, InjectionClassifier
 from llmops_cli.gateway.asgi import (
     Receive,
     RequestRecord,
@@ -77,10 +77,12 @@ class GatewayApp:
         reload_interval: float = 0.0,
         busy_poll: float = 0.0,
         shared_limits: SharedLimiter | None = None,
+        injection_classifier: InjectionClassifier | None = None,
     ) -> None:
         """``busy_poll``: seconds the event loop polls without sleeping after each request or streamed read
         (see ``busypoll``); 0 = off. ``shared_limits``: rate-limit buckets in Redis, shared by all workers and
-        replicas (see ``sharedlimits``); None = this worker's own."""
+        replicas (see ``sharedlimits``); None = this worker's own. ``injection_classifier``: see
+        ``admission.InjectionClassifier``."""
         self.holder = policy if isinstance(policy, PolicyHolder) else PolicyHolder(policy)
         self.adapter = adapter
         self.audit = audit or AuditLog(None)
@@ -93,7 +95,7 @@ class GatewayApp:
         self.failures = Failures(self.metrics)
         self.accounting = Accounting(self.metrics, self.audit)
         limiter = shared_limits.local if shared_limits is not None else Limiter()
-        self.admission = Admission(limiter, shared_limits, self.metrics)
+        self.admission = Admission(limiter, shared_limits, self.metrics, injection_classifier)
         self.unary = UnaryRelay(adapter, self.failures, self.busy)
         self.streams = StreamRelay(adapter, self.failures, self.metrics, self.busy, LowPriority())
 

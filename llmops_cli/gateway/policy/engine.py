@@ -35,10 +35,12 @@ from llmops_cli.gateway.policy.fields import (
     REPLY_MESSAGE_KEYS,
     Getter,
     Setter,
+    ShapeError,
     message_texts,
     other_texts,
     plain_field,
     request_texts,
+    token_prompts,
 )
 from llmops_cli.gateway.policy.jsontext import JsonEscapes, JsonField
 from llmops_cli.gateway.policy.keys import KeyIndex
@@ -129,6 +131,23 @@ def model_allowed(patterns: list[str], model: str) -> bool:
     return any(p == "*" or p == model or fnmatch.fnmatchcase(model, p) for p in patterns)
 
 
+@dataclass
+class RequestCheck:
+    """What the input policies made of a request: their decisions, the texts the model will see (after
+    redaction), and those of them written by anyone but the operator (``system``): what an injection
+    classifier reads."""
+
+    decisions: list[Decision]
+    texts: list[str]
+    user_texts: list[str]
+    token_ids: int = 0  # prompt tokens given as ids (``content.token_prompts: allow``)
+
+    @property
+    def prompt_tokens(self) -> int:
+        """An estimate of the prompt's tokens: four characters a token, plus the token ids."""
+        return sum(map(len, self.texts)) // 4 + 1 + self.token_ids
+
+
 class CompiledPolicy:
     def __init__(self, policy: Policy, source: str = "") -> None:
         self.policy = policy
@@ -170,7 +189,11 @@ class CompiledPolicy:
 
     # ------------------------------------------------------------------ request
     def check_request(self, route: str, body: dict[str, Any], key: ApiKey | None) -> list[Decision]:
-        """Validate and rewrite ``body`` in place (redaction, clamping, override stripping)."""
+        """Validate and rewrite ``body`` in place (redaction, clamping, override stripping); the decisions."""
+        return self.admit_request(route, body, key).decisions
+
+    def admit_request(self, route: str, body: dict[str, Any], key: ApiKey | None) -> RequestCheck:
+        """Validate and rewrite ``body`` in place (redaction, clamping, override stripping). Raises Denied."""
         decisions: list[Decision] = []
         lim = self.policy.limits
         model = body.get("model")
@@ -184,6 +207,7 @@ class CompiledPolicy:
                 err_type="permission_error",
                 decisions=[Decision("model_allowlist", "deny", model)],
             )
+        self._check_model_name(model, key, decisions)
         if not _OVERRIDE_FIELDS.isdisjoint(body):
             _strip_overrides(body, decisions)
         msgs = body.get("messages")
@@ -201,8 +225,55 @@ class CompiledPolicy:
             self._cap_max_tokens(body, decisions)
         if route != "completions" and msgs:
             self._check_media(msgs, decisions)
-        self._check_content(route, body, decisions)
-        return decisions
+        try:
+            token_ids = self._check_token_prompts(route, body, decisions)
+            return self._check_content(route, body, decisions, token_ids)
+        except ShapeError as e:
+            raise Denied(400, e.code, e.message, decisions=decisions) from None
+
+    def _check_model_name(self, model: str, key: ApiKey | None, decisions: list[Decision]) -> None:
+        """The model name goes to the upstream, into the audit log and into a metric label: a name the
+        operator did not list by name (a wildcard let it through) must be a plain name, with nothing a
+        blocked pattern or a PII detector finds in it. Refused rather than redacted: a redacted name would ask
+        for another model."""
+        listed = model in self.policy.limits.models and (key is None or model in key.models)
+        if listed:
+            return
+        if len(model) > 256 or not model.isprintable() or any(c.isspace() for c in model):
+            raise Denied(400, "invalid_model", "`model` must be a model name: printable, no spaces, at most 256.")
+        hit = self.blocked.search(normalise(model))
+        if hit is not None:
+            d = Decision(f"blocked_pattern:{hit}", "deny")
+            raise Denied(400, "blocked_content", "The request contains blocked content.", decisions=[*decisions, d])
+        if self.pii_in:
+            findings = pii.find(model, self.pii_in)
+            if findings:
+                kinds = sorted({f.kind for f in findings})
+                ds = [Decision(f"pii.input.{k}", "deny" if self.pii_in[k] != "log" else "log") for k in kinds]
+                if any(self.pii_in[k] != "log" for k in kinds):
+                    raise Denied(
+                        400,
+                        "invalid_model",
+                        f"`model` contains personal data ({', '.join(kinds)}); name the model itself.",
+                        decisions=[*decisions, *ds],
+                    )
+                decisions.extend(ds)
+
+    def _check_token_prompts(self, route: str, body: dict[str, Any], decisions: list[Decision]) -> int:
+        """A prompt given as token ids (or embeddings) is text the gateway cannot read without the model's
+        tokenizer: refused unless ``content.token_prompts: allow``. Returns the number of token ids."""
+        field, count = token_prompts(route, body)
+        if field is None:
+            return 0
+        if self.policy.content.token_prompts != "allow":  # noqa: S105 - a policy setting, not a credential
+            raise Denied(
+                400,
+                "token_prompt_not_allowed",
+                f"`{field}` holds token ids or embeddings, which this gateway cannot check; send text.",
+                decisions=[*decisions, Decision("token_prompt", "deny", field)],
+            )
+        decisions.append(Decision("token_prompt", "allow", field))
+        return count
 
     def _check_media(self, messages: Any, decisions: list[Decision]) -> None:
         """Refuse a media URL the upstream would fetch unless the policy allows it (see ``media``)."""
@@ -251,7 +322,9 @@ class CompiledPolicy:
         mt = self.policy.limits.max_tokens
         return min(mt.default, mt.cap) if mt.cap else mt.default
 
-    def _check_content(self, route: str, body: dict[str, Any], decisions: list[Decision]) -> None:
+    def _check_content(
+        self, route: str, body: dict[str, Any], decisions: list[Decision], token_ids: int = 0
+    ) -> RequestCheck:
         if "user" in body and self.pii_in:
             # The end-user id: not prompt text (the model never sees it), but the upstream logs it and it is
             # often an e-mail address. PII only: a blocked phrase or an injection heuristic would refuse a user
@@ -260,37 +333,46 @@ class CompiledPolicy:
                 self.redact_field(get, put, self.pii_in, "input", decisions)
         texts = list(request_texts(route, body))
         if not texts:
-            return
+            return RequestCheck(decisions, [], [], token_ids)
         normalised = [(role, normalise(get())) for role, get, _ in texts]
         joined = "\n".join(n for _, n in normalised)
         hit = self.blocked.search(joined)
         if hit is not None:
             d = Decision(f"blocked_pattern:{hit}", "deny")
             raise Denied(400, "blocked_content", "The request contains blocked content.", decisions=[*decisions, d])
-        inj = self.policy.content.injection
-        if inj.action != "off":
-            fired: set[str] = set()
-            for role, n in normalised:
-                if role != "system":
-                    fired.update(injection.detect(n))
-            if len(fired) >= inj.threshold:
-                ds = [Decision(f"injection:{name}", inj.action) for name in sorted(fired)]
-                if inj.action == "deny":
-                    raise Denied(
-                        400,
-                        "prompt_injection",
-                        "The request looks like a prompt injection.",
-                        decisions=[*decisions, *ds],
-                    )
-                decisions.extend(ds)
+        self._check_injection([n for role, n in normalised if role != "system"], decisions)
         if self.pii_in:
             # Many fields (a long chat, tool schemas): one prefilter pass over all of them usually says no detector
             # can match anywhere. Valid for JSON text too: its decoded view and what the detectors scan
             # (``JsonEscapes``) differ only in characters that no prefilter pattern contains.
-            if len(texts) > 1 and not pii.PREFILTER.hits("\n".join([get() for _, get, _ in texts])):
-                return
-            for _, get, put in texts:
-                self.redact_field(get, put, self.pii_in, "input", decisions)
+            values = [get() for _, get, _ in texts]
+            if len(texts) == 1 or pii.PREFILTER.hits("\n".join(values)):
+                changed = False
+                for _, get, put in texts:
+                    changed |= self.redact_field(get, put, self.pii_in, "input", decisions)
+                if changed:  # read again, walking afresh: a redacted key has a new name
+                    values = [get() for _, get, _ in request_texts(route, body)]
+        else:
+            values = [get() for _, get, _ in texts]
+        user_texts = [v for (role, _, _), v in zip(texts, values, strict=True) if role != "system"]
+        return RequestCheck(decisions, values, user_texts, token_ids)
+
+    def _check_injection(self, user_texts: list[str], decisions: list[Decision]) -> None:
+        """The injection heuristics over what anyone but the operator wrote (normalised). An injection
+        classifier, where one is configured, runs after all input checks (``admission``), on the same texts."""
+        inj = self.policy.content.injection
+        if inj.action == "off":
+            return
+        fired: set[str] = set()
+        for n in user_texts:
+            fired.update(injection.detect(n))
+        if len(fired) >= inj.threshold:
+            ds = [Decision(f"injection:{name}", inj.action) for name in sorted(fired)]
+            if inj.action == "deny":
+                raise Denied(
+                    400, "prompt_injection", "The request looks like a prompt injection.", decisions=[*decisions, *ds]
+                )
+            decisions.extend(ds)
 
     # ------------------------------------------------------------------ both directions
     def apply_pii(self, text: str, actions: dict[str, str], direction: str, decisions: list[Decision]) -> str:

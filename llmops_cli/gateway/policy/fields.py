@@ -1,5 +1,22 @@
 """Every free-text field of a request or response that the policies check, as (getter, setter) pairs that edit
 the parsed body in place; see :mod:`llmops_cli.gateway.policy.engine` for which fields and by which role.
+
+A request part that the upstream would render or tokenize but that the gateway cannot read as text (a content
+part of a type it does not know, a message that is not an object) raises :class:`ShapeError`: it is refused,
+never forwarded unchecked.
+
+What vLLM renders, read in ``vllm/entrypoints/chat_utils.py`` (vllm-project/vllm; the v0.10 line before the
+pinned v0.11.0 and the v0.14 line after it agree on all of this): a content list's plain strings, and the
+``text`` of ``text``/``input_text``/``output_text`` parts, ``refusal`` and ``thinking`` parts are prompt text
+(``_parse_chat_message_content_part``); ``image_url``, ``input_image``, ``image_embeds``, ``audio_embeds``,
+``image_pil``, ``audio_url``, ``input_audio`` and ``video_url`` parts (or, without a ``type``, a part with one
+of those keys) are media; any other type raises ``NotImplementedError`` there (later lines add
+``tool_reference``, whose ``name`` is text). Of a message, ``role``, ``name`` (any role), ``tool_calls``
+(assistant: ``id``, ``type``, ``function.name`` and ``function.arguments``, parsed into an object),
+``tool_call_id`` (tool), ``reasoning`` and a developer message's ``tools`` reach the chat template
+(``_parse_chat_message_content``); the request's ``tools`` are passed to it whole. Other servers (LiteLLM's
+providers, llama.cpp) may hand a message to their template as it is, so every string of a message is checked
+here, not only those.
 """
 
 from __future__ import annotations
@@ -15,18 +32,75 @@ Setter = Callable[..., Any]  # (str) -> None
 _MESSAGE_TEXT_FIELDS = ("name", "refusal", "reasoning_content", "reasoning")
 
 
+class ShapeError(ValueError):
+    """A request part the gateway cannot check as text: refused with 400 ``code``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# The chat roles every template knows; any other role name is itself text the template renders.
+STANDARD_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+# Content part type -> the key that holds its text (see the module docstring).
+TEXT_PARTS = {
+    "text": "text",
+    "input_text": "text",
+    "output_text": "text",
+    "refusal": "refusal",
+    "thinking": "thinking",
+    "tool_reference": "name",
+}
+# Media part types (their URLs go through ``media``; their data is not text), and the keys that make a part
+# without a ``type`` a media part.
+MEDIA_PARTS = frozenset(
+    {"image_url", "input_image", "image_embeds", "audio_embeds", "image_pil", "audio_url", "input_audio", "video_url"}
+)
+_MEDIA_KEYS = ("image_url", "image_pil", "image_embeds", "audio_embeds", "audio_url", "input_audio", "video_url")
+
+
 def plain_field(holder: dict[str, Any], key: str) -> Iterator[tuple[Getter, Setter]]:
     if isinstance(holder.get(key), str):
         yield (lambda: holder[key]), (lambda v: holder.__setitem__(key, v))
 
 
 def _parts(parts: Any) -> Iterator[tuple[Getter, Setter]]:
-    """Text of content parts (``{"type": "text", "text": …}``, ``{"type": "refusal", "refusal": …}``)."""
+    """Text of a reply's content parts (``{"type": "text", "text": …}``, ``{"type": "refusal", "refusal": …}``)."""
     for part in parts if isinstance(parts, list) else ():
         if isinstance(part, dict):
             for key in ("text", "refusal"):
                 if isinstance(part.get(key), str):
                     yield (lambda p=part, k=key: p[k]), (lambda v, p=part, k=key: p.__setitem__(k, v))
+
+
+def content_parts(parts: list[Any]) -> list[tuple[Getter, Setter]]:
+    """The text of a request's content list: plain strings and the text of text-like parts (see
+    ``TEXT_PARTS``); media parts carry none. Raises ShapeError on a part of another type or shape."""
+    out: list[tuple[Getter, Setter]] = []
+    for i, part in enumerate(parts):
+        if isinstance(part, str):
+            out.append(((lambda i=i: parts[i]), (lambda v, i=i: parts.__setitem__(i, v))))
+            continue
+        if not isinstance(part, dict):
+            raise ShapeError("invalid_content", "A content part must be a string or an object.")
+        kind = part.get("type")
+        key = TEXT_PARTS.get(kind) if isinstance(kind, str) else None
+        if key is not None:
+            value = part.get(key)
+            if isinstance(value, str):
+                out.append(((lambda p=part, k=key: p[k]), (lambda v, p=part, k=key: p.__setitem__(k, v))))
+            elif value is not None:
+                raise ShapeError("invalid_content", f"The `{key}` of a `{kind}` content part must be a string.")
+        elif kind in MEDIA_PARTS or (kind is None and any(k in part for k in _MEDIA_KEYS)):
+            continue
+        else:
+            shown = kind if isinstance(kind, str) and len(kind) <= 40 and kind.isidentifier() else "this"
+            raise ShapeError(
+                "unsupported_content_part",
+                f"Content parts of type {shown!r} are not supported by this gateway: send text as `text` parts.",
+            )
+    return out
 
 
 def strings_in(
@@ -93,6 +167,8 @@ _SCHEMA_KEYWORDS = frozenset(
 # JSON Schema's type names: `"type": "string"` is schema syntax, the same in every schema (any other value under
 # `type` is checked). Skipping them keeps a request with many tools from paying for its schemas' syntax.
 _SCHEMA_SYNTAX = frozenset(("type", t) for t in ("string", "number", "integer", "boolean", "object", "array", "null"))
+# ... and a tool entry's own `"type": "function"`.
+_TOOL_SYNTAX = _SCHEMA_SYNTAX | {("type", "function")}
 
 
 def _arguments(fn: Any) -> Iterator[tuple[Getter, Setter]]:
@@ -151,23 +227,17 @@ def other_texts(holder: dict[str, Any], known: frozenset[str]) -> list[tuple[Get
 
 
 def _tool_definitions(body: dict[str, Any]) -> list[tuple[Getter, Setter]]:
-    """``tools[].function`` and legacy ``functions[]``: name, description, and every string value of the
-    parameter schema (descriptions, ``enum``/``const``/``default``/``examples`` strings, titles, ``pattern``s,
-    …; not JSON Schema's type names) and its property names, since chat templates render the whole schema as
-    text."""
+    """``tools`` and legacy ``functions``: every string of every entry (name, description, ``strict``-style
+    extras an upstream may add, and every string value of the parameter schema: descriptions,
+    ``enum``/``const``/``default``/``examples`` strings, titles, ``pattern``s, …; not JSON Schema's type names)
+    and every key but JSON Schema's keywords, since chat templates render a tool whole (``tool | tojson``)."""
     out: list[tuple[Getter, Setter]] = []
     for key in ("tools", "functions"):
         defs = body.get(key)
-        if not isinstance(defs, list):
-            continue
-        for d in defs:
-            fn = d.get("function") if key == "tools" and isinstance(d, dict) else d
-            if isinstance(fn, dict):
-                out.extend(plain_field(fn, "name"))
-                out.extend(plain_field(fn, "description"))
-                params = fn.get("parameters")
-                if isinstance(params, dict | list):
-                    out += strings_in(params, _SCHEMA_SYNTAX)
+        if isinstance(defs, dict | list):
+            out += strings_in(defs, _TOOL_SYNTAX)
+        elif isinstance(defs, str):
+            out.extend(plain_field(body, key))
     return out
 
 
@@ -196,6 +266,10 @@ _EXTRA_TEXT_FIELDS = frozenset(
     {
         "tools",
         "functions",
+        "tool_choice",
+        "function_call",
+        "stop",
+        "bad_words",
         "prediction",
         "documents",
         "response_format",
@@ -219,10 +293,21 @@ def _extra_texts(body: dict[str, Any]) -> list[tuple[str, Getter, Setter]]:
     into the prompt by chat templates that support them) count as ``user``, like the content they stand for.
     A list: tool schemas bring hundreds of fields, and every generator level would cost per field."""
     out = _with_role("system", _tool_definitions(body))
+    # The named tool a client forces (vLLM builds its output constraint from that tool), stop sequences and
+    # vLLM's `bad_words` (tokenized to ban them): the client's settings, read by the upstream's tokenizer.
+    for key in ("tool_choice", "function_call", "stop", "bad_words"):
+        value = body.get(key)
+        if isinstance(value, str):
+            out += _with_role("system", plain_field(body, key))
+        elif isinstance(value, dict | list):
+            out += _with_role("system", strings_in(value, _TOOL_SYNTAX, keys=False))
     prediction = body.get("prediction")
     if isinstance(prediction, dict):
         pc = prediction.get("content")
-        out += _with_role("user", plain_field(prediction, "content") if isinstance(pc, str) else _parts(pc))
+        if isinstance(pc, str):
+            out += _with_role("user", plain_field(prediction, "content"))
+        elif isinstance(pc, list):
+            out += _with_role("user", content_parts(pc))
     documents = body.get("documents")
     if isinstance(documents, list):
         out += _with_role("user", strings_in(documents))
@@ -243,29 +328,91 @@ def _extra_texts(body: dict[str, Any]) -> list[tuple[str, Getter, Setter]]:
     return out
 
 
+def _message_fields(msg: dict[str, Any], role: str) -> list[tuple[str, Getter, Setter]]:
+    """Every string of a request message but its ``role`` and ``content``: ``name``, ``tool_call_id``,
+    ``refusal``, reasoning, every string of its tool calls (``id``, ``type``, ``function.name``; the
+    ``arguments`` as JSON text), a legacy ``function_call``, a developer message's ``tools`` (the operator's
+    text: ``system``), and any field an upstream's template might render."""
+    out: list[tuple[str, Getter, Setter]] = []
+    for key, value in msg.items():
+        if key == "role" or key == "content":
+            continue
+        if isinstance(value, str):
+            out += _with_role(role, plain_field(msg, key))
+        elif key == "tools":
+            out += _with_role("system", strings_in(value, _TOOL_SYNTAX) if isinstance(value, dict | list) else ())
+        elif key == "tool_calls" and isinstance(value, list):
+            for call in value:
+                if isinstance(call, dict):
+                    out += _with_role(role, _call_strings(call))
+                elif isinstance(call, str):
+                    raise ShapeError("invalid_messages", "A tool call must be an object.")
+        elif key == "function_call" and isinstance(value, dict):
+            out += _with_role(role, _call_strings({"function": value}))
+        elif isinstance(value, dict | list):
+            out += _with_role(role, strings_in(value))
+    return out
+
+
+def _call_strings(call: dict[str, Any]) -> list[tuple[Getter, Setter]]:
+    """A tool call's strings: ``id``, ``type``, ``function.name``, any other field, and the ``arguments`` (JSON
+    text: its decoded view; or, non-standard, an object)."""
+    out: list[tuple[Getter, Setter]] = []
+    for key, value in call.items():
+        if key == "function" and isinstance(value, dict):
+            for fk, fv in value.items():
+                if fk == "arguments":
+                    out.extend(_arguments(value))
+                elif isinstance(fv, str):
+                    out.extend(plain_field(value, fk))
+                elif isinstance(fv, dict | list):
+                    out += strings_in(fv)
+        elif isinstance(value, str):
+            if not (key == "type" and value == "function"):
+                out.extend(plain_field(call, key))
+        elif isinstance(value, dict | list):
+            out += strings_in(value)
+    return out
+
+
+def _messages(messages: Any) -> Iterator[tuple[str, Getter, Setter]]:
+    if not isinstance(messages, list):
+        return
+    for msg in messages:
+        if not isinstance(msg, dict):
+            raise ShapeError("invalid_messages", "Each message must be an object.")
+        role = msg.get("role")
+        if not isinstance(role, str):
+            raise ShapeError("invalid_messages", "Each message needs a string `role`.")
+        content = msg.get("content")
+        if role not in STANDARD_ROLES:
+            # A role of the client's choosing is rendered as it is: checked as text, written by a user.
+            yield "user", (lambda m=msg: m["role"]), (lambda v, m=msg: m.__setitem__("role", v))
+            role = "user"
+        if isinstance(content, str):
+            yield role, (lambda m=msg: m["content"]), (lambda v, m=msg: m.__setitem__("content", v))
+        elif isinstance(content, list):
+            for get, put in content_parts(content):
+                yield role, get, put
+        elif content is not None:
+            raise ShapeError("invalid_content", "A message's `content` must be a string, a list of parts or null.")
+        if len(msg) > 2 or content is None:  # more than role and content
+            yield from _message_fields(msg, role)
+
+
 def request_texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Getter, Setter]]:
-    """(role, getter, setter) for every free-text field the model sees (see the module docstring).
+    """(role, getter, setter) for every string the upstream's chat template or tokenizer sees (see the module
+    docstring); raises ShapeError on a part it cannot check.
 
     The setter of a JSON-text field is a :class:`JsonField`: its getter gives the decoded view to scan, and PII
     is redacted through ``engine.CompiledPolicy.redact_json``. A message with only ``role`` and string ``content``
     (the common case) costs three cheap checks, a request with no other text field one set look-up.
 
     An embeddings request may carry chat ``messages`` instead of ``input`` (vLLM's chat embeddings, rendered
-    with the chat template): they are checked as a chat's are."""
+    with the chat template): they are checked as a chat's are. Token ids in ``prompt``/``input`` are not text:
+    :func:`token_prompts` finds them, and the policy decides."""
     if route == "chat" or (route == "embeddings" and "messages" in body):
-        for msg in body.get("messages") or ():
-            if not isinstance(msg, dict):
-                continue
-            role = str(msg.get("role", ""))
-            content = msg.get("content")
-            if isinstance(content, str):
-                yield role, (lambda m=msg: m["content"]), (lambda v, m=msg: m.__setitem__("content", v))
-            elif isinstance(content, list):
-                for get, put in _parts(content):
-                    yield role, get, put
-            if len(msg) > 2 or content is None or "role" not in msg:  # more than role and content
-                for get, put in message_texts(msg, content=False):
-                    yield role, get, put
+        yield from _messages(body.get("messages"))
     if route != "chat":
         field = "prompt" if route == "completions" else "input"
         value = body.get(field)
@@ -280,3 +427,31 @@ def request_texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Gette
                 yield "user", get, put
     if not _EXTRA_TEXT_FIELDS.isdisjoint(body):
         yield from _extra_texts(body)
+
+
+def token_prompts(route: str, body: dict[str, Any]) -> tuple[str | None, int]:
+    """``(field, tokens)`` when a completions ``prompt`` or an embeddings ``input`` is given as token ids (a
+    list of ints, or of lists of ints), or the request carries ``prompt_embeds``: text the gateway cannot read
+    without the model's tokenizer. ``(None, 0)`` otherwise. Raises ShapeError on a list that mixes text and
+    token ids or holds anything else."""
+    if "prompt_embeds" in body:
+        return "prompt_embeds", 0
+    if route == "chat":
+        return None, 0
+    field = "prompt" if route == "completions" else "input"
+    value = body.get(field)
+    if not isinstance(value, list) or not value:
+        return None, 0
+    first = value[0]
+    if isinstance(first, str):
+        if all(isinstance(v, str) for v in value):
+            return None, 0
+    elif _token_ids(value):
+        return field, len(value)
+    elif all(isinstance(v, list) and _token_ids(v) for v in value):
+        return field, sum(len(v) for v in value)
+    raise ShapeError("invalid_prompt", f"`{field}` must be a string, a list of strings, or token ids.")
+
+
+def _token_ids(value: list[Any]) -> bool:
+    return bool(value) and all(type(v) is int for v in value)

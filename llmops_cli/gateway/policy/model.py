@@ -109,6 +109,9 @@ class ContentPolicy(_Model):
     blocked_patterns: list[BlockedPattern] = Field(default_factory=list)
     injection: InjectionPolicy = Field(default_factory=InjectionPolicy)
     media: MediaPolicy = Field(default_factory=MediaPolicy)
+    # Prompts given as token ids (completions `prompt`, embeddings `input`) or as `prompt_embeds`: the gateway
+    # cannot read them without the model's tokenizer, so no content policy can apply.
+    token_prompts: Literal["deny", "allow"] = "deny"  # noqa: S105 - a policy setting, not a credential
 
 
 class StreamPolicy(_Model):
