@@ -35,7 +35,13 @@ from llmops_cli.gateway.failures import Failures
 from llmops_cli.gateway.holdback import HoldBack
 from llmops_cli.gateway.metrics import Metrics
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied
-from llmops_cli.gateway.policy.fields import REPLY_STRUCTURE_KEYS, strings_in
+from llmops_cli.gateway.policy.fields import (
+    DELTA_STRUCTURE_KEYS,
+    ReplyShapeError,
+    choices_fields,
+    drop_token_fields,
+    reply_fields,
+)
 from llmops_cli.gateway.policy.jsontext import JsonEscapes
 from llmops_cli.gateway.priority import LowPriority
 from llmops_cli.gateway.replies import upstream_code
@@ -84,11 +90,12 @@ async def _close(chunks: object) -> None:
 class _Relayed:
     """One stream's state while it is relayed."""
 
-    __slots__ = ("holds", "pending", "started", "template")
+    __slots__ = ("holds", "pending", "seen", "started", "template")
 
     def __init__(self) -> None:
         self.started = False  # the 200 and the SSE headers went out
         self.holds: Holds = {}
+        self.seen: dict[str, str] = {}  # strings every chunk repeats (id, model), as checked
         self.template: dict[str, Any] | None = None  # the first chunk: the tail chunk copies its id, model, ...
         self.pending: list[bytes] = []  # filtered events of the current network read, not yet written
 
@@ -126,7 +133,7 @@ class StreamRelay:
                 st.started = True
                 ctx.status = 200
                 await self._pump(send, up, st, ctx, policy, route, client_usage)
-        except (UpstreamError, Denied, orjson.JSONDecodeError, ValueError) as e:
+        except (UpstreamError, Denied, orjson.JSONDecodeError, ValueError) as e:  # ReplyShapeError included
             await self._fail(send, st, ctx, e)
         except asyncio.CancelledError:
             ctx.status, ctx.error = 499, "client_disconnected"
@@ -168,7 +175,7 @@ class StreamRelay:
                     chunk = orjson.loads(ev.data)
                     if not isinstance(chunk, dict):
                         raise UpstreamError("protocol", "upstream sent a non-object event")
-                    if "error" in chunk:
+                    if "error" in chunk or chunk.get("object") == "error":  # OpenAI's shape, and vLLM's older one
                         raise UpstreamError("protocol", "upstream reported an error mid-stream")
                     st.template = st.template or chunk
                     batch.append(chunk)
@@ -176,7 +183,7 @@ class StreamRelay:
                 released_before = len(ctx.completion_parts)  # released text always goes into a payload
                 pending = st.pending
                 for j, chunk in enumerate(batch):
-                    payload = filter_chunk(chunk, holds, policy, ctx, field, client_usage, last, j)
+                    payload = filter_chunk(chunk, holds, policy, ctx, field, client_usage, last, j, st.seen)
                     if payload is not None:
                         pending.append(payload)
                 if pending:
@@ -216,7 +223,8 @@ class StreamRelay:
             )
         else:
             code = upstream_code("protocol")
-            status, err = 502, error_body("Upstream sent an invalid event.", "upstream_error", code)
+            what = f"a reply the gateway cannot check ({e})" if isinstance(e, ReplyShapeError) else "an invalid event"
+            status, err = 502, error_body(f"Upstream sent {what}.", "upstream_error", code)
         if not st.started:
             return await self.failures.error_response(send, ctx, status, code, body=err)
         self.failures.note(ctx, code)  # the request stays a 200: that is what went out
@@ -246,12 +254,16 @@ def filter_chunk(
     client_usage: bool,
     last: dict[int, int] | None = None,
     pos: int = 0,
+    seen: dict[str, str] | None = None,
 ) -> bytes | None:
-    """Apply output policies to one chunk; None when nothing in it is left to send yet.
+    """Apply output policies to one chunk; None when nothing in it is left to send yet. Raises Denied, or
+    ``fields.ReplyShapeError`` for a chunk it cannot check.
 
-    ``last`` maps a choice to the position of its last text-bearing chunk in the current read (``pos`` is this
-    chunk's): earlier text of that choice only joins the hold-back buffer, since it would leave in the same
-    write anyway."""
+    Text that streams in pieces goes through the choices' windows; every other string of the chunk is checked
+    where it stands (``fields``: the rule non-streamed replies follow too). ``seen`` remembers strings every
+    chunk repeats (``id``, ``model``), so each is checked once. ``last`` maps a choice to the position of its
+    last text-bearing chunk in the current read (``pos`` is this chunk's): earlier text of that choice only
+    joins the hold-back buffer, since it would leave in the same write anyway."""
     usage = chunk.get("usage")
     choices = chunk.get("choices")
     if usage:
@@ -260,10 +272,12 @@ def filter_chunk(
             return None
         if not client_usage:
             chunk.pop("usage", None)
-    if type(choices) is not list:
-        return encode_json(chunk)
-    keep = False
-    for choice in choices:
+    strip = policy.strip_logprobs
+    if strip:
+        drop_token_fields(chunk)
+    listed = choices if type(choices) is list else None
+    keep = listed is None  # a chunk without choices goes out (checked) as it is
+    for choice in listed or ():
         parts = _choice_text(choice, field)
         if parts is None:
             continue
@@ -288,9 +302,9 @@ def filter_chunk(
             and policy.pii_out
         ):
             holder = _filter_side_texts(choice, holder, idx, holds, policy, ctx.decisions, bool(finish))
+        if strip:
+            drop_token_fields(choice)
         lp = choice.get("logprobs")
-        if lp is not None and policy.strip_logprobs:
-            choice["logprobs"] = lp = None
         if released:
             ctx.completion_parts.append(released)
             keep = True
@@ -298,7 +312,31 @@ def filter_chunk(
             keep = True
     if not keep and not (client_usage and usage):
         return None
+    if policy.pii_out:
+        _check_in_place(chunk, "chat" if field == "content" else "completions", policy, ctx.decisions, seen)
     return encode_json(chunk)
+
+
+def _check_in_place(
+    chunk: dict[str, Any], route: str, policy: CompiledPolicy, decisions: list[Decision], seen: dict[str, str] | None
+) -> None:
+    """The output PII policies on every string of a chunk that does not stream through a window."""
+    fields = reply_fields(chunk, route)
+    choices = chunk.get("choices")
+    if type(choices) is list:
+        fields += choices_fields(choices, route, streamed=True)
+    for get, put in fields:
+        value = get()
+        new = seen.get(value) if seen is not None else None
+        if new is None:
+            new = policy.apply_pii(value, policy.pii_out, "output", decisions)
+            if seen is not None and len(seen) < _SEEN_MAX:
+                seen[value] = new
+        if new != value:
+            put(new)
+
+
+_SEEN_MAX = 64  # strings remembered per stream: a few repeat in every chunk; an upstream may vary them
 
 
 def _side_hold(
@@ -320,21 +358,16 @@ def _filter_side_texts(
     finish: bool,
 ) -> dict[str, Any] | None:
     """Pass a chat delta's texts other than ``content`` through their windows, in place (every string field
-    outside ``REPLY_STRUCTURE_KEYS``: ``reasoning_content``, ``reasoning``, ``refusal``, any field an upstream
-    adds, each with a window of its own; and tool-call arguments); at ``finish``, add what the choice's side
-    windows still hold. Returns the delta (created when text must go out in it)."""
+    outside ``DELTA_STRUCTURE_KEYS``: ``reasoning_content``, ``reasoning``, ``refusal``, ``tool_call_id``, any
+    field an upstream adds, each with a window of its own; and tool-call arguments); at ``finish``, add what the
+    choice's side windows still hold. Returns the delta (created when text must go out in it). Objects in a
+    delta are checked chunk by chunk (``fields.message_fields``), without a window."""
     if delta is not None:
         for name, v in delta.items():
-            if name in REPLY_STRUCTURE_KEYS:
+            if name in DELTA_STRUCTURE_KEYS:
                 continue
-            if type(v) is str:
-                if v:
-                    delta[name] = _side_hold(holds, (idx, name), policy, decisions, False).push(v)
-            elif type(v) is dict or type(v) is list:
-                # An object in a field the gateway does not know: its strings are checked chunk by chunk, without
-                # a window (text split across two chunks' objects is not joined).
-                for get, put in strings_in(v, keys=False):
-                    policy.redact_field(get, put, policy.pii_out, "output", decisions)
+            if type(v) is str and v:
+                delta[name] = _side_hold(holds, (idx, name), policy, decisions, False).push(v)
         calls = delta.get("tool_calls")
         if type(calls) is list:
             kept = []

@@ -9,6 +9,7 @@ from llmops_cli.gateway.asgi import RequestRecord, Send, record_usage, respond
 from llmops_cli.gateway.busypoll import BusyPoll
 from llmops_cli.gateway.failures import Failures
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Denied
+from llmops_cli.gateway.policy.fields import ReplyShapeError
 from llmops_cli.gateway.upstream import Adapter, UpstreamError
 
 
@@ -42,6 +43,8 @@ class UnaryRelay:
             body = orjson.dumps(payload)
         except Denied as d:
             return await self.failures.denied(send, ctx, d)
+        except ReplyShapeError as e:
+            return await self.failures.upstream_invalid(send, ctx, f"reply: one the gateway cannot check ({e})")
         except (orjson.JSONDecodeError, orjson.JSONEncodeError, TypeError, AttributeError):
             return await self.failures.upstream_invalid(send, ctx)
         record_usage(ctx, payload.get("usage"))

@@ -17,10 +17,9 @@ injection heuristics do not. The end-user id ``user`` reaches the upstream but n
 Tool-call arguments are JSON text. The policies scan their decoded view (``\\u0020`` and ``\\n`` escapes
 cannot hide a blocked phrase), and PII is redacted in the JSON text itself with ``jsontext.JsonEscapes``, which
 shows the detectors the decoded text too (``alice\\u0040example.com`` is an e-mail address; a PEM key's ``\\n``
-escapes are line breaks) and keeps the text valid JSON. In a response, PII is redacted in the same fields
-(``content``, ``refusal``, ``reasoning_content``/``reasoning``, tool-call and ``function_call`` arguments,
-completions ``text``), and a choice that any redaction changed loses its token ``logprobs`` (set to null): the
-tokens would spell out the text the redaction removed.
+escapes are line breaks) and keeps the text valid JSON. In a response, every string is checked (``fields``: one rule
+for streamed and non-streamed replies), and token-level fields (``logprobs``, ``token_ids``, …) are set to null
+while an output detector redacts or denies: the tokens would spell out the text a redaction removed.
 """
 
 from __future__ import annotations
@@ -31,14 +30,13 @@ from typing import Any
 
 from llmops_cli.gateway.policy import injection, pii
 from llmops_cli.gateway.policy.fields import (
-    REPLY_CHOICE_KEYS,
-    REPLY_MESSAGE_KEYS,
     Getter,
     Setter,
     ShapeError,
-    message_texts,
-    other_texts,
+    choices_fields,
+    drop_token_fields,
     plain_field,
+    reply_fields,
     request_texts,
     token_prompts,
 )
@@ -428,28 +426,22 @@ class CompiledPolicy:
         return True
 
     def redact_output(self, route: str, payload: dict[str, Any], decisions: list[Decision]) -> bool:
-        """Redact a non-streamed response in place; True when it changed. A choice that changed loses its
-        ``logprobs`` (their tokens would spell out what was redacted)."""
+        """Check every string of a non-streamed reply, in place (see ``fields``: the same rule as streams);
+        True when something changed. Token-level fields are set to null while an output detector redacts or
+        denies: their tokens could spell out what was redacted. Raises Denied (``deny``) or
+        ``fields.ReplyShapeError`` (a reply it cannot check)."""
+        choices = payload.get("choices")
+        if self.strip_logprobs:
+            drop_token_fields(payload)
+            for choice in choices if type(choices) is list else ():
+                if type(choice) is dict:
+                    drop_token_fields(choice)
         if not self.pii_out:
             return False
+        fields = reply_fields(payload, route)
+        if type(choices) is list:
+            fields += choices_fields(choices, route, streamed=False)
         changed = False
-        for choice in payload.get("choices") or ():
-            if not isinstance(choice, dict):
-                continue
-            changed_here = False
-            fields = other_texts(choice, REPLY_CHOICE_KEYS)
-            if route == "chat":
-                msg = choice.get("message")
-                if isinstance(msg, dict):
-                    fields += message_texts(msg, content=True)
-                    fields += other_texts(msg, REPLY_MESSAGE_KEYS)
-            else:
-                fields += plain_field(choice, "text")
-            for get, put in fields:
-                if self.redact_field(get, put, self.pii_out, "output", decisions):
-                    changed_here = True
-            if changed_here:
-                changed = True
-                if choice.get("logprobs") is not None:
-                    choice["logprobs"] = None
+        for get, put in fields:
+            changed |= self.redact_field(get, put, self.pii_out, "output", decisions)
         return changed

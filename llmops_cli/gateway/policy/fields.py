@@ -21,6 +21,7 @@ here, not only those.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -28,8 +29,6 @@ from llmops_cli.gateway.policy.jsontext import JsonField, json_view
 
 Getter = Callable[..., Any]  # () -> str (lambdas with default arguments: mypy cannot check them)
 Setter = Callable[..., Any]  # (str) -> None
-# Message fields that hold free text besides `content` (`name` is free text to most chat templates).
-_MESSAGE_TEXT_FIELDS = ("name", "refusal", "reasoning_content", "reasoning")
 
 
 class ShapeError(ValueError):
@@ -63,15 +62,6 @@ _MEDIA_KEYS = ("image_url", "image_pil", "image_embeds", "audio_embeds", "audio_
 def plain_field(holder: dict[str, Any], key: str) -> Iterator[tuple[Getter, Setter]]:
     if isinstance(holder.get(key), str):
         yield (lambda: holder[key]), (lambda v: holder.__setitem__(key, v))
-
-
-def _parts(parts: Any) -> Iterator[tuple[Getter, Setter]]:
-    """Text of a reply's content parts (``{"type": "text", "text": …}``, ``{"type": "refusal", "refusal": …}``)."""
-    for part in parts if isinstance(parts, list) else ():
-        if isinstance(part, dict):
-            for key in ("text", "refusal"):
-                if isinstance(part.get(key), str):
-                    yield (lambda p=part, k=key: p[k]), (lambda v, p=part, k=key: p.__setitem__(k, v))
 
 
 def content_parts(parts: list[Any]) -> list[tuple[Getter, Setter]]:
@@ -182,47 +172,177 @@ def _arguments(fn: Any) -> Iterator[tuple[Getter, Setter]]:
         yield from strings_in(args)
 
 
-def message_texts(msg: dict[str, Any], *, content: bool) -> Iterator[tuple[Getter, Setter]]:
-    """A message's free-text fields (``content`` too when asked): the same for a request's messages and a
-    response's ``message``."""
-    if content:
-        c = msg.get("content")
-        if isinstance(c, str):
-            yield from plain_field(msg, "content")
-        elif isinstance(c, list):
-            yield from _parts(c)
-    for key in _MESSAGE_TEXT_FIELDS:
-        yield from plain_field(msg, key)
-    calls = msg.get("tool_calls")
-    if isinstance(calls, list):
-        for call in calls:
-            if isinstance(call, dict):
-                yield from _arguments(call.get("function"))
-    yield from _arguments(msg.get("function_call"))
-
-
-# A reply message's (or streamed delta's) fields that are not free text, or are checked on their own: content
-# and tool-call arguments. `audio` (base64 data; OpenAI's, not vLLM's) is not scanned.
-REPLY_STRUCTURE_KEYS = frozenset({"role", "content", "tool_calls", "function_call", "tool_call_id", "audio"})
-# What the output policies know in a reply's message (chat) or choice (completions): checked one by one, or
-# not text.
-REPLY_MESSAGE_KEYS = REPLY_STRUCTURE_KEYS.union(_MESSAGE_TEXT_FIELDS)
-REPLY_CHOICE_KEYS = frozenset(
-    {"index", "text", "message", "delta", "finish_reason", "stop_reason", "logprobs", "prompt_logprobs", "token_ids"}
+# ------------------------------------------------------------------------------------------ replies
+# One rule for a reply, streamed or not: every string in it is checked, or the reply is refused. Streamed text
+# that arrives in pieces goes through hold-back windows (``streamrelay``): a choice's ``content``/``text``,
+# every other string field of a delta (``reasoning_content``, ``refusal``, ``tool_call_id``, any field an
+# upstream adds), and tool-call and ``function_call`` ``arguments``. Every other string (ids, names, model,
+# ``system_fingerprint``, ``stop_reason``, strings in ``usage``, in unknown fields or nested objects, object
+# keys outside the reply's own structure) is checked where it stands, in each chunk. Values the reply format
+# fixes (an ``object`` such as ``chat.completion.chunk``, a standard ``finish_reason`` or ``role``, a tool call's
+# ``type: function``) are the only strings left unscanned. Token-level fields (``logprobs``, ``token_ids``, …)
+# spell text out token by token: they are set to null while any output detector redacts or denies.
+REPLY_OBJECTS = frozenset({"chat.completion", "chat.completion.chunk", "text_completion", "list", "embedding"})
+FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call", "abort", "error"})
+TOKEN_FIELDS = frozenset({"logprobs", "prompt_logprobs", "token_ids", "prompt_token_ids"})
+# A reply's own structure: these keys are not checked as text (their values are, as above).
+REPLY_KEYS = frozenset(
+    {"id", "object", "created", "model", "choices", "usage", "system_fingerprint", "service_tier", "data"}
 )
+CHOICE_KEYS = frozenset({"index", "message", "delta", "text", "finish_reason", "stop_reason"} | TOKEN_FIELDS)
+MESSAGE_KEYS = frozenset(
+    {"role", "content", "tool_calls", "function_call", "refusal", "reasoning_content", "reasoning", "name"}
+)
+# A delta's fields that do not stream through a window of their own (see ``streamrelay``).
+DELTA_STRUCTURE_KEYS = frozenset({"role", "content", "tool_calls", "function_call"})
+CALL_KEYS = frozenset({"index", "id", "type", "function"})
+FUNCTION_KEYS = frozenset({"name", "arguments"})
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
-def other_texts(holder: dict[str, Any], known: frozenset[str]) -> list[tuple[Getter, Setter]]:
-    """Every string in ``holder``'s fields outside ``known`` (values only, nested ones too): a field an upstream
-    adds to its replies (as vLLM added ``reasoning``) is checked from the start instead of passing unseen."""
+class ReplyShapeError(ValueError):
+    """An upstream reply the gateway cannot check as text: refused (502 ``upstream_protocol``)."""
+
+
+def _key(holder: dict[str, Any], k: Any, known: frozenset[str], out: list[tuple[Getter, Setter]]) -> None:
+    if k not in known and isinstance(k, str):
+        out.append(((lambda k=k: k), (lambda new, n=holder, k=k: _rename_key(n, k, new))))
+
+
+def _value(holder: Any, k: Any, v: Any, out: list[tuple[Getter, Setter]]) -> None:
+    """``holder[k]`` checked whole: a string, or every string and key in an object or list."""
+    if isinstance(v, str):
+        out.append(((lambda h=holder, k=k: h[k]), (lambda new, h=holder, k=k: h.__setitem__(k, new))))
+    elif isinstance(v, dict | list):
+        out += strings_in(v)
+
+
+def reply_fields(obj: dict[str, Any], route: str) -> list[tuple[Getter, Setter]]:
+    """Every string of a reply (or a stream chunk) outside its choices: ``id``, ``model``,
+    ``system_fingerprint``, strings in ``usage`` or anywhere else, an unknown ``object``, embeddings' data but
+    the vectors (a list of numbers, or base64 when the client asked for it). Raises ReplyShapeError on an
+    embedding that is neither."""
     out: list[tuple[Getter, Setter]] = []
-    for k, v in holder.items():
-        if k in known:
+    for k, v in obj.items():
+        if k == "created" or k in TOKEN_FIELDS or (k == "choices" and type(v) is list):
             continue
-        if isinstance(v, str):
-            out.extend(plain_field(holder, k))
-        elif isinstance(v, dict | list):
-            out += strings_in(v, keys=False)
+        if k == "object" and v in REPLY_OBJECTS:
+            continue
+        if k == "data" and route == "embeddings" and type(v) is list:
+            for i, item in enumerate(v):
+                if type(item) is dict:
+                    out += _embedding_fields(item)
+                else:
+                    _value(v, i, item, out)
+            continue
+        _value(obj, k, v, out)
+        _key(obj, k, REPLY_KEYS, out)
+    return out
+
+
+def _embedding_fields(item: dict[str, Any]) -> list[tuple[Getter, Setter]]:
+    out: list[tuple[Getter, Setter]] = []
+    for k, v in item.items():
+        if k == "embedding":
+            if type(v) is list and all(type(x) is float or type(x) is int for x in v):
+                continue
+            if type(v) is str and _BASE64.fullmatch(v):
+                continue
+            raise ReplyShapeError("an embedding that is neither numbers nor base64")
+        if k == "object" and v == "embedding":
+            continue
+        _value(item, k, v, out)
+        _key(item, k, frozenset({"object", "embedding", "index"}), out)
+    return out
+
+
+def choice_fields(choice: dict[str, Any], route: str, *, streamed: bool) -> list[tuple[Getter, Setter]]:
+    """Every string of a choice that is checked where it stands: all of them in a non-streamed reply; in a
+    streamed chunk, all but those that stream through windows (see above). Raises ReplyShapeError."""
+    out: list[tuple[Getter, Setter]] = []
+    main = "delta" if streamed else "message"
+    for k, v in choice.items():
+        if k == "index" or k in TOKEN_FIELDS:
+            continue
+        if k == "finish_reason" and (v is None or v in FINISH_REASONS):
+            continue
+        if k == "stop_reason" and (v is None or type(v) is int):
+            continue
+        if route == "chat" and k == main and type(v) is dict:
+            out += message_fields(v, streamed=streamed)
+            continue
+        if route == "completions" and k == "text" and type(v) is str:
+            if not streamed:
+                _value(choice, k, v, out)
+            continue
+        _value(choice, k, v, out)
+        _key(choice, k, CHOICE_KEYS, out)
+    return out
+
+
+def choices_fields(choices: list[Any], route: str, *, streamed: bool) -> list[tuple[Getter, Setter]]:
+    """:func:`choice_fields` of every choice (a choice that is a string is checked whole)."""
+    out: list[tuple[Getter, Setter]] = []
+    for i, choice in enumerate(choices):
+        if type(choice) is dict:
+            out += choice_fields(choice, route, streamed=streamed)
+        else:
+            _value(choices, i, choice, out)
+    return out
+
+
+def message_fields(msg: dict[str, Any], *, streamed: bool) -> list[tuple[Getter, Setter]]:
+    """Every string of a reply's message (non-streamed) or delta (streamed) that is checked where it stands:
+    all of them but, in a delta, those that stream through windows. Raises ReplyShapeError on ``audio`` (base64
+    sound the gateway cannot check)."""
+    out: list[tuple[Getter, Setter]] = []
+    for k, v in msg.items():
+        if v is None:
+            continue
+        if k == "role" and v in STANDARD_ROLES:
+            continue
+        if k == "audio":
+            raise ReplyShapeError("an audio reply")
+        if k == "tool_calls" and type(v) is list:
+            for i, call in enumerate(v):
+                if type(call) is dict:
+                    out += _reply_call(call, streamed)
+                else:
+                    _value(v, i, call, out)
+            continue
+        if k == "function_call" and type(v) is dict:
+            out += _reply_function(v, streamed)
+            continue
+        if type(v) is not str or not streamed or k == "role":  # a delta's other strings stream through windows
+            _value(msg, k, v, out)
+        _key(msg, k, MESSAGE_KEYS, out)
+    return out
+
+
+def _reply_call(call: dict[str, Any], streamed: bool) -> list[tuple[Getter, Setter]]:
+    out: list[tuple[Getter, Setter]] = []
+    for k, v in call.items():
+        if k == "index" or (k == "type" and v == "function"):
+            continue
+        if k == "function" and type(v) is dict:
+            out += _reply_function(v, streamed)
+        else:
+            _value(call, k, v, out)
+            _key(call, k, CALL_KEYS, out)
+    return out
+
+
+def _reply_function(fn: dict[str, Any], streamed: bool) -> list[tuple[Getter, Setter]]:
+    """A tool call's ``function`` (or a legacy ``function_call``): ``name`` and any other field; the
+    ``arguments`` as JSON text (streamed: through their window), or, non-standard, an object."""
+    out: list[tuple[Getter, Setter]] = []
+    for k, v in fn.items():
+        if k == "arguments" and type(v) is str:
+            if not streamed:
+                out.extend(_arguments(fn))
+            continue
+        _value(fn, k, v, out)
+        _key(fn, k, FUNCTION_KEYS, out)
     return out
 
 
@@ -278,6 +398,13 @@ _EXTRA_TEXT_FIELDS = frozenset(
         *_GUIDED_FIELDS,
     }
 )
+
+
+def drop_token_fields(holder: dict[str, Any]) -> None:
+    """Set a reply's (or choice's) token-level fields to null (see ``TOKEN_FIELDS``)."""
+    for k in TOKEN_FIELDS:
+        if holder.get(k) is not None:
+            holder[k] = None
 
 
 def _with_role(role: str, fields: Iterable[tuple[Getter, Setter]]) -> list[tuple[str, Getter, Setter]]:
