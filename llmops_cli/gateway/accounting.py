@@ -41,6 +41,7 @@ class Accounting:
         completion = "".join(ctx.completion_parts)
         rec: dict[str, Any] = {
             "request_id": ctx.request_id,
+            "client_request_id": ctx.client_request_id,
             "key_id": ctx.key_id,
             "model": ctx.model,
             "route": ctx.route,

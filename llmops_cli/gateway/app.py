@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from llmops_cli.gateway.accounting import Accounting
-from llmops_cli.gateway.admission import Admission, Admitted, InjectionClassifier
+from llmops_cli.gateway.admission import Admission, Admitted, InjectionClassifier, authenticate
 from llmops_cli.gateway.asgi import (
     Receive,
     RequestRecord,
@@ -78,11 +78,12 @@ class GatewayApp:
         busy_poll: float = 0.0,
         shared_limits: SharedLimiter | None = None,
         injection_classifier: InjectionClassifier | None = None,
+        body_timeout: float = 30.0,
     ) -> None:
         """``busy_poll``: seconds the event loop polls without sleeping after each request or streamed read
         (see ``busypoll``); 0 = off. ``shared_limits``: rate-limit buckets in Redis, shared by all workers and
         replicas (see ``sharedlimits``); None = this worker's own. ``injection_classifier``: see
-        ``admission.InjectionClassifier``."""
+        ``admission.InjectionClassifier``. ``body_timeout``: seconds a request body may take to arrive."""
         self.holder = policy if isinstance(policy, PolicyHolder) else PolicyHolder(policy)
         self.adapter = adapter
         self.audit = audit or AuditLog(None)
@@ -95,7 +96,7 @@ class GatewayApp:
         self.failures = Failures(self.metrics)
         self.accounting = Accounting(self.metrics, self.audit)
         limiter = shared_limits.local if shared_limits is not None else Limiter()
-        self.admission = Admission(limiter, shared_limits, self.metrics, injection_classifier)
+        self.admission = Admission(limiter, shared_limits, self.metrics, injection_classifier, body_timeout)
         self.unary = UnaryRelay(adapter, self.failures, self.busy)
         self.streams = StreamRelay(adapter, self.failures, self.metrics, self.busy, LowPriority())
 
@@ -140,6 +141,7 @@ class GatewayApp:
     async def shutdown(self) -> None:
         if self.busy is not None:
             self.busy.stop()
+        self.admission.deadlines.stop()
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -204,7 +206,7 @@ class GatewayApp:
         headers = request_headers(scope)
         fail = self.failures
         try:
-            key = policy.authenticate(headers.get(b"authorization"), headers.get(b"x-api-key"))
+            key = authenticate(policy, headers)
             up = await self.adapter.request("GET", "/v1/models")
         except Denied as d:
             return await fail.denied(send, None, d)
@@ -244,25 +246,30 @@ class GatewayApp:
         if self.busy is not None:
             self.busy.poke()
         headers = request_headers(scope)
-        rid = headers.get(b"x-request-id") or ""
-        if not (0 < len(rid) <= 64 and _RID.fullmatch(rid)):
-            rid = secrets.token_hex(16)
-        ctx = RequestRecord(rid, path, time.perf_counter())
+        ctx = RequestRecord(secrets.token_hex(16), path, time.perf_counter())
+        client_rid = headers.get(b"x-request-id")
+        if client_rid and len(client_rid) <= 64 and _RID.fullmatch(client_rid):
+            ctx.client_request_id = client_rid
         policy = self.holder.current  # one policy for the whole request, even across a reload
         admission = self.admission
-        if not admission.enter(policy):
-            await self.failures.denied(send, ctx, admission.overloaded())
-            return self.accounting.finish(ctx, policy)
         adm: Admitted | None = None
+        got = None
+        entered = False
         try:
             try:
-                adm = await admission.admit(ctx, policy, headers, receive, route, forced_stream)
+                got = await admission.receive(ctx, policy, headers, receive)
+                if not admission.enter(policy):
+                    raise admission.overloaded()
+                entered = True
+                adm = await admission.admit(ctx, policy, got, route, forced_stream)
             except Denied as d:
                 ctx.decisions = [*ctx.decisions, *d.decisions]
-                return await self.failures.denied(send, ctx, d)
+                return await self.failures.denied(send, ctx, d, close=got is None)
             await self._forward(send, receive, ctx, policy, route, upstream_path, adm)
         finally:
-            admission.leave()
+            if entered:
+                admission.leave()
+            admission.release(ctx)
             admission.settle(ctx, adm)
             self.accounting.finish(ctx, policy)
 

@@ -64,10 +64,12 @@ def error_body(message: str, err_type: str, code: str, param: str | None = None)
 class RequestRecord:
     """Everything one request records for the audit log and metrics."""
 
-    request_id: str
+    request_id: str  # the gateway's own, unique
     route: str
     t0: float
+    client_request_id: str | None = None  # the client's `x-request-id`, as sent (when plain)
     key_id: str | None = None
+    key_slot: str | None = None  # the rate-limit bucket whose concurrency slot the request holds
     model: str | None = None
     status: int = 0
     upstream_status: int | None = None
@@ -90,8 +92,20 @@ def record_usage(ctx: RequestRecord, usage: Any) -> None:
             ctx.completion_tokens = ct
 
 
+# Headers a request may carry once: two would leave it open which one counts (one proxy reads the first, the
+# gateway the last).
+_SINGLE = frozenset({b"authorization", b"x-api-key", b"x-request-id"})
+DUPLICATED = b":duplicated"  # no header has this name (a colon may not start one): it names a repeated one
+
+
 def request_headers(scope: Scope) -> dict[bytes, str]:
-    return {k: v.decode("latin-1") for k, v in scope["headers"]}
+    """The request's headers by (lower-case) name; a repeated security header is named under ``DUPLICATED``."""
+    out: dict[bytes, str] = {}
+    for k, v in scope["headers"]:
+        if k in out and k in _SINGLE:
+            out[DUPLICATED] = k.decode("latin-1")
+        out[k] = v.decode("latin-1")
+    return out
 
 
 async def respond(

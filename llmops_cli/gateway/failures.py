@@ -46,10 +46,13 @@ class Failures:
         out = body if body is not None else error_body(message, err_type, code)
         await respond(send, status, out, rid=ctx.request_id if ctx is not None else None, extra=extra)
 
-    async def denied(self, send: Send, ctx: RequestRecord | None, d: Denied) -> None:
-        """Answer a policy refusal (with ``Retry-After`` when it says when to come back)."""
-        extra = [(b"retry-after", str(max(1, round(d.retry_after))).encode())] if d.retry_after else None
-        await self.error_response(send, ctx, d.status, d.code, d.message, d.err_type, extra=extra)
+    async def denied(self, send: Send, ctx: RequestRecord | None, d: Denied, *, close: bool = False) -> None:
+        """Answer a policy refusal (with ``Retry-After`` when it says when to come back). ``close``: the request's
+        body was not read; the connection closes after the answer rather than take in a body nobody reads."""
+        extra = [(b"retry-after", str(max(1, round(d.retry_after))).encode())] if d.retry_after else []
+        if close:
+            extra.append((b"connection", b"close"))
+        await self.error_response(send, ctx, d.status, d.code, d.message, d.err_type, extra=extra or None)
 
     async def upstream_failed(self, send: Send, ctx: RequestRecord | None, e: UpstreamError) -> None:
         """Answer an upstream that could not be reached or broke the protocol."""

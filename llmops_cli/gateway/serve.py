@@ -20,6 +20,7 @@ from typing import Any
 from llmops_cli.errors import ConfigError
 from llmops_cli.gateway.app import GatewayApp, create_app
 from llmops_cli.gateway.audit import AuditLog
+from llmops_cli.gateway.connections import HeaderDeadlineProtocol
 from llmops_cli.gateway.metrics import MULTIPROC_ENV, Metrics
 from llmops_cli.gateway.policy.limits import Limiter
 from llmops_cli.gateway.redis_client import RedisClient, RedisURL
@@ -40,6 +41,7 @@ def build_app(settings: GatewayServerSettings) -> GatewayApp:
         reload_interval=settings.reload_interval,
         busy_poll=settings.busy_poll_ms / 1000,
         shared_limits=shared_limits(settings, metrics),
+        body_timeout=settings.body_timeout,
     )
 
 
@@ -58,7 +60,9 @@ def shared_limits(settings: GatewayServerSettings, metrics: Metrics) -> SharedLi
 
 def app_from_env() -> GatewayApp:
     """uvicorn factory for worker processes."""
-    return build_app(GatewayServerSettings.from_env())
+    settings = GatewayServerSettings.from_env()
+    HeaderDeadlineProtocol.header_timeout = settings.header_timeout
+    return build_app(settings)
 
 
 def export_env(settings: GatewayServerSettings) -> None:
@@ -69,11 +73,10 @@ def export_env(settings: GatewayServerSettings) -> None:
 
 
 def _fast_loop() -> dict[str, Any]:
-    opts: dict[str, Any] = {}
+    """uvloop when installed, and httptools (a dependency) with the header deadline (see ``connections``)."""
+    opts: dict[str, Any] = {"http": HeaderDeadlineProtocol}
     if importlib.util.find_spec("uvloop"):
         opts["loop"] = "uvloop"
-    if importlib.util.find_spec("httptools"):
-        opts["http"] = "httptools"
     return opts
 
 
@@ -136,4 +139,5 @@ def serve(settings: GatewayServerSettings) -> None:
         finally:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     else:
+        HeaderDeadlineProtocol.header_timeout = settings.header_timeout
         uvicorn.run(build_app(settings), **common)

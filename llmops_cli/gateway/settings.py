@@ -29,6 +29,8 @@ ENV = {
     "busy_poll_ms": "PAC_BUSY_POLL_MS",
     "redis_url": "PAC_REDIS_URL",
     "redis_timeout": "PAC_REDIS_TIMEOUT",
+    "header_timeout": "PAC_HEADER_TIMEOUT",
+    "body_timeout": "PAC_BODY_TIMEOUT",
 }
 # Read where the store is opened, not settings: workers inherit them, nothing prints them. The _FILE form (a
 # mounted Secret) wins over the plain variable, which wins over a password in the URL.
@@ -62,6 +64,12 @@ class GatewayServerSettings(BaseModel):
     )
     redis_timeout: float = Field(
         0.1, gt=0, le=10, description="Seconds a rate-limit check waits for Redis before using local buckets."
+    )
+    header_timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds a connection may take to send a request's headers (then 408)."
+    )
+    body_timeout: float = Field(
+        30.0, gt=0, le=3600, description="Seconds a request's body may take to arrive (then 408)."
     )
 
     @field_validator("redis_url")

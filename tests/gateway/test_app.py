@@ -53,7 +53,7 @@ async def test_forwards_exactly_the_checked_body_and_strips_upstream_overrides(
     forwarded = fake.received[-1][1]
     assert (
         forwarded == b'{"model":"fake-model","messages":[{"role":"user","content":"hello"}],"temperature":0.5,'
-        b'"max_tokens":4096}'  # the policy's cap, since the request did not say
+        b'"max_tokens":1024}'  # the policy's default, since the request did not say
     )
     assert b"evil" not in forwarded
 

@@ -86,7 +86,6 @@ def _ask(up: Scripted, path: str, body: dict[str, Any]) -> httpx.Response:
     return _GATEWAY.ask(up, path, body)
 
 
-
 # ------------------------------------------------------------------------------------------ generated replies
 words = st.sampled_from(["ok", "chatcmpl-7f3a", "fake-model", "fp_44709d6fcb", "get_weather", "call_1", "Paris"])
 keys_ = st.sampled_from(["city", "note", "x_trace", "annotations"])

@@ -169,7 +169,14 @@ class CompiledPolicy:
             scheme, _, value = authorization.partition(" ")
             if scheme.lower() == "bearer" and value.strip():
                 token = value.strip()
-        if token is None and x_api_key:
+        if x_api_key and x_api_key.strip():
+            if token is not None and token != x_api_key.strip():
+                raise Denied(
+                    400,
+                    "ambiguous_credentials",
+                    "The request names two different API keys (`Authorization` and `x-api-key`); send one.",
+                    err_type="authentication_error",
+                )
             token = x_api_key.strip()
         if token is None:
             if self.policy.auth.required:
@@ -221,6 +228,7 @@ class CompiledPolicy:
                 )
         if route != "embeddings":
             self._cap_max_tokens(body, decisions)
+            self._check_sampling(body)
         if route != "completions" and msgs:
             self._check_media(msgs, decisions)
         try:
@@ -305,20 +313,38 @@ class CompiledPolicy:
                 body[field] = mt.cap
                 decisions.append(Decision("max_tokens", "clamp", f"{v}->{mt.cap}"))
 
-    def bind_max_tokens(self, body: dict[str, Any]) -> None:
-        """A request without ``max_tokens``/``max_completion_tokens`` is forwarded with ``max_tokens: <cap>``:
-        without one, vLLM generates up to the context length. Called after admission, so the reservation
-        (:meth:`max_tokens`) stays ``max_tokens.default``."""
-        cap = self.policy.limits.max_tokens.cap
-        if cap is not None and body.get("max_tokens") is None and body.get("max_completion_tokens") is None:
-            body["max_tokens"] = cap
-
-    def max_tokens(self, body: dict[str, Any]) -> int:
-        v = body.get("max_completion_tokens") or body.get("max_tokens")
-        if isinstance(v, int) and not isinstance(v, bool):
-            return v
+    @property
+    def default_max_tokens(self) -> int:
+        """``max_tokens`` forwarded (and reserved) for a request that gives none: ``max_tokens.default``, at
+        most the cap."""
         mt = self.policy.limits.max_tokens
         return min(mt.default, mt.cap) if mt.cap else mt.default
+
+    def bind_max_tokens(self, body: dict[str, Any]) -> None:
+        """A request without ``max_tokens``/``max_completion_tokens`` is forwarded with ``max_tokens:
+        <default>``: without one, vLLM generates up to the context length, beyond what was reserved."""
+        if body.get("max_tokens") is None and body.get("max_completion_tokens") is None:
+            body["max_tokens"] = self.default_max_tokens
+
+    def completion_budget(self, route: str, body: dict[str, Any]) -> int:
+        """The most tokens the upstream may generate for ``body`` (checked: see ``_check_sampling``): the
+        ``max_tokens`` it is forwarded with, for each of ``max(n, best_of)`` sequences, for each prompt of a
+        batched completions request. Embeddings generate none."""
+        if route == "embeddings":
+            return 0
+        v = body.get("max_completion_tokens") or body.get("max_tokens")
+        per = v if type(v) is int else self.default_max_tokens
+        sequences = max(body.get("n") or 1, body.get("best_of") or 1)
+        prompt = body.get("prompt") if route == "completions" else None
+        prompts = len(prompt) if type(prompt) is list and prompt and type(prompt[0]) is not int else 1
+        return per * sequences * prompts
+
+    def _check_sampling(self, body: dict[str, Any]) -> None:
+        """``n`` and ``best_of`` (sequences generated per prompt) are positive integers, or absent."""
+        for field in ("n", "best_of"):
+            v = body.get(field)
+            if v is not None and (type(v) is not int or v < 1):
+                raise Denied(400, f"invalid_{field}", f"`{field}` must be a positive integer.")
 
     def _check_content(
         self, route: str, body: dict[str, Any], decisions: list[Decision], token_ids: int = 0

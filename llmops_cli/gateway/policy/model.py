@@ -34,6 +34,7 @@ class ApiKey(_Model):
     revoked: bool = False
     requests_per_minute: int | None = Field(None, ge=1)
     tokens_per_minute: int | None = Field(None, ge=1)
+    max_concurrency: int | None = Field(None, ge=1)  # overrides limits.max_concurrency_per_key
 
 
 class AuthPolicy(_Model):
@@ -54,8 +55,9 @@ class AuthPolicy(_Model):
 class MaxTokensPolicy(_Model):
     cap: int | None = Field(4096, ge=1)
     action: Literal["clamp", "reject"] = "clamp"
-    # Reserved from the tokens-per-minute bucket when a request does not say max_tokens.
-    default: int = Field(256, ge=1)
+    # Forwarded as `max_tokens` (and reserved from the tokens-per-minute bucket) when a request gives none; at
+    # most `cap`.
+    default: int = Field(1024, ge=1)
 
 
 class LimitsPolicy(_Model):
@@ -66,6 +68,9 @@ class LimitsPolicy(_Model):
     max_tokens: MaxTokensPolicy = Field(default_factory=MaxTokensPolicy)
     models: list[str] = Field(default_factory=lambda: ["*"], description="Model allowlist (fnmatch).")
     max_concurrency: int = Field(512, ge=1, description="In-flight requests per worker before 503.")
+    max_concurrency_per_key: int = Field(
+        128, ge=1, description="Requests of one key being read or in flight, per worker, before 429."
+    )
 
 
 class PiiActions(_Model):
