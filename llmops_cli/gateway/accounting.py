@@ -1,4 +1,10 @@
-"""What a finished request leaves behind: its metrics and its audit record (one JSON line)."""
+"""What a finished request leaves behind: its metrics and its audit record (one JSON line).
+
+Requests refused for their credentials (no key, a wrong one, two of them) cost their sender nothing but a
+connection: their audit records are rate-limited (a bucket of 60 refilled at one a second, per worker), so
+nobody can fill the disk with them. Those left out are counted in
+``llmops_gateway_audit_records_suppressed_total{reason="unauthenticated"}`` and in the next such record
+(``suppressed_before``); the metrics count every request."""
 
 from __future__ import annotations
 
@@ -6,15 +12,20 @@ import time
 from typing import Any
 
 from llmops_cli.gateway.asgi import RequestRecord
-from llmops_cli.gateway.audit import AuditLog, text_hash
+from llmops_cli.gateway.audit import AuditLog
 from llmops_cli.gateway.metrics import Metrics
 from llmops_cli.gateway.policy.engine import CompiledPolicy
+from llmops_cli.gateway.policy.limits import TokenBucket
+
+UNAUTHENTICATED = frozenset({"missing_api_key", "invalid_api_key", "ambiguous_credentials"})
 
 
 class Accounting:
     def __init__(self, metrics: Metrics, audit: AuditLog) -> None:
         self.metrics = metrics
         self.audit = audit
+        self.unauthenticated = TokenBucket(60.0)  # audit lines of refused credentials: 1 a second, bursts of 60
+        self.suppressed = 0
 
     def finish(self, ctx: RequestRecord, policy: CompiledPolicy) -> None:
         """Count the request in the metrics and write its audit record."""
@@ -38,6 +49,10 @@ class Accounting:
             m.child(m.decisions, d.rule, d.action).inc()
         if not self.audit.enabled:
             return
+        if ctx.error in UNAUTHENTICATED and not self.unauthenticated.try_take(1):
+            self.suppressed += 1
+            m.child(m.audit_suppressed, "unauthenticated").inc()
+            return
         completion = "".join(ctx.completion_parts)
         rec: dict[str, Any] = {
             "request_id": ctx.request_id,
@@ -57,6 +72,12 @@ class Accounting:
             rec["prompt"] = ctx.prompt_text  # already redacted by the input policies
             rec["completion"] = completion
         else:
-            rec["prompt_sha256"] = text_hash(ctx.prompt_text) if ctx.prompt_text else None
-            rec["completion_sha256"] = text_hash(completion) if completion else None
-        self.audit.write(rec)
+            audit = self.audit
+            rec["prompt_hmac"] = audit.digest(ctx.prompt_text) if ctx.prompt_text else None
+            rec["completion_hmac"] = audit.digest(completion) if completion else None
+            rec["hmac_key"] = audit.key_id
+        suppressed = self.suppressed if ctx.error in UNAUTHENTICATED else 0
+        if suppressed:
+            rec["suppressed_before"] = suppressed
+        if self.audit.write(rec) and suppressed:
+            self.suppressed -= suppressed

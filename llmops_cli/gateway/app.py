@@ -60,10 +60,19 @@ POST_ROUTES: dict[str, tuple[str, str, bool | None]] = {
     "/proxy/completion": ("chat", "/v1/chat/completions", False),
     "/proxy/completion/stream": ("chat", "/v1/chat/completions", True),
 }
-GET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics", "/v1/models", "/openapi.json"})
+# `/metrics` is not among them: it names models, rules and counts, so it is served on a port of its own
+# (``--metrics-port``, see ``serve``), which the rendered ServiceMonitor scrapes and only Prometheus reaches.
+GET_ROUTES = frozenset({"/healthz", "/readyz", "/v1/models", "/openapi.json"})
 _RID = re.compile(r"[A-Za-z0-9._-]+")
 _NOT_ALLOWED = error_body("Method not allowed.", "invalid_request_error", "method_not_allowed")
 _NOT_FOUND = error_body("Not found.", "invalid_request_error", "not_found")
+_AUDIT_DOWN = Denied(
+    503,
+    "audit_unavailable",
+    "The gateway cannot record requests right now; retry shortly.",
+    err_type="overloaded_error",
+    retry_after=1,
+)
 
 
 class GatewayApp:
@@ -95,6 +104,9 @@ class GatewayApp:
         self.busy = BusyPoll(busy_poll) if busy_poll > 0 else None
         self.failures = Failures(self.metrics)
         self.accounting = Accounting(self.metrics, self.audit)
+        self.audit.on_error = self.metrics.audit_errors.inc
+        if not self.metrics.shared:  # one process: the gauge reads the count when scraped
+            self.metrics.in_flight.set_function(lambda: self.admission.in_flight)
         limiter = shared_limits.local if shared_limits is not None else Limiter()
         self.admission = Admission(limiter, shared_limits, self.metrics, injection_classifier, body_timeout)
         self.unary = UnaryRelay(adapter, self.failures, self.busy)
@@ -134,7 +146,7 @@ class GatewayApp:
         gc.freeze()
         if self.shared is not None:
             await self.shared.start()
-        self.holder.install_sighup(self._reloaded)
+        self.holder.install_sighup(self._reloaded, also=self.audit.reopen)  # SIGHUP: log rotation too
         if self.reload_interval > 0 and self.holder.path is not None:
             self._tasks.append(asyncio.create_task(self.holder.watch(self.reload_interval, self._reloaded)))
 
@@ -172,25 +184,29 @@ class GatewayApp:
         if path == "/healthz":
             return await respond(send, 200, b'{"status":"ok"}')
         if path == "/readyz":
-            ok = await self._ready()
-            body = orjson.dumps(
-                {
-                    "status": "ok" if ok else "unavailable",
-                    "policy": self.holder.current.source,
-                    "policy_error": self.holder.last_error,
-                    # Not part of readiness: without the store, this worker's own buckets enforce the limits.
-                    "rate_limits": self.shared.state if self.shared is not None else "local",
-                }
-            )
-            return await respond(send, 200 if ok else 503, body)
-        if path == "/metrics":
-            self.metrics.in_flight.set(self.in_flight)
-            return await respond(send, 200, self.metrics.render(), self.metrics.content_type.encode())
+            return await self._readyz(send)
         if path == "/openapi.json":
             return await respond(send, 200, OPENAPI)
         if path == "/v1/models":
             return await self._models(scope, send)
         return await respond(send, 404, _NOT_FOUND)
+
+    async def _readyz(self, send: Send) -> None:
+        """Ready: the upstream answers and requests can be recorded. Status words only: this endpoint answers
+        without a key (the kubelet's probe), so it names no path, value or error text."""
+        upstream = await self._ready()
+        audit = "off" if not self.audit.enabled else "failing" if self.audit.failing else "ok"
+        refusing = audit == "failing" and self.holder.current.policy.audit.on_failure == "refuse"
+        ok = upstream and not refusing
+        body = {
+            "status": "ok" if ok else "unavailable",
+            "upstream": "ok" if upstream else "unavailable",
+            "audit": audit,
+            "policy": "stale" if self.holder.last_error else "ok",  # stale: the last reload failed
+            # Not part of readiness: without the store, this worker's own buckets enforce the limits.
+            "rate_limits": self.shared.state if self.shared is not None else "local",
+        }
+        await respond(send, 200 if ok else 503, orjson.dumps(body))
 
     async def _ready(self) -> bool:
         now = time.monotonic()
@@ -251,6 +267,11 @@ class GatewayApp:
         if client_rid and len(client_rid) <= 64 and _RID.fullmatch(client_rid):
             ctx.client_request_id = client_rid
         policy = self.holder.current  # one policy for the whole request, even across a reload
+        if self.audit.failing and policy.policy.audit.on_failure == "refuse":
+            # Fail closed: nothing is served that cannot be recorded. This request's own record is the log's
+            # next try (at most one a second).
+            await self.failures.denied(send, ctx, _AUDIT_DOWN, close=True)
+            return self.accounting.finish(ctx, policy)
         admission = self.admission
         adm: Admitted | None = None
         got = None

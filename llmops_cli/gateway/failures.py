@@ -2,11 +2,17 @@
 
 :meth:`Failures.error_response` sets the request record's status and error code and sends the OpenAI error
 object; :meth:`Failures.note` is the one place that counts an upstream failure (any code that starts
-``upstream_``, see ``replies``) in ``llmops_gateway_upstream_errors_total``. Every handler answers errors
-through here, so no status, code or counter is set by hand anywhere else.
+``upstream_``, see ``replies``) in ``llmops_gateway_upstream_errors_total``, and logs it: one line per kind of
+failure when it first happens, then at most one every ``LOG_EVERY_S`` seconds with how many there were since
+(a gateway whose every request fails upstream says so on its console, without a line per request). Every
+handler answers errors through here, so no status, code or counter is set by hand anywhere else.
 """
 
 from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
 
 from llmops_cli.gateway.asgi import RequestRecord, Send, error_body, respond
 from llmops_cli.gateway.metrics import Metrics
@@ -14,20 +20,36 @@ from llmops_cli.gateway.policy.engine import CompiledPolicy, Denied
 from llmops_cli.gateway.replies import UPSTREAM_PREFIX, refusal, retry_after, upstream_code
 from llmops_cli.gateway.upstream import UpstreamError
 
+log = logging.getLogger("llmops.gateway")
+LOG_EVERY_S = 10.0
+
 
 class Failures:
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Metrics, clock: Callable[[], float] = time.monotonic) -> None:
         self.metrics = metrics
+        self.clock = clock
+        self._logged: dict[str, tuple[float, int]] = {}  # code -> (when its last line went out, failures since)
 
-    def note(self, ctx: RequestRecord | None, code: str, status: int | None = None) -> None:
+    def note(self, ctx: RequestRecord | None, code: str, status: int | None = None, detail: str = "") -> None:
         """Record ``code`` (and ``status``, unless None: a stream whose 200 went out stays a 200) on the request;
-        count it when the upstream failed."""
+        count and log it when the upstream failed (``detail``: what failed, for the log line)."""
         if ctx is not None:
             ctx.error = code
             if status is not None:
                 ctx.status = status
         if code.startswith(UPSTREAM_PREFIX):
             self.metrics.child(self.metrics.upstream_errors, code).inc()
+            self._log(code, detail)
+
+    def _log(self, code: str, detail: str) -> None:
+        now = self.clock()
+        last, since = self._logged.get(code, (float("-inf"), 0))
+        if now - last < LOG_EVERY_S:
+            self._logged[code] = (last, since + 1)
+            return
+        self._logged[code] = (now, 0)
+        more = f" ({since} more since the last line)" if since else ""
+        log.warning("upstream failure %s%s%s", code, f": {detail}" if detail else "", more)
 
     async def error_response(
         self,
@@ -42,7 +64,7 @@ class Failures:
         extra: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         """Answer ``status`` with an OpenAI error object (``body`` when already built) and record it."""
-        self.note(ctx, code, status)
+        self.note(ctx, code, status, message)
         out = body if body is not None else error_body(message, err_type, code)
         await respond(send, status, out, rid=ctx.request_id if ctx is not None else None, extra=extra)
 
@@ -77,4 +99,6 @@ class Failures:
         the policy decisions on its text join the request's."""
         status, code, out = refusal(upstream_status, body, policy, ctx.decisions)
         extra = retry_after(upstream_status, upstream_retry_after)
-        await self.error_response(send, ctx, status, code, body=out, extra=extra)
+        await self.error_response(
+            send, ctx, status, code, f"Upstream answered {upstream_status}.", body=out, extra=extra
+        )

@@ -227,7 +227,7 @@ class StreamRelay:
             status, err = 502, error_body(f"Upstream sent {what}.", "upstream_error", code)
         if not st.started:
             return await self.failures.error_response(send, ctx, status, code, body=err)
-        self.failures.note(ctx, code)  # the request stays a 200: that is what went out
+        self.failures.note(ctx, code, detail=f"{e} (mid-stream)")  # the request stays a 200: that is what went out
         if status >= 500:
             # This counter is the 5xx the request would have been, which the 5xx alert and dashboard add. A
             # policy refusal is no failure.

@@ -164,14 +164,15 @@ def test_sighup_reloads_keys_and_sigterm_drains_streams(served: tuple, fake: tup
 
 
 def test_workers_share_one_metrics_view_and_clean_it_up(tmp_path: Path, fake: tuple) -> None:
-    """With ``--workers 2`` a scrape reaches either worker: each must answer with both workers' counts. The
-    shared metrics directory lives under TMPDIR for the run only."""
+    """With ``--workers 2`` the metrics port answers with both workers' counts (the serving process reads their
+    shared files); the API port has no /metrics. The shared metrics directory lives under TMPDIR for the run
+    only."""
     policy = tmp_path / "gateway.yaml"
     policy.write_text(SHIPPED.read_text())
     key = _cli("gateway", "keys", "create", "demo", "--policies", str(policy)).stdout.strip()
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    port = _free_port()
+    port, metrics_port = _free_port(), _free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -184,6 +185,7 @@ def test_workers_share_one_metrics_view_and_clean_it_up(tmp_path: Path, fake: tu
         [
             *(sys.executable, "-m", "llmops_cli", "gateway", "serve"),
             *("--policies", str(policy), "--port", str(port), "--workers", "2"),
+            *("--metrics-port", str(metrics_port)),
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -203,8 +205,9 @@ def test_workers_share_one_metrics_view_and_clean_it_up(tmp_path: Path, fake: tu
             assert set(pool.map(one, range(24))) == {200}
         (shared,) = tmp.glob("llmops-gateway-metrics-*")
         assert list(shared.glob("counter_*.db"))
-        for _ in range(6):  # each scrape on a new connection, so on either worker
-            text = httpx.get(url + "/metrics").text
+        assert httpx.get(url + "/metrics").status_code == 404
+        for _ in range(3):
+            text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
             served = sum(
                 float(ln.rsplit(" ", 1)[1])
                 for ln in text.splitlines()

@@ -424,7 +424,7 @@ async def test_every_route_forwards_only_checked_text(
     await r.aread()
     assert b"zorb" not in fake.received[-1][1]
     rec = json.loads(audit.read_text().splitlines()[-1])
-    assert {"rule": "pii.input.email", "action": "redact"} in rec["decisions"] and rec["prompt_sha256"]
+    assert {"rule": "pii.input.email", "action": "redact"} in rec["decisions"] and rec["prompt_hmac"]
     if "messages" in body:
         r = await c.post(path, json={"model": "fake-model", "messages": [{"role": "user", "content": [{"type": "x"}]}]})
         assert r.status_code == 400 and r.json()["error"]["code"] == "unsupported_content_part"

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from llmops_cli.errors import ConfigError
 from llmops_cli.gateway.policy import parse_policy
 
-from .conftest import chat, compiled, policy_text
+from .conftest import app_of, chat, compiled, policy_text
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -153,5 +153,5 @@ def test_a_bad_host_pattern_is_a_file_line_error() -> None:
 async def test_a_refusal_is_counted(client: httpx.AsyncClient) -> None:
     r = await client.post("/v1/chat/completions", json=_media("http://10.0.0.5/x.png"))
     assert r.status_code == 400
-    m = await client.get("/metrics")
-    assert 'llmops_gateway_policy_decisions_total{action="deny",rule="media_url"} 1.0' in m.text
+    m = app_of(client).metrics.render().decode()
+    assert 'llmops_gateway_policy_decisions_total{action="deny",rule="media_url"} 1.0' in m

@@ -125,6 +125,8 @@ class StreamPolicy(_Model):
 
 class AuditPolicy(_Model):
     store_text: bool = Field(False, description="Store prompts/completions (redacted) instead of hashes.")
+    # While the audit log cannot be written: refuse requests (503, not ready) or serve them unrecorded.
+    on_failure: Literal["refuse", "serve"] = "refuse"
 
 
 class Policy(_Model):
