@@ -262,7 +262,7 @@ def run(prepared: Prepared) -> None:
             "llmops_cli.gateway.serve:app_from_env", factory=True, workers=settings.workers, **common
         )
         kwargs: dict[str, Any] = {"sockets": [prepared.sock]}
-        if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn before 0.36 takes the server's run
+        if "target" in inspect.signature(Multiprocess).parameters:  # older uvicorn releases take the server's run
             kwargs["target"] = uvicorn.Server(config).run
         supervisor = Supervisor(config, **kwargs)
         supervisor.run()

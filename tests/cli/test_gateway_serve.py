@@ -163,6 +163,27 @@ def test_sighup_reloads_keys_and_sigterm_drains_streams(served: tuple, fake: tup
     assert proc.wait(20) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after draining
 
 
+def test_sighup_reopens_the_audit_log_for_rotation(served: tuple) -> None:
+    """logrotate's way: rename the file, SIGHUP; the next records go to a new file, created 0600."""
+    import stat
+
+    proc, url, policy, key = served
+    audit = policy.parent / "audit.jsonl"
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
+    h = {"authorization": f"Bearer {key}"}
+    assert httpx.post(url + "/v1/chat/completions", json=body, headers=h).status_code == 200
+    assert stat.S_IMODE(audit.stat().st_mode) == 0o600
+    audit.rename(policy.parent / "audit.jsonl.1")
+    proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while not audit.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert httpx.post(url + "/v1/chat/completions", json=body, headers=h).status_code == 200
+    assert stat.S_IMODE(audit.stat().st_mode) == 0o600 and audit.read_text().count('"status":200') == 1
+    assert (policy.parent / "audit.jsonl.1").read_text().count('"status":200') == 1
+
+
 def test_workers_share_one_metrics_view_and_clean_it_up(tmp_path: Path, fake: tuple) -> None:
     """With ``--workers 2`` the metrics port answers with both workers' counts (the serving process reads their
     shared files); the API port has no /metrics. The shared metrics directory lives under TMPDIR for the run
