@@ -92,14 +92,15 @@ def record_usage(ctx: RequestRecord, usage: Any) -> None:
             ctx.completion_tokens = ct
 
 
-# Headers a request may carry once: two would leave it open which one counts (one proxy reads the first, the
+# Credentials a request may carry once: two would leave it open which one counts (one proxy reads the first, the
 # gateway the last).
-_SINGLE = frozenset({b"authorization", b"x-api-key", b"x-request-id"})
+_SINGLE = frozenset({b"authorization", b"x-api-key"})
 DUPLICATED = b":duplicated"  # no header has this name (a colon may not start one): it names a repeated one
 
 
 def request_headers(scope: Scope) -> dict[bytes, str]:
-    """The request's headers by (lower-case) name; a repeated security header is named under ``DUPLICATED``."""
+    """The request's headers by (lower-case) name (the last of repeated ones); a repeated credential header is
+    named under ``DUPLICATED``."""
     out: dict[bytes, str] = {}
     for k, v in scope["headers"]:
         if k in out and k in _SINGLE:

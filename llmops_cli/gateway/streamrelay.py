@@ -41,6 +41,7 @@ from llmops_cli.gateway.policy.fields import (
     choices_fields,
     drop_token_fields,
     reply_fields,
+    routine_chunk,
 )
 from llmops_cli.gateway.policy.jsontext import JsonEscapes
 from llmops_cli.gateway.priority import LowPriority
@@ -206,6 +207,8 @@ class StreamRelay:
         rest = {i: h.flush() for i, h in holds.items() if h.pending}
         if rest and st.template is not None:
             tail = _tail_chunk(st.template, rest, route, field)
+            if policy.pii_out:  # its id, model, … come from the first chunk, which may never have gone out
+                _check_in_place(tail, route, policy, ctx.decisions, st.seen)
             ctx.completion_parts.extend(t for i, t in rest.items() if type(i) is int)
             await send({"type": "http.response.body", "body": encode_json(tail), "more_body": True})
         await send({"type": "http.response.body", "body": DONE, "more_body": False})
@@ -321,6 +324,8 @@ def _check_in_place(
     chunk: dict[str, Any], route: str, policy: CompiledPolicy, decisions: list[Decision], seen: dict[str, str] | None
 ) -> None:
     """The output PII policies on every string of a chunk that does not stream through a window."""
+    if seen is not None and routine_chunk(chunk, route, seen):
+        return
     fields = reply_fields(chunk, route)
     choices = chunk.get("choices")
     if type(choices) is list:

@@ -160,6 +160,7 @@ class CompiledPolicy:
         media = policy.content.media
         self.media_remote = media.remote_urls == "allow"
         self.media_hosts = tuple(h.lower() for h in media.allowed_hosts)
+        self._clean_models: set[str] = set()
 
     # ------------------------------------------------------------------ auth
     def authenticate(self, authorization: str | None, x_api_key: str | None = None) -> ApiKey | None:
@@ -243,7 +244,7 @@ class CompiledPolicy:
         blocked pattern or a PII detector finds in it. Refused rather than redacted: a redacted name would ask
         for another model."""
         listed = model in self.policy.limits.models and (key is None or model in key.models)
-        if listed:
+        if listed or model in self._clean_models:
             return
         if len(model) > 256 or not model.isprintable() or any(c.isspace() for c in model):
             raise Denied(400, "invalid_model", "`model` must be a model name: printable, no spaces, at most 256.")
@@ -264,6 +265,9 @@ class CompiledPolicy:
                         decisions=[*decisions, *ds],
                     )
                 decisions.extend(ds)
+                return
+        if len(self._clean_models) < 256:  # names found clean under this policy (a reload starts afresh)
+            self._clean_models.add(model)
 
     def _check_token_prompts(self, route: str, body: dict[str, Any], decisions: list[Decision]) -> int:
         """A prompt given as token ids (or embeddings) is text the gateway cannot read without the model's

@@ -228,6 +228,9 @@ def reply_fields(obj: dict[str, Any], route: str) -> list[tuple[Getter, Setter]]
             continue
         if k == "object" and v in REPLY_OBJECTS:
             continue
+        if k == "usage" and type(v) is dict:
+            out += _usage_fields(v)
+            continue
         if k == "data" and route == "embeddings" and type(v) is list:
             for i, item in enumerate(v):
                 if type(item) is dict:
@@ -238,6 +241,75 @@ def reply_fields(obj: dict[str, Any], route: str) -> list[tuple[Getter, Setter]]
         _value(obj, k, v, out)
         _key(obj, k, REPLY_KEYS, out)
     return out
+
+
+# The counts OpenAI and vLLM report in `usage`: their names are the format's, not text.
+USAGE_KEYS = frozenset(
+    {
+        *("prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details", "completion_tokens_details"),
+        *("cached_tokens", "reasoning_tokens", "audio_tokens", "accepted_prediction_tokens"),
+        "rejected_prediction_tokens",
+    }
+)
+
+
+def _usage_fields(usage: dict[str, Any]) -> list[tuple[Getter, Setter]]:
+    """A reply's ``usage``: its strings, and keys other than the counts' own names, nested objects included."""
+    out: list[tuple[Getter, Setter]] = []
+    for k, v in usage.items():
+        if type(v) is dict:
+            out += _usage_fields(v)
+        elif type(v) is not int and type(v) is not float and v is not None:
+            _value(usage, k, v, out)
+        _key(usage, k, USAGE_KEYS, out)
+    return out
+
+
+def routine_chunk(chunk: dict[str, Any], route: str, seen: dict[str, str]) -> bool:
+    """Whether a stream chunk holds nothing that :func:`reply_fields` and :func:`choices_fields` would check:
+    only the format's own keys and fixed values, strings that ``seen`` says were checked and left as they are
+    (``id``, ``model``), and text that streams through windows. Most chunks of a stream are such; they skip
+    building the field list. A chunk that is not falls back to the full check, so this only saves time."""
+    for k, v in chunk.items():
+        if k == "choices":
+            if type(v) is not list:
+                return False
+            for choice in v:
+                if type(choice) is not dict or not _routine_choice(choice, route):
+                    return False
+        elif k == "object":
+            if v not in REPLY_OBJECTS:
+                return False
+        elif type(v) is str:
+            if k not in REPLY_KEYS or seen.get(v) != v:
+                return False
+        elif not (k == "created" or k in TOKEN_FIELDS or v is None):
+            return False
+    return True
+
+
+def _routine_choice(choice: dict[str, Any], route: str) -> bool:
+    for k, v in choice.items():
+        if k == "index" or k in TOKEN_FIELDS or v is None:
+            continue
+        if k == "finish_reason":
+            if v not in FINISH_REASONS:
+                return False
+        elif k == "stop_reason":
+            if type(v) is not int:
+                return False
+        elif route == "chat" and k == "delta" and type(v) is dict:
+            for dk, dv in v.items():
+                if dv is None:
+                    continue
+                if dk == "role":
+                    if dv not in STANDARD_ROLES:
+                        return False
+                elif type(dv) is not str or dk not in MESSAGE_KEYS:  # text of a window, under a known name
+                    return False
+        elif not (route == "completions" and k == "text" and type(v) is str):
+            return False
+    return True
 
 
 def _embedding_fields(item: dict[str, Any]) -> list[tuple[Getter, Setter]]:
@@ -402,8 +474,8 @@ _EXTRA_TEXT_FIELDS = frozenset(
 
 def drop_token_fields(holder: dict[str, Any]) -> None:
     """Set a reply's (or choice's) token-level fields to null (see ``TOKEN_FIELDS``)."""
-    for k in TOKEN_FIELDS:
-        if holder.get(k) is not None:
+    for k in TOKEN_FIELDS.intersection(holder):  # one set operation: a chunk has none, a choice `logprobs`
+        if holder[k] is not None:
             holder[k] = None
 
 
