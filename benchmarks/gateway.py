@@ -27,13 +27,21 @@ Figures:
      100 / throughput (Little's law): this is a throughput comparison, not the gateway's added latency.
   4. open loop at increasing fixed rates: the highest rate one worker holds with p99 <= 50 ms;
   5. memory soak at a fixed rate for --soak seconds: gateway RSS growth after warm-up.
+  6. refused-request flood: a second gateway (same core) where one key sends 1 MB requests that a blocked
+     pattern refuses, from 16 connections as fast as it is answered, while another key sends ordinary requests
+     at 50/s: that key's p50/p99 without and with the flood, and what the flood was answered. The flooding key
+     has the shipped policy's limits (600 requests/min, 200,000 tokens/min).
 
 The policy is the shipped ``policies/gateway.yaml`` plus one benchmark key whose per-key limits are raised
 (the default 600 requests/min would otherwise answer 429 from the first second).
 
 Usage: python benchmarks/gateway.py [--soak 60] [--quick] [--latencies 10,25,50,100] [--rounds 2]
-                                   [--sections 1,2,3,4,5]
+                                   [--sections 1,2,3,4,5,6] [--gateway-src DIR]
                                    [--litellm-bin /path/to/venv/bin/litellm] [--busy-poll MS] [--redis]
+
+``--gateway-src DIR`` runs the gateway (with its shipped policy) from another checkout, e.g. the main branch
+extracted with ``git archive``, so a change's figures and its baseline's come from the same script, machine
+and load generator.
 
 ``--redis`` starts a redis-server (pinned with the load generator) and the gateway with ``--redis-url``, so
 every figure includes the shared rate-limit check: one script call per request before it goes upstream.
@@ -63,6 +71,8 @@ sys.path.insert(0, str(ROOT))
 from llmops_cli.gateway.policy.keys import hash_key  # noqa: E402
 
 KEY = "llmops-benchmark-key-0000000000000000000000000000000000000"
+FLOOD_KEY = "llmops-benchmark-flood-00000000000000000000000000000000000"
+SRC = ROOT  # where the gateway runs from (--gateway-src)
 PROMPT = (
     "Summarise the attached incident report for the on-call channel. The reporter can be reached at "
     "ops.lead@example.com; keep it under five sentences and do not include customer identifiers."
@@ -296,23 +306,34 @@ def start_gateway(
     pin: int | None = None,
     env: dict[str, str] | None = None,
     busy_poll_ms: float = 0.0,
+    flood: bool = False,
 ) -> subprocess.Popen[bytes]:
     """`llmops gateway serve` on ``port`` in front of ``upstream``, with the shipped policy plus the benchmark
     key (per-key limits raised: the default 600 requests/min would answer 429 from the first second); added to
-    ``procs`` and answering when this returns."""
-    policy = (ROOT / "policies" / "gateway.yaml").read_text()
+    ``procs`` and answering when this returns. ``flood``: also a key with the shipped limits and a blocked
+    pattern (section 6)."""
+    policy = (SRC / "policies" / "gateway.yaml").read_text()
     bench_key = (
         f'  keys:\n    - {{id: bench, name: bench, hash: "{hash_key(KEY)}", '
-        "requests_per_minute: 100000000, tokens_per_minute: 100000000000}"
+        "requests_per_minute: 100000000, tokens_per_minute: 100000000000, max_concurrency: 1000}"
     )
-    (tmp / "gateway.yaml").write_text(policy.replace("  keys: []", bench_key))
+    if "max_concurrency_per_key" not in policy:  # a checkout from before per-key slots
+        bench_key = bench_key.replace(", max_concurrency: 1000", "")
+    if flood:
+        bench_key += f'\n    - {{id: flood, name: flood, hash: "{hash_key(FLOOD_KEY)}"}}'
+        policy = policy.replace(
+            "  blocked_patterns: []", "  blocked_patterns:\n    - {id: codename, pattern: bluebird}"
+        )
+    name = "gateway-flood.yaml" if flood else "gateway.yaml"
+    (tmp / name).write_text(policy.replace("  keys: []", bench_key))
     gw = subprocess.Popen(
         [
-            *(sys.executable, "-m", "llmops_cli", "gateway", "serve", "--policies", str(tmp / "gateway.yaml")),
+            *(sys.executable, "-m", "llmops_cli", "gateway", "serve", "--policies", str(tmp / name)),
             *("--upstream", upstream, "--port", str(port)),
             *(("--busy-poll", f"{busy_poll_ms:g}") if busy_poll_ms else ()),
         ],
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        env={**os.environ, "PYTHONPATH": str(SRC), **(env or {})},
+        cwd=SRC,  # `python -m` puts the working directory first on sys.path
         preexec_fn=_pin(pin) if pin is not None else None,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -607,6 +628,8 @@ async def run(args: argparse.Namespace) -> int:
             best = await _open_loop_max(stack, args, chat)
         if 5 in sections:
             await _soak(stack, args, chat, stream, args.soak_rate or max(100.0, best * 0.5 or 750.0))
+        if 6 in sections:
+            await _flood(stack, args, chat)
         return 0
     finally:
         stack.stop()
@@ -760,14 +783,65 @@ async def _soak(
         print(f"  growth after warm-up: {growth:+.1f} % (target < 10 %)")
 
 
+async def _flood(stack: Stack, args: argparse.Namespace, chat: dict[str, object]) -> None:
+    print("\n== 6. refused-request flood: another key's latency while one key floods 1 MB requests that are refused ==")
+    port = _free_port()
+    gw = start_gateway(
+        stack.tmp,
+        f"http://127.0.0.1:{stack.up_port}/v1",
+        port,
+        stack.procs,
+        pin=CORE_GATEWAY,
+        env={"PAC_AUDIT_LOG": str(stack.tmp / "audit-flood.jsonl")},
+        flood=True,
+    )
+    victim = build_request("/v1/chat/completions", chat, KEY)
+    text = "the quarterly numbers look fine " * 32_000 + "project bluebird"
+    flood = build_request(
+        "/v1/chat/completions", {"model": "fake-model", "messages": [{"role": "user", "content": text}]}, FLOOD_KEY
+    )
+    secs = 5.0 if args.quick else 10.0
+    await open_loop(port, victim, 50, 1, pool=8)  # warm-up
+    quiet = await open_loop(port, victim, 50, secs, pool=8)
+    stop = asyncio.Event()
+    answered: dict[int, int] = {}
+
+    async def flooder() -> None:
+        while not stop.is_set():
+            try:
+                c = await Conn.open(port)
+            except OSError:
+                await asyncio.sleep(0.01)
+                continue
+            try:
+                while not stop.is_set():
+                    status, _, _ = await c.request(flood)
+                    answered[status] = answered.get(status, 0) + 1
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                pass  # the gateway closed the connection: open another
+            finally:
+                c.close()
+
+    flooders = [asyncio.ensure_future(flooder()) for _ in range(16)]
+    await asyncio.sleep(1.0)
+    loud = await open_loop(port, victim, 50, secs, pool=8)
+    stop.set()
+    await asyncio.wait(flooders, timeout=30)
+    print(f"  ordinary requests of another key at 50/s, {secs:.0f} s each (ms):")
+    print(f"    without the flood: p50 {quiet.pct(0.5):8.2f}  p99 {quiet.pct(0.99):8.2f}  errors {quiet.errors}")
+    print(f"    during the flood:  p50 {loud.pct(0.5):8.2f}  p99 {loud.pct(0.99):8.2f}  errors {loud.errors}")
+    print("  the flood was answered: " + ", ".join(f"{n} x {s}" for s, n in sorted(answered.items())))
+    gw.send_signal(signal.SIGTERM)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--soak", type=float, default=60.0, help="memory soak length in seconds (default 60)")
     ap.add_argument(
         "--sections",
         type=lambda v: {int(x) for x in v.split(",")},
-        default={1, 2, 3, 4, 5},
-        help="which figures to measure, e.g. 2 or 1,3 (default all: 1,2,3,4,5)",
+        default={1, 2, 3, 4, 5, 6},
+        help="which figures to measure, e.g. 2 or 1,3 (default all: 1,2,3,4,5,6)",
     )
     ap.add_argument("--soak-rate", type=float, default=None, help="soak request rate (default: half the max)")
     ap.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
@@ -787,6 +861,7 @@ def main() -> int:
         help="alternating direct/gateway rounds per latency in the 100-in-flight table (default 2)",
     )
     ap.add_argument("--litellm-bin", default=None, help="`litellm` executable of a venv with litellm[proxy]")
+    ap.add_argument("--gateway-src", default=None, metavar="DIR", help="run the gateway from this checkout")
     ap.add_argument("--serve-relay", default=None, metavar="PORT:UPSTREAM", help=argparse.SUPPRESS)
     ap.add_argument(
         "--busy-poll",
@@ -796,6 +871,9 @@ def main() -> int:
         help="start the gateway with `--busy-poll MS` (default 0: off, as shipped)",
     )
     args = ap.parse_args()
+    if args.gateway_src:
+        global SRC
+        SRC = Path(args.gateway_src).resolve()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     try:
         import uvloop

@@ -80,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         command = get_command(app)
         rv = command.main(args=args, prog_name="llmops", standalone_mode=False, obj=state)
         code = int(rv) if isinstance(rv, int) else 0
+        if code == ExitCode.INTERRUPTED:  # Typer answers Ctrl-C with a silent Exit(130)
+            sys.stderr.write("\ninterrupted\n")
     except LlmopsError as e:
         if _wants_verbose(args, state):
             import traceback

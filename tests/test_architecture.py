@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -62,3 +63,38 @@ def test_modules_import_only_public_names_of_other_modules() -> None:
                 if private:
                     offenders.append(f"{rel}:{node.lineno}: from {node.module} import {', '.join(private)}")
     assert offenders == []
+
+
+def _private_uses(tree: ast.Module) -> list[str]:
+    """``from llmops_cli.x import _name`` and ``module._name`` on a module imported from llmops_cli."""
+    found: list[str] = []
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("llmops_cli"):
+            for alias in node.names:
+                if alias.name.startswith("_"):
+                    found.append(f"from {node.module} import {alias.name}")
+                modules.add(alias.asname or alias.name)  # a module or a name; only modules have attributes here
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("llmops_cli"):
+                    modules.add(alias.asname or alias.name.split(".")[0])
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in modules
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
+            found.append(f"{node.value.id}.{node.attr}")
+    return found
+
+
+def test_gateway_modules_use_only_each_others_public_names() -> None:
+    """What one gateway module takes from another is public: a ``_name`` is free to change inside its module."""
+    offenders = []
+    for f in sorted((ROOT / "llmops_cli" / "gateway").rglob("*.py")):
+        for use in _private_uses(ast.parse(f.read_text())):
+            offenders.append(f"{f.relative_to(ROOT)}: {use}")
+    assert not offenders, "\n".join(offenders)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from llmops_cli.cli.output import OutputFormat, OutputOpt, dump, write_stdout
-from llmops_cli.cli.session import get_session
+from llmops_cli.cli.session import Session, get_session
 
 app = typer.Typer(no_args_is_help=True, help="Validate, show and describe llmops.yaml.")
 
@@ -49,6 +49,9 @@ def show(
 ) -> None:
     """Print the effective configuration (file + LLMOPS_* env + defaults).
 
+    With --sources, also the settings `llmops gateway serve` would start with here (flags aside: flag > PAC_*
+    variable > llmops.yaml > default), each with where it came from.
+
     Examples:
       llmops config show
       llmops config show --sources
@@ -58,21 +61,36 @@ def show(
     session.start("config show", output)
     loaded = session.loaded()
     values = loaded.settings.model_dump(mode="json", by_alias=True)
+    gateway = _gateway(session) if sources else None
     if output is OutputFormat.json:
         data: dict[str, object] = {"file": str(loaded.file) if loaded.file else None, "settings": values}
         if sources:
             data["sources"] = loaded.sources
+            data["gateway_serve"] = gateway
         session.emit(data)
         return
     if not sources:
         write_stdout(dump(values, OutputFormat.yaml))
         return
-    width = max(len(k) for k in loaded.sources)
-    lines = []
-    for path, src in loaded.sources.items():
-        value = _lookup(values, path)
-        lines.append(f"{path:<{width}}  {_fmt(value):<30}  # {src}")
-    write_stdout("\n".join(lines) + "\n")
+    assert gateway is not None
+    rows = [(path, _fmt(_lookup(values, path)), src) for path, src in loaded.sources.items()]
+    rows += [(f"gateway serve: {name}", _fmt(v["value"]), str(v["source"])) for name, v in gateway.items()]
+    width = max(len(r[0]) for r in rows)
+    write_stdout("\n".join(f"{path:<{width}}  {value:<30}  # {src}" for path, value, src in rows) + "\n")
+
+
+def _gateway(session: object) -> dict[str, dict[str, object]]:
+    """The effective settings of `gateway serve` without flags, with their sources; secrets as `(set)`."""
+    from llmops_cli.cli.gateway._common import configured
+    from llmops_cli.gateway.settings import SECRET_FIELDS, resolve
+
+    assert isinstance(session, Session)
+    settings, sources = resolve({}, session.environ, configured(session))
+    out: dict[str, dict[str, object]] = {}
+    for name, value in settings.model_dump(mode="json").items():
+        shown = "(set)" if name in SECRET_FIELDS and value else value
+        out[name] = {"value": shown, "source": sources.get(name, "default")}
+    return out
 
 
 @app.command("schema")

@@ -45,4 +45,5 @@ def confirm(session: Session, question: str, *, yes: bool) -> None:
     if not session.interactive:
         raise UsageError(f"{question} needs confirmation and there is no terminal", hint="pass --yes")
     if not typer.confirm(question, default=False, err=True):
+        session.err.print("cancelled: nothing was changed", markup=False)
         raise typer.Exit(1)

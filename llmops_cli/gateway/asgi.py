@@ -1,11 +1,13 @@
-"""ASGI plumbing shared by the gateway's request handlers: types, strict JSON, the per-request context and
-plain responses."""
+"""ASGI plumbing shared by the gateway's request handlers: types, strict JSON, the per-request record, plain
+responses, and running a handler until the client disconnects."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,10 +64,12 @@ def error_body(message: str, err_type: str, code: str, param: str | None = None)
 class RequestRecord:
     """Everything one request records for the audit log and metrics."""
 
-    request_id: str
+    request_id: str  # the gateway's own, unique
     route: str
     t0: float
+    client_request_id: str | None = None  # the client's `x-request-id`, as sent (when plain)
     key_id: str | None = None
+    key_slot: str | None = None  # the rate-limit bucket whose concurrency slot the request holds
     model: str | None = None
     status: int = 0
     upstream_status: int | None = None
@@ -78,7 +82,8 @@ class RequestRecord:
     error: str | None = None
 
 
-def _usage(ctx: RequestRecord, usage: Any) -> None:
+def record_usage(ctx: RequestRecord, usage: Any) -> None:
+    """Take the token counts of an upstream's ``usage`` object, where it has them."""
     if isinstance(usage, dict):
         pt, ct = usage.get("prompt_tokens"), usage.get("completion_tokens")
         if isinstance(pt, int):
@@ -87,11 +92,24 @@ def _usage(ctx: RequestRecord, usage: Any) -> None:
             ctx.completion_tokens = ct
 
 
-def _headers(scope: Scope) -> dict[bytes, str]:
-    return {k: v.decode("latin-1") for k, v in scope["headers"]}
+# Credentials a request may carry once: two would leave it open which one counts (one proxy reads the first, the
+# gateway the last).
+_SINGLE = frozenset({b"authorization", b"x-api-key"})
+DUPLICATED = b":duplicated"  # no header has this name (a colon may not start one): it names a repeated one
 
 
-async def _respond(
+def request_headers(scope: Scope) -> dict[bytes, str]:
+    """The request's headers by (lower-case) name (the last of repeated ones); a repeated credential header is
+    named under ``DUPLICATED``."""
+    out: dict[bytes, str] = {}
+    for k, v in scope["headers"]:
+        if k in out and k in _SINGLE:
+            out[DUPLICATED] = k.decode("latin-1")
+        out[k] = v.decode("latin-1")
+    return out
+
+
+async def respond(
     send: Send,
     status: int,
     body: bytes,
@@ -107,3 +125,56 @@ async def _respond(
         headers.extend(extra)
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class TrackedSend:
+    """``send`` that notes when the response is complete (its last body message went out). A plain call that
+    returns ``send``'s awaitable: no extra coroutine per chunk."""
+
+    __slots__ = ("complete", "send")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.complete = False
+
+    def __call__(self, message: dict[str, Any]) -> Awaitable[None]:
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            self.complete = True
+        return self.send(message)
+
+
+async def until_disconnect(
+    receive: Receive, work: Coroutine[Any, Any, None], ctx: RequestRecord, tracked: TrackedSend | None = None
+) -> None:
+    """Run ``work`` in this task; if the client disconnects first, cancel it (which closes the upstream
+    request). A watcher task waits on ``receive``; the work itself is awaited directly rather than raced with
+    ``asyncio.wait``, which cost two extra tasks' worth of scheduling on every request.
+
+    ASGI servers also answer ``receive`` with ``http.disconnect`` once the response is complete (uvicorn does
+    so at once): when ``work`` sends through ``tracked`` and the response has ended, that is no client
+    disconnect, and ``work`` (still releasing its upstream connection) runs on."""
+    me = asyncio.current_task()
+    assert me is not None
+    disconnected = False
+
+    async def watch() -> None:
+        nonlocal disconnected
+        with contextlib.suppress(Exception):
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            if tracked is not None and tracked.complete:
+                return
+            disconnected = True
+            me.cancel()
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    try:
+        await work
+    except asyncio.CancelledError:
+        if not disconnected or me.cancelling() > 1:  # cancelled from outside too (shutdown): propagate
+            raise
+        ctx.status, ctx.error = 499, "client_disconnected"
+    finally:
+        watcher.cancel()
+        if disconnected:
+            me.uncancel()  # withdraw our own cancellation request, however ``work`` ended

@@ -38,10 +38,10 @@ OVERLONG = "overlong"  # the placeholder kind and decision of an overlong run re
 # armor header tried first, as in ``pii.PEM``: else base64 would take a header's name and stop at its colon. In
 # masked JSON text (tool-call arguments) the placeholders of `\n`, `\r`, `\t` and `\\` count as whitespace and
 # backslash (see ``pii``).
-_PEM_END = rf"-----END {pii._PEM_LABEL}-----"
+_PEM_END = rf"-----END {pii.PEM_LABEL}-----"
 _PEM_BODY = (
-    rf"(?:[{pii._PEM_SPACE}]++|{pii._PEM_ARMOR}|[A-Za-z0-9+/=]++|{pii._BS}[rn]?"
-    rf"|-(?!----END {pii._PEM_LABEL}-----))*+"
+    rf"(?:[{pii.PEM_SPACE}]++|{pii.PEM_ARMOR}|[A-Za-z0-9+/=]++|{pii.BACKSLASH}[rn]?"
+    rf"|-(?!----END {pii.PEM_LABEL}-----))*+"
 )
 
 # A suffix matching this may be the beginning of personal data; see the module docstring. One alternative per

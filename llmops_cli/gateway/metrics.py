@@ -1,4 +1,6 @@
-"""Prometheus metrics of one gateway worker, on a registry of its own (one per app instance).
+"""Prometheus metrics of one gateway worker, on a registry of its own (one per app instance), served on a port
+of their own (``serve_metrics``; ``--metrics-port``): they name models, policy rules and counts, which the API
+port does not show to whoever can reach it.
 
 With ``--workers N`` (N > 1) the workers share one port, so a scrape reaches one of them at random: each would
 answer with its own counts, and Prometheus would see counters jump between workers. ``serve`` then points
@@ -89,6 +91,18 @@ class Metrics:
             registry=r,
         )
         self.policy_reloads = Counter(p + "policy_reloads_total", "Policy reloads by result.", ["result"], registry=r)
+        self.audit_errors = Counter(
+            p + "audit_write_errors_total",
+            "Audit records that could not be written (a full disk, a closed pipe); while they fail, requests are "
+            "refused (audit.on_failure: refuse).",
+            registry=r,
+        )
+        self.audit_suppressed = Counter(
+            p + "audit_records_suppressed_total",
+            "Audit records not written because their kind is rate-limited (unauthenticated requests), by reason.",
+            ["reason"],
+            registry=r,
+        )
         self._models: set[str] = set()
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
 
@@ -115,13 +129,18 @@ class Metrics:
         return "other"
 
     def render(self) -> bytes:
+        """The text exposition a scrape gets."""
+        return generate_latest(self.scrape_registry())
+
+    def scrape_registry(self) -> Any:
+        """What a scrape reads: this registry, or with several workers the sum of all of theirs."""
         if self.shared:
             from prometheus_client import multiprocess
 
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
-            return generate_latest(registry)
-        return generate_latest(self.registry)
+            return registry
+        return self.registry
 
     def close(self) -> None:
         """At worker exit: its in-flight gauge leaves the sum (its counters stay in it)."""
@@ -129,3 +148,12 @@ class Metrics:
             from prometheus_client import multiprocess
 
             multiprocess.mark_process_dead(os.getpid())
+
+
+def serve_metrics(registry: Any, host: str, port: int) -> Any:
+    """Answer scrapes of ``registry`` on ``host:port`` from a thread of this process (prometheus_client's WSGI
+    server); the server, to ``shutdown()``. OSError when the address cannot be bound."""
+    from prometheus_client import start_http_server
+
+    server, _ = start_http_server(port, host, registry)
+    return server

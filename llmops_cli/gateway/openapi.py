@@ -125,8 +125,7 @@ SCHEMA: dict[str, Any] = {
         "/proxy/completion/stream": _post("Chat completion, always streamed (SSE)", _CHAT, True),
         "/v1/models": _get("Models this key may use", secured=True),
         "/healthz": _get("Liveness"),
-        "/readyz": _get("Readiness: policy loaded and upstream reachable", (200, 503)),
-        "/metrics": _get("Prometheus metrics"),
+        "/readyz": _get("Readiness: upstream reachable and requests recorded (status words only)", (200, 503)),
     },
 }
 OPENAPI = orjson.dumps(SCHEMA)

@@ -49,7 +49,7 @@ class PolicyHolder:
             self.current = CompiledPolicy(load_policy(self.path), str(self.path))
         except LlmopsError as e:
             self.last_error = str(e)
-            log.error("policy reload failed, keeping the previous policy: %s", e)
+            log.error("policy reload failed, keeping the previous policy (it is read again on SIGHUP or change): %s", e)
             return False
         except Exception as e:  # a reload must never take the gateway (or its watcher) down
             self.last_error = f"{self.path}: unexpected error: {type(e).__name__}: {e}"
@@ -62,7 +62,7 @@ class PolicyHolder:
     def changed(self) -> bool:
         return self.path is not None and _stamp(self.path) != self._stamp
 
-    def _reload_and_report(self, on_reload: object) -> None:
+    def reload_and_report(self, on_reload: object) -> None:
         ok = self.reload()
         if callable(on_reload):
             try:
@@ -77,18 +77,28 @@ class PolicyHolder:
             await asyncio.sleep(interval)
             try:
                 if self.changed():
-                    self._reload_and_report(on_reload)
+                    self.reload_and_report(on_reload)
             except Exception:  # keep watching
                 log.exception("policy file watch failed; still watching")
                 if callable(on_reload):
                     with contextlib.suppress(Exception):
                         on_reload(False)
 
-    def install_sighup(self, on_reload: object = None) -> bool:
-        """Reload on SIGHUP (main thread only; returns False where signals cannot be installed)."""
+    def install_sighup(self, on_reload: object = None, also: object = None) -> bool:
+        """Reload on SIGHUP, then call ``also`` (main thread only; returns False where signals cannot be
+        installed)."""
+
+        def on_sighup() -> None:
+            self.reload_and_report(on_reload)
+            if callable(also):
+                try:
+                    also()
+                except Exception:
+                    log.exception("SIGHUP handler failed")
+
         try:
             loop = asyncio.get_running_loop()
-            loop.add_signal_handler(signal.SIGHUP, self._reload_and_report, on_reload)
+            loop.add_signal_handler(signal.SIGHUP, on_sighup)
         except (RuntimeError, ValueError, NotImplementedError):
             return False
         return True

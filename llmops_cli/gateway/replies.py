@@ -51,9 +51,12 @@ def retry_after(upstream_status: int, value: str | None) -> list[tuple[bytes, by
     return [(b"retry-after", value.encode("ascii"))]
 
 
+UPSTREAM_PREFIX = "upstream_"  # every error code the gateway reports for an upstream starts with it
+
+
 def upstream_code(kind: str) -> str:
     """The error code of an :class:`~llmops_cli.gateway.upstream.UpstreamError` kind."""
-    return f"upstream_{kind}"
+    return UPSTREAM_PREFIX + kind
 
 
 def refusal(status: int, body: bytes, policy: CompiledPolicy, decisions: list[Decision]) -> tuple[int, str, bytes]:

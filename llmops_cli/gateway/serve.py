@@ -9,19 +9,24 @@ replicas) share (see ``sharedlimits``).
 
 from __future__ import annotations
 
+import errno
 import importlib.util
+import inspect
 import logging
 import os
 import shutil
+import socket
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmops_cli.errors import ConfigError
+from llmops_cli.errors import ConfigError, LlmopsError
 from llmops_cli.gateway import governance
 from llmops_cli.gateway.app import GatewayApp, create_app
-from llmops_cli.gateway.audit import AuditLog
-from llmops_cli.gateway.metrics import MULTIPROC_ENV, Metrics
+from llmops_cli.gateway.audit import HMAC_KEY_ENV, HMAC_KEY_FILE_ENV, AuditLog, hmac_key
+from llmops_cli.gateway.connections import HeaderDeadlineProtocol
+from llmops_cli.gateway.metrics import MULTIPROC_ENV, Metrics, serve_metrics
 from llmops_cli.gateway.policy.limits import Limiter
 from llmops_cli.gateway.redis_client import RedisClient, RedisURL
 from llmops_cli.gateway.reload import PolicyHolder
@@ -39,11 +44,12 @@ def build_app(settings: GatewayServerSettings) -> GatewayApp:
     return create_app(
         holder,
         build_adapter(settings),
-        audit=AuditLog(settings.audit_log),
+        audit=AuditLog(settings.audit_log, key=audit_key()),
         metrics=metrics,
         reload_interval=settings.reload_interval,
         busy_poll=settings.busy_poll_ms / 1000,
         shared_limits=shared_limits(settings, metrics),
+        body_timeout=settings.body_timeout,
     )
 
 
@@ -62,7 +68,9 @@ def shared_limits(settings: GatewayServerSettings, metrics: Metrics) -> SharedLi
 
 def app_from_env() -> GatewayApp:
     """uvicorn factory for worker processes."""
-    return build_app(GatewayServerSettings.from_env())
+    settings = GatewayServerSettings.from_env()
+    HeaderDeadlineProtocol.header_timeout = settings.header_timeout
+    return build_app(settings)
 
 
 def export_env(settings: GatewayServerSettings) -> None:
@@ -73,21 +81,30 @@ def export_env(settings: GatewayServerSettings) -> None:
 
 
 def _fast_loop() -> dict[str, Any]:
-    opts: dict[str, Any] = {}
+    """uvloop when installed, and httptools (a dependency) with the header deadline (see ``connections``)."""
+    opts: dict[str, Any] = {"http": HeaderDeadlineProtocol}
     if importlib.util.find_spec("uvloop"):
         opts["loop"] = "uvloop"
-    if importlib.util.find_spec("httptools"):
-        opts["http"] = "httptools"
     return opts
 
 
+def audit_key() -> bytes:
+    """The audit hash key (see ``audit.hmac_key``); ConfigError naming the key file when it is unusable."""
+    try:
+        return hmac_key()
+    except ValueError as e:
+        raise ConfigError(
+            str(e), path=HMAC_KEY_FILE_ENV, hint="mount the Secret there (at least 16 bytes), or unset the variable"
+        ) from e
+
+
 def check_audit_log(target: str | None) -> None:
-    """The audit log file can be opened for appending (created when missing); ConfigError naming it if not."""
+    """The audit log file can be opened for appending (created 0600 when missing); ConfigError naming it if
+    not."""
     if not target or target == "-":
         return
     try:
-        with open(target, "ab"):
-            pass
+        os.close(os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600))
     except OSError as e:
         raise ConfigError(
             f"cannot write the audit log {target}: {e.strerror or e}",
@@ -105,6 +122,7 @@ def check(settings: GatewayServerSettings) -> PolicyHolder:
         governance.read_release(settings.release_file)
     if settings.incidents_file:
         governance.read_incidents(settings.incidents_file)
+    audit_key()
     if settings.redis_url:
         redis_password()
     if settings.provider == "litellm":
@@ -114,16 +132,111 @@ def check(settings: GatewayServerSettings) -> PolicyHolder:
     return holder
 
 
-def serve(settings: GatewayServerSettings) -> None:
-    """Run until SIGINT/SIGTERM; in-flight requests and streams drain for up to 30 s."""
+@dataclass
+class Prepared:
+    """A gateway ready to run: settings checked, its sockets bound, its app built (one worker)."""
+
+    settings: GatewayServerSettings
+    sock: socket.socket
+    app: GatewayApp | None  # None with several workers: each builds its own
+    metrics_server: Any = None
+    metrics_dir: str | None = None
+
+    @property
+    def address(self) -> str:
+        host, port = self.sock.getsockname()[:2]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    @property
+    def metrics_address(self) -> str | None:
+        if self.metrics_server is None:
+            return None
+        host, port = self.metrics_server.server_address[:2]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    def close(self) -> None:
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
+        self.sock.close()
+        if self.metrics_dir is not None:
+            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+
+
+def bind(host: str, port: int, flag: str = "--port") -> socket.socket:
+    """A TCP socket bound to ``host:port`` (as uvicorn binds: SO_REUSEADDR, inheritable by workers). An address
+    that cannot be bound is an LlmopsError of one line naming it and the flag to change."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise bind_error(e, host, port, flag) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def bind_error(e: OSError, host: str, port: int, flag: str) -> LlmopsError:
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if e.errno == errno.EADDRINUSE:
+        return LlmopsError(f"{where} is already in use; pick another {flag}", code="address_in_use")
+    if isinstance(e, socket.gaierror):
+        return LlmopsError(f"cannot listen on {where}: unknown host; pick another --host", code="bind_failed")
+    if e.errno == errno.EADDRNOTAVAIL:
+        return LlmopsError(
+            f"cannot listen on {where}: this machine has no such address; pick another --host", code="bind_failed"
+        )
+    if e.errno == errno.EACCES:
+        return LlmopsError(
+            f"cannot listen on {where}: permission denied (ports below 1024 need privileges); pick another {flag}",
+            code="bind_failed",
+        )
+    return LlmopsError(f"cannot listen on {where}: {e.strerror or e}", code="bind_failed")
+
+
+def prepare(settings: GatewayServerSettings) -> Prepared:
+    """Everything that can fail before the gateway serves: the checks of :func:`check`, the app (one worker),
+    the listening socket and the metrics port. Nothing is reported as listening before this returns."""
+    check(settings)
+    settings = settings.model_copy(update={"policy_file": str(Path(settings.policy_file).resolve())})
+    app = None
+    metrics_dir = None
+    if settings.workers > 1:
+        # One directory for all workers' metrics, fresh for this run (stale files would add old counts).
+        metrics_dir = tempfile.mkdtemp(prefix="llmops-gateway-metrics-")
+    else:
+        HeaderDeadlineProtocol.header_timeout = settings.header_timeout
+        app = build_app(settings)
+    sock = bind(settings.host, settings.port)
+    prepared = Prepared(settings, sock, app, metrics_dir=metrics_dir)
+    if settings.metrics_port is not None:
+        try:
+            registry = app.metrics.scrape_registry() if app is not None else _workers_registry(metrics_dir)
+            prepared.metrics_server = serve_metrics(registry, settings.host, settings.metrics_port)
+        except OSError as e:
+            prepared.close()
+            raise bind_error(e, settings.host, settings.metrics_port, "--metrics-port") from None
+    return prepared
+
+
+def _workers_registry(metrics_dir: str | None) -> Any:
+    from prometheus_client import CollectorRegistry, multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=metrics_dir)
+    return registry
+
+
+def run(prepared: Prepared) -> None:
+    """Serve until SIGINT/SIGTERM; in-flight requests and streams drain for up to 30 s. After SIGINT (Ctrl-C)
+    raises KeyboardInterrupt (exit 130), as uvicorn's own ``run`` does not."""
     import uvicorn
 
-    check(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = settings.model_copy(update={"policy_file": str(Path(settings.policy_file).resolve())})
+    settings = prepared.settings
     common: dict[str, Any] = dict(
-        host=settings.host,
-        port=settings.port,
         access_log=False,
         log_level="info",
         # Nothing in the gateway reads the client address, so X-Forwarded-* is not trusted or parsed (one
@@ -134,14 +247,39 @@ def serve(settings: GatewayServerSettings) -> None:
         lifespan="on",
         **_fast_loop(),
     )
-    if settings.workers > 1:
+    try:
+        if prepared.app is not None:
+            # Server.run, not uvicorn.run: that one swallows the KeyboardInterrupt a Ctrl-C ends in.
+            uvicorn.Server(uvicorn.Config(prepared.app, **common)).run(sockets=[prepared.sock])
+            return
+        from uvicorn.supervisors import Multiprocess
+
+        class Supervisor(Multiprocess):
+            interrupted = False
+
+            def handle_int(self) -> None:
+                self.interrupted = True
+                super().handle_int()
+
         export_env(settings)
-        # One directory for all workers' metrics, fresh for this run (stale files would add old counts).
-        metrics_dir = tempfile.mkdtemp(prefix="llmops-gateway-metrics-")
-        os.environ[MULTIPROC_ENV] = metrics_dir
-        try:
-            uvicorn.run("llmops_cli.gateway.serve:app_from_env", factory=True, workers=settings.workers, **common)
-        finally:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
-    else:
-        uvicorn.run(build_app(settings), **common)
+        if not os.environ.get(HMAC_KEY_FILE_ENV):  # one random audit hash key for all workers of this run
+            os.environ[HMAC_KEY_ENV] = hmac_key().hex()
+        assert prepared.metrics_dir is not None
+        os.environ[MULTIPROC_ENV] = prepared.metrics_dir
+        config = uvicorn.Config(
+            "llmops_cli.gateway.serve:app_from_env", factory=True, workers=settings.workers, **common
+        )
+        kwargs: dict[str, Any] = {"sockets": [prepared.sock]}
+        if "target" in inspect.signature(Multiprocess).parameters:  # older uvicorn releases take the server's run
+            kwargs["target"] = uvicorn.Server(config).run
+        supervisor = Supervisor(config, **kwargs)
+        supervisor.run()
+        if supervisor.interrupted:
+            raise KeyboardInterrupt
+    finally:
+        prepared.close()
+
+
+def serve(settings: GatewayServerSettings) -> None:
+    """:func:`prepare`, then :func:`run`."""
+    run(prepare(settings))

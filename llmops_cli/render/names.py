@@ -63,6 +63,7 @@ GATEWAY_NAME: Final = "policy-gateway"
 GATEWAY_REDIS_NAME: Final = "policy-gateway-redis"  # Deployment and Service of the shared rate-limit store
 GATEWAY_REDIS_PORT: Final = 6379
 GATEWAY_PORT: Final = 8080
+GATEWAY_METRICS_PORT: Final = 9464  # /metrics apart from the API: only Prometheus's namespace reaches it
 VLLM_PORT: Final = 8000
 PGVECTOR_NAME: Final = "pgvector"
 PGVECTOR_PORT: Final = 5432

@@ -99,11 +99,23 @@ def test_revoke_unknown_is_exit_2(policy: Path) -> None:
     assert r.exit_code == 2 and "no key with id 'nope'" in r.stderr
 
 
-def test_serve_flags_override_env(policy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    seen: dict[str, Any] = {}
+class _Prepared:
+    """What ``serve.prepare`` returns, without sockets: the wiring tests bind nothing."""
+
+    address = "127.0.0.1:1"
+    metrics_address = None
+
+
+def _capture(monkeypatch: pytest.MonkeyPatch, seen: dict[str, Any]) -> None:
     import llmops_cli.gateway.serve as core
 
-    monkeypatch.setattr(core, "serve", lambda s: seen.setdefault("s", s))
+    monkeypatch.setattr(core, "prepare", lambda s: seen.setdefault("s", s) and _Prepared())
+    monkeypatch.setattr(core, "run", lambda p: None)
+
+
+def test_serve_flags_override_env(policy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict[str, Any] = {}
+    _capture(monkeypatch, seen)
     monkeypatch.setenv("PAC_UPSTREAM_URL", "http://from-env:8000")
     monkeypatch.setenv("PAC_LLM_PROVIDER", "http")
     monkeypatch.setenv("PAC_PORT", "9999")
@@ -136,9 +148,7 @@ def test_serve_flags_override_env(policy: Path, monkeypatch: pytest.MonkeyPatch)
 
 def test_serve_defaults_to_the_shipped_policy(monkeypatch: pytest.MonkeyPatch, workdir: Path) -> None:
     seen: dict[str, Any] = {}
-    import llmops_cli.gateway.serve as core
-
-    monkeypatch.setattr(core, "serve", lambda s: seen.setdefault("s", s))
+    _capture(monkeypatch, seen)
     assert run_cli("gateway", "serve").exit_code == 0
     assert Path(seen["s"].policy_file).name == "gateway.yaml" and Path(seen["s"].policy_file).is_file()
     assert seen["s"].port == 8080

@@ -163,15 +163,37 @@ def test_sighup_reloads_keys_and_sigterm_drains_streams(served: tuple, fake: tup
     assert proc.wait(20) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal after draining
 
 
+def test_sighup_reopens_the_audit_log_for_rotation(served: tuple) -> None:
+    """logrotate's way: rename the file, SIGHUP; the next records go to a new file, created 0600."""
+    import stat
+
+    proc, url, policy, key = served
+    audit = policy.parent / "audit.jsonl"
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}]}
+    h = {"authorization": f"Bearer {key}"}
+    assert httpx.post(url + "/v1/chat/completions", json=body, headers=h).status_code == 200
+    assert stat.S_IMODE(audit.stat().st_mode) == 0o600
+    audit.rename(policy.parent / "audit.jsonl.1")
+    proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while not audit.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert httpx.post(url + "/v1/chat/completions", json=body, headers=h).status_code == 200
+    assert stat.S_IMODE(audit.stat().st_mode) == 0o600 and audit.read_text().count('"status":200') == 1
+    assert (policy.parent / "audit.jsonl.1").read_text().count('"status":200') == 1
+
+
 def test_workers_share_one_metrics_view_and_clean_it_up(tmp_path: Path, fake: tuple) -> None:
-    """With ``--workers 2`` a scrape reaches either worker: each must answer with both workers' counts. The
-    shared metrics directory lives under TMPDIR for the run only."""
+    """With ``--workers 2`` the metrics port answers with both workers' counts (the serving process reads their
+    shared files); the API port has no /metrics. The shared metrics directory lives under TMPDIR for the run
+    only."""
     policy = tmp_path / "gateway.yaml"
     policy.write_text(SHIPPED.read_text())
     key = _cli("gateway", "keys", "create", "demo", "--policies", str(policy)).stdout.strip()
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    port = _free_port()
+    port, metrics_port = _free_port(), _free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -184,6 +206,7 @@ def test_workers_share_one_metrics_view_and_clean_it_up(tmp_path: Path, fake: tu
         [
             *(sys.executable, "-m", "llmops_cli", "gateway", "serve"),
             *("--policies", str(policy), "--port", str(port), "--workers", "2"),
+            *("--metrics-port", str(metrics_port)),
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -203,8 +226,9 @@ def test_workers_share_one_metrics_view_and_clean_it_up(tmp_path: Path, fake: tu
             assert set(pool.map(one, range(24))) == {200}
         (shared,) = tmp.glob("llmops-gateway-metrics-*")
         assert list(shared.glob("counter_*.db"))
-        for _ in range(6):  # each scrape on a new connection, so on either worker
-            text = httpx.get(url + "/metrics").text
+        assert httpx.get(url + "/metrics").status_code == 404
+        for _ in range(3):
+            text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
             served = sum(
                 float(ln.rsplit(" ", 1)[1])
                 for ln in text.splitlines()

@@ -83,7 +83,7 @@ def test_setting_from_flag_or_env_reaches_the_app() -> None:
     app = build_app(s)
     assert app.busy is not None and app.busy.window == pytest.approx(0.025)
     assert build_app(GatewayServerSettings.from_env({}, policy_file=POLICY)).busy is None
-    with pytest.raises(ConfigError, match="--busy-poll"):
+    with pytest.raises(ConfigError, match="--busy-poll"):  # the error names where the value came from
         GatewayServerSettings.from_env({}, busy_poll_ms=-1)
     with pytest.raises(ConfigError, match="PAC_BUSY_POLL_MS"):
         GatewayServerSettings.from_env({"PAC_BUSY_POLL_MS": "-1"})

@@ -14,7 +14,7 @@ import pytest
 from llmops_cli.gateway.app import create_app
 from llmops_cli.gateway.asgi import RequestRecord, strict_loads
 from llmops_cli.gateway.audit import AuditLog
-from llmops_cli.gateway.streaming import StreamingMixin
+from llmops_cli.gateway.streamrelay import filter_chunk
 from llmops_cli.gateway.testing.fake_upstream import read_body
 from llmops_cli.gateway.upstream.http import HttpAdapter
 
@@ -377,7 +377,7 @@ async def test_unary_output_fields_redacted_and_logprobs_dropped() -> None:
     }
     assert json.loads(m["function_call"]["arguments"]) == {"e": "[REDACTED:EMAIL]"}
     assert c0["logprobs"] is None  # its tokens would spell out what was redacted
-    assert c1["logprobs"] == _logprobs("nothing")  # a choice nothing changed keeps them
+    assert c1["logprobs"] is None  # as in a stream: tokens go while an output detector redacts or denies
 
     up = Scripted(unary={"choices": [{"index": 0, "text": f"hi {EMAIL}", "logprobs": {"tokens": ["hi", EMAIL]}}]})
     r = await _post(up, {"model": "fake-model", "prompt": "x"}, "/v1/completions")
@@ -449,7 +449,7 @@ def _check_stream(texts: dict[Any, str], events: list[dict[str, Any]]) -> None:
     assert json.loads(texts[0, 0]) == {"to": "[REDACTED:EMAIL]", "body": "hi\ncall [REDACTED:PHONE]"}
     assert json.loads(texts[0, 1]) == {"cc": "[REDACTED:EMAIL]", "phone": "[REDACTED:PHONE]"}
     assert texts[1, "content"].endswith("mail [REDACTED:EMAIL]")
-    assert all(ch.get("logprobs") is None for ev in events for ch in ev["choices"])  # see streaming.py
+    assert all(ch.get("logprobs") is None for ev in events for ch in ev["choices"])  # see streamrelay.py
     first = events[0]["choices"][0]["delta"]["tool_calls"][0]
     assert (first["id"], first["function"]["name"]) == ("c0", "send")
     finish = [ch for ev in events for ch in ev["choices"] if ch.get("finish_reason")]
@@ -465,7 +465,7 @@ def test_streamed_side_texts_through_their_windows_chunk_by_chunk() -> None:
     holds: dict[Any, Any] = {}
     payloads = []
     for ch in _script():
-        out = StreamingMixin._filter_chunk(StreamingMixin(), ch, holds, compiled(), ctx, "content", False)
+        out = filter_chunk(ch, holds, compiled(), ctx, "content", False)
         if out is not None:
             assert b"zorb" not in out and b"736" not in out, out
             payloads.append(out)
@@ -497,7 +497,7 @@ async def test_streamed_side_texts_without_finish_reason_leave_before_done() -> 
     assert texts[0, "reasoning_content"] == "r [REDACTED:EMAIL]"
 
 
-async def test_streamed_logprobs_kept_when_output_pii_only_logs() -> None:
+async def test_logprobs_kept_when_output_pii_only_logs() -> None:
     kinds = ("email", "phone", "credit_card", "iban", "us_ssn", "ip_address", "secret")
     text = re.sub(r"output: \{[^}]*\}", "output: {" + ", ".join(f"{k}: log" for k in kinds) + "}", policy_text())
     assert "output: {email: log," in text
@@ -507,6 +507,18 @@ async def test_streamed_logprobs_kept_when_output_pii_only_logs() -> None:
     assert '"logprobs":{"content"' in r.text
     r = await _post(up, chat("hi", stream=True, logprobs=True))  # shipped policy: redact
     assert '"logprobs":{"content"' not in r.text and '"content":"hi"' in r.text
+    unary = Scripted(
+        unary=_completion(
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "hi"},
+                "logprobs": _logprobs("hi"),
+                "finish_reason": "stop",
+            }
+        )
+    )
+    assert (await _post(unary, chat("hi", logprobs=True), text=text)).json()["choices"][0]["logprobs"]
+    assert (await _post(unary, chat("hi", logprobs=True))).json()["choices"][0]["logprobs"] is None
 
 
 async def test_reply_fields_the_gateway_does_not_know_are_checked_too() -> None:

@@ -220,27 +220,27 @@ def test_prose_leaves_word_by_word() -> None:
 def test_usage_only_chunk_stays_an_sse_event() -> None:
     """A provider's final usage chunk without `choices` is passed on framed as an SSE event, not raw JSON."""
     from llmops_cli.gateway.asgi import RequestRecord
-    from llmops_cli.gateway.streaming import StreamingMixin
+    from llmops_cli.gateway.streamrelay import filter_chunk
 
     ctx = RequestRecord("r", "/v1/chat/completions", 0.0)
     usage = {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}
     chunk = {"id": "c", "object": "chat.completion.chunk", "usage": usage}
-    out = StreamingMixin._filter_chunk(StreamingMixin(), chunk, {}, compiled(), ctx, "content", True)
+    out = filter_chunk(chunk, {}, compiled(), ctx, "content", True)
     assert out is not None and out.startswith(b"data: {") and out.endswith(b"\n\n")
     assert (ctx.prompt_tokens, ctx.completion_tokens) == (3, 5)
     # Not asked for: dropped, still counted.
     ctx2 = RequestRecord("r", "/v1/chat/completions", 0.0)
-    assert StreamingMixin._filter_chunk(StreamingMixin(), dict(chunk), {}, compiled(), ctx2, "content", False) is None
+    assert filter_chunk(dict(chunk), {}, compiled(), ctx2, "content", False) is None
     assert ctx2.completion_tokens == 5
 
 
 def test_malformed_delta_is_not_a_crash() -> None:
     from llmops_cli.gateway.asgi import RequestRecord
-    from llmops_cli.gateway.streaming import StreamingMixin
+    from llmops_cli.gateway.streamrelay import filter_chunk
 
     ctx = RequestRecord("r", "/v1/chat/completions", 0.0)
     chunk = {"choices": [{"index": "x", "delta": "not an object", "finish_reason": None}, 7]}
-    assert StreamingMixin._filter_chunk(StreamingMixin(), chunk, {}, compiled(), ctx, "content", False) is None
+    assert filter_chunk(chunk, {}, compiled(), ctx, "content", False) is None
 
 
 # ------------------------------------------------ split anywhere: no raw run of 6 characters of personal data

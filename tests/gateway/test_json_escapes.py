@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from llmops_cli.gateway.asgi import RequestRecord
 from llmops_cli.gateway.policy import pii
 from llmops_cli.gateway.policy.jsontext import JsonEscapes, json_view
-from llmops_cli.gateway.streaming import StreamingMixin, _JsonHold
+from llmops_cli.gateway.streamrelay import JsonHold, filter_chunk
 
 from .conftest import chat, compiled, policy_text
 from .test_fields import Scripted, _call, _chunk, _collect, _ev, _post, _tool_delta
@@ -114,7 +114,7 @@ def whole(text: str) -> str:
 
 def streamed(text: str, cuts: list[int]) -> list[str]:
     """The pieces a tool call's hold-back window releases for ``text`` sent in fragments of ``cuts`` lengths."""
-    h = _JsonHold(compiled(), [])
+    h = JsonHold(compiled(), [])
     out = []
     pos = i = 0
     while pos < len(text):
@@ -272,7 +272,7 @@ def test_streamed_tool_call_arguments_chunk_by_chunk(text: str) -> None:
         holds: dict[Any, Any] = {}
         payloads = []
         for ch in _args_chunks(text, cuts):
-            out = StreamingMixin._filter_chunk(StreamingMixin(), ch, holds, compiled(), ctx, "content", False)
+            out = filter_chunk(ch, holds, compiled(), ctx, "content", False)
             if out is not None:
                 assert not leaked(out), out
                 payloads.append(out)

@@ -96,13 +96,13 @@ async def test_litellm_adapter_round_trip(fake_litellm: list[dict[str, Any]]) ->
         # verbatim in extra_body (api_base is stripped by the engine before this point).
         assert set(call) == {"model", "messages", "extra_body", "api_base", "api_key", "timeout", "max_retries"}
         assert call["max_retries"] == 0
-        assert call["extra_body"] == {"top_k": 3, **steer, "max_tokens": 4096}  # the policy's cap, bound
+        assert call["extra_body"] == {"top_k": 3, **steer, "max_tokens": 1024}  # the policy's default, bound
         r = await c.post("/v1/chat/completions", json=chat("hi", stream=True))
         assert sse_text(r.text) == "mail [REDACTED:EMAIL] ok"
         assert r.text.endswith("data: [DONE]\n\n")
         call = fake_litellm[-1]
         assert call["stream"] is True and json.dumps(call["stream_options"]) == '{"include_usage": true}'
-        assert call["extra_body"] == {"max_tokens": 4096}
+        assert call["extra_body"] == {"max_tokens": 1024}
 
 
 def test_litellm_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,11 +7,13 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmops_cli.errors import ConfigError
 from llmops_cli.gateway.policy import parse_policy
 
-from .conftest import chat, compiled, policy_text
+from .conftest import app_of, chat, compiled, policy_text
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -67,7 +69,9 @@ def test_inline_media_and_text_only_chats_pass() -> None:
     ("url", "ok"),
     [
         ("https://images.example.com/cat.png", True),
-        ("http://IMAGES.example.com:8443/cat.png?sig=1", True),
+        ("http://IMAGES.example.com:80/cat.png?sig=1", True),
+        ("http://IMAGES.example.com:8443/cat.png?sig=1", False),  # the host's other services are not media
+        ("https://images.example.com:6379/", False),
         ("https://a.cdn.example.com/x.png", True),
         ("https://cdn.example.com/x.png", False),  # `*.cdn…` needs a label before it
         ("https://images.example.com.evil.net/x.png", False),
@@ -87,6 +91,32 @@ def test_allowed_hosts(url: str, ok: bool) -> None:
     else:
         with pytest.raises(Denied, match="media"):
             p.check_request("chat", _media(url), None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    scheme=st.sampled_from(["http", "https"]),
+    host=st.sampled_from(["images.example.com", "a.cdn.example.com", "10.0.0.7", "[fd00::7]"]),
+    port=st.one_of(st.none(), st.integers(1, 65535)),
+    pattern_port=st.one_of(st.none(), st.just("*"), st.integers(1, 65535)),
+)
+def test_allowed_hosts_honour_the_port(scheme: str, host: str, port: int | None, pattern_port: Any) -> None:
+    """A pattern without a port admits the scheme's own port only; ``host:port`` that port; ``host:*`` any."""
+    from llmops_cli.gateway.policy.engine import Denied
+
+    default = {"http": 80, "https": 443}[scheme]
+    name = "*.cdn.example.com" if host.endswith("cdn.example.com") else host
+    pattern = name if pattern_port is None else f"{name}:{pattern_port}"
+    p = compiled(_policy(hosts=json.dumps([pattern])))
+    url = f"{scheme}://{host}{'' if port is None else f':{port}'}/m.png"
+    effective = default if port is None else port
+    want = effective == (default if pattern_port is None else pattern_port) or pattern_port == "*"
+    if want:
+        assert p.check_request("chat", _media(url), None) == []
+    else:
+        with pytest.raises(Denied) as e:
+            p.check_request("chat", _media(url), None)
+        assert e.value.code == "media_url_not_allowed"
 
 
 def test_remote_urls_allow_lets_http_through_but_no_other_scheme() -> None:
@@ -123,5 +153,5 @@ def test_a_bad_host_pattern_is_a_file_line_error() -> None:
 async def test_a_refusal_is_counted(client: httpx.AsyncClient) -> None:
     r = await client.post("/v1/chat/completions", json=_media("http://10.0.0.5/x.png"))
     assert r.status_code == 400
-    m = await client.get("/metrics")
-    assert 'llmops_gateway_policy_decisions_total{action="deny",rule="media_url"} 1.0' in m.text
+    m = app_of(client).metrics.render().decode()
+    assert 'llmops_gateway_policy_decisions_total{action="deny",rule="media_url"} 1.0' in m

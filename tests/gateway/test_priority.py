@@ -152,7 +152,7 @@ async def _call(app: Any, payload: dict[str, Any], send: Any) -> None:
         finished.set()
 
 
-def _texts(body: bytes) -> list[str]:
+def request_texts(body: bytes) -> list[str]:
     out = []
     for block in body.decode().split("\n\n"):
         if block.startswith("data: {"):
@@ -177,7 +177,7 @@ async def test_a_new_request_does_not_wait_behind_a_streams_later_chunks() -> No
     async def send_a(msg: dict[str, Any]) -> None:
         if msg["type"] != "http.response.body":
             return
-        for t in _texts(msg["body"]):
+        for t in request_texts(msg["body"]):
             log.append(("A", t))
             if t == "Hello ":  # A's first token is out: B arrives now
                 started.append(asyncio.create_task(_call(app, chat("B"), send_b)))

@@ -122,7 +122,7 @@ async def test_a_stream_cut_short_charges_and_audits_what_was_released(tmp_path:
     adapter = ScriptedAdapter(reads, then="hang" if end == "client_disconnect" else "fail")
     audit = tmp_path / "audit.jsonl"
     app = create_app(compiled(), adapter, audit=AuditLog(str(audit)))  # type: ignore[arg-type]
-    app.limiter = Limiter(lambda: 1000.0)  # no refill while the request runs
+    app.admission.limiter = Limiter(lambda: 1000.0)  # no refill while the request runs
     bodies = 0
 
     def after_three_bodies(msgs: Msgs) -> bool:
@@ -137,7 +137,7 @@ async def test_a_stream_cut_short_charges_and_audits_what_was_released(tmp_path:
     assert rec["status"] == (499 if end == "client_disconnect" else 200)
     expected = len(released) // 4 + 1
     assert rec["tokens"]["completion"] == expected  # was 0: the whole reservation was refunded
-    bucket = app.limiter._tpm["test"]
+    bucket = app.admission.limiter._tpm["test"]
     assert bucket.capacity - bucket.level == rec["tokens"]["prompt"] + expected
 
 
@@ -231,25 +231,29 @@ async def test_denied_and_unserved_model_names_do_not_use_up_the_model_labels(
     assert "probe-" not in text
 
 
-async def test_the_max_tokens_cap_reaches_the_upstream_when_the_request_omits_it(
+async def test_a_request_without_max_tokens_is_forwarded_with_what_was_reserved(
     make_client: Callable[..., httpx.AsyncClient], fake: FakeUpstream
 ) -> None:
-    text = policy_text().replace("cap: 4096", "cap: 300").replace("default: 256", "default: 50")
+    """Without ``max_tokens`` vLLM generates up to the context length: the gateway forwards ``max_tokens.default``
+    (at most the cap), the number it reserved, so the reservation holds."""
+    text = policy_text().replace("cap: 4096", "cap: 300").replace("default: 1024", "default: 50")
     c = make_client(text.replace("tokens_per_minute: 200000", "tokens_per_minute: 200"))
     r = await c.post("/v1/chat/completions", json=chat("hi"))
-    # admitted: the reservation is still the default (50), not the cap (300 > 200 per minute)
     assert r.status_code == 200, r.text
-    assert json.loads(fake.received[-1][1])["max_tokens"] == 300
+    assert json.loads(fake.received[-1][1])["max_tokens"] == 50
     await c.post("/v1/chat/completions", json=chat("hi", max_completion_tokens=20))
     sent = json.loads(fake.received[-1][1])
     assert sent["max_completion_tokens"] == 20 and "max_tokens" not in sent
     await c.post("/v1/chat/completions", json=chat("hi", stream=True))
-    assert json.loads(fake.received[-1][1])["max_tokens"] == 300
+    assert json.loads(fake.received[-1][1])["max_tokens"] == 50
     await c.post("/v1/embeddings", json={"model": "fake-model", "input": "hi"})
     assert "max_tokens" not in json.loads(fake.received[-1][1])
     nocap = make_client(policy_text().replace("cap: 4096", "cap: null"))
     await nocap.post("/v1/chat/completions", json=chat("hi"))
-    assert "max_tokens" not in json.loads(fake.received[-1][1])
+    assert json.loads(fake.received[-1][1])["max_tokens"] == 1024  # no cap: still bound, by the default
+    small = make_client(policy_text().replace("cap: 4096", "cap: 100"))
+    await small.post("/v1/chat/completions", json=chat("hi"))
+    assert json.loads(fake.received[-1][1])["max_tokens"] == 100  # the default, at most the cap
 
 
 async def test_unary_response_is_the_checked_object_never_the_upstream_bytes() -> None:

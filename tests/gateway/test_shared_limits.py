@@ -293,7 +293,7 @@ async def test_app_without_redis_keeps_serving_with_local_limits() -> None:
         assert r.status_code == 200
         ready = await c.get("/readyz")
         assert ready.status_code == 200 and ready.json()["rate_limits"] == "local"
-        scrape = (await c.get("/metrics")).text
+        scrape = app.metrics.render().decode()
         assert 'llmops_gateway_ratelimit_store_errors_total{kind="connect"} 1.0' in scrape
     await app.shutdown()
 

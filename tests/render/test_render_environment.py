@@ -194,7 +194,20 @@ def test_gateway_wiring():
     )
     froms = np["spec"]["ingress"][0]["from"]
     assert {"podSelector": {"matchLabels": deploy["spec"]["selector"]["matchLabels"]}} in froms
-    assert _one(objs, "ServiceMonitor", names.GATEWAY_NAME)["spec"]["endpoints"][0]["path"] == "/metrics"
+    endpoint = _one(objs, "ServiceMonitor", names.GATEWAY_NAME)["spec"]["endpoints"][0]
+    assert (endpoint["path"], endpoint["port"]) == ("/metrics", "metrics")
+    # /metrics on its own port, which the Service names and only the monitoring namespace may reach
+    assert c["args"][c["args"].index("--metrics-port") + 1] == str(names.GATEWAY_METRICS_PORT)
+    assert {"name": "metrics", "containerPort": names.GATEWAY_METRICS_PORT} in c["ports"]
+    svc_ports = {p["name"]: p["targetPort"] for p in _one(objs, "Service", names.GATEWAY_NAME)["spec"]["ports"]}
+    assert svc_ports["metrics"] == "metrics"
+    rules = _one(objs, "NetworkPolicy", names.GATEWAY_NAME)["spec"]["ingress"]
+    metrics_rule = next(r for r in rules if r["ports"][0]["port"] == names.GATEWAY_METRICS_PORT)
+    assert metrics_rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": names.MONITORING_NAMESPACE}}}
+    ]
+    api_rule = next(r for r in rules if r["ports"][0]["port"] == names.GATEWAY_PORT)
+    assert "from" not in api_rule
 
 
 def test_pgvector_init_sql_and_secret_reference():

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from llmops_cli.cli.gateway._common import PoliciesOpt, policy_file
+from llmops_cli.cli.gateway._common import PoliciesOpt
 from llmops_cli.cli.session import get_session
 
 
@@ -27,6 +27,14 @@ def command(
     ] = None,
     host: Annotated[str | None, typer.Option("--host", help="Bind address (env PAC_HOST; default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port (env PAC_PORT; default 8080).")] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            help="Serve Prometheus /metrics on this port of the same host (env PAC_METRICS_PORT; default: not "
+            "served). Metrics name models, rules and counts: keep the port to the monitoring system.",
+        ),
+    ] = None,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -85,38 +93,47 @@ def command(
 ) -> None:
     """Serve the OpenAI-compatible, policy-enforcing gateway in front of an upstream model server.
 
+    Each setting comes from, in this order: its flag, its PAC_* environment variable, llmops.yaml
+    (stacks.gateway.policies_file, provider, busy_poll_ms), its default. `llmops config show --sources` shows
+    the effective settings and where each came from. Other settings by variable only: PAC_UPSTREAM_API_KEY,
+    PAC_UPSTREAM_TIMEOUT, PAC_RELOAD_INTERVAL, PAC_UPSTREAM_MAX_CONNECTIONS, PAC_REDIS_TIMEOUT,
+    PAC_HEADER_TIMEOUT (10 s), PAC_BODY_TIMEOUT (30 s), PAC_AUDIT_HMAC_KEY_FILE.
+
     Examples:
       llmops gateway serve --upstream http://127.0.0.1:8000/v1
-      PAC_UPSTREAM_URL=http://vllm:8000 llmops gateway serve --host 0.0.0.0 --policies /etc/llmops/gw.yaml
+      PAC_UPSTREAM_URL=http://vllm:8000 llmops gateway serve --host 0.0.0.0 --metrics-port 9464
       llmops gateway serve --release releases/prod.json --incidents incidents/index.json
     """
-    from llmops_cli.gateway.serve import serve
-    from llmops_cli.gateway.settings import GatewayServerSettings
+    from llmops_cli.cli.gateway._common import configured
+    from llmops_cli.gateway.serve import prepare, run
+    from llmops_cli.gateway.settings import resolve
 
     session = get_session(ctx)
     session.start("gateway serve")
-    env_provider = session.environ.get("PAC_LLM_PROVIDER")
-    settings = GatewayServerSettings.from_env(
-        session.environ,
-        policy_file=policy_file(session, policies),
-        upstream_url=upstream,
-        host=host,
-        port=port,
-        workers=workers,
-        audit_log=audit_log,
-        busy_poll_ms=busy_poll,
-        redis_url=redis_url,
-        release_file=release,
-        incidents_file=incidents,
-        provider=provider or (None if env_provider else session.settings().stacks.gateway.provider),
-    )
+    flags = {
+        "policy_file": policies,
+        "upstream_url": upstream,
+        "provider": provider,
+        "host": host,
+        "port": port,
+        "metrics_port": metrics_port,
+        "workers": workers,
+        "audit_log": audit_log,
+        "busy_poll_ms": busy_poll,
+        "redis_url": redis_url,
+        "release_file": release,
+        "incidents_file": incidents,
+    }
+    settings, _ = resolve(flags, session.environ, configured(session))
+    prepared = prepare(settings)  # checks, the app, the sockets: every failure before "listening"
     limits = "per worker"
     if settings.redis_url:
         from llmops_cli.gateway.redis_client import RedisURL
 
         limits = f"shared in {RedisURL.parse(settings.redis_url).safe()}"
+    metrics = f", metrics on http://{prepared.metrics_address}/metrics" if prepared.metrics_address else ""
     session.info(
         f"gateway: {settings.provider} → {settings.upstream_url}, policy {settings.policy_file}, "
-        f"rate limits {limits}, listening on http://{settings.host}:{settings.port}"
+        f"rate limits {limits}, listening on http://{prepared.address}{metrics}"
     )
-    serve(settings)
+    run(prepared)

@@ -4,7 +4,7 @@ Request order: auth → model allowlist → size limits → max_tokens cap → c
 PII) → rate limits (in the app, once the token cost is known). Every rule that fires is recorded as a
 :class:`Decision` for the audit log and metrics.
 
-The content checks see every free-text field the model sees (``fields._texts``): message ``content`` (a string
+The content checks see every free-text field the model sees (``fields.request_texts``): message ``content`` (a string
 or text/refusal parts), ``name``, ``refusal``, ``reasoning_content``/``reasoning``, tool-call and legacy
 ``function_call`` arguments, ``prediction`` content, completions ``prompt`` and ``suffix``, embeddings
 ``input``, vLLM's RAG ``documents``. Each field counts as written by its message's role (tool-call arguments by
@@ -17,10 +17,9 @@ injection heuristics do not. The end-user id ``user`` reaches the upstream but n
 Tool-call arguments are JSON text. The policies scan their decoded view (``\\u0020`` and ``\\n`` escapes
 cannot hide a blocked phrase), and PII is redacted in the JSON text itself with ``jsontext.JsonEscapes``, which
 shows the detectors the decoded text too (``alice\\u0040example.com`` is an e-mail address; a PEM key's ``\\n``
-escapes are line breaks) and keeps the text valid JSON. In a response, PII is redacted in the same fields
-(``content``, ``refusal``, ``reasoning_content``/``reasoning``, tool-call and ``function_call`` arguments,
-completions ``text``), and a choice that any redaction changed loses its token ``logprobs`` (set to null): the
-tokens would spell out the text the redaction removed.
+escapes are line breaks) and keeps the text valid JSON. In a response, every string is checked (``fields``: one rule
+for streamed and non-streamed replies), and token-level fields (``logprobs``, ``token_ids``, …) are set to null
+while an output detector redacts or denies: the tokens would spell out the text a redaction removed.
 """
 
 from __future__ import annotations
@@ -32,14 +31,15 @@ from typing import Any
 from llmops_cli.gateway.policy import injection, pii
 from llmops_cli.gateway.policy.classifier import ClassifierError, InjectionClassifier
 from llmops_cli.gateway.policy.fields import (
-    REPLY_CHOICE_KEYS,
-    REPLY_MESSAGE_KEYS,
     Getter,
     Setter,
-    _message_texts,
-    _plain_field,
-    _texts,
-    other_texts,
+    ShapeError,
+    choices_fields,
+    drop_token_fields,
+    plain_field,
+    reply_fields,
+    request_texts,
+    token_prompts,
 )
 from llmops_cli.gateway.policy.jsontext import JsonEscapes, JsonField
 from llmops_cli.gateway.policy.keys import KeyIndex
@@ -126,8 +126,25 @@ def _actions(a: PiiActions) -> dict[str, str]:
     return {k: v for k, v in a.model_dump().items() if v != "off"}
 
 
-def _model_ok(patterns: list[str], model: str) -> bool:
+def model_allowed(patterns: list[str], model: str) -> bool:
     return any(p == "*" or p == model or fnmatch.fnmatchcase(model, p) for p in patterns)
+
+
+@dataclass
+class RequestCheck:
+    """What the input policies made of a request: their decisions, the texts the model will see (after
+    redaction), and those of them written by anyone but the operator (``system``): what an injection
+    classifier reads."""
+
+    decisions: list[Decision]
+    texts: list[str]
+    user_texts: list[str]
+    token_ids: int = 0  # prompt tokens given as ids (``content.token_prompts: allow``)
+
+    @property
+    def prompt_tokens(self) -> int:
+        """An estimate of the prompt's tokens: four characters a token, plus the token ids."""
+        return sum(map(len, self.texts)) // 4 + 1 + self.token_ids
 
 
 class CompiledPolicy:
@@ -148,6 +165,7 @@ class CompiledPolicy:
         self.classifier = (
             InjectionClassifier(inj.classifier) if inj.classifier is not None and inj.action != "off" else None
         )
+        self._clean_models: set[str] = set()
 
     # ------------------------------------------------------------------ auth
     def authenticate(self, authorization: str | None, x_api_key: str | None = None) -> ApiKey | None:
@@ -157,7 +175,14 @@ class CompiledPolicy:
             scheme, _, value = authorization.partition(" ")
             if scheme.lower() == "bearer" and value.strip():
                 token = value.strip()
-        if token is None and x_api_key:
+        if x_api_key and x_api_key.strip():
+            if token is not None and token != x_api_key.strip():
+                raise Denied(
+                    400,
+                    "ambiguous_credentials",
+                    "The request names two different API keys (`Authorization` and `x-api-key`); send one.",
+                    err_type="authentication_error",
+                )
             token = x_api_key.strip()
         if token is None:
             if self.policy.auth.required:
@@ -175,13 +200,17 @@ class CompiledPolicy:
 
     # ------------------------------------------------------------------ request
     def check_request(self, route: str, body: dict[str, Any], key: ApiKey | None) -> list[Decision]:
-        """Validate and rewrite ``body`` in place (redaction, clamping, override stripping)."""
+        """Validate and rewrite ``body`` in place (redaction, clamping, override stripping); the decisions."""
+        return self.admit_request(route, body, key).decisions
+
+    def admit_request(self, route: str, body: dict[str, Any], key: ApiKey | None) -> RequestCheck:
+        """Validate and rewrite ``body`` in place (redaction, clamping, override stripping). Raises Denied."""
         decisions: list[Decision] = []
         lim = self.policy.limits
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise Denied(400, "missing_model", "`model` is required and must be a string.")
-        if not _model_ok(lim.models, model) or (key is not None and not _model_ok(key.models, model)):
+        if not model_allowed(lim.models, model) or (key is not None and not model_allowed(key.models, model)):
             raise Denied(
                 403,
                 "model_not_allowed",
@@ -189,6 +218,7 @@ class CompiledPolicy:
                 err_type="permission_error",
                 decisions=[Decision("model_allowlist", "deny", model)],
             )
+        self._check_model_name(model, key, decisions)
         if not _OVERRIDE_FIELDS.isdisjoint(body):
             _strip_overrides(body, decisions)
         msgs = body.get("messages")
@@ -204,10 +234,61 @@ class CompiledPolicy:
                 )
         if route != "embeddings":
             self._cap_max_tokens(body, decisions)
+            self._check_sampling(body)
         if route != "completions" and msgs:
             self._check_media(msgs, decisions)
-        self._check_content(route, body, decisions)
-        return decisions
+        try:
+            token_ids = self._check_token_prompts(route, body, decisions)
+            return self._check_content(route, body, decisions, token_ids)
+        except ShapeError as e:
+            raise Denied(400, e.code, e.message, decisions=decisions) from None
+
+    def _check_model_name(self, model: str, key: ApiKey | None, decisions: list[Decision]) -> None:
+        """The model name goes to the upstream, into the audit log and into a metric label: a name the
+        operator did not list by name (a wildcard let it through) must be a plain name, with nothing a
+        blocked pattern or a PII detector finds in it. Refused rather than redacted: a redacted name would ask
+        for another model."""
+        listed = model in self.policy.limits.models and (key is None or model in key.models)
+        if listed or model in self._clean_models:
+            return
+        if len(model) > 256 or not model.isprintable() or any(c.isspace() for c in model):
+            raise Denied(400, "invalid_model", "`model` must be a model name: printable, no spaces, at most 256.")
+        hit = self.blocked.search(normalise(model))
+        if hit is not None:
+            d = Decision(f"blocked_pattern:{hit}", "deny")
+            raise Denied(400, "blocked_content", "The request contains blocked content.", decisions=[*decisions, d])
+        if self.pii_in:
+            findings = pii.find(model, self.pii_in)
+            if findings:
+                kinds = sorted({f.kind for f in findings})
+                ds = [Decision(f"pii.input.{k}", "deny" if self.pii_in[k] != "log" else "log") for k in kinds]
+                if any(self.pii_in[k] != "log" for k in kinds):
+                    raise Denied(
+                        400,
+                        "invalid_model",
+                        f"`model` contains personal data ({', '.join(kinds)}); name the model itself.",
+                        decisions=[*decisions, *ds],
+                    )
+                decisions.extend(ds)
+                return
+        if len(self._clean_models) < 256:  # names found clean under this policy (a reload starts afresh)
+            self._clean_models.add(model)
+
+    def _check_token_prompts(self, route: str, body: dict[str, Any], decisions: list[Decision]) -> int:
+        """A prompt given as token ids (or embeddings) is text the gateway cannot read without the model's
+        tokenizer: refused unless ``content.token_prompts: allow``. Returns the number of token ids."""
+        field, count = token_prompts(route, body)
+        if field is None:
+            return 0
+        if self.policy.content.token_prompts != "allow":  # noqa: S105 - a policy setting, not a credential
+            raise Denied(
+                400,
+                "token_prompt_not_allowed",
+                f"`{field}` holds token ids or embeddings, which this gateway cannot check; send text.",
+                decisions=[*decisions, Decision("token_prompt", "deny", field)],
+            )
+        decisions.append(Decision("token_prompt", "allow", field))
+        return count
 
     def _check_media(self, messages: Any, decisions: list[Decision]) -> None:
         """Refuse a media URL the upstream would fetch unless the policy allows it (see ``media``)."""
@@ -241,62 +322,96 @@ class CompiledPolicy:
                 body[field] = mt.cap
                 decisions.append(Decision("max_tokens", "clamp", f"{v}->{mt.cap}"))
 
-    def bind_max_tokens(self, body: dict[str, Any]) -> None:
-        """A request without ``max_tokens``/``max_completion_tokens`` is forwarded with ``max_tokens: <cap>``:
-        without one, vLLM generates up to the context length. Called after admission, so the reservation
-        (:meth:`max_tokens`) stays ``max_tokens.default``."""
-        cap = self.policy.limits.max_tokens.cap
-        if cap is not None and body.get("max_tokens") is None and body.get("max_completion_tokens") is None:
-            body["max_tokens"] = cap
-
-    def max_tokens(self, body: dict[str, Any]) -> int:
-        v = body.get("max_completion_tokens") or body.get("max_tokens")
-        if isinstance(v, int) and not isinstance(v, bool):
-            return v
+    @property
+    def default_max_tokens(self) -> int:
+        """``max_tokens`` forwarded (and reserved) for a request that gives none: ``max_tokens.default``, at
+        most the cap."""
         mt = self.policy.limits.max_tokens
         return min(mt.default, mt.cap) if mt.cap else mt.default
 
-    def _check_content(self, route: str, body: dict[str, Any], decisions: list[Decision]) -> None:
+    def bind_max_tokens(self, body: dict[str, Any]) -> None:
+        """A request without ``max_tokens``/``max_completion_tokens`` is forwarded with ``max_tokens:
+        <default>``: without one, vLLM generates up to the context length, beyond what was reserved."""
+        if body.get("max_tokens") is None and body.get("max_completion_tokens") is None:
+            body["max_tokens"] = self.default_max_tokens
+
+    def completion_budget(self, route: str, body: dict[str, Any]) -> int:
+        """The most tokens the upstream may generate for ``body`` (checked: see ``_check_sampling``): the
+        ``max_tokens`` it is forwarded with, for each of ``max(n, best_of)`` sequences, for each prompt of a
+        batched completions request. Embeddings generate none."""
+        if route == "embeddings":
+            return 0
+        v = body.get("max_completion_tokens") or body.get("max_tokens")
+        per = v if type(v) is int else self.default_max_tokens
+        sequences = max(body.get("n") or 1, body.get("best_of") or 1)
+        prompt = body.get("prompt") if route == "completions" else None
+        prompts = len(prompt) if type(prompt) is list and prompt and type(prompt[0]) is not int else 1
+        return per * sequences * prompts
+
+    def _check_sampling(self, body: dict[str, Any]) -> None:
+        """``n`` and ``best_of`` (sequences generated per prompt) are positive integers, or absent."""
+        for field in ("n", "best_of"):
+            v = body.get(field)
+            if v is not None and (type(v) is not int or v < 1):
+                raise Denied(400, f"invalid_{field}", f"`{field}` must be a positive integer.")
+
+    def _check_content(
+        self, route: str, body: dict[str, Any], decisions: list[Decision], token_ids: int = 0
+    ) -> RequestCheck:
         if "user" in body and self.pii_in:
             # The end-user id: not prompt text (the model never sees it), but the upstream logs it and it is
             # often an e-mail address. PII only: a blocked phrase or an injection heuristic would refuse a user
             # for their name, and a blocked phrase there reaches no model.
-            for get, put in _plain_field(body, "user"):
-                self._redact_field(get, put, self.pii_in, "input", decisions)
-        texts = list(_texts(route, body))
+            for get, put in plain_field(body, "user"):
+                self.redact_field(get, put, self.pii_in, "input", decisions)
+        texts = list(request_texts(route, body))
         if not texts:
-            return
+            return RequestCheck(decisions, [], [], token_ids)
         normalised = [(role, normalise(get())) for role, get, _ in texts]
         joined = "\n".join(n for _, n in normalised)
         hit = self.blocked.search(joined)
         if hit is not None:
             d = Decision(f"blocked_pattern:{hit}", "deny")
             raise Denied(400, "blocked_content", "The request contains blocked content.", decisions=[*decisions, d])
-        inj = self.policy.content.injection
-        if inj.action != "off":
-            # Report only (the classifier refuses): over all non-system texts joined, so an attack split across
-            # messages or fields is seen whole.
-            fired = injection.detect("\n".join(n for role, n in normalised if role != "system"))
-            if len(fired) >= inj.threshold:
-                decisions.extend(Decision(f"injection:{name}", "flag") for name in sorted(fired))
+        self._check_injection([n for role, n in normalised if role != "system"], decisions)
         if self.pii_in:
             # Many fields (a long chat, tool schemas): one prefilter pass over all of them usually says no detector
             # can match anywhere. Valid for JSON text too: its decoded view and what the detectors scan
             # (``JsonEscapes``) differ only in characters that no prefilter pattern contains.
-            if len(texts) > 1 and not pii.could_match("\n".join([get() for _, get, _ in texts])):
-                return
-            for _, get, put in texts:
-                self._redact_field(get, put, self.pii_in, "input", decisions)
+            values = [get() for _, get, _ in texts]
+            # could_match reads the normalised view too: a disguised value (NBSP, fullwidth digits) still counts.
+            if len(texts) == 1 or pii.could_match("\n".join(values)):
+                changed = False
+                for _, get, put in texts:
+                    changed |= self.redact_field(get, put, self.pii_in, "input", decisions)
+                if changed:  # read again, walking afresh: a redacted key has a new name
+                    values = [get() for _, get, _ in request_texts(route, body)]
+        else:
+            values = [get() for _, get, _ in texts]
+        user_texts = [v for (role, _, _), v in zip(texts, values, strict=True) if role != "system"]
+        return RequestCheck(decisions, values, user_texts, token_ids)
 
-    async def screen_injection(self, route: str, body: dict[str, Any]) -> list[Decision]:
+    def _check_injection(self, user_texts: list[str], decisions: list[Decision]) -> None:
+        """The injection heuristics over what anyone but the operator wrote (normalised), all texts joined so an
+        attack split across messages or fields is seen whole. Report only: they flag, and only the classifier
+        (``screen_injection``, after all input checks in ``admission``) refuses."""
+        inj = self.policy.content.injection
+        if inj.action == "off":
+            return
+        fired = injection.detect("\n".join(user_texts))
+        if len(fired) >= inj.threshold:
+            decisions.extend(Decision(f"injection:{name}", "flag") for name in sorted(fired))
+
+    async def screen_injection(self, user_texts: list[str]) -> list[Decision]:
         """The prompt-injection classifier's verdict on the request's non-system texts (as the PII policies left
-        them, read through ``pii.view``: invisible characters cannot split a word for its tokenizer). Call
-        after :meth:`check_request` and admission. Raises Denied: 400 ``prompt_injection`` under ``deny``, 503
-        ``injection_check_unavailable`` when the classifier gives no verdict and ``on_error`` is ``closed``."""
+        them, read through ``pii.view``: invisible characters cannot split a word for its tokenizer); [] when the
+        policy sets no classifier. Call after :meth:`check_request` and admission. Raises Denied: 400
+        ``prompt_injection`` under ``deny``, 503 ``injection_check_unavailable`` when the classifier gives no
+        verdict and ``on_error`` is ``closed``."""
         clf = self.classifier
         if clf is None:
             return []
-        texts = [pii.view(get())[0] for role, get, _ in _texts(route, body) if role != "system"]
+        texts = [pii.view(t)[0] for t in user_texts]
         try:
             score = await clf.score(texts)
         except ClassifierError as e:
@@ -355,7 +470,7 @@ class CompiledPolicy:
         new = self.apply_pii(masked, actions, direction, decisions)
         return text if new is masked else j.unmask(new)
 
-    def _redact_field(
+    def redact_field(
         self, get: Getter, put: Setter, actions: dict[str, str], direction: str, decisions: list[Decision]
     ) -> bool:
         """Apply PII actions to one text field in place (JSON text through :meth:`redact_json`); True when it
@@ -372,28 +487,22 @@ class CompiledPolicy:
         return True
 
     def redact_output(self, route: str, payload: dict[str, Any], decisions: list[Decision]) -> bool:
-        """Redact a non-streamed response in place; True when it changed. A choice that changed loses its
-        ``logprobs`` (their tokens would spell out what was redacted)."""
+        """Check every string of a non-streamed reply, in place (see ``fields``: the same rule as streams);
+        True when something changed. Token-level fields are set to null while an output detector redacts or
+        denies: their tokens could spell out what was redacted. Raises Denied (``deny``) or
+        ``fields.ReplyShapeError`` (a reply it cannot check)."""
+        choices = payload.get("choices")
+        if self.strip_logprobs:
+            drop_token_fields(payload)
+            for choice in choices if type(choices) is list else ():
+                if type(choice) is dict:
+                    drop_token_fields(choice)
         if not self.pii_out:
             return False
+        fields = reply_fields(payload, route)
+        if type(choices) is list:
+            fields += choices_fields(choices, route, streamed=False)
         changed = False
-        for choice in payload.get("choices") or ():
-            if not isinstance(choice, dict):
-                continue
-            changed_here = False
-            fields = other_texts(choice, REPLY_CHOICE_KEYS)
-            if route == "chat":
-                msg = choice.get("message")
-                if isinstance(msg, dict):
-                    fields += _message_texts(msg, content=True)
-                    fields += other_texts(msg, REPLY_MESSAGE_KEYS)
-            else:
-                fields += _plain_field(choice, "text")
-            for get, put in fields:
-                if self._redact_field(get, put, self.pii_out, "output", decisions):
-                    changed_here = True
-            if changed_here:
-                changed = True
-                if choice.get("logprobs") is not None:
-                    choice["logprobs"] = None
+        for get, put in fields:
+            changed |= self.redact_field(get, put, self.pii_out, "output", decisions)
         return changed

@@ -1,9 +1,27 @@
 """Every free-text field of a request or response that the policies check, as (getter, setter) pairs that edit
 the parsed body in place; see :mod:`llmops_cli.gateway.policy.engine` for which fields and by which role.
+
+A request part that the upstream would render or tokenize but that the gateway cannot read as text (a content
+part of a type it does not know, a message that is not an object) raises :class:`ShapeError`: it is refused,
+never forwarded unchecked.
+
+What vLLM renders, read in ``vllm/entrypoints/chat_utils.py`` (vllm-project/vllm; the v0.10 line before the
+pinned v0.11.0 and the v0.14 line after it agree on all of this): a content list's plain strings, and the
+``text`` of ``text``/``input_text``/``output_text`` parts, ``refusal`` and ``thinking`` parts are prompt text
+(``_parse_chat_message_content_part``); ``image_url``, ``input_image``, ``image_embeds``, ``audio_embeds``,
+``image_pil``, ``audio_url``, ``input_audio`` and ``video_url`` parts (or, without a ``type``, a part with one
+of those keys) are media; any other type raises ``NotImplementedError`` there (later lines add
+``tool_reference``, whose ``name`` is text). Of a message, ``role``, ``name`` (any role), ``tool_calls``
+(assistant: ``id``, ``type``, ``function.name`` and ``function.arguments``, parsed into an object),
+``tool_call_id`` (tool), ``reasoning`` and a developer message's ``tools`` reach the chat template
+(``_parse_chat_message_content``); the request's ``tools`` are passed to it whole. Other servers (LiteLLM's
+providers, llama.cpp) may hand a message to their template as it is, so every string of a message is checked
+here, not only those.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -11,25 +29,71 @@ from llmops_cli.gateway.policy.jsontext import JsonField, json_view
 
 Getter = Callable[..., Any]  # () -> str (lambdas with default arguments: mypy cannot check them)
 Setter = Callable[..., Any]  # (str) -> None
-# Message fields that hold free text besides `content` (`name` is free text to most chat templates).
-_MESSAGE_TEXT_FIELDS = ("name", "refusal", "reasoning_content", "reasoning")
 
 
-def _plain_field(holder: dict[str, Any], key: str) -> Iterator[tuple[Getter, Setter]]:
+class ShapeError(ValueError):
+    """A request part the gateway cannot check as text: refused with 400 ``code``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# The chat roles every template knows; any other role name is itself text the template renders.
+STANDARD_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
+# Content part type -> the key that holds its text (see the module docstring).
+TEXT_PARTS = {
+    "text": "text",
+    "input_text": "text",
+    "output_text": "text",
+    "refusal": "refusal",
+    "thinking": "thinking",
+    "tool_reference": "name",
+}
+# Media part types (their URLs go through ``media``; their data is not text), and the keys that make a part
+# without a ``type`` a media part.
+MEDIA_PARTS = frozenset(
+    {"image_url", "input_image", "image_embeds", "audio_embeds", "image_pil", "audio_url", "input_audio", "video_url"}
+)
+_MEDIA_KEYS = ("image_url", "image_pil", "image_embeds", "audio_embeds", "audio_url", "input_audio", "video_url")
+
+
+def plain_field(holder: dict[str, Any], key: str) -> Iterator[tuple[Getter, Setter]]:
     if isinstance(holder.get(key), str):
         yield (lambda: holder[key]), (lambda v: holder.__setitem__(key, v))
 
 
-def _parts(parts: Any) -> Iterator[tuple[Getter, Setter]]:
-    """Text of content parts (``{"type": "text", "text": …}``, ``{"type": "refusal", "refusal": …}``)."""
-    for part in parts if isinstance(parts, list) else ():
-        if isinstance(part, dict):
-            for key in ("text", "refusal"):
-                if isinstance(part.get(key), str):
-                    yield (lambda p=part, k=key: p[k]), (lambda v, p=part, k=key: p.__setitem__(k, v))
+def content_parts(parts: list[Any]) -> list[tuple[Getter, Setter]]:
+    """The text of a request's content list: plain strings and the text of text-like parts (see
+    ``TEXT_PARTS``); media parts carry none. Raises ShapeError on a part of another type or shape."""
+    out: list[tuple[Getter, Setter]] = []
+    for i, part in enumerate(parts):
+        if isinstance(part, str):
+            out.append(((lambda i=i: parts[i]), (lambda v, i=i: parts.__setitem__(i, v))))
+            continue
+        if not isinstance(part, dict):
+            raise ShapeError("invalid_content", "A content part must be a string or an object.")
+        kind = part.get("type")
+        key = TEXT_PARTS.get(kind) if isinstance(kind, str) else None
+        if key is not None:
+            value = part.get(key)
+            if isinstance(value, str):
+                out.append(((lambda p=part, k=key: p[k]), (lambda v, p=part, k=key: p.__setitem__(k, v))))
+            elif value is not None:
+                raise ShapeError("invalid_content", f"The `{key}` of a `{kind}` content part must be a string.")
+        elif kind in MEDIA_PARTS or (kind is None and any(k in part for k in _MEDIA_KEYS)):
+            continue
+        else:
+            shown = kind if isinstance(kind, str) and len(kind) <= 40 and kind.isidentifier() else "this"
+            raise ShapeError(
+                "unsupported_content_part",
+                f"Content parts of type {shown!r} are not supported by this gateway: send text as `text` parts.",
+            )
+    return out
 
 
-def _strings(
+def strings_in(
     obj: Any, skip: frozenset[tuple[Any, str]] = frozenset(), *, keys: bool = True
 ) -> list[tuple[Getter, Setter]]:
     """Every string value nested in ``obj`` (dicts and lists; no recursion, so no depth limit) but the
@@ -93,6 +157,8 @@ _SCHEMA_KEYWORDS = frozenset(
 # JSON Schema's type names: `"type": "string"` is schema syntax, the same in every schema (any other value under
 # `type` is checked). Skipping them keeps a request with many tools from paying for its schemas' syntax.
 _SCHEMA_SYNTAX = frozenset(("type", t) for t in ("string", "number", "integer", "boolean", "object", "array", "null"))
+# ... and a tool entry's own `"type": "function"`.
+_TOOL_SYNTAX = _SCHEMA_SYNTAX | {("type", "function")}
 
 
 def _arguments(fn: Any) -> Iterator[tuple[Getter, Setter]]:
@@ -103,71 +169,267 @@ def _arguments(fn: Any) -> Iterator[tuple[Getter, Setter]]:
     if isinstance(args, str):
         yield (lambda: json_view(fn["arguments"])), JsonField(fn, "arguments")
     elif isinstance(args, dict | list):
-        yield from _strings(args)
+        yield from strings_in(args)
 
 
-def _message_texts(msg: dict[str, Any], *, content: bool) -> Iterator[tuple[Getter, Setter]]:
-    """A message's free-text fields (``content`` too when asked): the same for a request's messages and a
-    response's ``message``."""
-    if content:
-        c = msg.get("content")
-        if isinstance(c, str):
-            yield from _plain_field(msg, "content")
-        elif isinstance(c, list):
-            yield from _parts(c)
-    for key in _MESSAGE_TEXT_FIELDS:
-        yield from _plain_field(msg, key)
-    calls = msg.get("tool_calls")
-    if isinstance(calls, list):
-        for call in calls:
-            if isinstance(call, dict):
-                yield from _arguments(call.get("function"))
-    yield from _arguments(msg.get("function_call"))
+# ------------------------------------------------------------------------------------------ replies
+# One rule for a reply, streamed or not: every string in it is checked, or the reply is refused. Streamed text
+# that arrives in pieces goes through hold-back windows (``streamrelay``): a choice's ``content``/``text``,
+# every other string field of a delta (``reasoning_content``, ``refusal``, ``tool_call_id``, any field an
+# upstream adds), and tool-call and ``function_call`` ``arguments``. Every other string (ids, names, model,
+# ``system_fingerprint``, ``stop_reason``, strings in ``usage``, in unknown fields or nested objects, object
+# keys outside the reply's own structure) is checked where it stands, in each chunk. Values the reply format
+# fixes (an ``object`` such as ``chat.completion.chunk``, a standard ``finish_reason`` or ``role``, a tool call's
+# ``type: function``) are the only strings left unscanned. Token-level fields (``logprobs``, ``token_ids``, …)
+# spell text out token by token: they are set to null while any output detector redacts or denies.
+REPLY_OBJECTS = frozenset({"chat.completion", "chat.completion.chunk", "text_completion", "list", "embedding"})
+FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "function_call", "abort", "error"})
+TOKEN_FIELDS = frozenset({"logprobs", "prompt_logprobs", "token_ids", "prompt_token_ids"})
+# A reply's own structure: these keys are not checked as text (their values are, as above).
+REPLY_KEYS = frozenset(
+    {"id", "object", "created", "model", "choices", "usage", "system_fingerprint", "service_tier", "data"}
+)
+CHOICE_KEYS = frozenset({"index", "message", "delta", "text", "finish_reason", "stop_reason"} | TOKEN_FIELDS)
+MESSAGE_KEYS = frozenset(
+    {"role", "content", "tool_calls", "function_call", "refusal", "reasoning_content", "reasoning", "name"}
+)
+# A delta's fields that do not stream through a window of their own (see ``streamrelay``).
+DELTA_STRUCTURE_KEYS = frozenset({"role", "content", "tool_calls", "function_call"})
+CALL_KEYS = frozenset({"index", "id", "type", "function"})
+FUNCTION_KEYS = frozenset({"name", "arguments"})
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
-# A reply message's (or streamed delta's) fields that are not free text, or are checked on their own: content
-# and tool-call arguments. `audio` (base64 data; OpenAI's, not vLLM's) is not scanned.
-REPLY_STRUCTURE_KEYS = frozenset({"role", "content", "tool_calls", "function_call", "tool_call_id", "audio"})
-# What the output policies know in a reply's message (chat) or choice (completions): checked one by one, or
-# not text.
-REPLY_MESSAGE_KEYS = REPLY_STRUCTURE_KEYS.union(_MESSAGE_TEXT_FIELDS)
-REPLY_CHOICE_KEYS = frozenset(
-    {"index", "text", "message", "delta", "finish_reason", "stop_reason", "logprobs", "prompt_logprobs", "token_ids"}
+class ReplyShapeError(ValueError):
+    """An upstream reply the gateway cannot check as text: refused (502 ``upstream_protocol``)."""
+
+
+def _key(holder: dict[str, Any], k: Any, known: frozenset[str], out: list[tuple[Getter, Setter]]) -> None:
+    if k not in known and isinstance(k, str):
+        out.append(((lambda k=k: k), (lambda new, n=holder, k=k: _rename_key(n, k, new))))
+
+
+def _value(holder: Any, k: Any, v: Any, out: list[tuple[Getter, Setter]]) -> None:
+    """``holder[k]`` checked whole: a string, or every string and key in an object or list."""
+    if isinstance(v, str):
+        out.append(((lambda h=holder, k=k: h[k]), (lambda new, h=holder, k=k: h.__setitem__(k, new))))
+    elif isinstance(v, dict | list):
+        out += strings_in(v)
+
+
+def reply_fields(obj: dict[str, Any], route: str) -> list[tuple[Getter, Setter]]:
+    """Every string of a reply (or a stream chunk) outside its choices: ``id``, ``model``,
+    ``system_fingerprint``, strings in ``usage`` or anywhere else, an unknown ``object``, embeddings' data but
+    the vectors (a list of numbers, or base64 when the client asked for it). Raises ReplyShapeError on an
+    embedding that is neither."""
+    out: list[tuple[Getter, Setter]] = []
+    for k, v in obj.items():
+        if k == "created" or k in TOKEN_FIELDS or (k == "choices" and type(v) is list):
+            continue
+        if k == "object" and v in REPLY_OBJECTS:
+            continue
+        if k == "usage" and type(v) is dict:
+            out += _usage_fields(v)
+            continue
+        if k == "data" and route == "embeddings" and type(v) is list:
+            for i, item in enumerate(v):
+                if type(item) is dict:
+                    out += _embedding_fields(item)
+                else:
+                    _value(v, i, item, out)
+            continue
+        _value(obj, k, v, out)
+        _key(obj, k, REPLY_KEYS, out)
+    return out
+
+
+# The counts OpenAI and vLLM report in `usage`: their names are the format's, not text.
+USAGE_KEYS = frozenset(
+    {
+        *("prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details", "completion_tokens_details"),
+        *("cached_tokens", "reasoning_tokens", "audio_tokens", "accepted_prediction_tokens"),
+        "rejected_prediction_tokens",
+    }
 )
 
 
-def other_texts(holder: dict[str, Any], known: frozenset[str]) -> list[tuple[Getter, Setter]]:
-    """Every string in ``holder``'s fields outside ``known`` (values only, nested ones too): a field an upstream
-    adds to its replies (as vLLM added ``reasoning``) is checked from the start instead of passing unseen."""
+def _usage_fields(usage: dict[str, Any]) -> list[tuple[Getter, Setter]]:
+    """A reply's ``usage``: its strings, and keys other than the counts' own names, nested objects included."""
     out: list[tuple[Getter, Setter]] = []
-    for k, v in holder.items():
-        if k in known:
+    for k, v in usage.items():
+        if type(v) is dict:
+            out += _usage_fields(v)
+        elif type(v) is not int and type(v) is not float and v is not None:
+            _value(usage, k, v, out)
+        _key(usage, k, USAGE_KEYS, out)
+    return out
+
+
+def routine_chunk(chunk: dict[str, Any], route: str, seen: dict[str, str]) -> bool:
+    """Whether a stream chunk holds nothing that :func:`reply_fields` and :func:`choices_fields` would check:
+    only the format's own keys and fixed values, strings that ``seen`` says were checked and left as they are
+    (``id``, ``model``), and text that streams through windows. Most chunks of a stream are such; they skip
+    building the field list. A chunk that is not falls back to the full check, so this only saves time."""
+    for k, v in chunk.items():
+        if k == "choices":
+            if type(v) is not list:
+                return False
+            for choice in v:
+                if type(choice) is not dict or not _routine_choice(choice, route):
+                    return False
+        elif k == "object":
+            if v not in REPLY_OBJECTS:
+                return False
+        elif type(v) is str:
+            if k not in REPLY_KEYS or seen.get(v) != v:
+                return False
+        elif not (k == "created" or k in TOKEN_FIELDS or v is None):
+            return False
+    return True
+
+
+def _routine_choice(choice: dict[str, Any], route: str) -> bool:
+    for k, v in choice.items():
+        if k == "index" or k in TOKEN_FIELDS or v is None:
             continue
-        if isinstance(v, str):
-            out.extend(_plain_field(holder, k))
-        elif isinstance(v, dict | list):
-            out += _strings(v, keys=False)
+        if k == "finish_reason":
+            if v not in FINISH_REASONS:
+                return False
+        elif k == "stop_reason":
+            if type(v) is not int:
+                return False
+        elif route == "chat" and k == "delta" and type(v) is dict:
+            for dk, dv in v.items():
+                if dv is None:
+                    continue
+                if dk == "role":
+                    if dv not in STANDARD_ROLES:
+                        return False
+                elif type(dv) is not str or dk not in MESSAGE_KEYS:  # text of a window, under a known name
+                    return False
+        elif not (route == "completions" and k == "text" and type(v) is str):
+            return False
+    return True
+
+
+def _embedding_fields(item: dict[str, Any]) -> list[tuple[Getter, Setter]]:
+    out: list[tuple[Getter, Setter]] = []
+    for k, v in item.items():
+        if k == "embedding":
+            if type(v) is list and all(type(x) is float or type(x) is int for x in v):
+                continue
+            if type(v) is str and _BASE64.fullmatch(v):
+                continue
+            raise ReplyShapeError("an embedding that is neither numbers nor base64")
+        if k == "object" and v == "embedding":
+            continue
+        _value(item, k, v, out)
+        _key(item, k, frozenset({"object", "embedding", "index"}), out)
+    return out
+
+
+def choice_fields(choice: dict[str, Any], route: str, *, streamed: bool) -> list[tuple[Getter, Setter]]:
+    """Every string of a choice that is checked where it stands: all of them in a non-streamed reply; in a
+    streamed chunk, all but those that stream through windows (see above). Raises ReplyShapeError."""
+    out: list[tuple[Getter, Setter]] = []
+    main = "delta" if streamed else "message"
+    for k, v in choice.items():
+        if k == "index" or k in TOKEN_FIELDS:
+            continue
+        if k == "finish_reason" and (v is None or v in FINISH_REASONS):
+            continue
+        if k == "stop_reason" and (v is None or type(v) is int):
+            continue
+        if route == "chat" and k == main and type(v) is dict:
+            out += message_fields(v, streamed=streamed)
+            continue
+        if route == "completions" and k == "text" and type(v) is str:
+            if not streamed:
+                _value(choice, k, v, out)
+            continue
+        _value(choice, k, v, out)
+        _key(choice, k, CHOICE_KEYS, out)
+    return out
+
+
+def choices_fields(choices: list[Any], route: str, *, streamed: bool) -> list[tuple[Getter, Setter]]:
+    """:func:`choice_fields` of every choice (a choice that is a string is checked whole)."""
+    out: list[tuple[Getter, Setter]] = []
+    for i, choice in enumerate(choices):
+        if type(choice) is dict:
+            out += choice_fields(choice, route, streamed=streamed)
+        else:
+            _value(choices, i, choice, out)
+    return out
+
+
+def message_fields(msg: dict[str, Any], *, streamed: bool) -> list[tuple[Getter, Setter]]:
+    """Every string of a reply's message (non-streamed) or delta (streamed) that is checked where it stands:
+    all of them but, in a delta, those that stream through windows. Raises ReplyShapeError on ``audio`` (base64
+    sound the gateway cannot check)."""
+    out: list[tuple[Getter, Setter]] = []
+    for k, v in msg.items():
+        if v is None:
+            continue
+        if k == "role" and v in STANDARD_ROLES:
+            continue
+        if k == "audio":
+            raise ReplyShapeError("an audio reply")
+        if k == "tool_calls" and type(v) is list:
+            for i, call in enumerate(v):
+                if type(call) is dict:
+                    out += _reply_call(call, streamed)
+                else:
+                    _value(v, i, call, out)
+            continue
+        if k == "function_call" and type(v) is dict:
+            out += _reply_function(v, streamed)
+            continue
+        if type(v) is not str or not streamed or k == "role":  # a delta's other strings stream through windows
+            _value(msg, k, v, out)
+        _key(msg, k, MESSAGE_KEYS, out)
+    return out
+
+
+def _reply_call(call: dict[str, Any], streamed: bool) -> list[tuple[Getter, Setter]]:
+    out: list[tuple[Getter, Setter]] = []
+    for k, v in call.items():
+        if k == "index" or (k == "type" and v == "function"):
+            continue
+        if k == "function" and type(v) is dict:
+            out += _reply_function(v, streamed)
+        else:
+            _value(call, k, v, out)
+            _key(call, k, CALL_KEYS, out)
+    return out
+
+
+def _reply_function(fn: dict[str, Any], streamed: bool) -> list[tuple[Getter, Setter]]:
+    """A tool call's ``function`` (or a legacy ``function_call``): ``name`` and any other field; the
+    ``arguments`` as JSON text (streamed: through their window), or, non-standard, an object."""
+    out: list[tuple[Getter, Setter]] = []
+    for k, v in fn.items():
+        if k == "arguments" and type(v) is str:
+            if not streamed:
+                out.extend(_arguments(fn))
+            continue
+        _value(fn, k, v, out)
+        _key(fn, k, FUNCTION_KEYS, out)
     return out
 
 
 def _tool_definitions(body: dict[str, Any]) -> list[tuple[Getter, Setter]]:
-    """``tools[].function`` and legacy ``functions[]``: name, description, and every string value of the
-    parameter schema (descriptions, ``enum``/``const``/``default``/``examples`` strings, titles, ``pattern``s,
-    …; not JSON Schema's type names) and its property names, since chat templates render the whole schema as
-    text."""
+    """``tools`` and legacy ``functions``: every string of every entry (name, description, ``strict``-style
+    extras an upstream may add, and every string value of the parameter schema: descriptions,
+    ``enum``/``const``/``default``/``examples`` strings, titles, ``pattern``s, …; not JSON Schema's type names)
+    and every key but JSON Schema's keywords, since chat templates render a tool whole (``tool | tojson``)."""
     out: list[tuple[Getter, Setter]] = []
     for key in ("tools", "functions"):
         defs = body.get(key)
-        if not isinstance(defs, list):
-            continue
-        for d in defs:
-            fn = d.get("function") if key == "tools" and isinstance(d, dict) else d
-            if isinstance(fn, dict):
-                out.extend(_plain_field(fn, "name"))
-                out.extend(_plain_field(fn, "description"))
-                params = fn.get("parameters")
-                if isinstance(params, dict | list):
-                    out += _strings(params, _SCHEMA_SYNTAX)
+        if isinstance(defs, dict | list):
+            out += strings_in(defs, _TOOL_SYNTAX)
+        elif isinstance(defs, str):
+            out.extend(plain_field(body, key))
     return out
 
 
@@ -183,9 +445,9 @@ def _constraint(holder: dict[str, Any], key: str) -> Iterator[tuple[Getter, Sett
         if key in _JSON_TEXT_KEYS:
             yield (lambda: json_view(holder[key])), JsonField(holder, key)
         else:
-            yield from _plain_field(holder, key)
+            yield from plain_field(holder, key)
     elif isinstance(value, dict | list):
-        yield from _strings(value, _SCHEMA_SYNTAX)
+        yield from strings_in(value, _SCHEMA_SYNTAX)
 
 
 # vLLM's structured outputs (the `guided_*` fields are deprecated since v0.10.2 but still read in v0.11).
@@ -196,6 +458,10 @@ _EXTRA_TEXT_FIELDS = frozenset(
     {
         "tools",
         "functions",
+        "tool_choice",
+        "function_call",
+        "stop",
+        "bad_words",
         "prediction",
         "documents",
         "response_format",
@@ -204,6 +470,13 @@ _EXTRA_TEXT_FIELDS = frozenset(
         *_GUIDED_FIELDS,
     }
 )
+
+
+def drop_token_fields(holder: dict[str, Any]) -> None:
+    """Set a reply's (or choice's) token-level fields to null (see ``TOKEN_FIELDS``)."""
+    for k in TOKEN_FIELDS.intersection(holder):  # one set operation: a chunk has none, a choice `logprobs`
+        if holder[k] is not None:
+            holder[k] = None
 
 
 def _with_role(role: str, fields: Iterable[tuple[Getter, Setter]]) -> list[tuple[str, Getter, Setter]]:
@@ -219,16 +492,27 @@ def _extra_texts(body: dict[str, Any]) -> list[tuple[str, Getter, Setter]]:
     into the prompt by chat templates that support them) count as ``user``, like the content they stand for.
     A list: tool schemas bring hundreds of fields, and every generator level would cost per field."""
     out = _with_role("system", _tool_definitions(body))
+    # The named tool a client forces (vLLM builds its output constraint from that tool), stop sequences and
+    # vLLM's `bad_words` (tokenized to ban them): the client's settings, read by the upstream's tokenizer.
+    for key in ("tool_choice", "function_call", "stop", "bad_words"):
+        value = body.get(key)
+        if isinstance(value, str):
+            out += _with_role("system", plain_field(body, key))
+        elif isinstance(value, dict | list):
+            out += _with_role("system", strings_in(value, _TOOL_SYNTAX, keys=False))
     prediction = body.get("prediction")
     if isinstance(prediction, dict):
         pc = prediction.get("content")
-        out += _with_role("user", _plain_field(prediction, "content") if isinstance(pc, str) else _parts(pc))
+        if isinstance(pc, str):
+            out += _with_role("user", plain_field(prediction, "content"))
+        elif isinstance(pc, list):
+            out += _with_role("user", content_parts(pc))
     documents = body.get("documents")
     if isinstance(documents, list):
-        out += _with_role("user", _strings(documents))
+        out += _with_role("user", strings_in(documents))
     kwargs = body.get("chat_template_kwargs")
     if isinstance(kwargs, dict):  # the client's variables for the chat template, which may render them
-        out += _with_role("user", _strings(kwargs))
+        out += _with_role("user", strings_in(kwargs))
     rf = body.get("response_format")
     if isinstance(rf, dict):
         for key in rf:
@@ -243,29 +527,91 @@ def _extra_texts(body: dict[str, Any]) -> list[tuple[str, Getter, Setter]]:
     return out
 
 
-def _texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Getter, Setter]]:
-    """(role, getter, setter) for every free-text field the model sees (see the module docstring).
+def _message_fields(msg: dict[str, Any], role: str) -> list[tuple[str, Getter, Setter]]:
+    """Every string of a request message but its ``role`` and ``content``: ``name``, ``tool_call_id``,
+    ``refusal``, reasoning, every string of its tool calls (``id``, ``type``, ``function.name``; the
+    ``arguments`` as JSON text), a legacy ``function_call``, a developer message's ``tools`` (the operator's
+    text: ``system``), and any field an upstream's template might render."""
+    out: list[tuple[str, Getter, Setter]] = []
+    for key, value in msg.items():
+        if key == "role" or key == "content":
+            continue
+        if isinstance(value, str):
+            out += _with_role(role, plain_field(msg, key))
+        elif key == "tools":
+            out += _with_role("system", strings_in(value, _TOOL_SYNTAX) if isinstance(value, dict | list) else ())
+        elif key == "tool_calls" and isinstance(value, list):
+            for call in value:
+                if isinstance(call, dict):
+                    out += _with_role(role, _call_strings(call))
+                elif isinstance(call, str):
+                    raise ShapeError("invalid_messages", "A tool call must be an object.")
+        elif key == "function_call" and isinstance(value, dict):
+            out += _with_role(role, _call_strings({"function": value}))
+        elif isinstance(value, dict | list):
+            out += _with_role(role, strings_in(value))
+    return out
+
+
+def _call_strings(call: dict[str, Any]) -> list[tuple[Getter, Setter]]:
+    """A tool call's strings: ``id``, ``type``, ``function.name``, any other field, and the ``arguments`` (JSON
+    text: its decoded view; or, non-standard, an object)."""
+    out: list[tuple[Getter, Setter]] = []
+    for key, value in call.items():
+        if key == "function" and isinstance(value, dict):
+            for fk, fv in value.items():
+                if fk == "arguments":
+                    out.extend(_arguments(value))
+                elif isinstance(fv, str):
+                    out.extend(plain_field(value, fk))
+                elif isinstance(fv, dict | list):
+                    out += strings_in(fv)
+        elif isinstance(value, str):
+            if not (key == "type" and value == "function"):
+                out.extend(plain_field(call, key))
+        elif isinstance(value, dict | list):
+            out += strings_in(value)
+    return out
+
+
+def _messages(messages: Any) -> Iterator[tuple[str, Getter, Setter]]:
+    if not isinstance(messages, list):
+        return
+    for msg in messages:
+        if not isinstance(msg, dict):
+            raise ShapeError("invalid_messages", "Each message must be an object.")
+        role = msg.get("role")
+        if not isinstance(role, str):
+            raise ShapeError("invalid_messages", "Each message needs a string `role`.")
+        content = msg.get("content")
+        if role not in STANDARD_ROLES:
+            # A role of the client's choosing is rendered as it is: checked as text, written by a user.
+            yield "user", (lambda m=msg: m["role"]), (lambda v, m=msg: m.__setitem__("role", v))
+            role = "user"
+        if isinstance(content, str):
+            yield role, (lambda m=msg: m["content"]), (lambda v, m=msg: m.__setitem__("content", v))
+        elif isinstance(content, list):
+            for get, put in content_parts(content):
+                yield role, get, put
+        elif content is not None:
+            raise ShapeError("invalid_content", "A message's `content` must be a string, a list of parts or null.")
+        if len(msg) > 2 or content is None:  # more than role and content
+            yield from _message_fields(msg, role)
+
+
+def request_texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Getter, Setter]]:
+    """(role, getter, setter) for every string the upstream's chat template or tokenizer sees (see the module
+    docstring); raises ShapeError on a part it cannot check.
 
     The setter of a JSON-text field is a :class:`JsonField`: its getter gives the decoded view to scan, and PII
     is redacted through ``engine.CompiledPolicy.redact_json``. A message with only ``role`` and string ``content``
     (the common case) costs three cheap checks, a request with no other text field one set look-up.
 
     An embeddings request may carry chat ``messages`` instead of ``input`` (vLLM's chat embeddings, rendered
-    with the chat template): they are checked as a chat's are."""
+    with the chat template): they are checked as a chat's are. Token ids in ``prompt``/``input`` are not text:
+    :func:`token_prompts` finds them, and the policy decides."""
     if route == "chat" or (route == "embeddings" and "messages" in body):
-        for msg in body.get("messages") or ():
-            if not isinstance(msg, dict):
-                continue
-            role = str(msg.get("role", ""))
-            content = msg.get("content")
-            if isinstance(content, str):
-                yield role, (lambda m=msg: m["content"]), (lambda v, m=msg: m.__setitem__("content", v))
-            elif isinstance(content, list):
-                for get, put in _parts(content):
-                    yield role, get, put
-            if len(msg) > 2 or content is None or "role" not in msg:  # more than role and content
-                for get, put in _message_texts(msg, content=False):
-                    yield role, get, put
+        yield from _messages(body.get("messages"))
     if route != "chat":
         field = "prompt" if route == "completions" else "input"
         value = body.get(field)
@@ -276,7 +622,35 @@ def _texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Getter, Sett
                 if isinstance(item, str):
                     yield "user", (lambda i=i: value[i]), (lambda v, i=i: value.__setitem__(i, v))
         if route == "completions":
-            for get, put in _plain_field(body, "suffix"):
+            for get, put in plain_field(body, "suffix"):
                 yield "user", get, put
     if not _EXTRA_TEXT_FIELDS.isdisjoint(body):
         yield from _extra_texts(body)
+
+
+def token_prompts(route: str, body: dict[str, Any]) -> tuple[str | None, int]:
+    """``(field, tokens)`` when a completions ``prompt`` or an embeddings ``input`` is given as token ids (a
+    list of ints, or of lists of ints), or the request carries ``prompt_embeds``: text the gateway cannot read
+    without the model's tokenizer. ``(None, 0)`` otherwise. Raises ShapeError on a list that mixes text and
+    token ids or holds anything else."""
+    if "prompt_embeds" in body:
+        return "prompt_embeds", 0
+    if route == "chat":
+        return None, 0
+    field = "prompt" if route == "completions" else "input"
+    value = body.get(field)
+    if not isinstance(value, list) or not value:
+        return None, 0
+    first = value[0]
+    if isinstance(first, str):
+        if all(isinstance(v, str) for v in value):
+            return None, 0
+    elif _token_ids(value):
+        return field, len(value)
+    elif all(isinstance(v, list) and _token_ids(v) for v in value):
+        return field, sum(len(v) for v in value)
+    raise ShapeError("invalid_prompt", f"`{field}` must be a string, a list of strings, or token ids.")
+
+
+def _token_ids(value: list[Any]) -> bool:
+    return bool(value) and all(type(v) is int for v in value)

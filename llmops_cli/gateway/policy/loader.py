@@ -60,7 +60,7 @@ def parse_policy(text: str, filename: str) -> Policy:
             line=mark.line if mark else None,
             column=mark.column if mark else None,
             path=".".join(loc) or None,
-            hint="fix the policy file and reload (SIGHUP) or restart",
+            hint="fix the policy file",
         ) from e
     try:
         # exactly what the gateway will search with: a pattern that compiles alone but not as the matcher
@@ -75,7 +75,7 @@ def parse_policy(text: str, filename: str) -> Policy:
             line=mark.line if mark else None,
             column=mark.column if mark else None,
             path=".".join(loc),
-            hint="fix the pattern (Python `re` syntax) and reload (SIGHUP) or restart",
+            hint="fix the pattern (Python `re` syntax)",
         ) from e
     return policy
 

@@ -4,9 +4,12 @@ vLLM downloads the ``http(s)`` URLs of a multimodal request's ``image_url``, ``v
 parts itself, from inside the cluster: a client that names an internal address (the cloud metadata service,
 the Kubernetes API, pgvector's exporter) makes the model server request it for them (server-side request
 forgery). ``data:`` URLs carry the media inline and always pass. Under ``remote_urls: deny`` an ``http(s)`` URL
-passes only when its host matches ``allowed_hosts``; a URL a parser could read two ways (a backslash, user
-info before the host, whitespace or control characters) never matches, since the upstream's URL parser might
-find another host in it than this one. Other schemes (``file:``, …) never pass.
+passes only when its host and port match ``allowed_hosts``: a pattern without a port (``images.example.com``)
+admits the scheme's own port only (80 for http, 443 for https, written or not), so an allowed host's other
+services (``images.example.com:6379``) stay out of reach; ``host:port`` admits that port (``*`` any). A URL a
+parser could read two ways (a backslash, user info before the host, whitespace or control characters) never
+matches, since the upstream's URL parser might find another host in it than this one. Other schemes
+(``file:``, …) never pass.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 _URL_PARTS = ("image_url", "video_url", "audio_url")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def media_urls(messages: Any) -> Iterator[str]:
@@ -52,6 +56,27 @@ def refused_media(url: str, allow_remote: bool, hosts: tuple[str, ...]) -> str |
         return None
     if "\\" in url or "@" in parts.netloc or not url.isprintable() or any(c.isspace() for c in url):
         return "an ambiguous URL"
-    if any(fnmatchcase(host, pattern) for pattern in hosts):
+    try:
+        port = parts.port or _DEFAULT_PORTS[parts.scheme]
+    except ValueError:  # a port out of range
+        return "an invalid URL"
+    if any(_host_matches(host, port, parts.scheme, pattern) for pattern in hosts):
         return None
-    return host
+    return host if port == _DEFAULT_PORTS[parts.scheme] else f"{host}:{port}"
+
+
+def _host_matches(host: str, port: int, scheme: str, pattern: str) -> bool:
+    """``pattern`` is ``host`` (the scheme's own port) or ``host:port`` (``*`` for any port); hosts fnmatch,
+    an IPv6 pattern in brackets (``[::1]:8080``)."""
+    if pattern.startswith("["):
+        name, _, rest = pattern[1:].partition("]")
+        want = rest[1:] if rest.startswith(":") else ""
+    elif pattern.count(":") == 1:
+        name, _, want = pattern.partition(":")
+    else:
+        name, want = pattern, ""  # a host, or an IPv6 address without brackets
+    if not fnmatchcase(host, name):
+        return False
+    if not want:
+        return port == _DEFAULT_PORTS[scheme]
+    return want == "*" or (want.isdigit() and int(want) == port)

@@ -34,6 +34,7 @@ class ApiKey(_Model):
     revoked: bool = False
     requests_per_minute: int | None = Field(None, ge=1)
     tokens_per_minute: int | None = Field(None, ge=1)
+    max_concurrency: int | None = Field(None, ge=1)  # overrides limits.max_concurrency_per_key
 
 
 class AuthPolicy(_Model):
@@ -54,8 +55,9 @@ class AuthPolicy(_Model):
 class MaxTokensPolicy(_Model):
     cap: int | None = Field(4096, ge=1)
     action: Literal["clamp", "reject"] = "clamp"
-    # Reserved from the tokens-per-minute bucket when a request does not say max_tokens.
-    default: int = Field(256, ge=1)
+    # Forwarded as `max_tokens` (and reserved from the tokens-per-minute bucket) when a request gives none; at
+    # most `cap`.
+    default: int = Field(1024, ge=1)
 
 
 class LimitsPolicy(_Model):
@@ -66,6 +68,9 @@ class LimitsPolicy(_Model):
     max_tokens: MaxTokensPolicy = Field(default_factory=MaxTokensPolicy)
     models: list[str] = Field(default_factory=lambda: ["*"], description="Model allowlist (fnmatch).")
     max_concurrency: int = Field(512, ge=1, description="In-flight requests per worker before 503.")
+    max_concurrency_per_key: int = Field(
+        128, ge=1, description="Requests of one key being read or in flight, per worker, before 429."
+    )
 
 
 class PiiActions(_Model):
@@ -136,6 +141,9 @@ class ContentPolicy(_Model):
     blocked_patterns: list[BlockedPattern] = Field(default_factory=list)
     injection: InjectionPolicy = Field(default_factory=InjectionPolicy)
     media: MediaPolicy = Field(default_factory=MediaPolicy)
+    # Prompts given as token ids (completions `prompt`, embeddings `input`) or as `prompt_embeds`: the gateway
+    # cannot read them without the model's tokenizer, so no content policy can apply.
+    token_prompts: Literal["deny", "allow"] = "deny"  # noqa: S105 - a policy setting, not a credential
 
 
 class StreamPolicy(_Model):
@@ -144,6 +152,8 @@ class StreamPolicy(_Model):
 
 class AuditPolicy(_Model):
     store_text: bool = Field(False, description="Store prompts/completions (redacted) instead of hashes.")
+    # While the audit log cannot be written: refuse requests (503, not ready) or serve them unrecorded.
+    on_failure: Literal["refuse", "serve"] = "refuse"
 
 
 class Policy(_Model):

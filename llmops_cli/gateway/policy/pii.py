@@ -570,3 +570,8 @@ def redact(text: str, findings: Iterable[Finding]) -> str:
         pos = f.end
     out.append(text[pos:])
     return "".join(out)
+
+
+# The private-key pieces the streaming hold-back window (``gateway.holdback``) builds its live-run pattern
+# from, so both always agree on what a key block looks like.
+PEM_LABEL, PEM_SPACE, PEM_ARMOR, BACKSLASH = _PEM_LABEL, _PEM_SPACE, _PEM_ARMOR, _BS

@@ -79,6 +79,7 @@ def stack_gateway(ctx: RenderContext) -> Files:
         "uid": 10001,
         "image": versions_view.GATEWAY_LITELLM_IMAGE if gs.provider == "litellm" else versions_view.GATEWAY_IMAGE,
         "port": names.GATEWAY_PORT,
+        "metrics_port": names.GATEWAY_METRICS_PORT,
         "replicas": replicas,
         "upstream_url": names.vllm_url(ctx.settings.stacks.vllm.name),
         "provider": gs.provider,

@@ -1,0 +1,115 @@
+"""The audit log (issue 22, Medium 7): fails closed, reopens for rotation, 0600, keyed hashes, and no disk
+filled by requests without a valid key."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from llmops_cli.gateway.app import create_app
+from llmops_cli.gateway.audit import AuditLog, hmac_key
+from llmops_cli.gateway.testing.fake_upstream import FakeUpstream
+from llmops_cli.gateway.upstream.http import HttpAdapter
+
+from .conftest import AUTH, chat, compiled, policy_text
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
+
+
+def _client(log: AuditLog, fake: FakeUpstream, text: str | None = None) -> httpx.AsyncClient:
+    adapter = HttpAdapter("http://upstream", transport=httpx.ASGITransport(fake))
+    app = create_app(compiled(text), adapter, audit=log)
+    c = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://gw", headers=AUTH)
+    c.app = app  # type: ignore[attr-defined]
+    return c
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (a device whose writes fail: ENOSPC)")
+async def test_a_full_disk_fails_closed_and_rotation_reopens(tmp_path: Path, fake: FakeUpstream) -> None:
+    """/dev/full answers every write with ENOSPC, as a full disk does. The log is a symlink, as a rotated or
+    mounted one may be: pointed at /dev/full, requests are refused (503) and the gateway is not ready, each
+    failed write counted; pointed at a file again and reopened (SIGHUP), requests are served and recorded."""
+    link = tmp_path / "audit.jsonl"
+    link.symlink_to("/dev/full")
+    log = AuditLog(str(link))
+    async with _client(log, fake) as c:
+        assert (await c.post("/v1/chat/completions", json=chat("hi"))).status_code == 200  # its record fails
+        r = await c.post("/v1/chat/completions", json=chat("hi"))
+        assert r.status_code == 503 and r.json()["error"]["code"] == "audit_unavailable"
+        ready = await c.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["audit"] == "failing"
+        metrics = c.app.metrics.render().decode()  # type: ignore[attr-defined]
+        assert "llmops_gateway_audit_write_errors_total 1.0" in metrics
+        assert len(fake.received) == 1
+        link.unlink()
+        link.write_text("")  # rotated: a fresh file in its place
+        assert log.reopen()  # what SIGHUP does
+        r = await c.post("/v1/chat/completions", json=chat("hi"))
+        assert r.status_code == 200, r.text
+        assert (await c.get("/readyz")).status_code == 200
+    assert [rec["status"] for rec in _records(link)] == [200]
+
+
+async def test_on_failure_serve_keeps_serving_unrecorded(tmp_path: Path, fake: FakeUpstream) -> None:
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    text = policy_text().replace("on_failure: refuse", "on_failure: serve")
+    async with _client(AuditLog("/dev/full"), fake, text) as c:
+        for _ in range(3):
+            assert (await c.post("/v1/chat/completions", json=chat("hi"))).status_code == 200
+        assert (await c.get("/readyz")).json()["audit"] == "failing"
+
+
+def test_the_log_is_created_private_and_appended_to(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(str(path))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert log.write({"a": 1}) and AuditLog(str(path)).write({"b": 2})
+    assert [sorted(r) for r in _records(path)] == [["a", "time"], ["b", "time"]]
+
+
+async def test_prompt_hashes_are_keyed(tmp_path: Path, fake: FakeUpstream) -> None:
+    """A bare SHA-256 of a short prompt is reversed by hashing guesses; the record holds an HMAC whose key is a
+    mounted secret (or drawn per run), named by a fingerprint."""
+    key_file = tmp_path / "key"
+    key_file.write_bytes(b"0123456789abcdef-audit-key\n")
+    key = hmac_key({"PAC_AUDIT_HMAC_KEY_FILE": str(key_file)})
+    path = tmp_path / "audit.jsonl"
+    async with _client(AuditLog(str(path), key=key), fake) as c:
+        assert (await c.post("/v1/chat/completions", json=chat("yes"))).status_code == 200
+    (rec,) = _records(path)
+    assert rec["prompt_hmac"] == "hmac-sha256:" + hmac.new(key, b"yes", hashlib.sha256).hexdigest()
+    assert hashlib.sha256(b"yes").hexdigest() not in path.read_text()
+    assert rec["hmac_key"] == hashlib.sha256(key).hexdigest()[:12]
+    assert hmac_key({}) != hmac_key({})  # without a key file: random per run
+    with pytest.raises(ValueError, match="shorter than 16"):
+        key_file.write_bytes(b"short")
+        hmac_key({"PAC_AUDIT_HMAC_KEY_FILE": str(key_file)})
+
+
+async def test_requests_without_a_valid_key_cannot_fill_the_disk(tmp_path: Path, fake: FakeUpstream) -> None:
+    path = tmp_path / "audit.jsonl"
+    async with _client(AuditLog(str(path)), fake) as c:
+        for i in range(300):
+            bad = {"authorization": f"Bearer wrong-{i}"} if i % 2 else {"authorization": ""}
+            assert (await c.post("/v1/chat/completions", json=chat("hi"), headers=bad)).status_code == 401
+        assert (await c.post("/v1/chat/completions", json=chat("hi"))).status_code == 200
+        metrics = c.app.metrics.render().decode()  # type: ignore[attr-defined]
+    recs = _records(path)
+    unauth = [r for r in recs if r["status"] == 401]
+    assert 60 <= len(unauth) <= 65  # the bucket (60), plus what it refilled meanwhile
+    assert recs[-1]["status"] == 200  # an authenticated request is always recorded
+    line = next(ln for ln in metrics.splitlines() if ln.startswith("llmops_gateway_audit_records_suppressed_total{"))
+    assert float(line.rsplit(" ", 1)[1]) == 300 - len(unauth)
