@@ -139,7 +139,7 @@ def test_the_gateway_runs_on_the_gateway_extra_alone(tmp_path: Path) -> None:
     )
     assert keys.returncode == 0, keys.stderr
     key = keys.stdout.strip()
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     with serve_in_thread(FakeUpstream(FakeConfig())) as upstream:
         proc = subprocess.Popen(
             [
@@ -152,6 +152,8 @@ def test_the_gateway_runs_on_the_gateway_extra_alone(tmp_path: Path) -> None:
                 upstream + "/v1",
                 "--port",
                 str(port),
+                "--metrics-port",
+                str(metrics_port),
             ],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -179,7 +181,8 @@ def test_the_gateway_runs_on_the_gateway_extra_alone(tmp_path: Path) -> None:
                 "POST", url + "/v1/chat/completions", json={**body, "stream": True}, headers=headers, timeout=10
             ) as stream:
                 assert stream.status_code == 200 and "[DONE]" in "".join(stream.iter_text())
-            assert "llmops_gateway_requests_total" in httpx.get(url + "/metrics").text
+            metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text  # on their own port only
+            assert "llmops_gateway_requests_total" in metrics
         finally:
             proc.send_signal(signal.SIGTERM)
             _, stderr = proc.communicate(timeout=30)

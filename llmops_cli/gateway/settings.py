@@ -159,6 +159,12 @@ def resolve(
         if name in SECRET_FIELDS:
             err = {**err, "input": None}  # never echo a credential
         where = sources.get(name, name)
+        if where.startswith("env "):  # the variable's name alone, as the user would write it
+            raise ConfigError(
+                describe_error(err, (name,), PATTERN_HELP),
+                path=where[4:],
+                hint="fix the environment variable, or give the flag",
+            ) from e
         raise ConfigError(describe_error(err, (name,), PATTERN_HELP), path=where, hint=f"fix {where}") from e
 
 

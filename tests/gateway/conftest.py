@@ -21,10 +21,10 @@ OTHER_KEY = "llmops-other-key-00000000000000000000000000000000000000000"
 SHIPPED = Path(__file__).resolve().parents[2] / "policies" / "gateway.yaml"
 
 
-def _test_keys(key_models: list[str]) -> list[dict[str, Any]]:
+def _test_keys(key_models: list[str], other_models: list[str] | None = None) -> list[dict[str, Any]]:
     return [
         {"id": "test", "name": "test", "hash": hash_key(KEY), "models": key_models},
-        {"id": "other", "name": "other", "hash": hash_key(OTHER_KEY), "models": ["other-*"]},
+        {"id": "other", "name": "other", "hash": hash_key(OTHER_KEY), "models": other_models or ["other-*"]},
     ]
 
 
@@ -41,7 +41,12 @@ def policy_text(extra: str = "", *, key_models: str = '["*"]', base: str | None 
     return text + extra
 
 
-def policy_with(changes: Mapping[str, Any] | None = None, *, key_models: tuple[str, ...] = ("*",)) -> str:
+def policy_with(
+    changes: Mapping[str, Any] | None = None,
+    *,
+    key_models: tuple[str, ...] = ("*",),
+    other_models: tuple[str, ...] = ("other-*",),
+) -> str:
     """The shipped policy, parsed, with the two test keys and ``changes`` (dotted path → value, e.g.
     ``{"limits.requests_per_minute": 2}``) set on the parsed model; a path the model does not have is an error."""
     import yaml
@@ -49,7 +54,7 @@ def policy_with(changes: Mapping[str, Any] | None = None, *, key_models: tuple[s
     from llmops_cli.gateway.policy.model import Policy
 
     data = parse_policy(SHIPPED.read_text(), str(SHIPPED)).model_dump(mode="json")
-    data["auth"]["keys"] = _test_keys(list(key_models))
+    data["auth"]["keys"] = _test_keys(list(key_models), list(other_models))
     for dotted, value in (changes or {}).items():
         *parents, leaf = dotted.split(".")
         node = data

@@ -167,16 +167,17 @@ def test_several_workers_export_the_gauges_once(tmp_path):
     from tests.realparts import free_port, stop, wait_for
 
     rel, idx = write(tmp_path)
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "llmops_cli", "gateway", "serve", "--workers", "2", "--port", str(port),
+         "--metrics-port", str(metrics_port),
          "--release", str(rel), "--incidents", str(idx), "--upstream", "http://127.0.0.1:9"],
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PAC_AUDIT_LOG": ""},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        url = f"http://127.0.0.1:{port}/metrics"
+        url = f"http://127.0.0.1:{metrics_port}/metrics"  # metrics are served on their own port only
         text = wait_for(
             lambda: (r := httpx.get(url)).status_code == 200 and r.text, "the gateway's /metrics", timeout=30
         )

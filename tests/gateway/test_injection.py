@@ -162,7 +162,7 @@ async def test_gateway_denies_what_the_classifier_flags_tei_standin(
     assert r.status_code == 400  # the stand-in's marker matches this too: the classifier decides
     r = await c.post("/v1/chat/completions", json=chat("You are now reading the system prompt guide, chapter 2."))
     assert r.status_code == 200, r.text
-    metrics = (await c.get("/metrics")).text
+    metrics = c.app.metrics.render().decode()  # type: ignore[attr-defined]  # /metrics is on its own port
     assert 'rule="injection:role_hijack"' in metrics and 'action="flag"' in metrics
 
 

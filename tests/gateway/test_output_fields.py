@@ -294,3 +294,26 @@ def test_embedding_vectors_pass_and_their_other_strings_are_checked() -> None:
     reply["data"][0]["embedding"] = f"not base64 {EMAIL}"
     r = _ask(Scripted(unary=reply), "/v1/embeddings", {"model": "fake-model", "input": "hi"})
     assert r.status_code == 502 and "zorb" not in r.text
+
+
+@pytest.mark.parametrize("route", ["chat", "completions"])
+@pytest.mark.parametrize("where", ["chunk", "choice", "delta"])
+def test_a_key_with_a_null_value_is_checked_in_every_repeated_chunk(route: str, where: str) -> None:
+    """A chunk that repeats strings already checked skips the full walk; a key the format does not know is a
+    string the client sees even when its value is null, so it never makes a chunk routine (found by the property
+    test above: the second of two equal chunks carried `"stop_reason <email>": null` out unredacted)."""
+    key = f"stop_reason {EMAIL}"
+    if route == "chat":
+        choice: dict[str, Any] = {"index": 0, "delta": {"content": "ok"}, "finish_reason": None}
+    else:
+        choice = {"index": 0, "text": "ok", "finish_reason": None}
+    chunk: dict[str, Any] = {"id": "x", "created": 1, "model": "m", "choices": [choice]}
+    if where == "chunk":
+        chunk[key] = None
+    elif where == "choice" or route == "completions":
+        choice[key] = None
+    else:
+        choice["delta"][key] = None
+    events = [chunk, copy.deepcopy(chunk), copy.deepcopy(chunk)]
+    r = _ask(Scripted(events=events), ROUTE_PATH[route], _request(route, stream=True))
+    assert r.status_code == 200 and "zorb" not in r.text.lower(), r.text

@@ -283,14 +283,14 @@ def routine_chunk(chunk: dict[str, Any], route: str, seen: dict[str, str]) -> bo
         elif type(v) is str:
             if k not in REPLY_KEYS or seen.get(v) != v:
                 return False
-        elif not (k == "created" or k in TOKEN_FIELDS or v is None):
-            return False
+        elif not (k == "created" or k in TOKEN_FIELDS or (v is None and k in REPLY_KEYS)):
+            return False  # an unknown key is a string the client sees, whatever its value
     return True
 
 
 def _routine_choice(choice: dict[str, Any], route: str) -> bool:
     for k, v in choice.items():
-        if k == "index" or k in TOKEN_FIELDS or v is None:
+        if k == "index" or k in TOKEN_FIELDS or (v is None and k in CHOICE_KEYS):
             continue
         if k == "finish_reason":
             if v not in FINISH_REASONS:
@@ -300,7 +300,7 @@ def _routine_choice(choice: dict[str, Any], route: str) -> bool:
                 return False
         elif route == "chat" and k == "delta" and type(v) is dict:
             for dk, dv in v.items():
-                if dv is None:
+                if dv is None and dk in MESSAGE_KEYS:
                     continue
                 if dk == "role":
                     if dv not in STANDARD_ROLES:
