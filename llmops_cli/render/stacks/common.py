@@ -10,7 +10,9 @@ from llmops_cli.errors import UsageError
 from llmops_cli.render import names
 from llmops_cli.render.engine import render_objects
 
-STACKS: tuple[str, ...] = ("k3s", "gpu", "argocd", "vllm", "gateway", "pgvector", "observability")
+STACKS: tuple[str, ...] = (
+    "k3s", "gpu", "argocd", "vllm", "gateway", "injection-classifier", "pgvector", "observability"
+)  # fmt: skip
 
 WAVE_CRDS = -2
 WAVE_OPERATORS = -1
