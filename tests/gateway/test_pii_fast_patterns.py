@@ -171,3 +171,64 @@ def test_phone_validator_agrees_with_its_readable_form_on_every_candidate(text: 
         for p in [m.end()] + [w.start() for w in pii._WORD_END.finditer(text, m.start() + 1, m.end())]:
             if rx.fullmatch(text, m.start(), p):
                 assert pii._phone_ok(text, m.start(), p) == _readable_phone_ok(text, m.start(), p), (text, p)
+
+
+# ------------------------------------------------------------------ _scan: one finditer against a search per step
+def _stepwise_scan(det: pii.Detector, text: str, cs: list[int], ce: list[int]) -> list[tuple[int, int]]:
+    """``_scan`` as its definition reads: one search per step, from where the last step left off."""
+    from bisect import bisect_right
+
+    rx, validate, tail = det.regex, det.validate, det.tail
+    recheck = det.validate_retry or validate
+    budget = pii._RETRY_BUDGET_MIN + int(len(text) * pii.RETRY_BUDGET_PER_CHAR)
+    spans: list[tuple[int, int]] = []
+    pos = retry_to = 0
+    while (m := rx.search(text, pos)) is not None:
+        s, e = m.span(det.group) if det.group else m.span()
+        limit = e
+        j = bisect_right(ce, s)
+        if j < len(cs) and cs[j] < e:
+            if cs[j] <= s:
+                pos = ce[j]
+                continue
+            limit = cs[j]
+        check = recheck if s < retry_to else validate
+        if limit == e and (check is None or check(text, s, e)):
+            spans.append((s, e))
+            pos = e
+            continue
+        if (limit == e and not det.retry_invalid) or budget <= 0:
+            pos = e
+            continue
+        retry_to = max(retry_to, e)
+        end = -1
+        if tail is not None:
+            hi = limit if limit < e else e - 1
+            for p in reversed([w.start() for w in pii._WORD_END.finditer(text, s + 1, hi)]):
+                budget -= 1
+                if tail.match(text, p) and rx.fullmatch(text, s, p) and (recheck is None or recheck(text, s, p)):
+                    end = p
+                    break
+                if budget <= 0:
+                    break
+        if end > 0:
+            spans.append((s, end))
+            pos = end
+        else:
+            budget -= 1
+            pos = s + 1
+    return spans
+
+
+# A detector whose finding (its group) ends before its match does: the next search starts at the group's end.
+_GROUPED = pii.Detector("test", re.compile(r"(?P<v>\d\d)\d?"), pre="", group="v")
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text("0123456789 -.:+()@abcdefAKISk_", max_size=60), cuts=st.lists(st.integers(0, 60), max_size=6))
+def test_scan_reads_one_finditer_as_the_stepwise_search_reads_the_text(text: str, cuts: list[int]) -> None:
+    bounds = sorted({min(c, len(text)) for c in cuts})
+    claims = [(a, b) for a, b in zip(bounds[::2], bounds[1::2], strict=False) if a < b]
+    cs, ce = [a for a, _ in claims], [b for _, b in claims]
+    for det in (*pii.DETECTORS, _GROUPED):
+        assert pii._scan(det, text, cs, ce) == _stepwise_scan(det, text, cs, ce), (det.kind, text, claims)

@@ -329,9 +329,8 @@ def _aws_secret_ok(text: str, s: int, e: int) -> bool:
 class Detector:
     """``regex`` finds candidates, ``validate`` confirms them. ``pre`` is a cheaper necessary condition: every
     finding, with the character on each side of it, contains a match of it. All ``pre`` patterns are checked in
-    one pass
-    (:mod:`.prefilter`) and a detector runs only where its own hit; ``tests/gateway/test_pii.py`` checks that
-    this never changes a result. ``tail`` is the right context the pattern's trailing look-ahead demands: a
+    one pass (:mod:`.prefilter`) and a detector runs only where its own hit; ``tests/gateway/test_pii.py`` checks
+    that this never changes a result. ``tail`` is the right context the pattern's trailing look-ahead demands: a
     shorter candidate (same start, ending at an earlier word boundary) must satisfy it at its end; None: the
     detector tries no shorter candidates. ``retry_invalid``: whether a candidate that fails ``validate`` is
     retried (shorter, later starts) as well as one that overlaps an earlier finding; a checksum that fails
@@ -404,8 +403,6 @@ _IP_PRE = (
     rf"(?:^|[^\w.]){_V4_PRE}(?:[^\w.]|\.(?:\W|$)|$)|::"
     rf"|(?:[0-9A-Fa-f]{{1,4}}:){{7}}[0-9A-Fa-f]{{1,4}}|(?:[0-9A-Fa-f]{{1,4}}:){{6}}{_V4_PRE}"
 )
-
-_PHONE_PRE = r"\d(?:[ .()-]{0,2}\d){6}"
 
 DETECTORS: tuple[Detector, ...] = (
     Detector(
@@ -492,7 +489,6 @@ DETECTORS: tuple[Detector, ...] = (
             r"(?!\w|:[0-9A-Fa-f:]|\.\d))))"
         ),
         validate=_whole(_ip_ok),
-        # IPv4: four dotted numbers; IPv6: a valid address has two colons at most four hex digits apart
         pre=_IP_PRE,
     ),
     Detector(
@@ -506,7 +502,7 @@ DETECTORS: tuple[Detector, ...] = (
         ),
         validate=_phone_ok,
         # seven digits (the validator's minimum), at most two of ` .()-` between neighbours
-        pre=_PHONE_PRE,
+        pre=r"\d(?:[ .()-]{0,2}\d){6}",
         tail=re.compile(r"(?!\w)"),
         retry_invalid=False,  # more than 15 digits is not a phone number followed by more digits
     ),
@@ -548,13 +544,7 @@ def _scan(det: Detector, text: str, cs: list[int], ce: list[int]) -> list[tuple[
     retry_to = 0  # candidates starting before this lie inside a failed one: retries
     while True:
         for m in rx.finditer(text, pos):
-            if group:
-                s, e = m.span(group)
-                if e != m.end():  # the next search must start at the finding's end, not the match's
-                    pos = e
-                    break
-            else:
-                s, e = m.span()
+            s, e = m.span(group) if group else m.span()
             limit = e  # a candidate from s must end by here (the start of a claimed span it would overlap)
             if nclaims:
                 j = bisect_right(ce, s)
@@ -564,14 +554,18 @@ def _scan(det: Detector, text: str, cs: list[int], ce: list[int]) -> list[tuple[
                         break
                     limit = cs[j]
             check = recheck if s < retry_to else validate
+            whole = False  # taken or dropped whole: the next search starts at its end
             if limit == e:
                 if check is None or check(text, s, e):
                     spans.append((s, e))
+                    whole = True
+                elif not det.retry_invalid:
+                    whole = True
+            if whole or budget <= 0:  # (spent: the longest match only, as a plain finditer would)
+                if not group or e == m.end():
                     continue
-                if not det.retry_invalid:
-                    continue
-            if budget <= 0:  # spent: the longest match only, as a plain finditer would
-                continue
+                pos = e  # a group that ends before its match: search again from the group's end
+                break
             if e > retry_to:
                 retry_to = e
             end = -1
