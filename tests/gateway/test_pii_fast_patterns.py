@@ -203,14 +203,7 @@ def _stepwise_scan(det: pii.Detector, text: str, cs: list[int], ce: list[int]) -
         retry_to = max(retry_to, e)
         end = -1
         if tail is not None:
-            hi = limit if limit < e else e - 1
-            for p in reversed([w.start() for w in pii._WORD_END.finditer(text, s + 1, hi)]):
-                budget -= 1
-                if tail.match(text, p) and rx.fullmatch(text, s, p) and (recheck is None or recheck(text, s, p)):
-                    end = p
-                    break
-                if budget <= 0:
-                    break
+            end, budget = pii._shorter(det, text, s, min(limit, e - 1), budget)
         if end > 0:
             spans.append((s, end))
             pos = end

@@ -530,6 +530,20 @@ _RETRY_BUDGET_MIN = 64
 _WORD_END = re.compile(r"(?<=\w)(?!\w)")
 
 
+def _shorter(det: Detector, text: str, s: int, hi: int, budget: int) -> tuple[int, int]:
+    """``(end, budget left)`` of the longest shorter candidate from ``s`` ending at a word end by ``hi`` (its
+    ``tail`` holds there, the pattern matches it whole, it validates); end -1: none within the budget."""
+    assert det.tail is not None
+    recheck = det.validate_retry or det.validate
+    for p in reversed([w.start() for w in _WORD_END.finditer(text, s + 1, hi)]):
+        budget -= 1
+        if det.tail.match(text, p) and det.regex.fullmatch(text, s, p) and (recheck is None or recheck(text, s, p)):
+            return p, budget
+        if budget <= 0:
+            break
+    return -1, budget
+
+
 def _scan(det: Detector, text: str, cs: list[int], ce: list[int]) -> list[tuple[int, int]]:
     """One detector's findings, left to right, avoiding the claimed spans ``cs[i]..ce[i]`` (sorted, disjoint).
 
@@ -569,15 +583,8 @@ def _scan(det: Detector, text: str, cs: list[int], ce: list[int]) -> list[tuple[
             if e > retry_to:
                 retry_to = e
             end = -1
-            if tail is not None:  # shorter candidates from s, longest first
-                hi = limit if limit < e else e - 1
-                for p in reversed([w.start() for w in _WORD_END.finditer(text, s + 1, hi)]):
-                    budget -= 1
-                    if tail.match(text, p) and rx.fullmatch(text, s, p) and (recheck is None or recheck(text, s, p)):
-                        end = p
-                        break
-                    if budget <= 0:
-                        break
+            if tail is not None:
+                end, budget = _shorter(det, text, s, min(limit, e - 1), budget)
             if end > 0:
                 spans.append((s, end))
                 pos = end
