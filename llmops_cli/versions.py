@@ -100,6 +100,11 @@ GATEWAY_IMAGE = f"ghcr.io/llmops/policy-gateway:{__version__}"
 # The gateway's shared rate-limit store (stacks.gateway.shared_rate_limits): Valkey, the BSD-licensed Redis fork
 # of the Linux Foundation; the gateway speaks plain RESP to it.
 VALKEY_IMAGE = "docker.io/valkey/valkey:8.1.11-alpine"
+# The gateway's optional prompt-injection classifier (stacks.gateway.injection_classifier): Hugging Face Text
+# Embeddings Inference, CPU image. Tags are `cpu-<version>` (huggingface/text-embeddings-inference v1.9.3
+# .github/workflows/build.yaml: type=semver with the matrix's imageNamePrefix, `cpu-` in workflows/matrix.json).
+TEI_VERSION = "1.9.3"
+TEI_CPU_IMAGE = f"ghcr.io/huggingface/text-embeddings-inference:cpu-{TEI_VERSION}"
 # The same image with the `litellm` extra (docker/gateway/Dockerfile, --build-arg EXTRAS=litellm), for
 # `stacks.gateway.provider: litellm`: the plain image has no LiteLLM, and its pod would exit at start.
 GATEWAY_LITELLM_IMAGE = f"{GATEWAY_IMAGE}-litellm"
@@ -144,6 +149,8 @@ RELEASES: tuple[Pin, ...] = (
     Pin("policy gateway image", GATEWAY_IMAGE, "llmops/llmops", f"v{__version__}", None),
     Pin("policy gateway image (litellm)", GATEWAY_LITELLM_IMAGE, "llmops/llmops", f"v{__version__}", None),
     Pin("rate-limit store image", VALKEY_IMAGE, "valkey-io/valkey", "8.1.11", rf"^{_SEMVER}$"),
+    Pin("injection classifier image", TEI_CPU_IMAGE, "huggingface/text-embeddings-inference", f"v{TEI_VERSION}",
+        _tag()),
 )  # fmt: skip
 
 PINS: dict[str, str] = {p.name: p.value for p in RELEASES}

@@ -8,6 +8,7 @@ change the structure of what they emit.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -231,6 +232,87 @@ class VllmSettings(_Model):
         return slug or "model"
 
 
+@dataclass(frozen=True)
+class KnownClassifier:
+    """A prompt-injection classifier llmops knows: its attack labels (values of its config.json ``id2label``,
+    the names TEI's ``/predict`` answers with) and whether Hugging Face gates its download."""
+
+    labels: tuple[str, ...]
+    gated: bool
+    source: str  # where the labels were read
+
+
+# Llama Prompt Guard 2: binary, BENIGN/MALICIOUS; both model cards print `model.config.id2label[...]` of an attack
+# as `MALICIOUS` (meta-llama/PurpleLlama Llama-Prompt-Guard-2/{86M,22M}/MODEL_CARD.md), and Meta's LlamaFirewall
+# scores the last class (LlamaFirewall/src/llamafirewall/scanners/promptguard_utils.py). Gated: Llama 4 Community
+# License. ProtectAI's v2 model answers `INJECTION` for an attack (protectai/llm-guard
+# llm_guard/input_scanners/prompt_injection.py, revision 89b085cd of the model); Apache 2.0, not gated.
+KNOWN_INJECTION_CLASSIFIERS: dict[str, KnownClassifier] = {
+    "meta-llama/Llama-Prompt-Guard-2-86M": KnownClassifier(
+        ("MALICIOUS",), True, "meta-llama/PurpleLlama Llama-Prompt-Guard-2/86M/MODEL_CARD.md"
+    ),
+    "meta-llama/Llama-Prompt-Guard-2-22M": KnownClassifier(
+        ("MALICIOUS",), True, "meta-llama/PurpleLlama Llama-Prompt-Guard-2/22M/MODEL_CARD.md"
+    ),
+    "protectai/deberta-v3-base-prompt-injection-v2": KnownClassifier(
+        ("INJECTION",), False, "protectai/llm-guard llm_guard/input_scanners/prompt_injection.py"
+    ),
+}
+
+
+class InjectionClassifierSettings(_Model):
+    """A prompt-injection classifier served by Hugging Face Text Embeddings Inference beside the gateway, and
+    the gateway policy's ``content.injection.classifier`` pointing at it."""
+
+    enabled: bool = Field(False, description="Render the classifier and make the gateway call it.")
+    model: str = Field(
+        "meta-llama/Llama-Prompt-Guard-2-86M",
+        pattern=MODEL_ID,
+        description="Hugging Face id of a DeBERTa-v2/BERT-style sequence classifier with a tokenizer.json.",
+    )
+    revision: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", description="Model commit or branch (TEI --revision)."
+    )
+    hf_token_secret: str | None = Field(
+        None, pattern=DNS_LABEL, description="Secret (key HF_TOKEN) for gated models such as Llama Prompt Guard 2."
+    )
+    labels: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]] = Field(
+        default_factory=list,
+        description="Attack labels of the model's id2label; empty = those llmops knows for the model.",
+    )
+    action: Literal["deny", "flag"] = Field("deny", description="What an attack verdict does (content.injection).")
+    threshold: float = Field(0.5, gt=0, lt=1, description="Attack score from which a text is an attack.")
+    timeout_ms: int = Field(1000, ge=10, le=30_000, description="The whole classifier call, per request.")
+    on_error: Literal["open", "closed"] = Field("closed", description="closed: 503 when there is no verdict.")
+    max_chunks: int = Field(
+        32, ge=1, le=512, description="Classifier inputs per request (TEI --max-client-batch-size)."
+    )
+    cache_size: Quantity = Field("5Gi", description="PVC size for the model download.")
+
+    @model_validator(mode="after")
+    def _known_or_labelled(self) -> InjectionClassifierSettings:
+        if not self.enabled:
+            return self
+        known = KNOWN_INJECTION_CLASSIFIERS.get(self.model)
+        if known is None and not self.labels:
+            raise ValueError(
+                f"llmops does not know the attack labels of {self.model!r}: list them in `labels` (the values of "
+                f"its config.json id2label that mean an attack), or use one of {', '.join(KNOWN_INJECTION_CLASSIFIERS)}"
+            )
+        if known is not None and known.gated and self.hf_token_secret is None:
+            raise ValueError(
+                f"{self.model} is gated on Hugging Face: set `hf_token_secret` to a Secret (key HF_TOKEN) of an "
+                "account that accepted its licence, or use protectai/deberta-v3-base-prompt-injection-v2"
+            )
+        return self
+
+    @property
+    def attack_labels(self) -> list[str]:
+        if self.labels:
+            return list(self.labels)
+        return list(KNOWN_INJECTION_CLASSIFIERS[self.model].labels)
+
+
 class GatewaySettings(_Model):
     enabled: bool = True
     policies_file: str = Field("policies/gateway.yaml", description="Gateway policy file.")
@@ -254,6 +336,7 @@ class GatewaySettings(_Model):
         description="Release record (`llmops govern release`) the gateway serves under: rendered into its pods, "
         "exported as llmops_model_* gauges (risk, fairness, evidence age and signature).",
     )
+    injection_classifier: InjectionClassifierSettings = Field(default_factory=InjectionClassifierSettings)
 
 
 class PgvectorSettings(_Model):

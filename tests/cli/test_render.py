@@ -89,7 +89,10 @@ def test_json_output_of_a_render(workdir):
     ("args", "needle"),
     [
         (("--env", "staging"), "known environments: dev, prod"),
-        (("--stack", "kafka"), "known stacks: k3s, gpu, argocd, rollouts, vllm, gateway, pgvector, observability"),
+        (
+            ("--stack", "kafka"),
+            "known stacks: k3s, gpu, argocd, rollouts, vllm, gateway, injection-classifier, pgvector, observability",
+        ),
         (("--env", "dev", "--all"), "--env and --all"),
     ],
 )

@@ -26,7 +26,10 @@ def gpu_full_settings() -> Settings:
     return settings(
         gpu={"mode": "on", "share": 4, "dcgm_exporter": True},
         cluster={"registry_mirror": "https://mirror.example.com", "tls_san": ["k3s.example.com"]},
-        stacks={"vllm": {"hf_token_secret": "hf-token"}},
+        stacks={
+            "vllm": {"hf_token_secret": "hf-token"},
+            "gateway": {"injection_classifier": {"enabled": True, "hf_token_secret": "hf-token"}},
+        },
     )
 
 

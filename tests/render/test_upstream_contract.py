@@ -233,3 +233,39 @@ def test_vllm_leaves_room_for_every_pod_time_slicing_puts_on_its_gpu(share, util
     used = float(args[args.index("--gpu-memory-utilization") + 1])
     assert used * share <= 1.0 + 1e-9
     assert used == (util if util is not None else int(0.9 / share * 100) / 100)
+
+
+@pytest.mark.parametrize(("variant", "tree"), variants(), ids=VARIANT_IDS)
+def test_injection_classifier_flags_env_and_routes_exist_in_the_pinned_tei(variant, tree):
+    """TEI's arguments, environment, token file and probes are TEI v1.9.3's; --port overrides the image's PORT=80
+    (a non-root pod cannot bind it), and the batch limit is the one the gateway's policy sends at most."""
+    deploy = workload(tree, "Deployment", "injection-classifier")
+    if deploy is None:
+        assert variant in {"dev", "prod", "dev-gpu-plain", "dev-cpu"}  # off by default
+        return
+    tei = release("injection classifier image")
+    c = container(deploy)
+    args = c["args"]
+    assert flags(args) <= tei.names("flags"), flags(args) - tei.names("flags")
+    assert "command" not in c  # the image's entrypoint is text-embeddings-router
+    port = int(args[args.index("--port") + 1])
+    assert f"PORT={port}" not in tei.names("image_env") and port > 1024
+    assert {p["containerPort"] for p in c["ports"]} == {port}
+    env = {e["name"]: e["value"] for e in c["env"]}
+    assert set(env) <= tei.names("env")
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in deploy["spec"]["template"]["spec"]["volumes"]}
+    if "HF_HOME" in env:  # the Secret's HF_TOKEN key is the file $HF_HOME/token
+        secret = volumes[mounts[env["HF_HOME"]]]["secret"]
+        assert [i["path"] for i in secret["items"]] == list(tei.names("token_file"))
+    cache = args[args.index("--huggingface-hub-cache") + 1]
+    assert "persistentVolumeClaim" in volumes[mounts[cache]]
+    probes = {c[p]["httpGet"]["path"] for p in ("startupProbe", "readinessProbe", "livenessProbe")}
+    assert probes <= tei.names("routes")
+    policy = yaml.safe_load(
+        next(o for o in objects(tree).values() if o["metadata"]["name"] == "policy-gateway-policies")["data"][
+            "gateway.yaml"
+        ]
+    )
+    clf = policy["content"]["injection"]["classifier"]
+    assert int(args[args.index("--max-client-batch-size") + 1]) == clf["max_chunks"]

@@ -96,13 +96,14 @@ class BlockedPattern(_Model):
 
 class InjectionClassifierPolicy(_Model):
     """A prompt-injection classifier served by Hugging Face Text Embeddings Inference (``POST /predict``), e.g.
-    Llama Prompt Guard 2 (rendered by ``stacks.injection_classifier`` in ``llmops.yaml``)."""
+    Llama Prompt Guard 2 (rendered by ``stacks.gateway.injection_classifier`` in ``llmops.yaml``)."""
 
     url: str = Field(pattern=r"^https?://[A-Za-z0-9.:\[\]-]+(?:/[A-Za-z0-9._~/-]*)?$")
     api: Literal["tei"] = "tei"
-    # Labels whose score is the probability of an attack (Prompt Guard 2, ProtectAI's DeBERTa models).
+    # Labels whose score is the probability of an attack: Llama Prompt Guard 2's MALICIOUS, ProtectAI's v2 INJECTION
+    # (their sources: llmops_cli/config/model.py KNOWN_INJECTION_CLASSIFIERS).
     labels: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        default_factory=lambda: ["LABEL_1", "MALICIOUS", "INJECTION", "JAILBREAK"], min_length=1
+        default_factory=lambda: ["MALICIOUS", "INJECTION"], min_length=1
     )
     threshold: float = Field(0.5, gt=0, lt=1)
     timeout_ms: int = Field(500, ge=10, le=30_000)

@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import string
 import unicodedata
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from llmops_cli.gateway.policy.patterns import IGNORABLE_RANGES
 from llmops_cli.gateway.policy.prefilter import Prefilter
@@ -196,17 +198,39 @@ _IBAN_LEN = {
 }
 
 
+# ISO 7064 mod 97-10 reads each letter as two digits (A = 10 … Z = 35).
+_IBAN_DIGITS = str.maketrans({c: str(int(c, 36)) for c in string.ascii_uppercase})
+
+
 def iban_ok(text: str) -> bool:
-    s = re.sub(r"\s", "", text).upper()
+    s = "".join(text.split()).upper()  # str.split drops what `\s` matches
     want = _IBAN_LEN.get(s[:2])
     if (want is not None and len(s) != want) or not 15 <= len(s) <= 34:
         return False
     moved = s[4:] + s[:4]
-    num = "".join(str(int(c, 36)) for c in moved)
+    if moved.isascii():
+        num = moved.translate(_IBAN_DIGITS)
+        if not num.isdigit():
+            return False
+    else:  # Unicode digits, as `\d` matches them
+        try:
+            num = "".join(str(int(c, 36)) for c in moved)
+        except ValueError:
+            return False
     return int(num) % 97 == 1
 
 
 def _ip_ok(text: str) -> bool:
+    """Whether ``ipaddress`` accepts ``text``; IPv4 read here the way it reads it (ASCII decimal octets of at most
+    three digits, no leading zero, at most 255), without its exceptions."""
+    if ":" not in text:
+        octets = text.split(".")
+        return len(octets) == 4 and all(
+            o.isascii() and o.isdigit() and len(o) <= 3 and (o[0] != "0" or o == "0") and int(o) <= 255 for o in octets
+        )
+    # IPv6: without `::` exactly eight groups, or six and an IPv4 tail (most colon-separated numbers are times).
+    if "::" not in text and text.count(":") != (6 if "." in text else 7):
+        return False
     try:
         ipaddress.ip_address(text)
     except ValueError:
@@ -270,17 +294,23 @@ def _valid_national(digits: str, parens: bool, bare: bool) -> bool:
 
 def _phone_ok(text: str, s: int, e: int) -> bool:
     cand = text[s:e]
-    groups = _DIGIT_RUN.findall(cand)
-    digits = _ascii_digits("".join(groups))
-    if not 7 <= len(digits) <= 15 or len(groups[-1]) < 2 or _DATE_IN.search(cand) is not None:
+    # The cheap refusals first: fewer than 7 characters, a last group of one digit (the candidate ends in a
+    # digit), the rest of a longer run of digit groups (a timestamp, a card's expiry and CVV).
+    if len(cand) < 7 or not cand[-2].isdecimal():
         return False
     if s > 1 and text[s - 1] in " .-" and text[s - 2].isdecimal():
-        return False  # the rest of a longer run of digit groups (a timestamp, a card's expiry and CVV)
+        return False
+    groups = _DIGIT_RUN.findall(cand)
+    digits = "".join(groups)
+    if not 7 <= len(digits) <= 15 or _DATE_IN.search(cand) is not None:
+        return False
+    digits = _ascii_digits(digits)
     if cand[0] == "+":
         return _valid_international(digits)
     if digits.startswith("00"):  # the international call prefix
         return _valid_international(digits[2:])
-    if any(len(g) == 1 for g in groups[1:]) or (len(groups[0]) == 1 and digits[0] != "1"):
+    sizes = list(map(len, groups))
+    if 1 in sizes[1:] or (sizes[0] == 1 and digits[0] != "1"):
         return False
     return _valid_national(digits, "(" in cand, len(groups) == 1)
 
@@ -298,9 +328,9 @@ def _aws_secret_ok(text: str, s: int, e: int) -> bool:
 @dataclass(frozen=True)
 class Detector:
     """``regex`` finds candidates, ``validate`` confirms them. ``pre`` is a cheaper necessary condition: every
-    candidate that validates contains a match of it. All ``pre`` patterns are checked in one pass
-    (:mod:`.prefilter`) and a detector runs only where its own hit; ``tests/gateway/test_pii.py`` checks that
-    this never changes a result. ``tail`` is the right context the pattern's trailing look-ahead demands: a
+    finding, with the character on each side of it, contains a match of it. All ``pre`` patterns are checked in
+    one pass (:mod:`.prefilter`) and a detector runs only where its own hit; ``tests/gateway/test_pii.py`` checks
+    that this never changes a result. ``tail`` is the right context the pattern's trailing look-ahead demands: a
     shorter candidate (same start, ending at an earlier word boundary) must satisfy it at its end; None: the
     detector tries no shorter candidates. ``retry_invalid``: whether a candidate that fails ``validate`` is
     retried (shorter, later starts) as well as one that overlaps an earlier finding; a checksum that fails
@@ -356,21 +386,45 @@ PEM = (
     rf"|{_PEM_HSPACE}++[A-Za-z0-9+/=]{{16,}}+)*+)"
 )
 
+# Prefilters (see Detector.pre) that hold for every finding, not only for the longest match: a shorter candidate
+# keeps its start's look-behind and satisfies ``tail`` at its end; a later start is a match of the full pattern.
+# Boundaries are written as classes (RE2 has no look-arounds): ``(?:^|[^…])`` for a look-behind, ``(?:[^…]|$)``
+# for a look-ahead. RE2's \w is ASCII-only, so its ``[^\w…]`` admits more than Python's: still necessary.
+# A card: laid out as one (``_CARD_LAYOUT``), first digit an issuer's (2-6, or a non-ASCII digit, which
+# ``_card_ok`` reads by its value).
+_CARD_PRE = (
+    r"(?:^|[^\d+-])(?:[2-6]|[^\x00-\x7f])"
+    r"(?:\d{12,18}|\d{3}[ -]\d{4}[ -]\d{4}[ -]\d{4}(?:[ -]\d{3})?|\d{3}[ -]\d{6}[ -]\d{4,5})(?:[^\d-]|$)"
+)
+# An IP address that ``ipaddress`` accepts: IPv4 between the pattern's boundaries; IPv6 with `::`, or all eight
+# groups, or six and an IPv4 tail (without `::` an address has exactly eight groups).
+_V4_PRE = r"(?:\d{1,3}\.){3}\d{1,3}"
+_IP_PRE = (
+    rf"(?:^|[^\w.]){_V4_PRE}(?:[^\w.]|\.(?:\W|$)|$)|::"
+    rf"|(?:[0-9A-Fa-f]{{1,4}}:){{7}}[0-9A-Fa-f]{{1,4}}|(?:[0-9A-Fa-f]{{1,4}}:){{6}}{_V4_PRE}"
+)
+
 DETECTORS: tuple[Detector, ...] = (
     Detector(
         "secret",
+        # Each format starts with its prefix, then checks the characters before it: every alternative starts with
+        # a literal, so `re` tries the pattern only at the characters that start one (a fast skip over the rest).
         re.compile(
             # Formats whose body may hold `_` or `-` start only where a token starts (else every `sk-` inside one
             # long run would be a start: quadratic).
-            r"(?<![A-Za-z0-9_-])(?:sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}|github_pat_[A-Za-z0-9_]{22,}"
-            r"|xox[abposr]-[A-Za-z0-9-]{10,}|llmops-[A-Za-z0-9_-]{40,}"
-            r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
-            r"|" + PEM + ")"
+            r"sk-(?<![A-Za-z0-9_-]sk-)(?:proj-|ant-)?[A-Za-z0-9_-]{20,}"
+            r"|github_pat_(?<![A-Za-z0-9_-]github_pat_)[A-Za-z0-9_]{22,}"
+            r"|xox(?<![A-Za-z0-9_-]xox)[abposr]-[A-Za-z0-9-]{10,}"
+            r"|llmops-(?<![A-Za-z0-9_-]llmops-)[A-Za-z0-9_-]{40,}"
+            r"|eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+            r"|-----BEGIN (?<![A-Za-z0-9_-]-----BEGIN )" + PEM.removeprefix("-----BEGIN ") +
             # Bounded or `_`-free bodies may be glued to an identifier: `aws_AKIA…`, `MY_sk_live_…`, `tok-ghp_…`.
-            r"|(?<![A-Za-z0-9])(?:gh[pousr]_[A-Za-z0-9]{36,}|hf_[A-Za-z0-9]{30,}|glpat-[A-Za-z0-9_-]{20}"
-            r"|AIza[0-9A-Za-z_-]{35}|[sr]k_(?:live|test)_[A-Za-z0-9]{24,99}(?![A-Za-z0-9]))"
+            r"|gh(?<![A-Za-z0-9]gh)[pousr]_[A-Za-z0-9]{36,}|hf_(?<![A-Za-z0-9]hf_)[A-Za-z0-9]{30,}"
+            r"|glpat-(?<![A-Za-z0-9]glpat-)[A-Za-z0-9_-]{20}|AIza(?<![A-Za-z0-9]AIza)[0-9A-Za-z_-]{35}"
+            r"|sk_(?<![A-Za-z0-9]sk_)(?:live|test)_[A-Za-z0-9]{24,99}(?![A-Za-z0-9])"
+            r"|rk_(?<![A-Za-z0-9]rk_)(?:live|test)_[A-Za-z0-9]{24,99}(?![A-Za-z0-9])"
             # AWS access key ids, long-term (AKIA) and temporary (ASIA): after any lower-case identifier too.
-            r"|(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])"
+            r"|A(?<![A-Z0-9]A)(?:KIA|SIA)[0-9A-Z]{16}(?![0-9A-Z])"
         ),
         pre=r"sk-|AKIA|ASIA|gh[pousr]_|github_pat_|xox[abposr]-|AIza|llmops-|hf_|glpat-|eyJ|-----BEGIN |[sr]k_live_"
         r"|[sr]k_test_",
@@ -391,52 +445,60 @@ DETECTORS: tuple[Detector, ...] = (
         "email",
         # The local part starts where its run starts (look-behind), so no run is scanned twice.
         re.compile(r"(?<![A-Za-z0-9_.%+-])[A-Za-z0-9_.%+-]++@[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)*\.[A-Za-z]{2,}"),
-        pre=r"@",
+        pre=r"[A-Za-z0-9_.%+-]@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2}",
     ),
     Detector(
         "iban",
         re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])", re.I),
         validate=_whole(iban_ok),
-        pre=r"(?i)[a-z]{2}\d\d",
+        pre=r"(?i)(?:^|[^a-z0-9])[a-z]{2}\d{2}(?: ?[a-z0-9]{4}){2,7}(?: ?[a-z0-9]{1,4})?(?:[^a-z0-9]|$)",
         tail=re.compile(r"(?![A-Za-z0-9])", re.I),
     ),
     Detector(
         "credit_card",
-        re.compile(r"(?<![\d+-])\d(?:[ -]?\d){12,18}(?![\d-])"),
+        # A digit first, then the look-behind over it and the character before (`re` skips to digits fast).
+        re.compile(r"\d(?<![\d+-]\d)(?:[ -]?\d){12,18}(?![\d-])"),
         validate=_whole(_card_part_ok),  # laid out like a card: `4111 1111 1111 1111 12 27` is a card and more
-        pre=r"\d(?:[ -]?\d){12}",
+        pre=_CARD_PRE,
         tail=re.compile(r"(?![\d-])"),
     ),
     Detector(
         "us_ssn",
         # AAA-GG-SSSS, or with spaces; never-issued areas, groups and serials excluded
-        re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])"),
-        pre=r"\d\d\d[- ]\d\d[- ]\d\d\d\d",
+        re.compile(r"\d(?<![\d-]\d)\d\d(?<!000|666)(?<!9\d\d)([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])"),
+        pre=r"(?:^|[^\d-])(?:[0-8]|[^\x00-\x7f])\d\d[- ]\d\d[- ]\d{4}(?:[^\d-]|$)",
     ),
     Detector(
         "ip_address",
         re.compile(
-            # Every address starts with at most four hex digits and a colon or dot: a cheap guard first (the
-            # alternatives and their look-behinds then run at few positions).
-            r"(?=[0-9A-Fa-f]{0,4}[:.])(?:"
+            # Every address starts with an ASCII hex digit or a colon, not after a word character: that class first
+            # (`re` skips to them fast), then the look-behind over it and the character before; a colon starts the
+            # forms that start with `::`, a hex digit the others once a colon or dot follows within four characters.
+            r"[0-9A-Fa-f:](?<!\w[0-9A-Fa-f:])(?:(?<=:)(?<!::)(?:"
+            # IPv6 with an IPv4 tail (`::ffff:192.0.2.1`); IPv6 from `::`
+            r"(?:[0-9A-Fa-f]{0,4}:){1,6}(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\w)"
+            r"|:(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4}(?!\w|:[0-9A-Fa-f:]|\.\d))"
+            r"|(?<!:)(?=[0-9A-Fa-f]{0,3}[:.])(?:"
             # IPv4 may end a sentence (`… 10.0.0.1.`) but not continue as a longer dotted number (`1.2.3.4.5`)
-            r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\w)"
-            # IPv6 with an IPv4 tail (`::ffff:192.0.2.1`, `64:ff9b::1.2.3.4`)
-            r"|(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\w)"
+            r"(?<=[0-9])(?<!\.[0-9])[0-9]{0,2}\.(?:\d{1,3}\.){2}\d{1,3}(?!\w|\.\w)"
+            r"|(?<!:[0-9A-Fa-f])(?:"
+            # IPv6 with an IPv4 tail (`64:ff9b::1.2.3.4`)
+            r"[0-9A-Fa-f]{0,3}:(?:[0-9A-Fa-f]{0,4}:){1,6}(?:\d{1,3}\.){3}\d{1,3}(?!\w|\.\w)"
             # IPv6; a colon may follow (`fe80::1: timeout`) unless more of an address does
-            r"|(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,7}(?::|(?::[0-9A-Fa-f]{1,4}){1,7}|[0-9A-Fa-f]{1,4})"
-            r"(?!\w|:[0-9A-Fa-f:]|\.\d)"
-            r"|(?<![\w:])::(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4}(?!\w|:[0-9A-Fa-f:]|\.\d))"
+            r"|[0-9A-Fa-f]{0,3}:(?:[0-9A-Fa-f]{1,4}:){0,6}(?::|(?::[0-9A-Fa-f]{1,4}){1,7}|[0-9A-Fa-f]{1,4})"
+            r"(?!\w|:[0-9A-Fa-f:]|\.\d))))"
         ),
         validate=_whole(_ip_ok),
-        # IPv4: four dotted numbers; IPv6: a valid address has two colons at most four hex digits apart
-        pre=r"\d\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]{0,4}:",
+        pre=_IP_PRE,
     ),
     Detector(
         "phone",
         # Groups of 1-5 digits, possessive (each digit run is read one way: linear, no backtracking).
         re.compile(
-            r"(?<![\w+])(?:\+\d{1,3}+[ .-]?+)?+(?:\(\d{1,5}+\)[ .-]?+)?+\d{1,5}+(?:[ .-]?+\d{1,5}+){1,6}+(?!\w)"
+            # The first character (`+`, `(` or a digit) first, as a class `re` skips to fast, then the look-behind
+            # and the rest of the form that character starts.
+            r"[+(\d](?<![\w+][+(\d])(?:(?<=\+)\d{1,3}+[ .-]?+(?:\(\d{1,5}+\)[ .-]?+)?+\d{1,5}+"
+            r"|(?<=\()\d{1,5}+\)[ .-]?+\d{1,5}+|(?<=\d)\d{0,4}+)(?:[ .-]?+\d{1,5}+){1,6}+(?!\w)"
         ),
         validate=_phone_ok,
         # seven digits (the validator's minimum), at most two of ` .()-` between neighbours
@@ -449,12 +511,16 @@ KINDS = tuple(d.kind for d in DETECTORS)
 PREFILTER = Prefilter([d.pre for d in DETECTORS])
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
+    """A detector's finding: ``text[start:end]`` is of ``kind``. A named tuple (made a few times per message, at
+    half the cost of a frozen dataclass)."""
+
     kind: str
     start: int
     end: int
 
+
+_START = itemgetter(1)
 
 # Retries (shorter candidates, later starts) a detector may spend per character of text, on top of a fixed
 # allowance: ordinary text never comes close, adversarial digit soup stays linear (then longest matches only).
@@ -464,9 +530,26 @@ _RETRY_BUDGET_MIN = 64
 _WORD_END = re.compile(r"(?<=\w)(?!\w)")
 
 
+def _shorter(det: Detector, text: str, s: int, hi: int, budget: int) -> tuple[int, int]:
+    """``(end, budget left)`` of the longest shorter candidate from ``s`` ending at a word end by ``hi`` (its
+    ``tail`` holds there, the pattern matches it whole, it validates); end -1: none within the budget."""
+    assert det.tail is not None
+    recheck = det.validate_retry or det.validate
+    for p in reversed([w.start() for w in _WORD_END.finditer(text, s + 1, hi)]):
+        budget -= 1
+        if det.tail.match(text, p) and det.regex.fullmatch(text, s, p) and (recheck is None or recheck(text, s, p)):
+            return p, budget
+        if budget <= 0:
+            break
+    return -1, budget
+
+
 def _scan(det: Detector, text: str, cs: list[int], ce: list[int]) -> list[tuple[int, int]]:
-    """One detector's findings, left to right, avoiding the claimed spans ``cs[i]..ce[i]`` (sorted, disjoint)."""
-    rx, validate, tail = det.regex, det.validate, det.tail
+    """One detector's findings, left to right, avoiding the claimed spans ``cs[i]..ce[i]`` (sorted, disjoint).
+
+    The pattern's matches are read with one ``finditer`` while each is taken or dropped whole (the next search
+    starts where it ended); a claimed span or a retry moves the search elsewhere and starts a new one."""
+    rx, validate, tail, group = det.regex, det.validate, det.tail, det.group
     recheck = det.validate_retry or validate
     budget = _RETRY_BUDGET_MIN + int(len(text) * RETRY_BUDGET_PER_CHAR)
     nclaims = len(cs)
@@ -474,48 +557,43 @@ def _scan(det: Detector, text: str, cs: list[int], ce: list[int]) -> list[tuple[
     pos = 0
     retry_to = 0  # candidates starting before this lie inside a failed one: retries
     while True:
-        m = rx.search(text, pos)
-        if m is None:
-            return spans
-        s, e = m.span(det.group) if det.group else m.span()
-        limit = e  # a candidate from s must end by here (the start of a claimed span it would overlap)
-        if nclaims:
-            j = bisect_right(ce, s)
-            if j < nclaims and cs[j] < e:
-                if cs[j] <= s:  # starts inside a claimed span: go on after it
-                    pos = ce[j]
+        for m in rx.finditer(text, pos):
+            s, e = m.span(group) if group else m.span()
+            limit = e  # a candidate from s must end by here (the start of a claimed span it would overlap)
+            if nclaims:
+                j = bisect_right(ce, s)
+                if j < nclaims and cs[j] < e:
+                    if cs[j] <= s:  # starts inside a claimed span: go on after it
+                        pos = ce[j]
+                        break
+                    limit = cs[j]
+            check = recheck if s < retry_to else validate
+            whole = False  # taken or dropped whole: the next search starts at its end
+            if limit == e:
+                if check is None or check(text, s, e):
+                    spans.append((s, e))
+                    whole = True
+                elif not det.retry_invalid:
+                    whole = True
+            if whole or budget <= 0:  # (spent: the longest match only, as a plain finditer would)
+                if not group or e == m.end():
                     continue
-                limit = cs[j]
-        check = recheck if s < retry_to else validate
-        if limit == e:
-            if check is None or check(text, s, e):
-                spans.append((s, e))
-                pos = e
-                continue
-            if not det.retry_invalid:
-                pos = e
-                continue
-        if budget <= 0:  # spent: the longest match only, as a plain finditer would
-            pos = e
-            continue
-        if e > retry_to:
-            retry_to = e
-        end = -1
-        if tail is not None:  # shorter candidates from s, longest first
-            hi = limit if limit < e else e - 1
-            for p in reversed([w.start() for w in _WORD_END.finditer(text, s + 1, hi)]):
+                pos = e  # a group that ends before its match: search again from the group's end
+                break
+            if e > retry_to:
+                retry_to = e
+            end = -1
+            if tail is not None:
+                end, budget = _shorter(det, text, s, min(limit, e - 1), budget)
+            if end > 0:
+                spans.append((s, end))
+                pos = end
+            else:
                 budget -= 1
-                if tail.match(text, p) and rx.fullmatch(text, s, p) and (recheck is None or recheck(text, s, p)):
-                    end = p
-                    break
-                if budget <= 0:
-                    break
-        if end > 0:
-            spans.append((s, end))
-            pos = end
+                pos = s + 1  # later starts inside the failed candidate (the pattern's look-behinds decide which)
+            break
         else:
-            budget -= 1
-            pos = s + 1  # later starts inside the failed candidate (the pattern's look-behinds decide which)
+            return spans
 
 
 def find(text: str, kinds: Iterable[str] | None = None) -> list[Finding]:
@@ -557,7 +635,7 @@ def _find(text: str, kinds: Iterable[str] | None) -> list[Finding]:
         else:
             cs = [a for a, _ in spans]
             ce = [b for _, b in spans]
-    found.sort(key=lambda f: f.start)
+    found.sort(key=_START)
     return found
 
 

@@ -23,7 +23,8 @@ from typing import Any
 
 @dataclass
 class TeiConfig:
-    id2label: dict[str, str] = field(default_factory=lambda: {"0": "LABEL_0", "1": "LABEL_1"})
+    # Llama Prompt Guard 2's classes (its model card prints an attack's id2label as MALICIOUS).
+    id2label: dict[str, str] = field(default_factory=lambda: {"0": "BENIGN", "1": "MALICIOUS"})
     attack_label: str = "1"
     markers: tuple[str, ...] = ("ignore all previous", "disregard your rules", "you are now dan")
     max_client_batch_size: int = 32

@@ -6,8 +6,9 @@ Layout of ``manifests/<env>/`` (one object per file, ``<kind>-<name>.yaml``):
 - ``bootstrap/``  what `up` applies itself: namespaces, the Argo CD HelmChart, the in-cluster Git server
                   (local mode), the AppProject and the root Application
 - ``apps/``       the root Application's path (app-of-apps): one Application per stack component
-- ``vllm/`` ``gateway/`` ``pgvector/`` ``observability/``  our own workloads, synced by their Application
-  (with Argo Rollouts on, vLLM and the gateway run as canary Rollouts judged on the risk KPIs: ``rollouts``)
+- ``vllm/`` ``gateway/`` ``injection-classifier/`` ``pgvector/`` ``observability/``  our own workloads, synced by
+  their Application (with Argo Rollouts on, vLLM and the gateway run as canary Rollouts judged on the risk KPIs:
+  ``rollouts``)
 - ``gpu/``        the GPU smoke Job `up` runs (not synced)
 
 Sync waves order CRDs → operators → data → apps.
@@ -36,6 +37,7 @@ from llmops_cli.render.stacks.common import (
 )
 from llmops_cli.render.stacks.gateway import PLACEHOLDER_POLICY, gateway_policy_text, stack_gateway
 from llmops_cli.render.stacks.gpu import gpu_smoke_job_obj, stack_gpu, time_slicing_config
+from llmops_cli.render.stacks.injection_classifier import stack_injection_classifier
 from llmops_cli.render.stacks.k3s import k3s_config_text, k3s_registries_text, stack_k3s
 from llmops_cli.render.stacks.observability import (
     LOKI_URL,
@@ -57,6 +59,7 @@ STACK_RENDERERS: dict[str, Callable[[RenderContext], Files]] = {
     "rollouts": stack_rollouts,
     "vllm": stack_vllm,
     "gateway": stack_gateway,
+    "injection-classifier": stack_injection_classifier,
     "pgvector": stack_pgvector,
     "observability": stack_observability,
 }
@@ -91,6 +94,7 @@ __all__ = [
     "stack_argocd",
     "stack_gateway",
     "stack_gpu",
+    "stack_injection_classifier",
     "stack_k3s",
     "stack_observability",
     "stack_pgvector",

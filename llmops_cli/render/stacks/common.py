@@ -12,7 +12,9 @@ from llmops_cli.render import names
 from llmops_cli.render.engine import render_objects
 from llmops_cli.render.runtime import RuntimeDocs, load_runtime
 
-STACKS: tuple[str, ...] = ("k3s", "gpu", "argocd", "rollouts", "vllm", "gateway", "pgvector", "observability")
+STACKS: tuple[str, ...] = (
+    "k3s", "gpu", "argocd", "rollouts", "vllm", "gateway", "injection-classifier", "pgvector", "observability"
+)  # fmt: skip
 
 WAVE_CRDS = -2
 WAVE_OPERATORS = -1

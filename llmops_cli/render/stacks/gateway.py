@@ -9,6 +9,7 @@ from llmops_cli.config.model import Settings
 from llmops_cli.render import names
 from llmops_cli.render.engine import render_objects
 from llmops_cli.render.stacks.common import COMMON_SKIPS, WAVE_APPS, Files, RenderContext, add, app, res, tree_path
+from llmops_cli.render.stacks.injection_classifier import with_classifier
 
 PLACEHOLDER_POLICY = "version: 1\n"
 
@@ -28,7 +29,7 @@ def stack_gateway(ctx: RenderContext) -> Files:
     gs = ctx.settings.stacks.gateway
     if not gs.enabled:
         return {}
-    policy = gateway_policy_text(ctx.settings)
+    policy = with_classifier(ctx, gateway_policy_text(ctx.settings))
     selector = {"app.kubernetes.io/name": names.GATEWAY_NAME}
     hpa = ctx.profile.gateway_hpa
     replicas = gs.replicas or ctx.profile.gateway_replicas

@@ -40,6 +40,7 @@ PINNED: dict[str, tuple[str, str]] = {
     "pgvector image": ("pgvector", _image_tag(versions.PGVECTOR_IMAGE)),
     "postgres exporter image": ("postgres exporter", _image_tag(versions.POSTGRES_EXPORTER_IMAGE)),
     "git server image": ("soft-serve", _image_tag(versions.SOFT_SERVE_IMAGE)),
+    "injection classifier image": ("text-embeddings-inference", versions.TEI_VERSION),
 }
 
 # Chart name in an Application or HelmChart -> its table.

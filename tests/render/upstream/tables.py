@@ -743,6 +743,43 @@ SOFT_SERVE = {
     ),
 }
 
+# ------------------------------------------------------------------------- gateway's injection classifier
+TEI = {
+    "1.9.3": Release(
+        "text-embeddings-inference",
+        "1.9.3",
+        "huggingface/text-embeddings-inference",
+        "v1.9.3 (image ghcr.io/huggingface/text-embeddings-inference:cpu-1.9.3)",
+        facts=(
+            F(
+                "flags",
+                "router/src/main.rs (Args)",
+                "--model-id",
+                "--revision",
+                "--port",
+                "--max-client-batch-size",
+                "--huggingface-hub-cache",
+                "--json-output",
+            ),
+            F("flag_defaults", "router/src/main.rs (Args: max_client_batch_size default_value)", "32"),
+            # The image's own environment (stage `base`): a non-root pod cannot bind PORT=80, so --port is given.
+            F(
+                "image_env",
+                "Dockerfile (FROM debian:bookworm-slim AS base, ENV)",
+                "PORT=80",
+                "HUGGINGFACE_HUB_CACHE=/data",
+            ),
+            # The Hub client: hf_hub ApiBuilder::from_env (hf-hub 0.4.2 in Cargo.lock) reads HF_HOME and the token
+            # file $HF_HOME/token (huggingface/hf-hub v0.4.3 src/lib.rs Cache::from_env, token_path).
+            F("env", "router/src/lib.rs (ApiBuilder::from_env); huggingface/hf-hub src/lib.rs", "HF_HOME"),
+            F("token_file", "huggingface/hf-hub v0.4.3 src/lib.rs (Cache::token_path)", "token"),
+            F("routes", "router/src/http/server.rs (routes, public_routes)", "/health", "/predict", "/metrics"),
+            # DeBERTa-v2 (Llama Prompt Guard 2, ProtectAI's v2) loads on CPU as a classifier.
+            F("cpu_architectures", "backends/candle/src/lib.rs (Config, Device::Cpu)", "deberta-v2", "bert"),
+        ),
+    ),
+}
+
 TABLES: dict[str, dict[str, Release]] = {
     "vllm": VLLM,
     "inference simulator": INFERENCE_SIM,
@@ -761,4 +798,5 @@ TABLES: dict[str, dict[str, Release]] = {
     "postgres exporter": POSTGRES_EXPORTER,
     "pgvector": PGVECTOR,
     "soft-serve": SOFT_SERVE,
+    "text-embeddings-inference": TEI,
 }
