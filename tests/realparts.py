@@ -8,24 +8,28 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import yaml
 
 from tests.render.tools import IN_CI
-from tests.verify.conftest import free_port, stop, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 HINTS = {
     "prometheus": "apt-get install -y --no-install-recommends prometheus (.ci/system-deps.sh)",
+    "prometheus-postgres-exporter": "apt-get install -y --no-install-recommends prometheus-postgres-exporter "
+    "(.ci/system-deps.sh)",
     "prometheus-alertmanager": "apt-get install -y --no-install-recommends prometheus-alertmanager (.ci/system-deps.sh)",
     "amtool": "apt-get install -y --no-install-recommends prometheus-alertmanager (.ci/system-deps.sh)",
 }
@@ -40,6 +44,36 @@ __all__ = [
     "stop",
     "wait_for",
 ]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(probe: Any, what: str, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = probe()
+        except (httpx.HTTPError, OSError):
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 def need(tool: str) -> str:
@@ -127,6 +161,12 @@ def start_alertmanager(tmp: Path, config: dict[str, Any]) -> tuple[subprocess.Po
     return proc, url
 
 
+class GatewayProcess(NamedTuple):
+    proc: subprocess.Popen[str]
+    url: str  # the API
+    metrics_url: str  # its own port (--metrics-port): the gateway serves /metrics there only
+
+
 def start_gateway(
     upstream: str,
     policy: Path,
@@ -135,8 +175,9 @@ def start_gateway(
     release: Path | None = None,
     incidents: Path | None = None,
     env: dict[str, str] | None = None,
-) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
+) -> GatewayProcess:
+    """`llmops gateway serve` as a process on loopback, ready (/healthz answers)."""
+    port, metrics_port = free_port(), free_port()
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -146,6 +187,7 @@ def start_gateway(
         **(env or {}),
     }
     argv = [sys.executable, "-m", "llmops_cli", "gateway", "serve", "--policies", str(policy), "--port", str(port)]
+    argv += ["--metrics-port", str(metrics_port)]
     if release is not None:
         argv += ["--release", str(release)]
     if incidents is not None:
@@ -159,7 +201,7 @@ def start_gateway(
         raise
     if proc.poll() is not None:
         raise AssertionError(proc.communicate()[1])
-    return proc, url
+    return GatewayProcess(proc, url, f"http://127.0.0.1:{metrics_port}")
 
 
 class Webhook:

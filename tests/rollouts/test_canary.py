@@ -214,10 +214,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
         serve_in_thread(rollouts) as rollouts_url,
     ):
         try:
-            gateways, audits = {}, {}
+            gateways, audits, metrics = {}, {}, {}
             for k, up in (("stable", good_up), ("good", good_up), ("bad", bad_up)):
                 audits[k] = tmp / f"audit-{k}.jsonl"
-                proc, url = start_gateway(
+                proc, url, metrics[k] = start_gateway(
                     up + "/v1",
                     policy,
                     audits[k],
@@ -239,11 +239,11 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             scrapes = [
                 _scrape(
                     f"gateway-{k}",
-                    url,
+                    metrics[k],
                     {"job": "policy-gateway", "namespace": "llmops", "pod": f"policy-gateway-{HASHES[k]}-x",
                      "rollouts_pod_template_hash": HASHES[k]},
                 )
-                for k, url in gateways.items()
+                for k in gateways
             ] + [
                 _scrape("vllm", good_up, {"namespace": "llmops", "pod": "vllm-a"}),
                 # the controller's own namespace, as its chart's ServiceMonitor gives it

@@ -12,13 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +28,7 @@ from llmops_cli.gateway.testing.fake_upstream import serve_in_thread
 from llmops_cli.render import names
 from tests.gateway.conftest import KEY, SHIPPED, policy_text
 from tests.helpers import run_cli
+from tests.realparts import free_port, need, start_gateway, stop, wait_for
 from tests.render.tools import IN_CI
 from tests.verify.standins import GrafanaStandIn, LokiStandIn, serve
 from tests.verify.vllm_facts import VllmStandIn
@@ -40,51 +36,6 @@ from tests.verify.vllm_facts import VllmStandIn
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = Settings().stacks.vllm.name
 GRAFANA_USER, GRAFANA_PASSWORD = "admin", "verify-test-pw"
-TOOLS = {
-    "prometheus": "apt-get install -y --no-install-recommends prometheus (.ci/system-deps.sh)",
-    "prometheus-postgres-exporter": "apt-get install -y --no-install-recommends prometheus-postgres-exporter "
-    "(.ci/system-deps.sh)",
-}
-
-
-def need(tool: str) -> str:
-    path = shutil.which(tool)
-    if path:
-        return path
-    msg = f"{tool} is not installed: {TOOLS.get(tool, '')}"
-    if IN_CI:
-        pytest.fail(msg + " (CI is set: this proof must run)")
-    pytest.skip(msg)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(probe: Any, what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = probe()
-        except (httpx.HTTPError, OSError):
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def stop(proc: subprocess.Popen[Any]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 # ============================================================================================== PostgreSQL
@@ -143,33 +94,6 @@ class Exporter:
 
 
 # ============================================================================================== gateway
-def start_gateway(upstream: str, policy: Path, audit: Path) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "PAC_UPSTREAM_URL": upstream,
-        "PAC_RELOAD_INTERVAL": "0",
-        "PAC_AUDIT_LOG": str(audit),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llmops_cli", "gateway", "serve", "--policies", str(policy), "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: httpx.get(url + "/healthz").status_code == 200 or proc.poll() is not None, "the gateway")
-    except AssertionError:
-        proc.kill()
-        raise
-    if proc.poll() is not None:
-        raise AssertionError(proc.communicate()[1])
-    return proc, url
-
-
 def gateway_policy(tmp: Path, *, input_email: str = "redact", output_email: str = "redact") -> Path:
     text = SHIPPED.read_text()
     text = text.replace("input:  {email: redact,", f"input:  {{email: {input_email},")
@@ -207,6 +131,7 @@ class Platform:
     vllm: VllmStandIn
     vllm_url: str
     gateway_url: str
+    gateway_metrics_url: str
     audit: Path
     prometheus_url: str
     grafana: GrafanaStandIn
@@ -220,6 +145,8 @@ class Platform:
         return [
             "--gateway-url",
             self.gateway_url,
+            "--gateway-metrics-url",
+            self.gateway_metrics_url + "/metrics",
             "--api-key",
             KEY,
             "--vllm-url",
@@ -276,12 +203,12 @@ def platform(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> It
     vllm = VllmStandIn(MODEL, chunk_chars=3)
     with serve_in_thread(vllm) as vllm_url:
         audit = tmp / "audit.jsonl"
-        gw, gw_url = start_gateway(vllm_url + "/v1", gateway_policy(tmp), audit)
+        gw, gw_url, gw_metrics = start_gateway(vllm_url + "/v1", gateway_policy(tmp), audit)
         prom, prom_url = start_prometheus(
             tmp,
             {
                 names.vllm_service_name(MODEL): vllm_url.removeprefix("http://"),
-                names.GATEWAY_NAME: gw_url.removeprefix("http://"),
+                names.GATEWAY_NAME: gw_metrics.removeprefix("http://"),
                 names.PGVECTOR_NAME: exporter.url.removeprefix("http://"),
             },
         )
@@ -303,6 +230,7 @@ def platform(postgres: Postgres, tmp_path_factory: pytest.TempPathFactory) -> It
                     vllm,
                     vllm_url,
                     gw_url,
+                    gw_metrics,
                     audit,
                     prom_url,
                     grafana,

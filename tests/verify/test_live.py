@@ -15,17 +15,8 @@ import pytest
 from llmops_cli.config.model import Settings
 from tests.gateway.conftest import KEY
 from tests.helpers import run_cli
-from tests.verify.conftest import (
-    GRAFANA_PASSWORD,
-    GRAFANA_USER,
-    MODEL,
-    Platform,
-    gateway_policy,
-    start_gateway,
-    stop,
-    verify,
-    wait_for,
-)
+from tests.realparts import free_port, start_gateway, stop, wait_for
+from tests.verify.conftest import GRAFANA_PASSWORD, GRAFANA_USER, MODEL, Platform, gateway_policy, verify
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -97,9 +88,9 @@ def test_redaction_off_fails_the_redaction_check(
     platform: Platform, workdir, tmp_path, input_email: str, output_email: str, said: str
 ) -> None:
     policy = gateway_policy(tmp_path, input_email=input_email, output_email=output_email)
-    proc, url = start_gateway(platform.vllm_url + "/v1", policy, tmp_path / "audit.jsonl")
+    proc, url, metrics = start_gateway(platform.vllm_url + "/v1", policy, tmp_path / "audit.jsonl")
     try:
-        code, checks, _ = verify("--gateway-url", url, "--api-key", KEY)
+        code, checks, _ = verify("--gateway-url", url, "--gateway-metrics-url", metrics + "/metrics", "--api-key", KEY)
     finally:
         stop(proc)
     assert code == 1
@@ -120,8 +111,6 @@ def test_missing_vector_extension_fails_with_the_create_extension_hint(platform:
 
 
 def test_unreachable_database_fails_connect(platform: Platform, workdir) -> None:
-    from tests.verify.conftest import free_port
-
     code, checks, _ = verify(
         "--pg-dsn", f"postgresql://llmops:secret-pw@127.0.0.1:{free_port()}/llmops", "--timeout", "2"
     )
@@ -217,9 +206,12 @@ def _cluster(platform: Platform, api: Any) -> None:
     part(
         apps,
         names.GATEWAY_NAME,
-        [{"name": "http", "port": 8080, "targetPort": "http"}],
-        {"http": 8080},
-        {8080: hostport(platform.gateway_url)},
+        [
+            {"name": "http", "port": 8080, "targetPort": "http"},
+            {"name": "metrics", "port": 9464, "targetPort": "metrics"},  # as rendered: metrics on their own port
+        ],
+        {"http": 8080, "metrics": 9464},
+        {8080: hostport(platform.gateway_url), 9464: hostport(platform.gateway_metrics_url)},
     )
     part(
         apps,
