@@ -157,26 +157,11 @@ class Vm:
 
     def _start_sshd(self) -> None:
         # A fresh mount namespace each start: the overlays' upper directories keep what the VM wrote.
+        marker = "systemd" if (self.dir / "systemd").exists() else "none"
+        unshare = ["unshare", "--mount", "--uts", "--propagation", "private"]
+        init = ["sh", "-c", VM_INIT, "vm-init", str(self.dir), self.hostname, self.address, marker]
         self.proc = subprocess.Popen(
-            [
-                "ip",
-                "netns",
-                "exec",
-                self.netns,
-                "unshare",
-                "--mount",
-                "--uts",
-                "--propagation",
-                "private",
-                "sh",
-                "-c",
-                VM_INIT,
-                "vm-init",
-                str(self.dir),
-                self.hostname,
-                self.address,
-                "systemd" if (self.dir / "systemd").exists() else "none",
-            ],  # fmt: skip
+            ["ip", "netns", "exec", self.netns, *unshare, *init],
             stdout=subprocess.DEVNULL,
             stderr=open(self.dir / "init.log", "ab"),
             start_new_session=True,
