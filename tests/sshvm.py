@@ -208,6 +208,7 @@ class Vms:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        root.mkdir(parents=True, exist_ok=True)
         self.vms: list[Vm] = []
         self.client_key = root / "client_ed25519"
         _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.client_key))
@@ -224,7 +225,15 @@ class Vms:
     def client_pub(self) -> str:
         return (self.root / "client_ed25519.pub").read_text()
 
-    def start(self, hostname: str, *, systemd: bool = True, users: tuple[str, ...] = ("root",)) -> Vm:
+    def start(
+        self,
+        hostname: str,
+        *,
+        systemd: bool = True,
+        users: tuple[str, ...] = ("root",),
+        files: dict[str, tuple[str, int]] | None = None,
+    ) -> Vm:
+        """A VM named ``hostname``; ``files`` (path -> (text, mode)) are there from its start, as if installed."""
         tag = f"{os.getpid() % 10000}{secrets.token_hex(2)}"
         used = _used_subnets()
         free = [x for x in range(1, 255) if x not in used]
@@ -244,6 +253,11 @@ class Vms:
             client_key=self.client_key,
         )
         self.vms.append(vm)
+        for path, (text, mode) in (files or {}).items():
+            target = vm.upper(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+            target.chmod(mode)
         _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host_ed25519"))
         (d / "sshd_config").write_text(SSHD_CONFIG.format(address=vm.address, dir=d))
         for user in users:

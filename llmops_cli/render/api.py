@@ -38,12 +38,14 @@ def render_environment(
     return dict(sorted(tree.items()))
 
 
-def k3s_config(settings: Settings, *, gpu: bool, node_ip: str | None = None) -> str:
-    """The k3s config drop-in text for /etc/rancher/k3s/config.yaml.d/50-llmops.yaml."""
+def k3s_config(settings: Settings, *, gpu: bool, node_ip: str | None = None, **node: Any) -> str:
+    """The k3s config drop-in text for /etc/rancher/k3s/config.yaml.d/50-llmops.yaml. ``node`` describes a node of
+    a multi-node cluster (role, server_url, token_file, cluster_init, tls_san, disable: see k3s_config_text)."""
     from llmops_cli.render.stacks import k3s_config_text
     from llmops_cli.render.yamlio import with_header
 
-    return with_header(k3s_config_text(settings, gpu=gpu, node_ip=node_ip), "llmops up (k3s config)")
+    who = "llmops promote" if node else "llmops up"
+    return with_header(k3s_config_text(settings, gpu=gpu, node_ip=node_ip, **node), f"{who} (k3s config)")
 
 
 def k3s_registries(settings: Settings) -> str | None:

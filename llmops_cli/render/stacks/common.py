@@ -223,9 +223,14 @@ def app(
         argocd_namespace=names.ARGOCD_NAMESPACE,
         project=names.PROJECT,
         repo_url=ctx.repo_url,
-        branch=ctx.settings.gitops.branch,
+        branch=env_branch(ctx.settings, ctx.env),
         labels=ctx.labels,
     )
+
+
+def env_branch(settings: Settings, env: str) -> str:
+    """The branch Argo CD tracks for ``env``: its own (``environments.<env>.branch``), else ``gitops.branch``."""
+    return settings.environments[env].branch or settings.gitops.branch
 
 
 def tree_path(ctx: RenderContext, folder: str) -> str:
