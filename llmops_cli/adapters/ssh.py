@@ -40,7 +40,15 @@ from pathlib import Path
 from typing import Any
 
 from llmops_cli.adapters import procs
-from llmops_cli.adapters.hosts import ASKPASS_SCRIPT, ENV_WRAPPER, REJECTED, Sudo, SudoPasswordRejected, env_file_text
+from llmops_cli.adapters.hosts import (
+    ASKPASS_SCRIPT,
+    ENV_WRAPPER,
+    REJECTED,
+    Sudo,
+    SudoPasswordNeeded,
+    SudoPasswordRejected,
+    env_file_text,
+)
 from llmops_cli.adapters.procs import ProcResult
 from llmops_cli.errors import CommandFailed, LlmopsError, RemoteError, ToolMissing, UsageError
 
@@ -360,7 +368,16 @@ class SshHost:
             sudo = self.sudo
             sudo.check_available()
             if sudo.mode == "password":
-                password = sudo.password()
+                try:
+                    password = sudo.password()
+                except SudoPasswordNeeded:
+                    raise LlmopsError(
+                        f"{self.name}: sudo asks {self.target.user or 'this user'} for a password, and there is no "
+                        "terminal to ask on",
+                        hint="pass --sudo-password-env NAME (a variable holding it), log in as root, or allow "
+                        "passwordless sudo",
+                        code="sudo_password",
+                    ) from None
                 self._put_private(f"{call}/password", password + "\n", 0o600)
                 askpass = self._put_private(f"{call}/askpass", ASKPASS_SCRIPT, 0o700)
                 cleanup.append(askpass.rsplit("/", 1)[0])

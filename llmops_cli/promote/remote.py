@@ -260,6 +260,7 @@ class ClusterPlan:
     environ: Mapping[str, str]
     kube_factory: Callable[[], Kube]
     warnings: list[str] = field(default_factory=list)
+    gpu: bool = False  # whether any node serves on a GPU (the tree is rendered for it)
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
 
@@ -320,12 +321,13 @@ def plan_cluster(
     environ: Mapping[str, str],
     reporter: Reporter,
     renderer: Renderer | None = None,
-    tree: Mapping[str, str] | None = None,
+    tree_for: Callable[[bool], Mapping[str, str]] | None = None,
     kube_factory: Callable[[], Kube] | None = None,
 ) -> ClusterPlan:
     """Facts of every host (at once), the inputs, one plan per host, and each plan's read-only checks.
 
-    ``tree`` is what the in-cluster Git server gets in local GitOps mode (the release's tree)."""
+    ``tree_for(gpu)`` gives the release's tree for the GPU decision the facts made: what the in-cluster Git
+    server gets in local GitOps mode."""
     from llmops_cli.adapters.hostfacts import K3S_JOIN_TOKEN
     from llmops_cli.cluster.plan import build_plan, decide_gpu
     from llmops_cli.cluster.steps.k3s import proxy_env
@@ -345,7 +347,9 @@ def plan_cluster(
     r = renderer or default_renderer()
     node_gpu = {spec.address: decide_gpu(host_settings(esettings, spec), facts[spec.address]) for spec, _ in layout}
     first_spec = layout[0][0]
-    base = render_inputs(esettings, facts[first_spec.address], env, renderer=r, gpu=any(node_gpu.values()))
+    gpu_any = any(node_gpu.values())
+    base = render_inputs(esettings, facts[first_spec.address], env, renderer=r, gpu=gpu_any)
+    tree = tree_for(gpu_any) if tree_for is not None else None
     if tree is not None and base.tree is not None:
         base = replace(base, tree=dict(tree))
     base = replace(base, api_server=api_server(e))
@@ -383,7 +387,7 @@ def plan_cluster(
                 state_path(env, spec.address, environ),
             )
         )
-    cp = ClusterPlan(env, esettings, nodes, server, options, environ, kube, warnings=cluster_warnings(e))
+    cp = ClusterPlan(env, esettings, nodes, server, options, environ, kube, warnings=cluster_warnings(e), gpu=gpu_any)
     describe_cluster(cp, reporter)
     return cp
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from llmops_cli.adapters.hosts import SudoPasswordNeeded, SudoPasswordRejected
+from llmops_cli.adapters.hosts import SudoPasswordRejected
 from llmops_cli.adapters.ssh import HostKeyChanged, HostKeyUnknown, SshHost, SshTarget, connect
-from llmops_cli.errors import CommandFailed, RemoteError
+from llmops_cli.errors import CommandFailed, LlmopsError, RemoteError
 from tests.sshvm import Vm, Vms, requires_vms, vms
 from tests.sudouser import ALL, NOPASSWD, User, make_user
 
@@ -196,8 +196,9 @@ def test_a_wrong_sudo_password_is_rejected(group: Vms, password_user: User) -> N
 
 def test_sudo_that_needs_a_password_without_a_terminal_names_the_way_out(group: Vms, password_user: User) -> None:
     with user_host(group, password_user, None) as host:
-        with pytest.raises(SudoPasswordNeeded):
+        with pytest.raises(LlmopsError, match="no terminal") as e:
             host.run(["true"], privileged=True)
+        assert e.value.code == "sudo_password" and "--sudo-password-env" in str(e.value)
 
 
 def test_passwordless_sudo(group: Vms, nopasswd_user: User) -> None:
