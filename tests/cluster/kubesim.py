@@ -129,6 +129,9 @@ class Sim:
     events: list[dict[str, Any]] = field(default_factory=list)
     job_logs: dict[str, str] = field(default_factory=dict)  # Job name -> what its pod prints
     remote_trees: dict[str, dict[str, str]] = field(default_factory=dict)  # repo URL -> files (remote GitOps)
+    # repo URL -> the commit those files are (Argo CD reports it as status.sync.revision: argo-cd v3.4.4
+    # pkg/apis/application/v1alpha1/types.go SyncStatus.Revision)
+    remote_revisions: dict[str, str] = field(default_factory=dict)
     git_tree: dict[str, str] | None = None  # what the local Git server holds (after a push)
     git_url: str = "http://llmops-git.llmops-system.svc:80/llmops.git"
     gpus: int = 0  # physical GPUs the device plugin finds on the node
@@ -585,6 +588,9 @@ class Sim:
         dest_ns = (spec.get("destination") or {}).get("namespace")
         options = (spec.get("syncPolicy") or {}).get("syncOptions") or []
         status: dict[str, Any] = {"sync": {"status": "Synced"}, "health": {"status": "Healthy"}, "resources": []}
+        revision = self.remote_revisions.get((spec.get("source") or {}).get("repoURL", ""))
+        if revision:
+            status["sync"]["revision"] = revision
         if error:
             status = {
                 "sync": {"status": "Unknown"},

@@ -66,10 +66,37 @@ class VmCluster:
     vms: list[Vm]
     sim: Sim = field(default_factory=Sim)
     kube: FakeKube = field(init=False)
+    # Where "Argo CD" reads the environment's branch: a real (bare) repository, read at its tip on every tick.
+    origin: Path | None = None
+    branch: str = "main"
+    repo_url: str = REPO_URL
+    _seen: str | None = None
 
     def __post_init__(self) -> None:
         self.kube = FakeKube(self.sim, reachable=lambda: service_running(self.vms[0], "k3s"))
-        self.kube.hooks = [lambda k: self._nodes(), lambda k: k.sim.tick()]
+        self.kube.hooks = [lambda k: self._nodes(), lambda k: self._git(), lambda k: k.sim.tick()]
+
+    def _git(self) -> None:
+        import subprocess
+
+        if self.origin is None:
+            return
+        r = subprocess.run(
+            ["git", "-C", str(self.origin), "rev-parse", "--verify", "--quiet", f"refs/heads/{self.branch}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        tip = r.stdout.strip()
+        if not tip or tip == self._seen:
+            return
+        from llmops_cli.adapters.gitrepo import GitRepo
+
+        self.sim.remote_trees[self.repo_url] = {
+            f"manifests/{k}": v for k, v in GitRepo(self.origin).files(tip, "manifests").items()
+        }
+        self.sim.remote_revisions[self.repo_url] = tip
+        self._seen = tip
 
     def _nodes(self) -> None:
         if not service_running(self.vms[0], "k3s"):
