@@ -58,7 +58,7 @@ def platform_secrets(settings: Settings) -> tuple[SecretSpec, ...]:
                 names.PGVECTOR_SECRET,
                 names.APPS_NAMESPACE,
                 (names.PGVECTOR_SECRET_PASSWORD_KEY,),
-                fixed=((names.PGVECTOR_SECRET_USER_KEY, "llmops"),),
+                fixed=((names.PGVECTOR_SECRET_USER_KEY, names.PGVECTOR_USER),),
             )
         )
     if stacks.gateway.enabled:

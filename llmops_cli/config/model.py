@@ -294,7 +294,9 @@ class ObservabilitySettings(_Model):
     enabled: bool = True
     grafana: bool = True
     loki: bool = True
-    retention: Duration = "7d"
+    retention: Duration | None = Field(
+        None, description="How long Prometheus and Loki keep data; empty = the profile's (dev 7d, prod 30d)."
+    )
     slo: SloSettings = Field(default_factory=SloSettings)
 
 

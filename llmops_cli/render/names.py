@@ -64,6 +64,8 @@ GATEWAY_REDIS_PORT: Final = 6379
 GATEWAY_PORT: Final = 8080
 VLLM_PORT: Final = 8000
 PGVECTOR_NAME: Final = "pgvector"
+PGVECTOR_USER: Final = "llmops"  # the database's owner (the Secret's username; CNPG's initdb owner)
+CNPG_NAMESPACE: Final = "cnpg-system"  # the CloudNativePG operator (prod profile)
 PGVECTOR_PORT: Final = 5432
 GPU_SMOKE_JOB: Final = "llmops-gpu-smoke"
 

@@ -13,8 +13,10 @@ import yaml
 
 from tests.helpers import run_cli
 from tests.promote.conftest import VmCluster, service_running
+from tests.promote.k3s_standin import vm_files
 from tests.promote.project import git, govern, make_project, set_model_version
 from tests.sshvm import Vm, Vms, requires_vms
+from tests.sudouser import ALL, User, make_user
 
 pytestmark = [requires_vms]
 
@@ -144,3 +146,110 @@ def test_doctor_over_ssh(group: Vms, tmp_path: Path) -> None:
     r = run_cli("doctor", "--port", "22")
     assert r.exit_code == 2 and "go with --host" in r.stderr
     assert os.environ.get("KUBECONFIG")  # hermetic: the local kubeconfig was never read for the remote host
+
+
+# ------------------------------------------------------------------------------------------------ sudo, kills
+@pytest.fixture
+def password_user() -> Iterator[User]:
+    yield from make_user(ALL)
+
+
+def test_promote_as_a_user_whose_sudo_needs_a_password(
+    group: Vms,
+    tmp_path: Path,
+    bundle: Path,
+    cluster: list[VmCluster],
+    password_user: User,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    vm = group.start("vm1", files=vm_files(), users=(password_user.name,))
+    group.trust(vm)
+    envs = {
+        "prod": {
+            "profile": "prod",
+            "hosts": [{"address": vm.address, "user": password_user.name}],
+            "ssh_config": str(group.ssh_config),
+        }
+    }
+    project = make_project(tmp_path / "p", environments=envs)
+    cluster.append(VmCluster([vm], origin=tmp_path / "p" / "origin.git"))
+    # No terminal and no variable: refused before anything changes, naming the way out.
+    r = cli(project, "promote", "prod", "--yes", "--airgap-bundle", str(bundle))
+    assert r.exit_code == 1 and "--sudo-password-env" in r.stderr, r.output
+    assert not vm.upper("/etc/rancher/k3s").exists()
+    monkeypatch.setenv("HOST_SUDO_PW", password_user.password)
+    r = cli(
+        project,
+        "promote",
+        "prod",
+        "--yes",
+        "--push",
+        "--airgap-bundle",
+        str(bundle),
+        "--sudo-password-env",
+        "HOST_SUDO_PW",
+        "--timeout",
+        "120",
+    )
+    assert r.exit_code == 0, r.output
+    assert service_running(vm, "k3s")
+    conf = vm.upper("/etc/rancher/k3s/config.yaml.d/50-llmops.yaml")
+    assert conf.stat().st_uid == 0 and conf.stat().st_mode & 0o777 == 0o600
+    assert password_user.password not in r.output
+
+
+KILLER = """
+import json, sys
+from pathlib import Path
+from llmops_cli.adapters import upstream
+from tests.promote.k3s_standin import installer_sha256
+upstream.K3S_INSTALLER_SHA256 = installer_sha256()
+from llmops_cli.promote import remote
+from tests.promote.conftest import VmCluster
+from tests.sshvm import Vm
+vms = [Vm(hostname=v["hostname"], dir=Path(v["dir"]), netns="", veth="", address=v["address"], gateway="")
+       for v in json.loads(sys.argv[1])]
+cluster = VmCluster(vms)
+remote.remote_kube_factory = lambda first, server: (lambda: cluster.kube)
+from llmops_cli.__main__ import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_a_promote_killed_mid_plan_resumes(group: Vms, tmp_path: Path, bundle: Path, cluster: list[VmCluster]) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    vms_ = [group.start(n, files=vm_files()) for n in ("vm1", "vm2")]
+    for vm in vms_:
+        group.trust(vm)
+    project = project_for(tmp_path, group, vms_, ["server", "agent"])
+    spec = json.dumps([{"hostname": v.hostname, "dir": str(v.dir), "address": v.address} for v in vms_])
+    args = ["-c", str(project / "llmops.yaml"), "promote", "prod", "--yes", "--airgap-bundle", str(bundle)]
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLER, spec, *args], env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    token = vms_[1].upper("/etc/rancher/k3s/llmops-join-token")
+    deadline = time.monotonic() + 120
+    while not token.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)  # no handler, no cleanup: as the machine or the OOM killer would
+    proc.wait()
+    assert token.exists(), proc.stderr.read().decode() if proc.stderr else ""
+    state = json.loads(
+        (
+            Path(os.environ["XDG_STATE_HOME"]) / "llmops" / "clusters" / "promote-prod" / f"{vms_[1].address}.json"
+        ).read_text()
+    )
+    assert "write_join_token" in state["done"] and "start_k3s" not in state["done"]
+    cluster.append(VmCluster(vms_, origin=tmp_path / "p" / "origin.git"))
+    r = cli(project, "promote", "prod", "--yes", "--push", "--airgap-bundle", str(bundle), "--timeout", "120")
+    assert r.exit_code == 0, r.output
+    assert f"[{vms_[1].address}] write the join token for https://{vms_[0].address}:6443  already done" in r.stderr
+    assert service_running(vms_[1], "k3s-agent")
+    runs = (vms_[0].read("/var/log/llmops-standin/installer.log") or "").count("run:")
+    assert runs == 1  # the first server was finished before the kill: not installed again

@@ -10,7 +10,7 @@ from llmops_cli.errors import UsageError
 from llmops_cli.render import names
 from llmops_cli.render.engine import render_objects
 
-STACKS: tuple[str, ...] = ("k3s", "gpu", "argocd", "vllm", "gateway", "pgvector", "observability")
+STACKS: tuple[str, ...] = ("k3s", "gpu", "argocd", "vllm", "gateway", "pgvector", "observability", "ingress")
 
 WAVE_CRDS = -2
 WAVE_OPERATORS = -1
@@ -55,6 +55,11 @@ class Profile:
     loki_storage: str
     loki: Res
     argocd_replicas: int
+    retention: str  # Prometheus and Loki, unless stacks.observability.retention says otherwise
+    prometheus_retention_size: str | None  # Prometheus deletes the oldest blocks past this (below its volume)
+    pg_operator: bool  # PostgreSQL through CloudNativePG instead of one StatefulSet
+    pg_operator_res: Res
+    vllm_replicas: int  # simulator/CPU replicas; on GPUs one per GPU host the environment declares
 
 
 PROFILES: dict[str, Profile] = {
@@ -78,6 +83,11 @@ PROFILES: dict[str, Profile] = {
         loki_storage="5Gi",
         loki=Res("100m", "256Mi", "1", "1Gi"),
         argocd_replicas=1,
+        retention="7d",
+        prometheus_retention_size=None,
+        pg_operator=False,
+        pg_operator_res=Res("50m", "128Mi", "500m", "256Mi"),
+        vllm_replicas=1,
     ),
     "prod": Profile(
         name="prod",
@@ -94,11 +104,20 @@ PROFILES: dict[str, Profile] = {
         pgvector=Res("500m", "1Gi", "2", "4Gi"),
         exporter=Res("50m", "64Mi", "500m", "256Mi"),
         git=Res("50m", "64Mi", "1", "512Mi"),
-        prometheus_storage="50Gi",
+        # 30 days of metrics and logs: Prometheus takes about 1-2 bytes per sample (prometheus docs/storage.md),
+        # which for this platform's few thousand series is well under its volume; retentionSize keeps the
+        # newest data within the volume whatever the series count does (kube-prometheus-stack
+        # prometheus.prometheusSpec.retentionSize; prometheus-operator ByteSize, e.g. "90GiB").
+        prometheus_storage="100Gi",
         prometheus=Res("500m", "2Gi", "2", "8Gi"),
-        loki_storage="50Gi",
+        loki_storage="100Gi",
         loki=Res("250m", "512Mi", "2", "4Gi"),
         argocd_replicas=2,
+        retention="30d",
+        prometheus_retention_size="90GiB",
+        pg_operator=True,
+        pg_operator_res=Res("100m", "256Mi", "1", "512Mi"),
+        vllm_replicas=2,
     ),
 }
 

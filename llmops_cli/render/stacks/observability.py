@@ -23,10 +23,14 @@ PROMETHEUS_URL = f"http://kube-prometheus-stack-prometheus.{names.MONITORING_NAM
 LOKI_URL = f"http://loki.{names.MONITORING_NAMESPACE}.svc:3100"
 
 
+def retention(ctx: RenderContext) -> str:
+    return ctx.settings.stacks.observability.retention or ctx.profile.retention
+
+
 def kube_prometheus_values(ctx: RenderContext) -> dict[str, Any]:
     obs = ctx.settings.stacks.observability
     p = ctx.profile
-    return {
+    values: dict[str, Any] = {
         "fullnameOverride": "kube-prometheus-stack",
         "crds": {"enabled": False},  # installed by the prometheus-operator-crds Application (wave CRDs)
         # k3s runs these inside the k3s process: nothing to scrape separately.
@@ -36,7 +40,7 @@ def kube_prometheus_values(ctx: RenderContext) -> dict[str, Any]:
         "kubeProxy": {"enabled": False},
         "prometheus": {
             "prometheusSpec": {
-                "retention": obs.retention,
+                "retention": retention(ctx),
                 "serviceMonitorSelectorNilUsesHelmValues": False,
                 "podMonitorSelectorNilUsesHelmValues": False,
                 "ruleSelectorNilUsesHelmValues": False,
@@ -74,10 +78,12 @@ def kube_prometheus_values(ctx: RenderContext) -> dict[str, Any]:
             },
         },
     }
+    if p.prometheus_retention_size:
+        values["prometheus"]["prometheusSpec"]["retentionSize"] = p.prometheus_retention_size
+    return values
 
 
 def loki_values(ctx: RenderContext) -> dict[str, Any]:
-    obs = ctx.settings.stacks.observability
     p = ctx.profile
     return {
         # One process with every target; the chart renamed SingleBinary to Monolithic in 12.0.0
@@ -98,7 +104,7 @@ def loki_values(ctx: RenderContext) -> dict[str, Any]:
                     }
                 ]
             },
-            "limits_config": {"retention_period": obs.retention},
+            "limits_config": {"retention_period": retention(ctx)},
             "compactor": {"retention_enabled": True, "delete_request_store": "filesystem"},
         },
         # No replicas: with filesystem storage the chart runs exactly one (templates/_helpers.tpl,
