@@ -238,14 +238,20 @@ def execute(
         report.notes.append(f"{change.folder} on {change.branch} already holds this release: nothing to commit")
     revision = report.commit or change.tip
     local_gitops = prepared.settings.gitops.local
+    remote_name = prepared.repo.remote_of(change.branch)
     if prepared.options.push:
-        remote_name = prepared.repo.remote_of(change.branch)
         if remote_name is None:
             raise UsageError("--push: this repository has no remote", hint="git remote add origin URL")
         prepared.repo.push(remote_name, change.branch)
         report.pushed = True
         reporter.info(f"pushed {change.branch} to {remote_name}")
-    if cp is not None and (report.pushed or local_gitops or not change.changed):
+    published = bool(
+        not change.changed
+        and change.tip
+        and remote_name
+        and prepared.repo.rev(f"refs/remotes/{remote_name}/{change.branch}") == change.tip
+    )
+    if cp is not None and (report.pushed or local_gitops or published):
         kube = kube_factory or cp.kube_factory
         if not local_gitops and revision:
             wait_for_revision(cp, kube, revision, reporter)
