@@ -31,15 +31,7 @@ def build_plan(settings: Settings, facts: HostFacts, inputs: PlanInputs, options
         return _joining_node_plan(settings, facts, inputs, options)
     use_gpu = decide_gpu(settings, facts)
     warnings: list[str] = []
-    steps: list[Step] = []
-    if use_gpu:
-        steps += gpu.pre_steps(settings, facts, inputs, options, warnings)
-    steps += k3s.steps(settings, facts, inputs, options, warnings)
-    if use_gpu:
-        steps += gpu.host_steps(settings, facts, inputs, options, warnings)
-    steps += k3s.ready_steps(settings, facts, inputs, options)
-    if use_gpu:
-        steps += gpu.node_steps(settings, facts, inputs, options)
+    steps = _node_steps(settings, facts, inputs, options, warnings, use_gpu)
     steps += kubeconfig.steps(settings, facts, inputs, options)
     steps += waits.namespace_steps(settings, facts, inputs, options)
     steps += secrets.steps(settings, facts, inputs, options)
@@ -71,11 +63,10 @@ def _unique_ids(steps: list[Step]) -> None:
         raise AssertionError(f"duplicate step ids: {ids}")
 
 
-def _joining_node_plan(settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpOptions) -> Plan:
-    """A server joining for HA, or an agent: the same host steps as `up` (k3s, the GPU runtime), then the node
-    Ready in the cluster. The cluster itself (Argo CD, the platform) is the first server's plan."""
-    use_gpu = decide_gpu(settings, facts)
-    warnings: list[str] = []
+def _node_steps(
+    settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpOptions, warnings: list[str], use_gpu: bool
+) -> list[Step]:
+    """A node's own part: the driver and toolkit, k3s, the nvidia runtime, the node Ready and labelled."""
     steps: list[Step] = []
     if use_gpu:
         steps += gpu.pre_steps(settings, facts, inputs, options, warnings)
@@ -85,6 +76,15 @@ def _joining_node_plan(settings: Settings, facts: HostFacts, inputs: PlanInputs,
     steps += k3s.ready_steps(settings, facts, inputs, options)
     if use_gpu:
         steps += gpu.node_steps(settings, facts, inputs, options)
+    return steps
+
+
+def _joining_node_plan(settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpOptions) -> Plan:
+    """A server joining for HA, or an agent: the same host steps as `up` (k3s, the GPU runtime), then the node
+    Ready in the cluster. The cluster itself (Argo CD, the platform) is the first server's plan."""
+    use_gpu = decide_gpu(settings, facts)
+    warnings: list[str] = []
+    steps = _node_steps(settings, facts, inputs, options, warnings, use_gpu)
     _unique_ids(steps)
     summary = {
         "cluster": settings.cluster.name,
