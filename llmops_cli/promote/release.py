@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from llmops_cli.config.model import Settings
     from llmops_cli.promote.gate import GateResult
 
-RELEASE_FILE = "release.yaml"
+from llmops_cli.render.names import RELEASE_FILE
+
 RELEASE_VERSION = 1
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Rollout")
 

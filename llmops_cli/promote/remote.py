@@ -43,22 +43,10 @@ WAIT_PART_START = ("wait_gpu_allocatable", "run_gpu_smoke_job", "wait_applicatio
 
 # ------------------------------------------------------------------------------------------------ settings
 def environment_settings(settings: Settings, env: str) -> Settings:
-    """Settings as the environment's cluster sees them: the cluster is named after the environment (context
-    ``llmops-<env>``), and its API certificate names every server's address. An environment with a ``domain``
-    keeps k3s's bundled Traefik (its ingresses need a controller)."""
-    e = settings.environments[env]
-    servers = [h.address for h in e.hosts if h.role == "server"]
-    disable = [d for d in settings.cluster.disable if not (e.domain and d == "traefik")]
-    cluster = settings.cluster.model_copy(
-        update={
-            "name": env,
-            "switch_context": False,
-            "node_ip": None,
-            "tls_san": list(dict.fromkeys([*settings.cluster.tls_san, *servers])),
-            "disable": disable,
-        }
-    )
-    return settings.model_copy(update={"cluster": cluster})
+    """The environment's cluster settings: render's own (so `llmops render` and `promote` write the same tree)."""
+    from llmops_cli.render.api import environment_settings as of_environment
+
+    return of_environment(settings, env)
 
 
 def host_settings(settings: Settings, spec: HostSpec) -> Settings:

@@ -11,6 +11,27 @@ from llmops_cli.errors import UsageError
 RenderedTree = dict[str, str]
 
 
+def environment_settings(settings: Settings, env: str) -> Settings:
+    """Settings as an environment of remote hosts sees them: its cluster is named after the environment (context
+    ``llmops-<env>``), its API certificate names every server's address, and with a ``domain`` k3s keeps its
+    bundled Traefik (the ingresses need a controller). An environment without hosts is this machine: unchanged."""
+    e = settings.environments[env]
+    if not e.hosts:
+        return settings
+    servers = [h.address for h in e.hosts if h.role == "server"]
+    disable = [d for d in settings.cluster.disable if not (e.domain and d == "traefik")]
+    cluster = settings.cluster.model_copy(
+        update={
+            "name": env,
+            "switch_context": False,
+            "node_ip": None,
+            "tls_san": list(dict.fromkeys([*settings.cluster.tls_san, *servers])),
+            "disable": disable,
+        }
+    )
+    return settings.model_copy(update={"cluster": cluster})
+
+
 def render_environment(
     settings: Settings, env: str, *, stacks: list[str] | None = None, gpu: bool | None = None
 ) -> RenderedTree:
@@ -27,6 +48,8 @@ def render_environment(
     unknown = [s for s in selected if s not in STACK_RENDERERS]
     if unknown:
         raise UsageError(f"unknown stack {unknown[0]!r}", hint=f"known stacks: {', '.join(STACKS)}")
+    if env in settings.environments:
+        settings = environment_settings(settings, env)
     ctx = make_ctx(settings, env, gpu=gpu)
     tree: RenderedTree = {}
     for name in STACKS:

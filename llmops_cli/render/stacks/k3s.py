@@ -49,7 +49,10 @@ def k3s_registries_text(settings: Settings) -> str | None:
 
 
 def stack_k3s(ctx: RenderContext) -> Files:
-    files: Files = {"k3s/50-llmops.yaml": k3s_config_text(ctx.settings, gpu=ctx.gpu, node_ip=None)}
+    # An environment of hosts: the first server's drop-in (the joining nodes' are made per host by `promote`).
+    servers = [h for h in ctx.settings.environments[ctx.env].hosts if h.role == "server"]
+    text = k3s_config_text(ctx.settings, gpu=ctx.gpu, node_ip=None, cluster_init=len(servers) > 1)
+    files: Files = {"k3s/50-llmops.yaml": text}
     reg = k3s_registries_text(ctx.settings)
     if reg is not None:
         files["k3s/registries.yaml"] = reg
