@@ -104,13 +104,19 @@ def command(
         )
         try:
             failures = prepared.failures
-            if dry_run or failures or not prepared.gate.ok:
+            if dry_run or failures:
+                gate_errors = (
+                    [{"code": "gate", "message": r} for r in prepared.gate.reasons()] if not prepared.gate.ok else []
+                )
+                errors = gate_errors + [{"code": "preflight", "message": f} for f in failures]
                 if session.machine:
-                    bad = failures or not prepared.gate.ok
-                    session.emit(prepared.to_dict(), status="error" if bad else "ok")
+                    session.emit(prepared.to_dict(), status="error" if errors else "ok", errors=errors)
                 else:
                     print_prepared(session, prepared)
-                enforce(prepared.gate)
+                if gate_errors:
+                    if session.machine:
+                        raise typer.Exit(4)
+                    enforce(prepared.gate)
                 if failures:
                     raise typer.Exit(1)
                 return

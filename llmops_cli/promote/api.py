@@ -147,6 +147,8 @@ def prepare(
         gate = gates.evaluate(
             env, required=e.requires_evidence, model=model, gov=gov, base_dir=base_dir, bundle=options.evidence
         )
+    if not options.dry_run:
+        gates.enforce(gate)  # refused before any host is touched; a dry run shows everything
     esettings = remote.environment_settings(settings, env) if e.hosts else settings
     trees: dict[bool, dict[str, str]] = {}
 
