@@ -232,8 +232,10 @@ class Vms:
         systemd: bool = True,
         users: tuple[str, ...] = ("root",),
         files: dict[str, tuple[str, int]] | None = None,
+        behind: Vm | None = None,
     ) -> Vm:
-        """A VM named ``hostname``; ``files`` (path -> (text, mode)) are there from its start, as if installed."""
+        """A VM named ``hostname``; ``files`` (path -> (text, mode)) are there from its start, as if installed.
+        ``behind``: reachable only from that VM (a private network; this machine has no route to it)."""
         tag = f"{os.getpid() % 10000}{secrets.token_hex(2)}"
         used = _used_subnets()
         free = [x for x in range(1, 255) if x not in used]
@@ -265,8 +267,11 @@ class Vms:
         _run("ip", "netns", "add", vm.netns)
         _run("ip", "link", "add", vm.veth, "type", "veth", "peer", "name", f"lv{tag}b")
         _run("ip", "link", "set", f"lv{tag}b", "netns", vm.netns)
-        _run("ip", "addr", "add", f"{vm.gateway}/24", "dev", vm.veth)
-        _run("ip", "link", "set", vm.veth, "up")
+        side = [] if behind is None else ["ip", "netns", "exec", behind.netns]
+        if behind is not None:
+            _run("ip", "link", "set", vm.veth, "netns", behind.netns)
+        _run(*side, "ip", "addr", "add", f"{vm.gateway}/24", "dev", vm.veth)
+        _run(*side, "ip", "link", "set", vm.veth, "up")
         ns = ["ip", "netns", "exec", vm.netns]
         _run(*ns, "ip", "addr", "add", f"{vm.address}/24", "dev", f"lv{tag}b")
         _run(*ns, "ip", "link", "set", f"lv{tag}b", "up")

@@ -80,6 +80,20 @@ def test_the_users_ssh_config_is_read(group: Vms, vm: Vm) -> None:
         assert host.run(["hostname"]).stdout.strip() == "vm1"
 
 
+def test_proxyjump_from_the_users_ssh_config_reaches_a_private_host(group: Vms, vm: Vm) -> None:
+    inner = group.start("vm-private", behind=vm)
+    group.trust(vm)
+    group.trust(inner)
+    with group.ssh_config.open("a") as fh:
+        fh.write(f"Host private-vm\n  HostName {inner.address}\n  User root\n  ProxyJump root@{vm.address}\n")
+    import subprocess
+
+    # Its network exists only inside the first VM: this machine has no address on it.
+    assert inner.gateway not in subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True).stdout
+    with connect(SshTarget("private-vm", config=str(group.ssh_config))) as host:
+        assert host.run(["hostname"]).stdout.strip() == "vm-private"
+
+
 def test_a_host_without_sshd_is_a_clear_error(group: Vms, vm: Vm) -> None:
     with pytest.raises(RemoteError, match="cannot connect.*(refused|Connection)"):
         connect(target(group, vm, port=2222))
