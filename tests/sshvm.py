@@ -58,6 +58,8 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 Subsystem sftp internal-sftp
+# Sessions' temporary files on the VM's own /var (an overlay under the test's tmp dir), not this machine's /tmp.
+SetEnv TMPDIR=/var/tmp
 """
 
 

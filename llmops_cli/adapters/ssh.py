@@ -195,9 +195,8 @@ class SshHost:
         self.target = target
         self.name = target.name
         self.uid = uid
-        self._control_dir = tempfile.mkdtemp(prefix="llmops-ssh-")
-        os.chmod(self._control_dir, 0o700)
-        opts = ssh_options(target, control=f"{self._control_dir}/%C")
+        self._control_dir = _control_dir()
+        opts = ssh_options(target, control=f"{self._control_dir}/c")  # one host per folder: no %C needed
         self._opts = opts
         try:
             self._machine = SshMachine(
@@ -468,6 +467,21 @@ class SshHost:
             raise RemoteError(f"{self.name}: uploading {local_path} failed: {_last_lines(str(detail))}") from e
         self.staged[local_path] = remote
         return remote
+
+
+# A Unix socket's path has room for 107 bytes (sun_path); ssh refuses a longer ControlPath.
+SOCKET_PATH_MAX = 100
+
+
+def _control_dir() -> str:
+    """A private folder (0700) for the connection's socket, short enough for a socket path: under $TMPDIR, else
+    /tmp when $TMPDIR is too deep."""
+    path = tempfile.mkdtemp(prefix="llmops-ssh-")
+    if len(path) + 2 > SOCKET_PATH_MAX:
+        shutil.rmtree(path, ignore_errors=True)
+        path = tempfile.mkdtemp(prefix="llmops-ssh-", dir="/tmp")
+    os.chmod(path, 0o700)
+    return path
 
 
 def _hint(code: int) -> str | None:

@@ -224,3 +224,17 @@ def test_passwordless_sudo(group: Vms, nopasswd_user: User) -> None:
         # The user cannot enter the folder; exists() asks as root.
         assert host.exists("/var/lib/rancher/k3s/server/token")
         assert not host.exists("/var/lib/rancher/k3s/server/nothing")
+
+
+def test_a_deep_tmpdir_does_not_break_the_shared_connection(
+    group: Vms, vm: Vm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 40)
+    deep.mkdir(parents=True)
+    monkeypatch.setenv("TMPDIR", str(deep))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    group.trust(vm)
+    with connect(target(group, vm)) as host:  # ssh refuses a ControlPath of 108 bytes or more
+        assert host.run(["true"]).ok

@@ -217,9 +217,11 @@ sys.exit(main(sys.argv[2:]))
 
 
 def test_a_promote_killed_mid_plan_resumes(group: Vms, tmp_path: Path, bundle: Path, cluster: list[VmCluster]) -> None:
+    import shutil
     import signal
     import subprocess
     import sys
+    import tempfile
     import time
 
     vms_ = [group.start(n, files=vm_files()) for n in ("vm1", "vm2")]
@@ -229,7 +231,10 @@ def test_a_promote_killed_mid_plan_resumes(group: Vms, tmp_path: Path, bundle: P
     spec = json.dumps([{"hostname": v.hostname, "dir": str(v.dir), "address": v.address} for v in vms_])
     args = ["-c", str(project / "llmops.yaml"), "promote", "prod", "--yes", "--airgap-bundle", str(bundle)]
     repo = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "PYTHONPATH": str(repo)}
+    # Its private files (ssh control sockets) in a folder the test removes: a killed process cannot. Short: a
+    # socket's path has room for about 100 bytes.
+    private = tempfile.mkdtemp(prefix="llt-")
+    env = {**os.environ, "PYTHONPATH": str(repo), "TMPDIR": private}
     proc = subprocess.Popen(
         [sys.executable, "-c", KILLER, spec, *args], env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -239,6 +244,7 @@ def test_a_promote_killed_mid_plan_resumes(group: Vms, tmp_path: Path, bundle: P
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)  # no handler, no cleanup: as the machine or the OOM killer would
     proc.wait()
+    shutil.rmtree(private, ignore_errors=True)
     assert token.exists(), proc.stderr.read().decode() if proc.stderr else ""
     state = json.loads(
         (
