@@ -28,12 +28,14 @@ removed after it.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import shlex
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,8 +56,8 @@ from llmops_cli.errors import CommandFailed, LlmopsError, RemoteError, ToolMissi
 
 ACCEPT_FLAG = "--accept-new-host-key"
 CONNECT_TIMEOUT_S = 15
-# Commands expected to end within this many seconds run in the host's open shell session; longer ones (and
-# any with input) get an ssh session of their own, with a timeout that kills them.
+# Commands run in the host's open shell session unless they take input or may run longer than this (their
+# timeout): those get an ssh session of their own, which the timeout kills.
 SESSION_MAX_S = 60
 # A remote name llmops writes into (staged uploads): plain characters only, so that no shell or SFTP glob
 # ever sees anything but a literal name.
@@ -272,7 +274,7 @@ class SshHost:
         """Run a quoted command line: short commands without input in the one remote shell this host keeps open
         (a few ms each), the rest (input, long timeouts) as their own ssh session over the shared connection."""
         if input is None and (timeout is None or timeout <= SESSION_MAX_S):
-            return self._session_exec(command, timeout or SESSION_MAX_S)
+            return self._session_exec(command, timeout)
         return self._process_exec(command, input, timeout)
 
     def _process_exec(self, command: str, input: str | None, timeout: float | None) -> ProcResult:
@@ -282,12 +284,18 @@ class SshHost:
         try:
             out, err = proc.communicate(input.encode() if input is not None else None, timeout=timeout)
         except subprocess.TimeoutExpired:
+            # With a shared connection the master holds copies of this client's pipes: after the kill they reach
+            # EOF only when the remote command ends, so nothing more is read (the remote `timeout` ends it).
             proc.kill()
-            out, err = proc.communicate()
-            return ProcResult((command,), -1, out.decode("utf-8", "replace"), f"timed out after {timeout}s")
+            proc.wait()
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                with contextlib.suppress(Exception):
+                    pipe.close()
+            return ProcResult((command,), -1, "", f"timed out after {timeout}s")
         return ProcResult((command,), proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
-    def _session_exec(self, command: str, timeout: float) -> ProcResult:
+    def _session_exec(self, command: str, timeout: float | None) -> ProcResult:
+        """``timeout`` None: as long as it takes (as on this machine)."""
         with self._session_lock:
             if self._session is None or not self._session.alive():
                 try:
@@ -301,8 +309,9 @@ class SshHost:
                 fired.set()
                 session.close()  # ends the remote shell, and with it the command
 
-            timer = threading.Timer(timeout, expire)
-            timer.start()
+            timer = threading.Timer(timeout, expire) if timeout is not None else None
+            if timer is not None:
+                timer.start()
             try:
                 # stdin from /dev/null: the session's own stdin carries the next commands.
                 code, out, err = session.run(command + " </dev/null", retcode=None)
@@ -312,7 +321,8 @@ class SshHost:
                     return ProcResult((command,), -1, "", f"timed out after {timeout}s")
                 raise RemoteError(f"{self.name}: the SSH connection was lost: {e}") from e
             finally:
-                timer.cancel()
+                if timer is not None:
+                    timer.cancel()
         rc = code if isinstance(code, int) else -1
         return ProcResult((command,), rc, str(out or ""), str(err or ""))
 
@@ -383,8 +393,15 @@ class SshHost:
                 words = ["env", f"SUDO_ASKPASS={askpass}", "sudo", "-A", "--", *words]
             else:
                 words = ["sudo", "-n", "--", *words]
+        if timeout is not None and self.which("timeout") is not None:
+            # The deadline is kept on the host (coreutils/busybox `timeout`, SIGKILL 5 s after SIGTERM): killing the
+            # local ssh client does not stop a command running over a shared connection.
+            words = ["timeout", "-k", "5", f"{max(1, math.ceil(timeout))}s", *words]
+        started = time.monotonic()
         try:
-            result = self._exec(shlex.join(words), input, timeout)
+            result = self._exec(shlex.join(words), input, None if timeout is None else timeout + 15)
+            if timeout is not None and result.returncode in (124, 137) and time.monotonic() - started >= timeout:
+                result = ProcResult(result.argv, -1, result.stdout, f"timed out after {timeout:g}s")
         finally:
             if cleanup:
                 self._exec(shlex.join(["rm", "-rf", "--", *sorted(set(cleanup))]), None, 30)

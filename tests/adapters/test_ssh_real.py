@@ -238,3 +238,15 @@ def test_a_deep_tmpdir_does_not_break_the_shared_connection(
     group.trust(vm)
     with connect(target(group, vm)) as host:  # ssh refuses a ControlPath of 108 bytes or more
         assert host.run(["true"]).ok
+
+
+def test_a_command_past_its_timeout_is_stopped_and_the_host_stays_usable(root_host: SshHost) -> None:
+    import time
+
+    # The open shell (its watchdog ends the shell), and a command with input (its own ssh session, killed).
+    for argv, given in ((["sleep", "30"], None), (["sh", "-c", "cat >/dev/null; sleep 30"], "x")):
+        t0 = time.monotonic()
+        r = root_host.run(argv, check=False, timeout=1.0, input=given)
+        assert r.returncode == -1 and "timed out" in r.stderr, r
+        assert time.monotonic() - t0 < 10
+        assert root_host.run(["echo", "still here"]).stdout == "still here\n"
