@@ -172,7 +172,8 @@ def prepare(
             hosts = connect(
                 e.hosts,
                 remote.ConnectOptions(options.accept_new_host_key, e.ssh_config),
-                password=options.sudo_password,
+                # One password for every host of the run: asked (or read) once, when a host first needs it.
+                password=remote.SharedPassword(options.sudo_password).available,
                 reporter=reporter,
                 base_dir=base_dir,
             )

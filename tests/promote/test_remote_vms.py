@@ -174,3 +174,34 @@ def test_waits_need_the_release_in_git(group: Vms, bundle: Path, tmp_path: Path)
         close_hosts(hosts)
     assert out.results["applications"]["llmops-prod"] == "Synced/Healthy"
     assert re.search("argo-cd", " ".join(out.results["applications"]))
+
+
+def test_the_sudo_password_is_asked_once_for_every_host(group: Vms) -> None:
+    from llmops_cli.promote.remote import SharedPassword
+    from tests.sudouser import ALL, make_user
+
+    users = make_user(ALL)
+    user = next(users)
+    try:
+        vms_ = start_vms(group, ["vm1", "vm2"], users=(user.name,))
+        settings = env_settings(vms_, ["server", "agent"], user=user.name)
+        asked: list[int] = []
+
+        def ask() -> str:
+            asked.append(1)
+            return user.password
+
+        hosts = connect_hosts(
+            settings.environments["prod"].hosts,
+            ConnectOptions(ssh_config=str(group.ssh_config)),
+            password=SharedPassword(ask).available,
+            reporter=RecordingReporter(),
+        )
+        try:
+            for host in hosts.values():
+                assert host.run(["id", "-u"], privileged=True).stdout.strip() == "0"
+        finally:
+            close_hosts(hosts)
+        assert asked == [1]
+    finally:
+        users.close()
