@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -566,8 +566,3 @@ def run_waits(cp: ClusterPlan, reporter: Reporter, out: ClusterRun) -> None:
                 reporter,
                 out,
             )
-
-
-def iter_hosts(cp: ClusterPlan) -> Iterator[Host]:
-    for n in cp.nodes:
-        yield n.host
