@@ -4,8 +4,11 @@ set -euo pipefail
 # git: evidence bundles record the commit; prometheus: promtool proves the alert rules; redis-server: shared
 # gateway rate limits; prometheus-postgres-exporter: `llmops verify`'s pgvector target; sudo: privilege
 # handling runs the real sudo as a throwaway user; g++ and cmake build llama-cpp-python (the real small model
-# of the LLM evaluation tests); prometheus-alertmanager: amtool and a real Alertmanager route the risk alerts.
-pkgs=(git prometheus prometheus-postgres-exporter prometheus-alertmanager redis-server sudo g++ cmake)
+# of the LLM evaluation tests); prometheus-alertmanager: amtool and a real Alertmanager route the risk alerts;
+# openssh-server, openssh-client and iproute2: `promote` and `doctor --host` are tested against real sshd in
+# network namespaces standing in for cloud VMs (tests/sshvm.py).
+pkgs=(git prometheus prometheus-postgres-exporter prometheus-alertmanager redis-server sudo g++ cmake openssh-server
+  openssh-client iproute2)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -92,6 +92,14 @@ INFERENCE_SIM_IMAGE = f"ghcr.io/llm-d/llm-d-inference-sim:{INFERENCE_SIM_VERSION
 # PostgreSQL 17 stays: a new major cannot open an existing data directory (pg_upgrade is a separate step).
 PGVECTOR_IMAGE = "docker.io/pgvector/pgvector:0.8.6-pg17"
 POSTGRES_EXPORTER_IMAGE = "quay.io/prometheuscommunity/postgres-exporter:v0.20.1"
+# The prod profile runs PostgreSQL through the CloudNativePG operator (replication, failover, backups): the chart
+# (https://cloudnative-pg.github.io/charts) and an operand image that carries pgvector. The "standard" images of
+# cloudnative-pg/postgres-containers add pgvector to the minimal ones (README.md "Standard Images";
+# docker-bake.hcl `extensions`); MM.mm-TYPE-OS is the tag the README recommends. PostgreSQL 17, as above.
+CNPG_CHART_REPO = "https://cloudnative-pg.github.io/charts"
+CNPG_CHART_VERSION = "0.29.0"
+CNPG_APP_VERSION = "1.30.0"
+CNPG_POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:17.11-standard-bookworm"
 SOFT_SERVE_IMAGE = "docker.io/charmbracelet/soft-serve:v0.12.2"
 # The local push Job: git, tar and an OpenSSH client. alpine/git tags its images by the git version on
 # Docker Hub only; its repository's tags (1.0.x) do not name them, so `--check` cannot track this pin.
@@ -141,6 +149,12 @@ RELEASES: tuple[Pin, ...] = (
     Pin("inference simulator image", INFERENCE_SIM_IMAGE, "llm-d/llm-d-inference-sim", INFERENCE_SIM_VERSION,
         _tag()),
     Pin("pgvector image", PGVECTOR_IMAGE, "pgvector/pgvector", "v0.8.6", _tag(),
+        held="PostgreSQL 17: a new major cannot open the existing data directory"),
+    Pin("cloudnative-pg chart", CNPG_CHART_VERSION, "cloudnative-pg/charts", f"cloudnative-pg-v{CNPG_CHART_VERSION}",
+        _tag("cloudnative-pg-v")),
+    Pin("cloudnative-pg", CNPG_APP_VERSION, "cloudnative-pg/charts", f"cloudnative-pg-v{CNPG_CHART_VERSION}", None),
+    Pin("cloudnative-pg postgres image", CNPG_POSTGRES_IMAGE, "cloudnative-pg/postgres-containers",
+        "a949ae58 (main, 2026-08-20; images are tagged on ghcr.io only)", None,
         held="PostgreSQL 17: a new major cannot open the existing data directory"),
     Pin("postgres exporter image", POSTGRES_EXPORTER_IMAGE, "prometheus-community/postgres_exporter", "v0.20.1",
         _tag()),

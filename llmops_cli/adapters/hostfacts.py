@@ -29,6 +29,12 @@ K3S_DROPIN = f"{K3S_CONFIG_DIR}/50-llmops.yaml"
 K3S_REGISTRIES = "/etc/rancher/k3s/registries.yaml"
 K3S_CONTAINERD_CONFIG = "/var/lib/rancher/k3s/agent/etc/containerd/config.toml"
 K3S_UNINSTALL = "/usr/local/bin/k3s-uninstall.sh"
+# The server token every server writes (secure format K10<ca hash>::server:<secret>); it joins servers and agents
+# alike (k3s-io/docs docs/cli/token.md "Server"). Joining nodes read it from a file only root can read
+# (`token-file` in their config drop-in: docs/cli/agent.md, docs/cli/server.md "--token-file").
+K3S_SERVER_TOKEN = "/var/lib/rancher/k3s/server/token"  # noqa: S105 - a path, not a secret
+K3S_JOIN_TOKEN = "/etc/rancher/k3s/llmops-join-token"  # noqa: S105 - a path, not a secret
+K3S_API_PORT = 6443
 K3S_IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"
 K3S_SERVER_DIR = "/var/lib/rancher/k3s/server"
 K3S_SQLITE_DB = f"{K3S_SERVER_DIR}/db/state.db"
@@ -37,6 +43,37 @@ K3S_ETCD_DIR = f"{K3S_SERVER_DIR}/db/etcd"
 K3S_SERVICE = {"systemd": "/etc/systemd/system/k3s.service", "openrc": "/etc/init.d/k3s"}
 K3S_SERVICE_ENV = {"systemd": "/etc/systemd/system/k3s.service.env", "openrc": "/etc/rancher/k3s/k3s.env"}
 K3S_LOG_HINT = {"systemd": "journalctl -u k3s", "openrc": "/var/log/k3s.log (rc-service k3s status)"}
+# An agent's service is named k3s-agent: install.sh names it SYSTEM_NAME=k3s-${CMD_K3S} for any command but
+# server, and derives the unit, its environment file and the uninstall script from that name (setup_env:
+# ${SYSTEMD_DIR}/${SYSTEM_NAME}.service(.env), /etc/init.d/${SYSTEM_NAME}, /etc/rancher/k3s/${SYSTEM_NAME}.env,
+# ${BIN_DIR}/${SYSTEM_NAME}-uninstall.sh; k3s-io/k3s install.sh).
+K3S_SERVER_SERVICE = "k3s"
+K3S_AGENT_SERVICE = "k3s-agent"
+
+
+def k3s_unit(init_system: str, service: str = K3S_SERVER_SERVICE) -> str | None:
+    """The service file install.sh writes for ``service`` (k3s or k3s-agent)."""
+    return {"systemd": f"/etc/systemd/system/{service}.service", "openrc": f"/etc/init.d/{service}"}.get(init_system)
+
+
+def k3s_unit_env(init_system: str, service: str = K3S_SERVER_SERVICE) -> str | None:
+    return {"systemd": f"/etc/systemd/system/{service}.service.env", "openrc": f"/etc/rancher/k3s/{service}.env"}.get(
+        init_system
+    )
+
+
+def k3s_uninstall(service: str = K3S_SERVER_SERVICE) -> str:
+    return f"/usr/local/bin/{service}-uninstall.sh"
+
+
+def k3s_log_hint(init_system: str, service: str = K3S_SERVER_SERVICE) -> str:
+    if init_system == "systemd":
+        return f"journalctl -u {service}"
+    if init_system == "openrc":
+        return f"/var/log/{service}.log (rc-service {service} status)"
+    return "the k3s log"
+
+
 BACKUP_DIR = "/var/backups/llmops"  # datastore backups before an upgrade; outside /var/lib/rancher (uninstall)
 PORTS = (6443, 10250, 80, 443)
 OTHER_KUBERNETES = ("kind", "k3d", "minikube", "microk8s", "kubelet")
@@ -128,6 +165,7 @@ class K3sFacts:
     containerd_nvidia: bool = False  # nvidia runtime present in k3s's generated containerd config
     datastore: str | None = None  # "sqlite" | "etcd" | None (none yet)
     config_files: tuple[str, ...] = ()  # config.yaml and drop-ins present (ours included)
+    service_name: str = K3S_SERVER_SERVICE  # k3s (a server) or k3s-agent (an agent node)
 
     @property
     def installed(self) -> bool:
@@ -386,24 +424,25 @@ def _kernel_facts(host: Host) -> dict[str, Any]:
     }
 
 
-def k3s_service_running(host: Host, init_system: str) -> bool:
+def k3s_service_running(host: Host, init_system: str, service: str = K3S_SERVER_SERVICE) -> bool:
     """Whether the k3s service runs, asked the way each init system answers it."""
     if init_system == "systemd":
-        return _cmd(host, ["systemctl", "is-active", "--quiet", "k3s"])[0]
+        return _cmd(host, ["systemctl", "is-active", "--quiet", service])[0]
     if init_system == "openrc":
-        return _cmd(host, ["rc-service", "k3s", "status"])[0]
-    return _cmd(host, ["pgrep", "-x", "k3s-server"])[0] or _cmd(host, ["pgrep", "-f", "k3s server"])[0]
+        return _cmd(host, ["rc-service", service, "status"])[0]
+    process = "k3s-agent" if service == K3S_AGENT_SERVICE else "k3s-server"
+    return _cmd(host, ["pgrep", "-x", process])[0] or _cmd(host, ["pgrep", "-f", f"k3s {process[4:]}"])[0]
 
 
-def k3s_service_path(host: Host, init_system: str) -> str | None:
-    path = K3S_SERVICE.get(init_system)
+def k3s_service_path(host: Host, init_system: str, service: str = K3S_SERVER_SERVICE) -> str | None:
+    path = k3s_unit(init_system, service)
     return path if path and host.exists(path) else None
 
 
-def gather_k3s(host: Host, init_system: str) -> K3sFacts:
+def gather_k3s(host: Host, init_system: str, service_name: str = K3S_SERVER_SERVICE) -> K3sFacts:
     binary = host.exists(K3S_BIN)
-    service = k3s_service_path(host, init_system)
-    uninstall = host.exists(K3S_UNINSTALL)
+    service = k3s_service_path(host, init_system, service_name)
+    uninstall = host.exists(k3s_uninstall(service_name))
     version = None
     if binary:
         _, out, _ = _cmd(host, [K3S_BIN, "--version"])
@@ -411,7 +450,7 @@ def gather_k3s(host: Host, init_system: str) -> K3sFacts:
     elif host.which("k3s") is not None:  # another install location (INSTALL_K3S_BIN_DIR): adopt nothing
         _, out, _ = _cmd(host, ["k3s", "--version"])
         version = parse_k3s_version(out)
-    running = k3s_service_running(host, init_system) if (binary or service) else False
+    running = k3s_service_running(host, init_system, service_name) if (binary or service) else False
     dropin = None
     containerd = ""
     try:
@@ -434,6 +473,7 @@ def gather_k3s(host: Host, init_system: str) -> K3sFacts:
         containerd_nvidia=containerd_has_nvidia(containerd),
         datastore=datastore,
         config_files=tuple(configs),
+        service_name=service_name,
     )
 
 
@@ -446,8 +486,11 @@ def detect_init(host: Host) -> str:
     return "none"
 
 
-def gather_facts(host: Host, *, sudo_mode: str | None = None, disk_path: str = "/var/lib") -> HostFacts:
-    """Describe ``host`` with read-only probes. Missing tools simply leave a fact empty."""
+def gather_facts(
+    host: Host, *, sudo_mode: str | None = None, disk_path: str = "/var/lib", k3s_service: str = K3S_SERVER_SERVICE
+) -> HostFacts:
+    """Describe ``host`` with read-only probes. Missing tools simply leave a fact empty. ``k3s_service`` is the
+    service the host's role runs (k3s-agent on an agent node)."""
     osr = parse_os_release(_read(host, "/etc/os-release"))
     _, arch, _ = _cmd(host, ["uname", "-m"])
     _, kernel, _ = _cmd(host, ["uname", "-r"])
@@ -507,6 +550,6 @@ def gather_facts(host: Host, *, sudo_mode: str | None = None, disk_path: str = "
         node_ip=parse_route_src(route),
         container=container,
         wsl=wsl,
-        k3s=gather_k3s(host, init),
+        k3s=gather_k3s(host, init, k3s_service),
         nvidia=gather_nvidia(host),
     )

@@ -1,9 +1,9 @@
 """The seam between a plan and a machine: run an argument list, read and write files with a mode.
 
-:class:`LocalHost` runs on this machine through :mod:`llmops_cli.adapters.procs` (plumbum). The ``SshHost`` that
-`promote` is to use (not written yet) implements the same :class:`Host` protocol over plumbum's ``SshMachine``
-(system ssh, so ``~/.ssh/config``, agents and ProxyJump work, host keys verified): nothing above this module
-knows which one it has.
+:class:`LocalHost` runs on this machine through :mod:`llmops_cli.adapters.procs` (plumbum).
+:class:`~llmops_cli.adapters.ssh.SshHost` (what `promote` and `doctor --host` use) implements the same
+:class:`Host` protocol over plumbum's ``SshMachine`` (system ssh, so ``~/.ssh/config``, agents and ProxyJump
+work, host keys verified): nothing above these modules knows which one it has.
 
 Privilege: a step says ``privileged=True``; as root that changes nothing, otherwise the argv runs under
 ``sudo -n`` (passwordless sudo) or ``sudo -A`` with an askpass helper. The password never travels on the
@@ -105,6 +105,9 @@ class Host(Protocol):
 
     def remove(self, path: str, *, privileged: bool = False) -> None: ...
 
+    def stage(self, local_path: str) -> str:
+        """Make a file of this machine readable on the host (an SSH host uploads it); return its path there."""
+
 
 @dataclass
 class Sudo:
@@ -141,7 +144,7 @@ ASKPASS_SCRIPT = '#!/bin/sh\nexec cat -- "${0%/*}/password"\n'
 ENV_WRAPPER = 'set -a; . "$1"; set +a; shift; exec "$@"'
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # What sudo prints when it did not accept a password (sudo's plugins/sudoers/auth messages).
-_REJECTED = ("incorrect password", "Sorry, try again", "no password was provided", "a password is required")
+REJECTED = ("incorrect password", "Sorry, try again", "no password was provided", "a password is required")
 
 
 def env_file_text(env: Mapping[str, str]) -> str:
@@ -246,7 +249,7 @@ class LocalHost:
             result = procs.run([*full, *argv], check=False, env=proc_env, input=input, timeout=timeout)
         finally:
             private.close()
-        if password is not None and result.returncode != 0 and any(m in result.stderr for m in _REJECTED):
+        if password is not None and result.returncode != 0 and any(m in result.stderr for m in REJECTED):
             sudo.forget()
             raise SudoPasswordRejected()
         return result
@@ -302,6 +305,9 @@ class LocalHost:
             return
         self.run(["rm", "-f", "--", path], privileged=True)
 
+    def stage(self, local_path: str) -> str:
+        return local_path
+
 
 class DryRunHost:
     """Wraps a host for ``--dry-run``: reads pass through, any change raises :class:`DryRunViolation`."""
@@ -345,3 +351,6 @@ class DryRunHost:
 
     def remove(self, path: str, *, privileged: bool = False) -> None:
         raise DryRunViolation(f"remove {path}")
+
+    def stage(self, local_path: str) -> str:
+        raise DryRunViolation(f"upload {local_path}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 HELP = (
     "llmops: a governed LLM platform on Kubernetes, from a laptop to cloud VMs.\n\n"
     "Bootstrap k3s + NVIDIA GPU + Argo CD, render vLLM, the Policy Gateway, pgvector and observability "
-    "as a GitOps tree, and gate models on governance evidence."
+    "as a GitOps tree, gate models on governance evidence, and promote releases to cloud VMs over SSH."
 )
 
 # The root options' help, by parameter name. ``ROOT_OPTIONS`` is how `--help` lists them, in declaration
@@ -36,7 +36,7 @@ ROOT_OPTIONS: tuple[tuple[str, str], ...] = (
 COMMANDS: tuple[tuple[str, str, str, str], ...] = (
     ("init", "init", "command", "Create llmops.yaml and starter policies (interactive, or flags / --yes)."),
     ("config", "config", "app", "Validate, show and describe llmops.yaml."),
-    ("doctor", "doctor", "command", "Check this host for k3s, GPU and platform readiness."),
+    ("doctor", "doctor", "command", "Check this host (or one over SSH) for k3s, GPU and platform readiness."),
     ("up", "up", "command", "Install k3s, GPU support and Argo CD, then deploy the platform."),
     ("status", "status", "command", "Show nodes, GPUs, Argo CD applications and endpoints."),
     ("down", "down", "command", "Remove the platform (and optionally k3s) from this host."),
@@ -45,6 +45,6 @@ COMMANDS: tuple[tuple[str, str, str, str], ...] = (
     ("verify", "verify", "command", "Check config, policies and the tree; then the running platform, live."),
     ("govern", "govern", "app", "Governance as code: data, bias, model card, risk, policies."),
     ("gateway", "gateway", "app", "Run and manage the Policy Gateway (OpenAI-compatible proxy)."),
-    ("promote", "promote", "command", "Promote a release to an environment behind the governance gate."),
+    ("promote", "promote", "command", "Provision an environment's hosts over SSH; promote a governed release via Git."),
     ("version", "version", "command", "Print llmops's version, or every pinned upstream version with --all."),
 )

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from llmops_cli.adapters.hosts import Host
@@ -96,6 +96,24 @@ class SshKeysSpec:
 
 
 @dataclass(frozen=True)
+class NodeRole:
+    """Where a host stands in its cluster. `up` runs one node that is everything (``single``); `promote` runs
+    the first server (``init``: the cluster, Argo CD, the platform) and nodes that join it (``server`` for HA,
+    ``agent`` for workers), which get only the host part of the plan: k3s, GPU runtime, their node Ready."""
+
+    kind: Literal["single", "init", "server", "agent"] = "single"
+    server_url: str | None = None  # joining nodes: the first server's API, https://ADDRESS:6443
+
+    @property
+    def joins(self) -> bool:
+        return self.kind in ("server", "agent")
+
+    @property
+    def service(self) -> str:
+        return "k3s-agent" if self.kind == "agent" else "k3s"
+
+
+@dataclass(frozen=True)
 class PlanInputs:
     """Everything rendered for this run; data only, so tests inject it directly."""
 
@@ -110,6 +128,8 @@ class PlanInputs:
     git_ssh: SshKeysSpec | None = None  # local GitOps mode only
     git_client_image: str = "docker.io/alpine/git:v2.47.2"  # any pinned image with git, tar and ssh
     gpu: bool = False  # the GPU decision the inputs were rendered with (recorded for `sync`)
+    node: NodeRole = field(default_factory=NodeRole)
+    api_server: str | None = None  # the API address clients use (a remote host's), instead of k3s's 127.0.0.1
 
 
 @dataclass(frozen=True)
@@ -154,6 +174,8 @@ class StepContext:
     state: State
     kube_factory: Callable[[], Kube]
     environ: Mapping[str, str] = field(default_factory=dict)
+    # Joining nodes: reads the first server's token when a step needs it (never stored, printed or in an argv).
+    join_token: Callable[[], str] | None = None
     dry_run: bool = False
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic

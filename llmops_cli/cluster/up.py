@@ -29,7 +29,7 @@ class Renderer(Protocol):
         self, settings: Settings, env: str, *, stacks: list[str] | None = None, gpu: bool | None = None
     ) -> dict[str, str]: ...
 
-    def k3s_config(self, settings: Settings, *, gpu: bool, node_ip: str | None = None) -> str: ...
+    def k3s_config(self, settings: Settings, *, gpu: bool, node_ip: str | None = None, **node: Any) -> str: ...
 
     def k3s_registries(self, settings: Settings) -> str | None: ...
 
@@ -58,7 +58,7 @@ def platform_secrets(settings: Settings) -> tuple[SecretSpec, ...]:
                 names.PGVECTOR_SECRET,
                 names.APPS_NAMESPACE,
                 (names.PGVECTOR_SECRET_PASSWORD_KEY,),
-                fixed=((names.PGVECTOR_SECRET_USER_KEY, "llmops"),),
+                fixed=((names.PGVECTOR_SECRET_USER_KEY, names.PGVECTOR_USER),),
             )
         )
     if stacks.gateway.enabled:

@@ -163,11 +163,13 @@ class GitOpsSettings(_Model):
 class HostSpec(_Model):
     """A remote machine reached over SSH."""
 
-    address: Hostname
-    user: str = Field("root", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    address: Hostname = Field(description="Name or IP llmops connects to (an alias of the ssh config works too).")
+    user: str = Field("root", pattern=r"^[a-z_][a-z0-9_-]{0,31}$", description="SSH user (root, or one with sudo).")
     port: int = Field(22, ge=1, le=65535)
-    role: Literal["server", "agent"] = "server"
-    ssh_key: str | None = None
+    role: Literal["server", "agent"] = Field(
+        "server", description="server: control plane (the first one starts the cluster); agent: a worker."
+    )
+    ssh_key: str | None = Field(None, description="Private key file; empty = ssh's own (config, agent).")
     gpu: bool | None = Field(None, description="Force GPU on/off for this host; None = detect.")
 
 
@@ -176,12 +178,39 @@ class EnvironmentSettings(_Model):
 
     profile: Literal["dev", "prod"] = Field("dev", description="Sizing profile: laptop (dev) or cloud (prod).")
     hosts: list[HostSpec] = Field(default_factory=list, description="Remote hosts; empty = this machine.")
-    domain: Hostname | None = Field(None, description="Base domain for ingress hostnames.")
+    domain: Hostname | None = Field(
+        None, description="Base domain: ingress hostnames <service>.<domain> with TLS (rendered)."
+    )
+    tls_secret: str = Field(
+        "llmops-tls",
+        pattern=DNS_LABEL,
+        description="Secret (type kubernetes.io/tls) holding the certificate for *.<domain>, in each namespace "
+        "with an ingress.",
+    )
     requires_evidence: bool = Field(False, description="Promotion needs a passing governance bundle.")
+    branch: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9._/-]{1,200}$",
+        description="Branch of the GitOps repository this environment's Argo CD tracks and `promote` commits "
+        "to (its tree is <gitops.path>/<name> there); empty = gitops.branch.",
+    )
+    ssh_config: str | None = Field(None, description="An ssh_config file for these hosts instead of ~/.ssh/config.")
 
     @property
     def remote(self) -> bool:
         return bool(self.hosts)
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, v: list[HostSpec]) -> list[HostSpec]:
+        if v and not any(h.role == "server" for h in v):
+            raise ValueError("at least one host needs role: server (the first server starts the cluster)")
+        seen: set[tuple[str, int]] = set()
+        for h in v:
+            if (h.address, h.port) in seen:
+                raise ValueError(f"host {h.address}:{h.port} is listed twice")
+            seen.add((h.address, h.port))
+        return v
 
 
 def _default_environments() -> dict[str, EnvironmentSettings]:
@@ -410,7 +439,9 @@ class ObservabilitySettings(_Model):
     enabled: bool = True
     grafana: bool = True
     loki: bool = True
-    retention: Duration = "7d"
+    retention: Duration | None = Field(
+        None, description="How long Prometheus and Loki keep data; empty = the profile's (dev 7d, prod 30d)."
+    )
     slo: SloSettings = Field(default_factory=SloSettings)
     alerting: AlertingSettings = Field(default_factory=AlertingSettings)
 

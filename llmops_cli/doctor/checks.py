@@ -506,7 +506,10 @@ def check_kubeconfig(f: HostFacts, settings: Settings, environ: Mapping[str, str
     return CheckResult("kubeconfig", "ok", f"context {name} present in {where}")
 
 
-def run_checks(facts: HostFacts, settings: Settings, environ: Mapping[str, str], *, gpu: bool) -> list[CheckResult]:
+def run_checks(
+    facts: HostFacts, settings: Settings, environ: Mapping[str, str], *, gpu: bool, remote: bool = False
+) -> list[CheckResult]:
+    """Every check; ``remote`` (a host reached over SSH) leaves out this machine's kubeconfig."""
     out = [
         check_os(facts),
         check_kernel(facts),
@@ -522,8 +525,9 @@ def run_checks(facts: HostFacts, settings: Settings, environ: Mapping[str, str],
         *check_cuda_driver(facts, gpu=gpu),
         *check_nvidia_kernel(facts, settings),
         *check_wsl(facts, settings),
-        check_kubeconfig(facts, settings, environ),
     ]
+    if not remote:
+        out.append(check_kubeconfig(facts, settings, environ))
     if facts.container:
         out.append(
             CheckResult(

@@ -32,8 +32,10 @@ class DoctorReport:
 
 
 def diagnose(
-    settings: Settings, host: Host, environ: Mapping[str, str], *, facts: HostFacts | None = None
+    settings: Settings, host: Host, environ: Mapping[str, str], *, facts: HostFacts | None = None, remote: bool = False
 ) -> DoctorReport:
+    """Facts of ``host`` (read-only) judged by the checks; ``remote``: a host over SSH (the local kubeconfig is
+    not its business)."""
     from llmops_cli.adapters.hostfacts import gather_facts
     from llmops_cli.adapters.hosts import DryRunHost
 
@@ -42,4 +44,4 @@ def diagnose(
         # doctor only reads: a DryRunHost makes that a guarantee, not a promise.
         facts = gather_facts(DryRunHost(host), sudo_mode=getattr(sudo, "mode", None))
     gpu = settings.gpu.mode == "on" or (settings.gpu.mode == "auto" and facts.nvidia.has_gpu)
-    return DoctorReport(facts=facts, results=run_checks(facts, settings, environ, gpu=gpu))
+    return DoctorReport(facts=facts, results=run_checks(facts, settings, environ, gpu=gpu, remote=remote))

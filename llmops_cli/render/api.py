@@ -12,6 +12,27 @@ from llmops_cli.errors import UsageError
 RenderedTree = dict[str, str]
 
 
+def environment_settings(settings: Settings, env: str) -> Settings:
+    """Settings as an environment of remote hosts sees them: its cluster is named after the environment (context
+    ``llmops-<env>``), its API certificate names every server's address, and with a ``domain`` k3s keeps its
+    bundled Traefik (the ingresses need a controller). An environment without hosts is this machine: unchanged."""
+    e = settings.environments[env]
+    if not e.hosts:
+        return settings
+    servers = [h.address for h in e.hosts if h.role == "server"]
+    disable = [d for d in settings.cluster.disable if not (e.domain and d == "traefik")]
+    cluster = settings.cluster.model_copy(
+        update={
+            "name": env,
+            "switch_context": False,
+            "node_ip": None,
+            "tls_san": list(dict.fromkeys([*settings.cluster.tls_san, *servers])),
+            "disable": disable,
+        }
+    )
+    return settings.model_copy(update={"cluster": cluster})
+
+
 def render_environment(
     settings: Settings,
     env: str,
@@ -36,6 +57,8 @@ def render_environment(
     unknown = [s for s in selected if s not in STACK_RENDERERS]
     if unknown:
         raise UsageError(f"unknown stack {unknown[0]!r}", hint=f"known stacks: {', '.join(STACKS)}")
+    if env in settings.environments:
+        settings = environment_settings(settings, env)
     ctx = make_ctx(settings, env, gpu=gpu, project_dir=project_dir)
     tree: RenderedTree = {}
     for name in STACKS:
@@ -47,12 +70,14 @@ def render_environment(
     return dict(sorted(tree.items()))
 
 
-def k3s_config(settings: Settings, *, gpu: bool, node_ip: str | None = None) -> str:
-    """The k3s config drop-in text for /etc/rancher/k3s/config.yaml.d/50-llmops.yaml."""
+def k3s_config(settings: Settings, *, gpu: bool, node_ip: str | None = None, **node: Any) -> str:
+    """The k3s config drop-in text for /etc/rancher/k3s/config.yaml.d/50-llmops.yaml. ``node`` describes a node of
+    a multi-node cluster (role, server_url, token_file, cluster_init, tls_san, disable: see k3s_config_text)."""
     from llmops_cli.render.stacks import k3s_config_text
     from llmops_cli.render.yamlio import with_header
 
-    return with_header(k3s_config_text(settings, gpu=gpu, node_ip=node_ip), "llmops up (k3s config)")
+    who = "llmops promote" if node else "llmops up"
+    return with_header(k3s_config_text(settings, gpu=gpu, node_ip=node_ip, **node), f"{who} (k3s config)")
 
 
 def k3s_registries(settings: Settings) -> str | None:

@@ -92,7 +92,10 @@ def is_generated(path: Path) -> bool:
 
 
 def foreign_files(out: Path) -> list[Path]:
-    return [p for p in _walk(out) if not is_generated(p)]
+    """Files llmops did not render; an environment's release record (`promote` writes it) is llmops's too."""
+    from llmops_cli.render.names import RELEASE_FILE
+
+    return [p for p in _walk(out) if not is_generated(p) and not (p.name == RELEASE_FILE and p.parent.parent == out)]
 
 
 def _read(path: Path) -> str | None:

@@ -75,7 +75,7 @@ def test_usage_lines_and_metavars_have_one_style(path: tuple[str, ...]) -> None:
         m = _OPTION_ROW.match(line)
         if m and m["metavar"]:
             metavar = m["metavar"].strip()
-            assert re.fullmatch(r"[A-Z][A-Z0-9_,.=]*|[a-z0-9-]+(\|[a-z0-9-]+)+", metavar), (path, line)
+            assert re.fullmatch(r"[A-Z][A-Z0-9_,.=@]*|[a-z0-9-]+(\|[a-z0-9-]+)+", metavar), (path, line)
 
 
 @pytest.mark.parametrize("name", [name for name, *_ in __import__("llmops_cli.cli.registry").cli.registry.COMMANDS])

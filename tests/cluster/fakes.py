@@ -104,6 +104,10 @@ class FakeHost:
         self.calls.append(("remove", path))
         self.files.pop(path, None)
 
+    def stage(self, local_path: str) -> str:
+        self.calls.append(("stage", local_path))
+        return local_path
+
     def remove_tree(self, prefix: str) -> None:
         p = prefix.rstrip("/")
         for f in [f for f in self.files if f == p or f.startswith(p + "/")]:

@@ -71,12 +71,19 @@ TYPES: dict[tuple[str, str], tuple[str, bool]] = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): ("servicemonitors", True),
     ("monitoring.coreos.com/v1", "PrometheusRule"): ("prometheusrules", True),
     ("argoproj.io/v1alpha1", "Rollout"): ("rollouts", True),
+    ("policy/v1", "PodDisruptionBudget"): ("poddisruptionbudgets", True),
+    ("postgresql.cnpg.io/v1", "Cluster"): ("clusters", True),
 }
 # Kinds that exist only once a CRD defines them (k3s ships the HelmChart CRD itself).
 CRD_OF = {
     ("argoproj.io/v1alpha1", "Application"): "applications.argoproj.io",
     ("argoproj.io/v1alpha1", "AppProject"): "appprojects.argoproj.io",
+    ("postgresql.cnpg.io/v1", "Cluster"): "clusters.postgresql.cnpg.io",
 }
+# What Argo CD's own health check for a CloudNativePG Cluster reads (argo-cd v3.4.4
+# resource_customizations/postgresql.cnpg.io/Cluster/health.lua: status.phase).
+CNPG_HEALTHY = "Cluster in healthy state"
+CNPG_SETTING_UP = "Setting up primary"
 ARGO_CASCADE = "resources-finalizer.argocd.argoproj.io"
 ARGOCD_CMD_PARAMS = "argocd-cmd-params-cm"
 PERSIST_RESOURCE_HEALTH = "controller.resource.health.persist"
@@ -140,6 +147,9 @@ class Sim:
     events: list[dict[str, Any]] = field(default_factory=list)
     job_logs: dict[str, str] = field(default_factory=dict)  # Job name -> what its pod prints
     remote_trees: dict[str, dict[str, str]] = field(default_factory=dict)  # repo URL -> files (remote GitOps)
+    # repo URL -> the commit those files are (Argo CD reports it as status.sync.revision: argo-cd v3.4.4
+    # pkg/apis/application/v1alpha1/types.go SyncStatus.Revision)
+    remote_revisions: dict[str, str] = field(default_factory=dict)
     git_tree: dict[str, str] | None = None  # what the local Git server holds (after a push)
     git_url: str = "http://llmops-git.llmops-system.svc:80/llmops.git"
     gpus: int = 0  # physical GPUs the device plugin finds on the node
@@ -363,6 +373,7 @@ class Sim:
             self._kubelet()
             self._device_plugin()
             self._statuses()
+            self._cnpg()
             if self._fingerprint() == before:
                 return
 
@@ -572,6 +583,25 @@ class Sim:
         if source.get("chart") == "argo-cd":
             release = (source.get("helm") or {}).get("releaseName") or app
             return self.argocd_objects(release, ns or "argocd", values)
+        if source.get("chart") == "cloudnative-pg":
+            sel = {"app.kubernetes.io/name": "cloudnative-pg"}
+            return [
+                {
+                    "apiVersion": "apiextensions.k8s.io/v1",
+                    "kind": "CustomResourceDefinition",
+                    "metadata": {"name": "clusters.postgresql.cnpg.io"},
+                },
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "metadata": {"name": "cloudnative-pg", "namespace": ns, "labels": sel},
+                    "spec": {
+                        "replicas": 1,
+                        "selector": {"matchLabels": sel},
+                        "template": {"metadata": {"labels": sel}, "spec": {"containers": [{"name": "manager"}]}},
+                    },
+                },
+            ]
         return []  # other charts: nothing `up` waits on is simulated inside them
 
     def _argocd(self) -> None:
@@ -609,6 +639,9 @@ class Sim:
         dest_ns = (spec.get("destination") or {}).get("namespace")
         options = (spec.get("syncPolicy") or {}).get("syncOptions") or []
         status: dict[str, Any] = {"sync": {"status": "Synced"}, "health": {"status": "Healthy"}, "resources": []}
+        revision = self.remote_revisions.get((spec.get("source") or {}).get("repoURL", ""))
+        if revision:
+            status["sync"]["revision"] = revision
         if error:
             status = {
                 "sync": {"status": "Unknown"},
@@ -683,7 +716,36 @@ class Sim:
         if kind == "Application":
             h = (st.get("health") or {}).get("status", "Progressing")
             return (h, "") if h == "Healthy" else (h, f"child Application {key[3]} is {h}")
+        if kind == "Cluster":
+            phase = st.get("phase")
+            return ("Healthy", "") if phase == CNPG_HEALTHY else ("Progressing", str(st.get("phaseReason") or phase))
         return "Healthy", ""
+
+    def _cnpg(self) -> None:
+        """The CloudNativePG operator: while it runs, a Cluster whose initdb secret holds username and password
+        (what the operator reads: cloudnative-pg GetUserPasswordFromSecret) becomes healthy."""
+        operator = [
+            o
+            for k, o in self.objects.items()
+            if k[1] == "Deployment"
+            and (o["metadata"].get("labels") or {}).get("app.kubernetes.io/name") == "cloudnative-pg"
+            and ((o.get("status") or {}).get("availableReplicas") or 0) >= 1
+        ]
+        for key, cluster in self.objects.items():
+            if key[:2] != ("postgresql.cnpg.io/v1", "Cluster") or not operator:
+                continue
+            initdb = (((cluster.get("spec") or {}).get("bootstrap") or {}).get("initdb")) or {}
+            name = (initdb.get("secret") or {}).get("name")
+            secret = self.objects.get(("v1", "Secret", key[2], name)) if name else None
+            keys = set((secret or {}).get("data") or {})
+            if name and not {"username", "password"} <= keys:
+                reason = f"secret {name} lacks username/password" if secret else f"secret {name} not found"
+                cluster["status"] = {"phase": CNPG_SETTING_UP, "phaseReason": reason}
+            else:
+                cluster["status"] = {
+                    "phase": CNPG_HEALTHY,
+                    "instances": (cluster.get("spec") or {}).get("instances", 1),
+                }
 
     # workloads, scheduler, kubelet -------------------------------------------------------------
     def _pods_of(self, owner: Mapping[str, Any]) -> list[Key]:

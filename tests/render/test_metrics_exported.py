@@ -38,7 +38,8 @@ def deployed_exports(tree: dict[str, str]) -> Exports:
     groups = [g for obj in objects(tree).values() if obj["kind"] == "PrometheusRule" for g in obj["spec"]["groups"]]
     for name, labels in recorded_series(groups).items():
         ex.add("recording rule", {name}, labels)
-    pg = workload(tree, "StatefulSet", "pgvector")
+    # The exporter: a sidecar of the single-node StatefulSet, or its own Deployment beside CloudNativePG (prod).
+    pg = workload(tree, "StatefulSet", "pgvector") or workload(tree, "Deployment", "pgvector-exporter")
     if pg is not None and any(c["name"] == "exporter" for c in pg["spec"]["template"]["spec"]["containers"]):
         rel = release("postgres exporter image")
         ex.add(f"postgres_exporter {rel.version}", rel.names("metrics"), rel.names("metric_labels"))

@@ -168,7 +168,17 @@ def test_prod_has_replicas_pdb_hpa_and_bigger_storage():
         return v["prometheus"]["prometheusSpec"]["storageSpec"]["volumeClaimTemplate"]["spec"]["resources"]
 
     assert storage(kps(dev))["requests"]["storage"] == "5Gi"
-    assert storage(kps(prod))["requests"]["storage"] == "50Gi"
+    assert storage(kps(prod))["requests"]["storage"] == "100Gi"
+    # Retention sized per profile, and Prometheus capped below its volume in prod.
+    assert kps(dev)["prometheus"]["prometheusSpec"]["retention"] == "7d"
+    assert "retentionSize" not in kps(dev)["prometheus"]["prometheusSpec"]
+    assert kps(prod)["prometheus"]["prometheusSpec"]["retention"] == "30d"
+    assert kps(prod)["prometheus"]["prometheusSpec"]["retentionSize"] == "90GiB"
+    loki = _one(prod, "Application", "loki")["spec"]["source"]["helm"]["valuesObject"]
+    assert loki["loki"]["limits_config"]["retention_period"] == "30d"
+    assert loki["singleBinary"]["persistence"]["size"] == "100Gi"
+    kept = objects(render_environment(settings(stacks={"observability": {"retention": "90d"}}), "prod"))
+    assert kps(kept)["prometheus"]["prometheusSpec"]["retention"] == "90d"
 
 
 def test_gateway_wiring():

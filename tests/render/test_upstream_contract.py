@@ -133,6 +133,7 @@ def test_custom_resources_are_versions_the_pinned_crds_serve(variant, tree):
     served = release("argo-cd").names("crds") | release("k3s").names("crds")
     served |= release("prometheus-operator-crds chart").names("crds")
     served |= release("argo-rollouts").names("crds")
+    served |= release("cloudnative-pg chart").names("crds")
     for path, obj in objects(tree).items():
         if "/" in obj["apiVersion"] and not obj["apiVersion"].startswith(
             ("apps/", "networking.k8s.io/", "policy/", "autoscaling/", "batch/")
@@ -151,8 +152,11 @@ def test_git_server_database_and_exporter_env_exist_upstream(variant, tree):
         assert set(env) - {"HOME"} <= soft.names("env")
         assert env["SOFT_SERVE_ANON_ACCESS"] in soft.names("access_levels")
     pg = workload(tree, "StatefulSet", "pgvector")
-    assert pg is not None
-    assert {e["name"] for e in container(pg, "postgres")["env"]} <= release("pgvector image").names("env")
+    if pg is not None:
+        assert {e["name"] for e in container(pg, "postgres")["env"]} <= release("pgvector image").names("env")
+    else:  # prod: CloudNativePG runs PostgreSQL; the exporter is its own Deployment
+        pg = workload(tree, "Deployment", "pgvector-exporter")
+        assert pg is not None, variant
     exporter = container(pg, "exporter")
     exp = release("postgres exporter image")
     assert {e["name"] for e in exporter["env"]} <= exp.names("env")
@@ -269,3 +273,30 @@ def test_injection_classifier_flags_env_and_routes_exist_in_the_pinned_tei(varia
     )
     clf = policy["content"]["injection"]["classifier"]
     assert int(args[args.index("--max-client-batch-size") + 1]) == clf["max_chunks"]
+
+
+def test_postgres_through_cloudnative_pg_uses_what_the_pinned_operator_and_image_provide(variant, tree):
+    cluster = workload(tree, "Cluster", "pgvector")
+    if not variant.startswith("prod"):
+        assert cluster is None
+        return
+    assert cluster is not None
+    chart, image = release("cloudnative-pg chart"), release("cloudnative-pg postgres image")
+    spec = cluster["spec"]
+    assert set(spec) <= chart.names("cluster_spec")
+    assert set(spec["bootstrap"]["initdb"]) <= chart.names("initdb")
+    # The operand image carries pgvector (a standard image), at the PostgreSQL the single-node image runs.
+    assert "pgvector" in image.names("extensions") and spec["imageName"].endswith(f":{image.version}")
+    assert image.version.split("-")[0] in image.names("postgres")
+    assert spec["imageName"].split(":")[1].split(".")[0] == versions.PGVECTOR_IMAGE.rsplit("pg", 1)[1]
+    assert "CREATE EXTENSION IF NOT EXISTS vector;" in spec["bootstrap"]["initdb"]["postInitApplicationSQL"]
+    # The platform's Service selects the primary by the labels the operator sets; its policy admits the operator.
+    svc = next(o for o in objects(tree).values() if o["kind"] == "Service" and o["metadata"]["name"] == "pgvector")
+    assert set(svc["spec"]["selector"]) <= chart.names("pod_labels")
+    policy = next(
+        o for o in objects(tree).values() if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == "pgvector"
+    )
+    ports = {str(p["port"]) for rule in policy["spec"]["ingress"] for p in rule["ports"]}
+    assert ports == chart.names("ports")
+    # Argo CD judges the Cluster's health itself (no custom Lua needed).
+    assert "postgresql.cnpg.io/Cluster" in release("argo-cd").names("health")

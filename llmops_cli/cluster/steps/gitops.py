@@ -167,7 +167,10 @@ def seed_objects(settings: Settings, inputs: PlanInputs) -> tuple[dict[str, Any]
                                 {"name": "HOME", "value": "/tmp"},  # noqa: S108 - a path inside the pod (an emptyDir)
                                 {"name": "REPO_URL", "value": ssh_url(inputs.repo_url)},
                                 {"name": "GIT_SSH_COMMAND", "value": GIT_SSH_COMMAND},
-                                {"name": "BRANCH", "value": settings.gitops.branch},
+                                {
+                                    "name": "BRANCH",
+                                    "value": settings.environments[inputs.env].branch or settings.gitops.branch,
+                                },
                                 {"name": "SEED_HASH", "value": seed_hash},
                             ],
                             "resources": {

@@ -24,7 +24,7 @@ from llmops_cli.adapters.hostfacts import (
 )
 from llmops_cli.cluster.model import PlanInputs, Step, UpOptions, fingerprint
 from llmops_cli.cluster.poll import wait_for
-from llmops_cli.cluster.steps.k3s import restart_k3s
+from llmops_cli.cluster.steps.k3s import is_node, restart_k3s
 from llmops_cli.cluster.steps.objects import remove_job
 from llmops_cli.errors import CommandFailed, LlmopsError
 
@@ -293,7 +293,7 @@ def host_steps(
         Step(
             id="enable_nvidia_runtime",
             phase="gpu",
-            description="restart k3s so it detects the nvidia runtime",
+            description=f"restart {inputs.node.service} so it detects the nvidia runtime",
             changes=f"restart k3s; wait until the nvidia runtime is in {K3S_CONTAINERD_CONFIG}",
             check=detected,
             apply=restart_k3s,
@@ -307,10 +307,9 @@ def host_steps(
 def _this_node(ctx: StepContext) -> dict[str, Any]:
     nodes = ctx.kube().list("v1", "Node")
     for n in nodes:
-        labels = n["metadata"].get("labels") or {}
-        if labels.get("kubernetes.io/hostname") == ctx.facts.hostname or n["metadata"]["name"] == ctx.facts.hostname:
+        if is_node(n, ctx.facts.hostname):
             return n
-    if len(nodes) == 1:
+    if len(nodes) == 1 and not ctx.inputs.node.joins:
         return nodes[0]
     raise LlmopsError(f"no node named {ctx.facts.hostname} in the cluster", code="node_missing")
 

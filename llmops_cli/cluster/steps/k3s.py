@@ -35,11 +35,11 @@ REGISTRIES_BACKUP = f"{hf.K3S_REGISTRIES}.before-llmops"
 
 
 # ------------------------------------------------------------------------------------------- service control
-def service_argv(init_system: str, action: str) -> list[str]:
+def service_argv(init_system: str, action: str, service: str = hf.K3S_SERVER_SERVICE) -> list[str]:
     if init_system == "systemd":
-        return ["systemctl", action, "k3s"]
+        return ["systemctl", action, service]
     if init_system == "openrc":
-        return ["rc-service", "k3s", action]
+        return ["rc-service", service, action]
     raise LlmopsError(
         f"cannot {action} k3s: this host has no systemd or OpenRC",
         hint=f"{action} k3s by hand, then run `llmops up` again",
@@ -47,21 +47,26 @@ def service_argv(init_system: str, action: str) -> list[str]:
     )
 
 
+def _service(ctx: StepContext) -> str:
+    return ctx.facts.k3s.service_name
+
+
 def restart_k3s(ctx: StepContext) -> None:
-    ctx.host.run(service_argv(ctx.facts.init_system, "restart"), privileged=True, timeout=SERVICE_START_TIMEOUT)
+    argv = service_argv(ctx.facts.init_system, "restart", _service(ctx))
+    ctx.host.run(argv, privileged=True, timeout=SERVICE_START_TIMEOUT)
     ctx.reset_kube()
 
 
 def k3s_running(ctx: StepContext) -> bool:
-    return hf.k3s_service_running(ctx.host, ctx.facts.init_system)
+    return hf.k3s_service_running(ctx.host, ctx.facts.init_system, _service(ctx))
 
 
 def installed_now(ctx: StepContext) -> bool:
     """The binary, the service and the uninstall script exist (what a finished install.sh leaves)."""
     return (
         ctx.host.exists(hf.K3S_BIN)
-        and hf.k3s_service_path(ctx.host, ctx.facts.init_system) is not None
-        and ctx.host.exists(hf.K3S_UNINSTALL)
+        and hf.k3s_service_path(ctx.host, ctx.facts.init_system, _service(ctx)) is not None
+        and ctx.host.exists(hf.k3s_uninstall(_service(ctx)))
     )
 
 
@@ -290,12 +295,13 @@ def _refuse(what: str, got: str, want: str) -> LlmopsError:
 def _previous_service(ctx: StepContext) -> tuple[list[str], dict[str, str]]:
     """(k3s arguments, environment) of the service an install or upgrade replaces."""
     init = ctx.facts.init_system
-    unit = ctx.host.read_text(hf.K3S_SERVICE.get(init, ""), privileged=True) if init in hf.K3S_SERVICE else None
-    env = ctx.host.read_text(hf.K3S_SERVICE_ENV.get(init, ""), privileged=True) if init in hf.K3S_SERVICE_ENV else None
+    unit_path, env_path = hf.k3s_unit(init, _service(ctx)), hf.k3s_unit_env(init, _service(ctx))
+    unit = ctx.host.read_text(unit_path, privileged=True) if unit_path else None
+    env = ctx.host.read_text(env_path, privileged=True) if env_path else None
     args = parse_exec_args(unit, init)
     if unit and args is None:
         ctx.reporter.warn(
-            f"cannot read the arguments of the existing k3s service ({hf.K3S_SERVICE[init]}): "
+            f"cannot read the arguments of the existing k3s service ({unit_path}): "
             "the installer writes it anew without them"
         )
     return (args or []), parse_env_file(env)
@@ -303,6 +309,10 @@ def _previous_service(ctx: StepContext) -> tuple[list[str], dict[str, str]]:
 
 def _run_installer(ctx: StepContext, script: str, *, airgap: bool) -> None:
     args, keep = _previous_service(ctx)
+    if not args and ctx.inputs.node.kind == "agent":
+        # install.sh takes the command from its first argument (server unless given, or K3S_URL is set: the
+        # server URL is in our drop-in instead, so the token never reaches the service's environment file).
+        args = ["agent"]
     env = installer_env(ctx.settings, airgap=airgap, keep=keep, proxies=ctx.options.proxy_env)
     ctx.host.run(["sh", script, *args], privileged=True, env=env, timeout=900)
 
@@ -327,16 +337,20 @@ def _install_airgap(ctx: StepContext) -> None:
     bundle = ctx.options.airgap
     assert bundle is not None
     # Checked when the bundle was read; checked again here, on the host, right before use.
-    for f in (bundle.installer, bundle.k3s_binary, *bundle.images, *bundle.extra_images):
+    # On a remote host each file is uploaded first; the hash is checked where the file will be used.
+    staged = {
+        f: ctx.host.stage(str(f)) for f in (bundle.installer, bundle.k3s_binary, *bundle.images, *bundle.extra_images)
+    }
+    for f, there in staged.items():
         want = bundle.sha256.get(f.name, "")
-        got = _sha256(ctx, str(f))
+        got = _sha256(ctx, there)
         if got != want:
             raise _refuse(str(f), got, want)
     for image in (*bundle.images, *bundle.extra_images):
         dest = f"{hf.K3S_IMAGES_DIR}/{image.name}"
-        ctx.host.run(["install", "-D", "-m", "0644", str(image), dest], privileged=True)
-    ctx.host.run(["install", "-D", "-m", "0755", str(bundle.k3s_binary), hf.K3S_BIN], privileged=True)
-    _run_installer(ctx, str(bundle.installer), airgap=True)
+        ctx.host.run(["install", "-D", "-m", "0644", staged[image], dest], privileged=True)
+    ctx.host.run(["install", "-D", "-m", "0755", staged[bundle.k3s_binary], hf.K3S_BIN], privileged=True)
+    _run_installer(ctx, staged[bundle.installer], airgap=True)
 
 
 def _backup_step(settings: Settings, facts: HostFacts) -> Step:
@@ -357,7 +371,8 @@ def _backup_step(settings: Settings, facts: HostFacts) -> Step:
         else:
             # SQLite (kine): copy the server directory while k3s is stopped (k3s-io/docs backup-restore.md: "make
             # a copy of /var/lib/rancher/k3s/server"); the installer starts it again.
-            ctx.host.run(service_argv(ctx.facts.init_system, "stop"), privileged=True, timeout=SERVICE_START_TIMEOUT)
+            argv = service_argv(ctx.facts.init_system, "stop", _service(ctx))
+            ctx.host.run(argv, privileged=True, timeout=SERVICE_START_TIMEOUT)
             ctx.reset_kube()
         ctx.host.run(["tar", "-czf", path, "-C", "/var/lib/rancher/k3s", "server"], privileged=True, timeout=900)
         ctx.host.run(["chmod", "0600", path], privileged=True)
@@ -379,10 +394,47 @@ def _backup_step(settings: Settings, facts: HostFacts) -> Step:
     )
 
 
+def join_token_step(inputs: PlanInputs) -> Step:
+    """A joining node's token file: the first server's token, read over SSH when the step runs, written root-only
+    (never printed, never on a command line, never in the state file)."""
+
+    def token(ctx: StepContext) -> str:
+        if ctx.join_token is None:
+            raise LlmopsError("a joining node has no way to read the cluster's token", code="bug")
+        value = ctx.join_token().strip()
+        if not value:
+            raise LlmopsError(
+                f"the first server's {hf.K3S_SERVER_TOKEN} is empty", hint="check k3s on the first server"
+            )
+        return value + "\n"
+
+    def check(ctx: StepContext) -> bool:
+        return ctx.host.read_text(hf.K3S_JOIN_TOKEN, privileged=True) == token(ctx)
+
+    def apply(ctx: StepContext) -> None:
+        ctx.host.write_text(hf.K3S_JOIN_TOKEN, token(ctx), mode=0o600, privileged=True)
+        ctx.state.record_host("join_token", hf.K3S_JOIN_TOKEN)
+        if installed_now(ctx):
+            ctx.state.set_flag(RESTART_FLAG, True)  # k3s reads the token file when it starts
+
+    return Step(
+        id="write_join_token",
+        phase="k3s",
+        description=f"write the join token for {inputs.node.server_url}",
+        changes=f"{hf.K3S_JOIN_TOKEN} (mode 600, root): the first server's token, read from its "
+        f"{hf.K3S_SERVER_TOKEN} over SSH; never printed or on a command line",
+        check=check,
+        apply=apply,
+        fingerprint=fingerprint("join-token", inputs.node.server_url),
+        writes=(hf.K3S_JOIN_TOKEN,),
+    )
+
+
 def steps(
     settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpOptions, warnings: list[str]
 ) -> list[Step]:
-    out = [
+    out = [join_token_step(inputs)] if inputs.node.joins else []
+    out += [
         _write_file_step(
             "write_k3s_config", hf.K3S_DROPIN, inputs.k3s_config, "the llmops k3s config drop-in", 0o600, facts
         ),
@@ -390,7 +442,7 @@ def steps(
     ]
     pinned = settings.cluster.k3s_version
     mode = install_mode(facts, pinned)
-    if mode == "upgrade":
+    if mode == "upgrade" and inputs.node.kind != "agent":  # an agent holds no datastore
         out.append(_backup_step(settings, facts))
     airgap = options.airgap
     if airgap is not None:
@@ -441,7 +493,8 @@ def steps(
     def verify(ctx: StepContext) -> None:
         if not installed_now(ctx):
             raise LlmopsError(
-                f"the k3s installer finished but {hf.K3S_BIN}, the service or {hf.K3S_UNINSTALL} is missing",
+                f"the k3s installer finished but {hf.K3S_BIN}, the service or "
+                f"{hf.k3s_uninstall(_service(ctx))} is missing",
                 hint="see the installer's output above",
             )
         got = installed_version(ctx)
@@ -467,7 +520,7 @@ def steps(
             verify=verify,
             fingerprint=fingerprint(pinned, bool(airgap), mode),
             will_fail=will_fail,
-            writes=("/usr/local/bin/k3s", hf.K3S_SERVICE.get(facts.init_system, "the k3s service"))
+            writes=("/usr/local/bin/k3s", hf.k3s_unit(facts.init_system, inputs.node.service) or "the k3s service")
             if mode != "adopt"
             else (),
             installs=(f"k3s {pinned}",) if mode in ("fresh", "repair", "upgrade") else (),
@@ -504,7 +557,8 @@ def steps(
 
 def start_step(facts: HostFacts) -> Step:
     def start(ctx: StepContext) -> None:
-        ctx.host.run(service_argv(ctx.facts.init_system, "start"), privileged=True, timeout=SERVICE_START_TIMEOUT)
+        argv = service_argv(ctx.facts.init_system, "start", _service(ctx))
+        ctx.host.run(argv, privileged=True, timeout=SERVICE_START_TIMEOUT)
         ctx.reset_kube()
 
     def verify(ctx: StepContext) -> None:
@@ -514,8 +568,8 @@ def start_step(facts: HostFacts) -> Step:
             what="the k3s service to run",
             clock=ctx.clock,
             sleep=ctx.sleep,
-            describe=lambda: [f"see {hf.K3S_LOG_HINT.get(ctx.facts.init_system, 'the k3s log')}"],
-            hint=f"check {hf.K3S_LOG_HINT.get(ctx.facts.init_system, 'the k3s log')}",
+            describe=lambda: [f"see {hf.k3s_log_hint(ctx.facts.init_system, _service(ctx))}"],
+            hint=f"check {hf.k3s_log_hint(ctx.facts.init_system, _service(ctx))}",
         )
 
     stopped = facts.k3s.installed and not facts.k3s.running
@@ -543,8 +597,17 @@ def _install_blocker(facts: HostFacts) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------- node Ready
-def node_ready(ctx: StepContext) -> list[dict[str, Any]] | None:
+def is_node(node: dict[str, Any], hostname: str) -> bool:
+    """k3s names a node after its host name (lower case) and labels it kubernetes.io/hostname."""
+    labels = node["metadata"].get("labels") or {}
+    return hostname.lower() in (labels.get("kubernetes.io/hostname"), node["metadata"]["name"])
+
+
+def node_ready(ctx: StepContext, hostname: str | None = None) -> list[dict[str, Any]] | None:
+    """Every node Ready (``hostname``: that node, present and Ready)."""
     nodes = ctx.kube().list("v1", "Node")
+    if hostname is not None:
+        nodes = [n for n in nodes if is_node(n, hostname)]
     if not nodes:
         return None
     for n in nodes:
@@ -555,8 +618,10 @@ def node_ready(ctx: StepContext) -> list[dict[str, Any]] | None:
 
 
 def ready_steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpOptions) -> list[Step]:
+    own = facts.hostname if inputs.node.joins else None  # a joining node waits for itself, in the whole cluster
+
     def wait_ready(ctx: StepContext) -> None:
-        log = hf.K3S_LOG_HINT.get(ctx.facts.init_system, "the k3s log")
+        log = hf.k3s_log_hint(ctx.facts.init_system, _service(ctx))
 
         def describe() -> list[str]:
             lines = [f"the k3s service is {'running' if k3s_running(ctx) else 'not running'} (see {log})"]
@@ -567,9 +632,9 @@ def ready_steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, option
             return lines
 
         nodes = wait_for(
-            lambda: node_ready(ctx),
+            lambda: node_ready(ctx, own),
             timeout=min(NODE_READY_TIMEOUT, ctx.options.timeout),
-            what="the k3s node to be Ready",
+            what=f"node {own} to be Ready" if own else "the k3s node to be Ready",
             clock=ctx.clock,
             sleep=ctx.sleep,
             describe=describe,
@@ -581,9 +646,9 @@ def ready_steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, option
         Step(
             id="wait_node_ready",
             phase="k3s",
-            description="wait for the node to be Ready",
+            description=f"wait for node {own} to join and be Ready" if own else "wait for the node to be Ready",
             changes="nothing (waits)",
-            check=lambda ctx: node_ready(ctx) is not None,
+            check=lambda ctx: node_ready(ctx, own) is not None,
             apply=wait_ready,
             mutating=False,
             record=False,

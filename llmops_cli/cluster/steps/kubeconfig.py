@@ -19,7 +19,9 @@ def _entry(ctx: StepContext) -> dict[str, Any]:
     text = ctx.host.read_text(K3S_KUBECONFIG, privileged=True)
     if not text:
         raise LlmopsError(f"{K3S_KUBECONFIG} is missing: k3s has not started", code="kubeconfig")
-    return kubeconfig.entry_from_k3s(text, ctx.settings.cluster.context_name)
+    # A remote cluster: k3s.yaml says https://127.0.0.1:6443; the entry gets the host's address (parsed, not
+    # text-replaced), which the API certificate names (tls-san).
+    return kubeconfig.entry_from_k3s(text, ctx.settings.cluster.context_name, server=ctx.inputs.api_server)
 
 
 def steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpOptions) -> list[Step]:
@@ -46,7 +48,8 @@ def steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, options: UpO
         Step(
             id="merge_kubeconfig",
             phase="kubeconfig",
-            description=f"merge context {name} into the user's kubeconfig",
+            description=f"merge context {name} into the user's kubeconfig"
+            + (f" (server {inputs.api_server})" if inputs.api_server else ""),
             changes=f"the user's kubeconfig (KUBECONFIG or ~/.kube/config, where kubectl would write): replace "
             f"clusters/users/contexts named {name} (kubectl's <file>.lock protocol, atomic, mode 600)"
             + ("; make it the current context" if switch else "; current context unchanged"),

@@ -37,6 +37,7 @@ from llmops_cli.render.stacks.common import (
 )
 from llmops_cli.render.stacks.gateway import PLACEHOLDER_POLICY, gateway_policy_text, stack_gateway
 from llmops_cli.render.stacks.gpu import gpu_smoke_job_obj, stack_gpu, time_slicing_config
+from llmops_cli.render.stacks.ingress import stack_ingress
 from llmops_cli.render.stacks.injection_classifier import stack_injection_classifier
 from llmops_cli.render.stacks.k3s import k3s_config_text, k3s_registries_text, stack_k3s
 from llmops_cli.render.stacks.observability import (
@@ -62,6 +63,7 @@ STACK_RENDERERS: dict[str, Callable[[RenderContext], Files]] = {
     "injection-classifier": stack_injection_classifier,
     "pgvector": stack_pgvector,
     "observability": stack_observability,
+    "ingress": stack_ingress,
 }
 
 __all__ = [
@@ -94,6 +96,7 @@ __all__ = [
     "stack_argocd",
     "stack_gateway",
     "stack_gpu",
+    "stack_ingress",
     "stack_injection_classifier",
     "stack_k3s",
     "stack_observability",

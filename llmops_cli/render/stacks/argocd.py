@@ -19,6 +19,7 @@ from llmops_cli.render.stacks.common import (
     res,
     tree_path,
 )
+from llmops_cli.render.stacks.pgvector import uses_operator
 
 APPLICATION_HEALTH_LUA = """hs = {}
 hs.status = "Progressing"
@@ -80,8 +81,11 @@ def _namespaces(ctx: RenderContext) -> list[dict[str, Any]]:
         # The argo-rollouts chart's pods run non-root, read-only, all capabilities dropped, RuntimeDefault
         # seccomp (charts/argo-rollouts/values.yaml podSecurityContext, containerSecurityContext).
         names.ROLLOUTS_NAMESPACE: "restricted",
+        names.CNPG_NAMESPACE: "restricted",
     }
     wanted = [names.ARGOCD_NAMESPACE, names.APPS_NAMESPACE]
+    if uses_operator(ctx):
+        wanted.append(names.CNPG_NAMESPACE)
     if ctx.settings.gitops.local:
         wanted.append(names.SYSTEM_NAMESPACE)
     if ctx.settings.stacks.observability.enabled:
@@ -104,6 +108,8 @@ def _destinations(ctx: RenderContext) -> list[str]:
         names.ROLLOUTS_NAMESPACE,
         "kube-system",
     ]
+    if uses_operator(ctx):
+        dest.append(names.CNPG_NAMESPACE)
     return sorted(dest)
 
 
@@ -125,6 +131,8 @@ def _chart_repos(ctx: RenderContext) -> list[str]:
         repos.add(versions_view.NVIDIA_DEVICE_PLUGIN_CHART_REPO)
         if ctx.settings.gpu.dcgm_exporter:
             repos.add(versions_view.DCGM_EXPORTER_CHART_REPO)
+    if uses_operator(ctx):
+        repos.add(versions_view.CNPG_CHART_REPO)
     if ctx.settings.stacks.observability.enabled:
         repos.add(versions_view.PROMETHEUS_COMMUNITY_REPO)
         if ctx.settings.stacks.observability.loki:

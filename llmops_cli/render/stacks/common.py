@@ -13,7 +13,8 @@ from llmops_cli.render.engine import render_objects
 from llmops_cli.render.runtime import RuntimeDocs, load_runtime
 
 STACKS: tuple[str, ...] = (
-    "k3s", "gpu", "argocd", "rollouts", "vllm", "gateway", "injection-classifier", "pgvector", "observability"
+    "k3s", "gpu", "argocd", "rollouts", "vllm", "gateway", "injection-classifier", "pgvector", "observability",
+    "ingress",
 )  # fmt: skip
 
 WAVE_CRDS = -2
@@ -59,6 +60,11 @@ class Profile:
     loki_storage: str
     loki: Res
     argocd_replicas: int
+    retention: str  # Prometheus and Loki, unless stacks.observability.retention says otherwise
+    prometheus_retention_size: str | None  # Prometheus deletes the oldest blocks past this (below its volume)
+    pg_operator: bool  # PostgreSQL through CloudNativePG instead of one StatefulSet
+    pg_operator_res: Res
+    vllm_replicas: int  # simulator/CPU replicas; on GPUs one per GPU host the environment declares
 
 
 PROFILES: dict[str, Profile] = {
@@ -82,6 +88,11 @@ PROFILES: dict[str, Profile] = {
         loki_storage="5Gi",
         loki=Res("100m", "256Mi", "1", "1Gi"),
         argocd_replicas=1,
+        retention="7d",
+        prometheus_retention_size=None,
+        pg_operator=False,
+        pg_operator_res=Res("50m", "128Mi", "500m", "256Mi"),
+        vllm_replicas=1,
     ),
     "prod": Profile(
         name="prod",
@@ -98,11 +109,20 @@ PROFILES: dict[str, Profile] = {
         pgvector=Res("500m", "1Gi", "2", "4Gi"),
         exporter=Res("50m", "64Mi", "500m", "256Mi"),
         git=Res("50m", "64Mi", "1", "512Mi"),
-        prometheus_storage="50Gi",
+        # 30 days of metrics and logs: Prometheus takes about 1-2 bytes per sample (prometheus docs/storage.md),
+        # which for this platform's few thousand series is well under its volume; retentionSize keeps the
+        # newest data within the volume whatever the series count does (kube-prometheus-stack
+        # prometheus.prometheusSpec.retentionSize; prometheus-operator ByteSize, e.g. "90GiB").
+        prometheus_storage="100Gi",
         prometheus=Res("500m", "2Gi", "2", "8Gi"),
-        loki_storage="50Gi",
+        loki_storage="100Gi",
         loki=Res("250m", "512Mi", "2", "4Gi"),
         argocd_replicas=2,
+        retention="30d",
+        prometheus_retention_size="90GiB",
+        pg_operator=True,
+        pg_operator_res=Res("100m", "256Mi", "1", "512Mi"),
+        vllm_replicas=2,
     ),
 }
 
@@ -236,9 +256,14 @@ def app(
         argocd_namespace=names.ARGOCD_NAMESPACE,
         project=names.PROJECT,
         repo_url=ctx.repo_url,
-        branch=ctx.settings.gitops.branch,
+        branch=env_branch(ctx.settings, ctx.env),
         labels=ctx.labels,
     )
+
+
+def env_branch(settings: Settings, env: str) -> str:
+    """The branch Argo CD tracks for ``env``: its own (``environments.<env>.branch``), else ``gitops.branch``."""
+    return settings.environments[env].branch or settings.gitops.branch
 
 
 def tree_path(ctx: RenderContext, folder: str) -> str:

@@ -23,6 +23,10 @@ PROMETHEUS_URL = f"http://kube-prometheus-stack-prometheus.{names.MONITORING_NAM
 LOKI_URL = f"http://loki.{names.MONITORING_NAMESPACE}.svc:3100"
 
 
+def retention(ctx: RenderContext) -> str:
+    return ctx.settings.stacks.observability.retention or ctx.profile.retention
+
+
 def kube_prometheus_values(ctx: RenderContext) -> dict[str, Any]:
     from llmops_cli.render.alerting import alertmanager_config, needs_secret
 
@@ -31,7 +35,7 @@ def kube_prometheus_values(ctx: RenderContext) -> dict[str, Any]:
     alertmanager: dict[str, Any] = {"config": alertmanager_config(obs.alerting)}
     if needs_secret(obs.alerting):
         alertmanager["alertmanagerSpec"] = {"secrets": [obs.alerting.secret]}
-    return {
+    values: dict[str, Any] = {
         "fullnameOverride": "kube-prometheus-stack",
         "crds": {"enabled": False},  # installed by the prometheus-operator-crds Application (wave CRDs)
         # k3s runs these inside the k3s process: nothing to scrape separately.
@@ -42,7 +46,7 @@ def kube_prometheus_values(ctx: RenderContext) -> dict[str, Any]:
         "alertmanager": alertmanager,
         "prometheus": {
             "prometheusSpec": {
-                "retention": obs.retention,
+                "retention": retention(ctx),
                 "serviceMonitorSelectorNilUsesHelmValues": False,
                 "podMonitorSelectorNilUsesHelmValues": False,
                 "ruleSelectorNilUsesHelmValues": False,
@@ -80,10 +84,12 @@ def kube_prometheus_values(ctx: RenderContext) -> dict[str, Any]:
             },
         },
     }
+    if p.prometheus_retention_size:
+        values["prometheus"]["prometheusSpec"]["retentionSize"] = p.prometheus_retention_size
+    return values
 
 
 def loki_values(ctx: RenderContext) -> dict[str, Any]:
-    obs = ctx.settings.stacks.observability
     p = ctx.profile
     return {
         # One process with every target; the chart renamed SingleBinary to Monolithic in 12.0.0
@@ -104,7 +110,7 @@ def loki_values(ctx: RenderContext) -> dict[str, Any]:
                     }
                 ]
             },
-            "limits_config": {"retention_period": obs.retention},
+            "limits_config": {"retention_period": retention(ctx)},
             "compactor": {"retention_enabled": True, "delete_request_store": "filesystem"},
         },
         # No replicas: with filesystem storage the chart runs exactly one (templates/_helpers.tpl,

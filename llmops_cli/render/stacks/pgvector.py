@@ -5,7 +5,18 @@ from __future__ import annotations
 from llmops_cli import versions as versions_view
 from llmops_cli.render import names
 from llmops_cli.render.engine import render_objects
-from llmops_cli.render.stacks.common import COMMON_SKIPS, WAVE_DATA, Files, RenderContext, add, app, res, tree_path
+from llmops_cli.render.stacks.common import (
+    COMMON_SKIPS,
+    WAVE_DATA,
+    WAVE_OPERATORS,
+    Files,
+    RenderContext,
+    add,
+    app,
+    res,
+    res_values,
+    tree_path,
+)
 
 
 def init_sql(database: str, schema: str) -> str:
@@ -16,6 +27,73 @@ def init_sql(database: str, schema: str) -> str:
         "CREATE EXTENSION IF NOT EXISTS vector;\n"
         f'CREATE SCHEMA IF NOT EXISTS "{schema}";\n'
     )
+
+
+def uses_operator(ctx: RenderContext) -> bool:
+    """The prod profile runs PostgreSQL through CloudNativePG (replication, failover, backups, its own PDB)."""
+    return ctx.settings.stacks.pgvector.enabled and ctx.profile.pg_operator
+
+
+def instances(ctx: RenderContext) -> int:
+    """One instance per host, up to three (a primary and two replicas); one where the environment is this machine."""
+    hosts = len(ctx.settings.environments[ctx.env].hosts)
+    return max(1, min(3, hosts))
+
+
+def operator_app(ctx: RenderContext) -> list[dict[str, object]]:
+    values = {
+        "crds": {"create": True},
+        "resources": res_values(ctx.profile.pg_operator_res),
+        "monitoring": {"podMonitorEnabled": False},
+    }
+    chart = {
+        "repo": versions_view.CNPG_CHART_REPO,
+        "name": "cloudnative-pg",
+        "version": versions_view.CNPG_CHART_VERSION,
+    }
+    # Server-side apply: the CRDs are larger than a client-side apply's last-applied annotation may be.
+    return app(
+        ctx, "cloudnative-pg", names.CNPG_NAMESPACE, WAVE_OPERATORS, chart=chart, values=values, server_side=True
+    )
+
+
+def post_init_sql(schema: str) -> list[str]:
+    # Run by CNPG as the superuser in the application database right after initdb; the schema belongs to the
+    # owner, who is no superuser there.
+    return [
+        "CREATE EXTENSION IF NOT EXISTS vector;",
+        f'CREATE SCHEMA IF NOT EXISTS "{schema}" AUTHORIZATION "{names.PGVECTOR_USER}";',
+    ]
+
+
+def _cnpg_files(ctx: RenderContext, pg: dict[str, object]) -> Files:
+    exporter_selector = {"app.kubernetes.io/name": f"{names.PGVECTOR_NAME}-exporter"}
+    view = {
+        **pg,
+        "image": versions_view.CNPG_POSTGRES_IMAGE,
+        "instances": instances(ctx),
+        "owner": names.PGVECTOR_USER,
+        "post_init": post_init_sql(ctx.settings.stacks.pgvector.schema_name),
+        "cluster_selector": {"cnpg.io/cluster": names.PGVECTOR_NAME},
+        "primary_selector": {"cnpg.io/cluster": names.PGVECTOR_NAME, "cnpg.io/instanceRole": "primary"},
+        "operator_namespace": names.CNPG_NAMESPACE,
+        "exporter": {
+            "name": f"{names.PGVECTOR_NAME}-exporter",
+            "selector": exporter_selector,
+            "labels": {**ctx.app_labels(f"{names.PGVECTOR_NAME}-exporter", "monitoring"), **exporter_selector},
+        },
+    }
+    files: Files = {}
+    add(
+        files,
+        "pgvector",
+        render_objects("pgvector/cnpg.yaml.j2", pg=view, monitoring_namespace=names.MONITORING_NAMESPACE),
+    )
+    if ctx.settings.stacks.observability.enabled:
+        add(files, "pgvector", render_objects("pgvector/servicemonitor.yaml.j2", pg=view))
+    add(files, "apps", operator_app(ctx))
+    add(files, "apps", app(ctx, "pgvector", names.APPS_NAMESPACE, WAVE_DATA, path=tree_path(ctx, "pgvector")))
+    return files
 
 
 def stack_pgvector(ctx: RenderContext) -> Files:
@@ -41,6 +119,8 @@ def stack_pgvector(ctx: RenderContext) -> Files:
         "exporter_resources": res(ctx.profile.exporter),
         "checkov_skips": dict(COMMON_SKIPS),
     }
+    if uses_operator(ctx):
+        return _cnpg_files(ctx, pg)
     files: Files = {}
     add(
         files,

@@ -34,6 +34,16 @@ def gpu_memory_utilization(ctx: RenderContext) -> float:
     return math.floor(DEFAULT_GPU_MEMORY_UTILIZATION / share * 100) / 100
 
 
+def replicas(ctx: RenderContext) -> int:
+    """The dev profile runs one. The prod profile runs one per GPU host the environment declares (``gpu: true``;
+    each replica takes a GPU), at least one; the simulator and CPU backends run the profile's count."""
+    if ctx.profile.name != "prod":
+        return 1
+    if ctx.backend == "gpu":
+        return max(1, sum(1 for h in ctx.settings.environments[ctx.env].hosts if h.gpu))
+    return ctx.profile.vllm_replicas
+
+
 def _vllm_view(ctx: RenderContext) -> dict[str, Any]:
     v = ctx.settings.stacks.vllm
     served = v.name
@@ -86,8 +96,14 @@ def _vllm_view(ctx: RenderContext) -> dict[str, Any]:
         {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir in the container
         {"name": "dshm", "mountPath": "/dev/shm"},  # noqa: S108 - PyTorch IPC needs a large /dev/shm
     ]
+    count = replicas(ctx)
+    cache: dict[str, Any] = {"persistentVolumeClaim": {"claimName": f"{svc}-cache"}}
+    if count > 1:
+        # A generic ephemeral volume: each pod its own claim on its own node, removed with the pod.
+        claim = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": v.cache_size}}}
+        cache = {"ephemeral": {"volumeClaimTemplate": {"metadata": {"labels": labels}, "spec": claim}}}
     volumes: list[dict[str, Any]] = [
-        {"name": "cache", "persistentVolumeClaim": {"claimName": f"{svc}-cache"}},
+        {"name": "cache", **cache},
         {"name": "tmp", "emptyDir": {}},
         {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": ctx.profile.shm}},
     ]
@@ -107,7 +123,8 @@ def _vllm_view(ctx: RenderContext) -> dict[str, Any]:
         "args": args,
         "env": env,
         "port": names.VLLM_PORT,
-        "replicas": 1,
+        "replicas": count,
+        "spread": count > 1,
         "cache_size": v.cache_size,
         # 10 s x 180 = 30 minutes to download and load a model before liveness applies.
         "startup_failure_threshold": 180 if backend != "simulator" else 30,
@@ -125,6 +142,8 @@ def stack_vllm(ctx: RenderContext) -> Files:
     view = _vllm_view(ctx)
     files: Files = {}
     add(files, "vllm", render_objects("vllm/deployment.yaml.j2", vllm=view))
+    if view["spread"]:
+        add(files, "vllm", render_objects("vllm/pdb.yaml.j2", vllm=view))
     if view["rollout"]:
         from llmops_cli.render.stacks.rollouts import VLLM_TEMPLATE, rollout, vllm_analysis_template
 

@@ -27,6 +27,7 @@ CHART_PATHS = {
     "alloy": "operations/helm/charts/alloy",
     "nvidia-device-plugin": "deployments/helm/nvidia-device-plugin",
     "dcgm-exporter": "deployment",
+    "cloudnative-pg": "charts/cloudnative-pg",
 }
 # Subcharts `helm dependency build` would download: (parent, name, repository, tag, path).
 SUBCHARTS = [

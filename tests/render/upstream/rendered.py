@@ -41,6 +41,8 @@ PINNED: dict[str, tuple[str, str]] = {
     "postgres exporter image": ("postgres exporter", _image_tag(versions.POSTGRES_EXPORTER_IMAGE)),
     "git server image": ("soft-serve", _image_tag(versions.SOFT_SERVE_IMAGE)),
     "injection classifier image": ("text-embeddings-inference", versions.TEI_VERSION),
+    "cloudnative-pg chart": ("cloudnative-pg chart", versions.CNPG_CHART_VERSION),
+    "cloudnative-pg postgres image": ("cloudnative-pg postgres image", _image_tag(versions.CNPG_POSTGRES_IMAGE)),
 }
 
 # Chart name in an Application or HelmChart -> its table.
@@ -53,6 +55,7 @@ CHART_TABLES = {
     "alloy": "alloy chart",
     "nvidia-device-plugin": "nvidia-device-plugin chart",
     "dcgm-exporter": "dcgm-exporter chart",
+    "cloudnative-pg": "cloudnative-pg chart",
 }
 
 

@@ -189,6 +189,9 @@ ARGOCD = {
                 "argoproj.io/v1alpha1/AppProject",
             ),
             F("kubernetes", "docs/operator-manual/tested-kubernetes-versions.md", "1.32", "1.33", "1.34", "1.35"),
+            # Kinds Argo CD judges the health of itself (resource_customizations/<group>/<kind>/health.lua).
+            F("health", "resource_customizations/postgresql.cnpg.io/Cluster/health.lua", "postgresql.cnpg.io/Cluster"),
+            F("annotations", "docs/user-guide/annotations-and-labels.md", "argocd.argoproj.io/refresh"),
         ),
     ),
 }
@@ -257,6 +260,7 @@ KUBE_PROMETHEUS_STACK = {
                 ("kubeScheduler", "enabled"),
                 ("kubeProxy", "enabled"),
                 ("prometheus", "prometheusSpec", "retention"),
+                ("prometheus", "prometheusSpec", "retentionSize"),
                 ("prometheus", "prometheusSpec", "serviceMonitorSelectorNilUsesHelmValues"),
                 ("prometheus", "prometheusSpec", "podMonitorSelectorNilUsesHelmValues"),
                 ("prometheus", "prometheusSpec", "ruleSelectorNilUsesHelmValues"),
@@ -780,6 +784,94 @@ TEI = {
     ),
 }
 
+# ------------------------------------------------------------------------------------------ CloudNativePG
+CNPG_CHART = {
+    "0.29.0": Release(
+        "cloudnative-pg chart",
+        "0.29.0",
+        "cloudnative-pg/charts",
+        "cloudnative-pg-v0.29.0 (commit d1b5ad60)",
+        facts=(
+            F(
+                "crds",
+                "charts/cloudnative-pg/templates/crds/crds.yaml (clusters.postgresql.cnpg.io)",
+                "postgresql.cnpg.io/v1/Cluster",
+            ),
+            # The Cluster spec fields the render sets, as the CRD's v1 openAPIV3Schema names them.
+            F(
+                "cluster_spec",
+                "charts/cloudnative-pg/templates/crds/crds.yaml (Cluster v1 spec.properties)",
+                "description",
+                "instances",
+                "imageName",
+                "primaryUpdateStrategy",
+                "enablePDB",
+                "inheritedMetadata",
+                "affinity",
+                "storage",
+                "resources",
+                "bootstrap",
+            ),
+            F(
+                "initdb",
+                "charts/cloudnative-pg/templates/crds/crds.yaml (Cluster v1 spec.bootstrap.initdb)",
+                "database",
+                "owner",
+                "secret",
+                "postInitApplicationSQL",
+            ),
+            # What the operator reads from the initdb secret (cloudnative-pg pkg/utils GetUserPasswordFromSecret).
+            F(
+                "secret_keys",
+                "cloudnative-pg/cloudnative-pg pkg/utils (GetUserPasswordFromSecret)",
+                "username",
+                "password",
+            ),
+            # Pod labels the operator sets (cloudnative-pg pkg/utils/labels_annotations.go: ClusterLabelName,
+            # ClusterInstanceRoleLabelName; the primary's value "primary").
+            F(
+                "pod_labels",
+                "cloudnative-pg/cloudnative-pg pkg/utils/labels_annotations.go",
+                "cnpg.io/cluster",
+                "cnpg.io/instanceRole",
+            ),
+            # The operator reaches every instance's manager on TCP 8000 (docs/src/security.md, networking.md;
+            # pkg/management/url/url.go StatusPort).
+            F("ports", "cloudnative-pg/cloudnative-pg docs/src/security.md, pkg/management/url/url.go", "5432", "8000"),
+        ),
+        values=Values(
+            (("crds", "create"), ("resources", "**"), ("monitoring", "podMonitorEnabled")),
+            "charts/cloudnative-pg/values.yaml",
+        ),
+        scalars={"appVersion": "1.30.0", "kubeVersion": ">=1.29.0-0"},
+        scalar_files={
+            "appVersion": "charts/cloudnative-pg/Chart.yaml",
+            "kubeVersion": "charts/cloudnative-pg/Chart.yaml",
+        },
+    ),
+}
+CNPG_POSTGRES = {
+    "17.11-standard-bookworm": Release(
+        "cloudnative-pg postgres image",
+        "17.11-standard-bookworm",
+        "cloudnative-pg/postgres-containers",
+        "a949ae58 (main, 2026-08-20)",
+        facts=(
+            # The standard images add these to the minimal ones (README.md "Standard Images"; docker-bake.hcl
+            # `extensions`, installed as postgresql-MM-<name> in the Dockerfile's standard stage).
+            F(
+                "extensions",
+                "README.md (Standard Images), docker-bake.hcl (extensions)",
+                "pgvector",
+                "pgaudit",
+                "pg-failover-slots",
+            ),
+            F("postgres", "docker-bake.hcl (postgreSQLVersions)", "17.11"),
+            F("tags", "README.md (Image Tags: MM.mm-TYPE-OS)", "standard", "bookworm"),
+        ),
+    ),
+}
+
 TABLES: dict[str, dict[str, Release]] = {
     "vllm": VLLM,
     "inference simulator": INFERENCE_SIM,
@@ -799,4 +891,6 @@ TABLES: dict[str, dict[str, Release]] = {
     "pgvector": PGVECTOR,
     "soft-serve": SOFT_SERVE,
     "text-embeddings-inference": TEI,
+    "cloudnative-pg chart": CNPG_CHART,
+    "cloudnative-pg postgres image": CNPG_POSTGRES,
 }
