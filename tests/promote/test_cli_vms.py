@@ -239,18 +239,24 @@ def test_a_promote_killed_mid_plan_resumes(group: Vms, tmp_path: Path, bundle: P
         [sys.executable, "-c", KILLER, spec, *args], env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     token = vms_[1].upper("/etc/rancher/k3s/llmops-join-token")
+    state_file = Path(os.environ["XDG_STATE_HOME"]) / "llmops" / "clusters" / "promote-prod" / f"{vms_[1].address}.json"
+
+    def token_step_recorded() -> bool:
+        # The token is written before its step is recorded: kill once the record is there (the file is written
+        # atomically, so a read sees the whole of it or none).
+        try:
+            return "write_join_token" in json.loads(state_file.read_text()).get("done", [])
+        except (OSError, ValueError):
+            return False
+
     deadline = time.monotonic() + 120
-    while not token.exists() and proc.poll() is None and time.monotonic() < deadline:
+    while not token_step_recorded() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)  # no handler, no cleanup: as the machine or the OOM killer would
     proc.wait()
     shutil.rmtree(private, ignore_errors=True)
     assert token.exists(), proc.stderr.read().decode() if proc.stderr else ""
-    state = json.loads(
-        (
-            Path(os.environ["XDG_STATE_HOME"]) / "llmops" / "clusters" / "promote-prod" / f"{vms_[1].address}.json"
-        ).read_text()
-    )
+    state = json.loads(state_file.read_text())
     assert "write_join_token" in state["done"] and "start_k3s" not in state["done"]
     cluster.append(VmCluster(vms_, origin=tmp_path / "p" / "origin.git"))
     r = cli(project, "promote", "prod", "--yes", "--push", "--airgap-bundle", str(bundle), "--timeout", "120")

@@ -75,20 +75,30 @@ def test_vllm_runs_one_replica_per_gpu_host_spread_over_nodes(gpu_hosts: int, cp
     s = env_with(hosts)
     objs = objects(render_environment(s, "prod", gpu=True))
     deploy = next(o for o in _kind(objs, "Deployment") if o["metadata"]["name"].startswith("vllm-"))
+    # With Argo Rollouts on (the default), the Rollout runs the pods from the Deployment's template
+    # (workloadRef) and the Deployment stays at zero replicas; without it, the Deployment runs them.
+    rollout = next((o for o in _kind(objs, "Rollout") if o["metadata"]["name"] == deploy["metadata"]["name"]), None)
+    runs = rollout or deploy
     want = max(1, gpu_hosts)
-    assert deploy["spec"]["replicas"] == want
+    assert runs["spec"]["replicas"] == want
+    assert rollout is None or deploy["spec"]["replicas"] == 0
     pdbs = [p for p in _kind(objs, "PodDisruptionBudget") if p["metadata"]["name"] == deploy["metadata"]["name"]]
     pod = deploy["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     if want > 1:
         assert pdbs and pdbs[0]["spec"]["maxUnavailable"] == 1
-        assert pdbs[0]["spec"]["selector"]["matchLabels"] == deploy["spec"]["selector"]["matchLabels"]
+        assert pdbs[0]["spec"]["selector"]["matchLabels"] == runs["spec"]["selector"]["matchLabels"]
         term = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
         assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
-        assert deploy["spec"]["strategy"] == {
-            "type": "RollingUpdate",
-            "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
-        }
+        # One pod per GPU: a new pod never starts before an old one has freed its GPU.
+        if rollout is None:
+            assert deploy["spec"]["strategy"] == {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+            }
+        else:
+            canary = rollout["spec"]["strategy"]["canary"]
+            assert (canary["maxSurge"], canary["maxUnavailable"]) == (0, 1)
         assert "ephemeral" in volumes["cache"]  # a ReadWriteOnce claim cannot follow pods onto several nodes
         assert not [o for o in _kind(objs, "PersistentVolumeClaim") if o["metadata"]["name"].startswith("vllm-")]
     else:

@@ -275,6 +275,7 @@ def test_injection_classifier_flags_env_and_routes_exist_in_the_pinned_tei(varia
     assert int(args[args.index("--max-client-batch-size") + 1]) == clf["max_chunks"]
 
 
+@pytest.mark.parametrize(("variant", "tree"), variants(), ids=VARIANT_IDS)
 def test_postgres_through_cloudnative_pg_uses_what_the_pinned_operator_and_image_provide(variant, tree):
     cluster = workload(tree, "Cluster", "pgvector")
     if not variant.startswith("prod"):
