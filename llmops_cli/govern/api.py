@@ -13,7 +13,7 @@ and ``write`` (the signed, content-addressed bundle and the index).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -228,7 +228,7 @@ def with_report(result: StageResult) -> StageResult:
     stage = STAGES[result.name]
     if stage.render is None or stage.artefact is None:
         return result
-    return StageResult(result.name, result.metrics, {**result.artefacts, stage.artefact: stage.render(result.metrics)})
+    return replace(result, artefacts={**result.artefacts, stage.artefact: stage.render(result.metrics)})
 
 
 def load_dataset(inputs: GovernInputs, columns: list[str] | None = None) -> pd.DataFrame:
@@ -510,6 +510,7 @@ def assemble(
     docs = lifecycle.read_documents(inputs)
     for doc_key, entry in docs.recorded.items():
         recorded[doc_key] = entry
+    recorded.update(read_by_stages(inputs, stages.values(), {e["file"] for e in recorded.values()}))
     coverage = lifecycle.coverage(inputs, stages, verdict, docs)
     artefacts["lifecycle.json"] = canonical_json(coverage.as_dict())
     summary = summary_markdown(
@@ -542,6 +543,18 @@ def assemble(
         fail_on=verdict.fail_on,
     )
     return Assembled(model_id, payload, manifest, coverage, summary, junit)
+
+
+def read_by_stages(inputs: GovernInputs, results: Iterable[StageResult], known: set[str]) -> dict[str, dict[str, str]]:
+    """Manifest inputs for the files stages read beyond the named inputs (evidence files, the FRIA, suites),
+    keyed ``<role>:<file>``, with the hash the stage read; a file already recorded under its own key once."""
+    out: dict[str, dict[str, str]] = {}
+    for result in results:
+        for f in result.read:
+            shown = display_path(inputs, f.path)
+            if shown not in known:
+                out.setdefault(f"{f.role}:{shown}", {"file": shown, "sha256": f.sha256})
+    return out
 
 
 def write(evidence_dir: Path, assembled: Assembled, signer: Signer | None, reporter: Reporter | None = None) -> Any:

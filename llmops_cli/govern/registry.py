@@ -9,10 +9,10 @@ its CPMAI phase. Runners take a ``StageContext`` so stages that read the same da
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from llmops_cli.govern.stages import StageResult
+from llmops_cli.govern.stages import ReadFile, StageResult
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,9 +117,7 @@ class Stage:
         """The stage's metrics with its Markdown report added (stages return metrics only)."""
         result = self.run(ctx)
         if self.render is not None and self.artefact is not None:
-            result = StageResult(
-                result.name, result.metrics, {**result.artefacts, self.artefact: self.render(result.metrics)}
-            )
+            result = replace(result, artefacts={**result.artefacts, self.artefact: self.render(result.metrics)})
         return result
 
 
@@ -187,8 +185,10 @@ def _llm_eval(ctx: StageContext) -> StageResult:
 
     i = ctx.inputs
     display = {p: i.rel(p) for p in i.llm_suites}
-    metrics, artefacts, _ = run_llm_eval(i.llm_eval, i.llm_suites, display=display, progress=ctx.progress)
-    return StageResult("llm_eval", metrics, artefacts)
+    metrics, artefacts, run = run_llm_eval(i.llm_eval, i.llm_suites, display=display, progress=ctx.progress)
+    # the suites decide the verdict: hashed manifest inputs (the packaged default as llmops:policies/...)
+    read = tuple(ReadFile("llm_suite", path, sha) for path, sha in run.suites)
+    return StageResult("llm_eval", metrics, artefacts, read=read)
 
 
 def _llm_eval_schema() -> dict[str, Any]:

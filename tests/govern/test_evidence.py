@@ -100,6 +100,7 @@ def test_the_signed_statement_is_an_in_toto_v1_statement_sigstore_accepts(projec
     names = {s.name for s in stmt._inner.subjects}
     manifest = read_manifest(bundle)
     assert {MANIFEST, *manifest["artefacts"], "data/loans.csv", "llmops.yaml", "model.yaml"} <= names
+    assert {"fria.yaml", "ci/governance.yml", "docs/ai-literacy.md", "docs/credit-review-procedure.md"} <= names
     assert body == statement_for(manifest, (bundle / MANIFEST).read_bytes())
 
 
@@ -139,6 +140,12 @@ TAMPERS = {
     "one byte in llmops.yaml": lambda b, p: (p / "llmops.yaml").write_text(
         (p / "llmops.yaml").read_text().replace("min_group_size: 30", "min_group_size: 31")
     ),
+    # files named by the risk register and the AI Act answers decide the verdict too (evidenced controls,
+    # evidenced obligations, a complete FRIA): re-hashed with --project like any input
+    "one byte in a control's evidence file": lambda b, p: _flip(p / "ci" / "governance.yml"),
+    "one byte in an article's evidence file": lambda b, p: _flip(p / "docs" / "ai-literacy.md"),
+    "one byte in the FRIA": lambda b, p: _flip(p / "fria.yaml"),
+    "a deleted control evidence file": lambda b, p: (p / "docs" / "credit-review-procedure.md").unlink(),
     "a deleted artefact": lambda b, p: (b / "summary.md").unlink(),
     "an added file": lambda b, p: (b / "extra.txt").write_text("x"),
     "a consistent rewrite of artefact and hash": lambda b, p: _rewrite_consistently(b),
@@ -303,7 +310,7 @@ def test_verify_accepts_a_signed_bundle_from_a_fresh_clone(project: Path, keys, 
     trust = trust_from_settings(gov, clone, require_signature=True)
     out = verify(clone / "evidence" / "credit-approval" / "1.2.0", clone, trust)  # newest run by the index
     assert out.ok, out.problem()
-    assert out.bundle.name == report.run and out.signature == "verified" and out.inputs_checked == 12
+    assert out.bundle.name == report.run and out.signature == "verified" and out.inputs_checked == 16
 
 
 def test_verify_envelope_rejects_a_modified_signature() -> None:

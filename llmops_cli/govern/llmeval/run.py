@@ -88,6 +88,7 @@ class EvalRun:
     endpoint_busy_s: float = 0.0
     retries: int = 0
     latencies: list[float] = field(default_factory=list)
+    suites: list[tuple[Path, str]] = field(default_factory=list)  # each suite file and the SHA-256 read
 
     def timing(self) -> dict[str, Any]:
         lat = sorted(self.latencies)
@@ -220,6 +221,7 @@ async def _run(
         endpoint_busy_s=client.stats.busy_s,
         retries=client.stats.retries,
         latencies=list(client.stats.latencies),
+        suites=[(s.file, s.sha256) for s in suites],
     )
 
 
