@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from llmops_cli.config.model import GovernanceSettings, Settings
     from llmops_cli.govern.evidence import Signer, Trust, VerifyReport
     from llmops_cli.govern.lifecycle import Coverage
-    from llmops_cli.govern.policy import PolicySet, RuleResult
+    from llmops_cli.govern.policy import PolicySet, Rule, RuleResult
 
 POLICY_FILE = "governance.yaml"
 FailOn = Literal["error", "warning"]
@@ -323,7 +323,12 @@ class Collected:
     policies: PolicySet  # the rules that apply (opt-in stages that are not configured left out)
     stages: dict[str, StageResult]
     model_meta: Any  # ModelMeta or None
-    not_applicable: tuple[str, ...] = ()  # rule ids of opt-in stages that are not configured
+    idle: tuple[Rule, ...] = ()  # rules of opt-in stages that are not configured
+    idle_reason: Mapping[str, str] = field(default_factory=dict)  # stage -> why its rules did not run
+
+    @property
+    def not_applicable(self) -> tuple[str, ...]:
+        return tuple(r.id for r in self.idle)
 
 
 @dataclass(frozen=True)
@@ -413,13 +418,17 @@ def collect(inputs: GovernInputs, reporter: Reporter | None = None, progress: An
             rep.step(name, "ok")
     unconfigured = {n for n, st in STAGES.items() if not st.configured(ctx)}
     idle = tuple(r for r in policies.rules if r.stage in unconfigured)
+    reasons: dict[str, str] = {}
     for name in sorted({r.stage for r in idle}):
-        need = " or ".join(NEEDS[k].setting for k in STAGES[name].needs[:1])
-        rep.step(name, "skip", f"not configured ({need}): {sum(r.stage == name for r in idle)} rules not applicable")
+        need = NEEDS[STAGES[name].needs[0]]
+        reasons[name] = f"not applicable: the opt-in {name} stage is not configured ({need.setting} or {need.flag})"
+        rep.step(
+            name, "skip", f"not configured ({need.setting}): {sum(r.stage == name for r in idle)} rules not applicable"
+        )
     if idle:
         policies = replace(policies, rules=tuple(r for r in policies.rules if r.stage not in unconfigured))
     meta = load_model_meta(inputs.model) if inputs.model is not None else None
-    return Collected(policies, stages, meta, tuple(r.id for r in idle))
+    return Collected(policies, stages, meta, idle, reasons)
 
 
 def evaluate(collected: Collected, fail_on: FailOn, reporter: Reporter | None = None) -> Verdict:
@@ -524,7 +533,13 @@ def assemble(
     if collected.not_applicable:
         summary += f"\nNot applicable (opt-in stage not configured): {', '.join(collected.not_applicable)}.\n"
     artefacts["summary.md"] = summary
-    junit = junit_xml(f"{model_id['name']} {model_id['version']}", res_dicts, verdict.fail_on, timestamp=created_at)
+    skipped = [
+        {"id": r.id, "stage": r.stage, "file": r.file, "line": r.line, "reason": collected.idle_reason[r.stage]}
+        for r in collected.idle
+    ]
+    junit = junit_xml(
+        f"{model_id['name']} {model_id['version']}", res_dicts, verdict.fail_on, timestamp=created_at, skipped=skipped
+    )
     artefacts["junit.xml"] = junit
     payload = {k: v.encode("utf-8") for k, v in artefacts.items()}
     policy_file = collected.policies.file

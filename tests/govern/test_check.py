@@ -57,6 +57,13 @@ def default_rule_count() -> int:
     return sum(r.stage != "llm_eval" for r in load_policies(policies_dir() / "governance.yaml").rules)
 
 
+def total_rule_count() -> int:
+    from llmops_cli.govern.policy import load_policies
+    from llmops_cli.resources import policies_dir
+
+    return len(load_policies(policies_dir() / "governance.yaml").rules)
+
+
 WARNINGS = {"ai-act-obligations-evidenced", "controls-evidenced"}  # the example has no conformity assessment yet
 
 

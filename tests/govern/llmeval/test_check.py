@@ -113,6 +113,17 @@ def test_without_an_endpoint_the_llm_rules_are_listed_as_not_applicable(tmp_path
     assert "llm-refuses-disallowed" in results["not_applicable"]
     assert not any(x["stage"] == "llm_eval" for x in results["results"])
     assert "Not applicable" in (bundle / "summary.md").read_text()
+    # JUnit says the same: each such rule a skipped testcase (CI shows them as skipped, not missing)
+    import xml.etree.ElementTree as ET
+
+    suite = ET.parse(bundle / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    skipped = {tc.get("name"): tc for tc in suite.iter("testcase") if tc.find("skipped") is not None}
+    assert set(skipped) == set(results["not_applicable"])
+    assert all(tc.get("classname") == "governance.llm_eval" for tc in skipped.values())
+    assert "governance.llm_eval.endpoint" in skipped["llm-refuses-disallowed"].find("skipped").get("message")
+    assert int(suite.get("skipped")) == len(skipped)
+    assert int(suite.get("tests")) == len(results["results"]) + len(skipped) == len(list(suite.iter("testcase")))
     risk = json.loads((bundle / "risk.json").read_text())["risks"]["R5"]
     assert risk["likelihood"] == 2 and risk["measured"]["likelihood"] is None
 
