@@ -139,6 +139,7 @@ def inputs_from_settings(
         # privileged groups only apply to the attributes scanned (a --sensitive flag narrows them)
         privileged={k: v for k, v in i.privileged.items() if k in sensitive},
         positive=i.positive,
+        label_map=dict(i.label_map),
         model=resolve(i.model),
         risk_register=resolve(i.risk_register),
         ai_act=resolve(i.ai_act),

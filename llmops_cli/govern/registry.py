@@ -126,7 +126,9 @@ def _data_quality(ctx: StageContext) -> StageResult:
     from llmops_cli.govern.stages.data_quality import DataQualityConfig, run_data_quality
 
     i = ctx.inputs
-    cfg = DataQualityConfig(label=i.label, positive=i.positive, schema=ctx.dataset_meta().schema)
+    cfg = DataQualityConfig(
+        label=i.label, positive=i.positive, label_map=dict(i.label_map), schema=ctx.dataset_meta().schema
+    )
     return run_data_quality(ctx.frame(), cfg)
 
 
@@ -151,6 +153,7 @@ def bias_config(inputs: GovernInputs) -> Any:
         sensitive=inputs.sensitive,
         privileged=dict(inputs.privileged),
         positive=inputs.positive,
+        label_map=dict(inputs.label_map),
         min_group_size=inputs.min_group_size,
         score=inputs.score,
         waivers=inputs.waivers,
@@ -253,7 +256,7 @@ STAGES: dict[str, Stage] = {
             "data_quality",
             _data_quality,
             needs=("data",),
-            optional=("data_card", "label", "positive"),
+            optional=("data_card", "label", "positive", "label_map"),
             schema=_schema("data_quality"),
             phase="data_preparation",
             render=_renderer("data_quality_markdown"),
@@ -286,7 +289,7 @@ STAGES: dict[str, Stage] = {
             "bias",
             _bias,
             needs=("data", "label", "prediction", "sensitive"),
-            optional=("score", "privileged", "positive"),
+            optional=("score", "privileged", "positive", "label_map"),
             schema=_schema("bias"),
             phase="data_understanding",
             render=_renderer("bias_markdown"),

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from llmops_cli.config.load import load_settings
+from llmops_cli.errors import InputError
 from llmops_cli.govern.api import governance_flags, inputs_from, run_check, trust_from_settings, verify
 from llmops_cli.govern.evidence import MANIFEST, EvidenceMismatch, Trust, git_state, read_manifest, statement_for
 from llmops_cli.govern.signing import (
@@ -267,6 +268,34 @@ def test_label_values_given_as_numbers_are_text(project: Path) -> None:
         == "true"
     )
     assert check(project).status == "pass"
+
+
+def test_a_label_map_in_llmops_yaml_gates_three_raw_classes_and_is_signed(project: Path) -> None:
+    """Decisions written `approved`/`declined`/`withdrawn`: refused by default (exit 2 naming the values), gated
+    as two classes with `label_map: {withdrawn: declined}`, and the mapping recorded in the manifest's
+    settings; the bias metrics equal those of the 0/1 data."""
+    import pandas as pd
+
+    reference = json.loads((check(project).bundle / "bias.json").read_text())
+    data = project / "data" / "loans.csv"
+    df = pd.read_csv(data)
+    for col in ("approved", "predicted"):
+        df[col] = ["approved" if v == 1 else ("withdrawn" if i % 3 == 0 else "declined") for i, v in enumerate(df[col])]
+    df.to_csv(data, index=False)
+    cfg = yaml.safe_load((project / "llmops.yaml").read_text())
+    cfg["governance"]["inputs"]["positive"] = "approved"
+    (project / "llmops.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(InputError, match="'withdrawn'") as e:
+        check(project)
+    assert "governance.inputs.label_map" in (e.value.hint or "")
+    cfg["governance"]["inputs"]["label_map"] = {"withdrawn": "declined"}
+    (project / "llmops.yaml").write_text(yaml.safe_dump(cfg))
+    report = check(project)
+    assert json.loads((report.bundle / "bias.json").read_text()) == reference
+    assert read_manifest(report.bundle)["settings"]["label_map"] == {"withdrawn": "declined"}
+    balance = json.loads((report.bundle / "data_quality.json").read_text())["label_balance"]
+    assert set(balance["classes"]) == {"approved", "declined"}  # counted as the scan counts them
+    assert balance["positive_ratio"] == pytest.approx((df.approved == "approved").mean())
 
 
 # ----------------------------------------------------------------------------------------- git
