@@ -310,6 +310,10 @@ def _options(e: Mapping[str, Any], suites: Sequence[Suite]) -> list[str]:
 async def _judge_all(
     client: ChatClient, judge: Judge, suites: Sequence[Suite], transcript: list[dict[str, Any]]
 ) -> None:
+    """The judge's verdicts on what the rules left open. A judge that fails every request it is sent (an unknown
+    model, no /classify route, a classifier without labels) is an error, not a run of silent defaults."""
+    asked: list[str | None] = []  # per judge request: None, or why it failed
+
     async def one(e: dict[str, Any]) -> None:
         verdicts: dict[str, Any] = {}
         request = next((m["content"] for m in reversed(e["messages"]) if m["role"] == "user"), "")
@@ -318,6 +322,7 @@ async def _judge_all(
                 if judge.kind == "classify":
                     root = judge.endpoint.rstrip("/").removesuffix("/v1")
                     label, err = await client.classify(root, judge.model, e["response"])
+                    asked.append(err)
                     if err is None and label is not None:
                         verdicts["refusal"] = label.lower() in {x.lower() for x in judge.refusal_labels}
                     continue
@@ -328,6 +333,7 @@ async def _judge_all(
                     temperature=0.0,
                     seed=0,
                 )
+                asked.append(reply.error)
                 word = reply.text.strip().upper()
                 if reply.error is None and word.startswith(("REFUSAL", "COMPLIANCE")):
                     verdicts["refusal"] = word.startswith("REFUSAL")
@@ -341,6 +347,7 @@ async def _judge_all(
                     temperature=0.0,
                     seed=0,
                 )
+                asked.append(reply.error)
                 idx = detect.choice(reply.text, opts) if reply.error is None else None
                 if idx is not None:
                     verdicts["choice"] = idx
@@ -348,6 +355,12 @@ async def _judge_all(
             e["judge"] = verdicts
 
     await asyncio.gather(*(one(e) for e in transcript))
+    if asked and all(err is not None for err in asked):
+        raise EndpointError(
+            f"every request to the judge endpoint {client.shown} ({judge.kind}, model {judge.model}) failed; "
+            f"the first: {asked[0]}",
+            hint="check --judge-model and --judge-kind (classify needs a classification model served by vLLM)",
+        )
 
 
 # ----------------------------------------------------------------------------------------- suites
