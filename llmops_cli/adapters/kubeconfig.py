@@ -254,6 +254,14 @@ def current_context(environ: Mapping[str, str] | None = None) -> str:
     return _current(_documents(paths), paths)
 
 
+def context_names(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Every context name of the merged kubeconfig, in kubectl's precedence order (each once)."""
+    paths = kubeconfig_paths(environ)
+    docs = _documents(paths)
+    names = [e.get("name") for p in paths if p in docs for e in docs[p]["contexts"] if isinstance(e, dict)]
+    return list(dict.fromkeys(str(n) for n in names if n))
+
+
 def target_file(name: str, environ: Mapping[str, str] | None = None) -> Path:
     """The file that holds context ``name`` (the first that defines it), else kubectl's default file."""
     paths = kubeconfig_paths(environ)

@@ -34,6 +34,15 @@ def command(
     ] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Only the offline checks: nothing is contacted.")] = False,
     live_only: Annotated[bool, typer.Option("--live-only", help="Only the live checks.")] = False,
+    context: Annotated[
+        str | None,
+        typer.Option(
+            "--context",
+            metavar="NAME",
+            help="Kubeconfig context of the cluster to check (default: llmops-<cluster>), e.g. llmops-prod for "
+            "a remote environment; reached through port-forwards like the local one.",
+        ),
+    ] = None,
     gateway_url: Annotated[str | None, _url("--gateway-url", "Policy Gateway base URL")] = None,
     gateway_metrics_url: Annotated[
         str | None,
@@ -84,13 +93,14 @@ def command(
 ) -> None:
     """Check config, policies and the rendered tree, then the running platform; exit 1 if any check fails.
 
-    Live checks reach the cluster of the kubeconfig context llmops-<cluster> through port-forwards they open
-    and close themselves, or the endpoints given (which then select what is checked).
+    Live checks reach the cluster of the kubeconfig context llmops-<cluster> (or --context) through
+    port-forwards they open and close themselves, or the endpoints given (which then select what is checked).
 
     Examples:
       llmops verify
       llmops verify --offline -o json
       llmops verify --api-key "$KEY"
+      llmops verify --context llmops-prod --api-key "$KEY"
       llmops verify --live-only --gateway-url http://127.0.0.1:8080 --prometheus-url http://127.0.0.1:9090
     """
     from llmops_cli.errors import UsageError
@@ -118,7 +128,13 @@ def command(
         raise UsageError("--offline and --live-only exclude each other", hint="give one of them")
     if offline and endpoints.explicit_components():
         raise UsageError("--offline runs no live check, yet endpoints were given", hint="drop --offline")
-    options = VerifyOptions(tuple(env or ()), offline, live_only, endpoints, timeout)
+    if context is not None and (offline or endpoints.explicit_components()):
+        raise UsageError(
+            "--context selects the cluster to check; "
+            + ("--offline contacts none" if offline else "the endpoints given are checked without one"),
+            hint="give --context, or --offline / the endpoints",
+        )
+    options = VerifyOptions(tuple(env or ()), offline, live_only, endpoints, timeout, context)
     report = run_verify(
         loaded, options, environ=session.environ, on_result=None if session.machine else _printer(session)
     )

@@ -492,6 +492,11 @@ class GovernanceInputs(_Model):
     sensitive: list[str] = Field(default_factory=list)
     privileged: dict[str, LabelValueText] = Field(default_factory=dict, description="attribute -> privileged value")
     positive: LabelValueText | None = Field(None, description="Positive label value when labels are not 0/1.")
+    label_map: dict[LabelValueText, LabelValueText] = Field(
+        default_factory=dict,
+        description="Raw label/prediction value -> the class it counts as (with `positive`), for data holding "
+        "more than two values; values left unmapped beyond two are refused.",
+    )
     model: str | None = Field(None, description="Model metadata YAML.")
     risk_register: str | None = None
     ai_act: str | None = Field(None, description="EU AI Act classification answers YAML.")

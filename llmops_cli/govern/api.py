@@ -13,8 +13,8 @@ and ``write`` (the signed, content-addressed bundle and the index).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from llmops_cli.config.model import GovernanceSettings, Settings
     from llmops_cli.govern.evidence import Signer, Trust, VerifyReport
     from llmops_cli.govern.lifecycle import Coverage
-    from llmops_cli.govern.policy import PolicySet, RuleResult
+    from llmops_cli.govern.policy import PolicySet, Rule, RuleResult
 
 POLICY_FILE = "governance.yaml"
 FailOn = Literal["error", "warning"]
@@ -139,6 +139,7 @@ def inputs_from_settings(
         # privileged groups only apply to the attributes scanned (a --sensitive flag narrows them)
         privileged={k: v for k, v in i.privileged.items() if k in sensitive},
         positive=i.positive,
+        label_map=dict(i.label_map),
         model=resolve(i.model),
         risk_register=resolve(i.risk_register),
         ai_act=resolve(i.ai_act),
@@ -228,7 +229,7 @@ def with_report(result: StageResult) -> StageResult:
     stage = STAGES[result.name]
     if stage.render is None or stage.artefact is None:
         return result
-    return StageResult(result.name, result.metrics, {**result.artefacts, stage.artefact: stage.render(result.metrics)})
+    return replace(result, artefacts={**result.artefacts, stage.artefact: stage.render(result.metrics)})
 
 
 def load_dataset(inputs: GovernInputs, columns: list[str] | None = None) -> pd.DataFrame:
@@ -323,7 +324,12 @@ class Collected:
     policies: PolicySet  # the rules that apply (opt-in stages that are not configured left out)
     stages: dict[str, StageResult]
     model_meta: Any  # ModelMeta or None
-    not_applicable: tuple[str, ...] = ()  # rule ids of opt-in stages that are not configured
+    idle: tuple[Rule, ...] = ()  # rules of opt-in stages that are not configured
+    idle_reason: Mapping[str, str] = field(default_factory=dict)  # stage -> why its rules did not run
+
+    @property
+    def not_applicable(self) -> tuple[str, ...]:
+        return tuple(r.id for r in self.idle)
 
 
 @dataclass(frozen=True)
@@ -413,13 +419,17 @@ def collect(inputs: GovernInputs, reporter: Reporter | None = None, progress: An
             rep.step(name, "ok")
     unconfigured = {n for n, st in STAGES.items() if not st.configured(ctx)}
     idle = tuple(r for r in policies.rules if r.stage in unconfigured)
+    reasons: dict[str, str] = {}
     for name in sorted({r.stage for r in idle}):
-        need = " or ".join(NEEDS[k].setting for k in STAGES[name].needs[:1])
-        rep.step(name, "skip", f"not configured ({need}): {sum(r.stage == name for r in idle)} rules not applicable")
+        need = NEEDS[STAGES[name].needs[0]]
+        reasons[name] = f"not applicable: the opt-in {name} stage is not configured ({need.setting} or {need.flag})"
+        rep.step(
+            name, "skip", f"not configured ({need.setting}): {sum(r.stage == name for r in idle)} rules not applicable"
+        )
     if idle:
         policies = replace(policies, rules=tuple(r for r in policies.rules if r.stage not in unconfigured))
     meta = load_model_meta(inputs.model) if inputs.model is not None else None
-    return Collected(policies, stages, meta, tuple(r.id for r in idle))
+    return Collected(policies, stages, meta, idle, reasons)
 
 
 def evaluate(collected: Collected, fail_on: FailOn, reporter: Reporter | None = None) -> Verdict:
@@ -510,6 +520,7 @@ def assemble(
     docs = lifecycle.read_documents(inputs)
     for doc_key, entry in docs.recorded.items():
         recorded[doc_key] = entry
+    recorded.update(read_by_stages(inputs, stages.values(), {e["file"] for e in recorded.values()}))
     coverage = lifecycle.coverage(inputs, stages, verdict, docs)
     artefacts["lifecycle.json"] = canonical_json(coverage.as_dict())
     summary = summary_markdown(
@@ -523,7 +534,13 @@ def assemble(
     if collected.not_applicable:
         summary += f"\nNot applicable (opt-in stage not configured): {', '.join(collected.not_applicable)}.\n"
     artefacts["summary.md"] = summary
-    junit = junit_xml(f"{model_id['name']} {model_id['version']}", res_dicts, verdict.fail_on, timestamp=created_at)
+    skipped = [
+        {"id": r.id, "stage": r.stage, "file": r.file, "line": r.line, "reason": collected.idle_reason[r.stage]}
+        for r in collected.idle
+    ]
+    junit = junit_xml(
+        f"{model_id['name']} {model_id['version']}", res_dicts, verdict.fail_on, timestamp=created_at, skipped=skipped
+    )
     artefacts["junit.xml"] = junit
     payload = {k: v.encode("utf-8") for k, v in artefacts.items()}
     policy_file = collected.policies.file
@@ -542,6 +559,18 @@ def assemble(
         fail_on=verdict.fail_on,
     )
     return Assembled(model_id, payload, manifest, coverage, summary, junit)
+
+
+def read_by_stages(inputs: GovernInputs, results: Iterable[StageResult], known: set[str]) -> dict[str, dict[str, str]]:
+    """Manifest inputs for the files stages read beyond the named inputs (evidence files, the FRIA, suites),
+    keyed ``<role>:<file>``, with the hash the stage read; a file already recorded under its own key once."""
+    out: dict[str, dict[str, str]] = {}
+    for result in results:
+        for f in result.read:
+            shown = display_path(inputs, f.path)
+            if shown not in known:
+                out.setdefault(f"{f.role}:{shown}", {"file": shown, "sha256": f.sha256})
+    return out
 
 
 def write(evidence_dir: Path, assembled: Assembled, signer: Signer | None, reporter: Reporter | None = None) -> Any:

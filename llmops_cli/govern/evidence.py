@@ -14,11 +14,12 @@ temporary folder next to its target and renamed into place, so nobody sees half 
 deterministic apart from ``created_at`` (set ``SOURCE_DATE_EPOCH`` to pin that too).
 
 The Statement's subjects are the manifest, every artefact and every input (data, llmops.yaml, policies,
-model metadata, ...) with their SHA-256; its predicate repeats what decides the verdict (model, settings,
-policy, rule counts, status). ``verify_bundle`` recomputes every hash, derives the status from the signed
-``results.json`` instead of trusting the manifest, checks the signature against trusted keys or a Sigstore
-identity, and checks that the bundle belongs where it lies (model and version of its folder, and of the
-project's model metadata with ``--project``).
+model metadata, and the files stages read: evidence files, the FRIA, llm_eval suites) with their SHA-256;
+its predicate repeats what decides the verdict (model, settings, policy, rule counts, status).
+``verify_bundle`` recomputes every hash, derives the status from the signed ``results.json`` instead of
+trusting the manifest, checks the signature against trusted keys or a Sigstore identity, and checks that
+the bundle belongs where it lies (model and version of its folder, and of the project's model metadata with
+``--project``).
 """
 
 from __future__ import annotations

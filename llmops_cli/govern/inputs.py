@@ -19,6 +19,7 @@ class GovernInputs:
     sensitive: tuple[str, ...] = ()
     privileged: Mapping[str, str] = field(default_factory=dict)
     positive: str | None = None
+    label_map: Mapping[str, str] = field(default_factory=dict)  # raw value -> the class it counts as
     model: Path | None = None
     risk_register: Path | None = None
     ai_act: Path | None = None
@@ -61,6 +62,7 @@ class GovernInputs:
             "sensitive": list(self.sensitive),
             "privileged": dict(self.privileged),
             "positive": self.positive,
+            **({"label_map": dict(self.label_map)} if self.label_map else {}),
             "min_group_size": self.min_group_size,
             "features": list(self.features),
             "waivers": [w.as_dict() for w in self.waivers],

@@ -9,10 +9,10 @@ its CPMAI phase. Runners take a ``StageContext`` so stages that read the same da
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from llmops_cli.govern.stages import StageResult
+from llmops_cli.govern.stages import ReadFile, StageResult
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -117,9 +117,7 @@ class Stage:
         """The stage's metrics with its Markdown report added (stages return metrics only)."""
         result = self.run(ctx)
         if self.render is not None and self.artefact is not None:
-            result = StageResult(
-                result.name, result.metrics, {**result.artefacts, self.artefact: self.render(result.metrics)}
-            )
+            result = replace(result, artefacts={**result.artefacts, self.artefact: self.render(result.metrics)})
         return result
 
 
@@ -128,7 +126,9 @@ def _data_quality(ctx: StageContext) -> StageResult:
     from llmops_cli.govern.stages.data_quality import DataQualityConfig, run_data_quality
 
     i = ctx.inputs
-    cfg = DataQualityConfig(label=i.label, positive=i.positive, schema=ctx.dataset_meta().schema)
+    cfg = DataQualityConfig(
+        label=i.label, positive=i.positive, label_map=dict(i.label_map), schema=ctx.dataset_meta().schema
+    )
     return run_data_quality(ctx.frame(), cfg)
 
 
@@ -153,6 +153,7 @@ def bias_config(inputs: GovernInputs) -> Any:
         sensitive=inputs.sensitive,
         privileged=dict(inputs.privileged),
         positive=inputs.positive,
+        label_map=dict(inputs.label_map),
         min_group_size=inputs.min_group_size,
         score=inputs.score,
         waivers=inputs.waivers,
@@ -187,8 +188,10 @@ def _llm_eval(ctx: StageContext) -> StageResult:
 
     i = ctx.inputs
     display = {p: i.rel(p) for p in i.llm_suites}
-    metrics, artefacts, _ = run_llm_eval(i.llm_eval, i.llm_suites, display=display, progress=ctx.progress)
-    return StageResult("llm_eval", metrics, artefacts)
+    metrics, artefacts, run = run_llm_eval(i.llm_eval, i.llm_suites, display=display, progress=ctx.progress)
+    # the suites decide the verdict: hashed manifest inputs (the packaged default as llmops:policies/...)
+    read = tuple(ReadFile("llm_suite", path, sha) for path, sha in run.suites)
+    return StageResult("llm_eval", metrics, artefacts, read=read)
 
 
 def _llm_eval_schema() -> dict[str, Any]:
@@ -253,7 +256,7 @@ STAGES: dict[str, Stage] = {
             "data_quality",
             _data_quality,
             needs=("data",),
-            optional=("data_card", "label", "positive"),
+            optional=("data_card", "label", "positive", "label_map"),
             schema=_schema("data_quality"),
             phase="data_preparation",
             render=_renderer("data_quality_markdown"),
@@ -286,7 +289,7 @@ STAGES: dict[str, Stage] = {
             "bias",
             _bias,
             needs=("data", "label", "prediction", "sensitive"),
-            optional=("score", "privileged", "positive"),
+            optional=("score", "privileged", "positive", "label_map"),
             schema=_schema("bias"),
             phase="data_understanding",
             render=_renderer("bias_markdown"),

@@ -80,6 +80,8 @@ def run_verify(
     from llmops_cli.verify.offline import run_offline
 
     settings = loaded.settings
+    if options.context is not None and kube_factory is None:
+        kube_factory = _named_context(options.context, environ)  # a missing one is bad input, before any check
     runner = Runner(on_result)
     report = Report("offline", results=runner.results)
     if not options.live_only:
@@ -106,6 +108,23 @@ def run_verify(
     report.mode = "cluster"
     _cluster(runner, report, settings, options, factory)
     return report
+
+
+def _named_context(name: str, environ: Mapping[str, str]) -> Callable[[], Kube]:
+    """The cluster of kubeconfig context ``name`` (a remote environment's ``llmops-<env>``, say)."""
+    from llmops_cli.adapters import kubeconfig
+    from llmops_cli.cluster.context import user_kube_factory
+    from llmops_cli.errors import InputError
+
+    if kubeconfig.find_context(name, environ) is None:
+        known = kubeconfig.context_names(environ)
+        where = ", ".join(str(p) for p in kubeconfig.kubeconfig_paths(environ))
+        raise InputError(
+            f"--context {name}: no such context (with its cluster and user) in {where}",
+            hint=("contexts: " + ", ".join(known) if known else "the kubeconfig has no contexts")
+            + "; set KUBECONFIG, or run `llmops up` / `llmops promote ENV` to merge one",
+        )
+    return user_kube_factory(name, environ)
 
 
 def _context_factory(settings: Settings, environ: Mapping[str, str]) -> Callable[[], Kube] | None:

@@ -98,6 +98,7 @@ class VerifyOptions:
     live_only: bool = False
     endpoints: Endpoints = field(default_factory=Endpoints)
     timeout: float = 10.0  # seconds per request; completions get three times this
+    context: str | None = None  # kubeconfig context of the cluster (default: llmops-<cluster>)
 
 
 @dataclass

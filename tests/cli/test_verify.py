@@ -91,7 +91,12 @@ def test_offline_runs_only_the_offline_checks(workdir: Path) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["--offline", "--live-only"], ["--offline", "--gateway-url", "http://127.0.0.1:9"]],
+    [
+        ["--offline", "--live-only"],
+        ["--offline", "--gateway-url", "http://127.0.0.1:9"],
+        ["--offline", "--context", "llmops-prod"],
+        ["--context", "llmops-prod", "--vllm-url", "http://127.0.0.1:9"],
+    ],
 )
 def test_contradicting_flags_are_usage_errors(workdir: Path, args: list[str]) -> None:
     r = run_cli("verify", *args)
@@ -170,3 +175,38 @@ def test_secrets_come_from_the_environment(workdir: Path, captured: _Captured, m
     assert (e.api_key, e.pg_dsn, e.grafana_url) == ("from-env", "postgresql://u:secret@db/x", "http://admin:pw@graf")
     assert json.loads(r.stdout)["status"] == "fail"
     assert "secret" not in r.stdout + r.stderr
+
+
+def test_the_context_flag_reaches_the_core(workdir: Path, captured: _Captured) -> None:
+    r = run_cli("verify", "--live-only", "--context", "llmops-prod")
+    assert r.exit_code == 1, r.output
+    assert captured.options.context == "llmops-prod" and captured.options.live_only
+
+
+def test_a_context_the_kubeconfig_lacks_is_bad_input_naming_those_it_has(workdir: Path) -> None:
+    """Exit 2 before any check runs, with the contexts kubectl would offer."""
+    import os
+
+    from llmops_cli.adapters import kubeconfig as kc
+
+    _project(workdir)
+    cfg = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [
+            {"name": "work", "context": {"cluster": "c", "user": "u"}},
+            {"name": "llmops-staging", "context": {"cluster": "c", "user": "u"}},
+        ],
+        "current-context": "work",
+    }
+    path = Path(os.environ["KUBECONFIG"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(kc.dump(cfg))
+    r = run_cli("verify", "--context", "llmops-prod", "-o", "json")
+    assert r.exit_code == 2, r.output
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "llmops-prod" in errors[0]
+    assert "work, llmops-staging" in r.stderr
+    assert json.loads(r.stdout)["data"] is None  # no check ran

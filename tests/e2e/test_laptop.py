@@ -7,7 +7,8 @@ installed by `up --install-toolkit` when missing); the default is auto. LLMOPS_E
 1800) bounds each `up`. The suite ends with `down --purge` and checks the host is clean, unless
 LLMOPS_E2E_KEEP=1.
 
-In order: doctor; a dry run; the pinned installer's hash; an `up` killed mid-install and resumed; status and
+In order: doctor; a dry run; the pinned installer's hash; an `up` killed mid-install and resumed; `verify` (every
+part through its own port-forwards; LLMOPS_E2E_API_KEY adds the gateway key checks) and `verify --context`; status and
 kubectl with a kubeconfig that had other contexts; a no-op `up`; a config change that restarts k3s; `sync`;
 `down` then `up`; `down --purge` and a clean host; then a k3s installed by hand is adopted (and left by
 `--purge`, removed by `--uninstall-k3s`).
@@ -26,6 +27,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -35,6 +37,7 @@ pytestmark = pytest.mark.e2e
 TIMEOUT = int(os.environ.get("LLMOPS_E2E_TIMEOUT", "1800"))
 GPU = os.environ.get("LLMOPS_E2E_GPU", "auto")
 AIRGAP = os.environ.get("LLMOPS_E2E_AIRGAP")
+API_KEY = os.environ.get("LLMOPS_E2E_API_KEY")  # a gateway key the cluster accepts, for verify's key checks
 REPO = Path(__file__).resolve().parents[2]
 DROPIN = "/etc/rancher/k3s/config.yaml.d/50-llmops.yaml"
 SUDO = [] if os.geteuid() == 0 else ["sudo", "-n"]
@@ -138,6 +141,45 @@ def test_an_up_killed_mid_install_is_resumed(real_env: dict[str, str]) -> None:
     assert all(v == "Synced/Healthy" for v in data["results"]["applications"].values())
     if GPU == "on":
         assert data["results"]["gpu_allocatable"] >= 1 and data["results"]["gpu_smoke"]
+
+
+def _verify(real_env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:
+    env = dict(real_env)
+    if API_KEY:  # the completion, redaction and Loki checks need a key the cluster's gateway accepts
+        env["LLMOPS_API_KEY"] = API_KEY
+    r = llmops("verify", *args, "-o", "json", env=env, timeout=900)
+    assert r.stdout, r.stderr[-3000:]
+    return r.returncode, json.loads(r.stdout)["data"]
+
+
+def test_verify_after_up_proves_each_part_works(real_env: dict[str, str]) -> None:
+    """`llmops verify` on the cluster `up` made: the offline checks, then every enabled part through port-forwards
+    verify opens itself (kubeconfig context llmops-llmops, the user's current context left alone)."""
+    code, data = _verify(real_env)
+    checks = {c["name"]: c for c in data["checks"]}
+    failing = {n: c for n, c in checks.items() if c["status"] == "fail"}
+    assert code == 0 and not failing, failing
+    assert data["mode"] == "cluster" and data["environment"] == "dev"
+    for name in ("config", "governance policies", "gateway policy", "gateway ready", "pgvector nearest neighbour",
+                 "prometheus targets", "prometheus rules", "grafana dashboards", "argocd llmops-dev"):  # fmt: skip
+        assert checks[name]["status"] in ("ok", "warn"), checks[name]
+    argo = [c for c in checks.values() if c["component"] == "argocd"]
+    assert argo and all(c["status"] == "ok" and "Synced/Healthy" in c["detail"] for c in argo), argo
+    if API_KEY:
+        for name in ("gateway chat completion", "gateway streamed completion", "gateway redacts email"):
+            assert checks[name]["status"] == "ok", checks[name]
+    else:
+        assert checks["gateway chat completion"]["status"] == "skip"
+    assert kubectl(real_env, "config", "current-context").stdout.strip() == "work"
+
+
+def test_verify_reaches_a_cluster_by_its_context(real_env: dict[str, str]) -> None:
+    """--context names the kubeconfig context (as a remote environment's llmops-<env> would be named)."""
+    code, data = _verify(real_env, "--live-only", "--context", "llmops-llmops")
+    assert code == 0, [c for c in data["checks"] if c["status"] == "fail"]
+    assert data["mode"] == "cluster" and not any(c["component"] == "offline" for c in data["checks"])
+    missing = llmops("verify", "--context", "llmops-nowhere", env=real_env, timeout=120)
+    assert missing.returncode == 2 and "llmops-llmops" in missing.stderr  # the contexts it has are named
 
 
 def test_status_and_kubectl_with_the_users_other_contexts(real_env: dict[str, str]) -> None:

@@ -309,6 +309,59 @@ def test_a_third_value_is_refused_not_counted_as_negative(label, pred, positive,
     assert named in str(e.value) and "needs two" in str(e.value)
 
 
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    extra=st.lists(
+        st.sampled_from(["withdrawn", "referred", "2", "pending review"]), min_size=1, max_size=3, unique=True
+    ),
+    seed=st.integers(0, 2**16),
+    numeric=st.booleans(),
+)
+def test_a_label_map_gates_more_than_two_classes_as_the_two_it_names(extra, seed, numeric) -> None:
+    """Raw values beyond two, each mapped deliberately (governance.inputs.label_map), scan exactly as the data
+    already mapped to two classes would; the mapping applies to labels and predictions alike."""
+    base = scored_frame(600, seed=seed % 50)
+    rng = np.random.default_rng(seed)
+    pos, neg = ("1", "0") if numeric else ("approved", "declined")
+
+    def raw(col: pd.Series) -> np.ndarray:
+        negatives = rng.choice(np.array([neg, *extra], dtype=object), size=len(col))
+        return np.where(col == 1, pos, negatives)
+
+    df = base.copy()
+    df["label"], df["pred"] = raw(base.label), raw(base.pred)
+    mapped = base.copy()
+    mapped["label"] = np.where(base.label == 1, pos, neg)
+    mapped["pred"] = np.where(base.pred == 1, pos, neg)
+    label_map = dict.fromkeys(extra, neg)
+    got = run(df, positive=pos, label_map=label_map, min_group_size=1)
+    want = run(mapped, positive=pos, min_group_size=1)
+    assert got == want
+    with pytest.raises(InputError) as e:  # without the mapping: refused, naming the values and the way out
+        run(df, positive=pos, min_group_size=1)
+    assert repr(extra[0]) in str(e.value) and "label_map" in e.value.hint
+
+
+def test_a_label_map_leaves_unmapped_values_refused_and_needs_a_positive_class() -> None:
+    df = pd.DataFrame(
+        {"label": ["yes", "no", "maybe", "unsure"] * 20, "pred": ["yes", "no", "no", "no"] * 20, "sex": ["f", "m"] * 40}
+    )
+    with pytest.raises(InputError) as e:
+        run(df, positive="yes", label_map={"maybe": "no"}, sensitive=("sex",))
+    assert "'unsure'" in str(e.value) and "after governance.inputs.label_map" in str(e.value)
+    out = run(df, positive="yes", label_map={"maybe": "no", "unsure": "no"}, sensitive=("sex",), min_group_size=1)
+    assert out["sex"]["groups"]["f"]["count"] == 40
+    with pytest.raises(InputError, match="label_map needs a positive class"):
+        run(df, label_map={"maybe": "no"}, sensitive=("sex",))
+    with pytest.raises(InputError, match="maps '1' twice"):
+        run(
+            df.assign(label=[1, 0] * 40, pred=[1, 0] * 40),
+            positive="1",
+            label_map={"1": "0", "1.0": "1"},
+            sensitive=("sex",),
+        )
+
+
 def test_positive_value_may_be_missing_from_predictions_but_not_from_both() -> None:
     df = pd.DataFrame({"label": ["y", "n"] * 50, "pred": ["n"] * 100, "sex": ["f"] * 50 + ["m"] * 50})
     out = run(df, positive="y", sensitive=("sex",), min_group_size=1)

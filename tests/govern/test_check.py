@@ -57,6 +57,13 @@ def default_rule_count() -> int:
     return sum(r.stage != "llm_eval" for r in load_policies(policies_dir() / "governance.yaml").rules)
 
 
+def total_rule_count() -> int:
+    from llmops_cli.govern.policy import load_policies
+    from llmops_cli.resources import policies_dir
+
+    return len(load_policies(policies_dir() / "governance.yaml").rules)
+
+
 WARNINGS = {"ai-act-obligations-evidenced", "controls-evidenced"}  # the example has no conformity assessment yet
 
 
@@ -111,7 +118,14 @@ def test_example_project_passes_and_writes_the_bundle(project: Path) -> None:
         "doc:risk_appetite",
         "doc:accountability_matrix",
         "doc:incident_sop",
+        # the files the risk register and the AI Act answers name (evidence files already recorded under their
+        # own key, like model.yaml for Art. 11, appear once)
+        "evidence:ci/governance.yml",
+        "evidence:docs/credit-review-procedure.md",
+        "evidence:docs/ai-literacy.md",
+        "fria:fria.yaml",
     }
+    assert m["inputs"]["fria:fria.yaml"] == {"file": "fria.yaml", "sha256": sha256_file(project / "fria.yaml")}
     assert m["policy"]["file"] == "llmops:policies/governance.yaml"
     assert m["created_at"] == "2023-11-14T22:13:20Z"
     assert m["status"] == "pass" and m["rules"]["total"] == default_rule_count()
@@ -224,7 +238,7 @@ def test_bad_inputs_leave_the_evidence_dir_untouched(project: Path, path: str, t
 def test_verify_detects_changed_missing_and_extra_files(project: Path) -> None:
     bundle = check(project).bundle
     assert verify(bundle).ok
-    assert verify(bundle, project).inputs_checked == 12  # main's 11 and the attributions
+    assert verify(bundle, project).inputs_checked == 16  # 11, the attributions, 3 evidence files and the FRIA
     (bundle / "bias.json").write_text("{}\n")
     (bundle / "summary.md").unlink()
     (bundle / "extra.txt").write_text("x")

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from llmops_cli.config.load import load_settings
+from llmops_cli.errors import InputError
 from llmops_cli.govern.api import governance_flags, inputs_from, run_check, trust_from_settings, verify
 from llmops_cli.govern.evidence import MANIFEST, EvidenceMismatch, Trust, git_state, read_manifest, statement_for
 from llmops_cli.govern.signing import (
@@ -100,6 +101,7 @@ def test_the_signed_statement_is_an_in_toto_v1_statement_sigstore_accepts(projec
     names = {s.name for s in stmt._inner.subjects}
     manifest = read_manifest(bundle)
     assert {MANIFEST, *manifest["artefacts"], "data/loans.csv", "llmops.yaml", "model.yaml"} <= names
+    assert {"fria.yaml", "ci/governance.yml", "docs/ai-literacy.md", "docs/credit-review-procedure.md"} <= names
     assert body == statement_for(manifest, (bundle / MANIFEST).read_bytes())
 
 
@@ -139,6 +141,12 @@ TAMPERS = {
     "one byte in llmops.yaml": lambda b, p: (p / "llmops.yaml").write_text(
         (p / "llmops.yaml").read_text().replace("min_group_size: 30", "min_group_size: 31")
     ),
+    # files named by the risk register and the AI Act answers decide the verdict too (evidenced controls,
+    # evidenced obligations, a complete FRIA): re-hashed with --project like any input
+    "one byte in a control's evidence file": lambda b, p: _flip(p / "ci" / "governance.yml"),
+    "one byte in an article's evidence file": lambda b, p: _flip(p / "docs" / "ai-literacy.md"),
+    "one byte in the FRIA": lambda b, p: _flip(p / "fria.yaml"),
+    "a deleted control evidence file": lambda b, p: (p / "docs" / "credit-review-procedure.md").unlink(),
     "a deleted artefact": lambda b, p: (b / "summary.md").unlink(),
     "an added file": lambda b, p: (b / "extra.txt").write_text("x"),
     "a consistent rewrite of artefact and hash": lambda b, p: _rewrite_consistently(b),
@@ -262,6 +270,34 @@ def test_label_values_given_as_numbers_are_text(project: Path) -> None:
     assert check(project).status == "pass"
 
 
+def test_a_label_map_in_llmops_yaml_gates_three_raw_classes_and_is_signed(project: Path) -> None:
+    """Decisions written `approved`/`declined`/`withdrawn`: refused by default (exit 2 naming the values), gated
+    as two classes with `label_map: {withdrawn: declined}`, and the mapping recorded in the manifest's
+    settings; the bias metrics equal those of the 0/1 data."""
+    import pandas as pd
+
+    reference = json.loads((check(project).bundle / "bias.json").read_text())
+    data = project / "data" / "loans.csv"
+    df = pd.read_csv(data)
+    for col in ("approved", "predicted"):
+        df[col] = ["approved" if v == 1 else ("withdrawn" if i % 3 == 0 else "declined") for i, v in enumerate(df[col])]
+    df.to_csv(data, index=False)
+    cfg = yaml.safe_load((project / "llmops.yaml").read_text())
+    cfg["governance"]["inputs"]["positive"] = "approved"
+    (project / "llmops.yaml").write_text(yaml.safe_dump(cfg))
+    with pytest.raises(InputError, match="'withdrawn'") as e:
+        check(project)
+    assert "governance.inputs.label_map" in (e.value.hint or "")
+    cfg["governance"]["inputs"]["label_map"] = {"withdrawn": "declined"}
+    (project / "llmops.yaml").write_text(yaml.safe_dump(cfg))
+    report = check(project)
+    assert json.loads((report.bundle / "bias.json").read_text()) == reference
+    assert read_manifest(report.bundle)["settings"]["label_map"] == {"withdrawn": "declined"}
+    balance = json.loads((report.bundle / "data_quality.json").read_text())["label_balance"]
+    assert set(balance["classes"]) == {"approved", "declined"}  # counted as the scan counts them
+    assert balance["positive_ratio"] == pytest.approx((df.approved == "approved").mean())
+
+
 # ----------------------------------------------------------------------------------------- git
 def _git(cwd: Path, *args: str) -> str:
     return subprocess.run(
@@ -303,7 +339,7 @@ def test_verify_accepts_a_signed_bundle_from_a_fresh_clone(project: Path, keys, 
     trust = trust_from_settings(gov, clone, require_signature=True)
     out = verify(clone / "evidence" / "credit-approval" / "1.2.0", clone, trust)  # newest run by the index
     assert out.ok, out.problem()
-    assert out.bundle.name == report.run and out.signature == "verified" and out.inputs_checked == 12
+    assert out.bundle.name == report.run and out.signature == "verified" and out.inputs_checked == 16
 
 
 def test_verify_envelope_rejects_a_modified_signature() -> None:

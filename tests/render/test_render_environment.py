@@ -288,7 +288,7 @@ def test_sync_waves_order_crds_operators_data_apps():
     assert wave["pgvector"] < wave["gateway"] and wave["loki"] < wave["observability"]
     # waves only wait for child Applications when Argo CD assesses their health
     cm = _one(objs, "Application", names.ARGOCD_RELEASE)["spec"]["source"]["helm"]["valuesObject"]["configs"]["cm"]
-    assert "obj.status.health.status" in cm["resource.customizations.health.argoproj.io_Application"]
+    assert "st.health.status" in cm["resource.customizations.health.argoproj.io_Application"]
 
 
 def test_remote_repo_url_replaces_the_local_git_server():

@@ -179,7 +179,7 @@ def test_loki_without_the_gateway_lines_fails(platform: Platform, workdir) -> No
 
 
 # ---------------------------------------------------------------------------------------------- inside a cluster
-def _cluster(platform: Platform, api: Any) -> None:
+def _cluster(platform: Platform, api: Any, env: str = "dev") -> None:
     """Services, pods, Secrets and Applications as the rendered tree and `up` leave them, each pod port bridged
     to the real part of the platform fixture."""
     import base64
@@ -269,8 +269,8 @@ def _cluster(platform: Platform, api: Any) -> None:
 
     secret(names.PGVECTOR_SECRET, apps, {"username": "postgres", "password": "pw-unused-by-trust-auth"})
     secret(names.GRAFANA_ADMIN_SECRET, mon, {"admin-user": GRAFANA_USER, "admin-password": GRAFANA_PASSWORD})
-    for name in expected_for(Settings(), "dev").applications:
-        chart = name not in ("llmops-dev", "gateway", "vllm", "pgvector", "observability")
+    for name in expected_for(Settings(), env).applications:
+        chart = name not in (f"llmops-{env}", "gateway", "vllm", "pgvector", "observability")
         api.put(
             {
                 "apiVersion": "argoproj.io/v1alpha1",
@@ -326,6 +326,53 @@ def test_inside_a_cluster_verify_port_forwards_to_every_part(platform: Platform,
     while cluster.open_forwards and time.monotonic() < deadline:
         time.sleep(0.05)
     assert cluster.open_forwards == 0
+
+
+@pytest.fixture
+def remote(platform: Platform, hermetic_env: Path) -> Iterator[Any]:
+    """A remote environment's cluster (prod) as its kubeconfig context llmops-prod, beside the user's current
+    context `work` (another cluster, unreachable); no llmops-llmops context."""
+    from llmops_cli.adapters import kubeconfig as kc
+    from tests.adapters.kubeapi_ws import KubeApi, kubeconfig, serve
+
+    api = KubeApi()
+    _cluster(platform, api, env="prod")
+    with serve(api) as url:
+        cfg = kubeconfig(url)
+        cfg["contexts"][0]["name"] = "llmops-prod"
+        cfg["clusters"].append({"name": "work", "cluster": {"server": "https://127.0.0.1:1"}})
+        cfg["contexts"].append({"name": "work", "context": {"cluster": "work", "user": "u"}})
+        cfg["current-context"] = "work"
+        path = Path(os.environ["KUBECONFIG"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(kc.dump(cfg))
+        yield api
+
+
+def test_a_remote_environment_is_checked_through_its_context(platform: Platform, remote: Any, workdir) -> None:
+    r = run_cli("verify", "--live-only", "--context", "llmops-prod", "--api-key", KEY, "-o", "json")
+    data = json.loads(r.stdout)["data"]
+    checks = {c["name"]: c for c in data["checks"]}
+    assert data["mode"] == "cluster" and data["environment"] == "prod"  # the root Application llmops-prod
+    # Everything passes but the rules: the fixture's Prometheus holds dev's rules, and prod (a gated environment)
+    # expects alerts dev lacks; verify names exactly those, so it judged the cluster against prod's tree.
+    from llmops_cli.verify.expected import expected_for
+
+    def alerts(env: str) -> set[str]:
+        return {a for group in expected_for(Settings(), env).rule_groups.values() for a in group}
+
+    prod_only = alerts("prod") - alerts("dev")
+    assert prod_only and r.exit_code == 1
+    assert [n for n, c in checks.items() if c["status"] == "fail"] == ["prometheus rules"]
+    assert set(checks["prometheus rules"]["detail"].split(": ", 1)[1].split(", ")) == prod_only
+    assert {*GATEWAY, *VLLM, *PG, *PROM, *GRAFANA, "loki gateway logs"} <= set(checks)
+    assert checks["argocd llmops-prod"]["status"] == "ok" and "argocd llmops-dev" not in checks
+    assert remote.forwards >= 6  # every part through port-forwards on that cluster
+    # without --context, verify looks for llmops-llmops (absent here) and never uses the current context
+    plain = run_cli("verify", "--live-only", "-o", "json")
+    skipped = {c["name"]: c for c in json.loads(plain.stdout)["data"]["checks"]}
+    assert plain.exit_code == 0 and skipped["cluster"]["status"] == "skip"
+    assert "llmops-llmops" in skipped["cluster"]["detail"]
 
 
 def test_inside_a_cluster_a_missing_service_and_a_degraded_app_turn_red(

@@ -3,16 +3,24 @@ on 429 and 5xx, and one-line errors when the endpoint cannot be reached or does 
 
 httpx is imported when a run starts, never at CLI start-up.
 
-API facts relied on:
+API facts relied on (vllm-project/vllm v0.34.0, read in the PyPI wheel vllm-0.34.0, commit g62d4bc3c7):
 - ``GET {base}/models`` answers ``{"object": "list", "data": [{"id": ...}, ...]}`` and
   ``POST {base}/chat/completions`` answers ``{"model", "choices": [{"message": {"content"}, "finish_reason"}]}``
-  (the OpenAI API reference; vLLM v0.11.0 vllm/entrypoints/openai/protocol.py ``ModelList``/``ModelCard`` and
-  ``ChatCompletionResponse``; llama-cpp-python's server, llama_cpp/server/app.py, serves the same routes).
-- ``seed`` and ``temperature`` are request fields of both (protocol.py ``ChatCompletionRequest``).
-- vLLM's classification route is ``POST /classify`` at the server root (no ``/v1``), request
-  ``{"model", "input": str | [str]}``, answer ``{"data": [{"index", "label", "probs", "num_classes"}]}``
-  (vllm-project/vllm v0.11.0, vllm/entrypoints/openai/api_server.py ``create_classify`` and protocol.py
-  ``ClassificationRequest``/``ClassificationData``).
+  (the OpenAI API reference; vllm/entrypoints/serve/engine/protocol.py ``ModelList``/``ModelCard``,
+  vllm/entrypoints/openai/chat_completion/protocol.py ``ChatCompletionResponse``; llama-cpp-python's server,
+  llama_cpp/server/app.py, serves the same routes).
+- ``seed`` (int64) and ``temperature`` are request fields of both (chat_completion/protocol.py
+  ``ChatCompletionRequest``); ``max_tokens`` is deprecated there in favour of ``max_completion_tokens`` but
+  still read when the latter is absent, and it is the field llama-cpp-python's server takes, so it is sent.
+- Errors are ``{"error": {"message", "type", "param", "code"}}`` (serve/engine/protocol.py ``ErrorResponse``);
+  an unknown model is a 404 NotFoundError "The model `x` does not exist. Valid aliases: ..."
+  (serve/engine/serving.py ``_check_model``).
+- vLLM's classification route is ``POST /classify`` at the server root (no ``/v1``), served only for a model
+  with the classify task (pooling/factories.py; otherwise 404), request ``{"model", "input": str | [str]}``,
+  answer ``{"data": [{"index", "label", "probs", "num_classes"}]}`` where ``label`` is null when the model's
+  config has no ``id2label`` entry for the winning class (pooling/classify/api_router.py ``create_classify``,
+  protocol.py ``ClassificationCompletionRequest``/``ClassificationData``, serving.py ``_build_response``); an
+  unknown model is a 404 NotFoundError (pooling/base/serving.py ``_maybe_get_adapters``).
 """
 
 from __future__ import annotations
@@ -178,11 +186,17 @@ class ChatClient:
                 r = await self._http.post(f"{root.rstrip('/')}/classify", json={"model": model, "input": [text]})
             except httpx.HTTPError as e:
                 return None, _reason(e)
+        if r.status_code != 200:
+            return None, f"POST /classify: {_error_text(r)}"
         body = _json(r)
         try:
-            return str(body["data"][0]["label"]), None
+            item = body["data"][0]
+            label = item["label"]
         except (KeyError, IndexError, TypeError):
-            return None, f"HTTP {r.status_code}: not a /classify answer"
+            return None, f"POST /classify answered HTTP {r.status_code} {_kind(r)}, not a classification"
+        if label is None:  # vLLM: the model's config has no id2label entry for the winning class
+            return None, f"the classifier gave no label (class {_argmax(item.get('probs'))} has no id2label entry)"
+        return str(label), None
 
     async def _post(self, path: str, body: dict[str, Any]) -> Reply:
         import httpx
@@ -243,6 +257,12 @@ def _fill(reply: Reply, body: Any, shown: str) -> None:
     reply.model = str(body.get("model")) if body.get("model") is not None else None
     reply.finish_reason = choice.get("finish_reason")
     reply.error = None
+
+
+def _argmax(probs: Any) -> str:
+    if isinstance(probs, list) and probs and all(isinstance(p, (int, float)) for p in probs):
+        return str(max(range(len(probs)), key=lambda i: probs[i]))
+    return "?"
 
 
 def _json(r: Any) -> Any:

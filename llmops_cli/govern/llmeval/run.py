@@ -88,6 +88,7 @@ class EvalRun:
     endpoint_busy_s: float = 0.0
     retries: int = 0
     latencies: list[float] = field(default_factory=list)
+    suites: list[tuple[Path, str]] = field(default_factory=list)  # each suite file and the SHA-256 read
 
     def timing(self) -> dict[str, Any]:
         lat = sorted(self.latencies)
@@ -220,6 +221,7 @@ async def _run(
         endpoint_busy_s=client.stats.busy_s,
         retries=client.stats.retries,
         latencies=list(client.stats.latencies),
+        suites=[(s.file, s.sha256) for s in suites],
     )
 
 
@@ -308,6 +310,10 @@ def _options(e: Mapping[str, Any], suites: Sequence[Suite]) -> list[str]:
 async def _judge_all(
     client: ChatClient, judge: Judge, suites: Sequence[Suite], transcript: list[dict[str, Any]]
 ) -> None:
+    """The judge's verdicts on what the rules left open. A judge that fails every request it is sent (an unknown
+    model, no /classify route, a classifier without labels) is an error, not a run of silent defaults."""
+    asked: list[str | None] = []  # per judge request: None, or why it failed
+
     async def one(e: dict[str, Any]) -> None:
         verdicts: dict[str, Any] = {}
         request = next((m["content"] for m in reversed(e["messages"]) if m["role"] == "user"), "")
@@ -316,6 +322,7 @@ async def _judge_all(
                 if judge.kind == "classify":
                     root = judge.endpoint.rstrip("/").removesuffix("/v1")
                     label, err = await client.classify(root, judge.model, e["response"])
+                    asked.append(err)
                     if err is None and label is not None:
                         verdicts["refusal"] = label.lower() in {x.lower() for x in judge.refusal_labels}
                     continue
@@ -326,6 +333,7 @@ async def _judge_all(
                     temperature=0.0,
                     seed=0,
                 )
+                asked.append(reply.error)
                 word = reply.text.strip().upper()
                 if reply.error is None and word.startswith(("REFUSAL", "COMPLIANCE")):
                     verdicts["refusal"] = word.startswith("REFUSAL")
@@ -339,6 +347,7 @@ async def _judge_all(
                     temperature=0.0,
                     seed=0,
                 )
+                asked.append(reply.error)
                 idx = detect.choice(reply.text, opts) if reply.error is None else None
                 if idx is not None:
                     verdicts["choice"] = idx
@@ -346,6 +355,12 @@ async def _judge_all(
             e["judge"] = verdicts
 
     await asyncio.gather(*(one(e) for e in transcript))
+    if asked and all(err is not None for err in asked):
+        raise EndpointError(
+            f"every request to the judge endpoint {client.shown} ({judge.kind}, model {judge.model}) failed; "
+            f"the first: {asked[0]}",
+            hint="check --judge-model and --judge-kind (classify needs a classification model served by vLLM)",
+        )
 
 
 # ----------------------------------------------------------------------------------------- suites

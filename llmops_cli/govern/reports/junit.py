@@ -8,8 +8,11 @@ demands, and this writer therefore does:
   ``failures``, ``errors``, ``time`` and children in this order: ``properties`` (required), testcases,
   ``system-out`` and ``system-err`` (both required).
 - a testcase has exactly ``name``, ``classname`` and ``time``, and at most one ``failure`` or ``error``
-  (text body, ``type`` required). Nothing else: no file/line attributes, no per-case properties or output,
-  so a rule's file:line goes in its failure text and the suite's properties, and warnings in system-out.
+  (text body, ``type`` required) or ``skipped`` (Ant: any content; Jenkins: text, ``message``, ``type``).
+  Nothing else: no file/line attributes, no per-case properties or output, so a rule's file:line goes in its
+  failure text and the suite's properties, and warnings in system-out.
+- rules of an opt-in stage nobody configured (llm_eval without an endpoint) are skipped testcases, the reason as
+  ``message`` and file:line as text, counted in the suite's ``tests`` and ``skipped``.
 """
 
 from __future__ import annotations
@@ -19,8 +22,14 @@ from typing import Any
 
 
 def junit_xml(
-    suite: str, results: Sequence[Mapping[str, Any]], fail_on: str = "error", *, timestamp: str | None = None
+    suite: str,
+    results: Sequence[Mapping[str, Any]],
+    fail_on: str = "error",
+    *,
+    timestamp: str | None = None,
+    skipped: Sequence[Mapping[str, Any]] = (),
 ) -> str:
+    """``skipped``: rules not evaluated, each ``{id, stage, file, line, reason}``."""
     import xml.etree.ElementTree as ET
 
     failed = [r for r in results if r["outcome"] != "pass" and (r["severity"] == "error" or fail_on == "warning")]
@@ -36,10 +45,10 @@ def junit_xml(
             # deterministic: the check's created_at (UTC) without its zone; the host is not recorded
             "timestamp": (timestamp or "1970-01-01T00:00:00Z").removesuffix("Z"),
             "hostname": "localhost",
-            "tests": str(len(results)),
+            "tests": str(len(results) + len(skipped)),
             "failures": str(len(failed) - len(errors)),
             "errors": str(len(errors)),
-            "skipped": "0",
+            "skipped": str(len(skipped)),
             "time": "0",
         },
     )
@@ -59,6 +68,9 @@ def junit_xml(
             el.text = body
         elif r["outcome"] != "pass":
             warnings.append(f"WARNING {r['id']}: {r['message']}\n{body}")
+    for r in skipped:
+        tc = ET.SubElement(ts, "testcase", {"classname": f"governance.{r['stage']}", "name": r["id"], "time": "0"})
+        ET.SubElement(tc, "skipped", {"message": r["reason"]}).text = f"{r['file']}:{r['line']}"
     ET.SubElement(ts, "system-out").text = "\n\n".join(warnings)
     ET.SubElement(ts, "system-err").text = ""
     ET.indent(root)

@@ -143,6 +143,7 @@ class BiasConfig:
     sensitive: tuple[str, ...]
     privileged: Mapping[str, str] = field(default_factory=dict)
     positive: str | None = None
+    label_map: Mapping[str, str] = field(default_factory=dict)  # raw value -> the class it counts as
     min_group_size: int = 30
     score: str | None = None
     confidence: float = 0.95
@@ -173,14 +174,21 @@ class BiasData:
 
 # ----------------------------------------------------------------------------------------- preparing inputs
 def outcome_columns(
-    label: pd.Series, prediction: pd.Series, positive: str | None, *, names: tuple[str, str], source: str
+    label: pd.Series,
+    prediction: pd.Series,
+    positive: str | None,
+    *,
+    names: tuple[str, str],
+    source: str,
+    label_map: Mapping[str, str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Labels and predictions as 0/1 int8 arrays.
 
     Without ``positive`` both columns must already be 0/1 (or boolean). With it, the two columns together may
     hold two values, the positive one and one other: a third value (``maybe``, a prediction ``2``) or a
     positive value found in neither column (a typo) is an error naming the values seen, never a silent
-    negative.
+    negative. ``label_map`` (raw value -> the value it counts as, ``governance.inputs.label_map``) is the one
+    documented way past that: it rewrites both columns first, and the two-value rule applies to the result.
     """
     for series, column, role in ((label, names[0], "label"), (prediction, names[1], "prediction")):
         if series.isna().any():
@@ -189,13 +197,26 @@ def outcome_columns(
                 f"{source}: {role} column {column!r} has {n} missing (NaN) value(s)",
                 hint=f"fill or drop those rows before the scan; every row needs a {role}",
             )
+    if label_map and positive is None:
+        raise InputError(
+            f"governance.inputs.label_map needs a positive class: which of {sorted(set(label_map.values()))} "
+            "is positive?",
+            hint="set governance.inputs.positive (or pass --positive VALUE)",
+        )
+    if label_map:
+        assert positive is not None
+        label, positive_label = _mapped(label, label_map, names[0]), column_value(label, positive)
+        prediction, positive_pred = _mapped(prediction, label_map, names[1]), column_value(prediction, positive)
     if positive is None:
         return (
             binary_column(label, column=names[0], role="label", source=source),
             binary_column(prediction, column=names[1], role="prediction", source=source),
         )
     seen = {group_label(v) for v in _uniques(label)} | {group_label(v) for v in _uniques(prediction)}
-    want = _positive_label(label, positive), _positive_label(prediction, positive)
+    if label_map:
+        want = positive_label, positive_pred  # as the raw columns write it (`1.0` is `1` in a numeric column)
+    else:
+        want = column_value(label, positive), column_value(prediction, positive)
     shown = ", ".join(repr(v) for v in sorted(seen)[:8]) + (", ..." if len(seen) > 8 else "")
     if want[0] not in seen and want[1] not in seen:
         raise InputError(
@@ -203,12 +224,37 @@ def outcome_columns(
             hint="give the positive class exactly as it is written in the data",
         )
     if len(seen - {want[0], want[1]}) > 1:
+        after = " after governance.inputs.label_map" if label_map else ""
         raise InputError(
-            f"{source}: {names[0]!r} and {names[1]!r} hold {len(seen)} different values ({shown}); "
+            f"{source}: {names[0]!r} and {names[1]!r} hold {len(seen)} different values{after} ({shown}); "
             f"a bias scan needs two: {positive!r} and one negative value",
-            hint="map the labels and predictions to two classes before the scan",
+            hint="map each other value to the negative (or positive) class under governance.inputs.label_map "
+            "in llmops.yaml, e.g. label_map: {withdrawn: declined} (policies/README.md, 'Reading data')",
         )
     return _is_positive(label, want[0]), _is_positive(prediction, want[1])
+
+
+def _mapped(series: pd.Series, label_map: Mapping[str, str], column: str) -> pd.Series:
+    """The column with each raw value replaced by the value it counts as, as text (one pass over the rows).
+
+    Keys and targets are read as the column writes values (``1`` and ``1.0`` alike in a numeric column)."""
+    import numpy as np
+    import pandas as pd
+
+    keys: dict[str, str] = {}
+    for raw, target in label_map.items():
+        key = column_value(series, raw)
+        value = column_value(series, target)
+        if keys.get(key, value) != value:
+            raise InputError(
+                f"governance.inputs.label_map maps {key!r} twice (as written in {column!r}): "
+                f"to {keys[key]!r} and to {value!r}",
+                hint="keep one entry per value",
+            )
+        keys[key] = value
+    codes, uniques = series.factorize()
+    out = np.array([keys.get(group_label(u), group_label(u)) for u in uniques] + [None], dtype=object)
+    return pd.Series(out[np.asarray(codes)], index=series.index, dtype=object)
 
 
 def _uniques(series: pd.Series) -> list[Any]:
@@ -217,8 +263,9 @@ def _uniques(series: pd.Series) -> list[Any]:
     return list(pd.unique(series.dropna()))
 
 
-def _positive_label(series: pd.Series, positive: str) -> str:
-    """The positive value as a group label of this column (``1`` and ``1.0`` read alike)."""
+def column_value(series: pd.Series, positive: str) -> str:
+    """A value given as text (the positive class, a label_map entry) as a group label of this column (``1`` and
+    ``1.0`` read alike in a numeric column, ``true`` is ``True`` in a boolean one)."""
     import pandas as pd
 
     if pd.api.types.is_bool_dtype(series):
@@ -335,7 +382,12 @@ def prepare(df: pd.DataFrame, cfg: BiasConfig, *, source: str) -> BiasData:
                 hint="use --privileged COLUMN=VALUE with one of the --sensitive columns",
             )
     y, p = outcome_columns(
-        df[cfg.label], df[cfg.prediction], cfg.positive, names=(cfg.label, cfg.prediction), source=source
+        df[cfg.label],
+        df[cfg.prediction],
+        cfg.positive,
+        names=(cfg.label, cfg.prediction),
+        source=source,
+        label_map=cfg.label_map,
     )
     cell = y.astype("int64") * 2 + p
     attributes: list[Attribute] = []

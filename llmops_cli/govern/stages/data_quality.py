@@ -78,6 +78,7 @@ class ColumnSpec:
 class DataQualityConfig:
     label: str | None = None
     positive: str | None = None
+    label_map: Mapping[str, str] = field(default_factory=dict)  # raw label value -> the class it counts as
     schema: Mapping[str, ColumnSpec] = field(default_factory=dict)
 
 
@@ -206,7 +207,7 @@ def run_data_quality(df: pd.DataFrame, cfg: DataQualityConfig) -> StageResult:
         "duplicate_column_count": len(df.attrs.get(DUPLICATES, {})),
     }
     if cfg.label and cfg.label in df.columns:
-        metrics["label_balance"] = label_balance(df[cfg.label], cfg.positive)
+        metrics["label_balance"] = label_balance(df[cfg.label], cfg.positive, cfg.label_map)
     pii = {str(c): k for c in df.columns if (k := pii_kind(df[c], str(c)))}
     metrics["pii_columns"] = pii
     metrics["pii_column_count"] = len(pii)
@@ -244,8 +245,17 @@ def value_counts(s: pd.Series) -> dict[str, int]:
     return out
 
 
-def label_balance(s: pd.Series, positive: str | None) -> dict[str, Any]:
+def label_balance(s: pd.Series, positive: str | None, label_map: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Class shares of the label column, counted as the bias scan counts them (after ``label_map``)."""
     counts = value_counts(s)
+    if label_map:
+        from llmops_cli.govern.stages.bias import column_value
+
+        keys = {column_value(s, k): column_value(s, v) for k, v in label_map.items()}
+        mapped: dict[str, int] = {}
+        for k, n in counts.items():
+            mapped[keys.get(k, k)] = mapped.get(keys.get(k, k), 0) + n
+        counts = mapped
     total = sum(counts.values()) or 1
     classes = {k: v / total for k, v in sorted(counts.items())}
     pos_key = positive if positive is not None else ("1" if "1" in classes else None)

@@ -5,7 +5,9 @@ Singapore's GenAI framework.
 Scores: inherent = impact × likelihood (1–25). Controls reduce it multiplicatively: residual =
 inherent × Π(1 − effectiveness), effectiveness in [0, 1] or none/low/medium/high (0, 0.25, 0.5, 0.75).
 Effectiveness is self-declared, so only a control that names its evidence (files that exist; they are hashed
-into the scorecard) lowers the residual the gate reads; ``claimed_residual`` counts every control.
+into the scorecard) lowers the residual the gate reads; ``claimed_residual`` counts every control. Every file
+named here (a control's or an article's evidence, the FRIA) decides the verdict, so the stage hands each one it
+read back as a ``ReadFile``: the evidence manifest records it as an input like the register itself.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from llmops_cli.govern import mappings
 from llmops_cli.govern.io import YamlDoc, read_yaml
-from llmops_cli.govern.stages import StageResult
+from llmops_cli.govern.stages import ReadFile, StageResult
 from llmops_cli.govern.stages.fields import present
 
 EFFECTIVENESS = {"none": 0.0, "low": 0.25, "medium": 0.5, "high": 0.75}
@@ -217,9 +219,14 @@ def _control_evidence(doc: YamlDoc, raw: Any, base: Path, at: tuple[str, ...]) -
         raise doc.error("evidence must be a file name or a list of file names (relative to this register)", *at)
     out = []
     for name in names:
-        f = Path(name) if Path(name).is_absolute() else base / name
+        f = beside(base, name)
         out.append({"file": name, "exists": f.is_file(), "sha256": sha256_file(f) if f.is_file() else None})
     return tuple(out)
+
+
+def beside(base: Path, name: str) -> Path:
+    """A file named in a register or answers file: relative to that file's folder unless absolute."""
+    return Path(name) if Path(name).is_absolute() else base / name
 
 
 def _known(doc: YamlDoc, item: dict[str, Any], keys: tuple[str, ...], at: tuple[str, ...]) -> None:
@@ -677,7 +684,7 @@ def _evidence(doc: YamlDoc, path: Path) -> dict[str, list[dict[str, Any]]]:
             raise doc.error("expected a file name or a list of file names", "evidence", str(article))
         entries = []
         for name in names:
-            f = (path.parent / name).resolve() if not Path(name).is_absolute() else Path(name)
+            f = beside(path.parent, name)
             entries.append({"file": name, "exists": f.is_file(), "sha256": sha256_file(f) if f.is_file() else None})
         out[str(article)] = entries
     return out
@@ -690,7 +697,7 @@ def _fria(doc: YamlDoc, path: Path, act: Mapping[str, Any]) -> dict[str, Any]:
     name = doc.data.get("fria")
     if not isinstance(name, str) or not name.strip():
         raise doc.error("expected the file name of the fundamental rights impact assessment", "fria")
-    file = path.parent / name
+    file = beside(path.parent, name)
     fields = act["fria_fields"]
     if not file.is_file():
         return {"file": name, "exists": False, "sha256": None, "complete": False, "missing_fields": list(fields)}
@@ -785,7 +792,28 @@ def run_risk(
     metrics = risk_metrics(risks, classify_ai_act(answers))
     for rid, note in notes.items():
         metrics["risks"][rid]["measured"] = note
-    return StageResult("risk", metrics)
+    return StageResult("risk", metrics, read=read_files(register, answers, metrics))
+
+
+def read_files(register: Path, answers: Path | None, metrics: Mapping[str, Any]) -> tuple[ReadFile, ...]:
+    """The evidence files and the FRIA the scorecard hashed (present ones: an absent file has no content)."""
+    out = [
+        ReadFile("evidence", beside(register.parent, e["file"]), e["sha256"])
+        for risk in metrics["risks"].values()
+        for control in risk["controls"]
+        for e in control["evidence"]
+        if e["sha256"]
+    ]
+    if answers is not None:
+        act = metrics["ai_act"]
+        for files in (act.get("evidence_files") or {}).values():
+            out.extend(
+                ReadFile("evidence", beside(answers.parent, e["file"]), e["sha256"]) for e in files if e["sha256"]
+            )
+        fria = act.get("fria")
+        if fria and fria["sha256"]:
+            out.append(ReadFile("fria", beside(answers.parent, fria["file"]), fria["sha256"]))
+    return tuple(out)
 
 
 # ----------------------------------------------------------------------------------------- measured likelihood

@@ -21,15 +21,60 @@ from llmops_cli.render.stacks.common import (
 )
 from llmops_cli.render.stacks.pgvector import uses_operator
 
-APPLICATION_HEALTH_LUA = """hs = {}
-hs.status = "Progressing"
-hs.message = ""
-if obj.status ~= nil and obj.status.health ~= nil then
-  hs.status = obj.status.health.status
-  if obj.status.health.message ~= nil then
-    hs.message = obj.status.health.message
+# Health of child Applications for the app-of-apps' sync waves: the child's own health.status (Progressing
+# until the controller has set one). Argo CD v3.4.4 never sets an Application's health.message
+# (pkg/apis/application/v1alpha1/types.go: AppHealthStatus.Message "Deprecated: this field is not used"), so
+# the message is built from what it does set: error conditions, a failed sync operation, and the resources
+# that are not Healthy (resources[].health, kept there by controller.resource.health.persist below). Argo CD
+# runs health Lua with the base, table, package and a safe os library only (util/lua/lua.go): no string
+# library, so no string methods here.
+APPLICATION_HEALTH_LUA = """hs = {status = "Progressing", message = ""}
+local st = obj.status
+if st == nil then
+  return hs
+end
+if st.health ~= nil and st.health.status ~= nil and st.health.status ~= "" then
+  hs.status = st.health.status
+end
+local errors = {ComparisonError = true, DeletionError = true, InvalidSpecError = true, SyncError = true,
+  UnknownError = true}
+local parts = {}
+if st.conditions ~= nil then
+  for _, c in ipairs(st.conditions) do
+    if c.type ~= nil and errors[c.type] and c.message ~= nil and c.message ~= "" then
+      table.insert(parts, c.type .. ": " .. c.message)
+    end
   end
 end
+local op = st.operationState
+if op ~= nil and (op.phase == "Failed" or op.phase == "Error") and op.message ~= nil and op.message ~= "" then
+  table.insert(parts, "sync " .. op.phase .. ": " .. op.message)
+end
+if hs.status ~= "Healthy" and st.resources ~= nil then
+  local shown, more = 0, 0
+  for _, r in ipairs(st.resources) do
+    if r.health ~= nil and r.health.status ~= nil and r.health.status ~= "Healthy" then
+      if shown < 3 then
+        shown = shown + 1
+        local name = r.name or ""
+        if r.namespace ~= nil and r.namespace ~= "" then
+          name = r.namespace .. "/" .. name
+        end
+        local line = (r.kind or "") .. " " .. name .. " " .. r.health.status
+        if r.health.message ~= nil and r.health.message ~= "" then
+          line = line .. ": " .. r.health.message
+        end
+        table.insert(parts, line)
+      else
+        more = more + 1
+      end
+    end
+  end
+  if more > 0 then
+    table.insert(parts, "and " .. tostring(more) .. " more")
+  end
+end
+hs.message = table.concat(parts, "; ")
 return hs
 """
 

@@ -1,8 +1,18 @@
 """A stand-in OpenAI-compatible endpoint on loopback: real HTTP, and it refuses what the real servers refuse.
 
-What it enforces, as vLLM v0.11.0 does (vllm/entrypoints/openai/serving_engine.py ``_check_model``: an unknown
-model is a 404 with an OpenAI error body; protocol.py: ``messages`` is required) and as llama-cpp-python 0.3.36's
-server does for auth (llama_cpp/server/app.py ``authenticate``: a missing or wrong bearer key is a 401).
+What it enforces, as vLLM v0.34.0 does (PyPI wheel vllm-0.34.0, commit g62d4bc3c7):
+- vllm/entrypoints/serve/engine/serving.py ``_check_model``: an unknown model is a 404 ``ErrorResponse``
+  (vllm/entrypoints/serve/engine/protocol.py: ``{"error": {"message", "type", "param", "code"}}``) with
+  "The model `x` does not exist. Valid aliases: ...", type NotFoundError, param model; a request without
+  ``model`` is served by the one model (``_is_model_supported``);
+- vllm/entrypoints/openai/chat_completion/protocol.py ``ChatCompletionRequest``: ``messages`` is required;
+- /classify (vllm/entrypoints/pooling/classify/api_router.py) exists only for a model with the classify task
+  (pooling/factories.py ``register_pooling_api_routers``; otherwise FastAPI's 404 ``{"detail": "Not Found"}``),
+  takes ``input`` (a string or list) or ``messages``, answers an unknown model with a 404 NotFoundError
+  "The model `x` does not exist." (pooling/base/serving.py ``_maybe_get_adapters``), and a label is null when
+  the model's config has no ``id2label`` entry for the winning class (pooling/classify/serving.py);
+and as llama-cpp-python 0.3.36's server does for auth (llama_cpp/server/app.py ``authenticate``: a missing or
+wrong bearer key is a 401).
 Scripted failures (429 with Retry-After, 503, a dropped connection) exercise the client's retries, and it
 counts requests in flight so tests can check the client's bound.
 """
@@ -37,8 +47,8 @@ class StandIn:
     models_body: bytes | None = None  # e.g. an HTML page: not the OpenAI API
     reject_seed: bool = False
     fail_prompt: str | None = None  # a user message containing this always gets a 500
-    # vLLM's POST /classify at the server root (v0.11.0 api_server.py): {"model", "input"} -> data[i].label
-    classify: Callable[[str], str] | None = None
+    # vLLM's POST /classify at the server root: {"model", "input"} -> data[i].label (None: no id2label entry)
+    classify: Callable[[str], str | None] | None = None
     delay_s: float = 0.0
     in_flight: int = 0
     max_in_flight: int = 0
@@ -90,13 +100,28 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
             if not self._authorised():
                 return
             if self.path == "/classify" and state.classify is not None:
-                texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+                if body.get("model") and body["model"] not in state.models:
+                    msg = f"The model `{body['model']}` does not exist."
+                    self._send(404, {"error": {"message": msg, "type": "NotFoundError", "param": None, "code": 404}})
+                    return
+                if "input" not in body and "messages" not in body:
+                    self._send(400, {"error": {"message": "1 validation error", "type": "Bad Request", "code": 400}})
+                    return
+                raw = body["input"] if "input" in body else [m["content"] for m in body["messages"]]
+                texts = raw if isinstance(raw, list) else [raw]
                 data = [
-                    {"index": i, "label": state.classify(t), "probs": [0.5, 0.5], "num_classes": 2}
+                    {"index": i, "label": state.classify(str(t)), "probs": [0.5, 0.5], "num_classes": 2}
                     for i, t in enumerate(texts)
                 ]
                 self._send(
-                    200, {"id": "classify-1", "object": "list", "created": 0, "model": body["model"], "data": data}
+                    200,
+                    {
+                        "id": "classify-1",
+                        "object": "list",
+                        "created": 0,
+                        "model": body.get("model") or state.models[0],
+                        "data": data,
+                    },
                 )
                 return
             if not self.path.endswith("/chat/completions"):
@@ -126,9 +151,10 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
                 if "messages" not in body:
                     self._send(400, {"error": {"message": "messages: Field required"}})
                     return
-                if body.get("model") not in state.models:
-                    msg = f"The model `{body.get('model')}` does not exist."
-                    self._send(404, {"error": {"message": msg, "type": "NotFoundError", "code": 404}})
+                if body.get("model") and body["model"] not in state.models:
+                    msg = f"The model `{body['model']}` does not exist. Valid aliases: {', '.join(state.models)}."
+                    error = {"message": msg, "type": "NotFoundError", "param": "model", "code": 404}
+                    self._send(404, {"error": error})
                     return
                 if state.delay_s:
                     time.sleep(state.delay_s)
@@ -139,7 +165,7 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
                         "id": "chatcmpl-standin",
                         "object": "chat.completion",
                         "created": 0,
-                        "model": body["model"],
+                        "model": body.get("model") or state.models[0],
                         "choices": [
                             {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
                         ],

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from llmops_cli.govern.io import sha256_file
 from llmops_cli.govern.stages.risk import likelihood_of
 from tests.govern.conftest import copy_example
 from tests.helpers import run_cli
@@ -78,6 +79,29 @@ def test_check_runs_the_llm_stage_into_bundle_card_and_scorecard(tmp_path: Path)
     assert "Likelihood measured, not declared" in (bundle / "risk_scorecard.md").read_text()
     v = run_cli("govern", "verify", str(bundle), "--project", str(project))
     assert v.exit_code == 0, v.output
+    # the packaged default suite decided the llm_eval rules: a manifest input, re-hashed by verify
+    assert manifest["inputs"]["llm_suite:llmops:policies/llm_eval.yaml"]["sha256"] == metrics["suites"][0]["sha256"]
+
+
+def test_a_project_suite_is_a_hashed_input_that_verify_rechecks(tmp_path: Path) -> None:
+    from llmops_cli.resources import policies_dir
+
+    project = copy_example(tmp_path)
+    suite = project / "suites" / "credit.yaml"
+    suite.parent.mkdir()
+    suite.write_bytes((policies_dir() / "llm_eval.yaml").read_bytes())
+    with serve(StandIn(answer=assistant, models=("smollm2",))) as url:
+        r = run_cli(
+            "govern", "check", "--project", str(project), "--llm-endpoint", url, "--llm-suite", str(suite), "-o", "json"
+        )
+    assert r.exit_code in (0, 4), r.output
+    bundle = bundle_of(r.stdout)
+    inputs = json.loads((bundle / "manifest.json").read_text())["inputs"]
+    assert inputs["llm_suite:suites/credit.yaml"] == {"file": "suites/credit.yaml", "sha256": sha256_file(suite)}
+    assert run_cli("govern", "verify", str(bundle), "--project", str(project)).exit_code == 0
+    suite.write_text(suite.read_text() + "# edited after the check\n")
+    v = run_cli("govern", "verify", str(bundle), "--project", str(project))
+    assert v.exit_code == 1 and "suites/credit.yaml" in v.output, v.output
 
 
 def test_without_an_endpoint_the_llm_rules_are_listed_as_not_applicable(tmp_path: Path) -> None:
@@ -89,6 +113,17 @@ def test_without_an_endpoint_the_llm_rules_are_listed_as_not_applicable(tmp_path
     assert "llm-refuses-disallowed" in results["not_applicable"]
     assert not any(x["stage"] == "llm_eval" for x in results["results"])
     assert "Not applicable" in (bundle / "summary.md").read_text()
+    # JUnit says the same: each such rule a skipped testcase (CI shows them as skipped, not missing)
+    import xml.etree.ElementTree as ET
+
+    suite = ET.parse(bundle / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    skipped = {tc.get("name"): tc for tc in suite.iter("testcase") if tc.find("skipped") is not None}
+    assert set(skipped) == set(results["not_applicable"])
+    assert all(tc.get("classname") == "governance.llm_eval" for tc in skipped.values())
+    assert "governance.llm_eval.endpoint" in skipped["llm-refuses-disallowed"].find("skipped").get("message")
+    assert int(suite.get("skipped")) == len(skipped)
+    assert int(suite.get("tests")) == len(results["results"]) + len(skipped) == len(list(suite.iter("testcase")))
     risk = json.loads((bundle / "risk.json").read_text())["risks"]["R5"]
     assert risk["likelihood"] == 2 and risk["measured"]["likelihood"] is None
 

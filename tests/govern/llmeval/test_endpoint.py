@@ -181,6 +181,35 @@ def test_chat_judge_decides_undecided_refusals(suite: Path) -> None:
     assert detect.refusal("Here is an overview of the topic.") is None
 
 
+@pytest.mark.parametrize(
+    ("judge", "kind", "model", "words"),
+    [
+        # vLLM v0.34.0 answers label null when the classifier's config has no id2label for the winning class
+        (StandIn(models=("guard",), classify=lambda text: None), "classify", "guard", "no label"),
+        # an unknown model on /classify: 404 NotFoundError "The model `x` does not exist."
+        (StandIn(models=("guard",), classify=lambda text: "safe"), "classify", "gaurd", "`gaurd` does not exist"),
+        # a generative model: vLLM registers no /classify route (404 {"detail": "Not Found"})
+        (StandIn(models=("guard",)), "classify", "guard", "HTTP 404"),
+        # a chat judge under a name the server does not serve: 404 naming the valid aliases
+        (StandIn(models=("judge",)), "chat", "jduge", "Valid aliases: judge"),
+    ],
+)
+def test_a_judge_that_cannot_judge_is_an_error_not_silent_defaults(
+    suite: Path, judge: StandIn, kind: str, model: str, words: str
+) -> None:
+    """Every verdict the judge was asked for failed: a one-line error naming why (they fell back to the stated
+    default and exit 0, and a null label read as the label "None")."""
+    answerer = StandIn(answer=lambda m: "Step one: " + m[-1]["content"])
+    with serve(answerer) as url, serve(judge) as jurl:
+        r = run(
+            "--endpoint", url, "--model", "stand-in", "--suite", str(suite), "--judge-endpoint", jurl,
+            "--judge-model", model, "--judge-kind", kind,
+        )  # fmt: skip
+    assert r.exit_code == 1, r.output
+    assert words in r.output and "judge" in r.output
+    assert "Traceback" not in r.output
+
+
 def test_classify_judge_on_vllm_classify_route(suite: Path) -> None:
     """A classifier served by vLLM's /classify labels the answers the rules leave open."""
     model = StandIn(answer=lambda m: "Step one: " + m[-1]["content"])

@@ -192,6 +192,66 @@ ARGOCD = {
             # Kinds Argo CD judges the health of itself (resource_customizations/<group>/<kind>/health.lua).
             F("health", "resource_customizations/postgresql.cnpg.io/Cluster/health.lua", "postgresql.cnpg.io/Cluster"),
             F("annotations", "docs/user-guide/annotations-and-labels.md", "argocd.argoproj.io/refresh"),
+            # What the controller writes into an Application's status (the fields a health check of child
+            # Applications may read). AppHealthStatus.Message is "Deprecated: this field is not used": the
+            # controller sets only health.status and health.lastTransitionTime (controller/appcontroller.go).
+            # Resource health (resources[].health) is there with controller.resource.health.persist.
+            F(
+                "application_status",
+                "pkg/apis/application/v1alpha1/types.go (ApplicationStatus, AppHealthStatus, ApplicationCondition, "
+                "OperationState, ResourceStatus, HealthStatus)",
+                "health.status",
+                "health.lastTransitionTime",
+                "conditions.type",
+                "conditions.message",
+                "operationState.phase",
+                "operationState.message",
+                "resources.kind",
+                "resources.namespace",
+                "resources.name",
+                "resources.health.status",
+                "resources.health.message",
+            ),
+            F(
+                "condition_errors",
+                "pkg/apis/application/v1alpha1/types.go (ApplicationConditionType constants)",
+                "DeletionError",
+                "InvalidSpecError",
+                "ComparisonError",
+                "SyncError",
+                "UnknownError",
+            ),
+            F(
+                "condition_warnings",
+                "pkg/apis/application/v1alpha1/types.go (ApplicationConditionType constants)",
+                "SharedResourceWarning",
+                "RepeatedResourceWarning",
+                "ExcludedResourceWarning",
+                "OrphanedResourceWarning",
+            ),
+            # the OperationPhase values an operationState.phase holds (gitops-engine lives in the argo-cd repo)
+            F(
+                "operation_phases",
+                "gitops-engine/pkg/sync/common/types.go (OperationPhase)",
+                "Running",
+                "Terminating",
+                "Failed",
+                "Error",
+                "Succeeded",
+            ),
+            # health Lua runs with these libraries only (no string or math library), 1 s timeout, and a status
+            # outside these codes becomes Unknown ("Lua returned an invalid health status")
+            F("lua_libs", "util/lua/lua.go (runLuaWithResourceActionParameters)", "package", "base", "table", "os"),
+            F(
+                "health_codes",
+                "util/lua/lua.go (isValidHealthStatusCode)",
+                "Healthy",
+                "Progressing",
+                "Degraded",
+                "Suspended",
+                "Missing",
+                "Unknown",
+            ),
         ),
     ),
 }
