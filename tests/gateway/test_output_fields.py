@@ -26,7 +26,7 @@ from llmops_cli.gateway.audit import AuditLog
 from llmops_cli.gateway.testing.fake_upstream import read_body
 from llmops_cli.gateway.upstream.http import HttpAdapter
 
-from .conftest import AUTH, compiled
+from .conftest import AUTH, compiled, policy_with
 
 pytestmark = [pytest.mark.timeout(180)]
 
@@ -62,7 +62,10 @@ class _Gateway:
         self.loop = asyncio.new_event_loop()
         self.up = Scripted()
         adapter = HttpAdapter("http://upstream", transport=httpx.ASGITransport(self.up), timeout=5)
-        self.app = create_app(compiled(), adapter, audit=AuditLog(None))
+        # Hundreds of examples share one key: its per-minute budgets are raised so a fast machine never sees 429
+        # (CI did, at the shipped 600 requests a minute), while every other rule stays the shipped one.
+        unlimited = policy_with({"limits.requests_per_minute": 1_000_000, "limits.tokens_per_minute": 1_000_000_000})
+        self.app = create_app(compiled(unlimited), adapter, audit=AuditLog(None))
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(self.app), base_url="http://gw", headers=AUTH)
 
     def ask(self, up: Scripted, path: str, body: dict[str, Any]) -> httpx.Response:
