@@ -369,7 +369,8 @@ def message_fields(msg: dict[str, Any], *, streamed: bool) -> list[tuple[Getter,
     sound the gateway cannot check)."""
     out: list[tuple[Getter, Setter]] = []
     for k, v in msg.items():
-        if v is None:
+        if v is None:  # no value to check, but a key the format does not know is a string the client sees
+            _key(msg, k, MESSAGE_KEYS, out)
             continue
         if k == "role" and v in STANDARD_ROLES:
             continue
