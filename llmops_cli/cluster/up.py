@@ -63,6 +63,7 @@ def platform_secrets(settings: Settings) -> tuple[SecretSpec, ...]:
         )
     if stacks.gateway.enabled:
         out.append(SecretSpec(names.GATEWAY_SECRET, names.APPS_NAMESPACE, (names.GATEWAY_SECRET_ADMIN_KEY,)))
+        out.append(SecretSpec(names.GATEWAY_AUDIT_SECRET, names.APPS_NAMESPACE, (names.GATEWAY_AUDIT_SECRET_KEY,)))
         # Created with the gateway whatever the environment's profile: used where shared rate limits are on.
         out.append(
             SecretSpec(

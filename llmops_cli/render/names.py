@@ -28,6 +28,10 @@ GRAFANA_ADMIN_SECRET: Final = "llmops-grafana-admin"  # keys: admin-user, admin-
 GATEWAY_REDIS_SECRET: Final = "llmops-gateway-redis"
 GATEWAY_REDIS_SECRET_PASSWORD_KEY: Final = "password"  # read by the gateway (PAC_REDIS_PASSWORD_FILE)
 GATEWAY_REDIS_SECRET_CONF_KEY: Final = "valkey.conf"  # `requirepass <password>`, included by the store
+# The audit log's hash key (key: hmac-key, APPS_NAMESPACE), read by every gateway pod (PAC_AUDIT_HMAC_KEY_FILE):
+# prompt and completion hashes then compare across pods and restarts. Its own Secret, for the same reason.
+GATEWAY_AUDIT_SECRET: Final = "llmops-gateway-audit"
+GATEWAY_AUDIT_SECRET_KEY: Final = "hmac-key"
 PGVECTOR_SECRET_USER_KEY: Final = "username"
 PGVECTOR_SECRET_PASSWORD_KEY: Final = "password"
 GATEWAY_SECRET_ADMIN_KEY: Final = "admin-key"

@@ -40,6 +40,7 @@ ORDER = [
     "wait_namespaces_active",
     "create_secret_llmops_llmops-pgvector",
     "create_secret_llmops_llmops-gateway",
+    "create_secret_llmops_llmops-gateway-audit",
     "create_secret_llmops_llmops-gateway-redis",
     "create_secret_monitoring_llmops-grafana-admin",
     "create_ssh_keys_llmops-system_llmops-git-ssh",

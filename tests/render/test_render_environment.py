@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -447,3 +449,33 @@ def test_shared_rate_limits_run_a_store_for_environments_with_several_gateway_po
             )
             is has
         )
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_every_gateway_pod_hashes_the_audit_log_with_the_key_up_creates(env: str, tmp_path: Path) -> None:
+    """Audit hashes of prompts compare across pods and restarts only with one key: the gateway reads it from the
+    file of the Secret `up` creates (never rendered, never in Git), and the value `up` generates is one the
+    gateway accepts as a key (read the way the gateway reads it, at the path the manifest mounts)."""
+    from llmops_cli.cluster.steps.secrets import generate
+    from llmops_cli.cluster.up import platform_secrets
+    from llmops_cli.config.model import Settings
+    from llmops_cli.gateway.audit import HMAC_KEY_FILE_ENV, hmac_key
+
+    tree = objects(default_tree(env))
+    gw = _one(tree, "Deployment", names.GATEWAY_NAME)
+    c = _container(gw)
+    path = {e["name"]: e.get("value") for e in c["env"]}[HMAC_KEY_FILE_ENV]
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in gw["spec"]["template"]["spec"]["volumes"]}
+    (mount,) = [m for m in mounts.values() if path.startswith(m["mountPath"] + "/")]
+    assert mount["readOnly"] is True
+    source = volumes[mount["name"]]["secret"]
+    (item,) = source["items"]
+    assert path == f"{mount['mountPath']}/{item['path']}"
+    (spec,) = [s for s in platform_secrets(Settings()) if s.name == source["secretName"]]
+    assert spec.namespace == gw["metadata"]["namespace"] and item["key"] in spec.keys
+    assert not [o for o in tree.values() if o["kind"] == "Secret"]
+
+    key_file = tmp_path / item["path"]
+    key_file.write_text(generate())
+    assert hmac_key({HMAC_KEY_FILE_ENV: str(key_file)}) == key_file.read_bytes()
