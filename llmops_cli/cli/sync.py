@@ -33,7 +33,8 @@ def command(
 
     session = get_session(ctx)
     session.start("sync", output)
-    settings = session.settings()
+    loaded = session.loaded()
+    settings = loaded.settings
     host = local_host(session, password_stdin=sudo_password_stdin)
     factory = user_kube_factory(settings.cluster.context_name, session.environ, fallback=k3s_kube_factory(host))
     with run_lock(settings.cluster.name, "sync", session.environ):
@@ -46,6 +47,7 @@ def command(
             reporter=session.reporter(),
             environ=session.environ,
             timeout=timeout,
+            project_dir=loaded.base_dir,
         )
     if session.machine:
         session.emit(data)

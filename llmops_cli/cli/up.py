@@ -60,13 +60,14 @@ def command(
 
     session = get_session(ctx)
     session.start("up", output)
-    settings = session.settings(
+    loaded = session.loaded(
         **{
             "gpu.mode": gpu.value if gpu else None,
             "gpu.install_toolkit": install_toolkit or None,
             "cluster.switch_context": switch_context or None,
         }
     )
+    settings = loaded.settings
     token, key = repo_credentials(settings, session.environ)
     options = UpOptions(
         timeout=timeout,
@@ -79,7 +80,15 @@ def command(
     host = local_host(session, password_stdin=sudo_password_stdin)
     lock = contextlib.nullcontext() if dry_run else run_lock(settings.cluster.name, "up", session.environ)
     with lock:
-        prepared = prepare_up(settings, host=host, env=env, options=options, reporter=reporter, environ=session.environ)
+        prepared = prepare_up(
+            settings,
+            host=host,
+            env=env,
+            options=options,
+            reporter=reporter,
+            environ=session.environ,
+            project_dir=loaded.base_dir,
+        )
         failures = preflight_failures(session, prepared)
         if dry_run or failures:
             report = prepared.report()

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from llmops_cli.errors import LlmopsError, UsageError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from llmops_cli.adapters.hosts import Host
     from llmops_cli.adapters.kube import Kube
     from llmops_cli.cluster.facts import HostFacts
@@ -34,6 +36,7 @@ def sync(
     environ: Mapping[str, str],
     renderer: Renderer | None = None,
     timeout: float = 300.0,
+    project_dir: Path | None = None,
 ) -> dict[str, Any]:
     from llmops_cli.cluster.model import StepContext, UpOptions
     from llmops_cli.cluster.state import State
@@ -50,7 +53,7 @@ def sync(
     gpu = choices.get("gpu") if isinstance(choices.get("gpu"), bool) else None
     if gpu is None:
         reporter.warn("no `llmops up` choices recorded for this cluster: the GPU decision follows this host's facts")
-    inputs = render_inputs(settings, facts, env_name, renderer=renderer, gpu=gpu)
+    inputs = render_inputs(settings, facts, env_name, renderer=renderer, gpu=gpu, project_dir=project_dir)
     ctx = StepContext(
         host=host,
         settings=settings,

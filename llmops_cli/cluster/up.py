@@ -26,7 +26,13 @@ class Renderer(Protocol):
     """The render package's public functions `up` needs (``llmops_cli.render.api``)."""
 
     def render_environment(
-        self, settings: Settings, env: str, *, stacks: list[str] | None = None, gpu: bool | None = None
+        self,
+        settings: Settings,
+        env: str,
+        *,
+        stacks: list[str] | None = None,
+        gpu: bool | None = None,
+        project_dir: Path | None = None,
     ) -> dict[str, str]: ...
 
     def k3s_config(self, settings: Settings, *, gpu: bool, node_ip: str | None = None, **node: Any) -> str: ...
@@ -128,10 +134,17 @@ def resolve_env(settings: Settings, env: str | None) -> str:
 
 
 def render_inputs(
-    settings: Settings, facts: HostFacts, env: str, *, renderer: Renderer | None = None, gpu: bool | None = None
+    settings: Settings,
+    facts: HostFacts,
+    env: str,
+    *,
+    renderer: Renderer | None = None,
+    gpu: bool | None = None,
+    project_dir: Path | None = None,
 ) -> PlanInputs:
     """What `up` (and `sync`) apply, rendered once; ``gpu`` overrides the decision from the facts (`sync` passes
-    the one `up` made)."""
+    the one `up` made). ``project_dir``: llmops.yaml's folder, whose release record and incident index go into
+    the tree as `llmops render` puts them there (the tree pushed is the tree committed)."""
     r = renderer or default_renderer()
     use_gpu = decide_gpu(settings, facts) if gpu is None else gpu
     repo_url = settings.gitops.repo_url or local_git_url()
@@ -142,7 +155,9 @@ def render_inputs(
         bootstrap=tuple(r.bootstrap_objects(settings, env, repo_url=repo_url, gpu=use_gpu)),
         repo_url=repo_url,
         smoke_job=r.gpu_smoke_job(settings) if use_gpu else None,
-        tree=r.render_environment(settings, env, gpu=use_gpu) if settings.gitops.local else None,
+        tree=r.render_environment(settings, env, gpu=use_gpu, project_dir=project_dir)
+        if settings.gitops.local
+        else None,
         secrets=platform_secrets(settings),
         git_ssh=local_git_ssh(settings),
         git_client_image=git_client_image(),
@@ -390,6 +405,7 @@ def prepare_up(
     environ: Mapping[str, str],
     renderer: Renderer | None = None,
     facts: HostFacts | None = None,
+    project_dir: Path | None = None,
 ) -> PreparedUp:
     """Gather facts, render, plan, and run the plan's read-only checks (through a host and a client that refuse
     any change): nothing on the host or the cluster changes."""
@@ -407,7 +423,9 @@ def prepare_up(
     if not options.proxy_env:
         options = replace(options, proxy_env=proxy_env(environ))
     env_name = resolve_env(settings, env)
-    inputs = with_bundled_charts(render_inputs(settings, facts, env_name, renderer=renderer), options.airgap)
+    inputs = with_bundled_charts(
+        render_inputs(settings, facts, env_name, renderer=renderer, project_dir=project_dir), options.airgap
+    )
     plan = plan_up(settings, facts, inputs, options)
     name = settings.cluster.context_name
     ctx = StepContext(

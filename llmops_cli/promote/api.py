@@ -157,7 +157,7 @@ def prepare(
             if target is not None:
                 trees[gpu] = dict(target.files)
             else:
-                tree = render_environment(esettings, env, gpu=gpu)
+                tree = render_environment(esettings, env, gpu=gpu, project_dir=base_dir)
                 record = rel.build_release(esettings, env, gate, tree, resolve_backend(esettings, gpu))
                 trees[gpu] = rel.with_release(tree, record)
         return trees[gpu]

@@ -202,3 +202,52 @@ def test_dry_run_with_the_real_renderer(gpu: str) -> None:
         "create_secret_llmops_llmops-gateway",
         "create_secret_monitoring_llmops-grafana-admin",
     } <= set(steps)
+
+
+def test_up_and_sync_push_the_tree_render_writes_with_the_projects_incidents(
+    fake_render: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tree `up` seeds the local Git server with (and `sync` pushes) is the tree `llmops render` commits: read
+    from the project of llmops.yaml, so the incident index (and a release record) ship with it; a tree rendered
+    without the project shipped an empty index, and the gateway's incident gauges read zero."""
+    from llmops_cli.cluster import sync as sync_mod
+    from tests.riskfixtures import incident_index
+
+    project = tmp_path / "project"
+    (project / "incidents").mkdir(parents=True)
+    (project / "llmops.yaml").write_text("gitops:\n  path: manifests\n")
+    index = incident_index()
+    (project / "incidents" / "index.json").write_text(index.to_json())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # paths in llmops.yaml resolve against its folder, not the working directory
+    config = str(project / "llmops.yaml")
+
+    trees: list[dict[str, str]] = []
+    real = FakeRenderer.render_environment
+
+    def spy(self, settings, env, **kw):  # type: ignore[no-untyped-def]
+        trees.append(real(self, settings, env, **kw))
+        return trees[-1]
+
+    monkeypatch.setattr(FakeRenderer, "render_environment", spy)
+    r = run_cli("-c", config, "up", "--dry-run", "--gpu", "off")
+    assert trees, r.output
+    assert run_cli("-c", config, "render", "--env", "dev").exit_code == 0
+    written = {
+        str(p.relative_to(project / "manifests" / "dev")): p.read_text()
+        for p in (project / "manifests" / "dev").rglob("*")
+        if p.is_file()
+    }
+    assert trees[-1] == written
+    assert [i for i in index.incidents if i.id in "".join(written.values())]
+
+    got: dict[str, object] = {}
+
+    def fake_sync(settings, **kw):  # type: ignore[no-untyped-def]
+        got.update(kw)
+        return {"changed": False, "files": 0}
+
+    monkeypatch.setattr(sync_mod, "sync", fake_sync)
+    assert run_cli("-c", config, "sync").exit_code == 0
+    assert got["project_dir"] == project

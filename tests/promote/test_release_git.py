@@ -256,3 +256,21 @@ def test_the_gate_refuses_before_any_host_is_contacted(project: Path, monkeypatc
     env = json.loads(r.stdout)  # exactly one document
     assert env["status"] == "error" and env["errors"][0]["code"] == "gate"
     assert "results.json" in env["errors"][0]["message"] and env["data"]["gate"]["ok"] is False
+
+
+def test_a_promoted_tree_carries_the_projects_incident_index_as_render_does(project: Path) -> None:
+    """The tree `promote` commits is rendered from the project, as `llmops render` renders it: the incident index
+    of `llmops govern incident` reaches the environment's gateway (its incident gauges), and `render --check`
+    agrees with the promoted tree (before, promote shipped an empty index)."""
+    from tests.riskfixtures import incident_index
+
+    index = incident_index()
+    (project / "incidents").mkdir(exist_ok=True)
+    (project / "incidents" / "index.json").write_text(index.to_json())
+    git(project, "add", "incidents")
+    git(project, "commit", "-q", "-m", "an incident")
+    promote(project)
+    shipped = "".join(p.read_text() for p in (project / "manifests" / "prod" / "gateway").glob("*incidents*"))
+    assert all(i.id in shipped for i in index.incidents)
+    r = run_cli("-c", str(project / "llmops.yaml"), "render", "--env", "prod", "--check")
+    assert r.exit_code == 0, r.output
