@@ -1,7 +1,9 @@
-"""The project's run-time governance documents that a render ships into the cluster: the release record the
-gateway serves under (``stacks.gateway.release_file``) and the incident index (``index.json`` in
-``governance.runtime.incidents_dir``). Read from the project folder when the CLI renders one; a render
-without a project (tests, in-memory renders) ships an empty incident index and no release record.
+"""The project's documents that a render ships into the cluster: the gateway's policy file
+(``stacks.gateway.policies_file``: its rules and API keys), the release record the gateway serves under
+(``stacks.gateway.release_file``) and the incident index (``index.json`` in ``governance.runtime.incidents_dir``).
+Read from the project folder when the CLI renders one; a render without a project (tests, in-memory renders), or
+a project without its own policy file at the default path, ships the policy packaged with llmops, an empty
+incident index and no release record.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ INCIDENT_INDEX = "index.json"
 
 @dataclass(frozen=True)
 class RuntimeDocs:
+    gateway_policy: str | None = None  # the project's policy file, None: the packaged one
     release: Release | None = None
     release_json: str | None = None
     incidents: IncidentIndex = field(default_factory=IncidentIndex)
@@ -31,6 +34,7 @@ def _resolve(project_dir: Path, path: str) -> Path:
 def load_runtime(settings: Settings, project_dir: Path | None) -> RuntimeDocs:
     if project_dir is None:
         return RuntimeDocs()
+    policy = _gateway_policy(settings, project_dir)
     release = None
     text = None
     if settings.stacks.gateway.release_file:
@@ -57,4 +61,21 @@ def load_runtime(settings: Settings, project_dir: Path | None) -> RuntimeDocs:
             raise InputError(
                 f"{index}: {e}", hint="restore it from Git; `llmops govern incident list` rewrites it"
             ) from e
-    return RuntimeDocs(release, text, incidents)
+    return RuntimeDocs(policy, release, text, incidents)
+
+
+def _gateway_policy(settings: Settings, project_dir: Path) -> str | None:
+    gs = settings.stacks.gateway
+    if not gs.enabled:
+        return None
+    path = _resolve(project_dir, gs.policies_file)
+    if not path.exists() and gs.policies_file == type(gs).model_fields["policies_file"].default:
+        return None  # a project without a policy of its own: the packaged one
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise InputError(
+            f"stacks.gateway.policies_file: cannot read {path}: {why}",
+            hint="write it with `llmops init` (or copy the packaged policies/gateway.yaml), or fix the path",
+        ) from e

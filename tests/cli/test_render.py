@@ -115,3 +115,57 @@ def test_foreign_files_are_refused_unless_force(workdir):
     assert r.exit_code == 0, r.output
     assert (out / "README.md").read_text() == "mine\n"
     assert len(_files(out)) > 50
+
+
+def _shipped_policy(project: Path, env: str = "dev") -> str:
+    import yaml
+
+    (cm,) = [
+        d
+        for p in (project / "manifests" / env / "gateway").glob("configmap-*policies*.yaml")
+        for d in yaml.safe_load_all(p.read_text())
+        if d
+    ]
+    return cm["data"]["gateway.yaml"]
+
+
+def test_the_projects_gateway_policy_and_its_keys_reach_the_cluster(tmp_path: Path, monkeypatch) -> None:
+    """The policy the rendered gateway runs is the project's (`stacks.gateway.policies_file`), with the keys
+    `gateway keys create` stored in it, not the one packaged with llmops: a key created for the cluster
+    authenticated nowhere before. A project without a policy file at the default path ships the packaged one;
+    one whose llmops.yaml names a file that is missing is a one-line error, exit 2."""
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("init", "--yes", "--local-git").exit_code == 0
+    created = run_cli("gateway", "keys", "create", "team-a", "-o", "json")
+    assert created.exit_code == 0, created.output
+    key_id = json.loads(created.stdout)["data"]["id"]
+    assert run_cli("render", "--env", "dev").exit_code == 0
+    shipped = _shipped_policy(tmp_path)
+    assert shipped == (tmp_path / "policies" / "gateway.yaml").read_text() and key_id in shipped
+
+    (tmp_path / "policies" / "gateway.yaml").unlink()
+    assert run_cli("render", "--env", "dev").exit_code == 0
+    from llmops_cli.resources import policies_dir
+
+    assert _shipped_policy(tmp_path) == (policies_dir() / "gateway.yaml").read_text()
+
+    monkeypatch.setenv("LLMOPS_STACKS__GATEWAY__POLICIES_FILE", "policies/prod-gateway.yaml")
+    r = run_cli("render", "--env", "dev")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    (line,) = [x for x in r.stderr.splitlines() if "prod-gateway.yaml" in x]
+    assert "stacks.gateway.policies_file" in line
+
+
+def test_a_project_policy_that_is_not_yaml_is_one_line_naming_its_line(tmp_path: Path, monkeypatch) -> None:
+    """With the injection classifier on, render rewrites the policy as YAML: a file that does not parse is a
+    one-line error naming the file and line, exit 2 (it was a YAML traceback)."""
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("init", "--yes", "--local-git").exit_code == 0
+    (tmp_path / "policies" / "gateway.yaml").write_text("version: 1\ncontent:\n  injection: [unclosed\n")
+    monkeypatch.setenv("LLMOPS_STACKS__GATEWAY__INJECTION_CLASSIFIER__ENABLED", "true")
+    monkeypatch.setenv(
+        "LLMOPS_STACKS__GATEWAY__INJECTION_CLASSIFIER__MODEL", "protectai/deberta-v3-base-prompt-injection-v2"
+    )
+    r = run_cli("render", "--env", "dev")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert "policies/gateway.yaml (line 4): not valid YAML" in r.stderr

@@ -29,7 +29,7 @@ def stack_gateway(ctx: RenderContext) -> Files:
     gs = ctx.settings.stacks.gateway
     if not gs.enabled:
         return {}
-    policy = with_classifier(ctx, gateway_policy_text(ctx.settings))
+    policy = with_classifier(ctx, ctx.runtime.gateway_policy or gateway_policy_text(ctx.settings))
     selector = {"app.kubernetes.io/name": names.GATEWAY_NAME}
     hpa = ctx.profile.gateway_hpa
     replicas = gs.replicas or ctx.profile.gateway_replicas

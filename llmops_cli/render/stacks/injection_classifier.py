@@ -86,7 +86,15 @@ def with_classifier(ctx: RenderContext, policy_text: str) -> str:
     import yaml
 
     cfg = ctx.settings.stacks.gateway.injection_classifier
-    data = yaml.safe_load(policy_text) or {}
+    try:
+        data = yaml.safe_load(policy_text) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise UsageError(
+            f"{ctx.settings.stacks.gateway.policies_file}{where}: not valid YAML",
+            hint="fix it (`llmops verify` checks the whole policy)",
+        ) from e
     content = data.get("content") if isinstance(data, dict) else None
     if not isinstance(data, dict) or not isinstance(content if content is not None else {}, dict):
         raise UsageError(
