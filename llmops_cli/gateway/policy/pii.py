@@ -1,5 +1,5 @@
 """Personal-data detectors with validators: e-mail, phone (libphonenumber), credit card (Luhn), IBAN (ISO 7064
-mod 97-10), US SSN, IPv4/IPv6 (parsed by ``ipaddress``) and secrets that look like API keys or PEM private keys.
+mod 97-10), US SSN, IPv4/IPv6 (as ``ipaddress`` reads them) and secrets that look like API keys or PEM private keys.
 
 The detectors read a normalised view of the text (:func:`view`): NFKC (full-width digits, ``＠``, ``﹫``,
 ``－`` and no-break or thin spaces fold to ASCII), invisible characters removed (zero-width characters, soft
@@ -22,7 +22,6 @@ Every pattern runs in linear time on adversarial input: unbounded runs only star
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import string
 import unicodedata
@@ -34,6 +33,7 @@ from itertools import accumulate
 from operator import itemgetter
 from typing import Any, NamedTuple
 
+from llmops_cli.gateway.policy import phones
 from llmops_cli.gateway.policy.patterns import IGNORABLE_RANGES
 from llmops_cli.gateway.policy.prefilter import Prefilter
 
@@ -220,22 +220,62 @@ def iban_ok(text: str) -> bool:
     return int(num) % 97 == 1
 
 
+def _v4_ok(text: str) -> bool:
+    octets = text.split(".")
+    return len(octets) == 4 and all(
+        o.isascii() and o.isdigit() and len(o) <= 3 and (o[0] != "0" or o == "0") and int(o) <= 255 for o in octets
+    )
+
+
+_HEX_DIGITS = frozenset("0123456789ABCDEFabcdef")
+
+
+def _v6_ok(text: str) -> bool:
+    """``ipaddress.IPv6Address`` read the way it reads a string without ``/`` or ``%``, without its exceptions."""
+    parts = text.split(":")
+    if len(parts) < 3:
+        return False
+    if "." in parts[-1]:  # an IPv4 tail: two hextets
+        if not _v4_ok(parts[-1]):
+            return False
+        parts[-1:] = ["0", "0"]
+    if len(parts) > 9:
+        return False
+    skip = -1  # where `::` skips a run of zeroes (an empty part between the ends)
+    for i in range(1, len(parts) - 1):
+        if not parts[i]:
+            if skip >= 0:
+                return False
+            skip = i
+    if skip >= 0:
+        hi, lo = skip, len(parts) - skip - 1  # parts before and after the `::`
+        if not parts[0]:
+            hi -= 1
+            if hi:
+                return False
+        if not parts[-1]:
+            lo -= 1
+            if lo:
+                return False
+        if hi + lo > 7:
+            return False
+        parts = parts[:hi] + parts[len(parts) - lo :]
+    elif len(parts) != 8:
+        return False
+    return all(p and len(p) <= 4 and _HEX_DIGITS.issuperset(p) for p in parts)
+
+
 def _ip_ok(text: str) -> bool:
-    """Whether ``ipaddress`` accepts ``text``; IPv4 read here the way it reads it (ASCII decimal octets of at most
-    three digits, no leading zero, at most 255), without its exceptions."""
+    """Whether ``ipaddress`` accepts ``text``, read here the way it reads it without its exceptions: IPv4 as ASCII
+    decimal octets of at most three digits, no leading zero, at most 255; IPv6 as hextets of at most four ASCII hex
+    digits, eight of them or fewer with one `::`, the last two possibly an IPv4 address
+    (``tests/gateway/test_pii_fast_patterns.py`` checks it against ``ipaddress``)."""
     if ":" not in text:
-        octets = text.split(".")
-        return len(octets) == 4 and all(
-            o.isascii() and o.isdigit() and len(o) <= 3 and (o[0] != "0" or o == "0") and int(o) <= 255 for o in octets
-        )
+        return _v4_ok(text)
     # IPv6: without `::` exactly eight groups, or six and an IPv4 tail (most colon-separated numbers are times).
     if "::" not in text and text.count(":") != (6 if "." in text else 7):
         return False
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
+    return _v6_ok(text)
 
 
 # Phone numbers: the pattern finds candidates (digit groups with an optional `+country` and `(area)`), and
@@ -260,27 +300,14 @@ def _ascii_digits(s: str) -> str:
     return s if s.isascii() else "".join(str(unicodedata.digit(c)) for c in s)
 
 
-def _phonenumbers() -> Any:
-    import phonenumbers  # ~30 ms: only once a candidate needs it
-
-    return phonenumbers
-
-
 @lru_cache(maxsize=4096)
 def _valid_international(digits: str) -> bool:
-    pn = _phonenumbers()
-    try:
-        return bool(pn.is_valid_number(pn.parse("+" + digits, None)))
-    except pn.NumberParseException:
-        return False
+    return phones.valid_international(digits)
 
 
 @lru_cache(maxsize=4096)
 def _valid_national(digits: str, parens: bool, bare: bool) -> bool:
-    pn = _phonenumbers()
-
-    def valid(cc: int, nsn: str) -> bool:
-        return bool(nsn) and bool(pn.is_valid_number(pn.PhoneNumber(country_code=cc, national_number=int(nsn))))
+    valid = phones.valid_number
 
     nanp = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
     if len(nanp) == 10 and nanp[0] not in "01" and valid(1, nanp):
