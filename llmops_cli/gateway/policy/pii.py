@@ -100,7 +100,10 @@ _LUHN_DOUBLE = str.maketrans("0123456789", "0246813579")
 def luhn_ok(digits: str) -> bool:
     if not digits.isascii():  # any Unicode decimal digit, as `\d` matches them
         digits = "".join([str(int(ch)) for ch in digits])
-    total = sum(map(int, digits[-1::-2])) + sum(map(int, digits[-2::-2].translate(_LUHN_DOUBLE)))
+    if not digits.isdigit():
+        raise ValueError(f"not digits: {digits!r}")
+    # The code points of ASCII digits, summed: 48 more than the digit each.
+    total = sum(digits[-1::-2].encode()) + sum(digits[-2::-2].translate(_LUHN_DOUBLE).encode()) - 48 * len(digits)
     return total % 10 == 0
 
 
@@ -220,11 +223,13 @@ def iban_ok(text: str) -> bool:
     return int(num) % 97 == 1
 
 
+# IPv4 as ``ipaddress`` reads it: four ASCII decimal octets of at most three digits, no leading zero, at most 255.
+_V4_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_V4 = re.compile(rf"{_V4_OCTET}(?:\.{_V4_OCTET}){{3}}")
+
+
 def _v4_ok(text: str) -> bool:
-    octets = text.split(".")
-    return len(octets) == 4 and all(
-        o.isascii() and o.isdigit() and len(o) <= 3 and (o[0] != "0" or o == "0") and int(o) <= 255 for o in octets
-    )
+    return _V4.fullmatch(text) is not None
 
 
 _HEX_DIGITS = frozenset("0123456789ABCDEFabcdef")
@@ -319,27 +324,37 @@ def _valid_national(digits: str, parens: bool, bare: bool) -> bool:
     return parens and any(valid(cc, digits) for cc in _NATIONAL_CC)
 
 
+# What a phone candidate holds besides digits (the pattern's separators, parentheses and `+`): deleted, the
+# digits remain.
+_PHONE_PUNCT = str.maketrans("", "", " .-()+")
+
+
 def _phone_ok(text: str, s: int, e: int) -> bool:
-    cand = text[s:e]
     # The cheap refusals first: fewer than 7 characters, a last group of one digit (the candidate ends in a
     # digit), the rest of a longer run of digit groups (a timestamp, a card's expiry and CVV).
-    if len(cand) < 7 or not cand[-2].isdecimal():
+    if e - s < 7 or not text[e - 2].isdecimal():
         return False
     if s > 1 and text[s - 1] in " .-" and text[s - 2].isdecimal():
         return False
-    groups = _DIGIT_RUN.findall(cand)
-    digits = "".join(groups)
-    if not 7 <= len(digits) <= 15 or _DATE_IN.search(cand) is not None:
+    cand = text[s:e]
+    digits = cand.translate(_PHONE_PUNCT)
+    if not 7 <= len(digits) <= 15:
+        return False
+    if ("19" in cand or "20" in cand) and _DATE_IN.search(cand) is not None:  # every date has a 19xx or 20xx
         return False
     digits = _ascii_digits(digits)
     if cand[0] == "+":
         return _valid_international(digits)
     if digits.startswith("00"):  # the international call prefix
         return _valid_international(digits[2:])
-    sizes = list(map(len, groups))
-    if 1 in sizes[1:] or (sizes[0] == 1 and digits[0] != "1"):
+    groups = _DIGIT_RUN.findall(cand)
+    if len(groups[0]) == 1 and digits[0] != "1":
         return False
-    return _valid_national(digits, "(" in cand, len(groups) == 1)
+    if len(groups) == 1:
+        return _valid_national(digits, False, True)
+    if 1 in map(len, groups[1:]):
+        return False
+    return _valid_national(digits, "(" in cand, False)
 
 
 def _whole(check: Callable[[str], bool]) -> Callable[[str, int, int], bool]:
@@ -591,6 +606,8 @@ def _scan(det: Detector, text: str, cs: list[int], ce: list[int]) -> list[tuple[
                 j = bisect_right(ce, s)
                 if j < nclaims and cs[j] < e:
                     if cs[j] <= s:  # starts inside a claimed span: go on after it
+                        if e <= ce[j] and not group:  # (where this search goes on anyway: nothing starts between)
+                            continue
                         pos = ce[j]
                         break
                     limit = cs[j]
