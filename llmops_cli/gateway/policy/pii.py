@@ -72,20 +72,40 @@ class _Fold(dict[str, str]):
 _FOLD = _Fold()
 
 
-def view(text: str) -> tuple[str, list[int] | None]:
-    """``(view, ends)``: what the detectors read, and where each character of ``text`` ends in it
-    (``ends[i]`` is the view offset after ``text[i]``); ``ends`` is None where offsets are unchanged. ASCII text
-    and NFKC-normalised text without invisible characters or look-alike punctuation are their own view, at the
-    cost of one check."""
+def _fold_parts(text: str) -> tuple[str, list[str] | None]:
+    """``(view, parts)``: ``parts[i]`` is what ``text[i]`` became; None where the view is ``text`` itself."""
     if text.isascii():
         return text, None
     if unicodedata.is_normalized("NFKC", text) and _ODD.search(text) is None:
         return text, None
     parts = list(map(_FOLD.__getitem__, text))
-    v = "".join(parts)
-    if len(v) == len(text) and "" not in parts:  # every character became one character
+    return "".join(parts), parts
+
+
+def view(text: str) -> tuple[str, list[int] | None]:
+    """``(view, ends)``: what the detectors read, and where each character of ``text`` ends in it
+    (``ends[i]`` is the view offset after ``text[i]``); ``ends`` is None where offsets are unchanged. ASCII text
+    and NFKC-normalised text without invisible characters or look-alike punctuation are their own view, at the
+    cost of one check."""
+    v, parts = _fold_parts(text)
+    if parts is None or (len(v) == len(text) and "" not in parts):  # every character became one character
         return v, None
     return v, list(accumulate(map(len, parts)))
+
+
+def _dropped(parts: list[str], v: str) -> list[int] | None:
+    """Where the view ``v`` (``"".join(parts)``) lost characters, if nothing else changed length: the view offset
+    of each dropped character's successor, one entry per dropped character (ascending); None where some
+    character became several."""
+    k = parts.count("")
+    if len(v) != len(parts) - k:  # the kept characters are one each only where the lengths add up
+        return None
+    gaps: list[int] = []
+    i = -1
+    for _ in range(k):
+        i = parts.index("", i + 1)
+        gaps.append(i - len(gaps))
+    return gaps
 
 
 def fold(ch: str) -> str:
@@ -643,10 +663,17 @@ def _scan(det: Detector, text: str, cs: list[int], ce: list[int]) -> list[tuple[
 def find(text: str, kinds: Iterable[str] | None = None) -> list[Finding]:
     """All non-overlapping findings in ``text``, sorted by position: found in its :func:`view`, given as spans
     of ``text`` (the characters that became the finding's first and last ones, and all between them)."""
-    v, ends = view(text)
+    v, parts = _fold_parts(text)
     found = _find(v, kinds)
-    if ends is None or not found:
+    if parts is None or not found:
         return found
+    gaps = _dropped(parts, v)
+    if gaps is not None:  # the usual case: invisible characters dropped, the rest one for one
+        if not gaps:
+            return found
+        # (the bisections below over ``ends``, with the ends of the kept characters counted by arithmetic)
+        return [Finding(f.kind, f.start + bisect_right(gaps, f.start), f.end + bisect_left(gaps, f.end)) for f in found]
+    ends = list(accumulate(map(len, parts)))
     return [Finding(f.kind, bisect_right(ends, f.start), bisect_left(ends, f.end) + 1) for f in found]
 
 
