@@ -344,11 +344,6 @@ def _valid_national(digits: str, parens: bool, bare: bool) -> bool:
     return parens and any(valid(cc, digits) for cc in _NATIONAL_CC)
 
 
-# What a phone candidate holds besides digits (the pattern's separators, parentheses and `+`): deleted, the
-# digits remain.
-_PHONE_PUNCT = str.maketrans("", "", " .-()+")
-
-
 def _phone_ok(text: str, s: int, e: int) -> bool:
     # The cheap refusals first: fewer than 7 characters, a last group of one digit (the candidate ends in a
     # digit), the rest of a longer run of digit groups (a timestamp, a card's expiry and CVV).
@@ -357,17 +352,18 @@ def _phone_ok(text: str, s: int, e: int) -> bool:
     if s > 1 and text[s - 1] in " .-" and text[s - 2].isdecimal():
         return False
     cand = text[s:e]
-    digits = cand.translate(_PHONE_PUNCT)
+    groups = _DIGIT_RUN.findall(cand)
+    digits = "".join(groups)
     if not 7 <= len(digits) <= 15:
         return False
-    if ("19" in cand or "20" in cand) and _DATE_IN.search(cand) is not None:  # every date has a 19xx or 20xx
+    # A date is three digit groups, one of them a year (19xx, 20xx).
+    if len(groups) > 2 and ("19" in cand or "20" in cand) and _DATE_IN.search(cand) is not None:
         return False
     digits = _ascii_digits(digits)
     if cand[0] == "+":
         return _valid_international(digits)
     if digits.startswith("00"):  # the international call prefix
         return _valid_international(digits[2:])
-    groups = _DIGIT_RUN.findall(cand)
     if len(groups[0]) == 1 and digits[0] != "1":
         return False
     if len(groups) == 1:
