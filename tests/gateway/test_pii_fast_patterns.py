@@ -149,8 +149,18 @@ _V4 = st.lists(st.one_of(st.integers(0, 300).map(str), st.from_regex(r"0[0-9]{1,
                          st.sampled_from(["٣", "1٣", "", " 1"])), min_size=1, max_size=5).map(".".join)  # fmt: skip
 
 
+# IPv6-shaped: groups (hex of 0-5 characters, some not hex) joined by `:` or `::`, perhaps an IPv4-ish tail.
+_V6 = st.builds(
+    lambda groups, seps, tail: "".join(g + s for g, s in zip(groups, seps, strict=False)) + tail,
+    st.lists(st.one_of(st.from_regex(r"[0-9A-Fa-f]{0,5}", fullmatch=True), st.sampled_from(["g", "٣", "0"])),
+             min_size=1, max_size=10),
+    st.lists(st.sampled_from([":", ":", ":", "::", ":::"]), min_size=1, max_size=10),
+    st.one_of(st.just(""), _V4, st.sampled_from(["1.2.3.4", "::", ":", "ffff"])),
+)  # fmt: skip
+
+
 @settings(max_examples=600, deadline=None)
-@given(st.one_of(_IP_TEXT, _V4, st.sampled_from(SEEDS["ip_address"])))
+@given(st.one_of(_IP_TEXT, _V4, _V6, st.sampled_from(SEEDS["ip_address"])))
 def test_ip_validator_accepts_what_ipaddress_accepts(text: str) -> None:
     assert pii._ip_ok(text) == _readable_ip_ok(text), text
 
@@ -225,3 +235,25 @@ def test_scan_reads_one_finditer_as_the_stepwise_search_reads_the_text(text: str
     cs, ce = [a for a, _ in claims], [b for _, b in claims]
     for det in (*pii.DETECTORS, _GROUPED):
         assert pii._scan(det, text, cs, ce) == _stepwise_scan(det, text, cs, ce), (det.kind, text, claims)
+
+
+def test_ip_validator_on_ipv6_forms() -> None:
+    """Each way an IPv6 address may be written (and each way it may not), against ``ipaddress``."""
+    import random
+
+    rng = random.Random(6)
+    texts = [
+        "::", ":::", "::1", "1::", "1::2", ":1::2", "1::2:", "1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8:9", "1:2:3:4:5:6:7",
+        "1:2:3:4:5:6:7::", "::1:2:3:4:5:6:7", "1:2:3:4::5:6:7:8", "1::2::3", "::ffff:1.2.3.4", "::ffff:1.2.3.04",
+        "1:2:3:4:5:6:1.2.3.4", "1:2:3:4:5:6:7:1.2.3.4", "1:2:3:4:5::1.2.3.4", "::1.2.3.4", "1.2.3.4::", "12345::",
+        "fe80::1:", ":fe80::1", "fe80:::1", "::ffff:256.1.1.1", "a:b:c:d:e:f:a:b", "A:B:C:D:E:F:0:0", "g::1",
+    ]  # fmt: skip
+    for _ in range(3000):
+        n = rng.randint(1, 9)
+        groups = [rng.choice(["", "0", "1", "ffff", "FfF0", "12345", "abc"]) for _ in range(n)]
+        text = ":".join(groups)
+        if rng.random() < 0.3:
+            text += rng.choice([":1.2.3.4", ":255.255.255.255", ":1.2.3", "::1.2.3.4", ":01.2.3.4"])
+        texts.append(text)
+    for text in texts:
+        assert pii._ip_ok(text) == _readable_ip_ok(text), text

@@ -208,3 +208,29 @@ def test_a_request_with_many_fields_is_redacted_through_the_view(kind: str, seed
     decisions = compiled().check_request("chat", body, None)
     assert body["messages"][1]["content"] == f"x [REDACTED:{kind.upper()}] y"
     assert f"pii.input.{kind}" in [d.rule for d in decisions]
+
+
+# Characters that the view drops, folds one for one, or folds into several (½ → 1⁄2, ﬁ → fi, ⑴ → (1)).
+_VIEW_ALPHABET = "0123456789 -.:@+()ab\u200b\u00ad\u2060\ufeff\uff10\uff11\uff20\u2013\u3002\u00a0\u00bd\ufb01\u2474"
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.text(_VIEW_ALPHABET, max_size=6), st.sampled_from(["4111 1111 1111 1111", "a@b.io", "10.0.0.1"])),
+        max_size=8,
+    ).map("".join)
+)
+def test_find_maps_findings_back_through_the_view(text: str) -> None:
+    """``find`` maps each finding in the view back to the original text as ``view``'s ``ends`` say, whichever way
+    the view was made (invisible characters dropped, characters folded into several)."""
+    from bisect import bisect_left, bisect_right
+
+    v, ends = pii.view(text)
+    found = pii._find(v, None)
+    want = (
+        found
+        if ends is None
+        else [pii.Finding(f.kind, bisect_right(ends, f.start), bisect_left(ends, f.end) + 1) for f in found]
+    )
+    assert pii.find(text) == want, text

@@ -1,5 +1,5 @@
 """Personal-data detectors with validators: e-mail, phone (libphonenumber), credit card (Luhn), IBAN (ISO 7064
-mod 97-10), US SSN, IPv4/IPv6 (parsed by ``ipaddress``) and secrets that look like API keys or PEM private keys.
+mod 97-10), US SSN, IPv4/IPv6 (as ``ipaddress`` reads them) and secrets that look like API keys or PEM private keys.
 
 The detectors read a normalised view of the text (:func:`view`): NFKC (full-width digits, ``＠``, ``﹫``,
 ``－`` and no-break or thin spaces fold to ASCII), invisible characters removed (zero-width characters, soft
@@ -22,7 +22,6 @@ Every pattern runs in linear time on adversarial input: unbounded runs only star
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import string
 import unicodedata
@@ -34,6 +33,7 @@ from itertools import accumulate
 from operator import itemgetter
 from typing import Any, NamedTuple
 
+from llmops_cli.gateway.policy import phones
 from llmops_cli.gateway.policy.patterns import IGNORABLE_RANGES
 from llmops_cli.gateway.policy.prefilter import Prefilter
 
@@ -72,20 +72,40 @@ class _Fold(dict[str, str]):
 _FOLD = _Fold()
 
 
-def view(text: str) -> tuple[str, list[int] | None]:
-    """``(view, ends)``: what the detectors read, and where each character of ``text`` ends in it
-    (``ends[i]`` is the view offset after ``text[i]``); ``ends`` is None where offsets are unchanged. ASCII text
-    and NFKC-normalised text without invisible characters or look-alike punctuation are their own view, at the
-    cost of one check."""
+def _fold_parts(text: str) -> tuple[str, list[str] | None]:
+    """``(view, parts)``: ``parts[i]`` is what ``text[i]`` became; None where the view is ``text`` itself."""
     if text.isascii():
         return text, None
     if unicodedata.is_normalized("NFKC", text) and _ODD.search(text) is None:
         return text, None
     parts = list(map(_FOLD.__getitem__, text))
-    v = "".join(parts)
-    if len(v) == len(text) and "" not in parts:  # every character became one character
+    return "".join(parts), parts
+
+
+def view(text: str) -> tuple[str, list[int] | None]:
+    """``(view, ends)``: what the detectors read, and where each character of ``text`` ends in it
+    (``ends[i]`` is the view offset after ``text[i]``); ``ends`` is None where offsets are unchanged. ASCII text
+    and NFKC-normalised text without invisible characters or look-alike punctuation are their own view, at the
+    cost of one check."""
+    v, parts = _fold_parts(text)
+    if parts is None or (len(v) == len(text) and "" not in parts):  # every character became one character
         return v, None
     return v, list(accumulate(map(len, parts)))
+
+
+def _dropped(parts: list[str], v: str) -> list[int] | None:
+    """Where the view ``v`` (``"".join(parts)``) lost characters, if nothing else changed length: the view offset
+    of each dropped character's successor, one entry per dropped character (ascending); None where some
+    character became several."""
+    k = parts.count("")
+    if len(v) != len(parts) - k:  # the kept characters are one each only where the lengths add up
+        return None
+    gaps: list[int] = []
+    i = -1
+    for _ in range(k):
+        i = parts.index("", i + 1)
+        gaps.append(i - len(gaps))
+    return gaps
 
 
 def fold(ch: str) -> str:
@@ -100,7 +120,10 @@ _LUHN_DOUBLE = str.maketrans("0123456789", "0246813579")
 def luhn_ok(digits: str) -> bool:
     if not digits.isascii():  # any Unicode decimal digit, as `\d` matches them
         digits = "".join([str(int(ch)) for ch in digits])
-    total = sum(map(int, digits[-1::-2])) + sum(map(int, digits[-2::-2].translate(_LUHN_DOUBLE)))
+    if not digits.isdigit():
+        raise ValueError(f"not digits: {digits!r}")
+    # The code points of ASCII digits, summed: 48 more than the digit each.
+    total = sum(digits[-1::-2].encode()) + sum(digits[-2::-2].translate(_LUHN_DOUBLE).encode()) - 48 * len(digits)
     return total % 10 == 0
 
 
@@ -220,22 +243,64 @@ def iban_ok(text: str) -> bool:
     return int(num) % 97 == 1
 
 
+# IPv4 as ``ipaddress`` reads it: four ASCII decimal octets of at most three digits, no leading zero, at most 255.
+_V4_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_V4 = re.compile(rf"{_V4_OCTET}(?:\.{_V4_OCTET}){{3}}")
+
+
+def _v4_ok(text: str) -> bool:
+    return _V4.fullmatch(text) is not None
+
+
+_HEX_DIGITS = frozenset("0123456789ABCDEFabcdef")
+
+
+def _v6_ok(text: str) -> bool:
+    """``ipaddress.IPv6Address`` read the way it reads a string without ``/`` or ``%``, without its exceptions."""
+    parts = text.split(":")
+    if len(parts) < 3:
+        return False
+    if "." in parts[-1]:  # an IPv4 tail: two hextets
+        if not _v4_ok(parts[-1]):
+            return False
+        parts[-1:] = ["0", "0"]
+    if len(parts) > 9:
+        return False
+    skip = -1  # where `::` skips a run of zeroes (an empty part between the ends)
+    for i in range(1, len(parts) - 1):
+        if not parts[i]:
+            if skip >= 0:
+                return False
+            skip = i
+    if skip >= 0:
+        hi, lo = skip, len(parts) - skip - 1  # parts before and after the `::`
+        if not parts[0]:
+            hi -= 1
+            if hi:
+                return False
+        if not parts[-1]:
+            lo -= 1
+            if lo:
+                return False
+        if hi + lo > 7:
+            return False
+        parts = parts[:hi] + parts[len(parts) - lo :]
+    elif len(parts) != 8:
+        return False
+    return all(p and len(p) <= 4 and _HEX_DIGITS.issuperset(p) for p in parts)
+
+
 def _ip_ok(text: str) -> bool:
-    """Whether ``ipaddress`` accepts ``text``; IPv4 read here the way it reads it (ASCII decimal octets of at most
-    three digits, no leading zero, at most 255), without its exceptions."""
+    """Whether ``ipaddress`` accepts ``text``, read here the way it reads it without its exceptions: IPv4 as ASCII
+    decimal octets of at most three digits, no leading zero, at most 255; IPv6 as hextets of at most four ASCII hex
+    digits, eight of them or fewer with one `::`, the last two possibly an IPv4 address
+    (``tests/gateway/test_pii_fast_patterns.py`` checks it against ``ipaddress``)."""
     if ":" not in text:
-        octets = text.split(".")
-        return len(octets) == 4 and all(
-            o.isascii() and o.isdigit() and len(o) <= 3 and (o[0] != "0" or o == "0") and int(o) <= 255 for o in octets
-        )
+        return _v4_ok(text)
     # IPv6: without `::` exactly eight groups, or six and an IPv4 tail (most colon-separated numbers are times).
     if "::" not in text and text.count(":") != (6 if "." in text else 7):
         return False
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
+    return _v6_ok(text)
 
 
 # Phone numbers: the pattern finds candidates (digit groups with an optional `+country` and `(area)`), and
@@ -260,27 +325,14 @@ def _ascii_digits(s: str) -> str:
     return s if s.isascii() else "".join(str(unicodedata.digit(c)) for c in s)
 
 
-def _phonenumbers() -> Any:
-    import phonenumbers  # ~30 ms: only once a candidate needs it
-
-    return phonenumbers
-
-
 @lru_cache(maxsize=4096)
 def _valid_international(digits: str) -> bool:
-    pn = _phonenumbers()
-    try:
-        return bool(pn.is_valid_number(pn.parse("+" + digits, None)))
-    except pn.NumberParseException:
-        return False
+    return phones.valid_international(digits)
 
 
 @lru_cache(maxsize=4096)
 def _valid_national(digits: str, parens: bool, bare: bool) -> bool:
-    pn = _phonenumbers()
-
-    def valid(cc: int, nsn: str) -> bool:
-        return bool(nsn) and bool(pn.is_valid_number(pn.PhoneNumber(country_code=cc, national_number=int(nsn))))
+    valid = phones.valid_number
 
     nanp = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
     if len(nanp) == 10 and nanp[0] not in "01" and valid(1, nanp):
@@ -293,26 +345,32 @@ def _valid_national(digits: str, parens: bool, bare: bool) -> bool:
 
 
 def _phone_ok(text: str, s: int, e: int) -> bool:
-    cand = text[s:e]
     # The cheap refusals first: fewer than 7 characters, a last group of one digit (the candidate ends in a
     # digit), the rest of a longer run of digit groups (a timestamp, a card's expiry and CVV).
-    if len(cand) < 7 or not cand[-2].isdecimal():
+    if e - s < 7 or not text[e - 2].isdecimal():
         return False
     if s > 1 and text[s - 1] in " .-" and text[s - 2].isdecimal():
         return False
+    cand = text[s:e]
     groups = _DIGIT_RUN.findall(cand)
     digits = "".join(groups)
-    if not 7 <= len(digits) <= 15 or _DATE_IN.search(cand) is not None:
+    if not 7 <= len(digits) <= 15:
+        return False
+    # A date is three digit groups, one of them a year (19xx, 20xx).
+    if len(groups) > 2 and ("19" in cand or "20" in cand) and _DATE_IN.search(cand) is not None:
         return False
     digits = _ascii_digits(digits)
     if cand[0] == "+":
         return _valid_international(digits)
     if digits.startswith("00"):  # the international call prefix
         return _valid_international(digits[2:])
-    sizes = list(map(len, groups))
-    if 1 in sizes[1:] or (sizes[0] == 1 and digits[0] != "1"):
+    if len(groups[0]) == 1 and digits[0] != "1":
         return False
-    return _valid_national(digits, "(" in cand, len(groups) == 1)
+    if len(groups) == 1:
+        return _valid_national(digits, False, True)
+    if 1 in map(len, groups[1:]):
+        return False
+    return _valid_national(digits, "(" in cand, False)
 
 
 def _whole(check: Callable[[str], bool]) -> Callable[[str, int, int], bool]:
@@ -564,6 +622,8 @@ def _scan(det: Detector, text: str, cs: list[int], ce: list[int]) -> list[tuple[
                 j = bisect_right(ce, s)
                 if j < nclaims and cs[j] < e:
                     if cs[j] <= s:  # starts inside a claimed span: go on after it
+                        if e <= ce[j] and not group:  # (where this search goes on anyway: nothing starts between)
+                            continue
                         pos = ce[j]
                         break
                     limit = cs[j]
@@ -599,10 +659,17 @@ def _scan(det: Detector, text: str, cs: list[int], ce: list[int]) -> list[tuple[
 def find(text: str, kinds: Iterable[str] | None = None) -> list[Finding]:
     """All non-overlapping findings in ``text``, sorted by position: found in its :func:`view`, given as spans
     of ``text`` (the characters that became the finding's first and last ones, and all between them)."""
-    v, ends = view(text)
+    v, parts = _fold_parts(text)
     found = _find(v, kinds)
-    if ends is None or not found:
+    if parts is None or not found:
         return found
+    gaps = _dropped(parts, v)
+    if gaps is not None:  # the usual case: invisible characters dropped, the rest one for one
+        if not gaps:
+            return found
+        # (the bisections below over ``ends``, with the ends of the kept characters counted by arithmetic)
+        return [Finding(f.kind, f.start + bisect_right(gaps, f.start), f.end + bisect_left(gaps, f.end)) for f in found]
+    ends = list(accumulate(map(len, parts)))
     return [Finding(f.kind, bisect_right(ends, f.start), bisect_left(ends, f.end) + 1) for f in found]
 
 
