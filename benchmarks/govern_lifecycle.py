@@ -37,7 +37,7 @@ def run(p: Path, **flags: object) -> dict:
     inputs = inputs_from(loaded.settings, p, config_file=p / "llmops.yaml")
     report = run_check(inputs, evidence_dir=p / "evidence", environ=ENV, reporter=NullReporter())
     assert report.coverage is not None
-    return report.coverage.as_dict()
+    return report.coverage.to_dict()
 
 
 def ad_hoc(root: Path) -> dict:
@@ -66,7 +66,7 @@ def ad_hoc(root: Path) -> dict:
     )
     report = run_check(inputs, evidence_dir=work / "evidence", environ=ENV, reporter=NullReporter())
     assert report.coverage is not None
-    return report.coverage.as_dict()
+    return report.coverage.to_dict()
 
 
 def main() -> None:

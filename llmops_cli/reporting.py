@@ -6,9 +6,34 @@ The CLI implements :class:`Reporter` with rich; tests use :class:`RecordingRepor
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 Status = Literal["ok", "skip", "warn", "fail", "running", "pending", "changed"]
+CheckStatus = Literal["ok", "warn", "fail", "skip"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check's result, for `doctor` (host checks) and `verify` (config, tree, live platform) alike: ``detail``
+    says what was found, ``hint`` what to do about it (empty when nothing), ``component`` what was checked and
+    ``seconds`` how long it took."""
+
+    name: str
+    status: str  # ok | warn | fail | skip (CheckStatus)
+    detail: str
+    hint: str = ""
+    component: str = "host"
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "component": self.component,
+            "status": self.status,
+            "detail": self.detail,
+            "hint": self.hint or None,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 class Reporter(Protocol):

@@ -122,7 +122,7 @@ class Release:
     def risk_level_value(self) -> int | None:
         return RISK_LEVELS.index(self.risk_level) + 1 if self.risk_level else None
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "llmops_release_format": RELEASE_FORMAT,
             "model": self.model,
@@ -145,7 +145,7 @@ class Release:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.as_dict(), indent=1, sort_keys=True) + "\n"
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n"
 
     @classmethod
     def from_dict(cls, data: object, where: str = "release") -> Release:
@@ -214,7 +214,7 @@ class IncidentEntry:
     opened_at: str
     review_due: str
 
-    def as_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, str]:
         return {
             "id": self.id,
             "model": self.model,
@@ -237,7 +237,7 @@ class IncidentIndex:
     def to_json(self) -> str:
         doc = {
             "llmops_incident_index_format": INCIDENT_INDEX_FORMAT,
-            "incidents": [e.as_dict() for e in sorted(self.incidents, key=lambda e: e.id)],
+            "incidents": [e.to_dict() for e in sorted(self.incidents, key=lambda e: e.id)],
         }
         return json.dumps(doc, indent=1, sort_keys=True) + "\n"
 

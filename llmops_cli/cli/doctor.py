@@ -57,12 +57,12 @@ def command(
         report = _remote(session, host, port, key, ssh_config, accept_new_host_key)
     failures = [r for r in report.results if r.status == "fail"]
     if session.machine:
-        errors = [{"code": "check_failed", "message": f"{r.name}: {r.message}"} for r in failures]
+        errors = [{"code": "check_failed", "message": f"{r.name}: {r.detail}"} for r in failures]
         session.emit(report.to_dict(), status="error" if failures else "ok", errors=errors)
     else:
         out = session.out
         for r in report.results:
-            out.print(Text.assemble((_ICON[r.status], _STYLE[r.status]), f"  {r.name:<17} {r.message}"))
+            out.print(Text.assemble((_ICON[r.status], _STYLE[r.status]), f"  {r.name:<17} {r.detail}"))
             if r.hint and r.status in ("warn", "fail"):
                 out.print(Text(f"      {'':<17} → {r.hint}"))
         if failures:

@@ -27,7 +27,7 @@ def preflight_failures(session: Session, prepared: PreparedUp) -> list[str]:
     failing_steps = {p.id for p in prepared.failures}
     for r in run_checks(prepared.facts, prepared.settings, session.environ, gpu=prepared.plan.gpu):
         if r.status == "fail" and SAME_AS_STEP.get(r.name) not in failing_steps:
-            out.append(f"{r.name}: {r.message}" + (f" ({r.hint})" if r.hint else ""))
+            out.append(f"{r.name}: {r.detail}" + (f" ({r.hint})" if r.hint else ""))
     return out
 
 

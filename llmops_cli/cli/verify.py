@@ -139,7 +139,7 @@ def command(
         loaded, options, environ=session.environ, on_result=None if session.machine else _printer(session)
     )
     if session.machine:
-        session.emit(report.as_dict(), status="fail" if report.failed else "ok")
+        session.emit(report.to_dict(), status="fail" if report.failed else "ok")
     else:
         s = summary(report.results)
         session.info(

@@ -58,7 +58,7 @@ def command(
 
         source: TagSource = DirectoryTags(releases) if releases else NoTags() if offline else GitRemoteTags()
         checks = check_pins(source)
-        data["check"] = [c.as_dict() for c in checks]
+        data["check"] = [c.to_dict() for c in checks]
     if session.machine:
         session.emit(data)
         return

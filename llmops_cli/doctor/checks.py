@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from llmops_cli.adapters import upstream
 from llmops_cli.adapters.hostfacts import (
@@ -20,28 +20,17 @@ from llmops_cli.adapters.hostfacts import (
     k3s_version_key,
     toolkit_hint,
 )
+from llmops_cli.reporting import CheckResult, CheckStatus
 from llmops_cli.versions import VLLM_VERSION
 
 if TYPE_CHECKING:
     from llmops_cli.config.model import Settings
 
-CheckStatus = Literal["ok", "warn", "fail", "skip"]
 SUPPORTED_ARCH = ("x86_64", "aarch64", "arm64")
 MIN_KERNEL = (4, 15)
 K3S_CPU = 2.0
 K3S_MEM_MIB = 2048
 K3S_DISK_MIB = 10 * 1024
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    status: CheckStatus
-    message: str
-    hint: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

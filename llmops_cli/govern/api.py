@@ -366,7 +366,7 @@ class CheckReport:
     coverage: Coverage | None = None
     new_bundle: bool = True
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
             "bundle": str(self.bundle),
@@ -376,8 +376,8 @@ class CheckReport:
             "fail_on": self.fail_on,
             "rules": self.counts,
             "stages": self.stages,
-            "coverage": self.coverage.as_dict() if self.coverage else None,
-            "results": [r.as_dict() for r in self.results],
+            "coverage": self.coverage.to_dict() if self.coverage else None,
+            "results": [r.to_dict() for r in self.results],
         }
 
 
@@ -475,7 +475,7 @@ def assemble(
 
     stages, meta = collected.stages, collected.model_meta
     model_id = {"name": meta.name, "version": meta.version} if meta is not None else dict(UNNAMED_MODEL)
-    res_dicts = [r.as_dict() for r in verdict.results]
+    res_dicts = [r.to_dict() for r in verdict.results]
     created_at = timestamp(environ)
     artefacts: dict[str, str] = {}
     for name, st in stages.items():
@@ -522,13 +522,13 @@ def assemble(
         recorded[doc_key] = entry
     recorded.update(read_by_stages(inputs, stages.values(), {e["file"] for e in recorded.values()}))
     coverage = lifecycle.coverage(inputs, stages, verdict, docs)
-    artefacts["lifecycle.json"] = canonical_json(coverage.as_dict())
+    artefacts["lifecycle.json"] = canonical_json(coverage.to_dict())
     summary = summary_markdown(
         model_id,
         res_dicts,
         verdict.status,
         verdict.fail_on,
-        coverage=coverage.as_dict(),
+        coverage=coverage.to_dict(),
         phase_of={name: st.phase for name, st in STAGES.items()},
     )
     if collected.not_applicable:

@@ -75,7 +75,7 @@ class GitState:
     commit: str | None
     dirty: bool | None  # None outside Git
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"commit": self.commit, "dirty": self.dirty}
 
 
@@ -138,7 +138,7 @@ def build_manifest(
         "llmops_version": llmops_version,
         # a dirty tree is never recorded as the commit alone: the evidence was not made from that commit
         "git_commit": f"{commit}-dirty" if commit and git.dirty else commit,
-        "git": git.as_dict(),
+        "git": git.to_dict(),
         "model": dict(model),
         "status": status,
         "fail_on": fail_on,
@@ -370,7 +370,7 @@ class VerifyReport:
             or self.signature == "invalid"
         )
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "bundle": str(self.bundle),
             "ok": self.ok,

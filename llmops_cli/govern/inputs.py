@@ -65,7 +65,7 @@ class GovernInputs:
             **({"label_map": dict(self.label_map)} if self.label_map else {}),
             "min_group_size": self.min_group_size,
             "features": list(self.features),
-            "waivers": [w.as_dict() for w in self.waivers],
+            "waivers": [w.to_dict() for w in self.waivers],
             "bootstrap": self.bootstrap,
             "seed": self.seed,
             "fail_on": fail_on,

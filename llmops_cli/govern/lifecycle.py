@@ -267,7 +267,7 @@ class Coverage:
     def present(self) -> list[dict[str, Any]]:
         return [a for a in self.artefacts if a["state"] == "present"]
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         present = self.present
         automatic = [a for a in present if a["kind"] == "automatic"]
         share = len(automatic) / len(present) if present else 0.0

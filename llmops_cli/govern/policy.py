@@ -84,7 +84,7 @@ class RuleResult:
             return False
         return self.severity == "error" or fail_on == "warning"
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "stage": self.stage,

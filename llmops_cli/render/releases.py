@@ -31,7 +31,7 @@ class PinCheck:
     newest: str | None  # the newest stable tag matching the pin's pattern, when known
     note: str
 
-    def as_dict(self) -> dict[str, str | None]:
+    def to_dict(self) -> dict[str, str | None]:
         return {
             "name": self.pin.name,
             "value": self.pin.value,

@@ -41,11 +41,11 @@ class Report:
     def failed(self) -> bool:
         return failed(self.results)
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "mode": self.mode,
             "environment": self.env,
-            "checks": [r.as_dict() for r in self.results],
+            "checks": [r.to_dict() for r in self.results],
             "summary": summary(self.results),
         }
 

@@ -12,31 +12,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llmops_cli.errors import LlmopsError
+from llmops_cli.reporting import CheckResult
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 
 # The live components, in the order they run (Argo CD last: it only reads the cluster).
 COMPONENTS = ("gateway", "vllm", "pgvector", "prometheus", "grafana", "loki", "argocd")
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    status: str  # ok | warn | fail | skip
-    detail: str
-    hint: str | None = None
-    component: str = "offline"
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "component": self.component,
-            "status": self.status,
-            "detail": self.detail,
-            "hint": self.hint,
-            "seconds": round(self.seconds, 3),
-        }
 
 
 @dataclass(frozen=True)
@@ -118,10 +99,10 @@ class Runner:
         extra = self.extra_hint(component) if out.status == FAIL and self.extra_hint is not None else None
         if extra and extra not in (hint or ""):
             hint = f"{hint}; {extra}" if hint else extra
-        return self.add(CheckResult(name, out.status, out.detail, hint, component, time.perf_counter() - t0))
+        return self.add(CheckResult(name, out.status, out.detail, hint or "", component, time.perf_counter() - t0))
 
     def skip(self, component: str, name: str, detail: str, hint: str | None = None) -> CheckResult:
-        return self.add(CheckResult(name, SKIP, detail, hint, component, 0.0))
+        return self.add(CheckResult(name, SKIP, detail, hint or "", component, 0.0))
 
     def add(self, result: CheckResult) -> CheckResult:
         self.results.append(result)

@@ -55,7 +55,7 @@ def test_a_failed_check_is_exit_1_and_an_error_in_the_envelope(
     failed = [c for c in env["data"]["checks"] if c["status"] == "fail"]
     assert [c["name"] for c in failed] == ["nvidia"] and env["data"]["ok"] is False
     assert env["status"] == "error"
-    assert env["errors"] == [{"code": "check_failed", "message": f"nvidia: {failed[0]['message']}"}]
+    assert env["errors"] == [{"code": "check_failed", "message": f"nvidia: {failed[0]['detail']}"}]
     text = run_cli("doctor")
     assert text.exit_code == 1 and "FAIL  nvidia" in text.stdout and "1 check(s) failed" in text.stdout
 

@@ -70,7 +70,7 @@ def test_a_good_laptop_passes() -> None:
 def test_each_check(change: dict, check: str, status: str, needle: str) -> None:
     facts = replace(make_facts(), **change)
     r = by_name(c.run_checks(facts, S, {"HOME": "/nonexistent"}, gpu=False))[check]
-    assert r.status == status and needle in (r.message + r.hint), r
+    assert r.status == status and needle in (r.detail + r.hint), r
 
 
 def test_ports_used_by_our_own_k3s_are_fine() -> None:
@@ -85,15 +85,15 @@ def test_nvidia_states() -> None:
     assert by_name(c.check_nvidia(cpu, on))["nvidia"].status == "fail"
     assert by_name(c.check_nvidia(make_facts(gpu=True), off))["nvidia"].status == "skip"
     gpu = by_name(c.check_nvidia(make_facts(gpu=True, toolkit=True), auto))
-    assert gpu["nvidia"].message == "driver 580.95.05, CUDA 13.0: 1 GPU(s): NVIDIA GeForce RTX 4090 (24564 MiB)"
-    assert gpu["nvidia-toolkit"].status == "ok" and "1.17.8" in gpu["nvidia-toolkit"].message
+    assert gpu["nvidia"].detail == "driver 580.95.05, CUDA 13.0: 1 GPU(s): NVIDIA GeForce RTX 4090 (24564 MiB)"
+    assert gpu["nvidia-toolkit"].status == "ok" and "1.17.8" in gpu["nvidia-toolkit"].detail
     no_tk = by_name(c.check_nvidia(make_facts(gpu=True), auto))["nvidia-toolkit"]
     assert (
         no_tk.status == "fail"
         and f"sudo apt-get install -y nvidia-container-toolkit={NVIDIA_TOOLKIT_VERSION}" in no_tk.hint
     )
     broken = replace(make_facts(), nvidia=NvidiaFacts(smi_present=True, error="driver/library version mismatch"))
-    assert "version mismatch" in by_name(c.check_nvidia(broken, on))["nvidia"].message
+    assert "version mismatch" in by_name(c.check_nvidia(broken, on))["nvidia"].detail
 
 
 def test_requirements_follow_the_enabled_stacks() -> None:
@@ -112,7 +112,7 @@ def test_kubeconfig_check(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert by_name(c.run_checks(make_facts(), S, env, gpu=False))["kubeconfig"].status == "ok"
     (tmp_path / "config").write_text("clusters: [broken\n")
     r = by_name(c.run_checks(make_facts(), S, env, gpu=False))["kubeconfig"]
-    assert r.status == "fail" and "cannot parse" in r.message
+    assert r.status == "fail" and "cannot parse" in r.detail
 
 
 def test_doctor_on_this_machine_reports_what_is_there() -> None:
@@ -120,13 +120,13 @@ def test_doctor_on_this_machine_reports_what_is_there() -> None:
     report = diagnose(S, LocalHost(Sudo("root")), {"HOME": "/nonexistent"})
     results = by_name(report.results)
     f: HostFacts = report.facts
-    assert results["os"].message.endswith(f.arch)
+    assert results["os"].detail.endswith(f.arch)
     if f.init_system == "none":
         assert results["init"].status == "fail" and not report.ok
     if not f.nvidia.smi_present:
-        assert results["nvidia"].status == "skip" and "nvidia-smi not found" in results["nvidia"].message
+        assert results["nvidia"].status == "skip" and "nvidia-smi not found" in results["nvidia"].detail
     if not f.k3s.installed:
-        assert results["k3s"].message.startswith("not installed")
+        assert results["k3s"].detail.startswith("not installed")
     assert report.to_dict()["facts"]["cpus"] == f.cpus
 
 
@@ -148,7 +148,7 @@ GPU_SB = dict(secure_boot=True, module_present=True, module_loaded=False)
 def test_gpu_kernel_and_wsl_checks(nvidia: dict, wsl: bool, check: str, status: str, needle: str) -> None:
     facts = replace(make_facts(), nvidia=NvidiaFacts(**nvidia), wsl=wsl)
     r = by_name(c.run_checks(facts, S, {"HOME": "/nonexistent"}, gpu=True))[check]
-    assert r.status == status and needle in (r.message + r.hint), r
+    assert r.status == status and needle in (r.detail + r.hint), r
 
 
 def test_no_kernel_checks_when_the_gpu_is_off() -> None:
@@ -208,9 +208,9 @@ def test_the_driver_must_run_the_cuda_line_of_the_pinned_vllm(
     header: str | None, query: str, status: str, driver: str
 ) -> None:
     r = _cuda(_smi(header, query))
-    assert r is not None and r.status == status and driver in r.message, r
+    assert r is not None and r.status == status and driver in r.detail, r
     if status == "fail":
-        assert "CUDA 13.0" in r.message and "vLLM v0.34.0" in r.message and "580" in r.message
+        assert "CUDA 13.0" in r.detail and "vLLM v0.34.0" in r.detail and "580" in r.detail
         assert "580 or newer" in r.hint and "reboot" in r.hint and "gpu.mode: off" in r.hint
 
 
@@ -227,7 +227,7 @@ def test_without_a_driver_version_the_cuda_version_nvidia_smi_reports_decides() 
     old = _cuda(NvidiaFacts(smi_present=True, gpus=gpu, driver_version="?", cuda_version="12.8"))
     new = _cuda(NvidiaFacts(smi_present=True, gpus=gpu, driver_version="?", cuda_version="13.1"))
     unknown = _cuda(NvidiaFacts(smi_present=True, gpus=gpu, driver_version=None, cuda_version=None))
-    assert old is not None and old.status == "fail" and "CUDA 12.8" in old.message
+    assert old is not None and old.status == "fail" and "CUDA 12.8" in old.detail
     assert new is not None and new.status == "ok"
     assert unknown is not None and unknown.status == "warn" and "nvidia-smi" in unknown.hint
 

@@ -79,7 +79,7 @@ def test_incidents_count_by_state_and_overdue_follows_the_clock(tmp_path):
     g.refresh()
     assert value(reg, "llmops_incidents_review_overdue", **key) == 1
     # the review is filed: the file changes, the gauges follow, the label set stays at zero
-    idx.write_text(IncidentIndex((IncidentEntry(**{**entry.as_dict(), "state": "closed"}),)).to_json())
+    idx.write_text(IncidentIndex((IncidentEntry(**{**entry.to_dict(), "state": "closed"}),)).to_json())
     os.utime(idx, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
     g.refresh()
     assert value(reg, "llmops_incidents", **key, state="open") == 0
@@ -116,7 +116,7 @@ def test_a_broken_index_keeps_the_last_good_one_and_counts_the_error(tmp_path):
 def test_a_bad_release_record_is_a_config_error_naming_the_file_and_field(field, bad):
     import tempfile
 
-    doc = release_record().as_dict()
+    doc = release_record().to_dict()
     doc[field] = bad
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "release.json"

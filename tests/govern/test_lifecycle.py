@@ -57,7 +57,7 @@ def test_example_coverage_by_phase(project: Path) -> None:
 def test_explainability_is_missing_without_attributions_or_a_model(project: Path) -> None:
     text = (project / "llmops.yaml").read_text()
     (project / "llmops.yaml").write_text("\n".join(x for x in text.splitlines() if "attributions" not in x) + "\n")
-    cov = check(project).coverage.as_dict()
+    cov = check(project).coverage.to_dict()
     assert cov["missing"] == ["explainability"] and cov["present"] == 18
 
 
@@ -67,7 +67,7 @@ def test_coverage_drops_as_documents_go_missing(project: Path) -> None:
         "\n".join(line for line in (project / "model.yaml").read_text().splitlines() if "experiment" not in line
                   and "training/run" not in line) + "\n"
     )  # fmt: skip
-    cov = check(project).coverage.as_dict()
+    cov = check(project).coverage.to_dict()
     assert cov["present"] == 14 and cov["human"] == 0 and cov["automatic_share"] == 1.0
     assert set(cov["missing"]) == {
         "ethical_principles", "risk_appetite", "accountability_matrix", "incident_sop", "experiment_logs",

@@ -108,7 +108,7 @@ def test_llm_evaluation_failure_rates_come_from_the_bundles_llm_eval_artefact(tm
 def test_timestamps_without_a_zone_or_malformed_are_refused(doc):
     from tests.riskfixtures import release_record
 
-    data = {**release_record().as_dict(), **doc}
+    data = {**release_record().to_dict(), **doc}
     with pytest.raises(FormatError, match="promoted_at"):
         Release.from_dict(data)
 
@@ -257,7 +257,7 @@ def test_the_audit_window_counts_exactly_the_records_inside_it(records, lo, span
                    "completion": "secret text"}  # fmt: skip
             lines.append(json.dumps(rec))
         log.write_text("\n".join([*lines, "{broken"]) + "\n")
-        win = read_window(log, base + lo, base + lo + span).as_dict()
+        win = read_window(log, base + lo, base + lo + span).to_dict()
     inside = [r for r in records if lo <= r[0] <= lo + span]
     assert win["requests"] == len(inside)
     assert win["clients"] == len({r[1] for r in inside if r[1]})
@@ -280,7 +280,7 @@ def test_review_time_is_governance_over_the_release_cycle(tmp_path):
     history.write_text("".join(json.dumps({"model": "m", "version": v, "env": "prod",
                                            "promoted_at": format_time(NOW + t)}) + "\n" for v, t in promos))  # fmt: skip
     rt = review_time(ev, history)
-    d = rt.as_dict()
+    d = rt.to_dict()
     by = {v["version"]: v for v in d["versions"]}
     assert by["1.0.0"]["share"] is None  # first release: no cycle to measure
     assert by["1.1.0"]["governance_hours"] == 6 and by["1.1.0"]["cycle_hours"] == 105

@@ -34,20 +34,20 @@ def check_outcome(session: Session, report: CheckReport, junit: Path | None) -> 
         atomic_write(junit, report.junit_xml)
     if in_github_actions(session.environ):
         stream = sys.stderr if session.machine else sys.stdout
-        for line in workflow_commands([r.as_dict() for r in report.results], report.fail_on):
+        for line in workflow_commands([r.to_dict() for r in report.results], report.fail_on):
             stream.write(line + "\n")
         stream.flush()
         append_step_summary(session.environ, report.summary_markdown)
     failed = [r for r in report.results if r.failed(report.fail_on)]  # type: ignore[arg-type]
     if session.machine:
         errors = [{"code": "policy_violation", "message": f"{r.id}: {r.message}"} for r in failed]
-        session.emit(report.as_dict(), status="ok" if report.status == "pass" else "fail", errors=errors)
+        session.emit(report.to_dict(), status="ok" if report.status == "pass" else "fail", errors=errors)
         if failed:
             raise typer.Exit(4)
         return
     n = report.counts
     if report.coverage is not None:
-        cov = report.coverage.as_dict()
+        cov = report.coverage.to_dict()
         missing = ", ".join(cov["missing"][:6]) + (" ..." if len(cov["missing"]) > 6 else "")
         session.info(
             f"evidence coverage: {cov['present']}/{cov['total']} lifecycle artefacts, "
@@ -73,14 +73,14 @@ def verify_outcome(session: Session, report: VerifyReport, with_project: bool) -
     if not report.ok:
         if session.machine:
             session.emit(
-                report.as_dict(), status="fail", errors=[{"code": "evidence_mismatch", "message": report.problem()}]
+                report.to_dict(), status="fail", errors=[{"code": "evidence_mismatch", "message": report.problem()}]
             )
             raise typer.Exit(1)
         raise EvidenceMismatch(
             f"{report.bundle}: {report.problem()}", hint="re-run `llmops govern check` or restore the files"
         )
     if session.machine:
-        session.emit(report.as_dict())
+        session.emit(report.to_dict())
         return
     extra = f", {report.inputs_checked} inputs" if with_project else ""
     if report.signature == "verified":

@@ -63,7 +63,7 @@ def command(
     done = release(proj, bundle, env=env, trust=trust, served_model=served_model, out=out, now=now(session))
     rel = done.release
     if session.machine:
-        session.emit({"record": str(done.path), "history": str(done.history), "release": rel.as_dict()})
+        session.emit({"record": str(done.path), "history": str(done.history), "release": rel.to_dict()})
         return
     session.info(
         f"released {rel.model} {rel.version} (run {rel.run}, signature {rel.signature}, risk "

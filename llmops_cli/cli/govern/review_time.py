@@ -41,7 +41,7 @@ def command(
     session = get_session(ctx)
     session.start("govern review-time", output)
     result = review_time(resolve(session, project), env=env, history=history)
-    data = result.as_dict()
+    data = result.to_dict()
     if session.machine:
         session.emit(data, status="ok" if result.within_target is not False else "over_target")
         return

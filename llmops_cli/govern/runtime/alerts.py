@@ -36,7 +36,7 @@ class Alert:
     def name(self) -> str:
         return self.labels.get("alertname", "")
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
             "labels": self.labels,

@@ -114,7 +114,7 @@ def open_incident(
     if bundle is not None:
         from llmops_cli.govern.evidence import verify_bundle
 
-        evidence = verify_bundle(bundle, trust=trust).as_dict()
+        evidence = verify_bundle(bundle, trust=trust).to_dict()
     run = None
     if analysis_run is not None:
         run = _read_json_or_yaml(analysis_run, "AnalysisRun")

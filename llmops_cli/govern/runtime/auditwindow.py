@@ -36,7 +36,7 @@ class AuditWindow:
     _first_t: float = float("inf")
     _last_t: float = float("-inf")
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "window": {"from": format_time(self.start), "to": format_time(self.end)},
             "requests": self.requests,

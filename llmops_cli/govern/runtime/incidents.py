@@ -58,7 +58,7 @@ class OpenOptions:
     audit_log: Path | None = None
     lookback: float = 900.0  # seconds of audit log before the first alert fired
     release: Release | None = None
-    evidence: Mapping[str, Any] | None = None  # govern.evidence.VerifyReport.as_dict() of the release's bundle
+    evidence: Mapping[str, Any] | None = None  # govern.evidence.VerifyReport.to_dict() of the release's bundle
     analysis_run: Mapping[str, Any] | None = None  # the AnalysisRun Argo Rollouts judged the canary with
 
 
@@ -243,7 +243,7 @@ def open_incident(n: Notification, opts: OpenOptions) -> Outcome:
     window_end = max([opts.now, *ended])
     affected: dict[str, Any] | None = None
     if opts.audit_log is not None:
-        affected = read_window(opts.audit_log, window_start, window_end, model=model["served_model"]).as_dict()
+        affected = read_window(opts.audit_log, window_start, window_end, model=model["served_model"]).to_dict()
         affected["model_filter"] = model["served_model"]
     timeline = [
         {"at": a.starts_at, "event": f"{a.name} fired ({a.labels.get('severity', 'no severity')})"} for a in n.firing
@@ -263,7 +263,7 @@ def open_incident(n: Notification, opts: OpenOptions) -> Outcome:
         "receiver": n.receiver,
         "group_key": n.group_key,
         "external_url": n.external_url,
-        "alerts": [a.as_dict() for a in n.alerts],
+        "alerts": [a.to_dict() for a in n.alerts],
         "truncated_alerts": n.truncated,
     }
     if existing is not None:
@@ -271,7 +271,7 @@ def open_incident(n: Notification, opts: OpenOptions) -> Outcome:
             return Outcome(existing, path, False, f"{iid} is already {existing['state']}: nothing changed")
         known = {a["fingerprint"] for a in existing["detection"]["alerts"]}
         added = [a for a in n.alerts if a.fingerprint not in known]
-        existing["detection"]["alerts"] += [a.as_dict() for a in added]
+        existing["detection"]["alerts"] += [a.to_dict() for a in added]
         existing["timeline"] += [t for t in timeline if t not in existing["timeline"]]
         if SEVERITIES.index(severity) < SEVERITIES.index(existing["severity"]):
             existing["severity"] = severity

@@ -52,7 +52,7 @@ class VersionCycle:
             return None
         return min(1.0, g / c)
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         checking = None if self.first_check is None or self.first_pass is None else self.first_pass - self.first_check
         waiting = None if self.first_pass is None else max(0.0, self.promoted - self.first_pass)
         return {
@@ -92,7 +92,7 @@ class ReviewTime:
     def within_target(self) -> bool | None:
         return None if self.share is None else self.share < self.target
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         shares = [v.share for v in self.measured if v.share is not None]
         return {
             "target": self.target,
@@ -100,7 +100,7 @@ class ReviewTime:
             "median_share": round(median(shares), 4) if shares else None,
             "within_target": self.within_target,
             "measured_versions": len(shares),
-            "versions": [v.as_dict() for v in self.versions],
+            "versions": [v.to_dict() for v in self.versions],
         }
 
 

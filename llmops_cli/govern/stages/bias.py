@@ -132,7 +132,7 @@ class Waiver:
     group: str | None
     reason: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return {"attribute": self.attribute, "group": self.group, "reason": self.reason}
 
 
@@ -643,7 +643,7 @@ def scan(data: BiasData, cfg: BiasConfig) -> dict[str, Any]:
         "attributes": [a.name for a in data.attributes],
         "intersections": [a.name for a in data.attributes if len(a.columns) > 1],
         "intervals": {"method": "wilson-sidak box; newcombe mover-wilson (signed)", "confidence": cfg.confidence},
-        "waivers": [w.as_dict() for w in cfg.waivers],
+        "waivers": [w.to_dict() for w in cfg.waivers],
     }
     for attr in data.attributes:
         counts = confusion_counts(attr.codes, len(attr.labels), data.cell)
