@@ -175,6 +175,19 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _holds(path: Path, needle: bytes) -> bool:
+    """Whether the file contains ``needle``. k3s's release binary carries its version as a string (the
+    ``-X github.com/k3s-io/k3s/pkg/version.Version=$VERSION`` link flag of k3s-io/k3s scripts/package-cli), so a
+    binary of another release, even with a checksum file of its own, does not hold the pinned one."""
+    tail = b""
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            if needle in tail + chunk:
+                return True
+            tail = chunk[-(len(needle) - 1) :] if len(needle) > 1 else b""
+    return False
+
+
 def parse_sha256sums(text: str) -> dict[str, str]:
     """``sha256sum`` output (``<hash>  <name>`` or ``<hash> *<name>``) as name -> hash."""
     out = {}
@@ -235,6 +248,13 @@ def inspect_airgap_bundle(path: str | Path) -> AirgapBundle:
                 hint="take every file from the same release (its sha256sum-<arch>.txt lists them)",
             )
         expected[f.name] = want
+    from llmops_cli.versions import K3S_VERSION
+
+    if not _holds(binary, K3S_VERSION.encode("ascii")):
+        raise InputError(
+            f"--airgap-bundle: {binary} is not k3s {K3S_VERSION} (the version llmops pins): refusing it",
+            hint=f"download k3s, the images and sha256sum-<arch>.txt from the {K3S_VERSION} release page",
+        )
     for f in (installer, binary, *images, *extra, *charts.values()):
         got = _sha256_file(f)
         if got != expected[f.name]:

@@ -124,6 +124,7 @@ def test_known_failures_stop_up_without_asking(monkeypatch: pytest.MonkeyPatch, 
 def test_flags_reach_the_core(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import hashlib
 
+    from llmops_cli import versions
     from llmops_cli.adapters import upstream
     from llmops_cli.cluster import up as up_mod
 
@@ -140,8 +141,9 @@ def test_flags_reach_the_core(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     bundle.mkdir()
     sums = []
     for name in ("k3s", "install.sh", "k3s-airgap-images-amd64.tar.zst"):
-        (bundle / name).write_text(f"x {name}")
-        sums.append(f"{hashlib.sha256(f'x {name}'.encode()).hexdigest()}  {name}")
+        text = f"x {name} {versions.K3S_VERSION}" if name == "k3s" else f"x {name}"  # the binary holds its version
+        (bundle / name).write_text(text)
+        sums.append(f"{hashlib.sha256(text.encode()).hexdigest()}  {name}")
     (bundle / "sha256sum-amd64.txt").write_text("\n".join(sums) + "\n")
     monkeypatch.setattr(upstream, "K3S_INSTALLER_SHA256", hashlib.sha256(b"x install.sh").hexdigest())
     r = run_cli(

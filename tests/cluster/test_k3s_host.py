@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -221,7 +222,11 @@ def test_a_broken_registries_file_is_named_not_overwritten() -> None:
 def _bundle(tmp_path: Path, *, extra: bool = False, bad: str | None = None) -> Path:
     b = tmp_path / "bundle"
     b.mkdir()
-    files = {"k3s": "k3s binary", "install.sh": INSTALLER_TEXT, "k3s-airgap-images-amd64.tar.zst": "images"}
+    files = {
+        "k3s": f"k3s binary {versions.K3S_VERSION}",
+        "install.sh": INSTALLER_TEXT,
+        "k3s-airgap-images-amd64.tar.zst": "images",
+    }
     for name, text in files.items():
         (b / name).write_text(text)
     sums = {n: hashlib.sha256(t.encode()).hexdigest() for n, t in files.items() if n != "install.sh"}
@@ -262,6 +267,19 @@ def test_an_airgap_bundle_is_checked_and_installed(tmp_path: Path) -> None:
 def test_an_airgap_file_that_does_not_match_the_release_checksums_is_refused(tmp_path: Path, bad: str) -> None:
     with pytest.raises(InputError, match=f"{bad} has sha256 .* refusing it"):
         inspect_airgap_bundle(_bundle(tmp_path, bad=bad))
+
+
+def test_a_k3s_binary_of_another_release_is_refused_even_with_its_own_checksums(tmp_path: Path) -> None:
+    """A bundle is one release's files, each listed in that release's sha256sum file: a consistent bundle of
+    another k3s release passes every checksum, so the binary must also be the pinned version (it carries it)."""
+    b = _bundle(tmp_path)
+    other = b"k3s binary v1.34.1+k3s1"
+    (b / "k3s").write_bytes(other)
+    sums = (b / "sha256sum-amd64.txt").read_text().splitlines()
+    sums = [f"{hashlib.sha256(other).hexdigest()}  k3s" if line.endswith("  k3s") else line for line in sums]
+    (b / "sha256sum-amd64.txt").write_text("\n".join(sums) + "\n")
+    with pytest.raises(InputError, match=rf"is not k3s {re.escape(versions.K3S_VERSION)} .*refusing it"):
+        inspect_airgap_bundle(b)
 
 
 def test_an_airgap_installer_that_is_not_the_pinned_one_is_refused(tmp_path: Path) -> None:
