@@ -423,6 +423,44 @@ def test_intersections_are_aggregated_over_groups_that_reach_the_minimum_size() 
     assert out["sex__race"]["insufficient_groups"] == ["f|c", "m|c"]
 
 
+def one_big_intersection() -> pd.DataFrame:
+    """sex and race each have two groups of at least 30 rows, but only f|a reaches 30 in sex × race."""
+    rows = [{"sex": "f", "race": "a", "label": i % 2, "pred": 1} for i in range(60)]
+    rows += [{"sex": s, "race": r, "label": i % 2, "pred": 0} for s, r in (("f", "b"), ("m", "a")) for i in range(20)]
+    rows += [{"sex": "m", "race": "b", "label": i % 2, "pred": 0} for i in range(25)]
+    return pd.DataFrame(rows)
+
+
+def test_a_pair_with_fewer_than_two_groups_of_the_minimum_size_is_unmeasured_and_fails_closed() -> None:
+    """Audit (issue 21): such a pair was neither gated nor listed, so the intersection rules passed silently."""
+    out = run(one_big_intersection(), sensitive=("sex", "race"))
+    assert out["sex"]["sufficient"] and out["race"]["sufficient"]  # 80 vs 45 and 80 vs 45: both measured
+    assert out["worst"]["demographic_parity_ratio"] is not None
+    assert out["sex__race"]["sufficient"] is False
+    assert out["intersections_gated"] == 1
+    assert out["worst_intersection"]["demographic_parity_ratio"] is None  # not skipped: it could not be measured
+    assert out["worst_intersection"]["equalized_odds_difference"] is None
+    [reason] = [u for u in out["unmeasured"] if u.startswith("sex__race:")]
+    assert "fewer than two groups reach the minimum size" in reason
+    assert "1 of 4 groups have at least 30 rows" in reason
+    assert "'f|a' 60" in reason and "'m|b' 25" in reason and "'f|b' 20" in reason
+    # waived as a whole on purpose, the pair takes no part
+    waived = run(one_big_intersection(), sensitive=("sex", "race"), waivers=(Waiver("sex__race", None, "too few"),))
+    assert waived["intersections_gated"] == 0 and not any(u.startswith("sex__race") for u in waived["unmeasured"])
+
+
+def test_the_default_intersection_rules_do_not_pass_on_an_unmeasured_pair() -> None:
+    from pathlib import Path
+
+    from llmops_cli.govern.policy import evaluate, load_policies
+
+    policies = load_policies(Path(__file__).resolve().parents[2] / "policies" / "governance.yaml")
+    out = run(one_big_intersection(), sensitive=("sex", "race"))
+    results = {r.id: r for r in evaluate(policies, {"bias": out})}
+    for rule in ("four-fifths-rule-intersections", "equalized-odds-bound-intersections"):
+        assert results[rule].outcome == "error" and results[rule].failed(), rule
+
+
 def test_a_group_without_positives_has_undefined_tpr_and_fnr() -> None:
     df = pd.DataFrame(
         {"sex": ["f"] * 40 + ["m"] * 40, "label": [0] * 40 + [0, 1] * 20, "pred": [0, 1] * 20 + [1, 0] * 20}

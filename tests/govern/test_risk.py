@@ -185,7 +185,48 @@ def test_ai_act_credit_scoring_deployer_needs_a_fria(tmp_path: Path) -> None:
         answers(tmp_path, annex_iii=["critical_infrastructure.safety_component"], public_body_or_public_service=True)
     )
     assert grid["fria_required"] is False  # Art. 27(1) leaves out Annex III point 2
-    assert "Art. 86" in articles(public) and "Art. 86" in articles(grid)
+    assert "Art. 86" in articles(public)
+    assert "Art. 86" not in articles(grid)  # Art. 86(1) leaves out Annex III point 2 too
+
+
+def _annex_iii_points() -> list[tuple[str, str]]:
+    act = mappings.eu_ai_act()
+    return [(f"{area}.{name}", e["article"]) for area, e in act["annex_iii"].items() for name in e["points"]]
+
+
+def test_ai_act_table_covers_every_annex_iii_point_number() -> None:
+    numbers = {article for _, article in _annex_iii_points()}
+    assert numbers == {f"Annex III({n})" for n in range(1, 9)}
+
+
+@pytest.mark.parametrize(("point", "article"), _annex_iii_points())
+def test_ai_act_art_86_applies_to_every_annex_iii_point_but_point_2(tmp_path: Path, point: str, article: str) -> None:
+    """Art. 86(1): a high-risk AI system listed in Annex III, "with the exception of systems listed under point 2"."""
+    out = classify_ai_act(answers(tmp_path, annex_iii=[point]))
+    assert out["classification"] == "high-risk"
+    assert ("Art. 86" in articles(out)) == (article != "Annex III(2)"), (point, article)
+    provider = classify_ai_act(answers(tmp_path, roles=["provider"], annex_iii=[point]))
+    assert "Art. 86" not in articles(provider)  # the deployer's duty
+
+
+def test_ai_act_art_86_follows_the_points_that_make_the_system_high_risk(tmp_path: Path) -> None:
+    grid_and_credit = ["critical_infrastructure.safety_component", "essential_services.creditworthiness"]
+    assert "Art. 86" in articles(classify_ai_act(answers(tmp_path, annex_iii=grid_and_credit)))
+    # an Annex III point exempt under Art. 6(3) brings no Art. 86 to a system that is high-risk under Art. 6(1)
+    both = {"safety_component_or_product": True, "third_party_conformity_assessment": True}
+    out = classify_ai_act(
+        answers(
+            tmp_path,
+            annex_i=both,
+            annex_iii=["employment.recruitment"],
+            annex_iii_exemption={"preparatory_task": True},
+            public_body_or_public_service=True,
+        )
+    )
+    assert out["classification"] == "high-risk" and out["article"] == "Art. 6(1)"
+    assert "Art. 86" not in articles(out) and HIGH_RISK_PROVIDER <= articles(out)
+    assert out["fria_required"] is False  # Art. 27(1): systems high-risk under Art. 6(2) only
+    assert {o["applies_from"] for o in out["obligations"] if o["class"] == "high-risk"} == {"2027-08-02"}
 
 
 def test_ai_act_fria_counts_when_every_element_is_answered(tmp_path: Path) -> None:
@@ -326,6 +367,7 @@ def test_ai_act_table_entries_have_only_known_fields() -> None:
         "date",
         "voluntary",
         "annex_iii_only",
+        "annex_iii_except",
         "exceptions",
         "points",
     }
@@ -345,6 +387,7 @@ def test_ai_act_table_entries_have_only_known_fields() -> None:
     walk({k: v for k, v in act.items() if k not in ("controls", "dates", "fria_fields")})
     for entry in act["obligations"]["high_risk"]:
         assert entry["article"] in act["controls"], entry
+        assert set(entry.get("annex_iii_except", ())) <= set(act["annex_iii"]), entry
 
 
 def test_control_effectiveness_counts_only_with_named_evidence(tmp_path: Path) -> None:

@@ -656,11 +656,14 @@ def scan(data: BiasData, cfg: BiasConfig) -> dict[str, Any]:
     singles = [a.name for a in data.attributes if len(a.columns) == 1]
     pairs = [a.name for a in data.attributes if len(a.columns) > 1]
     unmeasured: list[str] = []
-    out["worst"] = _worst({a: out[a] for a in singles}, unmeasured, gate_small_groups=True)
-    # Intersections are gated over the groups that reach the minimum size; pairs with fewer than two such
-    # groups have nothing to compare and are listed, not gated.
-    gated = [a for a in pairs if out[a]["sufficient"] and not out[a]["waived"]]
-    out["worst_intersection"] = _worst({a: out[a] for a in gated}, unmeasured, gate_small_groups=False)
+    out["worst"] = _worst({a: out[a] for a in singles}, unmeasured, cfg.min_group_size, gate_small_groups=True)
+    # Intersections are gated over the groups that reach the minimum size. A pair with fewer than two such
+    # groups has nothing to compare: like a single attribute, it is listed in `unmeasured` and makes
+    # `worst_intersection` null, so a rule over it fails closed unless the pair is waived as a whole.
+    gated = [a for a in pairs if not out[a]["waived"]]
+    out["worst_intersection"] = _worst(
+        {a: out[a] for a in gated}, unmeasured, cfg.min_group_size, gate_small_groups=False
+    )
     out["intersections_gated"] = len(gated)
     out["unmeasured"] = unmeasured
     return out
@@ -753,18 +756,33 @@ def _finite(v: float) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _worst(attrs: Mapping[str, Mapping[str, Any]], unmeasured: list[str], *, gate_small_groups: bool) -> dict[str, Any]:
+def _too_few(name: str, a: Mapping[str, Any], min_size: int) -> str:
+    """Why an attribute (or pair) could not be measured: its group counts against the minimum size."""
+    groups = a["groups"]
+    reach = [g for g, v in groups.items() if v["sufficient"] and not v["waived"]]
+    sizes = ", ".join(f"{g!r} {v['count']}" + (" (waived)" if v["waived"] else "") for g, v in groups.items())
+    return (
+        f"{name}: fewer than two groups reach the minimum size ({len(reach)} of {len(groups)} groups have "
+        f"at least {min_size} rows; counts: {sizes})"
+    )
+
+
+def _worst(
+    attrs: Mapping[str, Mapping[str, Any]], unmeasured: list[str], min_size: int, *, gate_small_groups: bool
+) -> dict[str, Any]:
     """The worst value of each metric over ``attrs``; null when any attribute could not be measured for it.
 
-    An attribute waived as a whole takes no part. With ``gate_small_groups``, a group under the minimum size
-    that is not waived makes every metric null (it could not be measured, so the gate cannot pass).
+    An attribute waived as a whole takes no part. One with fewer than two groups of the minimum size (not
+    waived) makes every metric null. With ``gate_small_groups``, so does a group under the minimum size that
+    is not waived (it could not be measured, so the gate cannot pass); intersections compare the groups that
+    reach the size.
     """
     out: dict[str, Any] = {}
     counted = {name: a for name, a in attrs.items() if not a["waived"]}
     blocked = False
     for name, a in counted.items():
         if not a["sufficient"]:
-            unmeasured.append(f"{name}: fewer than two groups reach the minimum size")
+            unmeasured.append(_too_few(name, a, min_size))
             blocked = True
         elif gate_small_groups and a["unmeasured_groups"]:
             groups = ", ".join(repr(g) for g in a["unmeasured_groups"])

@@ -429,6 +429,7 @@ def classify_ai_act(path: Path | None) -> dict[str, Any]:
     classes = {f["class"] for f in found}
     decided = next((f for cls in CLASS_ORDER for f in found if f["class"] == cls), None)
     public = _bool(doc, "public_body_or_public_service")
+    high_risk_points = [] if exempt else points  # the Annex III points that make the system high-risk (Art. 6(2))
     fria_required = "deployer" in roles and (
         (
             "high-risk" in classes
@@ -438,12 +439,12 @@ def classify_ai_act(path: Path | None) -> dict[str, Any]:
                     and act["annex_iii"]["essential_services"]["points"][p.split(".")[1]].get("fria")
                 )
                 or (public and not p.startswith("critical_infrastructure."))
-                for p in points
+                for p in high_risk_points
             )
         )
         or "Art. 27" in extra
     )
-    obligations = _obligations(act, roles, classes, points, gpai, fria_required, extra, transparency)
+    obligations = _obligations(act, roles, classes, high_risk_points, gpai, fria_required, extra, transparency)
     evidence = _evidence(doc, path)
     fria = _fria(doc, path, act) if doc.data.get("fria") is not None else None
     for o in obligations:
@@ -608,6 +609,10 @@ def _obligations(
                 continue
             if any(e.get(k) and v for k, v in skip.items()):
                 continue
+            if e.get("annex_iii_only") and not any(
+                p.partition(".")[0] not in e.get("annex_iii_except", ()) for p in points
+            ):
+                continue  # e.g. Art. 86(1): Annex III systems, except those under point 2 (critical infrastructure)
             if any(o["article"] == e["article"] for o in out):
                 continue
             out.append(
@@ -624,7 +629,7 @@ def _obligations(
     add(ob["all"], "all", dates["prohibitions"])
     if "high-risk" in classes:
         date = dates["high_risk_annex_iii"] if points else dates["high_risk_annex_i"]
-        add(ob["high_risk"], "high-risk", date, annex_iii_only=not points)
+        add(ob["high_risk"], "high-risk", date)
     if "exempt" in classes and "high-risk" not in classes:
         add(ob["derogation"], "exempt", dates["high_risk_annex_iii"])
     if fria_required:
