@@ -151,13 +151,21 @@ def prepare(
         gates.enforce(gate)  # refused before any host is touched; a dry run shows everything
     esettings = remote.environment_settings(settings, env) if e.hosts else settings
     trees: dict[bool, dict[str, str]] = {}
+    gateway_record: list[str | None] = []
+
+    def gateway_release() -> str | None:
+        if not gateway_record:
+            gateway_record.append(rel.gateway_release(esettings, env, gate, repo, branch, folder))
+        return gateway_record[0]
 
     def tree_for(gpu: bool) -> dict[str, str]:
         if gpu not in trees:
             if target is not None:
                 trees[gpu] = dict(target.files)
             else:
-                tree = render_environment(esettings, env, gpu=gpu, project_dir=base_dir)
+                # The gateway serves under the promoted bundle's release record (its gauges are what the canary
+                # analysis and the risk alerts read), in place of stacks.gateway.release_file.
+                tree = render_environment(esettings, env, gpu=gpu, project_dir=base_dir, release_json=gateway_release())
                 record = rel.build_release(esettings, env, gate, tree, resolve_backend(esettings, gpu))
                 trees[gpu] = rel.with_release(tree, record)
         return trees[gpu]

@@ -43,6 +43,13 @@ class GateResult:
     risk_class: str | None = None
     failed_rules: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    report: Any = field(default=None, repr=False, compare=False)  # govern's VerifyReport of the bundle
+
+    @property
+    def releasable(self) -> bool:
+        """A bundle that verified and passed: the gateway's release record can be built from it."""
+        r = self.report
+        return bool(self.bundle is not None and r is not None and r.ok and self.status == "pass" and self.ok)
 
     @property
     def ok(self) -> bool:
@@ -165,6 +172,7 @@ def evaluate(
         result.problems.append(f"the bundle cannot be verified: {e.message}")
         return result
     result.bundle = folder
+    result.report = report
     result.run = folder.name
     result.digest = "sha256:" + sha256_file(folder / MANIFEST)
     result.status = report.status

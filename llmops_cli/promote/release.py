@@ -18,6 +18,7 @@ it was committed, through a new commit with the same record (plus ``Llmops-Rollb
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -158,6 +159,56 @@ def build_release(settings: Settings, env: str, gate: GateResult, tree: Mapping[
         risk=risk,
         tree_digest=tree_digest(tree),
     )
+
+
+def gateway_release(
+    settings: Settings, env: str, gate: GateResult, repo: GitRepo, branch: str, folder: str, *, now: float | None = None
+) -> str | None:
+    """The gateway's release record (``llmops govern release``'s, built by the same code) for the bundle the gate
+    verified and passed; None without one (an environment that requires no evidence and has none, a dry run the
+    gate refused). The gate verified the bundle: its report is reused, nothing is verified twice.
+
+    A record the branch already holds for the same bundle keeps its ``promoted_at``: promoting the same release
+    again changes nothing (no new commit, no gateway restart)."""
+    if not gate.releasable or gate.bundle is None:
+        return None
+    import time
+
+    from llmops_cli.govern.runtime.release import build_release as build_gateway_release
+
+    record = build_gateway_release(
+        gate.bundle,
+        gate.report,
+        served_model=settings.stacks.vllm.name,
+        env=env,
+        now=time.time() if now is None else now,
+    )
+    live = _live_gateway_release(repo, branch, folder)
+    if live is not None and dataclasses.replace(record, promoted_at=live.promoted_at) == live:
+        record = live
+    return record.to_json()
+
+
+def _live_gateway_release(repo: GitRepo, branch: str, folder: str) -> Any:
+    import yaml
+
+    from llmops_cli.render.names import GATEWAY_NAME
+    from llmops_cli.riskdata import FormatError
+    from llmops_cli.riskdata import Release as GatewayRelease
+
+    remote = repo.remote_of(branch)
+    tip = repo.rev(f"refs/heads/{branch}") or (repo.rev(f"refs/remotes/{remote}/{branch}") if remote else None)
+    text = repo.show(tip, f"{folder}/gateway/configmap-{GATEWAY_NAME}-release.yaml") if tip else None
+    if not text:
+        return None
+    try:
+        for doc in yaml.safe_load_all(text):
+            data = (doc or {}).get("data") if isinstance(doc, dict) else None
+            if isinstance(data, dict) and isinstance(data.get("release.json"), str):
+                return GatewayRelease.from_json(data["release.json"], where="the live release record")
+    except (yaml.YAMLError, FormatError):
+        return None
+    return None
 
 
 def with_release(tree: Mapping[str, str], release: Release) -> dict[str, str]:

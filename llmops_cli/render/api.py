@@ -40,6 +40,7 @@ def render_environment(
     stacks: list[str] | None = None,
     gpu: bool | None = None,
     project_dir: Path | None = None,
+    release_json: str | None = None,
 ) -> RenderedTree:
     """Render the GitOps tree of one environment (every enabled stack, or only ``stacks``).
 
@@ -49,6 +50,9 @@ def render_environment(
 
     ``project_dir``: the folder llmops.yaml lives in; its release record and incident index go into the tree
     (``render.runtime``). Without it the tree carries an empty incident index and no release record.
+
+    ``release_json``: the gateway's release record (``llmops govern release``'s format) to render with, in place of
+    ``stacks.gateway.release_file``; `llmops promote` passes the record of the bundle its gate passed.
     """
     from llmops_cli.render.stacks import STACK_RENDERERS, STACKS, make_ctx
     from llmops_cli.render.yamlio import dump, with_header
@@ -59,7 +63,7 @@ def render_environment(
         raise UsageError(f"unknown stack {unknown[0]!r}", hint=f"known stacks: {', '.join(STACKS)}")
     if env in settings.environments:
         settings = environment_settings(settings, env)
-    ctx = make_ctx(settings, env, gpu=gpu, project_dir=project_dir)
+    ctx = make_ctx(settings, env, gpu=gpu, project_dir=project_dir, release_json=release_json)
     tree: RenderedTree = {}
     for name in STACKS:
         if name not in selected:

@@ -4,6 +4,10 @@
 Read from the project folder when the CLI renders one; a render without a project (tests, in-memory renders), or
 a project without its own policy file at the default path, ships the policy packaged with llmops, an empty
 incident index and no release record.
+
+A caller may hand the release record in itself (``release_json``): `llmops promote` renders the environment
+with the record of the evidence bundle its gate passed, and that record replaces ``stacks.gateway.release_file``
+(promote is the release; nothing is written into the project).
 """
 
 from __future__ import annotations
@@ -31,13 +35,23 @@ def _resolve(project_dir: Path, path: str) -> Path:
     return p if p.is_absolute() else project_dir / p
 
 
-def load_runtime(settings: Settings, project_dir: Path | None) -> RuntimeDocs:
+def parse_release(text: str, *, where: str) -> Release:
+    """A release record handed to render (``llmops govern release``'s format), or an InputError."""
+    try:
+        return Release.from_json(text, where=where)
+    except FormatError as e:
+        raise InputError(f"{where}: {e}", hint="write it again with `llmops govern release`") from e
+
+
+def load_runtime(settings: Settings, project_dir: Path | None, *, release_json: str | None = None) -> RuntimeDocs:
+    """The project's runtime documents; ``release_json`` (a release record) replaces stacks.gateway.release_file."""
+    given = parse_release(release_json, where="the release record") if release_json is not None else None
     if project_dir is None:
-        return RuntimeDocs()
+        return RuntimeDocs(release=given, release_json=given.to_json() if given else None)
     policy = _gateway_policy(settings, project_dir)
-    release = None
-    text = None
-    if settings.stacks.gateway.release_file:
+    release = given
+    text = given.to_json() if given else None
+    if given is None and settings.stacks.gateway.release_file:
         path = _resolve(project_dir, settings.stacks.gateway.release_file)
         try:
             raw = path.read_text(encoding="utf-8")

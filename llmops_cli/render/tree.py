@@ -98,6 +98,27 @@ def foreign_files(out: Path) -> list[Path]:
     return [p for p in _walk(out) if not is_generated(p) and not (p.name == RELEASE_FILE and p.parent.parent == out)]
 
 
+def promoted_release(folder: Path) -> str | None:
+    """The gateway release record in an environment folder `llmops promote` released (it holds ``release.yaml``),
+    as the record's JSON; None for a folder promote never wrote or a release without evidence."""
+    import yaml
+
+    from llmops_cli.render.names import GATEWAY_NAME, RELEASE_FILE
+
+    record = folder / "gateway" / f"configmap-{GATEWAY_NAME}-release.yaml"
+    if not (folder / RELEASE_FILE).is_file() or not record.is_file():
+        return None
+    try:
+        docs = [d for d in yaml.safe_load_all(record.read_text(encoding="utf-8")) if isinstance(d, dict)]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise InputError(f"{record}: not readable YAML ({e})", hint="restore it from Git, or promote again") from e
+    for doc in docs:
+        text = (doc.get("data") or {}).get("release.json") if doc.get("kind") == "ConfigMap" else None
+        if isinstance(text, str):
+            return text
+    return None
+
+
 def _read(path: Path) -> str | None:
     try:
         return path.read_text(encoding="utf-8")
@@ -148,8 +169,22 @@ def render_tree(
     gpu: bool | None = None,
     project_dir: Path | None = None,
 ) -> RenderResult:
-    """Render ``envs`` into ``out/<env>/`` (or, with ``check``, only compare and report)."""
-    trees = {env: render_environment(settings, env, stacks=stacks, gpu=gpu, project_dir=project_dir) for env in envs}
+    """Render ``envs`` into ``out/<env>/`` (or, with ``check``, only compare and report).
+
+    An environment `llmops promote` released into ``out`` keeps the gateway release record promote rendered (the
+    record of the evidence bundle its gate passed), unless the project names its own stacks.gateway.release_file:
+    a later render does not drop what the canary analysis and the risk alerts read."""
+    trees = {
+        env: render_environment(
+            settings,
+            env,
+            stacks=stacks,
+            gpu=gpu,
+            project_dir=project_dir,
+            release_json=None if settings.stacks.gateway.release_file else promoted_release(out / env),
+        )
+        for env in envs
+    }
     result = RenderResult(out=out, environments=list(envs), files=sum(len(t) for t in trees.values()), checked=check)
     full = stacks is None
     result.changes = compare(out, trees, full=full)

@@ -274,3 +274,122 @@ def test_a_promoted_tree_carries_the_projects_incident_index_as_render_does(proj
     assert all(i.id in shipped for i in index.incidents)
     r = run_cli("-c", str(project / "llmops.yaml"), "render", "--env", "prod", "--check")
     assert r.exit_code == 0, r.output
+
+
+# ------------------------------------------------------------------------------ the gateway's release record
+EVIDENCE_CHECKS = {"evidence-passed", "evidence-fresh", "risk-level", "evidence-signed"}
+
+
+def gateway_docs(project: Path, rev: str = "HEAD") -> dict[tuple[str, str], dict]:
+    """The gateway folder of the committed prod tree at ``rev``: (kind, name) -> object."""
+    listing = git(project, "ls-tree", "-r", "--name-only", rev, "manifests/prod/gateway").split()
+    out: dict[tuple[str, str], dict] = {}
+    for path in listing:
+        for doc in yaml.safe_load_all(git(project, "show", f"{rev}:{path}")):
+            if isinstance(doc, dict):
+                out[(doc["kind"], doc["metadata"]["name"])] = doc
+    return out
+
+
+def pod_template(docs: dict[tuple[str, str], dict]) -> dict:
+    """The gateway's pod template: the Rollout's (a canary judges a change of it), else the Deployment's."""
+    for kind in ("Rollout", "Deployment"):
+        spec = docs.get((kind, "policy-gateway"), {}).get("spec") or {}
+        if spec.get("template"):
+            return spec["template"]
+    raise AssertionError("no gateway pod template in the tree")
+
+
+def test_a_promotion_ships_the_gateway_release_record_the_canary_analysis_reads(project: Path, tmp_path: Path) -> None:
+    """Before, promote committed only its own release.yaml: the gateway exported no llmops_model_* gauges, so the
+    evidence checks of the gateway canary (empty result) failed every later canary and ModelServedWithoutEvidence
+    fired. The tree now carries the record `llmops govern release` would write for the promoted bundle."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from llmops_cli.gateway.governance import GovernanceGauges
+    from llmops_cli.riskdata import Release
+
+    promote(project)
+    bundle = next((project / "evidence" / "credit-approval" / "1.2.0").iterdir())
+    manifest_sha = __import__("hashlib").sha256((bundle / "manifest.json").read_bytes()).hexdigest()
+    docs = gateway_docs(project)
+    text = docs[("ConfigMap", "policy-gateway-release")]["data"]["release.json"]
+    record = Release.from_json(text, where="release.json")
+    assert (record.model, record.version, record.env, record.run) == ("credit-approval", "1.2.0", "prod", bundle.name)
+    assert record.manifest_sha256 == manifest_sha
+    assert trailers(project)["Llmops-Evidence-Digest"] == f"sha256:{record.manifest_sha256}"
+    assert (record.status, record.signature) == ("pass", "verified")
+    template = pod_template(docs)
+    env = {e["name"]: e.get("value") for c in template["spec"]["containers"] for e in c.get("env") or []}
+    assert env["PAC_RELEASE_FILE"] == "/etc/llmops-release/release.json"
+    assert template["metadata"]["annotations"]["llmops.dev/release-sha256"]
+    # Every gauge the rendered analysis queries for evidence is one the gateway exports from that record.
+    analysis = docs[("AnalysisTemplate", "llmops-gateway-risk")]
+    queries = {
+        m["name"]: m["provider"]["prometheus"]["query"]
+        for m in analysis["spec"]["metrics"]
+        if m["name"] in EVIDENCE_CHECKS
+    }
+    assert set(queries) == EVIDENCE_CHECKS
+    (tmp_path / "release.json").write_text(text)
+    reg = CollectorRegistry()
+    GovernanceGauges(reg, release_file=str(tmp_path / "release.json"), incidents_file=None, interval=0).load()
+    exported = {
+        s.name: s.value for fam in text_string_to_metric_families(generate_latest(reg).decode()) for s in fam.samples
+    }
+    import re
+
+    for check, query in queries.items():
+        gauges = set(re.findall(r"\bllmops_model_[a-z_]+", query))
+        assert gauges and gauges <= set(exported), (check, gauges - set(exported))
+    assert exported["llmops_model_evidence_passed"] == 1
+    assert exported["llmops_model_evidence_signature_verified"] == 1
+    # `llmops render` keeps the promoted record: --check agrees, and a render does not drop it.
+    r = run_cli("-c", str(project / "llmops.yaml"), "render", "--env", "prod", "--check")
+    assert r.exit_code == 0, r.output
+
+
+def test_a_new_model_version_changes_the_gateway_pod_template_so_a_canary_judges_it(project: Path) -> None:
+    """Promoting 1.3.0 after 1.2.0 changed no pod template before (the same tree): no canary ran for it."""
+    first = promote(project).commit
+    assert promote(project).commit is None  # the same release again: nothing to commit, no restart
+    set_model_version(project, "1.3.0")
+    govern(project)
+    second = promote(project).commit
+    before, after = pod_template(gateway_docs(project, first)), pod_template(gateway_docs(project, second))
+    assert before != after
+    sha = "llmops.dev/release-sha256"
+    assert before["metadata"]["annotations"][sha] != after["metadata"]["annotations"][sha]
+    record = gateway_docs(project, second)[("ConfigMap", "policy-gateway-release")]["data"]["release.json"]
+    assert json.loads(record)["version"] == "1.3.0"
+    # A rollback restores the first release's tree, its gateway record included.
+    back = promote(project, rollback=True).commit
+    assert gateway_docs(project, back) == gateway_docs(project, first)
+
+
+def test_the_promoted_bundles_record_replaces_the_projects_release_file(project: Path) -> None:
+    """stacks.gateway.release_file names a record `llmops govern release` wrote earlier (for another version):
+    promote is the release, so the tree carries the promoted bundle's record."""
+    from tests.riskfixtures import release_record
+
+    (project / "releases").mkdir(exist_ok=True)
+    (project / "releases" / "prod.json").write_text(release_record(version="0.9.0").to_json())
+    cfg = yaml.safe_load((project / "llmops.yaml").read_text())
+    cfg["stacks"] = {**(cfg.get("stacks") or {}), "gateway": {"release_file": "releases/prod.json"}}
+    (project / "llmops.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "an older release record")
+    promote(project)
+    record = gateway_docs(project)[("ConfigMap", "policy-gateway-release")]["data"]["release.json"]
+    assert json.loads(record)["version"] == "1.2.0"
+
+
+def test_an_environment_without_evidence_ships_no_gateway_release_record(project: Path) -> None:
+    cfg = yaml.safe_load((project / "llmops.yaml").read_text())
+    cfg["governance"]["inputs"].pop("model")
+    (project / "llmops.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    git(project, "commit", "-q", "-am", "no model metadata")
+    promote(project, env="dev")
+    listing = git(project, "ls-tree", "-r", "--name-only", "HEAD", "manifests/dev/gateway")
+    assert listing and "release" not in listing

@@ -175,6 +175,7 @@ def make_ctx(
     gpu: bool | None = None,
     repo_url: str | None = None,
     project_dir: Path | None = None,
+    release_json: str | None = None,
 ) -> RenderContext:
     if env not in settings.environments:
         known = ", ".join(sorted(settings.environments))
@@ -187,7 +188,7 @@ def make_ctx(
         gpu=has_gpu,
         backend=resolve_backend(settings, has_gpu),
         repo_url=repo_url or settings.gitops.repo_url or names.LOCAL_GIT_URL,
-        runtime=load_runtime(settings, project_dir),
+        runtime=load_runtime(settings, project_dir, release_json=release_json),
     )
 
 
