@@ -181,6 +181,14 @@ def evaluate(
     result.risk_score, result.risk_level, result.risk_class = _risk(folder, manifest.get("artefacts") or {})
     if not report.ok:
         result.problems.append(f"the bundle does not verify ({report.problem()})")
+    elif required and gov.runtime.risk.require_signed_evidence and report.signature != "verified":
+        # The environment's canary judges the release on `evidence-signed` (rendered while this setting is on):
+        # evidence whose signature is not verified would be shipped only to abort every rollout.
+        result.problems.append(
+            f"the bundle's signature is {report.signature}, and governance.runtime.risk.require_signed_evidence "
+            "asks for a verified one (sign with `govern check --sign-key` and trust the key in llmops.yaml, or "
+            "set require_signed_evidence: false)"
+        )
     if report.status != "pass":
         result.failed_rules = _failed_rules(folder)
     found = ModelRef(str(report.model.get("name")), str(report.model.get("version"))) if report.model else None

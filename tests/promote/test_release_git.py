@@ -197,6 +197,21 @@ def test_an_unsigned_bundle_is_refused_when_a_signer_is_trusted(tmp_path: Path) 
     assert "not signed" in str(e)
 
 
+def test_unsigned_evidence_is_refused_where_the_canary_requires_signed_evidence(tmp_path: Path) -> None:
+    """With no signer trusted, an unsigned bundle verifies; but where the environment requires evidence and
+    governance.runtime.risk.require_signed_evidence is on (the default), its canary checks `evidence-signed`:
+    promote refuses up front rather than ship a release every rollout would abort on. Turned off, it promotes."""
+    project = make_project(tmp_path, sign=False)
+    e = refused(project)
+    assert "signature is none" in str(e) and "require_signed_evidence" in str(e)
+    cfg = yaml.safe_load((project / "llmops.yaml").read_text())
+    cfg["governance"].setdefault("runtime", {}).setdefault("risk", {})["require_signed_evidence"] = False
+    (project / "llmops.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    git(project, "commit", "-q", "-am", "unsigned evidence allowed")
+    promote(project)
+    assert "Llmops-Evidence-Run" in trailers(project)
+
+
 def test_an_environment_without_the_requirement_promotes_without_evidence(project: Path) -> None:
     cfg = yaml.safe_load((project / "llmops.yaml").read_text())
     cfg["governance"]["inputs"].pop("model")
