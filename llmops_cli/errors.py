@@ -101,12 +101,6 @@ class PolicyViolation(LlmopsError):
     code = "policy_violation"
 
 
-class NotAvailableYet(LlmopsError):
-    """A command group that is declared but not implemented in this version."""
-
-    code = "not_available"
-
-
 class CommandFailed(LlmopsError):
     """An external command exited non-zero."""
 

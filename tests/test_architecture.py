@@ -98,3 +98,27 @@ def test_gateway_modules_use_only_each_others_public_names() -> None:
         for use in _private_uses(ast.parse(f.read_text())):
             offenders.append(f"{f.relative_to(ROOT)}: {use}")
     assert not offenders, "\n".join(offenders)
+
+
+def _doc() -> str:
+    return (ROOT / "docs" / "architecture.md").read_text()
+
+
+def test_the_gateway_layers_the_architecture_doc_shows_are_the_contracts() -> None:
+    import re
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    (gateway,) = [c for c in contracts if c.get("containers") == ["llmops_cli.gateway"]]
+    block = _doc().split("the gateway has its own layers", 1)[1].split("\n\n", 2)[1]
+    shown = [re.split(r"\s{2,}", line.strip())[0] for line in block.splitlines()]
+    assert shown == gateway["layers"]
+
+
+def test_every_module_the_architecture_doc_names_exists() -> None:
+    import re
+
+    roots = [ROOT, ROOT / "llmops_cli", ROOT / "llmops_cli" / "gateway"]
+    named = set(re.findall(r"[\w/]+\.py\b", _doc()))
+    missing = sorted(p for p in named if not any((r / p).is_file() for r in roots))
+    assert missing == []

@@ -208,7 +208,10 @@ def _live(
         live = Live(expected, endpoints, web, runner, timeout)
         for component in components:
             if not expected.stacks.get(component, True):
-                runner.skip(component, component, f"disabled ({setting[component]} is false)")
+                # Grafana and Loki are also off when the whole observability stack is: name the key that is.
+                whole = component in ("grafana", "loki") and not expected.stacks.get("prometheus", True)
+                key = setting["prometheus"] if whole else setting[component]
+                runner.skip(component, component, f"disabled ({key} is false)")
                 continue
             err = (unavailable or {}).get(component)
             if err is not None:

@@ -110,10 +110,11 @@ def test_error_envelope_on_stdout_with_json_output(workdir: Path) -> None:
     assert "llmops.yaml:" in doc["errors"][0]["message"]
 
 
-def test_not_available_commands_exit_1() -> None:
+def test_promote_without_an_environment_is_a_usage_error() -> None:
+    # promote exists (it was once "not available"): without its ENV it is a usage error that names what is missing.
     r = run_cli("promote")
-    assert r.exit_code in (ExitCode.ERROR, ExitCode.USAGE)
-    assert "Traceback" not in r.output
+    assert r.exit_code == ExitCode.USAGE
+    assert "Missing argument 'ENV'" in r.stderr and "Traceback" not in r.output
 
 
 def test_llmops_config_env_var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -89,6 +89,43 @@ def test_offline_runs_only_the_offline_checks(workdir: Path) -> None:
     assert all(isinstance(c["seconds"], float) for c in data["checks"])
 
 
+CLOSED = "127.0.0.1:9"  # nothing listens there: a check that contacted it would fail
+
+
+def test_a_disabled_stack_is_reported_as_skipped_and_not_contacted(workdir: Path) -> None:
+    (workdir / "llmops.yaml").write_text(
+        "version: 1\nstacks:\n  pgvector:\n    enabled: false\n  observability:\n    enabled: false\n"
+    )
+    r = run_cli(
+        "verify", "--live-only", "-o", "json", "--timeout", "2",
+        "--pg-dsn", f"postgresql://llmops:pw@{CLOSED}/llmops", "--prometheus-url", f"http://{CLOSED}",
+        "--grafana-url", f"http://{CLOSED}", "--loki-url", f"http://{CLOSED}",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    checks = {c["name"]: c for c in json.loads(r.stdout)["data"]["checks"]}
+    assert set(checks) == {"expected state", "pgvector", "prometheus", "grafana", "loki"}, checks
+    assert {n: c["status"] for n, c in checks.items() if n != "expected state"} == dict.fromkeys(
+        ["pgvector", "prometheus", "grafana", "loki"], "skip"
+    )
+    assert checks["pgvector"]["detail"] == "disabled (stacks.pgvector.enabled is false)"
+    # Grafana and Loki are off because the whole stack is: the detail names that key, not theirs.
+    for name in ("prometheus", "grafana", "loki"):
+        assert checks[name]["detail"] == "disabled (stacks.observability.enabled is false)", checks[name]
+
+
+def test_only_the_disabled_part_of_a_stack_is_skipped(workdir: Path) -> None:
+    (workdir / "llmops.yaml").write_text("version: 1\nstacks:\n  observability:\n    grafana: false\n")
+    r = run_cli(
+        "verify", "--live-only", "-o", "json", "--timeout", "2",
+        "--grafana-url", f"http://{CLOSED}", "--loki-url", f"http://{CLOSED}",
+    )  # fmt: skip
+    checks = {c["name"]: c for c in json.loads(r.stdout)["data"]["checks"]}
+    assert checks["grafana"]["status"] == "skip"
+    assert checks["grafana"]["detail"] == "disabled (stacks.observability.grafana is false)"
+    # Loki is enabled, so it is checked, and nothing answers at its URL.
+    assert checks["loki gateway logs"]["status"] == "fail" and r.exit_code == 1
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -28,7 +28,7 @@ PROM = ["prometheus targets", "prometheus rules", "prometheus alerts"]
 GRAFANA = ["grafana health", "grafana dashboards", "grafana queries"]
 
 
-def test_healthy_platform_passes_every_check(platform: Platform, workdir) -> None:
+def test_healthy_platform_passes_every_check_with_grafana_and_loki_stand_ins(platform: Platform, workdir) -> None:
     code, checks, _ = verify(*platform.endpoint_args())
     assert code == 0, checks
     assert set(checks) == {"expected state", *GATEWAY, *VLLM, *PG, *PROM, *GRAFANA, "loki gateway logs"}
@@ -145,7 +145,7 @@ def test_series_of_another_model_fail_the_metrics_check(platform: Platform, work
     assert "model_name=some-other-model" in checks["vllm metrics"]["detail"]
 
 
-def test_grafana_with_wrong_credentials_fails_dashboards(platform: Platform, workdir) -> None:
+def test_wrong_credentials_fail_the_dashboards_of_a_grafana_stand_in(platform: Platform, workdir) -> None:
     url = platform.grafana_url.replace("http://", "http://admin:nope@")
     code, checks, _ = verify("--grafana-url", url)
     assert code == 1
@@ -153,7 +153,7 @@ def test_grafana_with_wrong_credentials_fails_dashboards(platform: Platform, wor
     assert checks["grafana dashboards"]["status"] == "fail" and "credentials" in checks["grafana dashboards"]["hint"]
 
 
-def test_grafana_missing_a_dashboard_names_it(platform: Platform, workdir) -> None:
+def test_a_grafana_stand_in_missing_a_dashboard_is_named(platform: Platform, workdir) -> None:
     gone = platform.grafana.dashboards.pop("llmops-pgvector")
     try:
         code, checks, _ = verify(
@@ -165,7 +165,7 @@ def test_grafana_missing_a_dashboard_names_it(platform: Platform, workdir) -> No
     assert "llmops-pgvector" in checks["grafana dashboards"]["detail"]
 
 
-def test_loki_without_the_gateway_lines_fails(platform: Platform, workdir) -> None:
+def test_a_loki_stand_in_without_the_gateway_lines_fails(platform: Platform, workdir) -> None:
     sources = platform.loki.sources
     platform.loki.sources = []
     lines = platform.loki.lines
