@@ -315,3 +315,22 @@ def test_crlf_policy_file_verifies(project: Path) -> None:
     assert read_manifest(bundle)["policy"]["file"] == "policies/governance.yaml"
     report = verify(bundle, project)
     assert report.ok, report.problem()
+
+
+def test_the_example_ci_job_signs_keyless_and_uses_only_flags_check_has() -> None:
+    """The example GitHub job gets an OIDC token (`id-token: write`, which Sigstore's keyless signing needs in
+    GitHub Actions), installs the sigstore extra, and calls `govern check` with flags the command has."""
+    import shlex
+
+    from tests.helpers import run_cli
+
+    root = Path(__file__).resolve().parents[2]
+    job = yaml.safe_load((root / "examples" / "ci" / "governance.yml").read_text())
+    assert job["permissions"]["id-token"] == "write"
+    runs = [s["run"] for s in job["jobs"]["govern"]["steps"] if "run" in s]
+    (install,) = [r for r in runs if r.startswith("pip install")]
+    assert "sigstore" in install
+    (check,) = [shlex.split(r) for r in runs if r.startswith("llmops govern check")]
+    assert check[check.index("--sign") + 1] == "sigstore"
+    help_text = run_cli("govern", "check", "--help").stdout
+    assert all(word in help_text for word in check[3:] if word.startswith("--"))
