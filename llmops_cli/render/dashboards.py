@@ -329,7 +329,14 @@ def risk_dashboard(settings: Settings) -> Dashboard:
                 f"max by ({by}, run, env) ({rel})", "{{model}} {{model_version}} (run {{run}}, {{env}})", instant=True
             )
         ],
-        (0, 0, 8, 4),
+        (0, 0, 5, 4),
+        **{**_STAT, "options": {**_STAT["options"], "textMode": "name"}},
+    )
+    add(
+        "stat",
+        "EU AI Act class",
+        [_target(f"max by (ai_act_class) ({rel})", "{{ai_act_class}}", instant=True)],
+        (5, 0, 3, 4),
         **{**_STAT, "options": {**_STAT["options"], "textMode": "name"}},
     )
     add(

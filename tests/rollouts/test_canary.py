@@ -430,3 +430,7 @@ def test_every_panel_of_the_risk_dashboard_has_data(platform: Platform):
             empty.append(panel["title"])
     assert not empty, f"panels without data: {empty}"
     assert len(doc["panels"]) >= 15
+    # The evidence card names the release's EU AI Act class, as the release record has it.
+    (ai_act,) = [pl for pl in doc["panels"] if pl["title"] == "EU AI Act class"]
+    series = p.query(ai_act["targets"][0]["expr"].replace("$served_model", consts["served_model"]))
+    assert {s["metric"]["ai_act_class"] for s in series} == {release_record().ai_act_class}
