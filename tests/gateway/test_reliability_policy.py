@@ -49,8 +49,8 @@ def test_every_pattern_that_compiles_alone_works_in_the_matcher(text: str, hit: 
 
 def test_plain_regexes_and_literals_share_one_alternation() -> None:
     m = BlockedMatcher(PATTERNS)
-    assert m._re is not None
-    assert [pid for pid, _ in m._alone] == ["repeat", "verbose", "named"]  # groups, or a trailing # comment
+    assert m.shared_ids == ["codename", "falcon", "ticket", "flags2"]
+    assert m.alone_ids == ["repeat", "verbose", "named"]  # groups, or a trailing # comment
 
 
 def test_policy_with_inline_flags_and_backreferences_loads_and_blocks() -> None:
@@ -137,7 +137,7 @@ async def test_the_watcher_survives_a_failed_reload_and_applies_the_next_good_ed
                 break
         assert holder.current.policy.limits.max_messages == 9
         assert holder.last_error is None
-        assert not app._tasks[0].done()
+        assert [t.done() for t in app.background_tasks] == [False]  # the watcher lives on
     finally:
         await app.shutdown()
 
