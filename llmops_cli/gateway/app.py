@@ -116,6 +116,11 @@ class GatewayApp:
     def in_flight(self) -> int:
         return self.admission.in_flight
 
+    @property
+    def background_tasks(self) -> tuple[asyncio.Task[None], ...]:
+        """The tasks :meth:`startup` started (the policy file watcher), until :meth:`shutdown` ends them."""
+        return tuple(self._tasks)
+
     # ------------------------------------------------------------------ ASGI
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

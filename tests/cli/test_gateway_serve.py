@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from llmops_cli.gateway.testing.fake_upstream import FakeConfig, FakeUpstream, serve_in_thread
-from tests.gateway.conftest import SHIPPED
+from tests.gateway.conftest import SHIPPED, policy_with
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.timeout(90), pytest.mark.slow]
@@ -252,7 +252,7 @@ def test_replicas_share_rate_limits_through_redis(tmp_path: Path, fake: tuple) -
 
     redis = RedisServer(tmp_path, password="tr0ub4dor-and-3").start()
     policy = tmp_path / "gateway.yaml"
-    policy.write_text(SHIPPED.read_text().replace("  requests_per_minute: 600", "  requests_per_minute: 5"))
+    policy.write_text(policy_with({"limits.requests_per_minute": 5}))
     key = _cli("gateway", "keys", "create", "demo", "--policies", str(policy)).stdout.strip()
     env = {
         **os.environ,

@@ -32,13 +32,13 @@ def test_ready_needs_server_and_repo_server_available() -> None:
     cluster = Cluster(k3s_installed=True)
     cluster.kube.hooks.clear()
     ctx = context(cluster, Settings(), make_facts(), make_inputs())
-    assert argocd._ready_workloads(ctx, "argocd") is None
+    assert argocd.ready_workloads(ctx, "argocd") is None
     cluster.kube.put(deployment("argo-cd-argocd-server", 1))
-    assert argocd._ready_workloads(ctx, "argocd") is None  # no repo-server yet
+    assert argocd.ready_workloads(ctx, "argocd") is None  # no repo-server yet
     cluster.kube.put(deployment("argo-cd-argocd-repo-server", 0))
-    assert argocd._ready_workloads(ctx, "argocd") is None
+    assert argocd.ready_workloads(ctx, "argocd") is None
     cluster.kube.put(deployment("argo-cd-argocd-repo-server", 1))
-    assert argocd._ready_workloads(ctx, "argocd") == ["argo-cd-argocd-repo-server", "argo-cd-argocd-server"]
+    assert argocd.ready_workloads(ctx, "argocd") == ["argo-cd-argocd-repo-server", "argo-cd-argocd-server"]
 
 
 def test_timeout_names_the_workload_and_its_condition() -> None:

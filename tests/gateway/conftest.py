@@ -46,9 +46,11 @@ def policy_with(
     *,
     key_models: tuple[str, ...] = ("*",),
     other_models: tuple[str, ...] = ("other-*",),
+    validate: bool = True,
 ) -> str:
     """The shipped policy, parsed, with the two test keys and ``changes`` (dotted path → value, e.g.
-    ``{"limits.requests_per_minute": 2}``) set on the parsed model; a path the model does not have is an error."""
+    ``{"limits.requests_per_minute": 2}``) set on the parsed model; a path the model does not have is an error.
+    ``validate=False`` skips checking the result, for a test of how the gateway refuses a bad value."""
     import yaml
 
     from llmops_cli.gateway.policy.model import Policy
@@ -63,7 +65,8 @@ def policy_with(
         if leaf not in node:
             raise KeyError(f"the gateway policy has no {dotted}")
         node[leaf] = value
-    Policy.model_validate(data)  # the changed policy is one the gateway accepts
+    if validate:
+        Policy.model_validate(data)  # the changed policy is one the gateway accepts
     return yaml.safe_dump(data, sort_keys=False)
 
 

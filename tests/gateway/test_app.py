@@ -14,7 +14,7 @@ import pytest
 from llmops_cli.gateway.app import create_app
 from llmops_cli.gateway.upstream.http import HttpAdapter
 
-from .conftest import AUTH, OTHER_KEY, app_of, chat, compiled, policy_text, sse_text
+from .conftest import AUTH, OTHER_KEY, app_of, chat, compiled, policy_with, sse_text
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -97,7 +97,7 @@ async def test_strict_parse_rejects(client: httpx.AsyncClient, fake: Any, raw: b
 
 
 async def test_model_allowlists(make_client: Callable[..., httpx.AsyncClient], fake: Any) -> None:
-    c = make_client(policy_text(key_models='["fake-*"]').replace('models: ["*"]   ', 'models: ["fake-*", "other-*"]'))
+    c = make_client(policy_with({"limits.models": ["fake-*", "other-*"]}, key_models=("fake-*",)))
     assert (await c.post("/v1/chat/completions", json=chat("x"))).status_code == 200
     r = await c.post("/v1/chat/completions", json={**chat("x"), "model": "other-model"})
     assert r.status_code == 403 and r.json()["error"]["code"] == "model_not_allowed"
@@ -110,11 +110,7 @@ async def test_model_allowlists(make_client: Callable[..., httpx.AsyncClient], f
 
 
 async def test_size_limits_and_max_tokens(make_client: Callable[..., httpx.AsyncClient], fake: Any) -> None:
-    c = make_client(
-        policy_text()
-        .replace("max_body_bytes: 1048576", "max_body_bytes: 2048")
-        .replace("max_messages: 256", "max_messages: 2")
-    )
+    c = make_client(policy_with({"limits.max_body_bytes": 2048, "limits.max_messages": 2}))
     r = await c.post("/v1/chat/completions", json=chat("x" * 3000))
     assert r.status_code == 400 and r.json()["error"]["code"] == "body_too_large"
     msgs = [{"role": "user", "content": "a"}] * 3
@@ -123,20 +119,20 @@ async def test_size_limits_and_max_tokens(make_client: Callable[..., httpx.Async
     r = await c.post("/v1/chat/completions", json=chat("x", max_tokens=100000))
     assert r.status_code == 200
     assert json.loads(fake.received[-1][1])["max_tokens"] == 4096  # clamped
-    rej = make_client(policy_text().replace("action: clamp", "action: reject"))
+    rej = make_client(policy_with({"limits.max_tokens.action": "reject"}))
     r = await rej.post("/v1/chat/completions", json=chat("x", max_tokens=100000))
     assert r.status_code == 400 and r.json()["error"]["code"] == "max_tokens_exceeded"
 
 
 async def test_rate_limits_429_with_reason(make_client: Callable[..., httpx.AsyncClient]) -> None:
-    c = make_client(policy_text().replace("requests_per_minute: 600", "requests_per_minute: 2"))
+    c = make_client(policy_with({"limits.requests_per_minute": 2}))
     codes = [(await c.post("/v1/chat/completions", json=chat("x"))).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
     r = await c.post("/v1/chat/completions", json=chat("x"))
     assert r.json()["error"]["code"] == "requests_per_minute"
     assert r.json()["error"]["type"] == "rate_limit_error"
     assert int(r.headers["retry-after"]) >= 1
-    t = make_client(policy_text().replace("tokens_per_minute: 200000", "tokens_per_minute: 300"))
+    t = make_client(policy_with({"limits.tokens_per_minute": 300}))
     r = await t.post("/v1/chat/completions", json=chat("x", max_tokens=250))
     assert r.status_code == 200  # reserved ~251, reconciled to the fake's usage (~10)
     r = await t.post("/v1/chat/completions", json=chat("x", max_tokens=250))
@@ -146,9 +142,7 @@ async def test_rate_limits_429_with_reason(make_client: Callable[..., httpx.Asyn
 
 
 async def test_blocked_patterns_and_injection(make_client: Callable[..., httpx.AsyncClient], fake: Any) -> None:
-    text = policy_text().replace(
-        "  blocked_patterns: []", "  blocked_patterns:\n    - {id: codename, pattern: Project Nightshade}"
-    )
+    text = policy_with({"content.blocked_patterns": [{"id": "codename", "pattern": "Project Nightshade"}]})
     c = make_client(text)
     msgs = [
         {"role": "system", "content": "be nice"},
@@ -166,7 +160,7 @@ async def test_blocked_patterns_and_injection(make_client: Callable[..., httpx.A
 
 
 async def test_pii_deny_action(make_client: Callable[..., httpx.AsyncClient], fake: Any) -> None:
-    c = make_client(policy_text().replace("input:  {email: redact", "input:  {email: deny"))
+    c = make_client(policy_with({"content.pii.input.email": "deny"}))
     r = await c.post("/v1/chat/completions", json=chat("me@example.com"))
     assert r.status_code == 400 and r.json()["error"]["code"] == "content_policy_violation"
     assert not fake.received
@@ -291,7 +285,7 @@ async def test_midstream_failure_sends_error_event_then_closes(client: httpx.Asy
 async def test_output_denied_mid_stream_is_no_stream_error(
     make_client: Callable[..., httpx.AsyncClient], fake: Any
 ) -> None:
-    c = make_client(policy_text().replace("output: {email: redact", "output: {email: deny"))
+    c = make_client(policy_with({"content.pii.output.email": "deny"}))
     fake.config.reply = "Sure, write to jane.roe@example.com today. " + "filler " * 20
     r = await c.post("/v1/chat/completions", json=chat("hi", stream=True))
     assert r.status_code == 200
@@ -359,7 +353,7 @@ async def test_audit_log_hashes_by_default_and_stores_redacted_text_on_opt_in(
     assert first["tokens"]["completion"] > 0 and first["upstream_status"] == 200 and first["latency_ms"] > 0
     assert "a@b.io" not in log.read_text()
     log2 = tmp_path / "audit2.jsonl"
-    c2 = make_client(policy_text().replace("store_text: false", "store_text: true"), audit=str(log2))
+    c2 = make_client(policy_with({"audit.store_text": True}), audit=str(log2))
     await c2.post("/v1/chat/completions", json=chat("mail a@b.io"))
     rec = json.loads(log2.read_text())
     assert rec["prompt"] == "mail [REDACTED:EMAIL]"

@@ -19,7 +19,7 @@ from llmops_cli.gateway.audit import AuditLog, hmac_key
 from llmops_cli.gateway.testing.fake_upstream import FakeUpstream
 from llmops_cli.gateway.upstream.http import HttpAdapter
 
-from .conftest import AUTH, chat, compiled, policy_text
+from .conftest import AUTH, chat, compiled, policy_with
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -65,7 +65,7 @@ async def test_a_full_disk_fails_closed_and_rotation_reopens(tmp_path: Path, fak
 async def test_on_failure_serve_keeps_serving_unrecorded(tmp_path: Path, fake: FakeUpstream) -> None:
     if not os.path.exists("/dev/full"):
         pytest.skip("needs /dev/full")
-    text = policy_text().replace("on_failure: refuse", "on_failure: serve")
+    text = policy_with({"audit.on_failure": "serve"})
     async with _client(AuditLog("/dev/full"), fake, text) as c:
         for _ in range(3):
             assert (await c.post("/v1/chat/completions", json=chat("hi"))).status_code == 200

@@ -29,7 +29,7 @@ async def test_readyz_is_status_words_and_metrics_are_not_on_the_api_port(
     policy = tmp_path / "gateway.yaml"
     policy.write_text(policy_text())
     holder = PolicyHolder.from_file(policy)
-    policy.write_text(policy_text() + "\nbogus: 1\n")
+    policy.write_text(policy_text() + "\nbogus: 1\n")  # deliberately not a policy the model accepts
     holder.reload()  # a failed reload: its error text names the file and the key
     assert holder.last_error
     transport: Any = httpx.ASGITransport(FakeUpstream()) if upstream_up else httpx.MockTransport(_refuse)

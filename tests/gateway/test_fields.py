@@ -4,7 +4,6 @@ names, reasoning, refusals, completions `suffix`, logprobs; and strict JSON refu
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import httpx
@@ -18,7 +17,7 @@ from llmops_cli.gateway.streamrelay import filter_chunk
 from llmops_cli.gateway.testing.fake_upstream import read_body
 from llmops_cli.gateway.upstream.http import HttpAdapter
 
-from .conftest import AUTH, chat, compiled, policy_text
+from .conftest import AUTH, chat, compiled, policy_with
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -27,9 +26,7 @@ PHONE = "212-736-4521"
 
 
 def _blocked(pattern: str) -> str:
-    return policy_text().replace(
-        "  blocked_patterns: []", f"  blocked_patterns:\n    - {{id: codename, pattern: {pattern}}}"
-    )
+    return policy_with({"content.blocked_patterns": [{"id": "codename", "pattern": pattern}]})
 
 
 def _call(args: str, i: int = 0) -> dict[str, Any]:
@@ -499,8 +496,7 @@ async def test_streamed_side_texts_without_finish_reason_leave_before_done() -> 
 
 async def test_logprobs_kept_when_output_pii_only_logs() -> None:
     kinds = ("email", "phone", "credit_card", "iban", "us_ssn", "ip_address", "secret")
-    text = re.sub(r"output: \{[^}]*\}", "output: {" + ", ".join(f"{k}: log" for k in kinds) + "}", policy_text())
-    assert "output: {email: log," in text
+    text = policy_with({f"content.pii.output.{k}": "log" for k in kinds})
     chunks = [_chunk(content="hi", logprobs=_logprobs("hi")), _chunk(finish="stop")]
     up = Scripted(writes=[*(_ev(c) for c in chunks), b"data: [DONE]\n\n"])
     r = await _post(up, chat("hi", stream=True, logprobs=True), text=text)

@@ -25,7 +25,7 @@ from llmops_cli.gateway.policy.patterns import normalise
 from llmops_cli.gateway.testing import tei_standin
 from llmops_cli.gateway.testing.tei_standin import TeiConfig
 
-from .conftest import chat, compiled, policy_text
+from .conftest import chat, compiled, policy_with
 
 VERBS = ["ignore", "disregard", "forget", "override", "bypass"]
 SCOPES = ["all previous", "the above", "your prior", "all earlier", "your system"]
@@ -85,12 +85,7 @@ def tei(httpserver: Any) -> Iterator[tuple[str, TeiConfig]]:
 
 
 def _policy(url: str, action: str = "deny", **extra: Any) -> str:
-    opts = ", ".join(f"{k}: {v}" for k, v in {"url": url, **extra}.items())
-    return (
-        policy_text()
-        .replace("action: flag ", f"action: {action} ")
-        .replace("    threshold: 1\n", f"    threshold: 1\n    classifier: {{{opts}}}\n")
-    )
+    return policy_with({"content.injection.action": action, "content.injection.classifier": {"url": url, **extra}})
 
 
 def test_standin_follows_tei_input_shapes(tei: tuple[str, TeiConfig]) -> None:

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from llmops_cli.gateway.policy import CompiledPolicy, Denied
 
-from .conftest import compiled, policy_text
+from .conftest import compiled, policy_with
 
 pytestmark = [pytest.mark.timeout(120)]
 
@@ -252,11 +252,7 @@ def phrase_variant(draw: st.DrawFn) -> str:
 
 
 def _blocked_policy() -> CompiledPolicy:
-    return compiled(
-        policy_text().replace(
-            "  blocked_patterns: []", f"  blocked_patterns:\n    - {{id: codename, pattern: {PHRASE}}}"
-        )
-    )
+    return compiled(policy_with({"content.blocked_patterns": [{"id": "codename", "pattern": PHRASE}]}))
 
 
 BLOCKED = _blocked_policy()
@@ -327,7 +323,7 @@ def test_token_id_prompts_are_refused_unless_the_policy_allows_them(where: tuple
     with pytest.raises(Denied) as e:
         PLAIN.admit_request(route, {"model": "fake-model", field: ids}, None)
     assert e.value.code == "token_prompt_not_allowed"
-    allow = compiled(policy_text().replace("token_prompts: deny", "token_prompts: allow"))
+    allow = compiled(policy_with({"content.token_prompts": "allow"}))
     body = {"model": "fake-model", field: json.loads(json.dumps(ids))}
     check = allow.admit_request(route, body, None)
     assert body[field] == ids  # forwarded as sent, and counted in the reservation
@@ -365,9 +361,7 @@ model_finding = st.sampled_from(
 def test_a_model_name_with_personal_data_or_a_blocked_phrase_is_refused(prefix: str, found: str, suffix: str) -> None:
     """The model name goes into the audit log and a metric label; under a wildcard allowlist it is the
     client's free text."""
-    policy = compiled(
-        policy_text().replace("  blocked_patterns: []", "  blocked_patterns:\n    - {id: codename, pattern: bluebird}")
-    )
+    policy = compiled(policy_with({"content.blocked_patterns": [{"id": "codename", "pattern": "bluebird"}]}))
     model = prefix + found + suffix
     with pytest.raises(Denied) as e:
         policy.admit_request("chat", {"model": model, "messages": [{"role": "user", "content": "hi"}]}, None)
@@ -391,7 +385,7 @@ def test_a_model_name_that_is_no_name_is_refused(model: str) -> None:
 
 def test_a_model_the_operator_lists_by_name_is_not_scanned() -> None:
     """An exact allowlist entry is the operator's own name for the model: it passes as it is."""
-    policy = compiled(policy_text().replace('models: ["*"]   ', 'models: ["*", "acct-5551234567-model"]'))
+    policy = compiled(policy_with({"limits.models": ["*", "acct-5551234567-model"]}))
     policy.admit_request(
         "chat", {"model": "acct-5551234567-model", "messages": [{"role": "user", "content": "x"}]}, None
     )

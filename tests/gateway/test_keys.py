@@ -153,6 +153,8 @@ BLOCK_SCALAR = "id: {id}\n      hash: {h}\n      name: |-\n        {id}"
 FLOW = '{{id: "{id}", name: "{id}", hash: "{h}"}}'
 
 
+# These tests edit policy text on purpose: the key editor must keep each entry's style, the comments and the line
+# endings, which a policy built from the model (tests/gateway/conftest.py:policy_with) would not have.
 def _with_revoked(text: str, span: str, style: str) -> str:
     """``text`` with only ``revoked: true`` added to the entry ``span``: last in a flow entry, else a line of its
     own under the entry's last line (without a final line break where the entry ends the file)."""

@@ -54,10 +54,10 @@ def test_a_reload_that_resizes_a_bucket_keeps_its_debt() -> None:
     lim = Limiter(c)
     assert lim.admit("k", None, 1000, 900)[0] is None
     lim.reconcile("k", 900, 3000)  # the upstream used far more than reserved: 2000 in debt
-    assert lim._tpm["k"].level == -2000
+    assert lim.balance("k", "tpm") == (-2000, 1000)
     # a reload raises the limit: the debt stays (it used to come back as a full bucket)
     assert lim.admit("k", None, 1200, 500)[0] == "tokens_per_minute"
-    assert lim._tpm["k"].level == -2000 and lim._tpm["k"].capacity == 1200
+    assert lim.balance("k", "tpm") == (-2000, 1200)
     c.t += 60  # refills at the new rate: 1200/min
     assert lim.admit("k", None, 1200, 1)[0] == "tokens_per_minute"  # -800: still in debt
     c.t += 60
@@ -70,12 +70,13 @@ def test_resize_refills_up_to_now_first_and_only_trims_what_exceeds_the_new_capa
     assert lim.admit("k", 60, None, 0)[0] is None
     for _ in range(59):
         lim.admit("k", 60, None, 0)
-    assert lim._rpm["k"].level == 0  # empty, exactly: not "fresh"
+    assert lim.balance("k", "rpm") == (0, 60)  # empty, exactly: not "fresh"
     c.t += 10  # +10 at the old rate (1/s)
     assert lim.admit("k", 30, None, 0)[0] is None  # resized to 30, with 10 - 1 left
-    assert lim._rpm["k"].level == 9
+    assert lim.balance("k", "rpm") == (9, 30)
     lim2 = Limiter(c)
+    assert lim2.balance("k", "rpm") is None  # no bucket until the key is first seen
     assert lim2.admit("k", 60, None, 0)[0] is None  # fresh: full
-    assert lim2.admit("k", 30, None, 0)[0] is None and lim2._rpm["k"].level == 29  # trimmed to the new cap
+    assert lim2.admit("k", 30, None, 0)[0] is None and lim2.balance("k", "rpm") == (29, 30)  # trimmed to the new cap
     assert TokenBucket(10, c, 0.0).level == 0 and TokenBucket(10, c, -5.0).level == -5
     assert TokenBucket(10, c).level == 10

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from llmops_cli.errors import ConfigError
 from llmops_cli.gateway.policy import parse_policy
 
-from .conftest import app_of, chat, compiled, policy_text
+from .conftest import app_of, chat, compiled, policy_text, policy_with
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -26,12 +26,9 @@ def _media(*urls: Any, key: str = "image_url") -> dict[str, Any]:
     return {**chat("x"), "messages": [{"role": "user", "content": parts}]}
 
 
-def _policy(remote: str = "deny", hosts: str = "[]") -> str:
-    text = policy_text()
-    assert "    remote_urls: deny" in text and "    allowed_hosts: []" in text
-    return text.replace("    remote_urls: deny", f"    remote_urls: {remote}").replace(
-        "    allowed_hosts: []", f"    allowed_hosts: {hosts}"
-    )
+def _policy(remote: str = "deny", hosts: tuple[str, ...] = (), *, validate: bool = True) -> str:
+    changes = {"content.media.remote_urls": remote, "content.media.allowed_hosts": list(hosts)}
+    return policy_with(changes, validate=validate)
 
 
 REFUSED_BY_DEFAULT = [
@@ -85,7 +82,7 @@ def test_inline_media_and_text_only_chats_pass() -> None:
 def test_allowed_hosts(url: str, ok: bool) -> None:
     from llmops_cli.gateway.policy.engine import Denied
 
-    p = compiled(_policy(hosts='["images.example.com", "*.cdn.example.com"]'))
+    p = compiled(_policy(hosts=("images.example.com", "*.cdn.example.com")))
     if ok:
         assert p.check_request("chat", _media(url), None) == []
     else:
@@ -107,7 +104,7 @@ def test_allowed_hosts_honour_the_port(scheme: str, host: str, port: int | None,
     default = {"http": 80, "https": 443}[scheme]
     name = "*.cdn.example.com" if host.endswith("cdn.example.com") else host
     pattern = name if pattern_port is None else f"{name}:{pattern_port}"
-    p = compiled(_policy(hosts=json.dumps([pattern])))
+    p = compiled(_policy(hosts=(pattern,)))
     url = f"{scheme}://{host}{'' if port is None else f':{port}'}/m.png"
     effective = default if port is None else port
     want = effective == (default if pattern_port is None else pattern_port) or pattern_port == "*"
@@ -146,7 +143,7 @@ async def test_every_media_part_and_vllm_shorthand_through_the_app(make_client: 
 
 def test_a_bad_host_pattern_is_a_file_line_error() -> None:
     with pytest.raises(ConfigError) as e:
-        parse_policy(_policy(hosts='["https://images.example.com/"]'), "gateway.yaml")
+        parse_policy(_policy(hosts=("https://images.example.com/",), validate=False), "gateway.yaml")
     assert "gateway.yaml:" in str(e.value) and "content.media.allowed_hosts" in str(e.value)
 
 

@@ -136,7 +136,7 @@ async def test_stream_back_pressure_and_cancel_closes_connection() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     await asyncio.wait_for(closed.wait(), 5)  # the upstream saw the disconnect
-    assert not a._idle
+    assert a.idle_connections == 0
     server.close()
 
 
@@ -171,7 +171,7 @@ async def test_stream_timeout_is_per_gap_between_chunks() -> None:
     assert e.value.kind == "timeout" and e.value.status == 504
     assert b"".join(got) == b"".join(b"%02d" % i for i in range(10))
     assert 0.9 + 0.3 <= elapsed < 0.9 + 0.3 + 1.0
-    assert not a._idle
+    assert a.idle_connections == 0
     server.close()
 
 
@@ -235,7 +235,7 @@ async def test_cancel_while_draining_after_done_closes_the_connection(monkeypatc
     with pytest.raises(asyncio.CancelledError):
         await task
     await asyncio.wait_for(eof.wait(), 2)
-    assert not a._idle
+    assert a.idle_connections == 0
     server.close()
 
 
@@ -271,6 +271,6 @@ async def test_late_end_of_response_closes_and_prompt_one_is_reused() -> None:
                     break
     await asyncio.sleep(0.5)
     assert conns == 2  # reused until the late one, which was closed (not leaked)
-    assert open_conns == len(a._idle) == 1
+    assert open_conns == a.idle_connections == 1
     await a.close()
     server.close()

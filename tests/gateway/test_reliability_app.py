@@ -21,7 +21,7 @@ from llmops_cli.gateway.testing.fake_upstream import FakeUpstream
 from llmops_cli.gateway.upstream import UpstreamError, UpstreamResponse
 from llmops_cli.gateway.upstream.pool import PooledHttpAdapter
 
-from .conftest import KEY, OTHER_KEY, app_of, chat, compiled, policy_text, sse_text
+from .conftest import KEY, OTHER_KEY, app_of, chat, compiled, policy_with, sse_text
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
@@ -236,8 +236,9 @@ async def test_a_request_without_max_tokens_is_forwarded_with_what_was_reserved(
 ) -> None:
     """Without ``max_tokens`` vLLM generates up to the context length: the gateway forwards ``max_tokens.default``
     (at most the cap), the number it reserved, so the reservation holds."""
-    text = policy_text().replace("cap: 4096", "cap: 300").replace("default: 1024", "default: 50")
-    c = make_client(text.replace("tokens_per_minute: 200000", "tokens_per_minute: 200"))
+    c = make_client(
+        policy_with({"limits.max_tokens.cap": 300, "limits.max_tokens.default": 50, "limits.tokens_per_minute": 200})
+    )
     r = await c.post("/v1/chat/completions", json=chat("hi"))
     assert r.status_code == 200, r.text
     assert json.loads(fake.received[-1][1])["max_tokens"] == 50
@@ -248,10 +249,10 @@ async def test_a_request_without_max_tokens_is_forwarded_with_what_was_reserved(
     assert json.loads(fake.received[-1][1])["max_tokens"] == 50
     await c.post("/v1/embeddings", json={"model": "fake-model", "input": "hi"})
     assert "max_tokens" not in json.loads(fake.received[-1][1])
-    nocap = make_client(policy_text().replace("cap: 4096", "cap: null"))
+    nocap = make_client(policy_with({"limits.max_tokens.cap": None}))
     await nocap.post("/v1/chat/completions", json=chat("hi"))
     assert json.loads(fake.received[-1][1])["max_tokens"] == 1024  # no cap: still bound, by the default
-    small = make_client(policy_text().replace("cap: 4096", "cap: 100"))
+    small = make_client(policy_with({"limits.max_tokens.cap": 100}))
     await small.post("/v1/chat/completions", json=chat("hi"))
     assert json.loads(fake.received[-1][1])["max_tokens"] == 100  # the default, at most the cap
 

@@ -17,7 +17,7 @@ from llmops_cli.gateway.policy.model import BlockedPattern
 from llmops_cli.gateway.policy.patterns import BlockedMatcher, normalise
 from llmops_cli.gateway.reload import PolicyHolder
 
-from .conftest import policy_text
+from .conftest import policy_text, policy_with
 
 PATTERNS = [
     BlockedPattern(id="codename", pattern="Project Nightshade"),
@@ -49,15 +49,18 @@ def test_every_pattern_that_compiles_alone_works_in_the_matcher(text: str, hit: 
 
 def test_plain_regexes_and_literals_share_one_alternation() -> None:
     m = BlockedMatcher(PATTERNS)
-    assert m._re is not None
-    assert [pid for pid, _ in m._alone] == ["repeat", "verbose", "named"]  # groups, or a trailing # comment
+    assert m.shared_ids == ["codename", "falcon", "ticket", "flags2"]
+    assert m.alone_ids == ["repeat", "verbose", "named"]  # groups, or a trailing # comment
 
 
 def test_policy_with_inline_flags_and_backreferences_loads_and_blocks() -> None:
-    text = policy_text().replace(
-        "  blocked_patterns: []",
-        '  blocked_patterns:\n    - {id: falcon, pattern: "(?i)project falcon", regex: true}\n'
-        '    - {id: repeated, pattern: "(\\\\w+) \\\\1", regex: true}',
+    text = policy_with(
+        {
+            "content.blocked_patterns": [
+                {"id": "falcon", "pattern": "(?i)project falcon", "regex": True},
+                {"id": "repeated", "pattern": r"(\w+) \1", "regex": True},
+            ]
+        }
     )
     policy = CompiledPolicy(parse_policy(text, "g.yaml"), "g.yaml")
     for content, rule in (("PROJECT FALCON", "falcon"), ("bye bye", "repeated")):
@@ -78,9 +81,9 @@ def test_a_pattern_the_matcher_cannot_compile_is_a_file_line_error() -> None:
     assert "content.blocked_patterns.1.pattern" in str(e.value)
 
 
-def _policy_file(tmp_path: Path, blocked: str = "[]") -> Path:
+def _policy_file(tmp_path: Path) -> Path:
     p = tmp_path / "gateway.yaml"
-    p.write_text(policy_text().replace("  blocked_patterns: []", f"  blocked_patterns: {blocked}"))
+    p.write_text(policy_with())
     return p
 
 
@@ -122,7 +125,7 @@ async def test_the_watcher_survives_a_failed_reload_and_applies_the_next_good_ed
     app = create_app(holder, _NoUpstream(), reload_interval=0.02)  # type: ignore[arg-type]
     await app.startup()
     try:
-        path.write_text(path.read_text().replace("max_messages: 256", "max_messages: 7"))
+        path.write_text(policy_with({"limits.max_messages": 7}))
         for _ in range(200):
             await asyncio.sleep(0.02)
             if holder.last_error:
@@ -130,14 +133,14 @@ async def test_the_watcher_survives_a_failed_reload_and_applies_the_next_good_ed
         assert holder.last_error is not None and "compiler bug" in holder.last_error
         assert 'policy_reloads_total{result="error"} 1.0' in app.metrics.render().decode()
         fail = False
-        path.write_text(path.read_text().replace("max_messages: 7", "max_messages: 9"))
+        path.write_text(policy_with({"limits.max_messages": 9}))
         for _ in range(200):
             await asyncio.sleep(0.02)
             if holder.current.policy.limits.max_messages == 9:
                 break
         assert holder.current.policy.limits.max_messages == 9
         assert holder.last_error is None
-        assert not app._tasks[0].done()
+        assert [t.done() for t in app.background_tasks] == [False]  # the watcher lives on
     finally:
         await app.shutdown()
 

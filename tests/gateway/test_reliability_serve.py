@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers import run_cli
 
-from .conftest import SHIPPED
+from .conftest import SHIPPED, policy_with
 
 
 @pytest.mark.parametrize("where", ["missing-dir/audit.jsonl", "."])
@@ -34,14 +34,10 @@ def test_unwritable_audit_log_is_a_usage_error_naming_the_path(tmp_path: Path, w
 
 def test_blocked_pattern_the_matcher_cannot_compile_stops_serve_with_file_and_line(tmp_path: Path) -> None:
     policy = tmp_path / "gateway.yaml"
-    policy.write_text(
-        SHIPPED.read_text().replace(
-            "  blocked_patterns: []",
-            "  blocked_patterns:\n    - {id: ok, pattern: '(?i)project falcon', regex: true}\n"
-            "    - {id: bad, pattern: 'a(?i)b', regex: true}",
-        )
-    )
+    bad = {"id": "bad", "pattern": "a(?i)b", "regex": True}  # a global flag not at the start: re refuses it
+    ok = {"id": "ok", "pattern": "(?i)project falcon", "regex": True}
+    policy.write_text(policy_with({"content.blocked_patterns": [ok, bad]}, validate=False))
     r = run_cli("gateway", "serve", "--policies", str(policy), "--upstream", "http://127.0.0.1:9", "--port", "0")
     assert r.exit_code == 2, r.output
-    line = policy.read_text().splitlines().index("    - {id: bad, pattern: 'a(?i)b', regex: true}") + 1
+    line = policy.read_text().splitlines().index("    pattern: a(?i)b") + 1
     assert f"{policy}:{line}:" in r.stderr and "content.blocked_patterns.1.pattern" in r.stderr

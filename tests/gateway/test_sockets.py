@@ -20,7 +20,7 @@ from llmops_cli.gateway.testing.fake_upstream import FakeConfig, FakeUpstream, s
 from llmops_cli.gateway.upstream.http import HttpAdapter
 from llmops_cli.gateway.upstream.pool import PooledHttpAdapter
 
-from .conftest import AUTH, KEY, chat, compiled, policy_text
+from .conftest import AUTH, KEY, chat, compiled, policy_text, policy_with
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -167,14 +167,14 @@ def test_policy_reload_on_file_change_keeps_serving(
     with httpx.Client(base_url=url, headers=h) as c:
         assert c.post("/v1/chat/completions", json=chat("x")).status_code == 200
         # A broken edit: logged, the old policy stays in force.
-        policy_file.write_text(policy_text() + "\nbogus: 1\n")
+        policy_file.write_text(policy_text() + "\nbogus: 1\n")  # deliberately not a policy the model accepts
         deadline = time.monotonic() + 5
         while app.holder.last_error is None and time.monotonic() < deadline:
             assert c.post("/v1/chat/completions", json=chat("x")).status_code == 200
         assert "bogus" in (app.holder.last_error or "")
         assert c.get("/readyz").json()["policy"] == "stale"  # a status word: no path, no error text
         # A good edit that blocks the model: takes effect without a restart.
-        policy_file.write_text(policy_text().replace('models: ["*"]   ', 'models: ["none"]'))
+        policy_file.write_text(policy_with({"limits.models": ["none"]}))
         deadline = time.monotonic() + 5
         codes = []
         while time.monotonic() < deadline:

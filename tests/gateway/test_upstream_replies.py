@@ -24,14 +24,14 @@ from llmops_cli.gateway.upstream import UpstreamError, UpstreamResponse
 from llmops_cli.gateway.upstream.http import HttpAdapter
 from llmops_cli.gateway.upstream.pool import PooledHttpAdapter
 
-from .conftest import AUTH, KEY, app_of, chat, compiled, policy_text, sse_text
+from .conftest import AUTH, KEY, app_of, chat, compiled, policy_with, sse_text
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 
 MAIL = "alice@example.com"
 OPENAI_ERROR_KEYS = {"message", "type", "param", "code"}
 # The prompt's e-mail reaches the upstream (input `log`), and comes back quoted in its error message.
-ECHO_POLICY = policy_text().replace("input:  {email: redact", "input:  {email: log")
+ECHO_POLICY = policy_with({"content.pii.input.email": "log"})
 
 
 def _audit(path: Path) -> list[dict[str, Any]]:
@@ -175,8 +175,12 @@ async def test_other_error_shapes_of_openai_compatible_servers(
 async def test_deny_or_a_blocked_pattern_withholds_the_upstream_message_and_keeps_its_status(
     make_client: Callable[..., httpx.AsyncClient], fake: FakeUpstream, tmp_path: Path, stream: bool
 ) -> None:
-    text = policy_text().replace("output: {email: redact", "output: {email: deny")
-    text = text.replace("blocked_patterns: []", 'blocked_patterns: [{id: codename, pattern: "Project Nightingale"}]')
+    text = policy_with(
+        {
+            "content.pii.output.email": "deny",
+            "content.blocked_patterns": [{"id": "codename", "pattern": "Project Nightingale"}],
+        }
+    )
     log = tmp_path / "audit.jsonl"
     c = make_client(text, audit=str(log))
     withheld = {

@@ -26,7 +26,7 @@ import yaml
 from llmops_cli.config.model import Settings
 from llmops_cli.gateway.testing.fake_upstream import serve_in_thread
 from llmops_cli.render import names
-from tests.gateway.conftest import KEY, SHIPPED, policy_text
+from tests.gateway.conftest import KEY, policy_with
 from tests.helpers import run_cli
 from tests.realparts import free_port, need, start_gateway, stop, wait_for
 from tests.render.tools import IN_CI
@@ -95,11 +95,8 @@ class Exporter:
 
 # ============================================================================================== gateway
 def gateway_policy(tmp: Path, *, input_email: str = "redact", output_email: str = "redact") -> Path:
-    text = SHIPPED.read_text()
-    text = text.replace("input:  {email: redact,", f"input:  {{email: {input_email},")
-    text = text.replace("output: {email: redact,", f"output: {{email: {output_email},")
     path = tmp / f"gateway-{input_email}-{output_email}.yaml"
-    path.write_text(policy_text(base=text))
+    path.write_text(policy_with({"content.pii.input.email": input_email, "content.pii.output.email": output_email}))
     return path
 
 

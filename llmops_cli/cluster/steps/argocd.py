@@ -63,7 +63,9 @@ def argocd_namespace(bootstrap: tuple[dict[str, Any], ...]) -> str:
     return DEFAULT_NAMESPACE
 
 
-def _ready_workloads(ctx: StepContext, ns: str) -> list[str] | None:
+def ready_workloads(ctx: StepContext, ns: str) -> list[str] | None:
+    """The names of the deployments in ``ns`` once its server and repo-server deployments exist and
+    every deployment and statefulset there has its replicas available; None until then."""
     kube = ctx.kube()
     deployments = kube.list("apps/v1", "Deployment", ns)
     names = [d["metadata"]["name"] for d in deployments]
@@ -152,7 +154,7 @@ def install_steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, opti
 
     def wait(ctx: StepContext) -> None:
         wait_for(
-            lambda: _ready_workloads(ctx, ns),
+            lambda: ready_workloads(ctx, ns),
             timeout=min(ARGOCD_READY_TIMEOUT, ctx.options.timeout),
             what=f"Argo CD in namespace {ns} to be ready",
             clock=ctx.clock,
@@ -176,7 +178,7 @@ def install_steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, opti
             phase="argocd",
             description="wait for Argo CD's deployments",
             changes="nothing (waits)",
-            check=lambda ctx: _ready_workloads(ctx, ns) is not None,
+            check=lambda ctx: ready_workloads(ctx, ns) is not None,
             apply=wait,
             mutating=False,
             record=False,
@@ -222,7 +224,7 @@ def handover_steps(settings: Settings, facts: HostFacts, inputs: PlanInputs, opt
         )
 
     def verify(ctx: StepContext) -> None:
-        if _ready_workloads(ctx, ns) is None:
+        if ready_workloads(ctx, ns) is None:
             raise LlmopsError("Argo CD stopped running after its HelmChart was removed", code="argocd_handover")
 
     return [

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Literal
 
 
 class TokenBucket:
@@ -81,6 +82,12 @@ class Limiter:
                 rb.reconcile(1, 0)  # give the request slot back
             return "tokens_per_minute", tb.retry_after(tokens)
         return None, 0.0
+
+    def balance(self, key: str, limit: Literal["rpm", "tpm"]) -> tuple[float, float] | None:
+        """The key's bucket for ``limit`` as (level, capacity), the level as of its last use (negative: in debt),
+        or None when the key has no such bucket yet."""
+        b = (self._rpm if limit == "rpm" else self._tpm).get(key)
+        return None if b is None else (b.level, b.capacity)
 
     def reconcile(self, key: str, reserved: int, used: int) -> None:
         b = self._tpm.get(key)

@@ -128,6 +128,19 @@ class BlockedMatcher:
             return None
         return group
 
+    @property
+    def shared_ids(self) -> list[str]:
+        """The ids of the patterns searched together, in the one shared alternation (literals included)."""
+        if self._re is None:
+            return []
+        return [self.ids[int(name[1:])] for name in self._re.groupindex]
+
+    @property
+    def alone_ids(self) -> list[str]:
+        """The ids of the patterns searched one by one: those with groups of their own, or whose meaning would
+        change inside the shared alternation (e.g. a trailing ``#`` comment in verbose mode)."""
+        return [pid for pid, _ in self._alone]
+
     def search(self, normalised: str) -> str | None:
         """The id of the first blocked pattern found, or None."""
         if self._re is None and not self._alone:

@@ -257,6 +257,11 @@ class PooledHttpAdapter:
         self._idle: list[_Conn] = []
         self._slots = asyncio.Semaphore(max_connections)
 
+    @property
+    def idle_connections(self) -> int:
+        """Kept-alive upstream connections waiting for reuse (some may have been closed by the upstream since)."""
+        return len(self._idle)
+
     def _path(self, path: str) -> str:
         if self.prefix.endswith("/v1") and path.startswith("/v1/"):
             return self.prefix + path[3:]
