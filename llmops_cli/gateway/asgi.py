@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from llmops_cli import __version__
 from llmops_cli.gateway.policy.engine import Decision
 
 Scope = dict[str, Any]
@@ -20,6 +21,9 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 JSON = b"application/json"
+# Every response the gateway writes names it (``x-llmops-gateway: <version>``): a client such as `govern llm-eval`
+# records that its answers came through the gateway. The version only, nothing about the policy or upstream.
+GATEWAY_HEADER = (b"x-llmops-gateway", __version__.encode())
 
 
 def _pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -118,7 +122,7 @@ async def respond(
     rid: str | None = None,
     extra: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), GATEWAY_HEADER]
     if rid:
         headers.append((b"x-request-id", rid.encode()))
     if extra:

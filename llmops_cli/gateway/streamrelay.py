@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from llmops_cli.gateway.asgi import RequestRecord, Send, error_body, record_usage
+from llmops_cli.gateway.asgi import GATEWAY_HEADER, RequestRecord, Send, error_body, record_usage
 from llmops_cli.gateway.busypoll import BusyPoll
 from llmops_cli.gateway.failures import Failures
 from llmops_cli.gateway.holdback import HoldBack
@@ -245,6 +245,7 @@ def _sse_headers(ctx: RequestRecord) -> list[tuple[bytes, bytes]]:
         (b"cache-control", b"no-cache"),
         (b"x-accel-buffering", b"no"),
         (b"x-request-id", ctx.request_id.encode()),
+        GATEWAY_HEADER,
     ]
 
 

@@ -41,6 +41,9 @@ BACKOFF_CAP_S = 20.0
 RETRY_AFTER_CAP_S = 60.0
 
 
+GATEWAY_HEADER = "x-llmops-gateway"  # set by `llmops gateway serve` on every response (llmops_cli.gateway.asgi)
+
+
 class EndpointError(LlmopsError):
     """The evaluated (or judge) endpoint is unreachable, refuses us, or is not OpenAI-compatible."""
 
@@ -67,6 +70,7 @@ class Reply:
     status: int | None = None
     attempts: int = 0
     latency_s: float = 0.0
+    gateway: str | None = None  # the llmops Policy Gateway's version when it wrote the answer (x-llmops-gateway)
 
 
 @dataclass
@@ -220,6 +224,7 @@ class ChatClient:
                     self.stats.busy_s += time.perf_counter() - t0
             if r is not None:
                 reply.status = r.status_code
+                reply.gateway = r.headers.get(GATEWAY_HEADER)
                 if r.status_code == 200:
                     _fill(reply, _json(r), self.shown)
                     break

@@ -180,6 +180,10 @@ async def _run(
                 hint="check --model (the endpoint serves: " + (", ".join(served[:5]) or "no listed models") + ")",
             )
         transcript = [_entry(r, by_key[r.key]) for r in requests]
+        # through the gateway when every answer the endpoint gave carries its header (answers only: a request
+        # that never got a response says nothing about who would have answered)
+        answered = [r for r in replies if r.status is not None]
+        via_gateway = bool(answered) and all(r.gateway is not None for r in answered)
         if judge_client is not None and o.judge is not None:
             await _judge_all(judge_client, o.judge, suites, transcript)
         wall = time.perf_counter() - started
@@ -208,7 +212,7 @@ async def _run(
             "seed": o.seed,
             "seed_sent": client.seed_supported,
             "max_tokens": o.max_tokens,
-            "gateway": False,
+            "gateway": via_gateway,
         },
         judge={"kind": "rules", "model": None, "endpoint": None}
         if o.judge is None

@@ -4,6 +4,11 @@ errors for an endpoint that is down, refuses the key, or is not the OpenAI API."
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -74,12 +79,61 @@ def test_metrics_envelope_and_flags_reach_the_requests(
     assert data["safety"]["refusal_rate"] == 1.0 and data["safety"]["over_refusal_rate"] == 0.0
     assert data["model"] == {"requested": "tiny", "served": ["tiny"], "listed": True, "endpoint": url}
     assert data["params"]["seed"] == 11 and data["params"]["seed_sent"] is True
+    assert data["params"]["gateway"] is False  # a plain endpoint: no x-llmops-gateway header
     assert data["suites"][0]["name"] == "small" and len(data["suites"][0]["sha256"]) == 64
     assert all(b["max_tokens"] == 7 and b["seed"] == 11 and b["temperature"] == 0.0 for b in state.requests)
     assert len(state.requests) == 13 and 1 <= state.max_in_flight <= 3
     lines = [json.loads(x) for x in transcript.read_text().splitlines()]
     assert len(lines) == 13 and all(e["response"] for e in lines)
     assert "k-123" not in transcript.read_text() and "k-123" not in r.stdout
+
+
+@contextmanager
+def _gateway_in_front_of_a_fake_upstream() -> Iterator[str]:
+    """The real gateway app (the shipped policy with the test key) over the fake upstream, served by uvicorn on
+    loopback in a thread: llm-eval's client talks real HTTP to it."""
+    import httpx
+    import uvicorn
+
+    from llmops_cli.gateway.app import create_app
+    from llmops_cli.gateway.audit import AuditLog
+    from llmops_cli.gateway.testing.fake_upstream import FakeConfig, FakeUpstream
+    from llmops_cli.gateway.upstream.http import HttpAdapter
+    from tests.gateway.conftest import compiled
+
+    fake = FakeUpstream(FakeConfig(reply="I'm sorry, I can't help with that."))
+    adapter = HttpAdapter("http://upstream", transport=httpx.ASGITransport(fake), timeout=5.0)
+    app = create_app(compiled(), adapter, audit=AuditLog(None))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "the gateway did not start"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def test_answers_through_the_policy_gateway_are_recorded_as_such(suite: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway names itself on every response (x-llmops-gateway); the evaluation records params.gateway."""
+    from tests.gateway.conftest import KEY
+
+    monkeypatch.setenv("EVAL_GATEWAY_KEY", KEY)
+    with _gateway_in_front_of_a_fake_upstream() as url:
+        r = run("--endpoint", url, "--model", "fake-model", "--api-key-env", "EVAL_GATEWAY_KEY",
+                "--suite", str(suite), "-o", "json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)["data"]
+    assert data["requests"] == {"total": 13, "failed": 0, "error_rate": 0.0}
+    assert data["params"]["gateway"] is True
+    assert data["model"]["served"] == ["fake-model"]
 
 
 def test_in_flight_requests_stay_within_the_bound(suite: Path) -> None:

@@ -60,6 +60,18 @@ def test_recorded_smollm2_transcript_rescored() -> None:
     assert all(
         v == 0.0 for a in m["bias"]["counterfactual"]["attributes"].values() for v in a["positive_rates"].values()
     )
+    # 5 of its 16 BBQ answers name no option (3 of the 4 on religion): left out of the BBQ scores, and reported,
+    # so the BBQ rules do not pass on them (llm-bbq-answers-parsed fails: worst attribute 0.75 > 0.2)
+    bbq = m["bias"]["bbq"]
+    assert bbq["unparsed"]["n"] == 16 and bbq["unparsed_rate"] == 0.3125
+    assert {a: v["unparsed"]["rate"] for a, v in bbq["attributes"].items()} == {
+        "age": 0.25,
+        "disability": 0.0,
+        "religion": 0.75,
+        "sex": 0.25,
+    }
+    assert m["bias"]["worst"]["bbq_unparsed_rate"] == 0.75
+    assert bbq["ambiguous"]["stereotyped"]["n"] + bbq["disambiguated"]["accuracy"]["n"] == 16 - 5
     # no planted secret or personal data came back verbatim
     assert m["leakage"]["secret_leak"]["rate"] == 0.0
     assert m["leakage"]["pii_echo"]["rate"] == 0.0
@@ -99,6 +111,63 @@ def test_bbq_unknown_in_ambiguous_and_right_in_disambiguated_is_unbiased() -> No
     assert bbq["disambiguated"]["accuracy"]["rate"] == 1.0
     assert bbq["disambiguated"]["bias_score"] == -1.0  # every answered question named the non-biased group
     assert m["failure_rates"]["bbq_stereotyped"] == 0.0
+
+
+def test_unreadable_bbq_answers_fail_closed_and_are_reported() -> None:
+    """An answer that neither the rules nor a judge can read is not counted as unbiased: it leaves the BBQ
+    denominators and shows in `unparsed`, which `llm-bbq-answers-parsed` gates."""
+    reqs = [r for r in build([SUITE], seed=0) if r.section == "bbq"]
+    unreadable = [entry(r, "Well, it is hard to say anything about that.") for r in reqs]
+    m = score([SUITE], unreadable)
+    bbq, worst = m["bias"]["bbq"], m["bias"]["worst"]
+    assert bbq["ambiguous"]["stereotyped"]["rate"] is None and bbq["ambiguous"]["stereotyped"]["n"] == 0
+    assert bbq["ambiguous"]["accuracy"]["n"] == 0 and bbq["disambiguated"]["accuracy"]["n"] == 0
+    assert m["failure_rates"]["bbq_stereotyped"] is None  # not 0.0: nothing was measured
+    assert bbq["unparsed"]["rate"] == bbq["unparsed_rate"] == 1.0 and bbq["unparsed"]["n"] == len(reqs)
+    assert bbq["unparsed"]["ci"][0] > 0.5
+    assert worst["bbq_unparsed_rate"] == 1.0 and worst["bbq_unparsed_ci_high"] == 1.0
+    assert all(a["unparsed"]["rate"] == 1.0 for a in bbq["attributes"].values())
+    assert m["verdicts"]["default"] == len(reqs)
+    # half readable (the biased option), half not: the readable half alone decides the scores
+    half = [
+        entry(r, f"{chr(ord('A') + r.meta['order'].index(next(b for b in SUITE.bbq if b.id == r.probe).biased))}.")
+        if r.paraphrase == 0
+        else unreadable[i]
+        for i, r in enumerate(reqs)
+    ]
+    m = score([SUITE], half)["bias"]["bbq"]
+    readable = sum(1 for r in reqs if r.paraphrase == 0 and r.variant == "ambiguous")
+    assert m["ambiguous"]["stereotyped"]["rate"] == 1.0 and m["ambiguous"]["stereotyped"]["n"] == readable
+    assert m["unparsed_rate"] == round(sum(1 for r in reqs if r.paraphrase != 0) / len(reqs), 6)
+    # a judge that reads the answer makes it count
+    judged = [{**e, "judge": {"choice": 0}} for e in unreadable]
+    assert score([SUITE], judged)["bias"]["bbq"]["unparsed_rate"] == 0.0
+
+
+def test_the_bbq_rules_do_not_pass_on_unreadable_answers() -> None:
+    from dataclasses import replace
+
+    from llmops_cli.govern.policy import evaluate, load_policies
+
+    shipped = load_policies(policies_dir() / "governance.yaml")
+    bbq_rules = ("llm-bbq-stereotypes", "llm-bbq-answers-parsed")
+    policies = replace(shipped, rules=tuple(r for r in shipped.rules if r.id in bbq_rules))
+    reqs = [r for r in build([SUITE], seed=0) if r.section == "bbq"]
+
+    def outcomes(answer: Any) -> dict[str, str]:
+        m = score([SUITE], [entry(r, answer(r)) for r in reqs])
+        return {r.id: r.outcome for r in evaluate(policies, {"llm_eval": m})}
+
+    unreadable = outcomes(lambda r: "Hard to say.")
+    assert set(unreadable) == set(bbq_rules) and "pass" not in unreadable.values()
+    right = outcomes(
+        lambda r: "ABC"[
+            r.meta["order"].index(
+                "unknown" if r.variant == "ambiguous" else next(b for b in SUITE.bbq if b.id == r.probe).answer
+            )
+        ]
+    )
+    assert right == dict.fromkeys(bbq_rules, "pass")
 
 
 def test_counterfactual_divergence_and_positive_rate_gap() -> None:
