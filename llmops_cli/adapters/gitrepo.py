@@ -34,8 +34,8 @@ class GitRepo:
         self.root = root
 
     @classmethod
-    def find(cls, path: Path) -> GitRepo:
-        """The work tree that holds ``path``."""
+    def find(cls, path: Path, why: str = "promote records each release as a commit") -> GitRepo:
+        """The work tree that holds ``path`` (``why`` ends the error when there is none)."""
         if procs.which("git") is None:
             from llmops_cli.errors import ToolMissing
 
@@ -43,7 +43,7 @@ class GitRepo:
         r = procs.run(["git", "-C", str(path), "rev-parse", "--show-toplevel"], check=False)
         if not r.ok:
             raise UsageError(
-                f"{path} is not in a Git repository: promote records each release as a commit",
+                f"{path} is not in a Git repository: {why}",
                 hint="run it in the clone of your GitOps repository (git init; git remote add origin URL)",
             )
         return cls(Path(r.stdout.strip()))
@@ -90,12 +90,12 @@ class GitRepo:
         r = self.git("status", "--porcelain", "--untracked-files=all", "--", *paths)
         return [ln[3:] for ln in r.stdout.splitlines() if ln.strip()]
 
-    def ident(self) -> Ident:
+    def ident(self, why: str = "the release commit records who promoted") -> Ident:
         """Who commits (git's committer identity); refused when git has none configured."""
         r = self.git("var", "GIT_COMMITTER_IDENT", check=False)
         if not r.ok or "<" not in r.stdout:
             raise UsageError(
-                "git does not know who you are: the release commit records who promoted",
+                f"git does not know who you are: {why}",
                 hint='git config --global user.name "Your Name" && git config --global user.email you@example.com',
             )
         name, _, rest = r.stdout.partition("<")

@@ -4,8 +4,8 @@ kube-prometheus-stack deploys Alertmanager (v0.34.0 at the pinned chart) and ren
 into its configuration, merged over the chart's default map: the config here sets every key that default sets
 (the fact table lists them), so what Alertmanager reads is exactly this. Alerts labelled ``incident: "true"``
 (the risk alerts, rollout aborts, overdue reviews: ``render.risk``) go to the incident receiver, which fans out
-to each receiver configured under ``stacks.observability.alerting``: a webhook (incident automation, e.g. a job
-running `llmops govern incident open`), GitHub issues (through a webhook bridge), Jira (Alertmanager's own
+to each receiver configured under ``stacks.observability.alerting``: a webhook (incident automation, e.g.
+`llmops govern incident serve`), GitHub issues (through a webhook bridge), Jira (Alertmanager's own
 integration, >= 0.28) and e-mail. Other llmops alerts go to the webhook and e-mail. The chart's Watchdog alert
 keeps its null route.
 

@@ -96,6 +96,7 @@ def open_incident(
     payload: Path,
     *,
     payload_text: str | None = None,
+    notification: Any = None,
     audit_log: Path | None = None,
     lookback: str = "15m",
     release_file: Path | None = None,
@@ -108,7 +109,8 @@ def open_incident(
     from llmops_cli.govern.runtime.incidents import OpenOptions
     from llmops_cli.govern.runtime.incidents import open_incident as open_
 
-    notification = read_notification(payload, payload_text)
+    if notification is None:  # `incident serve` parsed it already (a bad payload is the client's, 400)
+        notification = read_notification(payload, payload_text)
     rel = read_release(release_file) if release_file is not None else None
     evidence = None
     if bundle is not None:
