@@ -408,3 +408,23 @@ def test_an_environment_without_evidence_ships_no_gateway_release_record(project
     promote(project, env="dev")
     listing = git(project, "ls-tree", "-r", "--name-only", "HEAD", "manifests/dev/gateway")
     assert listing and "release" not in listing
+
+
+def test_review_time_reads_the_promotions_promote_committed(project: Path) -> None:
+    """`govern review-time` measures release cycles from promote's commits too (no `govern release` history
+    needed): two promotions of the model to prod give one measured cycle, the second version's, whose
+    governance runs from its first check to its promotion; a rollback is no new promotion."""
+    promote(project)
+    set_model_version(project, "1.3.0")
+    govern(project)
+    promote(project)
+    promote(project, rollback=True)
+    assert not (project / "releases" / "history.jsonl").exists()
+    r = run_cli("govern", "review-time", "--project", str(project), "--env", "prod", "-o", "json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)["data"]
+    versions = {v["version"]: v for v in data["versions"]}
+    assert set(versions) == {"1.2.0", "1.3.0"}
+    assert versions["1.2.0"]["share"] is None  # a first promotion has no cycle
+    assert versions["1.3.0"]["cycle_hours"] is not None and versions["1.3.0"]["governance_hours"] is not None
+    assert data["measured_versions"] == 1

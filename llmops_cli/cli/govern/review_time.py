@@ -27,7 +27,8 @@ def command(
     """Report the share of each release cycle spent in governance, against the design's < 20 %.
 
     A cycle runs from one promotion of a model to the next; governance, from the version's first
-    `govern check` to its promotion (checks until they pass, then waiting to be released).
+    `govern check` to its promotion (checks until they pass, then waiting to be released). Promotions
+    come from `govern release`'s history and from the commits `llmops promote` made.
 
     Examples:
 

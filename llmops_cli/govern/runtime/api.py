@@ -199,7 +199,24 @@ def list_incidents(project: Project, *, overdue_only: bool, now: float) -> list[
 def review_time(project: Project, *, env: str | None, history: Path | None) -> Any:
     from llmops_cli.govern.runtime.reviewtime import review_time as measure
 
-    return measure(project.evidence_dir, history or project.releases_dir / "history.jsonl", env=env)
+    return measure(
+        project.evidence_dir,
+        history or project.releases_dir / "history.jsonl",
+        env=env,
+        committed=_committed_promotions(project.base),
+    )
+
+
+def _committed_promotions(base: Path) -> list[dict[str, Any]] | None:
+    """The promotions `llmops promote` committed in the project's repository (every branch); None when the
+    project is not in a Git repository or git is missing."""
+    from llmops_cli.adapters import procs
+    from llmops_cli.govern.runtime.reviewtime import promotions_in_git
+
+    if procs.which("git") is None:
+        return None
+    r = procs.run(["git", "-C", str(base), "log", "--all", "--format=%cI%x1f%(trailers:only,unfold)%x1e"], check=False)
+    return promotions_in_git(r.stdout) if r.returncode == 0 else None
 
 
 def dumps(data: Any) -> str:

@@ -1,8 +1,9 @@
 """Review time: the share of each release cycle spent in governance, against the design's "< 20 % of total cycle".
 
-From two records the project already keeps: the evidence index (every `govern check` run, with its time and
-verdict) and the promotion history (`govern release`, every promotion with its time). For each promoted model
-version:
+From the records the project already keeps: the evidence index (every `govern check` run, with its time and
+verdict) and the promotions: the history `govern release` appends to, and the commits `llmops promote` makes
+(their `Llmops-Environment`, `Llmops-Model` and `Llmops-Model-Version` trailers, at the commit's time; see
+:func:`promotions_in_git`). For each promoted model version:
 
 - the release cycle runs from the previous promotion of the same model (in the same environment) to this one;
 - governance runs from the version's first check to its promotion: getting the checks to pass (first check to
@@ -130,9 +131,19 @@ def _read_history(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def review_time(evidence_dir: Path, history: Path, *, env: str | None = None, target: float = TARGET) -> ReviewTime:
+def review_time(
+    evidence_dir: Path,
+    history: Path,
+    *,
+    env: str | None = None,
+    target: float = TARGET,
+    committed: list[dict[str, Any]] | None = None,
+) -> ReviewTime:
+    """``committed``: promotions read from Git (:func:`promotions_in_git`); with some, a missing history file is
+    no error."""
     runs = _read_runs(evidence_dir)
-    promotions = [p for p in _read_history(history) if env is None or p["env"] == env]
+    recorded = _read_history(history) if not committed or history.is_file() else []
+    promotions = [p for p in [*recorded, *(committed or [])] if env is None or p["env"] == env]
     promotions.sort(key=lambda p: parse_time(p["promoted_at"], "promoted_at"))
     first_promotion: dict[tuple[str, str, str], dict[str, Any]] = {}
     for p in promotions:
@@ -160,3 +171,30 @@ def review_time(evidence_dir: Path, history: Path, *, env: str | None = None, ta
         )
         previous[(model, e)] = at
     return ReviewTime(tuple(out), target)
+
+
+# `git log` fields: the commit time, then its trailers, one record per commit.
+_FIELD, _RECORD = "\x1f", "\x1e"
+
+
+def promotions_in_git(log: str) -> list[dict[str, Any]]:
+    """Promotions from ``git log --all --format=%cI%x1f%(trailers:only,unfold)%x1e`` output: every commit whose
+    trailers name an environment, a model and its version (what `llmops promote` writes, a rollback included:
+    only a version's first promotion counts)."""
+    out = []
+    for record in log.split(_RECORD):
+        when, _, trailers = record.strip().partition(_FIELD)
+        fields: dict[str, str] = {}
+        for line in trailers.splitlines():
+            key, sep, value = line.partition(": ")
+            if sep:
+                fields.setdefault(key.strip(), value.strip())
+        env, model, version = (fields.get(f"Llmops-{k}") for k in ("Environment", "Model", "Model-Version"))
+        if not (when and env and model and version):
+            continue
+        try:
+            parse_time(when, "commit time")
+        except FormatError:
+            continue
+        out.append({"model": model, "version": version, "env": env, "promoted_at": when, "source": "git"})
+    return out
