@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from llmops_cli.cli.govern._common import ProjectOpt
+from llmops_cli.cli.govern.incident._options import AuditLogOpt, EvidenceOpt, LookbackOpt, ReleaseOpt
 from llmops_cli.cli.session import get_session
 
 
@@ -38,26 +38,10 @@ def command(
             "the one llmops renders). Others are answered 200 and ignored.",
         ),
     ] = None,
-    audit_log: Annotated[
-        Path | None,
-        typer.Option("--audit-log", metavar="FILE", help="The gateway's audit log: counts of the alert's window."),
-    ] = None,
-    lookback: Annotated[
-        str,
-        typer.Option("--lookback", metavar="DURATION", help="Audit log read from this long before the alert fired."),
-    ] = "15m",
-    release: Annotated[
-        Path | None,
-        typer.Option(
-            "--release", metavar="FILE", help="The release record served (default: stacks.gateway.release_file)."
-        ),
-    ] = None,
-    evidence: Annotated[
-        Path | None,
-        typer.Option(
-            "--evidence", metavar="BUNDLE", help="Verify the release's evidence bundle and record the result."
-        ),
-    ] = None,
+    audit_log: AuditLogOpt = None,
+    lookback: LookbackOpt = "15m",
+    release: ReleaseOpt = None,
+    evidence: EvidenceOpt = None,
 ) -> None:
     """Receive Alertmanager's webhook and open an incident for each notification, as `govern incident open` does.
 
