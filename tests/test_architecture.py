@@ -72,7 +72,7 @@ def _private_uses(tree: ast.Module) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("llmops_cli"):
             for alias in node.names:
-                if alias.name.startswith("_"):
+                if alias.name.startswith("_") and not alias.name.startswith("__"):  # dunders (__version__) are public
                     found.append(f"from {node.module} import {alias.name}")
                 modules.add(alias.asname or alias.name)  # a module or a name; only modules have attributes here
         elif isinstance(node, ast.Import):

@@ -414,7 +414,10 @@ def test_review_time_reads_the_promotions_promote_committed(project: Path) -> No
     """`govern review-time` measures release cycles from promote's commits too (no `govern release` history
     needed): two promotions of the model to prod give one measured cycle, the second version's, whose
     governance runs from its first check to its promotion; a rollback is no new promotion."""
+    import time
+
     promote(project)
+    time.sleep(1.1)  # commit times have a resolution of one second: the cycle must not be 0
     set_model_version(project, "1.3.0")
     govern(project)
     promote(project)
