@@ -46,7 +46,10 @@ def measure(src: Path) -> dict[str, float]:
     from llmops_cli.gateway.audit import AuditLog
     from llmops_cli.gateway.policy import CompiledPolicy, parse_policy
     from llmops_cli.gateway.policy.keys import hash_key
-    from llmops_cli.gateway.upstream.base import UpstreamResponse
+    try:
+        from llmops_cli.gateway.upstream.base import UpstreamResponse
+    except ModuleNotFoundError:  # a baseline from before gateway/adapters became gateway/upstream
+        from llmops_cli.gateway.adapters import UpstreamResponse  # type: ignore[no-redef]
 
     key_entry = (
         f'  keys:\n    - {{id: bench, name: bench, hash: "{hash_key(KEY)}", '
