@@ -46,6 +46,7 @@ def measure(src: Path) -> dict[str, float]:
     from llmops_cli.gateway.audit import AuditLog
     from llmops_cli.gateway.policy import CompiledPolicy, parse_policy
     from llmops_cli.gateway.policy.keys import hash_key
+
     try:
         from llmops_cli.gateway.upstream.base import UpstreamResponse
     except ModuleNotFoundError:  # a baseline from before gateway/adapters became gateway/upstream
