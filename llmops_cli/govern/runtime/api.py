@@ -211,12 +211,13 @@ def _committed_promotions(base: Path) -> list[dict[str, Any]] | None:
     """The promotions `llmops promote` committed in the project's repository (every branch); None when the
     project is not in a Git repository or git is missing."""
     from llmops_cli.adapters import procs
+    from llmops_cli.adapters.gitrepo import GitRepo
     from llmops_cli.govern.runtime.reviewtime import promotions_in_git
 
     if procs.which("git") is None:
         return None
-    r = procs.run(["git", "-C", str(base), "log", "--all", "--format=%cI%x1f%(trailers:only,unfold)%x1e"], check=False)
-    return promotions_in_git(r.stdout) if r.returncode == 0 else None
+    r = GitRepo(base).git("log", "--all", "--format=%cI%x1f%(trailers:only,unfold)%x1e", check=False)
+    return promotions_in_git(r.stdout) if r.ok else None
 
 
 def dumps(data: Any) -> str:
