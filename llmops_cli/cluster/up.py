@@ -165,27 +165,22 @@ def render_inputs(
     )
 
 
-def _sha256_file(path: Path) -> str:
+def _sha256_file(path: Path, *, holding: bytes = b"") -> tuple[str, bool]:
+    """``(sha256, found)``: the file's hash and whether it contains ``holding``, in one read. k3s's release binary
+    carries its version as a string (the ``-X github.com/k3s-io/k3s/pkg/version.Version=$VERSION`` link flag of
+    k3s-io/k3s scripts/package-cli), so a binary of another release, even with a checksum file of its own, does
+    not hold the pinned one."""
     import hashlib
 
     h = hashlib.sha256()
+    found, tail = not holding, b""
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
-    return h.hexdigest()
-
-
-def _holds(path: Path, needle: bytes) -> bool:
-    """Whether the file contains ``needle``. k3s's release binary carries its version as a string (the
-    ``-X github.com/k3s-io/k3s/pkg/version.Version=$VERSION`` link flag of k3s-io/k3s scripts/package-cli), so a
-    binary of another release, even with a checksum file of its own, does not hold the pinned one."""
-    tail = b""
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            if needle in tail + chunk:
-                return True
-            tail = chunk[-(len(needle) - 1) :] if len(needle) > 1 else b""
-    return False
+            if not found:
+                found = holding in tail + chunk
+                tail = chunk[-(len(holding) - 1) :] if len(holding) > 1 else b""
+    return h.hexdigest(), found
 
 
 def parse_sha256sums(text: str) -> dict[str, str]:
@@ -250,13 +245,13 @@ def inspect_airgap_bundle(path: str | Path) -> AirgapBundle:
         expected[f.name] = want
     from llmops_cli.versions import K3S_VERSION
 
-    if not _holds(binary, K3S_VERSION.encode("ascii")):
-        raise InputError(
-            f"--airgap-bundle: {binary} is not k3s {K3S_VERSION} (the version llmops pins): refusing it",
-            hint=f"download k3s, the images and sha256sum-<arch>.txt from the {K3S_VERSION} release page",
-        )
     for f in (installer, binary, *images, *extra, *charts.values()):
-        got = _sha256_file(f)
+        got, pinned = _sha256_file(f, holding=K3S_VERSION.encode("ascii") if f == binary else b"")
+        if not pinned:
+            raise InputError(
+                f"--airgap-bundle: {binary} is not k3s {K3S_VERSION} (the version llmops pins): refusing it",
+                hint=f"download k3s, the images and sha256sum-<arch>.txt from the {K3S_VERSION} release page",
+            )
         if got != expected[f.name]:
             source = "the pinned installer" if f == installer else "its checksum file"
             raise InputError(
