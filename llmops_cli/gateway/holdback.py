@@ -26,7 +26,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable
 
-from llmops_cli.gateway.policy import pii
+from llmops_cli.gateway.policy import pii, textview
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision
 
 HOLD_MAX = 4096
@@ -70,7 +70,7 @@ _CONTEXT = 80  # characters of a dropped key body kept (never released) to see i
 _UNSTICK_MAX = 256
 
 
-# The detectors read a normalised view (``pii.view``): a character counts as what it folds to there, and an
+# The detectors read a normalised view (``textview.view``): a character counts as what it folds to there, and an
 # invisible one (it folds to nothing) joins the run it is in. The live search runs on the view too.
 def _folds_into(c: str, ok: Callable[[str], bool]) -> bool:
     """``ok(c)``, or for a non-ASCII character: it folds to nothing or to some character that is ``ok``."""
@@ -78,7 +78,7 @@ def _folds_into(c: str, ok: Callable[[str], bool]) -> bool:
         return True
     if c.isascii():
         return False
-    f = pii.fold(c)
+    f = textview.fold(c)
     return not f or any(map(ok, f))
 
 
@@ -99,7 +99,7 @@ def _digits(c: str) -> bool:  # digit groups with separators: cards, phone numbe
 
 
 def _to_text(ends: list[int] | None, i: int) -> int:
-    """The offset in the text of the character at view offset ``i`` (see ``pii.view``)."""
+    """The offset in the text of the character at view offset ``i`` (see ``textview.view``)."""
     return i if ends is None else bisect_right(ends, i)
 
 
@@ -143,7 +143,7 @@ class HoldBack:
             return ""
         p = self.pending
         n = len(p)
-        v, ends = pii.view(p)
+        v, ends = textview.view(p)
         live = _LIVE.search(v, _live_from(v)) if len(v) > _TAIL else _LIVE.search(v)
         if live is None:
             cut = n
@@ -217,11 +217,11 @@ class HoldBack:
         assert self._drop is not None
         ctx = self._dropped
         s = ctx + self.pending
-        v, ends = pii.view(s)
+        v, ends = textview.view(s)
         m = self._drop.match(v)
         if m is not None and _to_text(ends, m.end()) < len(ctx):  # the kept body began inside an armor header
             ctx, s = "", self.pending
-            v, ends = pii.view(s)
+            v, ends = textview.view(s)
             m = self._drop.match(v)
         end = _to_text(ends, m.end()) if m is not None else 0
         if not final and end >= len(s) and (m is None or m.groupdict().get("end") is None):

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmops_cli.gateway.policy import pii
+from llmops_cli.gateway.policy import checksums, pii, textview
 
 
 def kinds(text: str) -> list[str]:
@@ -55,11 +55,11 @@ def test_never_issued_ssn_is_not_an_ssn() -> None:
 
 
 def test_luhn_and_iban_checksums() -> None:
-    assert pii.luhn_ok("79927398713")
-    assert not pii.luhn_ok("79927398710")
-    assert pii.iban_ok("GB82 WEST 1234 5698 7654 32")
-    assert not pii.iban_ok("GB82 WEST 1234 5698 7654 33")
-    assert not pii.iban_ok("DE89370400440532013")  # wrong length for DE
+    assert checksums.luhn_ok("79927398713")
+    assert not checksums.luhn_ok("79927398710")
+    assert checksums.iban_ok("GB82 WEST 1234 5698 7654 32")
+    assert not checksums.iban_ok("GB82 WEST 1234 5698 7654 33")
+    assert not checksums.iban_ok("DE89370400440532013")  # wrong length for DE
 
 
 def test_redact_replaces_every_finding() -> None:
@@ -102,7 +102,7 @@ def test_shorter_and_later_candidates(text: str, want: str) -> None:
 def test_a_card_inside_a_longer_number_must_look_like_one() -> None:
     """18 digits that pass Luhn inside a failed IBAN are not a card: laid out 4-4-4-4-2."""
     assert kinds("IBAN DE89 3704 0044 0532 0130 01") == []
-    assert pii.luhn_ok("370400440532013001")
+    assert checksums.luhn_ok("370400440532013001")
 
 
 def test_retries_are_budgeted() -> None:
@@ -300,7 +300,7 @@ def labelled_documents(draw: st.DrawFn) -> str:
         if rng.random() < 0.4:
             value = pv.disguise(rng, value)
         out += [rng.choice(_GLUE), value]
-    return pii.view("".join(out))[0]
+    return textview.view("".join(out))[0]
 
 
 @settings(max_examples=300, deadline=None)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from llmops_cli.gateway.policy import pii
+from llmops_cli.gateway.policy import pii, textview
 from llmops_cli.gateway.testing import pii_values as pv
 
 KINDS = sorted(pv.GENERATORS)
@@ -226,7 +226,7 @@ def test_find_maps_findings_back_through_the_view(text: str) -> None:
     the view was made (invisible characters dropped, characters folded into several)."""
     from bisect import bisect_left, bisect_right
 
-    v, ends = pii.view(text)
+    v, ends = textview.view(text)
     found = pii._find(v, None)
     want = (
         found

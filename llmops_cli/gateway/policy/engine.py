@@ -28,7 +28,7 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any
 
-from llmops_cli.gateway.policy import injection, pii
+from llmops_cli.gateway.policy import injection, pii, textview
 from llmops_cli.gateway.policy.classifier import ClassifierError, InjectionClassifier
 from llmops_cli.gateway.policy.fields import (
     Getter,
@@ -404,14 +404,14 @@ class CompiledPolicy:
 
     async def screen_injection(self, user_texts: list[str]) -> list[Decision]:
         """The prompt-injection classifier's verdict on the request's non-system texts (as the PII policies left
-        them, read through ``pii.view``: invisible characters cannot split a word for its tokenizer); [] when the
+        them, read through ``textview.view``: invisible characters cannot split a word for its tokenizer); [] when the
         policy sets no classifier. Call after :meth:`check_request` and admission. Raises Denied: 400
         ``prompt_injection`` under ``deny``, 503 ``injection_check_unavailable`` when the classifier gives no
         verdict and ``on_error`` is ``closed``."""
         clf = self.classifier
         if clf is None:
             return []
-        texts = [pii.view(t)[0] for t in user_texts]
+        texts = [textview.view(t)[0] for t in user_texts]
         try:
             score = await clf.score(texts)
         except ClassifierError as e:

@@ -1,11 +1,10 @@
 """Personal-data detectors with validators: e-mail, phone (libphonenumber), credit card (Luhn), IBAN (ISO 7064
 mod 97-10), US SSN, IPv4/IPv6 (as ``ipaddress`` reads them) and secrets that look like API keys or PEM private keys.
 
-The detectors read a normalised view of the text (:func:`view`): NFKC (full-width digits, ``＠``, ``﹫``,
-``－`` and no-break or thin spaces fold to ASCII), invisible characters removed (zero-width characters, soft
-hyphens, bidi controls: ``patterns.IGNORABLE_RANGES``) and Unicode dashes read as ``-``, so what a model's
-tokenizer reads as an e-mail address is one to the detectors too. A finding is mapped back to the span of the
-original text it came from, invisible characters inside it included, and that span is redacted. Case is not
+The detectors read a normalised view of the text (:mod:`.textview`: NFKC, invisible characters removed, Unicode
+dashes read as ``-``), so what a model's tokenizer reads as an e-mail address is one to the detectors too. A
+finding is mapped back to the span of the original text it came from, invisible characters inside it included,
+and that span is redacted. Check digits are :mod:`.checksums`'. Case is not
 folded: the detectors that care about case (API key prefixes) are case-sensitive by their formats, the rest
 ignore it already.
 
@@ -23,108 +22,19 @@ Every pattern runs in linear time on adversarial input: unbounded runs only star
 from __future__ import annotations
 
 import re
-import string
 import unicodedata
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import accumulate
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from llmops_cli.gateway.policy import phones
-from llmops_cli.gateway.policy.patterns import IGNORABLE_RANGES
+from llmops_cli.gateway.policy import phones, textview
+from llmops_cli.gateway.policy.checksums import iban_ok, luhn_ok
 from llmops_cli.gateway.policy.prefilter import Prefilter
 
 PLACEHOLDER = "[REDACTED:{kind}]"
-
-# ---------------------------------------------------------------------------------------- the normalised view
-# Read as ASCII punctuation though NFKC keeps them: Unicode hyphens, dashes and the minus sign (U+2011 and
-# U+FE58 reach these through NFKC), the Ogham space mark, ideographic full stops, the ratio sign.
-_LOOKALIKE = {
-    **dict.fromkeys([0x2010, 0x2012, 0x2013, 0x2014, 0x2015, 0x2043, 0x2212], "-"),
-    0x1680: " ",
-    0x3002: ".",
-    0x2236: ":",
-}
-_INVISIBLE = dict.fromkeys(c for lo, hi in IGNORABLE_RANGES for c in range(lo, hi + 1))
-_TABLE: dict[int, Any] = {**_INVISIBLE, **_LOOKALIKE}
-# Characters that need the view even in NFKC-normalised text.
-_ODD = re.compile(
-    "["
-    + "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in IGNORABLE_RANGES)
-    + "".join(re.escape(chr(c)) for c in _LOOKALIKE)
-    + "]"
-)
-
-
-class _Fold(dict[str, str]):
-    """Character → what the detectors read for it (NFKC, then look-alikes and invisibles), filled on demand."""
-
-    def __missing__(self, ch: str) -> str:
-        if len(self) > 65_536:  # every code point an attacker sends costs an entry: keep it bounded
-            self.clear()
-        out = self[ch] = unicodedata.normalize("NFKC", ch).translate(_TABLE)
-        return out
-
-
-_FOLD = _Fold()
-
-
-def _fold_parts(text: str) -> tuple[str, list[str] | None]:
-    """``(view, parts)``: ``parts[i]`` is what ``text[i]`` became; None where the view is ``text`` itself."""
-    if text.isascii():
-        return text, None
-    if unicodedata.is_normalized("NFKC", text) and _ODD.search(text) is None:
-        return text, None
-    parts = list(map(_FOLD.__getitem__, text))
-    return "".join(parts), parts
-
-
-def view(text: str) -> tuple[str, list[int] | None]:
-    """``(view, ends)``: what the detectors read, and where each character of ``text`` ends in it
-    (``ends[i]`` is the view offset after ``text[i]``); ``ends`` is None where offsets are unchanged. ASCII text
-    and NFKC-normalised text without invisible characters or look-alike punctuation are their own view, at the
-    cost of one check."""
-    v, parts = _fold_parts(text)
-    if parts is None or (len(v) == len(text) and "" not in parts):  # every character became one character
-        return v, None
-    return v, list(accumulate(map(len, parts)))
-
-
-def _dropped(parts: list[str], v: str) -> list[int] | None:
-    """Where the view ``v`` (``"".join(parts)``) lost characters, if nothing else changed length: the view offset
-    of each dropped character's successor, one entry per dropped character (ascending); None where some
-    character became several."""
-    k = parts.count("")
-    if len(v) != len(parts) - k:  # the kept characters are one each only where the lengths add up
-        return None
-    gaps: list[int] = []
-    i = -1
-    for _ in range(k):
-        i = parts.index("", i + 1)
-        gaps.append(i - len(gaps))
-    return gaps
-
-
-def fold(ch: str) -> str:
-    """What the detectors read for one character (``""`` for an invisible one)."""
-    return ch if ch.isascii() else _FOLD[ch]
-
-
-# The Luhn sum of a doubled digit, as a digit (2 × 7 = 14 → 1 + 4 = 5).
-_LUHN_DOUBLE = str.maketrans("0123456789", "0246813579")
-
-
-def luhn_ok(digits: str) -> bool:
-    if not digits.isascii():  # any Unicode decimal digit, as `\d` matches them
-        digits = "".join([str(int(ch)) for ch in digits])
-    if not digits.isdigit():
-        raise ValueError(f"not digits: {digits!r}")
-    # The code points of ASCII digits, summed: 48 more than the digit each.
-    total = sum(digits[-1::-2].encode()) + sum(digits[-2::-2].translate(_LUHN_DOUBLE).encode()) - 48 * len(digits)
-    return total % 10 == 0
 
 
 def _card_ok(text: str) -> bool:
@@ -146,101 +56,6 @@ def _card_part_ok(text: str) -> bool:
     """A card number passes Luhn and is laid out like one (a run of 19 digits that mixes separators and passes
     Luhn by chance is a card followed by its expiry date)."""
     return _CARD_LAYOUT.fullmatch(text) is not None and _card_ok(text)
-
-
-# Lengths per country (ISO 13616 registry); unknown countries fall back to 15..34.
-_IBAN_LEN = {
-    "AD": 24,
-    "AE": 23,
-    "AL": 28,
-    "AT": 20,
-    "AZ": 28,
-    "BA": 20,
-    "BE": 16,
-    "BG": 22,
-    "BH": 22,
-    "BR": 29,
-    "CH": 21,
-    "CR": 22,
-    "CY": 28,
-    "CZ": 24,
-    "DE": 22,
-    "DK": 18,
-    "DO": 28,
-    "EE": 20,
-    "ES": 24,
-    "FI": 18,
-    "FO": 18,
-    "FR": 27,
-    "GB": 22,
-    "GE": 22,
-    "GI": 23,
-    "GL": 18,
-    "GR": 27,
-    "GT": 28,
-    "HR": 21,
-    "HU": 28,
-    "IE": 22,
-    "IL": 23,
-    "IS": 26,
-    "IT": 27,
-    "JO": 30,
-    "KW": 30,
-    "KZ": 20,
-    "LB": 28,
-    "LI": 21,
-    "LT": 20,
-    "LU": 20,
-    "LV": 21,
-    "MC": 27,
-    "MD": 24,
-    "ME": 22,
-    "MK": 19,
-    "MR": 27,
-    "MT": 31,
-    "MU": 30,
-    "NL": 18,
-    "NO": 15,
-    "PK": 24,
-    "PL": 28,
-    "PS": 29,
-    "PT": 25,
-    "QA": 29,
-    "RO": 24,
-    "RS": 22,
-    "SA": 24,
-    "SE": 24,
-    "SI": 19,
-    "SK": 24,
-    "SM": 27,
-    "TN": 24,
-    "TR": 26,
-    "UA": 29,
-    "VG": 24,
-    "XK": 20,
-}
-
-
-# ISO 7064 mod 97-10 reads each letter as two digits (A = 10 … Z = 35).
-_IBAN_DIGITS = str.maketrans({c: str(int(c, 36)) for c in string.ascii_uppercase})
-
-
-def iban_ok(text: str) -> bool:
-    s = "".join(text.split()).upper()  # str.split drops what `\s` matches
-    want = _IBAN_LEN.get(s[:2])
-    if (want is not None and len(s) != want) or not 15 <= len(s) <= 34:
-        return False
-    moved = s[4:] + s[:4]
-    if moved.isascii():
-        num = moved.translate(_IBAN_DIGITS)
-        if not num.isdigit():
-            return False
-    else:  # Unicode digits, as `\d` matches them
-        try:
-            num = "".join(str(int(c, 36)) for c in moved)
-        except ValueError:
-            return False
-    return int(num) % 97 == 1
 
 
 # IPv4 as ``ipaddress`` reads it: four ASCII decimal octets of at most three digits, no leading zero, at most 255.
@@ -659,23 +474,17 @@ def _scan(det: Detector, text: str, cs: list[int], ce: list[int]) -> list[tuple[
 def find(text: str, kinds: Iterable[str] | None = None) -> list[Finding]:
     """All non-overlapping findings in ``text``, sorted by position: found in its :func:`view`, given as spans
     of ``text`` (the characters that became the finding's first and last ones, and all between them)."""
-    v, parts = _fold_parts(text)
+    v, parts = textview.fold_parts(text)
     found = _find(v, kinds)
     if parts is None or not found:
         return found
-    gaps = _dropped(parts, v)
-    if gaps is not None:  # the usual case: invisible characters dropped, the rest one for one
-        if not gaps:
-            return found
-        # (the bisections below over ``ends``, with the ends of the kept characters counted by arithmetic)
-        return [Finding(f.kind, f.start + bisect_right(gaps, f.start), f.end + bisect_left(gaps, f.end)) for f in found]
-    ends = list(accumulate(map(len, parts)))
-    return [Finding(f.kind, bisect_right(ends, f.start), bisect_left(ends, f.end) + 1) for f in found]
+    spans = textview.text_spans(v, parts, [(f.start, f.end) for f in found])
+    return [Finding(f.kind, s, e) for f, (s, e) in zip(found, spans, strict=True)]
 
 
 def could_match(text: str) -> bool:
     """Whether any detector could find something in ``text`` (one prefilter pass over its view)."""
-    return bool(PREFILTER.hits(view(text)[0]))
+    return bool(PREFILTER.hits(textview.view(text)[0]))
 
 
 def _find(text: str, kinds: Iterable[str] | None) -> list[Finding]:

@@ -1,0 +1,100 @@
+"""The normalised view the personal-data detectors read: NFKC (full-width digits, ``＠``, ``﹫``, ``－`` and
+no-break or thin spaces fold to ASCII), invisible characters removed (zero-width characters, soft hyphens, bidi
+controls: ``patterns.IGNORABLE_RANGES``) and Unicode dashes read as ``-``, so what a model's tokenizer reads as an
+e-mail address is one to the detectors too; and the way back from a span of the view to the span of the text it
+came from (:func:`text_spans`), invisible characters inside it included."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_left, bisect_right
+from itertools import accumulate
+from typing import Any
+
+from llmops_cli.gateway.policy.patterns import IGNORABLE_RANGES
+
+# Read as ASCII punctuation though NFKC keeps them: Unicode hyphens, dashes and the minus sign (U+2011 and
+# U+FE58 reach these through NFKC), the Ogham space mark, ideographic full stops, the ratio sign.
+_LOOKALIKE = {
+    **dict.fromkeys([0x2010, 0x2012, 0x2013, 0x2014, 0x2015, 0x2043, 0x2212], "-"),
+    0x1680: " ",
+    0x3002: ".",
+    0x2236: ":",
+}
+_INVISIBLE = dict.fromkeys(c for lo, hi in IGNORABLE_RANGES for c in range(lo, hi + 1))
+_TABLE: dict[int, Any] = {**_INVISIBLE, **_LOOKALIKE}
+# Characters that need the view even in NFKC-normalised text.
+_ODD = re.compile(
+    "["
+    + "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in IGNORABLE_RANGES)
+    + "".join(re.escape(chr(c)) for c in _LOOKALIKE)
+    + "]"
+)
+
+
+class _Fold(dict[str, str]):
+    """Character → what the detectors read for it (NFKC, then look-alikes and invisibles), filled on demand."""
+
+    def __missing__(self, ch: str) -> str:
+        if len(self) > 65_536:  # every code point an attacker sends costs an entry: keep it bounded
+            self.clear()
+        out = self[ch] = unicodedata.normalize("NFKC", ch).translate(_TABLE)
+        return out
+
+
+_FOLD = _Fold()
+
+
+def fold_parts(text: str) -> tuple[str, list[str] | None]:
+    """``(view, parts)``: ``parts[i]`` is what ``text[i]`` became; None where the view is ``text`` itself."""
+    if text.isascii():
+        return text, None
+    if unicodedata.is_normalized("NFKC", text) and _ODD.search(text) is None:
+        return text, None
+    parts = list(map(_FOLD.__getitem__, text))
+    return "".join(parts), parts
+
+
+def view(text: str) -> tuple[str, list[int] | None]:
+    """``(view, ends)``: what the detectors read, and where each character of ``text`` ends in it
+    (``ends[i]`` is the view offset after ``text[i]``); ``ends`` is None where offsets are unchanged. ASCII text
+    and NFKC-normalised text without invisible characters or look-alike punctuation are their own view, at the
+    cost of one check."""
+    v, parts = fold_parts(text)
+    if parts is None or (len(v) == len(text) and "" not in parts):  # every character became one character
+        return v, None
+    return v, list(accumulate(map(len, parts)))
+
+
+def _dropped(parts: list[str], v: str) -> list[int] | None:
+    """Where the view ``v`` (``"".join(parts)``) lost characters, if nothing else changed length: the view offset
+    of each dropped character's successor, one entry per dropped character (ascending); None where some
+    character became several."""
+    k = parts.count("")
+    if len(v) != len(parts) - k:  # the kept characters are one each only where the lengths add up
+        return None
+    gaps: list[int] = []
+    i = -1
+    for _ in range(k):
+        i = parts.index("", i + 1)
+        gaps.append(i - len(gaps))
+    return gaps
+
+
+def fold(ch: str) -> str:
+    """What the detectors read for one character (``""`` for an invisible one)."""
+    return ch if ch.isascii() else _FOLD[ch]
+
+
+def text_spans(v: str, parts: list[str], spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The spans of the text that spans of its view ``v`` came from (``v, parts = fold_parts(text)``): from the
+    character that became a span's first one to the one that became its last, and all between them."""
+    gaps = _dropped(parts, v)
+    if gaps is not None:  # the usual case: invisible characters dropped, the rest one for one
+        if not gaps:
+            return spans
+        # (the bisections below over ``ends``, with the ends of the kept characters counted by arithmetic)
+        return [(s + bisect_right(gaps, s), e + bisect_left(gaps, e)) for s, e in spans]
+    ends = list(accumulate(map(len, parts)))
+    return [(bisect_right(ends, s), bisect_left(ends, e) + 1) for s, e in spans]
