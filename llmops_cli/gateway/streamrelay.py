@@ -35,7 +35,8 @@ from llmops_cli.gateway.failures import Failures
 from llmops_cli.gateway.holdback import HoldBack
 from llmops_cli.gateway.metrics import Metrics
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied
-from llmops_cli.gateway.policy.fields import (
+from llmops_cli.gateway.policy.jsontext import JsonEscapes
+from llmops_cli.gateway.policy.replyfields import (
     DELTA_STRUCTURE_KEYS,
     ReplyShapeError,
     choices_fields,
@@ -43,7 +44,6 @@ from llmops_cli.gateway.policy.fields import (
     reply_fields,
     routine_chunk,
 )
-from llmops_cli.gateway.policy.jsontext import JsonEscapes
 from llmops_cli.gateway.priority import LowPriority
 from llmops_cli.gateway.replies import upstream_code
 from llmops_cli.gateway.sse import DONE, SSEParser, encode_json
@@ -261,7 +261,7 @@ def filter_chunk(
     seen: dict[str, str] | None = None,
 ) -> bytes | None:
     """Apply output policies to one chunk; None when nothing in it is left to send yet. Raises Denied, or
-    ``fields.ReplyShapeError`` for a chunk it cannot check.
+    ``replyfields.ReplyShapeError`` for a chunk it cannot check.
 
     Text that streams in pieces goes through the choices' windows; every other string of the chunk is checked
     where it stands (``fields``: the rule non-streamed replies follow too). ``seen`` remembers strings every
@@ -367,7 +367,7 @@ def _filter_side_texts(
     outside ``DELTA_STRUCTURE_KEYS``: ``reasoning_content``, ``reasoning``, ``refusal``, ``tool_call_id``, any
     field an upstream adds, each with a window of its own; and tool-call arguments); at ``finish``, add what the
     choice's side windows still hold. Returns the delta (created when text must go out in it). Objects in a
-    delta are checked chunk by chunk (``fields.message_fields``), without a window."""
+    delta are checked chunk by chunk (``replyfields.message_fields``), without a window."""
     if delta is not None:
         for name, v in delta.items():
             if name in DELTA_STRUCTURE_KEYS:

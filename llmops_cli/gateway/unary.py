@@ -9,7 +9,7 @@ from llmops_cli.gateway.asgi import RequestRecord, Send, record_usage, respond
 from llmops_cli.gateway.busypoll import BusyPoll
 from llmops_cli.gateway.failures import Failures
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Denied
-from llmops_cli.gateway.policy.fields import ReplyShapeError
+from llmops_cli.gateway.policy.replyfields import ReplyShapeError
 from llmops_cli.gateway.upstream import Adapter, UpstreamError
 
 

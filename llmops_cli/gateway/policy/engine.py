@@ -30,22 +30,13 @@ from typing import Any
 
 from llmops_cli.gateway.policy import injection, pii, textview
 from llmops_cli.gateway.policy.classifier import ClassifierError, InjectionClassifier
-from llmops_cli.gateway.policy.fields import (
-    Getter,
-    Setter,
-    ShapeError,
-    choices_fields,
-    drop_token_fields,
-    plain_field,
-    reply_fields,
-    request_texts,
-    token_prompts,
-)
+from llmops_cli.gateway.policy.fields import Getter, Setter, ShapeError, plain_field, request_texts, token_prompts
 from llmops_cli.gateway.policy.jsontext import JsonEscapes, JsonField
 from llmops_cli.gateway.policy.keys import KeyIndex
 from llmops_cli.gateway.policy.media import media_urls, refused_media
 from llmops_cli.gateway.policy.model import ApiKey, PiiActions, Policy
 from llmops_cli.gateway.policy.patterns import BlockedMatcher, normalise
+from llmops_cli.gateway.policy.replyfields import choices_fields, drop_token_fields, reply_fields
 
 # Fields a client might use to steer the upstream (LiteLLM's `api_base` leak): never forwarded.
 UPSTREAM_OVERRIDE_FIELDS = frozenset(
@@ -490,7 +481,7 @@ class CompiledPolicy:
         """Check every string of a non-streamed reply, in place (see ``fields``: the same rule as streams);
         True when something changed. Token-level fields are set to null while an output detector redacts or
         denies: their tokens could spell out what was redacted. Raises Denied (``deny``) or
-        ``fields.ReplyShapeError`` (a reply it cannot check)."""
+        ``replyfields.ReplyShapeError`` (a reply it cannot check)."""
         choices = payload.get("choices")
         if self.strip_logprobs:
             drop_token_fields(payload)
