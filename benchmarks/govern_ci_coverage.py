@@ -16,9 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from llmops_cli.govern.stages.bias import (
-    ATTRIBUTE_METRICS,
-    PRIVILEGED_METRICS,
+from llmops_cli.govern.stages.bias import ATTRIBUTE_METRICS, PRIVILEGED_METRICS
+from llmops_cli.govern.stages.fairness import (
     disparities,
     disparity_intervals,
     group_rates,

@@ -16,10 +16,10 @@ from llmops_cli.govern.stages.bias import (
     PRIVILEGED_METRICS,
     BiasConfig,
     Waiver,
-    confusion_counts,
     prepare,
     scan,
 )
+from llmops_cli.govern.stages.fairness import confusion_counts
 from tests.govern.conftest import fairlearn_metrics, scored_frame
 
 TOL = 1e-9
@@ -200,7 +200,7 @@ def test_intervals_bracket_every_estimate_and_reach_zero_for_equal_groups() -> N
 
 def test_interval_coverage_for_equal_groups_is_at_least_nominal() -> None:
     """The percentile bootstrap these intervals replaced covered 0 % here (benchmarks/govern_ci_coverage.py)."""
-    from llmops_cli.govern.stages.bias import disparity_intervals
+    from llmops_cli.govern.stages.fairness import disparity_intervals
 
     rng = np.random.default_rng(0)
     probs = np.array([0.48, 0.12, 0.12, 0.28])  # TN, FP, FN, TP: TPR 0.7, FPR 0.2 in every group
