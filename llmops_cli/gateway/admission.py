@@ -287,6 +287,26 @@ class BodyDeadlines:
             self._sweeper.cancel()
 
 
+# A request refused before its body was read leaves the body on the wire. Closing at once would make the kernel
+# answer the body's late bytes with a reset, which can throw away the refusal before the client (or a
+# port-forward or proxy between) reads it. Go's net/http server reads and drops up to 256 KiB of an unread body
+# to keep the connection (src/net/http/server.go, ``maxPostHandlerReadBytes``); so does the gateway. uvicorn
+# (0.55, ``protocols/http/httptools_impl.py``, ``on_body``) drops the body of a request already answered, so
+# keeping the connection is all it takes.
+KEEP_ALIVE_UNREAD_BODY = 256 << 10
+
+
+def close_after_refusal(headers: dict[bytes, str], d: Denied) -> bool:
+    """Whether a request refused before its whole body was read should close its connection: when its body was
+    being read (a deadline or size refusal), is chunked or is declared over ``KEEP_ALIVE_UNREAD_BODY``."""
+    if d.status == 408 or d.code == "body_too_large":
+        return True
+    if b"transfer-encoding" in headers:
+        return True
+    declared = headers.get(b"content-length")
+    return declared is not None and not (declared.isdigit() and int(declared) <= KEEP_ALIVE_UNREAD_BODY)
+
+
 async def read_body(headers: dict[bytes, str], receive: Receive, limit: int, deadlines: BodyDeadlines) -> bytes:
     """The request body, within ``limit`` bytes and the deadline. Raises Denied."""
 

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from llmops_cli.gateway.accounting import Accounting
-from llmops_cli.gateway.admission import Admission, Admitted, InjectionClassifier, authenticate
+from llmops_cli.gateway.admission import Admission, Admitted, InjectionClassifier, authenticate, close_after_refusal
 from llmops_cli.gateway.asgi import (
     Receive,
     RequestRecord,
@@ -275,7 +275,7 @@ class GatewayApp:
         if self.audit.failing and policy.policy.audit.on_failure == "refuse":
             # Fail closed: nothing is served that cannot be recorded. This request's own record is the log's
             # next try (at most one a second).
-            await self.failures.denied(send, ctx, _AUDIT_DOWN, close=True)
+            await self.failures.denied(send, ctx, _AUDIT_DOWN, close=close_after_refusal(headers, _AUDIT_DOWN))
             return self.accounting.finish(ctx, policy)
         admission = self.admission
         adm: Admitted | None = None
@@ -290,7 +290,7 @@ class GatewayApp:
                 adm = await admission.admit(ctx, policy, got, route, forced_stream)
             except Denied as d:
                 ctx.decisions = [*ctx.decisions, *d.decisions]
-                return await self.failures.denied(send, ctx, d, close=got is None)
+                return await self.failures.denied(send, ctx, d, close=got is None and close_after_refusal(headers, d))
             await self._forward(send, receive, ctx, policy, route, upstream_path, adm)
         finally:
             if entered:

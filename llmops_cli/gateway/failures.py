@@ -70,7 +70,8 @@ class Failures:
 
     async def denied(self, send: Send, ctx: RequestRecord | None, d: Denied, *, close: bool = False) -> None:
         """Answer a policy refusal (with ``Retry-After`` when it says when to come back). ``close``: the request's
-        body was not read; the connection closes after the answer rather than take in a body nobody reads."""
+        body was not read and is too long to drop (``admission.close_after_refusal``); the connection closes
+        after the answer rather than take in a body nobody reads."""
         extra = [(b"retry-after", str(max(1, round(d.retry_after))).encode())] if d.retry_after else []
         if close:
             extra.append((b"connection", b"close"))

@@ -280,3 +280,64 @@ async def test_the_clients_request_id_is_kept_beside_the_gateways_own(
     recs = [json.loads(line) for line in audit.read_text().splitlines()]
     assert [r["request_id"] for r in recs] == ids
     assert [r["client_request_id"] for r in recs] == ["trace-42", "trace-42", None]
+
+
+def _response(s: socket.socket) -> bytes:
+    """One whole HTTP response (headers and a Content-Length body) from ``s``."""
+    out = b""
+    while b"\r\n\r\n" not in out:
+        chunk = s.recv(4096)
+        if not chunk:
+            return out
+        out += chunk
+    head, _, rest = out.partition(b"\r\n\r\n")
+    length = next(int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length:"))
+    while len(rest) < length:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        rest += chunk
+    return head + b"\r\n\r\n" + rest
+
+
+@pytest.mark.parametrize("why", ["no key", "rate limited"])
+def test_a_request_refused_before_its_body_is_read_keeps_its_connection(why: str) -> None:
+    """The refusal goes out before the body is read. A client (or a port-forward between) that sends the body
+    after the answer must still be able to read the answer and go on: before, the gateway closed at once, the
+    body's late bytes drew a reset, and through `kubectl port-forward` the 401 could be lost (verify failed with
+    "the server closed the connection")."""
+    app = _app(_limits(requests_per_minute=1) if why == "rate limited" else policy_text(), FakeUpstream())
+    body = orjson.dumps(chat("hi")) * 50
+    auth = b"" if why == "no key" else b"Authorization: Bearer " + KEY.encode() + b"\r\n"
+    head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + auth
+    head += b"Content-Length: %d\r\n\r\n" % len(body)
+    with serve_in_thread(app) as url:
+        port = int(url.rsplit(":", 1)[1])
+        if why == "rate limited":  # spend the key's one request a minute
+            assert httpx.post(url + "/v1/chat/completions", json=chat("hi"), headers=AUTH).status_code in (200, 502)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            for _ in range(3):
+                s.sendall(head)
+                answer = _response(s)
+                assert answer.startswith(b"HTTP/1.1 401 " if why == "no key" else b"HTTP/1.1 429 "), answer
+                assert b"connection: close" not in answer.lower()
+                s.sendall(body)  # the body, after the answer: dropped, and the connection goes on
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert _response(s).startswith(b"HTTP/1.1 200 ")
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [b"Content-Length: %d\r\n" % ((256 << 10) + 1), b"Transfer-Encoding: chunked\r\n"],
+    ids=["over 256 KiB", "chunked"],
+)
+def test_a_refused_request_with_a_long_or_unbounded_body_closes_its_connection(framing: bytes) -> None:
+    """A body the gateway would have to read and drop past 256 KiB (Go net/http's bound), or of unknown length,
+    is not taken in: the refusal says `connection: close` and the connection ends."""
+    app = _app(policy_text(), FakeUpstream())
+    head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + framing + b"\r\n"
+    with serve_in_thread(app) as url:
+        port = int(url.rsplit(":", 1)[1])
+        out = _raw(port, head, wait=5)
+    assert out.startswith(b"HTTP/1.1 401 ") and b"connection: close" in out.lower(), out
+    assert not out.endswith(b"<still open>")
