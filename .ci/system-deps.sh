@@ -6,9 +6,10 @@ set -euo pipefail
 # handling runs the real sudo as a throwaway user; g++ and cmake build llama-cpp-python (the real small model
 # of the LLM evaluation tests); prometheus-alertmanager: amtool and a real Alertmanager route the risk alerts;
 # openssh-server, openssh-client and iproute2: `promote` and `doctor --host` are tested against real sshd in
-# network namespaces standing in for cloud VMs (tests/sshvm.py).
+# network namespaces standing in for cloud VMs (tests/sshvm.py); busybox: the push Job's shell, tar and find as
+# the alpine/git image has them (tests/render/test_git_client_contract.py).
 pkgs=(git prometheus prometheus-postgres-exporter prometheus-alertmanager redis-server sudo g++ cmake openssh-server
-  openssh-client iproute2)
+  openssh-client iproute2 busybox)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

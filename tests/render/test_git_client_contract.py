@@ -4,22 +4,33 @@ The image's entrypoint is `git` and it has no USER: the Job must replace the ent
 a user the image knows. Every program the push script runs must be on the image's PATH (git and ssh from its
 packages, the shell and the rest from busybox), with options those programs take; the ssh command git runs
 takes only ssh's flags and keywords; every path the script writes is a volume (the root filesystem is
-read-only).
+read-only). Live: the Job's pod as near as this machine gets (busybox's sh, tar and find, git and ssh, the Job's
+user, volumes and environment, a read-only root) pushes to an sshd that behaves as Soft Serve does.
 """
 
 from __future__ import annotations
 
+import base64
+import os
 import re
 import shlex
-from pathlib import PurePosixPath
+import socket
+import subprocess
+import time
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
 from typing import Any
+
+import pytest
 
 from llmops_cli import versions
 from llmops_cli.cluster.model import PlanInputs
 from llmops_cli.cluster.steps import gitops
 from llmops_cli.config.model import Settings
 from tests.cluster.conftest import make_inputs
+from tests.realparts import free_port
 
+from .tools import require_tool
 from .upstream.model import Release
 from .upstream.rendered import release
 
@@ -152,3 +163,213 @@ def test_every_path_the_push_script_writes_is_a_volume():
     for path in {*cd, *copies, env["HOME"]}:
         mount = mounts[path]
         assert not mount.get("readOnly") and "emptyDir" in volumes[mount["name"]], path
+
+
+# ----------------------------------------------------------------------------------------------- live
+# The Job's container, as near as this machine gets: a read-only root holding only /usr, /etc and /dev; the
+# Job's volumes at their mount paths; the image's busybox applets for the shell and the file tools, git and
+# ssh beside them; the Job's uid, gid and fsGroup; the Job's environment. The Git server is an sshd on
+# loopback in front of a bare repository (Soft Serve speaks the same git-over-SSH).
+_CHROOT = r"""set -eu
+r=$1; bb=$2; shift 2
+mount --bind "$r" "$r"
+for d in usr etc; do mount --bind "/$d" "$r/$d"; mount -o remount,bind,ro "$r/$d"; done
+mount --rbind /dev "$r/dev"
+mount --bind "$bb" "$r/bbin"
+for v in "$@"; do mount --bind "${v%%=*}" "$r${v#*=}"; done
+mount -o remount,bind,ro "$r"
+exec chroot "$r" /usr/bin/env -i PATH=/bbin:/usr/bin /bbin/sh -c "$JOB_SCRIPT"
+"""
+BUSYBOX_APPLETS = ("sh", "tar", "find", "cp", "chmod", "mkdir", "rm")
+
+
+def _applets(tmp: Path) -> Path:
+    busybox = require_tool("busybox")
+    bb = tmp / "bbin"
+    bb.mkdir()
+    for name in BUSYBOX_APPLETS:
+        (bb / name).symlink_to(busybox)
+    return bb
+
+
+# What Soft Serve v0.12.2 does around git's own services (pkg/ssh/cmd/git.go): receive-pack creates a missing
+# repository first; upload-pack of a missing one fails (ErrInvalidRepo); after a push, a repository whose HEAD
+# names no branch gets HEAD = main, else master, else its first branch (pkg/git/git.go EnsureDefaultBranch).
+_SOFT_SERVE = r"""set -eu
+eval "set -- $SSH_ORIGINAL_COMMAND"
+service=$1; repo=$2
+case $service in
+  git-receive-pack) [ -d "$repo" ] || git init -q --bare "$repo"
+    git-receive-pack "$repo"
+    cd "$repo"
+    git rev-parse -q --verify HEAD >/dev/null && exit 0
+    for b in main master $(git for-each-ref --format='%(refname:short)' refs/heads); do
+      if git rev-parse -q --verify "refs/heads/$b" >/dev/null; then exec git symbolic-ref HEAD "refs/heads/$b"; fi
+    done ;;
+  git-upload-pack) [ -d "$repo" ] || { echo "repository not found" >&2; exit 1; }
+    exec git-upload-pack "$repo" ;;
+  *) exit 1 ;;
+esac
+"""
+
+
+class _GitServer:
+    """sshd on 127.0.0.1 (a free port) with one authorised key, behaving as Soft Serve does for git over SSH."""
+
+    def __init__(self, tmp: Path) -> None:
+        sshd = require_tool("/usr/sbin/sshd")
+        self.dir = tmp
+        tmp.mkdir()
+        for key in ("host", "client"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp / key)], check=True)
+        (tmp / "authorized_keys").write_text((tmp / "client.pub").read_text())
+        (tmp / "authorized_keys").chmod(0o600)
+        self.port = free_port()
+        (tmp / "softserve.sh").write_text(_SOFT_SERVE)
+        (tmp / "sshd_config").write_text(
+            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {tmp}/host\nPidFile {tmp}/sshd.pid\n"
+            f"AuthorizedKeysFile {tmp}/authorized_keys\nPermitRootLogin prohibit-password\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+            f"ForceCommand /bin/sh {tmp}/softserve.sh\n"
+        )
+        Path("/run/sshd").mkdir(exist_ok=True)
+        self.proc = subprocess.Popen([sshd, "-D", "-f", str(tmp / "sshd_config"), "-E", str(tmp / "sshd.log")])
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    if s.recv(4) == b"SSH-":
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline and self.proc.poll() is None, (tmp / "sshd.log").read_text()
+            time.sleep(0.05)
+        self.repo = tmp / "llmops.git"  # created by the first push
+
+    @property
+    def url(self) -> str:
+        return f"ssh://root@127.0.0.1:{self.port}{self.repo}"
+
+    def known_hosts(self) -> str:
+        kind, key = (self.dir / "host.pub").read_text().split()[:2]
+        return f"[127.0.0.1]:{self.port} {kind} {key}\n"
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(self.repo), *args], check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def run_push_job(tmp: Path, job: dict[str, Any], configmap: dict[str, Any], server: _GitServer, bb: Path) -> str:
+    """One run of the Job's pod: fresh emptyDirs, the ConfigMap and the key Secret as its volumes say."""
+    pod = job["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    sc = pod["securityContext"]
+    uid, gid, fs_group = sc["runAsUser"], sc["runAsGroup"], sc["fsGroup"]
+    root = tmp / "root"
+    for d in ("usr", "etc", "dev", "bbin"):
+        (root / d).mkdir(parents=True)
+    for link in ("bin", "lib", "lib64", "sbin"):
+        if Path(f"/{link}").is_symlink():
+            (root / link).symlink_to(f"usr/{link}")
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    binds = []
+    for m in c["volumeMounts"]:
+        src = tmp / f"vol-{m['name']}"
+        src.mkdir()
+        (root / m["mountPath"].lstrip("/")).mkdir(parents=True)
+        v = volumes[m["name"]]
+        if "configMap" in v:
+            for key, data in configmap["binaryData"].items():
+                (src / key).write_bytes(base64.b64decode(data))
+        elif "secret" in v:
+            files = {"admin_ed25519": (server.dir / "client").read_text(), "known_hosts": server.known_hosts()}
+            for item in v["secret"]["items"]:
+                path = src / item["path"]
+                path.write_text(files[item["key"]])
+                os.chown(path, 0, fs_group)
+                path.chmod(v["secret"]["defaultMode"])
+        else:  # emptyDir: writable by the pod's fsGroup
+            os.chown(src, 0, fs_group)
+            src.chmod(0o2775)
+        binds.append(f"{src}={m['mountPath']}")
+    env = {e["name"]: e["value"] for e in c["env"]} | {"REPO_URL": server.url}
+    assert c["command"][:2] == ["/bin/sh", "-c"]
+    # Inside the chroot: drop to the Job's uid, gid and fsGroup, set the Job's environment, run its command.
+    inner = ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={gid}", f"--groups={fs_group}", "/usr/bin/env"]
+    inner += [f"{k}={v}" for k, v in env.items()] + ["sh", "-c", c["command"][2]]
+    res = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", _CHROOT, "-", str(root), str(bb), *binds],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "JOB_SCRIPT": "exec " + shlex.join(inner)},
+    )
+    assert res.returncode == 0, res.stderr
+    return res.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def git_server(tmp_path):
+    server = _GitServer(tmp_path / "server")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_the_push_job_pushes_keeps_history_and_pushes_nothing_twice_with_the_images_tools(tmp_path, git_server):
+    """Three runs of the Job's pod as busybox, git and ssh run it: the first creates the branch with the tree
+    (the repository is empty), the second commits the changed tree on top of the first, the third (same tree)
+    makes no commit; each prints the commit the branch points to."""
+    for tool in ("unshare", "chroot", "setpriv"):
+        require_tool(tool)
+    bb = _applets(tmp_path)
+    base = make_inputs()
+    tree = dict(base.tree or {})
+    assert len(tree) > 10
+    changed = {k: v for k, v in list(tree.items())[1:]} | {"apps/extra.yaml": "kind: ConfigMap\n"}
+    commits, listings = [], []
+    for i, t in enumerate((tree, changed, changed)):
+        cm, job = gitops.seed_objects(Settings(), replace(base, tree=t))
+        run = tmp_path / f"run{i}"
+        run.mkdir()
+        commits.append(run_push_job(run, job, cm, git_server, bb))
+        listings.append(set(git_server.git("ls-tree", "-r", "--name-only", "main").splitlines()))
+    prefix = "manifests/dev/"
+    assert listings[0] == {prefix + k for k in tree}
+    assert listings[1] == listings[2] == {prefix + k for k in changed}
+    assert commits[0] != commits[1] == commits[2] == git_server.git("rev-parse", "main")
+    assert git_server.git("rev-parse", "main~1") == commits[0]
+    assert git_server.git("log", "-1", "--format=%an <%ae>", "main") == "llmops <llmops@localhost>"
+
+
+def test_an_environment_branch_beside_the_default_one_keeps_its_own_history(tmp_path, git_server):
+    """An environment that tracks its own branch (environments.<env>.branch) in a repository whose default
+    branch is another environment's: every push lands on top of that branch's last commit, and the branch holds
+    only its own environment's commits; the default branch is left alone."""
+    for tool in ("unshare", "chroot", "setpriv"):
+        require_tool(tool)
+    bb = _applets(tmp_path)
+    base = make_inputs()
+    tree = dict(base.tree or {})
+    staging = Settings.model_validate({"environments": {"dev": {"branch": "staging"}}})
+    first = {k: v for k, v in list(tree.items())[:5]}
+    second = first | {"apps/extra.yaml": "kind: ConfigMap\n"}
+    commits = []
+    for i, (settings, t) in enumerate(((Settings(), tree), (staging, first), (staging, second))):
+        cm, job = gitops.seed_objects(settings, replace(base, tree=t))
+        run = tmp_path / f"run{i}"
+        run.mkdir()
+        commits.append(run_push_job(run, job, cm, git_server, bb))
+    assert git_server.git("rev-parse", "main") == commits[0]
+    assert git_server.git("rev-parse", "staging") == commits[2]
+    assert git_server.git("rev-parse", "staging~1") == commits[1]
+    assert git_server.git("rev-list", "--count", "staging") == "2"
+    listing = set(git_server.git("ls-tree", "-r", "--name-only", "staging").splitlines())
+    assert listing == {f"manifests/dev/{k}" for k in second}

@@ -25,6 +25,7 @@ import pytest
 from llmops_cli import versions
 from llmops_cli.config.model import Settings
 from llmops_cli.render import names
+from tests.realparts import free_port
 
 from .conftest import default_tree, objects
 from .tools import require_tool
@@ -157,9 +158,7 @@ class _Valkey:
 
     def __init__(self, binary: str, args: list[str], workdir: Path, password: str) -> None:
         self.password = password
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        self.port = free_port()
         conf = workdir / "valkey.conf"
         conf.write_text(conf_template().format(password=password), encoding="utf-8")
         conf.chmod(0o600)

@@ -53,7 +53,9 @@ GIT_SSH_COMMAND = (
 )
 
 # Fixed script (nothing interpolated): URL, branch and hash come in through the environment. Keeps history:
-# clone, replace the tree, commit only when something changed, push.
+# clone, replace the tree, commit only when something changed, push. The clone checks out the server's default
+# branch: an environment's own branch continues from its last commit, or starts empty the first time (never
+# from another environment's tree, which its push would not fast-forward).
 SEED_SCRIPT = """set -eu
 cd /tmp
 umask 077
@@ -61,7 +63,11 @@ cp /keys/id_ed25519 /tmp/id
 chmod 600 /tmp/id
 if git clone -q "$REPO_URL" repo; then
   cd repo
-  git checkout -q -B "$BRANCH"
+  if git rev-parse -q --verify "refs/remotes/origin/$BRANCH" >/dev/null; then
+    git checkout -q -B "$BRANCH" "origin/$BRANCH"
+  else
+    git checkout -q --orphan "$BRANCH"
+  fi
 else
   mkdir repo && cd repo && git init -q -b "$BRANCH"
 fi

@@ -951,6 +951,7 @@ GIT_CLIENT = {
                 "clone -q",
                 "checkout -q",
                 "checkout -B",
+                "checkout --orphan",
                 "init -q",
                 "init -b",
                 "add -A",
@@ -958,6 +959,8 @@ GIT_CLIENT = {
                 "commit -m",
                 "push -q",
                 "rev-parse",
+                "rev-parse -q",
+                "rev-parse --verify",
             ),
             F("git_env", "git/git connect.c (GIT_SSH_COMMAND), path.c (HOME)", "GIT_SSH_COMMAND", "HOME"),
             # OpenSSH's ssh: -i and -o on the command line (ssh.c), the -o keywords (readconf.c keywords[]).
