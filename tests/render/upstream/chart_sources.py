@@ -28,6 +28,8 @@ CHART_PATHS = {
     "nvidia-device-plugin": "deployments/helm/nvidia-device-plugin",
     "dcgm-exporter": "deployment",
     "cloudnative-pg": "charts/cloudnative-pg",
+    "plugin-barman-cloud": "charts/plugin-barman-cloud",
+    "cert-manager": "deploy/charts/cert-manager",
 }
 # Subcharts `helm dependency build` would download: (parent, name, repository, tag, path).
 SUBCHARTS = [
