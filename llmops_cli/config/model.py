@@ -430,6 +430,36 @@ def check_cnpg_schedule(v: str) -> str:
     return " ".join(fields)
 
 
+# A point in time with its zone, as CNPG's recoveryTarget.targetTime takes it (RFC 3339; cloudnative-pg v1.30.0
+# docs/src/recovery.md "Recovery targets").
+RFC3339 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$"
+PATTERN_HELP[RFC3339] = "a time with its zone, such as 2026-12-07T09:59:00Z or 2026-12-07 10:59:00+01:00"
+
+
+class PgvectorRecoverySettings(_Model):
+    """Bootstrap the prod database from the object store instead of an empty one (a new cluster only: an existing
+    Cluster ignores its bootstrap)."""
+
+    server: DnsLabel = Field(
+        "pgvector", description="The backed-up cluster's folder under destination (its server name)."
+    )
+    target_time: str | None = Field(
+        None, pattern=RFC3339, description="Recover up to this time (RFC 3339); default: the end of the archive."
+    )
+
+    @field_validator("target_time")
+    @classmethod
+    def _real_time(cls, v: str | None) -> str | None:
+        if v is not None:
+            from datetime import datetime
+
+            try:
+                datetime.fromisoformat(v)
+            except ValueError as e:
+                raise ValueError(f"{v!r} is not a real date and time") from e
+        return v
+
+
 class PgvectorBackupSettings(_Model):
     """Backups of the prod profile's CloudNativePG cluster to an S3-compatible object store (Barman Cloud plugin):
     WAL archiving, scheduled base backups, retention. Environments without the operator (dev) are not backed up."""
@@ -448,6 +478,10 @@ class PgvectorBackupSettings(_Model):
     )
     schedule: str = Field("0 0 2 * * *", description="Base backups: CNPG's six-field cron, seconds first.")
     retention: str = Field("30d", pattern=RETENTION, description="How long backups and WAL are kept: 30d, 4w, 6m.")
+    server_name: DnsLabel = Field(
+        "pgvector", description="This cluster's folder under destination; a new one after a recovery."
+    )
+    recovery: PgvectorRecoverySettings | None = None
 
     @field_validator("schedule")
     @classmethod
@@ -460,6 +494,14 @@ class PgvectorBackupSettings(_Model):
             missing = [k for k in ("destination", "credentials_secret") if getattr(self, k) is None]
             if missing:
                 raise ValueError(f"backups are enabled but {' and '.join(missing)} is not set")
+        if self.recovery is not None:
+            if not self.enabled:
+                raise ValueError("recovery reads the object store: it needs enabled: true, destination and the Secret")
+            if self.recovery.server == self.server_name:
+                raise ValueError(
+                    f"the recovered cluster would archive into the folder it recovers from ({self.server_name}): "
+                    f"set server_name to a new one, e.g. {self.server_name}-2"
+                )
         return self
 
 

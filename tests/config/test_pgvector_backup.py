@@ -148,3 +148,46 @@ def test_a_number_outside_its_fields_bounds_is_refused(schedule: str) -> None:
 def test_any_other_number_of_fields_is_refused(fields: list[str]) -> None:
     with pytest.raises(ValueError, match="six, seconds first"):
         check_cnpg_schedule(" ".join(fields))
+
+
+@pytest.mark.parametrize(
+    ("extra", "path", "fragment"),
+    [
+        ("      recovery: {target_time: '2026-12-07 09:59'}\n", "stacks.pgvector.backup.recovery.target_time", "zone"),
+        (
+            "      recovery: {target_time: '2026-02-30T00:00:00Z'}\n",
+            "stacks.pgvector.backup.recovery.target_time",
+            "real",
+        ),
+        ("      recovery: {server: Pg}\n", "stacks.pgvector.backup.recovery.server", "DNS label"),
+        # Archiving into the folder it recovers from: the operator would refuse (not an empty archive).
+        ("      recovery: {}\n", "stacks.pgvector.backup", "set server_name to a new one, e.g. pgvector-2"),
+        ("      server_name: old\n      recovery: {server: old}\n", "stacks.pgvector.backup", "old-2"),
+    ],
+)
+def test_bad_recovery_settings_are_refused(tmp_path: Path, extra: str, path: str, fragment: str) -> None:
+    p = tmp_path / "llmops.yaml"
+    p.write_text(GOOD + extra)
+    with pytest.raises(ConfigError) as info:
+        load_settings(p, environ={})
+    assert info.value.path == path and fragment in str(info.value), str(info.value)
+    assert str(info.value).startswith(f"{p}:") and "\n" not in str(info.value)
+
+
+def test_recovery_needs_backups_enabled(tmp_path: Path) -> None:
+    p = tmp_path / "llmops.yaml"
+    p.write_text("stacks:\n  pgvector:\n    backup:\n      server_name: pgvector-2\n      recovery: {}\n")
+    with pytest.raises(ConfigError, match="needs enabled: true") as info:
+        load_settings(p, environ={})
+    assert (info.value.line, info.value.path) == (4, "stacks.pgvector.backup")
+
+
+def test_a_recovery_loads(tmp_path: Path) -> None:
+    p = tmp_path / "llmops.yaml"
+    p.write_text(GOOD + "      server_name: pgvector-2\n      recovery: {target_time: '2026-12-07 10:59:00+01:00'}\n")
+    b = load_settings(p, environ={}).settings.stacks.pgvector.backup
+    assert b.recovery is not None and (b.recovery.server, b.recovery.target_time, b.server_name) == (
+        "pgvector",
+        "2026-12-07 10:59:00+01:00",
+        "pgvector-2",
+    )

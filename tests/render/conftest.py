@@ -58,6 +58,15 @@ def backup_tree(env: str) -> dict[str, str]:
     return render_environment(settings(stacks={"pgvector": {"backup": BACKUP}}), env)
 
 
+@cache
+def recovery_tree(env: str) -> dict[str, str]:
+    """A new cluster recovered from the object store to a point in time, archiving into a new folder."""
+    from llmops_cli.render.api import render_environment
+
+    backup = {**BACKUP, "server_name": "pgvector-2", "recovery": {"target_time": "2026-12-07T09:59:00Z"}}
+    return render_environment(settings(stacks={"pgvector": {"backup": backup}}), env)
+
+
 def objects(tree: dict[str, str]) -> dict[str, dict[str, Any]]:
     """Kubernetes objects of a tree by path (host files under k3s/ are left out)."""
     return {p: yaml.safe_load(t) for p, t in tree.items() if not p.startswith("k3s/")}

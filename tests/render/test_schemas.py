@@ -13,7 +13,7 @@ import pytest
 
 from llmops_cli.versions import KUBERNETES_MINOR
 
-from .conftest import all_variants, backup_tree, objects
+from .conftest import all_variants, backup_tree, objects, recovery_tree
 
 CRD_GROUPS = {"argoproj.io", "helm.cattle.io", "monitoring.coreos.com", "postgresql.cnpg.io", "barmancloud.cnpg.io"}
 SCHEMAS = Path(__file__).parent / "crd_schemas"
@@ -129,3 +129,32 @@ def test_the_documented_restore_is_a_cluster_the_pinned_crd_accepts_reading_the_
     assert restore["metadata"]["namespace"] == cluster["metadata"]["namespace"]
     assert restore["spec"]["imageName"] == cluster["spec"]["imageName"] == versions.CNPG_POSTGRES_IMAGE
     assert restore["metadata"]["name"] != cluster["metadata"]["name"]  # beside the live one, never over it
+
+
+def test_a_recovery_renders_a_cluster_bootstrapped_from_the_object_store():
+    """stacks.pgvector.backup.recovery: the Cluster bootstraps from the rendered ObjectStore's folder of the backed-up
+    cluster, to the point in time, keeps the platform's database, owner and Secret, and archives into a new folder."""
+    from .upstream.rendered import release
+
+    tree = objects(recovery_tree("prod"))
+    cluster = next(o for o in tree.values() if o["kind"] == "Cluster")
+    store = next(o for o in tree.values() if o["kind"] == "ObjectStore")
+    errors = list(jsonschema.Draft202012Validator(crd_schema("Cluster")).iter_errors(cluster))
+    assert not errors, errors[0].message
+    cnpg = release("cloudnative-pg chart")
+    spec = cluster["spec"]
+    assert set(spec) <= cnpg.names("cluster_spec")
+    assert set(spec["bootstrap"]) == {"recovery"}  # never initdb over a recovery
+    recovery = spec["bootstrap"]["recovery"]
+    assert set(recovery) <= cnpg.names("recovery") and set(recovery["recoveryTarget"]) <= cnpg.names("recovery_target")
+    assert recovery["recoveryTarget"]["targetTime"] == "2026-12-07T09:59:00Z"
+    assert (recovery["database"], recovery["owner"], recovery["secret"]["name"]) == (
+        "llmops",
+        "llmops",
+        "llmops-pgvector",
+    )
+    (source,) = spec["externalClusters"]
+    assert set(source) <= cnpg.names("external_cluster") and source["name"] == recovery["source"]
+    assert source["plugin"]["parameters"] == {"barmanObjectName": store["metadata"]["name"], "serverName": "pgvector"}
+    (archiver,) = spec["plugins"]
+    assert archiver["parameters"]["serverName"] == "pgvector-2" != source["plugin"]["parameters"]["serverName"]

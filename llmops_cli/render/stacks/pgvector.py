@@ -120,9 +120,15 @@ def backup_view(ctx: RenderContext) -> dict[str, object]:
         "access_key_id": names.BACKUP_ACCESS_KEY_ID,
         "secret_access_key": names.BACKUP_SECRET_ACCESS_KEY,
         "schedule": b.schedule,
+        "server_name": b.server_name,
+        "recovery": None
+        if b.recovery is None
+        else {"source": "origin", "server": b.recovery.server, "target_time": b.recovery.target_time},
         "retention": b.retention,
         # The plugin's sidecar in every instance pod (archives WAL, streams base backups): barman-cloud's
-        # uploads hold a few multipart chunks in memory.
+        # uploads hold a few multipart chunks in memory. It runs non-root, read-only, all capabilities dropped,
+        # RuntimeDefault seccomp (plugin-barman-cloud v0.13.0 internal/cnpgi/operator/lifecycle.go), as the
+        # namespace's restricted Pod Security level requires; its resources are these.
         "sidecar_resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
     }
 

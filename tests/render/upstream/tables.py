@@ -872,6 +872,27 @@ CNPG_CHART = {
                 "resources",
                 "bootstrap",
                 "plugins",
+                "externalClusters",
+            ),
+            F(
+                "recovery",
+                "charts/cloudnative-pg/templates/crds/crds.yaml (Cluster v1 spec.bootstrap.recovery)",
+                "source",
+                "database",
+                "owner",
+                "secret",
+                "recoveryTarget",
+            ),
+            F(
+                "recovery_target",
+                "charts/cloudnative-pg/templates/crds/crds.yaml (Cluster v1 spec.bootstrap.recovery.recoveryTarget)",
+                "targetTime",
+            ),
+            F(
+                "external_cluster",
+                "charts/cloudnative-pg/templates/crds/crds.yaml (Cluster v1 spec.externalClusters[])",
+                "name",
+                "plugin",
             ),
             F(
                 "cluster_plugins",
