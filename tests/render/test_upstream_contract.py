@@ -357,3 +357,10 @@ def test_backups_use_what_the_pinned_operator_plugin_and_cert_manager_provide(va
     assert {cm_src["repoURL"]} == cm.names("chart_repo")
     wave = lambda a: int(a["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])  # noqa: E731
     assert wave(cm_app) < wave(app) <= wave(charts["cloudnative-pg"][0])
+    # The project admits both (repository, namespace); cert-manager's namespace enforces the restricted level.
+    (project,) = by_kind["AppProject"]
+    assert {cm_src["repoURL"], src["repoURL"]} <= set(project["spec"]["sourceRepos"])
+    destinations = {d["namespace"] for d in project["spec"]["destinations"]}
+    assert {cm_app["spec"]["destination"]["namespace"], app["spec"]["destination"]["namespace"]} <= destinations
+    (ns,) = [n for n in by_kind["Namespace"] if n["metadata"]["name"] == cm_app["spec"]["destination"]["namespace"]]
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
