@@ -357,6 +357,7 @@ def test_backups_use_what_the_pinned_operator_plugin_and_cert_manager_provide(va
     assert {cm_src["repoURL"]} == cm.names("chart_repo")
     wave = lambda a: int(a["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])  # noqa: E731
     assert wave(cm_app) < wave(app) <= wave(charts["cloudnative-pg"][0])
+    assert "dynamic" in cnpg.names("plugin_discovery")  # the plugin may arrive after the operator started
     # The project admits both (repository, namespace); cert-manager's namespace enforces the restricted level.
     (project,) = by_kind["AppProject"]
     assert {cm_src["repoURL"], src["repoURL"]} <= set(project["spec"]["sourceRepos"])

@@ -931,6 +931,14 @@ CNPG_CHART = {
                 "cloudnative-pg/cloudnative-pg v1.30.0 internal/webhook/v1/scheduledbackup_webhook.go",
                 "6",
             ),
+            # A standalone plugin (its own Deployment and Service, as the Barman Cloud chart installs it) is found by
+            # watching Services labelled cnpg.io/pluginName: no operator restart, so it may sync beside the operator.
+            F(
+                "plugin_discovery",
+                "cloudnative-pg/cloudnative-pg v1.30.0 docs/src/cnpg_i.md (Standalone Deployment)",
+                "cnpg.io/pluginName",
+                "dynamic",
+            ),
             # In-tree barman-cloud backups are deprecated from 1.26 for the Barman Cloud CNPG-I plugin.
             F(
                 "object_store_backups",
