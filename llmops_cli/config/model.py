@@ -476,6 +476,11 @@ class PgvectorBackupSettings(_Model):
         pattern=DNS_LABEL,
         description="Secret in the apps namespace (created by you) with keys ACCESS_KEY_ID and ACCESS_SECRET_KEY.",
     )
+    endpoint_ca_secret: str | None = Field(
+        None,
+        pattern=DNS_LABEL,
+        description="Secret in the apps namespace with key ca.crt: the CA of an endpoint with a private certificate.",
+    )
     schedule: str = Field("0 0 2 * * *", description="Base backups: CNPG's six-field cron, seconds first.")
     retention: str = Field("30d", pattern=RETENTION, description="How long backups and WAL are kept: 30d, 4w, 6m.")
     server_name: DnsLabel = Field(

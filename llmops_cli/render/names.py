@@ -79,6 +79,7 @@ PGVECTOR_BACKUP_STORE: Final = "pgvector-backup"  # the ObjectStore
 # Keys of stacks.pgvector.backup.credentials_secret (the names the plugin's documentation uses).
 BACKUP_ACCESS_KEY_ID: Final = "ACCESS_KEY_ID"
 BACKUP_SECRET_ACCESS_KEY: Final = "ACCESS_SECRET_KEY"
+BACKUP_ENDPOINT_CA_KEY: Final = "ca.crt"  # key of stacks.pgvector.backup.endpoint_ca_secret
 PGVECTOR_PORT: Final = 5432
 GPU_SMOKE_JOB: Final = "llmops-gpu-smoke"
 

@@ -72,6 +72,12 @@ def test_bad_values_name_the_file_line_and_field(
         ("s3://llmops-backups/prod", "s3://B/x", "stacks.pgvector.backup.destination", "s3://"),
         ("https://minio.example.com:9000", "minio:9000", "stacks.pgvector.backup.endpoint_url", "http(s) URL"),
         ("pgvector-s3", "Pgvector_S3", "stacks.pgvector.backup.credentials_secret", "DNS label"),
+        (
+            "      credentials_secret: pgvector-s3\n",
+            "      credentials_secret: pgvector-s3\n      endpoint_ca_secret: my.ca\n",
+            "stacks.pgvector.backup.endpoint_ca_secret",
+            "DNS label",
+        ),
         ("      credentials_secret: pgvector-s3\n", "", "stacks.pgvector.backup", "credentials_secret is not set"),
         ("      destination: s3://llmops-backups/prod\n", "", "stacks.pgvector.backup", "destination is not set"),
     ],

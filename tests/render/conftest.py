@@ -45,6 +45,7 @@ BACKUP = {
     "destination": "s3://llmops-backups/prod",
     "endpoint_url": "https://minio.example.com:9000",
     "credentials_secret": "pgvector-s3",
+    "endpoint_ca_secret": "minio-ca",
     "schedule": "0 30 1 * * sun",
     "retention": "4w",
 }

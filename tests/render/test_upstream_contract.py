@@ -337,6 +337,7 @@ def test_backups_use_what_the_pinned_operator_plugin_and_cert_manager_provide(va
     assert set(spec) <= plugin.names("objectstore_spec")
     assert set(spec["configuration"]) <= plugin.names("objectstore_configuration")
     assert set(spec["configuration"]["s3Credentials"]) <= plugin.names("s3_credentials")
+    assert spec["configuration"]["endpointCA"] == {"name": "minio-ca", "key": "ca.crt"}
     assert spec["configuration"]["wal"]["compression"] in plugin.names("wal_compression")
     assert spec["configuration"]["data"]["compression"] in plugin.names("data_compression")
     (pattern,) = plugin.names("retention_pattern")

@@ -116,6 +116,9 @@ def backup_view(ctx: RenderContext) -> dict[str, object]:
         "plugin": names.BARMAN_PLUGIN,
         "destination": b.destination,
         "endpoint_url": b.endpoint_url,
+        "endpoint_ca": None
+        if b.endpoint_ca_secret is None
+        else {"name": b.endpoint_ca_secret, "key": names.BACKUP_ENDPOINT_CA_KEY},
         "secret": b.credentials_secret,
         "access_key_id": names.BACKUP_ACCESS_KEY_ID,
         "secret_access_key": names.BACKUP_SECRET_ACCESS_KEY,

@@ -1027,6 +1027,7 @@ BARMAN_CLOUD_CHART = {
                 f"{_OBJECTSTORE_CRD} spec.configuration.properties)",
                 "destinationPath",
                 "endpointURL",
+                "endpointCA",
                 "s3Credentials",
                 "wal",
                 "data",
