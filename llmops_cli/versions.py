@@ -100,6 +100,16 @@ CNPG_CHART_REPO = "https://cloudnative-pg.github.io/charts"
 CNPG_CHART_VERSION = "0.29.0"
 CNPG_APP_VERSION = "1.30.0"
 CNPG_POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:17.11-standard-bookworm"
+# Backups to an object store (stacks.pgvector.backup): CNPG 1.26+ moves barman-cloud out of the operator into the
+# Barman Cloud CNPG-I plugin (cloudnative-pg v1.30.0 docs/src/backup.md), installed from the same chart repository
+# (cloudnative-pg/charts plugin-barman-cloud-v0.7.0: appVersion v0.13.0; plugin v0.14.0 has no chart yet and the
+# same ObjectStore API). The plugin's mTLS certificates come from cert-manager (plugin-barman-cloud v0.13.0
+# web/docs/installation.mdx), whose charts are published to https://charts.jetstack.io for every release
+# (cert-manager v1.21.1 design/20240625.push-charts-to-oci.md).
+BARMAN_CLOUD_CHART_VERSION = "0.7.0"
+BARMAN_CLOUD_VERSION = "v0.13.0"
+CERT_MANAGER_CHART_REPO = "https://charts.jetstack.io"
+CERT_MANAGER_VERSION = "v1.21.1"
 SOFT_SERVE_IMAGE = "docker.io/charmbracelet/soft-serve:v0.12.2"
 # The local push Job: git, tar and an OpenSSH client (alpine-docker/git Dockerfile: FROM alpine, apk add git ...
 # openssh; busybox gives sh, tar and find). Its images are tagged v<git version> on Docker Hub only
@@ -161,6 +171,11 @@ RELEASES: tuple[Pin, ...] = (
     Pin("cloudnative-pg postgres image", CNPG_POSTGRES_IMAGE, "cloudnative-pg/postgres-containers",
         "a949ae58 (main, 2026-08-20; images are tagged on ghcr.io only)", None,
         held="PostgreSQL 17: a new major cannot open the existing data directory"),
+    Pin("barman-cloud plugin chart", BARMAN_CLOUD_CHART_VERSION, "cloudnative-pg/charts",
+        f"plugin-barman-cloud-v{BARMAN_CLOUD_CHART_VERSION}", _tag("plugin-barman-cloud-v")),
+    Pin("barman-cloud plugin", BARMAN_CLOUD_VERSION, "cloudnative-pg/charts",
+        f"plugin-barman-cloud-v{BARMAN_CLOUD_CHART_VERSION}", None),
+    Pin("cert-manager chart", CERT_MANAGER_VERSION, "cert-manager/cert-manager", CERT_MANAGER_VERSION, _tag()),
     Pin("postgres exporter image", POSTGRES_EXPORTER_IMAGE, "prometheus-community/postgres_exporter", "v0.20.1",
         _tag()),
     Pin("git server image", SOFT_SERVE_IMAGE, "charmbracelet/soft-serve", "v0.12.2", _tag()),

@@ -368,11 +368,154 @@ class GatewaySettings(_Model):
     injection_classifier: InjectionClassifierSettings = Field(default_factory=InjectionClassifierSettings)
 
 
+# An S3 (or S3-compatible) bucket and an optional prefix: s3://bucket/path (bucket naming as S3's: 3-63 lowercase
+# letters, digits, '.' and '-').
+S3_URL = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._~!$&()*+,;=:@%/-]*)?$"
+# The retention barman-cloud applies (plugin-barman-cloud v0.13.0 api/v1/objectstore_types.go RetentionPolicy).
+RETENTION = r"^[1-9][0-9]*[dwm]$"
+PATTERN_HELP[S3_URL] = "an S3 URL such as s3://my-bucket/llmops (bucket, then an optional path)"
+PATTERN_HELP[RETENTION] = "a retention such as 30d, 4w or 6m (days, weeks, months; a positive number)"
+
+# CNPG's ScheduledBackup schedule, as the operator parses it (cloudnative-pg v1.30.0
+# internal/webhook/v1/scheduledbackup_webhook.go: robfig/cron v1.2.0 cron.Parse, with a warning unless six
+# fields): seconds minutes hours day-of-month month day-of-week. Bounds and names from robfig/cron v1.2.0 spec.go.
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ("seconds", 0, 59, {}),
+    ("minutes", 0, 59, {}),
+    ("hours", 0, 23, {}),
+    ("day of month", 1, 31, {}),
+    ("month", 1, 12, {m: n for n, m in enumerate(_MONTHS, start=1)}),
+    ("day of week", 0, 6, {d: n for n, d in enumerate(_WEEKDAYS)}),
+)
+
+
+def _cron_number(text: str, names: dict[str, int], field: str) -> int:
+    if text.lower() in names:
+        return names[text.lower()]
+    if not text.isdigit() or not text.isascii():
+        raise ValueError(f"{field}: {text!r} is not a number")
+    return int(text)
+
+
+def _cron_range(expr: str, field: str, low: int, high: int, names: dict[str, int]) -> None:
+    """One range of a field, as robfig/cron v1.2.0 parser.go getRange reads it."""
+    rng, slash, step = expr.partition("/")
+    if slash and ("/" in step or not step.isdigit() or not step.isascii() or int(step) == 0):
+        raise ValueError(f"{field}: {expr!r} needs a positive step after '/'")
+    if rng in ("*", "?"):
+        return
+    start_s, dash, end_s = rng.partition("-")
+    start = _cron_number(start_s, names, field)
+    end = _cron_number(end_s, names, field) if dash else (high if slash else start)
+    if "-" in end_s:
+        raise ValueError(f"{field}: {expr!r} has too many '-'")
+    if start < low or end > high or start > end:
+        raise ValueError(f"{field}: {expr!r} is outside {low}-{high}")
+
+
+def check_cnpg_schedule(v: str) -> str:
+    fields = v.split()
+    if len(fields) != len(_CRON_FIELDS):
+        raise ValueError(
+            f"{v!r} has {len(fields)} fields; CloudNativePG's schedule has six, seconds first: "
+            "'SEC MIN HOUR DAY MONTH WEEKDAY', e.g. '0 0 2 * * *' for 02:00 every day"
+        )
+    for text, (field, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        for expr in text.split(","):
+            if not expr:
+                raise ValueError(f"{field}: {text!r} has an empty item")
+            _cron_range(expr, field, low, high, names)
+    return " ".join(fields)
+
+
+# A point in time with its zone, as CNPG's recoveryTarget.targetTime takes it (RFC 3339; cloudnative-pg v1.30.0
+# docs/src/recovery.md "Recovery targets").
+RFC3339 = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$"
+PATTERN_HELP[RFC3339] = "a time with its zone, such as 2026-12-07T09:59:00Z or 2026-12-07 10:59:00+01:00"
+
+
+class PgvectorRecoverySettings(_Model):
+    """Bootstrap the prod database from the object store instead of an empty one (a new cluster only: an existing
+    Cluster ignores its bootstrap)."""
+
+    server: DnsLabel = Field(
+        "pgvector", description="The backed-up cluster's folder under destination (its server name)."
+    )
+    target_time: str | None = Field(
+        None, pattern=RFC3339, description="Recover up to this time (RFC 3339); default: the end of the archive."
+    )
+
+    @field_validator("target_time")
+    @classmethod
+    def _real_time(cls, v: str | None) -> str | None:
+        if v is not None:
+            from datetime import datetime
+
+            try:
+                datetime.fromisoformat(v)
+            except ValueError as e:
+                raise ValueError(f"{v!r} is not a real date and time") from e
+        return v
+
+
+class PgvectorBackupSettings(_Model):
+    """Backups of the prod profile's CloudNativePG cluster to an S3-compatible object store (Barman Cloud plugin):
+    WAL archiving, scheduled base backups, retention. Environments without the operator (dev) are not backed up."""
+
+    enabled: bool = False
+    destination: str | None = Field(
+        None, pattern=S3_URL, description="Where backups and WAL go: s3://bucket/path (one folder per cluster)."
+    )
+    endpoint_url: str | None = Field(
+        None, pattern=HTTP_URL, description="The S3 API endpoint for MinIO and other S3-compatible stores."
+    )
+    credentials_secret: str | None = Field(
+        None,
+        pattern=DNS_LABEL,
+        description="Secret in the apps namespace (created by you) with keys ACCESS_KEY_ID and ACCESS_SECRET_KEY.",
+    )
+    endpoint_ca_secret: str | None = Field(
+        None,
+        pattern=DNS_LABEL,
+        description="Secret in the apps namespace with key ca.crt: the CA of an endpoint with a private certificate.",
+    )
+    schedule: str = Field("0 0 2 * * *", description="Base backups: CNPG's six-field cron, seconds first.")
+    retention: str = Field("30d", pattern=RETENTION, description="How long backups and WAL are kept: 30d, 4w, 6m.")
+    server_name: DnsLabel = Field(
+        "pgvector", description="This cluster's folder under destination; a new one after a recovery."
+    )
+    recovery: PgvectorRecoverySettings | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str) -> str:
+        return check_cnpg_schedule(v)
+
+    @model_validator(mode="after")
+    def _complete(self) -> PgvectorBackupSettings:
+        if self.enabled:
+            missing = [k for k in ("destination", "credentials_secret") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"backups are enabled but {' and '.join(missing)} is not set")
+        if self.recovery is not None:
+            if not self.enabled:
+                raise ValueError("recovery reads the object store: it needs enabled: true, destination and the Secret")
+            if self.recovery.server == self.server_name:
+                raise ValueError(
+                    f"the recovered cluster would archive into the folder it recovers from ({self.server_name}): "
+                    f"set server_name to a new one, e.g. {self.server_name}-2"
+                )
+        return self
+
+
 class PgvectorSettings(_Model):
     enabled: bool = True
     database: str = Field("llmops", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     schema_name: str = Field("rag", alias="schema", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     storage: Quantity = "10Gi"
+    backup: PgvectorBackupSettings = Field(default_factory=PgvectorBackupSettings)
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, populate_by_name=True)
 

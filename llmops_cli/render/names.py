@@ -72,6 +72,14 @@ VLLM_PORT: Final = 8000
 PGVECTOR_NAME: Final = "pgvector"
 PGVECTOR_USER: Final = "llmops"  # the database's owner (the Secret's username; CNPG's initdb owner)
 CNPG_NAMESPACE: Final = "cnpg-system"  # the CloudNativePG operator (prod profile)
+# Backups (stacks.pgvector.backup): the Barman Cloud plugin beside the operator, its certificates from cert-manager.
+CERT_MANAGER_NAMESPACE: Final = "cert-manager"
+BARMAN_PLUGIN: Final = "barman-cloud.cloudnative-pg.io"  # the plugin's name in a Cluster and a ScheduledBackup
+PGVECTOR_BACKUP_STORE: Final = "pgvector-backup"  # the ObjectStore
+# Keys of stacks.pgvector.backup.credentials_secret (the names the plugin's documentation uses).
+BACKUP_ACCESS_KEY_ID: Final = "ACCESS_KEY_ID"
+BACKUP_SECRET_ACCESS_KEY: Final = "ACCESS_SECRET_KEY"
+BACKUP_ENDPOINT_CA_KEY: Final = "ca.crt"  # key of stacks.pgvector.backup.endpoint_ca_secret
 PGVECTOR_PORT: Final = 5432
 GPU_SMOKE_JOB: Final = "llmops-gpu-smoke"
 

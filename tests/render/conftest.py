@@ -40,6 +40,34 @@ def gpu_tree(env: str) -> dict[str, str]:
     return render_environment(gpu_full_settings(), env)
 
 
+BACKUP = {
+    "enabled": True,
+    "destination": "s3://llmops-backups/prod",
+    "endpoint_url": "https://minio.example.com:9000",
+    "credentials_secret": "pgvector-s3",
+    "endpoint_ca_secret": "minio-ca",
+    "schedule": "0 30 1 * * sun",
+    "retention": "4w",
+}
+
+
+@cache
+def backup_tree(env: str) -> dict[str, str]:
+    """Backups of the CloudNativePG cluster to an object store (stacks.pgvector.backup)."""
+    from llmops_cli.render.api import render_environment
+
+    return render_environment(settings(stacks={"pgvector": {"backup": BACKUP}}), env)
+
+
+@cache
+def recovery_tree(env: str) -> dict[str, str]:
+    """A new cluster recovered from the object store to a point in time, archiving into a new folder."""
+    from llmops_cli.render.api import render_environment
+
+    backup = {**BACKUP, "server_name": "pgvector-2", "recovery": {"target_time": "2026-12-07T09:59:00Z"}}
+    return render_environment(settings(stacks={"pgvector": {"backup": backup}}), env)
+
+
 def objects(tree: dict[str, str]) -> dict[str, dict[str, Any]]:
     """Kubernetes objects of a tree by path (host files under k3s/ are left out)."""
     return {p: yaml.safe_load(t) for p, t in tree.items() if not p.startswith("k3s/")}
@@ -51,4 +79,5 @@ def all_variants() -> list[tuple[str, dict[str, str]]]:
         ("prod", default_tree("prod")),
         ("dev-gpu", gpu_tree("dev")),
         ("prod-gpu", gpu_tree("prod")),
+        ("prod-backup", backup_tree("prod")),
     ]

@@ -9,7 +9,7 @@ import pytest
 
 from llmops_cli.render.api import render_environment
 
-from .conftest import gpu_full_settings, objects, settings
+from .conftest import backup_tree, gpu_full_settings, objects, settings
 from .tools import require_tool
 
 
@@ -31,6 +31,7 @@ def test_checkov_passes_on_every_environment(tmp_path):
         "prod": render_environment(settings(), "prod"),
         "dev-gpu": render_environment(gpu_full_settings(), "dev"),
         "prod-cpu": render_environment(settings(stacks={"vllm": {"backend": "cpu"}}), "prod"),
+        "prod-backup": backup_tree("prod"),
     }
     _write(tmp_path, trees)
     r = subprocess.run(

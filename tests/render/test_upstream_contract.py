@@ -134,6 +134,7 @@ def test_custom_resources_are_versions_the_pinned_crds_serve(variant, tree):
     served |= release("prometheus-operator-crds chart").names("crds")
     served |= release("argo-rollouts").names("crds")
     served |= release("cloudnative-pg chart").names("crds")
+    served |= release("barman-cloud plugin chart").names("crds")
     for path, obj in objects(tree).items():
         if "/" in obj["apiVersion"] and not obj["apiVersion"].startswith(
             ("apps/", "networking.k8s.io/", "policy/", "autoscaling/", "batch/")
@@ -245,7 +246,7 @@ def test_injection_classifier_flags_env_and_routes_exist_in_the_pinned_tei(varia
     (a non-root pod cannot bind it), and the batch limit is the one the gateway's policy sends at most."""
     deploy = workload(tree, "Deployment", "injection-classifier")
     if deploy is None:
-        assert variant in {"dev", "prod", "dev-gpu-plain", "dev-cpu"}  # off by default
+        assert variant in {"dev", "prod", "dev-gpu-plain", "dev-cpu", "prod-backup"}  # off by default
         return
     tei = release("injection classifier image")
     c = container(deploy)
@@ -301,3 +302,67 @@ def test_postgres_through_cloudnative_pg_uses_what_the_pinned_operator_and_image
     assert ports == chart.names("ports")
     # Argo CD judges the Cluster's health itself (no custom Lua needed).
     assert "postgresql.cnpg.io/Cluster" in release("argo-cd").names("health")
+
+
+@pytest.mark.parametrize(("variant", "tree"), variants(), ids=VARIANT_IDS)
+def test_backups_use_what_the_pinned_operator_plugin_and_cert_manager_provide(variant, tree):
+    """Backups go through the Barman Cloud plugin (in-tree barman-cloud is deprecated at the pinned CNPG): the
+    Cluster names the plugin and its ObjectStore, the ScheduledBackup uses method plugin with a six-field schedule,
+    and the plugin's chart runs beside the operator with cert-manager, whose CRDs it needs, in an earlier wave."""
+    by_kind: dict[str, list[dict]] = {}
+    for obj in objects(tree).values():
+        by_kind.setdefault(obj["kind"], []).append(obj)
+    charts = {
+        src["chart"]: (obj, src) for obj in by_kind.get("Application", []) if "chart" in (src := obj["spec"]["source"])
+    }
+    if variant != "prod-backup":
+        assert not {"ObjectStore", "ScheduledBackup"} & set(by_kind)
+        assert not {"plugin-barman-cloud", "cert-manager"} & set(charts)
+        assert all("plugins" not in c["spec"] for c in by_kind.get("Cluster", []))
+        return
+    cnpg, plugin, cm = (
+        release("cloudnative-pg chart"),
+        release("barman-cloud plugin chart"),
+        release("cert-manager chart"),
+    )
+    assert "plugin:barman-cloud.cloudnative-pg.io" in cnpg.names("object_store_backups")
+    (cluster,), (store,), (scheduled,) = by_kind["Cluster"], by_kind["ObjectStore"], by_kind["ScheduledBackup"]
+    (entry,) = cluster["spec"]["plugins"]
+    assert set(entry) <= cnpg.names("cluster_plugins") and entry["isWALArchiver"] is True
+    assert {entry["name"]} == plugin.names("plugin_name")
+    assert set(entry["parameters"]) <= plugin.names("plugin_parameters")
+    assert entry["parameters"]["barmanObjectName"] == store["metadata"]["name"]
+    assert store["metadata"]["namespace"] == cluster["metadata"]["namespace"]
+    spec = store["spec"]
+    assert set(spec) <= plugin.names("objectstore_spec")
+    assert set(spec["configuration"]) <= plugin.names("objectstore_configuration")
+    assert set(spec["configuration"]["s3Credentials"]) <= plugin.names("s3_credentials")
+    assert spec["configuration"]["endpointCA"] == {"name": "minio-ca", "key": "ca.crt"}
+    assert spec["configuration"]["wal"]["compression"] in plugin.names("wal_compression")
+    assert spec["configuration"]["data"]["compression"] in plugin.names("data_compression")
+    (pattern,) = plugin.names("retention_pattern")
+    assert re.fullmatch(pattern, spec["retentionPolicy"])
+    sb = scheduled["spec"]
+    assert set(sb) <= cnpg.names("scheduledbackup_spec")
+    assert sb["method"] == "plugin" and sb["method"] in cnpg.names("backup_methods")
+    assert sb["pluginConfiguration"]["name"] == entry["name"] and sb["cluster"]["name"] == cluster["metadata"]["name"]
+    assert str(len(sb["schedule"].split())) in cnpg.names("schedule_fields")
+    # The plugin's chart: in the operator's namespace, from the operator's chart repository; cert-manager serves the
+    # CRDs its templates use, in an earlier sync wave.
+    app, src = charts["plugin-barman-cloud"]
+    assert app["spec"]["destination"]["namespace"] in plugin.names("namespace")
+    assert src["repoURL"] == charts["cloudnative-pg"][1]["repoURL"]
+    assert versions.BARMAN_CLOUD_VERSION == plugin.scalars["appVersion"]
+    cm_app, cm_src = charts["cert-manager"]
+    assert plugin.names("needs_crds") <= cm.names("crds")
+    assert {cm_src["repoURL"]} == cm.names("chart_repo")
+    wave = lambda a: int(a["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"])  # noqa: E731
+    assert wave(cm_app) < wave(app) <= wave(charts["cloudnative-pg"][0])
+    assert "dynamic" in cnpg.names("plugin_discovery")  # the plugin may arrive after the operator started
+    # The project admits both (repository, namespace); cert-manager's namespace enforces the restricted level.
+    (project,) = by_kind["AppProject"]
+    assert {cm_src["repoURL"], src["repoURL"]} <= set(project["spec"]["sourceRepos"])
+    destinations = {d["namespace"] for d in project["spec"]["destinations"]}
+    assert {cm_app["spec"]["destination"]["namespace"], app["spec"]["destination"]["namespace"]} <= destinations
+    (ns,) = [n for n in by_kind["Namespace"] if n["metadata"]["name"] == cm_app["spec"]["destination"]["namespace"]]
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"

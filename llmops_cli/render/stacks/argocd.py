@@ -19,7 +19,7 @@ from llmops_cli.render.stacks.common import (
     res,
     tree_path,
 )
-from llmops_cli.render.stacks.pgvector import uses_operator
+from llmops_cli.render.stacks.pgvector import backs_up, uses_operator
 
 # Health of child Applications for the app-of-apps' sync waves: the child's own health.status (Progressing
 # until the controller has set one). Argo CD v3.4.4 never sets an Application's health.message
@@ -127,10 +127,15 @@ def _namespaces(ctx: RenderContext) -> list[dict[str, Any]]:
         # seccomp (charts/argo-rollouts/values.yaml podSecurityContext, containerSecurityContext).
         names.ROLLOUTS_NAMESPACE: "restricted",
         names.CNPG_NAMESPACE: "restricted",
+        # cert-manager's pods run non-root, RuntimeDefault seccomp, all capabilities dropped (cert-manager v1.21.1
+        # deploy/charts/cert-manager/values.yaml securityContext, containerSecurityContext).
+        names.CERT_MANAGER_NAMESPACE: "restricted",
     }
     wanted = [names.ARGOCD_NAMESPACE, names.APPS_NAMESPACE]
     if uses_operator(ctx):
         wanted.append(names.CNPG_NAMESPACE)
+    if backs_up(ctx):
+        wanted.append(names.CERT_MANAGER_NAMESPACE)
     if ctx.settings.gitops.local:
         wanted.append(names.SYSTEM_NAMESPACE)
     if ctx.settings.stacks.observability.enabled:
@@ -155,6 +160,8 @@ def _destinations(ctx: RenderContext) -> list[str]:
     ]
     if uses_operator(ctx):
         dest.append(names.CNPG_NAMESPACE)
+    if backs_up(ctx):
+        dest.append(names.CERT_MANAGER_NAMESPACE)
     return sorted(dest)
 
 
@@ -178,6 +185,8 @@ def _chart_repos(ctx: RenderContext) -> list[str]:
             repos.add(versions_view.DCGM_EXPORTER_CHART_REPO)
     if uses_operator(ctx):
         repos.add(versions_view.CNPG_CHART_REPO)
+    if backs_up(ctx):
+        repos.add(versions_view.CERT_MANAGER_CHART_REPO)
     if ctx.settings.stacks.observability.enabled:
         repos.add(versions_view.PROMETHEUS_COMMUNITY_REPO)
         if ctx.settings.stacks.observability.loki:

@@ -7,6 +7,7 @@ from llmops_cli.render import names
 from llmops_cli.render.engine import render_objects
 from llmops_cli.render.stacks.common import (
     COMMON_SKIPS,
+    WAVE_CRDS,
     WAVE_DATA,
     WAVE_OPERATORS,
     Files,
@@ -40,6 +41,11 @@ def instances(ctx: RenderContext) -> int:
     return max(1, min(3, hosts))
 
 
+def backs_up(ctx: RenderContext) -> bool:
+    """Backups to an object store: where the operator runs and stacks.pgvector.backup is enabled."""
+    return uses_operator(ctx) and ctx.settings.stacks.pgvector.backup.enabled
+
+
 def operator_app(ctx: RenderContext) -> list[dict[str, object]]:
     values = {
         "crds": {"create": True},
@@ -55,6 +61,79 @@ def operator_app(ctx: RenderContext) -> list[dict[str, object]]:
     return app(
         ctx, "cloudnative-pg", names.CNPG_NAMESPACE, WAVE_OPERATORS, chart=chart, values=values, server_side=True
     )
+
+
+def backup_apps(ctx: RenderContext) -> list[dict[str, object]]:
+    """The Barman Cloud plugin (beside the operator, as its installation requires) and cert-manager, which
+    issues the plugin's mTLS certificates; cert-manager's wave is before the plugin's, whose Certificates it
+    serves."""
+    resources = res_values(ctx.profile.pg_operator_res)
+    cert_manager = {
+        "crds": {"enabled": True},
+        # Its leader-election lease in its own namespace rather than kube-system (the chart's default).
+        "global": {"leaderElection": {"namespace": names.CERT_MANAGER_NAMESPACE}},
+        "resources": resources,
+        "webhook": {"resources": resources},
+        "cainjector": {"resources": resources},
+        "startupapicheck": {"resources": resources},
+    }
+    cert_chart = {
+        "repo": versions_view.CERT_MANAGER_CHART_REPO,
+        "name": "cert-manager",
+        "version": versions_view.CERT_MANAGER_VERSION,
+    }
+    plugin_chart = {
+        "repo": versions_view.CNPG_CHART_REPO,
+        "name": "plugin-barman-cloud",
+        "version": versions_view.BARMAN_CLOUD_CHART_VERSION,
+    }
+    return [
+        *app(
+            ctx,
+            "cert-manager",
+            names.CERT_MANAGER_NAMESPACE,
+            WAVE_CRDS,
+            chart=cert_chart,
+            values=cert_manager,
+            server_side=True,
+        ),
+        *app(
+            ctx,
+            "plugin-barman-cloud",
+            names.CNPG_NAMESPACE,
+            WAVE_OPERATORS,
+            chart=plugin_chart,
+            values={"crds": {"create": True}, "resources": resources},
+            server_side=True,
+        ),
+    ]
+
+
+def backup_view(ctx: RenderContext) -> dict[str, object]:
+    b = ctx.settings.stacks.pgvector.backup
+    return {
+        "store": names.PGVECTOR_BACKUP_STORE,
+        "plugin": names.BARMAN_PLUGIN,
+        "destination": b.destination,
+        "endpoint_url": b.endpoint_url,
+        "endpoint_ca": None
+        if b.endpoint_ca_secret is None
+        else {"name": b.endpoint_ca_secret, "key": names.BACKUP_ENDPOINT_CA_KEY},
+        "secret": b.credentials_secret,
+        "access_key_id": names.BACKUP_ACCESS_KEY_ID,
+        "secret_access_key": names.BACKUP_SECRET_ACCESS_KEY,
+        "schedule": b.schedule,
+        "server_name": b.server_name,
+        "recovery": None
+        if b.recovery is None
+        else {"source": "origin", "server": b.recovery.server, "target_time": b.recovery.target_time},
+        "retention": b.retention,
+        # The plugin's sidecar in every instance pod (archives WAL, streams base backups): barman-cloud's
+        # uploads hold a few multipart chunks in memory. It runs non-root, read-only, all capabilities dropped,
+        # RuntimeDefault seccomp (plugin-barman-cloud v0.13.0 internal/cnpgi/operator/lifecycle.go), as the
+        # namespace's restricted Pod Security level requires; its resources are these.
+        "sidecar_resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+    }
 
 
 def post_init_sql(schema: str) -> list[str]:
@@ -77,6 +156,7 @@ def _cnpg_files(ctx: RenderContext, pg: dict[str, object]) -> Files:
         "cluster_selector": {"cnpg.io/cluster": names.PGVECTOR_NAME},
         "primary_selector": {"cnpg.io/cluster": names.PGVECTOR_NAME, "cnpg.io/instanceRole": "primary"},
         "operator_namespace": names.CNPG_NAMESPACE,
+        "backup": backup_view(ctx) if backs_up(ctx) else None,
         "exporter": {
             "name": f"{names.PGVECTOR_NAME}-exporter",
             "selector": exporter_selector,
@@ -91,6 +171,9 @@ def _cnpg_files(ctx: RenderContext, pg: dict[str, object]) -> Files:
     )
     if ctx.settings.stacks.observability.enabled:
         add(files, "pgvector", render_objects("pgvector/servicemonitor.yaml.j2", pg=view))
+    if view["backup"] is not None:
+        add(files, "pgvector", render_objects("pgvector/backup.yaml.j2", pg=view))
+        add(files, "apps", backup_apps(ctx))
     add(files, "apps", operator_app(ctx))
     add(files, "apps", app(ctx, "pgvector", names.APPS_NAMESPACE, WAVE_DATA, path=tree_path(ctx, "pgvector")))
     return files

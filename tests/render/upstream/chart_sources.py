@@ -28,6 +28,8 @@ CHART_PATHS = {
     "nvidia-device-plugin": "deployments/helm/nvidia-device-plugin",
     "dcgm-exporter": "deployment",
     "cloudnative-pg": "charts/cloudnative-pg",
+    "plugin-barman-cloud": "charts/plugin-barman-cloud",
+    "cert-manager": "deploy/charts/cert-manager",
 }
 # Subcharts `helm dependency build` would download: (parent, name, repository, tag, path).
 SUBCHARTS = [
@@ -62,10 +64,26 @@ def export(clones: Path, repo: str, tag: str, path: str, dest: Path) -> None:
             tar.extract(member, dest, filter="data")
 
 
+# Charts whose Chart.yaml holds a placeholder at the tag: the release packages them with the release's version as
+# version and appVersion (cert-manager v1.21.1 make/_shared_new/helm/helm.mk: helm package --version --app-version).
+STAMPED = {"cert-manager"}
+
+
+def stamp(chart_dir: Path, version: str) -> None:
+    meta = chart_dir / "Chart.yaml"
+    lines = meta.read_text().splitlines()
+    keys = ("version:", "appVersion:")
+    meta.write_text(
+        "\n".join(f"{ln.split(':', 1)[0]}: {version}" if ln.startswith(keys) else ln for ln in lines) + "\n"
+    )
+
+
 def main(clones: Path, out: Path) -> None:
     for chart, path in CHART_PATHS.items():
         rel = release(CHART_TABLES[chart])
         export(clones, rel.repo, rel.tag, path, out / chart)
+        if chart in STAMPED:
+            stamp(out / chart, rel.version)
     for parent, name, repo, tag, path in SUBCHARTS:
         export(clones, repo, tag, path, out / parent / "charts" / name)
 

@@ -12,7 +12,7 @@ import yaml
 from llmops_cli import versions
 from llmops_cli.config.model import Settings
 
-from ..conftest import default_tree, gpu_tree, objects, settings
+from ..conftest import backup_tree, default_tree, gpu_tree, objects, settings
 from .model import Path, Release
 from .tables import TABLES
 
@@ -45,6 +45,8 @@ PINNED: dict[str, tuple[str, str]] = {
     "injection classifier image": ("text-embeddings-inference", versions.TEI_VERSION),
     "cloudnative-pg chart": ("cloudnative-pg chart", versions.CNPG_CHART_VERSION),
     "cloudnative-pg postgres image": ("cloudnative-pg postgres image", _image_tag(versions.CNPG_POSTGRES_IMAGE)),
+    "barman-cloud plugin chart": ("barman-cloud plugin chart", versions.BARMAN_CLOUD_CHART_VERSION),
+    "cert-manager chart": ("cert-manager chart", versions.CERT_MANAGER_VERSION),
 }
 
 # Chart name in an Application or HelmChart -> its table.
@@ -58,6 +60,8 @@ CHART_TABLES = {
     "nvidia-device-plugin": "nvidia-device-plugin chart",
     "dcgm-exporter": "dcgm-exporter chart",
     "cloudnative-pg": "cloudnative-pg chart",
+    "plugin-barman-cloud": "barman-cloud plugin chart",
+    "cert-manager": "cert-manager chart",
 }
 
 
@@ -82,7 +86,8 @@ def _tree(name: str) -> dict[str, str]:
 
 
 def variants() -> list[tuple[str, dict[str, str]]]:
-    """The simulator (dev, prod), vLLM on a GPU with and without dcgm-exporter, and vLLM on CPU."""
+    """The simulator (dev, prod), vLLM on a GPU with and without dcgm-exporter, vLLM on CPU, and prod with
+    backups to an object store."""
     return [
         ("dev", default_tree("dev")),
         ("prod", default_tree("prod")),
@@ -90,6 +95,7 @@ def variants() -> list[tuple[str, dict[str, str]]]:
         ("prod-gpu", gpu_tree("prod")),
         ("dev-gpu-plain", _tree("dev-gpu-plain")),
         ("dev-cpu", _tree("dev-cpu")),
+        ("prod-backup", backup_tree("prod")),
     ]
 
 

@@ -1040,6 +1040,79 @@ CNPG_CHART = {
                 "storage",
                 "resources",
                 "bootstrap",
+                "plugins",
+                "externalClusters",
+            ),
+            F(
+                "recovery",
+                "charts/cloudnative-pg/templates/crds/crds.yaml (Cluster v1 spec.bootstrap.recovery)",
+                "source",
+                "database",
+                "owner",
+                "secret",
+                "recoveryTarget",
+            ),
+            F(
+                "recovery_target",
+                "charts/cloudnative-pg/templates/crds/crds.yaml (Cluster v1 spec.bootstrap.recovery.recoveryTarget)",
+                "targetTime",
+            ),
+            F(
+                "external_cluster",
+                "charts/cloudnative-pg/templates/crds/crds.yaml (Cluster v1 spec.externalClusters[])",
+                "name",
+                "plugin",
+            ),
+            F(
+                "cluster_plugins",
+                "charts/cloudnative-pg/templates/crds/crds.yaml (Cluster v1 spec.plugins[])",
+                "name",
+                "isWALArchiver",
+                "parameters",
+            ),
+            F(
+                "crds",
+                "charts/cloudnative-pg/templates/crds/crds.yaml (scheduledbackups.postgresql.cnpg.io)",
+                "postgresql.cnpg.io/v1/ScheduledBackup",
+            ),
+            F(
+                "scheduledbackup_spec",
+                "charts/cloudnative-pg/templates/crds/crds.yaml (ScheduledBackup v1 spec.properties)",
+                "schedule",
+                "immediate",
+                "backupOwnerReference",
+                "cluster",
+                "method",
+                "pluginConfiguration",
+            ),
+            F(
+                "backup_methods",
+                "charts/cloudnative-pg/templates/crds/crds.yaml (ScheduledBackup v1 spec.method enum)",
+                "barmanObjectStore",
+                "volumeSnapshot",
+                "plugin",
+            ),
+            # The operator parses a schedule with robfig/cron v1.2.0 cron.Parse (seconds first, the day of week
+            # optional) and warns unless it has six fields (cloudnative-pg v1.30.0
+            # internal/webhook/v1/scheduledbackup_webhook.go validate; go.mod robfig/cron v1.2.0).
+            F(
+                "schedule_fields",
+                "cloudnative-pg/cloudnative-pg v1.30.0 internal/webhook/v1/scheduledbackup_webhook.go",
+                "6",
+            ),
+            # A standalone plugin (its own Deployment and Service, as the Barman Cloud chart installs it) is found by
+            # watching Services labelled cnpg.io/pluginName: no operator restart, so it may sync beside the operator.
+            F(
+                "plugin_discovery",
+                "cloudnative-pg/cloudnative-pg v1.30.0 docs/src/cnpg_i.md (Standalone Deployment)",
+                "cnpg.io/pluginName",
+                "dynamic",
+            ),
+            # In-tree barman-cloud backups are deprecated from 1.26 for the Barman Cloud CNPG-I plugin.
+            F(
+                "object_store_backups",
+                "cloudnative-pg/cloudnative-pg v1.30.0 docs/src/backup.md",
+                "plugin:barman-cloud.cloudnative-pg.io",
             ),
             F(
                 "initdb",
@@ -1101,6 +1174,127 @@ CNPG_POSTGRES = {
     ),
 }
 
+# The Barman Cloud CNPG-I plugin's chart (in the CloudNativePG charts repository): the ObjectStore CRD, the plugin.
+_OBJECTSTORE_CRD = "charts/plugin-barman-cloud/templates/crds/crds.yaml (ObjectStore v1"
+BARMAN_CLOUD_CHART = {
+    "0.7.0": Release(
+        "barman-cloud plugin chart",
+        "0.7.0",
+        "cloudnative-pg/charts",
+        "plugin-barman-cloud-v0.7.0 (commit 83bd9c59)",
+        facts=(
+            F("crds", f"{_OBJECTSTORE_CRD})", "barmancloud.cnpg.io/v1/ObjectStore"),
+            F(
+                "objectstore_spec",
+                f"{_OBJECTSTORE_CRD} spec.properties)",
+                "configuration",
+                "retentionPolicy",
+                "instanceSidecarConfiguration",
+            ),
+            F(
+                "objectstore_configuration",
+                f"{_OBJECTSTORE_CRD} spec.configuration.properties)",
+                "destinationPath",
+                "endpointURL",
+                "endpointCA",
+                "s3Credentials",
+                "wal",
+                "data",
+            ),
+            F(
+                "s3_credentials",
+                f"{_OBJECTSTORE_CRD} spec.configuration.s3Credentials.properties)",
+                "accessKeyId",
+                "secretAccessKey",
+            ),
+            F(
+                "wal_compression",
+                f"{_OBJECTSTORE_CRD} spec.configuration.wal.compression enum)",
+                "bzip2",
+                "gzip",
+                "lz4",
+                "snappy",
+                "xz",
+                "zstd",
+            ),
+            F(
+                "data_compression",
+                f"{_OBJECTSTORE_CRD} spec.configuration.data.compression enum)",
+                "bzip2",
+                "gzip",
+                "lz4",
+                "snappy",
+            ),
+            F("retention_pattern", f"{_OBJECTSTORE_CRD} spec.retentionPolicy pattern)", "^[1-9][0-9]*[dwm]$"),
+            F("sidecar", f"{_OBJECTSTORE_CRD} spec.instanceSidecarConfiguration.properties)", "resources"),
+            # The plugin's name, as the Service announces it to the operator.
+            F(
+                "plugin_name",
+                "charts/plugin-barman-cloud/templates/service.yaml (cnpg.io/pluginName)",
+                "barman-cloud.cloudnative-pg.io",
+            ),
+            # The Cluster's plugin parameter naming the ObjectStore (plugin-barman-cloud v0.13.0
+            # internal/cnpgi/operator/config/config.go).
+            F(
+                "plugin_parameters",
+                "cloudnative-pg/plugin-barman-cloud v0.13.0 internal/cnpgi/operator/config/config.go",
+                "barmanObjectName",
+                "serverName",
+            ),
+            # The chart renders a cert-manager Issuer and two Certificates unconditionally (the plugin's mTLS).
+            F(
+                "needs_crds",
+                "charts/plugin-barman-cloud/templates/certificate-issuer.yaml, client-certificate.yaml, "
+                "server-certificate.yaml",
+                "cert-manager.io/v1/Issuer",
+                "cert-manager.io/v1/Certificate",
+            ),
+            # It must run in the operator's namespace (plugin-barman-cloud v0.13.0 web/docs/installation.mdx).
+            F("namespace", "cloudnative-pg/plugin-barman-cloud v0.13.0 web/docs/installation.mdx", "cnpg-system"),
+        ),
+        values=Values((("crds", "create"), ("resources", "**")), "charts/plugin-barman-cloud/values.yaml"),
+        scalars={"appVersion": "v0.13.0", "kubeVersion": ">=1.29.0-0"},
+        scalar_files={
+            "appVersion": "charts/plugin-barman-cloud/Chart.yaml",
+            "kubeVersion": "charts/plugin-barman-cloud/Chart.yaml",
+        },
+    ),
+}
+
+_CM = "deploy/charts/cert-manager/templates/crd-cert-manager.io_"
+CERT_MANAGER_CHART = {
+    "v1.21.1": Release(
+        "cert-manager chart",
+        "v1.21.1",
+        "cert-manager/cert-manager",
+        "v1.21.1 (commit 24e33194)",
+        facts=(
+            F(
+                "crds",
+                f"{_CM}issuers.yaml, {_CM}certificates.yaml (with crds.enabled)",
+                "cert-manager.io/v1/Issuer",
+                "cert-manager.io/v1/Certificate",
+            ),
+            # Published for every release at the Helm repository the pin names.
+            F("chart_repo", "design/20240625.push-charts-to-oci.md", "https://charts.jetstack.io"),
+        ),
+        values=Values(
+            (
+                ("crds", "enabled"),
+                ("global", "leaderElection", "namespace"),
+                ("resources", "**"),
+                ("webhook", "resources", "**"),
+                ("cainjector", "resources", "**"),
+                ("startupapicheck", "resources", "**"),
+            ),
+            "deploy/charts/cert-manager/values.yaml",
+        ),
+        # The chart's version is stamped at release (Chart.yaml holds v0.0.0 at the tag).
+        scalars={"kubeVersion": ">= 1.22.0-0"},
+        scalar_files={"kubeVersion": "deploy/charts/cert-manager/Chart.yaml"},
+    ),
+}
+
 TABLES: dict[str, dict[str, Release]] = {
     "vllm": VLLM,
     "inference simulator": INFERENCE_SIM,
@@ -1124,4 +1318,6 @@ TABLES: dict[str, dict[str, Release]] = {
     "text-embeddings-inference": TEI,
     "cloudnative-pg chart": CNPG_CHART,
     "cloudnative-pg postgres image": CNPG_POSTGRES,
+    "barman-cloud plugin chart": BARMAN_CLOUD_CHART,
+    "cert-manager chart": CERT_MANAGER_CHART,
 }

@@ -138,6 +138,52 @@ PATHS: dict[str, list[str]] = {
         *(f"status.runSummary.{f}" for f in ("count", "successful", "failed", "inconclusive", "error")),
         *(f"status.dryRunSummary.{f}" for f in ("count", "successful", "failed", "inconclusive", "error")),
     ],
+    # CloudNativePG chart cloudnative-pg-v0.29.0 templates/crds/crds.yaml (scheduledbackups.postgresql.cnpg.io).
+    "scheduledbackup": [
+        "spec.schedule",
+        "spec.immediate",
+        "spec.suspend",
+        "spec.backupOwnerReference",
+        "spec.cluster.name",
+        "spec.method",
+        "spec.target",
+        "spec.pluginConfiguration.name",
+        "spec.pluginConfiguration.parameters",
+    ],
+    # cloudnative-pg/charts plugin-barman-cloud-v0.7.0 templates/crds/crds.yaml (objectstores.barmancloud.cnpg.io).
+    "objectstore": [
+        "spec.retentionPolicy",
+        "spec.configuration.destinationPath",
+        "spec.configuration.endpointURL",
+        "spec.configuration.endpointCA.name",
+        "spec.configuration.endpointCA.key",
+        *(
+            f"spec.configuration.s3Credentials.{k}.{f}"
+            for k in ("accessKeyId", "secretAccessKey", "region", "sessionToken")
+            for f in ("name", "key")
+        ),
+        "spec.configuration.s3Credentials.inheritFromIAMRole",
+        "spec.configuration.wal.compression",
+        "spec.configuration.wal.maxParallel",
+        "spec.configuration.data.compression",
+        "spec.configuration.data.jobs",
+        "spec.instanceSidecarConfiguration.resources",
+        "spec.instanceSidecarConfiguration.retentionPolicyIntervalSeconds",
+    ],
+    # Added to cluster.json (the other Cluster fields there were trimmed earlier): the Barman Cloud plugin, and
+    # the external cluster a recovery reads from (docs/pgvector-backups.md).
+    "cluster": [
+        "spec.instances",
+        "spec.plugins[].name",
+        "spec.plugins[].enabled",
+        "spec.plugins[].isWALArchiver",
+        "spec.plugins[].parameters",
+        "spec.externalClusters[].name",
+        "spec.externalClusters[].plugin.name",
+        "spec.externalClusters[].plugin.enabled",
+        "spec.externalClusters[].plugin.isWALArchiver",
+        "spec.externalClusters[].plugin.parameters",
+    ],
 }
 
 _KEEP = ("type", "format", "enum", "anyOf", "x-kubernetes-int-or-string", "additionalProperties", "items")
