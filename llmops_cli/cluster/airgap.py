@@ -140,7 +140,7 @@ def check_chart(archive: Path) -> tuple[str, str]:
     if version != pin.version:
         raise InputError(
             f"--airgap-bundle: {archive} is {name} {version}, not the pinned {pin.version}: refusing it",
-            hint=f"put {name}-{pin.version}.tgz there: helm pull {name} --repo {pin.repo} --version {pin.version}",
+            hint=f"put {name}-{pin.version}.tgz there: `llmops bundle DIR --chart {name}` fetches it",
         )
     if archive.name != f"{name}-{version}.tgz" or top != name:
         raise InputError(

@@ -335,7 +335,7 @@ def airgap_warnings(settings: Settings, inputs: PlanInputs) -> list[str]:
     listed = ", ".join(f"{name} {version} ({repo})" for name, version, repo in pulled)
     return [
         f"the airgap bundle has no archive of {listed}: Argo CD fetches them from the internet "
-        "(add charts/<name>-<version>.tgz from `helm pull` and its SHA256SUMS line)"
+        "(`llmops bundle DIR` on a connected machine fetches them into the bundle)"
     ]
 
 
