@@ -313,15 +313,8 @@ def _offline_up(tmp_path: Path, charts: dict[str, bytes], settings_: Settings | 
     return report, cluster, env
 
 
-def test_an_offline_up_with_every_chart_bundled_gets_every_application_healthy(tmp_path: Path) -> None:
-    report, cluster, env = _offline_up(tmp_path, pinned_charts())
-    apps = report.results["applications"]
-    assert {"loki", "alloy", "kube-prometheus-stack", "argo-cd", "argo-rollouts"} <= set(apps)
-    assert all(v == "Synced/Healthy" for v in apps.values()), apps
-    assert any(p.startswith("charts/loki/") for p in cluster.sim.git_files)
-    # `sync` reuses the bundle `up` took charts from: the same local sources, nothing pushed again.
-    assert State.load("llmops", env).choices["airgap"] == str(tmp_path / "b")
-    out = sync(
+def _sync(cluster: Cluster, env: dict[str, str]) -> dict:
+    return sync(
         Settings(),
         host=cluster.host,
         facts=cluster.facts(),
@@ -330,6 +323,17 @@ def test_an_offline_up_with_every_chart_bundled_gets_every_application_healthy(t
         reporter=RecordingReporter(),
         environ=env,
     )
+
+
+def test_an_offline_up_with_every_chart_bundled_gets_every_application_healthy(tmp_path: Path) -> None:
+    report, cluster, env = _offline_up(tmp_path, pinned_charts())
+    apps = report.results["applications"]
+    assert {"loki", "alloy", "kube-prometheus-stack", "argo-cd", "argo-rollouts"} <= set(apps)
+    assert all(v == "Synced/Healthy" for v in apps.values()), apps
+    assert any(p.startswith("charts/loki/") for p in cluster.sim.git_files)
+    # `sync` reuses the bundle `up` took charts from: the same local sources, nothing pushed again.
+    assert State.load("llmops", env).choices["airgap"] == str(tmp_path / "b")
+    out = _sync(cluster, env)
     assert out["changed"] is False
 
 
@@ -346,12 +350,4 @@ def test_sync_refuses_when_the_recorded_bundle_is_gone(tmp_path: Path) -> None:
     _report, cluster, env = _offline_up(tmp_path, pinned_charts())
     shutil.rmtree(tmp_path / "b")
     with pytest.raises(InputError, match="took charts from the airgap bundle .* which is gone"):
-        sync(
-            Settings(),
-            host=cluster.host,
-            facts=cluster.facts(),
-            kube_factory=cluster.kube_factory(),
-            env=None,
-            reporter=RecordingReporter(),
-            environ=env,
-        )
+        _sync(cluster, env)
