@@ -126,6 +126,45 @@ def chart_identity(archive: Path, files: Mapping[str, bytes]) -> tuple[str, str]
     return name, str(version)
 
 
+def _subchart_name(data: bytes) -> str | None:
+    """The name in a vendored subchart archive's ``<top>/Chart.yaml`` (None when it has none)."""
+    import yaml
+
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            for m in tar:
+                parts = [p for p in PurePosixPath(m.name).parts if p not in ("", ".")]
+                if m.isfile() and len(parts) == 2 and parts[1] == "Chart.yaml":
+                    fh = tar.extractfile(m)
+                    meta = yaml.safe_load(fh.read()) if fh is not None else None
+                    return str(meta.get("name")) if isinstance(meta, dict) else None
+    except (tarfile.TarError, OSError, EOFError, yaml.YAMLError):
+        return None
+    return None
+
+
+def missing_dependencies(files: Mapping[str, bytes]) -> list[str]:
+    """The dependencies a chart's Chart.yaml names that it does not carry under ``charts/`` (an archive or a
+    folder whose Chart.yaml has that name): Helm's ``CheckDependencies`` (helm/helm pkg/action/install.go)
+    compares the names, whatever the dependency's condition, and Argo CD then runs ``helm dependency build``,
+    which needs the dependency's repository."""
+    import yaml
+
+    meta = yaml.safe_load(io.BytesIO(files["Chart.yaml"])) or {}
+    wanted = [str(d.get("name")) for d in meta.get("dependencies") or [] if isinstance(d, dict)]
+    if not wanted:
+        return []
+    have = set()
+    for rel, data in files.items():
+        parts = rel.split("/")
+        if len(parts) == 2 and parts[0] == "charts" and parts[1].endswith(".tgz"):
+            have.add(_subchart_name(data))
+        elif len(parts) == 3 and parts[0] == "charts" and parts[2] == "Chart.yaml":
+            sub = yaml.safe_load(io.BytesIO(data))
+            have.add(str(sub.get("name")) if isinstance(sub, dict) else None)
+    return [n for n in wanted if n not in have]
+
+
 def check_chart(archive: Path) -> tuple[str, str]:
     """(name, version) of a bundled chart archive that is the pinned release of a chart llmops deploys, named
     ``<name>-<version>.tgz``; anything else is refused with one line naming the file and what to fetch."""
@@ -141,6 +180,13 @@ def check_chart(archive: Path) -> tuple[str, str]:
         raise InputError(
             f"--airgap-bundle: {archive} is {name} {version}, not the pinned {pin.version}: refusing it",
             hint=f"put {name}-{pin.version}.tgz there: `llmops bundle DIR --chart {name}` fetches it",
+        )
+    missing = missing_dependencies(files)
+    if missing:
+        raise InputError(
+            f"--airgap-bundle: {archive} does not carry its dependencies {', '.join(missing)} under charts/ "
+            "(Argo CD would fetch them): refusing it",
+            hint="take the archive the chart's repository publishes (`llmops bundle DIR` fetches it)",
         )
     if archive.name != f"{name}-{version}.tgz" or top != name:
         raise InputError(

@@ -33,7 +33,9 @@ def tgz(members: Mapping[str, bytes], *, links: Iterable[tuple[str, str]] = ()) 
     return raw.getvalue()
 
 
-def chart_archive(name: str, version: str, *, dependencies: Iterable[str] = (), top: str | None = None) -> bytes:
+def chart_archive(
+    name: str, version: str, *, dependencies: Iterable[str] = (), top: str | None = None, vendored: bool = True
+) -> bytes:
     """A packaged chart: ``<name>/Chart.yaml`` with this name and version, a template, and each dependency
     vendored as ``<name>/charts/<dep>-1.0.0.tgz`` (as `helm package` leaves them after `helm dependency build`)."""
     top = top or name
@@ -48,7 +50,7 @@ def chart_archive(name: str, version: str, *, dependencies: Iterable[str] = (), 
         f"{top}/values.yaml": b"replicas: 1\n",
         f"{top}/templates/configmap.yaml": b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n",
     }
-    for d in deps:
+    for d in deps if vendored else ():
         members[f"{top}/charts/{d}-1.0.0.tgz"] = tgz(
             {f"{d}/Chart.yaml": yaml.safe_dump({"apiVersion": "v2", "name": d, "version": "1.0.0"}).encode()}
         )

@@ -196,6 +196,20 @@ LOKI_YAML = f"name: loki\nversion: {LOKI}\n".encode()
         (b"not a tarball", "not a readable chart archive"),
         (chart_archive("loki", LOKI, top="grafana-loki"), f"is not named loki-{LOKI}.tgz with the folder loki/"),
         (chart_archive("my-chart", "1.0.0"), "'my-chart', which llmops does not deploy"),
+        (
+            chart_archive("loki", LOKI, dependencies=["minio", "sub"], vendored=False),
+            "does not carry its dependencies minio, sub under charts/",
+        ),
+        (
+            tgz(
+                {
+                    "loki/Chart.yaml": LOKI_YAML + b"dependencies: [{name: minio}, {name: rollout}]\n",
+                    "loki/charts/minio/Chart.yaml": b"name: minio\nversion: 1.0.0\n",
+                    "loki/charts/rollout-1.0.0.tgz": tgz({"other/Chart.yaml": b"name: other\nversion: 1\n"}),
+                }
+            ),
+            "does not carry its dependencies rollout under charts/",
+        ),
     ],
 )
 def test_a_malformed_chart_archive_is_refused_in_one_line(tmp_path: Path, archive: bytes, match: str) -> None:
