@@ -41,6 +41,7 @@ COMMANDS: tuple[tuple[str, str, str, str], ...] = (
     ("status", "status", "command", "Show nodes, GPUs, Argo CD applications and endpoints."),
     ("down", "down", "command", "Remove the platform (and optionally k3s) from this host."),
     ("sync", "sync", "command", "Push the re-rendered tree to the in-cluster Git server."),
+    ("bundle", "bundle", "command", "Fetch the pinned chart archives into an airgap bundle for `up`."),
     ("render", "render", "command", "Render the platform as a GitOps tree (manifests/<env>/...)."),
     ("verify", "verify", "command", "Check config, policies and the tree; then the running platform, live."),
     ("govern", "govern", "app", "Governance as code: data, bias, model card, risk, policies."),

@@ -26,7 +26,11 @@ def command(
     gpu: Annotated[GpuMode | None, typer.Option("--gpu", help="auto (default), on or off (gpu.mode).")] = None,
     airgap_bundle: Annotated[
         str | None,
-        typer.Option("--airgap-bundle", metavar="DIR", help="k3s binary, images tarball, install.sh."),
+        typer.Option(
+            "--airgap-bundle",
+            metavar="DIR",
+            help="k3s binary, images tarball, install.sh; optional images/, charts/ (docs/laptop.md).",
+        ),
     ] = None,
     timeout: Annotated[float, typer.Option("--timeout", metavar="S", help="Seconds to wait for health.")] = 900.0,
     env: Annotated[str | None, typer.Option("--env", "-e", help="Environment to deploy (default: dev).")] = None,

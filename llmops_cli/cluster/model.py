@@ -55,6 +55,22 @@ class Step:
 
 
 @dataclass(frozen=True)
+class BundledChart:
+    """A chart archive of an airgap bundle (``charts/<name>-<version>.tgz``): its hash listed in the bundle's
+    SHA256SUMS and checked, its name and version read from the Chart.yaml inside and equal to the pin."""
+
+    name: str
+    version: str
+    archive: Path
+    sha256: str
+
+    @property
+    def repo_path(self) -> str:
+        """Where the chart lies, unpacked, in the local Git repository Argo CD reads (a Git path source)."""
+        return f"charts/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
 class AirgapBundle:
     """A folder with the k3s binary, the images tarball(s), install.sh and the release's sha256sum file, every
     file checked against its hash before planning; optionally platform images (``images/*.tar``) for k3s to
@@ -66,7 +82,7 @@ class AirgapBundle:
     images: tuple[Path, ...]
     sha256: Mapping[str, str] = field(default_factory=dict)  # file name -> hash (checked)
     extra_images: tuple[Path, ...] = ()
-    charts: Mapping[str, Path] = field(default_factory=dict)  # chart name -> archive
+    charts: Mapping[str, BundledChart] = field(default_factory=dict)  # chart name -> archive
 
 
 @dataclass(frozen=True)
@@ -126,6 +142,7 @@ class PlanInputs:
     repo_url: str
     smoke_job: dict[str, Any] | None = None
     tree: Mapping[str, str] | None = None  # manifests/<env>/ files, for the local Git server
+    charts: tuple[BundledChart, ...] = ()  # bundled chart archives the tree's Applications read from that server
     secrets: tuple[SecretSpec, ...] = ()
     git_ssh: SshKeysSpec | None = None  # local GitOps mode only
     git_client_image: str = GIT_CLIENT_IMAGE  # any pinned image with git, tar and ssh

@@ -3,8 +3,9 @@
 Local GitOps mode: re-render the environment and push it to the in-cluster Git server (the same Job `up`
 runs). Remote mode: Argo CD follows the remote repository, so this only says what to push.
 
-The tree is rendered with the choices `up` recorded in the state file (environment, GPU decision): `sync`
-never pushes the opposite GPU tree of the one `up` deployed (`up --gpu off` on a GPU laptop stays CPU).
+The tree is rendered with the choices `up` recorded in the state file (environment, GPU decision, airgap
+bundle): `sync` never pushes the opposite GPU tree of the one `up` deployed (`up --gpu off` on a GPU laptop
+stays CPU), nor Applications that pull from the internet the charts `up` took from a bundle.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def sync(
     from llmops_cli.cluster.model import StepContext, UpOptions
     from llmops_cli.cluster.state import State
     from llmops_cli.cluster.steps.gitops import push_tree, seed_objects, seeded
-    from llmops_cli.cluster.up import render_inputs, resolve_env
+    from llmops_cli.cluster.up import remembered_bundle, render_inputs, resolve_env
 
     if not settings.gitops.local:
         raise UsageError(
@@ -53,7 +54,15 @@ def sync(
     gpu = choices.get("gpu") if isinstance(choices.get("gpu"), bool) else None
     if gpu is None:
         reporter.warn("no `llmops up` choices recorded for this cluster: the GPU decision follows this host's facts")
-    inputs = render_inputs(settings, facts, env_name, renderer=renderer, gpu=gpu, project_dir=project_dir)
+    inputs = render_inputs(
+        settings,
+        facts,
+        env_name,
+        renderer=renderer,
+        gpu=gpu,
+        project_dir=project_dir,
+        airgap=remembered_bundle(choices.get("airgap")) if settings.gitops.local else None,
+    )
     ctx = StepContext(
         host=host,
         settings=settings,
@@ -65,7 +74,7 @@ def sync(
         kube_factory=kube_factory,
         environ=dict(environ),
     )
-    configmap, job = seed_objects(settings, inputs)
+    configmaps, job = seed_objects(settings, inputs)
     keys = inputs.git_ssh
     if keys is not None and ctx.kube().get("v1", "Secret", keys.name, keys.namespace) is None:
         raise LlmopsError(
@@ -78,7 +87,7 @@ def sync(
         reporter.step("push the rendered tree", "ok", "already up to date")
         return {"environment": env_name, "gpu": inputs.gpu, "changed": False, "files": len(inputs.tree or {})}
     reporter.step("push the rendered tree", "running")
-    commit = push_tree(ctx, configmap, job)
+    commit = push_tree(ctx, configmaps, job)
     reporter.step("push the rendered tree", "changed", commit[:12])
     return {
         "environment": env_name,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from llmops_cli.cluster.model import AirgapBundle, Plan, PlanInputs, SecretSpec, SshKeysSpec, UpOptions
+from llmops_cli.cluster.model import AirgapBundle, BundledChart, Plan, PlanInputs, SecretSpec, SshKeysSpec, UpOptions
 from llmops_cli.cluster.plan import build_plan, decide_gpu
 from llmops_cli.errors import InputError, UsageError
 
@@ -33,6 +33,7 @@ class Renderer(Protocol):
         stacks: list[str] | None = None,
         gpu: bool | None = None,
         project_dir: Path | None = None,
+        local_charts: Mapping[str, str] | None = None,
     ) -> dict[str, str]: ...
 
     def k3s_config(self, settings: Settings, *, gpu: bool, node_ip: str | None = None, **node: Any) -> str: ...
@@ -141,13 +142,18 @@ def render_inputs(
     renderer: Renderer | None = None,
     gpu: bool | None = None,
     project_dir: Path | None = None,
+    airgap: AirgapBundle | None = None,
 ) -> PlanInputs:
     """What `up` (and `sync`) apply, rendered once; ``gpu`` overrides the decision from the facts (`sync` passes
     the one `up` made). ``project_dir``: llmops.yaml's folder, whose release record and incident index go into
-    the tree as `llmops render` puts them there (the tree pushed is the tree committed)."""
+    the tree as `llmops render` puts them there (the tree pushed is the tree committed). ``airgap``: in local
+    GitOps mode, the bundle's chart archives go into the local Git repository with the tree, and the
+    Applications of those charts read them there (a Git path source) instead of from their Helm repository."""
     r = renderer or default_renderer()
     use_gpu = decide_gpu(settings, facts) if gpu is None else gpu
     repo_url = settings.gitops.repo_url or local_git_url()
+    charts = tuple(airgap.charts.values()) if airgap is not None and settings.gitops.local else ()
+    local = {c.name: c.version for c in charts}
     return PlanInputs(
         env=env,
         k3s_config=r.k3s_config(settings, gpu=use_gpu, node_ip=settings.cluster.node_ip),
@@ -155,9 +161,14 @@ def render_inputs(
         bootstrap=tuple(r.bootstrap_objects(settings, env, repo_url=repo_url, gpu=use_gpu)),
         repo_url=repo_url,
         smoke_job=r.gpu_smoke_job(settings) if use_gpu else None,
-        tree=r.render_environment(settings, env, gpu=use_gpu, project_dir=project_dir)
+        tree=(
+            r.render_environment(settings, env, gpu=use_gpu, project_dir=project_dir, local_charts=local)
+            if local
+            else r.render_environment(settings, env, gpu=use_gpu, project_dir=project_dir)
+        )
         if settings.gitops.local
         else None,
+        charts=charts,
         secrets=platform_secrets(settings),
         git_ssh=local_git_ssh(settings),
         git_client_image=git_client_image(),
@@ -223,9 +234,9 @@ def inspect_airgap_bundle(path: str | Path) -> AirgapBundle:
         sums.update(parse_sha256sums(f.read_text(encoding="utf-8", errors="replace")))
     extra_dir, chart_dir = root / "images", root / "charts"
     extra = tuple(sorted(p for p in extra_dir.glob("*.tar*") if p.is_file())) if extra_dir.is_dir() else ()
-    charts = {p.name.rsplit("-", 1)[0]: p for p in sorted(chart_dir.glob("*.tgz"))} if chart_dir.is_dir() else {}
+    archives = tuple(sorted(p for p in chart_dir.glob("*.tgz") if p.is_file())) if chart_dir.is_dir() else ()
     local_sums = root / "SHA256SUMS"
-    if extra or charts:
+    if extra or archives:
         if not local_sums.is_file():
             raise InputError(
                 f"--airgap-bundle {root} has images/ or charts/ but no SHA256SUMS listing them",
@@ -234,18 +245,18 @@ def inspect_airgap_bundle(path: str | Path) -> AirgapBundle:
         listed = parse_sha256sums(local_sums.read_text(encoding="utf-8", errors="replace"))
         sums.update({Path(name).name: h for name, h in listed.items()})
     expected = {installer.name: upstream.K3S_INSTALLER_SHA256}
-    for f in (binary, *images, *extra, *charts.values()):
+    for f in (binary, *images, *extra, *archives):
         want = sums.get(f.name)
         if want is None:
             raise InputError(
                 f"--airgap-bundle: {f.name} is not listed in {', '.join(s.name for s in sums_files)}"
-                + (" or SHA256SUMS" if extra or charts else ""),
+                + (" or SHA256SUMS" if extra or archives else ""),
                 hint="take every file from the same release (its sha256sum-<arch>.txt lists them)",
             )
         expected[f.name] = want
     from llmops_cli.versions import K3S_VERSION
 
-    for f in (installer, binary, *images, *extra, *charts.values()):
+    for f in (installer, binary, *images, *extra, *archives):
         got, pinned = _sha256_file(f, holding=K3S_VERSION.encode("ascii") if f == binary else b"")
         if not pinned:
             raise InputError(
@@ -258,6 +269,12 @@ def inspect_airgap_bundle(path: str | Path) -> AirgapBundle:
                 f"--airgap-bundle: {f} has sha256 {got}, not {expected[f.name]} ({source}): refusing it",
                 hint="download the file again from the k3s release page of the pinned version",
             )
+    from llmops_cli.cluster.airgap import check_chart
+
+    charts = {}
+    for f in archives:
+        name, version = check_chart(f)  # the pinned release of a chart llmops deploys, or refused
+        charts[name] = BundledChart(name=name, version=version, archive=f, sha256=expected[f.name])
     return AirgapBundle(
         path=root,
         k3s_binary=binary,
@@ -281,12 +298,45 @@ def with_bundled_charts(inputs: PlanInputs, bundle: AirgapBundle | None) -> Plan
     for o in inputs.bootstrap:
         if o.get("kind") == "HelmChart":
             spec = o.get("spec") or {}
-            archive = bundle.charts.get(spec.get("chart", ""))
-            if archive is not None and archive.name == f"{spec.get('chart')}-{spec.get('version')}.tgz":
+            chart = bundle.charts.get(spec.get("chart", ""))
+            if chart is not None and chart.version == spec.get("version"):
                 o = copy.deepcopy(o)
-                o["spec"]["chartContent"] = base64.b64encode(archive.read_bytes()).decode()
+                o["spec"]["chartContent"] = base64.b64encode(chart.archive.read_bytes()).decode()
         objs.append(o)
     return replace(inputs, bootstrap=tuple(objs))
+
+
+def remembered_bundle(path: Any) -> AirgapBundle | None:
+    """The airgap bundle `up` took charts from (recorded in the state file), checked again: `sync` pushes the
+    same local chart sources, never Applications that would pull those charts from the internet."""
+    if not path:
+        return None
+    if not Path(str(path)).is_dir():
+        raise InputError(
+            f"`llmops up` took charts from the airgap bundle {path}, which is gone",
+            hint="put the bundle back there, or run `llmops up --airgap-bundle DIR` with its new place",
+        )
+    return inspect_airgap_bundle(str(path))
+
+
+def airgap_warnings(settings: Settings, inputs: PlanInputs) -> list[str]:
+    """What an airgap `up` still fetches from the internet: each Application chart the bundle does not carry
+    (Argo CD pulls it from its Helm repository, which an offline host cannot reach)."""
+    from llmops_cli.cluster.airgap import internet_charts
+
+    if not settings.gitops.local:
+        return [
+            f"gitops.repo_url is {settings.gitops.repo_url}: Argo CD reads the tree and its charts over the "
+            "network; the bundle's chart archives are used only in local GitOps mode"
+        ]
+    pulled = internet_charts(inputs.tree or {})
+    if not pulled:
+        return []
+    listed = ", ".join(f"{name} {version} ({repo})" for name, version, repo in pulled)
+    return [
+        f"the airgap bundle has no archive of {listed}: Argo CD fetches them from the internet "
+        "(`llmops bundle DIR` on a connected machine fetches them into the bundle)"
+    ]
 
 
 def repo_credentials(settings: Settings, environ: Mapping[str, str]) -> tuple[str | None, str | None]:
@@ -346,7 +396,10 @@ def run_up(plan: Plan, ctx: StepContext) -> UpReport:
     from llmops_cli.cluster.steps.argocd import admin_password, argocd_namespace, ui_hint
 
     # What `sync` must render with: the same environment and GPU decision (never the opposite GPU tree).
-    ctx.state.remember_choices(env=ctx.inputs.env, gpu=plan.gpu, repo_url=ctx.inputs.repo_url)
+    choices: dict[str, Any] = {"env": ctx.inputs.env, "gpu": plan.gpu, "repo_url": ctx.inputs.repo_url}
+    if ctx.options.airgap is not None and ctx.inputs.charts:
+        choices["airgap"] = str(ctx.options.airgap.path)  # `sync` pushes the same bundled charts
+    ctx.state.remember_choices(**choices)
     run = apply_plan(plan, ctx)
     ns = argocd_namespace(ctx.inputs.bootstrap)
     notes = list(ctx.notes)
@@ -439,9 +492,12 @@ def prepare_up(
         options = replace(options, proxy_env=proxy_env(environ))
     env_name = resolve_env(settings, env)
     inputs = with_bundled_charts(
-        render_inputs(settings, facts, env_name, renderer=renderer, project_dir=project_dir), options.airgap
+        render_inputs(settings, facts, env_name, renderer=renderer, project_dir=project_dir, airgap=options.airgap),
+        options.airgap,
     )
     plan = plan_up(settings, facts, inputs, options)
+    if options.airgap is not None:
+        plan = replace(plan, warnings=(*plan.warnings, *airgap_warnings(settings, inputs)))
     name = settings.cluster.context_name
     ctx = StepContext(
         host=dry,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ def render_environment(
     gpu: bool | None = None,
     project_dir: Path | None = None,
     release_json: str | None = None,
+    local_charts: Mapping[str, str] | None = None,
 ) -> RenderedTree:
     """Render the GitOps tree of one environment (every enabled stack, or only ``stacks``).
 
@@ -53,6 +55,10 @@ def render_environment(
 
     ``release_json``: the gateway's release record (``llmops govern release``'s format) to render with, in place of
     ``stacks.gateway.release_file``; `llmops promote` passes the record of the bundle its gate passed.
+
+    ``local_charts``: chart name -> version of charts that `up` unpacks from an airgap bundle into the tree's Git
+    repository (``charts/<name>/<version>``); their Applications get a Git path source there instead of the
+    Helm repository, with the same release name and values.
     """
     from llmops_cli.render.stacks import STACK_RENDERERS, STACKS, make_ctx
     from llmops_cli.render.yamlio import dump, with_header
@@ -63,7 +69,9 @@ def render_environment(
         raise UsageError(f"unknown stack {unknown[0]!r}", hint=f"known stacks: {', '.join(STACKS)}")
     if env in settings.environments:
         settings = environment_settings(settings, env)
-    ctx = make_ctx(settings, env, gpu=gpu, project_dir=project_dir, release_json=release_json)
+    ctx = make_ctx(
+        settings, env, gpu=gpu, project_dir=project_dir, release_json=release_json, local_charts=local_charts
+    )
     tree: RenderedTree = {}
     for name in STACKS:
         if name not in selected:

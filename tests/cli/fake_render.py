@@ -11,9 +11,11 @@ CALLS: list[tuple[str, Any]] = []
 
 
 class FakeRenderer:
-    def render_environment(self, settings, env, *, stacks=None, gpu=None, project_dir=None):  # type: ignore[no-untyped-def]
+    def render_environment(self, settings, env, *, stacks=None, gpu=None, project_dir=None, local_charts=None):  # type: ignore[no-untyped-def]
         CALLS.append(("render_environment", (env, gpu)))
-        return api.render_environment(settings, env, stacks=stacks, gpu=gpu, project_dir=project_dir)
+        return api.render_environment(
+            settings, env, stacks=stacks, gpu=gpu, project_dir=project_dir, local_charts=local_charts
+        )
 
     def k3s_config(self, settings, *, gpu, node_ip=None):  # type: ignore[no-untyped-def]
         CALLS.append(("k3s_config", gpu))

@@ -4,6 +4,7 @@ known to fail."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -172,6 +173,45 @@ def test_flags_reach_the_core(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 def test_bad_airgap_bundle_is_a_usage_error(tmp_path: Path) -> None:
     r = run_cli("up", "--dry-run", "--airgap-bundle", str(tmp_path))
     assert r.exit_code == 2 and "lacks k3s, install.sh" in r.stderr and "sha256sum-<arch>.txt" in r.stderr
+
+
+def test_a_bundled_chart_of_another_version_is_a_one_line_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmops_cli import versions
+    from llmops_cli.adapters import upstream
+    from tests.cluster.bundles import chart_archive, write_bundle
+    from tests.cluster.conftest import INSTALLER_TEXT
+
+    monkeypatch.setattr(upstream, "K3S_INSTALLER_SHA256", hashlib.sha256(INSTALLER_TEXT.encode()).hexdigest())
+    b = write_bundle(tmp_path / "b", {"loki-1.0.0.tgz": chart_archive("loki", "1.0.0")})
+    r = run_cli("up", "--dry-run", "--airgap-bundle", str(b))
+    assert r.exit_code == 2, r.output
+    error = [line for line in r.stderr.splitlines() if "loki-1.0.0.tgz" in line]
+    assert len(error) == 1 and f"not the pinned {versions.LOKI_VERSION}" in error[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_up_with_a_bundle_of_every_chart_pushes_them_and_warns_of_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmops_cli.adapters import upstream
+    from tests.cluster.bundles import pinned_charts, write_bundle
+    from tests.cluster.conftest import INSTALLER_TEXT
+
+    monkeypatch.setattr(upstream, "K3S_INSTALLER_SHA256", hashlib.sha256(INSTALLER_TEXT.encode()).hexdigest())
+    charts = pinned_charts()
+    full = write_bundle(tmp_path / "full", charts)
+    r = run_cli("up", "--dry-run", "--gpu", "off", "--airgap-bundle", str(full), "-o", "json")
+    data = json.loads(r.stdout)["data"]
+    assert not any("no archive of" in w for w in data["warnings"]), data["warnings"]
+    steps = {s["id"]: s for s in data["steps"]}
+    assert f"{len(charts)} bundled chart(s) under charts/" in steps["seed_local_git"]["changes"]
+    del charts[next(n for n in charts if n.startswith("loki-"))]
+    partial = write_bundle(tmp_path / "partial", charts)
+    r = run_cli("up", "--dry-run", "--gpu", "off", "--airgap-bundle", str(partial), "-o", "json")
+    (warning,) = [w for w in json.loads(r.stdout)["data"]["warnings"] if "no archive of" in w]
+    assert "loki" in warning and "grafana-community.github.io" in warning
 
 
 def test_unknown_env_is_a_usage_error(fake_render: None) -> None:

@@ -151,6 +151,9 @@ class Sim:
     # pkg/apis/application/v1alpha1/types.go SyncStatus.Revision)
     remote_revisions: dict[str, str] = field(default_factory=dict)
     git_tree: dict[str, str] | None = None  # what the local Git server holds (after a push)
+    git_files: dict[str, bytes] = field(default_factory=dict)  # the same, every file (bundled charts too)
+    # No route to the internet: a chart source on a Helm repository fails as Argo CD's repo-server does.
+    offline: bool = False
     git_url: str = "http://llmops-git.llmops-system.svc:80/llmops.git"
     gpus: int = 0  # physical GPUs the device plugin finds on the node
     app_health: str = "Healthy"  # forced health of path Applications (tests of unhealthy waits)
@@ -541,11 +544,31 @@ class Sim:
         source = spec.get("source") or {}
         dest_ns = (spec.get("destination") or {}).get("namespace")
         if source.get("chart"):
+            if self.offline:
+                # argo-cd v3.4.4 util/helm/client.go loadRepoIndex: "error making HTTP request: <Go's error>"
+                return [], (
+                    f'error making HTTP request: Get "{source.get("repoURL")}/index.yaml": dial tcp: lookup '
+                    f"{source.get('repoURL', '').split('/')[2]}: no such host"
+                )
             return self._chart_objects(app["metadata"]["name"], source, dest_ns), None
         tree = self._tree_for(source)
         if tree is None:
             return [], f"repository {source.get('repoURL')} not found"
         prefix = source.get("path", "").strip("/") + "/"
+        chart_yaml = self.git_files.get(prefix + "Chart.yaml") if source.get("repoURL") == self.git_url else None
+        if chart_yaml is not None:
+            # A directory with a Chart.yaml is a Helm source (argo-cd v3.4.4 util/app/discovery/discovery.go);
+            # `helm template` needs the dependencies the chart declares under its charts/ (repository.go
+            # helmTemplate runs `helm dependency build`, which needs the network, only when they are missing).
+            meta = yaml.safe_load(chart_yaml) or {}
+            for dep in meta.get("dependencies") or []:
+                vendored = any(n.startswith(f"{prefix}charts/{dep['name']}") for n in self.git_files)
+                if not vendored and self.offline:
+                    return [], (
+                        f"Error: An error occurred while checking for chart dependencies. found in Chart.yaml, "
+                        f"but missing in charts/ directory: {dep['name']}"
+                    )
+            return self._chart_objects(app["metadata"]["name"], {**source, "chart": meta.get("name")}, dest_ns), None
         out = []
         for path, text in sorted(tree.items()):
             if not path.startswith(prefix) or "/" in path[len(prefix) :] or not path.endswith((".yaml", ".yml")):
@@ -870,10 +893,21 @@ class Sim:
         spec = pod.get("spec") or {}
         missing = []
         for v in spec.get("volumes") or []:
-            for kind, ref, name_key in (("Secret", "secret", "secretName"), ("ConfigMap", "configMap", "name")):
-                src = v.get(ref)
-                if src and not src.get("optional") and ("v1", kind, ns, src.get(name_key)) not in self.objects:
-                    missing.append(f'{kind.lower()} "{src.get(name_key)}" not found')
+            # A projected volume's sources are checked as their own volumes are (kubelet mounts none until all are).
+            for source in [v, *((v.get("projected") or {}).get("sources") or [])]:
+                for kind, ref, name_key in (
+                    ("Secret", "secret", "secretName"),
+                    ("Secret", "secret", "name"),
+                    ("ConfigMap", "configMap", "name"),
+                ):
+                    src = source.get(ref)
+                    if (
+                        src
+                        and src.get(name_key)
+                        and not src.get("optional")
+                        and ("v1", kind, ns, src.get(name_key)) not in self.objects
+                    ):
+                        missing.append(f'{kind.lower()} "{src.get(name_key)}" not found')
         for c in spec.get("containers") or []:
             for e in c.get("env") or []:
                 ref = (e.get("valueFrom") or {}).get("secretKeyRef")
@@ -916,18 +950,43 @@ class Sim:
             else:
                 status["phase"] = "Running"
 
+    def _seed_volume(self, namespace: str, job: str) -> dict[str, bytes]:
+        """The files of the push Job's /seed volume, as kubelet mounts them (a ConfigMap, or a projected volume of
+        several: every key of each, binaryData decoded)."""
+        spec = (self.objects.get(("batch/v1", "Job", namespace, job)) or {}).get("spec") or {}
+        volumes = ((spec.get("template") or {}).get("spec") or {}).get("volumes") or []
+        seed = next(v for v in volumes if v["name"] == "seed")
+        sources = (seed.get("projected") or {}).get("sources") or [seed]
+        files: dict[str, bytes] = {}
+        for src in sources:
+            cm = self.objects[("v1", "ConfigMap", namespace, src["configMap"]["name"])]
+            files.update({k: base64.b64decode(v) for k, v in (cm.get("binaryData") or {}).items()})
+            files.update({k: v.encode() for k, v in (cm.get("data") or {}).items()})
+        return files
+
     def _job_outcome(self, namespace: str, job: str) -> str:
         if job == "llmops-git-seed":
             server = self.objects.get(("apps/v1", "Deployment", namespace, "llmops-git"))
             if server is None or not ((server.get("status") or {}).get("availableReplicas") or 0):
                 return "Pending"
-            cm = self.objects.get(("v1", "ConfigMap", namespace, "llmops-git-seed"))
-            raw = base64.b64decode(cm["binaryData"]["tree.tar.gz"])
+            # What the push script does: join tree.tar.gz and tree.tar.gz.1 .. .<SEED_PARTS - 1>, in order.
+            files = self._seed_volume(namespace, job)
+            spec = self.objects[("batch/v1", "Job", namespace, job)]["spec"]["template"]["spec"]
+            env = {e["name"]: e.get("value") for e in spec["containers"][0].get("env") or []}
+            parts = int(env.get("SEED_PARTS") or 1)
+            try:
+                raw = b"".join(files["tree.tar.gz" + (f".{i}" if i else "")] for i in range(parts))
+            except KeyError as e:
+                self.job_logs[job] = f"cat: can't open '/seed/{e.args[0]}': No such file or directory\n"
+                return "Failed"
             with tarfile.open(fileobj=io.BytesIO(gzip.decompress(raw))) as tar:
-                self.git_tree = {
-                    m.name: (tar.extractfile(m) or io.BytesIO()).read().decode() for m in tar.getmembers() if m.isfile()
+                self.git_files = {
+                    m.name: (tar.extractfile(m) or io.BytesIO()).read() for m in tar.getmembers() if m.isfile()
                 }
-            self.job_logs[job] = f"{abs(hash(tuple(sorted(self.git_tree)))):040x}"[:40] + "\n"
+            self.git_tree = {
+                name: data.decode() for name, data in self.git_files.items() if not name.startswith("charts/")
+            }
+            self.job_logs[job] = f"{abs(hash(tuple(sorted(self.git_files.items())))):040x}"[:40] + "\n"
         return "Succeeded"
 
     def _device_plugin(self) -> None:

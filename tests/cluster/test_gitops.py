@@ -26,7 +26,7 @@ def test_tarball_is_deterministic_and_prefixed() -> None:
 
 
 def test_seed_objects() -> None:
-    cm, job = gitops.seed_objects(Settings(), make_inputs())
+    (cm,), job = gitops.seed_objects(Settings(), make_inputs())
     assert cm["metadata"]["namespace"] == job["metadata"]["namespace"] == "llmops-system"
     raw = base64.b64decode(cm["binaryData"][gitops.SEED_KEY])
     with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
@@ -80,13 +80,15 @@ def test_seed_objects_need_the_ssh_key_secret() -> None:
         gitops.seed_objects(Settings(), replace(make_inputs(), git_ssh=None))
 
 
-def test_tree_too_large_for_a_configmap() -> None:
+def test_a_tree_too_large_for_one_configmap_is_split() -> None:
     import os
 
     big = make_inputs()
     big = type(big)(**{**big.__dict__, "tree": {"blob.yaml": base64.b64encode(os.urandom(1_200_000)).decode()}})
-    with pytest.raises(LlmopsError, match="over the local Git server's limit"):
-        gitops.seed_objects(Settings(), big)
+    configmaps, job = gitops.seed_objects(Settings(), big)
+    assert [cm["metadata"]["name"] for cm in configmaps] == ["llmops-git-seed", "llmops-git-seed-1"]
+    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["SEED_PARTS"] == "2"
 
 
 @pytest.mark.parametrize(

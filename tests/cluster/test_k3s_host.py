@@ -4,6 +4,7 @@ upgraded in place after a backup, registries.yaml is merged, one run at a time."
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -28,6 +29,7 @@ from llmops_cli.cluster.steps.k3s import merge_registries, parse_env_file, parse
 from llmops_cli.cluster.up import inspect_airgap_bundle, with_bundled_charts
 from llmops_cli.config.model import Settings
 from llmops_cli.errors import CommandFailed, InputError, LlmopsError, WaitTimeout
+from tests.cluster.bundles import chart_archive
 from tests.cluster.conftest import INSTALLER_TEXT, PINNED, Cluster, make_inputs
 from tests.cluster.test_apply import context, up_once
 
@@ -219,6 +221,9 @@ def test_a_broken_registries_file_is_named_not_overwritten() -> None:
 
 
 # ------------------------------------------------------------------------------------------- airgap
+ARGOCD_ARCHIVE = chart_archive("argo-cd", versions.ARGOCD_CHART_VERSION)
+
+
 def _bundle(tmp_path: Path, *, extra: bool = False, bad: str | None = None) -> Path:
     b = tmp_path / "bundle"
     b.mkdir()
@@ -237,10 +242,10 @@ def _bundle(tmp_path: Path, *, extra: bool = False, bad: str | None = None) -> P
         (b / "images").mkdir()
         (b / "images" / "platform.tar").write_text("platform images")
         (b / "charts").mkdir()
-        (b / "charts" / f"argo-cd-{versions.ARGOCD_CHART_VERSION}.tgz").write_bytes(b"chart archive")
+        (b / "charts" / f"argo-cd-{versions.ARGOCD_CHART_VERSION}.tgz").write_bytes(ARGOCD_ARCHIVE)
         lines = [
             f"{hashlib.sha256(b'platform images').hexdigest()}  images/platform.tar",
-            f"{hashlib.sha256(b'chart archive').hexdigest()}  charts/argo-cd-{versions.ARGOCD_CHART_VERSION}.tgz",
+            f"{hashlib.sha256(ARGOCD_ARCHIVE).hexdigest()}  charts/argo-cd-{versions.ARGOCD_CHART_VERSION}.tgz",
         ]
         (b / "SHA256SUMS").write_text("\n".join(lines) + "\n")
     return b
@@ -260,7 +265,7 @@ def test_an_airgap_bundle_is_checked_and_installed(tmp_path: Path) -> None:
     assert not any(r.startswith("curl") for r, _ in runs)
     # The Argo CD chart came from the bundle: helm-controller's chartContent.
     charts = [o for o in with_bundled_charts(make_inputs(), bundle).bootstrap if o["kind"] == "HelmChart"]
-    assert charts[0]["spec"]["chartContent"] == "Y2hhcnQgYXJjaGl2ZQ=="
+    assert base64.b64decode(charts[0]["spec"]["chartContent"]) == ARGOCD_ARCHIVE
 
 
 @pytest.mark.parametrize("bad", ["k3s", "k3s-airgap-images-amd64.tar.zst"])

@@ -203,6 +203,25 @@ def test_status_and_kubectl_with_the_users_other_contexts(real_env: dict[str, st
     assert chart.returncode != 0 and "NotFound" in chart.stderr
 
 
+@pytest.mark.skipif(not AIRGAP or not list(Path(AIRGAP or ".").glob("charts/*.tgz")), reason="no bundled charts")
+def test_bundled_charts_are_read_from_the_local_repository(real_env: dict[str, str]) -> None:
+    """With a bundle that carries chart archives, the Applications of those charts read them from the in-cluster
+    Git server (a path source), none from a Helm repository, and each is Synced and Healthy."""
+    from llmops_cli.cluster.up import inspect_airgap_bundle
+    from llmops_cli.render.names import LOCAL_GIT_URL
+
+    charts = inspect_airgap_bundle(AIRGAP or "").charts
+    got = kubectl(real_env, "--context", "llmops-llmops", "-n", "argocd", "get", "applications", "-o", "json")
+    apps = {a["metadata"]["name"]: a for a in json.loads(got.stdout)["items"]}
+    local = [a for a in apps.values() if a["spec"]["source"].get("path", "").startswith("charts/")]
+    assert {a["spec"]["source"]["path"] for a in local} <= {c.repo_path for c in charts.values()}
+    for a in local:
+        assert a["spec"]["source"]["repoURL"] == LOCAL_GIT_URL
+        assert (a["status"]["sync"]["status"], a["status"]["health"]["status"]) == ("Synced", "Healthy")
+    pulled = [a["spec"]["source"]["chart"] for a in apps.values() if a["spec"]["source"].get("chart")]
+    assert not set(pulled) & set(charts), pulled
+
+
 def test_second_up_changes_nothing_and_is_fast(real_env: dict[str, str]) -> None:
     t0 = time.monotonic()
     r = llmops("up", "--yes", "--gpu", GPU, "-o", "json", env=real_env, timeout=600)

@@ -37,7 +37,10 @@ if TYPE_CHECKING:
 SEED_KEY = "tree.tar.gz"
 SEED_NAME = "llmops-git-seed"
 SEED_HASH_ANNOTATION = "llmops.dev/seed-hash"
-MAX_SEED_BYTES = 900 * 1024  # ConfigMaps are capped at 1 MiB
+MAX_SEED_BYTES = 900 * 1024  # per ConfigMap: ConfigMaps are capped at 1 MiB
+# The tarball is split across ConfigMaps of MAX_SEED_BYTES (a bundle's chart archives make it bigger than one),
+# mounted together in one projected volume; this bounds what a push stores in the cluster's datastore.
+MAX_SEED_PARTS = 48
 SERVER_READY_TIMEOUT = 300.0
 SEED_TIMEOUT = 300.0
 LABELS = {"app.kubernetes.io/name": SEED_NAME, "app.kubernetes.io/managed-by": "llmops"}
@@ -72,7 +75,14 @@ else
   mkdir repo && cd repo && git init -q -b "$BRANCH"
 fi
 find . -mindepth 1 -maxdepth 1 ! -name .git -exec rm -rf {} +
-tar -xzf /seed/tree.tar.gz -C .
+cat /seed/tree.tar.gz > /tmp/seed.tar.gz
+i=1
+while [ "$i" -lt "$SEED_PARTS" ]; do
+  cat "/seed/tree.tar.gz.$i" >> /tmp/seed.tar.gz
+  i=$((i + 1))
+done
+tar -xzf /tmp/seed.tar.gz -C .
+rm -f /tmp/seed.tar.gz
 git add -A
 git -c user.name=llmops -c user.email=llmops@localhost commit -q -m "llmops sync $SEED_HASH" || true
 git push -q "$REPO_URL" "HEAD:refs/heads/$BRANCH"
@@ -80,13 +90,16 @@ git rev-parse HEAD
 """
 
 
-def tree_tarball(tree: Mapping[str, str], prefix: str) -> bytes:
-    """A deterministic .tar.gz of ``tree`` under ``prefix/`` (same tree, same bytes, same hash)."""
+def tree_tarball(tree: Mapping[str, str], prefix: str, files: Mapping[str, bytes] | None = None) -> bytes:
+    """A deterministic .tar.gz of ``tree`` under ``prefix/``, and ``files`` at their paths from the repository
+    root (a bundle's unpacked charts): same input, same bytes, same hash."""
+    entries = {f"{prefix.strip('/')}/{rel.lstrip('/')}": text.encode("utf-8") for rel, text in tree.items()}
+    entries.update({rel.lstrip("/"): data for rel, data in (files or {}).items()})
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for rel in sorted(tree):
-            data = tree[rel].encode("utf-8")
-            info = tarfile.TarInfo(f"{prefix.strip('/')}/{rel.lstrip('/')}")
+        for name in sorted(entries):
+            data = entries[name]
+            info = tarfile.TarInfo(name)
             info.size = len(data)
             info.mode = 0o644
             info.mtime = 0
@@ -115,32 +128,47 @@ def ssh_url(repo_url: str) -> str:
     return f"ssh://{svc}.{ns}.svc:{names.GIT_SERVER_SSH_PORT}/{path}"
 
 
-def seed_objects(settings: Settings, inputs: PlanInputs) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(ConfigMap with the tree, Job that pushes it into the in-cluster Git server).
+def part_name(i: int) -> tuple[str, str]:
+    """(ConfigMap name, key) of the seed tarball's part ``i`` (the first keeps the names of a one-part seed)."""
+    return (SEED_NAME, SEED_KEY) if i == 0 else (f"{SEED_NAME}-{i}", f"{SEED_KEY}.{i}")
 
-    The Job runs in the Git server's namespace, which its NetworkPolicy admits; no port-forward is needed,
-    so the same works on a remote host.
+
+def seed_objects(settings: Settings, inputs: PlanInputs) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(ConfigMaps with the tree, Job that pushes it into the in-cluster Git server).
+
+    The tree (and the unpacked charts of an airgap bundle, ``inputs.charts``) travel as one .tar.gz split
+    across ConfigMaps; the Job mounts them in one projected volume and joins the parts in order. It runs in
+    the Git server's namespace, which its NetworkPolicy admits; no port-forward is needed, so the same works
+    on a remote host.
     """
+    from llmops_cli.cluster.airgap import repo_files
+
     _, ns, _, _ = parse_local_url(inputs.repo_url)
     if inputs.git_ssh is None:
         raise LlmopsError("local GitOps mode without the Git server's SSH key Secret", code="bug")
     keys = inputs.git_ssh
-    seed = tree_tarball(inputs.tree or {}, f"{settings.gitops.path}/{inputs.env}")
-    if len(seed) > MAX_SEED_BYTES:
+    seed = tree_tarball(inputs.tree or {}, f"{settings.gitops.path}/{inputs.env}", repo_files(inputs.charts))
+    parts = [seed[i : i + MAX_SEED_BYTES] for i in range(0, len(seed), MAX_SEED_BYTES)] or [b""]
+    if len(parts) > MAX_SEED_PARTS:
         raise LlmopsError(
-            f"the rendered tree is {len(seed) // 1024} KiB compressed, over the local Git server's limit",
+            f"the rendered tree{' and the bundled charts' if inputs.charts else ''} are {len(seed) >> 20} MiB "
+            f"compressed, over the local Git server's limit of {MAX_SEED_PARTS * MAX_SEED_BYTES >> 20} MiB",
             hint="use a remote Git repository (gitops.repo_url)",
             code="tree_too_large",
         )
-    encoded = base64.b64encode(seed).decode()
-    seed_hash = fingerprint(encoded)
+    seed_hash = fingerprint(base64.b64encode(seed).decode())
     meta = {"namespace": ns, "labels": dict(LABELS), "annotations": {SEED_HASH_ANNOTATION: seed_hash}}
-    configmap = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": SEED_NAME, **meta},
-        "binaryData": {SEED_KEY: encoded},
-    }
+    configmaps: list[dict[str, Any]] = []
+    for i, part in enumerate(parts):
+        name, key = part_name(i)
+        configmaps.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": name, **meta},
+                "binaryData": {key: base64.b64encode(part).decode()},
+            }
+        )
     drop_all = {
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
@@ -178,6 +206,7 @@ def seed_objects(settings: Settings, inputs: PlanInputs) -> tuple[dict[str, Any]
                                     "value": settings.environments[inputs.env].branch or settings.gitops.branch,
                                 },
                                 {"name": "SEED_HASH", "value": seed_hash},
+                                {"name": "SEED_PARTS", "value": str(len(parts))},
                             ],
                             "resources": {
                                 "requests": {"cpu": "50m", "memory": "32Mi"},
@@ -192,7 +221,12 @@ def seed_objects(settings: Settings, inputs: PlanInputs) -> tuple[dict[str, Any]
                         }
                     ],
                     "volumes": [
-                        {"name": "seed", "configMap": {"name": SEED_NAME}},
+                        {
+                            "name": "seed",
+                            "projected": {
+                                "sources": [{"configMap": {"name": cm["metadata"]["name"]}} for cm in configmaps]
+                            },
+                        },
                         {"name": "tmp", "emptyDir": {}},
                         {
                             "name": "ssh-keys",
@@ -212,7 +246,7 @@ def seed_objects(settings: Settings, inputs: PlanInputs) -> tuple[dict[str, Any]
         },
     }
     # No ttlSecondsAfterFinished: the finished Job (with its seed hash) is the record of the last push.
-    return configmap, job
+    return configmaps, job
 
 
 def seeded(ctx: StepContext, job: dict[str, Any]) -> bool:
@@ -231,8 +265,8 @@ def _server_available(ctx: StepContext, ns: str, name: str) -> bool | None:
     return True if d is not None and ((d.get("status") or {}).get("availableReplicas") or 0) >= 1 else None
 
 
-def push_tree(ctx: StepContext, configmap: dict[str, Any], job: dict[str, Any]) -> str:
-    """Replace the seed ConfigMap and run the push Job; return the commit it pushed."""
+def push_tree(ctx: StepContext, configmaps: list[dict[str, Any]], job: dict[str, Any]) -> str:
+    """Replace the seed ConfigMaps and run the push Job; return the commit it pushed."""
     kube = ctx.kube()
     svc, ns, _, _ = parse_local_url(ctx.inputs.repo_url)
     wait_for(
@@ -246,9 +280,15 @@ def push_tree(ctx: StepContext, configmap: dict[str, Any], job: dict[str, Any]) 
             + kube.events_for(ns, svc, "Deployment")
         ),
     )
-    kube.apply(configmap)
     name = job["metadata"]["name"]
     remove_job(ctx, name, ns)
+    for cm in configmaps:
+        kube.apply(cm)
+    # Parts a bigger earlier seed left behind.
+    current = {cm["metadata"]["name"] for cm in configmaps}
+    for old in kube.list("v1", "ConfigMap", ns, label_selector=f"app.kubernetes.io/name={SEED_NAME}"):
+        if old["metadata"]["name"] not in current:
+            kube.delete("v1", "ConfigMap", old["metadata"]["name"], ns)
     kube.apply(job)
 
     def finished() -> dict[str, Any] | None:
@@ -280,19 +320,21 @@ def push_tree(ctx: StepContext, configmap: dict[str, Any], job: dict[str, Any]) 
 
 
 def local_steps(settings: Settings, inputs: PlanInputs) -> list[Step]:
-    configmap, job = seed_objects(settings, inputs)
+    configmaps, job = seed_objects(settings, inputs)
     _, ns, _, _ = parse_local_url(inputs.repo_url)
+    charts = f" and {len(inputs.charts)} bundled chart(s) under charts/" if inputs.charts else ""
 
     def apply(ctx: StepContext) -> None:
-        ctx.results["git_commit"] = push_tree(ctx, configmap, job)
+        ctx.results["git_commit"] = push_tree(ctx, configmaps, job)
 
     return [
         Step(
             id="seed_local_git",
             phase="gitops",
             description=f"push the rendered tree to the in-cluster Git server ({inputs.repo_url})",
-            changes=f"ConfigMap {ns}/{SEED_NAME} ({len(inputs.tree or {})} files of "
-            f"{settings.gitops.path}/{inputs.env}), Job {ns}/{SEED_NAME} that commits and pushes them",
+            changes=f"ConfigMap {ns}/{SEED_NAME}{f' (and {len(configmaps) - 1} more)' if len(configmaps) > 1 else ''} "
+            f"({len(inputs.tree or {})} files of {settings.gitops.path}/{inputs.env}{charts}), "
+            f"Job {ns}/{SEED_NAME} that commits and pushes them",
             check=lambda ctx: seeded(ctx, job),
             apply=apply,
             fingerprint=job["metadata"]["annotations"][SEED_HASH_ANNOTATION],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,9 @@ class RenderContext:
     backend: str  # gpu | cpu | simulator
     repo_url: str
     runtime: RuntimeDocs = field(default_factory=RuntimeDocs)  # release record and incident index
+    # chart name -> version of the charts that lie unpacked in the tree's Git repository (an airgap bundle's,
+    # at charts/<name>/<version>): their Applications read them there instead of from the Helm repository.
+    local_charts: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -176,6 +180,7 @@ def make_ctx(
     repo_url: str | None = None,
     project_dir: Path | None = None,
     release_json: str | None = None,
+    local_charts: Mapping[str, str] | None = None,
 ) -> RenderContext:
     if env not in settings.environments:
         known = ", ".join(sorted(settings.environments))
@@ -189,6 +194,7 @@ def make_ctx(
         backend=resolve_backend(settings, has_gpu),
         repo_url=repo_url or settings.gitops.repo_url or names.LOCAL_GIT_URL,
         runtime=load_runtime(settings, project_dir, release_json=release_json),
+        local_charts=dict(local_charts or {}),
     )
 
 
@@ -239,6 +245,8 @@ def app(
         sync.append("SkipDryRunOnMissingResource=true")
     if server_side:
         sync.append("ServerSideApply=true")
+    if chart is not None and ctx.local_charts.get(chart["name"]) == chart["version"]:
+        chart = {**chart, "path": local_chart_path(chart["name"], chart["version"])}
     spec = {
         "name": name,
         "namespace": namespace,
@@ -260,6 +268,11 @@ def app(
         branch=env_branch(ctx.settings, ctx.env),
         labels=ctx.labels,
     )
+
+
+def local_chart_path(name: str, version: str) -> str:
+    """Where a bundled chart lies, unpacked, in the Git repository Argo CD reads (``BundledChart.repo_path``)."""
+    return f"charts/{name}/{version}"
 
 
 def env_branch(settings: Settings, env: str) -> str:
