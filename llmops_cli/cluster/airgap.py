@@ -53,6 +53,9 @@ CHARTS: dict[str, ChartPin] = {
         ChartPin("loki", versions.GRAFANA_COMMUNITY_REPO, versions.LOKI_VERSION),
         ChartPin("alloy", versions.GRAFANA_REPO, versions.ALLOY_VERSION),
         ChartPin("cloudnative-pg", versions.CNPG_CHART_REPO, versions.CNPG_CHART_VERSION),
+        # With stacks.pgvector.backup: the Barman Cloud plugin and cert-manager, which issues its certificates.
+        ChartPin("plugin-barman-cloud", versions.CNPG_CHART_REPO, versions.BARMAN_CLOUD_CHART_VERSION),
+        ChartPin("cert-manager", versions.CERT_MANAGER_CHART_REPO, versions.CERT_MANAGER_VERSION),
     )
 }
 
