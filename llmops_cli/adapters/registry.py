@@ -16,6 +16,8 @@ What `llmops promote` pins a release to. Facts, each read at its source:
   (distribution v2.8.2 registry/auth/token/accesscontroller.go ``challengeParams``); the client GETs
   ``realm?service=…&scope=…`` and reads ``token`` or its OAuth 2 alias ``access_token`` from the JSON
   (docs/spec/auth/token.md "Token Response Fields"), then repeats the request with ``Authorization: Bearer``.
+- References: ``name [":" tag] ["@" digest]`` (distribution v2.8.2 reference/reference.go), so
+  ``repo:tag@sha256:…`` is one valid reference: the tag for people, the digest for the runtime.
 - Names: a first path component without ``.`` or ``:`` (and not ``localhost``) is a Docker Hub name; Docker Hub's
   one-component names live under ``library/`` (distribution v2.8.2 reference/normalize.go ``splitDockerDomain``);
   its API host is ``registry-1.docker.io`` (docs/configuration.md, the proxy's ``remoteurl``).

@@ -372,3 +372,62 @@ def test_check_images_matches_by_repository_and_lets_the_digest_decide() -> None
     assert "does not run" in problems({"ghcr.io/acme/x:1": a}, {"redis:7": a})[0]
     # A release recorded before digests were pinned (a rollback target) cannot satisfy named images.
     assert "records none" in problems({"redis:7": a}, {})[0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    refs=st.lists(
+        st.tuples(_COMPONENT, _TAGS, st.sampled_from(["render", "config", "registry"])),
+        min_size=1,
+        max_size=6,
+        unique_by=lambda t: t[0],
+    )
+)
+def test_each_image_is_pinned_once_from_the_render_the_config_or_its_registry(
+    refs: list[tuple[str, str, str]],
+) -> None:
+    """Routing, for any mix: a digest already in the render is kept, llmops.yaml's pin is used as given, and only
+    the rest are asked of a registry (an in-memory client recording what it is asked)."""
+    from llmops_cli.config.model import Settings
+    from llmops_cli.promote.images import ImagePinner
+
+    def digest(name: str, how: str) -> str:
+        import hashlib
+
+        return "sha256:" + hashlib.sha256(f"{how}:{name}".encode()).hexdigest()
+
+    class Recording:
+        def __init__(self) -> None:
+            self.asked: list[str] = []
+
+        def resolve_all(self, todo: list[Any]) -> dict[str, str]:
+            self.asked += [r.text for r in todo]
+            return {r.text: digest(r.path, "registry") for r in todo}
+
+        def base(self, ref: Any) -> str:
+            return "https://registry.example"
+
+    rendered = []
+    pins = []
+    for name, tag, how in refs:
+        text = f"ghcr.io/acme/{name}:{tag}"
+        if how == "render":
+            text += "@" + digest(f"acme/{name}", "render")
+        elif how == "config":
+            pins.append(f"ghcr.io/acme/{name}:{tag}@{digest(f'acme/{name}', 'config')}")
+        rendered.append(text)
+    s = Settings.model_validate({"environments": {"prod": {"images": pins}}})
+    client = Recording()
+    pinner = ImagePinner(s, "prod", client=client)  # type: ignore[arg-type]
+    out = pinner(sorted(rendered))
+    for (name, tag, how), text in zip(refs, rendered, strict=True):
+        assert out[text] == f"ghcr.io/acme/{name}:{tag}@{digest(f'acme/{name}', how)}"
+        assert (
+            pinner.record()[f"ghcr.io/acme/{name}:{tag}"]["source"]
+            == {
+                "render": "versions.py",
+                "config": "llmops.yaml",
+                "registry": "registry.example",
+            }[how]
+        )
+    assert sorted(client.asked) == sorted(t for t, (_, _, how) in zip(rendered, refs, strict=True) if how == "registry")
