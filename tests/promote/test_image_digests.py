@@ -320,6 +320,8 @@ def test_image_references_split_as_docker_splits_them(domain: str, parts: list[s
     assert ref.tag == tag and ref.digest is None and ref.tagged == text
     if domain:
         assert (ref.domain, ref.path) == (domain, path)
+    elif len(parts) > 1 and "." in parts[0]:  # a first component with a dot names a registry, as in Docker
+        assert (ref.domain, ref.path) == (parts[0], "/".join(parts[1:]))
     else:
         assert ref.domain == "docker.io" and ref.path == (path if len(parts) > 1 else f"library/{path}")
     digest = "sha256:" + "ab" * 32
