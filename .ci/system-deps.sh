@@ -7,9 +7,11 @@ set -euo pipefail
 # of the LLM evaluation tests); prometheus-alertmanager: amtool and a real Alertmanager route the risk alerts;
 # openssh-server, openssh-client and iproute2: `promote` and `doctor --host` are tested against real sshd in
 # network namespaces standing in for cloud VMs (tests/sshvm.py); busybox: the push Job's shell, tar and find as
-# the alpine/git image has them (tests/render/test_git_client_contract.py).
+# the alpine/git image has them (tests/render/test_git_client_contract.py); docker-registry (distribution
+# 2.8.2, ~5 MB): `promote` resolves image tags to digests against a real registry on loopback
+# (tests/promote/registry.py).
 pkgs=(git prometheus prometheus-postgres-exporter prometheus-alertmanager redis-server sudo g++ cmake openssh-server
-  openssh-client iproute2 busybox)
+  openssh-client iproute2 busybox docker-registry)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -64,6 +64,8 @@ def print_prepared(session: Session, prepared: PreparedPromote, *, summary_only:
         + (f"; restores {change.restores[:12]}" if change.restores else "")
     )
     if not summary_only:
+        for ref, pin in change.release.image_digests.items():
+            session.info(f"  image {ref} -> {pin.get('digest')} (from {pin.get('source')})")
         out.print("\ncommit message:", markup=False)
         for line in change.message.splitlines():
             out.print(f"    {line}", markup=False)

@@ -51,6 +51,8 @@ PATTERN_HELP: dict[str, str] = {
 }
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 HTTP_URL = r"^https?://[^\s/?#]+(/[^\s?#]*)?$"
+PINNED_IMAGE = r"^[^@\s]+:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}@sha256:[0-9a-f]{64}$"
+PATTERN_HELP[PINNED_IMAGE] = "an image pinned by digest: repo:tag@sha256:<64 hex digits>"
 PATTERN_HELP[ENV_NAME] = "an environment variable name such as OPENAI_API_KEY (the name, not the value)"
 PATTERN_HELP[HTTP_URL] = "an http(s) URL such as http://127.0.0.1:8000/v1"
 
@@ -195,6 +197,11 @@ class EnvironmentSettings(_Model):
         "to (its tree is <gitops.path>/<name> there); empty = gitops.branch.",
     )
     ssh_config: str | None = Field(None, description="An ssh_config file for these hosts instead of ~/.ssh/config.")
+    images: list[Annotated[str, Field(pattern=PINNED_IMAGE)]] = Field(
+        default_factory=list,
+        description="Images pinned by digest (repo:tag@sha256:...): `promote` uses these as given, without asking "
+        "their registry (offline, private registries); every other image's tag is resolved to its digest.",
+    )
 
     @property
     def remote(self) -> bool:

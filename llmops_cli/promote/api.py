@@ -120,6 +120,7 @@ def prepare(
     from llmops_cli.promote import gate as gates
     from llmops_cli.promote import release as rel
     from llmops_cli.promote import remote
+    from llmops_cli.promote.images import ImagePinner
     from llmops_cli.render.api import render_environment
     from llmops_cli.render.stacks.common import env_branch, resolve_backend
 
@@ -150,6 +151,7 @@ def prepare(
     if not options.dry_run:
         gates.enforce(gate)  # refused before any host is touched; a dry run shows everything
     esettings = remote.environment_settings(settings, env) if e.hosts else settings
+    pinner = ImagePinner(esettings, env)
     trees: dict[bool, dict[str, str]] = {}
     gateway_record: list[str | None] = []
 
@@ -165,8 +167,13 @@ def prepare(
             else:
                 # The gateway serves under the promoted bundle's release record (its gauges are what the canary
                 # analysis and the risk alerts read), in place of stacks.gateway.release_file.
-                tree = render_environment(esettings, env, gpu=gpu, project_dir=base_dir, release_json=gateway_release())
-                record = rel.build_release(esettings, env, gate, tree, resolve_backend(esettings, gpu))
+                # Every image pinned to its digest (the registry's, or llmops.yaml's): what the release records.
+                tree = render_environment(
+                    esettings, env, gpu=gpu, project_dir=base_dir, release_json=gateway_release(), pin_images=pinner
+                )
+                record = rel.build_release(
+                    esettings, env, gate, tree, resolve_backend(esettings, gpu), image_digests=pinner.record()
+                )
                 trees[gpu] = rel.with_release(tree, record)
         return trees[gpu]
 
@@ -203,6 +210,9 @@ def prepare(
         record = rel.Release.parse(files.get(rel.RELEASE_FILE, ""))
         if record is None:
             raise LlmopsError(f"the tree to release has no {rel.RELEASE_FILE}", code="bug")
+        gates.check_images(gate, record.image_digests)
+        if not options.dry_run:
+            gates.enforce(gate)
         change = rel.prepare_change(repo, branch, folder, files, record)
         who = str(repo.ident())
         if target is not None:

@@ -1,11 +1,13 @@
 """The governance gate of `promote`: the release's model must have an evidence bundle that verifies (every
 hash; the signature, through `govern verify`'s own code, and a trusted signer whenever llmops.yaml names one),
-whose rules passed, made for the same model name and version. Anything else refuses the promotion with exit 4,
-naming the failed rules or the mismatch."""
+whose rules passed, made for the same model name and version, and, where the bundle's signed manifest names
+images (``images``: ``repo:tag`` -> ``sha256:…``, the images the evidence was made against), running exactly those
+digests. Anything else refuses the promotion with exit 4, naming the failed rules or the mismatch."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +43,7 @@ class GateResult:
     risk_score: float | None = None
     risk_level: str | None = None
     risk_class: str | None = None
+    images: dict[str, str] = field(default_factory=dict)  # what the bundle names: repo:tag -> digest
     failed_rules: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     report: Any = field(default=None, repr=False, compare=False)  # govern's VerifyReport of the bundle
@@ -79,6 +82,7 @@ class GateResult:
             "signature": self.signature,
             "signed_by": self.signed_by,
             "risk": {"score": self.risk_score, "level": self.risk_level, "class": self.risk_class},
+            "images": self.images,
             "failed_rules": self.failed_rules,
             "problems": self.problems,
         }
@@ -179,6 +183,7 @@ def evaluate(
     result.signature = report.signature
     result.signed_by = report.signed_by
     result.risk_score, result.risk_level, result.risk_class = _risk(folder, manifest.get("artefacts") or {})
+    result.images = _bundle_images(manifest, result.problems)
     if not report.ok:
         result.problems.append(f"the bundle does not verify ({report.problem()})")
     elif required and gov.runtime.risk.require_signed_evidence and report.signature != "verified":
@@ -195,6 +200,53 @@ def evaluate(
     if model is not None and found != model:
         result.problems.append(f"the bundle is for {found or 'no model'}, the release is {model}")
     return result
+
+
+def _bundle_images(manifest: dict[str, Any], problems: list[str]) -> dict[str, str]:
+    from llmops_cli.adapters.registry import is_digest
+
+    named = manifest.get("images")
+    if named is None:
+        return {}
+    if not isinstance(named, dict) or not all(isinstance(v, str) and is_digest(v) for v in named.values()):
+        problems.append("the bundle's images are not a mapping of image reference to sha256:… digest")
+        return {}
+    return {str(k): v for k, v in named.items()}
+
+
+def check_images(gate: GateResult, digests: Mapping[str, Mapping[str, str]]) -> None:
+    """Compare the release's image digests (``repo:tag`` -> {digest, ...}) with the images the bundle names: each
+    named image must run in the release at the named digest (matched by repository; the digest decides, not the
+    tag). Mismatches become gate problems (exit 4)."""
+    from llmops_cli.adapters.registry import parse_image
+    from llmops_cli.errors import UsageError
+
+    if not gate.images:
+        return
+    if not digests:
+        gate.problems.append(
+            "the evidence names image digests, and the release records none (it was promoted before llmops pinned "
+            "digests): promote it again instead of restoring it"
+        )
+        return
+    running: dict[str, list[tuple[str, str]]] = {}
+    for ref, pin in digests.items():
+        running.setdefault(parse_image(ref, where="the release's images").name, []).append((ref, pin.get("digest", "")))
+    for ref, digest in sorted(gate.images.items()):
+        try:
+            name = parse_image(ref, where="the bundle's images").name
+        except UsageError as e:
+            gate.problems.append(e.message)
+            continue
+        found = running.get(name)
+        if not found:
+            gate.problems.append(f"the evidence names image {ref} ({digest}), which the release does not run")
+            continue
+        for used, got in found:
+            if got != digest:
+                gate.problems.append(
+                    f"image {used}: the release runs {got or 'no digest'}, the evidence names {digest}"
+                )
 
 
 def enforce(gate: GateResult) -> None:

@@ -10,6 +10,7 @@ trailers are the audit record the governance design asks for (model version and 
     Llmops-Evidence-Digest: sha256:...
     Llmops-Risk-Score: 9.0
     Llmops-Previous-Release: <commit> (credit-approval 1.1.0)
+    Llmops-Image: docker.io/vllm/vllm-openai:v0.34.0@sha256:...   (one per image, the digest it was pinned to)
     Llmops-Promoted-By: Alice <alice@example.com>
 
 ``git interpret-trailers --parse`` reads them back; `--rollback` restores an earlier release's tree, exactly as
@@ -34,10 +35,10 @@ if TYPE_CHECKING:
     from llmops_cli.config.model import Settings
     from llmops_cli.promote.gate import GateResult
 
+from llmops_cli.render.images import images_of
 from llmops_cli.render.names import RELEASE_FILE
 
 RELEASE_VERSION = 1
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Rollout")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class Release:
     evidence: dict[str, Any] | None  # run, digest, status, signature, signed_by
     risk: dict[str, Any] | None  # score, level, class
     tree_digest: str  # sha256 over every other file of the tree
+    # repo:tag -> {digest, source}: what each image's tag was pinned to (the registry asked, llmops.yaml, versions.py)
+    image_digests: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def to_text(self) -> str:
         import yaml
@@ -64,6 +67,7 @@ class Release:
             "evidence": self.evidence,
             "risk": self.risk,
             "images": self.images,
+            "image_digests": self.image_digests,
             "charts": self.charts,
             "tree_digest": self.tree_digest,
         }
@@ -90,6 +94,7 @@ class Release:
             evidence=data.get("evidence"),
             risk=data.get("risk"),
             tree_digest=str(data.get("tree_digest", "")),
+            image_digests=data.get("image_digests") or {},
         )
 
     @property
@@ -121,20 +126,22 @@ def _inventory(tree: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]
             if not isinstance(doc, dict):
                 continue
             kind, name = doc.get("kind"), (doc.get("metadata") or {}).get("name")
-            if kind in WORKLOAD_KINDS:
-                spec = doc.get("spec") or {}
-                pod = ((spec.get("jobTemplate") or {}).get("spec") or spec).get("template", {}).get("spec") or {}
-                for c in [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]:
-                    if c.get("image"):
-                        images[f"{kind}/{name}/{c.get('name')}"] = str(c["image"])
-            elif kind == "Application":
+            images.update(images_of(doc))
+            if kind == "Application":
                 src = (doc.get("spec") or {}).get("source") or {}
                 if src.get("chart"):
                     charts[str(name)] = f"{src['chart']}@{src.get('targetRevision')}"
     return images, charts
 
 
-def build_release(settings: Settings, env: str, gate: GateResult, tree: Mapping[str, str], backend: str) -> Release:
+def build_release(
+    settings: Settings,
+    env: str,
+    gate: GateResult,
+    tree: Mapping[str, str],
+    backend: str,
+    image_digests: Mapping[str, dict[str, str]] | None = None,
+) -> Release:
     images, charts = _inventory(tree)
     evidence = None
     if gate.bundle is not None:
@@ -158,6 +165,7 @@ def build_release(settings: Settings, env: str, gate: GateResult, tree: Mapping[
         evidence=evidence,
         risk=risk,
         tree_digest=tree_digest(tree),
+        image_digests=dict(image_digests or {}),
     )
 
 
@@ -249,6 +257,7 @@ def record_trailers(
         sha, prev = previous
         out.append(("Llmops-Previous-Release", f"{sha} ({prev.label if prev else 'no release record'})"))
     out.append(("Llmops-Tree-Digest", release.tree_digest))
+    out += [("Llmops-Image", f"{ref}@{pin.get('digest')}") for ref, pin in release.image_digests.items()]
     out += list((extra or {}).items())
     out.append(("Llmops-Promoted-By", who))
     return [(k, _one_line(v)) for k, v in out]

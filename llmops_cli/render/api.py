@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ def render_environment(
     project_dir: Path | None = None,
     release_json: str | None = None,
     local_charts: Mapping[str, str] | None = None,
+    pin_images: Callable[[list[str]], Mapping[str, str]] | None = None,
 ) -> RenderedTree:
     """Render the GitOps tree of one environment (every enabled stack, or only ``stacks``).
 
@@ -59,6 +60,10 @@ def render_environment(
     ``local_charts``: chart name -> version of charts that `up` unpacks from an airgap bundle into the tree's Git
     repository (``charts/<name>/<version>``); their Applications get a Git path source there instead of the
     Helm repository, with the same release name and values.
+
+    ``pin_images``: called once with every image reference the workloads use (render.images); each is replaced
+    by what it maps to (`llmops promote` maps ``repo:tag`` to ``repo:tag@sha256:…``). Without it images stay as
+    versions.py pins them, by tag.
     """
     from llmops_cli.render.stacks import STACK_RENDERERS, STACKS, make_ctx
     from llmops_cli.render.yamlio import dump, with_header
@@ -72,11 +77,22 @@ def render_environment(
     ctx = make_ctx(
         settings, env, gpu=gpu, project_dir=project_dir, release_json=release_json, local_charts=local_charts
     )
+    rendered = [(name, STACK_RENDERERS[name](ctx)) for name in STACKS if name in selected]
+    if pin_images is not None:
+        import copy
+
+        from llmops_cli.render.images import images_of
+        from llmops_cli.render.images import pin_images as pin_in
+
+        objs = [(files, path) for _, files in rendered for path, c in files.items() if isinstance(c, dict)]
+        pins = pin_images(sorted({ref for files, path in objs for ref in images_of(files[path]).values()}))
+        for files, path in objs:
+            if images_of(files[path]):
+                files[path] = obj = copy.deepcopy(files[path])
+                pin_in(obj, lambda ref: pins.get(ref, ref))
     tree: RenderedTree = {}
-    for name in STACKS:
-        if name not in selected:
-            continue
-        for path, content in STACK_RENDERERS[name](ctx).items():
+    for name, files in rendered:
+        for path, content in files.items():
             body = content if isinstance(content, str) else dump(content)
             tree[path] = with_header(body, f"llmops render --env {env} (stack {name})")
     return dict(sorted(tree.items()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,6 +119,27 @@ def promoted_release(folder: Path) -> str | None:
     return None
 
 
+def promoted_images(folder: Path) -> Callable[[list[str]], Mapping[str, str]] | None:
+    """The image digests ``release.yaml`` of a promoted environment folder records (``image_digests``: repo:tag ->
+    {digest}), as a ``pin_images`` for render: a re-render keeps each image promote pinned while its tag is the
+    same; an image whose tag moved since (a new pin in versions.py) is rendered by tag until promoted again."""
+    import yaml
+
+    from llmops_cli.render.names import RELEASE_FILE
+
+    try:
+        data = yaml.safe_load((folder / RELEASE_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise InputError(f"{folder / RELEASE_FILE}: not readable YAML ({e})", hint="restore it from Git") from e
+    recorded = (data or {}).get("image_digests") if isinstance(data, dict) else None
+    if not isinstance(recorded, dict) or not recorded:
+        return None
+    digests = {str(k): str(v.get("digest")) for k, v in recorded.items() if isinstance(v, dict) and v.get("digest")}
+    return lambda refs: {ref: f"{ref}@{digests[ref]}" for ref in refs if ref in digests}
+
+
 def _read(path: Path) -> str | None:
     try:
         return path.read_text(encoding="utf-8")
@@ -173,7 +194,8 @@ def render_tree(
 
     An environment `llmops promote` released into ``out`` keeps the gateway release record promote rendered (the
     record of the evidence bundle its gate passed), unless the project names its own stacks.gateway.release_file:
-    a later render does not drop what the canary analysis and the risk alerts read."""
+    a later render does not drop what the canary analysis and the risk alerts read. It keeps the image digests
+    promote pinned (release.yaml's ``image_digests``) too, so `render --check` agrees with a promoted tree."""
     trees = {
         env: render_environment(
             settings,
@@ -182,6 +204,7 @@ def render_tree(
             gpu=gpu,
             project_dir=project_dir,
             release_json=None if settings.stacks.gateway.release_file else promoted_release(out / env),
+            pin_images=promoted_images(out / env),
         )
         for env in envs
     }

@@ -109,3 +109,28 @@ class VmCluster:
                 self.sim.add_node(vm.hostname, cpus=8, memory_gib=32)
             elif not up and key in self.sim.objects:
                 del self.sim.objects[key]
+
+
+class StandInRegistry:
+    """Promotions in tests that are not about registries pin each image to a digest derived from its name and tag
+    (tests/promote/test_image_digests.py resolves them through a real registry)."""
+
+    def resolve_all(self, refs: list[Any]) -> dict[str, str]:
+        import hashlib
+
+        return {r.text: "sha256:" + hashlib.sha256(f"{r.name}:{r.tag}".encode()).hexdigest() for r in refs}
+
+    def base(self, ref: Any) -> str:
+        from llmops_cli.adapters.registry import api_base
+
+        return str(api_base(ref.domain))
+
+    def close(self) -> None:
+        return None
+
+
+@pytest.fixture(autouse=True)
+def no_registry_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmops_cli.promote import images
+
+    monkeypatch.setattr(images, "registry_client", StandInRegistry)

@@ -205,7 +205,9 @@ from llmops_cli.adapters import upstream
 from tests.promote.k3s_standin import installer_sha256
 upstream.K3S_INSTALLER_SHA256 = installer_sha256()
 from llmops_cli.promote import remote
-from tests.promote.conftest import VmCluster
+from tests.promote.conftest import StandInRegistry, VmCluster
+from llmops_cli.promote import images
+images.registry_client = StandInRegistry
 from tests.sshvm import Vm
 vms = [Vm(hostname=v["hostname"], dir=Path(v["dir"]), netns="", veth="", address=v["address"], gateway="")
        for v in json.loads(sys.argv[1])]
