@@ -16,10 +16,11 @@ command line comes first: ssh_config(5)), so a config cannot switch host-key che
 - **No prompts.** ``BatchMode=yes``: a key with a passphrase needs the agent; ssh never blocks on a prompt.
 - **One connection.** ``ControlMaster=auto`` with a socket in a private directory (0700) that llmops removes on
   close: every command after the first reuses the authenticated connection.
-- **Port forwards.** :meth:`SshHost.forward` opens ``ssh -N -L 127.0.0.1:<free port>:<host>:<port>`` as a
+- **Port forwards.** :meth:`SshHost.forward` opens ``ssh -L 127.0.0.1:<free port>:<host>:<port>`` as a
   connection of its own (the same options: host keys checked, the user's config, agent and ``ProxyJump``), with
   ``ExitOnForwardFailure=yes`` so a forward that cannot be set up ends ssh instead of leaving a dead port; the
-  host's ``close`` ends every forward it opened.
+  host's ``close`` ends every forward it opened, and a forward's ssh also ends when llmops dies (its remote
+  command waits for the end of a pipe from llmops).
 
 Commands are argument lists, each argument quoted for the remote shell (``shlex.join``): no string is built
 from input without quoting. Secrets never travel in an argv: file contents and the sudo password go over the
@@ -60,6 +61,9 @@ from llmops_cli.adapters.procs import ProcResult
 from llmops_cli.errors import CommandFailed, LlmopsError, RemoteError, ToolMissing, UsageError
 
 ACCEPT_FLAG = "--accept-new-host-key"
+# What a forward's ssh runs on the host: nothing but waiting for the end of its input (see SshHost.forward).
+FORWARD_LIFELINE = "cat >/dev/null"
+FORWARD_CLOSE_S = 10  # how long a closed forward's ssh gets to end by itself before it is terminated
 CONNECT_TIMEOUT_S = 15
 # Commands run in the host's open shell session unless they take input or may run longer than this (their
 # timeout): those get an ssh session of their own, which the timeout kills.
@@ -214,7 +218,12 @@ class Forward:
     def close(self) -> None:
         import subprocess
 
-        if self.proc.poll() is None:
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()  # the lifeline: ssh ends once the host's side has seen the end of input
+        try:
+            # A clean end first: the host's shell finishes starting (profile scripts can hold locks) and exits.
+            self.proc.wait(timeout=FORWARD_CLOSE_S)
+        except subprocess.TimeoutExpired:
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=5)
@@ -329,7 +338,7 @@ class SshHost:
 
     # ------------------------------------------------------------------------------------------ forwards
     def forward(self, remote_port: int, remote_host: str = "127.0.0.1", *, timeout: float | None = None) -> Forward:
-        """Open ``ssh -N -L 127.0.0.1:<free port>:<remote_host>:<remote_port>`` to this host and wait until this
+        """Open ``ssh -L 127.0.0.1:<free port>:<remote_host>:<remote_port>`` to this host and wait until this
         machine's end listens. Its own connection, with the options of every other one (host key checked,
         ``StrictHostKeyChecking=yes``: the key was judged when the host was connected), so ProxyJump and the
         agent work as for the user's own ``ssh -L``. Closed by :meth:`close` (or the forward's own ``close``)."""
@@ -340,25 +349,33 @@ class SshHost:
         for _ in range(3):  # the free port can be taken between the choice and ssh's bind: choose again
             port = free_local_port()
             spec = f"127.0.0.1:{port}:{_bracket(remote_host)}:{remote_port}"
-            argv = [*ssh_options(self.target), "-N", "-o", "ExitOnForwardFailure=yes", "-L", spec]
+            argv = [*ssh_options(self.target), "-T", "-o", "ExitOnForwardFailure=yes", "-L", spec]
             log = Path(self._control_dir) / f"forward-{port}.log"
             with log.open("wb") as err:
                 import subprocess
 
-                proc = local["ssh"][[*argv, self.target.destination]].popen(
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
+                # Its lifeline: the remote command waits for the end of its input, a pipe only this process
+                # writes to. Whatever ends this process (a kill included) closes it, so the remote side ends
+                # and ssh with it, instead of a forward outliving the run.
+                proc = local["ssh"][[*argv, self.target.destination, "--", FORWARD_LIFELINE]].popen(
+                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err
                 )
             fwd = Forward(port, f"{remote_host}:{remote_port}", proc, log)
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline:
-                if not fwd.alive:
-                    break
-                if tcp_reachable("127.0.0.1", port, 0.5):
-                    self._forwards.append(fwd)
-                    return fwd
-                time.sleep(0.05)
+            self._forwards.append(fwd)  # from its start: a Ctrl-C while it comes up still ends it with the host
+            try:
+                deadline = time.monotonic() + wait
+                while time.monotonic() < deadline:
+                    if not fwd.alive:
+                        break
+                    if tcp_reachable("127.0.0.1", port, 0.5):
+                        return fwd
+                    time.sleep(0.05)
+            except BaseException:
+                fwd.close()
+                raise
             text = log.read_text(errors="replace") if log.exists() else ""
             fwd.close()
+            self._forwards.remove(fwd)
             last = _last_lines(text) or f"ssh exited {proc.returncode}"
             if any(m in text for m in _CHANGED):
                 raise HostKeyChanged(

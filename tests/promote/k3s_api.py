@@ -182,7 +182,7 @@ def ssh_forwards(destination: str, remote: str = "127.0.0.1:6443") -> list[tuple
         words = [a.decode(errors="replace") for a in argv if a]
         if words and Path(words[0]).name == "ssh" and "-L" in words:
             spec = words[words.index("-L") + 1] if words.index("-L") + 1 < len(words) else ""
-            if spec.endswith(":" + remote) and words[-1].endswith(destination):
+            if spec.endswith(":" + remote) and any(w.endswith(destination) for w in words[words.index("-L") + 2 :]):
                 out.append((int(proc.name), " ".join(words)))
     return out
 

@@ -140,3 +140,62 @@ def test_the_tunnel_ends_when_the_run_fails(group: Vms, bundle: Path, tmp_path: 
         finally:
             close_hosts(hosts)
         assert ssh_forwards(vms_[0].address) == []
+
+
+CLI = """
+import sys
+from llmops_cli.adapters import upstream
+from tests.promote.k3s_standin import installer_sha256
+upstream.K3S_INSTALLER_SHA256 = installer_sha256()
+from llmops_cli.__main__ import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGKILL"])
+def test_an_interrupted_or_killed_promote_leaves_no_tunnel(group: Vms, bundle: Path, tmp_path: Path, sig: str) -> None:
+    """`llmops promote` as its own process, stopped while its tunnel comes up or is open: by SIGINT to it alone (a
+    Ctrl-C its ssh child does not see), it cleans up and exits 130; by SIGKILL (no cleanup at all), its ssh ends
+    by itself, its lifeline pipe closed."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    from tests.promote.project import make_project
+
+    [vm] = start(group, ["vm1"], pki := Pki.make((*K3S_SANS, "vm1")))
+    envs = {"prod": {"profile": "prod", "hosts": [{"address": vm.address}], "ssh_config": str(group.ssh_config)}}
+    project = make_project(tmp_path / "p", environments=envs)
+    args = ["-c", str(project / "llmops.yaml"), "promote", "prod", "--yes", "--airgap-bundle", str(bundle)]
+    repo = Path(__file__).resolve().parents[2]
+    private = tempfile.mkdtemp(prefix="llt-")  # its ssh control sockets: a killed process cannot remove them
+    env = {**os.environ, "PYTHONPATH": str(repo), "TMPDIR": private, **environ_for(tmp_path)}
+    try:
+        with serve_in_vm(vm, ClusterApi(VmCluster([vm])), pki):
+            proc = subprocess.Popen(
+                [sys.executable, "-c", CLI, *args], env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+            try:
+                deadline = time.monotonic() + 120
+                while not ssh_forwards(vm.address) and proc.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert ssh_forwards(vm.address), proc.communicate(timeout=30)
+                proc.send_signal(getattr(signal, sig))
+                _, err = proc.communicate(timeout=60)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            deadline = time.monotonic() + 20
+            while ssh_forwards(vm.address) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert ssh_forwards(vm.address) == []
+        if sig == "SIGINT":
+            assert proc.returncode == 130, err.decode()
+            assert time.monotonic() < deadline  # cleaned up by promote itself, at once
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
