@@ -199,3 +199,39 @@ def test_an_interrupted_or_killed_promote_leaves_no_tunnel(group: Vms, bundle: P
             assert time.monotonic() < deadline  # cleaned up by promote itself, at once
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def test_a_server_behind_a_bastion_is_bootstrapped_through_proxyjump(group: Vms, bundle: Path, tmp_path: Path) -> None:
+    """The first server is reachable only through a bastion (``ProxyJump`` in the user's ssh config, under an
+    alias): its plan runs over SSH through the bastion, and so does the tunnel to its API."""
+    from llmops_cli.config.model import Settings
+    from tests.promote.conftest import REPO_URL
+
+    pki = Pki.make((*K3S_SANS, "vm-private"))
+    bastion = group.start("bastion")
+    group.trust(bastion)
+    inner = group.start("vm-private", behind=bastion, files=vm_files_with_api(pki))
+    group.trust(inner)
+    with group.ssh_config.open("a") as fh:
+        fh.write(f"Host private-vm\n  HostName {inner.address}\n  User root\n  ProxyJump root@{bastion.address}\n")
+    settings = Settings.model_validate(
+        {
+            "gitops": {"repo_url": REPO_URL},
+            "environments": {
+                "prod": {"profile": "prod", "hosts": [{"address": "private-vm"}], "ssh_config": str(group.ssh_config)}
+            },
+        }
+    )
+    cluster = VmCluster([inner])
+    reporter = RecordingReporter()
+    with serve_in_vm(inner, ClusterApi(cluster), pki):
+        hosts = connect_env(group, settings, reporter)
+        try:
+            out = run_hosts(plan(settings, hosts, bundle, environ_for(tmp_path), reporter), reporter)
+            [(_, cmdline)] = ssh_forwards("private-vm")
+            assert f"-F {group.ssh_config}" in cmdline  # the user's config: its ProxyJump
+        finally:
+            close_hosts(hosts)
+    assert ssh_forwards("private-vm") == []
+    assert cluster.sim.get("argoproj.io/v1alpha1", "Application", "llmops-prod", "argocd") is not None
+    assert any("ssh -N -F" in n and "private-vm" in n for n in out.notes)
