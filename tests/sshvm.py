@@ -20,6 +20,7 @@ import random
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -131,6 +132,36 @@ class Vm:
         """Run a command inside the VM's namespaces (as root), like a console on the VM."""
         assert self.proc is not None
         return _run("nsenter", "-t", str(self.proc.pid), "-n", "-m", "-u", "--", *argv, check=check, input=input)
+
+    def listen(self, port: int, address: str = "127.0.0.1") -> socket.socket:
+        """A listening TCP socket inside the VM's network namespace (``address`` as the VM sees it), owned by this
+        process: a thread enters the namespace (setns(2) acts on the calling thread only), binds, and ends; the
+        socket stays in the namespace while this process serves it."""
+        import ctypes
+        import threading
+
+        out: list[socket.socket | BaseException] = []
+
+        def bind() -> None:
+            try:
+                libc = ctypes.CDLL(None, use_errno=True)
+                with open(f"/run/netns/{self.netns}") as ns:
+                    if libc.setns(ns.fileno(), 0x40000000) != 0:  # CLONE_NEWNET
+                        raise OSError(ctypes.get_errno(), "setns")
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind((address, port))
+                s.listen(16)
+                out.append(s)
+            except BaseException as e:  # reported in the calling thread
+                out.append(e)
+
+        t = threading.Thread(target=bind)  # the thread ends in the VM's namespace: never reused
+        t.start()
+        t.join()
+        if isinstance(out[0], BaseException):
+            raise out[0]
+        return out[0]
 
     def authorize(self, user: str, public_key: str) -> None:
         """Let ``public_key`` log in as ``user``: root's keys in the VM's folder; another user's in its home,

@@ -16,6 +16,11 @@ command line comes first: ssh_config(5)), so a config cannot switch host-key che
 - **No prompts.** ``BatchMode=yes``: a key with a passphrase needs the agent; ssh never blocks on a prompt.
 - **One connection.** ``ControlMaster=auto`` with a socket in a private directory (0700) that llmops removes on
   close: every command after the first reuses the authenticated connection.
+- **Port forwards.** :meth:`SshHost.forward` opens ``ssh -L 127.0.0.1:<free port>:<host>:<port>`` as a
+  connection of its own (the same options: host keys checked, the user's config, agent and ``ProxyJump``), with
+  ``ExitOnForwardFailure=yes`` so a forward that cannot be set up ends ssh instead of leaving a dead port; the
+  host's ``close`` ends every forward it opened, and a forward's ssh also ends when llmops dies (its remote
+  command waits for the end of a pipe from llmops).
 
 Commands are argument lists, each argument quoted for the remote shell (``shlex.join``): no string is built
 from input without quoting. Secrets never travel in an argv: file contents and the sudo password go over the
@@ -33,6 +38,7 @@ import os
 import re
 import shlex
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -55,6 +61,9 @@ from llmops_cli.adapters.procs import ProcResult
 from llmops_cli.errors import CommandFailed, LlmopsError, RemoteError, ToolMissing, UsageError
 
 ACCEPT_FLAG = "--accept-new-host-key"
+# What a forward's ssh runs on the host: nothing but waiting for the end of its input (see SshHost.forward).
+FORWARD_LIFELINE = "cat >/dev/null"
+FORWARD_CLOSE_S = 10  # how long a closed forward's ssh gets to end by itself before it is terminated
 CONNECT_TIMEOUT_S = 15
 # Commands run in the host's open shell session unless they take input or may run longer than this (their
 # timeout): those get an ssh session of their own, which the timeout kills.
@@ -188,6 +197,59 @@ def probe(target: SshTarget) -> Probe:
     raise RemoteError(f"{target.display}: cannot connect: {detail}", hint=hint)
 
 
+class Forward:
+    """A port on this machine's 127.0.0.1 that reaches ``remote`` as the host sees it (``ssh -N -L``), held by
+    an ssh process of its own. ``close`` ends it (``SshHost.close`` closes every forward it opened)."""
+
+    def __init__(self, port: int, remote: str, proc: Any, log: Path) -> None:
+        self.port = port
+        self.remote = remote
+        self.proc = proc
+        self.log = log
+
+    @property
+    def alive(self) -> bool:
+        return bool(self.proc.poll() is None)
+
+    @property
+    def pid(self) -> int:
+        return int(self.proc.pid)
+
+    def close(self) -> None:
+        import subprocess
+
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()  # the lifeline: ssh ends once the host's side has seen the end of input
+        try:
+            # A clean end first: the host's shell finishes starting (profile scripts can hold locks) and exits.
+            self.proc.wait(timeout=FORWARD_CLOSE_S)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        with contextlib.suppress(OSError):
+            self.log.unlink()
+
+
+def free_local_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (the kernel's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def tcp_reachable(address: str, port: int, timeout: float) -> bool:
+    """Whether a TCP connection to ``address:port`` opens from this machine within ``timeout`` seconds."""
+    try:
+        with socket.create_connection((address, port), timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 class SshHost:
     """A machine reached over SSH; see the module docstring. Use as a context manager or call ``close``."""
 
@@ -219,6 +281,7 @@ class SshHost:
         self._sudo = sudo
         self._sudo_provider: Callable[[], str] | None = None
         self.staged: dict[str, str] = {}  # local path -> remote path of files uploaded this session
+        self._forwards: list[Forward] = []
 
     # ------------------------------------------------------------------------------------------ lifecycle
     def __enter__(self) -> SshHost:
@@ -228,6 +291,10 @@ class SshHost:
         self.close()
 
     def close(self) -> None:
+        for fwd in self._forwards:
+            with contextlib.suppress(Exception):
+                fwd.close()
+        self._forwards = []
         with contextlib.suppress(Exception):
             if self._private:
                 self._exec(shlex.join(["rm", "-rf", "--", self._private]), None, 30)
@@ -268,6 +335,60 @@ class SshHost:
         if "password" in r.stderr.lower():
             return Sudo("password", provider)
         return Sudo("unavailable")
+
+    # ------------------------------------------------------------------------------------------ forwards
+    def forward(self, remote_port: int, remote_host: str = "127.0.0.1", *, timeout: float | None = None) -> Forward:
+        """Open ``ssh -L 127.0.0.1:<free port>:<remote_host>:<remote_port>`` to this host and wait until this
+        machine's end listens. Its own connection, with the options of every other one (host key checked,
+        ``StrictHostKeyChecking=yes``: the key was judged when the host was connected), so ProxyJump and the
+        agent work as for the user's own ``ssh -L``. Closed by :meth:`close` (or the forward's own ``close``)."""
+        from plumbum import local
+
+        wait = CONNECT_TIMEOUT_S + 15 if timeout is None else timeout
+        last = ""
+        for _ in range(3):  # the free port can be taken between the choice and ssh's bind: choose again
+            port = free_local_port()
+            spec = f"127.0.0.1:{port}:{_bracket(remote_host)}:{remote_port}"
+            argv = [*ssh_options(self.target), "-T", "-o", "ExitOnForwardFailure=yes", "-L", spec]
+            log = Path(self._control_dir) / f"forward-{port}.log"
+            with log.open("wb") as err:
+                import subprocess
+
+                # Its lifeline: the remote command waits for the end of its input, a pipe only this process
+                # writes to. Whatever ends this process (a kill included) closes it, so the remote side ends
+                # and ssh with it, instead of a forward outliving the run.
+                proc = local["ssh"][[*argv, self.target.destination, "--", FORWARD_LIFELINE]].popen(
+                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err
+                )
+            fwd = Forward(port, f"{remote_host}:{remote_port}", proc, log)
+            self._forwards.append(fwd)  # from its start: a Ctrl-C while it comes up still ends it with the host
+            try:
+                deadline = time.monotonic() + wait
+                while time.monotonic() < deadline:
+                    if not fwd.alive:
+                        break
+                    if tcp_reachable("127.0.0.1", port, 0.5):
+                        return fwd
+                    time.sleep(0.05)
+            except BaseException:
+                fwd.close()
+                raise
+            text = log.read_text(errors="replace") if log.exists() else ""
+            fwd.close()
+            self._forwards.remove(fwd)
+            last = _last_lines(text) or f"ssh exited {proc.returncode}"
+            if any(m in text for m in _CHANGED):
+                raise HostKeyChanged(
+                    f"{self.target.display}: its host key CHANGED while opening a tunnel: refusing to connect",
+                    hint=f"check the host's key on its console and remove the old entry: ssh-keygen -R "
+                    f"{self.target.address}",
+                )
+            if "Address already in use" not in text and "cannot listen" not in text:
+                break
+        raise RemoteError(
+            f"{self.target.display}: cannot forward a local port to {remote_host}:{remote_port} over SSH: {last}",
+            hint="check that sshd on the host allows TCP forwarding (AllowTcpForwarding)",
+        )
 
     # ------------------------------------------------------------------------------------------ transport
     def _exec(self, command: str, input: str | None, timeout: float | None) -> ProcResult:
@@ -499,6 +620,10 @@ def _control_dir() -> str:
         path = tempfile.mkdtemp(prefix="llmops-ssh-", dir="/tmp")
     os.chmod(path, 0o700)
     return path
+
+
+def _bracket(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
 
 
 def _hint(code: int) -> str | None:

@@ -53,6 +53,16 @@ def command(
             help="Read the hosts' sudo password from this environment variable (else asked once on a terminal).",
         ),
     ] = None,
+    api_via: Annotated[
+        str,
+        typer.Option(
+            "--api-via",
+            metavar="auto|direct|ssh",
+            help="How to reach the cluster's API (port 6443 of the first server): directly, through an SSH "
+            "tunnel to that server (ssh -L, with your ssh config and ProxyJump), or auto: directly when the port "
+            "answers, else the tunnel.",
+        ),
+    ] = "auto",
     timeout: Annotated[float, typer.Option("--timeout", metavar="S", help="Seconds to wait for health.")] = 900.0,
     output: OutputOpt = OutputFormat.text,
 ) -> None:
@@ -69,6 +79,7 @@ def command(
       llmops promote prod --rollback --yes --push
       llmops promote prod --rollback 3f2a9c0 --yes
       llmops promote staging --accept-new-host-key --airgap-bundle ./k3s-bundle -o json
+      llmops promote prod --api-via ssh --yes    # hosts behind a bastion: the API through ssh -L
     """
     from llmops_cli.cli.hostopts import confirm
     from llmops_cli.cli.promote_view import print_prepared, print_report
@@ -78,6 +89,8 @@ def command(
     from llmops_cli.promote.api import PromoteOptions, execute, prepare
     from llmops_cli.promote.gate import enforce
 
+    if api_via not in ("auto", "direct", "ssh"):
+        raise UsageError(f"--api-via {api_via!r}: use auto, direct or ssh")
     if rev is not None and not rollback:
         raise UsageError(
             f"unexpected argument {rev!r}", hint="a revision goes with --rollback: promote ENV --rollback REV"
@@ -95,6 +108,7 @@ def command(
         airgap=inspect_airgap_bundle(airgap_bundle) if airgap_bundle else None,
         timeout=timeout,
         sudo_password=_password_source(session, sudo_password_env),
+        api_via=api_via,
     )
     reporter = session.reporter()
     lock = run_lock(f"promote-{env}", "promote", session.environ) if not dry_run else _nothing()

@@ -33,7 +33,8 @@ def print_prepared(session: Session, prepared: PreparedPromote, *, summary_only:
     cp = prepared.cluster
     if cp is not None and not summary_only:
         out.print(
-            f"Plan for environment {cp.env}: {len(cp.nodes)} host(s), API {cp.api_server}, context {cp.context}",
+            f"Plan for environment {cp.env}: {len(cp.nodes)} host(s), API {cp.api_server} "
+            f"({cp.api.describe() if cp.api is not None else 'direct'}), context {cp.context}",
             markup=False,
         )
         for node in cp.nodes:

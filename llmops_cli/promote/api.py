@@ -37,6 +37,7 @@ class PromoteOptions:
     airgap: AirgapBundle | None = None
     timeout: float = 900.0
     sudo_password: Callable[[], str] | None = field(default=None, repr=False)
+    api_via: str = "auto"  # how the cluster's API is reached: auto | direct | ssh (promote.remote.ApiAccess)
 
 
 @dataclass
@@ -201,6 +202,7 @@ def prepare(
                 reporter=reporter,
                 tree_for=tree_for,
                 kube_factory=kube_factory,
+                api_via=options.api_via,
             )
             files = tree_for(cluster.gpu)
         else:

@@ -9,7 +9,17 @@ Order: the first server's host part (k3s up to the kubeconfig) → every joining
 independent; each prints its own progress lines) → the first server's cluster part (Argo CD, the platform's
 bootstrap) → [the release, see :mod:`llmops_cli.promote.release`] → the waits (Applications Synced and
 Healthy, GPUs allocatable) and the Argo CD handover. Each host keeps its own state file, so a run stopped
-anywhere (Ctrl-C, a lost connection, a kill) resumes where it stopped.
+anywhere (Ctrl-C, a lost connection, a kill) resumes where it stopped. Servers that join go one at a time,
+each until its node is Ready (k3s adds a joining server to embedded etcd as a learner, k3s-io/k3s pkg/etcd/etcd.go
+``join``: ``MemberAddAsLearner``; etcd admits one learner at a time by default: etcd-io/etcd
+server/etcdserver/api/membership ``DefaultMaxLearners = 1``, else ``ErrTooManyLearners``), agents beside them.
+
+The cluster's API (``https://<first server>:6443``, in the kubeconfig context) is reached directly where this
+machine can open that port; where it cannot (a firewall, a host only reachable through a ``ProxyJump``
+bastion), or always with ``--api-via ssh``, through ``ssh -N -L 127.0.0.1:<free port>:127.0.0.1:6443`` to the
+first server for the run's duration. TLS is still checked against the cluster's CA: k3s's serving certificate
+always names 127.0.0.1, ::1 and localhost (k3s-io/k3s pkg/cli/server/server.go, ``SANs = append(..., "127.0.0.1",
+"::1", "localhost", nodeName)``), so the tunnel's end verifies as itself.
 """
 
 from __future__ import annotations
@@ -38,6 +48,11 @@ if TYPE_CHECKING:
 # Where the first server's plan is cut: its host part ends with the kubeconfig; its waits start with the first
 # of these (they need the release in Git, and every node joined).
 HOST_PART_END = "merge_kubeconfig"
+API_VIA = ("auto", "direct", "ssh")
+# How long `auto` waits for the API's TCP port to answer before it tunnels instead (a firewall that drops).
+DIRECT_PROBE_S = 3.0
+# The local port the printed `ssh -L` hint uses (not 6443: a laptop's own `llmops up` cluster listens there).
+HINT_LOCAL_PORT = 16443
 WAIT_PART_START = ("wait_gpu_allocatable", "run_gpu_smoke_job", "wait_applications_healthy")
 
 
@@ -248,7 +263,8 @@ class ClusterPlan:
     environ: Mapping[str, str]
     kube_factory: Callable[[], Kube]
     warnings: list[str] = field(default_factory=list)
-    gpu: bool = False  # whether any node serves on a GPU (the tree is rendered for it)
+    gpu: bool = False
+    api: ApiAccess | None = None  # whether any node serves on a GPU (the tree is rendered for it)
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
 
@@ -281,6 +297,7 @@ class ClusterPlan:
             "environment": self.env,
             "context": self.context,
             "api_server": self.api_server,
+            "api_via": self.api.describe() if self.api is not None else "direct",
             "warnings": self.warnings,
             "hosts": [n.to_dict() for n in self.nodes],
         }
@@ -311,6 +328,7 @@ def plan_cluster(
     renderer: Renderer | None = None,
     tree_for: Callable[[bool], Mapping[str, str]] | None = None,
     kube_factory: Callable[[], Kube] | None = None,
+    api_via: str = "auto",
 ) -> ClusterPlan:
     """Facts of every host (at once), the inputs, one plan per host, and each plan's read-only checks.
 
@@ -344,7 +362,8 @@ def plan_cluster(
     base = with_bundled_charts(base, options.airgap)
     servers = [h.address for h in e.hosts if h.role == "server"]
     server = api_server(e)
-    kube = kube_factory or remote_kube_factory(hosts[first_spec.address], server)
+    api = ApiAccess(hosts[first_spec.address], first_spec, server, api_via, ssh_config=e.ssh_config)
+    kube = kube_factory or remote_kube_factory(api)
     nodes: list[NodePlan] = []
     for spec, role in layout:
         hs = host_settings(esettings, spec)
@@ -375,17 +394,123 @@ def plan_cluster(
                 state_path(env, spec.address, environ),
             )
         )
-    cp = ClusterPlan(env, esettings, nodes, server, options, environ, kube, warnings=cluster_warnings(e), gpu=gpu_any)
+    cp = ClusterPlan(
+        env, esettings, nodes, server, options, environ, kube, warnings=cluster_warnings(e), gpu=gpu_any, api=api
+    )
     describe_cluster(cp, reporter)
     return cp
 
 
-def remote_kube_factory(first: Host, server: str) -> Callable[[], Kube]:
-    """The cluster's API from here: the first server's admin kubeconfig, read over SSH each run (so a rebuilt
-    cluster's new certificates are used at once), with its address instead of 127.0.0.1."""
-    from llmops_cli.cluster.context import k3s_kube_factory
+class ApiAccess:
+    """How this run reaches the cluster's API: ``server`` (the first server's address, port 6443) directly, or
+    a forward over SSH to the first server's own 127.0.0.1:6443. ``via`` says which, once a client was built:
+    ``auto`` decides then (k3s runs by then), by whether the port answers within :data:`DIRECT_PROBE_S`."""
 
-    return k3s_kube_factory(first, server=server)
+    def __init__(
+        self,
+        first: Host,
+        spec: HostSpec,
+        server: str,
+        mode: str = "auto",
+        *,
+        ssh_config: str | None = None,
+        reachable: Callable[[str, int, float], bool] | None = None,
+    ) -> None:
+        if mode not in API_VIA:
+            raise UsageError(f"--api-via {mode!r}: use one of {', '.join(API_VIA)}")
+        self.first = first
+        self.spec = spec
+        self.server = server
+        self.mode = mode
+        self.ssh_config = ssh_config
+        self.via: str | None = None
+        self._reachable = reachable
+        self._forward: Any = None
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        if self.via is not None:
+            return self.via
+        return {"auto": "direct, else ssh", "direct": "direct", "ssh": "ssh"}[self.mode]
+
+    def _can_tunnel(self) -> bool:
+        return callable(getattr(self.first, "forward", None))
+
+    def _direct_ok(self) -> bool:
+        from urllib.parse import urlsplit
+
+        if self._reachable is None:
+            from llmops_cli.adapters.ssh import tcp_reachable
+
+            self._reachable = tcp_reachable
+        u = urlsplit(self.server)
+        return self._reachable(u.hostname or "", u.port or 443, DIRECT_PROBE_S)
+
+    def url(self) -> str:
+        """The API's URL for a client built now (opening the forward the first time one is needed, and again
+        when its ssh ended, a lost connection)."""
+        from llmops_cli.adapters.hostfacts import K3S_API_PORT
+
+        with self._lock:
+            if self.via is None:
+                direct = self.mode == "direct" or not self._can_tunnel()
+                if not direct and self.mode == "auto":
+                    direct = self._direct_ok()
+                self.via = "direct" if direct else "ssh"
+            if self.via == "direct":
+                return self.server
+            if self._forward is None or not self._forward.alive:
+                self._forward = self.first.forward(K3S_API_PORT)  # type: ignore[attr-defined]
+            return f"https://127.0.0.1:{self._forward.port}"
+
+    def kube_factory(self) -> Kube:
+        """A client from the first server's admin kubeconfig, read over SSH each time (a rebuilt cluster's new
+        certificates are used at once), pointed at :meth:`url`; the CA stays the cluster's."""
+        from llmops_cli.adapters import kubeconfig
+        from llmops_cli.adapters.hostfacts import K3S_KUBECONFIG
+        from llmops_cli.adapters.kube import Kube
+        from llmops_cli.errors import ClusterError
+
+        text = self.first.read_text(K3S_KUBECONFIG, privileged=True)
+        if not text:
+            raise ClusterError(
+                f"{K3S_KUBECONFIG} does not exist yet on {self.spec.address}: k3s is not installed or has not started",
+                hint="run `llmops promote` again",
+                code="unreachable",
+            )
+        entry = kubeconfig.entry_from_k3s(text, "llmops", server=self.url())
+        return Kube.from_kubeconfig(entry, "llmops")
+
+    def tunnel_command(self) -> list[str]:
+        """The ``ssh -L`` a user runs to reach the API where port 6443 is closed to them."""
+        from llmops_cli.adapters.hostfacts import K3S_API_PORT
+
+        argv = ["ssh", "-N"]
+        if self.ssh_config:
+            argv += ["-F", self.ssh_config]
+        if self.spec.port and self.spec.port != 22:
+            argv += ["-p", str(self.spec.port)]
+        argv += ["-L", f"127.0.0.1:{HINT_LOCAL_PORT}:127.0.0.1:{K3S_API_PORT}"]
+        argv.append(f"{self.spec.user}@{self.spec.address}" if self.spec.user else self.spec.address)
+        return argv
+
+    def note(self, context: str) -> str | None:
+        """What to tell the user after a run that tunnelled: how to reach the API with kubectl."""
+        import shlex
+
+        if self.via != "ssh":
+            return None
+        why = "" if self.mode == "ssh" else f"{self.server} did not answer from this machine, so "
+        return (
+            f"{why}promote reached the API through SSH; context {context} names {self.server}. Where that port is "
+            f"closed to you, open a tunnel ({shlex.join(self.tunnel_command())}) and run kubectl with "
+            f"--context {context} --server https://127.0.0.1:{HINT_LOCAL_PORT} (k3s's certificate names 127.0.0.1)"
+        )
+
+
+def remote_kube_factory(api: ApiAccess) -> Callable[[], Kube]:
+    """The cluster's API from here (see :class:`ApiAccess`); the seam tests replace with a simulated cluster."""
+    return api.kube_factory
 
 
 def _context(cp: ClusterPlan, node: NodePlan, reporter: Reporter, *, dry_run: bool) -> StepContext:
@@ -521,23 +646,35 @@ def _merge(out: ClusterRun, node: NodePlan, result: RunResult, ctx: StepContext)
 
 
 def run_hosts(cp: ClusterPlan, reporter: Reporter) -> ClusterRun:
-    """The first server's host part, the joining nodes at once, then the first server's cluster part."""
+    """The first server's host part; then the joining servers one after another (each until its node is Ready:
+    embedded etcd takes one learner at a time) beside every agent at once; then the first server's cluster part."""
     out = ClusterRun()
     host_part, cluster_part, _ = _slices(cp.first.plan)
     for w in cp.warnings:
         reporter.warn(w)
     _apply(cp, cp.first, host_part, reporter, out)
     if cp.joiners:
+        servers = [n for n in cp.joiners if n.role.kind == "server"]
+        lanes: list[list[NodePlan]] = ([servers] if servers else []) + [
+            [n] for n in cp.joiners if n.role.kind != "server"
+        ]
         failures: list[tuple[str, BaseException]] = []
-        with ThreadPoolExecutor(max_workers=max(1, min(8, len(cp.joiners)))) as pool:
-            futures = {n.name: pool.submit(_apply, cp, n, n.plan, reporter, out) for n in cp.joiners}
-            for name, fut in futures.items():
+
+        def lane(nodes: list[NodePlan]) -> None:
+            for n in nodes:
                 try:
-                    fut.result()
-                except BaseException as e:  # every host's outcome is known before one is reported
-                    failures.append((name, e))
+                    _apply(cp, n, n.plan, reporter, out)
+                except BaseException as e:
+                    # A server that did not join stops the servers after it: they would join a cluster
+                    # missing a member it expects.
+                    failures.append((n.name, e))
+                    return
+
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(lanes)))) as pool:
+            for fut in [pool.submit(lane, nodes) for nodes in lanes]:
+                fut.result()  # every host's outcome is known before one is reported
         if failures:
-            name, first = failures[0]
+            _, first = failures[0]
             if len(failures) == 1:
                 raise first
             raise LlmopsError(
@@ -545,6 +682,9 @@ def run_hosts(cp: ClusterPlan, reporter: Reporter) -> ClusterRun:
                 hint="fix them and run `llmops promote` again: every host resumes where it stopped",
             )
     _apply(cp, cp.first, cluster_part, reporter, out)
+    note = cp.api.note(cp.context) if cp.api is not None else None
+    if note and note not in out.notes:
+        out.notes.append(note)
     return out
 
 

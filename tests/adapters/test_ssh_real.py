@@ -80,12 +80,18 @@ def test_the_users_ssh_config_is_read(group: Vms, vm: Vm) -> None:
         assert host.run(["hostname"]).stdout.strip() == "vm1"
 
 
-def test_proxyjump_from_the_users_ssh_config_reaches_a_private_host(group: Vms, vm: Vm) -> None:
-    inner = group.start("vm-private", behind=vm)
-    group.trust(vm)
+def behind_a_bastion(group: Vms, bastion: Vm) -> Vm:
+    """A VM reachable only from ``bastion``, known to the ssh config as ``private-vm`` with a ProxyJump."""
+    inner = group.start("vm-private", behind=bastion)
+    group.trust(bastion)
     group.trust(inner)
     with group.ssh_config.open("a") as fh:
-        fh.write(f"Host private-vm\n  HostName {inner.address}\n  User root\n  ProxyJump root@{vm.address}\n")
+        fh.write(f"Host private-vm\n  HostName {inner.address}\n  User root\n  ProxyJump root@{bastion.address}\n")
+    return inner
+
+
+def test_proxyjump_from_the_users_ssh_config_reaches_a_private_host(group: Vms, vm: Vm) -> None:
+    inner = behind_a_bastion(group, vm)
     import subprocess
 
     # Its network exists only inside the first VM: this machine has no address on it.
@@ -250,3 +256,60 @@ def test_a_command_past_its_timeout_is_stopped_and_the_host_stays_usable(root_ho
         assert r.returncode == -1 and "timed out" in r.stderr, r
         assert time.monotonic() - t0 < 10
         assert root_host.run(["echo", "still here"]).stdout == "still here\n"
+
+
+# ----------------------------------------------------------------------------------------------- forwards
+def _serve(listener: object, reply: bytes) -> None:
+    import socket
+    import threading
+
+    assert isinstance(listener, socket.socket)
+
+    def run() -> None:  # every connection (the forward's own readiness check is one) gets the reply
+        with listener:
+            while True:
+                conn, _ = listener.accept()
+                with conn:
+                    conn.sendall(reply)
+
+    threading.Thread(target=run, daemon=True).start()
+
+
+def _read_from(port: int) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        return s.recv(100)
+
+
+def _ssh_pids(destination: str) -> list[int]:
+    from tests.promote.k3s_api import ssh_forwards
+
+    return [pid for pid, _ in ssh_forwards(destination, "127.0.0.1:6443")]
+
+
+def test_a_forward_reaches_a_port_only_the_host_itself_can_open_and_ends_with_the_host(
+    group: Vms, vm: Vm, root_host: SshHost
+) -> None:
+    _serve(vm.listen(6443), b"inside vm1\n")
+    fwd = root_host.forward(6443)
+    assert fwd.alive and _ssh_pids(vm.address) == [fwd.pid]
+    assert _read_from(fwd.port) == b"inside vm1\n"
+    root_host.close()
+    assert not fwd.alive and _ssh_pids(vm.address) == []
+
+
+def test_a_forward_checks_the_host_key_too(group: Vms, vm: Vm, root_host: SshHost) -> None:
+    vm.new_host_key()  # the host was rebuilt (or is someone else) after the connection was opened
+    with pytest.raises(HostKeyChanged):
+        root_host.forward(6443)
+    assert _ssh_pids(vm.address) == []
+
+
+def test_a_forward_through_proxyjump_reaches_a_private_hosts_loopback(group: Vms, vm: Vm) -> None:
+    inner = behind_a_bastion(group, vm)
+    _serve(inner.listen(6443), b"inside the private vm\n")
+    with connect(SshTarget("private-vm", config=str(group.ssh_config))) as host:
+        fwd = host.forward(6443)
+        assert _read_from(fwd.port) == b"inside the private vm\n"
+    assert not fwd.alive

@@ -54,6 +54,58 @@ def env_settings(vms_: list[Vm], roles: list[str], *, user: str = "root", **extr
     return Settings.model_validate(data)
 
 
+def environ_for(tmp_path: Path) -> dict[str, str]:
+    return {"KUBECONFIG": str(tmp_path / "kubeconfig"), "HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path)}
+
+
+def plan_for(settings, hosts, cluster, bundle: Path, environ, reporter, api_via: str = "auto"):  # type: ignore[no-untyped-def]
+    """Every host's plan, with a fake clock; ``cluster`` (a VmCluster) stands in for the API, or None: the real
+    client, through :class:`llmops_cli.promote.remote.ApiAccess`."""
+    from llmops_cli.cluster.model import UpOptions
+    from llmops_cli.cluster.up import inspect_airgap_bundle
+    from llmops_cli.promote.remote import plan_cluster
+    from tests.cluster.fakes import FakeClock
+
+    cp = plan_cluster(
+        settings,
+        "prod",
+        hosts,
+        options=UpOptions(timeout=120, airgap=inspect_airgap_bundle(bundle)),
+        environ=environ,
+        reporter=reporter,
+        kube_factory=(lambda: cluster.kube) if cluster is not None else None,
+        api_via=api_via,
+    )
+    clock = FakeClock()
+    cp.sleep, cp.clock = clock.sleep, clock.now
+    return cp
+
+
+def connect_env(group: Vms, settings: Settings, reporter: Any) -> dict[str, Any]:
+    """Connections to every host of ``prod``, through the group's ssh config (its known_hosts)."""
+    from llmops_cli.promote.remote import ConnectOptions, connect_hosts
+
+    opts = ConnectOptions(ssh_config=str(group.ssh_config))
+    return connect_hosts(settings.environments["prod"].hosts, opts, password=None, reporter=reporter)
+
+
+def kill_at_installer(node: Any, vm: Vm, calls: list[int] | None = None) -> None:
+    """The node's machine dies as its plan runs k3s's installer (its sshd goes away); ``calls`` gets the time
+    (ns) of each command the node's plan sends."""
+    import time
+
+    real_run = node.host.run
+
+    def dies_at_the_installer(argv, **kw):  # type: ignore[no-untyped-def]
+        if calls is not None:
+            calls.append(time.time_ns())
+        if argv[:1] == ["sh"] and any("install.sh" in a for a in argv):
+            vm._stop_sshd()
+        return real_run(argv, **kw)
+
+    node.host.run = dies_at_the_installer
+
+
 def service_running(vm: Vm, unit: str) -> bool:
     return vm.upper(f"{STATE_DIR}/{unit}.active").exists()
 

@@ -3,7 +3,8 @@ do, and refuse what the real programs refuse where `promote` depends on it:
 
 - ``systemctl`` (in the VM's /usr/local/bin): ``start``/``restart`` of a unit whose file does not exist fails
   ("Unit X.service not found.", exit 5); ``is-active`` answers from the unit's state; every call is logged.
-  Starting ``k3s`` does what a k3s server does at start: writes /etc/rancher/k3s/k3s.yaml (0600) and, once, the
+  Starting ``k3s`` does what a k3s server does at start: writes /etc/rancher/k3s/k3s.yaml (0600; the VM's
+  /etc/llmops-standin/k3s.yaml when a test gave it one, see k3s_api.py) and, once, the
   server token; a server started with ``cluster-init`` creates the etcd data directory. Starting a node that
   joins (``server:`` in its drop-in) fails unless its ``token-file`` exists and is not empty (k3s cannot join
   without a token).
@@ -12,7 +13,8 @@ do, and refuse what the real programs refuse where `promote` depends on it:
   names the service k3s or k3s-agent (SYSTEM_NAME), writes the unit with ExecStart in install.sh's layout, the
   environment file (K3S_* and proxies: create_env_file), the uninstall script, then enables and restarts the
   service, as install.sh does (k3s-io/k3s install.sh). Each run appends its arguments and INSTALL_K3S_*/K3S_*
-  environment to /var/log/llmops-standin/installer.log.
+  environment to /var/log/llmops-standin/installer.log (and the time of the last run, in ns, to installer.at;
+  ``systemctl`` keeps each unit's last start time in /run/standin-systemd/<unit>.started).
 - ``k3s`` (the bundle's binary): ``--version`` prints the pinned release as the real binary does.
 """
 
@@ -60,6 +62,9 @@ case $action in
       else
         mkdir -p /var/lib/rancher/k3s/server/db && touch /var/lib/rancher/k3s/server/db/state.db
       fi
+      if [ -f /etc/llmops-standin/k3s.yaml ]; then
+        (umask 077; cp /etc/llmops-standin/k3s.yaml /etc/rancher/k3s/k3s.yaml)
+      else
       (umask 077; cat > /etc/rancher/k3s/k3s.yaml <<EOF
 apiVersion: v1
 clusters:
@@ -82,8 +87,10 @@ users:
     client-key-data: S0VZ
 EOF
 )
+      fi
     fi
     touch {STATE_DIR}/$unit.active
+    date +%s%N > {STATE_DIR}/$unit.started
     exit 0 ;;
   *) echo "stand-in systemctl: $action is not simulated" >&2; exit 1 ;;
 esac
@@ -94,6 +101,7 @@ INSTALLER = rf"""#!/bin/sh
 set -e
 mkdir -p {LOG_DIR}
 {{ echo "run: $*"; env | grep -E '^(INSTALL_K3S_|K3S_)' | sort | sed 's/^/env: /'; }} >> {LOG_DIR}/installer.log
+date +%s%N > {LOG_DIR}/installer.at
 [ "$INSTALL_K3S_SKIP_DOWNLOAD" = true ] || {{ echo '[ERROR]  no network in this test: download refused' >&2; exit 1; }}
 [ -x /usr/local/bin/k3s ] || {{ echo '[ERROR]  Executable k3s binary not found at /usr/local/bin/k3s' >&2; exit 1; }}
 case "$1" in

@@ -45,7 +45,7 @@ def cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[VmCluster]]:
 
     made: list[VmCluster] = []
 
-    def factory(first, server):  # type: ignore[no-untyped-def]
+    def factory(api):  # type: ignore[no-untyped-def]
         return lambda: made[0].kube
 
     monkeypatch.setattr(remote, "remote_kube_factory", factory)
@@ -212,7 +212,7 @@ from tests.sshvm import Vm
 vms = [Vm(hostname=v["hostname"], dir=Path(v["dir"]), netns="", veth="", address=v["address"], gateway="")
        for v in json.loads(sys.argv[1])]
 cluster = VmCluster(vms)
-remote.remote_kube_factory = lambda first, server: (lambda: cluster.kube)
+remote.remote_kube_factory = lambda api: (lambda: cluster.kube)
 from llmops_cli.__main__ import main
 sys.exit(main(sys.argv[2:]))
 """

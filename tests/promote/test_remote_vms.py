@@ -9,12 +9,19 @@ import pytest
 import yaml
 
 from llmops_cli.adapters import kubeconfig
-from llmops_cli.cluster.model import UpOptions
-from llmops_cli.cluster.up import inspect_airgap_bundle
-from llmops_cli.promote.remote import ConnectOptions, close_hosts, connect_hosts, plan_cluster, run_hosts, run_waits
+from llmops_cli.promote.remote import ConnectOptions, close_hosts, connect_hosts, run_hosts, run_waits
 from llmops_cli.reporting import RecordingReporter
-from tests.cluster.fakes import FakeClock
-from tests.promote.conftest import REPO_URL, VmCluster, env_settings, service_running, start_vms
+from tests.promote.conftest import (
+    REPO_URL,
+    VmCluster,
+    connect_env,
+    env_settings,
+    environ_for,
+    kill_at_installer,
+    plan_for,
+    service_running,
+    start_vms,
+)
 from tests.sshvm import Vm, Vms, requires_vms
 
 pytestmark = [requires_vms]
@@ -26,28 +33,16 @@ def installer_runs(vm: Vm) -> list[str]:
 
 
 def plan(settings, hosts, cluster: VmCluster, bundle: Path, environ, reporter):  # type: ignore[no-untyped-def]
-    cp = plan_cluster(
-        settings,
-        "prod",
-        hosts,
-        options=UpOptions(timeout=120, airgap=inspect_airgap_bundle(bundle)),
-        environ=environ,
-        reporter=reporter,
-        kube_factory=lambda: cluster.kube,
-    )
-    clock = FakeClock()
-    cp.sleep, cp.clock = clock.sleep, clock.now
-    return cp
+    return plan_for(settings, hosts, cluster, bundle, environ, reporter)
 
 
 def test_three_hosts_get_k3s_by_role_and_join_the_first_server(group: Vms, bundle: Path, tmp_path: Path) -> None:
     vms_ = start_vms(group, ["vm1", "vm2", "vm3"])
     settings = env_settings(vms_, ["server", "server", "agent"])
-    environ = {"KUBECONFIG": str(tmp_path / "kubeconfig"), "HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path)}
+    environ = environ_for(tmp_path)
     cluster = VmCluster(vms_)
     reporter = RecordingReporter()
-    opts = ConnectOptions(ssh_config=str(group.ssh_config))
-    hosts = connect_hosts(settings.environments["prod"].hosts, opts, password=None, reporter=reporter)
+    hosts = connect_env(group, settings, reporter)
     try:
         cp = plan(settings, hosts, cluster, bundle, environ, reporter)
         assert [n.role.kind for n in cp.nodes] == ["init", "server", "agent"]
@@ -105,23 +100,14 @@ def test_three_hosts_get_k3s_by_role_and_join_the_first_server(group: Vms, bundl
 def test_a_run_killed_mid_plan_resumes_where_it_stopped(group: Vms, bundle: Path, tmp_path: Path) -> None:
     vms_ = start_vms(group, ["vm1", "vm2"])
     settings = env_settings(vms_, ["server", "agent"])
-    environ = {"KUBECONFIG": str(tmp_path / "kubeconfig"), "HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path)}
+    environ = environ_for(tmp_path)
     cluster = VmCluster(vms_)
-    opts = ConnectOptions(ssh_config=str(group.ssh_config))
     # The agent's host dies in the middle of its plan: its sshd goes away after the token was written.
     reporter = RecordingReporter()
-    hosts = connect_hosts(settings.environments["prod"].hosts, opts, password=None, reporter=reporter)
+    hosts = connect_env(group, settings, reporter)
     try:
         cp = plan(settings, hosts, cluster, bundle, environ, reporter)
-        agent = cp.nodes[1]
-        real_run = agent.host.run
-
-        def dies_at_the_installer(argv, **kw):  # type: ignore[no-untyped-def]
-            if argv[:1] == ["sh"] and any("install.sh" in a for a in argv):
-                vms_[1]._stop_sshd()
-            return real_run(argv, **kw)
-
-        agent.host.run = dies_at_the_installer  # type: ignore[method-assign]
+        kill_at_installer(cp.nodes[1], vms_[1])
         with pytest.raises(Exception):
             run_hosts(cp, reporter)
     finally:
@@ -131,7 +117,7 @@ def test_a_run_killed_mid_plan_resumes_where_it_stopped(group: Vms, bundle: Path
     assert not service_running(vms_[1], "k3s-agent")
     vms_[1]._start_sshd()
     reporter = RecordingReporter()
-    hosts = connect_hosts(settings.environments["prod"].hosts, opts, password=None, reporter=reporter)
+    hosts = connect_env(group, settings, reporter)
     try:
         cp = plan(settings, hosts, cluster, bundle, environ, reporter)
         run_hosts(cp, reporter)
@@ -155,15 +141,10 @@ def test_waits_need_the_release_in_git(group: Vms, bundle: Path, tmp_path: Path)
 
     vms_ = start_vms(group, ["vm1"])
     settings = env_settings(vms_, ["server"])
-    environ = {"KUBECONFIG": str(tmp_path / "kubeconfig"), "HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path)}
+    environ = environ_for(tmp_path)
     cluster = VmCluster(vms_)
     reporter = RecordingReporter()
-    hosts = connect_hosts(
-        settings.environments["prod"].hosts,
-        ConnectOptions(ssh_config=str(group.ssh_config)),
-        password=None,
-        reporter=reporter,
-    )
+    hosts = connect_env(group, settings, reporter)
     try:
         cp = plan(settings, hosts, cluster, bundle, environ, reporter)
         out = run_hosts(cp, reporter)
@@ -205,3 +186,73 @@ def test_the_sudo_password_is_asked_once_for_every_host(group: Vms) -> None:
         assert asked == [1]
     finally:
         users.close()
+
+
+def started_at(vm: Vm, unit: str) -> int:
+    return int((vm.read(f"/run/standin-systemd/{unit}.started") or "0").strip() or 0)
+
+
+def installed_at(vm: Vm) -> int:
+    return int((vm.read("/var/log/llmops-standin/installer.at") or "0").strip() or 0)
+
+
+def test_three_servers_form_an_ha_cluster_one_join_at_a_time_and_a_killed_run_resumes_per_host(
+    group: Vms, bundle: Path, tmp_path: Path
+) -> None:
+    """Embedded etcd with three servers (k3s-io/k3s pkg/cli/cmds/server.go: ``cluster-init`` "Initialize a new
+    cluster using embedded Etcd"; ``server`` "Server to connect to, used to join a cluster"; ``token-file``):
+    the first server initialises, the others join it with the token read over SSH, each once the one before is
+    up (k3s adds a joining server to etcd as a learner, pkg/etcd/etcd.go ``join``), the agent beside them."""
+    vms_ = start_vms(group, ["vm1", "vm2", "vm3", "vm4"])
+    vm1, vm2, vm3, vm4 = vms_
+    settings = env_settings(vms_, ["server", "server", "server", "agent"])
+    environ = environ_for(tmp_path)
+    cluster = VmCluster(vms_)
+    # The third server's host dies at its installer: the first two servers and the agent are done by then.
+    reporter = RecordingReporter()
+    hosts = connect_env(group, settings, reporter)
+    try:
+        cp = plan(settings, hosts, cluster, bundle, environ, reporter)
+        assert [n.role.kind for n in cp.nodes] == ["init", "server", "server", "agent"]
+        assert cp.warnings == []  # three servers keep a majority when one is lost
+        third_began: list[int] = []
+        kill_at_installer(cp.nodes[2], vm3, third_began)
+        with pytest.raises(Exception):
+            run_hosts(cp, reporter)
+    finally:
+        close_hosts(hosts)
+    vm3._start_sshd()  # the machine is back (its files are as the killed run left them)
+    # Each server's drop-in: the first initialises etcd with every server's address as a SAN; the others join it.
+    first = yaml.safe_load(vm1.read("/etc/rancher/k3s/config.yaml.d/50-llmops.yaml") or "")
+    assert first["cluster-init"] is True and first["tls-san+"] == [vm1.address, vm2.address, vm3.address]
+    assert vm1.upper("/var/lib/rancher/k3s/server/db/etcd").is_dir()
+    for vm in (vm2, vm3):
+        conf = yaml.safe_load(vm.read("/etc/rancher/k3s/config.yaml.d/50-llmops.yaml") or "")
+        assert conf["server"] == f"https://{vm1.address}:6443" and "cluster-init" not in conf
+        assert conf["token-file"] == "/etc/rancher/k3s/llmops-join-token"
+    assert service_running(vm2, "k3s") and service_running(vm4, "k3s-agent")
+    assert not service_running(vm3, "k3s")
+    # Order: the first server ran before anyone joined; the second server was up before the third began.
+    assert started_at(vm1, "k3s") < min(installed_at(vm2), installed_at(vm4))
+    assert third_began and started_at(vm2, "k3s") < third_began[0]
+    # The token reached every joining node through files only: never an argument or a service's environment.
+    token = vm1.read("/var/lib/rancher/k3s/server/token") or ""
+    secret = token.split("::server:")[1].strip()
+    for vm in vms_:
+        for f in ("/var/log/llmops-standin/installer.log", "/var/log/llmops-standin/systemctl.log"):
+            assert secret not in (vm.read(f) or "")
+        assert secret not in (vm.read("/etc/systemd/system/k3s.service.env") or "")
+    state = tmp_path / "llmops" / "clusters" / "promote-prod"
+    assert '"failed": "install_k3s"' in (state / f"{vm3.address}.json").read_text()
+    # The run again: the third server resumes at its installer; the others are adopted, not installed again.
+    reporter = RecordingReporter()
+    hosts = connect_env(group, settings, reporter)
+    try:
+        run_hosts(plan(settings, hosts, cluster, bundle, environ, reporter), reporter)
+    finally:
+        close_hosts(hosts)
+    assert ("info", f"[{vm3.address}] resuming: the previous run stopped at step install_k3s") in reporter.events
+    assert service_running(vm3, "k3s")
+    assert [len(installer_runs(vm)) for vm in vms_] == [1, 1, 1, 1]  # vm3: its one run, in the second
+    assert vm3.read("/etc/rancher/k3s/llmops-join-token") == token
+    assert sorted(n["metadata"]["name"] for n in cluster.sim.list("v1", "Node")) == ["vm1", "vm2", "vm3", "vm4"]
