@@ -147,6 +147,9 @@ import sys
 from llmops_cli.adapters import upstream
 from tests.promote.k3s_standin import installer_sha256
 upstream.K3S_INSTALLER_SHA256 = installer_sha256()
+from llmops_cli.promote import images
+from tests.promote.conftest import StandInRegistry
+images.registry_client = StandInRegistry  # as the autouse fixture does in-process: no registry lookups here
 from llmops_cli.__main__ import main
 sys.exit(main(sys.argv[1:]))
 """
