@@ -47,10 +47,18 @@ K3S_VERSION = "v1.35.9+k3s1"
 # Kubernetes minor of the pinned k3s; rendered objects are validated against it.
 KUBERNETES_MINOR = "1.35"
 
-# --- Argo CD (https://argoproj.github.io/argo-helm); the app version is the chart's appVersion.
+# --- Argo CD (https://argoproj.github.io/argo-helm). The chart ships appVersion ARGOCD_CHART_APP_VERSION; the
+# render runs ARGOCD_APP_VERSION, a later patch of the same minor, through the chart's `global.image.tag`
+# ("Overrides the global Argo CD image tag whose default is the chart appVersion", argo-helm argo-cd-10.1.1
+# charts/argo-cd/values.yaml). That is what argo-helm's own patch bumps do: its commits moving argo-cd to v3.4.2,
+# v3.4.3 and v3.4.4 (8b96b7d9, f3aa47cc, 27fb6a4e) change charts/argo-cd/Chart.yaml only, and argoproj/argo-cd
+# v3.4.4..v3.4.7 leaves manifests/crds unchanged. v3.4.5-v3.4.7 (2026-08-12) carry security fixes (Secret data
+# in server-side diffs and last-applied annotations, CLI secret-mask spoofing, golang.org/x/crypto); the stored
+# argo-helm history ends at argo-cd-10.1.1 (2026-07-02), so the chart that ships v3.4.7 cannot be named here.
 ARGOCD_CHART_REPO = "https://argoproj.github.io/argo-helm"
 ARGOCD_CHART_VERSION = "10.1.1"
-ARGOCD_APP_VERSION = "v3.4.4"
+ARGOCD_CHART_APP_VERSION = "v3.4.4"
+ARGOCD_APP_VERSION = "v3.4.7"
 
 # --- Argo Rollouts (argoproj/argo-helm, the same Helm repository as Argo CD); the app version is the chart's
 # appVersion (argo-rollouts-2.41.0 charts/argo-rollouts/Chart.yaml).
@@ -138,7 +146,7 @@ RELEASES: tuple[Pin, ...] = (
     Pin("kubernetes", KUBERNETES_MINOR, "k3s-io/k3s", K3S_VERSION, None),
     Pin("argo-cd chart", ARGOCD_CHART_VERSION, "argoproj/argo-helm", f"argo-cd-{ARGOCD_CHART_VERSION}",
         _tag("argo-cd-")),
-    Pin("argo-cd", ARGOCD_APP_VERSION, "argoproj/argo-helm", f"argo-cd-{ARGOCD_CHART_VERSION}", None),
+    Pin("argo-cd", ARGOCD_APP_VERSION, "argoproj/argo-cd", ARGOCD_APP_VERSION, _tag()),
     Pin("argo-rollouts chart", ARGO_ROLLOUTS_CHART_VERSION, "argoproj/argo-helm",
         f"argo-rollouts-{ARGO_ROLLOUTS_CHART_VERSION}", _tag("argo-rollouts-")),
     Pin("argo-rollouts", ARGO_ROLLOUTS_APP_VERSION, "argoproj/argo-helm",

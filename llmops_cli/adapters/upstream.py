@@ -15,7 +15,7 @@ from llmops_cli import versions
 # moves on and this table does not: read the facts again at the new release, fix what changed, then update it.
 READ_AT: Final = {
     "argo-cd chart": "10.1.1",
-    "argo-cd": "v3.4.4",
+    "argo-cd": "v3.4.7",
     "nvidia-device-plugin chart": "0.20.0",
     "nvidia-container-toolkit": "1.20.0",
     "vllm": "v0.34.0",
@@ -80,7 +80,7 @@ ARGOCD_SERVER_HTTP_PORT: Final = 80
 ARGOCD_PART_OF_LABEL: Final = "app.kubernetes.io/part-of=argocd"
 ARGOCD_CRDS: Final = ("applications.argoproj.io", "applicationsets.argoproj.io", "appprojects.argoproj.io")
 
-# ---------------------------------------------------------------- Argo CD (argoproj/argo-cd v3.4.4)
+# ------------------------------------------------ Argo CD (argoproj/argo-cd v3.4.4, unchanged at v3.4.7)
 # An Application's status (pkg/apis/application/v1alpha1/types.go, ApplicationStatus): sync.status
 # Synced|OutOfSync|Unknown, sync.revision (sync.revisions for several sources), health.status (gitops-engine
 # pkg/health: Healthy|Progressing|Degraded|Suspended|Missing|Unknown), conditions[].type|message,

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 READ_AT = {
     "kube-prometheus-stack chart": "88.5.3",
     "loki chart": "18.11.0",
-    "argo-cd": "v3.4.4",
+    "argo-cd": "v3.4.7",
 }
 # The gateway's decision for an email address found in a prompt (gateway/policy/engine.py: "pii.<direction>.<kind>")
 EMAIL_RULE = "pii.input.email"

@@ -82,7 +82,8 @@ return hs
 def argocd_values(ctx: RenderContext) -> dict[str, Any]:
     replicas = ctx.profile.argocd_replicas
     return {
-        "global": {"logging": {"format": "json"}},
+        # The pinned Argo CD patch release, not the chart's appVersion (versions.ARGOCD_APP_VERSION).
+        "global": {"logging": {"format": "json"}, "image": {"tag": versions_view.ARGOCD_APP_VERSION}},
         "configs": {
             "params": {
                 "server.insecure": True,

@@ -7,6 +7,8 @@ simulator and the exporters declare the full name).
 
 from __future__ import annotations
 
+import dataclasses
+
 from .model import Fact, Release, Values
 
 F = Fact.of
@@ -144,6 +146,11 @@ ARGOCD_CHART = {
         values=Values(
             (
                 ("global", "logging", "format"),
+                (
+                    "global",
+                    "image",
+                    "tag",
+                ),  # "Overrides the global Argo CD image tag whose default is the chart appVersion"
                 ("configs", "params", "**"),  # free-form: becomes argocd-cmd-params-cm
                 ("configs", "cm", "**"),  # free-form: becomes argocd-cm
                 ("dex", "enabled"),
@@ -255,6 +262,11 @@ ARGOCD = {
         ),
     ),
 }
+
+# v3.4.7 (the pin; run through the chart's global.image.tag): every file the v3.4.4 facts cite is unchanged in
+# argoproj/argo-cd v3.4.4..v3.4.7 (`git diff --stat v3.4.4 v3.4.7 -- <files>`) except controller/appcontroller.go,
+# whose changes touch neither health nor messages; so the facts are the same, read again at the new tag.
+ARGOCD["v3.4.7"] = dataclasses.replace(ARGOCD["v3.4.4"], version="v3.4.7", tag="v3.4.7")
 
 # ------------------------------------------------------------------------------------------------ k3s
 K3S = {
