@@ -474,11 +474,11 @@ def _scan(det: Detector, text: str, cs: list[int], ce: list[int]) -> list[tuple[
 def find(text: str, kinds: Iterable[str] | None = None) -> list[Finding]:
     """All non-overlapping findings in ``text``, sorted by position: found in its :func:`view`, given as spans
     of ``text`` (the characters that became the finding's first and last ones, and all between them)."""
-    v, parts = textview.fold_parts(text)
+    v, back = textview.fold_back(text)
     found = _find(v, kinds)
-    if parts is None or not found:
+    if back is None or not found:
         return found
-    spans = textview.text_spans(v, parts, [(f.start, f.end) for f in found])
+    spans = back([(f.start, f.end) for f in found])
     return [Finding(f.kind, s, e) for f, (s, e) in zip(found, spans, strict=True)]
 
 
