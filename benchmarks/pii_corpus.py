@@ -300,6 +300,10 @@ def main() -> None:
                 f"{fp_rate:.1%}; {cps / 1e6:.2f} M chars/s"
             )
             speed[name].append(cps)
+        if args.baseline:
+            base = tools[f"@{args.baseline}"]
+            differ = sum(tools["llmops"](text) != base(text) for text, _, _ in docs)
+            print(f"findings that differ from @{args.baseline}'s: {differ} of {len(docs)} documents")
     print()
     for name in speed:
         for other in ("presidio", f"@{args.baseline}"):

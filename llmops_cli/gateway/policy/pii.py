@@ -200,18 +200,18 @@ def _aws_secret_ok(text: str, s: int, e: int) -> bool:
 
 @dataclass(frozen=True)
 class Detector:
-    """``regex`` finds candidates, ``validate`` confirms them. ``pre`` is a cheaper necessary condition: every
-    finding, with the character on each side of it, contains a match of it. All ``pre`` patterns are checked in
-    one pass (:mod:`.prefilter`) and a detector runs only where its own hit; ``tests/gateway/test_pii.py`` checks
-    that this never changes a result. ``tail`` is the right context the pattern's trailing look-ahead demands: a
-    shorter candidate (same start, ending at an earlier word boundary) must satisfy it at its end; None: the
-    detector tries no shorter candidates. ``retry_invalid``: whether a candidate that fails ``validate`` is
-    retried (shorter, later starts) as well as one that overlaps an earlier finding; a checksum that fails
-    says nothing about a shorter number, but a digit count that is too high does (it is one longer number).
-    ``validate_retry`` replaces ``validate`` for those retried candidates (a part of a longer number needs more
-    evidence than a number on its own). Validators get ``(text, start, end)``: some read the words before a
-    candidate. ``group``: the finding is this named group of the match, not all of it (the words that make a
-    string a key are not redacted); such a detector tries no shorter candidates."""
+    """``regex`` finds candidates, ``validate`` confirms them. ``pre`` is a cheaper necessary condition: every finding,
+    with the character on each side of it (two before it for phone numbers), contains a match of it. All ``pre``
+    patterns are checked in one pass (:mod:`.prefilter`) and a detector runs only where its own hit;
+    ``tests/gateway/test_pii.py`` checks that this never changes a result. ``tail`` is the right context the pattern's
+    trailing look-ahead demands: a shorter candidate (same start, ending at an earlier word boundary) must satisfy it at
+    its end; None: the detector tries no shorter candidates. ``retry_invalid``: whether a candidate that fails
+    ``validate`` is retried (shorter, later starts) as well as one that overlaps an earlier finding; a checksum that
+    fails says nothing about a shorter number, but a digit count that is too high does (it is one longer number).
+    ``validate_retry`` replaces ``validate`` for those retried candidates (a part of a longer number needs more evidence
+    than a number on its own). Validators get ``(text, start, end)``: some read the words before a candidate. ``group``:
+    the finding is this named group of the match, not all of it (the words that make a string a key are not redacted);
+    such a detector tries no shorter candidates."""
 
     kind: str
     regex: re.Pattern[str]
@@ -275,6 +275,35 @@ _V4_PRE = r"(?:\d{1,3}\.){3}\d{1,3}"
 _IP_PRE = (
     rf"(?:^|[^\w.]){_V4_PRE}(?:[^\w.]|\.(?:\W|$)|$)|::"
     rf"|(?:[0-9A-Fa-f]{{1,4}}:){{7}}[0-9A-Fa-f]{{1,4}}|(?:[0-9A-Fa-f]{{1,4}}:){{6}}{_V4_PRE}"
+)
+
+# A phone number, by the ways ``_phone_ok`` accepts one: seven digits or more (at most two of ` .()-` between
+# neighbours) after a `+` (international), after a `(` (national, area code in parentheses), or from a `0` (a trunk
+# prefix, or `00`); else ten or eleven digits, a valid NANP number: the first digit 2-9 (ten digits) or a `1` and
+# then 2-9 (eleven), and not a date: a first group `20dd` goes on otherwise than as `-mm-dd` with a month and a
+# day and one separator (``_DATE_IN``; a timestamp `2024-05-01 10` is ten digits). Digits that are not ASCII may
+# be any (their values are read later); a group of one digit after the first is none (``_phone_ok`` refuses
+# it). Every form starts where a candidate may (not after a word character or `+`, nor after a digit and one of
+# ` .-`) and the ten or eleven digits end before a character that is not a word character.
+_PD = r"[ .()-]{0,2}\d"  # the next digit of a number
+_NA = r"[^\x00-\x7f]"  # a digit that is not ASCII, whatever its value
+_PHONE_START = r"(?:^|[^\w+ .-]|(?:^|[^\d])[ .-])"
+_PHONE_END = r"(?:[^\w]|$)"
+_NOT_MONTH = rf"(?:00|1[3-9]|[2-9]\d|{_NA}\d|\d{_NA})"  # two digits that are not `0?[1-9]|1[0-2]`
+_NOT_DAY = rf"(?:00|3[2-9]|[4-9]\d|{_NA}\d|\d{_NA})"  # two digits that are not `0?[1-9]|[12]\d|3[01]`
+_PHONE_PRE = (
+    rf"\+\d(?:{_PD}){{6}}"
+    rf"|{_PHONE_START}(?:\(\d|0|{_NA})(?:{_PD}){{6}}"
+    # ten digits, the first 2-9 and not a date's year `20dd`
+    rf"|{_PHONE_START}(?:(?:[3-9]|{_NA})(?:{_PD}){{9}}|2(?:[1-9]|{_NA})(?:{_PD}){{8}}"
+    # ... or a year `20dd`: a first group of 2, 3 or 5+ digits; a month that is none, or two separators; a day
+    # that is none
+    rf"|20[ .()-]{{1,2}}\d(?:{_PD}){{7}}|20\d[ .()-]{{1,2}}\d(?:{_PD}){{6}}|20\d\d\d(?:{_PD}){{5}}"
+    rf"|20\d\d[ .()-]{{1,2}}(?:\d\d\d(?:{_PD}){{3}}|{_NOT_MONTH}(?:{_PD}){{4}})"
+    rf"|20\d\d(?: \d\d[.-]|\.\d\d[ -]|-\d\d[ .])\d(?:{_PD}){{3}}"
+    rf"|20\d\d(?: \d\d |\.\d\d\.|-\d\d-)(?:\d\d\d{_PD}|{_NOT_DAY}(?:{_PD}){{2}})"
+    # eleven digits: `1`, then 2-9
+    rf"|(?:1|{_NA})[ .()-]{{0,2}}(?:[2-9]|{_NA})(?:{_PD}){{9}}){_PHONE_END}"
 )
 
 DETECTORS: tuple[Detector, ...] = (
@@ -374,8 +403,7 @@ DETECTORS: tuple[Detector, ...] = (
             r"|(?<=\()\d{1,5}+\)[ .-]?+\d{1,5}+|(?<=\d)\d{0,4}+)(?:[ .-]?+\d{1,5}+){1,6}+(?!\w)"
         ),
         validate=_phone_ok,
-        # seven digits (the validator's minimum), at most two of ` .()-` between neighbours
-        pre=r"\d(?:[ .()-]{0,2}\d){6}",
+        pre=_PHONE_PRE,
         tail=re.compile(r"(?!\w)"),
         retry_invalid=False,  # more than 15 digits is not a phone number followed by more digits
     ),
@@ -495,6 +523,7 @@ def _find(text: str, kinds: Iterable[str] | None) -> list[Finding]:
     cs: list[int] = []
     ce: list[int] = []
     found: list[Finding] = []
+    last = hits[-1]
     for i in hits:
         det = DETECTORS[i]
         if det.kind not in wanted:
@@ -504,13 +533,20 @@ def _find(text: str, kinds: Iterable[str] | None) -> list[Finding]:
             continue
         kind = det.kind
         found.extend([Finding(kind, s, e) for s, e in spans])
-        if cs:
+        if i == last:  # (no detector reads the claims after the last one)
+            break
+        if not cs:
+            cs = [a for a, _ in spans]
+            ce = [b for _, b in spans]
+        elif len(spans) <= 8:  # a few: each inserted where it starts (claims are disjoint, so starts differ)
+            for a, b in spans:
+                j = bisect_right(cs, a)
+                cs.insert(j, a)
+                ce.insert(j, b)
+        else:
             merged = sorted([*zip(cs, ce, strict=True), *spans])
             cs = [a for a, _ in merged]
             ce = [b for _, b in merged]
-        else:
-            cs = [a for a, _ in spans]
-            ce = [b for _, b in spans]
     found.sort(key=_START)
     return found
 
