@@ -21,15 +21,22 @@ usual, but context words cannot raise scores (no lemmas), and its NER finds noth
 types). Its scores are not thresholded (its default, 0). Types Presidio does not detect (``secret``) are shown
 for llmops only. Without presidio-analyzer installed, llmops alone is measured.
 
-    PYTHONPATH=. python benchmarks/pii_corpus.py [--docs N] [--seed S] [--warmup N] [--repeat N]
+``--baseline REV`` adds the detectors as they were at git revision ``REV`` (``pii.py``, ``textview.py`` and
+``checksums.py`` read from git, the rest shared) as a third tool, so a change's effect on speed and on every figure
+is printed beside its baseline in one run, on the same corpora, taking turns.
+
+    PYTHONPATH=. python benchmarks/pii_corpus.py [--docs N] [--seed S] [--warmup N] [--repeat N] [--baseline REV]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import random
 import statistics
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -124,6 +131,40 @@ def llmops_detect() -> Callable[[str], list[Span]]:
     return lambda text: [(f.kind, f.start, f.end) for f in pii.find(text)]
 
 
+# The modules that make up the detectors, read from the baseline revision; the rest of the package is shared.
+BASELINE_MODULES = ("checksums", "textview", "pii")
+
+
+def baseline_detect(rev: str) -> Callable[[str], list[Span]]:
+    """``pii.find`` as it was at git revision ``rev``: its modules are loaded under their own names, each
+    installed as the package's module while the next one loads (so ``pii`` imports the baseline's ``textview``),
+    then the current ones are put back."""
+    import llmops_cli.gateway.policy as policy
+
+    saved = {name: sys.modules.get(f"{policy.__name__}.{name}") for name in BASELINE_MODULES}
+    loaded = {}
+    try:
+        for name in BASELINE_MODULES:
+            path = f"llmops_cli/gateway/policy/{name}.py"
+            source = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True, check=True).stdout
+            spec = importlib.util.spec_from_loader(f"{policy.__name__}.{name}", loader=None)
+            assert spec is not None
+            module = importlib.util.module_from_spec(spec)
+            exec(compile(source, f"{rev}:{path}", "exec"), module.__dict__)
+            sys.modules[spec.name] = module
+            setattr(policy, name, module)
+            loaded[name] = module
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(f"{policy.__name__}.{name}", None)
+            else:
+                sys.modules[f"{policy.__name__}.{name}"] = module
+                setattr(policy, name, module)
+    find = loaded["pii"].find
+    return lambda text: [(f.kind, f.start, f.end) for f in find(text)]
+
+
 def presidio_detect() -> Callable[[str], list[Span]] | None:
     try:
         import spacy
@@ -206,8 +247,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--warmup", type=int, default=200, help="untimed documents each tool reads first")
     ap.add_argument("--repeat", type=int, default=3, help="corpora timed per variant (the median is shown)")
+    ap.add_argument("--baseline", metavar="REV", help="also time the detectors as they were at this git revision")
     args = ap.parse_args()
     tools: dict[str, Callable[[str], list[Span]]] = {"llmops": llmops_detect()}
+    if args.baseline:
+        tools[f"@{args.baseline}"] = baseline_detect(args.baseline)
     presidio = presidio_detect()
     if presidio is not None:
         tools["presidio"] = presidio
@@ -248,7 +292,7 @@ def main() -> None:
                 row += f"{p:>10.3f}{r:>8.3f}{f:>8.3f}{w:>8.3f}"
             print(row)
         for name, (counts, fp_rate, cps) in results.items():
-            covered = KINDS if name == "llmops" else list(PRESIDIO_TYPES.values())
+            covered = list(PRESIDIO_TYPES.values()) if name == "presidio" else KINDS
             total: Counter[str] = sum((counts[k] for k in covered), Counter())
             p, r, f, _ = prf(total)
             print(
@@ -256,9 +300,17 @@ def main() -> None:
                 f"{fp_rate:.1%}; {cps / 1e6:.2f} M chars/s"
             )
             speed[name].append(cps)
-    if "presidio" in speed:
-        ratio = [a / b for a, b in zip(speed["llmops"], speed["presidio"], strict=True)]
-        print(f"\nthroughput llmops / presidio: plain {ratio[0]:.0f}x, obfuscated {ratio[1]:.0f}x (target: 100x)")
+        if args.baseline:
+            base = tools[f"@{args.baseline}"]
+            differ = sum(tools["llmops"](text) != base(text) for text, _, _ in docs)
+            print(f"findings that differ from @{args.baseline}'s: {differ} of {len(docs)} documents")
+    print()
+    for name in speed:
+        for other in ("presidio", f"@{args.baseline}"):
+            if name != other and other in speed and name != "presidio":
+                ratio = [a / b for a, b in zip(speed[name], speed[other], strict=True)]
+                target = " (target: 100x)" if other == "presidio" else ""
+                print(f"throughput {name} / {other}: plain {ratio[0]:.2f}x, obfuscated {ratio[1]:.2f}x{target}")
 
 
 if __name__ == "__main__":

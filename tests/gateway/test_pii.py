@@ -318,3 +318,77 @@ def test_prefilter_never_changes_findings_on_labelled_documents(text: str) -> No
             assert pii.find(text) == want, pf.engine
         finally:
             pii.PREFILTER = old
+
+
+# Phone numbers and what only looks like one, as the phone prefilter tells them apart: `+`, `(`, `0`, `00` and
+# NANP forms, groups of every length joined by every separator, after and before every kind of character, and
+# years `20dd` going on as dates, as timestamps and as numbers that are none.
+_PHONE_DIGITS = st.text("0123456789٣", min_size=1, max_size=5)
+_PHONE_SEPS = st.sampled_from(["", " ", "-", ".", " (", ") ", "(", ")", "--", " - "])
+_YEARS = st.builds(
+    lambda y, s1, m, s2, d: f"20{y}{s1}{m}{s2}{d}",
+    st.from_regex(r"[0-9]{2}", fullmatch=True),
+    st.sampled_from([" ", "-", ".", "/"]),
+    st.from_regex(r"[0-9٣]{1,3}", fullmatch=True),
+    st.sampled_from([" ", "-", ".", "/"]),
+    st.from_regex(r"[0-9٣]{1,3}", fullmatch=True),
+)
+# NANP numbers: area code and exchange 2-9 first (most are valid), in every layout the pattern reads.
+_NANP = st.builds(
+    lambda a, s1, b, s2, c: f"{a}{s1}{b}{s2}{c}",
+    st.from_regex(r"[2-9][0-9]{2}", fullmatch=True),
+    st.sampled_from(["", " ", "-", ".", ") "]),
+    st.from_regex(r"[2-9][0-9]{2}", fullmatch=True),
+    st.sampled_from(["", " ", "-", "."]),
+    st.from_regex(r"[0-9]{4}", fullmatch=True),
+)
+_PHONES = st.builds(
+    lambda lead, first, rest, tail: lead + first + "".join(s + g for s, g in rest) + tail,
+    st.sampled_from(["", "", "+", "+1 ", "(", "0", "00", "1 ", "1-", "2"]),
+    st.one_of(_PHONE_DIGITS, _YEARS, _NANP),
+    st.lists(st.tuples(_PHONE_SEPS, _PHONE_DIGITS), max_size=3),
+    st.sampled_from(["", "", " 12", ":30", "x", "-1", ".5"]),
+)
+_AROUND = st.sampled_from(["", " ", "\n", "x", "1", "+", "-", "1-", "1 ", ". ", "(", ":", "٣"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(parts=st.lists(st.tuples(_AROUND, _PHONES), min_size=1, max_size=3), end=_AROUND)
+def test_phone_prefilter_never_changes_findings(parts: list[tuple[str, str]], end: str) -> None:
+    text = "".join(a + p for a, p in parts) + end
+    want = reference_find(text)
+    for use_re2 in (True, False):
+        from llmops_cli.gateway.policy.prefilter import Prefilter
+
+        pf = Prefilter([d.pre for d in pii.DETECTORS], use_re2=use_re2)
+        old, pii.PREFILTER = pii.PREFILTER, pf
+        try:
+            assert pii.find(text) == want, (pf.engine, text)
+        finally:
+            pii.PREFILTER = old
+
+
+def _years_and_area_codes() -> list[str]:
+    """Every month and a spread of days after a year `20dd`, with equal and unequal separators (dates, timestamps
+    and NANP numbers that start like one), and NANP numbers of every area code 2xx."""
+    out = [f"call {a} 736 4521 now" for a in range(200, 300)]
+    for mm in range(100):
+        for dd in ("00", "01", "15", "29", "31", "32", "45", "99", "123"):
+            for s1, s2 in ((" ", " "), ("-", "-"), (".", "."), ("-", " "), (" ", "-"), (".", "-")):
+                out.append(f"at 2024{s1}{mm:02d}{s2}{dd} 10 ok")
+    return out
+
+
+def test_phone_prefilter_on_every_month_day_and_area_code() -> None:
+    texts = _years_and_area_codes()
+    want = [reference_find(t) for t in texts]
+    assert sum(any(f.kind == "phone" for f in w) for w in want) > 100  # many of them are phone numbers
+    for use_re2 in (True, False):
+        from llmops_cli.gateway.policy.prefilter import Prefilter
+
+        pf = Prefilter([d.pre for d in pii.DETECTORS], use_re2=use_re2)
+        old, pii.PREFILTER = pii.PREFILTER, pf
+        try:
+            assert [pii.find(t) for t in texts] == want, pf.engine
+        finally:
+            pii.PREFILTER = old

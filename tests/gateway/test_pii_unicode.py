@@ -234,3 +234,44 @@ def test_find_maps_findings_back_through_the_view(text: str) -> None:
         else [pii.Finding(f.kind, bisect_right(ends, f.start), bisect_left(ends, f.end) + 1) for f in found]
     )
     assert pii.find(text) == want, text
+
+
+# ---------------------------------------------------------------- fold_back: the fast view and its way back
+# Characters of every kind the view treats differently: ASCII, invisible (dropped), look-alike punctuation and
+# spaces, full-width forms (one for one), characters NFKC expands (ligatures, circled and squared forms) and
+# characters around them (combining marks, Hangul fillers), and any code point.
+_FOLD_ALPHABET = st.one_of(
+    st.sampled_from(list("0123456789 -.:@+()abcXYZ\n")),
+    st.sampled_from(pv.INVISIBLE + pv.SPACES + pv.DASHES + pv.ATS),
+    st.sampled_from(["０", "９", "ａ", "\ufb01", "\u2460", "\u3392", "\u0301", "\u3164", "\uffa0", "\u115f", "é"]),
+    st.characters(exclude_categories=["Cs"]),
+)
+
+
+def _all_spans(n: int) -> list[tuple[int, int]]:
+    return [(s, e) for s in range(n) for e in range(s + 1, n + 1)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.text(_FOLD_ALPHABET, max_size=24))
+def test_fold_back_reads_what_the_per_character_view_reads(text: str) -> None:
+    """``fold_back`` (one translate, one split over the dropped characters) gives the view ``fold_parts`` builds
+    one character at a time, and maps every span of it back to the span ``text_spans`` maps it to."""
+    v, parts = textview.fold_parts(text)
+    fast, back = textview.fold_back(text)
+    assert fast == v, ascii(text)
+    spans = _all_spans(len(v))
+    want = spans if parts is None else textview.text_spans(v, parts, spans)
+    assert (spans if back is None else back(spans)) == want, ascii(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["a\0b \u200b4111 1111 1111 1111", "\ufb01le 4\u200b111 1111 1111 1111", "\u2460\u200b"]
+)
+def test_fold_back_where_its_marks_cannot_be_used(text: str) -> None:
+    """A NUL in the text (the mark of a dropped character) or a character NFKC expands: the per-character way."""
+    v, parts = textview.fold_parts(text)
+    fast, back = textview.fold_back(text)
+    assert fast == v and parts is not None and back is not None
+    spans = _all_spans(len(v))
+    assert back(spans) == textview.text_spans(v, parts, spans)

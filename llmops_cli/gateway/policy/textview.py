@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
+from functools import partial
 from itertools import accumulate
 from typing import Any
 
@@ -44,6 +46,47 @@ class _Fold(dict[str, str]):
 
 
 _FOLD = _Fold()
+
+
+class _MarkTable(dict[int, str]):
+    """``str.translate``'s table for :func:`fold_back`: code point → what the detectors read for it, and
+    ``"\\0"`` for one they read as nothing (so that the translation keeps a place for each dropped character).
+    Filled on demand and bounded, as _Fold is."""
+
+    def __missing__(self, code: int) -> str:
+        if len(self) > 65_536:
+            self.clear()
+        out = self[code] = _FOLD[chr(code)] or "\0"
+        return out
+
+
+_MARK_TABLE = _MarkTable()
+
+
+def fold_back(text: str) -> tuple[str, Callable[[list[tuple[int, int]]], list[tuple[int, int]]] | None]:
+    """``(view, back)``: the view of ``text`` (as :func:`fold_parts` makes it) and ``back``, which maps spans of the
+    view to the spans of ``text`` they came from (as :func:`text_spans` does); ``back`` is None where offsets
+    are unchanged. Where no character becomes several (the usual case: invisible characters dropped, the rest
+    one for one) that is one ``str.translate`` pass and one ``str.split``: no work per character in Python."""
+    if text.isascii():
+        return text, None
+    if unicodedata.is_normalized("NFKC", text) and _ODD.search(text) is None:
+        return text, None
+    if "\0" not in text:
+        marked = text.translate(_MARK_TABLE)  # each dropped character is a NUL here, the rest their folds
+        if len(marked) == len(text):  # then every other character became one character
+            pieces = marked.split("\0")
+            if len(pieces) == 1:
+                return marked, None
+            gaps = list(accumulate(map(len, pieces[:-1])))  # the view offset of each dropped character's successor
+            return "".join(pieces), partial(_spans_after_drops, gaps)
+    parts = list(map(_FOLD.__getitem__, text))
+    v = "".join(parts)
+    return v, partial(text_spans, v, parts)
+
+
+def _spans_after_drops(gaps: list[int], spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    return [(s + bisect_right(gaps, s), e + bisect_left(gaps, e)) for s, e in spans]
 
 
 def fold_parts(text: str) -> tuple[str, list[str] | None]:
