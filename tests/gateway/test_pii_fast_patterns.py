@@ -25,7 +25,7 @@ READABLE = {
         r"|AIza[0-9A-Za-z_-]{35}|[sr]k_(?:live|test)_[A-Za-z0-9]{24,99}(?![A-Za-z0-9]))"
         r"|(?<![A-Z0-9])(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])"
     ),
-    "credit_card": r"(?<![\d+-])\d(?:[ -]?\d){12,18}(?![\d-])",
+    "credit_card": r"(?<![\dA-Za-z+-])\d(?:[ -]?\d){12,18}(?![\dA-Za-z-])",
     "us_ssn": r"(?<![\d-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])",
     "ip_address": (
         r"(?=[0-9A-Fa-f]{0,4}[:.])(?:"
@@ -35,7 +35,7 @@ READABLE = {
         r"(?!\w|:[0-9A-Fa-f:]|\.\d)"
         r"|(?<![\w:])::(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4}(?!\w|:[0-9A-Fa-f:]|\.\d))"
     ),
-    "phone": r"(?<![\w+])(?:\+\d{1,3}+[ .-]?+)?+(?:\(\d{1,5}+\)[ .-]?+)?+\d{1,5}+(?:[ .-]?+\d{1,5}+){1,6}+(?!\w)",
+    "phone": r"(?<![\w+])(?<![A-Za-z_][.-])(?:\+\d{1,3}+[ .-]?+)?+(?:\(\d{1,5}+\)[ .-]?+)?+\d{1,5}+(?:[ .-]?+\d{1,5}+){1,6}+(?!\w)",
 }
 FAST = {d.kind: d.regex for d in pii.DETECTORS if d.kind in READABLE and d.group is None}
 
@@ -44,10 +44,10 @@ FAST = {d.kind: d.regex for d in pii.DETECTORS if d.kind in READABLE and d.group
 _EDGE = "٣٤Ⅻ_é+-.:/ \n"
 ALPHABETS = {
     "secret": "skproj-antgithub_pxoxbrlmpseyJ.AIzaKSIhfGl0123456789=+/ " + "-----BEGIN RSA PRIVATE KEY END\n",
-    "credit_card": "0123456789 -+" + _EDGE,
+    "credit_card": "0123456789 -+xZ" + _EDGE,
     "us_ssn": "0123456789690 -" + _EDGE,
     "ip_address": "0123456789abcdefABCDEF:.g" + _EDGE,
-    "phone": "0123456789 .-()+x" + _EDGE,
+    "phone": "0123456789 .-()+xZ" + _EDGE,
 }
 SEEDS = {
     "secret": ["sk-" + "a" * 24, "sk-proj-" + "b" * 20, "ghp_" + "c" * 36, "AKIA" + "A1" * 8, "rk_live_" + "d" * 24,

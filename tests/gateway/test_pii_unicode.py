@@ -275,3 +275,32 @@ def test_fold_back_where_its_marks_cannot_be_used(text: str) -> None:
     assert fast == v and parts is not None and back is not None
     spans = _all_spans(len(v))
     assert back(spans) == textview.text_spans(v, parts, spans)
+
+
+@SETTINGS
+@given(
+    seed=st.integers(0, 2**32),
+    left=st.text("abcdefABCDEFxyz", min_size=0, max_size=3),
+    right=st.text("abcdefABCDEFxyz", min_size=0, max_size=3),
+)
+def test_a_card_number_touching_a_letter_is_part_of_an_identifier_not_a_card(seed: int, left: str, right: str) -> None:
+    """A Luhn-valid run inside a hex digest or an identifier (`ff5412241194495 9aea`, `id4111…x`) is not a card:
+    Hypothesis found `a862308b3ff54122411944959aea…` redacted as one. Between non-letters it still is."""
+    assume(left or right)
+    rng = random.Random(seed)
+    card = pv.card(rng).replace(" ", "").replace("-", "")
+    text = f"digest {left}{card}{right} ok"
+    assert [f for f in pii.find(text) if f.kind == "credit_card"] == [], text
+    plain = f"digest {card} ok"
+    assert [(f.kind, f.start) for f in pii.find(plain)] == [("credit_card", 7)], plain
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**32), sep=st.sampled_from(["-", "."]))
+def test_digits_glued_to_a_word_by_a_hyphen_or_dot_are_no_phone(seed: int, sep: str) -> None:
+    """`737c77ec-d08d-0281-6423-f1cf…` (a UUID): the digit groups after `d08d-` are part of the token, not a phone
+    number (Hypothesis found it redacted)."""
+    rng = random.Random(seed)
+    word = rng.choice(["d08d", "id", "build", "x", "ab_c"])
+    number = f"0{rng.randint(100, 999)}{sep}{rng.randint(1000, 9999)}"
+    assert [f for f in pii.find(f"ref {word}{sep}{number} ok") if f.kind == "phone"] == []

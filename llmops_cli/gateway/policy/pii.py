@@ -264,10 +264,10 @@ PEM = (
 # Boundaries are written as classes (RE2 has no look-arounds): ``(?:^|[^…])`` for a look-behind, ``(?:[^…]|$)``
 # for a look-ahead. RE2's \w is ASCII-only, so its ``[^\w…]`` admits more than Python's: still necessary.
 # A card: laid out as one (``_CARD_LAYOUT``), first digit an issuer's (2-6, or a non-ASCII digit, which
-# ``_card_ok`` reads by its value).
+# ``_card_ok`` reads by its value), no ASCII letter on either side.
 _CARD_PRE = (
-    r"(?:^|[^\d+-])(?:[2-6]|[^\x00-\x7f])"
-    r"(?:\d{12,18}|\d{3}[ -]\d{4}[ -]\d{4}[ -]\d{4}(?:[ -]\d{3})?|\d{3}[ -]\d{6}[ -]\d{4,5})(?:[^\d-]|$)"
+    r"(?:^|[^\dA-Za-z+-])(?:[2-6]|[^\x00-\x7f])"
+    r"(?:\d{12,18}|\d{3}[ -]\d{4}[ -]\d{4}[ -]\d{4}(?:[ -]\d{3})?|\d{3}[ -]\d{6}[ -]\d{4,5})(?:[^\dA-Za-z-]|$)"
 )
 # An IP address that ``ipaddress`` accepts: IPv4 between the pattern's boundaries; IPv6 with `::`, or all eight
 # groups, or six and an IPv4 tail (without `::` an address has exactly eight groups).
@@ -284,14 +284,15 @@ _IP_PRE = (
 # separator (``_DATE_IN``; a timestamp `2024-05-01 10` is ten digits). A number that starts with a digit has one
 # of ` .-` or nothing between digits (the pattern's own form). Digits that are not ASCII may be any (their values
 # are read later); a group of one digit after the first is none (``_phone_ok`` refuses it). Every form starts where
-# a candidate may (not after a word character or `+`, nor after a digit and one of ` .-`), and the ten or eleven
+# a candidate may (not after a word character or `+`, nor after a digit and one of ` .-`, nor after a word
+# character and one of `.-`), and the ten or eleven
 # digits end before a character that is not a word character. Each counted run of digits starts at such a
 # boundary and its separators are what the pattern allows, no more: RE2's automaton for the set stays small
 # (2 ms for 200 kB of digits and separators; the looser `[ .()-]{0,2}` everywhere took 230 ms).
 _PD = r"[ .()-]{0,2}\d"  # the next digit of a number after `+` or `(`
 _SD = r"[ .-]?\d"  # the next digit of one that starts with a digit (its separators are single: ``regex``)
 _NA = r"[^\x00-\x7f]"  # a digit that is not ASCII, whatever its value
-_PHONE_START = r"(?:^|[^\w+ .-]|(?:^|[^\d])[ .-])"
+_PHONE_START = r"(?:^|[^\w+ .-]|(?:^|[^\d]) |(?:^|[^\w])[.-])"
 _PHONE_END = r"(?:[^\w]|$)"
 _NOT_MONTH = rf"(?:00|1[3-9]|[2-9]\d|{_NA}\d|\d{_NA})"  # two digits that are not `0?[1-9]|1[0-2]`
 _NOT_DAY = rf"(?:00|3[2-9]|[4-9]\d|{_NA}\d|\d{_NA})"  # two digits that are not `0?[1-9]|[12]\d|3[01]`
@@ -361,11 +362,12 @@ DETECTORS: tuple[Detector, ...] = (
     ),
     Detector(
         "credit_card",
-        # A digit first, then the look-behind over it and the character before (`re` skips to digits fast).
-        re.compile(r"\d(?<![\d+-]\d)(?:[ -]?\d){12,18}(?![\d-])"),
+        # A digit first, then the look-behind over it and the character before (`re` skips to digits fast). No
+        # ASCII letter touches it: a Luhn-valid run inside a hex digest or an identifier is not a card.
+        re.compile(r"\d(?<![\dA-Za-z+-]\d)(?:[ -]?\d){12,18}(?![\dA-Za-z-])"),
         validate=_whole(_card_part_ok),  # laid out like a card: `4111 1111 1111 1111 12 27` is a card and more
         pre=_CARD_PRE,
-        tail=re.compile(r"(?![\d-])"),
+        tail=re.compile(r"(?![\dA-Za-z-])"),
     ),
     Detector(
         "us_ssn",
@@ -400,9 +402,10 @@ DETECTORS: tuple[Detector, ...] = (
         "phone",
         # Groups of 1-5 digits, possessive (each digit run is read one way: linear, no backtracking).
         re.compile(
-            # The first character (`+`, `(` or a digit) first, as a class `re` skips to fast, then the look-behind
-            # and the rest of the form that character starts.
-            r"[+(\d](?<![\w+][+(\d])(?:(?<=\+)\d{1,3}+[ .-]?+(?:\(\d{1,5}+\)[ .-]?+)?+\d{1,5}+"
+            # The first character (`+`, `(` or a digit) first, as a class `re` skips to fast, then the look-behinds
+            # (not inside a word, nor glued to one by `.` or `-`: `d08d-0281-6423` in a UUID is no phone) and the
+            # rest of the form that character starts.
+            r"[+(\d](?<![\w+][+(\d])(?<![A-Za-z_][.-][+(\d])(?:(?<=\+)\d{1,3}+[ .-]?+(?:\(\d{1,5}+\)[ .-]?+)?+\d{1,5}+"
             r"|(?<=\()\d{1,5}+\)[ .-]?+\d{1,5}+|(?<=\d)\d{0,4}+)(?:[ .-]?+\d{1,5}+){1,6}+(?!\w)"
         ),
         validate=_phone_ok,
