@@ -14,8 +14,10 @@ choice's side windows still hold leaves in its ``finish_reason`` chunk (or in th
 Token ``logprobs`` are set to null in every streamed chunk while any output PII detector is set to
 ``redact`` or ``deny``: a chunk's logprobs spell out its tokens when they arrive, before the window has
 decided what of that text may leave. (A non-streamed choice loses them only when a redaction changed it.)
-Per chunk of a plain content stream, all this costs a ``len()`` of the delta, one key lookup in it and the
-choice's ``logprobs`` lookup.
+A plain chunk (``replyfields.plain_chat_choice``: one choice whose delta holds text and a standard role, its
+``id`` and ``model`` already checked in an earlier chunk; nearly every chunk of a chat stream) takes a short path
+with the generic path's result (a property test compares them): one pass over its keys, its texts through their
+windows, no walk of its other strings.
 
 Once a stream's first token is out, each of its reads waits for its turn of the event loop
 (``priority.LowPriority``), so that new requests and other streams' first tokens go first.
@@ -41,6 +43,7 @@ from llmops_cli.gateway.policy.replyfields import (
     ReplyShapeError,
     choices_fields,
     drop_token_fields,
+    plain_chat_choice,
     reply_fields,
     routine_chunk,
 )
@@ -169,11 +172,11 @@ class StreamRelay:
                 # Events that arrived in one read leave in one write: nothing waits for later data. The hold-back
                 # window is evaluated once per choice per read, at its last text in the read.
                 batch: list[dict[str, Any]] = []
-                for ev in parser.feed(raw):
-                    if ev.data == "[DONE]":
+                for data in parser.feed_data(raw):
+                    if data == "[DONE]":
                         done = True
                         break
-                    chunk = orjson.loads(ev.data)
+                    chunk = orjson.loads(data)
                     if not isinstance(chunk, dict):
                         raise UpstreamError("protocol", "upstream sent a non-object event")
                     if "error" in chunk or chunk.get("object") == "error":  # OpenAI's shape, and vLLM's older one
@@ -268,6 +271,10 @@ def filter_chunk(
     chunk repeats (``id``, ``model``), so each is checked once. ``last`` maps a choice to the position of its
     last text-bearing chunk in the current read (``pos`` is this chunk's): earlier text of that choice only
     joins the hold-back buffer, since it would leave in the same write anyway."""
+    if seen is not None and field == "content" and policy.pii_out:
+        choice = plain_chat_choice(chunk, seen)
+        if choice is not None:
+            return _filter_plain(chunk, choice, holds, policy, ctx, last, pos)
     usage = chunk.get("usage")
     choices = chunk.get("choices")
     if usage:
@@ -318,6 +325,46 @@ def filter_chunk(
         return None
     if policy.pii_out:
         _check_in_place(chunk, "chat" if field == "content" else "completions", policy, ctx.decisions, seen)
+    return encode_json(chunk)
+
+
+def _filter_plain(
+    chunk: dict[str, Any],
+    choice: dict[str, Any],
+    holds: Holds,
+    policy: CompiledPolicy,
+    ctx: RequestRecord,
+    last: dict[int, int] | None,
+    pos: int,
+) -> bytes | None:
+    """:func:`filter_chunk` of a chunk of the plain shape (``replyfields.plain_chat_choice``, nearly every chunk
+    of a chat stream), with the same result: its texts through their windows, token fields nulled, and no walk
+    of its other strings (each was checked in an earlier chunk and is in ``seen``)."""
+    idx = choice.get("index", 0)
+    delta = choice["delta"]
+    hb = holds.get(idx)
+    if hb is None:
+        hb = holds[idx] = HoldBack(policy, ctx.decisions)
+    text = delta.get("content")
+    released = ""
+    if type(text) is str:
+        if text:
+            released = hb.push(text, evaluate=last is None or last.get(idx, pos) <= pos)
+        delta["content"] = released
+    other = False  # a role, or reasoning text the window released: the chunk goes out even without content
+    if len(delta) != 1 or text is None:
+        for name, v in delta.items():
+            if name == "content" or not v:
+                continue
+            if name != "role":
+                v = delta[name] = _side_hold(holds, (idx, name), policy, ctx.decisions, False).push(v)
+            other = other or bool(v)
+    if policy.strip_logprobs:
+        drop_token_fields(choice)
+    if released:
+        ctx.completion_parts.append(released)
+    elif not other and not choice.get("logprobs"):
+        return None
     return encode_json(chunk)
 
 

@@ -132,6 +132,59 @@ def routine_chunk(chunk: dict[str, Any], route: str, seen: dict[str, str]) -> bo
     return True
 
 
+# The fields of a plain chat delta (:func:`plain_chat_choice`): text that streams through windows, and the role.
+PLAIN_DELTA_KEYS = frozenset({"content", "role", "reasoning_content", "reasoning"})
+
+
+def plain_chat_choice(chunk: dict[str, Any], seen: dict[str, str]) -> dict[str, Any] | None:
+    """The one choice of a chat stream chunk of the shape nearly every chunk has, else None: ``id``, ``model``
+    and ``system_fingerprint`` strings that ``seen`` says were checked and left as they are (or null), ``object``
+    ``chat.completion.chunk``, an integer ``created``, null ``usage``; one choice of an integer ``index``, token
+    fields, null ``finish_reason`` and ``stop_reason``, and a delta of text (``content``, ``reasoning_content``,
+    ``reasoning``: strings or null) and a standard ``role``. Such a chunk is :func:`routine_chunk` and holds no
+    string outside its windows; ``streamrelay`` relays it on a short path. Anything else (the first chunk,
+    finish, usage, tool calls, any other key or value) is left to the generic path."""
+    choice = None
+    for k, v in chunk.items():
+        if k == "choices":
+            if type(v) is not list or len(v) != 1:
+                return None
+            choice = v[0]
+        elif k == "id" or k == "model" or k == "system_fingerprint":
+            if v is not None and (type(v) is not str or seen.get(v) != v):
+                return None
+        elif k == "object":
+            if v != "chat.completion.chunk":
+                return None
+        elif k == "created":
+            if type(v) is not int:
+                return None
+        elif k != "usage" or v is not None:
+            return None
+    if type(choice) is not dict:
+        return None
+    delta = None
+    for k, v in choice.items():
+        if k == "delta":
+            delta = v
+        elif k == "index":
+            if type(v) is not int:
+                return None
+        elif k == "finish_reason" or k == "stop_reason":
+            if v is not None:
+                return None
+        elif k not in TOKEN_FIELDS:
+            return None
+    if type(delta) is not dict:
+        return None
+    for k, v in delta.items():
+        if k not in PLAIN_DELTA_KEYS or (v is not None and type(v) is not str):
+            return None
+        if k == "role" and v is not None and v not in STANDARD_ROLES:
+            return None
+    return choice
+
+
 def _routine_choice(choice: dict[str, Any], route: str) -> bool:
     for k, v in choice.items():
         if k == "index" or k in TOKEN_FIELDS or (v is None and k in CHOICE_KEYS):
