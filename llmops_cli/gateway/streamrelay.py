@@ -40,6 +40,7 @@ from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied
 from llmops_cli.gateway.policy.jsontext import JsonEscapes
 from llmops_cli.gateway.policy.replyfields import (
     DELTA_STRUCTURE_KEYS,
+    TOKEN_FIELDS,
     ReplyShapeError,
     choices_fields,
     drop_token_fields,
@@ -94,9 +95,11 @@ async def _close(chunks: object) -> None:
 class _Relayed:
     """One stream's state while it is relayed."""
 
-    __slots__ = ("holds", "pending", "seen", "started", "template")
+    __slots__ = ("holds", "pending", "plain", "plain_tries", "seen", "started", "template")
 
     def __init__(self) -> None:
+        self.plain: PlainText | None = None  # the raw JSON around the text of this stream's plain chunks
+        self.plain_tries = 0
         self.started = False  # the 200 and the SSE headers went out
         self.holds: Holds = {}
         self.seen: dict[str, str] = {}  # strings every chunk repeats (id, model), as checked
@@ -171,23 +174,42 @@ class StreamRelay:
                     await later.turn()  # the first token is out: new requests and first tokens go first
                 # Events that arrived in one read leave in one write: nothing waits for later data. The hold-back
                 # window is evaluated once per choice per read, at its last text in the read.
-                batch: list[dict[str, Any]] = []
+                batch: list[dict[str, Any] | str] = []  # parsed chunks, and the texts of plain ones (``PlainText``)
                 for data in parser.feed_data(raw):
                     if data == "[DONE]":
                         done = True
                         break
+                    plain = st.plain
+                    if plain is not None and (text := plain.text_of(data)) is not None:
+                        batch.append(text)
+                        continue
                     chunk = orjson.loads(data)
                     if not isinstance(chunk, dict):
                         raise UpstreamError("protocol", "upstream sent a non-object event")
                     if "error" in chunk or chunk.get("object") == "error":  # OpenAI's shape, and vLLM's older one
                         raise UpstreamError("protocol", "upstream reported an error mid-stream")
                     st.template = st.template or chunk
+                    if (
+                        st.plain_tries < _PLAIN_TRIES
+                        and field == "content"
+                        and policy.pii_out
+                        and st.template is not chunk
+                        and _CONTENT_KEY in data
+                    ):
+                        choice = plain_chat_choice(chunk, st.seen)
+                        if choice is not None and (new := PlainText.of(data, chunk, choice)) is not None:
+                            st.plain = new
+                            st.plain_tries += 1
                     batch.append(chunk)
-                last = _last_text_events(batch, field) if len(batch) > 1 else None
+                last = _last_text_events(batch, field, st.plain) if len(batch) > 1 else None
                 released_before = len(ctx.completion_parts)  # released text always goes into a payload
                 pending = st.pending
-                for j, chunk in enumerate(batch):
-                    payload = filter_chunk(chunk, holds, policy, ctx, field, client_usage, last, j, st.seen)
+                for j, item in enumerate(batch):
+                    if isinstance(item, str):
+                        assert st.plain is not None
+                        payload = st.plain.filter(item, holds, policy, ctx, last, j)
+                    else:
+                        payload = filter_chunk(item, holds, policy, ctx, field, client_usage, last, j, st.seen)
                     if payload is not None:
                         pending.append(payload)
                 if pending:
@@ -368,6 +390,107 @@ def _filter_plain(
     return encode_json(chunk)
 
 
+_PLAIN_TRIES = 8  # plain-text templates a stream may set up (a stream whose chunks vary stops trying)
+_CONTENT_KEY = '"content":"'
+_SENTINEL = "\x00llmops\x00"
+
+
+class PlainText:
+    """The raw JSON of a stream's plain content chunk around its text (``head`` up to the opening quote of the
+    delta's ``content``, ``tail`` from its closing quote), set up from a chunk that
+    ``replyfields.plain_chat_choice`` found plain (its ``id`` and ``model`` checked, one choice, a delta of
+    ``content`` alone, null token fields). A later event ``head + M + tail`` where ``M`` is the body of a JSON
+    string is that chunk with another text: JSON reads ``M`` as the string (it ends at the first unescaped quote)
+    and the rest as before. Such an event is not parsed; its text goes through the choice's window and leaves in
+    the serialisation of the chunk that the generic path would have written (``out_head`` and ``out_tail``, cut
+    at the text out of it), byte for byte."""
+
+    __slots__ = ("head", "idx", "out_head", "out_tail", "tail")
+
+    def __init__(self, head: str, tail: str, idx: int, out_head: bytes, out_tail: bytes) -> None:
+        self.head, self.tail, self.idx, self.out_head, self.out_tail = head, tail, idx, out_head, out_tail
+
+    @classmethod
+    def of(cls, data: str, chunk: dict[str, Any], choice: dict[str, Any]) -> PlainText | None:
+        """The template of ``data`` (parsed: ``chunk``, whose plain choice is ``choice``), or None."""
+        delta = choice["delta"]
+        text = delta.get("content")
+        if len(delta) != 1 or type(text) is not str or any(choice.get(k) is not None for k in TOKEN_FIELDS):
+            return None
+        start = data.find(_CONTENT_KEY)
+        if start < 0 or data.find(_CONTENT_KEY, start + 1) >= 0:
+            return None
+        start += len(_CONTENT_KEY)
+        end = _string_end(data, start)
+        if end < 0:
+            return None
+        head, tail = data[:start], data[end:]
+        try:
+            probe = orjson.loads(head + tail)  # the chunk with an empty text: the cut is where it should be
+        except orjson.JSONDecodeError:
+            return None
+        probe_choice = probe["choices"][0] if type(probe) is dict and type(probe.get("choices")) is list else None
+        if type(probe_choice) is not dict or type(probe_choice.get("delta")) is not dict:
+            return None
+        probe_choice["delta"]["content"] = text
+        if probe != chunk:
+            return None
+        probe_choice["delta"]["content"] = _SENTINEL
+        out = encode_json(probe).split(orjson.dumps(_SENTINEL))
+        if len(out) != 2:
+            return None
+        return cls(head, tail, choice.get("index", 0), out[0], out[1])
+
+    def text_of(self, data: str) -> str | None:
+        """The text of ``data`` when it is this template's chunk with another text, else None."""
+        head, tail = self.head, self.tail
+        if len(data) < len(head) + len(tail) or not data.startswith(head) or not data.endswith(tail):
+            return None
+        m = data[len(head) : len(data) - len(tail)]
+        if '"' not in m and "\\" not in m and m.isprintable():  # no escape, no control character: itself
+            return m
+        try:
+            text = orjson.loads('"' + m + '"')
+        except orjson.JSONDecodeError:
+            return None  # not the body of one JSON string: the event is parsed as it is
+        return text if type(text) is str else None
+
+    def filter(
+        self,
+        text: str,
+        holds: Holds,
+        policy: CompiledPolicy,
+        ctx: RequestRecord,
+        last: dict[int, int] | None,
+        pos: int,
+    ) -> bytes | None:
+        """:func:`filter_chunk` of this template's chunk with ``text``."""
+        idx = self.idx
+        hb = holds.get(idx)
+        if hb is None:
+            hb = holds[idx] = HoldBack(policy, ctx.decisions)
+        if not text:
+            return None
+        released = hb.push(text, evaluate=last is None or last.get(idx, pos) <= pos)
+        if not released:
+            return None
+        ctx.completion_parts.append(released)
+        return self.out_head + orjson.dumps(released) + self.out_tail
+
+
+def _string_end(data: str, start: int) -> int:
+    """The offset of the quote that ends the JSON string whose body starts at ``start``; -1 if none does."""
+    j = start
+    while (q := data.find('"', j)) >= 0:
+        b = q
+        while b > start and data[b - 1] == "\\":
+            b -= 1
+        if (q - b) % 2 == 0:
+            return q
+        j = q + 1
+    return -1
+
+
 def _check_in_place(
     chunk: dict[str, Any], route: str, policy: CompiledPolicy, decisions: list[Decision], seen: dict[str, str] | None
 ) -> None:
@@ -503,10 +626,14 @@ def _has_other_fields(holder: dict[str, Any] | None, field: str) -> bool:
     return False
 
 
-def _last_text_events(batch: list[dict[str, Any]], field: str) -> dict[int, int]:
+def _last_text_events(batch: list[dict[str, Any] | str], field: str, plain: PlainText | None = None) -> dict[int, int]:
     """For each choice index, the position in ``batch`` of the last chunk carrying text for it."""
     last: dict[int, int] = {}
     for j, chunk in enumerate(batch):
+        if isinstance(chunk, str):  # the text of a plain chunk (``PlainText``)
+            if chunk and plain is not None:
+                last[plain.idx] = j
+            continue
         choices = chunk.get("choices")
         for choice in choices if type(choices) is list else ():
             parts = _choice_text(choice, field)

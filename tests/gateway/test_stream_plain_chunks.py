@@ -4,11 +4,21 @@ generated streams (plain chunks, and chunks that differ from plain in one key or
 another object, usage, a second choice, finish, tool calls, an unknown key, a custom role, logprobs, personal data
 split across chunks, in the content and in the reasoning) through ``filter_chunk`` twice, once with the short
 path and once with it turned off, under policies that redact, only log and deny, and compares every payload,
-the completion text, the decisions, a refusal and what the windows still hold at the end."""
+the completion text, the decisions, a refusal and what the windows still hold at the end.
+
+Events of a chunk that only differs from an earlier plain one in its text are not even parsed
+(``streamrelay.PlainText``): a second property sends generated streams as raw bytes (chunks encoded compactly, with
+ASCII escapes or with spaces; texts that need escapes; raw texts that are no JSON string body, such as one that
+closes the string and repeats the key) through the whole relay, with and without each short path, and compares
+the bytes that leave and what the request records."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 from unittest import mock
 
@@ -18,9 +28,12 @@ from hypothesis import strategies as st
 
 from llmops_cli.gateway import streamrelay
 from llmops_cli.gateway.asgi import RequestRecord
+from llmops_cli.gateway.failures import Failures
+from llmops_cli.gateway.metrics import Metrics
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Denied
 from llmops_cli.gateway.policy.replyfields import ReplyShapeError, plain_chat_choice
-from llmops_cli.gateway.streamrelay import filter_chunk
+from llmops_cli.gateway.priority import LowPriority
+from llmops_cli.gateway.streamrelay import PlainText, StreamRelay, filter_chunk
 
 from .conftest import compiled, policy_with
 
@@ -208,3 +221,141 @@ def test_a_vllm_stream_takes_the_short_path_after_its_first_chunk() -> None:
     released = "".join(c["choices"][0]["delta"].get("content", "") for c in out)
     assert released == "Write to [REDACTED:EMAIL] or call [REDACTED:PHONE] today."
     assert "".join(ctx.completion_parts) == released
+
+
+# Raw bodies of a `content` string as an upstream may write them: escapes, a key repeated after a quote that
+# closes the string early, an unfinished escape, a lone surrogate, a raw control character.
+_RAW = st.sampled_from(
+    [
+        "The ",
+        "zorb",
+        "lax@exa",
+        "mple.com",
+        r"a\"b",
+        r"\\",
+        r"\u00e9",
+        r"zorb\u0061x@example.com ",
+        r"\ud83d\ude00",
+        r"\ud800",
+        r"x\"",
+        'x","content":"zorblax@example.com',
+        'x"},"extra":"zorblax@example.com","y":{"z":"',
+        r"a\n",
+        "a\u2028",
+        "\x01",
+        "a\tb",
+        "\\",
+        "",
+    ]
+)
+_ENCODERS = {
+    "orjson": orjson.dumps,
+    "ascii": lambda o: json.dumps(o, ensure_ascii=True, separators=(",", ":")).encode(),
+    "spaced": lambda o: json.dumps(o).encode(),
+}
+_VLLM_HEAD = '{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m-1","choices":[{"index":0,'
+_VLLM_TAIL = '"},"logprobs":null,"finish_reason":null}]}'
+_RAW_EVENT = st.builds(lambda m: ("raw", _VLLM_HEAD + '"delta":{"content":"' + m + _VLLM_TAIL), _RAW)
+_EVENT = st.one_of(
+    _RAW_EVENT,
+    _RAW_EVENT,
+    st.tuples(st.sampled_from(["orjson", "orjson", "orjson", "ascii", "spaced"]), _chunk()),
+)
+# vLLM's first chunk: its id and model are checked, so that the chunks after it can be plain.
+_ROLE = ("raw", _VLLM_HEAD + '"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}')
+
+
+class _Up:
+    status = 200
+
+    def __init__(self, reads: list[bytes]) -> None:
+        self.reads = reads
+
+    async def aiter_raw(self) -> AsyncIterator[bytes]:
+        for r in self.reads:
+            yield r
+
+    async def aread(self) -> bytes:
+        return b""
+
+
+class _Adapter:
+    def __init__(self, reads: list[bytes]) -> None:
+        self.reads = reads
+
+    @contextlib.asynccontextmanager
+    async def stream(self, path: str, body: bytes) -> AsyncIterator[_Up]:
+        yield _Up(self.reads)
+
+
+_METRICS = Metrics()
+
+
+def _through_relay(policy: CompiledPolicy, reads: list[bytes], client_usage: bool) -> dict[str, Any]:
+    sent: list[bytes] = []
+
+    async def send(m: dict[str, Any]) -> None:
+        sent.append(m.get("body", b""))
+
+    relay = StreamRelay(_Adapter(reads), Failures(_METRICS), _METRICS, None, LowPriority())  # type: ignore[arg-type]
+    ctx = RequestRecord("r", "/v1/chat/completions", 0.0)
+    asyncio.run(relay.relay(send, ctx, policy, "chat", "/v1/chat/completions", b"{}", client_usage))
+    return {
+        "sent": b"".join(sent),
+        "completion": ctx.completion_parts,
+        "decisions": ctx.decisions,
+        "error": ctx.error,
+        "status": ctx.status,
+    }
+
+
+def _no_template(*args: Any) -> None:
+    return None
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.lists(_EVENT, min_size=1, max_size=3), min_size=1, max_size=8),
+    st.sampled_from(sorted(POLICIES)),
+    st.booleans(),
+    st.integers(min_value=0, max_value=400),
+)
+def test_raw_plain_events_leave_as_the_parsed_chunks_would(
+    reads: list[list[tuple[str, Any]]], name: str, client_usage: bool, split: int
+) -> None:
+    raw = [
+        b"".join(b"data: " + (ev.encode() if enc == "raw" else _ENCODERS[enc](ev)) + b"\n\n" for enc, ev in read)
+        for read in [[_ROLE], *reads]
+    ]
+    raw[-1] += b"data: [DONE]\n\n"
+    if split:  # one network read cut anywhere: the relay sees events only when they are whole
+        i = split % len(raw)
+        raw[i : i + 1] = [raw[i][: split % (len(raw[i]) + 1)], raw[i][split % (len(raw[i]) + 1) :]]
+    policy = POLICIES[name]
+    short = _through_relay(policy, raw, client_usage)
+    with mock.patch.object(PlainText, "of", _no_template):
+        plain = _through_relay(policy, raw, client_usage)
+        with mock.patch.object(streamrelay, "plain_chat_choice", _generic):
+            generic = _through_relay(policy, raw, client_usage)
+    assert short == plain == generic
+
+
+def test_the_text_of_a_templated_event_is_read_without_parsing_it() -> None:
+    """Not a vacuous property: after the first plain chunk, the events of a vLLM stream are not parsed, and the
+    address split across them still leaves redacted."""
+    text = f"Write to {EMAIL} or call +1 415 555 2671 today."
+    reads = [orjson.dumps(c) for c in _vllm_stream(text)]
+    raw = [b"data: " + r + b"\n\n" for r in reads] + [b"data: [DONE]\n\n"]
+    loads: list[Any] = []
+    real = orjson.loads
+
+    def counted(data: Any) -> Any:
+        loads.append(data)
+        return real(data)
+
+    with mock.patch.object(streamrelay.orjson, "loads", counted):
+        got = _through_relay(POLICIES["redact"], raw, False)
+    # the role chunk, the first content chunk (it sets up the template) and its probe, the finish chunk
+    assert len(loads) <= 5 < len(reads)
+    assert "".join(got["completion"]) == "Write to [REDACTED:EMAIL] or call [REDACTED:PHONE] today."
+    assert b"zorb" not in got["sent"] and got["sent"].endswith(b"data: [DONE]\n\n")
