@@ -18,15 +18,10 @@ from llmops_cli.gateway.policy import engine
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Denied
 from llmops_cli.gateway.policy.replyfields import ReplyShapeError, plain_reply_strings
 
-from .conftest import compiled, policy_with
+from .conftest import output_pii_policies
 
 EMAIL = "zorblax@example.com"
-_KINDS = ("email", "phone", "credit_card", "iban", "us_ssn", "ip_address", "secret")
-POLICIES = {
-    "redact": compiled(),
-    "log": compiled(policy_with({f"content.pii.output.{k}": "log" for k in _KINDS})),
-    "deny": compiled(policy_with({"content.pii.output.email": "deny"})),
-}
+POLICIES = output_pii_policies()
 _TEXT = st.sampled_from(["Hello.", f"Mail {EMAIL} now.", "Call +1 415 555 2671.", "", "é\u200b", "4111 1111 1111 1111"])
 
 

@@ -35,15 +35,10 @@ from llmops_cli.gateway.policy.replyfields import ReplyShapeError, plain_chat_ch
 from llmops_cli.gateway.priority import LowPriority
 from llmops_cli.gateway.streamrelay import PlainText, StreamRelay, filter_chunk
 
-from .conftest import compiled, policy_with
+from .conftest import output_pii_policies
 
 EMAIL = "zorblax@example.com"
-_KINDS = ("email", "phone", "credit_card", "iban", "us_ssn", "ip_address", "secret")
-POLICIES = {
-    "redact": compiled(),
-    "log": compiled(policy_with({f"content.pii.output.{k}": "log" for k in _KINDS})),
-    "deny": compiled(policy_with({"content.pii.output.email": "deny"})),
-}
+POLICIES = output_pii_policies()
 # Pieces of text, personal data among them, that chunks split anywhere.
 _PIECES = ["The ", "mail ", "zorb", "lax@exa", "mple.com", " ok.", "", "+1 415 ", "555 2671", " é", "\u200b", "4111 "]
 _TEXT = st.sampled_from(_PIECES)
