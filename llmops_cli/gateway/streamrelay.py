@@ -174,14 +174,14 @@ class StreamRelay:
                     await later.turn()  # the first token is out: new requests and first tokens go first
                 # Events that arrived in one read leave in one write: nothing waits for later data. The hold-back
                 # window is evaluated once per choice per read, at its last text in the read.
-                batch: list[dict[str, Any] | str] = []  # parsed chunks, and the texts of plain ones (``PlainText``)
+                batch: list[dict[str, Any] | tuple[PlainText, str]] = []  # parsed chunks; plain ones' texts
                 for data in parser.feed_data(raw):
                     if data == "[DONE]":
                         done = True
                         break
                     plain = st.plain
                     if plain is not None and (text := plain.text_of(data)) is not None:
-                        batch.append(text)
+                        batch.append((plain, text))
                         continue
                     chunk = orjson.loads(data)
                     if not isinstance(chunk, dict):
@@ -201,13 +201,12 @@ class StreamRelay:
                             st.plain = new
                             st.plain_tries += 1
                     batch.append(chunk)
-                last = _last_text_events(batch, field, st.plain) if len(batch) > 1 else None
+                last = _last_text_events(batch, field) if len(batch) > 1 else None
                 released_before = len(ctx.completion_parts)  # released text always goes into a payload
                 pending = st.pending
                 for j, item in enumerate(batch):
-                    if isinstance(item, str):
-                        assert st.plain is not None
-                        payload = st.plain.filter(item, holds, policy, ctx, last, j)
+                    if isinstance(item, tuple):
+                        payload = item[0].filter(item[1], holds, policy, ctx, last, j)
                     else:
                         payload = filter_chunk(item, holds, policy, ctx, field, client_usage, last, j, st.seen)
                     if payload is not None:
@@ -626,13 +625,13 @@ def _has_other_fields(holder: dict[str, Any] | None, field: str) -> bool:
     return False
 
 
-def _last_text_events(batch: list[dict[str, Any] | str], field: str, plain: PlainText | None = None) -> dict[int, int]:
+def _last_text_events(batch: list[dict[str, Any] | tuple[PlainText, str]], field: str) -> dict[int, int]:
     """For each choice index, the position in ``batch`` of the last chunk carrying text for it."""
     last: dict[int, int] = {}
     for j, chunk in enumerate(batch):
-        if isinstance(chunk, str):  # the text of a plain chunk (``PlainText``)
-            if chunk and plain is not None:
-                last[plain.idx] = j
+        if isinstance(chunk, tuple):  # the text of a plain chunk and its ``PlainText``
+            if chunk[1]:
+                last[chunk[0].idx] = j
             continue
         choices = chunk.get("choices")
         for choice in choices if type(choices) is list else ():

@@ -250,7 +250,11 @@ _ENCODERS = {
 }
 _VLLM_HEAD = '{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m-1","choices":[{"index":0,'
 _VLLM_TAIL = '"},"logprobs":null,"finish_reason":null}]}'
-_RAW_EVENT = st.builds(lambda m: ("raw", _VLLM_HEAD + '"delta":{"content":"' + m + _VLLM_TAIL), _RAW)
+_RAW_EVENT = st.builds(
+    lambda i, m: ("raw", _VLLM_HEAD.replace('"index":0', f'"index":{i}') + '"delta":{"content":"' + m + _VLLM_TAIL),
+    st.sampled_from([0, 0, 1]),  # two choices: two templates, one after the other within a read
+    _RAW,
+)
 _EVENT = st.one_of(
     _RAW_EVENT,
     _RAW_EVENT,
