@@ -50,6 +50,28 @@ class SSEParser:
             raise ValueError("SSE event exceeds the size limit")
         return events
 
+    def feed_data(self, chunk: bytes) -> list[str]:
+        """The ``data`` of each event :meth:`feed` would give (the stream relay reads nothing else of an event),
+        without building the events: the relay's parse of each read."""
+        buf = self._buf + chunk if self._buf else chunk
+        if b"\r" in buf:
+            self._buf = b""
+            return [ev.data for ev in self.feed(buf)]
+        out: list[str] = []
+        pos = 0
+        while (end := buf.find(b"\n\n", pos)) >= 0:
+            if buf.startswith(b"data: ", pos) and buf.find(b"\n", pos, end) < 0:
+                out.append(buf[pos + 6 : end].decode("utf-8", errors="replace"))
+            elif (ev := _parse(buf[pos:end])) is not None:
+                out.append(ev.data)
+            pos = end + 2
+        if pos:
+            buf = buf[pos:]
+        self._buf = buf
+        if len(buf) > self.max_event_bytes:
+            raise ValueError("SSE event exceeds the size limit")
+        return out
+
     def close(self) -> list[Event]:
         """Flush a final event the stream ended without a blank line after."""
         rest, self._buf = self._buf, b""

@@ -14,8 +14,10 @@ choice's side windows still hold leaves in its ``finish_reason`` chunk (or in th
 Token ``logprobs`` are set to null in every streamed chunk while any output PII detector is set to
 ``redact`` or ``deny``: a chunk's logprobs spell out its tokens when they arrive, before the window has
 decided what of that text may leave. (A non-streamed choice loses them only when a redaction changed it.)
-Per chunk of a plain content stream, all this costs a ``len()`` of the delta, one key lookup in it and the
-choice's ``logprobs`` lookup.
+A plain chunk (``replyfields.plain_chat_choice``: one choice whose delta holds text and a standard role, its
+``id`` and ``model`` already checked in an earlier chunk; nearly every chunk of a chat stream) takes a short path
+with the generic path's result (a property test compares them): one pass over its keys, its texts through their
+windows, no walk of its other strings.
 
 Once a stream's first token is out, each of its reads waits for its turn of the event loop
 (``priority.LowPriority``), so that new requests and other streams' first tokens go first.
@@ -38,9 +40,11 @@ from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied
 from llmops_cli.gateway.policy.jsontext import JsonEscapes
 from llmops_cli.gateway.policy.replyfields import (
     DELTA_STRUCTURE_KEYS,
+    TOKEN_FIELDS,
     ReplyShapeError,
     choices_fields,
     drop_token_fields,
+    plain_chat_choice,
     reply_fields,
     routine_chunk,
 )
@@ -91,9 +95,11 @@ async def _close(chunks: object) -> None:
 class _Relayed:
     """One stream's state while it is relayed."""
 
-    __slots__ = ("holds", "pending", "seen", "started", "template")
+    __slots__ = ("holds", "pending", "plain", "plain_tries", "seen", "started", "template")
 
     def __init__(self) -> None:
+        self.plain: PlainText | None = None  # the raw JSON around the text of this stream's plain chunks
+        self.plain_tries = 0
         self.started = False  # the 200 and the SSE headers went out
         self.holds: Holds = {}
         self.seen: dict[str, str] = {}  # strings every chunk repeats (id, model), as checked
@@ -168,23 +174,41 @@ class StreamRelay:
                     await later.turn()  # the first token is out: new requests and first tokens go first
                 # Events that arrived in one read leave in one write: nothing waits for later data. The hold-back
                 # window is evaluated once per choice per read, at its last text in the read.
-                batch: list[dict[str, Any]] = []
-                for ev in parser.feed(raw):
-                    if ev.data == "[DONE]":
+                batch: list[dict[str, Any] | tuple[PlainText, str]] = []  # parsed chunks; plain ones' texts
+                for data in parser.feed_data(raw):
+                    if data == "[DONE]":
                         done = True
                         break
-                    chunk = orjson.loads(ev.data)
+                    plain = st.plain
+                    if plain is not None and (text := plain.text_of(data)) is not None:
+                        batch.append((plain, text))
+                        continue
+                    chunk = orjson.loads(data)
                     if not isinstance(chunk, dict):
                         raise UpstreamError("protocol", "upstream sent a non-object event")
                     if "error" in chunk or chunk.get("object") == "error":  # OpenAI's shape, and vLLM's older one
                         raise UpstreamError("protocol", "upstream reported an error mid-stream")
                     st.template = st.template or chunk
+                    if (
+                        st.plain_tries < _PLAIN_TRIES
+                        and field == "content"
+                        and policy.pii_out
+                        and st.template is not chunk
+                        and _CONTENT_KEY in data
+                    ):
+                        choice = plain_chat_choice(chunk, st.seen)
+                        if choice is not None and (new := PlainText.of(data, chunk, choice)) is not None:
+                            st.plain = new
+                            st.plain_tries += 1
                     batch.append(chunk)
                 last = _last_text_events(batch, field) if len(batch) > 1 else None
                 released_before = len(ctx.completion_parts)  # released text always goes into a payload
                 pending = st.pending
-                for j, chunk in enumerate(batch):
-                    payload = filter_chunk(chunk, holds, policy, ctx, field, client_usage, last, j, st.seen)
+                for j, item in enumerate(batch):
+                    if isinstance(item, tuple):
+                        payload = item[0].filter(item[1], holds, policy, ctx, last, j)
+                    else:
+                        payload = filter_chunk(item, holds, policy, ctx, field, client_usage, last, j, st.seen)
                     if payload is not None:
                         pending.append(payload)
                 if pending:
@@ -268,6 +292,10 @@ def filter_chunk(
     chunk repeats (``id``, ``model``), so each is checked once. ``last`` maps a choice to the position of its
     last text-bearing chunk in the current read (``pos`` is this chunk's): earlier text of that choice only
     joins the hold-back buffer, since it would leave in the same write anyway."""
+    if seen is not None and field == "content" and policy.pii_out:
+        choice = plain_chat_choice(chunk, seen)
+        if choice is not None:
+            return _filter_plain(chunk, choice, holds, policy, ctx, last, pos)
     usage = chunk.get("usage")
     choices = chunk.get("choices")
     if usage:
@@ -319,6 +347,147 @@ def filter_chunk(
     if policy.pii_out:
         _check_in_place(chunk, "chat" if field == "content" else "completions", policy, ctx.decisions, seen)
     return encode_json(chunk)
+
+
+def _filter_plain(
+    chunk: dict[str, Any],
+    choice: dict[str, Any],
+    holds: Holds,
+    policy: CompiledPolicy,
+    ctx: RequestRecord,
+    last: dict[int, int] | None,
+    pos: int,
+) -> bytes | None:
+    """:func:`filter_chunk` of a chunk of the plain shape (``replyfields.plain_chat_choice``, nearly every chunk
+    of a chat stream), with the same result: its texts through their windows, token fields nulled, and no walk
+    of its other strings (each was checked in an earlier chunk and is in ``seen``)."""
+    idx = choice.get("index", 0)
+    delta = choice["delta"]
+    hb = holds.get(idx)
+    if hb is None:
+        hb = holds[idx] = HoldBack(policy, ctx.decisions)
+    text = delta.get("content")
+    released = ""
+    if type(text) is str:
+        if text:
+            released = hb.push(text, evaluate=last is None or last.get(idx, pos) <= pos)
+        delta["content"] = released
+    other = False  # a role, or reasoning text the window released: the chunk goes out even without content
+    if len(delta) != 1 or text is None:
+        for name, v in delta.items():
+            if name == "content" or not v:
+                continue
+            if name != "role":
+                v = delta[name] = _side_hold(holds, (idx, name), policy, ctx.decisions, False).push(v)
+            other = other or bool(v)
+    if policy.strip_logprobs:
+        drop_token_fields(choice)
+    if released:
+        ctx.completion_parts.append(released)
+    elif not other and not choice.get("logprobs"):
+        return None
+    return encode_json(chunk)
+
+
+_PLAIN_TRIES = 8  # plain-text templates a stream may set up (a stream whose chunks vary stops trying)
+_CONTENT_KEY = '"content":"'
+_SENTINEL = "\x00llmops\x00"
+
+
+class PlainText:
+    """The raw JSON of a stream's plain content chunk around its text (``head`` up to the opening quote of the
+    delta's ``content``, ``tail`` from its closing quote), set up from a chunk that
+    ``replyfields.plain_chat_choice`` found plain (its ``id`` and ``model`` checked, one choice, a delta of
+    ``content`` alone, null token fields). A later event ``head + M + tail`` where ``M`` is the body of a JSON
+    string is that chunk with another text: JSON reads ``M`` as the string (it ends at the first unescaped quote)
+    and the rest as before. Such an event is not parsed; its text goes through the choice's window and leaves in
+    the serialisation of the chunk that the generic path would have written (``out_head`` and ``out_tail``, cut
+    at the text out of it), byte for byte."""
+
+    __slots__ = ("head", "idx", "out_head", "out_tail", "tail")
+
+    def __init__(self, head: str, tail: str, idx: int, out_head: bytes, out_tail: bytes) -> None:
+        self.head, self.tail, self.idx, self.out_head, self.out_tail = head, tail, idx, out_head, out_tail
+
+    @classmethod
+    def of(cls, data: str, chunk: dict[str, Any], choice: dict[str, Any]) -> PlainText | None:
+        """The template of ``data`` (parsed: ``chunk``, whose plain choice is ``choice``), or None."""
+        delta = choice["delta"]
+        text = delta.get("content")
+        if len(delta) != 1 or type(text) is not str or any(choice.get(k) is not None for k in TOKEN_FIELDS):
+            return None
+        start = data.find(_CONTENT_KEY)
+        if start < 0 or data.find(_CONTENT_KEY, start + 1) >= 0:
+            return None
+        start += len(_CONTENT_KEY)
+        end = _string_end(data, start)
+        if end < 0:
+            return None
+        head, tail = data[:start], data[end:]
+        try:
+            probe = orjson.loads(head + tail)  # the chunk with an empty text: the cut is where it should be
+        except orjson.JSONDecodeError:
+            return None
+        probe_choice = probe["choices"][0] if type(probe) is dict and type(probe.get("choices")) is list else None
+        if type(probe_choice) is not dict or type(probe_choice.get("delta")) is not dict:
+            return None
+        probe_choice["delta"]["content"] = text
+        if probe != chunk:
+            return None
+        probe_choice["delta"]["content"] = _SENTINEL
+        out = encode_json(probe).split(orjson.dumps(_SENTINEL))
+        if len(out) != 2:
+            return None
+        return cls(head, tail, choice.get("index", 0), out[0], out[1])
+
+    def text_of(self, data: str) -> str | None:
+        """The text of ``data`` when it is this template's chunk with another text, else None."""
+        head, tail = self.head, self.tail
+        if len(data) < len(head) + len(tail) or not data.startswith(head) or not data.endswith(tail):
+            return None
+        m = data[len(head) : len(data) - len(tail)]
+        if '"' not in m and "\\" not in m and m.isprintable():  # no escape, no control character: itself
+            return m
+        try:
+            text = orjson.loads('"' + m + '"')
+        except orjson.JSONDecodeError:
+            return None  # not the body of one JSON string: the event is parsed as it is
+        return text if type(text) is str else None
+
+    def filter(
+        self,
+        text: str,
+        holds: Holds,
+        policy: CompiledPolicy,
+        ctx: RequestRecord,
+        last: dict[int, int] | None,
+        pos: int,
+    ) -> bytes | None:
+        """:func:`filter_chunk` of this template's chunk with ``text``."""
+        idx = self.idx
+        hb = holds.get(idx)
+        if hb is None:
+            hb = holds[idx] = HoldBack(policy, ctx.decisions)
+        if not text:
+            return None
+        released = hb.push(text, evaluate=last is None or last.get(idx, pos) <= pos)
+        if not released:
+            return None
+        ctx.completion_parts.append(released)
+        return self.out_head + orjson.dumps(released) + self.out_tail
+
+
+def _string_end(data: str, start: int) -> int:
+    """The offset of the quote that ends the JSON string whose body starts at ``start``; -1 if none does."""
+    j = start
+    while (q := data.find('"', j)) >= 0:
+        b = q
+        while b > start and data[b - 1] == "\\":
+            b -= 1
+        if (q - b) % 2 == 0:
+            return q
+        j = q + 1
+    return -1
 
 
 def _check_in_place(
@@ -456,10 +625,14 @@ def _has_other_fields(holder: dict[str, Any] | None, field: str) -> bool:
     return False
 
 
-def _last_text_events(batch: list[dict[str, Any]], field: str) -> dict[int, int]:
+def _last_text_events(batch: list[dict[str, Any] | tuple[PlainText, str]], field: str) -> dict[int, int]:
     """For each choice index, the position in ``batch`` of the last chunk carrying text for it."""
     last: dict[int, int] = {}
     for j, chunk in enumerate(batch):
+        if isinstance(chunk, tuple):  # the text of a plain chunk and its ``PlainText``
+            if chunk[1]:
+                last[chunk[0].idx] = j
+            continue
         choices = chunk.get("choices")
         for choice in choices if type(choices) is list else ():
             parts = _choice_text(choice, field)

@@ -74,6 +74,17 @@ def compiled(text: str | None = None) -> CompiledPolicy:
     return CompiledPolicy(parse_policy(text or policy_text(), "gateway.yaml"), "gateway.yaml")
 
 
+def output_pii_policies() -> dict[str, CompiledPolicy]:
+    """The shipped policy with every output detector redacting (as shipped), only logging, and with e-mail
+    addresses denied: the three ways a reply's text can be treated."""
+    kinds = ("email", "phone", "credit_card", "iban", "us_ssn", "ip_address", "secret")
+    return {
+        "redact": compiled(),
+        "log": compiled(policy_with({f"content.pii.output.{k}": "log" for k in kinds})),
+        "deny": compiled(policy_with({"content.pii.output.email": "deny"})),
+    }
+
+
 AUTH = {"authorization": f"Bearer {KEY}"}
 
 

@@ -36,7 +36,12 @@ from llmops_cli.gateway.policy.keys import KeyIndex
 from llmops_cli.gateway.policy.media import media_urls, refused_media
 from llmops_cli.gateway.policy.model import ApiKey, PiiActions, Policy
 from llmops_cli.gateway.policy.patterns import BlockedMatcher, normalise
-from llmops_cli.gateway.policy.replyfields import choices_fields, drop_token_fields, reply_fields
+from llmops_cli.gateway.policy.replyfields import (
+    choices_fields,
+    drop_token_fields,
+    plain_reply_strings,
+    reply_fields,
+)
 
 # Fields a client might use to steer the upstream (LiteLLM's `api_base` leak): never forwarded.
 UPSTREAM_OVERRIDE_FIELDS = frozenset(
@@ -490,6 +495,16 @@ class CompiledPolicy:
                     drop_token_fields(choice)
         if not self.pii_out:
             return False
+        plain = plain_reply_strings(payload, route)
+        if plain is not None:  # the usual reply: its strings where they stand, without the generic walk
+            changed = False
+            for holder, key in plain:
+                old = holder[key]
+                new = self.apply_pii(old, self.pii_out, "output", decisions)
+                if new is not old:
+                    holder[key] = new
+                    changed = True
+            return changed
         fields = reply_fields(payload, route)
         if type(choices) is list:
             fields += choices_fields(choices, route, streamed=False)

@@ -132,6 +132,59 @@ def routine_chunk(chunk: dict[str, Any], route: str, seen: dict[str, str]) -> bo
     return True
 
 
+# The fields of a plain chat delta (:func:`plain_chat_choice`): text that streams through windows, and the role.
+PLAIN_DELTA_KEYS = frozenset({"content", "role", "reasoning_content", "reasoning"})
+
+
+def plain_chat_choice(chunk: dict[str, Any], seen: dict[str, str]) -> dict[str, Any] | None:
+    """The one choice of a chat stream chunk of the shape nearly every chunk has, else None: ``id``, ``model``
+    and ``system_fingerprint`` strings that ``seen`` says were checked and left as they are (or null), ``object``
+    ``chat.completion.chunk``, an integer ``created``, null ``usage``; one choice of an integer ``index``, token
+    fields, null ``finish_reason`` and ``stop_reason``, and a delta of text (``content``, ``reasoning_content``,
+    ``reasoning``: strings or null) and a standard ``role``. Such a chunk is :func:`routine_chunk` and holds no
+    string outside its windows; ``streamrelay`` relays it on a short path. Anything else (the first chunk,
+    finish, usage, tool calls, any other key or value) is left to the generic path."""
+    choice = None
+    for k, v in chunk.items():
+        if k == "choices":
+            if type(v) is not list or len(v) != 1:
+                return None
+            choice = v[0]
+        elif k == "id" or k == "model" or k == "system_fingerprint":
+            if v is not None and (type(v) is not str or seen.get(v) != v):
+                return None
+        elif k == "object":
+            if v != "chat.completion.chunk":
+                return None
+        elif k == "created":
+            if type(v) is not int:
+                return None
+        elif k != "usage" or v is not None:
+            return None
+    if type(choice) is not dict:
+        return None
+    delta = None
+    for k, v in choice.items():
+        if k == "delta":
+            delta = v
+        elif k == "index":
+            if type(v) is not int:
+                return None
+        elif k == "finish_reason" or k == "stop_reason":
+            if v is not None:
+                return None
+        elif k not in TOKEN_FIELDS:
+            return None
+    if type(delta) is not dict:
+        return None
+    for k, v in delta.items():
+        if k not in PLAIN_DELTA_KEYS or (v is not None and type(v) is not str):
+            return None
+        if k == "role" and v is not None and v not in STANDARD_ROLES:
+            return None
+    return choice
+
+
 def _routine_choice(choice: dict[str, Any], route: str) -> bool:
     for k, v in choice.items():
         if k == "index" or k in TOKEN_FIELDS or (v is None and k in CHOICE_KEYS):
@@ -152,6 +205,88 @@ def _routine_choice(choice: dict[str, Any], route: str) -> bool:
                 elif type(dv) is not str or dk not in MESSAGE_KEYS:  # text of a window, under a known name
                     return False
         elif not (route == "completions" and k == "text" and type(v) is str):
+            return False
+    return True
+
+
+_PLAIN_MESSAGE_TEXTS = frozenset({"content", "refusal", "reasoning_content", "reasoning"})
+
+
+def plain_reply_strings(reply: dict[str, Any], route: str) -> list[tuple[dict[str, Any], str]] | None:
+    """The strings to check of a non-streamed chat reply of the usual shape, as (holder, key), in the order
+    :func:`reply_fields` and :func:`choices_fields` give them; None for any other reply (their walk decides). The
+    usual shape: string ``id``, ``model`` and ``system_fingerprint`` (or null), a reply ``object``, ``usage`` of
+    the counts' own names and numbers, and choices of an integer ``index``, a standard or null ``finish_reason``,
+    an integer or null ``stop_reason``, null token fields and a message of a standard ``role``, texts
+    (``content``, ``refusal``, ``reasoning_content``, ``reasoning``: strings or null) and no tool calls."""
+    if route != "chat":
+        return None
+    out: list[tuple[dict[str, Any], str]] = []
+    choices = None
+    for k, v in reply.items():
+        if k == "id" or k == "model" or k == "system_fingerprint":
+            if type(v) is str:
+                out.append((reply, k))
+            elif v is not None:
+                return None
+        elif k == "choices":
+            if type(v) is not list:
+                return None
+            choices = v
+        elif k == "object":
+            if v not in REPLY_OBJECTS:
+                return None
+        elif k == "usage":
+            if v is not None and (type(v) is not dict or not _plain_usage(v)):
+                return None
+        elif k != "created" and (k not in TOKEN_FIELDS or v is not None):
+            return None
+    for choice in choices or ():
+        if type(choice) is not dict:
+            return None
+        msg = None
+        for k, v in choice.items():
+            if k == "message":
+                msg = v
+            elif k == "index":
+                if type(v) is not int:
+                    return None
+            elif k == "finish_reason":
+                if v is not None and v not in FINISH_REASONS:
+                    return None
+            elif k == "stop_reason":
+                if v is not None and type(v) is not int:
+                    return None
+            elif k not in TOKEN_FIELDS or v is not None:
+                return None
+        if type(msg) is not dict:
+            return None
+        for k, v in msg.items():
+            if k in _PLAIN_MESSAGE_TEXTS:
+                if type(v) is str:
+                    out.append((msg, k))
+                elif v is not None:
+                    return None
+            elif k == "role":
+                if v not in STANDARD_ROLES:
+                    return None
+            elif k == "tool_calls":
+                if v is not None and v != []:
+                    return None
+            elif k != "function_call" or v is not None:
+                return None
+    return out
+
+
+def _plain_usage(usage: dict[str, Any]) -> bool:
+    """Whether a reply's ``usage`` holds nothing to check: the counts' own names, numbers (nested too)."""
+    for k, v in usage.items():
+        if k not in USAGE_KEYS:
+            return False
+        if type(v) is dict:
+            if not _plain_usage(v):
+                return False
+        elif type(v) is not int and type(v) is not float and v is not None:
             return False
     return True
 
