@@ -35,7 +35,8 @@ from .upstream.model import Release
 from .upstream.rendered import release
 
 _SEPARATORS = re.compile(r"\s*(?:&&|\|\||;)\s*")
-_KEYWORDS = ("if", "then", "else", "fi")
+_KEYWORDS = ("if", "then", "else", "fi", "while", "do", "done")
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")  # `i=1`, `i=$((i + 1))`: no program runs
 
 
 def _image() -> Release:
@@ -43,13 +44,17 @@ def _image() -> Release:
 
 
 def script_commands(script: str) -> tuple[list[list[str]], set[str]]:
-    """(simple commands as word lists, shell keywords) of a POSIX sh script without pipes or substitutions."""
+    """(simple commands as word lists, shell keywords; ``=`` for an assignment) of a POSIX sh script without pipes
+    or command substitutions."""
     commands, keywords = [], set()
     for line in script.splitlines():
         for part in _SEPARATORS.split(line.strip()):
             words = shlex.split(part)
             while words and words[0] in _KEYWORDS:
                 keywords.add(words.pop(0))
+            if words and _ASSIGNMENT.match(words[0]):
+                keywords.add("=")  # a variable assignment (with arithmetic expansion): the shell's own
+                continue
             if words:
                 commands.append(words)
     return commands, keywords
@@ -265,8 +270,10 @@ class _GitServer:
             self.proc.wait(10)
 
 
-def run_push_job(tmp: Path, job: dict[str, Any], configmap: dict[str, Any], server: _GitServer, bb: Path) -> str:
-    """One run of the Job's pod: fresh emptyDirs, the ConfigMap and the key Secret as its volumes say."""
+def run_push_job(tmp: Path, job: dict[str, Any], configmaps: list[dict[str, Any]], server: _GitServer, bb: Path) -> str:
+    """One run of the Job's pod: fresh emptyDirs, the ConfigMaps (a projected volume of them) and the key Secret
+    as its volumes say."""
+    by_name = {cm["metadata"]["name"]: cm for cm in configmaps}
     pod = job["spec"]["template"]["spec"]
     (c,) = pod["containers"]
     sc = pod["securityContext"]
@@ -284,9 +291,11 @@ def run_push_job(tmp: Path, job: dict[str, Any], configmap: dict[str, Any], serv
         src.mkdir()
         (root / m["mountPath"].lstrip("/")).mkdir(parents=True)
         v = volumes[m["name"]]
-        if "configMap" in v:
-            for key, data in configmap["binaryData"].items():
-                (src / key).write_bytes(base64.b64decode(data))
+        if "projected" in v or "configMap" in v:
+            sources = [x["configMap"] for x in v["projected"]["sources"]] if "projected" in v else [v["configMap"]]
+            for source in sources:
+                for key, data in by_name[source["name"]]["binaryData"].items():
+                    (src / key).write_bytes(base64.b64decode(data))
         elif "secret" in v:
             files = {"admin_ed25519": (server.dir / "client").read_text(), "known_hosts": server.known_hosts()}
             for item in v["secret"]["items"]:

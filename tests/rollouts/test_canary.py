@@ -372,7 +372,8 @@ def test_a_compliant_canary_passes_and_a_non_compliant_one_aborts_back_to_the_st
     assert affected["requests"] > 10 and affected["clients"] == 1 and affected["client_ids"] == ["test"]
     assert affected["actions"].get("redact", 0) >= affected["requests"]  # every leaking reply was redacted
     text = json.dumps(rec)
-    assert "jane.doe@example.com" not in text and "4111" not in text  # counts and ids only
+    # counts and ids only: no personal data of the replies or prompts (a bare "4111" may be part of a timestamp)
+    assert "jane.doe@example.com" not in text and "+1 415 555 0132" not in text and "4111 1111" not in text
     times = [parse_time(t["at"], "at") for t in rec["timeline"]]
     assert times == sorted(times)
     iid = rec["id"]

@@ -917,8 +917,9 @@ GIT_CLIENT = {
             F("programs", "Dockerfile (apk add git, openssh)", "git", "ssh"),
             F(
                 "programs",
-                "alpinelinux/aports main/busybox/busyboxconfig (CONFIG_ASH, CONFIG_TAR, CONFIG_FIND, CONFIG_CP...)",
+                "alpinelinux/aports main/busybox/busyboxconfig (CONFIG_ASH, CONFIG_TAR, CONFIG_FIND, CONFIG_CP, CONFIG_CAT...)",
                 "sh",
+                "cat",
                 "tar",
                 "find",
                 "cp",
@@ -928,15 +929,21 @@ GIT_CLIENT = {
             ),
             F(
                 "shell_builtins",
-                "busybox shell/ash.c (builtintab, keywords)",
+                "busybox shell/ash.c (builtintab, keywords; `[`/test with CONFIG_ASH_TEST; assignments and $((...))"
+                " arithmetic with CONFIG_FEATURE_SH_MATH)",
                 "set",
                 "cd",
                 "umask",
                 "true",
+                "[",
                 "if",
                 "then",
                 "else",
                 "fi",
+                "while",
+                "do",
+                "done",
+                "=",
             ),
             # busybox tar: gzip through CONFIG_FEATURE_SEAMLESS_GZ; find: -exec ... {} + (FEATURE_FIND_EXEC_PLUS),
             # -mindepth/-maxdepth (FEATURE_FIND_MAXDEPTH), ! (FEATURE_FIND_NOT).
