@@ -304,3 +304,6 @@ def test_digits_glued_to_a_word_by_a_hyphen_or_dot_are_no_phone(seed: int, sep: 
     word = rng.choice(["d08d", "id", "build", "x", "ab_c"])
     number = f"0{rng.randint(100, 999)}{sep}{rng.randint(1000, 9999)}"
     assert [f for f in pii.find(f"ref {word}{sep}{number} ok") if f.kind == "phone"] == []
+    # ... and on its right: a UUID's first groups, `06343102-8938-c509-…`
+    first = f"{rng.randint(0, 99999999):08d}-{rng.randint(0, 9999):04d}"
+    assert [f for f in pii.find(f"at {first}-{word}-2f36 ok") if f.kind == "phone"] == []

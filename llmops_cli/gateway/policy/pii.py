@@ -293,7 +293,7 @@ _PD = r"[ .()-]{0,2}\d"  # the next digit of a number after `+` or `(`
 _SD = r"[ .-]?\d"  # the next digit of one that starts with a digit (its separators are single: ``regex``)
 _NA = r"[^\x00-\x7f]"  # a digit that is not ASCII, whatever its value
 _PHONE_START = r"(?:^|[^\w+ .-]|(?:^|[^\d]) |(?:^|[^\w])[.-])"
-_PHONE_END = r"(?:[^\w]|$)"
+_PHONE_END = r"(?:[^\w-]|-(?:[^A-Za-z_]|$)|$)"
 _NOT_MONTH = rf"(?:00|1[3-9]|[2-9]\d|{_NA}\d|\d{_NA})"  # two digits that are not `0?[1-9]|1[0-2]`
 _NOT_DAY = rf"(?:00|3[2-9]|[4-9]\d|{_NA}\d|\d{_NA})"  # two digits that are not `0?[1-9]|[12]\d|3[01]`
 _PHONE_PRE = (
@@ -404,13 +404,14 @@ DETECTORS: tuple[Detector, ...] = (
         re.compile(
             # The first character (`+`, `(` or a digit) first, as a class `re` skips to fast, then the look-behinds
             # (not inside a word, nor glued to one by `.` or `-`: `d08d-0281-6423` in a UUID is no phone) and the
-            # rest of the form that character starts.
+            # rest of the form that character starts; it ends before neither a word character nor `-` and a letter
+            # (`06343102-8938-c509` starts a UUID).
             r"[+(\d](?<![\w+][+(\d])(?<![A-Za-z_][.-][+(\d])(?:(?<=\+)\d{1,3}+[ .-]?+(?:\(\d{1,5}+\)[ .-]?+)?+\d{1,5}+"
-            r"|(?<=\()\d{1,5}+\)[ .-]?+\d{1,5}+|(?<=\d)\d{0,4}+)(?:[ .-]?+\d{1,5}+){1,6}+(?!\w)"
+            r"|(?<=\()\d{1,5}+\)[ .-]?+\d{1,5}+|(?<=\d)\d{0,4}+)(?:[ .-]?+\d{1,5}+){1,6}+(?!\w|-[A-Za-z_])"
         ),
         validate=_phone_ok,
         pre=_PHONE_PRE,
-        tail=re.compile(r"(?!\w)"),
+        tail=re.compile(r"(?!\w|-[A-Za-z_])"),
         retry_invalid=False,  # more than 15 digits is not a phone number followed by more digits
     ),
 )
