@@ -36,11 +36,11 @@ from llmops_cli.gateway.busypoll import BusyPoll
 from llmops_cli.gateway.failures import Failures
 from llmops_cli.gateway.holdback import HoldBack
 from llmops_cli.gateway.metrics import Metrics
+from llmops_cli.gateway.plainchunk import CONTENT_KEY, PLAIN_TRIES, PlainText
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Decision, Denied
 from llmops_cli.gateway.policy.jsontext import JsonEscapes
 from llmops_cli.gateway.policy.replyfields import (
     DELTA_STRUCTURE_KEYS,
-    TOKEN_FIELDS,
     ReplyShapeError,
     choices_fields,
     drop_token_fields,
@@ -190,11 +190,11 @@ class StreamRelay:
                         raise UpstreamError("protocol", "upstream reported an error mid-stream")
                     st.template = st.template or chunk
                     if (
-                        st.plain_tries < _PLAIN_TRIES
+                        st.plain_tries < PLAIN_TRIES
                         and field == "content"
                         and policy.pii_out
                         and st.template is not chunk
-                        and _CONTENT_KEY in data
+                        and CONTENT_KEY in data
                     ):
                         choice = plain_chat_choice(chunk, st.seen)
                         if choice is not None and (new := PlainText.of(data, chunk, choice)) is not None:
@@ -206,7 +206,9 @@ class StreamRelay:
                 pending = st.pending
                 for j, item in enumerate(batch):
                     if isinstance(item, tuple):
-                        payload = item[0].filter(item[1], holds, policy, ctx, last, j)
+                        plain, text = item
+                        hb = _window(holds, plain.idx, policy, ctx.decisions, False)
+                        payload = plain.filter(text, hb, ctx, last is None or last.get(plain.idx, j) <= j)
                     else:
                         payload = filter_chunk(item, holds, policy, ctx, field, client_usage, last, j, st.seen)
                     if payload is not None:
@@ -314,9 +316,7 @@ def filter_chunk(
         if parts is None:
             continue
         idx, holder, text = parts
-        hb = holds.get(idx)
-        if hb is None:
-            hb = holds[idx] = HoldBack(policy, ctx.decisions)
+        hb = _window(holds, idx, policy, ctx.decisions, False)
         if type(text) is str and text:
             released = hb.push(text, evaluate=last is None or last.get(idx, pos) <= pos)
         else:
@@ -363,9 +363,7 @@ def _filter_plain(
     of its other strings (each was checked in an earlier chunk and is in ``seen``)."""
     idx = choice.get("index", 0)
     delta = choice["delta"]
-    hb = holds.get(idx)
-    if hb is None:
-        hb = holds[idx] = HoldBack(policy, ctx.decisions)
+    hb = _window(holds, idx, policy, ctx.decisions, False)
     text = delta.get("content")
     released = ""
     if type(text) is str:
@@ -378,7 +376,7 @@ def _filter_plain(
             if name == "content" or not v:
                 continue
             if name != "role":
-                v = delta[name] = _side_hold(holds, (idx, name), policy, ctx.decisions, False).push(v)
+                v = delta[name] = _window(holds, (idx, name), policy, ctx.decisions, False).push(v)
             other = other or bool(v)
     if policy.strip_logprobs:
         drop_token_fields(choice)
@@ -387,107 +385,6 @@ def _filter_plain(
     elif not other and not choice.get("logprobs"):
         return None
     return encode_json(chunk)
-
-
-_PLAIN_TRIES = 8  # plain-text templates a stream may set up (a stream whose chunks vary stops trying)
-_CONTENT_KEY = '"content":"'
-_SENTINEL = "\x00llmops\x00"
-
-
-class PlainText:
-    """The raw JSON of a stream's plain content chunk around its text (``head`` up to the opening quote of the
-    delta's ``content``, ``tail`` from its closing quote), set up from a chunk that
-    ``replyfields.plain_chat_choice`` found plain (its ``id`` and ``model`` checked, one choice, a delta of
-    ``content`` alone, null token fields). A later event ``head + M + tail`` where ``M`` is the body of a JSON
-    string is that chunk with another text: JSON reads ``M`` as the string (it ends at the first unescaped quote)
-    and the rest as before. Such an event is not parsed; its text goes through the choice's window and leaves in
-    the serialisation of the chunk that the generic path would have written (``out_head`` and ``out_tail``, cut
-    at the text out of it), byte for byte."""
-
-    __slots__ = ("head", "idx", "out_head", "out_tail", "tail")
-
-    def __init__(self, head: str, tail: str, idx: int, out_head: bytes, out_tail: bytes) -> None:
-        self.head, self.tail, self.idx, self.out_head, self.out_tail = head, tail, idx, out_head, out_tail
-
-    @classmethod
-    def of(cls, data: str, chunk: dict[str, Any], choice: dict[str, Any]) -> PlainText | None:
-        """The template of ``data`` (parsed: ``chunk``, whose plain choice is ``choice``), or None."""
-        delta = choice["delta"]
-        text = delta.get("content")
-        if len(delta) != 1 or type(text) is not str or any(choice.get(k) is not None for k in TOKEN_FIELDS):
-            return None
-        start = data.find(_CONTENT_KEY)
-        if start < 0 or data.find(_CONTENT_KEY, start + 1) >= 0:
-            return None
-        start += len(_CONTENT_KEY)
-        end = _string_end(data, start)
-        if end < 0:
-            return None
-        head, tail = data[:start], data[end:]
-        try:
-            probe = orjson.loads(head + tail)  # the chunk with an empty text: the cut is where it should be
-        except orjson.JSONDecodeError:
-            return None
-        probe_choice = probe["choices"][0] if type(probe) is dict and type(probe.get("choices")) is list else None
-        if type(probe_choice) is not dict or type(probe_choice.get("delta")) is not dict:
-            return None
-        probe_choice["delta"]["content"] = text
-        if probe != chunk:
-            return None
-        probe_choice["delta"]["content"] = _SENTINEL
-        out = encode_json(probe).split(orjson.dumps(_SENTINEL))
-        if len(out) != 2:
-            return None
-        return cls(head, tail, choice.get("index", 0), out[0], out[1])
-
-    def text_of(self, data: str) -> str | None:
-        """The text of ``data`` when it is this template's chunk with another text, else None."""
-        head, tail = self.head, self.tail
-        if len(data) < len(head) + len(tail) or not data.startswith(head) or not data.endswith(tail):
-            return None
-        m = data[len(head) : len(data) - len(tail)]
-        if '"' not in m and "\\" not in m and m.isprintable():  # no escape, no control character: itself
-            return m
-        try:
-            text = orjson.loads('"' + m + '"')
-        except orjson.JSONDecodeError:
-            return None  # not the body of one JSON string: the event is parsed as it is
-        return text if type(text) is str else None
-
-    def filter(
-        self,
-        text: str,
-        holds: Holds,
-        policy: CompiledPolicy,
-        ctx: RequestRecord,
-        last: dict[int, int] | None,
-        pos: int,
-    ) -> bytes | None:
-        """:func:`filter_chunk` of this template's chunk with ``text``."""
-        idx = self.idx
-        hb = holds.get(idx)
-        if hb is None:
-            hb = holds[idx] = HoldBack(policy, ctx.decisions)
-        if not text:
-            return None
-        released = hb.push(text, evaluate=last is None or last.get(idx, pos) <= pos)
-        if not released:
-            return None
-        ctx.completion_parts.append(released)
-        return self.out_head + orjson.dumps(released) + self.out_tail
-
-
-def _string_end(data: str, start: int) -> int:
-    """The offset of the quote that ends the JSON string whose body starts at ``start``; -1 if none does."""
-    j = start
-    while (q := data.find('"', j)) >= 0:
-        b = q
-        while b > start and data[b - 1] == "\\":
-            b -= 1
-        if (q - b) % 2 == 0:
-            return q
-        j = q + 1
-    return -1
 
 
 def _check_in_place(
@@ -514,7 +411,7 @@ def _check_in_place(
 _SEEN_MAX = 64  # strings remembered per stream: a few repeat in every chunk; an upstream may vary them
 
 
-def _side_hold(
+def _window(
     holds: Holds, key: HoldKey, policy: CompiledPolicy, decisions: list[Decision], json: bool
 ) -> HoldBack | JsonHold:
     h = holds.get(key)
@@ -542,7 +439,7 @@ def _filter_side_texts(
             if name in DELTA_STRUCTURE_KEYS:
                 continue
             if type(v) is str and v:
-                delta[name] = _side_hold(holds, (idx, name), policy, decisions, False).push(v)
+                delta[name] = _window(holds, (idx, name), policy, decisions, False).push(v)
         calls = delta.get("tool_calls")
         if type(calls) is list:
             kept = []
@@ -552,7 +449,7 @@ def _filter_side_texts(
                     if fn["arguments"]:
                         t = call.get("index", 0)
                         key = (idx, "tool_calls", t if type(t) is int else 0)
-                        fn["arguments"] = _side_hold(holds, key, policy, decisions, True).push(fn["arguments"])
+                        fn["arguments"] = _window(holds, key, policy, decisions, True).push(fn["arguments"])
                     if not fn["arguments"] and len(fn) == 1 and call.keys() <= {"index", "function"}:
                         continue  # all of it is held back: nothing to send
                 kept.append(call)
@@ -563,7 +460,7 @@ def _filter_side_texts(
                     del delta["tool_calls"]
         fc = delta.get("function_call")
         if type(fc) is dict and type(fc.get("arguments")) is str and fc["arguments"]:
-            fc["arguments"] = _side_hold(holds, (idx, "function_call"), policy, decisions, True).push(fc["arguments"])
+            fc["arguments"] = _window(holds, (idx, "function_call"), policy, decisions, True).push(fc["arguments"])
     if finish:
         rest: dict[HoldKey, str] = {}
         for k, h in holds.items():

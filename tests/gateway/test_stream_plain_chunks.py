@@ -7,7 +7,7 @@ path and once with it turned off, under policies that redact, only log and deny,
 the completion text, the decisions, a refusal and what the windows still hold at the end.
 
 Events of a chunk that only differs from an earlier plain one in its text are not even parsed
-(``streamrelay.PlainText``): a second property sends generated streams as raw bytes (chunks encoded compactly, with
+(``plainchunk.PlainText``): a second property sends generated streams as raw bytes (chunks encoded compactly, with
 ASCII escapes or with spaces; texts that need escapes; raw texts that are no JSON string body, such as one that
 closes the string and repeats the key) through the whole relay, with and without each short path, and compares
 the bytes that leave and what the request records."""
@@ -30,10 +30,11 @@ from llmops_cli.gateway import streamrelay
 from llmops_cli.gateway.asgi import RequestRecord
 from llmops_cli.gateway.failures import Failures
 from llmops_cli.gateway.metrics import Metrics
+from llmops_cli.gateway.plainchunk import PlainText
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Denied
 from llmops_cli.gateway.policy.replyfields import ReplyShapeError, plain_chat_choice
 from llmops_cli.gateway.priority import LowPriority
-from llmops_cli.gateway.streamrelay import PlainText, StreamRelay, filter_chunk
+from llmops_cli.gateway.streamrelay import StreamRelay, filter_chunk
 
 from .conftest import output_pii_policies
 
