@@ -22,6 +22,7 @@ from llmops_cli.render.api import render_environment
 from .conftest import objects
 from .upstream.model import Release
 from .upstream.rendered import (
+    CHART_TABLES,
     PINNED,
     VARIANT_IDS,
     alloy_config_names,
@@ -135,6 +136,15 @@ def test_every_helm_value_is_a_path_the_pinned_chart_reads(variant, tree):
             assert rel.values.admits(leaf), f"{variant} {path}: {'.'.join(leaf)} is not read by {chart} {version}"
         seen.add(chart)
     assert {"argo-cd", "kube-prometheus-stack", "loki", "alloy"} <= seen
+
+
+def test_the_helm_engine_check_exports_every_chart_the_tree_renders():
+    # tests/render/test_helm_charts.py (opt-in) loads each chart from chart_sources' export: a chart missing there
+    # fails that check with "no such file" instead of rendering it (argo-rollouts was, until 2026-12-08).
+    from .upstream.chart_sources import CHART_PATHS
+
+    rendered = {chart for _, tree in variants() for _, chart, _, _ in chart_sources(tree)}
+    assert rendered <= set(CHART_PATHS) == set(CHART_TABLES)
 
 
 @pytest.mark.parametrize(("variant", "tree"), variants(), ids=VARIANT_IDS)

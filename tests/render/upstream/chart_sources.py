@@ -21,6 +21,7 @@ from .rendered import CHART_TABLES, release
 # chart name -> (repository, tag, path in the repository); the tag comes from the chart's fact table.
 CHART_PATHS = {
     "argo-cd": "charts/argo-cd",
+    "argo-rollouts": "charts/argo-rollouts",
     "prometheus-operator-crds": "charts/prometheus-operator-crds",
     "kube-prometheus-stack": "charts/kube-prometheus-stack",
     "loki": "charts/loki",
