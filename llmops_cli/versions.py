@@ -70,6 +70,9 @@ NVIDIA_DEVICE_PLUGIN_CHART_REPO = "https://nvidia.github.io/k8s-device-plugin"
 NVIDIA_DEVICE_PLUGIN_VERSION = "0.20.0"
 DCGM_EXPORTER_CHART_REPO = "https://nvidia.github.io/dcgm-exporter/helm-charts"
 DCGM_EXPORTER_VERSION = "4.8.2"
+# dcgm-exporter's releases are tagged <DCGM>-<exporter>; the chart's version is the exporter half.
+DCGM_VERSION = "4.5.3"
+DCGM_EXPORTER_TAG = f"{DCGM_VERSION}-{DCGM_EXPORTER_VERSION}"
 # The host package `--install-toolkit` installs (nvidia-container-toolkit).
 NVIDIA_CONTAINER_TOOLKIT_VERSION = "1.20.0"
 # CUDA 13.0: the CUDA line the pinned vLLM is built for (vllm 0.34.0 vllm/envs.py VLLM_MAIN_CUDA_VERSION), so
@@ -149,12 +152,11 @@ RELEASES: tuple[Pin, ...] = (
     Pin("argo-cd", ARGOCD_APP_VERSION, "argoproj/argo-cd", ARGOCD_APP_VERSION, _tag()),
     Pin("argo-rollouts chart", ARGO_ROLLOUTS_CHART_VERSION, "argoproj/argo-helm",
         f"argo-rollouts-{ARGO_ROLLOUTS_CHART_VERSION}", _tag("argo-rollouts-")),
-    Pin("argo-rollouts", ARGO_ROLLOUTS_APP_VERSION, "argoproj/argo-helm",
-        f"argo-rollouts-{ARGO_ROLLOUTS_CHART_VERSION}", None),
+    Pin("argo-rollouts", ARGO_ROLLOUTS_APP_VERSION, "argoproj/argo-rollouts", ARGO_ROLLOUTS_APP_VERSION, _tag()),
     Pin("nvidia-device-plugin chart", NVIDIA_DEVICE_PLUGIN_VERSION, "NVIDIA/k8s-device-plugin",
         f"v{NVIDIA_DEVICE_PLUGIN_VERSION}", _tag()),
-    Pin("dcgm-exporter chart", DCGM_EXPORTER_VERSION, "NVIDIA/dcgm-exporter", f"4.5.3-{DCGM_EXPORTER_VERSION}",
-        rf"^\d+\.\d+\.\d+-{_SEMVER}$"),
+    Pin("dcgm-exporter chart", DCGM_EXPORTER_VERSION, "NVIDIA/dcgm-exporter", DCGM_EXPORTER_TAG,
+        rf"^(?P<r>\d+\.\d+\.\d+)-{_SEMVER}$"),
     Pin("nvidia-container-toolkit", NVIDIA_CONTAINER_TOOLKIT_VERSION, "NVIDIA/nvidia-container-toolkit",
         f"v{NVIDIA_CONTAINER_TOOLKIT_VERSION}", _tag()),
     Pin("cuda smoke image", CUDA_SMOKE_IMAGE, "NVIDIA/cuda (nvcr.io)", "13.0.2-base-ubuntu24.04", None),
@@ -162,8 +164,7 @@ RELEASES: tuple[Pin, ...] = (
         f"prometheus-operator-crds-{PROMETHEUS_OPERATOR_CRDS_VERSION}", _tag("prometheus-operator-crds-")),
     Pin("kube-prometheus-stack chart", KUBE_PROMETHEUS_STACK_VERSION, "prometheus-community/helm-charts",
         f"kube-prometheus-stack-{KUBE_PROMETHEUS_STACK_VERSION}", _tag("kube-prometheus-stack-")),
-    Pin("alertmanager", ALERTMANAGER_VERSION, "prometheus-community/helm-charts",
-        f"kube-prometheus-stack-{KUBE_PROMETHEUS_STACK_VERSION}", None),
+    Pin("alertmanager", ALERTMANAGER_VERSION, "prometheus/alertmanager", ALERTMANAGER_VERSION, _tag()),
     Pin("loki chart", LOKI_VERSION, "grafana-community/helm-charts", f"loki-{LOKI_VERSION}", _tag("loki-")),
     Pin("alloy chart", ALLOY_VERSION, "grafana/alloy", f"helm-chart/{ALLOY_VERSION}", _tag("helm-chart/")),
     Pin("vllm", VLLM_VERSION, "vllm-project/vllm", VLLM_VERSION, _tag()),
@@ -175,14 +176,14 @@ RELEASES: tuple[Pin, ...] = (
         held="PostgreSQL 17: a new major cannot open the existing data directory"),
     Pin("cloudnative-pg chart", CNPG_CHART_VERSION, "cloudnative-pg/charts", f"cloudnative-pg-v{CNPG_CHART_VERSION}",
         _tag("cloudnative-pg-v")),
-    Pin("cloudnative-pg", CNPG_APP_VERSION, "cloudnative-pg/charts", f"cloudnative-pg-v{CNPG_CHART_VERSION}", None),
+    Pin("cloudnative-pg", CNPG_APP_VERSION, "cloudnative-pg/cloudnative-pg", f"v{CNPG_APP_VERSION}", _tag()),
     Pin("cloudnative-pg postgres image", CNPG_POSTGRES_IMAGE, "cloudnative-pg/postgres-containers",
         "a949ae58 (main, 2026-08-20; images are tagged on ghcr.io only)", None,
         held="PostgreSQL 17: a new major cannot open the existing data directory"),
     Pin("barman-cloud plugin chart", BARMAN_CLOUD_CHART_VERSION, "cloudnative-pg/charts",
         f"plugin-barman-cloud-v{BARMAN_CLOUD_CHART_VERSION}", _tag("plugin-barman-cloud-v")),
-    Pin("barman-cloud plugin", BARMAN_CLOUD_VERSION, "cloudnative-pg/charts",
-        f"plugin-barman-cloud-v{BARMAN_CLOUD_CHART_VERSION}", None),
+    Pin("barman-cloud plugin", BARMAN_CLOUD_VERSION, "cloudnative-pg/plugin-barman-cloud", BARMAN_CLOUD_VERSION,
+        _tag()),
     Pin("cert-manager chart", CERT_MANAGER_VERSION, "cert-manager/cert-manager", CERT_MANAGER_VERSION, _tag()),
     Pin("postgres exporter image", POSTGRES_EXPORTER_IMAGE, "prometheus-community/postgres_exporter", "v0.20.1",
         _tag()),
