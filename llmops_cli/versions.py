@@ -69,9 +69,11 @@ ARGO_ROLLOUTS_APP_VERSION = "v1.9.0"
 NVIDIA_DEVICE_PLUGIN_CHART_REPO = "https://nvidia.github.io/k8s-device-plugin"
 NVIDIA_DEVICE_PLUGIN_VERSION = "0.20.0"
 DCGM_EXPORTER_CHART_REPO = "https://nvidia.github.io/dcgm-exporter/helm-charts"
-DCGM_EXPORTER_VERSION = "4.8.2"
-# dcgm-exporter's releases are tagged <DCGM>-<exporter>; the chart's version is the exporter half.
-DCGM_VERSION = "4.5.3"
+# dcgm-exporter's releases are tagged <DCGM>-<exporter>; the chart's version is the exporter half. 4.6.0-4.8.3
+# (NVIDIA/dcgm-exporter release PR #711, 2026-07-14: deployment/Chart.yaml 4.8.3, values.yaml image.tag
+# 4.6.0-4.8.3-distroless) labels GPU series with `hostname`, no longer `Hostname` (render_metrics.go).
+DCGM_EXPORTER_VERSION = "4.8.3"
+DCGM_VERSION = "4.6.0"
 DCGM_EXPORTER_TAG = f"{DCGM_VERSION}-{DCGM_EXPORTER_VERSION}"
 # The host package `--install-toolkit` installs (nvidia-container-toolkit).
 NVIDIA_CONTAINER_TOOLKIT_VERSION = "1.20.0"

@@ -69,6 +69,14 @@ def test_argocd_runs_a_patch_release_of_the_minor_its_chart_ships():
             assert values["global"]["image"]["tag"] == versions.ARGOCD_APP_VERSION, variant
 
 
+def test_dcgm_exporter_pin_is_the_release_its_chart_ships():
+    """The chart's version is the exporter half of the release tag <DCGM>-<exporter>; its image is that release."""
+    rel = release("dcgm-exporter chart")
+    assert rel.scalars["appVersion"] == versions.DCGM_EXPORTER_VERSION
+    assert rel.tag.split(" ")[0] == versions.DCGM_EXPORTER_TAG
+    assert rel.scalars["image_tag"].startswith(f"{versions.DCGM_EXPORTER_TAG}-")
+
+
 def test_kubernetes_minor_is_the_pinned_k3s_and_supported_by_argocd():
     assert versions.KUBERNETES_MINOR in release("k3s").names("kubernetes")
     assert versions.KUBERNETES_MINOR in release("argo-cd").names("kubernetes")

@@ -719,35 +719,54 @@ DEVICE_PLUGIN_CHART = {
         ),
     ),
 }
+# 4.6.0-4.8.3: DCGM 4.6.0, exporter and chart 4.8.3 (release PR NVIDIA/dcgm-exporter#711, commit 7ad58324, whose
+# deployment/Chart.yaml says version and appVersion 4.8.3 and values.yaml image.tag 4.6.0-4.8.3-distroless). Every
+# fact re-read there. Changed since 4.5.3-4.8.2: the node label on GPU series is `hostname` (it was `Hostname`), and
+# the chart passes no `-f` (values.yaml `arguments: []`): the exporter reads its default collectors file, where the
+# chart mounts its own metrics ConfigMap.
+_DCGM = "7ad58324"
 DCGM_EXPORTER_CHART = {
-    "4.8.2": Release(
+    "4.8.3": Release(
         "dcgm-exporter chart",
-        "4.8.2",
+        "4.8.3",
         "NVIDIA/dcgm-exporter",
-        "4.5.3-4.8.2",
+        f"4.6.0-4.8.3 (release PR #711, commit {_DCGM})",
         facts=(
+            # The series the exporter serves: the chart's exporter-metrics-config-map (no customMetrics set), mounted
+            # by the default extraVolumeMounts at /etc/dcgm-exporter/default-counters.csv, the path the exporter
+            # reads when no -f is given (internal/pkg/appconfig/types.go DefaultCollectorsFile, pkg/cmd/app.go
+            # CLIFieldsFile); etc/default-counters.csv in the image lists the same three.
             F(
                 "metrics",
-                "etc/default-counters.csv (the chart's default -f)",
+                "deployment/templates/metrics-configmap.yaml, deployment/values.yaml (extraVolumeMounts, arguments)",
                 "DCGM_FI_DEV_GPU_UTIL",
                 "DCGM_FI_DEV_FB_USED",
                 "DCGM_FI_DEV_FB_FREE",
             ),
             F(
+                "collectors_file",
+                "internal/pkg/appconfig/types.go (DefaultCollectorsFile), deployment/values.yaml (extraVolumeMounts)",
+                "/etc/dcgm-exporter/default-counters.csv",
+            ),
+            # Labels of a GPU series (FE_GPU): "UUID" unless --use-old-namespace (collector/gpu_collector.go toMetric);
+            # the node's name as `hostname` when it is known.
+            F(
                 "metric_labels",
-                "internal/pkg/rendermetrics/render_metrics.go",
+                "internal/pkg/rendermetrics/render_metrics.go (metricLabels), internal/pkg/collector/gpu_collector.go",
                 "gpu",
                 "UUID",
                 "pci_bus_id",
                 "device",
                 "modelName",
-                "Hostname",
+                "hostname",
             ),
         ),
         values=Values(
             (("runtimeClassName",), ("nodeSelector", "*"), ("serviceMonitor", "enabled")),
-            "deployment/values.yaml",
+            "deployment/values.yaml, deployment/templates/daemonset.yaml, service-monitor.yaml",
         ),
+        scalars={"appVersion": "4.8.3", "image_tag": "4.6.0-4.8.3-distroless"},
+        scalar_files={"appVersion": "deployment/Chart.yaml", "image_tag": "deployment/values.yaml (image.tag)"},
     ),
 }
 
