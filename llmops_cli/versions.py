@@ -60,10 +60,18 @@ ARGOCD_CHART_VERSION = "10.1.1"
 ARGOCD_CHART_APP_VERSION = "v3.4.4"
 ARGOCD_APP_VERSION = "v3.4.7"
 
-# --- Argo Rollouts (argoproj/argo-helm, the same Helm repository as Argo CD); the app version is the chart's
-# appVersion (argo-rollouts-2.41.0 charts/argo-rollouts/Chart.yaml).
+# --- Argo Rollouts (argoproj/argo-helm, the same Helm repository as Argo CD). The chart ships appVersion
+# ARGO_ROLLOUTS_CHART_APP_VERSION (argo-rollouts-2.41.0 charts/argo-rollouts/Chart.yaml); the render runs
+# ARGO_ROLLOUTS_APP_VERSION, a later patch of the same minor, through the chart's `controller.image.tag` ("Overrides
+# the image tag (default is the chart appVersion)", charts/argo-rollouts/values.yaml), as for Argo CD above.
+# argoproj/argo-rollouts v1.9.0..v1.9.1 (2026-07-06; CVE-2026-35469 via moby/spdystream, grpc, golang.org/x, fixes)
+# leaves manifests/crds and the RBAC (manifests/role, argo-rollouts-aggregate-roles.yaml) unchanged; its only
+# manifest change drops the controller's readinessProbe on /metrics (#4704), which chart 2.41.0 still sets and
+# the v1.9.1 controller still serves (controller/metrics unchanged). The argo-helm chart that ships v1.9.1 is past
+# the stored history (argo-rollouts-2.41.0, 2026-06-05).
 ARGO_ROLLOUTS_CHART_VERSION = "2.41.0"
-ARGO_ROLLOUTS_APP_VERSION = "v1.9.0"
+ARGO_ROLLOUTS_CHART_APP_VERSION = "v1.9.0"
+ARGO_ROLLOUTS_APP_VERSION = "v1.9.1"
 
 # --- GPU (https://nvidia.github.io/k8s-device-plugin, https://nvidia.github.io/dcgm-exporter/helm-charts)
 NVIDIA_DEVICE_PLUGIN_CHART_REPO = "https://nvidia.github.io/k8s-device-plugin"

@@ -69,6 +69,28 @@ def test_argocd_runs_a_patch_release_of_the_minor_its_chart_ships():
             assert values["global"]["image"]["tag"] == versions.ARGOCD_APP_VERSION, variant
 
 
+def test_argo_rollouts_runs_a_patch_release_of_the_minor_its_chart_ships():
+    """As for Argo CD: the chart's appVersion as it ships, the pinned controller a later patch of the same minor
+    (one with the chart's CRDs and RBAC: versions.py), asked for through controller.image.tag."""
+    shipped = release("argo-rollouts chart").scalars["appVersion"]
+    assert versions.ARGO_ROLLOUTS_CHART_APP_VERSION == shipped
+
+    def parts(v: str) -> tuple[int, ...]:
+        return tuple(int(x) for x in v.lstrip("v").split("."))
+
+    pinned = versions.ARGO_ROLLOUTS_APP_VERSION
+    assert parts(pinned)[:2] == parts(shipped)[:2] and parts(pinned) >= parts(shipped)
+    assert release("argo-rollouts").names("crds") == TABLES["argo-rollouts"][shipped].names("crds")
+    seen = 0
+    for variant, tree in variants():
+        for _, chart, _, values in chart_sources(tree):
+            if chart == "argo-rollouts":
+                seen += 1
+                assert values["controller"]["image"]["tag"] == pinned, variant
+                assert not values["dashboard"]["enabled"], variant  # its image would still be the chart's
+    assert seen
+
+
 def test_dcgm_exporter_pin_is_the_release_its_chart_ships():
     """The chart's version is the exporter half of the release tag <DCGM>-<exporter>; its image is that release."""
     rel = release("dcgm-exporter chart")

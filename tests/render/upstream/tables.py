@@ -579,6 +579,7 @@ ARGO_ROLLOUTS_CHART = {
                 ("installCRDs",),
                 ("keepCRDs",),
                 ("controller", "replicas"),
+                ("controller", "image", "tag"),  # "Overrides the image tag (default is the chart appVersion)"
                 ("controller", "resources", "**"),
                 ("controller", "metrics", "enabled"),
                 ("controller", "metrics", "serviceMonitor", "enabled"),
@@ -685,6 +686,12 @@ ARGO_ROLLOUTS = {
         ),
     ),
 }
+
+# v1.9.1 (the pin; run through the chart's controller.image.tag): every file the v1.9.0 facts cite, manifests/crds
+# and the RBAC (manifests/role, manifests/base/argo-rollouts-aggregate-roles.yaml) are unchanged in
+# argoproj/argo-rollouts v1.9.0..v1.9.1 (`git diff --stat v1.9.0 v1.9.1 -- <files>` is empty; go.mod keeps expr
+# v1.15.5), so the facts are the same, read again at the new tag.
+ARGO_ROLLOUTS["v1.9.1"] = dataclasses.replace(ARGO_ROLLOUTS["v1.9.0"], version="v1.9.1", tag="v1.9.1")
 
 # ------------------------------------------------------------------------------------------------ GPU
 DEVICE_PLUGIN_CHART = {
