@@ -123,12 +123,15 @@ CNPG_APP_VERSION = "1.30.0"
 CNPG_POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:17.11-standard-bookworm"
 # Backups to an object store (stacks.pgvector.backup): CNPG 1.26+ moves barman-cloud out of the operator into the
 # Barman Cloud CNPG-I plugin (cloudnative-pg v1.30.0 docs/src/backup.md), installed from the same chart repository
-# (cloudnative-pg/charts plugin-barman-cloud-v0.7.0: appVersion v0.13.0; plugin v0.14.0 has no chart yet and the
-# same ObjectStore API). The plugin's mTLS certificates come from cert-manager (plugin-barman-cloud v0.13.0
+# (cloudnative-pg/charts plugin-barman-cloud-v0.7.0: appVersion v0.13.0). The render runs plugin v0.14.0 (2026-07-29;
+# no chart ships it yet) through the chart's `image.tag` and `sidecarImage.tag`: plugin-barman-cloud v0.13.0..v0.14.0
+# leaves config/ (CRD, RBAC) and api/ unchanged and adds no flag or environment variable; it is built against
+# CloudNativePG 1.30.0 (go.mod). The plugin's mTLS certificates come from cert-manager (plugin-barman-cloud v0.13.0
 # web/docs/installation.mdx), whose charts are published to https://charts.jetstack.io for every release
 # (cert-manager v1.21.1 design/20240625.push-charts-to-oci.md).
 BARMAN_CLOUD_CHART_VERSION = "0.7.0"
-BARMAN_CLOUD_VERSION = "v0.13.0"
+BARMAN_CLOUD_CHART_APP_VERSION = "v0.13.0"
+BARMAN_CLOUD_VERSION = "v0.14.0"
 CERT_MANAGER_CHART_REPO = "https://charts.jetstack.io"
 CERT_MANAGER_VERSION = "v1.21.1"
 SOFT_SERVE_IMAGE = "docker.io/charmbracelet/soft-serve:v0.12.2"

@@ -353,6 +353,20 @@ def test_postgres_through_cloudnative_pg_uses_what_the_pinned_operator_and_image
     assert "postgresql.cnpg.io/Cluster" in release("argo-cd").names("health")
 
 
+def test_the_barman_cloud_plugin_runs_with_the_crds_and_rbac_of_its_chart():
+    """The plugin's chart may run a later plugin release by its image tags only where that release keeps the
+    chart's ObjectStore CRD, needs no more RBAC and reads the sidecar image from the same variable; the pinned
+    CloudNativePG is one it supports."""
+    chart, plugin = release("barman-cloud plugin chart"), release("barman-cloud plugin")
+    assert plugin.names("crds") == chart.names("crds")
+    assert plugin.names("crd_spec") == {f"identical to {chart.tag.split(' ')[0]}"}
+    assert plugin.names("rbac") == {f"covered by {chart.tag.split(' ')[0]}"}
+    assert plugin.names("plugin_parameters") == chart.names("plugin_parameters")
+    assert plugin.names("sidecar_image_env") == chart.names("sidecar_image_env")
+    (least,) = plugin.names("min_cloudnative_pg")
+    assert tuple(map(int, versions.CNPG_APP_VERSION.split("."))) >= tuple(map(int, least.split(".")))
+
+
 @pytest.mark.parametrize(("variant", "tree"), variants(), ids=VARIANT_IDS)
 def test_backups_use_what_the_pinned_operator_plugin_and_cert_manager_provide(variant, tree):
     """Backups go through the Barman Cloud plugin (in-tree barman-cloud is deprecated at the pinned CNPG): the
@@ -374,6 +388,7 @@ def test_backups_use_what_the_pinned_operator_plugin_and_cert_manager_provide(va
         release("barman-cloud plugin chart"),
         release("cert-manager chart"),
     )
+    plugin_app = release("barman-cloud plugin")
     assert "plugin:barman-cloud.cloudnative-pg.io" in cnpg.names("object_store_backups")
     (cluster,), (store,), (scheduled,) = by_kind["Cluster"], by_kind["ObjectStore"], by_kind["ScheduledBackup"]
     (entry,) = cluster["spec"]["plugins"]
@@ -401,7 +416,11 @@ def test_backups_use_what_the_pinned_operator_plugin_and_cert_manager_provide(va
     app, src = charts["plugin-barman-cloud"]
     assert app["spec"]["destination"]["namespace"] in plugin.names("namespace")
     assert src["repoURL"] == charts["cloudnative-pg"][1]["repoURL"]
-    assert versions.BARMAN_CLOUD_VERSION == plugin.scalars["appVersion"]
+    # The chart ships its appVersion; the pinned plugin (its operator and its sidecar) runs through the image tags.
+    assert versions.BARMAN_CLOUD_CHART_APP_VERSION == plugin.scalars["appVersion"]
+    values = src["helm"]["valuesObject"]
+    assert values["image"]["tag"] == values["sidecarImage"]["tag"] == versions.BARMAN_CLOUD_VERSION
+    assert {versions.BARMAN_CLOUD_VERSION} == plugin_app.names("image_tag")
     cm_app, cm_src = charts["cert-manager"]
     assert plugin.names("needs_crds") <= cm.names("crds")
     assert {cm_src["repoURL"]} == cm.names("chart_repo")

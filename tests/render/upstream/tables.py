@@ -1294,15 +1294,70 @@ BARMAN_CLOUD_CHART = {
                 "cert-manager.io/v1/Issuer",
                 "cert-manager.io/v1/Certificate",
             ),
+            # The sidecar's image reaches the plugin's operator as SIDECAR_IMAGE, from the chart's ConfigMap.
+            F(
+                "sidecar_image_env",
+                "charts/plugin-barman-cloud/templates/configmap.yaml, deployment.yaml (env from the ConfigMap)",
+                "SIDECAR_IMAGE",
+            ),
             # It must run in the operator's namespace (plugin-barman-cloud v0.13.0 web/docs/installation.mdx).
             F("namespace", "cloudnative-pg/plugin-barman-cloud v0.13.0 web/docs/installation.mdx", "cnpg-system"),
         ),
-        values=Values((("crds", "create"), ("resources", "**")), "charts/plugin-barman-cloud/values.yaml"),
+        values=Values(
+            (
+                ("crds", "create"),
+                ("resources", "**"),
+                # "Overrides the image tag whose default is the chart appVersion" (values.yaml, values.schema.json):
+                # the operator's image (templates/deployment.yaml) and the sidecar's (templates/configmap.yaml).
+                ("image", "tag"),
+                ("sidecarImage", "tag"),
+            ),
+            "charts/plugin-barman-cloud/values.yaml, values.schema.json",
+        ),
         scalars={"appVersion": "v0.13.0", "kubeVersion": ">=1.29.0-0"},
         scalar_files={
             "appVersion": "charts/plugin-barman-cloud/Chart.yaml",
             "kubeVersion": "charts/plugin-barman-cloud/Chart.yaml",
         },
+    ),
+}
+
+# The plugin itself at the pinned release, run by chart 0.7.0 (which ships v0.13.0) through its image tags: v0.13.0..
+# v0.14.0 leaves config/ (CRD, RBAC, manager) and api/ unchanged, adds no flag or environment variable (internal/cmd
+# unchanged), and falls back to its earlier behaviour with an operator that predates cnpg-i's CheckEmptyWalArchive
+# (internal/cnpgi/common/wal.go resolveArchiveEmptyWalArchiveCheck).
+_BC_CRD = "config/crd/bases/barmancloud.cnpg.io_objectstores.yaml"
+BARMAN_CLOUD = {
+    "v0.14.0": Release(
+        "barman-cloud plugin",
+        "v0.14.0",
+        "cloudnative-pg/plugin-barman-cloud",
+        "v0.14.0 (commit 1e13020)",
+        facts=(
+            F("crds", _BC_CRD, "barmancloud.cnpg.io/v1/ObjectStore"),
+            F(
+                "crd_spec",
+                f"{_BC_CRD} (its spec compared with cloudnative-pg/charts plugin-barman-cloud-v0.7.0 "
+                "charts/plugin-barman-cloud/templates/crds/crds.yaml)",
+                "identical to plugin-barman-cloud-v0.7.0",
+            ),
+            F(
+                "rbac",
+                "config/rbac/role.yaml (each apiGroup, resource and verb is granted by plugin-barman-cloud-v0.7.0 "
+                "charts/plugin-barman-cloud/templates/rbac.yaml)",
+                "covered by plugin-barman-cloud-v0.7.0",
+            ),
+            F(
+                "plugin_parameters",
+                "internal/cnpgi/operator/config/config.go (NewFromCluster)",
+                "barmanObjectName",
+                "serverName",
+            ),
+            F("sidecar_image_env", "internal/cmd/operator/main.go (viper.BindEnv sidecar-image)", "SIDECAR_IMAGE"),
+            # Both images (ghcr.io/cloudnative-pg/plugin-barman-cloud and -sidecar) are tagged with the release's ref.
+            F("image_tag", "Taskfile.yml (IMAGE_VERSION from GITHUB_REF_NAME), release-publish.yml", "v0.14.0"),
+            F("min_cloudnative_pg", "web/docs/installation.mdx (CloudNativePG Version: 1.26 or newer)", "1.26"),
+        ),
     ),
 }
 
@@ -1364,5 +1419,6 @@ TABLES: dict[str, dict[str, Release]] = {
     "cloudnative-pg chart": CNPG_CHART,
     "cloudnative-pg postgres image": CNPG_POSTGRES,
     "barman-cloud plugin chart": BARMAN_CLOUD_CHART,
+    "barman-cloud plugin": BARMAN_CLOUD,
     "cert-manager chart": CERT_MANAGER_CHART,
 }
