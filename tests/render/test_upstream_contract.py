@@ -46,6 +46,15 @@ def test_every_pin_has_the_fact_table_of_its_exact_release():
     assert set(PINNED) <= set(versions.PINS)
 
 
+def _parts(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in version.lstrip("v").split("."))
+
+
+def _is_later_patch(pinned: str, shipped: str) -> bool:
+    """``pinned`` is ``shipped`` or a later patch of the same minor."""
+    return _parts(pinned)[:2] == _parts(shipped)[:2] and _parts(pinned) >= _parts(shipped)
+
+
 def test_argocd_runs_a_patch_release_of_the_minor_its_chart_ships():
     """The chart pin's appVersion is recorded as the chart ships it; the Argo CD pin is that release or a later
     patch of the same minor (only those keep the chart's templates and CRDs: see versions.py), and the render asks
@@ -53,11 +62,7 @@ def test_argocd_runs_a_patch_release_of_the_minor_its_chart_ships():
     shipped = release("argo-cd chart").scalars["appVersion"]
     assert versions.ARGOCD_CHART_APP_VERSION == shipped
 
-    def parts(v: str) -> tuple[int, ...]:
-        return tuple(int(x) for x in v.lstrip("v").split("."))
-
-    assert parts(versions.ARGOCD_APP_VERSION)[:2] == parts(shipped)[:2]
-    assert parts(versions.ARGOCD_APP_VERSION) >= parts(shipped)
+    assert _is_later_patch(versions.ARGOCD_APP_VERSION, shipped)
     for variant, tree in variants():
         for obj in objects(tree).values():
             if obj.get("kind") == "HelmChart" and obj["spec"]["chart"] == "argo-cd":
@@ -75,11 +80,8 @@ def test_argo_rollouts_runs_a_patch_release_of_the_minor_its_chart_ships():
     shipped = release("argo-rollouts chart").scalars["appVersion"]
     assert versions.ARGO_ROLLOUTS_CHART_APP_VERSION == shipped
 
-    def parts(v: str) -> tuple[int, ...]:
-        return tuple(int(x) for x in v.lstrip("v").split("."))
-
     pinned = versions.ARGO_ROLLOUTS_APP_VERSION
-    assert parts(pinned)[:2] == parts(shipped)[:2] and parts(pinned) >= parts(shipped)
+    assert _is_later_patch(pinned, shipped)
     assert release("argo-rollouts").names("crds") == TABLES["argo-rollouts"][shipped].names("crds")
     seen = 0
     for variant, tree in variants():
@@ -364,7 +366,7 @@ def test_the_barman_cloud_plugin_runs_with_the_crds_and_rbac_of_its_chart():
     assert plugin.names("plugin_parameters") == chart.names("plugin_parameters")
     assert plugin.names("sidecar_image_env") == chart.names("sidecar_image_env")
     (least,) = plugin.names("min_cloudnative_pg")
-    assert tuple(map(int, versions.CNPG_APP_VERSION.split("."))) >= tuple(map(int, least.split(".")))
+    assert _parts(versions.CNPG_APP_VERSION) >= _parts(least)
 
 
 @pytest.mark.parametrize(("variant", "tree"), variants(), ids=VARIANT_IDS)
