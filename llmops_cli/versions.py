@@ -60,16 +60,29 @@ ARGOCD_CHART_VERSION = "10.1.1"
 ARGOCD_CHART_APP_VERSION = "v3.4.4"
 ARGOCD_APP_VERSION = "v3.4.7"
 
-# --- Argo Rollouts (argoproj/argo-helm, the same Helm repository as Argo CD); the app version is the chart's
-# appVersion (argo-rollouts-2.41.0 charts/argo-rollouts/Chart.yaml).
+# --- Argo Rollouts (argoproj/argo-helm, the same Helm repository as Argo CD). The chart ships appVersion
+# ARGO_ROLLOUTS_CHART_APP_VERSION (argo-rollouts-2.41.0 charts/argo-rollouts/Chart.yaml); the render runs
+# ARGO_ROLLOUTS_APP_VERSION, a later patch of the same minor, through the chart's `controller.image.tag` ("Overrides
+# the image tag (default is the chart appVersion)", charts/argo-rollouts/values.yaml), as for Argo CD above.
+# argoproj/argo-rollouts v1.9.0..v1.9.1 (2026-07-06; CVE-2026-35469 via moby/spdystream, grpc, golang.org/x, fixes)
+# leaves manifests/crds and the RBAC (manifests/role, argo-rollouts-aggregate-roles.yaml) unchanged; its only
+# manifest change drops the controller's readinessProbe on /metrics (#4704), which chart 2.41.0 still sets and
+# the v1.9.1 controller still serves (controller/metrics unchanged). The argo-helm chart that ships v1.9.1 is past
+# the stored history (argo-rollouts-2.41.0, 2026-06-05).
 ARGO_ROLLOUTS_CHART_VERSION = "2.41.0"
-ARGO_ROLLOUTS_APP_VERSION = "v1.9.0"
+ARGO_ROLLOUTS_CHART_APP_VERSION = "v1.9.0"
+ARGO_ROLLOUTS_APP_VERSION = "v1.9.1"
 
 # --- GPU (https://nvidia.github.io/k8s-device-plugin, https://nvidia.github.io/dcgm-exporter/helm-charts)
 NVIDIA_DEVICE_PLUGIN_CHART_REPO = "https://nvidia.github.io/k8s-device-plugin"
 NVIDIA_DEVICE_PLUGIN_VERSION = "0.20.0"
 DCGM_EXPORTER_CHART_REPO = "https://nvidia.github.io/dcgm-exporter/helm-charts"
-DCGM_EXPORTER_VERSION = "4.8.2"
+# dcgm-exporter's releases are tagged <DCGM>-<exporter>; the chart's version is the exporter half. 4.6.0-4.8.3
+# (NVIDIA/dcgm-exporter release PR #711, 2026-07-14: deployment/Chart.yaml 4.8.3, values.yaml image.tag
+# 4.6.0-4.8.3-distroless) labels GPU series with `hostname`, no longer `Hostname` (render_metrics.go).
+DCGM_EXPORTER_VERSION = "4.8.3"
+DCGM_VERSION = "4.6.0"
+DCGM_EXPORTER_TAG = f"{DCGM_VERSION}-{DCGM_EXPORTER_VERSION}"
 # The host package `--install-toolkit` installs (nvidia-container-toolkit).
 NVIDIA_CONTAINER_TOOLKIT_VERSION = "1.20.0"
 # CUDA 13.0: the CUDA line the pinned vLLM is built for (vllm 0.34.0 vllm/envs.py VLLM_MAIN_CUDA_VERSION), so
@@ -110,12 +123,15 @@ CNPG_APP_VERSION = "1.30.0"
 CNPG_POSTGRES_IMAGE = "ghcr.io/cloudnative-pg/postgresql:17.11-standard-bookworm"
 # Backups to an object store (stacks.pgvector.backup): CNPG 1.26+ moves barman-cloud out of the operator into the
 # Barman Cloud CNPG-I plugin (cloudnative-pg v1.30.0 docs/src/backup.md), installed from the same chart repository
-# (cloudnative-pg/charts plugin-barman-cloud-v0.7.0: appVersion v0.13.0; plugin v0.14.0 has no chart yet and the
-# same ObjectStore API). The plugin's mTLS certificates come from cert-manager (plugin-barman-cloud v0.13.0
+# (cloudnative-pg/charts plugin-barman-cloud-v0.7.0: appVersion v0.13.0). The render runs plugin v0.14.0 (2026-07-29;
+# no chart ships it yet) through the chart's `image.tag` and `sidecarImage.tag`: plugin-barman-cloud v0.13.0..v0.14.0
+# leaves config/ (CRD, RBAC) and api/ unchanged and adds no flag or environment variable; it is built against
+# CloudNativePG 1.30.0 (go.mod). The plugin's mTLS certificates come from cert-manager (plugin-barman-cloud v0.13.0
 # web/docs/installation.mdx), whose charts are published to https://charts.jetstack.io for every release
 # (cert-manager v1.21.1 design/20240625.push-charts-to-oci.md).
 BARMAN_CLOUD_CHART_VERSION = "0.7.0"
-BARMAN_CLOUD_VERSION = "v0.13.0"
+BARMAN_CLOUD_CHART_APP_VERSION = "v0.13.0"
+BARMAN_CLOUD_VERSION = "v0.14.0"
 CERT_MANAGER_CHART_REPO = "https://charts.jetstack.io"
 CERT_MANAGER_VERSION = "v1.21.1"
 SOFT_SERVE_IMAGE = "docker.io/charmbracelet/soft-serve:v0.12.2"
@@ -149,12 +165,11 @@ RELEASES: tuple[Pin, ...] = (
     Pin("argo-cd", ARGOCD_APP_VERSION, "argoproj/argo-cd", ARGOCD_APP_VERSION, _tag()),
     Pin("argo-rollouts chart", ARGO_ROLLOUTS_CHART_VERSION, "argoproj/argo-helm",
         f"argo-rollouts-{ARGO_ROLLOUTS_CHART_VERSION}", _tag("argo-rollouts-")),
-    Pin("argo-rollouts", ARGO_ROLLOUTS_APP_VERSION, "argoproj/argo-helm",
-        f"argo-rollouts-{ARGO_ROLLOUTS_CHART_VERSION}", None),
+    Pin("argo-rollouts", ARGO_ROLLOUTS_APP_VERSION, "argoproj/argo-rollouts", ARGO_ROLLOUTS_APP_VERSION, _tag()),
     Pin("nvidia-device-plugin chart", NVIDIA_DEVICE_PLUGIN_VERSION, "NVIDIA/k8s-device-plugin",
         f"v{NVIDIA_DEVICE_PLUGIN_VERSION}", _tag()),
-    Pin("dcgm-exporter chart", DCGM_EXPORTER_VERSION, "NVIDIA/dcgm-exporter", f"4.5.3-{DCGM_EXPORTER_VERSION}",
-        rf"^\d+\.\d+\.\d+-{_SEMVER}$"),
+    Pin("dcgm-exporter chart", DCGM_EXPORTER_VERSION, "NVIDIA/dcgm-exporter", DCGM_EXPORTER_TAG,
+        rf"^(?P<r>\d+\.\d+\.\d+)-{_SEMVER}$"),
     Pin("nvidia-container-toolkit", NVIDIA_CONTAINER_TOOLKIT_VERSION, "NVIDIA/nvidia-container-toolkit",
         f"v{NVIDIA_CONTAINER_TOOLKIT_VERSION}", _tag()),
     Pin("cuda smoke image", CUDA_SMOKE_IMAGE, "NVIDIA/cuda (nvcr.io)", "13.0.2-base-ubuntu24.04", None),
@@ -162,8 +177,7 @@ RELEASES: tuple[Pin, ...] = (
         f"prometheus-operator-crds-{PROMETHEUS_OPERATOR_CRDS_VERSION}", _tag("prometheus-operator-crds-")),
     Pin("kube-prometheus-stack chart", KUBE_PROMETHEUS_STACK_VERSION, "prometheus-community/helm-charts",
         f"kube-prometheus-stack-{KUBE_PROMETHEUS_STACK_VERSION}", _tag("kube-prometheus-stack-")),
-    Pin("alertmanager", ALERTMANAGER_VERSION, "prometheus-community/helm-charts",
-        f"kube-prometheus-stack-{KUBE_PROMETHEUS_STACK_VERSION}", None),
+    Pin("alertmanager", ALERTMANAGER_VERSION, "prometheus/alertmanager", ALERTMANAGER_VERSION, _tag()),
     Pin("loki chart", LOKI_VERSION, "grafana-community/helm-charts", f"loki-{LOKI_VERSION}", _tag("loki-")),
     Pin("alloy chart", ALLOY_VERSION, "grafana/alloy", f"helm-chart/{ALLOY_VERSION}", _tag("helm-chart/")),
     Pin("vllm", VLLM_VERSION, "vllm-project/vllm", VLLM_VERSION, _tag()),
@@ -175,14 +189,14 @@ RELEASES: tuple[Pin, ...] = (
         held="PostgreSQL 17: a new major cannot open the existing data directory"),
     Pin("cloudnative-pg chart", CNPG_CHART_VERSION, "cloudnative-pg/charts", f"cloudnative-pg-v{CNPG_CHART_VERSION}",
         _tag("cloudnative-pg-v")),
-    Pin("cloudnative-pg", CNPG_APP_VERSION, "cloudnative-pg/charts", f"cloudnative-pg-v{CNPG_CHART_VERSION}", None),
+    Pin("cloudnative-pg", CNPG_APP_VERSION, "cloudnative-pg/cloudnative-pg", f"v{CNPG_APP_VERSION}", _tag()),
     Pin("cloudnative-pg postgres image", CNPG_POSTGRES_IMAGE, "cloudnative-pg/postgres-containers",
         "a949ae58 (main, 2026-08-20; images are tagged on ghcr.io only)", None,
         held="PostgreSQL 17: a new major cannot open the existing data directory"),
     Pin("barman-cloud plugin chart", BARMAN_CLOUD_CHART_VERSION, "cloudnative-pg/charts",
         f"plugin-barman-cloud-v{BARMAN_CLOUD_CHART_VERSION}", _tag("plugin-barman-cloud-v")),
-    Pin("barman-cloud plugin", BARMAN_CLOUD_VERSION, "cloudnative-pg/charts",
-        f"plugin-barman-cloud-v{BARMAN_CLOUD_CHART_VERSION}", None),
+    Pin("barman-cloud plugin", BARMAN_CLOUD_VERSION, "cloudnative-pg/plugin-barman-cloud", BARMAN_CLOUD_VERSION,
+        _tag()),
     Pin("cert-manager chart", CERT_MANAGER_VERSION, "cert-manager/cert-manager", CERT_MANAGER_VERSION, _tag()),
     Pin("postgres exporter image", POSTGRES_EXPORTER_IMAGE, "prometheus-community/postgres_exporter", "v0.20.1",
         _tag()),

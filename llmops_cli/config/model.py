@@ -378,7 +378,7 @@ class GatewaySettings(_Model):
 # An S3 (or S3-compatible) bucket and an optional prefix: s3://bucket/path (bucket naming as S3's: 3-63 lowercase
 # letters, digits, '.' and '-').
 S3_URL = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9._~!$&()*+,;=:@%/-]*)?$"
-# The retention barman-cloud applies (plugin-barman-cloud v0.13.0 api/v1/objectstore_types.go RetentionPolicy).
+# The retention barman-cloud applies (plugin-barman-cloud v0.14.0 api/v1/objectstore_types.go RetentionPolicy).
 RETENTION = r"^[1-9][0-9]*[dwm]$"
 PATTERN_HELP[S3_URL] = "an S3 URL such as s3://my-bucket/llmops (bucket, then an optional path)"
 PATTERN_HELP[RETENTION] = "a retention such as 30d, 4w or 6m (days, weeks, months; a positive number)"

@@ -133,7 +133,7 @@ def rule_groups(settings: Settings, *, gpu: bool, env: str = "dev") -> list[dict
                 "rules": [
                     _alert(
                         "GpuMemoryHigh",
-                        f"max by (Hostname, gpu) ({gpu_m.memory_used} / "
+                        f"max by ({gpu_m.host}, gpu) ({gpu_m.memory_used} / "
                         f"({gpu_m.memory_used} + {gpu_m.memory_free})) > 0.95",
                         "10m",
                         "warning",

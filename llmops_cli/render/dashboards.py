@@ -206,15 +206,15 @@ def dashboards(settings: Settings, *, gpu: bool) -> list[Dashboard]:
                 [
                     (
                         "GPU utilization",
-                        [("{{Hostname}} gpu {{gpu}}", f"avg by (Hostname, gpu) ({gm.utilization})")],
+                        [(f"{{{{{gm.host}}}}} gpu {{{{gpu}}}}", f"avg by ({gm.host}, gpu) ({gm.utilization})")],
                         "percent",
                     ),
                     (
                         "GPU memory used",
                         [
                             (
-                                "{{Hostname}} gpu {{gpu}}",
-                                f"max by (Hostname, gpu) ({gm.memory_used} / ({gm.memory_used} + {gm.memory_free}))",
+                                f"{{{{{gm.host}}}}} gpu {{{{gpu}}}}",
+                                f"max by ({gm.host}, gpu) ({gm.memory_used} / ({gm.memory_used} + {gm.memory_free}))",
                             )
                         ],
                         "percentunit",

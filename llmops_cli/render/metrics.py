@@ -93,6 +93,9 @@ class GpuMetrics:
     utilization: str = "DCGM_FI_DEV_GPU_UTIL"
     memory_used: str = "DCGM_FI_DEV_FB_USED"  # MiB
     memory_free: str = "DCGM_FI_DEV_FB_FREE"  # MiB
+    # The node's label on a GPU series (dcgm-exporter 4.6.0-4.8.3 internal/pkg/rendermetrics/render_metrics.go;
+    # `Hostname` up to 4.5.3-4.8.2).
+    host: str = "hostname"
 
 
 GPU_METRICS = GpuMetrics()

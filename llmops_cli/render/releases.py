@@ -116,10 +116,11 @@ class GitRemoteTags:
 
 
 def version_key(match: re.Match[str]) -> tuple[int, ...]:
-    """Numeric sort key of a tag that matched a pin's pattern (group ``v``, then an optional revision ``r``)."""
+    """Numeric sort key of a tag that matched a pin's pattern: group ``v``, then an optional ``r`` (k3s's
+    ``+k3sN`` revision, or the DCGM half of dcgm-exporter's ``<DCGM>-<exporter>``), each dotted or plain."""
     key = tuple(int(x) for x in match.group("v").split("."))
     rev = match.groupdict().get("r")
-    return key + ((int(rev),) if rev else ())
+    return key + (tuple(int(x) for x in rev.split(".")) if rev else ())
 
 
 def newest_tag(pattern: str, tags: Iterable[str]) -> str | None:
@@ -139,6 +140,12 @@ def check_pin(pin: Pin, source: TagSource) -> PinCheck:
     if tags is None:
         return PinCheck(pin, "unknown", None, f"cannot tell: no release metadata for {pin.repo}")
     newest = newest_tag(pin.tags, tags)
+    if pin.tag not in tags:
+        # Comparing with a list that lacks the pinned release would call a pin "current" against a stale list or
+        # another repository's (Valkey 9.1.2 against one whose newest tag is 8.0.1).
+        return PinCheck(
+            pin, "unknown", newest, f"cannot tell: the tags of {pin.repo} do not include {pin.tag} (stale list?)"
+        )
     current = re.match(pin.tags, pin.tag)
     if newest is None or current is None:
         return PinCheck(pin, "unknown", newest, f"cannot tell: no stable tag of {pin.repo} matches the pin")

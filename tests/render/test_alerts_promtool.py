@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from llmops_cli.render.metrics import GPU_METRICS
+
 from .conftest import gpu_tree, objects
 from .tools import require_tool
 
@@ -111,14 +113,14 @@ CASES: dict[str, tuple[str, list[dict], list[dict], dict[str, str]]] = {
     "GpuMemoryHigh": (
         "15m",
         [
-            {"series": 'DCGM_FI_DEV_FB_USED{Hostname="n1",gpu="0"}', "values": "79000x20"},
-            {"series": 'DCGM_FI_DEV_FB_FREE{Hostname="n1",gpu="0"}', "values": "1000x20"},
+            {"series": f'DCGM_FI_DEV_FB_USED{{{GPU_METRICS.host}="n1",gpu="0"}}', "values": "79000x20"},
+            {"series": f'DCGM_FI_DEV_FB_FREE{{{GPU_METRICS.host}="n1",gpu="0"}}', "values": "1000x20"},
         ],
         [
-            {"series": 'DCGM_FI_DEV_FB_USED{Hostname="n1",gpu="0"}', "values": "40000x20"},
-            {"series": 'DCGM_FI_DEV_FB_FREE{Hostname="n1",gpu="0"}', "values": "40000x20"},
+            {"series": f'DCGM_FI_DEV_FB_USED{{{GPU_METRICS.host}="n1",gpu="0"}}', "values": "40000x20"},
+            {"series": f'DCGM_FI_DEV_FB_FREE{{{GPU_METRICS.host}="n1",gpu="0"}}', "values": "40000x20"},
         ],
-        {"Hostname": "n1", "gpu": "0"},
+        {GPU_METRICS.host: "n1", "gpu": "0"},
     ),
     "GatewayRateLimitsNotShared": (
         "20m",

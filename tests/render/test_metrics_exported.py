@@ -43,12 +43,14 @@ def deployed_exports(tree: dict[str, str]) -> Exports:
     if pg is not None and any(c["name"] == "exporter" for c in pg["spec"]["template"]["spec"]["containers"]):
         rel = release("postgres exporter image")
         ex.add(f"postgres_exporter {rel.version}", rel.names("metrics"), rel.names("metric_labels"))
-    for _, chart, version, _ in chart_sources(tree):
+    for _, chart, version, values in chart_sources(tree):
         if chart == "dcgm-exporter":
             rel = TABLES["dcgm-exporter chart"][version]
             ex.add(f"dcgm-exporter {version}", rel.names("metrics"), rel.names("metric_labels"))
         if chart == "argo-rollouts":
-            rel = TABLES["argo-rollouts"][TABLES["argo-rollouts chart"][version].scalars["appVersion"]]
+            shipped = TABLES["argo-rollouts chart"][version].scalars["appVersion"]
+            # The controller the render runs: controller.image.tag, else the chart's appVersion.
+            rel = TABLES["argo-rollouts"][values.get("controller", {}).get("image", {}).get("tag") or shipped]
             # The chart's ServiceMonitor keeps the target's namespace; the rollout's own becomes exported_namespace.
             ex.add(
                 f"argo-rollouts {rel.version}",

@@ -47,6 +47,15 @@ def test_every_pin_has_the_fact_table_of_its_exact_release():
     assert set(PINNED) <= set(versions.PINS)
 
 
+def _parts(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in version.lstrip("v").split("."))
+
+
+def _is_later_patch(pinned: str, shipped: str) -> bool:
+    """``pinned`` is ``shipped`` or a later patch of the same minor."""
+    return _parts(pinned)[:2] == _parts(shipped)[:2] and _parts(pinned) >= _parts(shipped)
+
+
 def test_argocd_runs_a_patch_release_of_the_minor_its_chart_ships():
     """The chart pin's appVersion is recorded as the chart ships it; the Argo CD pin is that release or a later
     patch of the same minor (only those keep the chart's templates and CRDs: see versions.py), and the render asks
@@ -54,11 +63,7 @@ def test_argocd_runs_a_patch_release_of_the_minor_its_chart_ships():
     shipped = release("argo-cd chart").scalars["appVersion"]
     assert versions.ARGOCD_CHART_APP_VERSION == shipped
 
-    def parts(v: str) -> tuple[int, ...]:
-        return tuple(int(x) for x in v.lstrip("v").split("."))
-
-    assert parts(versions.ARGOCD_APP_VERSION)[:2] == parts(shipped)[:2]
-    assert parts(versions.ARGOCD_APP_VERSION) >= parts(shipped)
+    assert _is_later_patch(versions.ARGOCD_APP_VERSION, shipped)
     for variant, tree in variants():
         for obj in objects(tree).values():
             if obj.get("kind") == "HelmChart" and obj["spec"]["chart"] == "argo-cd":
@@ -68,6 +73,33 @@ def test_argocd_runs_a_patch_release_of_the_minor_its_chart_ships():
             else:
                 continue
             assert values["global"]["image"]["tag"] == versions.ARGOCD_APP_VERSION, variant
+
+
+def test_argo_rollouts_runs_a_patch_release_of_the_minor_its_chart_ships():
+    """As for Argo CD: the chart's appVersion as it ships, the pinned controller a later patch of the same minor
+    (one with the chart's CRDs and RBAC: versions.py), asked for through controller.image.tag."""
+    shipped = release("argo-rollouts chart").scalars["appVersion"]
+    assert versions.ARGO_ROLLOUTS_CHART_APP_VERSION == shipped
+
+    pinned = versions.ARGO_ROLLOUTS_APP_VERSION
+    assert _is_later_patch(pinned, shipped)
+    assert release("argo-rollouts").names("crds") == TABLES["argo-rollouts"][shipped].names("crds")
+    seen = 0
+    for variant, tree in variants():
+        for _, chart, _, values in chart_sources(tree):
+            if chart == "argo-rollouts":
+                seen += 1
+                assert values["controller"]["image"]["tag"] == pinned, variant
+                assert not values["dashboard"]["enabled"], variant  # its image would still be the chart's
+    assert seen
+
+
+def test_dcgm_exporter_pin_is_the_release_its_chart_ships():
+    """The chart's version is the exporter half of the release tag <DCGM>-<exporter>; its image is that release."""
+    rel = release("dcgm-exporter chart")
+    assert rel.scalars["appVersion"] == versions.DCGM_EXPORTER_VERSION
+    assert rel.tag.split(" ")[0] == versions.DCGM_EXPORTER_TAG
+    assert rel.scalars["image_tag"].startswith(f"{versions.DCGM_EXPORTER_TAG}-")
 
 
 def test_kubernetes_minor_is_the_pinned_k3s_and_supported_by_argocd():
@@ -333,6 +365,20 @@ def test_postgres_through_cloudnative_pg_uses_what_the_pinned_operator_and_image
     assert "postgresql.cnpg.io/Cluster" in release("argo-cd").names("health")
 
 
+def test_the_barman_cloud_plugin_runs_with_the_crds_and_rbac_of_its_chart():
+    """The plugin's chart may run a later plugin release by its image tags only where that release keeps the
+    chart's ObjectStore CRD, needs no more RBAC and reads the sidecar image from the same variable; the pinned
+    CloudNativePG is one it supports."""
+    chart, plugin = release("barman-cloud plugin chart"), release("barman-cloud plugin")
+    assert plugin.names("crds") == chart.names("crds")
+    assert plugin.names("crd_spec") == {f"identical to {chart.tag.split(' ')[0]}"}
+    assert plugin.names("rbac") == {f"covered by {chart.tag.split(' ')[0]}"}
+    assert plugin.names("plugin_parameters") == chart.names("plugin_parameters")
+    assert plugin.names("sidecar_image_env") == chart.names("sidecar_image_env")
+    (least,) = plugin.names("min_cloudnative_pg")
+    assert _parts(versions.CNPG_APP_VERSION) >= _parts(least)
+
+
 @pytest.mark.parametrize(("variant", "tree"), variants(), ids=VARIANT_IDS)
 def test_backups_use_what_the_pinned_operator_plugin_and_cert_manager_provide(variant, tree):
     """Backups go through the Barman Cloud plugin (in-tree barman-cloud is deprecated at the pinned CNPG): the
@@ -354,6 +400,7 @@ def test_backups_use_what_the_pinned_operator_plugin_and_cert_manager_provide(va
         release("barman-cloud plugin chart"),
         release("cert-manager chart"),
     )
+    plugin_app = release("barman-cloud plugin")
     assert "plugin:barman-cloud.cloudnative-pg.io" in cnpg.names("object_store_backups")
     (cluster,), (store,), (scheduled,) = by_kind["Cluster"], by_kind["ObjectStore"], by_kind["ScheduledBackup"]
     (entry,) = cluster["spec"]["plugins"]
@@ -381,7 +428,11 @@ def test_backups_use_what_the_pinned_operator_plugin_and_cert_manager_provide(va
     app, src = charts["plugin-barman-cloud"]
     assert app["spec"]["destination"]["namespace"] in plugin.names("namespace")
     assert src["repoURL"] == charts["cloudnative-pg"][1]["repoURL"]
-    assert versions.BARMAN_CLOUD_VERSION == plugin.scalars["appVersion"]
+    # The chart ships its appVersion; the pinned plugin (its operator and its sidecar) runs through the image tags.
+    assert versions.BARMAN_CLOUD_CHART_APP_VERSION == plugin.scalars["appVersion"]
+    values = src["helm"]["valuesObject"]
+    assert values["image"]["tag"] == values["sidecarImage"]["tag"] == versions.BARMAN_CLOUD_VERSION
+    assert {versions.BARMAN_CLOUD_VERSION} == plugin_app.names("image_tag")
     cm_app, cm_src = charts["cert-manager"]
     assert plugin.names("needs_crds") <= cm.names("crds")
     assert {cm_src["repoURL"]} == cm.names("chart_repo")

@@ -103,7 +103,14 @@ def backup_apps(ctx: RenderContext) -> list[dict[str, object]]:
             names.CNPG_NAMESPACE,
             WAVE_OPERATORS,
             chart=plugin_chart,
-            values={"crds": {"create": True}, "resources": resources},
+            # The pinned plugin release for its operator and sidecar, not the chart's appVersion
+            # (versions.BARMAN_CLOUD_VERSION).
+            values={
+                "crds": {"create": True},
+                "resources": resources,
+                "image": {"tag": versions_view.BARMAN_CLOUD_VERSION},
+                "sidecarImage": {"tag": versions_view.BARMAN_CLOUD_VERSION},
+            },
             server_side=True,
         ),
     ]
@@ -130,7 +137,7 @@ def backup_view(ctx: RenderContext) -> dict[str, object]:
         "retention": b.retention,
         # The plugin's sidecar in every instance pod (archives WAL, streams base backups): barman-cloud's
         # uploads hold a few multipart chunks in memory. It runs non-root, read-only, all capabilities dropped,
-        # RuntimeDefault seccomp (plugin-barman-cloud v0.13.0 internal/cnpgi/operator/lifecycle.go), as the
+        # RuntimeDefault seccomp (plugin-barman-cloud v0.14.0 internal/cnpgi/operator/lifecycle.go), as the
         # namespace's restricted Pod Security level requires; its resources are these.
         "sidecar_resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
     }

@@ -56,6 +56,8 @@ def rollouts_values(ctx: RenderContext) -> dict[str, Any]:
         "keepCRDs": True,
         "controller": {
             "replicas": 2 if ctx.profile.name == "prod" else 1,
+            # The pinned controller patch release, not the chart's appVersion (versions.ARGO_ROLLOUTS_APP_VERSION).
+            "image": {"tag": versions_view.ARGO_ROLLOUTS_APP_VERSION},
             "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
             "metrics": {
                 "enabled": True,

@@ -46,6 +46,7 @@ PINNED: dict[str, tuple[str, str]] = {
     "cloudnative-pg chart": ("cloudnative-pg chart", versions.CNPG_CHART_VERSION),
     "cloudnative-pg postgres image": ("cloudnative-pg postgres image", _image_tag(versions.CNPG_POSTGRES_IMAGE)),
     "barman-cloud plugin chart": ("barman-cloud plugin chart", versions.BARMAN_CLOUD_CHART_VERSION),
+    "barman-cloud plugin": ("barman-cloud plugin", versions.BARMAN_CLOUD_VERSION),
     "cert-manager chart": ("cert-manager chart", versions.CERT_MANAGER_VERSION),
 }
 

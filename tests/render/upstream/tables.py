@@ -579,6 +579,7 @@ ARGO_ROLLOUTS_CHART = {
                 ("installCRDs",),
                 ("keepCRDs",),
                 ("controller", "replicas"),
+                ("controller", "image", "tag"),  # "Overrides the image tag (default is the chart appVersion)"
                 ("controller", "resources", "**"),
                 ("controller", "metrics", "enabled"),
                 ("controller", "metrics", "serviceMonitor", "enabled"),
@@ -686,6 +687,12 @@ ARGO_ROLLOUTS = {
     ),
 }
 
+# v1.9.1 (the pin; run through the chart's controller.image.tag): every file the v1.9.0 facts cite, manifests/crds
+# and the RBAC (manifests/role, manifests/base/argo-rollouts-aggregate-roles.yaml) are unchanged in
+# argoproj/argo-rollouts v1.9.0..v1.9.1 (`git diff --stat v1.9.0 v1.9.1 -- <files>` is empty; go.mod keeps expr
+# v1.15.5), so the facts are the same, read again at the new tag.
+ARGO_ROLLOUTS["v1.9.1"] = dataclasses.replace(ARGO_ROLLOUTS["v1.9.0"], version="v1.9.1", tag="v1.9.1")
+
 # ------------------------------------------------------------------------------------------------ GPU
 DEVICE_PLUGIN_CHART = {
     "0.20.0": Release(
@@ -719,35 +726,54 @@ DEVICE_PLUGIN_CHART = {
         ),
     ),
 }
+# 4.6.0-4.8.3: DCGM 4.6.0, exporter and chart 4.8.3 (release PR NVIDIA/dcgm-exporter#711, commit 7ad58324, whose
+# deployment/Chart.yaml says version and appVersion 4.8.3 and values.yaml image.tag 4.6.0-4.8.3-distroless). Every
+# fact re-read there. Changed since 4.5.3-4.8.2: the node label on GPU series is `hostname` (it was `Hostname`), and
+# the chart passes no `-f` (values.yaml `arguments: []`): the exporter reads its default collectors file, where the
+# chart mounts its own metrics ConfigMap.
+_DCGM = "7ad58324"
 DCGM_EXPORTER_CHART = {
-    "4.8.2": Release(
+    "4.8.3": Release(
         "dcgm-exporter chart",
-        "4.8.2",
+        "4.8.3",
         "NVIDIA/dcgm-exporter",
-        "4.5.3-4.8.2",
+        f"4.6.0-4.8.3 (release PR #711, commit {_DCGM})",
         facts=(
+            # The series the exporter serves: the chart's exporter-metrics-config-map (no customMetrics set), mounted
+            # by the default extraVolumeMounts at /etc/dcgm-exporter/default-counters.csv, the path the exporter
+            # reads when no -f is given (internal/pkg/appconfig/types.go DefaultCollectorsFile, pkg/cmd/app.go
+            # CLIFieldsFile); etc/default-counters.csv in the image lists the same three.
             F(
                 "metrics",
-                "etc/default-counters.csv (the chart's default -f)",
+                "deployment/templates/metrics-configmap.yaml, deployment/values.yaml (extraVolumeMounts, arguments)",
                 "DCGM_FI_DEV_GPU_UTIL",
                 "DCGM_FI_DEV_FB_USED",
                 "DCGM_FI_DEV_FB_FREE",
             ),
             F(
+                "collectors_file",
+                "internal/pkg/appconfig/types.go (DefaultCollectorsFile), deployment/values.yaml (extraVolumeMounts)",
+                "/etc/dcgm-exporter/default-counters.csv",
+            ),
+            # Labels of a GPU series (FE_GPU): "UUID" unless --use-old-namespace (collector/gpu_collector.go toMetric);
+            # the node's name as `hostname` when it is known.
+            F(
                 "metric_labels",
-                "internal/pkg/rendermetrics/render_metrics.go",
+                "internal/pkg/rendermetrics/render_metrics.go (metricLabels), internal/pkg/collector/gpu_collector.go",
                 "gpu",
                 "UUID",
                 "pci_bus_id",
                 "device",
                 "modelName",
-                "Hostname",
+                "hostname",
             ),
         ),
         values=Values(
             (("runtimeClassName",), ("nodeSelector", "*"), ("serviceMonitor", "enabled")),
-            "deployment/values.yaml",
+            "deployment/values.yaml, deployment/templates/daemonset.yaml, service-monitor.yaml",
         ),
+        scalars={"appVersion": "4.8.3", "image_tag": "4.6.0-4.8.3-distroless"},
+        scalar_files={"appVersion": "deployment/Chart.yaml", "image_tag": "deployment/values.yaml (image.tag)"},
     ),
 }
 
@@ -1268,15 +1294,70 @@ BARMAN_CLOUD_CHART = {
                 "cert-manager.io/v1/Issuer",
                 "cert-manager.io/v1/Certificate",
             ),
+            # The sidecar's image reaches the plugin's operator as SIDECAR_IMAGE, from the chart's ConfigMap.
+            F(
+                "sidecar_image_env",
+                "charts/plugin-barman-cloud/templates/configmap.yaml, deployment.yaml (env from the ConfigMap)",
+                "SIDECAR_IMAGE",
+            ),
             # It must run in the operator's namespace (plugin-barman-cloud v0.13.0 web/docs/installation.mdx).
             F("namespace", "cloudnative-pg/plugin-barman-cloud v0.13.0 web/docs/installation.mdx", "cnpg-system"),
         ),
-        values=Values((("crds", "create"), ("resources", "**")), "charts/plugin-barman-cloud/values.yaml"),
+        values=Values(
+            (
+                ("crds", "create"),
+                ("resources", "**"),
+                # "Overrides the image tag whose default is the chart appVersion" (values.yaml, values.schema.json):
+                # the operator's image (templates/deployment.yaml) and the sidecar's (templates/configmap.yaml).
+                ("image", "tag"),
+                ("sidecarImage", "tag"),
+            ),
+            "charts/plugin-barman-cloud/values.yaml, values.schema.json",
+        ),
         scalars={"appVersion": "v0.13.0", "kubeVersion": ">=1.29.0-0"},
         scalar_files={
             "appVersion": "charts/plugin-barman-cloud/Chart.yaml",
             "kubeVersion": "charts/plugin-barman-cloud/Chart.yaml",
         },
+    ),
+}
+
+# The plugin itself at the pinned release, run by chart 0.7.0 (which ships v0.13.0) through its image tags: v0.13.0..
+# v0.14.0 leaves config/ (CRD, RBAC, manager) and api/ unchanged, adds no flag or environment variable (internal/cmd
+# unchanged), and falls back to its earlier behaviour with an operator that predates cnpg-i's CheckEmptyWalArchive
+# (internal/cnpgi/common/wal.go resolveArchiveEmptyWalArchiveCheck).
+_BC_CRD = "config/crd/bases/barmancloud.cnpg.io_objectstores.yaml"
+BARMAN_CLOUD = {
+    "v0.14.0": Release(
+        "barman-cloud plugin",
+        "v0.14.0",
+        "cloudnative-pg/plugin-barman-cloud",
+        "v0.14.0 (commit 1e13020)",
+        facts=(
+            F("crds", _BC_CRD, "barmancloud.cnpg.io/v1/ObjectStore"),
+            F(
+                "crd_spec",
+                f"{_BC_CRD} (its spec compared with cloudnative-pg/charts plugin-barman-cloud-v0.7.0 "
+                "charts/plugin-barman-cloud/templates/crds/crds.yaml)",
+                "identical to plugin-barman-cloud-v0.7.0",
+            ),
+            F(
+                "rbac",
+                "config/rbac/role.yaml (each apiGroup, resource and verb is granted by plugin-barman-cloud-v0.7.0 "
+                "charts/plugin-barman-cloud/templates/rbac.yaml)",
+                "covered by plugin-barman-cloud-v0.7.0",
+            ),
+            F(
+                "plugin_parameters",
+                "internal/cnpgi/operator/config/config.go (NewFromCluster)",
+                "barmanObjectName",
+                "serverName",
+            ),
+            F("sidecar_image_env", "internal/cmd/operator/main.go (viper.BindEnv sidecar-image)", "SIDECAR_IMAGE"),
+            # Both images (ghcr.io/cloudnative-pg/plugin-barman-cloud and -sidecar) are tagged with the release's ref.
+            F("image_tag", "Taskfile.yml (IMAGE_VERSION from GITHUB_REF_NAME), release-publish.yml", "v0.14.0"),
+            F("min_cloudnative_pg", "web/docs/installation.mdx (CloudNativePG Version: 1.26 or newer)", "1.26"),
+        ),
     ),
 }
 
@@ -1338,5 +1419,6 @@ TABLES: dict[str, dict[str, Release]] = {
     "cloudnative-pg chart": CNPG_CHART,
     "cloudnative-pg postgres image": CNPG_POSTGRES,
     "barman-cloud plugin chart": BARMAN_CLOUD_CHART,
+    "barman-cloud plugin": BARMAN_CLOUD,
     "cert-manager chart": CERT_MANAGER_CHART,
 }
