@@ -44,7 +44,12 @@ def _default(defaults: dict[str, Any], path: tuple[str, ...]) -> Any:
 @pytest.mark.parametrize(("variant", "tree"), variants(), ids=VARIANT_IDS)
 def test_pinned_charts_render_our_values_and_read_every_key(variant, tree):
     for path, chart_name, version, values in chart_sources(tree):
-        chart = helm.Chart.load(Path(SOURCES or "") / chart_name)
+        source = Path(SOURCES or "") / chart_name
+        if not source.is_dir():
+            pytest.fail(
+                f"{chart_name} {version} is not in {SOURCES}: chart_sources could not export it (see its stderr)"
+            )
+        chart = helm.Chart.load(source)
         assert chart.version == version, f"{chart_name}: exported {chart.version}, pinned {version}"
         chart.validate_schema(values)
         # A release name other than the chart's, so that a name override shows in the output.

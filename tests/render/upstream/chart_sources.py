@@ -79,15 +79,31 @@ def stamp(chart_dir: Path, version: str) -> None:
     )
 
 
-def main(clones: Path, out: Path) -> None:
-    for chart, path in CHART_PATHS.items():
-        rel = release(CHART_TABLES[chart])
-        export(clones, rel.repo, rel.tag, path, out / chart)
+def main(clones: Path, out: Path) -> int:
+    """Exports what it can; a tag missing from a clone (an older snapshot) is named on stderr, and the exit
+    status is 1."""
+    missing = 0
+    jobs = [(chart, *_pinned(chart), path, out / chart) for chart, path in CHART_PATHS.items()]
+    jobs += [(name, repo, tag, path, out / parent / "charts" / name) for parent, name, repo, tag, path in SUBCHARTS]
+    for chart, repo, tag, path, dest in jobs:
+        try:
+            export(clones, repo, tag, path, dest)
+        except subprocess.CalledProcessError:
+            missing += 1
+            print(
+                f"{chart}: {repo} has no tag {tag.split(' ')[0]} in {clones} (fetch a newer clone); not exported",
+                file=sys.stderr,
+            )
+            continue
         if chart in STAMPED:
-            stamp(out / chart, rel.version)
-    for parent, name, repo, tag, path in SUBCHARTS:
-        export(clones, repo, tag, path, out / parent / "charts" / name)
+            stamp(dest, release(CHART_TABLES[chart]).version)
+    return 1 if missing else 0
+
+
+def _pinned(chart: str) -> tuple[str, str]:
+    rel = release(CHART_TABLES[chart])
+    return rel.repo, rel.tag
 
 
 if __name__ == "__main__":  # pragma: no cover - a developer tool
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2])))
