@@ -731,6 +731,10 @@ DEVICE_PLUGIN_CHART = {
 # fact re-read there. Changed since 4.5.3-4.8.2: the node label on GPU series is `hostname` (it was `Hostname`), and
 # the chart passes no `-f` (values.yaml `arguments: []`): the exporter reads its default collectors file, where the
 # chart mounts its own metrics ConfigMap.
+# The tag itself is commit 181290c3 (chart PR NVIDIA/dcgm-exporter#712: "chart 4.8.3 from immutable tag 4.6.0-4.8.3 at
+# commit 181290c399d4…"); no copy of the tree at that commit is readable here, so the files were read at #711's
+# commit, which its description links for the release's changes. Re-read at the tag once a clone has it
+# (tests/render/upstream/chart_sources.py exports it for the opt-in Helm check).
 _DCGM = "7ad58324"
 DCGM_EXPORTER_CHART = {
     "4.8.3": Release(
