@@ -257,3 +257,20 @@ def test_ip_validator_on_ipv6_forms() -> None:
         texts.append(text)
     for text in texts:
         assert pii._ip_ok(text) == _readable_ip_ok(text), text
+
+
+_EMAIL_PIECES = ["a.b", "@", "x-y.io", " ", "%+_", "ex.com", "é", ".", "@@", "Z9", "-", "co"]
+
+
+@settings(max_examples=400)
+@given(
+    text=st.text("ab.Z9_%+-@@ é\u0130x.co", max_size=80)
+    | st.builds("".join, st.lists(st.sampled_from(_EMAIL_PIECES), max_size=12)),
+    where=st.floats(0, 1),
+)
+def test_email_matches_are_the_patterns_finditer_from_any_position(text: str, where: float) -> None:
+    # The detector finds e-mail candidates from the `@`s (pii._email_matches): the same matches, in the same order,
+    # as re's own search from the same position (also one inside an address), which tries every character.
+    pos = round(where * len(text))
+    fast = [m.span() for m in pii._email_matches(text, pos)]
+    assert fast == [m.span() for m in pii._EMAIL.finditer(text, pos)]
