@@ -455,3 +455,42 @@ async def test_an_injection_classifier_sees_what_anyone_but_the_operator_wrote(f
         r = await c.post("/v1/chat/completions", json={"model": "fake-model", "messages": msgs})
         assert r.status_code == 400 and r.json()["error"]["code"] == "prompt_injection"
     assert len(fake.received) == 1
+
+
+# ------------------------------------------------------------------- disaggregated-serving parameters
+# vLLM (vllm-project/vllm, docs/features/disagg_prefill.md, "Reusing prefill token ids on decode"): a chat
+# request's `kv_transfer_params["prompt_token_ids"]` is the prompt the decode stage runs, and `messages` are then
+# not tokenized; `vllm/entrypoints/openai/kv_transfer_params_sanitizer.py` calls client-set `remote_host` /
+# `remote_port` there server-side request forgery. Both are for a router behind the gateway, never a client.
+transfer_value = st.recursive(
+    st.one_of(st.integers(0, 2**31), st.text(max_size=8), st.booleans(), st.none()),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+    max_leaves=8,
+)
+transfer_params = st.fixed_dictionaries(
+    {},
+    optional={
+        "prompt_token_ids": st.lists(st.integers(0, 150_000), min_size=1, max_size=8),
+        "remote_host": st.sampled_from(["169.254.169.254", "kubernetes.default.svc", "10.0.0.1"]),
+        "remote_port": st.integers(1, 65535),
+        "do_remote_prefill": st.booleans(),
+        "prefill": st.dictionaries(st.sampled_from(["remote_host", "remote_port", "x"]), transfer_value, max_size=2),
+    },
+).flatmap(lambda d: st.dictionaries(st.text(max_size=10), transfer_value, max_size=2).map(lambda extra: {**extra, **d}))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    route=st.sampled_from(["chat", "completions", "embeddings"]),
+    field=st.sampled_from(["kv_transfer_params", "ec_transfer_params"]),
+    value=st.one_of(transfer_params, transfer_value),
+)
+def test_disaggregated_serving_parameters_never_reach_the_upstream(route: str, field: str, value: Any) -> None:
+    body: dict[str, Any] = {"model": "fake-model", field: value}
+    if route == "chat":
+        body["messages"] = [{"role": "user", "content": "hi"}]
+    else:
+        body["prompt" if route == "completions" else "input"] = "hi"
+    decisions = PLAIN.check_request(route, body, None)
+    assert field not in body
+    assert any(d.rule == "upstream_override" and d.action == "strip" and field in d.detail for d in decisions)

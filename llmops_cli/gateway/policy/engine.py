@@ -43,9 +43,15 @@ from llmops_cli.gateway.policy.replyfields import (
     reply_fields,
 )
 
-# Fields a client might use to steer the upstream (LiteLLM's `api_base` leak): never forwarded.
+# Fields a client might use to steer the upstream (LiteLLM's `api_base` leak): never forwarded. vLLM's
+# disaggregated-serving parameters are a router's, behind the gateway: `kv_transfer_params["prompt_token_ids"]` is
+# the prompt a decode stage runs instead of tokenizing `messages` (unchecked token ids), and its `remote_host` /
+# `remote_port` point the engine at a peer (vllm-project/vllm docs/features/disagg_prefill.md and
+# vllm/entrypoints/openai/kv_transfer_params_sanitizer.py; `ec_transfer_params` is the encoder cache's twin).
 UPSTREAM_OVERRIDE_FIELDS = frozenset(
     {
+        "kv_transfer_params",
+        "ec_transfer_params",
         "api_base",
         "base_url",
         "api_key",
