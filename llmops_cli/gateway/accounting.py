@@ -33,10 +33,10 @@ class Accounting:
         m = self.metrics
         # A model name takes one of the bounded label slots only once the upstream served it: names the
         # allowlist refused, or the upstream did not know, are the client's free choice.
-        if not ctx.model:
-            model = ""
-        elif ctx.error == "model_not_allowed":
+        if ctx.error == "model_not_allowed":
             model = "denied"
+        elif not ctx.model:
+            model = ""
         else:
             model = m.model_label(ctx.model, ctx.upstream_status == 200 or ctx.status == 200)
         m.child(m.requests, ctx.route, model, str(ctx.status)).inc()

@@ -169,6 +169,7 @@ class Admission:
     ) -> Admitted:
         """Parse and check the body and reserve its tokens. Raises Denied; the decisions made so far are in
         ``ctx.decisions`` either way, and a request the policies refused is charged its scan."""
+        model = None
         try:
             obj = parse_json(got.raw)
             if forced_stream is not None:
@@ -176,12 +177,17 @@ class Admission:
             stream = obj.get("stream", False)
             if not isinstance(stream, bool):
                 raise Denied(400, "invalid_stream", "`stream` must be a boolean.")
-            ctx.model = obj.get("model") if isinstance(obj.get("model"), str) else None
+            model = obj.get("model")
             check = policy.admit_request(route, obj, got.key)
+            ctx.model = model  # its name passed the model checks
             ctx.decisions = check.decisions
             if check.user_texts:
                 ctx.decisions.extend(await self.classifier.classify(check.user_texts, policy))
         except Denied:
+            if ctx.model is None:
+                # The audit record and metrics get the name only where it is a plain one, free of personal data
+                # and blocked phrases (and at most 256 characters): it is the client's free text.
+                ctx.model = policy.recordable_model(model, got.key)
             self._charge(got, len(got.raw) // 4 + 1)
             raise
         ctx.prompt_text = "\n".join(check.texts)

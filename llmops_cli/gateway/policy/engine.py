@@ -245,6 +245,18 @@ class CompiledPolicy:
         except ShapeError as e:
             raise Denied(400, e.code, e.message, decisions=decisions) from None
 
+    def recordable_model(self, model: Any, key: ApiKey | None) -> str | None:
+        """``model`` where it may be recorded (audit log, metric label) although its request was refused: a name
+        that would pass :meth:`_check_model_name`, allowed or not; else None. A refused name is the client's free
+        text: personal data, a blocked phrase, a megabyte of anything."""
+        if not isinstance(model, str) or not model:
+            return None
+        try:
+            self._check_model_name(model, key, [])
+        except Denied:
+            return None
+        return model
+
     def _check_model_name(self, model: str, key: ApiKey | None, decisions: list[Decision]) -> None:
         """The model name goes to the upstream, into the audit log and into a metric label: a name the
         operator did not list by name (a wildcard let it through) must be a plain name, with nothing a
