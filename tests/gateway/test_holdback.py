@@ -343,3 +343,25 @@ def test_disguised_values_streamed_equal_the_whole_text(kind: str, seed: int, se
     text = f"Hello{sep}{value}{sep}bye"
     out, _ = run(text, cuts)
     assert "".join(out) == pii.redact(text, pii.find(text)) == f"Hello{sep}[REDACTED:{kind.upper()}]{sep}bye"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(sorted(pv.GENERATORS)),
+    st.integers(0, 2**32),
+    st.lists(st.characters(categories=["Mn", "Me"]), min_size=1, max_size=3).map("".join),
+    st.lists(st.integers(1, 9), min_size=1, max_size=20),
+)
+def test_values_drawn_over_with_marks_streamed_equal_the_whole_text(
+    kind: str, seed: int, mark: str, cuts: list[int]
+) -> None:
+    """Strikethrough, underline, keycap and accent marks on each character of a value (the marks arrive in a
+    chunk of their own, or split from their character): the value is held and redacted whole."""
+    from llmops_cli.gateway.policy import pii
+
+    rng = random.Random(seed)
+    plain = pv.GENERATORS[kind](rng)
+    value = "".join(c + mark for c in plain[:-1]) + plain[-1]
+    text = f"Hello {value} bye"
+    out, _ = run(text, cuts)
+    assert "".join(out) == pii.redact(text, pii.find(text)) == f"Hello [REDACTED:{kind.upper()}] bye"

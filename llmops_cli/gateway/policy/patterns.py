@@ -7,6 +7,7 @@ treats newlines as spaces, the injection heuristics use line starts).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -48,6 +49,79 @@ _INVISIBLE = dict.fromkeys(c for lo, hi in IGNORABLE_RANGES for c in range(lo, h
 _NL = re.compile(r"\s*\n\s*")
 _WS = re.compile(r"[^\S\n]+")
 
+# Nonspacing and enclosing marks (categories Mn, Me) are drawn on the character before them: strikethrough
+# (U+0336), underline (U+0332), a keycap (U+20E3), accents, "Zalgo" stacks. On a Latin letter or a digit they
+# leave the word a model reads (`P̶r̶o̶j̶e̶c̶t̶`, `Blúebird`), so matching drops them there (after NFKD, which
+# takes `ú` apart); on other scripts' letters they stay (Japanese dakuten, Cyrillic breves are letters of their
+# own). The detectors' view drops every mark (``textview``).
+MARK_CATEGORIES = ("Mn", "Me")
+
+
+@functools.cache
+def mark_ranges() -> tuple[tuple[int, int], ...]:
+    """Unicode's nonspacing and enclosing marks (Python's ``unicodedata``) as code point ranges. Built on first
+    use (about 25 ms: one category look-up for each code point of the planes that have marks; plane 14's
+    variation selectors are in ``IGNORABLE_RANGES``), not at import: ``render`` imports the policy too."""
+    chars = "".join(map(chr, range(0x300, 0x20000)))
+    out: list[tuple[int, int]] = []
+    for c, cat in zip(chars, map(unicodedata.category, chars), strict=True):
+        if cat in MARK_CATEGORIES:
+            code = ord(c)
+            if out and out[-1][1] == code - 1:
+                out[-1] = (out[-1][0], code)
+            else:
+                out.append((code, code))
+    return tuple(out)
+
+
+def char_class(ranges: Sequence[tuple[int, int]]) -> str:
+    """The inside of a regex character class for ``ranges``."""
+    esc = re.escape
+    return "".join(esc(chr(lo)) if lo == hi else f"{esc(chr(lo))}-{esc(chr(hi))}" for lo, hi in ranges)
+
+
+# Code points beyond the Basic Multilingual Plane. A class with ranges there is searched range by range (100x
+# slower than one of BMP ranges, which ``re`` reads from a bitmap): text with such code points (emoji) has them
+# looked at one by one instead (``astral_marks``).
+ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+def astral_marks(text: str) -> bool:
+    """Whether ``text`` has a combining mark beyond the Basic Multilingual Plane."""
+    category = unicodedata.category
+    return any(category(c) in MARK_CATEGORIES for c in ASTRAL.findall(text))
+
+
+@functools.cache
+def _latin_marks() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """(a letter NFKD takes apart into an ASCII letter and marks, such as `ú`; a BMP mark; a run of BMP marks
+    after an ASCII character; a run of marks of any plane after one)."""
+    ranges = mark_ranges()
+    bmp = char_class([r for r in ranges if r[1] < 0x10000])
+    astral = char_class([r for r in ranges if r[0] >= 0x10000])
+    marks = frozenset(c for lo, hi in ranges for c in range(lo, hi + 1))
+    accented = []
+    for code in range(0xC0, 0x10000):
+        d = unicodedata.normalize("NFKD", chr(code))
+        if len(d) > 1 and d[0].isascii() and all(ord(c) in marks for c in d[1:]):
+            accented.append((code, code))
+    return (
+        re.compile(f"[{char_class(accented)}]"),
+        re.compile(f"[{bmp}]"),
+        re.compile(f"(?<=[\\x00-\\x7f])[{bmp}]+"),
+        re.compile(f"(?<=[\\x00-\\x7f])(?:[{bmp}]|[{astral}])+"),
+    )
+
+
+def _fold_latin_marks(s: str) -> str:
+    """``s`` (NFKC) without the marks on its ASCII letters and digits, composed ones (`ú`) included."""
+    accented, mark, after_bmp, after_any = _latin_marks()
+    astral = ASTRAL.search(s) is not None and astral_marks(s)
+    if accented.search(s) is None and not astral and (mark.search(s) is None or after_bmp.search(s) is None):
+        return s
+    d = unicodedata.normalize("NFKD", s)
+    return unicodedata.normalize("NFKC", (after_any if astral else after_bmp).sub("", d))
+
 
 def normalise(text: str) -> str:
     if text.isascii():
@@ -56,7 +130,7 @@ def normalise(text: str) -> str:
         if s.isprintable() and "  " not in s:
             return s
     else:
-        s = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).casefold()
+        s = _fold_latin_marks(unicodedata.normalize("NFKC", text).translate(_INVISIBLE)).casefold()
     if "\n" in s:
         s = _NL.sub("\n", s)
     return _WS.sub(" ", s)
