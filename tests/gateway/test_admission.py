@@ -246,6 +246,46 @@ def test_a_connection_that_does_not_finish_its_headers_is_answered_408_and_close
         assert r.status_code in (200, 502)  # a whole request is served (the fake upstream is not running)
 
 
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n",  # refused: 401
+        b"POST /v1/nothing HTTP/1.1\r\nHost: x\r\n",  # 404
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n",  # answered without reading a body
+        b"PUT /v1/chat/completions HTTP/1.1\r\nHost: x\r\n",  # 405
+    ],
+)
+def test_a_body_nobody_reads_must_still_arrive_in_time(head: bytes) -> None:
+    """A request answered before its body (a wrong key, a path or method the gateway does not serve) leaves its
+    body on the wire, and the connection is kept to drop it. Sent a byte at a time, that body held the
+    connection for as long as the client liked, with no key: enough of them use up the file descriptors
+    (slowloris). It must arrive within the body deadline too."""
+    from llmops_cli.gateway.connections import HeaderDeadlineProtocol
+
+    class Quick(HeaderDeadlineProtocol):
+        header_timeout = 0.4
+        body_timeout = 0.6
+
+    app = _app(policy_text(), FakeUpstream())
+    with serve_in_thread(app, http=Quick, timeout_keep_alive=1) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(head + b"Content-Length: 100000\r\n\r\n")
+            t0 = time.monotonic()
+            assert s.recv(12).startswith(b"HTTP/1.1 "), "answered before its body"
+            s.settimeout(0.05)
+            closed = False
+            while not closed and time.monotonic() - t0 < 6:
+                try:
+                    s.sendall(b"x")
+                    closed = s.recv(4096) == b""
+                except TimeoutError:
+                    time.sleep(0.2)
+                except OSError:
+                    closed = True
+            assert closed and time.monotonic() - t0 < 4, "the connection outlived its body deadline"
+
+
 # ------------------------------------------------------------------------------------------ Medium 9
 @pytest.mark.anyio
 async def test_two_credentials_are_refused_not_guessed(client: httpx.AsyncClient, fake: FakeUpstream) -> None:
