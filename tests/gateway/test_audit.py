@@ -179,3 +179,46 @@ def test_a_refused_model_name_is_not_written_to_the_audit_log(tmp_path: Path, al
             assert secret not in raw
 
     check()
+
+
+def test_an_audit_line_does_not_grow_with_the_findings_of_its_request(tmp_path: Path) -> None:
+    """One decision per finding made a 1 MB request of short e-mail addresses a 6 MB audit line (and as many
+    metric increments), at the requests-per-minute rate, refused or not: a disk filled in minutes. The record
+    keeps each (rule, action) once, with how many times it was taken."""
+    import asyncio
+    import random
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from llmops_cli.gateway.testing import pii_values as pv
+
+    @settings(max_examples=25, deadline=None)
+    @given(
+        counts=st.dictionaries(st.sampled_from(sorted(pv.GENERATORS)), st.integers(1, 3000), min_size=1),
+        seed=st.integers(0, 2**32),
+        parts=st.booleans(),
+    )
+    def check(counts: dict[str, int], seed: int, parts: bool) -> None:
+        rng = random.Random(seed)
+        values = [pv.GENERATORS[kind](rng) for kind, n in counts.items() for _ in range(n)]
+        rng.shuffle(values)
+        content: Any = [f"{v} ." for v in values] if parts else " . ".join(values)
+        path = tmp_path / f"audit-{os.urandom(4).hex()}.jsonl"
+        log = AuditLog(str(path))
+
+        async def run() -> int:
+            async with _client(log, FakeUpstream()) as c:
+                body = {"model": "fake-model", "messages": [{"role": "user", "content": content}]}
+                return (await c.post("/v1/chat/completions", json=body)).status_code
+
+        status = asyncio.run(run())
+        raw = path.read_text()
+        assert len(raw) < 2048, (status, len(raw))
+        rec = json.loads(raw)
+        taken = {(d["rule"], d["action"]): d.get("count", 1) for d in rec["decisions"]}
+        assert len(taken) == len(rec["decisions"])  # each (rule, action) once
+        found = {k: n for (rule, _), n in taken.items() if rule.startswith("pii.input.") for k in [rule[10:]]}
+        assert sum(found.values()) >= len(values) * 0.9  # (a value next to another may merge with it)
+
+    check()
