@@ -10,7 +10,8 @@ token reservation afterwards.
    connections that never finish their body hold no slot.
 3. ``admit``: strict parse (once) → input policies (scans) → an injection classifier, where one is set → the
    token reservation: prompt estimate + what the upstream may generate (``max_tokens`` × ``max(n, best_of)``
-   × prompts). A request the policies refuse is charged what it cost to scan (its body's size / 4, as debt).
+   × prompts). A request the policies or the reservation refuse is charged what it cost to scan (its body's
+   size / 4, as debt).
 
 A refusal raises :class:`~llmops_cli.gateway.policy.engine.Denied`; what was admitted comes back as
 :class:`Admitted`, whose ``body`` is the object the policies checked (the only thing that is forwarded).
@@ -199,6 +200,9 @@ class Admission:
         else:
             reason, retry, shared = await self.shared.admit(got.bucket, None, got.tpm, reserved)
         if reason is not None:
+            # Refused after its scan: it pays for that as a request the policies refused does (else a key could
+            # have megabyte bodies scanned at the requests-per-minute rate, each asking for too many tokens).
+            self._charge(got, len(got.raw) // 4 + 1)
             raise _limited(reason, retry)
         if route != "embeddings":
             policy.bind_max_tokens(obj)

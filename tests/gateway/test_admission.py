@@ -146,6 +146,29 @@ async def test_a_refused_request_is_charged_its_scan_and_a_key_in_debt_waits(
     assert not fake.received
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("over", ["request_exceeds_tokens_per_minute", "tokens_per_minute"])
+async def test_a_request_refused_by_its_token_reservation_is_charged_its_scan_too(
+    make_client: Callable[..., httpx.AsyncClient], fake: FakeUpstream, over: str
+) -> None:
+    """A body that passes the content policies is parsed and scanned in full before its tokens are reserved; a
+    refused reservation was free, so a key could have megabyte bodies scanned at the requests-per-minute rate
+    (each asking for more than its tokens per minute, or more than its bucket holds just then)."""
+    c = make_client(_limits(BLUEBIRD, tokens_per_minute=6000))
+    app = c.app  # type: ignore[attr-defined]
+    app.admission.limiter = Limiter(lambda: 1000.0)  # no refill during the test
+    if over == "tokens_per_minute":  # a refused request took ~3500 of the 6000: ~2500 left, no debt
+        r = await c.post("/v1/chat/completions", json=chat("x " * 7000 + "project bluebird"))
+        assert r.status_code == 400
+        body = chat("x " * 7000, max_tokens=1)  # ~14 KB: ~3500 tokens, more than the bucket holds
+    else:
+        body = chat("x " * 14000, max_tokens=1)  # ~28 KB: ~7000 tokens, more than tokens_per_minute
+    r = await c.post("/v1/chat/completions", json=body)
+    assert r.status_code == 429 and r.json()["error"]["code"] == over
+    r = await c.post("/v1/chat/completions", content=b"{not json")  # in debt: refused before it is read
+    assert r.status_code == 429 and r.json()["error"]["code"] == "tokens_per_minute"
+
+
 # ------------------------------------------------------------------------------------------ Medium 3
 def _app(text: str, upstream: Any, **kwargs: Any) -> GatewayApp:
     return create_app(compiled(text), HttpAdapter("http://u", transport=httpx.ASGITransport(upstream)), **kwargs)
