@@ -30,7 +30,7 @@ from typing import Any
 
 from llmops_cli.gateway.policy import injection, pii, textview
 from llmops_cli.gateway.policy.classifier import ClassifierError, InjectionClassifier
-from llmops_cli.gateway.policy.fields import Getter, Setter, ShapeError, plain_field, request_texts, token_prompts
+from llmops_cli.gateway.policy.fields import Getter, Setter, ShapeError, any_strings, request_texts, token_prompts
 from llmops_cli.gateway.policy.jsontext import JsonEscapes, JsonField
 from llmops_cli.gateway.policy.keys import KeyIndex
 from llmops_cli.gateway.policy.media import media_urls, refused_media
@@ -376,7 +376,7 @@ class CompiledPolicy:
             # The end-user id: not prompt text (the model never sees it), but the upstream logs it and it is
             # often an e-mail address. PII only: a blocked phrase or an injection heuristic would refuse a user
             # for their name, and a blocked phrase there reaches no model.
-            for get, put in plain_field(body, "user"):
+            for get, put in any_strings(body, "user"):  # (a string; any other shape is checked all the same)
                 self.redact_field(get, put, self.pii_in, "input", decisions)
         texts = list(request_texts(route, body))
         if not texts:
