@@ -1,8 +1,9 @@
 """Blocked patterns, matched after Unicode normalisation so look-alikes and invisible characters do not
 slip past: NFKC (full-width and compatibility forms fold to ASCII), case folding, invisible characters removed
-(zero-width, soft hyphen, bidi controls, variation selectors, tags: see ``IGNORABLE_RANGES``), runs of
-whitespace collapsed (to one newline where they contain one, else one space; the blocked-pattern matcher also
-treats newlines as spaces, the injection heuristics use line starts).
+(zero-width, soft hyphen, bidi controls, variation selectors, tags: see ``IGNORABLE_RANGES``), combining marks
+on Latin letters and digits removed, runs of whitespace collapsed (to one newline where they contain a line
+break: a line feed, a carriage return, a Unicode line separator, ...; else one space; the blocked-pattern
+matcher also treats newlines as spaces, the injection heuristics use line starts).
 """
 
 from __future__ import annotations
@@ -46,7 +47,10 @@ IGNORABLE_RANGES = (
     (0xE0000, 0xE0FFF),
 )
 _INVISIBLE = dict.fromkeys(c for lo, hi in IGNORABLE_RANGES for c in range(lo, hi + 1))
-_NL = re.compile(r"\s*\n\s*")
+# Line breaks: a chat template hands a carriage return or a Unicode line separator to the model as one, so the
+# heuristics that read line starts see a newline for each (`x<CR>system: …` starts a line).
+LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+_NL = re.compile(rf"\s*[{LINE_BREAKS}]\s*")
 _WS = re.compile(r"[^\S\n]+")
 
 # Nonspacing and enclosing marks (categories Mn, Me) are drawn on the character before them: strikethrough
@@ -131,7 +135,7 @@ def normalise(text: str) -> str:
             return s
     else:
         s = _fold_latin_marks(unicodedata.normalize("NFKC", text).translate(_INVISIBLE)).casefold()
-    if "\n" in s:
+    if "\n" in s or not s.isprintable():  # (every line break but `\n` is unprintable)
         s = _NL.sub("\n", s)
     return _WS.sub(" ", s)
 
