@@ -365,3 +365,21 @@ def test_values_drawn_over_with_marks_streamed_equal_the_whole_text(
     text = f"Hello {value} bye"
     out, _ = run(text, cuts)
     assert "".join(out) == pii.redact(text, pii.find(text)) == f"Hello [REDACTED:{kind.upper()}] bye"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(["credit_card", "us_ssn"]),
+    st.integers(0, 2**32),
+    st.sampled_from(["-", "\u2013", "\u2014", "\u2212"]),
+    st.lists(st.integers(1, 9), min_size=1, max_size=20),
+)
+def test_values_glued_by_dashes_streamed_equal_the_whole_text(kind: str, seed: int, dash: str, cuts: list[int]) -> None:
+    """`Your card—4111 1111 1111 1111—was declined`, in any chunking: redacted whole."""
+    from llmops_cli.gateway.policy import pii
+
+    value = pv.GENERATORS[kind](random.Random(seed))
+    text = f"Your number{dash}{value}{dash}was declined"
+    out, _ = run(text, cuts)
+    want = f"Your number{dash}[REDACTED:{kind.upper()}]{dash}was declined"
+    assert "".join(out) == pii.redact(text, pii.find(text)) == want

@@ -351,3 +351,40 @@ def test_every_combining_mark_is_invisible_to_the_detectors() -> None:
         if unicodedata.category(chr(c)) in ("Mn", "Me") and textview.view(f"4{chr(c)}1")[0] != "41"
     ]
     assert kept == []
+
+
+# ---------------------------------------------------------------- dashes glued to a value
+# Replies write dashes glued to words ("Your card—4111 1111 1111 1111—was declined"); the view reads an em or en
+# dash as `-`, and a card or SSN with a `-` on either side was taken for part of a longer dashed number. A
+# dash after a word (or before one) is punctuation; only a dash between digits joins them.
+DASHES_GLUED = ["-", "\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2015", "\u2212", "\ufe63", "\uff0d"]
+
+
+@SETTINGS
+@given(
+    kind=st.sampled_from(["credit_card", "us_ssn"]),
+    seed=st.integers(0, 2**32),
+    left=st.sampled_from(["card", "SSN", "number", "x", ":", "("]),
+    right=st.sampled_from(["was", "ok", ".", ")", ""]),
+    dash=st.sampled_from(DASHES_GLUED),
+    both=st.booleans(),
+)
+def test_a_value_glued_to_words_by_dashes_is_found(
+    kind: str, seed: int, left: str, right: str, dash: str, both: bool
+) -> None:
+    rng = random.Random(seed)
+    value = pv.GENERATORS[kind](rng)
+    before = f"Your {left}{dash}"
+    after = f"{dash}{right} today" if both else f" {right}"
+    text = before + value + after
+    assert _covering(text, len(before), len(before) + len(value), kind), (ascii(text), pii.find(text))
+
+
+@SETTINGS
+@given(kind=st.sampled_from(["credit_card", "us_ssn"]), seed=st.integers(0, 2**32), n=st.integers(10000, 99999))
+def test_a_value_inside_a_longer_dashed_number_is_none(kind: str, seed: int, n: int) -> None:
+    """The other side of the rule: digits and a dash before or after it make it part of a longer number (five
+    digits: a card may end in a group of three, `4111-1111-1111-1111-123`)."""
+    value = pv.GENERATORS[kind](random.Random(seed))
+    for text in (f"ref {n}-{value} ok", f"ref {value}-{n} ok"):
+        assert [f for f in pii.find(text) if f.kind == kind] == [], text
