@@ -388,3 +388,41 @@ def test_a_value_inside_a_longer_dashed_number_is_none(kind: str, seed: int, n: 
     value = pv.GENERATORS[kind](random.Random(seed))
     for text in (f"ref {n}-{value} ok", f"ref {value}-{n} ok"):
         assert [f for f in pii.find(text) if f.kind == kind] == [], text
+
+
+# ---------------------------------------------------------------- digits written as other digit signs
+# Circled, negative-circled, parenthesized and full-stop digits (`❹❶❶❶ ❶❶❶❶ …`, `⑷⑴⑴⑴`) read as digits to a model;
+# NFKC folds some to `1`, others to `(1)` or `1.`, and the dingbat ones not at all.
+def _digit_signs() -> dict[str, list[str]]:
+    import sys
+    import unicodedata
+
+    out: dict[str, list[str]] = {str(d): [] for d in range(10)}
+    for c in range(0x80, sys.maxunicode + 1):
+        d = unicodedata.digit(chr(c), None)
+        if d is not None and unicodedata.category(chr(c)) == "No":
+            out[str(d)].append(chr(c))
+    return out
+
+
+DIGIT_SIGNS = _digit_signs()
+
+
+@SETTINGS
+@given(
+    kind=st.sampled_from(["credit_card", "us_ssn", "phone", "iban"]),
+    seed=st.integers(0, 2**32),
+    rate=st.sampled_from([0.3, 1.0]),
+    before=st.sampled_from(BEFORE),
+    after=st.sampled_from(AFTER),
+)
+def test_values_written_with_other_digit_signs_are_found_whole(
+    kind: str, seed: int, rate: float, before: str, after: str
+) -> None:
+    rng = random.Random(seed)
+    plain = pv.GENERATORS[kind](rng)
+    value = "".join(
+        rng.choice(DIGIT_SIGNS[c]) if c.isdigit() and DIGIT_SIGNS[c] and rng.random() < rate else c for c in plain
+    )
+    text = before + value + after
+    assert _covering(text, len(before), len(before) + len(value), kind), (ascii(value), pii.find(text))

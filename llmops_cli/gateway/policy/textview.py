@@ -1,8 +1,9 @@
 """The normalised view the personal-data detectors read: NFKC (full-width digits, ``＠``, ``﹫``, ``－`` and
 no-break or thin spaces fold to ASCII), invisible characters removed (zero-width characters, soft hyphens, bidi
 controls: ``patterns.IGNORABLE_RANGES``) and Unicode dashes read as ``-``, so what a model's tokenizer reads as an
-e-mail address is one to the detectors too, and combining marks (strikethrough, underline, keycaps, accents
-drawn on the character before them) read as nothing; and the way back from a span of the view to the span of the text it
+e-mail address is one to the detectors too, combining marks (strikethrough, underline, keycaps, accents
+drawn on the character before them) read as nothing, and digit signs NFKC keeps (`❶`, `➀`) or expands (`⑴`)
+read as their digit; and the way back from a span of the view to the span of the text it
 came from (:func:`text_spans`), invisible characters inside it included."""
 
 from __future__ import annotations
@@ -38,14 +39,32 @@ _TABLE: dict[int, Any] = {**_INVISIBLE, **_LOOKALIKE}
 
 
 @functools.cache
+def digit_signs() -> dict[int, str]:
+    """Characters that are a digit sign (Unicode ``Numeric_Type=Digit``, category No) but that NFKC does not fold
+    to that digit: circled (`⓵`, `❶`, `➀`, `➊`), parenthesized (`⑴`, NFKC `(1)`) and full-stop (`⒈`, `1.`)
+    digits, other scripts' digit signs. A model reads `❹❶❶❶` as 4111; so does the view. Built on first use."""
+    out: dict[int, str] = {}
+    chars = "".join(map(chr, range(0x80, 0x20000)))
+    for c, d in zip(chars, map(unicodedata.digit, chars, [None] * len(chars)), strict=True):
+        if d is not None and unicodedata.category(c) == "No" and unicodedata.normalize("NFKC", c) != str(d):
+            out[ord(c)] = str(d)
+    return out
+
+
+@functools.cache
 def _odd_bmp() -> re.Pattern[str]:
     """The characters of the Basic Multilingual Plane that need the view even in NFKC-normalised text: invisible
-    ones, look-alike punctuation, combining marks. Built on first use (see ``mark_ranges``)."""
-    ranges = sorted([*IGNORABLE_RANGES, *mark_ranges(), *((c, c) for c in _LOOKALIKE)])
+    ones, look-alike punctuation, combining marks, digit signs. Built on first use (see ``mark_ranges``)."""
+    signs = [(c, c) for c in digit_signs()]
+    ranges = sorted([*IGNORABLE_RANGES, *mark_ranges(), *((c, c) for c in _LOOKALIKE), *signs])
     return re.compile(f"[{char_class([r for r in ranges if r[1] < 0x10000])}]")
 
 
-_ODD_ASTRAL = frozenset(c for lo, hi in IGNORABLE_RANGES if lo >= 0x10000 for c in range(lo, hi + 1))
+@functools.cache
+def _odd_astral() -> frozenset[int]:
+    """Invisible characters and digit signs beyond the BMP (marks: ``astral_marks``)."""
+    ignorable = (c for lo, hi in IGNORABLE_RANGES if lo >= 0x10000 for c in range(lo, hi + 1))
+    return frozenset([*ignorable, *(c for c in digit_signs() if c >= 0x10000)])
 
 
 def _plain(text: str) -> bool:
@@ -56,7 +75,7 @@ def _plain(text: str) -> bool:
         return False
     if ASTRAL.search(text) is None:
         return True
-    return not astral_marks(text) and _ODD_ASTRAL.isdisjoint(map(ord, ASTRAL.findall(text)))
+    return not astral_marks(text) and _odd_astral().isdisjoint(map(ord, ASTRAL.findall(text)))
 
 
 class _Fold(dict[str, str]):
@@ -66,7 +85,8 @@ class _Fold(dict[str, str]):
     def __missing__(self, ch: str) -> str:
         if len(self) > 65_536:  # every code point an attacker sends costs an entry: keep it bounded
             self.clear()
-        out = unicodedata.normalize("NFKC", ch).translate(_TABLE)
+        sign = digit_signs().get(ord(ch))
+        out = sign if sign is not None else unicodedata.normalize("NFKC", ch).translate(_TABLE)
         if not out.isascii():
             out = "".join(c for c in out if unicodedata.category(c) not in MARK_CATEGORIES)
         self[ch] = out
@@ -177,4 +197,4 @@ def warm() -> None:
     from llmops_cli.gateway.policy.patterns import normalise
 
     normalise("\u00e9\u0301\U0001d167")
-    view("\u00e9\u0301")
+    view("\u00e9\u0301\u2776")
