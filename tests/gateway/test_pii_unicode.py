@@ -426,3 +426,34 @@ def test_values_written_with_other_digit_signs_are_found_whole(
     )
     text = before + value + after
     assert _covering(text, len(before), len(before) + len(value), kind), (ascii(value), pii.find(text))
+
+
+# ---------------------------------------------------------------- Latin letters written as Cyrillic or Greek ones
+# Unicode's confusables (UTS #39, confusables.txt: `0430 ; 0061` CYRILLIC SMALL LETTER A → LATIN SMALL LETTER A, …):
+# `alice@exаmple.com` with a Cyrillic `а`, `АKIA…` with a Cyrillic `А`, read as the address and the key they
+# spell, to a person and to a model. Drawn independently of the gateway's own table.
+CONFUSABLE = {
+    "a": "\u0430\u03b1", "c": "\u0441", "e": "\u0435", "i": "\u0456\u03b9", "j": "\u0458", "o": "\u043e\u03bf",
+    "p": "\u0440\u03c1", "s": "\u0455", "x": "\u0445\u03c7", "y": "\u0443", "A": "\u0410\u0391", "B": "\u0412\u0392",
+    "C": "\u0421", "E": "\u0415\u0395", "H": "\u041d\u0397", "I": "\u0406\u0399", "J": "\u0408", "K": "\u041a\u039a",
+    "M": "\u041c\u039c", "N": "\u039d", "O": "\u041e\u039f", "P": "\u0420\u03a1", "S": "\u0405", "T": "\u0422\u03a4",
+    "X": "\u0425\u03a7", "Y": "\u03a5", "Z": "\u0396",
+}  # fmt: skip
+
+
+@SETTINGS
+@given(
+    kind=st.sampled_from(["email", "secret", "iban"]),
+    seed=st.integers(0, 2**32),
+    rate=st.sampled_from([0.2, 1.0]),
+    before=st.sampled_from(BEFORE),
+    after=st.sampled_from(AFTER),
+)
+def test_values_spelled_with_cyrillic_or_greek_look_alikes_are_found_whole(
+    kind: str, seed: int, rate: float, before: str, after: str
+) -> None:
+    rng = random.Random(seed)
+    plain = pv.GENERATORS[kind](rng)
+    value = "".join(rng.choice(CONFUSABLE[c]) if c in CONFUSABLE and rng.random() < rate else c for c in plain)
+    text = before + value + after
+    assert _covering(text, len(before), len(before) + len(value), kind), (ascii(value), pii.find(text))

@@ -26,13 +26,22 @@ from llmops_cli.gateway.policy.patterns import (
     mark_ranges,
 )
 
-# Read as ASCII punctuation though NFKC keeps them: Unicode hyphens, dashes and the minus sign (U+2011 and
-# U+FE58 reach these through NFKC), the Ogham space mark, ideographic full stops, the ratio sign.
+# Cyrillic, Greek and Armenian letters that are Latin ones to the eye (Unicode's confusables, UTS #39
+# confusables.txt: `0430 ; 0061` CYRILLIC SMALL LETTER A → LATIN SMALL LETTER A, …): `alice@exаmple.com`, `АKIA…`.
+_LATIN_LOOKALIKES = {
+    "a": "аα", "c": "с", "d": "ԁ", "e": "е", "h": "һ", "i": "іι", "j": "ј", "l": "ӏ", "o": "оοօ", "p": "рρ",
+    "q": "ԛ", "s": "ѕ", "u": "ս", "v": "ν", "w": "ԝ", "x": "хχ", "y": "у", "A": "АΑ", "B": "ВΒ", "C": "С",
+    "E": "ЕΕ", "H": "НΗ", "I": "ІΙӀ", "J": "Ј", "K": "КΚ", "M": "МΜ", "N": "Ν", "O": "ОΟ", "P": "РΡ",
+    "Q": "Ԛ", "S": "Ѕ", "T": "ТΤ", "W": "Ԝ", "X": "ХΧ", "Y": "ҮΥ", "Z": "Ζ",
+}  # fmt: skip
+# Read as ASCII though NFKC keeps them: Unicode hyphens, dashes and the minus sign (U+2011 and U+FE58 reach these
+# through NFKC), the Ogham space mark, ideographic full stops, the ratio sign, and Latin look-alike letters.
 _LOOKALIKE = {
     **dict.fromkeys([0x2010, 0x2012, 0x2013, 0x2014, 0x2015, 0x2043, 0x2212], "-"),
     0x1680: " ",
     0x3002: ".",
     0x2236: ":",
+    **{ord(c): latin for latin, cs in _LATIN_LOOKALIKES.items() for c in cs},
 }
 _INVISIBLE = dict.fromkeys(c for lo, hi in IGNORABLE_RANGES for c in range(lo, hi + 1))
 _TABLE: dict[int, Any] = {**_INVISIBLE, **_LOOKALIKE}
