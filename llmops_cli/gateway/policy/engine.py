@@ -252,12 +252,14 @@ class CompiledPolicy:
         if not isinstance(model, str) or not model:
             return None
         try:
-            self._check_model_name(model, key, [])
+            self._check_model_name(model, key, [], remember=False)  # (a refused name takes no cache entry)
         except Denied:
             return None
         return model
 
-    def _check_model_name(self, model: str, key: ApiKey | None, decisions: list[Decision]) -> None:
+    def _check_model_name(
+        self, model: str, key: ApiKey | None, decisions: list[Decision], *, remember: bool = True
+    ) -> None:
         """The model name goes to the upstream, into the audit log and into a metric label: a name the
         operator did not list by name (a wildcard let it through) must be a plain name, with nothing a
         blocked pattern or a PII detector finds in it. Refused rather than redacted: a redacted name would ask
@@ -285,7 +287,7 @@ class CompiledPolicy:
                     )
                 decisions.extend(ds)
                 return
-        if len(self._clean_models) < 256:  # names found clean under this policy (a reload starts afresh)
+        if remember and len(self._clean_models) < 256:  # names found clean under this policy (a reload: afresh)
             self._clean_models.add(model)
 
     def _check_token_prompts(self, route: str, body: dict[str, Any], decisions: list[Decision]) -> int:
