@@ -158,7 +158,15 @@ def reference_normalise(text: str) -> str:
             if unicodedata.category(c) in MARK_CATEGORIES and out and out[-1].isascii():
                 continue
             out.append(c)
-        s = unicodedata.normalize("NFKC", "".join(out)).casefold()
+        s = unicodedata.normalize("NFKC", "".join(out))
+        # a run of letters that mixes ASCII letters with Latin look-alikes reads as Latin
+        from llmops_cli.gateway.policy.patterns import LATIN_TABLE
+
+        runs = re.split(r"([^\W\d_]+)", s)
+        s = "".join(
+            r.translate(LATIN_TABLE) if any(c.isascii() and c.isalpha() for c in r) and not r.isascii() else r
+            for r in runs
+        ).casefold()
     return re.sub(r"[^\S\n]+", " ", re.sub(r"\s*[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]\s*", "\n", s))
 
 
@@ -210,3 +218,38 @@ def test_injection_prefilter_never_changes_result(text: str) -> None:
             assert injection.detect(n) == want
         finally:
             injection.PREFILTER = old
+
+
+# Latin letters written as Cyrillic or Greek look-alikes (Unicode's confusables, UTS #39): `Prоject Nightshade`
+# with a Cyrillic `о` reads as the phrase. Drawn independently of the gateway's table.
+_CONFUSABLE = {
+    "a": "\u0430", "c": "\u0441", "e": "\u0435", "i": "\u0456", "j": "\u0458", "o": "\u043e\u03bf", "p": "\u0440",
+    "s": "\u0455", "x": "\u0445", "y": "\u0443", "A": "\u0410\u0391", "B": "\u0412\u0392", "C": "\u0421",
+    "E": "\u0415\u0395", "H": "\u041d\u0397", "I": "\u0406\u0399", "K": "\u041a\u039a", "M": "\u041c\u039c",
+    "N": "\u039d", "O": "\u041e\u039f", "P": "\u0420\u03a1", "T": "\u0422\u03a4", "X": "\u0425\u03a7",
+}  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2**32), upper=st.booleans(), rate=st.sampled_from([0.15, 0.5]))
+def test_latin_look_alike_letters_do_not_hide_a_blocked_phrase(seed: int, upper: bool, rate: float) -> None:
+    import random
+
+    rng = random.Random(seed)
+    phrase = "PROJECT NIGHTSHADE" if upper else "Project Nightshade"
+    chars = [rng.choice(_CONFUSABLE[c]) if c in _CONFUSABLE and rng.random() < rate else c for c in phrase]
+    if chars == list(phrase):
+        chars[2] = _CONFUSABLE[phrase[2]][0]
+    m = BlockedMatcher([BlockedPattern(id="codename", pattern="Project Nightshade")])
+    assert m.search(normalise("".join(chars))) == "codename", ascii("".join(chars))
+
+
+def test_cyrillic_and_greek_words_keep_their_letters() -> None:
+    """Only a word that mixes Latin letters with look-alikes is read as Latin: Russian and Greek text, and
+    patterns written in them (regular expressions included), match as written."""
+    m = BlockedMatcher(
+        [BlockedPattern(id="ru", pattern=r"секрет\s+\d+", regex=True), BlockedPattern(id="el", pattern="ΟΧΙ")]
+    )
+    assert m.search(normalise("Это секрет 42, не говорите")) == "ru"
+    assert m.search(normalise("όχι, ΟΧΙ")) == "el"
+    assert normalise("Привет, мир") == "привет, мир"

@@ -1,9 +1,10 @@
 """Blocked patterns, matched after Unicode normalisation so look-alikes and invisible characters do not
 slip past: NFKC (full-width and compatibility forms fold to ASCII), case folding, invisible characters removed
 (zero-width, soft hyphen, bidi controls, variation selectors, tags: see ``IGNORABLE_RANGES``), combining marks
-on Latin letters and digits removed, runs of whitespace collapsed (to one newline where they contain a line
-break: a line feed, a carriage return, a Unicode line separator, ...; else one space; the blocked-pattern
-matcher also treats newlines as spaces, the injection heuristics use line starts).
+on Latin letters and digits removed, Cyrillic, Greek and Armenian look-alikes in a Latin word read as Latin,
+runs of whitespace collapsed (to one newline where they contain a line break: a line feed, a carriage return,
+a Unicode line separator, ...; else one space; the blocked-pattern matcher also treats newlines as spaces, the
+injection heuristics use line starts).
 """
 
 from __future__ import annotations
@@ -52,6 +53,35 @@ _INVISIBLE = dict.fromkeys(c for lo, hi in IGNORABLE_RANGES for c in range(lo, h
 LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 _NL = re.compile(rf"\s*[{LINE_BREAKS}]\s*")
 _WS = re.compile(r"[^\S\n]+")
+
+# Cyrillic, Greek and Armenian letters that are Latin ones to the eye (Unicode's confusables, UTS #39
+# confusables.txt: `0430 ; 0061` CYRILLIC SMALL LETTER A → LATIN SMALL LETTER A, …): `alice@exаmple.com`, `АKIA…`.
+LATIN_LOOKALIKES = {
+    "a": "аα", "c": "с", "d": "ԁ", "e": "е", "h": "һ", "i": "іι", "j": "ј", "l": "ӏ", "o": "оοօ", "p": "рρ",
+    "q": "ԛ", "s": "ѕ", "u": "ս", "v": "ν", "w": "ԝ", "x": "хχ", "y": "у", "A": "АΑ", "B": "ВΒ", "C": "С",
+    "E": "ЕΕ", "H": "НΗ", "I": "ІΙӀ", "J": "Ј", "K": "КΚ", "M": "МΜ", "N": "Ν", "O": "ОΟ", "P": "РΡ",
+    "Q": "Ԛ", "S": "Ѕ", "T": "ТΤ", "W": "Ԝ", "X": "ХΧ", "Y": "ҮΥ", "Z": "Ζ",
+}  # fmt: skip
+LATIN_TABLE = {ord(c): latin for latin, cs in LATIN_LOOKALIKES.items() for c in cs}
+_LATIN_LOOKALIKE = re.compile("[" + "".join(map(re.escape, map(chr, LATIN_TABLE))) + "]")
+_ASCII_LETTER = re.compile("[A-Za-z]")
+# A whole run of letters with an ASCII letter and another one in it: each lookahead scans the run once, from its
+# start only (the look-behind), and the possessive run is not backtracked into: linear.
+_MIXED_RUN = re.compile(r"(?<![^\W\d_])(?=[^\W\d_]*?[A-Za-z])(?=[^\W\d_]*?[^\x00-\x7f])[^\W\d_]++")
+
+
+def _latin_word(m: re.Match[str]) -> str:
+    return m.group().translate(LATIN_TABLE)
+
+
+def _fold_mixed_words(s: str) -> str:
+    """Words that mix Latin letters with Cyrillic, Greek or Armenian look-alikes of Latin ones (`Prоject` with a
+    Cyrillic `о`) read as Latin. A word of one script keeps its letters: Russian and Greek text, and patterns
+    written in them (regular expressions included), match as written."""
+    if _LATIN_LOOKALIKE.search(s) is None or _ASCII_LETTER.search(s) is None:
+        return s
+    return _MIXED_RUN.sub(_latin_word, s)
+
 
 # Nonspacing and enclosing marks (categories Mn, Me) are drawn on the character before them: strikethrough
 # (U+0336), underline (U+0332), a keycap (U+20E3), accents, "Zalgo" stacks. On a Latin letter or a digit they
@@ -134,7 +164,7 @@ def normalise(text: str) -> str:
         if s.isprintable() and "  " not in s:
             return s
     else:
-        s = _fold_latin_marks(unicodedata.normalize("NFKC", text).translate(_INVISIBLE)).casefold()
+        s = _fold_mixed_words(_fold_latin_marks(unicodedata.normalize("NFKC", text).translate(_INVISIBLE))).casefold()
     if "\n" in s or not s.isprintable():  # (every line break but `\n` is unprintable)
         s = _NL.sub("\n", s)
     return _WS.sub(" ", s)

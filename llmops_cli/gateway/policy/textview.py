@@ -20,20 +20,13 @@ from typing import Any
 from llmops_cli.gateway.policy.patterns import (
     ASTRAL,
     IGNORABLE_RANGES,
+    LATIN_TABLE,
     MARK_CATEGORIES,
     astral_marks,
     char_class,
     mark_ranges,
 )
 
-# Cyrillic, Greek and Armenian letters that are Latin ones to the eye (Unicode's confusables, UTS #39
-# confusables.txt: `0430 ; 0061` CYRILLIC SMALL LETTER A → LATIN SMALL LETTER A, …): `alice@exаmple.com`, `АKIA…`.
-_LATIN_LOOKALIKES = {
-    "a": "аα", "c": "с", "d": "ԁ", "e": "е", "h": "һ", "i": "іι", "j": "ј", "l": "ӏ", "o": "оοօ", "p": "рρ",
-    "q": "ԛ", "s": "ѕ", "u": "ս", "v": "ν", "w": "ԝ", "x": "хχ", "y": "у", "A": "АΑ", "B": "ВΒ", "C": "С",
-    "E": "ЕΕ", "H": "НΗ", "I": "ІΙӀ", "J": "Ј", "K": "КΚ", "M": "МΜ", "N": "Ν", "O": "ОΟ", "P": "РΡ",
-    "Q": "Ԛ", "S": "Ѕ", "T": "ТΤ", "W": "Ԝ", "X": "ХΧ", "Y": "ҮΥ", "Z": "Ζ",
-}  # fmt: skip
 # Read as ASCII though NFKC keeps them: Unicode hyphens, dashes and the minus sign (U+2011 and U+FE58 reach these
 # through NFKC), the Ogham space mark, ideographic full stops, the ratio sign, and Latin look-alike letters.
 _LOOKALIKE = {
@@ -41,7 +34,7 @@ _LOOKALIKE = {
     0x1680: " ",
     0x3002: ".",
     0x2236: ":",
-    **{ord(c): latin for latin, cs in _LATIN_LOOKALIKES.items() for c in cs},
+    **LATIN_TABLE,
 }
 _INVISIBLE = dict.fromkeys(c for lo, hi in IGNORABLE_RANGES for c in range(lo, hi + 1))
 _TABLE: dict[int, Any] = {**_INVISIBLE, **_LOOKALIKE}
