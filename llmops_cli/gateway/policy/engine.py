@@ -28,14 +28,14 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any
 
-from llmops_cli.gateway.policy import injection, pii, textview
+from llmops_cli.gateway.policy import injection, pii
 from llmops_cli.gateway.policy.classifier import ClassifierError, InjectionClassifier
 from llmops_cli.gateway.policy.fields import Getter, Setter, ShapeError, any_strings, request_texts, token_prompts
 from llmops_cli.gateway.policy.jsontext import JsonEscapes, JsonField
 from llmops_cli.gateway.policy.keys import KeyIndex
 from llmops_cli.gateway.policy.media import media_urls, refused_media
 from llmops_cli.gateway.policy.model import ApiKey, PiiActions, Policy
-from llmops_cli.gateway.policy.patterns import BlockedMatcher, normalise
+from llmops_cli.gateway.policy.patterns import BlockedMatcher, normalise, readable
 from llmops_cli.gateway.policy.replyfields import (
     choices_fields,
     drop_token_fields,
@@ -420,14 +420,15 @@ class CompiledPolicy:
 
     async def screen_injection(self, user_texts: list[str]) -> list[Decision]:
         """The prompt-injection classifier's verdict on the request's non-system texts (as the PII policies left
-        them, read through ``textview.view``: invisible characters cannot split a word for its tokenizer); [] when the
+        them, read through ``patterns.readable``: invisible characters and marks cannot split a word for its
+        tokenizer, and every script keeps its letters); [] when the
         policy sets no classifier. Call after :meth:`check_request` and admission. Raises Denied: 400
         ``prompt_injection`` under ``deny``, 503 ``injection_check_unavailable`` when the classifier gives no
         verdict and ``on_error`` is ``closed``."""
         clf = self.classifier
         if clf is None:
             return []
-        texts = [textview.view(t)[0] for t in user_texts]
+        texts = [readable(t) for t in user_texts]
         try:
             score = await clf.score(texts)
         except ClassifierError as e:

@@ -157,6 +157,16 @@ def _fold_latin_marks(s: str) -> str:
     return unicodedata.normalize("NFKC", (after_any if astral else after_bmp).sub("", d))
 
 
+def readable(text: str) -> str:
+    """``text`` as a model reads it, in every script: NFKC, invisible characters removed, marks drawn on Latin
+    letters and digits removed, a Latin word's Cyrillic, Greek or Armenian look-alikes read as Latin; case and
+    whitespace kept. What the injection classifier reads (the detectors' view reads every look-alike as Latin and
+    drops every mark, which would garble Russian or Hindi)."""
+    if text.isascii():
+        return text
+    return _fold_mixed_words(_fold_latin_marks(unicodedata.normalize("NFKC", text).translate(_INVISIBLE)))
+
+
 def normalise(text: str) -> str:
     if text.isascii():
         s = text.lower()
@@ -164,7 +174,7 @@ def normalise(text: str) -> str:
         if s.isprintable() and "  " not in s:
             return s
     else:
-        s = _fold_mixed_words(_fold_latin_marks(unicodedata.normalize("NFKC", text).translate(_INVISIBLE))).casefold()
+        s = readable(text).casefold()
     if "\n" in s or not s.isprintable():  # (every line break but `\n` is unprintable)
         s = _NL.sub("\n", s)
     return _WS.sub(" ", s)
