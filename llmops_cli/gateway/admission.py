@@ -10,7 +10,8 @@ token reservation afterwards.
    connections that never finish their body hold no slot.
 3. ``admit``: strict parse (once) → input policies (scans) → an injection classifier, where one is set → the
    token reservation: prompt estimate + what the upstream may generate (``max_tokens`` × ``max(n, best_of)``
-   × prompts). A request the policies refuse is charged what it cost to scan (its body's size / 4, as debt).
+   × prompts). A request the policies or the reservation refuse is charged what it cost to scan (its body's
+   size / 4, as debt).
 
 A refusal raises :class:`~llmops_cli.gateway.policy.engine.Denied`; what was admitted comes back as
 :class:`Admitted`, whose ``body`` is the object the policies checked (the only thing that is forwarded).
@@ -169,6 +170,7 @@ class Admission:
     ) -> Admitted:
         """Parse and check the body and reserve its tokens. Raises Denied; the decisions made so far are in
         ``ctx.decisions`` either way, and a request the policies refused is charged its scan."""
+        model = None
         try:
             obj = parse_json(got.raw)
             if forced_stream is not None:
@@ -176,12 +178,17 @@ class Admission:
             stream = obj.get("stream", False)
             if not isinstance(stream, bool):
                 raise Denied(400, "invalid_stream", "`stream` must be a boolean.")
-            ctx.model = obj.get("model") if isinstance(obj.get("model"), str) else None
+            model = obj.get("model")
             check = policy.admit_request(route, obj, got.key)
+            ctx.model = model  # its name passed the model checks
             ctx.decisions = check.decisions
             if check.user_texts:
                 ctx.decisions.extend(await self.classifier.classify(check.user_texts, policy))
         except Denied:
+            if ctx.model is None:
+                # The audit record and metrics get the name only where it is a plain one, free of personal data
+                # and blocked phrases (and at most 256 characters): it is the client's free text.
+                ctx.model = policy.recordable_model(model, got.key)
             self._charge(got, len(got.raw) // 4 + 1)
             raise
         ctx.prompt_text = "\n".join(check.texts)
@@ -193,6 +200,9 @@ class Admission:
         else:
             reason, retry, shared = await self.shared.admit(got.bucket, None, got.tpm, reserved)
         if reason is not None:
+            # Refused after its scan: it pays for that as a request the policies refused does (else a key could
+            # have megabyte bodies scanned at the requests-per-minute rate, each asking for too many tokens).
+            self._charge(got, len(got.raw) // 4 + 1)
             raise _limited(reason, retry)
         if route != "embeddings":
             policy.bind_max_tokens(obj)

@@ -41,6 +41,7 @@ from llmops_cli.gateway.busypoll import BusyPoll
 from llmops_cli.gateway.failures import Failures
 from llmops_cli.gateway.metrics import Metrics
 from llmops_cli.gateway.openapi import OPENAPI
+from llmops_cli.gateway.policy import textview
 from llmops_cli.gateway.policy.engine import CompiledPolicy, Denied, model_allowed
 from llmops_cli.gateway.policy.limits import Limiter
 from llmops_cli.gateway.priority import LowPriority
@@ -147,6 +148,7 @@ class GatewayApp:
         # Everything imported and built so far lives as long as the process: move it out of the collector's
         # reach. A full collection over it took 8-10 ms on the benchmark machine, a p99 spike every few
         # thousand requests; afterwards full collections only walk what requests allocate.
+        textview.warm()  # Unicode tables of the content checks, built now rather than in a request
         gc.collect()
         gc.freeze()
         if self.shared is not None:

@@ -87,12 +87,13 @@ class RequestRecord:
 
 
 def record_usage(ctx: RequestRecord, usage: Any) -> None:
-    """Take the token counts of an upstream's ``usage`` object, where it has them."""
+    """Take the token counts of an upstream's ``usage`` object, where it has them: counts, not negative numbers
+    (which would give a key tokens back and stop the request's metrics and audit record with an error)."""
     if isinstance(usage, dict):
         pt, ct = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        if isinstance(pt, int):
+        if type(pt) is int and pt >= 0:
             ctx.prompt_tokens = pt
-        if isinstance(ct, int):
+        if type(ct) is int and ct >= 0:
             ctx.completion_tokens = ct
 
 

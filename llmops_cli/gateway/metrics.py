@@ -150,10 +150,40 @@ class Metrics:
             multiprocess.mark_process_dead(os.getpid())
 
 
+# Seconds a connection to the metrics port may take to send its request (and to take the answer): a scrape is
+# one quick GET. prometheus_client's own server waits for ever, in a thread per connection of this process.
+SCRAPE_TIMEOUT = 10.0
+
+
 def serve_metrics(registry: Any, host: str, port: int) -> Any:
     """Answer scrapes of ``registry`` on ``host:port`` from a thread of this process (prometheus_client's WSGI
-    server); the server, to ``shutdown()``. OSError when the address cannot be bound."""
-    from prometheus_client import start_http_server
+    app and server, each connection with a deadline: ``SCRAPE_TIMEOUT``); the server, to ``shutdown()``. OSError
+    when the address cannot be bound."""
+    import socket
+    import sys
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-    server, _ = start_http_server(port, host, registry)
+    from prometheus_client import make_wsgi_app
+    from prometheus_client.exposition import ThreadingWSGIServer
+
+    class Handler(WSGIRequestHandler):
+        timeout = SCRAPE_TIMEOUT  # StreamRequestHandler: the connection's socket timeout
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    # The address family of the host's first address, as prometheus_client's own server picks it.
+    family, _, _, _, sockaddr = socket.getaddrinfo(host or None, port)[0]
+
+    class Server(ThreadingWSGIServer):
+        address_family = family
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            if isinstance(sys.exc_info()[1], TimeoutError | ConnectionError):
+                return  # a client that took too long or went away: no traceback on stderr for each
+            super().handle_error(request, client_address)
+
+    server = make_server(str(sockaddr[0]), port, make_wsgi_app(registry), Server, handler_class=Handler)
+    threading.Thread(target=server.serve_forever, daemon=True, name="llmops-metrics").start()
     return server

@@ -70,6 +70,7 @@ def app_from_env() -> GatewayApp:
     """uvicorn factory for worker processes."""
     settings = GatewayServerSettings.from_env()
     HeaderDeadlineProtocol.header_timeout = settings.header_timeout
+    HeaderDeadlineProtocol.body_timeout = settings.body_timeout
     return build_app(settings)
 
 
@@ -208,6 +209,7 @@ def prepare(settings: GatewayServerSettings) -> Prepared:
         metrics_dir = tempfile.mkdtemp(prefix="llmops-gateway-metrics-")
     else:
         HeaderDeadlineProtocol.header_timeout = settings.header_timeout
+        HeaderDeadlineProtocol.body_timeout = settings.body_timeout
         app = build_app(settings)
     sock = bind(settings.host, settings.port)
     prepared = Prepared(settings, sock, app, metrics_dir=metrics_dir)

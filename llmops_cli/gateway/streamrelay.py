@@ -142,6 +142,10 @@ class StreamRelay:
                 await self._pump(send, up, st, ctx, policy, route, client_usage)
         except (UpstreamError, Denied, orjson.JSONDecodeError, ValueError) as e:  # ReplyShapeError included
             await self._fail(send, st, ctx, e)
+        except (TypeError, AttributeError, KeyError, IndexError) as e:
+            # A value of a type the relay does not expect where it reads a reply's structure (a `finish_reason`
+            # that is a list, an `object` that is an object): a reply it cannot check, as the unary path says.
+            await self._fail(send, st, ctx, ReplyShapeError(f"a value of an unexpected type ({type(e).__name__})"))
         except asyncio.CancelledError:
             ctx.status, ctx.error = 499, "client_disconnected"
             raise

@@ -48,7 +48,8 @@ class UnaryRelay:
         except (orjson.JSONDecodeError, orjson.JSONEncodeError, TypeError, AttributeError):
             return await self.failures.upstream_invalid(send, ctx)
         record_usage(ctx, payload.get("usage"))
-        for choice in payload.get("choices") or ():
+        choices = payload.get("choices")
+        for choice in choices if type(choices) is list else ():
             if isinstance(choice, dict):
                 msg = choice.get("message")
                 text = msg.get("content") if isinstance(msg, dict) else choice.get("text")

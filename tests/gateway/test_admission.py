@@ -146,6 +146,29 @@ async def test_a_refused_request_is_charged_its_scan_and_a_key_in_debt_waits(
     assert not fake.received
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("over", ["request_exceeds_tokens_per_minute", "tokens_per_minute"])
+async def test_a_request_refused_by_its_token_reservation_is_charged_its_scan_too(
+    make_client: Callable[..., httpx.AsyncClient], fake: FakeUpstream, over: str
+) -> None:
+    """A body that passes the content policies is parsed and scanned in full before its tokens are reserved; a
+    refused reservation was free, so a key could have megabyte bodies scanned at the requests-per-minute rate
+    (each asking for more than its tokens per minute, or more than its bucket holds just then)."""
+    c = make_client(_limits(BLUEBIRD, tokens_per_minute=6000))
+    app = c.app  # type: ignore[attr-defined]
+    app.admission.limiter = Limiter(lambda: 1000.0)  # no refill during the test
+    if over == "tokens_per_minute":  # a refused request took ~3500 of the 6000: ~2500 left, no debt
+        r = await c.post("/v1/chat/completions", json=chat("x " * 7000 + "project bluebird"))
+        assert r.status_code == 400
+        body = chat("x " * 7000, max_tokens=1)  # ~14 KB: ~3500 tokens, more than the bucket holds
+    else:
+        body = chat("x " * 14000, max_tokens=1)  # ~28 KB: ~7000 tokens, more than tokens_per_minute
+    r = await c.post("/v1/chat/completions", json=body)
+    assert r.status_code == 429 and r.json()["error"]["code"] == over
+    r = await c.post("/v1/chat/completions", content=b"{not json")  # in debt: refused before it is read
+    assert r.status_code == 429 and r.json()["error"]["code"] == "tokens_per_minute"
+
+
 # ------------------------------------------------------------------------------------------ Medium 3
 def _app(text: str, upstream: Any, **kwargs: Any) -> GatewayApp:
     return create_app(compiled(text), HttpAdapter("http://u", transport=httpx.ASGITransport(upstream)), **kwargs)
@@ -244,6 +267,46 @@ def test_a_connection_that_does_not_finish_its_headers_is_answered_408_and_close
         assert 0.3 < time.monotonic() - t0 < 3
         r = httpx.post(url + "/v1/chat/completions", json=chat("hi"), headers=AUTH)
         assert r.status_code in (200, 502)  # a whole request is served (the fake upstream is not running)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n",  # refused: 401
+        b"POST /v1/nothing HTTP/1.1\r\nHost: x\r\n",  # 404
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n",  # answered without reading a body
+        b"PUT /v1/chat/completions HTTP/1.1\r\nHost: x\r\n",  # 405
+    ],
+)
+def test_a_body_nobody_reads_must_still_arrive_in_time(head: bytes) -> None:
+    """A request answered before its body (a wrong key, a path or method the gateway does not serve) leaves its
+    body on the wire, and the connection is kept to drop it. Sent a byte at a time, that body held the
+    connection for as long as the client liked, with no key: enough of them use up the file descriptors
+    (slowloris). It must arrive within the body deadline too."""
+    from llmops_cli.gateway.connections import HeaderDeadlineProtocol
+
+    class Quick(HeaderDeadlineProtocol):
+        header_timeout = 0.4
+        body_timeout = 0.6
+
+    app = _app(policy_text(), FakeUpstream())
+    with serve_in_thread(app, http=Quick, timeout_keep_alive=1) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(head + b"Content-Length: 100000\r\n\r\n")
+            t0 = time.monotonic()
+            assert s.recv(12).startswith(b"HTTP/1.1 "), "answered before its body"
+            s.settimeout(0.05)
+            closed = False
+            while not closed and time.monotonic() - t0 < 6:
+                try:
+                    s.sendall(b"x")
+                    closed = s.recv(4096) == b""
+                except TimeoutError:
+                    time.sleep(0.2)
+                except OSError:
+                    closed = True
+            assert closed and time.monotonic() - t0 < 4, "the connection outlived its body deadline"
 
 
 # ------------------------------------------------------------------------------------------ Medium 9

@@ -113,3 +113,112 @@ async def test_requests_without_a_valid_key_cannot_fill_the_disk(tmp_path: Path,
     assert recs[-1]["status"] == 200  # an authenticated request is always recorded
     line = next(ln for ln in metrics.splitlines() if ln.startswith("llmops_gateway_audit_records_suppressed_total{"))
     assert float(line.rsplit(" ", 1)[1]) == 300 - len(unauth)
+
+
+def _model_audit(names: list[str], text: str, tmp_path: Path) -> tuple[list[int], list[dict[str, Any]], str]:
+    import asyncio
+
+    from llmops_cli.gateway.testing.fake_upstream import FakeConfig
+
+    path = tmp_path / f"audit-{os.urandom(4).hex()}.jsonl"
+
+    async def run() -> list[int]:
+        async with _client(AuditLog(str(path)), FakeUpstream(FakeConfig()), text) as c:
+            return [(await c.post("/v1/chat/completions", json={**chat("hi"), "model": m})).status_code for m in names]
+
+    statuses = asyncio.run(run())
+    raw = path.read_text()
+    return statuses, _records(path), raw
+
+
+@pytest.mark.parametrize("allowlist", ["wildcard", "listed"])
+def test_a_refused_model_name_is_not_written_to_the_audit_log(tmp_path: Path, allowlist: str) -> None:
+    """The model name is the client's free text: a name refused for what it holds (personal data, a blocked
+    phrase, no plain name, or one the allowlist does not admit) must not reach the audit log as it was sent,
+    where ``store_text: false`` promises no prompt text and a megabyte-long name would fill the disk at the
+    requests-per-minute rate."""
+    import random
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from llmops_cli.gateway.policy import pii
+    from llmops_cli.gateway.testing import pii_values as pv
+
+    changes: dict[str, Any] = {"content.blocked_patterns": [{"id": "bb", "pattern": "project bluebird"}]}
+    if allowlist == "listed":
+        changes["limits.models"] = ["fake-model", "fake-*"]
+    text = policy_with(changes)
+    kinds = sorted(pv.GENERATORS)
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        kind=st.sampled_from([*kinds, "long", "blocked", "spaces"]),
+        seed=st.integers(0, 2**32),
+        prefix=st.sampled_from(["", "org/", "fake-"]),
+    )
+    def check(kind: str, seed: int, prefix: str) -> None:
+        rng = random.Random(seed)
+        secret = {
+            "long": lambda: "m" * rng.randint(300, 200_000),
+            "blocked": lambda: "Project-Bluebird".replace("-", rng.choice(["", "\u200b"])),
+            "spaces": lambda: f"my {pv.email(rng)}",
+        }.get(kind, lambda: pv.GENERATORS[kind](rng).replace(" ", "-"))()
+        if kind == "blocked":
+            secret = "project bluebird" if allowlist == "listed" else "projectbluebird"
+        model = prefix + secret
+        statuses, records, raw = _model_audit([model], text, tmp_path)
+        if statuses[0] == 200:  # a look-alike the detectors rightly leave alone
+            return
+        recorded = records[-1]["model"]
+        assert len(raw) < 4096
+        if recorded is not None:  # only a plain name, in which no detector finds anything
+            assert recorded == model and len(model) <= 256 and " " not in model and "bluebird" not in model
+            assert pii.find(model) == [], model
+        if kind in ("long", "blocked", "spaces") or pii.find(model):
+            assert secret not in raw
+
+    check()
+
+
+def test_an_audit_line_does_not_grow_with_the_findings_of_its_request(tmp_path: Path) -> None:
+    """One decision per finding made a 1 MB request of short e-mail addresses a 6 MB audit line (and as many
+    metric increments), at the requests-per-minute rate, refused or not: a disk filled in minutes. The record
+    keeps each (rule, action) once, with how many times it was taken."""
+    import asyncio
+    import random
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from llmops_cli.gateway.testing import pii_values as pv
+
+    @settings(max_examples=25, deadline=None)
+    @given(
+        counts=st.dictionaries(st.sampled_from(sorted(pv.GENERATORS)), st.integers(1, 3000), min_size=1),
+        seed=st.integers(0, 2**32),
+        parts=st.booleans(),
+    )
+    def check(counts: dict[str, int], seed: int, parts: bool) -> None:
+        rng = random.Random(seed)
+        values = [pv.GENERATORS[kind](rng) for kind, n in counts.items() for _ in range(n)]
+        rng.shuffle(values)
+        content: Any = [f"{v} ." for v in values] if parts else " . ".join(values)
+        path = tmp_path / f"audit-{os.urandom(4).hex()}.jsonl"
+        log = AuditLog(str(path))
+
+        async def run() -> int:
+            async with _client(log, FakeUpstream()) as c:
+                body = {"model": "fake-model", "messages": [{"role": "user", "content": content}]}
+                return (await c.post("/v1/chat/completions", json=body)).status_code
+
+        status = asyncio.run(run())
+        raw = path.read_text()
+        assert len(raw) < 2048, (status, len(raw))
+        rec = json.loads(raw)
+        taken = {(d["rule"], d["action"]): d.get("count", 1) for d in rec["decisions"]}
+        assert len(taken) == len(rec["decisions"])  # each (rule, action) once
+        found = {k: n for (rule, _), n in taken.items() if rule.startswith("pii.input.") for k in [rule[10:]]}
+        assert sum(found.values()) >= len(values) * 0.9  # (a value next to another may merge with it)
+
+    check()

@@ -64,3 +64,35 @@ def test_metrics_are_served_on_their_own_port(tmp_path: Path) -> None:
         assert "llmops_gateway_requests_total" in text and "llmops_gateway_in_flight_requests 0.0" in text
     finally:
         prepared.close()
+
+
+@pytest.mark.parametrize("data", [b"", b"GET /metrics HTTP/1.1\r\nHost: x\r\n"])
+def test_the_metrics_port_closes_a_connection_that_does_not_send_its_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes
+) -> None:
+    """prometheus_client's server gives each connection a thread and waits for its request for ever: connections
+    that send nothing (or half a request) took a thread each, in the gateway's own process, until it could start
+    none (its DNS look-ups for the upstream run on threads too)."""
+    import socket
+    import time
+
+    from llmops_cli.gateway import metrics
+    from llmops_cli.gateway.serve import prepare
+    from llmops_cli.gateway.settings import GatewayServerSettings
+
+    monkeypatch.setattr(metrics, "SCRAPE_TIMEOUT", 0.5, raising=False)
+    policy = tmp_path / "gateway.yaml"
+    policy.write_text(policy_text())
+    prepared = prepare(GatewayServerSettings(policy_file=str(policy), port=0, metrics_port=0, audit_log=""))
+    try:
+        assert prepared.metrics_address is not None
+        host, port = prepared.metrics_address.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(data)
+            t0 = time.monotonic()
+            while s.recv(4096):  # until the server closes it (a timeout here: it never did)
+                pass
+            assert time.monotonic() - t0 < 3
+        assert "llmops_gateway_requests_total" in httpx.get(f"http://{prepared.metrics_address}/metrics").text
+    finally:
+        prepared.close()

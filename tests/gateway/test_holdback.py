@@ -343,3 +343,65 @@ def test_disguised_values_streamed_equal_the_whole_text(kind: str, seed: int, se
     text = f"Hello{sep}{value}{sep}bye"
     out, _ = run(text, cuts)
     assert "".join(out) == pii.redact(text, pii.find(text)) == f"Hello{sep}[REDACTED:{kind.upper()}]{sep}bye"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(sorted(pv.GENERATORS)),
+    st.integers(0, 2**32),
+    st.lists(st.characters(categories=["Mn", "Me"]), min_size=1, max_size=3).map("".join),
+    st.lists(st.integers(1, 9), min_size=1, max_size=20),
+)
+def test_values_drawn_over_with_marks_streamed_equal_the_whole_text(
+    kind: str, seed: int, mark: str, cuts: list[int]
+) -> None:
+    """Strikethrough, underline, keycap and accent marks on each character of a value (the marks arrive in a
+    chunk of their own, or split from their character): the value is held and redacted whole."""
+    from llmops_cli.gateway.policy import pii
+
+    rng = random.Random(seed)
+    plain = pv.GENERATORS[kind](rng)
+    value = "".join(c + mark for c in plain[:-1]) + plain[-1]
+    text = f"Hello {value} bye"
+    out, _ = run(text, cuts)
+    assert "".join(out) == pii.redact(text, pii.find(text)) == f"Hello [REDACTED:{kind.upper()}] bye"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(["credit_card", "us_ssn"]),
+    st.integers(0, 2**32),
+    st.sampled_from(["-", "\u2013", "\u2014", "\u2212"]),
+    st.lists(st.integers(1, 9), min_size=1, max_size=20),
+)
+def test_values_glued_by_dashes_streamed_equal_the_whole_text(kind: str, seed: int, dash: str, cuts: list[int]) -> None:
+    """`Your card—4111 1111 1111 1111—was declined`, in any chunking: redacted whole."""
+    from llmops_cli.gateway.policy import pii
+
+    value = pv.GENERATORS[kind](random.Random(seed))
+    text = f"Your number{dash}{value}{dash}was declined"
+    out, _ = run(text, cuts)
+    want = f"Your number{dash}[REDACTED:{kind.upper()}]{dash}was declined"
+    assert "".join(out) == pii.redact(text, pii.find(text)) == want
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(["credit_card", "us_ssn", "phone", "email", "secret"]),
+    st.integers(0, 2**32),
+    st.lists(st.integers(1, 9), min_size=1, max_size=20),
+)
+def test_values_in_digit_signs_and_latin_look_alikes_streamed_equal_the_whole_text(
+    kind: str, seed: int, cuts: list[int]
+) -> None:
+    """Digits as circled or dingbat signs (`❹❶❶❶`) and Latin letters as Cyrillic look-alikes (`аlice`), in any
+    chunking: held and redacted whole."""
+    from llmops_cli.gateway.policy import pii
+
+    rng = random.Random(seed)
+    signs = {str(d): c for d, c in enumerate("⓿❶❷❸❹❺❻❼❽❾")}
+    looks = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "A": "А", "K": "К", "I": "І"}
+    value = "".join(signs.get(c) or looks.get(c) or c for c in pv.GENERATORS[kind](rng))
+    text = f"Hello {value} bye"
+    out, _ = run(text, cuts)
+    assert "".join(out) == pii.redact(text, pii.find(text)) == f"Hello [REDACTED:{kind.upper()}] bye"

@@ -211,3 +211,25 @@ async def test_default_labels_read_each_known_models_verdict_tei_standin(
         assert await clf.score(["what is the capital of France?"]) < 0.1
     finally:
         await clf.aclose()
+
+
+@pytest.mark.anyio
+async def test_the_classifier_reads_every_script_as_written_and_disguises_read_through() -> None:
+    """The classifier (a multilingual model) gets the text as the model reads it: invisible characters and
+    marks drawn on Latin letters gone, a Latin word's Cyrillic look-alikes read as Latin; Russian, Hindi and
+    Greek words keep their letters and marks (the personal-data detectors' view, which reads Cyrillic `а` as `a`
+    and drops every mark, would garble them)."""
+    from typing import Any as _Any
+
+    seen: list[list[str]] = []
+
+    class Recorder(InjectionClassifier):
+        async def score(self, texts: list[str]) -> float:
+            seen.append(texts)
+            return 0.0
+
+    policy = compiled(_policy("http://127.0.0.1:9"))
+    clf: _Any = policy.classifier
+    policy.classifier = Recorder(clf.cfg)
+    await policy.screen_injection(["Ig\u200bno\u0336re Prоject", "Привет, как дела?", "हिंदी में", "Καλημέρα"])
+    assert seen == [["Ignore Project", "Привет, как дела?", "हिंदी में", "Καλημέρα"]]

@@ -455,3 +455,110 @@ async def test_an_injection_classifier_sees_what_anyone_but_the_operator_wrote(f
         r = await c.post("/v1/chat/completions", json={"model": "fake-model", "messages": msgs})
         assert r.status_code == 400 and r.json()["error"]["code"] == "prompt_injection"
     assert len(fake.received) == 1
+
+
+# ------------------------------------------------------------------- disaggregated-serving parameters
+# vLLM (vllm-project/vllm, docs/features/disagg_prefill.md, "Reusing prefill token ids on decode"): a chat
+# request's `kv_transfer_params["prompt_token_ids"]` is the prompt the decode stage runs, and `messages` are then
+# not tokenized; `vllm/entrypoints/openai/kv_transfer_params_sanitizer.py` calls client-set `remote_host` /
+# `remote_port` there server-side request forgery. Both are for a router behind the gateway, never a client.
+transfer_value = st.recursive(
+    st.one_of(st.integers(0, 2**31), st.text(max_size=8), st.booleans(), st.none()),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+    max_leaves=8,
+)
+transfer_params = st.fixed_dictionaries(
+    {},
+    optional={
+        "prompt_token_ids": st.lists(st.integers(0, 150_000), min_size=1, max_size=8),
+        "remote_host": st.sampled_from(["169.254.169.254", "kubernetes.default.svc", "10.0.0.1"]),
+        "remote_port": st.integers(1, 65535),
+        "do_remote_prefill": st.booleans(),
+        "prefill": st.dictionaries(st.sampled_from(["remote_host", "remote_port", "x"]), transfer_value, max_size=2),
+    },
+).flatmap(lambda d: st.dictionaries(st.text(max_size=10), transfer_value, max_size=2).map(lambda extra: {**extra, **d}))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    route=st.sampled_from(["chat", "completions", "embeddings"]),
+    field=st.sampled_from(["kv_transfer_params", "ec_transfer_params"]),
+    value=st.one_of(transfer_params, transfer_value),
+)
+def test_disaggregated_serving_parameters_never_reach_the_upstream(route: str, field: str, value: Any) -> None:
+    body: dict[str, Any] = {"model": "fake-model", field: value}
+    if route == "chat":
+        body["messages"] = [{"role": "user", "content": "hi"}]
+    else:
+        body["prompt" if route == "completions" else "input"] = "hi"
+    decisions = PLAIN.check_request(route, body, None)
+    assert field not in body
+    assert any(d.rule == "upstream_override" and d.action == "strip" and field in d.detail for d in decisions)
+
+
+# ------------------------------------------------------------------- strings in odd places
+# Found by walking generated requests: the strings of a content part beside its text (or beside a media part's
+# payload) and the text fields of a shape the walker did not expect (`documents` as an object,
+# `response_format` as a list) were forwarded unchecked. vLLM reads neither, but other servers hand a message
+# or a field to their template as it is; the rule is every string a template could see.
+MARKED = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.sampled_from(["hi", EMAIL, f"x {EMAIL}"])),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["a", "url", "detail", "uuid"]), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+_PART = st.one_of(
+    st.builds(lambda extra: {"type": "text", "text": "hi", **extra}, st.dictionaries(st.sampled_from(["x", "cache"]), MARKED, max_size=2)),
+    st.builds(
+        lambda kind, extra: {"type": kind, kind: {"url": "data:,"}, **extra},
+        st.sampled_from(["image_url", "video_url", "audio_url"]),
+        st.dictionaries(st.sampled_from(["uuid", "x"]), MARKED, max_size=2),
+    ),
+)  # fmt: skip
+_EXTRA_FIELDS = ["documents", "response_format", "structured_outputs", "chat_template_kwargs", "prediction"]
+
+
+def _marked_paths(obj: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    if isinstance(obj, str):
+        if "zorb" in obj:
+            yield path
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _marked_paths(v, (*path, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _marked_paths(v, (*path, i))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    route=st.sampled_from(["chat", "embeddings", "completions"]),
+    parts=st.lists(_PART, min_size=1, max_size=3),
+    extra=st.dictionaries(st.sampled_from([*_EXTRA_FIELDS, "user"]), MARKED, max_size=2),
+    prompt=st.one_of(st.none(), MARKED),
+    odd_messages=st.one_of(st.none(), MARKED),
+)
+def test_strings_beside_a_parts_text_and_in_fields_of_any_shape_are_checked(
+    route: str, parts: list[dict[str, Any]], extra: dict[str, Any], prompt: Any, odd_messages: Any
+) -> None:
+    """... and an embeddings `input` or completions `prompt` that is neither text nor token ids, or an embeddings
+    `messages` that is no list, are refused (vLLM refuses them; another server might read them)."""
+    body = {"model": "fake-model", "messages": [{"role": "user", "content": parts}], **extra}
+    if route != "chat":
+        body["prompt" if route == "completions" else "input"] = prompt if prompt is not None else "hi"
+        if route == "completions":
+            del body["messages"]  # (vLLM's completions do not read `messages`)
+        elif odd_messages is not None and not isinstance(odd_messages, list):
+            body["messages"] = odd_messages
+    try:
+        PLAIN.check_request(route, body, None)
+    except Denied:
+        return
+    for path in _marked_paths(body):
+        # Only a media part's payload (its URL object) is not text.
+        assert path[:3] == ("messages", 0, "content") and path[4] in ("image_url", "video_url", "audio_url"), path
+    if route != "chat":
+        field = body["prompt" if route == "completions" else "input"]
+        assert isinstance(field, str) or (isinstance(field, list) and all(isinstance(v, str) for v in field))
+        assert route == "completions" or isinstance(body["messages"], list)

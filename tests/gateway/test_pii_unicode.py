@@ -307,3 +307,153 @@ def test_digits_glued_to_a_word_by_a_hyphen_or_dot_are_no_phone(seed: int, sep: 
     # ... and on its right: a UUID's first groups, `06343102-8938-c509-…`
     first = f"{rng.randint(0, 99999999):08d}-{rng.randint(0, 9999):04d}"
     assert [f for f in pii.find(f"at {first}-{word}-2f36 ok") if f.kind == "phone"] == []
+
+
+# ---------------------------------------------------------------- combining marks
+# A nonspacing or enclosing mark (Unicode categories Mn, Me) is drawn on the character before it: strikethrough
+# (U+0336), underline (U+0332), a keycap (U+20E3), accents and "Zalgo" stacks leave `4̶1̶1̶1̶…` or `a̲l̲i̲c̲e̲@…`
+# readable as what it was to a model and a person, and split it for a detector that reads the code points.
+marks = st.lists(st.characters(categories=["Mn", "Me"]), min_size=1, max_size=3).map("".join)
+
+
+@SETTINGS
+@given(
+    kind=st.sampled_from(KINDS),
+    seed=st.integers(0, 2**32),
+    stacks=st.lists(marks, min_size=1, max_size=8),
+    before=st.sampled_from(BEFORE),
+    after=st.sampled_from(AFTER),
+)
+def test_values_drawn_over_with_combining_marks_are_found_whole(
+    kind: str, seed: int, stacks: list[str], before: str, after: str
+) -> None:
+    rng = random.Random(seed)
+    plain = pv.GENERATORS[kind](rng)
+    chars = list(plain)
+    for stack in stacks:  # after any character but the last (a mark after it is outside the value's span)
+        i = rng.randrange(len(chars) - 1)
+        chars[i] += stack
+    if rng.random() < 0.5:  # a mark on every character, as text generators write strikethrough
+        chars = [c + stacks[0] for c in chars[:-1]] + chars[-1:]
+    value = "".join(chars)
+    text = before + value + after
+    assert _covering(text, len(before), len(before) + len(value), kind), (ascii(value), pii.find(text))
+    assert pii.redact(text, pii.find(text)) == f"{before}[REDACTED:{kind.upper()}]{after}"
+
+
+def test_every_combining_mark_is_invisible_to_the_detectors() -> None:
+    import sys
+    import unicodedata
+
+    kept = [
+        hex(c)
+        for c in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(c)) in ("Mn", "Me") and textview.view(f"4{chr(c)}1")[0] != "41"
+    ]
+    assert kept == []
+
+
+# ---------------------------------------------------------------- dashes glued to a value
+# Replies write dashes glued to words ("Your card—4111 1111 1111 1111—was declined"); the view reads an em or en
+# dash as `-`, and a card or SSN with a `-` on either side was taken for part of a longer dashed number. A
+# dash after a word (or before one) is punctuation; only a dash between digits joins them.
+DASHES_GLUED = ["-", "\u2010", "\u2011", "\u2012", "\u2013", "\u2014", "\u2015", "\u2212", "\ufe63", "\uff0d"]
+
+
+@SETTINGS
+@given(
+    kind=st.sampled_from(["credit_card", "us_ssn"]),
+    seed=st.integers(0, 2**32),
+    left=st.sampled_from(["card", "SSN", "number", "x", ":", "("]),
+    right=st.sampled_from(["was", "ok", ".", ")", ""]),
+    dash=st.sampled_from(DASHES_GLUED),
+    both=st.booleans(),
+)
+def test_a_value_glued_to_words_by_dashes_is_found(
+    kind: str, seed: int, left: str, right: str, dash: str, both: bool
+) -> None:
+    rng = random.Random(seed)
+    value = pv.GENERATORS[kind](rng)
+    before = f"Your {left}{dash}"
+    after = f"{dash}{right} today" if both else f" {right}"
+    text = before + value + after
+    assert _covering(text, len(before), len(before) + len(value), kind), (ascii(text), pii.find(text))
+
+
+@SETTINGS
+@given(kind=st.sampled_from(["credit_card", "us_ssn"]), seed=st.integers(0, 2**32), n=st.integers(10000, 99999))
+def test_a_value_inside_a_longer_dashed_number_is_none(kind: str, seed: int, n: int) -> None:
+    """The other side of the rule: digits and a dash before or after it make it part of a longer number (five
+    digits: a card may end in a group of three, `4111-1111-1111-1111-123`)."""
+    value = pv.GENERATORS[kind](random.Random(seed))
+    for text in (f"ref {n}-{value} ok", f"ref {value}-{n} ok"):
+        assert [f for f in pii.find(text) if f.kind == kind] == [], text
+
+
+# ---------------------------------------------------------------- digits written as other digit signs
+# Circled, negative-circled, parenthesized and full-stop digits (`❹❶❶❶ ❶❶❶❶ …`, `⑷⑴⑴⑴`) read as digits to a model;
+# NFKC folds some to `1`, others to `(1)` or `1.`, and the dingbat ones not at all.
+def _digit_signs() -> dict[str, list[str]]:
+    import sys
+    import unicodedata
+
+    out: dict[str, list[str]] = {str(d): [] for d in range(10)}
+    for c in range(0x80, sys.maxunicode + 1):
+        d = unicodedata.digit(chr(c), None)
+        if d is not None and unicodedata.category(chr(c)) == "No":
+            out[str(d)].append(chr(c))
+    return out
+
+
+DIGIT_SIGNS = _digit_signs()
+
+
+@SETTINGS
+@given(
+    kind=st.sampled_from(["credit_card", "us_ssn", "phone", "iban"]),
+    seed=st.integers(0, 2**32),
+    rate=st.sampled_from([0.3, 1.0]),
+    before=st.sampled_from(BEFORE),
+    after=st.sampled_from(AFTER),
+)
+def test_values_written_with_other_digit_signs_are_found_whole(
+    kind: str, seed: int, rate: float, before: str, after: str
+) -> None:
+    rng = random.Random(seed)
+    plain = pv.GENERATORS[kind](rng)
+    value = "".join(
+        rng.choice(DIGIT_SIGNS[c]) if c.isdigit() and DIGIT_SIGNS[c] and rng.random() < rate else c for c in plain
+    )
+    text = before + value + after
+    assert _covering(text, len(before), len(before) + len(value), kind), (ascii(value), pii.find(text))
+
+
+# ---------------------------------------------------------------- Latin letters written as Cyrillic or Greek ones
+# Unicode's confusables (UTS #39, confusables.txt: `0430 ; 0061` CYRILLIC SMALL LETTER A → LATIN SMALL LETTER A, …):
+# `alice@exаmple.com` with a Cyrillic `а`, `АKIA…` with a Cyrillic `А`, read as the address and the key they
+# spell, to a person and to a model. Drawn independently of the gateway's own table.
+CONFUSABLE = {
+    "a": "\u0430\u03b1", "c": "\u0441", "e": "\u0435", "i": "\u0456\u03b9", "j": "\u0458", "o": "\u043e\u03bf",
+    "p": "\u0440\u03c1", "s": "\u0455", "x": "\u0445\u03c7", "y": "\u0443", "A": "\u0410\u0391", "B": "\u0412\u0392",
+    "C": "\u0421", "E": "\u0415\u0395", "H": "\u041d\u0397", "I": "\u0406\u0399", "J": "\u0408", "K": "\u041a\u039a",
+    "M": "\u041c\u039c", "N": "\u039d", "O": "\u041e\u039f", "P": "\u0420\u03a1", "S": "\u0405", "T": "\u0422\u03a4",
+    "X": "\u0425\u03a7", "Y": "\u03a5", "Z": "\u0396",
+}  # fmt: skip
+
+
+@SETTINGS
+@given(
+    kind=st.sampled_from(["email", "secret", "iban"]),
+    seed=st.integers(0, 2**32),
+    rate=st.sampled_from([0.2, 1.0]),
+    before=st.sampled_from(BEFORE),
+    after=st.sampled_from(AFTER),
+)
+def test_values_spelled_with_cyrillic_or_greek_look_alikes_are_found_whole(
+    kind: str, seed: int, rate: float, before: str, after: str
+) -> None:
+    rng = random.Random(seed)
+    plain = pv.GENERATORS[kind](rng)
+    value = "".join(rng.choice(CONFUSABLE[c]) if c in CONFUSABLE and rng.random() < rate else c for c in plain)
+    text = before + value + after
+    assert _covering(text, len(before), len(before) + len(value), kind), (ascii(value), pii.find(text))

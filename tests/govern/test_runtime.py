@@ -237,7 +237,7 @@ def test_the_review_must_be_written_before_the_incident_closes(tmp_path):
 @given(
     records=st.lists(
         st.tuples(st.integers(0, 3600), st.sampled_from(["k1", "k2", None]), st.sampled_from([200, 400, 502]),
-                  st.booleans()),
+                  st.integers(0, 3)),
         max_size=40,
     ),
     lo=st.integers(0, 3600),
@@ -253,7 +253,8 @@ def test_the_audit_window_counts_exactly_the_records_inside_it(records, lo, span
         lines = []
         for i, (offset, key, status, redacted) in enumerate(records):
             rec = {"time": format_time(base + offset), "request_id": f"r{i}", "key_id": key, "model": "m",
-                   "status": status, "decisions": [{"rule": "pii.output.email", "action": "redact"}] if redacted else [],
+                   "status": status, "decisions": [{"rule": "pii.output.email", "action": "redact"}
+                                                    | ({"count": redacted} if redacted > 1 else {})] if redacted else [],
                    "completion": "secret text"}  # fmt: skip
             lines.append(json.dumps(rec))
         log.write_text("\n".join([*lines, "{broken"]) + "\n")

@@ -28,14 +28,14 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any
 
-from llmops_cli.gateway.policy import injection, pii, textview
+from llmops_cli.gateway.policy import injection, pii
 from llmops_cli.gateway.policy.classifier import ClassifierError, InjectionClassifier
-from llmops_cli.gateway.policy.fields import Getter, Setter, ShapeError, plain_field, request_texts, token_prompts
+from llmops_cli.gateway.policy.fields import Getter, Setter, ShapeError, any_strings, request_texts, token_prompts
 from llmops_cli.gateway.policy.jsontext import JsonEscapes, JsonField
 from llmops_cli.gateway.policy.keys import KeyIndex
 from llmops_cli.gateway.policy.media import media_urls, refused_media
 from llmops_cli.gateway.policy.model import ApiKey, PiiActions, Policy
-from llmops_cli.gateway.policy.patterns import BlockedMatcher, normalise
+from llmops_cli.gateway.policy.patterns import BlockedMatcher, normalise, readable
 from llmops_cli.gateway.policy.replyfields import (
     choices_fields,
     drop_token_fields,
@@ -43,9 +43,15 @@ from llmops_cli.gateway.policy.replyfields import (
     reply_fields,
 )
 
-# Fields a client might use to steer the upstream (LiteLLM's `api_base` leak): never forwarded.
+# Fields a client might use to steer the upstream (LiteLLM's `api_base` leak): never forwarded. vLLM's
+# disaggregated-serving parameters are a router's, behind the gateway: `kv_transfer_params["prompt_token_ids"]` is
+# the prompt a decode stage runs instead of tokenizing `messages` (unchecked token ids), and its `remote_host` /
+# `remote_port` point the engine at a peer (vllm-project/vllm docs/features/disagg_prefill.md and
+# vllm/entrypoints/openai/kv_transfer_params_sanitizer.py; `ec_transfer_params` is the encoder cache's twin).
 UPSTREAM_OVERRIDE_FIELDS = frozenset(
     {
+        "kv_transfer_params",
+        "ec_transfer_params",
         "api_base",
         "base_url",
         "api_key",
@@ -239,7 +245,21 @@ class CompiledPolicy:
         except ShapeError as e:
             raise Denied(400, e.code, e.message, decisions=decisions) from None
 
-    def _check_model_name(self, model: str, key: ApiKey | None, decisions: list[Decision]) -> None:
+    def recordable_model(self, model: Any, key: ApiKey | None) -> str | None:
+        """``model`` where it may be recorded (audit log, metric label) although its request was refused: a name
+        that would pass :meth:`_check_model_name`, allowed or not; else None. A refused name is the client's free
+        text: personal data, a blocked phrase, a megabyte of anything."""
+        if not isinstance(model, str) or not model:
+            return None
+        try:
+            self._check_model_name(model, key, [], remember=False)  # (a refused name takes no cache entry)
+        except Denied:
+            return None
+        return model
+
+    def _check_model_name(
+        self, model: str, key: ApiKey | None, decisions: list[Decision], *, remember: bool = True
+    ) -> None:
         """The model name goes to the upstream, into the audit log and into a metric label: a name the
         operator did not list by name (a wildcard let it through) must be a plain name, with nothing a
         blocked pattern or a PII detector finds in it. Refused rather than redacted: a redacted name would ask
@@ -267,7 +287,7 @@ class CompiledPolicy:
                     )
                 decisions.extend(ds)
                 return
-        if len(self._clean_models) < 256:  # names found clean under this policy (a reload starts afresh)
+        if remember and len(self._clean_models) < 256:  # names found clean under this policy (a reload: afresh)
             self._clean_models.add(model)
 
     def _check_token_prompts(self, route: str, body: dict[str, Any], decisions: list[Decision]) -> int:
@@ -358,7 +378,7 @@ class CompiledPolicy:
             # The end-user id: not prompt text (the model never sees it), but the upstream logs it and it is
             # often an e-mail address. PII only: a blocked phrase or an injection heuristic would refuse a user
             # for their name, and a blocked phrase there reaches no model.
-            for get, put in plain_field(body, "user"):
+            for get, put in any_strings(body, "user"):  # (a string; any other shape is checked all the same)
                 self.redact_field(get, put, self.pii_in, "input", decisions)
         texts = list(request_texts(route, body))
         if not texts:
@@ -400,14 +420,15 @@ class CompiledPolicy:
 
     async def screen_injection(self, user_texts: list[str]) -> list[Decision]:
         """The prompt-injection classifier's verdict on the request's non-system texts (as the PII policies left
-        them, read through ``textview.view``: invisible characters cannot split a word for its tokenizer); [] when the
+        them, read through ``patterns.readable``: invisible characters and marks cannot split a word for its
+        tokenizer, and every script keeps its letters); [] when the
         policy sets no classifier. Call after :meth:`check_request` and admission. Raises Denied: 400
         ``prompt_injection`` under ``deny``, 503 ``injection_check_unavailable`` when the classifier gives no
         verdict and ``on_error`` is ``closed``."""
         clf = self.classifier
         if clf is None:
             return []
-        texts = [textview.view(t)[0] for t in user_texts]
+        texts = [readable(t) for t in user_texts]
         try:
             score = await clf.score(texts)
         except ClassifierError as e:

@@ -75,21 +75,40 @@ def content_parts(parts: list[Any]) -> list[tuple[Getter, Setter]]:
         if not isinstance(part, dict):
             raise ShapeError("invalid_content", "A content part must be a string or an object.")
         kind = part.get("type")
-        key = TEXT_PARTS.get(kind) if isinstance(kind, str) else None
+        if kind is not None and not isinstance(kind, str):
+            raise ShapeError("invalid_content", "A content part's `type` must be a string.")
+        key = TEXT_PARTS.get(kind) if kind is not None else None
         if key is not None:
             value = part.get(key)
             if isinstance(value, str):
                 out.append(((lambda p=part, k=key: p[k]), (lambda v, p=part, k=key: p.__setitem__(k, v))))
             elif value is not None:
                 raise ShapeError("invalid_content", f"The `{key}` of a `{kind}` content part must be a string.")
+            if len(part) > 2 or key not in part:
+                out += _part_extras(part, key)
         elif kind in MEDIA_PARTS or (kind is None and any(k in part for k in _MEDIA_KEYS)):
-            continue
+            out += _part_extras(part, *_MEDIA_KEYS)
         else:
             shown = kind if isinstance(kind, str) and len(kind) <= 40 and kind.isidentifier() else "this"
             raise ShapeError(
                 "unsupported_content_part",
                 f"Content parts of type {shown!r} are not supported by this gateway: send text as `text` parts.",
             )
+    return out
+
+
+def _part_extras(part: dict[str, Any], *payload: str) -> list[tuple[Getter, Setter]]:
+    """The strings of a content part beside its ``type`` and its text or media ``payload`` (a `cache_control`,
+    a `uuid`, any field a client adds): vLLM reads none of them, but a server that hands the part to its
+    template as it is renders them."""
+    out: list[tuple[Getter, Setter]] = []
+    for k, v in part.items():
+        if k == "type" or k in payload:
+            continue
+        if isinstance(v, str):
+            out.extend(plain_field(part, k))
+        elif isinstance(v, dict | list):
+            out += strings_in(v)
     return out
 
 
@@ -226,6 +245,16 @@ _EXTRA_TEXT_FIELDS = frozenset(
 )
 
 
+def any_strings(holder: dict[str, Any], key: str) -> list[tuple[Getter, Setter]]:
+    """Every string of ``holder[key]``, whatever its shape (a string, or strings and keys nested in it)."""
+    value = holder.get(key)
+    if isinstance(value, str):
+        return list(plain_field(holder, key))
+    if isinstance(value, dict | list):
+        return strings_in(value)
+    return []
+
+
 def _with_role(role: str, fields: Iterable[tuple[Getter, Setter]]) -> list[tuple[str, Getter, Setter]]:
     return [(role, get, put) for get, put in fields]
 
@@ -249,26 +278,30 @@ def _extra_texts(body: dict[str, Any]) -> list[tuple[str, Getter, Setter]]:
             out += _with_role("system", strings_in(value, _TOOL_SYNTAX, keys=False))
     prediction = body.get("prediction")
     if isinstance(prediction, dict):
-        pc = prediction.get("content")
-        if isinstance(pc, str):
-            out += _with_role("user", plain_field(prediction, "content"))
-        elif isinstance(pc, list):
-            out += _with_role("user", content_parts(pc))
-    documents = body.get("documents")
-    if isinstance(documents, list):
-        out += _with_role("user", strings_in(documents))
-    kwargs = body.get("chat_template_kwargs")
-    if isinstance(kwargs, dict):  # the client's variables for the chat template, which may render them
-        out += _with_role("user", strings_in(kwargs))
+        for key, pc in prediction.items():
+            if key == "content" and isinstance(pc, list):
+                out += _with_role("user", content_parts(pc))
+            elif key != "type" or pc != "content":
+                out += _with_role("user", any_strings(prediction, key))
+    else:
+        out += _with_role("user", any_strings(body, "prediction"))
+    # RAG documents and the client's variables for the chat template (which may render them), whatever their
+    # shape: a server other than vLLM may take what vLLM would refuse.
+    out += _with_role("user", any_strings(body, "documents"))
+    out += _with_role("user", any_strings(body, "chat_template_kwargs"))
     rf = body.get("response_format")
     if isinstance(rf, dict):
         for key in rf:
             if key != "type":
                 out += _with_role("system", _constraint(rf, key))
+    else:
+        out += _with_role("system", any_strings(body, "response_format"))
     so = body.get("structured_outputs")
     if isinstance(so, dict):
         for key in so:
             out += _with_role("system", _constraint(so, key))
+    else:
+        out += _with_role("system", any_strings(body, "structured_outputs"))
     for key in _GUIDED_FIELDS:
         out += _with_role("system", _constraint(body, key))
     return out
@@ -323,6 +356,8 @@ def _call_strings(call: dict[str, Any]) -> list[tuple[Getter, Setter]]:
 
 def _messages(messages: Any) -> Iterator[tuple[str, Getter, Setter]]:
     if not isinstance(messages, list):
+        if messages is not None:  # (embeddings' `messages`: the chat route refuses this before)
+            raise ShapeError("invalid_messages", "`messages` must be a list.")
         return
     for msg in messages:
         if not isinstance(msg, dict):
@@ -387,6 +422,8 @@ def token_prompts(route: str, body: dict[str, Any]) -> tuple[str | None, int]:
     field = "prompt" if route == "completions" else "input"
     value = body.get(field)
     if not isinstance(value, list) or not value:
+        if value is not None and not isinstance(value, str | list):  # an object, a number: nothing to check
+            raise ShapeError("invalid_prompt", f"`{field}` must be a string, a list of strings, or token ids.")
         return None, 0
     first = value[0]
     if isinstance(first, str):

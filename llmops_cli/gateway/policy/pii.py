@@ -268,8 +268,9 @@ PEM = (
 # A card: laid out as one (``_CARD_LAYOUT``), first digit an issuer's (2-6, or a non-ASCII digit, which
 # ``_card_ok`` reads by its value), no ASCII letter on either side.
 _CARD_PRE = (
-    r"(?:^|[^\dA-Za-z+-])(?:[2-6]|[^\x00-\x7f])"
-    r"(?:\d{12,18}|\d{3}[ -]\d{4}[ -]\d{4}[ -]\d{4}(?:[ -]\d{3})?|\d{3}[ -]\d{6}[ -]\d{4,5})(?:[^\dA-Za-z-]|$)"
+    r"(?:^|[^\dA-Za-z+-]|(?:^|\D)-)(?:[2-6]|[^\x00-\x7f])"
+    r"(?:\d{12,18}|\d{3}[ -]\d{4}[ -]\d{4}[ -]\d{4}(?:[ -]\d{3})?|\d{3}[ -]\d{6}[ -]\d{4,5})"
+    r"(?:[^\dA-Za-z-]|-(?:\D|$)|$)"
 )
 # An IP address that ``ipaddress`` accepts: IPv4 between the pattern's boundaries; IPv6 with `::`, or all eight
 # groups, or six and an IPv4 tail (without `::` an address has exactly eight groups).
@@ -391,17 +392,20 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "credit_card",
         # A digit first, then the look-behind over it and the character before (`re` skips to digits fast). No
-        # ASCII letter touches it: a Luhn-valid run inside a hex digest or an identifier is not a card.
-        re.compile(r"\d(?<![\dA-Za-z+-]\d)(?:[ -]?\d){12,18}(?![\dA-Za-z-])"),
+        # ASCII letter touches it: a Luhn-valid run inside a hex digest or an identifier is not a card. A dash
+        # beside it is punctuation (`card—4111…—was`: the view reads an em dash as `-`) unless a digit is on its
+        # other side (then it is part of a longer dashed number).
+        re.compile(r"\d(?<![\dA-Za-z+]\d)(?<!\d-\d)(?:[ -]?\d){12,18}(?![\dA-Za-z]|-\d)"),
         validate=_whole(_card_part_ok),  # laid out like a card: `4111 1111 1111 1111 12 27` is a card and more
         pre=_CARD_PRE,
-        tail=re.compile(r"(?![\dA-Za-z-])"),
+        tail=re.compile(r"(?![\dA-Za-z]|-\d)"),
     ),
     Detector(
         "us_ssn",
-        # AAA-GG-SSSS, or with spaces; never-issued areas, groups and serials excluded
-        re.compile(r"\d(?<![\d-]\d)\d\d(?<!000|666)(?<!9\d\d)([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\d-])"),
-        pre=r"(?:^|[^\d-])(?:[0-8]|[^\x00-\x7f])\d\d[- ]\d\d[- ]\d{4}(?:[^\d-]|$)",
+        # AAA-GG-SSSS, or with spaces; never-issued areas, groups and serials excluded; not part of a longer
+        # dashed number (a dash beside it with a digit on its other side), but a dash before a word is punctuation
+        re.compile(r"\d(?<!\d\d)(?<!\d-\d)\d\d(?<!000|666)(?<!9\d\d)([- ])(?!00)\d{2}\1(?!0000)\d{4}(?!\d|-\d)"),
+        pre=r"(?:^|[^\d-]|(?:^|\D)-)(?:[0-8]|[^\x00-\x7f])\d\d[- ]\d\d[- ]\d{4}(?:[^\d-]|-(?:\D|$)|$)",
     ),
     Detector(
         "ip_address",

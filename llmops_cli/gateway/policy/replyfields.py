@@ -68,9 +68,9 @@ def reply_fields(obj: dict[str, Any], route: str) -> list[tuple[Getter, Setter]]
     embedding that is neither."""
     out: list[tuple[Getter, Setter]] = []
     for k, v in obj.items():
-        if k == "created" or k in TOKEN_FIELDS or (k == "choices" and type(v) is list):
+        if (k == "created" and type(v) is int) or k in TOKEN_FIELDS or (k == "choices" and type(v) is list):
             continue
-        if k == "object" and v in REPLY_OBJECTS:
+        if k == "object" and type(v) is str and v in REPLY_OBJECTS:
             continue
         if k == "usage" and type(v) is dict:
             out += _usage_fields(v)
@@ -122,12 +122,12 @@ def routine_chunk(chunk: dict[str, Any], route: str, seen: dict[str, str]) -> bo
                 if type(choice) is not dict or not _routine_choice(choice, route):
                     return False
         elif k == "object":
-            if v not in REPLY_OBJECTS:
+            if type(v) is not str or v not in REPLY_OBJECTS:
                 return False
         elif type(v) is str:
-            if k not in REPLY_KEYS or seen.get(v) != v:
+            if k not in REPLY_KEYS or k == "created" or seen.get(v) != v:
                 return False
-        elif not (k == "created" or k in TOKEN_FIELDS or (v is None and k in REPLY_KEYS)):
+        elif not ((k == "created" and type(v) is int) or k in TOKEN_FIELDS or (v is None and k in REPLY_KEYS)):
             return False  # an unknown key is a string the client sees, whatever its value
     return True
 
@@ -187,10 +187,10 @@ def plain_chat_choice(chunk: dict[str, Any], seen: dict[str, str]) -> dict[str, 
 
 def _routine_choice(choice: dict[str, Any], route: str) -> bool:
     for k, v in choice.items():
-        if k == "index" or k in TOKEN_FIELDS or (v is None and k in CHOICE_KEYS):
+        if (k == "index" and type(v) is int) or k in TOKEN_FIELDS or (v is None and k in CHOICE_KEYS):
             continue
         if k == "finish_reason":
-            if v not in FINISH_REASONS:
+            if type(v) is not str or v not in FINISH_REASONS:
                 return False
         elif k == "stop_reason":
             if type(v) is not int:
@@ -200,7 +200,7 @@ def _routine_choice(choice: dict[str, Any], route: str) -> bool:
                 if dv is None and dk in MESSAGE_KEYS:
                     continue
                 if dk == "role":
-                    if dv not in STANDARD_ROLES:
+                    if type(dv) is not str or dv not in STANDARD_ROLES:
                         return False
                 elif type(dv) is not str or dk not in MESSAGE_KEYS:  # text of a window, under a known name
                     return False
@@ -234,12 +234,15 @@ def plain_reply_strings(reply: dict[str, Any], route: str) -> list[tuple[dict[st
                 return None
             choices = v
         elif k == "object":
-            if v not in REPLY_OBJECTS:
+            if type(v) is not str or v not in REPLY_OBJECTS:
                 return None
         elif k == "usage":
             if v is not None and (type(v) is not dict or not _plain_usage(v)):
                 return None
-        elif k != "created" and (k not in TOKEN_FIELDS or v is not None):
+        elif k == "created":
+            if type(v) is not int:
+                return None
+        elif k not in TOKEN_FIELDS or v is not None:
             return None
     for choice in choices or ():
         if type(choice) is not dict:
@@ -252,7 +255,7 @@ def plain_reply_strings(reply: dict[str, Any], route: str) -> list[tuple[dict[st
                 if type(v) is not int:
                     return None
             elif k == "finish_reason":
-                if v is not None and v not in FINISH_REASONS:
+                if v is not None and (type(v) is not str or v not in FINISH_REASONS):
                     return None
             elif k == "stop_reason":
                 if v is not None and type(v) is not int:
@@ -268,7 +271,7 @@ def plain_reply_strings(reply: dict[str, Any], route: str) -> list[tuple[dict[st
                 elif v is not None:
                     return None
             elif k == "role":
-                if v not in STANDARD_ROLES:
+                if type(v) is not str or v not in STANDARD_ROLES:
                     return None
             elif k == "tool_calls":
                 if v is not None and v != []:
@@ -313,9 +316,9 @@ def choice_fields(choice: dict[str, Any], route: str, *, streamed: bool) -> list
     out: list[tuple[Getter, Setter]] = []
     main = "delta" if streamed else "message"
     for k, v in choice.items():
-        if k == "index" or k in TOKEN_FIELDS:
+        if (k == "index" and type(v) is int) or k in TOKEN_FIELDS:
             continue
-        if k == "finish_reason" and (v is None or v in FINISH_REASONS):
+        if k == "finish_reason" and (v is None or (type(v) is str and v in FINISH_REASONS)):
             continue
         if k == "stop_reason" and (v is None or type(v) is int):
             continue
@@ -351,7 +354,7 @@ def message_fields(msg: dict[str, Any], *, streamed: bool) -> list[tuple[Getter,
         if v is None:  # no value to check, but a key the format does not know is a string the client sees
             _key(msg, k, MESSAGE_KEYS, out)
             continue
-        if k == "role" and v in STANDARD_ROLES:
+        if k == "role" and type(v) is str and v in STANDARD_ROLES:
             continue
         if k == "audio":
             raise ReplyShapeError("an audio reply")
@@ -374,7 +377,7 @@ def message_fields(msg: dict[str, Any], *, streamed: bool) -> list[tuple[Getter,
 def _reply_call(call: dict[str, Any], streamed: bool) -> list[tuple[Getter, Setter]]:
     out: list[tuple[Getter, Setter]] = []
     for k, v in call.items():
-        if k == "index" or (k == "type" and v == "function"):
+        if (k == "index" and type(v) is int) or (k == "type" and v == "function"):
             continue
         if k == "function" and type(v) is dict:
             out += _reply_function(v, streamed)

@@ -80,8 +80,10 @@ def read_window(path: Path, start: float, end: float, *, model: str | None = Non
             decisions = rec.get("decisions") or []
             for d in decisions if isinstance(decisions, list) else []:
                 if isinstance(d, dict):
-                    win.decisions[f"{d.get('rule')} {d.get('action')}"] += 1
-                    win.actions[str(d.get("action"))] += 1
+                    n = d.get("count", 1)  # the gateway writes each (rule, action) once, with a count
+                    n = n if type(n) is int and n > 0 else 1
+                    win.decisions[f"{d.get('rule')} {d.get('action')}"] += n
+                    win.actions[str(d.get("action"))] += n
             if decisions and len(win.request_ids) < MAX_IDS and isinstance(rec.get("request_id"), str):
                 win.request_ids.append(rec["request_id"])
             if isinstance(rec.get("key_id"), str):
