@@ -56,6 +56,9 @@ _WS = re.compile(r"[^\S\n]+")
 
 # Cyrillic, Greek and Armenian letters that are Latin ones to the eye (Unicode's confusables, UTS #39
 # confusables.txt: `0430 ; 0061` CYRILLIC SMALL LETTER A → LATIN SMALL LETTER A, …): `alice@exаmple.com`, `АKIA…`.
+# Checked against confusable-homoglyphs 3.3.1's confusables.json (built from confusables.txt): every pair is there
+# but χ → x and Ԛ → Q (absent from it); І, Ӏ, Ι → I and ӏ → l are there with the skeletons l and i (I, l and i
+# are confusable with each other; here each reads as the Latin letter it is drawn like).
 LATIN_LOOKALIKES = {
     "a": "аα", "c": "с", "d": "ԁ", "e": "е", "h": "һ", "i": "іι", "j": "ј", "l": "ӏ", "o": "оοօ", "p": "рρ",
     "q": "ԛ", "s": "ѕ", "u": "ս", "v": "ν", "w": "ԝ", "x": "хχ", "y": "у", "A": "АΑ", "B": "ВΒ", "C": "С",
