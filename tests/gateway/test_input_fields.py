@@ -1,7 +1,7 @@
 """Every string the upstream's chat template or tokenizer sees is checked, on every route (issue 22, High).
 
 The stand-in for the upstream is :func:`rendered`: what vLLM's ``vllm/entrypoints/chat_utils.py``
-(vllm-project/vllm; the v0.10 line before the pinned v0.11.0 and the v0.14 line after it agree) hands the chat
+(vllm-project/vllm; at the pinned v0.34.0 ``vllm/renderers/chat_utils/chat_message.py``, and the v0.10-v0.14 lines agree) hands the chat
 template: every message's ``role``; string ``content``; in a content list, plain strings and the text of
 ``text``/``input_text``/``output_text``, ``refusal`` and ``thinking`` parts (``_parse_chat_message_content_part``;
 later lines add ``tool_reference``'s ``name``), media parts as placeholders, and any other part type raises
@@ -348,6 +348,24 @@ def test_prompt_embeddings_are_refused(route: str) -> None:
     with pytest.raises(Denied) as e:
         PLAIN.admit_request(route, {**body, "prompt": "x", "input": "x"}, None)
     assert e.value.code == "token_prompt_not_allowed"
+
+
+@pytest.mark.parametrize("route", ["chat", "embeddings"])
+@pytest.mark.parametrize("key", ["reasoning", "reasoning_content"])
+@pytest.mark.parametrize("role", ["assistant", "user"])
+def test_prompt_embeddings_in_a_messages_reasoning_are_refused(route: str, key: str, role: str) -> None:
+    # vLLM v0.34.0 (vllm/renderers/chat_utils/chat_message.py, _parse_chat_message_content) decodes a message's
+    # `reasoning` object of type `prompt_embeds` into embeddings the model reads, past every text check (with
+    # --enable-prompt-embeds; content_parser.py parse_prompt_embeds). It is refused like a request's
+    # prompt_embeds, and passes only where the policy allows token prompts.
+    msg = {"role": role, "content": "x", key: {"type": "prompt_embeds", "prompt_embeds": "AAAA"}}
+    body: dict[str, Any] = {"model": "fake-model", "messages": [{"role": "user", "content": "hi"}, msg]}
+    with pytest.raises(Denied) as e:
+        PLAIN.admit_request(route, json.loads(json.dumps(body)), None)
+    assert e.value.code == "token_prompt_not_allowed"
+    allow = compiled(policy_with({"content.token_prompts": "allow"}))
+    check = allow.admit_request(route, json.loads(json.dumps(body)), None)
+    assert ("token_prompt", "allow") in [(d.rule, d.action) for d in check.decisions]
 
 
 # ------------------------------------------------------------------------------------------ the model field

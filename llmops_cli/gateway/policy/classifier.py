@@ -2,8 +2,8 @@
 
 Why TEI and not vLLM's ``/classify``: Llama Prompt Guard 2 (and ProtectAI's injection classifiers) are
 ``DebertaV2ForSequenceClassification`` models. vLLM's registry of sequence-classification architectures
-(``vllm/model_executor/models/registry.py``, ``_CROSS_ENCODER_MODELS`` at v0.11.0, the release llmops pins;
-still so in later releases' ``_SEQUENCE_CLASSIFICATION_MODELS``) has BERT, RoBERTa, XLM-RoBERTa, ModernBERT and
+(``vllm/model_executor/models/registry.py``: ``_CROSS_ENCODER_MODELS`` at v0.11.0, and
+``_SEQUENCE_CLASSIFICATION_MODELS`` at v0.34.0, the release llmops pins) has BERT, RoBERTa, XLM-RoBERTa, ModernBERT and
 GTE, not DeBERTa-v2; TEI v1.9.3 loads DeBERTa-v2 on CPU and CUDA (``backends/candle/src/lib.rs``,
 ``Config::DebertaV2``).
 

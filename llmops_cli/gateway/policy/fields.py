@@ -6,15 +6,17 @@ A request part that the upstream would render or tokenize but that the gateway c
 part of a type it does not know, a message that is not an object) raises :class:`ShapeError`: it is refused,
 never forwarded unchecked.
 
-What vLLM renders, read in ``vllm/entrypoints/chat_utils.py`` (vllm-project/vllm; the v0.10 line before the
-pinned v0.11.0 and the v0.14 line after it agree on all of this): a content list's plain strings, and the
-``text`` of ``text``/``input_text``/``output_text`` parts, ``refusal`` and ``thinking`` parts are prompt text
-(``_parse_chat_message_content_part``); ``image_url``, ``input_image``, ``image_embeds``, ``audio_embeds``,
-``image_pil``, ``audio_url``, ``input_audio`` and ``video_url`` parts (or, without a ``type``, a part with one
-of those keys) are media; any other type raises ``NotImplementedError`` there (later lines add
-``tool_reference``, whose ``name`` is text). Of a message, ``role``, ``name`` (any role), ``tool_calls``
-(assistant: ``id``, ``type``, ``function.name`` and ``function.arguments``, parsed into an object),
-``tool_call_id`` (tool), ``reasoning`` and a developer message's ``tools`` reach the chat template
+What vLLM renders, read at the pinned v0.34.0 in ``vllm/renderers/chat_utils/chat_message.py`` (vllm-project/vllm,
+PyPI wheel; the same rules were in ``vllm/entrypoints/chat_utils.py`` from v0.10 to v0.14): a content list's plain
+strings, and the ``text`` of ``text``/``input_text``/``output_text`` parts, ``refusal`` and ``thinking`` parts,
+and ``tool_reference``'s ``name`` are prompt text (``_TEXT_CONTENT_PART_TYPES``,
+``parse_chat_message_content_mm_part``); ``image_url``, ``input_image``, ``image_embeds``, ``audio_embeds``,
+``image_pil``, ``audio_url``, ``input_audio`` and ``video_url`` parts (or, without a ``type``, a part with one of
+those keys) are media; ``video_embeds`` and ``prompt_embeds`` parts (embeddings the model reads, past every text
+check) are refused here as parts of an unknown type, and any type vLLM does not know raises there. Of a message,
+``role``, ``name`` (any role), ``tool_calls`` (assistant: ``id``, ``type``, ``function.name`` and
+``function.arguments``, parsed into an object), ``tool_call_id`` (tool), ``reasoning`` (a string, or an object of
+type ``prompt_embeds``: see :func:`token_prompts`) and a developer message's ``tools`` reach the chat template
 (``_parse_chat_message_content``); the request's ``tools`` are passed to it whole. Other servers (LiteLLM's
 providers, llama.cpp) may hand a message to their template as it is, so every string of a message is checked
 here, not only those.
@@ -412,11 +414,19 @@ def request_texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Gette
 
 def token_prompts(route: str, body: dict[str, Any]) -> tuple[str | None, int]:
     """``(field, tokens)`` when a completions ``prompt`` or an embeddings ``input`` is given as token ids (a
-    list of ints, or of lists of ints), or the request carries ``prompt_embeds``: text the gateway cannot read
+    list of ints, or of lists of ints), or the request (or a message's ``reasoning``) carries ``prompt_embeds``: text
+    the gateway cannot read
     without the model's tokenizer. ``(None, 0)`` otherwise. Raises ShapeError on a list that mixes text and
     token ids or holds anything else."""
     if "prompt_embeds" in body:
         return "prompt_embeds", 0
+    # vLLM v0.34.0 reads a message's `reasoning` object of type `prompt_embeds` as embeddings, on every route that
+    # takes messages (vllm/renderers/chat_utils/chat_message.py, _parse_chat_message_content).
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        for msg in messages:
+            if isinstance(msg, dict) and (_embeds(msg.get("reasoning")) or _embeds(msg.get("reasoning_content"))):
+                return "prompt_embeds", 0
     if route == "chat":
         return None, 0
     field = "prompt" if route == "completions" else "input"
@@ -434,6 +444,10 @@ def token_prompts(route: str, body: dict[str, Any]) -> tuple[str | None, int]:
     elif all(isinstance(v, list) and _token_ids(v) for v in value):
         return field, sum(len(v) for v in value)
     raise ShapeError("invalid_prompt", f"`{field}` must be a string, a list of strings, or token ids.")
+
+
+def _embeds(value: Any) -> bool:
+    return isinstance(value, dict) and (value.get("type") == "prompt_embeds" or "prompt_embeds" in value)
 
 
 def _token_ids(value: list[Any]) -> bool:
