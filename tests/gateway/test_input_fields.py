@@ -514,6 +514,26 @@ def test_disaggregated_serving_parameters_never_reach_the_upstream(route: str, f
     assert any(d.rule == "upstream_override" and d.action == "strip" and field in d.detail for d in decisions)
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    route=st.sampled_from(["chat", "completions", "embeddings"]),
+    field=st.sampled_from(["request_id", "priority"]),
+    value=st.one_of(st.text(max_size=40), st.integers(-(2**63), 2**63 - 1)),
+)
+def test_a_clients_request_id_and_priority_never_reach_the_upstream(route: str, field: str, value: Any) -> None:
+    # vLLM v0.34.0 (vllm/entrypoints/openai/chat_completion/protocol.py): `request_id` names the request through
+    # the engine (another key's id, reused, collides with it); `priority` orders the queue under priority
+    # scheduling (one key would go before every other).
+    body: dict[str, Any] = {"model": "fake-model", field: value}
+    if route == "chat":
+        body["messages"] = [{"role": "user", "content": "hi"}]
+    else:
+        body["prompt" if route == "completions" else "input"] = "hi"
+    decisions = PLAIN.check_request(route, body, None)
+    assert field not in body
+    assert any(d.rule == "upstream_override" and d.action == "strip" and field in d.detail for d in decisions)
+
+
 # ------------------------------------------------------------------- strings in odd places
 # Found by walking generated requests: the strings of a content part beside its text (or beside a media part's
 # payload) and the text fields of a shape the walker did not expect (`documents` as an object,

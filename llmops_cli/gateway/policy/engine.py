@@ -48,10 +48,15 @@ from llmops_cli.gateway.policy.replyfields import (
 # the prompt a decode stage runs instead of tokenizing `messages` (unchecked token ids), and its `remote_host` /
 # `remote_port` point the engine at a peer (vllm-project/vllm docs/features/disagg_prefill.md and
 # vllm/entrypoints/openai/kv_transfer_params_sanitizer.py; `ec_transfer_params` is the encoder cache's twin).
+# `request_id` names the request through vLLM's engine (another key's id, reused, collides with it) and `priority`
+# orders its queue under priority scheduling (one key would go before all others): vLLM v0.34.0
+# vllm/entrypoints/openai/chat_completion/protocol.py. vLLM makes up its own id without one.
 UPSTREAM_OVERRIDE_FIELDS = frozenset(
     {
         "kv_transfer_params",
         "ec_transfer_params",
+        "request_id",
+        "priority",
         "api_base",
         "base_url",
         "api_key",
