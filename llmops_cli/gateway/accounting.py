@@ -9,6 +9,7 @@ nobody can fill the disk with them. Those left out are counted in
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 from llmops_cli.gateway.asgi import RequestRecord
@@ -87,12 +88,8 @@ class Accounting:
             self.suppressed -= suppressed
 
 
-def _taken(decisions: list[Decision]) -> dict[tuple[str, str], int]:
+def _taken(decisions: list[Decision]) -> Counter[tuple[str, str]]:
     """Each (rule, action) of ``decisions`` once, in the order first taken, with how many times: a request of a
     hundred thousand short e-mail addresses makes as many decisions, and its record would be megabytes long
     (and the metrics incremented as often)."""
-    out: dict[tuple[str, str], int] = {}
-    for d in decisions:
-        k = (d.rule, d.action)
-        out[k] = out.get(k, 0) + 1
-    return out
+    return Counter((d.rule, d.action) for d in decisions)

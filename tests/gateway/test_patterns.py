@@ -148,13 +148,13 @@ def reference_normalise(text: str) -> str:
     import re
     import unicodedata
 
-    from llmops_cli.gateway.policy.patterns import _INVISIBLE, MARK_CATEGORIES
+    from llmops_cli.gateway.policy.patterns import INVISIBLE, MARK_CATEGORIES
 
     if text.isascii():
         s = text.lower()
     else:  # NFKD, invisible characters removed, marks on ASCII characters removed, NFKC, case folded
         out: list[str] = []
-        for c in unicodedata.normalize("NFKD", text).translate(_INVISIBLE):
+        for c in unicodedata.normalize("NFKD", text).translate(INVISIBLE):
             if unicodedata.category(c) in MARK_CATEGORIES and out and out[-1].isascii():
                 continue
             out.append(c)

@@ -6,6 +6,7 @@ and the surrounding text, so these are properties over classes of input, not lis
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -408,6 +409,18 @@ def _digit_signs() -> dict[str, list[str]]:
 DIGIT_SIGNS = _digit_signs()
 
 
+def _found_whole_in_other_letters(
+    kind: str, seed: int, rate: float, before: str, after: str, others: dict[str, Sequence[str]]
+) -> None:
+    """A generated value of ``kind``, each character that ``others`` has swapped (at ``rate``) for one of its
+    look-alikes there, between ``before`` and ``after``: found, and covered whole."""
+    rng = random.Random(seed)
+    plain = pv.GENERATORS[kind](rng)
+    value = "".join(rng.choice(others[c]) if c in others and rng.random() < rate else c for c in plain)
+    text = before + value + after
+    assert _covering(text, len(before), len(before) + len(value), kind), (ascii(value), pii.find(text))
+
+
 @SETTINGS
 @given(
     kind=st.sampled_from(["credit_card", "us_ssn", "phone", "iban"]),
@@ -419,13 +432,7 @@ DIGIT_SIGNS = _digit_signs()
 def test_values_written_with_other_digit_signs_are_found_whole(
     kind: str, seed: int, rate: float, before: str, after: str
 ) -> None:
-    rng = random.Random(seed)
-    plain = pv.GENERATORS[kind](rng)
-    value = "".join(
-        rng.choice(DIGIT_SIGNS[c]) if c.isdigit() and DIGIT_SIGNS[c] and rng.random() < rate else c for c in plain
-    )
-    text = before + value + after
-    assert _covering(text, len(before), len(before) + len(value), kind), (ascii(value), pii.find(text))
+    _found_whole_in_other_letters(kind, seed, rate, before, after, {d: s for d, s in DIGIT_SIGNS.items() if s})
 
 
 # ---------------------------------------------------------------- Latin letters written as Cyrillic or Greek ones
@@ -452,8 +459,4 @@ CONFUSABLE = {
 def test_values_spelled_with_cyrillic_or_greek_look_alikes_are_found_whole(
     kind: str, seed: int, rate: float, before: str, after: str
 ) -> None:
-    rng = random.Random(seed)
-    plain = pv.GENERATORS[kind](rng)
-    value = "".join(rng.choice(CONFUSABLE[c]) if c in CONFUSABLE and rng.random() < rate else c for c in plain)
-    text = before + value + after
-    assert _covering(text, len(before), len(before) + len(value), kind), (ascii(value), pii.find(text))
+    _found_whole_in_other_letters(kind, seed, rate, before, after, CONFUSABLE)

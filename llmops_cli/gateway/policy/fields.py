@@ -104,13 +104,9 @@ def _part_extras(part: dict[str, Any], *payload: str) -> list[tuple[Getter, Sett
     a `uuid`, any field a client adds): vLLM reads none of them, but a server that hands the part to its
     template as it is renders them."""
     out: list[tuple[Getter, Setter]] = []
-    for k, v in part.items():
-        if k == "type" or k in payload:
-            continue
-        if isinstance(v, str):
-            out.extend(plain_field(part, k))
-        elif isinstance(v, dict | list):
-            out += strings_in(v)
+    for k in part:
+        if k != "type" and k not in payload:
+            out += any_strings(part, k)
     return out
 
 
@@ -415,9 +411,8 @@ def request_texts(route: str, body: dict[str, Any]) -> Iterator[tuple[str, Gette
 def token_prompts(route: str, body: dict[str, Any]) -> tuple[str | None, int]:
     """``(field, tokens)`` when a completions ``prompt`` or an embeddings ``input`` is given as token ids (a
     list of ints, or of lists of ints), or the request (or a message's ``reasoning``) carries ``prompt_embeds``: text
-    the gateway cannot read
-    without the model's tokenizer. ``(None, 0)`` otherwise. Raises ShapeError on a list that mixes text and
-    token ids or holds anything else."""
+    the gateway cannot read without the model's tokenizer. ``(None, 0)`` otherwise. Raises ShapeError on a list
+    that mixes text and token ids or holds anything else."""
     if "prompt_embeds" in body:
         return "prompt_embeds", 0
     # vLLM v0.34.0 reads a message's `reasoning` object of type `prompt_embeds` as embeddings, on every route that

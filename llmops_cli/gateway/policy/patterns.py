@@ -47,7 +47,7 @@ IGNORABLE_RANGES = (
     (0x1D173, 0x1D17A),
     (0xE0000, 0xE0FFF),
 )
-_INVISIBLE = dict.fromkeys(c for lo, hi in IGNORABLE_RANGES for c in range(lo, hi + 1))
+INVISIBLE = dict.fromkeys(c for lo, hi in IGNORABLE_RANGES for c in range(lo, hi + 1))
 # Line breaks: a chat template hands a carriage return or a Unicode line separator to the model as one, so the
 # heuristics that read line starts see a newline for each (`x<CR>system: …` starts a line).
 LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
@@ -167,7 +167,7 @@ def readable(text: str) -> str:
     drops every mark, which would garble Russian or Hindi)."""
     if text.isascii():
         return text
-    return _fold_mixed_words(_fold_latin_marks(unicodedata.normalize("NFKC", text).translate(_INVISIBLE)))
+    return _fold_mixed_words(_fold_latin_marks(unicodedata.normalize("NFKC", text).translate(INVISIBLE)))
 
 
 def normalise(text: str) -> str:

@@ -20,11 +20,13 @@ from typing import Any
 from llmops_cli.gateway.policy.patterns import (
     ASTRAL,
     IGNORABLE_RANGES,
+    INVISIBLE,
     LATIN_TABLE,
     MARK_CATEGORIES,
     astral_marks,
     char_class,
     mark_ranges,
+    normalise,
 )
 
 # Read as ASCII though NFKC keeps them: Unicode hyphens, dashes and the minus sign (U+2011 and U+FE58 reach these
@@ -36,8 +38,7 @@ _LOOKALIKE = {
     0x2236: ":",
     **LATIN_TABLE,
 }
-_INVISIBLE = dict.fromkeys(c for lo, hi in IGNORABLE_RANGES for c in range(lo, hi + 1))
-_TABLE: dict[int, Any] = {**_INVISIBLE, **_LOOKALIKE}
+_TABLE: dict[int, Any] = {**INVISIBLE, **_LOOKALIKE}
 
 
 @functools.cache
@@ -196,7 +197,5 @@ def text_spans(v: str, parts: list[str], spans: list[tuple[int, int]]) -> list[t
 def warm() -> None:
     """Build the Unicode tables the views build on first use (combining marks, accented letters, digit signs:
     about 60 ms), so that no request waits for them."""
-    from llmops_cli.gateway.policy.patterns import normalise
-
     normalise("\u00e9\u0301\U0001d167")
     view("\u00e9\u0301\u2776")
