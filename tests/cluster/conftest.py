@@ -394,6 +394,21 @@ class Cluster:
 
         return build
 
+    def sync(self, settings: Settings | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """``llmops sync`` against this cluster (its host, facts and API), as ``environ``'s user."""
+        from llmops_cli.cluster.sync import sync
+        from llmops_cli.reporting import RecordingReporter
+
+        return sync(
+            settings or Settings(),
+            host=self.host,
+            facts=self.facts(),
+            kube_factory=self.kube_factory(),
+            env=None,
+            reporter=RecordingReporter(),
+            environ=dict(environ) if environ is not None else {},
+        )
+
 
 @pytest.fixture
 def cluster() -> Iterator[Cluster]:

@@ -25,11 +25,9 @@ from llmops_cli.cluster.airgap import CHARTS, internet_charts
 from llmops_cli.cluster.plan import decide_gpu
 from llmops_cli.cluster.state import State
 from llmops_cli.cluster.steps import gitops
-from llmops_cli.cluster.sync import sync
 from llmops_cli.cluster.up import airgap_warnings, inspect_airgap_bundle, render_inputs, with_bundled_charts
 from llmops_cli.config.model import Settings
 from llmops_cli.errors import InputError, LlmopsError
-from llmops_cli.reporting import RecordingReporter
 from tests.cluster.bundles import chart_archive, pinned_charts, tgz, write_bundle
 from tests.cluster.conftest import LOCAL_URL, Cluster, make_facts
 from tests.cluster.test_apply import up_once
@@ -327,18 +325,6 @@ def _offline_up(tmp_path: Path, charts: dict[str, bytes], settings_: Settings | 
     return report, cluster, env
 
 
-def _sync(cluster: Cluster, env: dict[str, str]) -> dict:
-    return sync(
-        Settings(),
-        host=cluster.host,
-        facts=cluster.facts(),
-        kube_factory=cluster.kube_factory(),
-        env=None,
-        reporter=RecordingReporter(),
-        environ=env,
-    )
-
-
 def test_an_offline_up_with_every_chart_bundled_gets_every_application_healthy(tmp_path: Path) -> None:
     report, cluster, env = _offline_up(tmp_path, pinned_charts())
     apps = report.results["applications"]
@@ -347,7 +333,7 @@ def test_an_offline_up_with_every_chart_bundled_gets_every_application_healthy(t
     assert any(p.startswith("charts/loki/") for p in cluster.sim.git_files)
     # `sync` reuses the bundle `up` took charts from: the same local sources, nothing pushed again.
     assert State.load("llmops", env).choices["airgap"] == str(tmp_path / "b")
-    out = _sync(cluster, env)
+    out = cluster.sync(environ=env)
     assert out["changed"] is False
 
 
@@ -364,4 +350,4 @@ def test_sync_refuses_when_the_recorded_bundle_is_gone(tmp_path: Path) -> None:
     _report, cluster, env = _offline_up(tmp_path, pinned_charts())
     shutil.rmtree(tmp_path / "b")
     with pytest.raises(InputError, match="took charts from the airgap bundle .* which is gone"):
-        _sync(cluster, env)
+        cluster.sync(environ=env)

@@ -237,26 +237,10 @@ def test_down_keep_data_and_uninstall_conflict() -> None:
 def test_sync_pushes_only_when_the_tree_changed() -> None:
     cluster, env = healthy()
     cluster.kube.calls.clear()
-    same = sync(
-        Settings(),
-        host=cluster.host,
-        facts=cluster.facts(),
-        kube_factory=cluster.kube_factory(),
-        env=None,
-        reporter=RecordingReporter(),
-        environ=env,
-    )
+    same = cluster.sync(environ=env)
     assert same["changed"] is False and cluster.kube.mutations() == []
     edited = Settings.model_validate({"stacks": {"observability": {"enabled": False}}})
-    out = sync(
-        edited,
-        host=cluster.host,
-        facts=cluster.facts(),
-        kube_factory=cluster.kube_factory(),
-        env=None,
-        reporter=RecordingReporter(),
-        environ=env,
-    )
+    out = cluster.sync(edited, env)
     assert out["changed"] is True
     assert ("apply", "ConfigMap", "llmops-system", "llmops-git-seed") in cluster.kube.calls
     assert ("delete", "Job", "llmops-system", "llmops-git-seed") in cluster.kube.calls
@@ -269,15 +253,7 @@ def test_sync_renders_with_the_gpu_decision_up_made() -> None:
     off = Settings.model_validate({"gpu": {"mode": "off"}})
     up_once(cluster, off, State.load("llmops", environ()))
     assert State.load("llmops", environ()).choices["gpu"] is False
-    out = sync(
-        Settings(),  # gpu.mode auto: the facts (a GPU) would say on
-        host=cluster.host,
-        facts=cluster.facts(),
-        kube_factory=cluster.kube_factory(),
-        env=None,
-        reporter=RecordingReporter(),
-        environ=environ(),
-    )
+    out = cluster.sync(Settings(), environ())  # gpu.mode auto: the facts (a GPU) would say on
     assert out["gpu"] is False and out["changed"] is False
     assert not any("nvidia-device-plugin" in p for p in cluster.sim.git_tree or {})
 
@@ -289,15 +265,7 @@ def test_sync_without_the_ssh_key_secret_says_run_up() -> None:
     del cluster.kube.objects[("v1", "Secret", "llmops-system", "llmops-git-ssh")]
     cluster.kube.calls.clear()
     with pytest.raises(LlmopsError, match="SSH key Secret") as e:
-        sync(
-            Settings(),
-            host=cluster.host,
-            facts=cluster.facts(),
-            kube_factory=cluster.kube_factory(),
-            env=None,
-            reporter=RecordingReporter(),
-            environ=env,
-        )
+        cluster.sync(environ=env)
     assert "llmops up" in (e.value.hint or "") and cluster.kube.mutations() == []
 
 
